@@ -1,0 +1,465 @@
+//! Configuration: from the `mediation/` folder to a validated, typed [`Config`].
+//!
+//! Loading runs in stages, and each stage reports every problem it finds before the
+//! load fails (see `docs/ARCHITECTURE.md`):
+//!
+//! 1. [`loader`] walks the folder and parses each `*.xml` file into a positioned tree
+//!    ([`xml`]); a file's root is one artifact or a `<definitions>` holding many.
+//! 2. The names of all artifacts are collected first, so that every `key` reference can
+//!    be resolved (or reported as dangling) while the artifacts are parsed.
+//! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration;
+//!    mediators parse themselves (see [`crate::mediators`]).
+//! 4. [`graph`] rejects reference cycles.
+//!
+//! The result holds no running parts: [`crate::engine::Runtime::build`] turns it into
+//! actors.
+
+mod api;
+mod diag;
+mod endpoint;
+mod graph;
+mod loader;
+pub(crate) mod values;
+pub(crate) mod xml;
+
+pub(crate) mod sequence;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
+pub(crate) use endpoint::parse_inline as endpoint_inline;
+pub use endpoint::{
+    AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
+    ResponseAction, Target, TimeoutSpec,
+};
+pub use sequence::SequenceConfig;
+pub(crate) use xml::{Attr, Element};
+
+/// Index of a sequence (named or inline) in [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeqId(pub(crate) u32);
+
+/// Index of an endpoint (named or inline) in [`Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EndpointId(pub(crate) u32);
+
+/// A validated configuration: every reference resolved, no cycles.
+#[derive(Debug)]
+pub struct Config {
+    /// The folder it was loaded from.
+    pub dir: PathBuf,
+    /// REST APIs, in load order.
+    pub apis: Vec<ApiConfig>,
+    pub(crate) sequences: Vec<SequenceConfig>,
+    pub(crate) endpoints: Vec<EndpointConfig>,
+    pub(crate) sequence_names: HashMap<String, SeqId>,
+    pub(crate) endpoint_names: HashMap<String, EndpointId>,
+    /// Problems that do not stop the load.
+    pub warnings: Vec<Diagnostic>,
+    /// Number of XML files read.
+    pub files: usize,
+}
+
+/// What the parsing stage carries: diagnostics, the name tables, and the growing lists
+/// of sequences and endpoints (inline ones are appended as they are met).
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) diags: &'a mut Diagnostics,
+    names: &'a Names,
+    sequences: Vec<Option<SequenceConfig>>,
+    endpoints: Vec<Option<EndpointConfig>>,
+    /// Name of the artifact being parsed, used to name inline sequences and endpoints.
+    pub(crate) artifact: String,
+}
+
+#[derive(Debug, Default)]
+struct Names {
+    sequences: HashMap<String, SeqId>,
+    endpoints: HashMap<String, EndpointId>,
+}
+
+/// Top-level artifact kinds that Synapse has and Axon does not implement yet.
+const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
+    ("proxy", "proxy services (`<proxy>`)"),
+    ("localEntry", "local entries (`<localEntry>`)"),
+    ("template", "templates (`<template>`)"),
+    ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
+    ("messageStore", "message stores (`<messageStore>`)"),
+    (
+        "messageProcessor",
+        "message processors (`<messageProcessor>`)",
+    ),
+    ("task", "scheduled tasks (`<task>`)"),
+    ("registry", "registries (`<registry>`)"),
+    ("taskManager", "task managers (`<taskManager>`)"),
+    ("eventSource", "event sources (`<eventSource>`)"),
+    ("executor", "priority executors (`<executor>`)"),
+    (
+        "priorityExecutor",
+        "priority executors (`<priorityExecutor>`)",
+    ),
+    ("import", "connector imports (`<import>`)"),
+    ("dataService", "data services (`<dataService>`)"),
+];
+
+/// Attributes Synapse accepts everywhere for its own tooling; Axon warns and ignores them.
+const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
+
+// === impl Config ===
+
+impl Config {
+    /// Loads and validates every `*.xml` file under `dir`, recursively.
+    ///
+    /// # Errors
+    /// Every problem found, each with its file, line and column.
+    pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let files = loader::read_tree(dir, &mut diags);
+        let artifacts = loader::artifacts(&files, &mut diags);
+
+        // Stage 2: names first, so references resolve regardless of file order.
+        let mut names = Names::default();
+        let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
+        for el in &artifacts {
+            let kind = el.local_name();
+            if kind != "sequence" && kind != "endpoint" && kind != "api" {
+                continue;
+            }
+            let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
+                continue; // reported by the artifact's own parser
+            };
+            let key = (kind, name.to_owned());
+            if let Some(first) = first_seen.get(&key) {
+                diags.error(
+                    &el.loc,
+                    format!("duplicate {kind} name `{name}` (first defined at {first})"),
+                );
+                continue;
+            }
+            first_seen.insert(key, el.loc.clone());
+            match kind {
+                "sequence" => {
+                    let id = SeqId(names.sequences.len() as u32);
+                    names.sequences.insert(name.to_owned(), id);
+                }
+                "endpoint" => {
+                    let id = EndpointId(names.endpoints.len() as u32);
+                    names.endpoints.insert(name.to_owned(), id);
+                }
+                _ => {}
+            }
+        }
+
+        // Stage 3: parse every artifact.
+        let mut ctx = Ctx {
+            diags: &mut diags,
+            names: &names,
+            sequences: (0..names.sequences.len()).map(|_| None).collect(),
+            endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
+            artifact: String::new(),
+        };
+        let mut apis = Vec::new();
+        let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
+        for el in &artifacts {
+            let kind = el.local_name();
+            let name = el.attr_value("name").unwrap_or_default().to_owned();
+            if matches!(kind, "sequence" | "endpoint")
+                && parsed_names.insert((kind, name.clone()), ()).is_some()
+            {
+                continue; // duplicate, already reported
+            }
+            ctx.artifact = name.clone();
+            match kind {
+                "api" => {
+                    if let Some(api) = api::parse(el, &mut ctx) {
+                        apis.push(api);
+                    }
+                }
+                "sequence" => {
+                    if let Some(seq) = sequence::parse_named(el, &mut ctx)
+                        && let Some(&id) = names.sequences.get(&name)
+                    {
+                        ctx.sequences[id.0 as usize] = Some(seq);
+                    }
+                }
+                "endpoint" => {
+                    if let Some(ep) = endpoint::parse_named(el, &mut ctx)
+                        && let Some(&id) = names.endpoints.get(&name)
+                    {
+                        ctx.endpoints[id.0 as usize] = Some(ep);
+                    }
+                }
+                _ => {}
+            }
+        }
+        check_api_contexts(&apis, ctx.diags);
+
+        let Ctx {
+            sequences,
+            endpoints,
+            ..
+        } = ctx;
+        // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
+        graph::check_cycles(&sequences, &endpoints, &mut diags);
+        let complete =
+            sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
+        if diags.has_errors() || !complete {
+            if !diags.has_errors() {
+                diags.error(
+                    &Loc::file_start(Arc::from(dir.display().to_string())),
+                    "configuration incomplete",
+                );
+            }
+            return Err(diags);
+        }
+        let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
+        let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        let warnings = diags.take_warnings();
+        Ok(Config {
+            dir: dir.to_path_buf(),
+            apis,
+            sequences,
+            endpoints,
+            sequence_names: names.sequences,
+            endpoint_names: names.endpoints,
+            warnings,
+            files: files.len(),
+        })
+    }
+
+    /// The sequence with this id.
+    pub fn sequence(&self, id: SeqId) -> &SequenceConfig {
+        &self.sequences[id.0 as usize]
+    }
+
+    /// The endpoint with this id.
+    pub fn endpoint(&self, id: EndpointId) -> &EndpointConfig {
+        &self.endpoints[id.0 as usize]
+    }
+
+    /// Every endpoint, named and inline, in id order.
+    pub fn endpoints(&self) -> impl Iterator<Item = (EndpointId, &EndpointConfig)> {
+        self.endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, ep)| (EndpointId(i as u32), ep))
+    }
+
+    /// Every sequence, named and inline, in id order.
+    pub fn sequences(&self) -> impl Iterator<Item = (SeqId, &SequenceConfig)> {
+        self.sequences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (SeqId(i as u32), s))
+    }
+
+    /// The named sequence `name`.
+    pub fn sequence_named(&self, name: &str) -> Option<SeqId> {
+        self.sequence_names.get(name).copied()
+    }
+
+    /// The named endpoint `name`.
+    pub fn endpoint_named(&self, name: &str) -> Option<EndpointId> {
+        self.endpoint_names.get(name).copied()
+    }
+
+    /// Follows `key` aliases to the endpoint that does the work.
+    pub fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
+        // Cycles were rejected at load, so this terminates; the bound is a guard.
+        for _ in 0..=self.endpoints.len() {
+            match &self.endpoint(id).kind {
+                EndpointKind::Alias(target) => id = *target,
+                _ => return id,
+            }
+        }
+        id
+    }
+}
+
+/// Two APIs may not serve the same context (and host/port).
+fn check_api_contexts(apis: &[ApiConfig], diags: &mut Diagnostics) {
+    let mut seen: HashMap<(String, Option<String>, Option<u16>), &ApiConfig> = HashMap::new();
+    for api in apis {
+        let key = (api.context.clone(), api.hostname.clone(), api.port);
+        if let Some(first) = seen.get(&key) {
+            diags.error(
+                &api.loc,
+                format!(
+                    "API `{}` uses context `{}`, already used by API `{}` at {}",
+                    api.name, api.context, first.name, first.loc
+                ),
+            );
+        } else {
+            seen.insert(key, api);
+        }
+    }
+}
+
+// === impl Ctx ===
+
+impl Ctx<'_> {
+    /// Records an error.
+    pub(crate) fn error(&mut self, loc: &Loc, message: impl Into<String>) {
+        self.diags.error(loc, message);
+    }
+
+    /// Records that a Synapse feature is not supported.
+    pub(crate) fn unsupported(&mut self, loc: &Loc, what: impl std::fmt::Display) {
+        self.diags.unsupported(loc, what);
+    }
+
+    /// Reports every attribute of `el` that is not in `allowed`.
+    pub(crate) fn check_attrs(&mut self, el: &Element, allowed: &[&str]) {
+        for a in &el.attrs {
+            if a.name == "xmlns"
+                || a.name.starts_with("xmlns:")
+                || allowed.contains(&a.name.as_str())
+            {
+                continue;
+            }
+            if IGNORED_ATTRS.contains(&a.name.as_str()) {
+                self.diags.warning(
+                    &a.loc,
+                    format!(
+                        "attribute `{}` is not supported by Axon and has no effect",
+                        a.name
+                    ),
+                );
+                continue;
+            }
+            self.diags.error(
+                &a.loc,
+                format!("unknown attribute `{}` on <{}>", a.name, el.local_name()),
+            );
+        }
+    }
+
+    /// The attribute `name`, or an error when it is missing or empty.
+    pub(crate) fn required_attr<'e>(&mut self, el: &'e Element, name: &str) -> Option<&'e Attr> {
+        match el.attr(name) {
+            Some(a) if !a.value.trim().is_empty() => Some(a),
+            Some(a) => {
+                self.diags.error(
+                    &a.loc,
+                    format!(
+                        "attribute `{name}` of <{}> must not be empty",
+                        el.local_name()
+                    ),
+                );
+                None
+            }
+            None => {
+                self.diags.error(
+                    &el.loc,
+                    format!("<{}> needs attribute `{name}`", el.local_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports text content inside an element that takes only elements.
+    pub(crate) fn no_text(&mut self, el: &Element) {
+        if el.has_text() {
+            self.diags.error(
+                &el.loc,
+                format!("<{}> does not take text content", el.local_name()),
+            );
+        }
+    }
+
+    /// Reports any child element or text of an element that takes none.
+    pub(crate) fn no_children(&mut self, el: &Element) {
+        self.no_text(el);
+        self.no_elements(el);
+    }
+
+    /// Reports child elements of an element that holds only text.
+    pub(crate) fn no_elements(&mut self, el: &Element) {
+        for child in el.elements() {
+            self.diags.error(
+                &child.loc,
+                format!(
+                    "<{}> does not take child element <{}>",
+                    el.local_name(),
+                    child.local_name()
+                ),
+            );
+        }
+    }
+
+    /// Reports a child element that is neither known nor a known-but-unsupported one.
+    pub(crate) fn unknown_child(&mut self, parent: &Element, child: &Element) {
+        if !child.is_synapse() {
+            self.diags.error(
+                &child.loc,
+                format!(
+                    "element <{}> in namespace `{}` is not allowed in <{}>",
+                    child.name,
+                    child.ns.as_deref().unwrap_or(""),
+                    parent.local_name()
+                ),
+            );
+        } else {
+            self.diags.error(
+                &child.loc,
+                format!(
+                    "unknown element <{}> in <{}>",
+                    child.local_name(),
+                    parent.local_name()
+                ),
+            );
+        }
+    }
+
+    /// Resolves a sequence `key`, reporting a dangling one.
+    pub(crate) fn sequence_ref(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
+        let found = self.names.sequences.get(key).copied();
+        if found.is_none() {
+            self.diags
+                .error(loc, format!("sequence `{key}` is not defined"));
+        }
+        found
+    }
+
+    /// Resolves an endpoint `key`, reporting a dangling one.
+    pub(crate) fn endpoint_ref(&mut self, key: &str, loc: &Loc) -> Option<EndpointId> {
+        let found = self.names.endpoints.get(key).copied();
+        if found.is_none() {
+            self.diags
+                .error(loc, format!("endpoint `{key}` is not defined"));
+        }
+        found
+    }
+
+    /// Adds an inline (anonymous) sequence and returns its id.
+    pub(crate) fn add_sequence(&mut self, seq: SequenceConfig) -> SeqId {
+        self.sequences.push(Some(seq));
+        SeqId(self.sequences.len() as u32 - 1)
+    }
+
+    /// Adds an inline (anonymous) endpoint and returns its id.
+    pub(crate) fn add_endpoint(&mut self, ep: EndpointConfig) -> EndpointId {
+        self.endpoints.push(Some(ep));
+        EndpointId(self.endpoints.len() as u32 - 1)
+    }
+
+    /// A name for an inline part of the current artifact, unique by position.
+    pub(crate) fn inline_name(&self, what: &str, loc: &Loc) -> String {
+        format!("{}.{}@{}:{}", self.artifact, what, loc.line, loc.col)
+    }
+}
+
+/// Kinds of top-level artifact that are recognised but not implemented.
+pub(crate) fn unsupported_artifact(kind: &str) -> Option<&'static str> {
+    UNSUPPORTED_ARTIFACTS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, what)| *what)
+}
+
+#[cfg(test)]
+mod tests;

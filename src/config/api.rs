@@ -1,0 +1,370 @@
+//! `<api>` artifacts and their `<resource>` children (reference §1.3).
+
+use actix_web::http::Method;
+use regex::Regex;
+
+use super::sequence;
+use super::{Ctx, Element, Loc, SeqId};
+use crate::engine::uri_template::{UriTemplate, UrlMapping};
+
+/// A REST API: a context and its resources.
+#[derive(Debug)]
+pub struct ApiConfig {
+    /// The API's name.
+    pub name: String,
+    /// The effective context (version applied), always starting with `/`.
+    pub context: String,
+    /// The context as written.
+    pub context_as_written: String,
+    /// `version`, if any.
+    pub version: Option<String>,
+    /// Requests must carry this host name (from `Host`), if set.
+    pub hostname: Option<String>,
+    /// Requests must arrive for this port (from `Host`), if set.
+    pub port: Option<u16>,
+    /// Resources in declaration order.
+    pub resources: Vec<ResourceConfig>,
+    /// Where the API is defined.
+    pub loc: Loc,
+}
+
+/// How a resource matches request paths.
+#[derive(Debug, Clone)]
+pub enum Mapping {
+    /// `uri-template`.
+    Template(UriTemplate),
+    /// `url-mapping`.
+    Url(UrlMapping),
+    /// Neither: the default resource.
+    Default,
+}
+
+/// Scheme filter of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Plain HTTP only.
+    Http,
+    /// HTTPS only.
+    Https,
+}
+
+/// One `<resource>`.
+#[derive(Debug)]
+pub struct ResourceConfig {
+    /// Accepted methods; empty means every method.
+    pub methods: Vec<Method>,
+    /// Path matching.
+    pub mapping: Mapping,
+    /// Request-path sequence.
+    pub in_sequence: Option<SeqId>,
+    /// Response-path sequence.
+    pub out_sequence: Option<SeqId>,
+    /// Fault handler.
+    pub fault_sequence: Option<SeqId>,
+    /// Exact `Content-Type` the request must carry (when it has a body).
+    pub content_type: Option<String>,
+    /// Regex the `User-Agent` must match in full.
+    pub user_agent: Option<Regex>,
+    /// Scheme filter.
+    pub protocol: Option<Protocol>,
+    /// A display name: the mapping as written, or `default`.
+    pub name: String,
+    /// Where the resource is defined.
+    pub loc: Loc,
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH"];
+
+/// Parses one `<api>` element.
+pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
+    ctx.check_attrs(
+        el,
+        &[
+            "name",
+            "context",
+            "hostname",
+            "port",
+            "version",
+            "version-type",
+            "transports",
+            "publishSwagger",
+        ],
+    );
+    ctx.no_text(el);
+    let name = ctx
+        .required_attr(el, "name")
+        .map(|a| a.value.trim().to_owned());
+    let context_attr = ctx.required_attr(el, "context");
+    if let Some(a) = el.attr("publishSwagger") {
+        ctx.unsupported(&a.loc, "attribute `publishSwagger`");
+    }
+    if let Some(a) = el.attr("transports") {
+        for t in a.value.split_whitespace() {
+            if !matches!(t, "http" | "https") {
+                ctx.error(
+                    &a.loc,
+                    format!("unknown transport `{t}` (expected `http` or `https`)"),
+                );
+            }
+        }
+    }
+    let version = el
+        .attr_value("version")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    let version_type = el.attr("version-type");
+    let context = context_attr.and_then(|a| {
+        let raw = a.value.trim();
+        if !raw.starts_with('/') {
+            ctx.error(&a.loc, format!("API context `{raw}` must start with `/`"));
+            return None;
+        }
+        if raw.contains('?') || raw.contains('#') {
+            ctx.error(&a.loc, format!("API context `{raw}` must be a plain path"));
+            return None;
+        }
+        let base = if raw.len() > 1 {
+            raw.trim_end_matches('/')
+        } else {
+            raw
+        };
+        let effective = match (version.as_deref(), version_type.map(|v| v.value.as_str())) {
+            (None, None) => base.to_owned(),
+            (None, Some(_)) => {
+                if let Some(v) = version_type {
+                    ctx.error(&v.loc, "`version-type` needs a `version`");
+                }
+                base.to_owned()
+            }
+            (Some(v), None | Some("url")) => {
+                if base.contains("{version}") {
+                    ctx.error(
+                        &a.loc,
+                        "context contains `{version}` but version-type is not `context`",
+                    );
+                }
+                format!("{}/{v}", base.trim_end_matches('/'))
+            }
+            (Some(v), Some("context")) => {
+                if !base.contains("{version}") {
+                    ctx.error(
+                        &a.loc,
+                        "version-type `context` needs `{version}` in the context",
+                    );
+                }
+                base.replace("{version}", v)
+            }
+            (Some(_), Some(other)) => {
+                if let Some(vt) = version_type {
+                    ctx.error(
+                        &vt.loc,
+                        format!("unknown version-type `{other}` (expected `context` or `url`)"),
+                    );
+                }
+                base.to_owned()
+            }
+        };
+        Some((raw.to_owned(), effective))
+    });
+    let hostname = el
+        .attr_value("hostname")
+        .map(|h| h.trim().to_ascii_lowercase());
+    let port = el
+        .attr("port")
+        .and_then(|a| match a.value.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                ctx.error(
+                    &a.loc,
+                    format!("`port` must be a TCP port number, found `{}`", a.value),
+                );
+                None
+            }
+        });
+
+    let mut resources = Vec::new();
+    for child in el.elements() {
+        match child.local_name() {
+            "resource" if child.is_synapse() => {
+                if let Some(r) = parse_resource(child, ctx) {
+                    resources.push(r);
+                }
+            }
+            "description" if child.is_synapse() => {}
+            "handlers" if child.is_synapse() => {
+                ctx.unsupported(&child.loc, "API handlers (`<handlers>`)")
+            }
+            _ => ctx.unknown_child(el, child),
+        }
+    }
+    if resources.is_empty() && !el.elements().any(|c| c.local_name() == "resource") {
+        ctx.error(&el.loc, "<api> needs at least one <resource>");
+    }
+    let (context_as_written, context) = context?;
+    Some(ApiConfig {
+        name: name?,
+        context,
+        context_as_written,
+        version,
+        hostname,
+        port,
+        resources,
+        loc: el.loc.clone(),
+    })
+}
+
+fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
+    ctx.check_attrs(
+        el,
+        &[
+            "methods",
+            "uri-template",
+            "url-mapping",
+            "inSequence",
+            "outSequence",
+            "faultSequence",
+            "content-type",
+            "user-agent",
+            "protocol",
+        ],
+    );
+    ctx.no_text(el);
+    let mut ok = true;
+    let mut methods = Vec::new();
+    if let Some(a) = el.attr("methods") {
+        for m in a
+            .value
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|s| !s.is_empty())
+        {
+            let upper = m.to_ascii_uppercase();
+            if !METHODS.contains(&upper.as_str()) {
+                ctx.error(
+                    &a.loc,
+                    format!(
+                        "unknown HTTP method `{m}` (expected one of {})",
+                        METHODS.join(", ")
+                    ),
+                );
+                ok = false;
+                continue;
+            }
+            let method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::GET);
+            if methods.contains(&method) {
+                ctx.error(&a.loc, format!("method `{upper}` is listed twice"));
+                ok = false;
+                continue;
+            }
+            methods.push(method);
+        }
+    }
+    let url_mapping = el
+        .attr("url-mapping")
+        .filter(|a| !a.value.trim().is_empty());
+    let uri_template = el
+        .attr("uri-template")
+        .filter(|a| !a.value.trim().is_empty());
+    let (mapping, name) = match (url_mapping, uri_template) {
+        (Some(um), other) => {
+            if let Some(t) = other {
+                ctx.diags.warning(
+                    &t.loc,
+                    "both `url-mapping` and `uri-template` are set; `url-mapping` wins",
+                );
+            }
+            match UrlMapping::parse(&um.value) {
+                Ok(m) => (Mapping::Url(m), um.value.trim().to_owned()),
+                Err(error) => {
+                    ctx.error(&um.loc, error);
+                    return None;
+                }
+            }
+        }
+        (None, Some(t)) => match UriTemplate::parse(t.value.trim()) {
+            Ok(tpl) => (Mapping::Template(tpl), t.value.trim().to_owned()),
+            Err(error) => {
+                ctx.error(&t.loc, format!("invalid uri-template: {error}"));
+                return None;
+            }
+        },
+        (None, None) => (Mapping::Default, "default".to_owned()),
+    };
+    let user_agent =
+        el.attr("user-agent")
+            .and_then(|a| match Regex::new(&format!("^(?:{})$", a.value)) {
+                Ok(r) => Some(r),
+                Err(error) => {
+                    ctx.error(&a.loc, format!("invalid user-agent regex: {error}"));
+                    ok = false;
+                    None
+                }
+            });
+    let protocol = el.attr("protocol").and_then(|a| match a.value.trim() {
+        "http" => Some(Protocol::Http),
+        "https" => Some(Protocol::Https),
+        other => {
+            ctx.error(
+                &a.loc,
+                format!("unknown protocol `{other}` (expected `http` or `https`)"),
+            );
+            ok = false;
+            None
+        }
+    });
+    let content_type = el.attr_value("content-type").map(|c| c.trim().to_owned());
+
+    let mut flows = [None, None, None];
+    let names = ["inSequence", "outSequence", "faultSequence"];
+    for (i, flow) in names.iter().enumerate() {
+        if let Some(a) = el.attr(flow) {
+            flows[i] = ctx.sequence_ref(a.value.trim(), &a.loc);
+            if flows[i].is_none() {
+                ok = false;
+            }
+        }
+    }
+    for child in el.elements() {
+        let Some(i) = names
+            .iter()
+            .position(|n| *n == child.local_name())
+            .filter(|_| child.is_synapse())
+        else {
+            if child.local_name() == "description" && child.is_synapse() {
+                continue;
+            }
+            ctx.unknown_child(el, child);
+            ok = false;
+            continue;
+        };
+        if el.attr(names[i]).is_some() {
+            ctx.error(
+                &child.loc,
+                format!(
+                    "{} is given both as an attribute and as an element",
+                    names[i]
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let label = format!("{}[{}].{}", ctx.artifact, name, names[i]);
+        match sequence::parse_inline(child, label, ctx) {
+            Some(id) => flows[i] = Some(id),
+            None => ok = false,
+        }
+    }
+    let [in_sequence, out_sequence, fault_sequence] = flows;
+    ok.then(|| ResourceConfig {
+        methods,
+        mapping,
+        in_sequence,
+        out_sequence,
+        fault_sequence,
+        content_type,
+        user_agent,
+        protocol,
+        name,
+        loc: el.loc.clone(),
+    })
+}

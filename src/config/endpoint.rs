@@ -1,0 +1,598 @@
+//! `<endpoint>` artifacts and inline endpoints (reference §1.5 to §1.8).
+
+use std::time::Duration;
+
+use actix_web::http::Method;
+use iri_string::template::UriTemplateString;
+
+use super::values;
+use super::{Ctx, Element, EndpointId, Loc, SeqId};
+use crate::endpoints::state::SuspensionPolicy;
+
+/// One endpoint: named (an artifact) or inline (inside `send`/`call`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointConfig {
+    /// The name shown in the health API: the artifact's name, or a generated one.
+    pub name: String,
+    /// True for `<endpoint name>` artifacts.
+    pub named: bool,
+    /// What the endpoint is.
+    pub kind: EndpointKind,
+    /// Fault handler that runs before the enclosing sequence's (`onError`).
+    pub on_error: Option<SeqId>,
+    /// `<property>` children, applied to the message on every send.
+    pub properties: Vec<EndpointProperty>,
+    /// Where it is defined.
+    pub loc: Loc,
+}
+
+/// The kinds of endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointKind {
+    /// `<endpoint name="a" key="b"/>`: another name for endpoint `b`.
+    Alias(EndpointId),
+    /// A leaf that sends to one backend.
+    Leaf(Box<LeafSpec>),
+}
+
+/// A leaf endpoint: where it sends, and its quality-of-service settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafSpec {
+    /// The backend address.
+    pub target: Target,
+    /// Per-attempt deadline.
+    pub timeout: TimeoutSpec,
+    /// Suspension settings.
+    pub suspension: SuspensionPolicy,
+}
+
+/// Where a leaf sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// `<address uri>`.
+    Address(AddressSpec),
+    /// `<http uri-template method>`.
+    Http(HttpSpec),
+}
+
+/// `<address>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressSpec {
+    /// The URI; `${name}` tokens are replaced by message properties on each send.
+    pub uri: String,
+    /// `format="rest"`: force REST style.
+    pub rest: bool,
+}
+
+/// `<http>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// The template as written (without a `legacy-encoding:` prefix).
+    pub template_source: String,
+    /// The compiled RFC 6570 template.
+    pub template: UriTemplateString,
+    /// Forced method; `None` keeps the incoming one.
+    pub method: Option<Method>,
+    /// `legacy-encoding:` prefix: values are percent-decoded before expansion.
+    pub legacy_encoding: bool,
+}
+
+/// `<timeout>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutSpec {
+    /// `<duration>`; `None` means the global timeout.
+    pub duration: Option<Duration>,
+    /// `<responseAction>`.
+    pub action: ResponseAction,
+}
+
+/// What happens when the deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseAction {
+    /// Run the fault handling (the user's fault sequence, then Axon's built-in reply).
+    #[default]
+    Fault,
+    /// Drop the late response; the client gets Axon's built-in 504 without the user's
+    /// fault sequence.
+    Discard,
+    /// Synapse's "never": accepted, and handled as `Fault` (Axon always has a deadline).
+    Never,
+}
+
+/// An endpoint `<property>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointProperty {
+    /// Property name.
+    pub name: String,
+    /// Literal value.
+    pub value: String,
+    /// Where it goes.
+    pub scope: PropertyScope,
+}
+
+/// Scope of an endpoint property.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertyScope {
+    /// Message context (`uri.var.*`, `query.param.*` feed `<http>` templates).
+    Default,
+    /// An outgoing HTTP header.
+    Transport,
+    /// Engine properties (`HTTP_METHOD`, `REST_URL_POSTFIX`, ...).
+    Axis2,
+}
+
+/// Endpoint kinds Synapse has and Axon does not support yet.
+const UNSUPPORTED_KINDS: &[&str] = &[
+    "wsdl",
+    "default",
+    "failover",
+    "loadbalance",
+    "session",
+    "recipientlist",
+    "dynamicLoadbalance",
+    "serviceDynamicLoadbalance",
+    "class",
+];
+
+/// Parses a named `<endpoint name>` artifact.
+pub(crate) fn parse_named(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointConfig> {
+    let name = ctx.required_attr(el, "name")?.value.trim().to_owned();
+    parse_body(el, name, true, ctx)
+}
+
+/// Parses an `<endpoint>` inside a mediator. `<endpoint key>` refers to a named endpoint;
+/// anything else becomes a new inline endpoint.
+pub(crate) fn parse_inline(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointId> {
+    if let Some(key) = el.attr("key") {
+        ctx.check_attrs(el, &["key"]);
+        ctx.no_children(el);
+        return ctx.endpoint_ref(key.value.trim(), &key.loc);
+    }
+    let name = match el
+        .attr_value("name")
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        Some(n) => n.to_owned(),
+        None => ctx.inline_name("endpoint", &el.loc),
+    };
+    let ep = parse_body(el, name, false, ctx)?;
+    Some(ctx.add_endpoint(ep))
+}
+
+fn parse_body(
+    el: &Element,
+    name: String,
+    named: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<EndpointConfig> {
+    ctx.check_attrs(
+        el,
+        &[
+            "name",
+            "key",
+            "onError",
+            "template",
+            "uri",
+            "key-expression",
+        ],
+    );
+    ctx.no_text(el);
+    for unsupported in ["template", "uri", "key-expression"] {
+        if let Some(a) = el.attr(unsupported) {
+            let what = match unsupported {
+                "key-expression" => "computed endpoint keys (`key-expression`)",
+                _ => "template endpoints (`<endpoint template>`)",
+            };
+            ctx.unsupported(&a.loc, what);
+            return None;
+        }
+    }
+    let on_error = el
+        .attr("onError")
+        .and_then(|a| ctx.sequence_ref(a.value.trim(), &a.loc));
+    let mut kind = None;
+    let mut properties = Vec::new();
+    let mut ok = true;
+    if let Some(key) = el.attr("key")
+        && named
+    {
+        kind = ctx
+            .endpoint_ref(key.value.trim(), &key.loc)
+            .map(EndpointKind::Alias);
+        ok &= kind.is_some();
+    }
+    for child in el.elements() {
+        if !child.is_synapse() {
+            ctx.unknown_child(el, child);
+            ok = false;
+            continue;
+        }
+        let local = child.local_name();
+        match local {
+            "address" | "http" => {
+                if kind.is_some() {
+                    ctx.error(
+                        &child.loc,
+                        "an <endpoint> holds exactly one endpoint definition",
+                    );
+                    ok = false;
+                    continue;
+                }
+                match parse_leaf(child, ctx) {
+                    Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
+                    None => ok = false,
+                }
+            }
+            "property" => match parse_property(child, ctx) {
+                Some(p) => properties.push(p),
+                None => ok = false,
+            },
+            "description" => {}
+            _ if UNSUPPORTED_KINDS.contains(&local) => {
+                ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
+                ok = false;
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    if kind.is_none() && ok {
+        ctx.error(
+            &el.loc,
+            "<endpoint> needs a definition such as <address> or <http>, or a `key`",
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(EndpointConfig {
+        name,
+        named,
+        kind: kind?,
+        on_error,
+        properties,
+        loc: el.loc.clone(),
+    })
+}
+
+fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
+    ctx.check_attrs(el, &["name", "value", "scope", "expression"]);
+    ctx.no_children(el);
+    if let Some(a) = el.attr("expression") {
+        ctx.unsupported(&a.loc, "an endpoint property `expression`");
+        return None;
+    }
+    let name = ctx.required_attr(el, "name")?.value.trim().to_owned();
+    let Some(value) = el.attr_value("value") else {
+        ctx.error(&el.loc, "endpoint <property> needs a `value`");
+        return None;
+    };
+    let scope = match el.attr("scope") {
+        None => PropertyScope::Default,
+        Some(a) => {
+            match a.value.trim() {
+                "default" => PropertyScope::Default,
+                "transport" => PropertyScope::Transport,
+                "axis2" => PropertyScope::Axis2,
+                other => {
+                    ctx.error(&a.loc, format!("unknown property scope `{other}` (expected default, transport or axis2)"));
+                    return None;
+                }
+            }
+        }
+    };
+    if scope == PropertyScope::Transport
+        && actix_web::http::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+    {
+        ctx.error(&el.loc, format!("`{name}` is not a valid HTTP header name"));
+        return None;
+    }
+    Some(EndpointProperty {
+        name,
+        value: value.to_owned(),
+        scope,
+    })
+}
+
+fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
+    let is_http = el.local_name() == "http";
+    let allowed: &[&str] = if is_http {
+        &[
+            "format",
+            "optimize",
+            "encoding",
+            "uri-template",
+            "method",
+            "version",
+        ]
+    } else {
+        &["format", "optimize", "encoding", "uri"]
+    };
+    ctx.check_attrs(el, allowed);
+    ctx.no_text(el);
+    let mut ok = true;
+    let mut rest = false;
+    if let Some(a) = el.attr("format") {
+        match a.value.trim() {
+            "rest" => rest = true,
+            f @ ("soap11" | "soap12" | "pox" | "get") => {
+                ctx.unsupported(&a.loc, format!("endpoint format `{f}`"));
+                ok = false;
+            }
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!("unknown format `{other}` (expected soap11, soap12, pox, get or rest)"),
+                );
+                ok = false;
+            }
+        }
+    }
+    for attr in ["optimize", "encoding"] {
+        if let Some(a) = el.attr(attr) {
+            ctx.unsupported(&a.loc, format!("attribute `{attr}`"));
+            ok = false;
+        }
+    }
+    let target = if is_http {
+        parse_http_target(el, ctx)
+    } else {
+        ctx.required_attr(el, "uri").and_then(|a| {
+            let uri = a.value.trim();
+            if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+                let scheme = uri.split(':').next().unwrap_or(uri);
+                ctx.unsupported(
+                    &a.loc,
+                    format!("transport `{scheme}` (only http and https addresses)"),
+                );
+                return None;
+            }
+            if uri.parse::<actix_web::http::Uri>().is_err() && !uri.contains("${") {
+                ctx.error(&a.loc, format!("`{uri}` is not a valid URI"));
+                return None;
+            }
+            Some(Target::Address(AddressSpec {
+                uri: uri.to_owned(),
+                rest,
+            }))
+        })
+    };
+    let mut timeout = TimeoutSpec::default();
+    let mut suspension = SuspensionPolicy::default();
+    let mut seen_suspend_on_failure = false;
+    let mut seen_legacy_duration = false;
+    for child in el.elements() {
+        if !child.is_synapse() {
+            ctx.unknown_child(el, child);
+            ok = false;
+            continue;
+        }
+        match child.local_name() {
+            "timeout" => ok &= parse_timeout(child, &mut timeout, ctx),
+            "markForSuspension" => ok &= parse_mark(child, &mut suspension, ctx),
+            "suspendOnFailure" => {
+                seen_suspend_on_failure = true;
+                ok &= parse_suspend(child, &mut suspension, ctx);
+            }
+            "suspendDurationOnFailure" => {
+                seen_legacy_duration = true;
+                ctx.no_elements(child);
+                match values::count(
+                    &child.text(),
+                    &child.loc,
+                    "suspendDurationOnFailure",
+                    ctx.diags,
+                ) {
+                    Some(secs) => {
+                        suspension.initial_duration = Some(Duration::from_secs(u64::from(secs)));
+                        suspension.progression_factor = 1.0;
+                    }
+                    None => ok = false,
+                }
+            }
+            "retryConfig" => {
+                ctx.unsupported(&child.loc, "<retryConfig> on a leaf used outside a group");
+                ok = false;
+            }
+            "enableAddressing" => {
+                ctx.unsupported(&child.loc, "WS-Addressing (`<enableAddressing>`)");
+                ok = false;
+            }
+            "enableSec" => {
+                ctx.unsupported(&child.loc, "WS-Security (`<enableSec>`)");
+                ok = false;
+            }
+            "enableRM" => {
+                ctx.unsupported(&child.loc, "WS-ReliableMessaging (`<enableRM>`)");
+                ok = false;
+            }
+            "authentication" if is_http => {
+                ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
+                ok = false;
+            }
+            "description" => {}
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    if seen_legacy_duration && seen_suspend_on_failure {
+        ctx.error(
+            &el.loc,
+            "use either <suspendOnFailure> or the legacy <suspendDurationOnFailure>, not both",
+        );
+        ok = false;
+    }
+    let target = target?;
+    ok.then_some(LeafSpec {
+        target,
+        timeout,
+        suspension,
+    })
+}
+
+fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let method = el.attr("method").and_then(|a| {
+        let upper = a.value.trim().to_ascii_uppercase();
+        match upper.as_str() {
+            "GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "PATCH" | "OPTIONS" => {
+                Method::from_bytes(upper.as_bytes()).ok()
+            }
+            _ => {
+                ctx.error(&a.loc, format!("unknown method `{}` (expected get, post, put, delete, head, patch or options)", a.value));
+                None
+            }
+        }
+    });
+    if el.attr("method").is_some() && method.is_none() {
+        return None;
+    }
+    if let Some(a) = el.attr("version") {
+        match a.value.trim() {
+            "HTTP/1.1" => {}
+            "HTTP/2.0" => {
+                ctx.unsupported(&a.loc, "HTTP/2 to backends from <http> endpoints");
+                return None;
+            }
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!("unknown HTTP version `{other}` (expected HTTP/1.1 or HTTP/2.0)"),
+                );
+                return None;
+            }
+        }
+    }
+    let a = ctx.required_attr(el, "uri-template")?;
+    let raw = a.value.trim();
+    let (legacy_encoding, source) = match raw.strip_prefix("legacy-encoding:") {
+        Some(rest) => (true, rest.trim()),
+        None => (false, raw),
+    };
+    // A template that starts with an expression is expanded in reserved mode, so a
+    // variable holding a whole URL is not percent-encoded (reference §3).
+    let effective = match source.strip_prefix('{') {
+        Some(rest) if !rest.starts_with('+') => format!("{{+{rest}"),
+        _ => source.to_owned(),
+    };
+    match UriTemplateString::try_from(effective) {
+        Ok(template) => Some(Target::Http(HttpSpec {
+            template_source: source.to_owned(),
+            template,
+            method,
+            legacy_encoding,
+        })),
+        Err(error) => {
+            ctx.error(&a.loc, format!("invalid uri-template `{source}`: {error}"));
+            None
+        }
+    }
+}
+
+fn parse_timeout(el: &Element, out: &mut TimeoutSpec, ctx: &mut Ctx<'_>) -> bool {
+    ctx.check_attrs(el, &[]);
+    ctx.no_text(el);
+    let mut ok = true;
+    for child in el.elements() {
+        match child.local_name() {
+            "duration" => {
+                ctx.no_elements(child);
+                out.duration = values::millis(&child.text(), &child.loc, "duration", ctx.diags);
+                ok &= out.duration.is_some();
+            }
+            "responseAction" | "action" => {
+                ctx.no_elements(child);
+                out.action = match child.text().as_str() {
+                    "fault" => ResponseAction::Fault,
+                    "discard" => ResponseAction::Discard,
+                    "never" => ResponseAction::Never,
+                    other => {
+                        ctx.error(&child.loc, format!("unknown responseAction `{other}` (expected fault, discard or never)"));
+                        ok = false;
+                        ResponseAction::Fault
+                    }
+                };
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+fn parse_mark(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> bool {
+    ctx.check_attrs(el, &[]);
+    ctx.no_text(el);
+    let mut ok = true;
+    for child in el.elements() {
+        ctx.no_elements(child);
+        let text = child.text();
+        match child.local_name() {
+            "errorCodes" => match values::error_codes(&text, &child.loc, ctx.diags) {
+                Some(c) => p.timeout_codes = c,
+                None => ok = false,
+            },
+            "retriesBeforeSuspension" => {
+                match values::count(&text, &child.loc, "retriesBeforeSuspension", ctx.diags) {
+                    Some(n) => p.retries_before_suspension = n,
+                    None => ok = false,
+                }
+            }
+            "retryDelay" => match values::millis(&text, &child.loc, "retryDelay", ctx.diags) {
+                Some(d) => p.retry_delay = d,
+                None => ok = false,
+            },
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+fn parse_suspend(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> bool {
+    ctx.check_attrs(el, &[]);
+    ctx.no_text(el);
+    let mut ok = true;
+    for child in el.elements() {
+        ctx.no_elements(child);
+        let text = child.text();
+        match child.local_name() {
+            "errorCodes" => match values::error_codes(&text, &child.loc, ctx.diags) {
+                Some(c) => p.suspend_codes = c,
+                None => ok = false,
+            },
+            "initialDuration" => {
+                match values::millis(&text, &child.loc, "initialDuration", ctx.diags) {
+                    Some(d) => p.initial_duration = Some(d),
+                    None => ok = false,
+                }
+            }
+            "progressionFactor" => {
+                match values::positive_float(&text, &child.loc, "progressionFactor", ctx.diags) {
+                    Some(f) => p.progression_factor = f,
+                    None => ok = false,
+                }
+            }
+            "maximumDuration" => {
+                match values::millis(&text, &child.loc, "maximumDuration", ctx.diags) {
+                    Some(d) => p.maximum_duration = Some(d),
+                    None => ok = false,
+                }
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    ok
+}

@@ -1,0 +1,165 @@
+//! Typed values of attributes and element text: durations, numbers, code lists, booleans.
+//!
+//! Each parser records a diagnostic at the value's place and returns `None` on a bad value,
+//! so the caller keeps going and every problem is reported in one run.
+
+use std::time::Duration;
+
+use super::diag::{Diagnostics, Loc};
+
+/// A non-negative number of milliseconds (Synapse durations are milliseconds).
+pub(crate) fn millis(
+    text: &str,
+    loc: &Loc,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let t = text.trim();
+    if t.starts_with('{') {
+        diags.unsupported(
+            loc,
+            format!("a dynamic (`{{expression}}`) value for `{what}`"),
+        );
+        return None;
+    }
+    match t.parse::<i64>() {
+        Ok(n) if n >= 0 => Some(Duration::from_millis(n as u64)),
+        Ok(_) => {
+            diags.error(loc, format!("`{what}` must not be negative, found `{t}`"));
+            None
+        }
+        Err(_) => {
+            diags.error(
+                loc,
+                format!("`{what}` must be a number of milliseconds, found `{t}`"),
+            );
+            None
+        }
+    }
+}
+
+/// A non-negative integer.
+pub(crate) fn count(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics) -> Option<u32> {
+    let t = text.trim();
+    match t.parse::<i64>() {
+        Ok(n) if (0..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+        Ok(_) => {
+            diags.error(
+                loc,
+                format!("`{what}` must be a non-negative whole number, found `{t}`"),
+            );
+            None
+        }
+        Err(_) => {
+            diags.error(loc, format!("`{what}` must be a whole number, found `{t}`"));
+            None
+        }
+    }
+}
+
+/// A positive decimal number.
+pub(crate) fn positive_float(
+    text: &str,
+    loc: &Loc,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<f64> {
+    let t = text.trim();
+    match t.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Some(f),
+        Ok(_) => {
+            diags.error(
+                loc,
+                format!("`{what}` must be a positive number, found `{t}`"),
+            );
+            None
+        }
+        Err(_) => {
+            diags.error(loc, format!("`{what}` must be a number, found `{t}`"));
+            None
+        }
+    }
+}
+
+/// A list of error codes separated by commas and/or whitespace.
+pub(crate) fn error_codes(text: &str, loc: &Loc, diags: &mut Diagnostics) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        match item.parse::<u32>() {
+            Ok(code) => out.push(code),
+            Err(_) => {
+                diags.error(loc, format!("error code `{item}` is not a number"));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `true`/`false` (case-insensitive).
+pub(crate) fn boolean(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
+            diags.error(
+                loc,
+                format!("`{what}` must be `true` or `false`, found `{other}`"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn loc() -> Loc {
+        Loc::file_start(Arc::from("t.xml"))
+    }
+
+    #[test]
+    fn durations_reject_negative_and_non_numeric() {
+        let mut d = Diagnostics::default();
+        assert_eq!(
+            millis("250", &loc(), "duration", &mut d),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(millis("-1", &loc(), "duration", &mut d), None);
+        assert_eq!(millis("soon", &loc(), "duration", &mut d), None);
+        assert_eq!(millis("{$ctx:t}", &loc(), "duration", &mut d), None);
+        let msgs: Vec<_> = d.iter().map(|x| x.message.clone()).collect();
+        assert!(msgs[0].contains("must not be negative"));
+        assert!(msgs[1].contains("number of milliseconds"));
+        assert!(msgs[2].contains("not supported"));
+    }
+
+    #[test]
+    fn code_lists_accept_commas_and_spaces() {
+        let mut d = Diagnostics::default();
+        assert_eq!(
+            error_codes("101504, 101505 101507", &loc(), &mut d),
+            Some(vec![101504, 101505, 101507])
+        );
+        assert_eq!(error_codes("101504,x", &loc(), &mut d), None);
+        assert_eq!(d.error_count(), 1);
+    }
+
+    #[test]
+    fn numbers_and_booleans() {
+        let mut d = Diagnostics::default();
+        assert_eq!(count("3", &loc(), "n", &mut d), Some(3));
+        assert_eq!(count("-3", &loc(), "n", &mut d), None);
+        assert_eq!(positive_float("2.5", &loc(), "f", &mut d), Some(2.5));
+        assert_eq!(positive_float("0", &loc(), "f", &mut d), None);
+        assert_eq!(boolean("TRUE", &loc(), "b", &mut d), Some(true));
+        assert_eq!(boolean("yes", &loc(), "b", &mut d), None);
+        assert_eq!(d.error_count(), 3);
+    }
+}

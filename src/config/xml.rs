@@ -1,0 +1,520 @@
+//! A small XML tree that remembers where every element and attribute was written.
+//!
+//! Configuration files are parsed into this tree first (quick-xml events), so that every
+//! later check can name `file:line:column`. Namespaces are resolved while parsing; the
+//! Synapse namespace may be present or omitted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
+
+use super::diag::{Diagnostic, Loc, Severity};
+
+/// The Synapse configuration namespace.
+pub(crate) const SYNAPSE_NS: &str = "http://ws.apache.org/ns/synapse";
+
+/// An element with its attributes, children and position.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Element {
+    /// The name as written, with its prefix (`soapenv:Body`).
+    pub(crate) name: String,
+    /// The namespace URI the prefix resolves to, if any.
+    pub(crate) ns: Option<String>,
+    /// Attributes in document order, `xmlns` declarations included.
+    pub(crate) attrs: Vec<Attr>,
+    /// Child nodes in document order.
+    pub(crate) children: Vec<Node>,
+    /// Where the start tag begins.
+    pub(crate) loc: Loc,
+}
+
+/// An attribute with its unescaped value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Attr {
+    /// The name as written.
+    pub(crate) name: String,
+    /// The value, entities resolved.
+    pub(crate) value: String,
+    /// Where the attribute name begins.
+    pub(crate) loc: Loc,
+}
+
+/// A child of an element.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node {
+    /// A nested element.
+    Element(Element),
+    /// Character data (text or CDATA), entities resolved.
+    Text(String),
+}
+
+// === impl Element ===
+
+impl Element {
+    /// The name without its prefix.
+    pub(crate) fn local_name(&self) -> &str {
+        self.name.rsplit(':').next().unwrap_or(&self.name)
+    }
+
+    /// True when the element is in the Synapse namespace or in no namespace.
+    pub(crate) fn is_synapse(&self) -> bool {
+        match &self.ns {
+            None => true,
+            Some(ns) => ns == SYNAPSE_NS,
+        }
+    }
+
+    /// The attribute called `name`, if present.
+    pub(crate) fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attrs.iter().find(|a| a.name == name)
+    }
+
+    /// The value of attribute `name`, if present.
+    pub(crate) fn attr_value(&self, name: &str) -> Option<&str> {
+        self.attr(name).map(|a| a.value.as_str())
+    }
+
+    /// Child elements, in order.
+    pub(crate) fn elements(&self) -> impl Iterator<Item = &Element> {
+        self.children.iter().filter_map(|n| match n {
+            Node::Element(child) => Some(child),
+            Node::Text(_) => None,
+        })
+    }
+
+    /// The first child element with this local name.
+    #[cfg(test)]
+    pub(crate) fn child(&self, local: &str) -> Option<&Element> {
+        self.elements().find(|e| e.local_name() == local)
+    }
+
+    /// Concatenated text of the direct text children, trimmed.
+    pub(crate) fn text(&self) -> String {
+        let mut out = String::new();
+        for n in &self.children {
+            if let Node::Text(t) = n {
+                out.push_str(t);
+            }
+        }
+        out.trim().to_owned()
+    }
+
+    /// True when some direct text child holds more than whitespace.
+    pub(crate) fn has_text(&self) -> bool {
+        self.children
+            .iter()
+            .any(|n| matches!(n, Node::Text(t) if !t.trim().is_empty()))
+    }
+
+    /// Serialises this element (and its subtree) back to XML text.
+    ///
+    /// Namespace declarations inherited from ancestors are added on this element when a
+    /// prefix used in the subtree is not declared inside it, so the result stands alone.
+    pub(crate) fn to_xml(&self) -> String {
+        let mut out = String::new();
+        let mut needed: Vec<(String, String)> = Vec::new();
+        self.collect_undeclared(&mut Vec::new(), &mut needed);
+        self.write_xml(&mut out, &needed);
+        out
+    }
+
+    fn collect_undeclared(&self, scope: &mut Vec<String>, needed: &mut Vec<(String, String)>) {
+        let declared_here: Vec<String> = self
+            .attrs
+            .iter()
+            .filter_map(|a| xmlns_prefix(&a.name).map(str::to_owned))
+            .collect();
+        let depth = scope.len();
+        scope.extend(declared_here);
+        let prefix = self.name.split_once(':').map(|(p, _)| p).unwrap_or("");
+        let in_scope = scope.iter().any(|p| p == prefix);
+        if let Some(ns) = &self.ns
+            && !in_scope
+            && !needed.iter().any(|(p, _)| p == prefix)
+        {
+            needed.push((prefix.to_owned(), ns.clone()));
+        }
+        for child in self.elements() {
+            child.collect_undeclared(scope, needed);
+        }
+        scope.truncate(depth);
+    }
+
+    fn write_xml(&self, out: &mut String, extra_ns: &[(String, String)]) {
+        out.push('<');
+        out.push_str(&self.name);
+        for (prefix, uri) in extra_ns {
+            out.push_str(if prefix.is_empty() {
+                " xmlns"
+            } else {
+                " xmlns:"
+            });
+            out.push_str(prefix);
+            out.push_str("=\"");
+            out.push_str(&escape_attr(uri));
+            out.push('"');
+        }
+        for a in &self.attrs {
+            out.push(' ');
+            out.push_str(&a.name);
+            out.push_str("=\"");
+            out.push_str(&escape_attr(&a.value));
+            out.push('"');
+        }
+        if self.children.is_empty() {
+            out.push_str("/>");
+            return;
+        }
+        out.push('>');
+        for n in &self.children {
+            match n {
+                Node::Element(child) => child.write_xml(out, &[]),
+                Node::Text(t) => out.push_str(&escape_text(t)),
+            }
+        }
+        out.push_str("</");
+        out.push_str(&self.name);
+        out.push('>');
+    }
+}
+
+/// `Some(prefix)` for `xmlns:prefix`, `Some("")` for `xmlns`, `None` otherwise.
+pub(crate) fn xmlns_prefix(attr_name: &str) -> Option<&str> {
+    if attr_name == "xmlns" {
+        Some("")
+    } else {
+        attr_name.strip_prefix("xmlns:")
+    }
+}
+
+/// Escapes text for an XML element body.
+pub(crate) fn escape_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Escapes text for a double-quoted XML attribute.
+pub(crate) fn escape_attr(s: &str) -> String {
+    escape_text(s).replace('"', "&quot;")
+}
+
+/// Maps byte offsets of one source text to 1-based lines and columns.
+#[derive(Debug)]
+pub(crate) struct LineIndex<'a> {
+    src: &'a str,
+    starts: Vec<usize>,
+    file: Arc<str>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(file: Arc<str>, src: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { src, starts, file }
+    }
+
+    pub(crate) fn loc(&self, offset: usize) -> Loc {
+        let offset = offset.min(self.src.len());
+        let line = match self.starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.starts[line];
+        let col = self
+            .src
+            .get(start..offset)
+            .map(|s| s.chars().count())
+            .unwrap_or(0);
+        Loc {
+            file: self.file.clone(),
+            line: line as u32 + 1,
+            col: col as u32 + 1,
+        }
+    }
+}
+
+/// Parses one document into its root element.
+///
+/// # Errors
+/// A malformed document gives one diagnostic at the place the parser stopped.
+pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
+    let index = LineIndex::new(file.clone(), src);
+    let mut reader = Reader::from_str(src);
+    let cfg = reader.config_mut();
+    cfg.trim_text(false);
+    cfg.check_end_names = true;
+    cfg.expand_empty_elements = false;
+
+    let mut stack: Vec<(Element, HashMap<String, String>)> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut ns_scopes: Vec<HashMap<String, String>> = Vec::new();
+
+    let fail = |offset: u64, message: String| Diagnostic {
+        loc: index.loc(offset as usize),
+        severity: Severity::Error,
+        message,
+    };
+
+    loop {
+        let start = reader.buffer_position();
+        let event = match reader.read_event() {
+            Ok(ev) => ev,
+            Err(error) => {
+                return Err(fail(
+                    reader.error_position(),
+                    format!("malformed XML: {error}"),
+                ));
+            }
+        };
+        match event {
+            Event::Start(tag) | Event::Empty(tag) if root.is_some() && stack.is_empty() => {
+                let _ = tag;
+                return Err(fail(
+                    start,
+                    "malformed XML: more than one root element".into(),
+                ));
+            }
+            Event::Start(tag) => {
+                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
+                    .map_err(|m| fail(start, m))?;
+                ns_scopes.push(decls.clone());
+                stack.push((el, decls));
+            }
+            Event::Empty(tag) => {
+                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
+                    .map_err(|m| fail(start, m))?;
+                let _ = decls;
+                attach(&mut stack, &mut root, el);
+            }
+            Event::End(_) => {
+                ns_scopes.pop();
+                if let Some((el, _)) = stack.pop() {
+                    attach(&mut stack, &mut root, el);
+                }
+            }
+            Event::Text(text) => {
+                let content = text.xml10_content();
+                let inside = root.is_some() || !stack.is_empty();
+                push_text(&mut stack, &content, inside).map_err(|m| fail(start, m))?;
+            }
+            Event::CData(cdata) => {
+                let content = cdata.xml10_content();
+                push_text(&mut stack, &content, true).map_err(|m| fail(start, m))?;
+            }
+            Event::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(ch)) => ch.to_string(),
+                    Ok(None) => match predefined_entity(&reference) {
+                        Some(s) => s.to_owned(),
+                        None => {
+                            return Err(fail(
+                                start,
+                                format!("malformed XML: unknown entity `&{};`", &*reference),
+                            ));
+                        }
+                    },
+                    Err(error) => {
+                        return Err(fail(start, format!("malformed XML: {error}")));
+                    }
+                };
+                push_text(&mut stack, &resolved, true).map_err(|m| fail(start, m))?;
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if let Some((el, _)) = stack.last() {
+        return Err(Diagnostic {
+            loc: el.loc.clone(),
+            severity: Severity::Error,
+            message: format!("malformed XML: element `{}` is never closed", el.name),
+        });
+    }
+    root.ok_or_else(|| fail(0, "malformed XML: the document has no root element".into()))
+}
+
+fn predefined_entity(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        _ => return None,
+    })
+}
+
+fn attach(
+    stack: &mut [(Element, HashMap<String, String>)],
+    root: &mut Option<Element>,
+    el: Element,
+) {
+    match stack.last_mut() {
+        Some((parent, _)) => parent.children.push(Node::Element(el)),
+        None => *root = Some(el),
+    }
+}
+
+fn push_text(
+    stack: &mut [(Element, HashMap<String, String>)],
+    content: &str,
+    inside: bool,
+) -> Result<(), String> {
+    match stack.last_mut() {
+        Some((parent, _)) => {
+            if let Some(Node::Text(prev)) = parent.children.last_mut() {
+                prev.push_str(content);
+            } else {
+                parent.children.push(Node::Text(content.to_owned()));
+            }
+            Ok(())
+        }
+        None if content.trim().is_empty() => Ok(()),
+        None if inside => Err("malformed XML: text after the root element".into()),
+        None => Err("malformed XML: text before the root element".into()),
+    }
+}
+
+fn open_element(
+    tag: &BytesStart<'_>,
+    offset: usize,
+    src: &str,
+    index: &LineIndex<'_>,
+    scopes: &[HashMap<String, String>],
+) -> Result<(Element, HashMap<String, String>), String> {
+    let name: String = tag.name().as_ref().to_owned();
+    let mut attrs = Vec::new();
+    let mut decls = HashMap::new();
+    // Attribute positions: search the raw start tag for each name in order.
+    let tag_end = src[offset..]
+        .find('>')
+        .map(|i| offset + i)
+        .unwrap_or(src.len());
+    let mut cursor = offset + 1 + name.len();
+    for attr in tag.attributes().with_checks(true) {
+        let attr = attr.map_err(|error| format!("malformed XML: {error}"))?;
+        let key: String = attr.key.as_ref().to_owned();
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|error| format!("malformed XML: attribute `{key}`: {error}"))?
+            .into_owned();
+        let at = find_attr(src, cursor, tag_end, &key).unwrap_or(offset);
+        cursor = at + key.len();
+        if let Some(prefix) = xmlns_prefix(&key) {
+            decls.insert(prefix.to_owned(), value.clone());
+        }
+        attrs.push(Attr {
+            name: key,
+            value,
+            loc: index.loc(at),
+        });
+    }
+    let prefix = name.split_once(':').map(|(p, _)| p).unwrap_or("");
+    let ns = decls
+        .get(prefix)
+        .cloned()
+        .or_else(|| scopes.iter().rev().find_map(|s| s.get(prefix).cloned()))
+        .filter(|uri| !uri.is_empty());
+    if !prefix.is_empty() && ns.is_none() {
+        return Err(format!(
+            "malformed XML: namespace prefix `{prefix}` is not declared"
+        ));
+    }
+    Ok((
+        Element {
+            name,
+            ns,
+            attrs,
+            children: Vec::new(),
+            loc: index.loc(offset),
+        },
+        decls,
+    ))
+}
+
+fn find_attr(src: &str, from: usize, to: usize, key: &str) -> Option<usize> {
+    let hay = src.get(from..to)?;
+    let mut search = 0;
+    while let Some(i) = hay[search..].find(key) {
+        let at = search + i;
+        let before_ok = at == 0 || hay[..at].ends_with(|c: char| c.is_whitespace());
+        let after = hay[at + key.len()..].trim_start();
+        if before_ok && after.starts_with('=') {
+            return Some(from + at);
+        }
+        search = at + key.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Arc<str> {
+        Arc::from("t.xml")
+    }
+
+    #[test]
+    fn positions_of_elements_and_attributes() {
+        let src = "<api name=\"a\"\n     context=\"/x\">\n  <resource methods=\"GET\"/>\n</api>";
+        let root = parse(file(), src).unwrap();
+        assert_eq!((root.loc.line, root.loc.col), (1, 1));
+        let ctx = root.attr("context").unwrap();
+        assert_eq!((ctx.loc.line, ctx.loc.col), (2, 6));
+        let res = root.child("resource").unwrap();
+        assert_eq!((res.loc.line, res.loc.col), (3, 3));
+        assert_eq!(res.attr("methods").unwrap().loc.col, 13);
+    }
+
+    #[test]
+    fn namespaces_resolve_and_synapse_ns_may_be_omitted() {
+        let src =
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse"><api name="a"/></definitions>"#;
+        let root = parse(file(), src).unwrap();
+        let api = root.child("api").unwrap();
+        assert!(api.is_synapse());
+        assert_eq!(api.ns.as_deref(), Some(SYNAPSE_NS));
+        let bare = parse(file(), "<api name=\"a\"/>").unwrap();
+        assert!(bare.is_synapse());
+        let other = parse(file(), "<x:api xmlns:x=\"urn:other\"/>").unwrap();
+        assert!(!other.is_synapse());
+    }
+
+    #[test]
+    fn entities_and_cdata_are_resolved() {
+        let src = "<a b=\"1 &lt; 2\">x &amp; y &#65;<![CDATA[<raw>]]></a>";
+        let root = parse(file(), src).unwrap();
+        assert_eq!(root.attr_value("b"), Some("1 < 2"));
+        assert_eq!(root.text(), "x & y A<raw>");
+    }
+
+    #[test]
+    fn malformed_documents_report_a_position() {
+        let err = parse(file(), "<a>\n  <b>\n</a>").unwrap_err();
+        assert!(err.message.starts_with("malformed XML"), "{}", err.message);
+        assert_eq!(err.loc.line, 3);
+        let err = parse(file(), "<a/><b/>").unwrap_err();
+        assert!(err.message.contains("more than one root"));
+        let err = parse(file(), "").unwrap_err();
+        assert!(err.message.contains("no root element"));
+        let err = parse(file(), "<a>\n<b>").unwrap_err();
+        assert!(err.message.contains("never closed") || err.message.starts_with("malformed"));
+        let err = parse(file(), "<p:a/>").unwrap_err();
+        assert!(err.message.contains("prefix `p`"));
+    }
+
+    #[test]
+    fn serialises_a_subtree_with_inherited_namespaces() {
+        let src = r#"<f xmlns:m="urn:m"><m:order id="1"><m:qty>2 &amp; 3</m:qty></m:order></f>"#;
+        let root = parse(file(), src).unwrap();
+        let order = root.child("order").unwrap();
+        assert_eq!(
+            order.to_xml(),
+            r#"<m:order xmlns:m="urn:m" id="1"><m:qty>2 &amp; 3</m:qty></m:order>"#
+        );
+    }
+}

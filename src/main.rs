@@ -1,0 +1,24 @@
+//! The `axon` binary: parse the command line, start logging, and hand over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use axon::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => axon::cli::check(&args),
+        Command::Serve(args) => {
+            axon::telemetry::init();
+            match axon::cli::serve(args) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("axon: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
