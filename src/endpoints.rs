@@ -1,0 +1,283 @@
+//! Endpoints: where messages go, and the actors that own their health.
+//!
+//! Building a configuration generation starts one [`actor::EndpointActor`] per leaf, under
+//! an actix `Supervisor`, on the control-plane arbiter. Sending ([`Endpoints::deliver`])
+//! runs on the worker that accepted the request: it asks the leaf's shared [`Health`]
+//! whether the backend may be tried, sends, and reports the outcome to the leaf's actor
+//! only when the outcome can change the state.
+//!
+//! - [`state`]: the plain, time-injected health state machine.
+//! - [`health`]: the lock-free view of a leaf's state that workers read.
+//! - [`actor`]: the actor that owns the machine, and what the health API reports.
+//! - [`error`]: the classification of failures and the Synapse error codes.
+//! - `address`, `http`: computing the URL and sending with awc.
+
+pub mod actor;
+pub(crate) mod address;
+pub mod error;
+pub mod health;
+pub(crate) mod http;
+pub mod state;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use actix::{Addr, ArbiterHandle, Supervisor};
+use tokio::time::Instant;
+
+use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report, rfc3339};
+use self::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use self::health::{Admission, Health};
+use self::state::EndpointState;
+use crate::admin::readiness::Readiness;
+use crate::config::{Config, EndpointConfig, EndpointId, EndpointKind, LeafSpec, Target};
+use crate::engine::Limits;
+use crate::message::{AttemptOutcome, MessageContext};
+
+/// The running endpoints of one configuration generation, indexed by [`EndpointId`].
+#[derive(Debug)]
+pub struct Endpoints {
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug)]
+enum Node {
+    Alias(EndpointId),
+    Leaf(Box<Leaf>),
+}
+
+/// A running leaf: its configuration, its shared health view and its actor.
+#[derive(Debug)]
+pub struct Leaf {
+    /// Endpoint name.
+    pub name: Arc<str>,
+    /// The configuration it was built from.
+    pub config: EndpointConfig,
+    /// The leaf's settings.
+    pub spec: LeafSpec,
+    /// Shared health view.
+    pub health: Arc<Health>,
+    /// The actor owning the health state.
+    pub addr: Addr<EndpointActor>,
+}
+
+/// The outcome reporter for one request: reports exactly once, also when dropped.
+struct Ticket<'a> {
+    leaf: &'a Leaf,
+    trial: bool,
+    settled: bool,
+}
+
+// === impl Endpoints ===
+
+impl Endpoints {
+    /// Starts the actors of every leaf in `config` on `arbiter`. A leaf whose configuration
+    /// is unchanged from `previous` keeps its actor and health state.
+    pub(crate) fn build(
+        config: &Config,
+        previous: Option<&Endpoints>,
+        arbiter: &ArbiterHandle,
+        readiness: &Readiness,
+    ) -> Endpoints {
+        let mut nodes = Vec::with_capacity(config.endpoints.len());
+        for (_, ep) in config.endpoints() {
+            let node = match &ep.kind {
+                EndpointKind::Alias(target) => Node::Alias(*target),
+                EndpointKind::Leaf(spec) => {
+                    let reused = previous
+                        .and_then(|p| p.leaf_named(&ep.name))
+                        .filter(|old| same_leaf(&old.config, ep));
+                    match reused {
+                        Some(old) => Node::Leaf(Box::new(Leaf {
+                            name: old.name.clone(),
+                            config: ep.clone(),
+                            spec: (**spec).clone(),
+                            health: old.health.clone(),
+                            addr: old.addr.clone(),
+                        })),
+                        None => Node::Leaf(Box::new(start_leaf(ep, spec, arbiter, readiness))),
+                    }
+                }
+            };
+            nodes.push(node);
+        }
+        Endpoints { nodes }
+    }
+
+    /// The leaf behind `id`, following aliases.
+    pub fn leaf(&self, mut id: EndpointId) -> Option<&Leaf> {
+        for _ in 0..=self.nodes.len() {
+            match self.nodes.get(id.0 as usize)? {
+                Node::Alias(target) => id = *target,
+                Node::Leaf(leaf) => return Some(leaf.as_ref()),
+            }
+        }
+        None
+    }
+
+    /// The leaf called `name`.
+    pub fn leaf_named(&self, name: &str) -> Option<&Leaf> {
+        self.leaves().find(|l| &*l.name == name)
+    }
+
+    /// Every leaf, in id order.
+    pub fn leaves(&self) -> impl Iterator<Item = &Leaf> {
+        self.nodes.iter().filter_map(|n| match n {
+            Node::Leaf(l) => Some(l.as_ref()),
+            Node::Alias(_) => None,
+        })
+    }
+
+    /// Sends `msg` through endpoint `id`; on success `msg` has become the response.
+    ///
+    /// # Errors
+    /// The classified failure. An endpoint that is not ready fails with code 303001 and
+    /// nothing is sent.
+    pub(crate) async fn deliver(
+        &self,
+        id: EndpointId,
+        msg: &mut MessageContext,
+        limits: &Limits,
+    ) -> Result<(), EndpointError> {
+        let Some(leaf) = self.leaf(id) else {
+            return Err(EndpointError::new(
+                ErrorKind::NotReady,
+                ProtocolState::RequestReady,
+                Arc::from("?"),
+                "endpoint is not part of this configuration",
+            ));
+        };
+        let trial = match leaf.health.admit(Instant::now()) {
+            Admission::Go => false,
+            Admission::Trial => true,
+            Admission::NotReady { state, .. } => {
+                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Skipped(state.as_str()));
+                return Err(not_ready(leaf, state));
+            }
+        };
+        let ticket = Ticket {
+            leaf,
+            trial,
+            settled: false,
+        };
+        leaf.health.sent.fetch_add(1, Ordering::Relaxed);
+        let result = http::send(leaf, msg, limits).await;
+        match &result {
+            Ok(()) => {
+                let status = msg.status.map(|s| s.as_u16()).unwrap_or(0);
+                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Response(status));
+                ticket.success();
+            }
+            Err(error) => {
+                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Failed(error.code()));
+                if error.counts_against_endpoint() {
+                    tracing::warn!(endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.detail, "Endpoint request failed");
+                    ticket.failure(error);
+                } else {
+                    ticket.neutral();
+                }
+            }
+        }
+        result
+    }
+}
+
+fn same_leaf(old: &EndpointConfig, new: &EndpointConfig) -> bool {
+    old.kind == new.kind && old.properties == new.properties && old.name == new.name
+}
+
+fn start_leaf(
+    ep: &EndpointConfig,
+    spec: &LeafSpec,
+    arbiter: &ArbiterHandle,
+    readiness: &Readiness,
+) -> Leaf {
+    let health = Arc::new(Health::new());
+    let (kind, address) = match &spec.target {
+        Target::Address(a) => ("address", a.uri.clone()),
+        Target::Http(h) => ("http", h.template_source.clone()),
+    };
+    let info = LeafInfo {
+        name: ep.name.clone(),
+        kind,
+        address,
+    };
+    let actor_health = health.clone();
+    let policy = spec.suspension.clone();
+    readiness.actor_expected();
+    let latch = readiness.clone();
+    let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
+        EndpointActor::new(info, actor_health, policy, Some(latch))
+    });
+    Leaf {
+        name: Arc::from(ep.name.as_str()),
+        config: ep.clone(),
+        spec: spec.clone(),
+        health,
+        addr,
+    }
+}
+
+fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
+    let kind = match &leaf.spec.target {
+        Target::Address(_) => "Address",
+        Target::Http(_) => "HTTP",
+    };
+    let mut error = EndpointError::new(
+        ErrorKind::NotReady,
+        ProtocolState::RequestReady,
+        leaf.name.clone(),
+        format!(
+            "Currently, {kind} endpoint : [ Name : {} ] [ State : {state} ]",
+            leaf.name
+        ),
+    );
+    error.code_override = Some(codes::LEAF_NOT_READY);
+    error
+}
+
+// === impl Ticket ===
+
+impl Ticket<'_> {
+    fn success(mut self) {
+        self.settled = true;
+        self.leaf.health.succeeded.fetch_add(1, Ordering::Relaxed);
+        // While ACTIVE a success changes nothing, so the actor is not bothered.
+        if self.trial || self.leaf.health.state() != EndpointState::Active {
+            self.leaf
+                .addr
+                .do_send(Report::Success { trial: self.trial });
+        }
+    }
+
+    fn failure(mut self, error: &EndpointError) {
+        self.settled = true;
+        self.leaf.health.failed.fetch_add(1, Ordering::Relaxed);
+        self.leaf.addr.do_send(Report::Failure {
+            trial: self.trial,
+            error: ErrorRecord {
+                code: error.code(),
+                message: error.message(),
+                detail: error.detail.clone(),
+                address: error.address.clone(),
+                time: rfc3339(SystemTime::now()),
+            },
+        });
+    }
+
+    fn neutral(mut self) {
+        self.settled = true;
+        if self.trial {
+            self.leaf.addr.do_send(Report::Abandoned { trial: true });
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.trial {
+            self.leaf.addr.do_send(Report::Abandoned { trial: true });
+        }
+    }
+}

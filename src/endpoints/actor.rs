@@ -1,0 +1,311 @@
+//! The endpoint actor: the one owner of a leaf's health state.
+//!
+//! It is a thin shell. Every decision is made by the plain [`HealthMachine`]; the actor
+//! feeds it the outcomes workers report, publishes the result to the shared [`Health`]
+//! word, and keeps what the health API shows (last error, recent transitions). Request and
+//! response bytes never pass through it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use actix::prelude::*;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::health::Health;
+use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy, Transition};
+use crate::admin::readiness::Readiness;
+
+/// How many transitions the health API keeps per endpoint.
+const TRANSITION_HISTORY: usize = 32;
+
+/// A worker reports the outcome of one request sent through this endpoint.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum Report {
+    /// A response arrived (any status).
+    Success {
+        /// True when the request was the trial of a suspended endpoint.
+        trial: bool,
+    },
+    /// The request failed.
+    Failure {
+        /// True when the request was the trial of a suspended endpoint.
+        trial: bool,
+        /// What failed.
+        error: ErrorRecord,
+    },
+    /// The request was abandoned before an outcome (the client went away).
+    Abandoned {
+        /// True when the request was the trial of a suspended endpoint.
+        trial: bool,
+    },
+}
+
+/// Asks for the endpoint's health report.
+#[derive(Debug, Message)]
+#[rtype(result = "HealthReport")]
+pub struct GetHealth;
+
+/// Manual maintenance switch: OFF (`on: false`) until switched back on.
+#[derive(Debug, Message)]
+#[rtype(result = "HealthReport")]
+pub struct Switch {
+    /// True to switch on, false to switch off.
+    pub on: bool,
+}
+
+/// Stops the actor so that its supervisor restarts it (used by tests and the admin API).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Restart;
+
+/// A failure as the health API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorRecord {
+    /// Synapse error code.
+    pub code: u32,
+    /// Synapse error message.
+    pub message: String,
+    /// The underlying cause.
+    pub detail: String,
+    /// The resolved backend address.
+    pub address: Option<String>,
+    /// When it happened (RFC 3339).
+    pub time: String,
+}
+
+/// One state change as the health API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionRecord {
+    /// State before.
+    pub from: EndpointState,
+    /// State after.
+    pub to: EndpointState,
+    /// Why.
+    pub reason: String,
+    /// When (RFC 3339).
+    pub time: String,
+}
+
+/// Traffic counters.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Counters {
+    /// Requests sent.
+    pub sent: u64,
+    /// Responses received.
+    pub succeeded: u64,
+    /// Failures.
+    pub failed: u64,
+}
+
+/// What `GET /health/actors/{name}` shows for a leaf.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    /// Endpoint name.
+    pub name: String,
+    /// Element name: `address`, `http`, ...
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The configured address or template.
+    pub address: String,
+    /// Current state.
+    pub state: EndpointState,
+    /// Milliseconds until a TIMEOUT/SUSPENDED endpoint may be tried (0 when ready).
+    pub retry_in_ms: Option<u64>,
+    /// The last suspension's length.
+    pub last_suspension_ms: Option<u64>,
+    /// Timeout-class failures still tolerated before suspension.
+    pub remaining_retries: u32,
+    /// True while the trial request of a recovering endpoint is in flight.
+    pub trial_in_flight: bool,
+    /// Traffic counters.
+    pub counters: Counters,
+    /// The last failure.
+    pub last_error: Option<ErrorRecord>,
+    /// Recent transitions, oldest first.
+    pub transitions: Vec<TransitionRecord>,
+    /// How many times the supervisor restarted this actor.
+    pub restarts: u32,
+}
+
+/// Static facts about the leaf, for reports.
+#[derive(Debug, Clone)]
+pub struct LeafInfo {
+    /// Endpoint name.
+    pub name: String,
+    /// Element name.
+    pub kind: &'static str,
+    /// Address or template as configured.
+    pub address: String,
+}
+
+/// The actor owning one leaf's [`HealthMachine`].
+#[derive(Debug)]
+pub struct EndpointActor {
+    info: LeafInfo,
+    health: Arc<Health>,
+    policy: SuspensionPolicy,
+    machine: HealthMachine,
+    last_error: Option<ErrorRecord>,
+    transitions: VecDeque<TransitionRecord>,
+    restarts: u32,
+    readiness: Option<Readiness>,
+}
+
+/// Formats a wall-clock time for the health API.
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+// === impl EndpointActor ===
+
+impl EndpointActor {
+    /// A new actor for a leaf whose shared view is `health`.
+    pub fn new(
+        info: LeafInfo,
+        health: Arc<Health>,
+        policy: SuspensionPolicy,
+        readiness: Option<Readiness>,
+    ) -> Self {
+        EndpointActor {
+            info,
+            health,
+            policy,
+            machine: HealthMachine::new(),
+            last_error: None,
+            transitions: VecDeque::new(),
+            restarts: 0,
+            readiness,
+        }
+    }
+
+    fn record(&mut self, transition: Option<Transition>) {
+        let Some(t) = transition else { return };
+        tracing::info!(
+            endpoint = %self.info.name,
+            from = %t.from,
+            to = %t.to,
+            reason = %t.reason,
+            "Endpoint state changed"
+        );
+        if self.transitions.len() == TRANSITION_HISTORY {
+            self.transitions.pop_front();
+        }
+        self.transitions.push_back(TransitionRecord {
+            from: t.from,
+            to: t.to,
+            reason: t.reason,
+            time: rfc3339(SystemTime::now()),
+        });
+    }
+
+    fn report(&self) -> HealthReport {
+        let now = Instant::now();
+        let retry_in_ms = self
+            .machine
+            .next_retry()
+            .map(|at| at.saturating_duration_since(now).as_millis() as u64);
+        HealthReport {
+            name: self.info.name.clone(),
+            kind: self.info.kind,
+            address: self.info.address.clone(),
+            state: self.machine.state(),
+            retry_in_ms,
+            last_suspension_ms: self.machine.last_suspension().map(|d| d.as_millis() as u64),
+            remaining_retries: self.machine.remaining_retries(&self.policy),
+            trial_in_flight: self.health.trial_in_flight(),
+            counters: Counters {
+                sent: self.health.sent.load(std::sync::atomic::Ordering::Relaxed),
+                succeeded: self
+                    .health
+                    .succeeded
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                failed: self
+                    .health
+                    .failed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            },
+            last_error: self.last_error.clone(),
+            transitions: self.transitions.iter().cloned().collect(),
+            restarts: self.restarts,
+        }
+    }
+}
+
+impl Actor for EndpointActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Self::Context) {
+        self.health.publish(&self.machine, false);
+        if let Some(readiness) = self.readiness.take() {
+            readiness.actor_started();
+        }
+    }
+}
+
+impl Supervised for EndpointActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // The health machine is a field of this struct, so it survives the restart.
+        self.restarts += 1;
+        tracing::warn!(endpoint = %self.info.name, restarts = self.restarts, "Endpoint actor restarted");
+    }
+}
+
+impl Handler<Report> for EndpointActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Report, _ctx: &mut Self::Context) {
+        let now = Instant::now();
+        let end_trial = match msg {
+            Report::Success { trial } => {
+                let t = self.machine.on_success(&self.policy);
+                self.record(t);
+                trial
+            }
+            Report::Failure { trial, error } => {
+                let (class, t) = self.machine.on_failure(error.code, &self.policy, now);
+                if class == FailureClass::NonFatal {
+                    tracing::debug!(endpoint = %self.info.name, code = error.code, "Non-fatal endpoint error");
+                }
+                self.last_error = Some(error);
+                self.record(t);
+                trial
+            }
+            Report::Abandoned { trial } => trial,
+        };
+        self.health.publish(&self.machine, end_trial);
+    }
+}
+
+impl Handler<GetHealth> for EndpointActor {
+    type Result = MessageResult<GetHealth>;
+
+    fn handle(&mut self, _msg: GetHealth, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.report())
+    }
+}
+
+impl Handler<Switch> for EndpointActor {
+    type Result = MessageResult<Switch>;
+
+    fn handle(&mut self, msg: Switch, _ctx: &mut Self::Context) -> Self::Result {
+        let t = if msg.on {
+            self.machine.switch_on(&self.policy)
+        } else {
+            self.machine.switch_off()
+        };
+        self.record(t);
+        self.health.publish(&self.machine, false);
+        MessageResult(self.report())
+    }
+}
+
+impl Handler<Restart> for EndpointActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Restart, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

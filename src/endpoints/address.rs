@@ -1,0 +1,275 @@
+//! Computing a leaf's backend URL for one message (reference §1.7, §1.8 and §3).
+
+use std::fmt;
+
+use iri_string::spec::UriSpec;
+use iri_string::template::context::{Context, Visitor};
+
+use crate::config::{EndpointProperty, HttpSpec, PropertyScope, Target};
+use crate::message::MessageContext;
+
+/// Why no URL could be computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AddressError(pub(crate) String);
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The URL to send `msg` to.
+///
+/// - `<address>`: `${name}` tokens are replaced by message properties; `REST_URL_POSTFIX`
+///   (the request path after the API context, with its query) is appended to REST messages.
+/// - `<http>`: the RFC 6570 template is expanded with `uri.var.*` and `query.param.*`
+///   (endpoint properties win over message properties). When the endpoint forces a
+///   `method`, the postfix is not appended; otherwise it is, as in WSO2 Synapse.
+///
+/// # Errors
+/// A missing `${name}` property, or a template that cannot be expanded.
+pub(crate) fn resolve(
+    target: &Target,
+    props: &[EndpointProperty],
+    msg: &MessageContext,
+) -> Result<String, AddressError> {
+    match target {
+        Target::Address(spec) => {
+            let base = substitute(&spec.uri, msg)?;
+            Ok(append_postfix(base, msg))
+        }
+        Target::Http(spec) => {
+            let url = expand(spec, props, msg)?;
+            if spec.method.is_some() {
+                Ok(url)
+            } else {
+                Ok(append_postfix(url, msg))
+            }
+        }
+    }
+}
+
+/// Replaces `${name}` with the default-scope property `name`.
+fn substitute(uri: &str, msg: &MessageContext) -> Result<String, AddressError> {
+    if !uri.contains("${") {
+        return Ok(uri.to_owned());
+    }
+    let mut out = String::with_capacity(uri.len());
+    let mut rest = uri;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            return Err(AddressError(format!("unclosed `${{` in address `{uri}`")));
+        };
+        let name = &after[..end];
+        match msg.get(name) {
+            Some(v) => out.push_str(&v.to_string()),
+            None => {
+                return Err(AddressError(format!(
+                    "property `{name}` used in address `{uri}` is not set"
+                )));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Joins `REST_URL_POSTFIX` to an address with Synapse's slash rules (§1.7).
+fn append_postfix(base: String, msg: &MessageContext) -> String {
+    let Some(postfix) = msg.get_axis2("REST_URL_POSTFIX").map(|v| v.to_string()) else {
+        return base;
+    };
+    join(base, &postfix)
+}
+
+pub(crate) fn join(mut base: String, postfix: &str) -> String {
+    if postfix.is_empty() {
+        return base;
+    }
+    let base_slash = base.ends_with('/');
+    let post_slash = postfix.starts_with('/');
+    let post_query = postfix.starts_with('?');
+    if !base_slash && !post_slash && !post_query {
+        base.push('/');
+        base.push_str(postfix);
+    } else if base_slash && post_slash {
+        base.push_str(&postfix[1..]);
+    } else if base_slash && post_query {
+        base.pop();
+        base.push_str(postfix);
+    } else {
+        base.push_str(postfix);
+    }
+    base
+}
+
+struct Vars<'a> {
+    props: &'a [EndpointProperty],
+    msg: &'a MessageContext,
+    legacy: bool,
+}
+
+impl Context for Vars<'_> {
+    fn visit<V: Visitor>(&self, visitor: V) -> V::Result {
+        let name = visitor.var_name().as_str();
+        if !(name.starts_with("uri.var.") || name.starts_with("query.param.")) {
+            return visitor.visit_undefined();
+        }
+        let from_endpoint = self
+            .props
+            .iter()
+            .find(|p| p.scope == PropertyScope::Default && p.name == name)
+            .map(|p| p.value.clone());
+        let value = from_endpoint.or_else(|| self.msg.get(name).map(|v| v.to_string()));
+        match value {
+            Some(v) if self.legacy => {
+                let decoded = percent_encoding::percent_decode_str(&v)
+                    .decode_utf8_lossy()
+                    .into_owned();
+                visitor.visit_string(decoded)
+            }
+            Some(v) => visitor.visit_string(v),
+            None => visitor.visit_undefined(),
+        }
+    }
+}
+
+fn expand(
+    spec: &HttpSpec,
+    props: &[EndpointProperty],
+    msg: &MessageContext,
+) -> Result<String, AddressError> {
+    let vars = Vars {
+        props,
+        msg,
+        legacy: spec.legacy_encoding,
+    };
+    spec.template
+        .expand::<UriSpec, _>(&vars)
+        .map(|expanded| expanded.to_string())
+        .map_err(|error| {
+            AddressError(format!(
+                "cannot expand uri-template `{}`: {error}",
+                spec.template_source
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AddressSpec;
+    use crate::message::{Body, Scope, Value};
+    use actix_web::http::Method;
+    use actix_web::http::header::HeaderMap;
+    use iri_string::template::UriTemplateString;
+
+    fn msg() -> MessageContext {
+        MessageContext::request(
+            Method::GET,
+            "/api/x".parse().unwrap(),
+            "http",
+            HeaderMap::new(),
+            Body::Empty,
+        )
+    }
+
+    fn http(template: &str, method: Option<Method>) -> Target {
+        let effective = match template.strip_prefix('{') {
+            Some(rest) if !rest.starts_with('+') => format!("{{+{rest}"),
+            _ => template.to_owned(),
+        };
+        Target::Http(HttpSpec {
+            template_source: template.to_owned(),
+            template: UriTemplateString::try_from(effective).unwrap(),
+            method,
+            legacy_encoding: false,
+        })
+    }
+
+    #[test]
+    fn postfix_join_rules() {
+        assert_eq!(
+            join("http://b/svc".into(), "orders/1"),
+            "http://b/svc/orders/1"
+        );
+        assert_eq!(
+            join("http://b/svc/".into(), "/orders/1"),
+            "http://b/svc/orders/1"
+        );
+        assert_eq!(join("http://b/svc/".into(), "?q=1"), "http://b/svc?q=1");
+        assert_eq!(
+            join("http://b/svc".into(), "/orders?q=1"),
+            "http://b/svc/orders?q=1"
+        );
+        assert_eq!(join("http://b/svc".into(), ""), "http://b/svc");
+    }
+
+    #[test]
+    fn address_appends_postfix_and_substitutes_properties() {
+        let mut m = msg();
+        m.set_property(
+            Scope::Axis2,
+            "REST_URL_POSTFIX",
+            Value::from("/orders/7?x=1"),
+        )
+        .unwrap();
+        m.set("tenant", "acme");
+        let t = Target::Address(AddressSpec {
+            uri: "http://b/${tenant}".into(),
+            rest: false,
+        });
+        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://b/acme/orders/7?x=1");
+        let missing = Target::Address(AddressSpec {
+            uri: "http://b/${nope}".into(),
+            rest: false,
+        });
+        assert!(resolve(&missing, &[], &m).unwrap_err().0.contains("`nope`"));
+    }
+
+    #[test]
+    fn http_templates_expand_with_encoding_and_endpoint_properties_win() {
+        let mut m = msg();
+        m.set("uri.var.id", "a b/c");
+        m.set("query.param.q", "x&y");
+        m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/ignored"))
+            .unwrap();
+        let t = http(
+            "http://b/orders/{uri.var.id}{?query.param.q,query.param.none}",
+            Some(Method::GET),
+        );
+        assert_eq!(
+            resolve(&t, &[], &m).unwrap(),
+            "http://b/orders/a%20b%2Fc?query.param.q=x%26y"
+        );
+        let props = vec![EndpointProperty {
+            name: "uri.var.id".into(),
+            value: "42".into(),
+            scope: PropertyScope::Default,
+        }];
+        assert_eq!(
+            resolve(&t, &props, &m).unwrap(),
+            "http://b/orders/42?query.param.q=x%26y"
+        );
+    }
+
+    #[test]
+    fn leading_expression_is_reserved_expansion() {
+        let mut m = msg();
+        m.set("uri.var.base", "http://backend:8080/x");
+        let t = http("{uri.var.base}/y", Some(Method::GET));
+        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://backend:8080/x/y");
+    }
+
+    #[test]
+    fn http_without_method_appends_the_postfix() {
+        let mut m = msg();
+        m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/more"))
+            .unwrap();
+        let t = http("http://b/base", None);
+        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://b/base/more");
+    }
+}

@@ -1,0 +1,332 @@
+//! Endpoint failures as classified data, and the one table that maps them to Synapse error
+//! codes, to the suspension decision and to what each front answers.
+//!
+//! Everything that reacts to a failure (the health state machine, group failover, the HTTP
+//! front's status code, the fault sequence's `ERROR_CODE`) reads the classification below;
+//! nothing parses error strings.
+
+use std::fmt;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+
+/// Synapse error codes (reference §2.5).
+pub mod codes {
+    /// Sender I/O error while sending (base; plus the protocol state).
+    pub const SND_IO_ERROR: u32 = 101_500;
+    /// Sender I/O error while receiving (base; plus the protocol state).
+    pub const SND_IO_ERROR_RECEIVING: u32 = 101_501;
+    /// Connection refused or failed.
+    pub const CONNECTION_FAILED: u32 = 101_503;
+    /// Endpoint "Send timeout" (and the socket idle timeout base).
+    pub const CONNECTION_TIMEOUT: u32 = 101_504;
+    /// The backend closed the connection mid-exchange (base).
+    pub const CONNECTION_CLOSED: u32 = 101_505;
+    /// HTTP protocol violation (base).
+    pub const PROTOCOL_VIOLATION: u32 = 101_506;
+    /// Timeout while establishing a new connection.
+    pub const CONNECT_TIMEOUT: u32 = 101_508;
+    /// Group with no ready child, or a retry refused for the error code.
+    pub const NO_READY_CHILD: u32 = 303_000;
+    /// Address/HTTP leaf used as the root endpoint is not ready.
+    pub const LEAF_NOT_READY: u32 = 303_001;
+    /// WSDL leaf used as the root endpoint is not ready.
+    pub const WSDL_NOT_READY: u32 = 303_002;
+    /// A SOAP fault counted as a failure because of `FORCE_ERROR_ON_SOAP_FAULT`.
+    pub const SOAP_FAULT_AS_ERROR: u32 = 500_000;
+    /// A mediator failed and no code was set.
+    pub const MEDIATION_ERROR: u32 = 0;
+    /// A malformed XML/JSON message was received.
+    pub const MALFORMED_MESSAGE: u32 = 601_000;
+}
+
+/// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolState {
+    /// Before the request was written (connect phase).
+    RequestReady = 0,
+    /// Writing the request head.
+    RequestHead = 1,
+    /// Writing the request body.
+    RequestBody = 2,
+    /// The request was sent; waiting for the response.
+    RequestDone = 3,
+    /// Reading the response head.
+    ResponseHead = 4,
+    /// Reading the response body.
+    ResponseBody = 5,
+}
+
+/// What went wrong, independent of wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The TCP connection was refused or could not be made (also an unknown host).
+    ConnectRefused,
+    /// Establishing the connection (TCP or TLS) took too long.
+    ConnectTimeout,
+    /// I/O failed while writing the request.
+    SendIo,
+    /// I/O failed while reading the response.
+    ReceiveIo,
+    /// The backend closed the connection before the exchange completed.
+    Closed,
+    /// The backend's response was not valid HTTP.
+    Protocol,
+    /// The per-message endpoint deadline passed.
+    Timeout,
+    /// The endpoint (a root leaf) is SUSPENDED, in TIMEOUT before its retry time, or OFF.
+    NotReady,
+    /// A group had no ready child (or refused to retry).
+    NoReadyChild,
+    /// The backend answered with a SOAP fault and `FORCE_ERROR_ON_SOAP_FAULT` was set.
+    SoapFault,
+    /// The computed backend address is not a valid URL.
+    InvalidAddress,
+    /// The client's request could not be forwarded (its body failed or was too large).
+    Downstream,
+}
+
+/// A classified endpoint failure.
+#[derive(Debug, Clone)]
+pub struct EndpointError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// How far the exchange had gone.
+    pub state: ProtocolState,
+    /// The leaf (or group) that failed.
+    pub endpoint: Arc<str>,
+    /// The resolved backend address, when there was one.
+    pub address: Option<String>,
+    /// The underlying cause, for logs and `ERROR_DETAIL`.
+    pub detail: String,
+    /// For `NotReady`/`NoReadyChild`: the code to report (303000/303001/303002), or the code
+    /// of the last child that failed, which Synapse keeps (§0.4).
+    pub code_override: Option<u32>,
+    /// An endpoint timeout whose `responseAction` is `discard`: the user's fault sequence
+    /// is skipped and Axon's built-in reply answers.
+    pub discard: bool,
+}
+
+// === impl EndpointError ===
+
+impl EndpointError {
+    /// A new error of `kind` at `state`.
+    pub fn new(
+        kind: ErrorKind,
+        state: ProtocolState,
+        endpoint: Arc<str>,
+        detail: impl Into<String>,
+    ) -> Self {
+        EndpointError {
+            kind,
+            state,
+            endpoint,
+            address: None,
+            detail: detail.into(),
+            code_override: None,
+            discard: false,
+        }
+    }
+
+    /// Sets the resolved backend address.
+    pub fn at(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// Synapse's `ERROR_CODE`: base code plus protocol state for transport errors (§2.5).
+    pub fn code(&self) -> u32 {
+        if let Some(code) = self.code_override {
+            return code;
+        }
+        let ordinal = self.state as u32;
+        match self.kind {
+            ErrorKind::ConnectRefused => codes::CONNECTION_FAILED,
+            ErrorKind::ConnectTimeout => codes::CONNECT_TIMEOUT,
+            ErrorKind::Timeout => codes::CONNECTION_TIMEOUT,
+            ErrorKind::SendIo => codes::SND_IO_ERROR + ordinal,
+            ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING + ordinal,
+            ErrorKind::Closed => codes::CONNECTION_CLOSED + ordinal,
+            ErrorKind::Protocol => codes::PROTOCOL_VIOLATION + ordinal,
+            ErrorKind::NotReady => codes::LEAF_NOT_READY,
+            ErrorKind::NoReadyChild => codes::NO_READY_CHILD,
+            ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
+            ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
+            ErrorKind::Downstream => codes::SND_IO_ERROR + ordinal,
+        }
+    }
+
+    /// Synapse's `BASE_ERROR_CODE`: the code without the protocol state.
+    pub fn base_code(&self) -> u32 {
+        match self.kind {
+            ErrorKind::SendIo | ErrorKind::Downstream => codes::SND_IO_ERROR,
+            ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING,
+            ErrorKind::Closed => codes::CONNECTION_CLOSED,
+            ErrorKind::Protocol => codes::PROTOCOL_VIOLATION,
+            _ => self.code(),
+        }
+    }
+
+    /// Synapse's `ERROR_MESSAGE` wording for this kind of failure.
+    pub fn message(&self) -> String {
+        match self.kind {
+            ErrorKind::ConnectRefused | ErrorKind::InvalidAddress => {
+                "Error connecting to the back end".into()
+            }
+            ErrorKind::ConnectTimeout => "Timeout while connecting to the back end".into(),
+            ErrorKind::SendIo | ErrorKind::ReceiveIo | ErrorKind::Closed | ErrorKind::Protocol => {
+                "Error in Sender".into()
+            }
+            ErrorKind::Timeout => "Send timeout".into(),
+            ErrorKind::NotReady | ErrorKind::NoReadyChild => self.detail.clone(),
+            ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
+            ErrorKind::Downstream => "Error reading the client request".into(),
+        }
+    }
+
+    /// Whether this failure says something about the backend's health. Failures of the
+    /// client's own request, and refusals made before anything was sent, do not.
+    pub fn counts_against_endpoint(&self) -> bool {
+        !matches!(
+            self.kind,
+            ErrorKind::Downstream | ErrorKind::NotReady | ErrorKind::NoReadyChild
+        )
+    }
+
+    /// Whether any byte of the request may have reached the backend. Failover of a
+    /// non-idempotent request is only safe when this is false.
+    pub fn may_have_reached_backend(&self) -> bool {
+        match self.kind {
+            ErrorKind::ConnectRefused
+            | ErrorKind::ConnectTimeout
+            | ErrorKind::InvalidAddress
+            | ErrorKind::NotReady
+            | ErrorKind::NoReadyChild => false,
+            _ => self.state != ProtocolState::RequestReady,
+        }
+    }
+
+    /// The HTTP status Axon's built-in fault handling answers with.
+    pub fn http_status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::Timeout | ErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::NotReady | ErrorKind::NoReadyChild => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Downstream => StatusCode::BAD_REQUEST,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "endpoint `{}` failed with {}: {}",
+            self.endpoint,
+            self.code(),
+            self.detail
+        )?;
+        if let Some(address) = &self.address {
+            write!(f, " ({address})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
+/// Maps an awc send error to a classified failure.
+pub(crate) fn classify_send_error(
+    error: &awc::error::SendRequestError,
+    endpoint: &Arc<str>,
+) -> EndpointError {
+    use awc::error::{ConnectError, SendRequestError as S};
+    let (kind, state) = match error {
+        S::Url(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
+        S::Connect(ConnectError::Timeout) => {
+            (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
+        }
+        S::Connect(_) => (ErrorKind::ConnectRefused, ProtocolState::RequestReady),
+        S::Send(_) => (ErrorKind::SendIo, ProtocolState::RequestBody),
+        S::Body(_) => (ErrorKind::Downstream, ProtocolState::RequestBody),
+        S::Response(
+            actix_web::error::ParseError::Io(_) | actix_web::error::ParseError::Incomplete,
+        ) => (ErrorKind::Closed, ProtocolState::RequestDone),
+        S::Response(_) => (ErrorKind::Protocol, ProtocolState::ResponseHead),
+        S::H2(_) => (ErrorKind::Closed, ProtocolState::RequestDone),
+        S::Timeout => (ErrorKind::Timeout, ProtocolState::RequestDone),
+        S::Http(_) | S::TunnelNotSupported => (ErrorKind::Protocol, ProtocolState::RequestReady),
+        _ => (ErrorKind::SendIo, ProtocolState::RequestDone),
+    };
+    EndpointError::new(kind, state, endpoint.clone(), error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(kind: ErrorKind, state: ProtocolState) -> EndpointError {
+        EndpointError::new(kind, state, Arc::from("ep"), "x")
+    }
+
+    #[test]
+    fn transport_codes_are_base_plus_protocol_state() {
+        assert_eq!(
+            err(ErrorKind::ConnectRefused, ProtocolState::RequestReady).code(),
+            101_503
+        );
+        assert_eq!(
+            err(ErrorKind::Closed, ProtocolState::RequestDone).code(),
+            101_508
+        );
+        assert_eq!(
+            err(ErrorKind::Closed, ProtocolState::RequestDone).base_code(),
+            101_505
+        );
+        assert_eq!(
+            err(ErrorKind::Closed, ProtocolState::ResponseBody).code(),
+            101_510
+        );
+        assert_eq!(
+            err(ErrorKind::SendIo, ProtocolState::RequestBody).code(),
+            101_502
+        );
+        assert_eq!(
+            err(ErrorKind::Timeout, ProtocolState::RequestDone).code(),
+            101_504
+        );
+        assert_eq!(
+            err(ErrorKind::ConnectTimeout, ProtocolState::RequestReady).code(),
+            101_508
+        );
+        assert_eq!(
+            err(ErrorKind::NotReady, ProtocolState::RequestReady).code(),
+            303_001
+        );
+        let mut kept = err(ErrorKind::NoReadyChild, ProtocolState::RequestReady);
+        kept.code_override = Some(101_503);
+        assert_eq!(kept.code(), 101_503);
+    }
+
+    #[test]
+    fn statuses_and_retry_facts() {
+        assert_eq!(
+            err(ErrorKind::Timeout, ProtocolState::RequestDone).http_status(),
+            504
+        );
+        assert_eq!(
+            err(ErrorKind::ConnectRefused, ProtocolState::RequestReady).http_status(),
+            502
+        );
+        assert_eq!(
+            err(ErrorKind::NotReady, ProtocolState::RequestReady).http_status(),
+            503
+        );
+        assert!(
+            !err(ErrorKind::ConnectRefused, ProtocolState::RequestReady).may_have_reached_backend()
+        );
+        assert!(err(ErrorKind::Closed, ProtocolState::RequestDone).may_have_reached_backend());
+        assert!(!err(ErrorKind::Downstream, ProtocolState::RequestBody).counts_against_endpoint());
+        assert!(err(ErrorKind::Timeout, ProtocolState::RequestDone).counts_against_endpoint());
+    }
+}

@@ -1,0 +1,343 @@
+//! The shared, lock-free view of one leaf's health.
+//!
+//! The endpoint actor is the only writer: after each decision of its [`HealthMachine`] it
+//! publishes the state and retry time into one atomic word. Workers read that word to
+//! decide, without a lock or a message, whether a request may go to the backend. Only
+//! outcomes that can change the state (a failure, or a success while not ACTIVE) are sent
+//! to the actor, so the happy path never touches a mailbox.
+//!
+//! After a suspension ends, one request at a time is let through as a trial (half-open);
+//! the others keep getting "not ready" until the trial's outcome is known. This bounds
+//! the load on a backend that is coming back (a documented difference from Synapse, which
+//! lets every request through once the retry time has passed).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::state::{EndpointState, HealthMachine};
+
+const STATE_MASK: u64 = 0b11;
+const TRIAL_BIT: u64 = 0b100;
+const RETRY_SHIFT: u32 = 3;
+
+/// The outcome of asking whether a request may be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it.
+    Go,
+    /// Send it as the one trial of a suspended endpoint whose suspension has ended.
+    Trial,
+    /// Do not send it.
+    NotReady {
+        /// The state that refused.
+        state: EndpointState,
+        /// How long until it may be tried again, if known.
+        retry_in: Option<Duration>,
+    },
+}
+
+/// A leaf's health as workers see it, plus its traffic counters.
+#[derive(Debug)]
+pub struct Health {
+    snapshot: AtomicU64,
+    epoch: Instant,
+    /// Requests sent to the backend.
+    pub sent: AtomicU64,
+    /// Responses received (any status).
+    pub succeeded: AtomicU64,
+    /// Failures that count against the endpoint.
+    pub failed: AtomicU64,
+}
+
+/// Decoded snapshot word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    state: EndpointState,
+    trial: bool,
+    retry_at_ms: u64,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    fn decode(word: u64) -> Self {
+        Snapshot {
+            state: EndpointState::from_bits(word & STATE_MASK),
+            trial: word & TRIAL_BIT != 0,
+            retry_at_ms: word >> RETRY_SHIFT,
+        }
+    }
+
+    fn encode(self) -> u64 {
+        self.state.bits()
+            | if self.trial { TRIAL_BIT } else { 0 }
+            | (self.retry_at_ms << RETRY_SHIFT)
+    }
+
+    /// The admission decision for this snapshot at `now_ms`, and the word to install
+    /// when the decision takes the trial slot.
+    fn admit(self, now_ms: u64) -> (Admission, Option<Snapshot>) {
+        let retry_in = || {
+            Some(Duration::from_millis(
+                self.retry_at_ms.saturating_sub(now_ms),
+            ))
+        };
+        match self.state {
+            EndpointState::Active => (Admission::Go, None),
+            EndpointState::Off => (
+                Admission::NotReady {
+                    state: self.state,
+                    retry_in: None,
+                },
+                None,
+            ),
+            EndpointState::Timeout if now_ms >= self.retry_at_ms => (Admission::Go, None),
+            EndpointState::Suspended if now_ms >= self.retry_at_ms && !self.trial => (
+                Admission::Trial,
+                Some(Snapshot {
+                    trial: true,
+                    ..self
+                }),
+            ),
+            EndpointState::Suspended if now_ms >= self.retry_at_ms => (
+                Admission::NotReady {
+                    state: self.state,
+                    retry_in: None,
+                },
+                None,
+            ),
+            EndpointState::Timeout | EndpointState::Suspended => (
+                Admission::NotReady {
+                    state: self.state,
+                    retry_in: retry_in(),
+                },
+                None,
+            ),
+        }
+    }
+}
+
+// === impl Health ===
+
+impl Default for Health {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Health {
+    /// A new, ACTIVE endpoint.
+    pub fn new() -> Self {
+        Health {
+            snapshot: AtomicU64::new(
+                Snapshot {
+                    state: EndpointState::Active,
+                    trial: false,
+                    retry_at_ms: 0,
+                }
+                .encode(),
+            ),
+            epoch: Instant::now(),
+            sent: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    fn ms_since_epoch(&self, at: Instant) -> u64 {
+        let d = at.saturating_duration_since(self.epoch);
+        // Round up, so that `now_ms >= retry_at_ms` implies `now >= retry time`.
+        u64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX >> RETRY_SHIFT)
+    }
+
+    /// The state as last published.
+    pub fn state(&self) -> EndpointState {
+        Snapshot::decode(self.snapshot.load(Ordering::Acquire)).state
+    }
+
+    /// True when a trial request is in flight.
+    pub fn trial_in_flight(&self) -> bool {
+        Snapshot::decode(self.snapshot.load(Ordering::Acquire)).trial
+    }
+
+    /// Decides whether a request may be sent now (Synapse's `readyToSend`).
+    pub fn admit(&self, now: Instant) -> Admission {
+        let now_ms = self.ms_since_epoch(now);
+        let mut word = self.snapshot.load(Ordering::Acquire);
+        loop {
+            let (decision, install) = Snapshot::decode(word).admit(now_ms);
+            let Some(next) = install else {
+                return decision;
+            };
+            match self.snapshot.compare_exchange_weak(
+                word,
+                next.encode(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return decision,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// Publishes the machine's state. Called only by the endpoint actor. The trial slot is
+    /// kept unless `end_trial` says the trial's outcome is what is being published.
+    pub fn publish(&self, machine: &HealthMachine, end_trial: bool) {
+        let retry_at_ms = machine
+            .next_retry()
+            .map(|at| self.ms_since_epoch(at))
+            .unwrap_or(0);
+        let mut word = self.snapshot.load(Ordering::Acquire);
+        loop {
+            let trial = !end_trial && Snapshot::decode(word).trial;
+            let next = Snapshot {
+                state: machine.state(),
+                trial,
+                retry_at_ms,
+            }
+            .encode();
+            match self.snapshot.compare_exchange_weak(
+                word,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(current) => word = current,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::error::codes;
+    use crate::endpoints::state::SuspensionPolicy;
+
+    #[test]
+    fn active_admits_and_off_refuses() {
+        let h = Health::new();
+        let now = Instant::now();
+        assert_eq!(h.admit(now), Admission::Go);
+        let mut m = HealthMachine::new();
+        m.switch_off();
+        h.publish(&m, false);
+        assert_eq!(
+            h.admit(now),
+            Admission::NotReady {
+                state: EndpointState::Off,
+                retry_in: None
+            }
+        );
+    }
+
+    #[test]
+    fn suspended_refuses_until_retry_time_then_admits_one_trial() {
+        let h = Health::new();
+        let p = SuspensionPolicy {
+            initial_duration: Some(Duration::from_millis(1000)),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let mut m = HealthMachine::new();
+        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
+        h.publish(&m, false);
+        match h.admit(t0 + Duration::from_millis(400)) {
+            Admission::NotReady {
+                state: EndpointState::Suspended,
+                retry_in: Some(d),
+            } => {
+                assert!(
+                    d <= Duration::from_millis(601) && d >= Duration::from_millis(599),
+                    "{d:?}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let later = t0 + Duration::from_millis(1000);
+        assert_eq!(h.admit(later), Admission::Trial);
+        assert!(h.trial_in_flight());
+        assert!(matches!(
+            h.admit(later),
+            Admission::NotReady {
+                state: EndpointState::Suspended,
+                ..
+            }
+        ));
+        // The trial fails: a new suspension; the trial slot is released.
+        m.on_failure(codes::CONNECTION_FAILED, &p, later);
+        h.publish(&m, true);
+        assert!(!h.trial_in_flight());
+        assert!(matches!(h.admit(later), Admission::NotReady { .. }));
+        // The next trial succeeds.
+        let again = later + Duration::from_millis(1000);
+        assert_eq!(h.admit(again), Admission::Trial);
+        m.on_success(&p);
+        h.publish(&m, true);
+        assert_eq!(h.admit(again), Admission::Go);
+    }
+
+    #[test]
+    fn publishing_another_outcome_keeps_an_outstanding_trial() {
+        let h = Health::new();
+        let p = SuspensionPolicy {
+            initial_duration: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let mut m = HealthMachine::new();
+        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
+        h.publish(&m, false);
+        assert_eq!(h.admit(t0), Admission::Trial);
+        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
+        h.publish(&m, false);
+        assert!(h.trial_in_flight());
+    }
+
+    #[test]
+    fn timeout_state_admits_everyone_after_the_retry_delay() {
+        let h = Health::new();
+        let p = SuspensionPolicy {
+            retries_before_suspension: 2,
+            retry_delay: Duration::from_millis(50),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        let mut m = HealthMachine::new();
+        m.on_failure(codes::CONNECTION_TIMEOUT, &p, t0);
+        h.publish(&m, false);
+        assert!(matches!(
+            h.admit(t0),
+            Admission::NotReady {
+                state: EndpointState::Timeout,
+                ..
+            }
+        ));
+        let later = t0 + Duration::from_millis(50);
+        assert_eq!(h.admit(later), Admission::Go);
+        assert_eq!(h.admit(later), Admission::Go);
+    }
+
+    #[test]
+    fn snapshot_words_round_trip() {
+        for state in [
+            EndpointState::Active,
+            EndpointState::Timeout,
+            EndpointState::Suspended,
+            EndpointState::Off,
+        ] {
+            for trial in [false, true] {
+                let s = Snapshot {
+                    state,
+                    trial,
+                    retry_at_ms: 123_456_789,
+                };
+                assert_eq!(Snapshot::decode(s.encode()), s);
+            }
+        }
+    }
+}

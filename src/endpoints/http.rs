@@ -1,0 +1,188 @@
+//! Sending one message to an HTTP backend with awc, on the worker that accepted it.
+//!
+//! Each worker thread has its own awc client (awc is not `Send`), with its own pool of
+//! keep-alive connections. Bodies are streamed in both directions unless a mediator has
+//! already read them.
+
+use std::time::Duration;
+
+use actix_web::HttpMessage as _;
+use actix_web::body::SizedStream;
+use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::{Method, Uri};
+
+use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
+use super::{Leaf, address};
+use crate::config::{PropertyScope, ResponseAction, Target};
+use crate::engine::Limits;
+use crate::message::{Body, MessageContext, Scope, Value};
+
+/// Longest time to establish a TCP (and TLS) connection, within the message's deadline.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    static CLIENT: awc::Client = build_client();
+}
+
+fn build_client() -> awc::Client {
+    crate::tls::install_crypto_provider();
+    let connector = awc::Connector::new()
+        .timeout(CONNECT_TIMEOUT)
+        .limit(0)
+        .conn_keep_alive(Duration::from_secs(30))
+        .conn_lifetime(Duration::from_secs(300));
+    awc::Client::builder()
+        .connector(connector)
+        .disable_redirects()
+        .no_default_headers()
+        .disable_timeout()
+        .finish()
+}
+
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), plus those
+/// the client library sets itself.
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+            | "expect"
+    )
+}
+
+/// Copies `from` without hop-by-hop headers (and without those named by `Connection`).
+pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
+    let listed: Vec<String> = from
+        .get_all(header::CONNECTION)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
+        if is_hop_by_hop(name) || listed.iter().any(|l| l == name.as_str()) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Sends `msg` to the leaf's backend and turns `msg` into the response.
+///
+/// # Errors
+/// A classified [`EndpointError`]; the deadline (endpoint `<timeout>` or the global
+/// timeout) gives [`ErrorKind::Timeout`].
+pub(crate) async fn send(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    for p in &leaf.config.properties {
+        let scope = match p.scope {
+            PropertyScope::Default => Scope::Default,
+            PropertyScope::Transport => Scope::Transport,
+            PropertyScope::Axis2 => Scope::Axis2,
+        };
+        // Header names and values were validated at load, so this does not fail.
+        if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
+            tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
+        }
+    }
+    let url =
+        address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
+            EndpointError::new(
+                ErrorKind::InvalidAddress,
+                ProtocolState::RequestReady,
+                leaf.name.clone(),
+                error.0,
+            )
+        })?;
+    let uri: Uri = url.parse().map_err(|error| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            format!("`{url}` is not a valid URL: {error}"),
+        )
+        .at(url.clone())
+    })?;
+    let method = match &leaf.spec.target {
+        Target::Http(spec) if spec.method.is_some() => spec.method.clone().unwrap_or(Method::GET),
+        _ => msg
+            .get_axis2("HTTP_METHOD")
+            .and_then(|v| Method::from_bytes(v.to_string().as_bytes()).ok())
+            .unwrap_or_else(|| msg.method.clone()),
+    };
+    let no_body = msg
+        .get_axis2("NO_ENTITY_BODY")
+        .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
+        || matches!(&leaf.spec.target, Target::Address(a) if a.rest && (method == Method::GET || method == Method::DELETE));
+
+    let mut req = CLIENT
+        .with(|c| c.request(method.clone(), uri))
+        .no_decompress();
+    let headers = req.headers_mut();
+    for (name, value) in &msg.headers {
+        if is_hop_by_hop(name) {
+            continue;
+        }
+        headers.append(name.clone(), value.clone());
+    }
+    let body = if no_body {
+        Body::Empty
+    } else {
+        msg.body.take()
+    };
+    let sending = match body {
+        Body::Empty => req.send(),
+        Body::Full(bytes) => req.send_body(bytes),
+        Body::Stream {
+            stream,
+            length: Some(len),
+        } => req.send_body(SizedStream::new(len, stream)),
+        Body::Stream {
+            stream,
+            length: None,
+        } => req.send_stream(stream),
+    };
+    let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
+    let mut response = match tokio::time::timeout(deadline, sending).await {
+        Err(_) => {
+            let mut error = EndpointError::new(
+                ErrorKind::Timeout,
+                ProtocolState::RequestDone,
+                leaf.name.clone(),
+                format!("no response within {} ms", deadline.as_millis()),
+            )
+            .at(url);
+            error.discard = leaf.spec.timeout.action == ResponseAction::Discard;
+            return Err(error);
+        }
+        Ok(Err(error)) => return Err(classify_send_error(&error, &leaf.name).at(url)),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    let length = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let headers = forwardable_headers(response.headers());
+    let payload = response.take_payload();
+    let body = if method == Method::HEAD {
+        Body::Empty
+    } else {
+        Body::stream(Box::pin(payload), length)
+    };
+    msg.become_response(status, headers, body);
+    Ok(())
+}

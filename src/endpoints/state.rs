@@ -1,0 +1,371 @@
+//! The endpoint health state machine of Synapse (`EndpointContext`), as a plain struct.
+//!
+//! No clocks, no actors and no I/O live here: `now` is passed in, and every decision is a
+//! return value. The endpoint actor owns one [`HealthMachine`] and feeds it outcomes; the
+//! tests below drive it through every transition of the reference (§2.1 to §2.3).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::error::codes;
+
+/// Suspension used when `initialDuration` is not configured (Synapse's -1).
+pub const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
+
+/// The four states of a leaf endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndpointState {
+    /// Healthy: messages are sent.
+    Active,
+    /// Failing with timeout-class errors, retries before suspension remain.
+    Timeout,
+    /// Failed: no message is sent until the suspension ends.
+    Suspended,
+    /// Switched off by an operator: nothing is sent until it is switched on.
+    Off,
+}
+
+/// How a leaf reacts to failures: the `markForSuspension` and `suspendOnFailure` settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspensionPolicy {
+    /// Codes that put the endpoint in TIMEOUT; empty means 101504 and 101505.
+    pub timeout_codes: Vec<u32>,
+    /// Timeout-class failures tolerated before suspension (`retriesBeforeSuspension`).
+    pub retries_before_suspension: u32,
+    /// How long a TIMEOUT endpoint waits before it is tried again (`retryDelay`).
+    pub retry_delay: Duration,
+    /// Codes that suspend; empty means every code.
+    pub suspend_codes: Vec<u32>,
+    /// First suspension (`initialDuration`); `None` means 30 s.
+    pub initial_duration: Option<Duration>,
+    /// Growth of each further suspension (`progressionFactor`).
+    pub progression_factor: f64,
+    /// Cap on a suspension (`maximumDuration`); `None` means no cap.
+    pub maximum_duration: Option<Duration>,
+}
+
+/// What a failure meant for the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// A timeout-class code: counts towards `retriesBeforeSuspension`.
+    Timeout,
+    /// A suspend-class code: the endpoint is suspended.
+    Suspend,
+    /// Neither list matched: the state is unchanged.
+    NonFatal,
+}
+
+/// A change of state, with the reason to show in the health API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// State before.
+    pub from: EndpointState,
+    /// State after.
+    pub to: EndpointState,
+    /// Why, as a short sentence.
+    pub reason: String,
+}
+
+/// The per-endpoint state of Synapse's `EndpointContext`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthMachine {
+    state: EndpointState,
+    next_retry: Option<Instant>,
+    remaining_retries: Option<u32>,
+    last_suspend: Option<Duration>,
+}
+
+// === impl EndpointState ===
+
+impl EndpointState {
+    /// The name used in logs, the health API and error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointState::Active => "ACTIVE",
+            EndpointState::Timeout => "TIMEOUT",
+            EndpointState::Suspended => "SUSPENDED",
+            EndpointState::Off => "OFF",
+        }
+    }
+
+    /// Inverse of the numeric encoding used in the shared snapshot.
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        match bits & 0b11 {
+            0 => EndpointState::Active,
+            1 => EndpointState::Timeout,
+            2 => EndpointState::Suspended,
+            _ => EndpointState::Off,
+        }
+    }
+
+    /// Numeric encoding used in the shared snapshot.
+    pub(crate) fn bits(self) -> u64 {
+        match self {
+            EndpointState::Active => 0,
+            EndpointState::Timeout => 1,
+            EndpointState::Suspended => 2,
+            EndpointState::Off => 3,
+        }
+    }
+}
+
+impl fmt::Display for EndpointState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl SuspensionPolicy ===
+
+impl Default for SuspensionPolicy {
+    /// Synapse's defaults (§1.6): any error suspends for 30 s, without growth.
+    fn default() -> Self {
+        SuspensionPolicy {
+            timeout_codes: Vec::new(),
+            retries_before_suspension: 0,
+            retry_delay: Duration::ZERO,
+            suspend_codes: Vec::new(),
+            initial_duration: None,
+            progression_factor: 1.0,
+            maximum_duration: None,
+        }
+    }
+}
+
+impl SuspensionPolicy {
+    /// Classifies an error code the way Synapse's leaf `onFault` does (§2.2).
+    pub fn classify(&self, code: u32) -> FailureClass {
+        let is_timeout = if self.timeout_codes.is_empty() {
+            code == codes::CONNECTION_TIMEOUT || code == codes::CONNECTION_CLOSED
+        } else {
+            self.timeout_codes.contains(&code)
+        };
+        if is_timeout {
+            return FailureClass::Timeout;
+        }
+        if self.suspend_codes.is_empty() || self.suspend_codes.contains(&code) {
+            FailureClass::Suspend
+        } else {
+            FailureClass::NonFatal
+        }
+    }
+
+    /// The length of the next suspension, given the last one (§2.3).
+    pub fn next_suspension(&self, last: Option<Duration>) -> Duration {
+        let mut d = match last {
+            Some(last) if !last.is_zero() => last.mul_f64(self.progression_factor.max(0.0)),
+            _ => self.initial_duration.unwrap_or(DEFAULT_SUSPEND),
+        };
+        if let Some(max) = self.maximum_duration {
+            d = d.min(max);
+        }
+        d
+    }
+}
+
+// === impl HealthMachine ===
+
+impl Default for HealthMachine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HealthMachine {
+    /// A new endpoint: ACTIVE, counters uninitialised.
+    pub fn new() -> Self {
+        HealthMachine {
+            state: EndpointState::Active,
+            next_retry: None,
+            remaining_retries: None,
+            last_suspend: None,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> EndpointState {
+        self.state
+    }
+
+    /// When a TIMEOUT or SUSPENDED endpoint may be tried again.
+    pub fn next_retry(&self) -> Option<Instant> {
+        match self.state {
+            EndpointState::Timeout | EndpointState::Suspended => self.next_retry,
+            EndpointState::Active | EndpointState::Off => None,
+        }
+    }
+
+    /// The length of the last suspension, if the endpoint has been suspended since it was
+    /// last ACTIVE.
+    pub fn last_suspension(&self) -> Option<Duration> {
+        self.last_suspend
+    }
+
+    /// Timeout-class failures still tolerated before suspension.
+    pub fn remaining_retries(&self, policy: &SuspensionPolicy) -> u32 {
+        self.remaining_retries
+            .unwrap_or(policy.retries_before_suspension)
+    }
+
+    /// Synapse's `readyToSend`: ACTIVE always, OFF never, TIMEOUT and SUSPENDED once their
+    /// retry time has come. Asking does not change the state.
+    pub fn ready(&self, now: Instant) -> bool {
+        match self.state {
+            EndpointState::Active => true,
+            EndpointState::Off => false,
+            EndpointState::Timeout | EndpointState::Suspended => {
+                self.next_retry.is_none_or(|at| now >= at)
+            }
+        }
+    }
+
+    /// A response arrived (whatever its HTTP status): any state but OFF becomes ACTIVE.
+    pub fn on_success(&mut self, policy: &SuspensionPolicy) -> Option<Transition> {
+        match self.state {
+            EndpointState::Off => None,
+            EndpointState::Active => {
+                self.remaining_retries = Some(policy.retries_before_suspension);
+                self.last_suspend = None;
+                None
+            }
+            from => {
+                self.activate(policy);
+                Some(Transition {
+                    from,
+                    to: EndpointState::Active,
+                    reason: "a message succeeded".into(),
+                })
+            }
+        }
+    }
+
+    /// A message sent through this endpoint failed with `code`.
+    pub fn on_failure(
+        &mut self,
+        code: u32,
+        policy: &SuspensionPolicy,
+        now: Instant,
+    ) -> (FailureClass, Option<Transition>) {
+        if self.state == EndpointState::Off {
+            return (policy.classify(code), None);
+        }
+        let from = self.state;
+        let class = policy.classify(code);
+        let reason = match class {
+            FailureClass::Timeout => self.enter_timeout(policy, now, code),
+            FailureClass::Suspend => Some(self.enter_suspended(policy, now, code, "")),
+            FailureClass::NonFatal => None,
+        };
+        let transition = reason.map(|reason| Transition {
+            from,
+            to: self.state,
+            reason,
+        });
+        (class, transition)
+    }
+
+    /// Manual maintenance: OFF until switched on. Counters are reset.
+    pub fn switch_off(&mut self) -> Option<Transition> {
+        if self.state == EndpointState::Off {
+            return None;
+        }
+        let from = self.state;
+        self.state = EndpointState::Off;
+        self.next_retry = None;
+        self.remaining_retries = None;
+        self.last_suspend = None;
+        Some(Transition {
+            from,
+            to: EndpointState::Off,
+            reason: "switched off by an operator".into(),
+        })
+    }
+
+    /// Manual maintenance: back to ACTIVE from any state.
+    pub fn switch_on(&mut self, policy: &SuspensionPolicy) -> Option<Transition> {
+        if self.state == EndpointState::Active {
+            return None;
+        }
+        let from = self.state;
+        self.activate(policy);
+        Some(Transition {
+            from,
+            to: EndpointState::Active,
+            reason: "switched on by an operator".into(),
+        })
+    }
+
+    /// An active health check failed: suspend as if a message had failed with a
+    /// suspend-class error, unless the endpoint is OFF.
+    pub fn on_probe_failure(
+        &mut self,
+        policy: &SuspensionPolicy,
+        now: Instant,
+        why: &str,
+    ) -> Option<Transition> {
+        if self.state == EndpointState::Off {
+            return None;
+        }
+        let from = self.state;
+        let reason = self.enter_suspended(policy, now, 0, why);
+        Some(Transition {
+            from,
+            to: self.state,
+            reason,
+        })
+    }
+
+    fn activate(&mut self, policy: &SuspensionPolicy) {
+        self.state = EndpointState::Active;
+        self.next_retry = None;
+        self.remaining_retries = Some(policy.retries_before_suspension);
+        self.last_suspend = None;
+    }
+
+    /// setState(TIMEOUT): spend one retry, or suspend when none remain.
+    fn enter_timeout(
+        &mut self,
+        policy: &SuspensionPolicy,
+        now: Instant,
+        code: u32,
+    ) -> Option<String> {
+        let remaining = self.remaining_retries(policy);
+        if remaining == 0 {
+            return Some(self.enter_suspended(policy, now, code, " and no retries remain"));
+        }
+        self.remaining_retries = Some(remaining - 1);
+        self.next_retry = Some(now + policy.retry_delay);
+        self.state = EndpointState::Timeout;
+        Some(format!(
+            "timeout-class error {code}; {} retries remain before suspension",
+            remaining - 1
+        ))
+    }
+
+    /// setState(SUSPENDED): compute the next suspension from the last one.
+    fn enter_suspended(
+        &mut self,
+        policy: &SuspensionPolicy,
+        now: Instant,
+        code: u32,
+        why: &str,
+    ) -> String {
+        let d = policy.next_suspension(self.last_suspend);
+        self.last_suspend = Some(d);
+        self.next_retry = Some(now + d);
+        self.state = EndpointState::Suspended;
+        if code == 0 {
+            format!("{why}; suspended for {} ms", d.as_millis())
+        } else {
+            format!("error {code}{why}; suspended for {} ms", d.as_millis())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
