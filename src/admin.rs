@@ -1,0 +1,201 @@
+//! The management API (default `127.0.0.1:9164`): liveness, readiness, the health of every
+//! actor, the maintenance switch, and configuration reload.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /health/live` | 200 while the process runs |
+//! | `GET /health/ready` | 200 once listeners and actors are up, else 503 |
+//! | `GET /health/actors` | JSON tree: APIs and every endpoint actor |
+//! | `GET /health/actors/{name}` | one endpoint (or API) |
+//! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
+//! | `POST /config/reload` | load `mediation/` again; keeps the old one on error |
+
+pub mod readiness;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use futures_util::future::join_all;
+use serde_json::{Value as Json, json};
+
+use crate::config::{ApiConfig, EndpointKind, Mapping};
+use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
+use crate::engine::Runtime;
+use crate::server::Shared;
+
+/// Starts the management API on `listener` (one worker).
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn serve(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Server> {
+    let data = web::Data::from(shared);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .route("/health/live", web::get().to(live))
+            .route("/health/ready", web::get().to(ready))
+            .route("/health/actors", web::get().to(actors))
+            .route("/health/actors/{name}", web::get().to(actor))
+            .route("/health/actors/{name}/off", web::post().to(switch_off))
+            .route("/health/actors/{name}/on", web::post().to(switch_on))
+            .route("/config/reload", web::post().to(reload))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "live" }))
+}
+
+async fn ready(shared: web::Data<Shared>) -> HttpResponse {
+    let (started, expected) = shared.readiness().actors();
+    let body = json!({
+        "status": if shared.readiness().is_ready() { "ready" } else { "starting" },
+        "actors_started": started,
+        "actors_expected": expected,
+        "generation": shared.generation(),
+    });
+    if shared.readiness().is_ready() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn actors(shared: web::Data<Shared>) -> HttpResponse {
+    let rt = shared.runtime();
+    let endpoints = endpoint_reports(&rt).await;
+    let apis: Vec<Json> = rt.config.apis.iter().map(api_json).collect();
+    HttpResponse::Ok().json(json!({
+        "generation": shared.generation(),
+        "ready": shared.readiness().is_ready(),
+        "apis": apis,
+        "endpoints": endpoints,
+    }))
+}
+
+async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpResponse {
+    let rt = shared.runtime();
+    if let Some(leaf) = rt.endpoints.leaf_named(&name) {
+        return match leaf.addr.send(GetHealth).await {
+            Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
+            Err(_) => unavailable(&name),
+        };
+    }
+    if let Some(json) = alias_json(&rt, &name) {
+        return HttpResponse::Ok().json(json);
+    }
+    if let Some(api) = rt.config.apis.iter().find(|a| a.name == *name) {
+        return HttpResponse::Ok().json(api_json(api));
+    }
+    not_found(&name)
+}
+
+async fn switch_off(shared: web::Data<Shared>, name: web::Path<String>) -> HttpResponse {
+    switch(&shared, &name, false).await
+}
+
+async fn switch_on(shared: web::Data<Shared>, name: web::Path<String>) -> HttpResponse {
+    switch(&shared, &name, true).await
+}
+
+async fn switch(shared: &Shared, name: &str, on: bool) -> HttpResponse {
+    let rt = shared.runtime();
+    let Some(leaf) = rt.endpoints.leaf_named(name) else {
+        return not_found(name);
+    };
+    match leaf.addr.send(Switch { on }).await {
+        Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
+        Err(_) => unavailable(name),
+    }
+}
+
+async fn reload(shared: web::Data<Shared>) -> HttpResponse {
+    match shared.reload().await {
+        Ok(summary) => HttpResponse::Ok().json(summary),
+        Err(diags) => {
+            let errors: Vec<String> = diags
+                .sorted()
+                .into_iter()
+                .map(ToString::to_string)
+                .collect();
+            HttpResponse::BadRequest().json(json!({
+                "status": "rejected",
+                "message": "the new configuration has errors; the running configuration is kept",
+                "errors": errors,
+            }))
+        }
+    }
+}
+
+fn not_found(name: &str) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({ "error": format!("no actor named `{name}`") }))
+}
+
+fn unavailable(name: &str) -> HttpResponse {
+    HttpResponse::ServiceUnavailable()
+        .json(json!({ "error": format!("actor `{name}` did not answer") }))
+}
+
+async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
+    let leaves: Vec<_> = rt.endpoints.leaves().collect();
+    let reports = join_all(leaves.iter().map(|l| l.addr.send(GetHealth))).await;
+    let mut out: Vec<Json> = leaves
+        .iter()
+        .zip(reports)
+        .map(|(leaf, r)| match r {
+            Ok(report) => leaf_json(report),
+            Err(_) => {
+                json!({ "name": &*leaf.name, "state": "UNKNOWN", "error": "actor did not answer" })
+            }
+        })
+        .collect();
+    for (_, ep) in rt.config.endpoints() {
+        if let Some(j) = alias_json(rt, &ep.name) {
+            out.push(j);
+        }
+    }
+    out
+}
+
+fn leaf_json(report: HealthReport) -> Json {
+    serde_json::to_value(report).unwrap_or(Json::Null)
+}
+
+fn alias_json(rt: &Runtime, name: &str) -> Option<Json> {
+    let id = rt.config.endpoint_named(name)?;
+    let EndpointKind::Alias(target) = rt.config.endpoint(id).kind else {
+        return None;
+    };
+    let resolved = rt.config.endpoint(rt.config.resolve_endpoint(target));
+    Some(json!({ "name": name, "type": "key", "target": resolved.name }))
+}
+
+fn api_json(api: &ApiConfig) -> Json {
+    let resources: Vec<Json> = api
+        .resources
+        .iter()
+        .map(|r| {
+            let (kind, mapping) = match &r.mapping {
+                Mapping::Template(t) => ("uri-template", t.as_str().to_owned()),
+                Mapping::Url(_) => ("url-mapping", r.name.clone()),
+                Mapping::Default => ("default", String::new()),
+            };
+            let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
+            json!({ "methods": methods, kind: mapping })
+        })
+        .collect();
+    json!({
+        "name": api.name,
+        "type": "api",
+        "context": api.context,
+        "state": "ACTIVE",
+        "resources": resources,
+    })
+}

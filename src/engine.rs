@@ -1,0 +1,419 @@
+//! The engine: runs messages through sequences and endpoints.
+//!
+//! A [`Runtime`] is one configuration generation made live: the validated [`Config`], its
+//! running [`Endpoints`], and the API router. The HTTP front picks the resource
+//! ([`dispatch`]) and calls [`Runtime::run_exchange`], which drives the in-sequence, the
+//! endpoint call, the out-sequence and the fault handlers, and always ends with exactly one
+//! [`Reply`].
+//!
+//! Sequences are interpreted with an explicit stack of frames, so a `call` nested in any
+//! branch suspends the whole flow on the worker's event loop and resumes it with the
+//! response; mediators themselves never wait.
+
+pub mod dispatch;
+pub mod uri_template;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::ArbiterHandle;
+use actix_web::http::StatusCode;
+
+use crate::admin::readiness::Readiness;
+use crate::config::{Config, EndpointId, SeqId};
+use crate::endpoints::Endpoints;
+use crate::endpoints::error::{EndpointError, ErrorKind, codes};
+use crate::mediators::{Env, Mediator, Step};
+use crate::message::{BodyError, MessageContext, Value};
+
+/// Limits that apply to every message.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest body a mediator may read into memory.
+    pub max_body: usize,
+    /// Deadline of an endpoint attempt without `<timeout><duration>`.
+    pub global_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 10 * 1024 * 1024,
+            global_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A mediation failure (the engine's error layer).
+#[derive(Debug, thiserror::Error)]
+pub enum MediationError {
+    /// The body could not be read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// A bare `send`/`call` with no `To` address.
+    #[error("no endpoint to send to: the mediator names none and the message has no `To` address")]
+    NoDestination,
+    /// A mediator failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Why a flow went to the fault handlers.
+#[derive(Debug)]
+pub enum Failure {
+    /// An endpoint failed.
+    Endpoint(EndpointError),
+    /// A mediator failed.
+    Mediation(MediationError),
+}
+
+/// The single outcome of an exchange.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send this message to the client (`respond`, or a response passed back).
+    Message(MessageContext),
+    /// Nothing to send (`drop`, or a flow that ended without a response): 202 Accepted.
+    Accepted(MessageContext),
+    /// Axon's built-in fault handling answers (the message is kept for its trace).
+    Fault(BuiltinFault, MessageContext),
+}
+
+/// What Axon's built-in fault sequence answers with.
+#[derive(Debug, Clone)]
+pub struct BuiltinFault {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Synapse error code.
+    pub code: u32,
+    /// Error message.
+    pub message: String,
+    /// Details (the cause).
+    pub detail: String,
+    /// The request's `Content-Type`, to answer in kind.
+    pub request_content_type: Option<String>,
+    /// The request's `Accept`.
+    pub accept: Option<String>,
+}
+
+/// One configuration generation, live.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Its running endpoints.
+    pub endpoints: Endpoints,
+    /// The API router.
+    pub router: dispatch::Router,
+    /// Message limits.
+    pub limits: Limits,
+}
+
+/// How a flow (one sequence and what it invokes) ended.
+enum FlowEnd {
+    Finished,
+    Respond,
+    Drop,
+    Send {
+        endpoint: Option<EndpointId>,
+        receive: Option<SeqId>,
+    },
+    Fault {
+        handler: Option<SeqId>,
+        failure: Failure,
+    },
+}
+
+struct Frame<'c> {
+    mediators: &'c [Box<dyn Mediator>],
+    next: usize,
+    on_error: Option<SeqId>,
+}
+
+// === impl Failure ===
+
+impl Failure {
+    /// Synapse's `ERROR_CODE`.
+    pub fn code(&self) -> u32 {
+        match self {
+            Failure::Endpoint(error) => error.code(),
+            Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
+                codes::MEDIATION_ERROR
+            }
+            Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
+                codes::MALFORMED_MESSAGE
+            }
+            Failure::Mediation(_) => codes::MEDIATION_ERROR,
+        }
+    }
+
+    /// Synapse's `ERROR_MESSAGE`.
+    pub fn message(&self) -> String {
+        match self {
+            Failure::Endpoint(error) => error.message(),
+            Failure::Mediation(m) => m.to_string(),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Failure::Endpoint(error) => error.to_string(),
+            Failure::Mediation(m) => m.to_string(),
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Failure::Endpoint(error) => error.http_status(),
+            Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
+            Failure::Mediation(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// True for an endpoint timeout whose `responseAction` is `discard`.
+    fn skips_fault_sequence(&self) -> bool {
+        matches!(self, Failure::Endpoint(error) if error.kind == ErrorKind::Timeout && error.discard)
+    }
+}
+
+// === impl Runtime ===
+
+impl Runtime {
+    /// Makes `config` live: starts its endpoint actors on `arbiter` (reusing those of
+    /// `previous` whose configuration did not change).
+    pub fn build(
+        config: Arc<Config>,
+        previous: Option<&Runtime>,
+        arbiter: &ArbiterHandle,
+        readiness: &Readiness,
+        limits: Limits,
+    ) -> Runtime {
+        let endpoints =
+            Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
+        let router = dispatch::Router::new(&config);
+        Runtime {
+            config,
+            endpoints,
+            router,
+            limits,
+        }
+    }
+
+    /// Runs one exchange: `in_seq` on the request, then the endpoint's response through
+    /// `out_seq`, with `fault_seq` (else the global `fault` sequence, else the built-in
+    /// handling) on failure. Always returns exactly one reply.
+    pub async fn run_exchange(
+        &self,
+        mut msg: MessageContext,
+        in_seq: Option<SeqId>,
+        out_seq: Option<SeqId>,
+        fault_seq: Option<SeqId>,
+    ) -> Reply {
+        let env = Env {
+            config: &self.config,
+        };
+        let root_fault = fault_seq.or_else(|| self.config.sequence_named("fault"));
+        let Some(mut current) = in_seq else {
+            return Reply::Accepted(msg);
+        };
+        let mut out_seq = out_seq;
+        // The failure being handled, once a fault handler runs.
+        let mut handling: Option<Failure> = None;
+        loop {
+            let end = self.run_flow(&env, current, &mut msg).await;
+            let failure = match end {
+                FlowEnd::Respond => return self.respond(msg, handling.as_ref()),
+                FlowEnd::Drop => return Reply::Accepted(msg),
+                FlowEnd::Finished => {
+                    if let Some(failure) = handling {
+                        // A fault sequence that neither responds nor drops: built-in reply.
+                        return builtin(&failure, msg);
+                    }
+                    if msg.is_response() {
+                        return self.respond(msg, None);
+                    }
+                    tracing::warn!(message_id = %msg.id, "The in-sequence ended without send, respond or drop; answering 202 Accepted");
+                    return Reply::Accepted(msg);
+                }
+                FlowEnd::Send { endpoint, receive } => {
+                    if msg.is_response() && endpoint.is_none() {
+                        return self.respond(msg, handling.as_ref());
+                    }
+                    match self.send(endpoint, &mut msg).await {
+                        Ok(()) => match receive.or(out_seq) {
+                            Some(next) => {
+                                out_seq = None;
+                                current = next;
+                                continue;
+                            }
+                            None => return self.respond(msg, None),
+                        },
+                        Err(failure) => {
+                            let handler = endpoint.and_then(|id| self.config.endpoint(id).on_error);
+                            (handler, failure)
+                        }
+                    }
+                }
+                FlowEnd::Fault { handler, failure } => (handler, failure),
+            };
+            let (handler, failure) = failure;
+            if handling.is_some() {
+                // A failure inside a fault handler: Axon's built-in handling answers.
+                return builtin(&failure, msg);
+            }
+            set_error_properties(&mut msg, &failure);
+            if failure.skips_fault_sequence() {
+                return builtin(&failure, msg);
+            }
+            match handler.or(root_fault) {
+                Some(h) => {
+                    msg.fault_status = Some(failure.status());
+                    handling = Some(failure);
+                    out_seq = None;
+                    current = h;
+                }
+                None => return builtin(&failure, msg),
+            }
+        }
+    }
+
+    fn respond(&self, mut msg: MessageContext, handling: Option<&Failure>) -> Reply {
+        let forced = msg
+            .get_axis2("HTTP_SC")
+            .and_then(|v| v.to_string().trim().parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok());
+        let status = forced
+            .or(if msg.is_response() { msg.status } else { None })
+            .or(handling.map(Failure::status))
+            .unwrap_or(StatusCode::OK);
+        msg.status = Some(status);
+        Reply::Message(msg)
+    }
+
+    async fn send(
+        &self,
+        endpoint: Option<EndpointId>,
+        msg: &mut MessageContext,
+    ) -> Result<(), Failure> {
+        let Some(id) = endpoint else {
+            return Err(Failure::Mediation(MediationError::NoDestination));
+        };
+        self.endpoints
+            .deliver(id, msg, &self.limits)
+            .await
+            .map_err(Failure::Endpoint)
+    }
+
+    /// Interprets one sequence (and everything it invokes) until it ends.
+    async fn run_flow<'c>(
+        &'c self,
+        env: &Env<'c>,
+        start: SeqId,
+        msg: &mut MessageContext,
+    ) -> FlowEnd {
+        let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
+        push_sequence(&mut frames, &self.config, start);
+        loop {
+            let Some(top) = frames.last_mut() else {
+                return FlowEnd::Finished;
+            };
+            let Some(mediator) = top.mediators.get(top.next) else {
+                frames.pop();
+                continue;
+            };
+            top.next += 1;
+            let step = match mediator.mediate(msg, env) {
+                Ok(step) => step,
+                Err(error) => return fault(&frames, Failure::Mediation(error)),
+            };
+            match step {
+                Step::Continue => {}
+                Step::Sequence(id) => push_sequence(&mut frames, &self.config, id),
+                Step::Mediators(list) => frames.push(Frame {
+                    mediators: list,
+                    next: 0,
+                    on_error: None,
+                }),
+                Step::NeedBody => {
+                    if let Some(top) = frames.last_mut() {
+                        top.next -= 1;
+                    }
+                    if let Err(error) = msg.body.buffer(self.limits.max_body).await {
+                        return fault(&frames, Failure::Mediation(error.into()));
+                    }
+                }
+                Step::Call(endpoint) => {
+                    if let Err(failure) = self.send(endpoint, msg).await {
+                        let on_error = endpoint.and_then(|id| self.config.endpoint(id).on_error);
+                        return match on_error {
+                            Some(h) => FlowEnd::Fault {
+                                handler: Some(h),
+                                failure,
+                            },
+                            None => fault(&frames, failure),
+                        };
+                    }
+                }
+                Step::Send { endpoint, receive } => return FlowEnd::Send { endpoint, receive },
+                Step::Respond => return FlowEnd::Respond,
+                Step::Drop => return FlowEnd::Drop,
+            }
+        }
+    }
+}
+
+fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId) {
+    let seq = config.sequence(id);
+    frames.push(Frame {
+        mediators: &seq.mediators,
+        next: 0,
+        on_error: seq.on_error,
+    });
+}
+
+/// The innermost `onError` handler on the stack takes the failure; otherwise the root's.
+fn fault(frames: &[Frame<'_>], failure: Failure) -> FlowEnd {
+    let handler = frames.iter().rev().find_map(|f| f.on_error);
+    FlowEnd::Fault { handler, failure }
+}
+
+fn set_error_properties(msg: &mut MessageContext, failure: &Failure) {
+    msg.set("ERROR_CODE", Value::Int(i64::from(failure.code())));
+    msg.set("ERROR_MESSAGE", failure.message());
+    msg.set("ERROR_DETAIL", failure.detail());
+    if let Failure::Endpoint(error) = failure {
+        msg.set("BASE_ERROR_CODE", Value::Int(i64::from(error.base_code())));
+        if let Some(address) = &error.address {
+            msg.set("ERROR_ADDRESS", address.as_str());
+        }
+    }
+    if let Some(last) = msg.last_endpoint().map(str::to_owned) {
+        msg.set("LAST_ENDPOINT", last);
+    }
+    msg.set("SENDING_FAULT", Value::Bool(true));
+}
+
+fn builtin(failure: &Failure, msg: MessageContext) -> Reply {
+    let fault = BuiltinFault {
+        status: failure.status(),
+        code: failure.code(),
+        message: failure.message(),
+        detail: failure.detail(),
+        request_content_type: msg.content_type().map(str::to_owned),
+        accept: msg
+            .headers
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    tracing::warn!(
+        message_id = %msg.id,
+        status = fault.status.as_u16(),
+        code = fault.code,
+        error = %fault.detail,
+        "Fault handled by Axon's built-in fault sequence"
+    );
+    Reply::Fault(fault, msg)
+}

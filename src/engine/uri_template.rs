@@ -1,0 +1,417 @@
+//! Inbound matching of resource `uri-template` and `url-mapping` (reference §1.3).
+//!
+//! This is Synapse's own matcher, not RFC 6570 expansion: a template is compiled once, at
+//! load, into an anchored regular expression, and a match yields the `uri.var.*` values,
+//! percent-decoded.
+
+use regex::Regex;
+
+/// Characters a simple `{var}` never spans (RFC 3986 gen-delims and sub-delims).
+const RESERVED: &str = ":/?#[]@!$&'()*+,;=";
+
+/// A compiled resource `uri-template`.
+#[derive(Debug, Clone)]
+pub struct UriTemplate {
+    source: String,
+    regex: Regex,
+    vars: Vec<String>,
+    has_query: bool,
+}
+
+/// A compiled resource `url-mapping` (servlet style).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlMapping {
+    /// `/a/b`: the path, trailing slash trimmed, must be equal.
+    Exact(String),
+    /// `/a/b/*`: the path must be `/a/b` or below it.
+    Prefix(String),
+    /// `/*`: everything.
+    All,
+    /// `*.ext`: the last segment ends with `.ext`.
+    Extension(String),
+}
+
+/// How well a url-mapping matched, for choosing among several (higher wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MappingRank {
+    /// Extension match.
+    Extension,
+    /// Prefix match of this many segments (`/*` is 1).
+    Prefix(usize),
+    /// Exact match.
+    Exact,
+}
+
+// === impl UriTemplate ===
+
+impl UriTemplate {
+    /// Compiles a template.
+    ///
+    /// # Errors
+    /// A description of the first problem: an unclosed `{`, an empty or invalid variable
+    /// name, or a query-style expression (`{?x}`, `{&x}`, `{;x}`).
+    pub fn parse(source: &str) -> Result<UriTemplate, String> {
+        let (path_part, query_part) = match source.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (source, None),
+        };
+        let has_query = query_part.is_some();
+        let trimmed = match query_part {
+            Some(q) => format!("{}?{q}", trim_path(path_part)),
+            None => trim_path(path_part).to_owned(),
+        };
+        let tokens = tokenize(&trimmed)?;
+        let mut pattern = String::from("^");
+        let mut vars = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            match token {
+                Token::Literal(lit) => pattern.push_str(&regex::escape(lit)),
+                Token::Expr { op, vars: specs } => {
+                    let next_char = tokens.get(i + 1).and_then(|t| match t {
+                        Token::Literal(l) => l.chars().next(),
+                        Token::Expr { .. } => None,
+                    });
+                    let mut stop = String::from(RESERVED);
+                    if let Some(c) = next_char {
+                        stop.push(c);
+                    }
+                    let class = format!("[^{}]", regex::escape(&stop).replace('-', "\\-"));
+                    let (lead, sep) = match op {
+                        None => ("", ","),
+                        Some('+') => ("", ","),
+                        Some('#') => ("#", ","),
+                        Some('.') => (".", "."),
+                        Some('/') => ("/", "/"),
+                        Some(other) => return Err(format!("unsupported operator `{other}`")),
+                    };
+                    pattern.push_str(&regex::escape(lead));
+                    for (j, (name, prefix)) in specs.iter().enumerate() {
+                        if j > 0 {
+                            pattern.push_str(&regex::escape(sep));
+                        }
+                        let unit = match op {
+                            Some('+') | Some('#') => ".".to_owned(),
+                            Some('.') => format!("[^{}.]", regex::escape(&stop)),
+                            _ => class.clone(),
+                        };
+                        let reps = match prefix {
+                            Some(n) => format!("{{1,{n}}}"),
+                            None if matches!(op, Some('+') | Some('#')) => "+?".to_owned(),
+                            None => "+".to_owned(),
+                        };
+                        pattern.push_str(&format!("({unit}{reps})"));
+                        vars.push(name.clone());
+                    }
+                }
+            }
+        }
+        pattern.push('$');
+        let regex =
+            Regex::new(&pattern).map_err(|error| format!("cannot compile template: {error}"))?;
+        Ok(UriTemplate {
+            source: source.to_owned(),
+            regex,
+            vars,
+            has_query,
+        })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Matches a request sub-path (after the API context) and its raw query string.
+    /// Returns the variables, percent-decoded, or `None` when the template does not match
+    /// or a value is not valid percent-encoded UTF-8.
+    pub fn matches(&self, path: &str, query: Option<&str>) -> Option<Vec<(String, String)>> {
+        let path = trim_path(path);
+        let owned;
+        let subject = match (self.has_query, query) {
+            (true, Some(q)) => {
+                owned = format!("{path}?{q}");
+                owned.as_str()
+            }
+            _ => path,
+        };
+        let caps = self.regex.captures(subject)?;
+        let mut out = Vec::with_capacity(self.vars.len());
+        for (i, name) in self.vars.iter().enumerate() {
+            let raw = caps.get(i + 1).map(|m| m.as_str()).unwrap_or("");
+            let value = percent_encoding::percent_decode_str(raw)
+                .decode_utf8()
+                .ok()?;
+            out.push((name.clone(), value.into_owned()));
+        }
+        Some(out)
+    }
+}
+
+/// Drops trailing slashes from a path, keeping a lone `/`.
+fn trim_path(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() { "/" } else { trimmed }
+}
+
+#[derive(Debug)]
+enum Token {
+    Literal(String),
+    Expr {
+        op: Option<char>,
+        vars: Vec<(String, Option<usize>)>,
+    },
+}
+
+fn tokenize(s: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut rest = s;
+    while !rest.is_empty() {
+        match rest.find('{') {
+            Some(0) => {
+                let end = rest
+                    .find('}')
+                    .ok_or_else(|| format!("unclosed `{{` in `{s}`"))?;
+                let body = &rest[1..end];
+                tokens.push(parse_expr(body)?);
+                rest = &rest[end + 1..];
+            }
+            Some(i) => {
+                tokens.push(Token::Literal(rest[..i].to_owned()));
+                rest = &rest[i..];
+            }
+            None => {
+                if rest.contains('}') {
+                    return Err(format!("unmatched `}}` in `{s}`"));
+                }
+                tokens.push(Token::Literal(rest.to_owned()));
+                rest = "";
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+fn parse_expr(body: &str) -> Result<Token, String> {
+    let mut chars = body.chars();
+    let op = match chars.clone().next() {
+        Some(c @ ('+' | '#' | '.' | '/')) => {
+            chars.next();
+            Some(c)
+        }
+        Some(c @ ('?' | '&' | ';')) => {
+            return Err(format!(
+                "`{{{c}...}}` expressions are not supported in resource templates; write the query as a literal, for example `/orders?id={{id}}`"
+            ));
+        }
+        _ => None,
+    };
+    let list: String = chars.collect();
+    let mut vars = Vec::new();
+    for spec in list.split(',') {
+        let (name, prefix) = match spec.split_once(':') {
+            Some((n, p)) => {
+                let len = p
+                    .parse::<usize>()
+                    .map_err(|_| format!("invalid prefix length in `{{{body}}}`"))?;
+                if len == 0 {
+                    return Err(format!("invalid prefix length in `{{{body}}}`"));
+                }
+                (n, Some(len))
+            }
+            None => (spec, None),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(format!("invalid variable name `{name}` in `{{{body}}}`"));
+        }
+        vars.push((name.to_owned(), prefix));
+    }
+    Ok(Token::Expr { op, vars })
+}
+
+// === impl UrlMapping ===
+
+impl UrlMapping {
+    /// Parses a `url-mapping` value.
+    ///
+    /// # Errors
+    /// When the value is empty or mixes `*` into a segment (`/a*b`).
+    pub fn parse(s: &str) -> Result<UrlMapping, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err("url-mapping must not be empty".into());
+        }
+        if s == "/*" || s == "*" {
+            return Ok(UrlMapping::All);
+        }
+        if let Some(ext) = s.strip_prefix("*.") {
+            if ext.is_empty() || ext.contains('/') || ext.contains('*') {
+                return Err(format!("invalid extension mapping `{s}`"));
+            }
+            return Ok(UrlMapping::Extension(ext.to_owned()));
+        }
+        if let Some(prefix) = s.strip_suffix("/*") {
+            if prefix.contains('*') {
+                return Err(format!(
+                    "invalid url-mapping `{s}`: `*` only as the last segment"
+                ));
+            }
+            return Ok(UrlMapping::Prefix(normalise(prefix)));
+        }
+        if s.contains('*') {
+            return Err(format!(
+                "invalid url-mapping `{s}`: `*` only as the last segment or in `*.ext`"
+            ));
+        }
+        Ok(UrlMapping::Exact(normalise(s)))
+    }
+
+    /// Matches a sub-path (query already removed). Returns the rank of the match.
+    pub fn matches(&self, path: &str) -> Option<MappingRank> {
+        let path = normalise(path);
+        match self {
+            UrlMapping::Exact(p) => (*p == path).then_some(MappingRank::Exact),
+            UrlMapping::All => Some(MappingRank::Prefix(1)),
+            UrlMapping::Prefix(p) => {
+                let inside = path == *p
+                    || (path.starts_with(p.as_str())
+                        && path.as_bytes().get(p.len()) == Some(&b'/'))
+                    || p == "/";
+                inside.then(|| {
+                    MappingRank::Prefix(p.split('/').filter(|s| !s.is_empty()).count() + 1)
+                })
+            }
+            UrlMapping::Extension(ext) => {
+                let last = path.rsplit('/').next().unwrap_or("");
+                (last.len() > ext.len() + 1
+                    && last.ends_with(ext.as_str())
+                    && last[..last.len() - ext.len()].ends_with('.'))
+                .then_some(MappingRank::Extension)
+            }
+        }
+    }
+}
+
+fn normalise(path: &str) -> String {
+    let t = path.trim_end_matches('/');
+    if t.is_empty() {
+        "/".to_owned()
+    } else if t.starts_with('/') {
+        t.to_owned()
+    } else {
+        format!("/{t}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(t: &str, path: &str, query: Option<&str>) -> Option<Vec<(String, String)>> {
+        UriTemplate::parse(t).unwrap().matches(path, query)
+    }
+
+    fn one(t: &str, path: &str) -> Option<String> {
+        vars(t, path, None).map(|v| v.into_iter().map(|(_, v)| v).collect::<Vec<_>>().join("|"))
+    }
+
+    #[test]
+    fn simple_variables_stop_at_reserved_characters_and_next_literal() {
+        assert_eq!(one("/view/{symbol}", "/view/IBM"), Some("IBM".into()));
+        assert_eq!(one("/view/{symbol}", "/view/IBM/x"), None);
+        assert_eq!(
+            one("/orders/{id}/items/{item}", "/orders/42/items/7"),
+            Some("42|7".into())
+        );
+        assert_eq!(
+            one("/files/{name}.json", "/files/report.json"),
+            Some("report".into())
+        );
+        assert_eq!(one("/view/{symbol}", "/view/"), None);
+        // Percent-decoded after matching, so an encoded slash stays inside the value.
+        assert_eq!(
+            one("/view/{symbol}", "/view/a%2Fb%20c"),
+            Some("a/b c".into())
+        );
+    }
+
+    #[test]
+    fn operators_and_prefixes() {
+        assert_eq!(one("/x/{+path}", "/x/a/b/c"), Some("a/b/c".into()));
+        assert_eq!(one("/x{/a,b}", "/x/1/2"), Some("1|2".into()));
+        assert_eq!(one("/file{.ext}", "/file.txt"), Some("txt".into()));
+        assert_eq!(one("/c/{code:3}", "/c/abc"), Some("abc".into()));
+        assert_eq!(one("/c/{code:3}", "/c/abcd"), None);
+        assert_eq!(one("/p/{a},{b}", "/p/1,2"), Some("1|2".into()));
+    }
+
+    #[test]
+    fn query_templates_are_literal_and_extra_queries_are_tolerated() {
+        let v = vars("/orders?id={id}&x={x}", "/orders", Some("id=42&x=a%20b")).unwrap();
+        assert_eq!(
+            v,
+            vec![("id".into(), "42".into()), ("x".into(), "a b".into())]
+        );
+        assert!(vars("/orders?id={id}", "/orders", Some("other=1")).is_none());
+        assert_eq!(one("/orders/{id}", "/orders/42"), Some("42".into()));
+        assert!(vars("/orders/{id}", "/orders/42", Some("verbose=1")).is_some());
+    }
+
+    #[test]
+    fn trailing_slashes_are_ignored() {
+        assert_eq!(one("/orders/{id}/", "/orders/42"), Some("42".into()));
+        assert_eq!(one("/orders/{id}", "/orders/42/"), Some("42".into()));
+        assert!(vars("/", "/", None).is_some());
+    }
+
+    #[test]
+    fn invalid_templates_are_rejected() {
+        assert!(
+            UriTemplate::parse("/a/{id")
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            UriTemplate::parse("/a{?q}")
+                .unwrap_err()
+                .contains("literal")
+        );
+        assert!(
+            UriTemplate::parse("/a/{}")
+                .unwrap_err()
+                .contains("invalid variable")
+        );
+        assert!(UriTemplate::parse("/a/{b c}").is_err());
+        assert!(UriTemplate::parse("/a/b}").is_err());
+        assert!(UriTemplate::parse("/a/{x:0}").is_err());
+    }
+
+    #[test]
+    fn bad_percent_encoding_does_not_match() {
+        assert_eq!(one("/v/{s}", "/v/%FF"), None);
+    }
+
+    #[test]
+    fn url_mappings_rank_exact_over_prefix_over_extension() {
+        let exact = UrlMapping::parse("/a/b").unwrap();
+        let prefix = UrlMapping::parse("/a/*").unwrap();
+        let all = UrlMapping::parse("/*").unwrap();
+        let ext = UrlMapping::parse("*.jsp").unwrap();
+        assert_eq!(exact.matches("/a/b/"), Some(MappingRank::Exact));
+        assert_eq!(exact.matches("/a/b/c"), None);
+        assert_eq!(prefix.matches("/a"), Some(MappingRank::Prefix(2)));
+        assert_eq!(prefix.matches("/a/b/c"), Some(MappingRank::Prefix(2)));
+        assert_eq!(prefix.matches("/ab"), None);
+        assert_eq!(all.matches("/anything"), Some(MappingRank::Prefix(1)));
+        assert_eq!(ext.matches("/x/index.jsp"), Some(MappingRank::Extension));
+        assert_eq!(ext.matches("/x/jsp"), None);
+        assert!(MappingRank::Exact > MappingRank::Prefix(5));
+        assert!(MappingRank::Prefix(3) > MappingRank::Prefix(2));
+        assert!(MappingRank::Prefix(1) > MappingRank::Extension);
+        assert!(UrlMapping::parse("/a*b").is_err());
+        assert!(UrlMapping::parse("").is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! The HTTP front: one actix-web handler that dispatches every request into the engine.
+//!
+//! The handler runs on the actix-web worker that accepted the connection, and so does the
+//! whole exchange: dispatch, mediation, the backend call (awc, same worker), and the
+//! response. This is the only place where engine outcomes become HTTP responses.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::SizedStream;
+use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer, web};
+use tokio::time::Instant;
+
+use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::{BuiltinFault, Reply, Runtime};
+use crate::message::{AttemptOutcome, Body, MessageContext, Scope, Value};
+use crate::server::Shared;
+
+/// The response header listing every endpoint tried for the message, in order.
+pub const TRACE_HEADER: &str = "x-axon-trace";
+/// The response header carrying the Synapse error code of a built-in fault reply.
+pub const ERROR_CODE_HEADER: &str = "x-axon-error-code";
+
+/// Starts the HTTP front on `listener`.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let data = web::Data::from(shared);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(handle))
+    })
+    .workers(workers)
+    .disable_signals()
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Handles one request, whatever its path.
+async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let rt = shared.runtime();
+    let scheme: &'static str = if req.connection_info().scheme() == "https" {
+        "https"
+    } else {
+        "http"
+    };
+    let headers = req.headers();
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let head = RequestHead {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        host: headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str())),
+        scheme,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        has_body,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let body = if has_body {
+        Body::stream(
+            Box::pin(payload.into_inner()),
+            if chunked { None } else { content_length },
+        )
+    } else {
+        Body::Empty
+    };
+    let route = rt.router.route(&rt.config, &head);
+    let mut msg = MessageContext::request(
+        req.method().clone(),
+        req.uri().clone(),
+        scheme,
+        headers.clone(),
+        body,
+    );
+    let (api_name, resource_name, reply) = match route {
+        Route::Resource {
+            api,
+            resource,
+            vars,
+            params,
+            sub_path,
+        } => {
+            set_dispatch_properties(
+                &mut msg,
+                &req,
+                &rt,
+                api,
+                &resource.name,
+                &vars,
+                &params,
+                &sub_path,
+            );
+            let reply = rt
+                .run_exchange(
+                    msg,
+                    resource.in_sequence,
+                    resource.out_sequence,
+                    resource.fault_sequence,
+                )
+                .await;
+            (api.name.as_str(), resource.name.as_str(), reply)
+        }
+        Route::NoApi => match rt.config.sequence_named("main") {
+            Some(main) => (
+                "",
+                "main",
+                rt.run_exchange(msg, Some(main), None, None).await,
+            ),
+            None => return finish(&req, started, "", "", plain(StatusCode::NOT_FOUND), None),
+        },
+        Route::NotFound(api) => match rt.config.sequence_named("_resource_mismatch_handler_") {
+            Some(h) => (
+                api.name.as_str(),
+                "",
+                rt.run_exchange(msg, Some(h), None, None).await,
+            ),
+            None => {
+                return finish(
+                    &req,
+                    started,
+                    &api.name,
+                    "",
+                    plain(StatusCode::NOT_FOUND),
+                    None,
+                );
+            }
+        },
+        Route::MethodNotAllowed { api, allow } => {
+            match rt.config.sequence_named("_method_not_allowed_handler_") {
+                Some(h) => (
+                    api.name.as_str(),
+                    "",
+                    rt.run_exchange(msg, Some(h), None, None).await,
+                ),
+                None => {
+                    let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED);
+                    if let Ok(v) = HeaderValue::from_str(&allow_list(&allow)) {
+                        resp.headers_mut().insert(header::ALLOW, v);
+                    }
+                    return finish(&req, started, &api.name, "", resp, None);
+                }
+            }
+        }
+        Route::Options { api, allow } => {
+            let mut resp = plain(StatusCode::OK);
+            let allow = if allow.is_empty() {
+                "GET, POST, PUT, DELETE".to_owned()
+            } else {
+                allow_list(&allow)
+            };
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return finish(&req, started, &api.name, "", resp, None);
+        }
+        Route::BadRequest { api, reason } => {
+            let fault = BuiltinFault {
+                status: StatusCode::BAD_REQUEST,
+                code: crate::endpoints::error::codes::MALFORMED_MESSAGE,
+                message: "Bad request".into(),
+                detail: reason,
+                request_content_type: head.content_type.map(str::to_owned),
+                accept: req
+                    .headers()
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            };
+            return finish(&req, started, &api.name, "", fault_response(&fault), None);
+        }
+    };
+    let (response, attempts) = into_response(reply);
+    finish(
+        &req,
+        started,
+        api_name,
+        resource_name,
+        response,
+        Some(&attempts),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set_dispatch_properties(
+    msg: &mut MessageContext,
+    req: &HttpRequest,
+    rt: &Runtime,
+    api: &crate::config::ApiConfig,
+    resource: &str,
+    vars: &[(String, String)],
+    params: &[(String, String)],
+    sub_path: &str,
+) {
+    let _ = rt;
+    let path = req.uri().path();
+    let after_context = path.get(api.context.len()..).unwrap_or("");
+    let postfix = match req.uri().query() {
+        Some(q) => format!("{after_context}?{q}"),
+        None => after_context.to_owned(),
+    };
+    msg.set("SYNAPSE_REST_API", api.name.as_str());
+    msg.set("REST_API_CONTEXT", api.context.as_str());
+    if let Some(v) = &api.version {
+        msg.set("SYNAPSE_REST_API_VERSION", v.as_str());
+    }
+    msg.set("REST_SUB_REQUEST_PATH", sub_path);
+    msg.set(
+        "REST_FULL_REQUEST_PATH",
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or(path),
+    );
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    msg.set("REST_URL_PREFIX", format!("{}://{host}", msg.scheme));
+    msg.set("REST_METHOD", req.method().as_str());
+    msg.set("SYNAPSE_RESOURCE", resource);
+    for (name, value) in vars {
+        msg.set(format!("uri.var.{name}"), value.as_str());
+    }
+    for (name, value) in params {
+        let key = format!("query.param.{name}");
+        if msg.get(&key).is_none() {
+            msg.set(key, value.as_str());
+        }
+    }
+    msg.set_axis2("REST_URL_POSTFIX", Value::Str(postfix));
+}
+
+fn allow_list(methods: &[Method]) -> String {
+    methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plain(status: StatusCode) -> HttpResponse {
+    HttpResponse::new(status)
+}
+
+/// Turns the engine's reply into a response, and returns the endpoints tried.
+fn into_response(reply: Reply) -> (HttpResponse, String) {
+    match reply {
+        Reply::Fault(fault, msg) => (fault_response(&fault), trace(&msg)),
+        Reply::Accepted(msg) => (HttpResponse::new(StatusCode::ACCEPTED), trace(&msg)),
+        Reply::Message(mut msg) => {
+            let attempts = trace(&msg);
+            let status = msg.status.unwrap_or(StatusCode::OK);
+            let mut builder = HttpResponseBuilder::new(status);
+            if msg.is_response() {
+                for (name, value) in &msg.headers {
+                    if !crate::endpoints::http::is_hop_by_hop(name) {
+                        builder.append_header((name.clone(), value.clone()));
+                    }
+                }
+            } else {
+                let mut has_type = false;
+                for (name, value) in msg.headers_set_by_mediation() {
+                    has_type |= name == header::CONTENT_TYPE;
+                    builder.append_header((name.clone(), value.clone()));
+                }
+                if !has_type
+                    && !msg.body.is_empty()
+                    && let Some(ct) = msg.headers.get(header::CONTENT_TYPE)
+                {
+                    builder.insert_header((header::CONTENT_TYPE, ct.clone()));
+                }
+            }
+            let no_body = msg
+                .property(Scope::Axis2, "NO_ENTITY_BODY")
+                .is_some_and(|v| v == Value::Bool(true) || v.to_string() == "true");
+            let response = match msg.body.take() {
+                _ if no_body => builder.finish(),
+                Body::Empty => builder.finish(),
+                Body::Full(bytes) => builder.body(bytes),
+                Body::Stream {
+                    stream,
+                    length: Some(len),
+                } => builder.body(SizedStream::new(len, stream)),
+                Body::Stream {
+                    stream,
+                    length: None,
+                } => builder.streaming(stream),
+            };
+            (response, attempts)
+        }
+    }
+}
+
+fn trace(msg: &MessageContext) -> String {
+    let mut out = String::new();
+    for (i, a) in msg.attempts.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&a.endpoint);
+        out.push('=');
+        match &a.outcome {
+            AttemptOutcome::Response(status) => out.push_str(&status.to_string()),
+            AttemptOutcome::Failed(code) => {
+                out.push_str("failed:");
+                out.push_str(&code.to_string());
+            }
+            AttemptOutcome::Skipped(state) => {
+                out.push_str("skipped:");
+                out.push_str(state);
+            }
+        }
+    }
+    out
+}
+
+/// The response of Axon's built-in fault handling: a JSON error by default, XML for XML
+/// clients.
+pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
+    let wants_xml = [
+        fault.request_content_type.as_deref(),
+        fault.accept.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    .is_some_and(|t| t.contains("xml") && !t.contains("json"));
+    let mut builder = HttpResponseBuilder::new(fault.status);
+    builder.insert_header((ERROR_CODE_HEADER, fault.code.to_string()));
+    if wants_xml {
+        let body = format!(
+            "<error><status>{}</status><code>{}</code><message>{}</message><detail>{}</detail></error>",
+            fault.status.as_u16(),
+            fault.code,
+            crate::config::xml::escape_text(&fault.message),
+            crate::config::xml::escape_text(&fault.detail)
+        );
+        builder.content_type("application/xml").body(body)
+    } else {
+        let body = serde_json::json!({
+            "error": {
+                "status": fault.status.as_u16(),
+                "code": fault.code,
+                "message": fault.message,
+                "detail": fault.detail,
+            }
+        });
+        builder
+            .content_type("application/json")
+            .body(body.to_string())
+    }
+}
+
+fn finish(
+    req: &HttpRequest,
+    started: Instant,
+    api: &str,
+    resource: &str,
+    mut response: HttpResponse,
+    attempts: Option<&str>,
+) -> HttpResponse {
+    let endpoints = attempts.unwrap_or("");
+    if !endpoints.is_empty()
+        && let Ok(v) = HeaderValue::from_str(endpoints)
+    {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(TRACE_HEADER), v);
+    }
+    tracing::info!(
+        method = %req.method(),
+        path = %req.uri().path(),
+        api,
+        resource,
+        endpoint = endpoints,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
+        "Exchange completed"
+    );
+    response
+}

@@ -1,0 +1,191 @@
+//! `<log level category separator>`: write one line about the message (reference §5).
+
+use super::{Env, Mediator, Step};
+use crate::config::{Ctx, Element};
+use crate::engine::MediationError;
+use crate::message::{Body, Direction, MessageContext};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Simple,
+    Headers,
+    Full,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Category {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug)]
+struct Log {
+    level: Level,
+    category: Category,
+    separator: String,
+    properties: Vec<(String, String)>,
+}
+
+/// Parses `<log>` with literal `<property name value/>` children.
+pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
+    ctx.check_attrs(
+        el,
+        &[
+            "level",
+            "category",
+            "separator",
+            "description",
+            "logMessageID",
+            "logFullPayload",
+        ],
+    );
+    ctx.no_text(el);
+    for attr in ["logMessageID", "logFullPayload"] {
+        if let Some(a) = el.attr(attr) {
+            ctx.unsupported(&a.loc, format!("attribute `{attr}` of <log>"));
+        }
+    }
+    let level = match el.attr("level") {
+        None => Level::Simple,
+        Some(a) => match a.value.trim() {
+            "simple" => Level::Simple,
+            "headers" => Level::Headers,
+            "full" => Level::Full,
+            "custom" => Level::Custom,
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!(
+                        "unknown log level `{other}` (expected simple, headers, full or custom)"
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let category = match el.attr("category") {
+        None => Category::Info,
+        Some(a) => match a.value.trim() {
+            "TRACE" => Category::Trace,
+            "DEBUG" => Category::Debug,
+            "INFO" => Category::Info,
+            "WARN" => Category::Warn,
+            "ERROR" | "FATAL" => Category::Error,
+            other => {
+                ctx.error(&a.loc, format!("unknown log category `{other}` (expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL)"));
+                return None;
+            }
+        },
+    };
+    let separator = el
+        .attr_value("separator")
+        .map(|s| s.replace("\\n", "\n").replace("\\t", "\t"))
+        .unwrap_or_else(|| ", ".to_owned());
+    let mut properties = Vec::new();
+    let mut ok = true;
+    for child in el.elements() {
+        match child.local_name() {
+            "property" if child.is_synapse() => {
+                ctx.check_attrs(child, &["name", "value", "expression"]);
+                ctx.no_children(child);
+                if let Some(a) = child.attr("expression") {
+                    ctx.unsupported(&a.loc, "log property expressions (`expression`)");
+                    ok = false;
+                    continue;
+                }
+                let Some(name) = ctx.required_attr(child, "name") else {
+                    ok = false;
+                    continue;
+                };
+                let Some(value) = child.attr_value("value") else {
+                    ctx.error(&child.loc, "log <property> needs a `value`");
+                    ok = false;
+                    continue;
+                };
+                properties.push((name.value.clone(), value.to_owned()));
+            }
+            "message" if child.is_synapse() => {
+                ctx.unsupported(&child.loc, "<message> templates in <log>");
+                ok = false;
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| {
+        Box::new(Log {
+            level,
+            category,
+            separator,
+            properties,
+        }) as Box<dyn Mediator>
+    })
+}
+
+impl Mediator for Log {
+    fn mediate<'c>(
+        &'c self,
+        msg: &mut MessageContext,
+        _env: &Env<'c>,
+    ) -> Result<Step<'c>, MediationError> {
+        if self.level == Level::Full && matches!(msg.body, Body::Stream { .. }) {
+            return Ok(Step::NeedBody);
+        }
+        let mut parts: Vec<String> = Vec::new();
+        if matches!(self.level, Level::Simple | Level::Full) {
+            if let Some(to) = &msg.to {
+                parts.push(format!("To: {to}"));
+            }
+            if let Some(action) = msg.headers.get("soapaction").and_then(|v| v.to_str().ok()) {
+                parts.push(format!("SOAPAction: {action}"));
+            }
+            parts.push(format!("MessageID: {}", msg.id));
+            let dir = match msg.direction {
+                Direction::Request => "request",
+                Direction::Response => "response",
+            };
+            parts.push(format!("Direction: {dir}"));
+        }
+        if self.level == Level::Headers {
+            for (name, value) in &msg.headers {
+                parts.push(format!("{name} : {}", value.to_str().unwrap_or("<binary>")));
+            }
+        }
+        for (name, value) in &self.properties {
+            parts.push(format!("{name} = {value}"));
+        }
+        if self.level == Level::Full {
+            let mut payload = String::from("Payload: ");
+            if let Body::Full(bytes) = &msg.body {
+                payload.push_str(&String::from_utf8_lossy(bytes));
+            }
+            parts.push(payload);
+        }
+        let line = parts.join(&self.separator);
+        let id = msg.id.to_string();
+        match self.category {
+            Category::Trace => {
+                tracing::trace!(target: "axon::mediation::log", message_id = %id, "{line}")
+            }
+            Category::Debug => {
+                tracing::debug!(target: "axon::mediation::log", message_id = %id, "{line}")
+            }
+            Category::Info => {
+                tracing::info!(target: "axon::mediation::log", message_id = %id, "{line}")
+            }
+            Category::Warn => {
+                tracing::warn!(target: "axon::mediation::log", message_id = %id, "{line}")
+            }
+            Category::Error => {
+                tracing::error!(target: "axon::mediation::log", message_id = %id, "{line}")
+            }
+        }
+        Ok(Step::Continue)
+    }
+}

@@ -1,0 +1,336 @@
+//! The message context: one request (and later its response) as it moves through mediation.
+//!
+//! A [`MessageContext`] carries the transport facts (method, URI, headers, status), the body
+//! (streamed until a mediator needs it), the properties of each Synapse scope, and the
+//! record of every endpoint tried. It lives on the worker thread that accepted the request;
+//! its body stream is not `Send`, by design.
+
+mod body;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode, Uri};
+
+pub use body::{Body, BodyError, BodyStream};
+
+/// Which way a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the client towards a backend.
+    Request,
+    /// From a backend back towards the client.
+    Response,
+}
+
+/// A property value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Text.
+    Str(String),
+    /// `INTEGER`, `LONG`, `SHORT`.
+    Int(i64),
+    /// `FLOAT`, `DOUBLE`.
+    Float(f64),
+    /// `BOOLEAN`.
+    Bool(bool),
+}
+
+/// The scopes of Synapse properties that Axon keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The message context (`default`, also `operation` for a single exchange).
+    Default,
+    /// Engine properties such as `HTTP_SC` and `REST_URL_POSTFIX` (`axis2`).
+    Axis2,
+    /// Transport headers (`transport`).
+    Transport,
+}
+
+/// One try of one endpoint for this message, for logs and the trace header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The leaf tried.
+    pub endpoint: Arc<str>,
+    /// What happened.
+    pub outcome: AttemptOutcome,
+}
+
+/// How a try ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// A response arrived with this status.
+    Response(u16),
+    /// The try failed with this Synapse error code.
+    Failed(u32),
+    /// The endpoint was not ready and was not tried.
+    Skipped(&'static str),
+}
+
+/// A unique id per message, shown in logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId(u64);
+
+/// The message: transport facts, body, properties, and the endpoints tried.
+pub struct MessageContext {
+    /// Unique id, for logs and `MessageID`.
+    pub id: MessageId,
+    /// Request or response.
+    pub direction: Direction,
+    /// The client's request method.
+    pub method: Method,
+    /// The client's request URI (path and query as received).
+    pub uri: Uri,
+    /// `http` or `https`, as the client connected.
+    pub scheme: &'static str,
+    /// The response status, once the message is a response.
+    pub status: Option<StatusCode>,
+    /// The transport headers of the current message.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Body,
+    /// The WS-Addressing `To` (the implicit destination of a bare `send`).
+    pub to: Option<String>,
+    /// Every endpoint tried, in order.
+    pub attempts: Vec<Attempt>,
+    /// True while a fault handler runs; it is the status default for `respond`.
+    pub fault_status: Option<StatusCode>,
+    headers_set: Vec<HeaderName>,
+    props: HashMap<String, Value>,
+    axis2: HashMap<String, Value>,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+// === impl Value ===
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+
+// === impl MessageId ===
+
+impl MessageId {
+    /// A fresh id.
+    pub fn next() -> Self {
+        MessageId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "urn:axon:{:016x}", self.0)
+    }
+}
+
+// === impl AttemptOutcome ===
+
+impl fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptOutcome::Response(status) => write!(f, "{status}"),
+            AttemptOutcome::Failed(code) => write!(f, "failed {code}"),
+            AttemptOutcome::Skipped(state) => write!(f, "skipped {state}"),
+        }
+    }
+}
+
+// === impl MessageContext ===
+
+impl fmt::Debug for MessageContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageContext")
+            .field("id", &self.id)
+            .field("direction", &self.direction)
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("status", &self.status)
+            .field("body", &self.body)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageContext {
+    /// A request message as received from a client.
+    pub fn request(
+        method: Method,
+        uri: Uri,
+        scheme: &'static str,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Self {
+        MessageContext {
+            id: MessageId::next(),
+            direction: Direction::Request,
+            method,
+            uri,
+            scheme,
+            status: None,
+            headers,
+            body,
+            to: None,
+            attempts: Vec::new(),
+            fault_status: None,
+            headers_set: Vec::new(),
+            props: HashMap::new(),
+            axis2: HashMap::new(),
+        }
+    }
+
+    /// Turns this message into the response that arrived from a backend, keeping the
+    /// properties (they span the whole exchange, as in Synapse).
+    pub fn become_response(&mut self, status: StatusCode, headers: HeaderMap, body: Body) {
+        self.direction = Direction::Response;
+        self.status = Some(status);
+        self.headers = headers;
+        self.headers_set.clear();
+        self.body = body;
+        self.axis2.remove("HTTP_SC");
+        self.axis2
+            .insert("HTTP_SC".into(), Value::Int(i64::from(status.as_u16())));
+    }
+
+    /// True once the message is a backend's response.
+    pub fn is_response(&self) -> bool {
+        self.direction == Direction::Response
+    }
+
+    /// Reads a property of `scope`. Transport properties are header values.
+    pub fn property(&self, scope: Scope, name: &str) -> Option<Value> {
+        match scope {
+            Scope::Default => self.props.get(name).cloned(),
+            Scope::Axis2 => self.axis2.get(name).cloned(),
+            Scope::Transport => self
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| Value::Str(s.to_owned())),
+        }
+    }
+
+    /// Reads a default-scope property as text, without cloning.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.props.get(name)
+    }
+
+    /// Reads an axis2-scope property.
+    pub fn get_axis2(&self, name: &str) -> Option<&Value> {
+        self.axis2.get(name)
+    }
+
+    /// Sets a property of `scope`. A transport property becomes an HTTP header; an
+    /// invalid header name or value is reported as an error.
+    pub fn set_property(&mut self, scope: Scope, name: &str, value: Value) -> Result<(), String> {
+        match scope {
+            Scope::Default => {
+                self.props.insert(name.to_owned(), value);
+            }
+            Scope::Axis2 => {
+                self.axis2.insert(name.to_owned(), value);
+            }
+            Scope::Transport => {
+                let header = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
+                let text = value.to_string();
+                let hv = HeaderValue::from_str(&text).map_err(|_| {
+                    format!("the value for header `{name}` is not a valid header value")
+                })?;
+                self.set_header(header, hv);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a property of `scope`.
+    pub fn remove_property(&mut self, scope: Scope, name: &str) {
+        match scope {
+            Scope::Default => {
+                self.props.remove(name);
+            }
+            Scope::Axis2 => {
+                self.axis2.remove(name);
+            }
+            Scope::Transport => {
+                if let Ok(header) = HeaderName::from_bytes(name.as_bytes()) {
+                    self.headers.remove(&header);
+                    self.headers_set.retain(|h| *h != header);
+                }
+            }
+        }
+    }
+
+    /// Sets a default-scope property.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        self.props.insert(name.into(), value.into());
+    }
+
+    /// Sets an axis2-scope property.
+    pub fn set_axis2(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+        self.axis2.insert(name.into(), value.into());
+    }
+
+    /// Default-scope properties whose names start with `prefix`.
+    pub fn properties_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
+        self.props
+            .iter()
+            .filter(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Sets a header, remembering that mediation set it (so `respond` on a request sends it).
+    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        if !self.headers_set.contains(&name) {
+            self.headers_set.push(name.clone());
+        }
+        self.headers.insert(name, value);
+    }
+
+    /// Headers set by mediation (not received from the client) on the current message.
+    pub fn headers_set_by_mediation(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers_set
+            .iter()
+            .filter_map(|n| self.headers.get(n).map(|v| (n, v)))
+    }
+
+    /// The `Content-Type` of the current message, if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The leaf endpoint tried last (Synapse's `LAST_ENDPOINT`).
+    pub fn last_endpoint(&self) -> Option<&str> {
+        self.attempts.last().map(|a| &*a.endpoint)
+    }
+
+    /// Records an endpoint try.
+    pub fn record_attempt(&mut self, endpoint: Arc<str>, outcome: AttemptOutcome) {
+        self.attempts.push(Attempt { endpoint, outcome });
+    }
+}

@@ -1,0 +1,270 @@
+//! Starting and stopping Axon: the HTTP front, the management API, and the configuration
+//! generation they share.
+//!
+//! [`Server::start`] takes listeners that are already bound (production binds from the
+//! command line; tests bind `127.0.0.1:0` and read the address back) and must be called
+//! inside an actix `System`.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix::Arbiter;
+use actix_web::dev::ServerHandle;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::admin::{self, readiness::Readiness};
+use crate::config::{Config, Diagnostics};
+use crate::engine::{Limits, Runtime};
+use crate::front;
+
+/// How to run a server.
+#[derive(Debug)]
+pub struct ServerOptions {
+    /// The mediation folder (reloads read it again).
+    pub mediation_dir: PathBuf,
+    /// Bound listener for traffic.
+    pub http: TcpListener,
+    /// Bound listener for the management API.
+    pub management: TcpListener,
+    /// Worker threads for the HTTP front (`None`: one per core).
+    pub workers: Option<usize>,
+    /// Message limits.
+    pub limits: Limits,
+}
+
+/// What the HTTP front, the management API and reloads share.
+#[derive(Debug)]
+pub struct Shared {
+    runtime: ArcSwap<Runtime>,
+    readiness: Readiness,
+    control: actix::ArbiterHandle,
+    mediation_dir: PathBuf,
+    limits: Limits,
+    generation: AtomicU64,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadSummary {
+    /// The new generation number.
+    pub generation: u64,
+    /// APIs now served.
+    pub apis: usize,
+    /// Leaf endpoints whose actor (and health state) was kept.
+    pub endpoints_kept: Vec<String>,
+    /// Leaf endpoints started fresh.
+    pub endpoints_started: Vec<String>,
+    /// Warnings, as `file:line:col: warning: message`.
+    pub warnings: Vec<String>,
+}
+
+/// A running Axon.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    http: ServerHandle,
+    management: ServerHandle,
+    http_addr: SocketAddr,
+    management_addr: SocketAddr,
+    tasks: Vec<actix_rt::task::JoinHandle<io::Result<()>>>,
+    control: Option<Arbiter>,
+}
+
+// === impl Shared ===
+
+impl Shared {
+    /// The current configuration generation.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// The readiness latch.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The current generation number.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Loads the mediation folder again and, when it is valid, swaps it in. Endpoints whose
+    /// configuration did not change keep their actors and health state. On error the
+    /// running configuration is kept and every problem is returned.
+    ///
+    /// # Errors
+    /// The diagnostics of the new configuration.
+    pub async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
+        let _serial = self.reload_lock.lock().await;
+        let dir = self.mediation_dir.clone();
+        let loaded = actix_web::rt::task::spawn_blocking(move || Config::load(&dir))
+            .await
+            .unwrap_or_else(|_| {
+                let mut d = Diagnostics::default();
+                d.error(
+                    &crate::config::Loc::file_start(Arc::from("<reload>")),
+                    "configuration loader crashed",
+                );
+                Err(d)
+            })?;
+        let old = self.runtime();
+        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+        let runtime = Runtime::build(
+            Arc::new(loaded),
+            Some(&old),
+            &self.control,
+            &self.readiness,
+            self.limits,
+        );
+        let mut kept = Vec::new();
+        let mut started = Vec::new();
+        for leaf in runtime.endpoints.leaves() {
+            let same = old
+                .endpoints
+                .leaf_named(&leaf.name)
+                .is_some_and(|o| Arc::ptr_eq(&o.health, &leaf.health));
+            if same {
+                kept.push(leaf.name.to_string())
+            } else {
+                started.push(leaf.name.to_string())
+            }
+        }
+        let apis = runtime.config.apis.len();
+        self.runtime.store(Arc::new(runtime));
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::info!(
+            generation,
+            apis,
+            kept = kept.len(),
+            started = started.len(),
+            "Configuration reloaded"
+        );
+        Ok(ReloadSummary {
+            generation,
+            apis,
+            endpoints_kept: kept,
+            endpoints_started: started,
+            warnings,
+        })
+    }
+}
+
+// === impl Server ===
+
+impl Server {
+    /// Starts the endpoint actors, the HTTP front and the management API.
+    ///
+    /// # Errors
+    /// When a listener cannot be used.
+    pub async fn start(config: Config, options: ServerOptions) -> io::Result<Server> {
+        crate::tls::install_crypto_provider();
+        let readiness = Readiness::new();
+        let control = Arbiter::new();
+        let runtime = Runtime::build(
+            Arc::new(config),
+            None,
+            &control.handle(),
+            &readiness,
+            options.limits,
+        );
+        let shared = Arc::new(Shared {
+            runtime: ArcSwap::from_pointee(runtime),
+            readiness: readiness.clone(),
+            control: control.handle(),
+            mediation_dir: options.mediation_dir,
+            limits: options.limits,
+            generation: AtomicU64::new(1),
+            reload_lock: tokio::sync::Mutex::new(()),
+        });
+        let http_addr = options.http.local_addr()?;
+        let management_addr = options.management.local_addr()?;
+        let workers = options
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let http = front::http::serve(shared.clone(), options.http, workers)?;
+        let management = admin::serve(shared.clone(), options.management)?;
+        let handles = (http.handle(), management.handle());
+        let tasks = vec![actix_rt::spawn(http), actix_rt::spawn(management)];
+        readiness.listeners_up();
+        tracing::info!(%http_addr, %management_addr, workers, "Axon is listening");
+        Ok(Server {
+            shared,
+            http: handles.0,
+            management: handles.1,
+            http_addr,
+            management_addr,
+            tasks,
+            control: Some(control),
+        })
+    }
+
+    /// The traffic listener's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The management API's address.
+    pub fn management_addr(&self) -> SocketAddr {
+        self.management_addr
+    }
+
+    /// The shared state (for reloads and tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops accepting, drains in-flight exchanges (up to 30 s when `graceful`), stops the
+    /// actors.
+    pub async fn stop(mut self, graceful: bool) {
+        self.http.stop(graceful).await;
+        self.management.stop(graceful).await;
+        for task in self.tasks.drain(..) {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "A listener stopped with an error"),
+                Err(error) => tracing::warn!(%error, "A listener task failed"),
+            }
+        }
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+    }
+
+    /// Runs until SIGINT/SIGTERM (graceful stop); SIGHUP reloads the configuration.
+    pub async fn run_until_signalled(self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut hup = signal(SignalKind::hangup()).ok();
+            let mut term = signal(SignalKind::terminate()).ok();
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => break,
+                    _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
+                        match self.shared.reload().await {
+                            Ok(summary) => tracing::info!(generation = summary.generation, "Reloaded on SIGHUP"),
+                            Err(diags) => {
+                                for d in diags.sorted() {
+                                    tracing::error!("{d}");
+                                }
+                                tracing::error!("Reload failed; the running configuration is kept");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("Shutting down");
+        self.stop(true).await;
+    }
+}
