@@ -1,0 +1,93 @@
+//! The management API: liveness, readiness, the actor tree, and reload.
+
+use crate::support::TestAxon;
+use crate::support::backend::Backend;
+
+const API: &str = r#"<api name="Svc" context="/svc"><resource methods="GET"><inSequence><send><endpoint key="Backend"/></send></inSequence></resource></api>"#;
+
+fn endpoint(url: &str) -> String {
+    format!(r#"<endpoint name="Backend"><address uri="{url}"/></endpoint>"#)
+}
+
+#[actix_rt::test]
+async fn liveness_readiness_and_the_actor_tree() {
+    let backend = Backend::named("b").await;
+    let alias = r#"<endpoint name="Alias" key="Backend"/>"#;
+    let axon = TestAxon::start(&[
+        ("api.xml", API),
+        ("ep.xml", &endpoint(&backend.url("/"))),
+        ("alias.xml", alias),
+    ])
+    .await;
+    let (status, live) = axon.admin("/health/live").await;
+    assert_eq!((status, live["status"].as_str()), (200, Some("live")));
+    let (status, ready) = axon.admin("/health/ready").await;
+    assert_eq!(status, 200);
+    assert_eq!(ready["actors_started"], ready["actors_expected"]);
+    assert_eq!(axon.get("/svc").await.status, 200);
+
+    let (status, tree) = axon.admin("/health/actors").await;
+    assert_eq!(status, 200);
+    assert_eq!(tree["apis"][0]["name"], "Svc");
+    assert_eq!(tree["apis"][0]["context"], "/svc");
+    let endpoints = tree["endpoints"].as_array().unwrap();
+    let leaf = endpoints.iter().find(|e| e["name"] == "Backend").unwrap();
+    assert_eq!(leaf["type"], "address");
+    assert_eq!(leaf["state"], "ACTIVE");
+    assert_eq!(leaf["counters"]["sent"], 1);
+    assert_eq!(leaf["counters"]["succeeded"], 1);
+    let alias = endpoints.iter().find(|e| e["name"] == "Alias").unwrap();
+    assert_eq!(
+        (alias["type"].as_str(), alias["target"].as_str()),
+        (Some("key"), Some("Backend"))
+    );
+    assert_eq!(axon.admin("/health/actors/Svc").await.1["type"], "api");
+    assert_eq!(axon.admin("/health/actors/missing").await.0, 404);
+}
+
+#[actix_rt::test]
+async fn reload_keeps_health_of_unchanged_endpoints_and_rejects_bad_configurations() {
+    let backend = Backend::named("b").await;
+    let axon = TestAxon::start(&[("api.xml", API), ("ep.xml", &endpoint(&backend.url("/")))]).await;
+    assert_eq!(axon.get("/svc").await.status, 200);
+    axon.admin_post("/health/actors/Backend/off").await;
+
+    // A broken file: the reload is refused with positions, and the old config keeps serving.
+    axon.write("extra.xml", "<api name=\"Extra\" context=\"/extra\">\n  <resource><inSequence><nonsense/></inSequence></resource>\n</api>");
+    let (status, body) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 400);
+    let errors = body["errors"].as_array().unwrap();
+    assert!(
+        errors[0].as_str().unwrap().contains("extra.xml:2:"),
+        "{body}"
+    );
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .contains("unknown mediator <nonsense>"),
+        "{body}"
+    );
+    assert_eq!(
+        axon.get("/svc").await.status,
+        503,
+        "old config, endpoint still OFF"
+    );
+    assert_eq!(axon.get("/extra").await.status, 404);
+
+    // A good reload: the new API is served, and the unchanged endpoint kept its state.
+    axon.write("extra.xml", "<api name=\"Extra\" context=\"/extra\"><resource><inSequence><drop/></inSequence></resource></api>");
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["endpoints_kept"], serde_json::json!(["Backend"]));
+    assert_eq!(axon.get("/extra").await.status, 202);
+    assert_eq!(axon.state("Backend").await, "OFF");
+
+    // Changing the endpoint starts it afresh.
+    axon.write("ep.xml", &endpoint(&backend.url("/other")));
+    let (_, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(summary["endpoints_started"], serde_json::json!(["Backend"]));
+    assert_eq!(axon.state("Backend").await, "ACTIVE");
+    assert_eq!(axon.get("/svc").await.status, 200);
+    assert_eq!(backend.last().uri, "/other");
+}

@@ -1,0 +1,99 @@
+//! `axon check`: every problem at once, as file:line:col, and the exit status.
+
+use assert_cmd::Command;
+
+use crate::support::write;
+
+#[test]
+fn reports_every_problem_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "apis/shop.xml",
+        "<api name=\"Shop\" context=\"/shop\">\n  <resource methods=\"GET\" uri-template=\"/items/{id}\">\n    <inSequence>\n      <send><endpoint key=\"Missing\"/></send>\n    </inSequence>\n  </resource>\n</api>\n",
+    );
+    write(
+        dir.path(),
+        "endpoints/slow.xml",
+        "<endpoint name=\"Slow\">\n  <address uri=\"http://127.0.0.1:9/\">\n    <timeout><duration>-1</duration></timeout>\n    <markForSuspension><errorCodes>101504,soon</errorCodes></markForSuspension>\n  </address>\n</endpoint>\n",
+    );
+    write(
+        dir.path(),
+        "sequences/broken.xml",
+        "<sequence name=\"broken\">\n  <log>\n</sequence>\n",
+    );
+    write(
+        dir.path(),
+        "sequences/loop.xml",
+        "<sequence name=\"loop\"><sequence key=\"loop\"/></sequence>",
+    );
+    write(dir.path(), "proxies/p.xml", "<proxy name=\"P\"/>");
+    let out = Command::cargo_bin("axon")
+        .unwrap()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let root = dir.path().display().to_string();
+    for expected in [
+        format!("{root}/apis/shop.xml:4:23: error: endpoint `Missing` is not defined"),
+        format!(
+            "{root}/endpoints/slow.xml:3:14: error: `duration` must not be negative, found `-1`"
+        ),
+        format!("{root}/endpoints/slow.xml:4:24: error: error code `soon` is not a number"),
+        format!("{root}/sequences/broken.xml:3:1: error: malformed XML"),
+        format!("{root}/sequences/loop.xml:1:1: error: sequence reference cycle: loop -> loop"),
+        format!(
+            "{root}/proxies/p.xml:1:1: error: proxy services (`<proxy>`) is not supported by Axon"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("6 error(s)"), "{stderr}");
+}
+
+#[test]
+fn a_valid_folder_exits_zero_and_the_shipped_mediation_folder_is_valid() {
+    let out = Command::cargo_bin("axon")
+        .unwrap()
+        .arg("check")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok:"));
+}
+
+#[test]
+fn serve_refuses_an_invalid_folder_with_exit_code_64() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.xml", "<api name=\"a\"/>");
+    let out = Command::cargo_bin("axon")
+        .unwrap()
+        .args([
+            "serve",
+            "--http-port",
+            "0",
+            "--management-port",
+            "0",
+            "--mediation",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a.xml:1:1: error: <api> needs attribute `context`"),
+        "{stderr}"
+    );
+}

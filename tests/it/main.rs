@@ -1,0 +1,12 @@
+//! Axon's integration tests: one binary, real sockets on 127.0.0.1, real backends.
+
+// Test helpers are `pub` inside private modules, which is the point of a test binary.
+#![allow(unreachable_pub, missing_debug_implementations)]
+
+mod support;
+
+mod admin;
+mod check;
+mod http_proxy;
+mod serve;
+mod suspension;

@@ -1,0 +1,103 @@
+//! The real binary: `axon serve` on the shipped `mediation/` folder.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::client;
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The child may have exited already; either way it is gone afterwards.
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[actix_rt::test]
+async fn serve_runs_the_shipped_configuration_and_answers_ping() {
+    let bin = assert_cmd::cargo::cargo_bin("axon");
+    let mut child = Child(
+        Command::new(bin)
+            .args([
+                "serve",
+                "--http-port",
+                "0",
+                "--management-port",
+                "0",
+                "--mediation",
+            ])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))
+            .env("AXON_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn axon"),
+    );
+    // The listening line carries the bound addresses (port 0 was asked for).
+    let stderr = child.0.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Axon is listening") {
+                tx.send(line).ok();
+            }
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("axon started");
+    let field = |name: &str| -> String {
+        let start = line.find(&format!("{name}=")).expect("field") + name.len() + 1;
+        line[start..]
+            .split_whitespace()
+            .next()
+            .expect("value")
+            .to_owned()
+    };
+    let http = field("http_addr").replace("0.0.0.0", "127.0.0.1");
+    let management = field("management_addr");
+
+    let c = client();
+    let mut ready = c
+        .get(format!("http://{management}/health/ready"))
+        .send()
+        .await
+        .expect("ready");
+    for _ in 0..500 {
+        if ready.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ready = c
+            .get(format!("http://{management}/health/ready"))
+            .send()
+            .await
+            .expect("ready");
+    }
+    assert_eq!(ready.status(), 200);
+    let mut resp = c
+        .get(format!("http://{http}/ping"))
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    let mut tree = c
+        .get(format!("http://{management}/health/actors"))
+        .send()
+        .await
+        .expect("tree");
+    let tree: serde_json::Value = tree.json().await.expect("json");
+    assert!(
+        tree["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "OrdersBackend")
+    );
+}

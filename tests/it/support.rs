@@ -1,0 +1,212 @@
+//! Test harness: Axon started in-process on port 0, fake backends, and polling helpers.
+
+pub mod backend;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use axon::config::Config;
+use axon::engine::Limits;
+use axon::server::{Server, ServerOptions};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// An Axon server running in this test's actix system.
+pub struct TestAxon {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+    pub client: awc::Client,
+}
+
+impl TestAxon {
+    /// Writes `files` (path, XML) into a fresh mediation folder and starts Axon on it.
+    pub async fn start(files: &[(&str, &str)]) -> TestAxon {
+        Self::start_with(files, Limits::default()).await
+    }
+
+    /// As [`TestAxon::start`], with explicit limits.
+    pub async fn start_with(files: &[(&str, &str)], limits: Limits) -> TestAxon {
+        axon::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, text) in files {
+            write(dir.path(), rel, text);
+        }
+        let config = match Config::load(dir.path()) {
+            Ok(c) => c,
+            Err(diags) => panic!("test configuration is invalid:\n{diags}"),
+        };
+        let options = ServerOptions {
+            mediation_dir: dir.path().to_path_buf(),
+            http: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            management: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            workers: Some(2),
+            limits,
+        };
+        let server = Server::start(config, options).await.expect("server starts");
+        let axon = TestAxon {
+            server,
+            dir,
+            client: client(),
+        };
+        axon.wait_ready().await;
+        axon
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.server.http_addr(), path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.server.management_addr(), path)
+    }
+
+    /// GET on the traffic port: (status, headers, body).
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request("GET", path, None, &[]).await
+    }
+
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_body(b.to_vec()).await,
+            None => req.send().await,
+        }
+        .expect("request to axon");
+        let body = resp.body().limit(64 * 1024 * 1024).await.expect("body");
+        Reply {
+            status: resp.status().as_u16(),
+            headers: resp.headers().clone(),
+            body: body.to_vec(),
+        }
+    }
+
+    /// GET on the management API, parsed as JSON.
+    pub async fn admin(&self, path: &str) -> (u16, Value) {
+        let mut resp = self
+            .client
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("admin request");
+        let status = resp.status().as_u16();
+        let json = resp
+            .json::<Value>()
+            .limit(4 * 1024 * 1024)
+            .await
+            .unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// POST on the management API, parsed as JSON.
+    pub async fn admin_post(&self, path: &str) -> (u16, Value) {
+        let mut resp = self
+            .client
+            .post(self.admin_url(path))
+            .send()
+            .await
+            .expect("admin request");
+        let status = resp.status().as_u16();
+        let json = resp
+            .json::<Value>()
+            .limit(4 * 1024 * 1024)
+            .await
+            .unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    /// The health report of endpoint `name`.
+    pub async fn endpoint(&self, name: &str) -> Value {
+        let (status, json) = self.admin(&format!("/health/actors/{name}")).await;
+        assert_eq!(status, 200, "no actor {name}: {json}");
+        json
+    }
+
+    pub async fn state(&self, name: &str) -> String {
+        self.endpoint(name).await["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn wait_ready(&self) {
+        eventually(Duration::from_secs(10), "readiness", || async {
+            self.admin("/health/ready").await.0 == 200
+        })
+        .await;
+    }
+
+    /// Rewrites a file of the mediation folder (for reload tests).
+    pub fn write(&self, rel: &str, text: &str) {
+        write(self.dir.path(), rel, text);
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+pub fn client() -> awc::Client {
+    axon::tls::install_crypto_provider();
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+}
+
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+/// Polls `check` until it is true, failing the test after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A port on 127.0.0.1 with nothing listening (connections are refused).
+pub fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
