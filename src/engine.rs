@@ -56,6 +56,9 @@ pub enum MediationError {
     /// A mediator failed.
     #[error("{0}")]
     Failed(String),
+    /// The payload a mediator needed is malformed (the sender's fault: 400, code 601000).
+    #[error("{0}")]
+    Payload(String),
 }
 
 /// Why a flow went to the fault handlers.
@@ -142,6 +145,7 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
                 codes::MALFORMED_MESSAGE
             }
+            Failure::Mediation(MediationError::Payload(_)) => codes::MALFORMED_MESSAGE,
             Failure::Mediation(_) => codes::MEDIATION_ERROR,
         }
     }
@@ -168,6 +172,7 @@ impl Failure {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
+            Failure::Mediation(MediationError::Payload(_)) => StatusCode::BAD_REQUEST,
             Failure::Mediation(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

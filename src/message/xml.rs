@@ -607,10 +607,21 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
         }
     }
     let mut pending: Vec<(&str, &str)> = Vec::new();
+    // A binding inherited from an ancestor that was not written (the element is written
+    // alone) is carried only when the subtree uses it, QNames in content included.
+    let parent = el.parent().and_then(|p| p.element());
+    let mut used: Option<Vec<String>> = None;
     for ns in el.namespaces_in_scope() {
         let p = ns.prefix();
         if p == "xml" || pending.iter().any(|(q, _)| *q == p) {
             continue;
+        }
+        let inherited = parent.is_some_and(|par| par.namespace_uri_for_prefix(p) == Some(ns.uri()));
+        if inherited && scope.lookup(p) != Some(ns.uri()) {
+            let used = used.get_or_insert_with(|| used_prefixes(el));
+            if !used.iter().any(|u| u == p) {
+                continue;
+            }
         }
         pending.push((p, ns.uri()));
     }
@@ -678,6 +689,47 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
         out.push('>');
     }
     scope.bindings.truncate(mark);
+}
+
+/// Prefixes a subtree uses: in element and attribute names, and as `prefix:` at the start
+/// of attribute values and text (QNames in content, such as `xsi:type="xs:int"`).
+fn used_prefixes(el: Element<'_>) -> Vec<String> {
+    fn content_prefix(text: &str, out: &mut Vec<String>) {
+        let t = text.trim();
+        if let Some((p, rest)) = t.split_once(':')
+            && !p.is_empty()
+            && !rest.starts_with("//")
+            && p.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && !out.iter().any(|u| u == p)
+        {
+            out.push(p.to_owned());
+        }
+    }
+    fn walk(el: Element<'_>, out: &mut Vec<String>) {
+        if let Some(p) = el.preferred_prefix()
+            && !out.iter().any(|u| u == p)
+        {
+            out.push(p.to_owned());
+        }
+        for a in el.attributes() {
+            if let Some(p) = a.preferred_prefix()
+                && !out.iter().any(|u| u == p)
+            {
+                out.push(p.to_owned());
+            }
+            content_prefix(a.value(), out);
+        }
+        for child in el.children() {
+            match child {
+                ChildOfElement::Element(e) => walk(e, out),
+                ChildOfElement::Text(t) => content_prefix(t.text(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(el, &mut out);
+    out
 }
 
 fn write_comment(text: &str, out: &mut String) {
