@@ -116,6 +116,7 @@ enum FlowEnd {
     Finished,
     Respond,
     Drop,
+    Loopback,
     Send {
         endpoint: Option<EndpointId>,
         receive: Option<SeqId>,
@@ -130,7 +131,13 @@ struct Frame<'c> {
     mediators: &'c [Box<dyn Mediator>],
     next: usize,
     on_error: Option<SeqId>,
+    /// The body of a `call-template`: its parameters leave with it.
+    template: bool,
 }
+
+/// Deepest nesting of sequences and branches in one flow. Static `<sequence key>` cycles
+/// are load errors; this stops computed keys that recurse.
+const MAX_FRAMES: usize = 128;
 
 // === impl Failure ===
 
@@ -231,6 +238,16 @@ impl Runtime {
             let failure = match end {
                 FlowEnd::Respond => return self.respond(msg, handling.as_ref()),
                 FlowEnd::Drop => return Reply::Accepted(msg),
+                FlowEnd::Loopback => {
+                    msg.loop_back();
+                    match out_seq.take() {
+                        Some(next) => {
+                            current = next;
+                            continue;
+                        }
+                        None => return self.respond(msg, handling.as_ref()),
+                    }
+                }
                 FlowEnd::Finished => {
                     if let Some(failure) = handling {
                         // A fault sequence that neither responds nor drops: built-in reply.
@@ -318,6 +335,19 @@ impl Runtime {
         start: SeqId,
         msg: &mut MessageContext,
     ) -> FlowEnd {
+        let templates = msg.func_depth();
+        let end = self.interpret(env, start, msg).await;
+        // Template parameters never outlive the flow that set them.
+        msg.truncate_func_scopes(templates);
+        end
+    }
+
+    async fn interpret<'c>(
+        &'c self,
+        env: &Env<'c>,
+        start: SeqId,
+        msg: &mut MessageContext,
+    ) -> FlowEnd {
         let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
         push_sequence(&mut frames, &self.config, start);
         loop {
@@ -325,7 +355,9 @@ impl Runtime {
                 return FlowEnd::Finished;
             };
             let Some(mediator) = top.mediators.get(top.next) else {
-                frames.pop();
+                if frames.pop().is_some_and(|f| f.template) {
+                    msg.pop_func_scope();
+                }
                 continue;
             };
             top.next += 1;
@@ -333,6 +365,14 @@ impl Runtime {
                 Ok(step) => step,
                 Err(error) => return fault(&frames, Failure::Mediation(error)),
             };
+            if matches!(step, Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. })
+                && frames.len() >= MAX_FRAMES
+            {
+                let error = MediationError::Failed(format!(
+                    "sequences are nested deeper than {MAX_FRAMES} levels (does a computed sequence key call itself?)"
+                ));
+                return fault(&frames, Failure::Mediation(error));
+            }
             match step {
                 Step::Continue => {}
                 Step::Sequence(id) => push_sequence(&mut frames, &self.config, id),
@@ -340,7 +380,15 @@ impl Runtime {
                     mediators: list,
                     next: 0,
                     on_error: None,
+                    template: false,
                 }),
+                Step::Template { sequence, params } => {
+                    msg.push_func_scope(params);
+                    push_sequence(&mut frames, &self.config, sequence);
+                    if let Some(top) = frames.last_mut() {
+                        top.template = true;
+                    }
+                }
                 Step::NeedBody => {
                     if let Some(top) = frames.last_mut() {
                         top.next -= 1;
@@ -364,6 +412,7 @@ impl Runtime {
                 Step::Send { endpoint, receive } => return FlowEnd::Send { endpoint, receive },
                 Step::Respond => return FlowEnd::Respond,
                 Step::Drop => return FlowEnd::Drop,
+                Step::Loopback => return FlowEnd::Loopback,
             }
         }
     }
@@ -375,6 +424,7 @@ fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId)
         mediators: &seq.mediators,
         next: 0,
         on_error: seq.on_error,
+        template: false,
     });
 }
 

@@ -6,14 +6,31 @@
 //! [`Step`] and the engine (see [`crate::engine`]) does the waiting. Adding a mediator is
 //! one new file plus one line in [`REGISTRY`].
 
+/// Evaluates an expression inside `mediate`: when the payload is needed and the body is
+/// still a stream, the mediator returns `Step::NeedBody` (and runs again once it is read).
+macro_rules! eval {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err($crate::expr::ExprError::NeedBody) => return Ok($crate::mediators::Step::NeedBody),
+            Err(other) => return Err(other.into()),
+        }
+    };
+}
+
 mod call;
+mod call_template;
 mod drop;
+mod filter;
+mod in_out;
 mod log;
+mod loopback;
 mod payload_factory;
 mod property;
 mod respond;
 mod send;
 mod sequence;
+mod switch;
 
 use std::fmt;
 
@@ -45,6 +62,16 @@ pub enum Step<'c> {
     Respond,
     /// Stop; nothing more is sent.
     Drop,
+    /// End the request flow and run the message, as a response, through the out path
+    /// (`loopback`).
+    Loopback,
+    /// Run a sequence template's body with these parameter values (`call-template`).
+    Template {
+        /// The template's sequence.
+        sequence: SeqId,
+        /// Parameter values, read as `$func:name` inside.
+        params: Vec<(String, crate::message::Value)>,
+    },
 }
 
 /// Something a mediator refers to, for reference checks at load.
@@ -84,13 +111,19 @@ type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
 /// Every mediator Axon implements, by element name.
 const REGISTRY: &[(&str, ParseFn)] = &[
     ("call", call::parse),
+    ("call-template", call_template::parse),
     ("drop", drop::parse),
+    ("filter", filter::parse),
+    ("in", in_out::parse_in),
     ("log", log::parse),
+    ("loopback", loopback::parse),
+    ("out", in_out::parse_out),
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
     ("respond", respond::parse),
     ("send", send::parse),
     ("sequence", sequence::parse),
+    ("switch", switch::parse),
 ];
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
@@ -99,7 +132,6 @@ const NOT_YET: &[&str] = &[
     "bean",
     "builder",
     "cache",
-    "call-template",
     "callout",
     "class",
     "clone",
@@ -114,16 +146,12 @@ const NOT_YET: &[&str] = &[
     "entitlementService",
     "event",
     "fastXSLT",
-    "filter",
     "foreach",
     "header",
-    "in",
     "iterate",
     "jsontransform",
-    "loopback",
     "makefault",
     "oauthService",
-    "out",
     "pojoCommand",
     "publishEvent",
     "rewrite",
@@ -133,7 +161,6 @@ const NOT_YET: &[&str] = &[
     "smooks",
     "spring",
     "store",
-    "switch",
     "throttle",
     "transaction",
     "urlrewrite",
@@ -151,6 +178,13 @@ pub(crate) fn parser(name: &str) -> Option<ParseFn> {
 /// True when `name` is a Synapse mediator that Axon does not implement yet.
 pub(crate) fn unsupported(name: &str) -> bool {
     NOT_YET.contains(&name)
+}
+
+/// Reports the references of every mediator in `list` (for mediators that hold others).
+pub(crate) fn visit_all(list: &[Box<dyn Mediator>], visit: &mut dyn FnMut(Reference)) {
+    for m in list {
+        m.references(visit);
+    }
 }
 
 /// Parses the optional `<endpoint>` child of `send`/`call` (the only child they take here).

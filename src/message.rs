@@ -6,6 +6,7 @@
 //! its body stream is not `Send`, by design.
 
 mod body;
+mod flow;
 pub(crate) mod payload;
 mod template;
 pub(crate) mod xml;

@@ -57,6 +57,23 @@ pub(crate) fn parse_inline(el: &Element, name: String, ctx: &mut Ctx<'_>) -> Opt
     (ctx.diags.error_count() == before).then_some(id)
 }
 
+/// Parses the `<sequence>` of a template (its attributes were checked by the caller)
+/// into a new anonymous sequence.
+pub(crate) fn parse_inline_body(el: &Element, name: String, ctx: &mut Ctx<'_>) -> Option<SeqId> {
+    let on_error = on_error(el, ctx);
+    let before = ctx.diags.error_count();
+    let mediators = parse_mediators(el, ctx);
+    let seq = SequenceConfig {
+        name,
+        named: false,
+        on_error,
+        mediators,
+        loc: el.loc.clone(),
+    };
+    let id = ctx.add_sequence(seq);
+    (ctx.diags.error_count() == before).then_some(id)
+}
+
 fn on_error(el: &Element, ctx: &mut Ctx<'_>) -> Option<SeqId> {
     el.attr("onError")
         .and_then(|a| ctx.sequence_ref(a.value.trim(), &a.loc))

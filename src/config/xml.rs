@@ -28,6 +28,9 @@ pub(crate) struct Element {
     pub(crate) children: Vec<Node>,
     /// Where the start tag begins.
     pub(crate) loc: Loc,
+    /// Prefixed namespace bindings in scope here (declared on this element or an
+    /// ancestor), for expressions written on it; shared with ancestors when unchanged.
+    pub(crate) namespaces: Arc<[(String, String)]>,
 }
 
 /// An attribute with its unescaped value.
@@ -251,6 +254,7 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
     let mut stack: Vec<(Element, HashMap<String, String>)> = Vec::new();
     let mut root: Option<Element> = None;
     let mut ns_scopes: Vec<HashMap<String, String>> = Vec::new();
+    let no_namespaces: Arc<[(String, String)]> = Arc::from(Vec::new());
 
     let fail = |offset: u64, message: String| Diagnostic {
         loc: index.loc(offset as usize),
@@ -278,14 +282,18 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
                 ));
             }
             Event::Start(tag) => {
-                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
-                    .map_err(|m| fail(start, m))?;
+                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
+                let (el, decls) =
+                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
+                        .map_err(|m| fail(start, m))?;
                 ns_scopes.push(decls.clone());
                 stack.push((el, decls));
             }
             Event::Empty(tag) => {
-                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
-                    .map_err(|m| fail(start, m))?;
+                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
+                let (el, decls) =
+                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
+                        .map_err(|m| fail(start, m))?;
                 let _ = decls;
                 attach(&mut stack, &mut root, el);
             }
@@ -384,6 +392,7 @@ fn open_element(
     src: &str,
     index: &LineIndex<'_>,
     scopes: &[HashMap<String, String>],
+    inherited: &Arc<[(String, String)]>,
 ) -> Result<(Element, HashMap<String, String>), String> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
@@ -423,6 +432,23 @@ fn open_element(
             "malformed XML: namespace prefix `{prefix}` is not declared"
         ));
     }
+    let namespaces = if decls.keys().all(String::is_empty) {
+        inherited.clone()
+    } else {
+        let mut all: Vec<(String, String)> = inherited
+            .iter()
+            .filter(|(p, _)| !decls.contains_key(p))
+            .cloned()
+            .collect();
+        all.extend(
+            decls
+                .iter()
+                .filter(|(p, u)| !p.is_empty() && !u.is_empty())
+                .map(|(p, u)| (p.clone(), u.clone())),
+        );
+        all.sort();
+        Arc::from(all)
+    };
     Ok((
         Element {
             name,
@@ -430,6 +456,7 @@ fn open_element(
             attrs,
             children: Vec::new(),
             loc: index.loc(offset),
+            namespaces,
         },
         decls,
     ))
@@ -505,6 +532,24 @@ mod tests {
         assert!(err.message.contains("never closed") || err.message.starts_with("malformed"));
         let err = parse(file(), "<p:a/>").unwrap_err();
         assert!(err.message.contains("prefix `p`"));
+    }
+
+    #[test]
+    fn elements_know_the_prefixes_in_scope() {
+        let src = r#"<a xmlns:p="urn:p"><b xmlns:q="urn:q" xmlns="urn:d"><c xmlns:p="urn:p2"/></b><d/></a>"#;
+        let root = parse(file(), src).unwrap();
+        let b = root.child("b").unwrap();
+        let c = b.child("c").unwrap();
+        let pairs = |e: &Element| {
+            e.namespaces
+                .iter()
+                .map(|(p, u)| format!("{p}={u}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pairs(&root), vec!["p=urn:p"]);
+        assert_eq!(pairs(b), vec!["p=urn:p", "q=urn:q"]);
+        assert_eq!(pairs(c), vec!["p=urn:p2", "q=urn:q"]);
+        assert!(Arc::ptr_eq(&root.child("d").unwrap().namespaces, &root.namespaces));
     }
 
     #[test]
