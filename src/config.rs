@@ -175,7 +175,10 @@ impl Config {
         for el in artifacts.iter().filter(|el| el.local_name() == "template") {
             let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
             if ctx.templates.contains_key(&name)
-                || names.templates.get(&name).is_some_and(|first| *first != el.loc)
+                || names
+                    .templates
+                    .get(&name)
+                    .is_some_and(|first| *first != el.loc)
             {
                 continue; // duplicate, already reported
             }

@@ -365,8 +365,10 @@ impl Runtime {
                 Ok(step) => step,
                 Err(error) => return fault(&frames, Failure::Mediation(error)),
             };
-            if matches!(step, Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. })
-                && frames.len() >= MAX_FRAMES
+            if matches!(
+                step,
+                Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. }
+            ) && frames.len() >= MAX_FRAMES
             {
                 let error = MediationError::Failed(format!(
                     "sequences are nested deeper than {MAX_FRAMES} levels (does a computed sequence key call itself?)"

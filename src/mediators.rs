@@ -21,7 +21,9 @@ macro_rules! eval {
 mod call;
 mod call_template;
 mod drop;
+mod enrich;
 mod filter;
+mod header;
 mod in_out;
 mod log;
 mod loopback;
@@ -113,7 +115,9 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("call", call::parse),
     ("call-template", call_template::parse),
     ("drop", drop::parse),
+    ("enrich", enrich::parse),
     ("filter", filter::parse),
+    ("header", header::parse),
     ("in", in_out::parse_in),
     ("log", log::parse),
     ("loopback", loopback::parse),
@@ -142,12 +146,10 @@ const NOT_YET: &[&str] = &[
     "dbreport",
     "ejb",
     "enqueue",
-    "enrich",
     "entitlementService",
     "event",
     "fastXSLT",
     "foreach",
-    "header",
     "iterate",
     "jsontransform",
     "makefault",

@@ -35,7 +35,10 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
     ctx.check_attrs(el, &["name", "onError"]);
     ctx.no_text(el);
     if let Some(a) = el.attr("onError") {
-        ctx.unsupported(&a.loc, "`onError` on a <template> (put it on its <sequence>)");
+        ctx.unsupported(
+            &a.loc,
+            "`onError` on a <template> (put it on its <sequence>)",
+        );
     }
     let name = ctx.required_attr(el, "name")?.value.trim().to_owned();
     let mut params: Vec<TemplateParam> = Vec::new();
@@ -44,7 +47,10 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
     for child in el.elements() {
         match child.local_name() {
             "parameter" if child.is_synapse() => {
-                ctx.check_attrs(child, &["name", "defaultValue", "isMandatory", "description"]);
+                ctx.check_attrs(
+                    child,
+                    &["name", "defaultValue", "isMandatory", "description"],
+                );
                 ctx.no_children(child);
                 let Some(pname) = ctx.required_attr(child, "name") else {
                     ok = false;
@@ -57,13 +63,15 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
                     continue;
                 }
                 let mandatory = match child.attr("isMandatory") {
-                    Some(a) => match super::values::boolean(&a.value, &a.loc, "isMandatory", ctx.diags) {
-                        Some(b) => b,
-                        None => {
-                            ok = false;
-                            continue;
+                    Some(a) => {
+                        match super::values::boolean(&a.value, &a.loc, "isMandatory", ctx.diags) {
+                            Some(b) => b,
+                            None => {
+                                ok = false;
+                                continue;
+                            }
                         }
-                    },
+                    }
                     None => false,
                 };
                 params.push(TemplateParam {
@@ -88,7 +96,10 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
                 }
             }
             "endpoint" if child.is_synapse() => {
-                ctx.unsupported(&child.loc, "endpoint templates (`<template>` holding an `<endpoint>`)");
+                ctx.unsupported(
+                    &child.loc,
+                    "endpoint templates (`<template>` holding an `<endpoint>`)",
+                );
                 ok = false;
             }
             "description" if child.is_synapse() => {}

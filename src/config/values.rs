@@ -146,7 +146,10 @@ pub(crate) fn dynamic(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Opt
         Some(inner) if inner.starts_with('{') => {
             diags.unsupported(
                 &attr.loc,
-                format!("`{{{{...}}}}` (expressions evaluated inside the template) in `{}`", attr.name),
+                format!(
+                    "`{{{{...}}}}` (expressions evaluated inside the template) in `{}`",
+                    attr.name
+                ),
             );
             None
         }

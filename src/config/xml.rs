@@ -549,7 +549,10 @@ mod tests {
         assert_eq!(pairs(&root), vec!["p=urn:p"]);
         assert_eq!(pairs(b), vec!["p=urn:p", "q=urn:q"]);
         assert_eq!(pairs(c), vec!["p=urn:p2", "q=urn:q"]);
-        assert!(Arc::ptr_eq(&root.child("d").unwrap().namespaces, &root.namespaces));
+        assert!(Arc::ptr_eq(
+            &root.child("d").unwrap().namespaces,
+            &root.namespaces
+        ));
     }
 
     #[test]

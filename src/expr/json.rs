@@ -135,14 +135,21 @@ mod tests {
 
     #[test]
     fn definite_paths_give_values_and_indefinite_ones_arrays() {
-        let doc = json!({"order": {"id": 7, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]}});
+        let doc =
+            json!({"order": {"id": 7, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]}});
         assert_eq!(eval("$.order.id", &doc), Some(json!(7)));
         assert_eq!(eval("$.order.items[1].sku", &doc), Some(json!("b")));
         assert_eq!(eval("$.order.missing", &doc), None);
         assert_eq!(eval("$.order.items[*].sku", &doc), Some(json!(["a", "b"])));
         assert_eq!(eval("$..sku", &doc), Some(json!(["a", "b"])));
-        assert_eq!(eval("$.order.items[?(@.qty > 3)].sku", &doc), Some(json!(["b"])));
-        assert_eq!(eval("$.order.items[?@.qty > 3].sku", &doc), Some(json!(["b"])));
+        assert_eq!(
+            eval("$.order.items[?(@.qty > 3)].sku", &doc),
+            Some(json!(["b"]))
+        );
+        assert_eq!(
+            eval("$.order.items[?@.qty > 3].sku", &doc),
+            Some(json!(["b"]))
+        );
         assert_eq!(eval("$['order']['id']", &doc), Some(json!(7)));
         assert_eq!(eval("$.order.items[-1].qty", &doc), Some(json!(5)));
     }
@@ -159,12 +166,19 @@ mod tests {
     #[test]
     fn syntax_errors_are_reported() {
         assert!(compile("order.id").unwrap_err().contains("starts with `$`"));
-        assert!(compile("$.items[").unwrap_err().contains("invalid JSONPath"));
+        assert!(
+            compile("$.items[")
+                .unwrap_err()
+                .contains("invalid JSONPath")
+        );
     }
 
     #[test]
     fn pointers_locate_matches() {
         let doc = json!({"a": [{"b": 1}, {"b": 2}]});
-        assert_eq!(compile("$.a[*].b").unwrap().pointers(&doc), vec!["/a/0/b", "/a/1/b"]);
+        assert_eq!(
+            compile("$.a[*].b").unwrap().pointers(&doc),
+            vec!["/a/0/b", "/a/1/b"]
+        );
     }
 }

@@ -290,7 +290,11 @@ mod tests {
     fn operator_names_and_node_types_depend_on_context() {
         assert_eq!(
             kinds("and and and"),
-            vec![name(None, "and"), Kind::Operator("and".into()), name(None, "and")]
+            vec![
+                name(None, "and"),
+                Kind::Operator("and".into()),
+                name(None, "and")
+            ]
         );
         assert_eq!(
             kinds("child::text() | .. | .5"),

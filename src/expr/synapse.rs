@@ -391,16 +391,29 @@ mod tests {
 
     #[test]
     fn get_property_arguments_map_to_sources() {
-        let s = |args: &[&str]| get_property(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        let s =
+            |args: &[&str]| get_property(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
         assert_eq!(s(&["uri.var.id"]), Ok(Source::Default("uri.var.id".into())));
-        assert_eq!(s(&["axis2", "HTTP_SC"]), Ok(Source::Axis2("HTTP_SC".into())));
-        assert_eq!(s(&["transport", "Accept"]), Ok(Source::Transport("Accept".into())));
-        assert_eq!(s(&["SYSTEM_DATE", "yyyy"]), Ok(Source::SystemDate("yyyy".into())));
+        assert_eq!(
+            s(&["axis2", "HTTP_SC"]),
+            Ok(Source::Axis2("HTTP_SC".into()))
+        );
+        assert_eq!(
+            s(&["transport", "Accept"]),
+            Ok(Source::Transport("Accept".into()))
+        );
+        assert_eq!(
+            s(&["SYSTEM_DATE", "yyyy"]),
+            Ok(Source::SystemDate("yyyy".into()))
+        );
         assert_eq!(s(&["MessageID"]), Ok(Source::MessageId));
         assert!(s(&["registry", "x"]).unwrap_err().contains("not supported"));
         assert!(s(&["bogus", "x"]).unwrap_err().contains("unknown"));
         assert!(s(&[]).is_err());
-        assert_eq!(variable("trp", "Host"), Ok(Source::Transport("Host".into())));
+        assert_eq!(
+            variable("trp", "Host"),
+            Ok(Source::Transport("Host".into()))
+        );
         assert!(variable("nope", "x").is_err());
     }
 
@@ -408,8 +421,14 @@ mod tests {
     fn dates_follow_simple_date_format_letters() {
         // 2024-02-29T13:05:09.007Z
         let t = UNIX_EPOCH + Duration::from_millis(1_709_211_909_007);
-        assert_eq!(format_date(DEFAULT_DATE_FORMAT, t), "2024-02-29T13:05:09.007Z");
-        assert_eq!(format_date("dd/MM/yy hh:mm a 'o''clock'", t), "29/02/24 01:05 PM o'clock");
+        assert_eq!(
+            format_date(DEFAULT_DATE_FORMAT, t),
+            "2024-02-29T13:05:09.007Z"
+        );
+        assert_eq!(
+            format_date("dd/MM/yy hh:mm a 'o''clock'", t),
+            "29/02/24 01:05 PM o'clock"
+        );
         assert_eq!(civil_from_days(0), (1970, 1, 1));
     }
 

@@ -40,7 +40,10 @@ fn msg(body: &str, content_type: &'static str) -> MessageContext {
 /// Prefixes differ from the payload's on purpose: only namespace URIs matter.
 fn ns() -> Vec<(String, String)> {
     vec![
-        ("s".into(), "http://schemas.xmlsoap.org/soap/envelope/".into()),
+        (
+            "s".into(),
+            "http://schemas.xmlsoap.org/soap/envelope/".into(),
+        ),
         ("o".into(), "urn:orders".into()),
         ("h".into(), "urn:h".into()),
     ]
@@ -54,7 +57,9 @@ fn eval(src: &str, m: &mut MessageContext) -> Evaluated {
 }
 
 fn text(src: &str, m: &mut MessageContext) -> String {
-    eval(src, m).into_string().unwrap_or_else(|| panic!("{src}: no value"))
+    eval(src, m)
+        .into_string()
+        .unwrap_or_else(|| panic!("{src}: no value"))
 }
 
 #[test]
@@ -63,7 +68,10 @@ fn xpath_over_a_soap_envelope() {
     assert_eq!(text("count(//o:Item)", &mut m), "2");
     assert_eq!(text("//o:Item[@qty > 3]", &mut m), "Gizmo & co");
     assert_eq!(text("$body/o:PlaceOrder/o:Customer", &mut m), "ACME");
-    assert_eq!(text("/s:Envelope/s:Body/o:PlaceOrder/@priority", &mut m), "high");
+    assert_eq!(
+        text("/s:Envelope/s:Body/o:PlaceOrder/@priority", &mut m),
+        "high"
+    );
     assert_eq!(text("$header/h:Trace", &mut m), "t-1");
     assert_eq!(text("string(//o:Item)", &mut m), "Gadget");
     assert_eq!(text("sum(//o:Item/@qty) * 2", &mut m), "14");
@@ -81,14 +89,20 @@ fn xpath_over_a_soap_envelope() {
         other => panic!("{other:?}"),
     }
     match eval("$body/*", &mut m) {
-        Evaluated::Xml(x) => assert!(x.starts_with("<ord:PlaceOrder xmlns:ord=\"urn:orders\""), "{x}"),
+        Evaluated::Xml(x) => assert!(
+            x.starts_with("<ord:PlaceOrder xmlns:ord=\"urn:orders\""),
+            "{x}"
+        ),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn xpath_over_plain_xml_sees_a_virtual_envelope() {
-    let mut m = msg("<order><id>7</id><total>9.5</total></order>", "application/xml");
+    let mut m = msg(
+        "<order><id>7</id><total>9.5</total></order>",
+        "application/xml",
+    );
     assert_eq!(text("//order/id", &mut m), "7");
     assert_eq!(text("$body/order/total + 0.5", &mut m), "10");
     assert_eq!(text("/s:Envelope/s:Body/order/id", &mut m), "7");
@@ -105,7 +119,10 @@ fn synapse_functions_and_variables() {
     assert_eq!(text("get-property('axis2', 'HTTP_SC')", &mut m), "201");
     assert_eq!(text("$axis2:HTTP_SC + 1", &mut m), "202");
     assert_eq!(text("$trp:X-Tenant", &mut m), "blue");
-    assert_eq!(text("get-property('transport', 'x-tenant')", &mut m), "blue");
+    assert_eq!(
+        text("get-property('transport', 'x-tenant')", &mut m),
+        "blue"
+    );
     assert_eq!(text("$url:region", &mut m), "EU");
     assert_eq!(text("$url:q", &mut m), "a b!");
     assert_eq!(text("$func:greeting", &mut m), "hi");
@@ -115,12 +132,26 @@ fn synapse_functions_and_variables() {
     assert_eq!(text("base64Decode('dXNlcjpwYXNz')", &mut m), "user:pass");
     assert_eq!(text("url-encode('a b&c')", &mut m), "a+b%26c");
     assert_eq!(text("concat('id-', $ctx:uri.var.id)", &mut m), "id-42");
-    assert!(text("get-property('SYSTEM_TIME')", &mut m).parse::<u64>().is_ok());
-    assert_eq!(text("string-length(get-property('SYSTEM_DATE', 'yyyy-MM-dd'))", &mut m), "10");
+    assert!(
+        text("get-property('SYSTEM_TIME')", &mut m)
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(
+        text(
+            "string-length(get-property('SYSTEM_DATE', 'yyyy-MM-dd'))",
+            &mut m
+        ),
+        "10"
+    );
     assert!(text("get-property('MessageID')", &mut m).starts_with("urn:axon:"));
     assert_eq!(text("get-property('MESSAGE_FORMAT')", &mut m), "pox");
-    m.set_property(Scope::Default, "flag", Value::Bool(true)).unwrap();
-    assert_eq!(eval("get-property('flag') = 'true'", &mut m), Evaluated::Bool(true));
+    m.set_property(Scope::Default, "flag", Value::Bool(true))
+        .unwrap();
+    assert_eq!(
+        eval("get-property('flag') = 'true'", &mut m),
+        Evaluated::Bool(true)
+    );
 }
 
 #[test]
@@ -152,7 +183,10 @@ fn malformed_and_mismatched_payloads_fail_clearly() {
         other => panic!("{other:?}"),
     }
     let bad_arg = Expression::compile("base64Decode('%%%')", &[]).unwrap();
-    assert!(matches!(bad_arg.evaluate(&mut json), Err(ExprError::Failed(_))));
+    assert!(matches!(
+        bad_arg.evaluate(&mut json),
+        Err(ExprError::Failed(_))
+    ));
 }
 
 #[test]

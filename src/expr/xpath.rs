@@ -67,7 +67,10 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
         return Err("the XPath is empty".into());
     }
     if trimmed.starts_with("${") {
-        return Err("Synapse expressions (`${...}`) are not supported by Axon; use an XPath or json-eval()".into());
+        return Err(
+            "Synapse expressions (`${...}`) are not supported by Axon; use an XPath or json-eval()"
+                .into(),
+        );
     }
     let tokens = lexer::tokenize(trimmed)?;
     let mut out = String::with_capacity(trimmed.len() + 16);
@@ -78,7 +81,10 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
     while i < tokens.len() {
         let token = &tokens[i];
         match &token.kind {
-            Kind::Function { prefix: None, local } if local == "get-property" => {
+            Kind::Function {
+                prefix: None,
+                local,
+            } if local == "get-property" => {
                 let (args, end) = literal_args(trimmed, &tokens, i)?;
                 let src = synapse::get_property(&args)?;
                 out.push_str(&trimmed[copied..token.start]);
@@ -95,7 +101,10 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
                     needs_payload = true;
                 }
             }
-            Kind::Variable { prefix: None, local } => {
+            Kind::Variable {
+                prefix: None,
+                local,
+            } => {
                 let path = match local.as_str() {
                     "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
                     "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
@@ -360,7 +369,10 @@ impl XPathExpr {
             match result {
                 Ok(Ok(value)) => Ok(value),
                 Ok(Err(error)) => Err(format!("XPath `{}` failed: {error}", self.compiled)),
-                Err(_) => Err(format!("XPath `{}` failed inside the evaluator", self.compiled)),
+                Err(_) => Err(format!(
+                    "XPath `{}` failed inside the evaluator",
+                    self.compiled
+                )),
             }
         })
     }
@@ -395,14 +407,22 @@ mod tests {
         let x = compile("get-property('uri.var.id')", &ns()).unwrap();
         assert_eq!(x.compiled(), "$axon.p0");
         assert!(!x.needs_payload());
-        let x = compile("concat($ctx:a, get-property('axis2','HTTP_SC'), $ctx:a)", &ns()).unwrap();
+        let x = compile(
+            "concat($ctx:a, get-property('axis2','HTTP_SC'), $ctx:a)",
+            &ns(),
+        )
+        .unwrap();
         assert_eq!(x.compiled(), "concat($axon.p0, $axon.p1, $axon.p0)");
         assert!(!x.needs_payload());
         let x = compile("$body/m:order/@id", &ns()).unwrap();
         assert!(x.needs_payload());
         assert!(x.compiled().starts_with("(/*[local-name()='Envelope']"));
         assert!(compile("string-length()", &ns()).unwrap().needs_payload());
-        assert!(!compile("string-length('abc') > 2", &ns()).unwrap().needs_payload());
+        assert!(
+            !compile("string-length('abc') > 2", &ns())
+                .unwrap()
+                .needs_payload()
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 }
             };
             if slot.is_some() {
-                ctx.error(&child.loc, format!("<filter> takes one <{}>", child.local_name()));
+                ctx.error(
+                    &child.loc,
+                    format!("<filter> takes one <{}>", child.local_name()),
+                );
                 ok = false;
                 continue;
             }
@@ -132,12 +135,16 @@ pub(super) fn branch(el: &Element, ctx: &mut Ctx<'_>) -> Option<Branch> {
             if el.elements().next().is_some() {
                 ctx.error(
                     &el.loc,
-                    format!("<{}> takes `sequence` or inline mediators, not both", el.local_name()),
+                    format!(
+                        "<{}> takes `sequence` or inline mediators, not both",
+                        el.local_name()
+                    ),
                 );
                 return None;
             }
             ctx.no_text(el);
-            ctx.sequence_ref(a.value.trim(), &a.loc).map(Branch::Sequence)
+            ctx.sequence_ref(a.value.trim(), &a.loc)
+                .map(Branch::Sequence)
         }
         None => {
             let list = parse_mediators(el, ctx);

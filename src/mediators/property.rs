@@ -101,7 +101,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ctx.no_children(el);
         for attr in ["value", "expression", "type", "pattern", "group"] {
             if let Some(a) = el.attr(attr) {
-                ctx.error(&a.loc, format!("`{attr}` has no meaning with action=\"remove\""));
+                ctx.error(
+                    &a.loc,
+                    format!("`{attr}` has no meaning with action=\"remove\""),
+                );
             }
         }
         return Some(Box::new(Property {
@@ -118,7 +121,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         return None;
     }
     let source = match (el.attr("value"), el.attr("expression"), inline) {
-        (Some(v), None, None) => Source::Literal(literal(&v.value, ty, pattern.as_ref(), &v.loc, ctx)?),
+        (Some(v), None, None) => {
+            Source::Literal(literal(&v.value, ty, pattern.as_ref(), &v.loc, ctx)?)
+        }
         (None, Some(e), None) => Source::Expr(values::expression(e, el, ctx.diags)?),
         (None, None, Some(xml)) => {
             // An inline element is an OM value, as in Synapse.
@@ -227,12 +232,18 @@ fn parse_pattern(el: &Element, ctx: &mut Ctx<'_>) -> Option<Option<(Regex, usize
             Ok(n) => {
                 ctx.error(
                     &g.loc,
-                    format!("the pattern has no group {n} (it has {})", regex.captures_len() - 1),
+                    format!(
+                        "the pattern has no group {n} (it has {})",
+                        regex.captures_len() - 1
+                    ),
                 );
                 return None;
             }
             Err(_) => {
-                ctx.error(&g.loc, format!("`group` must be a number, found `{}`", g.value));
+                ctx.error(
+                    &g.loc,
+                    format!("`group` must be a number, found `{}`", g.value),
+                );
                 return None;
             }
         },
@@ -302,7 +313,11 @@ fn convert(text: &str, ty: Type) -> Result<Value, String> {
 }
 
 /// The value of an expression as the property's type.
-fn typed(result: Evaluated, ty: Type, pattern: Option<&(Regex, usize)>) -> Result<Option<Value>, String> {
+fn typed(
+    result: Evaluated,
+    ty: Type,
+    pattern: Option<&(Regex, usize)>,
+) -> Result<Option<Value>, String> {
     if pattern.is_none() {
         match (&result, ty) {
             (Evaluated::Null, Type::Om | Type::Json) => return Ok(None),
@@ -326,7 +341,9 @@ impl Mediator for Property {
             Name::Computed(e) => eval!(e.string(msg)).unwrap_or_default(),
         };
         if name.is_empty() {
-            return Err(MediationError::Failed("the computed property name is empty".into()));
+            return Err(MediationError::Failed(
+                "the computed property name is empty".into(),
+            ));
         }
         let Action::Set {
             source,

@@ -49,7 +49,11 @@ impl Mediator for Send {
             Receive::Fixed(id) => Some(*id),
             Receive::Computed(e) => {
                 let name = eval!(e.string(msg)).unwrap_or_default();
-                Some(super::sequence::named(env, name.trim(), "the computed receive sequence")?)
+                Some(super::sequence::named(
+                    env,
+                    name.trim(),
+                    "the computed receive sequence",
+                )?)
             }
         };
         Ok(Step::Send {

@@ -28,9 +28,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 /// The named sequence `name` of this configuration, or a mediation error.
 pub(super) fn named(env: &Env<'_>, name: &str, what: &str) -> Result<SeqId, MediationError> {
-    env.config.sequence_named(name).ok_or_else(|| {
-        MediationError::Failed(format!("{what} `{name}` names no sequence"))
-    })
+    env.config
+        .sequence_named(name)
+        .ok_or_else(|| MediationError::Failed(format!("{what} `{name}` names no sequence")))
 }
 
 impl Mediator for Invoke {
@@ -43,7 +43,11 @@ impl Mediator for Invoke {
             Invoke::Fixed(id) => Ok(Step::Sequence(*id)),
             Invoke::Computed(e) => {
                 let name = eval!(e.string(msg)).unwrap_or_default();
-                Ok(Step::Sequence(named(env, name.trim(), "the computed sequence key")?))
+                Ok(Step::Sequence(named(
+                    env,
+                    name.trim(),
+                    "the computed sequence key",
+                )?))
             }
         }
     }

@@ -38,15 +38,15 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                 }
                 ctx.check_attrs(child, &["regex"]);
-                let regex = ctx.required_attr(child, "regex").and_then(|a| {
-                    match whole_match(&a.value) {
-                        Ok(r) => Some(r),
-                        Err(error) => {
-                            ctx.error(&a.loc, format!("invalid regex: {error}"));
-                            None
-                        }
-                    }
-                });
+                let regex =
+                    ctx.required_attr(child, "regex")
+                        .and_then(|a| match whole_match(&a.value) {
+                            Ok(r) => Some(r),
+                            Err(error) => {
+                                ctx.error(&a.loc, format!("invalid regex: {error}"));
+                                None
+                            }
+                        });
                 let list = parse_mediators(child, ctx);
                 match regex {
                     Some(r) => cases.push((r, list)),

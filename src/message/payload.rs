@@ -143,8 +143,11 @@ impl MessageContext {
             return Ok(());
         }
         let doc = match kind_of(&bytes, self.content_type()) {
-            PayloadKind::Empty | PayloadKind::Xml => XmlDoc::parse(&bytes)
-                .map_err(|XmlError(m)| PayloadError::Malformed(format!("invalid XML payload: {m}")))?,
+            PayloadKind::Empty | PayloadKind::Xml => {
+                XmlDoc::parse(&bytes).map_err(|XmlError(m)| {
+                    PayloadError::Malformed(format!("invalid XML payload: {m}"))
+                })?
+            }
             PayloadKind::Text => XmlDoc::text(&String::from_utf8_lossy(&bytes)),
             PayloadKind::Json => {
                 return Err(PayloadError::Unsupported(
@@ -191,8 +194,11 @@ impl MessageContext {
         }
         let value = match kind_of(&bytes, self.content_type()) {
             PayloadKind::Empty => serde_json::Value::Null,
-            PayloadKind::Json | PayloadKind::Text => serde_json::from_slice(&bytes)
-                .map_err(|error| PayloadError::Malformed(format!("invalid JSON payload: {error}")))?,
+            PayloadKind::Json | PayloadKind::Text => {
+                serde_json::from_slice(&bytes).map_err(|error| {
+                    PayloadError::Malformed(format!("invalid JSON payload: {error}"))
+                })?
+            }
             PayloadKind::Xml => {
                 return Err(PayloadError::Unsupported(
                     "json-eval() needs the payload as JSON, but it is XML and Axon does not \
@@ -245,7 +251,10 @@ mod tests {
 
     #[test]
     fn kinds_come_from_the_bytes_first() {
-        assert_eq!(kind_of(b"  <a/>", Some("application/json")), PayloadKind::Xml);
+        assert_eq!(
+            kind_of(b"  <a/>", Some("application/json")),
+            PayloadKind::Xml
+        );
         assert_eq!(kind_of(b"{\"a\":1}", Some("text/xml")), PayloadKind::Json);
         assert_eq!(kind_of(b"42", Some("application/json")), PayloadKind::Json);
         assert_eq!(kind_of(b"hello", None), PayloadKind::Text);
@@ -265,14 +274,26 @@ mod tests {
             a.append_child(doc.document().create_element("c"));
         }
         m.commit_xml();
-        assert_eq!(m.body_bytes().unwrap(), Bytes::from_static(b"<a><b>1</b><c/></a>"));
-        assert_eq!(first, m.xml_doc().unwrap() as *const XmlDoc, "reparsed after commit");
+        assert_eq!(
+            m.body_bytes().unwrap(),
+            Bytes::from_static(b"<a><b>1</b><c/></a>")
+        );
+        assert_eq!(
+            first,
+            m.xml_doc().unwrap() as *const XmlDoc,
+            "reparsed after commit"
+        );
         // Replacing the body by any other means invalidates the cache.
         m.body = Body::Full(Bytes::from_static(b"<z/>"));
         assert!(m.xml_doc().is_none());
         m.load_xml().unwrap();
         assert_eq!(
-            m.xml_doc().unwrap().first_body_element().unwrap().name().local_part(),
+            m.xml_doc()
+                .unwrap()
+                .first_body_element()
+                .unwrap()
+                .name()
+                .local_part(),
             "z"
         );
     }
@@ -295,7 +316,10 @@ mod tests {
     fn json_payloads_can_be_replaced_and_stay_parsed() {
         let mut m = msg(b"{}", "application/json");
         m.set_json_payload(serde_json::json!({"x": [1, 2]}));
-        assert_eq!(m.body_bytes().unwrap(), Bytes::from_static(b"{\"x\":[1,2]}"));
+        assert_eq!(
+            m.body_bytes().unwrap(),
+            Bytes::from_static(b"{\"x\":[1,2]}")
+        );
         assert_eq!(m.json_value().unwrap()["x"][1], 2);
     }
 }

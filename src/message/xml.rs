@@ -128,7 +128,11 @@ impl XmlDoc {
 
     /// The envelope element.
     pub(crate) fn envelope_element(&self) -> Option<Element<'_>> {
-        self.document().root().children().into_iter().find_map(|c| c.element())
+        self.document()
+            .root()
+            .children()
+            .into_iter()
+            .find_map(|c| c.element())
     }
 
     /// The SOAP `Body` element.
@@ -160,7 +164,10 @@ impl XmlDoc {
 
     /// The first element inside the Body: the payload of a POX or SOAP message.
     pub(crate) fn first_body_element(&self) -> Option<Element<'_>> {
-        self.body()?.children().into_iter().find_map(|c| c.element())
+        self.body()?
+            .children()
+            .into_iter()
+            .find_map(|c| c.element())
     }
 
     fn envelope_child(&self, local: &str) -> Option<Element<'_>> {
@@ -180,7 +187,9 @@ impl XmlDoc {
             Envelope::Soap11 | Envelope::Soap12 => {
                 for child in self.document().root().children() {
                     match child {
-                        ChildOfRoot::Element(e) => write_element(e, &mut Scope::default(), &mut out),
+                        ChildOfRoot::Element(e) => {
+                            write_element(e, &mut Scope::default(), &mut out)
+                        }
                         ChildOfRoot::Comment(c) => write_comment(c.text(), &mut out),
                         ChildOfRoot::ProcessingInstruction(p) => {
                             write_pi(p.target(), p.value(), &mut out)
@@ -382,9 +391,7 @@ impl<'d> Builder<'d> {
         if self.stack.is_empty() {
             self.roots += 1;
             if !self.fragment && self.roots > 1 {
-                return Err(XmlError(
-                    "malformed XML: more than one root element".into(),
-                ));
+                return Err(XmlError("malformed XML: more than one root element".into()));
             }
         }
         Ok(())
@@ -469,7 +476,9 @@ impl<'d> Builder<'d> {
             })?),
             None => self.lookup(""),
         };
-        let el = self.doc.create_element(QName::with_namespace_uri(ns, local));
+        let el = self
+            .doc
+            .create_element(QName::with_namespace_uri(ns, local));
         el.set_preferred_prefix(prefix);
         // Keep declarations on the element they were written on, so serialising keeps
         // them (QNames in content, such as xsi:type values, need them).
@@ -579,7 +588,9 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
     let mark = scope.bindings.len();
     let name = el.name();
     let local = name.local_part();
-    let prefix = el.preferred_prefix().filter(|_| name.namespace_uri().is_some());
+    let prefix = el
+        .preferred_prefix()
+        .filter(|_| name.namespace_uri().is_some());
     out.push('<');
     if let Some(p) = prefix {
         out.push_str(p);
@@ -699,7 +710,8 @@ fn used_prefixes(el: Element<'_>) -> Vec<String> {
         if let Some((p, rest)) = t.split_once(':')
             && !p.is_empty()
             && !rest.starts_with("//")
-            && p.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && p.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
             && !out.iter().any(|u| u == p)
         {
             out.push(p.to_owned());
@@ -883,7 +895,10 @@ mod tests {
         assert_eq!(doc.envelope, Envelope::Soap11);
         assert_eq!(round_trip(src), src);
         let soap12 = r#"<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Body/></env:Envelope>"#;
-        assert_eq!(XmlDoc::parse(soap12.as_bytes()).unwrap().envelope, Envelope::Soap12);
+        assert_eq!(
+            XmlDoc::parse(soap12.as_bytes()).unwrap().envelope,
+            Envelope::Soap12
+        );
     }
 
     #[test]
@@ -913,13 +928,25 @@ mod tests {
             assert!(error.0.contains(expected), "{src}: {}", error.0);
         }
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
-        assert!(XmlDoc::parse(deep.as_bytes()).unwrap_err().0.contains("deeper"));
-        assert!(XmlDoc::parse(&[0xff, 0xfe]).unwrap_err().0.contains("UTF-8"));
+        assert!(
+            XmlDoc::parse(deep.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("deeper")
+        );
+        assert!(
+            XmlDoc::parse(&[0xff, 0xfe])
+                .unwrap_err()
+                .0
+                .contains("UTF-8")
+        );
     }
 
     #[test]
     fn a_subtree_written_alone_declares_what_it_inherits() {
-        let doc = XmlDoc::parse(br#"<r xmlns:m="urn:m" xmlns="urn:d"><m:item a="1"><x/></m:item></r>"#).unwrap();
+        let doc =
+            XmlDoc::parse(br#"<r xmlns:m="urn:m" xmlns="urn:d"><m:item a="1"><x/></m:item></r>"#)
+                .unwrap();
         let r = doc.first_body_element().unwrap();
         let item = r.children()[0].element().unwrap();
         assert_eq!(
@@ -959,7 +986,10 @@ mod tests {
     #[test]
     fn text_payloads_are_wrapped_and_unwrapped() {
         let doc = XmlDoc::text("hello <world>");
-        assert_eq!(doc.first_body_element().unwrap().name().local_part(), "text");
+        assert_eq!(
+            doc.first_body_element().unwrap().name().local_part(),
+            "text"
+        );
         assert_eq!(doc.to_bytes(), b"hello <world>");
     }
 }

@@ -41,16 +41,25 @@ async fn mediation_fixtures() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
-            only.as_deref()
-                .is_none_or(|o| p.file_name().is_some_and(|n| n.to_string_lossy().contains(o)))
+            only.as_deref().is_none_or(|o| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(o))
+            })
         })
         .collect();
     cases.sort();
-    assert!(!cases.is_empty(), "no fixture cases found in {}", root.display());
+    assert!(
+        !cases.is_empty(),
+        "no fixture cases found in {}",
+        root.display()
+    );
     capture_logs();
     let mut failures = Vec::new();
     for case in &cases {
-        let name = case.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if let Err(problem) = run_case(case).await {
             let about = read(case, "about.txt").unwrap_or_default();
             failures.push(format!("--- {name}: {}\n{problem}", about.trim()));
@@ -69,7 +78,9 @@ async fn mediation_fixtures() {
 fn capture_logs() {
     CAPTURE.call_once(|| {
         let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("axon::mediation::log=trace"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "axon::mediation::log=trace",
+            ))
             .with_ansi(false)
             .with_writer(|| LogWriter)
             .finish();
@@ -142,13 +153,19 @@ fn check_headers(
         match name.strip_prefix('!') {
             Some(absent) => {
                 if let Some(v) = actual(absent) {
-                    problems.push(format!("{what}: header `{absent}` should be absent, found `{v}`"));
+                    problems.push(format!(
+                        "{what}: header `{absent}` should be absent, found `{v}`"
+                    ));
                 }
             }
             None => match actual(name) {
                 Some(v) if v == *value => {}
-                Some(v) => problems.push(format!("{what}: header `{name}` is `{v}`, expected `{value}`")),
-                None => problems.push(format!("{what}: header `{name}` is missing (expected `{value}`)")),
+                Some(v) => problems.push(format!(
+                    "{what}: header `{name}` is `{v}`, expected `{value}`"
+                )),
+                None => problems.push(format!(
+                    "{what}: header `{name}` is missing (expected `{value}`)"
+                )),
             },
         }
     }
@@ -177,7 +194,10 @@ async fn run_case(case: &Path) -> Result<(), String> {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| "text/plain".into());
             Canned {
-                status: spec.first.parse().map_err(|_| format!("backend.http: bad status `{}`", spec.first))?,
+                status: spec
+                    .first
+                    .parse()
+                    .map_err(|_| format!("backend.http: bad status `{}`", spec.first))?,
                 body: spec.body.unwrap_or_default().into_bytes(),
                 content_type: Box::leak(content_type.into_boxed_str()),
                 delay: std::time::Duration::ZERO,
@@ -187,7 +207,10 @@ async fn run_case(case: &Path) -> Result<(), String> {
     };
     let backend = Backend::start(move |_| canned.clone()).await;
     let base = backend.url("");
-    let fill = |text: &str| text.replace("{{backend}}", &base).replace("{{dead}}", &dead);
+    let fill = |text: &str| {
+        text.replace("{{backend}}", &base)
+            .replace("{{dead}}", &dead)
+    };
 
     let mut files: Vec<(String, String)> = Vec::new();
     collect(&case.join("mediation"), &case.join("mediation"), &mut files)?;
@@ -195,25 +218,38 @@ async fn run_case(case: &Path) -> Result<(), String> {
         return Err("mediation/ holds no files".into());
     }
     let files: Vec<(String, String)> = files.into_iter().map(|(p, t)| (p, fill(&t))).collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let axon = TestAxon::start(&refs).await;
 
-    let request = parse_http(&fill(&read(case, "request.http").ok_or("request.http is missing")?));
-    let (method, path) = request
-        .first
-        .split_once(' ')
-        .ok_or_else(|| format!("request.http: first line `{}` is not `METHOD /path`", request.first))?;
+    let request = parse_http(&fill(
+        &read(case, "request.http").ok_or("request.http is missing")?,
+    ));
+    let (method, path) = request.first.split_once(' ').ok_or_else(|| {
+        format!(
+            "request.http: first line `{}` is not `METHOD /path`",
+            request.first
+        )
+    })?;
     let headers: Vec<(&str, &str)> = request
         .headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let body = request.body.as_deref().filter(|b| !b.is_empty()).map(str::as_bytes);
+    let body = request
+        .body
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .map(str::as_bytes);
     let logs_before = LOG_LINES.lock().map(|l| l.len()).unwrap_or(0);
     let reply = axon.request(method, path.trim(), body, &headers).await;
 
     let mut problems = Vec::new();
-    let expected = parse_http(&fill(&read(case, "expected.http").ok_or("expected.http is missing")?));
+    let expected = parse_http(&fill(
+        &read(case, "expected.http").ok_or("expected.http is missing")?,
+    ));
     if reply.status.to_string() != expected.first {
         problems.push(format!(
             "response: status {} (expected {}), body: {}",
@@ -222,21 +258,30 @@ async fn run_case(case: &Path) -> Result<(), String> {
             reply.text()
         ));
     }
-    check_headers("response", &expected.headers, &|n| reply.header(n), &mut problems);
-    check_body("response", expected.body.as_deref(), &reply.body, &mut problems);
+    check_headers(
+        "response",
+        &expected.headers,
+        &|n| reply.header(n),
+        &mut problems,
+    );
+    check_body(
+        "response",
+        expected.body.as_deref(),
+        &reply.body,
+        &mut problems,
+    );
 
     if let Some(text) = read(case, "expected-backend.http") {
         let seen = backend.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        let wanted: Vec<HttpText> = fill(&text)
-            .split("\n===\n")
-            .map(parse_http)
-            .collect();
+        let wanted: Vec<HttpText> = fill(&text).split("\n===\n").map(parse_http).collect();
         if seen.len() != wanted.len() {
             problems.push(format!(
                 "backend: saw {} request(s), expected {}: {:?}",
                 seen.len(),
                 wanted.len(),
-                seen.iter().map(|s| format!("{} {}", s.method, s.uri)).collect::<Vec<_>>()
+                seen.iter()
+                    .map(|s| format!("{} {}", s.method, s.uri))
+                    .collect::<Vec<_>>()
             ));
         }
         for (i, (want, got)) in wanted.iter().zip(&seen).enumerate() {
@@ -245,17 +290,28 @@ async fn run_case(case: &Path) -> Result<(), String> {
             if line != want.first {
                 problems.push(format!("{what}: `{line}`, expected `{}`", want.first));
             }
-            check_headers(&what, &want.headers, &|n| got.header(n).map(str::to_owned), &mut problems);
+            check_headers(
+                &what,
+                &want.headers,
+                &|n| got.header(n).map(str::to_owned),
+                &mut problems,
+            );
             check_body(&what, want.body.as_deref(), &got.body, &mut problems);
         }
     }
 
     if let Some(text) = read(case, "expected-log.txt") {
-        let lines = LOG_LINES.lock().map(|l| l[logs_before..].to_vec()).unwrap_or_default();
+        let lines = LOG_LINES
+            .lock()
+            .map(|l| l[logs_before..].to_vec())
+            .unwrap_or_default();
         for wanted in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let wanted = fill(wanted);
             if !lines.iter().any(|l| l.contains(&wanted)) {
-                problems.push(format!("log: no line contains `{wanted}`; logged:\n  {}", lines.join("\n  ")));
+                problems.push(format!(
+                    "log: no line contains `{wanted}`; logged:\n  {}",
+                    lines.join("\n  ")
+                ));
             }
         }
     }
