@@ -123,6 +123,38 @@ impl Element {
         out
     }
 
+    /// Serialises message content written inside a configuration (a payload template,
+    /// an inline value): as [`Element::to_xml`], except that unprefixed elements that are
+    /// only in the Synapse namespace because the configuration declares it as default
+    /// have no namespace, as in Synapse.
+    pub(crate) fn to_content_xml(&self) -> String {
+        let mut out = String::new();
+        let mut needed: Vec<(String, String)> = Vec::new();
+        self.collect_undeclared(&mut Vec::new(), &mut needed);
+        needed.retain(|(p, u)| !(p.is_empty() && u == SYNAPSE_NS));
+        self.without_synapse_default().write_xml(&mut out, &needed);
+        out
+    }
+
+    fn without_synapse_default(&self) -> Element {
+        let mut el = self.clone();
+        el.strip_synapse_default();
+        el
+    }
+
+    fn strip_synapse_default(&mut self) {
+        self.attrs
+            .retain(|a| !(a.name == "xmlns" && a.value == SYNAPSE_NS));
+        if !self.name.contains(':') && self.ns.as_deref() == Some(SYNAPSE_NS) {
+            self.ns = None;
+        }
+        for child in &mut self.children {
+            if let Node::Element(e) = child {
+                e.strip_synapse_default();
+            }
+        }
+    }
+
     fn collect_undeclared(&self, scope: &mut Vec<String>, needed: &mut Vec<(String, String)>) {
         let declared_here: Vec<String> = self
             .attrs

@@ -184,5 +184,42 @@ pub(crate) async fn send(
         Body::stream(Box::pin(payload), length)
     };
     msg.become_response(status, headers, body);
+    if forces_error_on_soap_fault(msg) {
+        check_soap_fault(leaf, msg, limits, &url).await?;
+    }
+    Ok(())
+}
+
+/// `FORCE_ERROR_ON_SOAP_FAULT=true` (default scope): a SOAP fault response is an endpoint
+/// failure (code 500000), for suspension, failover and the fault handlers alike.
+fn forces_error_on_soap_fault(msg: &MessageContext) -> bool {
+    msg.get("FORCE_ERROR_ON_SOAP_FAULT")
+        .is_some_and(|v| v.to_string().eq_ignore_ascii_case("true"))
+}
+
+async fn check_soap_fault(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+    url: &str,
+) -> Result<(), EndpointError> {
+    if let Err(error) = msg.body.buffer(limits.max_body).await {
+        return Err(EndpointError::new(
+            ErrorKind::ReceiveIo,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            error.to_string(),
+        )
+        .at(url));
+    }
+    if msg.load_xml().is_ok() && msg.xml_doc().is_some_and(|doc| doc.is_soap_fault()) {
+        return Err(EndpointError::new(
+            ErrorKind::SoapFault,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            "the backend answered with a SOAP fault and FORCE_ERROR_ON_SOAP_FAULT is set",
+        )
+        .at(url));
+    }
     Ok(())
 }

@@ -180,7 +180,7 @@ fn parse_source(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<(Source, bool)>
             match (elements.next(), elements.next()) {
                 (Some(x), None) if !el.has_text() => Source::Inline {
                     xml: true,
-                    text: x.to_xml(),
+                    text: x.to_content_xml(),
                 },
                 (None, _) => Source::Inline {
                     xml: false,

@@ -200,7 +200,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 Content::Literal(v.value.clone())
             }
             (None, Some(e), None) => Content::Expr(values::expression(e, el, ctx.diags)?),
-            (None, None, Some(xml)) => Content::Xml(xml.to_xml()),
+            (None, None, Some(xml)) => Content::Xml(xml.to_content_xml()),
             _ => {
                 ctx.error(
                     &el.loc,

@@ -119,7 +119,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     MediaType::Xml => {
                         let mut elements = child.elements();
                         match (elements.next(), elements.next()) {
-                            (Some(root), None) if !child.has_text() => Some(root.to_xml()),
+                            (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
                             _ => {
                                 ctx.error(&child.loc, "an xml <format> holds exactly one element");
                                 ok = false;

@@ -128,7 +128,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         (None, None, Some(xml)) => {
             // An inline element is an OM value, as in Synapse.
             ctx.no_text(el);
-            Source::Literal(Value::Xml(xml.to_xml()))
+            Source::Literal(Value::Xml(xml.to_content_xml()))
         }
         (None, None, None) => {
             ctx.error(
