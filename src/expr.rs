@@ -22,8 +22,8 @@ use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
 use crate::engine::MediationError;
-use crate::message::MessageContext;
 use crate::message::payload::PayloadError;
+use crate::message::{MessageContext, Value};
 use crate::message::xml::{element_to_string, own_text, string_value_of_element};
 
 /// A compiled expression, shared by every worker thread.
@@ -163,6 +163,18 @@ impl Expression {
     pub fn evaluate_prepared(&self, msg: &MessageContext) -> Result<Evaluated, ExprError> {
         match &self.kind {
             ExprKind::XPath(x) => {
+                // A lone property read keeps the property's type (OM, JSON).
+                if let Some(source) = x.lone_read()
+                    && let Some(value) = synapse::typed_value(source, msg)
+                {
+                    match value {
+                        Value::Xml(xml) => return Ok(Evaluated::Xml(xml)),
+                        Value::Json(json @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                            return Ok(Evaluated::Json(json));
+                        }
+                        _ => {}
+                    }
+                }
                 let doc = if x.needs_payload() {
                     Some(msg.xml_doc().ok_or(ExprError::NeedBody)?)
                 } else {

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use sxd_xpath::function::{self, Args, Function};
 use sxd_xpath::{Value as XValue, context};
 
-use crate::message::{MessageContext, Scope};
+use crate::message::{MessageContext, Scope, Value};
 
 /// Where a property read takes its value from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +111,16 @@ fn scoped(scope: &str, name: &str) -> Result<Source, String> {
         other => Err(format!(
             "unknown get-property() scope `{other}` (expected default, axis2, axis2-client, transport, func, operation or env)"
         )),
+    }
+}
+
+/// The typed value of a property read (message, engine and template properties only).
+pub(crate) fn typed_value(source: &Source, msg: &MessageContext) -> Option<Value> {
+    match source {
+        Source::Default(name) => msg.property(Scope::Default, name),
+        Source::Axis2(name) => msg.property(Scope::Axis2, name),
+        Source::Func(name) => msg.func_param(name).cloned(),
+        _ => None,
     }
 }
 

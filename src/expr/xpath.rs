@@ -299,6 +299,15 @@ impl XPathExpr {
         self.needs_payload
     }
 
+    /// The property the expression reads when it is nothing but that read
+    /// (`get-property('p')`, `$ctx:p`): its value keeps its type (XML, JSON).
+    pub(crate) fn lone_read(&self) -> Option<&Source> {
+        match self.reads.as_slice() {
+            [(name, src)] if self.compiled.strip_prefix('$') == Some(name.as_str()) => Some(src),
+            _ => None,
+        }
+    }
+
     /// The expression as sxd-xpath sees it (for tests and diagnostics).
     #[cfg(test)]
     pub(crate) fn compiled(&self) -> &str {

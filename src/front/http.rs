@@ -132,7 +132,8 @@ async fn handle(
             Some(main) => (
                 "",
                 "main",
-                rt.run_exchange(msg, Some(main), None, None).await,
+                // Responses to sends made from `main` come back through `main` (its <out>).
+                rt.run_exchange(msg, Some(main), Some(main), None).await,
             ),
             None => return finish(&req, started, "", "", plain(StatusCode::NOT_FOUND), None),
         },

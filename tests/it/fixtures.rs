@@ -14,7 +14,7 @@
 //!   blank line, body.
 //! - `expected-backend.http` (optional): every request the backend must have received, in
 //!   order, separated by lines holding `===`: `METHOD /path?query`, header lines as above,
-//!   blank line, exact body.
+//!   blank line, exact body. An empty file means the backend must see nothing.
 //! - `expected-log.txt` (optional): lines that must each appear in some line written by
 //!   the `log` mediator.
 //!
@@ -273,7 +273,11 @@ async fn run_case(case: &Path) -> Result<(), String> {
 
     if let Some(text) = read(case, "expected-backend.http") {
         let seen = backend.seen.lock().map(|s| s.clone()).unwrap_or_default();
-        let wanted: Vec<HttpText> = fill(&text).split("\n===\n").map(parse_http).collect();
+        let wanted: Vec<HttpText> = if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            fill(&text).split("\n===\n").map(parse_http).collect()
+        };
         if seen.len() != wanted.len() {
             problems.push(format!(
                 "backend: saw {} request(s), expected {}: {:?}",
