@@ -23,8 +23,8 @@ use sxd_xpath::nodeset::Node;
 
 use crate::engine::MediationError;
 use crate::message::payload::PayloadError;
+use crate::message::xml::{element_to_string, own_text};
 use crate::message::{MessageContext, Value};
-use crate::message::xml::{element_to_string, own_text, string_value_of_element};
 
 /// A compiled expression, shared by every worker thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,7 +169,9 @@ impl Expression {
                 {
                     match value {
                         Value::Xml(xml) => return Ok(Evaluated::Xml(xml)),
-                        Value::Json(json @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                        Value::Json(
+                            json @ (serde_json::Value::Object(_) | serde_json::Value::Array(_)),
+                        ) => {
                             return Ok(Evaluated::Json(json));
                         }
                         _ => {}
@@ -263,21 +265,21 @@ fn from_xpath(value: XValue<'_>) -> Evaluated {
             let mut xml = false;
             for node in nodes {
                 match node {
-                    Node::Element(e) => {
-                        let text = own_text(e);
+                    Node::Element(it) => {
+                        let text = own_text(it);
                         let trimmed = text.replace('\u{a0}', " ");
                         let trimmed = trimmed.trim();
                         if single && !trimmed.is_empty() {
                             out.push_str(trimmed);
                         } else {
                             xml = true;
-                            out.push_str(&element_to_string(e));
+                            out.push_str(&element_to_string(it));
                         }
                     }
                     Node::Root(r) => {
-                        if let Some(e) = r.children().into_iter().find_map(|c| c.element()) {
+                        if let Some(it) = r.children().into_iter().find_map(|c| c.element()) {
                             xml = true;
-                            out.push_str(&element_to_string(e));
+                            out.push_str(&element_to_string(it));
                         }
                     }
                     Node::Attribute(a) => out.push_str(a.value()),
@@ -306,11 +308,6 @@ impl Evaluated {
             Evaluated::Bool(b) => Some(b.to_string()),
         }
     }
-}
-
-/// XPath's string-value of an element (all descendant text), re-exported for mediators.
-pub(crate) fn element_text(el: sxd_document::dom::Element<'_>) -> String {
-    string_value_of_element(el)
 }
 
 // === impl ExprError ===

@@ -121,9 +121,33 @@ pub(crate) fn boolean(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics
 /// compiled once here; a diagnostic at the attribute otherwise.
 pub(crate) fn expression(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Option<Expression> {
     match Expression::compile(&attr.value, &el.namespaces) {
-        Ok(e) => Some(e),
+        Ok(it) => Some(it),
         Err(message) => {
             diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
+            None
+        }
+    }
+}
+
+/// A regex that must match a whole text (Java's `Matcher.matches()`, as Synapse uses it);
+/// a diagnostic (one line) at `loc` otherwise.
+pub(crate) fn whole_regex(
+    pattern: &str,
+    loc: &Loc,
+    diags: &mut Diagnostics,
+) -> Option<regex::Regex> {
+    match regex::Regex::new(&format!("^(?:{pattern})$")) {
+        Ok(r) => Some(r),
+        Err(error) => {
+            let text = error.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&text)
+                .trim()
+                .trim_start_matches("error: ");
+            diags.error(loc, format!("invalid regex `{pattern}`: {reason}"));
             None
         }
     }
@@ -154,7 +178,7 @@ pub(crate) fn dynamic(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Opt
             None
         }
         Some(inner) => match Expression::compile(inner, &el.namespaces) {
-            Ok(e) => Some(Dynamic::Expr(e)),
+            Ok(it) => Some(Dynamic::Expr(it)),
             Err(message) => {
                 diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
                 None

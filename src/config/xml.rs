@@ -90,7 +90,7 @@ impl Element {
     /// The first child element with this local name.
     #[cfg(test)]
     pub(crate) fn child(&self, local: &str) -> Option<&Element> {
-        self.elements().find(|e| e.local_name() == local)
+        self.elements().find(|it| it.local_name() == local)
     }
 
     /// Concatenated text of the direct text children, trimmed.
@@ -111,22 +111,11 @@ impl Element {
             .any(|n| matches!(n, Node::Text(t) if !t.trim().is_empty()))
     }
 
-    /// Serialises this element (and its subtree) back to XML text.
-    ///
-    /// Namespace declarations inherited from ancestors are added on this element when a
-    /// prefix used in the subtree is not declared inside it, so the result stands alone.
-    pub(crate) fn to_xml(&self) -> String {
-        let mut out = String::new();
-        let mut needed: Vec<(String, String)> = Vec::new();
-        self.collect_undeclared(&mut Vec::new(), &mut needed);
-        self.write_xml(&mut out, &needed);
-        out
-    }
-
     /// Serialises message content written inside a configuration (a payload template,
-    /// an inline value): as [`Element::to_xml`], except that unprefixed elements that are
-    /// only in the Synapse namespace because the configuration declares it as default
-    /// have no namespace, as in Synapse.
+    /// an inline value) back to XML text. Namespace declarations inherited from ancestors
+    /// are added on this element when the subtree uses their prefix, so the result stands
+    /// alone; unprefixed elements that are in the Synapse namespace only because the
+    /// configuration declares it as default have no namespace, as in Synapse.
     pub(crate) fn to_content_xml(&self) -> String {
         let mut out = String::new();
         let mut needed: Vec<(String, String)> = Vec::new();
@@ -149,8 +138,8 @@ impl Element {
             self.ns = None;
         }
         for child in &mut self.children {
-            if let Node::Element(e) = child {
-                e.strip_synapse_default();
+            if let Node::Element(it) = child {
+                it.strip_synapse_default();
             }
         }
     }
@@ -572,8 +561,8 @@ mod tests {
         let root = parse(file(), src).unwrap();
         let b = root.child("b").unwrap();
         let c = b.child("c").unwrap();
-        let pairs = |e: &Element| {
-            e.namespaces
+        let pairs = |it: &Element| {
+            it.namespaces
                 .iter()
                 .map(|(p, u)| format!("{p}={u}"))
                 .collect::<Vec<_>>()
@@ -593,7 +582,7 @@ mod tests {
         let root = parse(file(), src).unwrap();
         let order = root.child("order").unwrap();
         assert_eq!(
-            order.to_xml(),
+            order.to_content_xml(),
             r#"<m:order xmlns:m="urn:m" id="1"><m:qty>2 &amp; 3</m:qty></m:order>"#
         );
     }

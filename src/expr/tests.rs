@@ -51,9 +51,9 @@ fn ns() -> Vec<(String, String)> {
 
 fn eval(src: &str, m: &mut MessageContext) -> Evaluated {
     Expression::compile(src, &ns())
-        .unwrap_or_else(|e| panic!("{src}: {e}"))
+        .unwrap_or_else(|it| panic!("{src}: {it}"))
         .evaluate(m)
-        .unwrap_or_else(|e| panic!("{src}: {e}"))
+        .unwrap_or_else(|it| panic!("{src}: {it}"))
 }
 
 fn text(src: &str, m: &mut MessageContext) -> String {
@@ -166,8 +166,8 @@ fn property_only_expressions_never_touch_the_body() {
         HeaderMap::new(),
         Body::stream(Box::pin(futures_util::stream::empty()), None),
     );
-    let e = Expression::compile("concat('a', 'b')", &[]).unwrap();
-    assert_eq!(e.string(&mut streamed).unwrap().as_deref(), Some("ab"));
+    let it = Expression::compile("concat('a', 'b')", &[]).unwrap();
+    assert_eq!(it.string(&mut streamed).unwrap().as_deref(), Some("ab"));
     let needs = Expression::compile("//a", &[]).unwrap();
     assert_eq!(needs.string(&mut streamed), Err(ExprError::NeedBody));
 }
@@ -175,10 +175,13 @@ fn property_only_expressions_never_touch_the_body() {
 #[test]
 fn malformed_and_mismatched_payloads_fail_clearly() {
     let mut bad = msg("<order>", "application/xml");
-    let e = Expression::compile("//order", &[]).unwrap();
-    assert!(matches!(e.evaluate(&mut bad), Err(ExprError::Malformed(_))));
+    let it = Expression::compile("//order", &[]).unwrap();
+    assert!(matches!(
+        it.evaluate(&mut bad),
+        Err(ExprError::Malformed(_))
+    ));
     let mut json = msg("{\"a\":1}", "application/json");
-    match e.evaluate(&mut json) {
+    match it.evaluate(&mut json) {
         Err(ExprError::Failed(m)) => assert!(m.contains("json-eval"), "{m}"),
         other => panic!("{other:?}"),
     }

@@ -107,7 +107,7 @@ impl Mediator for CallTemplate {
             let value = match value {
                 None => continue,
                 Some(Dynamic::Literal(v)) => Value::Str(v.clone()),
-                Some(Dynamic::Expr(e)) => match eval!(e.evaluate(msg)) {
+                Some(Dynamic::Expr(it)) => match eval!(it.evaluate(msg)) {
                     Evaluated::Null => continue,
                     Evaluated::Xml(x) => Value::Xml(x),
                     Evaluated::Json(j) => Value::Json(j),

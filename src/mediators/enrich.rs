@@ -115,11 +115,11 @@ pub(super) fn parse(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<Box<dyn Med
         return None;
     }
     let mut kinds = Vec::new();
-    if let Source::Custom(e) = &source {
-        kinds.push(e.is_json());
+    if let Source::Custom(it) = &source {
+        kinds.push(it.is_json());
     }
-    if let Target::Custom(e) = &target {
-        kinds.push(e.is_json());
+    if let Target::Custom(it) = &target {
+        kinds.push(it.is_json());
     }
     let mode = match (kinds.contains(&true), kinds.contains(&false)) {
         (true, true) => {
@@ -138,7 +138,7 @@ pub(super) fn parse(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<Box<dyn Med
         (Target::Property(_), Action::Child | Action::Sibling) => {
             Some("a property target takes action=\"replace\" or \"remove\"")
         }
-        (Target::Custom(e), _) if e.as_json().is_some_and(|j| j.is_length()) => {
+        (Target::Custom(it), _) if it.as_json().is_some_and(|j| j.is_length()) => {
             Some("a `.length()` path cannot be a target")
         }
         _ => None,
@@ -410,13 +410,13 @@ impl Enrich {
                     .ok_or_else(|| failed("the payload is not parsed"))?;
                 let first = doc.first_body_element();
                 let data = match first {
-                    Some(e) => Data::Xml(element_to_string(e)),
+                    Some(it) => Data::Xml(element_to_string(it)),
                     None => Data::Nothing,
                 };
                 if !self.clone
-                    && let Some(e) = first
+                    && let Some(it) = first
                 {
-                    e.remove_from_parent();
+                    it.remove_from_parent();
                 }
                 data
             }
@@ -434,7 +434,7 @@ impl Enrich {
                         let mut text = String::new();
                         for node in &nodes {
                             match node {
-                                Node::Element(e) => xml.push_str(&element_to_string(*e)),
+                                Node::Element(it) => xml.push_str(&element_to_string(*it)),
                                 Node::Text(t) => {
                                     text.push_str(t.text());
                                     xml.push_str(&node_to_string(ChildOfElement::Text(*t)));
@@ -492,7 +492,7 @@ fn text_of(data: &Data) -> String {
 
 fn remove(node: Node<'_>) {
     match node {
-        Node::Element(e) => e.remove_from_parent(),
+        Node::Element(it) => it.remove_from_parent(),
         Node::Text(t) => t.remove_from_parent(),
         Node::Attribute(a) => a.remove_from_parent(),
         Node::Comment(c) => c.remove_from_parent(),

@@ -38,24 +38,13 @@ struct Filter {
     otherwise: Option<Branch>,
 }
 
-/// Compiles `regex` so that it must match a whole text (Java `Matcher.matches()`).
-pub(super) fn whole_match(regex: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{regex})$"))
-}
-
 /// Parses `<filter>`.
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(el, &["source", "regex", "xpath", "description"]);
     let condition = match (el.attr("source"), el.attr("regex"), el.attr("xpath")) {
         (Some(source), Some(regex), None) => {
             let source = values::expression(source, el, ctx.diags);
-            let regex = match whole_match(&regex.value) {
-                Ok(r) => Some(r),
-                Err(error) => {
-                    ctx.error(&regex.loc, format!("invalid regex: {error}"));
-                    None
-                }
-            };
+            let regex = values::whole_regex(&regex.value, &regex.loc, ctx.diags);
             Condition::Matches {
                 source: source?,
                 regex: regex?,
@@ -182,7 +171,7 @@ impl Mediator for Filter {
                 let text = eval!(source.string(msg)).unwrap_or_default();
                 regex.is_match(&text)
             }
-            Condition::Holds(e) => eval!(e.boolean(msg)),
+            Condition::Holds(it) => eval!(it.boolean(msg)),
         };
         Ok(match (holds, &self.otherwise) {
             (true, _) => self.then.step(),

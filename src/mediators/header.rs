@@ -199,7 +199,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 }
                 Content::Literal(v.value.clone())
             }
-            (None, Some(e), None) => Content::Expr(values::expression(e, el, ctx.diags)?),
+            (None, Some(it), None) => Content::Expr(values::expression(it, el, ctx.diags)?),
             (None, None, Some(xml)) => Content::Xml(xml.to_content_xml()),
             _ => {
                 ctx.error(
@@ -221,7 +221,7 @@ impl Mediator for Header {
     ) -> Result<Step<'c>, MediationError> {
         let value = match &self.content {
             Content::Literal(v) => Some(v.clone()),
-            Content::Expr(e) => Some(eval!(e.string(msg)).unwrap_or_default()),
+            Content::Expr(it) => Some(eval!(it.string(msg)).unwrap_or_default()),
             Content::Xml(x) => Some(x.clone()),
             Content::Remove => None,
         };
@@ -286,14 +286,16 @@ fn set_soap_header(
             h.children()
                 .into_iter()
                 .filter_map(ChildOfElement::element)
-                .filter(|e| e.name().namespace_uri() == Some(ns) && e.name().local_part() == local)
+                .filter(|it| {
+                    it.name().namespace_uri() == Some(ns) && it.name().local_part() == local
+                })
                 .collect()
         })
         .unwrap_or_default();
     let Some(value) = value else {
         let changed = !existing.is_empty();
-        for e in existing {
-            e.remove_from_parent();
+        for it in existing {
+            it.remove_from_parent();
         }
         return Ok(changed);
     };
@@ -312,8 +314,8 @@ fn set_soap_header(
         el.append_child(doc.document().create_text(value));
         vec![ChildOfElement::Element(el)]
     };
-    for e in existing {
-        e.remove_from_parent();
+    for it in existing {
+        it.remove_from_parent();
     }
     header.append_children(new_nodes);
     Ok(true)

@@ -106,7 +106,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 };
                 let value = match (child.attr("value"), child.attr("expression")) {
                     (Some(v), None) => LogValue::Literal(v.value.clone()),
-                    (None, Some(e)) => match values::expression(e, child, ctx.diags) {
+                    (None, Some(it)) => match values::expression(it, child, ctx.diags) {
                         Some(expr) => LogValue::Expr(expr),
                         None => {
                             ok = false;
@@ -159,7 +159,7 @@ impl Mediator for Log {
             values.push(match value {
                 LogValue::Literal(v) => v.clone(),
                 // A log line never fails the message: an error is logged in its place.
-                LogValue::Expr(e) => match e.string(msg) {
+                LogValue::Expr(it) => match it.string(msg) {
                     Ok(v) => v.unwrap_or_default(),
                     Err(ExprError::NeedBody) => return Ok(Step::NeedBody),
                     Err(error) => format!("<error: {error}>"),

@@ -220,16 +220,16 @@ fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> 
         (Some(v), None) => Some(Arg::Ready(
             replacement(media, &Evaluated::Text(v.value.clone()), literal, false).ok()?,
         )),
-        (None, Some(e)) => {
+        (None, Some(it)) => {
             let expr = match arg.attr("evaluator").map(|a| (a, a.value.trim())) {
-                Some((_, "json")) => match Expression::compile_json(&e.value) {
+                Some((_, "json")) => match Expression::compile_json(&it.value) {
                     Ok(x) => x,
                     Err(message) => {
-                        ctx.error(&e.loc, format!("`expression`: {message}"));
+                        ctx.error(&it.loc, format!("`expression`: {message}"));
                         return None;
                     }
                 },
-                None | Some((_, "xml")) => values::expression(e, arg, ctx.diags)?,
+                None | Some((_, "xml")) => values::expression(it, arg, ctx.diags)?,
                 Some((a, other)) => {
                     ctx.error(
                         &a.loc,
@@ -438,10 +438,10 @@ impl PayloadFactory {
         let nodes = doc
             .import_fragment(&text)
             .map_err(|m| MediationError::Failed(format!("payloadFactory: {m}")))?;
-        let replaces_envelope = nodes.iter().filter_map(|n| n.element()).any(|e| {
-            e.name().local_part() == "Envelope"
+        let replaces_envelope = nodes.iter().filter_map(|n| n.element()).any(|it| {
+            it.name().local_part() == "Envelope"
                 && matches!(
-                    e.name().namespace_uri(),
+                    it.name().namespace_uri(),
                     Some(crate::message::xml::SOAP11_NS | crate::message::xml::SOAP12_NS)
                 )
         });

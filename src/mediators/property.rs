@@ -80,7 +80,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let name_attr = ctx.required_attr(el, "name")?;
     let name = match values::dynamic(name_attr, el, ctx.diags)? {
         values::Dynamic::Literal(n) => Name::Fixed(n),
-        values::Dynamic::Expr(e) => Name::Computed(e),
+        values::Dynamic::Expr(it) => Name::Computed(it),
     };
     let scope = parse_scope(el, ctx)?;
     let remove = match el.attr("action") {
@@ -124,7 +124,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         (Some(v), None, None) => {
             Source::Literal(literal(&v.value, ty, pattern.as_ref(), &v.loc, ctx)?)
         }
-        (None, Some(e), None) => Source::Expr(values::expression(e, el, ctx.diags)?),
+        (None, Some(it), None) => Source::Expr(values::expression(it, el, ctx.diags)?),
         (None, None, Some(xml)) => {
             // An inline element is an OM value, as in Synapse.
             ctx.no_text(el);
@@ -218,13 +218,7 @@ fn parse_pattern(el: &Element, ctx: &mut Ctx<'_>) -> Option<Option<(Regex, usize
         }
         return Some(None);
     };
-    let regex = match Regex::new(&format!("^(?:{})$", pattern.value)) {
-        Ok(r) => r,
-        Err(error) => {
-            ctx.error(&pattern.loc, format!("invalid pattern: {error}"));
-            return None;
-        }
-    };
+    let regex = values::whole_regex(&pattern.value, &pattern.loc, ctx.diags)?;
     let group = match el.attr("group") {
         None => 0,
         Some(g) => match g.value.trim().parse::<usize>() {
@@ -338,7 +332,7 @@ impl Mediator for Property {
     ) -> Result<Step<'c>, MediationError> {
         let name = match &self.name {
             Name::Fixed(n) => n.clone(),
-            Name::Computed(e) => eval!(e.string(msg)).unwrap_or_default(),
+            Name::Computed(it) => eval!(it.string(msg)).unwrap_or_default(),
         };
         if name.is_empty() {
             return Err(MediationError::Failed(
@@ -356,8 +350,8 @@ impl Mediator for Property {
         };
         let value = match source {
             Source::Literal(v) => Some(v.clone()),
-            Source::Expr(e) => {
-                let result = eval!(e.evaluate(msg));
+            Source::Expr(it) => {
+                let result = eval!(it.evaluate(msg));
                 typed(result, *ty, pattern.as_ref()).map_err(|message| {
                     MediationError::Failed(format!("property `{name}`: {message}"))
                 })?

@@ -30,7 +30,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let receive = match el.attr("receive") {
         Some(a) => match values::dynamic(a, el, ctx.diags)? {
             Dynamic::Literal(name) => Receive::Fixed(ctx.sequence_ref(&name, &a.loc)?),
-            Dynamic::Expr(e) => Receive::Computed(e),
+            Dynamic::Expr(it) => Receive::Computed(it),
         },
         None => Receive::None,
     };
@@ -47,8 +47,8 @@ impl Mediator for Send {
         let receive = match &self.receive {
             Receive::None => None,
             Receive::Fixed(id) => Some(*id),
-            Receive::Computed(e) => {
-                let name = eval!(e.string(msg)).unwrap_or_default();
+            Receive::Computed(it) => {
+                let name = eval!(it.string(msg)).unwrap_or_default();
                 Some(super::sequence::named(
                     env,
                     name.trim(),

@@ -22,7 +22,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let key = ctx.required_attr(el, "key")?;
     Some(Box::new(match values::dynamic(key, el, ctx.diags)? {
         Dynamic::Literal(name) => Invoke::Fixed(ctx.sequence_ref(&name, &key.loc)?),
-        Dynamic::Expr(e) => Invoke::Computed(e),
+        Dynamic::Expr(it) => Invoke::Computed(it),
     }))
 }
 
@@ -41,8 +41,8 @@ impl Mediator for Invoke {
     ) -> Result<Step<'c>, MediationError> {
         match self {
             Invoke::Fixed(id) => Ok(Step::Sequence(*id)),
-            Invoke::Computed(e) => {
-                let name = eval!(e.string(msg)).unwrap_or_default();
+            Invoke::Computed(it) => {
+                let name = eval!(it.string(msg)).unwrap_or_default();
                 Ok(Step::Sequence(named(
                     env,
                     name.trim(),

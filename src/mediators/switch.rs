@@ -3,7 +3,6 @@
 
 use regex::Regex;
 
-use super::filter::whole_match;
 use super::{Env, Mediator, Reference, Step, visit_all};
 use crate::config::sequence::parse_mediators;
 use crate::config::values;
@@ -38,15 +37,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                 }
                 ctx.check_attrs(child, &["regex"]);
-                let regex =
-                    ctx.required_attr(child, "regex")
-                        .and_then(|a| match whole_match(&a.value) {
-                            Ok(r) => Some(r),
-                            Err(error) => {
-                                ctx.error(&a.loc, format!("invalid regex: {error}"));
-                                None
-                            }
-                        });
+                let regex = ctx
+                    .required_attr(child, "regex")
+                    .and_then(|a| values::whole_regex(&a.value, &a.loc, ctx.diags));
                 let list = parse_mediators(child, ctx);
                 match regex {
                     Some(r) => cases.push((r, list)),

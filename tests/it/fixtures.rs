@@ -38,7 +38,7 @@ async fn mediation_fixtures() {
     let only = std::env::var("AXON_FIXTURE").ok();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/fixtures exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|it| it.ok().map(|it| it.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
             only.as_deref().is_none_or(|o| {
@@ -327,7 +327,7 @@ async fn run_case(case: &Path) -> Result<(), String> {
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|it| format!("{}: {it}", dir.display()))?;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -335,10 +335,10 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
         } else {
             let rel = path
                 .strip_prefix(root)
-                .map_err(|e| e.to_string())?
+                .map_err(|it| it.to_string())?
                 .to_string_lossy()
                 .into_owned();
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{rel}: {e}"))?;
+            let text = std::fs::read_to_string(&path).map_err(|it| format!("{rel}: {it}"))?;
             out.push((rel, text));
         }
     }

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod check;
+mod expressions;
 mod fixtures;
 mod http_proxy;
 mod serve;
