@@ -12,7 +12,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use actix_web::http::{Method, Uri};
 use axon::config::Config;
 use axon::expr::Expression;
-use axon::mediators::{Env, Mediator, Step};
+use axon::mediators::{Env, Step};
 use axon::message::{Body, MessageContext};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -67,13 +67,21 @@ fn xpath(c: &mut Criterion) {
     group.bench_function("soap_parsed_predicate", |b| {
         b.iter(|| black_box(sum.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
-    let props = Expression::compile("concat('id-', get-property('uri.var.id'), $trp:Content-Type)", &[])
-        .expect("xpath");
+    let props = Expression::compile(
+        "concat('id-', get-property('uri.var.id'), $trp:Content-Type)",
+        &[],
+    )
+    .expect("xpath");
     group.bench_function("properties_only", |b| {
         b.iter(|| black_box(props.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
     group.bench_function("compile", |b| {
-        b.iter(|| black_box(Expression::compile(black_box("//o:item[@qty > 1]/@sku"), &ns())))
+        b.iter(|| {
+            black_box(Expression::compile(
+                black_box("//o:item[@qty > 1]/@sku"),
+                &ns(),
+            ))
+        })
     });
     group.finish();
 }
@@ -92,88 +100,76 @@ fn jsonpath(c: &mut Criterion) {
     group.bench_function("parsed_definite", |b| {
         b.iter(|| black_box(name.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
-    let filter = Expression::compile("json-eval($.order.items[?(@.qty > 1)].sku)", &[]).expect("json");
+    let filter =
+        Expression::compile("json-eval($.order.items[?(@.qty > 1)].sku)", &[]).expect("json");
     group.bench_function("parsed_filter", |b| {
         b.iter(|| black_box(filter.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
     group.finish();
 }
 
-/// Loads a one-sequence configuration and returns it with the sequence's mediators.
-fn sequence(xml: &str) -> (tempfile::TempDir, Config) {
+/// Benchmarks the sequence `s` defined by `xml` on a fresh message each iteration.
+fn bench_sequence(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    xml: &str,
+    body: &'static str,
+    content_type: &'static str,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("s.xml"), xml).expect("write");
     let config = Config::load(dir.path()).expect("valid configuration");
-    (dir, config)
-}
-
-fn run_all(mediators: &[Box<dyn Mediator>], env: &Env<'_>, msg: &mut MessageContext) {
-    for m in mediators {
-        match m.mediate(msg, env) {
-            Ok(Step::Continue) => {}
-            other => panic!("unexpected step: {other:?}"),
-        }
-    }
+    let env = Env { config: &config };
+    let seq = config.sequence_named("s").expect("sequence");
+    let mediators = &config.sequence(seq).mediators;
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let mut msg = message(body, content_type);
+            for m in mediators {
+                match m.mediate(&mut msg, &env) {
+                    Ok(Step::Continue) => {}
+                    other => panic!("unexpected step: {other:?}"),
+                }
+            }
+            black_box(msg)
+        })
+    });
 }
 
 fn payload_factory(c: &mut Criterion) {
     let mut group = c.benchmark_group("payload_factory");
-    let (_d1, json_to_xml) = sequence(
+    bench_sequence(
+        &mut group,
+        "json_to_xml_4_args",
         r#"<sequence name="s"><payloadFactory media-type="xml">
              <format><order xmlns="http://example.com/orders"><id>$1</id><customer>$2</customer><lines>$3</lines><first>$4</first></order></format>
              <args><arg expression="json-eval($.order.id)"/><arg expression="json-eval($.order.customer.name)"/>
                    <arg expression="json-eval($.order.items.length())"/><arg expression="json-eval($.order.items[0].sku)"/></args>
            </payloadFactory></sequence>"#,
+        JSON,
+        "application/json",
     );
-    let env = Env {
-        config: &json_to_xml,
-    };
-    let seq = json_to_xml.sequence_named("s").expect("sequence");
-    let mediators = &json_to_xml.sequence(seq).mediators;
-    group.bench_function("json_to_xml_4_args", |b| {
-        b.iter(|| {
-            let mut msg = message(JSON, "application/json");
-            run_all(mediators, &env, &mut msg);
-            black_box(msg)
-        })
-    });
-
-    let (_d2, xml_to_json) = sequence(
+    bench_sequence(
+        &mut group,
+        "soap_to_json_4_args",
         r#"<sequence name="s" xmlns:o="http://example.com/orders"><payloadFactory media-type="json">
              <format>{"tier": "$1", "customer": "$2", "items": $3, "firstSku": "$4"}</format>
              <args><arg expression="$body/o:placeOrder/o:customer/@tier"/><arg expression="//o:customer"/>
                    <arg expression="count(//o:item)"/><arg expression="//o:item[1]/@sku"/></args>
            </payloadFactory></sequence>"#,
+        SOAP,
+        "text/xml",
     );
-    let env2 = Env {
-        config: &xml_to_json,
-    };
-    let seq2 = xml_to_json.sequence_named("s").expect("sequence");
-    let mediators2 = &xml_to_json.sequence(seq2).mediators;
-    group.bench_function("soap_to_json_4_args", |b| {
-        b.iter(|| {
-            let mut msg = message(SOAP, "text/xml");
-            run_all(mediators2, &env2, &mut msg);
-            black_box(msg)
-        })
-    });
-
-    let (_d3, literal) = sequence(
+    bench_sequence(
+        &mut group,
+        "literal_args",
         r#"<sequence name="s"><payloadFactory media-type="json">
              <format>{"status": "$1", "code": $2}</format>
              <args><arg value="accepted"/><arg value="202"/></args>
            </payloadFactory></sequence>"#,
+        JSON,
+        "application/json",
     );
-    let env3 = Env { config: &literal };
-    let seq3 = literal.sequence_named("s").expect("sequence");
-    let mediators3 = &literal.sequence(seq3).mediators;
-    group.bench_function("literal_args", |b| {
-        b.iter(|| {
-            let mut msg = message(JSON, "application/json");
-            run_all(mediators3, &env3, &mut msg);
-            black_box(msg)
-        })
-    });
     group.finish();
 }
 

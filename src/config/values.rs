@@ -129,6 +129,27 @@ pub(crate) fn expression(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> 
     }
 }
 
+/// `action="set|remove"` (default `set`): true for `remove`.
+pub(crate) fn remove_action(el: &Element, diags: &mut Diagnostics) -> Option<bool> {
+    match el.attr("action") {
+        None => Some(false),
+        Some(a) => match a.value.trim() {
+            "set" => Some(false),
+            "remove" => Some(true),
+            other => {
+                diags.error(
+                    &a.loc,
+                    format!(
+                        "unknown {} action `{other}` (expected set or remove)",
+                        el.local_name()
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
 /// A regex that must match a whole text (Java's `Matcher.matches()`, as Synapse uses it);
 /// a diagnostic (one line) at `loc` otherwise.
 pub(crate) fn whole_regex(

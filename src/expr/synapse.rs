@@ -266,66 +266,46 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 // --- extension functions ---
 
+/// An extension function from one string (and an optional `UTF-8` charset) to a string.
+pub(crate) struct StringFunction(fn(&str) -> Result<String, String>);
+
 /// `base64Encode(string[, charset])`: the UTF-8 bytes of the string, in base64.
-pub(crate) struct Base64Encode;
+pub(crate) const BASE64_ENCODE: StringFunction =
+    StringFunction(|text| Ok(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())));
+
 /// `base64Decode(string[, charset])`: base64 to text (UTF-8).
-pub(crate) struct Base64Decode;
+pub(crate) const BASE64_DECODE: StringFunction = StringFunction(|text| {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim().as_bytes())
+        .map_err(|error| format!("invalid base64: {error}"))?;
+    String::from_utf8(bytes).map_err(|_| "decoded base64 is not UTF-8 text".to_owned())
+});
+
 /// `url-encode(string[, charset])`: `application/x-www-form-urlencoded` encoding.
-pub(crate) struct UrlEncode;
+pub(crate) const URL_ENCODE: StringFunction = StringFunction(|text| Ok(form_urlencode(text)));
 
-fn one_string(args: Vec<XValue<'_>>) -> Result<String, function::Error> {
-    let args = Args(args);
-    args.at_least(1)?;
-    args.at_most(2)?;
-    let mut values = args.0;
-    if values.len() == 2 {
-        let charset = values.pop().map(XValue::into_string).unwrap_or_default();
-        if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
-            return Err(function::Error::Other(format!(
-                "charset `{charset}` is not supported (only UTF-8)"
-            )));
+impl Function for StringFunction {
+    fn evaluate<'c, 'd>(
+        &self,
+        _context: &context::Evaluation<'c, 'd>,
+        args: Vec<XValue<'d>>,
+    ) -> Result<XValue<'d>, function::Error> {
+        let args = Args(args);
+        args.at_least(1)?;
+        args.at_most(2)?;
+        let mut values = args.0;
+        if values.len() == 2 {
+            let charset = values.pop().map(XValue::into_string).unwrap_or_default();
+            if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
+                return Err(function::Error::Other(format!(
+                    "charset `{charset}` is not supported (only UTF-8)"
+                )));
+            }
         }
-    }
-    Ok(values.pop().map(XValue::into_string).unwrap_or_default())
-}
-
-impl Function for Base64Encode {
-    fn evaluate<'c, 'd>(
-        &self,
-        _context: &context::Evaluation<'c, 'd>,
-        args: Vec<XValue<'d>>,
-    ) -> Result<XValue<'d>, function::Error> {
-        let text = one_string(args)?;
-        Ok(XValue::String(
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
-        ))
-    }
-}
-
-impl Function for Base64Decode {
-    fn evaluate<'c, 'd>(
-        &self,
-        _context: &context::Evaluation<'c, 'd>,
-        args: Vec<XValue<'d>>,
-    ) -> Result<XValue<'d>, function::Error> {
-        let text = one_string(args)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(text.trim().as_bytes())
-            .map_err(|error| function::Error::Other(format!("invalid base64: {error}")))?;
-        let decoded = String::from_utf8(bytes)
-            .map_err(|_| function::Error::Other("decoded base64 is not UTF-8 text".into()))?;
-        Ok(XValue::String(decoded))
-    }
-}
-
-impl Function for UrlEncode {
-    fn evaluate<'c, 'd>(
-        &self,
-        _context: &context::Evaluation<'c, 'd>,
-        args: Vec<XValue<'d>>,
-    ) -> Result<XValue<'d>, function::Error> {
-        let text = one_string(args)?;
-        Ok(XValue::String(form_urlencode(&text)))
+        let text = values.pop().map(XValue::into_string).unwrap_or_default();
+        (self.0)(&text)
+            .map(XValue::String)
+            .map_err(function::Error::Other)
     }
 }
 

@@ -396,9 +396,9 @@ impl XPathExpr {
         for (p, u) in &self.namespaces {
             context.set_namespace(p, u);
         }
-        context.set_function("base64Encode", synapse::Base64Encode);
-        context.set_function("base64Decode", synapse::Base64Decode);
-        context.set_function("url-encode", synapse::UrlEncode);
+        context.set_function("base64Encode", synapse::BASE64_ENCODE);
+        context.set_function("base64Decode", synapse::BASE64_DECODE);
+        context.set_function("url-encode", synapse::URL_ENCODE);
         Ok(Compiled { xpath, context })
     }
 }

@@ -257,6 +257,16 @@ fn failed(message: impl Into<String>) -> MediationError {
     MediationError::Failed(format!("enrich: {}", message.into()))
 }
 
+fn xml(msg: &MessageContext) -> Result<&XmlDoc, MediationError> {
+    msg.xml_doc()
+        .ok_or_else(|| failed("the payload is not parsed"))
+}
+
+fn json(msg: &MessageContext) -> Result<&serde_json::Value, MediationError> {
+    msg.json_value()
+        .ok_or_else(|| failed("the payload is not parsed"))
+}
+
 fn payload_error(error: PayloadError) -> Result<Step<'static>, MediationError> {
     match ExprError::from(error) {
         ExprError::NeedBody => Ok(Step::NeedBody),
@@ -338,9 +348,7 @@ impl Enrich {
                     return Ok(());
                 }
                 Target::Body => {
-                    let doc = msg
-                        .xml_doc()
-                        .ok_or_else(|| failed("the payload is not parsed"))?;
+                    let doc = xml(msg)?;
                     let body = doc
                         .body()
                         .ok_or_else(|| failed("the message has no Body"))?;
@@ -354,9 +362,7 @@ impl Enrich {
                     true
                 }
                 Target::Custom(expr) => {
-                    let doc = msg
-                        .xml_doc()
-                        .ok_or_else(|| failed("the payload is not parsed"))?;
+                    let doc = xml(msg)?;
                     let xpath = expr
                         .as_xpath()
                         .ok_or_else(|| failed("the target is not an XPath"))?;
@@ -396,18 +402,14 @@ impl Enrich {
                 Some(other) => Data::Text(other.to_string()),
             },
             Source::Envelope => {
-                let doc = msg
-                    .xml_doc()
-                    .ok_or_else(|| failed("the payload is not parsed"))?;
+                let doc = xml(msg)?;
                 match doc.envelope_element() {
                     Some(env) => Data::Xml(element_to_string(env)),
                     None => Data::Nothing,
                 }
             }
             Source::Body => {
-                let doc = msg
-                    .xml_doc()
-                    .ok_or_else(|| failed("the payload is not parsed"))?;
+                let doc = xml(msg)?;
                 let first = doc.first_body_element();
                 let data = match first {
                     Some(it) => Data::Xml(element_to_string(it)),
@@ -421,9 +423,7 @@ impl Enrich {
                 data
             }
             Source::Custom(expr) => {
-                let doc = msg
-                    .xml_doc()
-                    .ok_or_else(|| failed("the payload is not parsed"))?;
+                let doc = xml(msg)?;
                 let xpath = expr
                     .as_xpath()
                     .ok_or_else(|| failed("the source is not an XPath"))?;
@@ -582,9 +582,7 @@ impl Enrich {
             },
             Source::Body => msg.json_value().cloned(),
             Source::Custom(expr) => {
-                let doc = msg
-                    .json_value()
-                    .ok_or_else(|| failed("the payload is not parsed"))?;
+                let doc = json(msg)?;
                 let path = expr
                     .as_json()
                     .ok_or_else(|| failed("the source is not a JSONPath"))?;

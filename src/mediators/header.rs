@@ -64,20 +64,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             "description",
         ],
     );
-    let remove = match el.attr("action") {
-        None => false,
-        Some(a) => match a.value.trim() {
-            "set" => false,
-            "remove" => true,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown header action `{other}` (expected set or remove)"),
-                );
-                return None;
-            }
-        },
-    };
+    let remove = values::remove_action(el, ctx.diags)?;
     let transport = match el.attr("scope") {
         None => false,
         Some(a) => match a.value.trim() {

@@ -83,20 +83,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         values::Dynamic::Expr(it) => Name::Computed(it),
     };
     let scope = parse_scope(el, ctx)?;
-    let remove = match el.attr("action") {
-        None => false,
-        Some(a) => match a.value.trim() {
-            "set" => false,
-            "remove" => true,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown property action `{other}` (expected set or remove)"),
-                );
-                return None;
-            }
-        },
-    };
+    let remove = values::remove_action(el, ctx.diags)?;
     if remove {
         ctx.no_children(el);
         for attr in ["value", "expression", "type", "pattern", "group"] {
