@@ -106,6 +106,12 @@ pub trait Mediator: fmt::Debug + Send + Sync {
 
     /// Reports the sequences and endpoints this mediator (and any it contains) refers to.
     fn references(&self, _visit: &mut dyn FnMut(Reference)) {}
+
+    /// True for a mediator that acts on responses (`<out>`): a `main` sequence holding
+    /// one also handles the responses to its sends.
+    fn handles_responses(&self) -> bool {
+        false
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;

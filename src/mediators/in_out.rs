@@ -52,4 +52,8 @@ impl Mediator for InOut {
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
         visit_all(&self.mediators, visit);
     }
+
+    fn handles_responses(&self) -> bool {
+        self.responses
+    }
 }
