@@ -75,6 +75,10 @@ fn xpath(c: &mut Criterion) {
     group.bench_function("properties_only", |b| {
         b.iter(|| black_box(props.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
+    let read = Expression::compile("get-property('uri.var.id')", &[]).expect("xpath");
+    group.bench_function("property_read", |b| {
+        b.iter(|| black_box(read.evaluate_prepared(black_box(&parsed)).expect("value")))
+    });
     group.bench_function("compile", |b| {
         b.iter(|| {
             black_box(Expression::compile(

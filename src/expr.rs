@@ -163,18 +163,17 @@ impl Expression {
     pub fn evaluate_prepared(&self, msg: &MessageContext) -> Result<Evaluated, ExprError> {
         match &self.kind {
             ExprKind::XPath(x) => {
-                // A lone property read keeps the property's type (OM, JSON).
-                if let Some(source) = x.lone_read()
-                    && let Some(value) = synapse::typed_value(source, msg)
-                {
-                    match value {
-                        Value::Xml(xml) => return Ok(Evaluated::Xml(xml)),
-                        Value::Json(
+                // A lone property read (the most common expression) needs no XPath run,
+                // and keeps the property's type (OM, JSON).
+                if let Some(source) = x.lone_read() {
+                    match synapse::typed_value(source, msg) {
+                        Some(Value::Xml(xml)) => return Ok(Evaluated::Xml(xml)),
+                        Some(Value::Json(
                             json @ (serde_json::Value::Object(_) | serde_json::Value::Array(_)),
-                        ) => {
+                        )) => {
                             return Ok(Evaluated::Json(json));
                         }
-                        _ => {}
+                        _ => return Ok(Evaluated::Text(synapse::resolve(source, msg))),
                     }
                 }
                 let doc = if x.needs_payload() {
