@@ -76,3 +76,124 @@ fn bad_expressions_are_check_errors_with_positions() {
         );
     }
 }
+
+/// Loads one API whose in-sequence is `body` and returns the error messages.
+fn load_errors(body: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.xml",
+        &format!(
+            "<api xmlns=\"http://ws.apache.org/ns/synapse\" name=\"A\" context=\"/a\"><resource><inSequence>{body}</inSequence></resource></api>"
+        ),
+    );
+    match axon::config::Config::load(dir.path()) {
+        Ok(_) => Vec::new(),
+        Err(diags) => diags.iter().map(|d| d.message.clone()).collect(),
+    }
+}
+
+#[test]
+fn mediator_misconfigurations_are_load_errors() {
+    for (body, expected) in [
+        (
+            r#"<filter source="//a"><drop/></filter>"#,
+            "either `source` and `regex`, or `xpath`",
+        ),
+        (
+            r#"<filter xpath="//a"><then/><drop/></filter>"#,
+            "cannot be mixed with <then>/<else>",
+        ),
+        (
+            r#"<filter xpath="//a"><then sequence="nope"/></filter>"#,
+            "sequence `nope` is not defined",
+        ),
+        (
+            r#"<switch source="//a"><default/><case regex="x"/></switch>"#,
+            "<case> after <default>",
+        ),
+        (r#"<switch/>"#, "needs attribute `source`"),
+        (
+            r#"<property name="p" action="remove" value="x"/>"#,
+            "no meaning with action=\"remove\"",
+        ),
+        (
+            r#"<property name="p" value="x" expression="//a"/>"#,
+            "only one of `value`, `expression`",
+        ),
+        (
+            r#"<property name="p" value="x" group="1"/>"#,
+            "`group` needs a `pattern`",
+        ),
+        (
+            r#"<property name="p" value="x" pattern="(a)" group="2"/>"#,
+            "the pattern has no group 2",
+        ),
+        (
+            r#"<property name="p" value="maybe" type="BOOLEAN"/>"#,
+            "is not a BOOLEAN",
+        ),
+        (
+            r#"<property name="p" value="&lt;a&gt;" type="OM"/>"#,
+            "is not an XML element",
+        ),
+        (
+            r#"<property name="p" value="x" scope="registry"/>"#,
+            "property scope `registry` is not supported by Axon",
+        ),
+        (
+            r#"<header name="Plain" value="x"/>"#,
+            "needs a namespace prefix",
+        ),
+        (
+            r#"<header name="ReplyTo" value="x"/>"#,
+            "WS-Addressing header `ReplyTo`",
+        ),
+        (
+            r#"<header name="Bad Name" scope="transport" value="x"/>"#,
+            "not a valid HTTP header name",
+        ),
+        (
+            r#"<payloadFactory><format><a>$2</a></format><args><arg value="x"/></args></payloadFactory>"#,
+            "`$2` in <format> has no matching <arg>",
+        ),
+        (
+            r#"<payloadFactory media-type="json"><format>{"a": $1}</format><args><arg value="x y"/></args></payloadFactory>"#,
+            "the payload is not valid JSON",
+        ),
+        (
+            r#"<payloadFactory><format><a/></format><args><arg expression="//a" evaluator="js"/></args></payloadFactory>"#,
+            "unknown evaluator `js`",
+        ),
+        (
+            r#"<enrich><source xpath="//a"/><target xpath="json-eval($.a)"/></enrich>"#,
+            "cannot mix json-eval() and XPath",
+        ),
+        (
+            r#"<enrich><source type="body"/><target type="property" property="p" action="child"/></enrich>"#,
+            "a property target takes",
+        ),
+        (
+            r#"<enrich><source type="body"/></enrich>"#,
+            "needs a <source> and a <target>",
+        ),
+        (
+            r#"<enrich><source type="key" key="k"/><target type="body"/></enrich>"#,
+            "enrich sources of type `key`",
+        ),
+        (
+            r#"<call-template target="t"/>"#,
+            "template `t` is not defined",
+        ),
+        (
+            r#"<makefault/>"#,
+            "the `makefault` mediator is not supported by Axon",
+        ),
+    ] {
+        let errors = load_errors(body);
+        assert!(
+            errors.iter().any(|m| m.contains(expected)),
+            "{body}: expected an error containing `{expected}`, got {errors:?}"
+        );
+    }
+}
