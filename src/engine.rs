@@ -392,6 +392,13 @@ impl Runtime {
                     }
                 }
                 Step::NeedBody => {
+                    if !matches!(msg.body, crate::message::Body::Stream { .. }) {
+                        // The body is in memory already: asking again would loop forever.
+                        let error = MediationError::Failed(
+                            "a mediator asked for a body that is already read".into(),
+                        );
+                        return fault(&frames, Failure::Mediation(error));
+                    }
                     if let Some(top) = frames.last_mut() {
                         top.next -= 1;
                     }
