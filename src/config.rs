@@ -19,6 +19,9 @@ mod diag;
 mod endpoint;
 mod graph;
 mod loader;
+mod openapi;
+mod prototype;
+mod reach;
 pub(crate) mod values;
 pub(crate) mod xml;
 
@@ -35,12 +38,21 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
     ResponseAction, Target, TimeoutSpec,
 };
+pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
+pub use prototype::{
+    Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
+    PrototypeSpec, Template,
+};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeqId(pub(crate) u32);
+
+/// Index of an API in [`Config::apis`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApiId(pub(crate) u32);
 
 /// Index of an endpoint (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -73,6 +85,8 @@ pub(crate) struct Ctx<'a> {
     endpoints: Vec<Option<EndpointConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
+    /// The mediation folder: files that artifacts name (OpenAPI documents) are relative to it.
+    pub(crate) dir: &'a Path,
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +174,7 @@ impl Config {
             sequences: (0..names.sequences.len()).map(|_| None).collect(),
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
             artifact: String::new(),
+            dir,
         };
         let mut apis = Vec::new();
         let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
@@ -174,7 +189,8 @@ impl Config {
             ctx.artifact = name.clone();
             match kind {
                 "api" => {
-                    if let Some(api) = api::parse(el, &mut ctx) {
+                    if let Some(mut api) = api::parse(el, &mut ctx) {
+                        api.id = ApiId(apis.len() as u32);
                         apis.push(api);
                     }
                 }
@@ -204,6 +220,7 @@ impl Config {
         } = ctx;
         // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
         graph::check_cycles(&sequences, &endpoints, &mut diags);
+        reach::check_prototypes(&apis, &sequences, &endpoints, &names.sequences, &mut diags);
         let complete =
             sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
         if diags.has_errors() || !complete {

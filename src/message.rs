@@ -98,6 +98,8 @@ pub struct MessageContext {
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
+    /// The live lifecycle of the API the request came through (`None` outside any API).
+    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -193,6 +195,7 @@ impl MessageContext {
             to: None,
             attempts: Vec::new(),
             fault_status: None,
+            api: None,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),

@@ -8,5 +8,7 @@ mod support;
 mod admin;
 mod check;
 mod http_proxy;
+mod lifecycle;
+mod prototype;
 mod serve;
 mod suspension;
