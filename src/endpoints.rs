@@ -239,14 +239,22 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
         Target::Http(_) => "HTTP",
         Target::Prototype(_) => "Prototype",
     };
-    let mut error = EndpointError::new(
-        ErrorKind::NotReady,
-        ProtocolState::RequestReady,
-        leaf.name.clone(),
+    not_ready_because(
+        leaf,
         format!(
             "Currently, {kind} endpoint : [ Name : {} ] [ State : {state} ]",
             leaf.name
         ),
+    )
+}
+
+/// The failure of a root leaf that is not ready (303001), with `detail` saying why.
+pub(crate) fn not_ready_because(leaf: &Leaf, detail: String) -> EndpointError {
+    let mut error = EndpointError::new(
+        ErrorKind::NotReady,
+        ProtocolState::RequestReady,
+        leaf.name.clone(),
+        detail,
     );
     error.code_override = Some(codes::LEAF_NOT_READY);
     error

@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use self::negotiate::{MockError, parse_prefer};
 use super::Leaf;
-use super::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use super::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::config::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, OpenApiMock, Part, PrototypeSpec, Template,
 };
@@ -112,21 +112,18 @@ pub(crate) fn in_service(leaf: &Leaf, msg: &MessageContext) -> Result<(), Endpoi
         Some(api) => format!("the API `{}` is {}", api.name(), api.state()),
         None => "the message came through no API".to_owned(),
     };
-    let mut error = EndpointError::new(
-        ErrorKind::NotReady,
-        ProtocolState::RequestReady,
-        leaf.name.clone(),
+    Err(super::not_ready_because(
+        leaf,
         format!(
             "prototype endpoint `{}` is out of service: {why}, and a prototype endpoint serves only PROTOTYPED APIs",
             leaf.name
         ),
-    );
-    error.code_override = Some(codes::LEAF_NOT_READY);
-    Err(error)
+    ))
 }
 
 /// Answers `msg` as the prototype `spec` (call number `call` of this endpoint), within the
-/// deadline a backend call would have.
+/// deadline a backend call would have. The endpoint's `<property>` children are applied
+/// first, as before any send, so they can feed the placeholders.
 ///
 /// # Errors
 /// A timeout (101504) when the planned delay passes the deadline.
@@ -137,6 +134,7 @@ pub(crate) async fn answer(
     limits: &Limits,
     call: u64,
 ) -> Result<(), EndpointError> {
+    super::http::apply_properties(leaf, msg);
     let plan = plan(spec, &leaf.name, &Request::of(msg), call);
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
     if plan.delay > deadline {
@@ -346,7 +344,6 @@ fn from_openapi(doc: &OpenApiMock, req: &Request<'_>, allow: &mut Vec<Method>) -
         allow.extend(path.operations.iter().map(|o| o.method.clone()));
         return None;
     };
-    let what = format!("{} {}", op.method, path.template);
     let prefer = parse_prefer(
         req.msg
             .headers
@@ -354,30 +351,32 @@ fn from_openapi(doc: &OpenApiMock, req: &Request<'_>, allow: &mut Vec<Method>) -
             .filter_map(|v| v.to_str().ok()),
     );
     let accept = req.header(&header::ACCEPT);
-    Some(match negotiate::choose(op, &what, &prefer, accept) {
-        Ok(choice) => {
-            let mut headers = HeaderMap::new();
-            for (name, value) in choice.headers {
-                headers.append(name.clone(), value.clone());
+    Some(
+        match negotiate::choose(op, &path.template, &prefer, accept) {
+            Ok(choice) => {
+                let mut headers = HeaderMap::new();
+                for (name, value) in choice.headers {
+                    headers.append(name.clone(), value.clone());
+                }
+                if let Some(media) = choice.media_type.as_deref()
+                    && let Ok(v) = HeaderValue::from_str(media)
+                {
+                    headers.insert(header::CONTENT_TYPE, v);
+                }
+                if !choice.applied.is_empty()
+                    && let Ok(v) = HeaderValue::from_str(&choice.applied.join(", "))
+                {
+                    headers.insert(HeaderName::from_static("preference-applied"), v);
+                }
+                Outcome::Respond {
+                    status: choice.status,
+                    headers,
+                    body: choice.body.cloned().unwrap_or_default(),
+                }
             }
-            if let Some(media) = choice.media_type.as_deref()
-                && let Ok(v) = HeaderValue::from_str(media)
-            {
-                headers.insert(header::CONTENT_TYPE, v);
-            }
-            if !choice.applied.is_empty()
-                && let Ok(v) = HeaderValue::from_str(&choice.applied.join(", "))
-            {
-                headers.insert(HeaderName::from_static("preference-applied"), v);
-            }
-            Outcome::Respond {
-                status: choice.status,
-                headers,
-                body: choice.body.cloned().unwrap_or_default(),
-            }
-        }
-        Err(error) => mock_error(&error),
-    })
+            Err(error) => mock_error(&error),
+        },
+    )
 }
 
 fn mock_error(error: &MockError) -> Outcome {

@@ -116,16 +116,16 @@ async fn inline_responses_are_templated_from_the_request() {
 }
 
 #[actix_rt::test]
-async fn the_resource_path_variables_reach_the_mock() {
+async fn resource_path_variables_and_endpoint_properties_reach_the_mock() {
     let api = r#"<api name="Quotes" context="/quotes" lifecycle="PROTOTYPED">
       <resource methods="GET" uri-template="/{symbol}">
         <inSequence><send><endpoint><prototype>
-          <response><body>{"symbol": "{uri.var.symbol}"}</body></response>
-        </prototype></endpoint></send></inSequence>
+          <response><body>{"symbol": "{uri.var.symbol}", "currency": "{query.param.currency}"}</body></response>
+        </prototype><property name="query.param.currency" value="EUR"/></endpoint></send></inSequence>
       </resource></api>"#;
     let axon = TestAxon::start(&[("api.xml", api)]).await;
     let r = axon.get("/quotes/WSO2").await;
-    assert_eq!(r.json(), json!({"symbol": "WSO2"}));
+    assert_eq!(r.json(), json!({"symbol": "WSO2", "currency": "EUR"}));
 }
 
 #[actix_rt::test]

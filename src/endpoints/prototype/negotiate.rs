@@ -103,17 +103,18 @@ pub fn parse_prefer<'h>(values: impl IntoIterator<Item = &'h str>) -> Preference
     out
 }
 
-/// Chooses the answer of `op` for a request with preference `prefer` and `Accept` header
-/// `accept` (the reference's algorithm, module docs).
+/// Chooses the answer of `op` (of path `template`) for a request with preference `prefer`
+/// and `Accept` header `accept` (the reference's algorithm, module docs).
 ///
 /// # Errors
 /// [`MockError`] when the preference is malformed or no example fits.
 pub fn choose<'a>(
     op: &'a Operation,
-    what: &str,
+    template: &str,
     prefer: &Preference,
     accept: Option<&str>,
 ) -> Result<Choice<'a>, MockError> {
+    let what = || format!("{} {template}", op.method);
     let mut applied = Vec::new();
     let preferred = match prefer.code.as_deref() {
         None => None,
@@ -135,7 +136,8 @@ pub fn choose<'a>(
     };
     if op.responses.is_empty() {
         return Err(MockError::NotImplemented(format!(
-            "{what} has no responses in the OpenAPI document"
+            "{} has no responses in the OpenAPI document",
+            what()
         )));
     }
     let has_examples = op
@@ -145,7 +147,8 @@ pub fn choose<'a>(
     let declares_content = op.responses.iter().any(|r| !r.content.is_empty());
     if !has_examples && declares_content {
         return Err(MockError::NotImplemented(format!(
-            "{what} has no examples in the OpenAPI document"
+            "{} has no examples in the OpenAPI document",
+            what()
         )));
     }
 
@@ -355,7 +358,7 @@ mod tests {
 
     fn pick(o: &Operation, prefer: &str, accept: Option<&str>) -> Result<(u16, String), MockError> {
         let p = parse_prefer([prefer]);
-        choose(o, "GET /pets", &p, accept).map(|c| {
+        choose(o, "/pets", &p, accept).map(|c| {
             (
                 c.status.as_u16(),
                 c.body
@@ -516,7 +519,7 @@ mod tests {
             }],
         }]);
         assert!(matches!(
-            choose(&bare, "GET /x", &Preference::default(), None),
+            choose(&bare, "/x", &Preference::default(), None),
             Err(MockError::NotImplemented(m)) if m == "GET /x has no examples in the OpenAPI document"
         ));
         let deleted = op(vec![MockedResponse {
