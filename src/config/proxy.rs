@@ -87,14 +87,25 @@ fn mark_addresses(el: &mut Element) {
 pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
     ctx.check_attrs(
         el,
-        &["name", "transports", "startOnLoad", "pinnedServers", "serviceGroup"],
+        &[
+            "name",
+            "transports",
+            "startOnLoad",
+            "pinnedServers",
+            "serviceGroup",
+        ],
     );
     ctx.no_text(el);
-    let name = ctx.required_attr(el, "name").map(|a| a.value.trim().to_owned());
+    let name = ctx
+        .required_attr(el, "name")
+        .map(|a| a.value.trim().to_owned());
     if let Some(n) = &name
         && (n.contains('/') || n.contains('?') || n.contains('#'))
     {
-        ctx.error(&el.loc, format!("proxy name `{n}` must not contain `/`, `?` or `#`"));
+        ctx.error(
+            &el.loc,
+            format!("proxy name `{n}` must not contain `/`, `?` or `#`"),
+        );
     }
     if let Some(a) = el.attr("transports") {
         for t in a.value.split([' ', ',']).filter(|t| !t.is_empty()) {
@@ -188,7 +199,10 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
 type Target4 = (SeqId, Option<SeqId>, Option<SeqId>, Option<EndpointId>);
 
 fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4> {
-    ctx.check_attrs(el, &["inSequence", "outSequence", "faultSequence", "endpoint"]);
+    ctx.check_attrs(
+        el,
+        &["inSequence", "outSequence", "faultSequence", "endpoint"],
+    );
     ctx.no_text(el);
     let mut ok = true;
     let names = ["inSequence", "outSequence", "faultSequence"];
@@ -242,7 +256,10 @@ fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4>
     }
     let [in_seq, out_seq, fault_seq] = flows;
     if ok && in_seq.is_none() && endpoint.is_none() {
-        ctx.error(&el.loc, "a proxy <target> needs an inSequence or an endpoint");
+        ctx.error(
+            &el.loc,
+            "a proxy <target> needs an inSequence or an endpoint",
+        );
         return None;
     }
     if !ok {
@@ -275,7 +292,10 @@ fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
     ctx.check_attrs(el, &["uri", "key", "endpoint", "preservePolicy"]);
     for (attr, what) in [
         ("key", "a published WSDL from a registry key (`key`)"),
-        ("endpoint", "a published WSDL fetched from an endpoint (`endpoint`)"),
+        (
+            "endpoint",
+            "a published WSDL fetched from an endpoint (`endpoint`)",
+        ),
         ("preservePolicy", "attribute `preservePolicy`"),
     ] {
         if let Some(a) = el.attr(attr) {
@@ -294,11 +314,17 @@ fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
         (Some(a), None) => wsdl::load(a.value.trim(), &a.loc, ctx)?,
         (None, Some(def)) => wsdl::inline_document(def, ctx)?,
         (Some(_), Some(_)) => {
-            ctx.error(&el.loc, "<publishWSDL> takes either `uri` or an inline WSDL, not both");
+            ctx.error(
+                &el.loc,
+                "<publishWSDL> takes either `uri` or an inline WSDL, not both",
+            );
             return None;
         }
         (None, None) => {
-            ctx.error(&el.loc, "<publishWSDL> needs `uri` or an inline <wsdl:definitions>");
+            ctx.error(
+                &el.loc,
+                "<publishWSDL> needs `uri` or an inline <wsdl:definitions>",
+            );
             return None;
         }
     };
@@ -316,7 +342,11 @@ fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
 }
 
 /// An API whose context is inside `/services/<proxy>` would never be reached.
-pub(crate) fn check_shadowing(apis: &[ApiConfig], proxies: &[ProxyConfig], diags: &mut Diagnostics) {
+pub(crate) fn check_shadowing(
+    apis: &[ApiConfig],
+    proxies: &[ProxyConfig],
+    diags: &mut Diagnostics,
+) {
     for proxy in proxies {
         let base = format!("/services/{}", proxy.name);
         for api in apis {

@@ -36,9 +36,16 @@ pub(crate) struct WsdlDocument {
 
 /// Reads `<wsdl uri service port>` (or an inline `<wsdl:definitions>`) into the port's
 /// address and the format its binding implies.
-pub(crate) fn parse_endpoint(el: &Element, ctx: &mut Ctx<'_>) -> Option<(WsdlSpec, EndpointFormat)> {
-    let service = ctx.required_attr(el, "service").map(|a| a.value.trim().to_owned());
-    let port = ctx.required_attr(el, "port").map(|a| a.value.trim().to_owned());
+pub(crate) fn parse_endpoint(
+    el: &Element,
+    ctx: &mut Ctx<'_>,
+) -> Option<(WsdlSpec, EndpointFormat)> {
+    let service = ctx
+        .required_attr(el, "service")
+        .map(|a| a.value.trim().to_owned());
+    let port = ctx
+        .required_attr(el, "port")
+        .map(|a| a.value.trim().to_owned());
     let inline = el
         .elements()
         .find(|c| c.local_name() == "definitions" || c.local_name() == "description");
@@ -46,11 +53,17 @@ pub(crate) fn parse_endpoint(el: &Element, ctx: &mut Ctx<'_>) -> Option<(WsdlSpe
         (Some(a), None) => load(a.value.trim(), &a.loc, ctx)?,
         (None, Some(def)) => inline_document(def, ctx)?,
         (Some(_), Some(_)) => {
-            ctx.error(&el.loc, "<wsdl> takes either `uri` or an inline WSDL, not both");
+            ctx.error(
+                &el.loc,
+                "<wsdl> takes either `uri` or an inline WSDL, not both",
+            );
             return None;
         }
         (None, None) => {
-            ctx.error(&el.loc, "<wsdl> needs attribute `uri` or an inline <wsdl:definitions>");
+            ctx.error(
+                &el.loc,
+                "<wsdl> needs attribute `uri` or an inline <wsdl:definitions>",
+            );
             return None;
         }
     };
@@ -97,7 +110,10 @@ pub(crate) fn load(uri: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<WsdlDocume
         ctx.unsupported(loc, format!("loading a WSDL over `{scheme}`"));
         return None;
     } else {
-        let path = uri.strip_prefix("file://").or_else(|| uri.strip_prefix("file:")).unwrap_or(uri);
+        let path = uri
+            .strip_prefix("file://")
+            .or_else(|| uri.strip_prefix("file:"))
+            .unwrap_or(uri);
         let full = resolve_path(ctx.dir, path);
         match std::fs::read_to_string(&full) {
             Ok(text) => (text, full.display().to_string()),
@@ -128,7 +144,11 @@ pub(crate) fn load(uri: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<WsdlDocume
 
 fn resolve_path(dir: &Path, path: &str) -> std::path::PathBuf {
     let p = Path::new(path);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
 }
 
 fn check_version(doc: &WsdlDocument, loc: &Loc, ctx: &mut Ctx<'_>) -> bool {
@@ -214,14 +234,21 @@ impl WsdlDocument {
             .iter()
             .find(|s| s.attr_value("name") == Some(service))
         else {
-            let names: Vec<&str> = services.iter().filter_map(|s| s.attr_value("name")).collect();
+            let names: Vec<&str> = services
+                .iter()
+                .filter_map(|s| s.attr_value("name"))
+                .collect();
             let imports = self.wsdl_children("import").count();
             return Err(format!(
                 "WSDL `{}` has no service `{service}` in namespace `{}` (services: {}){}",
                 self.source,
                 self.target_namespace(),
                 list(&names),
-                if imports > 0 { "; imported WSDL documents are not read" } else { "" }
+                if imports > 0 {
+                    "; imported WSDL documents are not read"
+                } else {
+                    ""
+                }
             ));
         };
         let ports: Vec<&Element> = svc

@@ -38,7 +38,11 @@ pub(crate) fn resolve(
         Target::Address(spec) | Target::Wsdl(crate::config::WsdlSpec { address: spec, .. }) => {
             let base = substitute(&spec.uri, msg)?;
             // The postfix joins REST messages only (reference §1.7): not SOAP ones.
-            Ok(if rest { append_postfix(base, msg) } else { base })
+            Ok(if rest {
+                append_postfix(base, msg)
+            } else {
+                base
+            })
         }
         Target::Http(spec) => {
             let url = expand(spec, props, msg)?;
@@ -223,12 +227,20 @@ mod tests {
         let t = Target::Address(AddressSpec {
             uri: "http://b/${tenant}".into(),
         });
-        assert_eq!(resolve(&t, &[], &m, true).unwrap(), "http://b/acme/orders/7?x=1");
+        assert_eq!(
+            resolve(&t, &[], &m, true).unwrap(),
+            "http://b/acme/orders/7?x=1"
+        );
         assert_eq!(resolve(&t, &[], &m, false).unwrap(), "http://b/acme");
         let missing = Target::Address(AddressSpec {
             uri: "http://b/${nope}".into(),
         });
-        assert!(resolve(&missing, &[], &m, true).unwrap_err().0.contains("`nope`"));
+        assert!(
+            resolve(&missing, &[], &m, true)
+                .unwrap_err()
+                .0
+                .contains("`nope`")
+        );
     }
 
     #[test]
@@ -262,7 +274,10 @@ mod tests {
         let mut m = msg();
         m.set("uri.var.base", "http://backend:8080/x");
         let t = http("{uri.var.base}/y", Some(Method::GET));
-        assert_eq!(resolve(&t, &[], &m, true).unwrap(), "http://backend:8080/x/y");
+        assert_eq!(
+            resolve(&t, &[], &m, true).unwrap(),
+            "http://backend:8080/x/y"
+        );
     }
 
     #[test]

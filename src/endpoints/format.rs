@@ -72,13 +72,14 @@ pub(crate) async fn prepare(
             } else {
                 SoapVersion::V12
             };
-            let action = soap::action(&msg.headers)
-                .or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
+            let action =
+                soap::action(&msg.headers).or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
             if kind == ContentKind::Soap(version) {
                 check_request(msg, version).map_err(fail)?;
             } else {
                 let bytes = read(leaf, msg, limits).await?;
-                let envelope = to_envelope(kind, &bytes, version, msg.content_type()).map_err(fail)?;
+                let envelope =
+                    to_envelope(kind, &bytes, version, msg.content_type()).map_err(fail)?;
                 msg.body = Body::Full(Bytes::from(envelope));
             }
             soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
@@ -135,13 +136,22 @@ fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {
     )
 }
 
-async fn read(leaf: &Leaf, msg: &mut MessageContext, limits: &Limits) -> Result<Bytes, EndpointError> {
+async fn read(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<Bytes, EndpointError> {
     msg.body.buffer(limits.max_body).await.map_err(|error| {
         let kind = match error {
             crate::message::BodyError::TooLarge { .. } => ErrorKind::MalformedRequest,
             crate::message::BodyError::Read(_) => ErrorKind::Downstream,
         };
-        EndpointError::new(kind, ProtocolState::RequestReady, leaf.name.clone(), error.to_string())
+        EndpointError::new(
+            kind,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            error.to_string(),
+        )
     })
 }
 
@@ -222,7 +232,11 @@ fn text_payload(bytes: &[u8]) -> String {
 }
 
 /// The payload of a message of `kind` as standalone XML (empty for no payload).
-fn payload_xml(kind: ContentKind, bytes: &[u8], content_type: Option<&str>) -> Result<String, Malformed> {
+fn payload_xml(
+    kind: ContentKind,
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<String, Malformed> {
     match kind {
         ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.payload().unwrap_or_default()),
         ContentKind::Xml => xml_payload(bytes),
@@ -245,11 +259,19 @@ fn to_envelope(
 ) -> Result<String, Malformed> {
     match kind {
         ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.convert(version)),
-        other => Ok(soap::wrap(version, &payload_xml(other, bytes, content_type)?, &[])),
+        other => Ok(soap::wrap(
+            version,
+            &payload_xml(other, bytes, content_type)?,
+            &[],
+        )),
     }
 }
 
-fn to_pox(kind: ContentKind, bytes: &[u8], content_type: Option<&str>) -> Result<String, Malformed> {
+fn to_pox(
+    kind: ContentKind,
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<String, Malformed> {
     payload_xml(kind, bytes, content_type)
 }
 
@@ -258,7 +280,8 @@ fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
     let pairs: Vec<(String, String)> = match kind {
         ContentKind::Empty => Vec::new(),
         ContentKind::Form => {
-            let text = std::str::from_utf8(bytes).map_err(|_| Malformed("the form is not UTF-8".into()))?;
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| Malformed("the form is not UTF-8".into()))?;
             crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?
         }
         ContentKind::Json => {
@@ -297,10 +320,14 @@ fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
             }
         }
         ContentKind::Text | ContentKind::Other => {
-            return Err(Malformed("only XML, JSON or form bodies become GET parameters".into()));
+            return Err(Malformed(
+                "only XML, JSON or form bodies become GET parameters".into(),
+            ));
         }
     };
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     Ok(pairs
         .iter()
         .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
@@ -313,7 +340,9 @@ fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
 fn force_error_on_fault(msg: &MessageContext) -> bool {
     msg.get("FORCE_ERROR_ON_SOAP_FAULT")
         .or_else(|| msg.get_axis2("FORCE_ERROR_ON_SOAP_FAULT"))
-        .is_some_and(|v| matches!(v, Value::Bool(true)) || v.to_string().eq_ignore_ascii_case("true"))
+        .is_some_and(|v| {
+            matches!(v, Value::Bool(true)) || v.to_string().eq_ignore_ascii_case("true")
+        })
 }
 
 /// How much of a response is read to see whether it is a SOAP fault.
@@ -329,7 +358,9 @@ pub(crate) async fn check_response(
     msg: &mut MessageContext,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
-    if !force_error_on_fault(msg) || !current_kind(msg).is_xml() && !msg.content_type().is_some_and(|c| c.contains("xml")) {
+    if !force_error_on_fault(msg)
+        || !current_kind(msg).is_xml() && !msg.content_type().is_some_and(|c| c.contains("xml"))
+    {
         return Ok(());
     }
     let prefix = peek(&mut msg.body, FAULT_PEEK).await;
@@ -380,9 +411,8 @@ async fn peek(body: &mut Body, max: usize) -> Bytes {
     *body = if ended {
         Body::Full(prefix.clone())
     } else {
-        let head = futures_util::stream::iter(
-            std::iter::once(Ok(prefix.clone())).chain(failed.map(Err)),
-        );
+        let head =
+            futures_util::stream::iter(std::iter::once(Ok(prefix.clone())).chain(failed.map(Err)));
         Body::Stream {
             stream: Box::pin(head.chain(stream)),
             length,
@@ -496,7 +526,10 @@ fn convert_for_client(
             };
             (json.to_string(), "application/json".to_owned())
         }
-        ContentKind::Xml => (payload_xml(kind, bytes, None)?, "application/xml; charset=UTF-8".to_owned()),
+        ContentKind::Xml => (
+            payload_xml(kind, bytes, None)?,
+            "application/xml; charset=UTF-8".to_owned(),
+        ),
         _ => return Ok(None),
     }))
 }
@@ -583,10 +616,14 @@ mod tests {
             &[],
         );
         assert!(body_starts_with_fault(fault.as_bytes()));
-        assert!(body_starts_with_fault(&fault.as_bytes()[..fault.find("Code").unwrap()]));
+        assert!(body_starts_with_fault(
+            &fault.as_bytes()[..fault.find("Code").unwrap()]
+        ));
         let ok = soap::wrap(SoapVersion::V11, "<r/>", &["<h/>".into()]);
         assert!(!body_starts_with_fault(ok.as_bytes()));
-        assert!(!body_starts_with_fault(soap::wrap(SoapVersion::V11, "", &[]).as_bytes()));
+        assert!(!body_starts_with_fault(
+            soap::wrap(SoapVersion::V11, "", &[]).as_bytes()
+        ));
         assert!(!body_starts_with_fault(b"<Fault/>"));
     }
 
@@ -598,17 +635,42 @@ mod tests {
             env,
             r#"<soapenv:Envelope xmlns:soapenv="http://www.w3.org/2003/05/soap-envelope"><soapenv:Body><getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote></soapenv:Body></soapenv:Envelope>"#
         );
-        let (back, ct) = convert_for_client(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), ContentKind::Json)
-            .unwrap()
-            .unwrap();
+        let (back, ct) = convert_for_client(
+            ContentKind::Soap(SoapVersion::V12),
+            env.as_bytes(),
+            ContentKind::Json,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(ct, "application/json");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&back).unwrap(), serde_json::from_slice::<serde_json::Value>(json).unwrap());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&back).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(json).unwrap()
+        );
         let pox = to_pox(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), None).unwrap();
-        assert_eq!(pox, r#"<getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote>"#);
+        assert_eq!(
+            pox,
+            r#"<getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote>"#
+        );
         assert_eq!(query_params(ContentKind::Json, json).unwrap(), "symbol=IBM");
-        assert_eq!(query_params(ContentKind::Soap(SoapVersion::V12), env.as_bytes()).unwrap(), "symbol=IBM");
-        assert!(to_envelope(ContentKind::Other, b"\x00", SoapVersion::V11, Some("image/png")).unwrap_err().0.contains("image/png"));
+        assert_eq!(
+            query_params(ContentKind::Soap(SoapVersion::V12), env.as_bytes()).unwrap(),
+            "symbol=IBM"
+        );
+        assert!(
+            to_envelope(
+                ContentKind::Other,
+                b"\x00",
+                SoapVersion::V11,
+                Some("image/png")
+            )
+            .unwrap_err()
+            .0
+            .contains("image/png")
+        );
         let text = to_envelope(ContentKind::Text, b"a<b", SoapVersion::V11, None).unwrap();
-        assert!(text.contains("<text xmlns=\"http://ws.apache.org/commons/ns/payload\">a&lt;b</text>"));
+        assert!(
+            text.contains("<text xmlns=\"http://ws.apache.org/commons/ns/payload\">a&lt;b</text>")
+        );
     }
 }

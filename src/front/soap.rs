@@ -62,8 +62,11 @@ pub(crate) async fn handle_proxy(
 
 fn wants_wsdl(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
-        q.split('&')
-            .any(|p| p.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("wsdl")))
+        q.split('&').any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("wsdl"))
+        })
     })
 }
 
@@ -73,7 +76,10 @@ fn wsdl_response(req: &HttpRequest, proxy: &ProxyConfig, scheme: &str) -> HttpRe
     let Some(wsdl) = &proxy.wsdl else {
         return HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
-            .body(format!("proxy service `{}` publishes no WSDL\n", proxy.name));
+            .body(format!(
+                "proxy service `{}` publishes no WSDL\n",
+                proxy.name
+            ));
     };
     let host = req
         .headers()

@@ -226,8 +226,8 @@ impl Mediator for MakeFault {
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             });
-        let content_type =
-            HeaderValue::from_str(&content_type).map_err(|_| MediationError::Failed("invalid content type".into()))?;
+        let content_type = HeaderValue::from_str(&content_type)
+            .map_err(|_| MediationError::Failed("invalid content type".into()))?;
         let body = Body::Full(Bytes::from(body));
         if self.response || msg.is_response() {
             let mut headers = HeaderMap::new();
@@ -295,12 +295,20 @@ mod tests {
         load(r#"<makefault version="soap11"><code xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" value="s:Server"/><reason value="r"/></makefault>"#).unwrap();
         load(r#"<makefault><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap();
         let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err();
-        assert!(error.contains("is a SOAP 1.2 code but the fault is SOAP 1.1"), "{error}");
-        let error = load(r#"<makefault version="soap12"><code value="x:Oops"/><reason value="r"/></makefault>"#).unwrap_err();
+        assert!(
+            error.contains("is a SOAP 1.2 code but the fault is SOAP 1.1"),
+            "{error}"
+        );
+        let error = load(
+            r#"<makefault version="soap12"><code value="x:Oops"/><reason value="r"/></makefault>"#,
+        )
+        .unwrap_err();
         assert!(error.contains("not a standard SOAP fault code"), "{error}");
-        let error = load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
+        let error =
+            load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
         assert!(error.contains("needs a <code>"), "{error}");
-        let error = load(r#"<makefault><code expression="//x"/><reason value="r"/></makefault>"#).unwrap_err();
+        let error = load(r#"<makefault><code expression="//x"/><reason value="r"/></makefault>"#)
+            .unwrap_err();
         assert!(error.contains("not supported by Axon"), "{error}");
         load(r#"<makefault version="pox"><detail>oops</detail></makefault>"#).unwrap();
     }

@@ -99,7 +99,12 @@ fn element(out: &mut String, name: &str, value: &Value) {
             out.push_str(&tag);
             for (k, v) in map {
                 if let Some(attr) = k.strip_prefix('@') {
-                    let _ = write!(out, " {}=\"{}\"", encode_name(attr), escape_attr(&scalar_text(v)));
+                    let _ = write!(
+                        out,
+                        " {}=\"{}\"",
+                        encode_name(attr),
+                        escape_attr(&scalar_text(v))
+                    );
                 }
             }
             let children: Vec<(&String, &Value)> =
@@ -186,12 +191,15 @@ pub(crate) fn xml_to_json_in_scope(el: &Element, scope: &[(String, String)]) -> 
 }
 
 fn subtree_uses(el: &Element, prefix: &str) -> bool {
-    let p = |n: &str| n.split_once(':').map(|(p, _)| p.to_owned()).unwrap_or_default();
+    let p = |n: &str| {
+        n.split_once(':')
+            .map(|(p, _)| p.to_owned())
+            .unwrap_or_default()
+    };
     p(&el.name) == prefix
-        || el
-            .attrs
-            .iter()
-            .any(|a| xmlns_prefix(&a.name).is_none() && a.name.contains(':') && p(&a.name) == prefix)
+        || el.attrs.iter().any(|a| {
+            xmlns_prefix(&a.name).is_none() && a.name.contains(':') && p(&a.name) == prefix
+        })
         || el.elements().any(|c| subtree_uses(c, prefix))
 }
 
@@ -208,7 +216,10 @@ fn content(el: &Element) -> Value {
         if is_nil_decl {
             continue;
         }
-        map.insert(format!("@{}", decode_name(&a.name)), Value::String(a.value.clone()));
+        map.insert(
+            format!("@{}", decode_name(&a.name)),
+            Value::String(a.value.clone()),
+        );
     }
     let has_children = el.elements().next().is_some();
     let text: String = el
@@ -264,7 +275,9 @@ fn scalar(text: &str) -> Value {
 }
 
 fn name_char_ok(c: char, first: bool) -> bool {
-    c.is_alphabetic() || c == '_' || (!first && (c.is_alphanumeric() || matches!(c, '-' | '.' | ':')))
+    c.is_alphabetic()
+        || c == '_'
+        || (!first && (c.is_alphanumeric() || matches!(c, '-' | '.' | ':')))
 }
 
 /// Encodes a JSON member name as an XML name.
@@ -344,7 +357,10 @@ mod tests {
     fn wrappers_arrays_types_and_nulls_round_trip() {
         let v = json!({"a": 1, "b": [true, "x", 2.5], "c": null, "d": "", "e": {"@id": "7", "#text": "t"}});
         let xml = json_to_xml(&v);
-        assert!(xml.starts_with("<jsonObject><a>1</a><b>true</b><b>x</b><b>2.5</b>"), "{xml}");
+        assert!(
+            xml.starts_with("<jsonObject><a>1</a><b>true</b><b>x</b><b>2.5</b>"),
+            "{xml}"
+        );
         assert_eq!(round_json(v.clone()), v);
         let arr = json!([{"k": 1}, {"k": 2}]);
         assert_eq!(round_json(arr.clone()), arr);
@@ -355,15 +371,25 @@ mod tests {
     #[test]
     fn documented_losses_single_item_arrays_and_numeric_strings() {
         assert_eq!(round_json(json!({"a": {"b": [1]}})), json!({"a": {"b": 1}}));
-        assert_eq!(round_json(json!({"a": {"b": "42"}})), json!({"a": {"b": 42}}));
+        assert_eq!(
+            round_json(json!({"a": {"b": "42"}})),
+            json!({"a": {"b": 42}})
+        );
         // Non-canonical numbers stay strings.
-        assert_eq!(round_json(json!({"a": {"b": "007"}})), json!({"a": {"b": "007"}}));
-        assert_eq!(round_json(json!({"a": {"b": "1.10"}})), json!({"a": {"b": "1.10"}}));
+        assert_eq!(
+            round_json(json!({"a": {"b": "007"}})),
+            json!({"a": {"b": "007"}})
+        );
+        assert_eq!(
+            round_json(json!({"a": {"b": "1.10"}})),
+            json!({"a": {"b": "1.10"}})
+        );
     }
 
     #[test]
     fn xml_round_trips_through_json() {
-        let xml = r#"<m:r xmlns:m="urn:m" a="1"><m:x>1</m:x><m:x>2</m:x><m:y k="v">t</m:y><m:z/></m:r>"#;
+        let xml =
+            r#"<m:r xmlns:m="urn:m" a="1"><m:x>1</m:x><m:x>2</m:x><m:y k="v">t</m:y><m:z/></m:r>"#;
         let el = parse_xml(xml.as_bytes()).unwrap();
         let json = xml_to_json(&el);
         assert_eq!(
@@ -377,7 +403,10 @@ mod tests {
     fn names_that_are_not_xml_names_are_escaped_reversibly() {
         let v = json!({"first name": {"1st": "a", "x_y": "b"}});
         let xml = json_to_xml(&v);
-        assert!(xml.starts_with("<first_x0020_name><_x0031_st>a</_x0031_st><x_y>b</x_y>"), "{xml}");
+        assert!(
+            xml.starts_with("<first_x0020_name><_x0031_st>a</_x0031_st><x_y>b</x_y>"),
+            "{xml}"
+        );
         assert_eq!(round_json(v.clone()), v);
         let tricky = json!({"a": {"_x0041_": 1}});
         assert_eq!(round_json(tricky.clone()), tricky);

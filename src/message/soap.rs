@@ -252,18 +252,14 @@ pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
         match reader.read_resolved_event() {
             Ok((ns, quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e))) => {
                 let ns = match ns {
-                    quick_xml::name::ResolveResult::Bound(n) => {
-                        Some(n.into_inner().to_owned())
-                    }
+                    quick_xml::name::ResolveResult::Bound(n) => Some(n.into_inner().to_owned()),
                     _ => None,
                 };
                 let local = e.local_name().into_inner().to_owned();
                 return Some((ns, local));
             }
             Ok((_, quick_xml::events::Event::Eof)) | Err(_) => return None,
-            Ok((_, quick_xml::events::Event::Text(t)))
-                if !t.as_ref().trim().is_empty() =>
-            {
+            Ok((_, quick_xml::events::Event::Text(t))) if !t.as_ref().trim().is_empty() => {
                 return None;
             }
             Ok(_) => {}
@@ -361,7 +357,9 @@ impl Envelope {
         let scope = self.scope_of(fault);
         let (code, reason, detail) = match self.version {
             SoapVersion::V11 => (
-                child(fault, "faultcode").map(|c| c.text()).unwrap_or_default(),
+                child(fault, "faultcode")
+                    .map(|c| c.text())
+                    .unwrap_or_default(),
                 child(fault, "faultstring")
                     .map(|c| c.text())
                     .unwrap_or_default(),
@@ -544,10 +542,11 @@ fn uses_prefix(el: &Element, prefix: &str) -> bool {
         n.split_once(':').map(|(p, _)| p).unwrap_or("")
     }
     if name_prefix(&el.name) == prefix
-        || el
-            .attrs
-            .iter()
-            .any(|a| xmlns_prefix(&a.name).is_none() && a.name.contains(':') && name_prefix(&a.name) == prefix)
+        || el.attrs.iter().any(|a| {
+            xmlns_prefix(&a.name).is_none()
+                && a.name.contains(':')
+                && name_prefix(&a.name) == prefix
+        })
     {
         return true;
     }
@@ -601,7 +600,12 @@ fn write_element(
     scope.truncate(depth);
 }
 
-fn write_decl(out: &mut String, prefix: &str, uri: &str, convert: Option<(SoapVersion, SoapVersion)>) {
+fn write_decl(
+    out: &mut String,
+    prefix: &str,
+    uri: &str,
+    convert: Option<(SoapVersion, SoapVersion)>,
+) {
     let uri = match convert {
         Some((from, to)) if uri == from.namespace() => to.namespace(),
         _ => uri,
@@ -639,11 +643,19 @@ fn convert_attr(
     }
     match (local, to) {
         ("actor", SoapVersion::V12) => {
-            let v = if value == ACTOR_NEXT_11 { ROLE_NEXT_12 } else { value };
+            let v = if value == ACTOR_NEXT_11 {
+                ROLE_NEXT_12
+            } else {
+                value
+            };
             (format!("{prefix}:role"), v.to_owned())
         }
         ("role", SoapVersion::V11) => {
-            let v = if value == ROLE_NEXT_12 { ACTOR_NEXT_11 } else { value };
+            let v = if value == ROLE_NEXT_12 {
+                ACTOR_NEXT_11
+            } else {
+                value
+            };
             (format!("{prefix}:actor"), v.to_owned())
         }
         ("mustUnderstand", SoapVersion::V11) => {

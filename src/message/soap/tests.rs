@@ -28,12 +28,18 @@ fn converts_between_versions_and_back() {
     let env = Envelope::parse(REQ11.as_bytes()).unwrap();
     let v12 = env.convert(SoapVersion::V12);
     assert!(v12.contains(SOAP12_NS) && !v12.contains(SOAP11_NS), "{v12}");
-    assert!(v12.contains(r#"soapenv:role="http://www.w3.org/2003/05/soap-envelope/role/next""#), "{v12}");
+    assert!(
+        v12.contains(r#"soapenv:role="http://www.w3.org/2003/05/soap-envelope/role/next""#),
+        "{v12}"
+    );
     let back = Envelope::parse(v12.as_bytes()).unwrap();
     assert_eq!(back.version, SoapVersion::V12);
     assert_eq!(back.payload(), env.payload());
     let v11 = back.convert(SoapVersion::V11);
-    assert!(v11.contains(r#"soapenv:actor="http://schemas.xmlsoap.org/soap/actor/next""#), "{v11}");
+    assert!(
+        v11.contains(r#"soapenv:actor="http://schemas.xmlsoap.org/soap/actor/next""#),
+        "{v11}"
+    );
 }
 
 #[test]
@@ -48,21 +54,30 @@ fn faults_of_both_versions_are_built_read_and_converted() {
     let f11 = fault_envelope(SoapVersion::V11, &fault, &[]);
     assert!(f11.contains("<faultcode>soapenv:Server</faultcode><faultstring>boom &amp; bust</faultstring><faultactor>urn:role</faultactor>"), "{f11}");
     let f12 = fault_envelope(SoapVersion::V12, &fault, &[]);
-    assert!(f12.contains("<soapenv:Value>soapenv:Receiver</soapenv:Value>"), "{f12}");
+    assert!(
+        f12.contains("<soapenv:Value>soapenv:Receiver</soapenv:Value>"),
+        "{f12}"
+    );
     assert!(f12.contains("<soapenv:Text xml:lang=\"en\">boom &amp; bust</soapenv:Text>"));
     for (text, version) in [(f11, SoapVersion::V11), (f12, SoapVersion::V12)] {
         let env = Envelope::parse(text.as_bytes()).unwrap();
         let info = env.fault().unwrap();
         assert_eq!(info.standard, Some(FaultCode::Receiver));
         assert_eq!(info.reason, "boom & bust");
-        assert_eq!(info.detail.as_deref(), Some("<e:code xmlns:e=\"urn:e\">101503</e:code>"));
+        assert_eq!(
+            info.detail.as_deref(),
+            Some("<e:code xmlns:e=\"urn:e\">101503</e:code>")
+        );
         let other = match version {
             SoapVersion::V11 => SoapVersion::V12,
             SoapVersion::V12 => SoapVersion::V11,
         };
         let converted = Envelope::parse(env.convert(other).as_bytes()).unwrap();
         assert_eq!(converted.version, other);
-        assert_eq!(converted.fault().unwrap().standard, Some(FaultCode::Receiver));
+        assert_eq!(
+            converted.fault().unwrap().standard,
+            Some(FaultCode::Receiver)
+        );
     }
     assert!(Envelope::parse(REQ11.as_bytes()).unwrap().fault().is_none());
 }
@@ -81,7 +96,10 @@ fn actions_and_content_types() {
     assert_eq!(action(&h).as_deref(), Some("urn:getQuote"));
     set_transport_headers(&mut h, SoapVersion::V11, Some("urn:getQuote"));
     assert_eq!(h.get(SOAP_ACTION).unwrap(), "\"urn:getQuote\"");
-    assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "text/xml; charset=UTF-8");
+    assert_eq!(
+        h.get(header::CONTENT_TYPE).unwrap(),
+        "text/xml; charset=UTF-8"
+    );
     h.insert(SOAP_ACTION, HeaderValue::from_static("\"\""));
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     assert_eq!(action(&h), None);
@@ -91,9 +109,18 @@ fn actions_and_content_types() {
 fn malformed_envelopes_are_rejected_with_a_reason() {
     let cases: &[(&[u8], &str)] = &[
         (b"<a/>", "not a SOAP envelope"),
-        (b"<s:Envelope xmlns:s=\"urn:x\"><s:Body/></s:Envelope>", "neither SOAP 1.1 nor SOAP 1.2"),
-        (b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"/>", "no Body"),
-        (b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>", "malformed XML"),
+        (
+            b"<s:Envelope xmlns:s=\"urn:x\"><s:Body/></s:Envelope>",
+            "neither SOAP 1.1 nor SOAP 1.2",
+        ),
+        (
+            b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"/>",
+            "no Body",
+        ),
+        (
+            b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body>",
+            "malformed XML",
+        ),
         (b"\xff\xfe", "UTF-8"),
     ];
     for (bytes, expected) in cases {
@@ -125,12 +152,36 @@ fn streaming_check_rejects_bad_envelopes() {
     let cases: &[(SoapVersion, &str, &str)] = &[
         (SoapVersion::V12, REQ11, "version mismatch"),
         (SoapVersion::V11, "<a/>", "not a SOAP envelope"),
-        (SoapVersion::V11, "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x></s:Body></s:Envelope>", "malformed XML"),
-        (SoapVersion::V11, "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x/></s:Body>", "incomplete"),
-        (SoapVersion::V11, "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/></s:Envelope>", "no Body"),
-        (SoapVersion::V12, "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/><s:Extra/></s:Envelope>", "unexpected element"),
-        (SoapVersion::V11, "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"x\">]><s:Envelope/>", "document type"),
-        (SoapVersion::V11, "<?pi x?><s:Envelope/>", "processing instruction"),
+        (
+            SoapVersion::V11,
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x></s:Body></s:Envelope>",
+            "malformed XML",
+        ),
+        (
+            SoapVersion::V11,
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><x/></s:Body>",
+            "incomplete",
+        ),
+        (
+            SoapVersion::V11,
+            "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Header/></s:Envelope>",
+            "no Body",
+        ),
+        (
+            SoapVersion::V12,
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body/><s:Extra/></s:Envelope>",
+            "unexpected element",
+        ),
+        (
+            SoapVersion::V11,
+            "<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e \"x\">]><s:Envelope/>",
+            "document type",
+        ),
+        (
+            SoapVersion::V11,
+            "<?pi x?><s:Envelope/>",
+            "processing instruction",
+        ),
         (SoapVersion::V11, "not xml at all", "malformed XML"),
     ];
     for (version, doc, expected) in cases {
@@ -143,11 +194,15 @@ fn streaming_check_rejects_bad_envelopes() {
 
 #[test]
 fn prolog_whitespace_and_comments_are_accepted() {
-    for doc in ["\n  <!-- a -->\n<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>\n"] {
+    for doc in [
+        "\n  <!-- a -->\n<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body/></s:Envelope>\n",
+    ] {
         for size in [1, 2, 5, 100] {
             check_chunks(SoapVersion::V11, doc.as_bytes(), size).unwrap();
         }
     }
-    let error = EnvelopeCheck::new(SoapVersion::V11).feed(b"", true).unwrap_err();
+    let error = EnvelopeCheck::new(SoapVersion::V11)
+        .feed(b"", true)
+        .unwrap_err();
     assert!(error.0.contains("no root element"), "{error}");
 }
