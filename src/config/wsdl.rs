@@ -215,7 +215,7 @@ impl WsdlDocument {
     fn wsdl_children<'a>(&'a self, local: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.root
             .elements()
-            .filter(move |e| e.local_name() == local && e.ns.as_deref() == Some(WSDL11_NS))
+            .filter(move |el| el.local_name() == local && el.ns.as_deref() == Some(WSDL11_NS))
     }
 
     /// The address of `service`/`port` and the format its extensibility element implies:
@@ -304,8 +304,8 @@ impl WsdlDocument {
             .wsdl_children("binding")
             .find(|b| b.attr_value("name") == Some(local))?;
         b.elements()
-            .find(|e| e.local_name() == "binding" && e.ns.as_deref() == Some(HTTP_BINDING_NS))
-            .and_then(|e| e.attr_value("verb"))
+            .find(|el| el.local_name() == "binding" && el.ns.as_deref() == Some(HTTP_BINDING_NS))
+            .and_then(|el| el.attr_value("verb"))
     }
 }
 

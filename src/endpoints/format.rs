@@ -368,7 +368,7 @@ pub(crate) async fn check_response(
         return Ok(());
     }
     let bytes = msg.body.buffer(limits.max_body).await.unwrap_or(prefix);
-    let detail = match Envelope::parse(&bytes).ok().and_then(|e| e.fault()) {
+    let detail = match Envelope::parse(&bytes).ok().and_then(|env| env.fault()) {
         Some(f) => format!("{}: {}", f.code, f.reason),
         None => "a SOAP fault".to_owned(),
     };
@@ -435,7 +435,7 @@ fn body_starts_with_fault(prefix: &[u8]) -> bool {
         };
         match event {
             (ns, ev @ (Event::Start(_) | Event::Empty(_))) => {
-                let (Event::Start(e) | Event::Empty(e)) = &ev else {
+                let (Event::Start(start) | Event::Empty(start)) = &ev else {
                     continue;
                 };
                 let opens = matches!(ev, Event::Start(_));
@@ -443,7 +443,7 @@ fn body_starts_with_fault(prefix: &[u8]) -> bool {
                     quick_xml::name::ResolveResult::Bound(n) => n.into_inner().to_owned(),
                     _ => String::new(),
                 };
-                let local = e.local_name().into_inner().to_owned();
+                let local = start.local_name().into_inner().to_owned();
                 let is_soap = SoapVersion::from_namespace(&ns).is_some();
                 match depth {
                     0 if !(is_soap && local == "Envelope") => return false,

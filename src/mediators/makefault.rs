@@ -126,7 +126,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 let mut xml = String::new();
                 for n in &child.children {
                     match n {
-                        crate::config::xml::Node::Element(e) => xml.push_str(&e.to_xml()),
+                        crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
                         crate::config::xml::Node::Text(t) => xml.push_str(&escape_text(t)),
                     }
                 }

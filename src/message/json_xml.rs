@@ -55,7 +55,7 @@ pub fn json_to_xml(json: &Value) -> String {
             for item in items {
                 element(&mut out, ITEM, item);
             }
-            let _ = write!(out, "</{ARRAY}>");
+            _ = write!(out, "</{ARRAY}>");
         }
         scalar => element(&mut out, SCALAR, scalar),
     }
@@ -81,25 +81,25 @@ fn element(out: &mut String, name: &str, value: &Value) {
                 match item {
                     // An array inside an array: one element holding the inner items.
                     Value::Array(_) => {
-                        let _ = write!(out, "<{tag}>");
+                        _ = write!(out, "<{tag}>");
                         for inner in item.as_array().into_iter().flatten() {
                             element(out, ITEM, inner);
                         }
-                        let _ = write!(out, "</{tag}>");
+                        _ = write!(out, "</{tag}>");
                     }
                     other => element(out, name, other),
                 }
             }
         }
         Value::Null => {
-            let _ = write!(out, "<{tag} xmlns:xsi=\"{XSI_NS}\" xsi:nil=\"true\"/>");
+            _ = write!(out, "<{tag} xmlns:xsi=\"{XSI_NS}\" xsi:nil=\"true\"/>");
         }
         Value::Object(map) => {
             out.push('<');
             out.push_str(&tag);
             for (k, v) in map {
                 if let Some(attr) = k.strip_prefix('@') {
-                    let _ = write!(
+                    _ = write!(
                         out,
                         " {}=\"{}\"",
                         encode_name(attr),
@@ -121,14 +121,14 @@ fn element(out: &mut String, name: &str, value: &Value) {
                     element(out, k, v);
                 }
             }
-            let _ = write!(out, "</{tag}>");
+            _ = write!(out, "</{tag}>");
         }
         scalar => {
             let text = scalar_text(scalar);
             if text.is_empty() {
-                let _ = write!(out, "<{tag}/>");
+                _ = write!(out, "<{tag}/>");
             } else {
-                let _ = write!(out, "<{tag}>{}</{tag}>", escape_text(&text));
+                _ = write!(out, "<{tag}>{}</{tag}>", escape_text(&text));
             }
         }
     }
@@ -289,7 +289,7 @@ fn encode_name(name: &str) -> String {
         if name_char_ok(c, i == 0) && !literal_escape {
             out.push(c);
         } else {
-            let _ = write!(out, "_x{:04X}_", c as u32);
+            _ = write!(out, "_x{:04X}_", c as u32);
         }
     }
     if out.is_empty() {
@@ -396,7 +396,7 @@ mod tests {
             json,
             json!({"m:r": {"@xmlns:m": "urn:m", "@a": "1", "m:x": [1, 2], "m:y": {"@k": "v", "#text": "t"}, "m:z": ""}})
         );
-        assert_eq!(json_to_xml(&json), xml.replace("<m:z/>", "<m:z/>"));
+        assert_eq!(json_to_xml(&json), xml);
     }
 
     #[test]

@@ -250,12 +250,15 @@ pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
     let mut reader = quick_xml::NsReader::from_reader(bytes);
     loop {
         match reader.read_resolved_event() {
-            Ok((ns, quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e))) => {
+            Ok((
+                ns,
+                quick_xml::events::Event::Start(tag) | quick_xml::events::Event::Empty(tag),
+            )) => {
                 let ns = match ns {
                     quick_xml::name::ResolveResult::Bound(n) => Some(n.into_inner().to_owned()),
                     _ => None,
                 };
-                let local = e.local_name().into_inner().to_owned();
+                let local = tag.local_name().into_inner().to_owned();
                 return Some((ns, local));
             }
             Ok((_, quick_xml::events::Event::Eof)) | Err(_) => return None,
@@ -305,7 +308,7 @@ impl Envelope {
         let ns = self.version.namespace();
         self.root
             .elements()
-            .find(|e| e.local_name() == local && e.ns.as_deref() == Some(ns))
+            .find(|el| el.local_name() == local && el.ns.as_deref() == Some(ns))
     }
 
     fn scope_of(&self, part: &Element) -> Vec<(String, String)> {
@@ -347,7 +350,7 @@ impl Envelope {
         let fault = body
             .elements()
             .next()
-            .filter(|e| e.local_name() == "Fault" && e.ns.as_deref() == Some(ns))?;
+            .filter(|el| el.local_name() == "Fault" && el.ns.as_deref() == Some(ns))?;
         let child = |el: &'_ Element, local: &str| {
             el.elements()
                 .find(|c| c.local_name() == local)
@@ -426,7 +429,7 @@ impl Envelope {
 /// empty for an empty body), with `headers` as header blocks.
 pub fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
     let mut out = String::with_capacity(payload.len() + 256);
-    let _ = write!(
+    _ = write!(
         out,
         "<soapenv:Envelope xmlns:soapenv=\"{}\">",
         version.namespace()
@@ -455,32 +458,32 @@ pub fn fault_envelope(version: SoapVersion, fault: &Fault, headers: &[String]) -
     let mut body = String::new();
     match version {
         SoapVersion::V11 => {
-            let _ = write!(
+            _ = write!(
                 body,
                 "<soapenv:Fault><faultcode>{code}</faultcode><faultstring>{}</faultstring>",
                 escape_text(&fault.reason)
             );
             if let Some(role) = &fault.role {
-                let _ = write!(body, "<faultactor>{}</faultactor>", escape_text(role));
+                _ = write!(body, "<faultactor>{}</faultactor>", escape_text(role));
             }
             if let Some(detail) = &fault.detail {
-                let _ = write!(body, "<detail>{detail}</detail>");
+                _ = write!(body, "<detail>{detail}</detail>");
             }
         }
         SoapVersion::V12 => {
-            let _ = write!(
+            _ = write!(
                 body,
                 "<soapenv:Fault><soapenv:Code><soapenv:Value>{code}</soapenv:Value></soapenv:Code><soapenv:Reason><soapenv:Text xml:lang=\"en\">{}</soapenv:Text></soapenv:Reason>",
                 escape_text(&fault.reason)
             );
             if let Some(node) = &fault.node {
-                let _ = write!(body, "<soapenv:Node>{}</soapenv:Node>", escape_text(node));
+                _ = write!(body, "<soapenv:Node>{}</soapenv:Node>", escape_text(node));
             }
             if let Some(role) = &fault.role {
-                let _ = write!(body, "<soapenv:Role>{}</soapenv:Role>", escape_text(role));
+                _ = write!(body, "<soapenv:Role>{}</soapenv:Role>", escape_text(role));
             }
             if let Some(detail) = &fault.detail {
-                let _ = write!(body, "<soapenv:Detail>{detail}</soapenv:Detail>");
+                _ = write!(body, "<soapenv:Detail>{detail}</soapenv:Detail>");
             }
         }
     }

@@ -285,8 +285,7 @@ async fn wsdl_endpoints_take_address_and_version_from_the_port() {
         <wsdl uri="wsdl/stock.wsdl" service="StockQuoteService" port="StockQuoteSoap12"/></endpoint>"#;
     let url_ep = format!(
         r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="StockWsdl11">
-        <wsdl uri="{}" service="StockQuoteService" port="StockQuoteSoap11"/></endpoint>"#,
-        format!("http://127.0.0.1:{wsdl_port}/stock?wsdl")
+        <wsdl uri="http://127.0.0.1:{wsdl_port}/stock?wsdl" service="StockQuoteService" port="StockQuoteSoap11"/></endpoint>"#
     );
     let p12 = proxy("Via12", r#"<target endpoint="StockWsdl12"/>"#);
     let p11 = proxy("Via11", r#"<target endpoint="StockWsdl11"/>"#);
