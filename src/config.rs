@@ -468,6 +468,16 @@ impl Ctx<'_> {
     }
 }
 
+/// The WS-* quality-of-service elements (of endpoints and proxies) Axon does not implement.
+pub(crate) fn unsupported_ws(local: &str) -> Option<&'static str> {
+    match local {
+        "enableAddressing" => Some("WS-Addressing (`<enableAddressing>`)"),
+        "enableSec" => Some("WS-Security (`<enableSec>`)"),
+        "enableRM" => Some("WS-ReliableMessaging (`<enableRM>`)"),
+        _ => None,
+    }
+}
+
 /// Kinds of top-level artifact that are recognised but not implemented.
 pub(crate) fn unsupported_artifact(kind: &str) -> Option<&'static str> {
     UNSUPPORTED_ARTIFACTS

@@ -440,16 +440,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                 ctx.unsupported(&child.loc, "<retryConfig> on a leaf used outside a group");
                 ok = false;
             }
-            "enableAddressing" => {
-                ctx.unsupported(&child.loc, "WS-Addressing (`<enableAddressing>`)");
-                ok = false;
-            }
-            "enableSec" => {
-                ctx.unsupported(&child.loc, "WS-Security (`<enableSec>`)");
-                ok = false;
-            }
-            "enableRM" => {
-                ctx.unsupported(&child.loc, "WS-ReliableMessaging (`<enableRM>`)");
+            local if super::unsupported_ws(local).is_some() => {
+                ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
                 ok = false;
             }
             "authentication" if is_http => {

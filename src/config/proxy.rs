@@ -159,16 +159,8 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
                 ctx.unsupported(&child.loc, "WS-Policy on proxy services (`<policy>`)");
                 ok = false;
             }
-            "enableAddressing" => {
-                ctx.unsupported(&child.loc, "WS-Addressing (`<enableAddressing>`)");
-                ok = false;
-            }
-            "enableSec" => {
-                ctx.unsupported(&child.loc, "WS-Security (`<enableSec>`)");
-                ok = false;
-            }
-            "enableRM" => {
-                ctx.unsupported(&child.loc, "WS-ReliableMessaging (`<enableRM>`)");
+            local if super::unsupported_ws(local).is_some() => {
+                ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
                 ok = false;
             }
             _ => {
@@ -307,27 +299,7 @@ fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
         ctx.unsupported(&r.loc, "WSDL import resources (`<resource>`)");
         return None;
     }
-    let inline = el
-        .elements()
-        .find(|c| c.local_name() == "definitions" || c.local_name() == "description");
-    let doc = match (el.attr("uri"), inline) {
-        (Some(a), None) => wsdl::load(a.value.trim(), &a.loc, ctx)?,
-        (None, Some(def)) => wsdl::inline_document(def, ctx)?,
-        (Some(_), Some(_)) => {
-            ctx.error(
-                &el.loc,
-                "<publishWSDL> takes either `uri` or an inline WSDL, not both",
-            );
-            return None;
-        }
-        (None, None) => {
-            ctx.error(
-                &el.loc,
-                "<publishWSDL> needs `uri` or an inline <wsdl:definitions>",
-            );
-            return None;
-        }
-    };
+    let doc = wsdl::document(el, ctx)?;
     let published = PublishedWsdl::new(&doc);
     if published.addresses() == 0 {
         ctx.diags.warning(

@@ -46,27 +46,7 @@ pub(crate) fn parse_endpoint(
     let port = ctx
         .required_attr(el, "port")
         .map(|a| a.value.trim().to_owned());
-    let inline = el
-        .elements()
-        .find(|c| c.local_name() == "definitions" || c.local_name() == "description");
-    let doc = match (el.attr("uri"), inline) {
-        (Some(a), None) => load(a.value.trim(), &a.loc, ctx)?,
-        (None, Some(def)) => inline_document(def, ctx)?,
-        (Some(_), Some(_)) => {
-            ctx.error(
-                &el.loc,
-                "<wsdl> takes either `uri` or an inline WSDL, not both",
-            );
-            return None;
-        }
-        (None, None) => {
-            ctx.error(
-                &el.loc,
-                "<wsdl> needs attribute `uri` or an inline <wsdl:definitions>",
-            );
-            return None;
-        }
-    };
+    let doc = document(el, ctx)?;
     let (service, port) = (service?, port?);
     match doc.port_address(&service, &port) {
         Ok((uri, format)) => Some((
@@ -80,6 +60,33 @@ pub(crate) fn parse_endpoint(
         )),
         Err(message) => {
             ctx.error(&el.loc, message);
+            None
+        }
+    }
+}
+
+/// The WSDL that `el` names with `uri`, or holds inline (exactly one of the two).
+pub(crate) fn document(el: &Element, ctx: &mut Ctx<'_>) -> Option<WsdlDocument> {
+    let inline = el
+        .elements()
+        .find(|c| c.local_name() == "definitions" || c.local_name() == "description");
+    match (el.attr("uri"), inline) {
+        (Some(a), None) => load(a.value.trim(), &a.loc, ctx),
+        (None, Some(def)) => inline_document(def, ctx),
+        (Some(_), Some(_)) => {
+            let what = format!(
+                "<{}> takes either `uri` or an inline WSDL, not both",
+                el.local_name()
+            );
+            ctx.error(&el.loc, what);
+            None
+        }
+        (None, None) => {
+            let what = format!(
+                "<{}> needs attribute `uri` or an inline <wsdl:definitions>",
+                el.local_name()
+            );
+            ctx.error(&el.loc, what);
             None
         }
     }

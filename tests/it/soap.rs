@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::support::backend::{Backend, Canned, Seen};
-use crate::support::{TestAxon, dead_port, eventually};
+use crate::support::{Reply, TestAxon, dead_port, eventually};
 
 const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -66,6 +66,19 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(&text[from..to])
+}
+
+/// POSTs a `getQuote` envelope of version `ns` as a client of that version would (SOAP 1.1
+/// with `SOAPAction: urn:getQuote`).
+async fn post_soap(axon: &TestAxon, path: &str, ns: &str, symbol: &str) -> Reply {
+    let body = envelope(ns, symbol);
+    let headers: &[(&str, &str)] = if ns == S11 {
+        &[("content-type", "text/xml"), ("soapaction", "urn:getQuote")]
+    } else {
+        &[("content-type", "application/soap+xml")]
+    };
+    axon.request("POST", path, Some(body.as_bytes()), headers)
+        .await
 }
 
 fn envelope(ns: &str, symbol: &str) -> String {
@@ -195,14 +208,7 @@ async fn soap11_client_to_soap12_backend_and_back() {
         ),
     );
     let axon = TestAxon::start(&[("p.xml", &p)]).await;
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Converting",
-            Some(envelope(S11, "IBM").as_bytes()),
-            &[("content-type", "text/xml"), ("soapaction", "urn:getQuote")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Converting", S11, "IBM").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = backend.last();
     assert_eq!(
@@ -461,14 +467,7 @@ async fn dead_backend_gives_a_fault_in_the_clients_version() {
         ),
     );
     let axon = TestAxon::start(&[("p.xml", &p)]).await;
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Dead",
-            Some(envelope(S11, "IBM").as_bytes()),
-            &[("content-type", "text/xml"), ("soapaction", "urn:getQuote")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Dead", S11, "IBM").await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("101503"));
     assert!(
@@ -489,14 +488,7 @@ async fn dead_backend_gives_a_fault_in_the_clients_version() {
     );
     assert!(text.contains("<axon:code>101503</axon:code>"), "{text}");
 
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Dead",
-            Some(envelope(S12, "IBM").as_bytes()),
-            &[("content-type", "application/soap+xml")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Dead", S12, "IBM").await;
     assert_eq!(reply.status, 500);
     assert!(
         reply
@@ -557,11 +549,12 @@ async fn malformed_envelopes_get_a_client_fault_and_reach_no_backend() {
     );
 
     // SOAP 1.2: a Sender fault, HTTP 400; here the envelope is of the wrong version.
+    let v11_envelope = envelope(S11, "IBM");
     let reply = axon
         .request(
             "POST",
             "/services/P",
-            Some(envelope(S11, "IBM").as_bytes()),
+            Some(v11_envelope.as_bytes()),
             &[("content-type", "application/soap+xml")],
         )
         .await;
@@ -617,14 +610,7 @@ async fn makefault_builds_faults_in_sequences() {
         dead_port()
     );
     let axon = TestAxon::start(&[("all.xml", &seq)]).await;
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Mf",
-            Some(envelope(S12, "IBM").as_bytes()),
-            &[("content-type", "application/soap+xml")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Mf", S12, "IBM").await;
     assert_eq!(reply.status, 500);
     assert!(
         reply
@@ -647,14 +633,7 @@ async fn makefault_builds_faults_in_sequences() {
     );
 
     // Without `version`, the fault follows the client: SOAP 1.2 gets Sender for Client.
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Inline",
-            Some(envelope(S12, "IBM").as_bytes()),
-            &[("content-type", "application/soap+xml")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Inline", S12, "IBM").await;
     assert_eq!(reply.status, 500);
     assert!(
         reply
@@ -663,14 +642,7 @@ async fn makefault_builds_faults_in_sequences() {
         "{}",
         reply.text()
     );
-    let reply = axon
-        .request(
-            "POST",
-            "/services/Inline",
-            Some(envelope(S11, "IBM").as_bytes()),
-            &[("content-type", "text/xml")],
-        )
-        .await;
+    let reply = post_soap(&axon, "/services/Inline", S11, "IBM").await;
     assert!(
         reply
             .text()
