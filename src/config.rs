@@ -19,7 +19,9 @@ mod diag;
 mod endpoint;
 mod graph;
 mod loader;
+mod proxy;
 pub(crate) mod values;
+pub(crate) mod wsdl;
 pub(crate) mod xml;
 
 pub(crate) mod sequence;
@@ -32,9 +34,10 @@ pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
-    ResponseAction, Target, TimeoutSpec,
+    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
+    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
+pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 
@@ -53,6 +56,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// REST APIs, in load order.
     pub apis: Vec<ApiConfig>,
+    /// Proxy services, in load order.
+    pub proxies: Vec<ProxyConfig>,
     pub(crate) sequences: Vec<SequenceConfig>,
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
@@ -73,6 +78,8 @@ pub(crate) struct Ctx<'a> {
     endpoints: Vec<Option<EndpointConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
+    /// The mediation folder (relative WSDL files are read from it).
+    pub(crate) dir: &'a Path,
 }
 
 #[derive(Debug, Default)]
@@ -83,7 +90,6 @@ struct Names {
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
-    ("proxy", "proxy services (`<proxy>`)"),
     ("localEntry", "local entries (`<localEntry>`)"),
     ("template", "templates (`<template>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
@@ -125,7 +131,7 @@ impl Config {
         let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
-            if kind != "sequence" && kind != "endpoint" && kind != "api" {
+            if kind != "sequence" && kind != "endpoint" && kind != "api" && kind != "proxy" {
                 continue;
             }
             let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
@@ -160,8 +166,10 @@ impl Config {
             sequences: (0..names.sequences.len()).map(|_| None).collect(),
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
             artifact: String::new(),
+            dir,
         };
         let mut apis = Vec::new();
+        let mut proxies = Vec::new();
         let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
@@ -176,6 +184,11 @@ impl Config {
                 "api" => {
                     if let Some(api) = api::parse(el, &mut ctx) {
                         apis.push(api);
+                    }
+                }
+                "proxy" => {
+                    if let Some(p) = proxy::parse(el, &mut ctx) {
+                        proxies.push(p);
                     }
                 }
                 "sequence" => {
@@ -196,6 +209,7 @@ impl Config {
             }
         }
         check_api_contexts(&apis, ctx.diags);
+        proxy::check_shadowing(&apis, &proxies, ctx.diags);
 
         let Ctx {
             sequences,
@@ -221,6 +235,7 @@ impl Config {
         Ok(Config {
             dir: dir.to_path_buf(),
             apis,
+            proxies,
             sequences,
             endpoints,
             sequence_names: names.sequences,
@@ -450,6 +465,16 @@ impl Ctx<'_> {
     /// A name for an inline part of the current artifact, unique by position.
     pub(crate) fn inline_name(&self, what: &str, loc: &Loc) -> String {
         format!("{}.{}@{}:{}", self.artifact, what, loc.line, loc.col)
+    }
+}
+
+/// The WS-* quality-of-service elements (of endpoints and proxies) Axon does not implement.
+pub(crate) fn unsupported_ws(local: &str) -> Option<&'static str> {
+    match local {
+        "enableAddressing" => Some("WS-Addressing (`<enableAddressing>`)"),
+        "enableSec" => Some("WS-Security (`<enableSec>`)"),
+        "enableRM" => Some("WS-ReliableMessaging (`<enableRM>`)"),
+        _ => None,
     }
 }
 

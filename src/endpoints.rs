@@ -15,6 +15,7 @@
 pub mod actor;
 pub(crate) mod address;
 pub mod error;
+pub(crate) mod format;
 pub mod health;
 pub(crate) mod http;
 pub mod state;
@@ -197,6 +198,7 @@ fn start_leaf(
     let (kind, address) = match &spec.target {
         Target::Address(a) => ("address", a.uri.clone()),
         Target::Http(h) => ("http", h.template_source.clone()),
+        Target::Wsdl(w) => ("wsdl", w.address.uri.clone()),
     };
     let info = LeafInfo {
         name: ep.name.clone(),
@@ -223,6 +225,7 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
     let kind = match &leaf.spec.target {
         Target::Address(_) => "Address",
         Target::Http(_) => "HTTP",
+        Target::Wsdl(_) => "WSDL",
     };
     let mut error = EndpointError::new(
         ErrorKind::NotReady,
@@ -233,7 +236,10 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
             leaf.name
         ),
     );
-    error.code_override = Some(codes::LEAF_NOT_READY);
+    error.code_override = Some(match &leaf.spec.target {
+        Target::Wsdl(_) => codes::WSDL_NOT_READY,
+        _ => codes::LEAF_NOT_READY,
+    });
     error
 }
 

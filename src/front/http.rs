@@ -60,13 +60,11 @@ async fn handle(
     } else {
         "http"
     };
+    if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
+        return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
+    }
     let headers = req.headers();
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let (body, has_body) = request_body(headers, payload);
     let head = RequestHead {
         method: req.method(),
         path: req.uri().path(),
@@ -83,14 +81,6 @@ async fn handle(
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
-    };
-    let body = if has_body {
-        Body::stream(
-            Box::pin(payload.into_inner()),
-            if chunked { None } else { content_length },
-        )
-    } else {
-        Body::Empty
     };
     let route = rt.router.route(&rt.config, &head);
     let mut msg = MessageContext::request(
@@ -194,9 +184,15 @@ async fn handle(
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
             };
-            return finish(&req, started, &api.name, "", fault_response(&fault), None);
+            let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
+            let response = match client.soap() {
+                Some(version) => super::soap::fault_response(version, &fault),
+                None => fault_response(&fault),
+            };
+            return finish(&req, started, &api.name, "", response, None);
         }
     };
+    let reply = super::soap::for_client(reply, &rt.limits).await;
     let (response, attempts) = into_response(reply);
     finish(
         &req,
@@ -206,6 +202,25 @@ async fn handle(
         response,
         Some(&attempts),
     )
+}
+
+/// The request's body as a stream (with its declared length), and whether it has one.
+pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let body = if has_body {
+        Body::stream(
+            Box::pin(payload.into_inner()),
+            if chunked { None } else { content_length },
+        )
+    } else {
+        Body::Empty
+    };
+    (body, has_body)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -272,9 +287,12 @@ fn plain(status: StatusCode) -> HttpResponse {
 }
 
 /// Turns the engine's reply into a response, and returns the endpoints tried.
-fn into_response(reply: Reply) -> (HttpResponse, String) {
+pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     match reply {
-        Reply::Fault(fault, msg) => (fault_response(&fault), trace(&msg)),
+        Reply::Fault(fault, msg) => match msg.client.soap() {
+            Some(version) => (super::soap::fault_response(version, &fault), trace(&msg)),
+            None => (fault_response(&fault), trace(&msg)),
+        },
         Reply::Accepted(msg) => (HttpResponse::new(StatusCode::ACCEPTED), trace(&msg)),
         Reply::Message(mut msg) => {
             let attempts = trace(&msg);
@@ -380,7 +398,7 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     req: &HttpRequest,
     started: Instant,
     api: &str,

@@ -9,4 +9,5 @@ mod admin;
 mod check;
 mod http_proxy;
 mod serve;
+mod soap;
 mod suspension;
