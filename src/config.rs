@@ -21,8 +21,10 @@ mod graph;
 mod loader;
 mod openapi;
 mod prototype;
+mod proxy;
 mod reach;
 pub(crate) mod values;
+pub(crate) mod wsdl;
 pub(crate) mod xml;
 
 pub(crate) mod sequence;
@@ -35,14 +37,15 @@ pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
-    ResponseAction, Target, TimeoutSpec,
+    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
+    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
 pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
 pub use prototype::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
     PrototypeSpec, Template,
 };
+pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 
@@ -65,6 +68,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// REST APIs, in load order.
     pub apis: Vec<ApiConfig>,
+    /// Proxy services, in load order.
+    pub proxies: Vec<ProxyConfig>,
     pub(crate) sequences: Vec<SequenceConfig>,
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
@@ -85,7 +90,8 @@ pub(crate) struct Ctx<'a> {
     endpoints: Vec<Option<EndpointConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
-    /// The mediation folder: files that artifacts name (OpenAPI documents) are relative to it.
+    /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
+    /// relative to it.
     pub(crate) dir: &'a Path,
 }
 
@@ -97,7 +103,6 @@ struct Names {
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
-    ("proxy", "proxy services (`<proxy>`)"),
     ("localEntry", "local entries (`<localEntry>`)"),
     ("template", "templates (`<template>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
@@ -139,7 +144,7 @@ impl Config {
         let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
-            if kind != "sequence" && kind != "endpoint" && kind != "api" {
+            if kind != "sequence" && kind != "endpoint" && kind != "api" && kind != "proxy" {
                 continue;
             }
             let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
@@ -177,6 +182,7 @@ impl Config {
             dir,
         };
         let mut apis = Vec::new();
+        let mut proxies = Vec::new();
         let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
@@ -192,6 +198,11 @@ impl Config {
                     if let Some(mut api) = api::parse(el, &mut ctx) {
                         api.id = ApiId(apis.len() as u32);
                         apis.push(api);
+                    }
+                }
+                "proxy" => {
+                    if let Some(p) = proxy::parse(el, &mut ctx) {
+                        proxies.push(p);
                     }
                 }
                 "sequence" => {
@@ -212,6 +223,7 @@ impl Config {
             }
         }
         check_api_contexts(&apis, ctx.diags);
+        proxy::check_shadowing(&apis, &proxies, ctx.diags);
 
         let Ctx {
             sequences,
@@ -220,7 +232,14 @@ impl Config {
         } = ctx;
         // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
         graph::check_cycles(&sequences, &endpoints, &mut diags);
-        reach::check_prototypes(&apis, &sequences, &endpoints, &names.sequences, &mut diags);
+        reach::check_prototypes(
+            &apis,
+            &proxies,
+            &sequences,
+            &endpoints,
+            &names.sequences,
+            &mut diags,
+        );
         let complete =
             sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
         if diags.has_errors() || !complete {
@@ -238,6 +257,7 @@ impl Config {
         Ok(Config {
             dir: dir.to_path_buf(),
             apis,
+            proxies,
             sequences,
             endpoints,
             sequence_names: names.sequences,
@@ -467,6 +487,16 @@ impl Ctx<'_> {
     /// A name for an inline part of the current artifact, unique by position.
     pub(crate) fn inline_name(&self, what: &str, loc: &Loc) -> String {
         format!("{}.{}@{}:{}", self.artifact, what, loc.line, loc.col)
+    }
+}
+
+/// The WS-* quality-of-service elements (of endpoints and proxies) Axon does not implement.
+pub(crate) fn unsupported_ws(local: &str) -> Option<&'static str> {
+    match local {
+        "enableAddressing" => Some("WS-Addressing (`<enableAddressing>`)"),
+        "enableSec" => Some("WS-Security (`<enableSec>`)"),
+        "enableRM" => Some("WS-ReliableMessaging (`<enableRM>`)"),
+        _ => None,
     }
 }
 

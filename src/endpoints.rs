@@ -16,6 +16,7 @@
 pub mod actor;
 pub(crate) mod address;
 pub mod error;
+pub(crate) mod format;
 pub mod health;
 pub(crate) mod http;
 pub mod prototype;
@@ -210,6 +211,7 @@ fn start_leaf(
     let (kind, address) = match &spec.target {
         Target::Address(a) => ("address", a.uri.clone()),
         Target::Http(h) => ("http", h.template_source.clone()),
+        Target::Wsdl(w) => ("wsdl", w.address.uri.clone()),
         Target::Prototype(p) => ("prototype", p.describe()),
     };
     let info = LeafInfo {
@@ -237,6 +239,7 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
     let kind = match &leaf.spec.target {
         Target::Address(_) => "Address",
         Target::Http(_) => "HTTP",
+        Target::Wsdl(_) => "WSDL",
         Target::Prototype(_) => "Prototype",
     };
     not_ready_because(
@@ -248,7 +251,8 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
     )
 }
 
-/// The failure of a root leaf that is not ready (303001), with `detail` saying why.
+/// The failure of a root leaf that is not ready (303001; 303002 for a WSDL leaf), with
+/// `detail` saying why.
 pub(crate) fn not_ready_because(leaf: &Leaf, detail: String) -> EndpointError {
     let mut error = EndpointError::new(
         ErrorKind::NotReady,
@@ -256,7 +260,10 @@ pub(crate) fn not_ready_because(leaf: &Leaf, detail: String) -> EndpointError {
         leaf.name.clone(),
         detail,
     );
-    error.code_override = Some(codes::LEAF_NOT_READY);
+    error.code_override = Some(match &leaf.spec.target {
+        Target::Wsdl(_) => codes::WSDL_NOT_READY,
+        _ => codes::LEAF_NOT_READY,
+    });
     error
 }
 

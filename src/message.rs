@@ -6,6 +6,9 @@
 //! its body stream is not `Send`, by design.
 
 mod body;
+pub mod content;
+pub mod json_xml;
+pub mod soap;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +19,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
 pub use body::{Body, BodyError, BodyStream};
+pub use content::{ClientFormat, ContentKind};
 
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +104,11 @@ pub struct MessageContext {
     pub fault_status: Option<StatusCode>,
     /// The live lifecycle of the API the request came through (`None` outside any API).
     pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
+    pub client: ClientFormat,
+    /// Set when an endpoint `format` changed the message's kind: the response is turned
+    /// back into the client's kind before it leaves Axon.
+    pub convert_reply: bool,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -183,6 +192,7 @@ impl MessageContext {
         headers: HeaderMap,
         body: Body,
     ) -> Self {
+        let client = ClientFormat::of_request(&headers, !body.is_empty(), false);
         MessageContext {
             id: MessageId::next(),
             direction: Direction::Request,
@@ -196,6 +206,8 @@ impl MessageContext {
             attempts: Vec::new(),
             fault_status: None,
             api: None,
+            client,
+            convert_reply: false,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),

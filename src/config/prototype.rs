@@ -339,6 +339,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         })),
         timeout: Default::default(),
         suspension: Default::default(),
+        format: None,
     })
 }
 

@@ -3,15 +3,18 @@
 //!
 //! The walk starts from every flow that can run for a request: an API resource's in-, out-
 //! and fault sequence (the global `fault` sequence when the resource has none), and, outside
-//! any API, `main` and the dispatch handlers (`_resource_mismatch_handler_`,
-//! `_method_not_allowed_handler_`), whose failures go to `fault`. It follows mediator
+//! any API, a proxy service's flows and target endpoint, `main` and the dispatch handlers
+//! (`_resource_mismatch_handler_`, `_method_not_allowed_handler_`), whose failures go to
+//! `fault`. It follows mediator
 //! references (`Mediator::references`: sequence calls, sends, `receive` sequences), sequence
 //! and endpoint `onError` handlers, and endpoint `key` aliases.
 
 use std::collections::{HashMap, VecDeque};
 
 use super::diag::Diagnostics;
-use super::{ApiConfig, EndpointConfig, EndpointId, EndpointKind, SeqId, SequenceConfig, Target};
+use super::{
+    ApiConfig, EndpointConfig, EndpointId, EndpointKind, ProxyConfig, SeqId, SequenceConfig, Target,
+};
 use crate::engine::lifecycle::Lifecycle;
 use crate::mediators::Reference;
 
@@ -37,6 +40,7 @@ struct Graph<'a> {
 /// prototype endpoint reachable from outside any API.
 pub(crate) fn check_prototypes(
     apis: &[ApiConfig],
+    proxies: &[ProxyConfig],
     sequences: &[Option<SequenceConfig>],
     endpoints: &[Option<EndpointConfig>],
     sequence_names: &HashMap<String, SeqId>,
@@ -64,7 +68,7 @@ pub(crate) fn check_prototypes(
             ];
             for (flow, start) in flows {
                 let Some(start) = start else { continue };
-                for (ep, path) in graph.prototypes_from(start, flow) {
+                for (ep, path) in graph.prototypes_from(Node::Seq(start), flow) {
                     if reported.contains(&ep) {
                         continue;
                     }
@@ -83,6 +87,37 @@ pub(crate) fn check_prototypes(
             }
         }
     }
+    for proxy in proxies {
+        let flows = [
+            ("in-sequence", Some(Node::Seq(proxy.in_sequence))),
+            ("out-sequence", proxy.out_sequence.map(Node::Seq)),
+            (
+                "fault sequence",
+                proxy.fault_sequence.or(fault).map(Node::Seq),
+            ),
+            ("target", proxy.endpoint.map(Node::Ep)),
+        ];
+        let mut reported: Vec<EndpointId> = Vec::new();
+        for (flow, start) in flows {
+            let Some(start) = start else { continue };
+            for (ep, path) in graph.prototypes_from(start, flow) {
+                if reported.contains(&ep) {
+                    continue;
+                }
+                reported.push(ep);
+                diags.error(
+                    &proxy.loc,
+                    format!(
+                        "proxy service `{}` reaches {} ({path}), but a proxy service has no \
+                         lifecycle state; a prototype endpoint serves only the resources of \
+                         PROTOTYPED APIs",
+                        proxy.name,
+                        graph.endpoint_label(ep)
+                    ),
+                );
+            }
+        }
+    }
     let globals: Vec<(&str, SeqId)> = GLOBAL_ROOTS
         .iter()
         .filter_map(|name| sequence_names.get(*name).map(|id| (*name, *id)))
@@ -95,7 +130,7 @@ pub(crate) fn check_prototypes(
     }
     let mut reported: Vec<EndpointId> = Vec::new();
     for (name, start) in roots {
-        for (ep, path) in graph.prototypes_from(start, "sequence") {
+        for (ep, path) in graph.prototypes_from(Node::Seq(start), "sequence") {
             if reported.contains(&ep) {
                 continue;
             }
@@ -168,8 +203,7 @@ impl Graph<'_> {
     }
 
     /// The prototype endpoints reachable from `start`, each with the way it is reached.
-    fn prototypes_from(&self, start: SeqId, flow: &str) -> Vec<(EndpointId, String)> {
-        let root = Node::Seq(start);
+    fn prototypes_from(&self, root: Node, flow: &str) -> Vec<(EndpointId, String)> {
         let mut parent: HashMap<Node, Node> = HashMap::new();
         let mut queue = VecDeque::from([root]);
         let mut found = Vec::new();

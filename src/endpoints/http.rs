@@ -13,7 +13,7 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{PropertyScope, ResponseAction, Target};
+use crate::config::{EndpointFormat, PropertyScope, ResponseAction, Target};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -102,15 +102,25 @@ pub(crate) async fn send(
     limits: &Limits,
 ) -> Result<(), EndpointError> {
     apply_properties(leaf, msg);
-    let url =
-        address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
-            EndpointError::new(
-                ErrorKind::InvalidAddress,
-                ProtocolState::RequestReady,
-                leaf.name.clone(),
-                error.0,
-            )
-        })?;
+    let prepared = super::format::prepare(leaf, msg, limits).await?;
+    let mut url = address::resolve(
+        &leaf.spec.target,
+        &leaf.config.properties,
+        msg,
+        prepared.rest,
+    )
+    .map_err(|error| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            error.0,
+        )
+    })?;
+    if let Some(query) = &prepared.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
     let uri: Uri = url.parse().map_err(|error| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
@@ -121,6 +131,7 @@ pub(crate) async fn send(
         .at(url.clone())
     })?;
     let method = match &leaf.spec.target {
+        _ if prepared.method.is_some() => prepared.method.clone().unwrap_or(Method::POST),
         Target::Http(spec) if spec.method.is_some() => spec.method.clone().unwrap_or(Method::GET),
         _ => msg
             .get_axis2("HTTP_METHOD")
@@ -130,7 +141,8 @@ pub(crate) async fn send(
     let no_body = msg
         .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
-        || matches!(&leaf.spec.target, Target::Address(a) if a.rest && (method == Method::GET || method == Method::DELETE));
+        || (leaf.spec.format == Some(EndpointFormat::Rest)
+            && (method == Method::GET || method == Method::DELETE));
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
@@ -189,5 +201,7 @@ pub(crate) async fn send(
         Body::stream(Box::pin(payload), length)
     };
     msg.become_response(status, headers, body);
-    Ok(())
+    super::format::check_response(leaf, msg, limits)
+        .await
+        .map_err(|error| error.at(url))
 }

@@ -69,13 +69,11 @@ async fn handle(
     } else {
         "http"
     };
+    if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
+        return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
+    }
     let headers = req.headers();
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let (body, has_body) = request_body(headers, payload);
     let head = RequestHead {
         method: req.method(),
         path: req.uri().path(),
@@ -93,14 +91,6 @@ async fn handle(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     };
-    let body = if has_body {
-        Body::stream(
-            Box::pin(payload.into_inner()),
-            if chunked { None } else { content_length },
-        )
-    } else {
-        Body::Empty
-    };
     let route = rt
         .router
         .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
@@ -114,6 +104,7 @@ async fn handle(
             Gate::Refuse(refusal) => {
                 let response = builtin_response(
                     &req,
+                    has_body,
                     refusal.status,
                     refusal.code,
                     refusal.message.to_owned(),
@@ -215,6 +206,7 @@ async fn handle(
         Route::BadRequest { api, reason } => {
             let response = builtin_response(
                 &req,
+                has_body,
                 StatusCode::BAD_REQUEST,
                 crate::endpoints::error::codes::MALFORMED_MESSAGE,
                 "Bad request".into(),
@@ -223,6 +215,7 @@ async fn handle(
             return finish(&req, started, &api.name, "", response, None);
         }
     };
+    let reply = super::soap::for_client(reply, &rt.limits).await;
     let (response, attempts) = into_response(reply);
     finish(
         &req,
@@ -232,6 +225,25 @@ async fn handle(
         response,
         Some(&attempts),
     )
+}
+
+/// The request's body as a stream (with its declared length), and whether it has one.
+pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let body = if has_body {
+        Body::stream(
+            Box::pin(payload.into_inner()),
+            if chunked { None } else { content_length },
+        )
+    } else {
+        Body::Empty
+    };
+    (body, has_body)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -298,9 +310,12 @@ fn plain(status: StatusCode) -> HttpResponse {
 }
 
 /// Turns the engine's reply into a response, and returns the endpoints tried.
-fn into_response(reply: Reply) -> (HttpResponse, String) {
+pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     match reply {
-        Reply::Fault(fault, msg) => (fault_response(&fault), trace(&msg)),
+        Reply::Fault(fault, msg) => match msg.client.soap() {
+            Some(version) => (super::soap::fault_response(version, &fault), trace(&msg)),
+            None => (fault_response(&fault), trace(&msg)),
+        },
         Reply::Accepted(msg) => (HttpResponse::new(StatusCode::ACCEPTED), trace(&msg)),
         Reply::Message(mut msg) => {
             let attempts = trace(&msg);
@@ -369,9 +384,11 @@ fn trace(msg: &MessageContext) -> String {
     out
 }
 
-/// A built-in error response to `req`, in the format its client asks for.
+/// A built-in error response to `req`, in the format its client speaks (a SOAP fault for
+/// SOAP clients).
 fn builtin_response(
     req: &HttpRequest,
+    has_body: bool,
     status: StatusCode,
     code: u32,
     message: String,
@@ -383,14 +400,19 @@ fn builtin_response(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    fault_response(&BuiltinFault {
+    let fault = BuiltinFault {
         status,
         code,
         message,
         detail,
         request_content_type: text(header::CONTENT_TYPE),
         accept: text(header::ACCEPT),
-    })
+    };
+    let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
+    match client.soap() {
+        Some(version) => super::soap::fault_response(version, &fault),
+        None => fault_response(&fault),
+    }
 }
 
 /// The response of Axon's built-in fault handling: a JSON error by default, XML for XML
@@ -422,7 +444,7 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     req: &HttpRequest,
     started: Instant,
     api: &str,

@@ -29,6 +29,14 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Send { endpoint, receive }))
 }
 
+/// A mediator that sends to `endpoint`.
+pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
+    Box::new(Send {
+        endpoint: Some(endpoint),
+        receive: None,
+    })
+}
+
 impl Mediator for Send {
     fn mediate<'c>(
         &'c self,

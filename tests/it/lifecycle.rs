@@ -58,6 +58,23 @@ async fn each_state_serves_refuses_or_hides_the_api() {
         "{body}"
     );
 
+    // A SOAP client is refused with a SOAP fault of its version.
+    let envelope = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><ping/></s:Body></s:Envelope>"#;
+    let r = axon
+        .request(
+            "POST",
+            "/stop",
+            Some(envelope.as_bytes()),
+            &[
+                ("Content-Type", "text/xml; charset=utf-8"),
+                ("SOAPAction", "urn:ping"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("x-axon-error-code").as_deref(), Some("700700"));
+    assert!(r.text().contains("Fault>"), "{}", r.text());
+    assert!(r.text().contains("is BLOCKED"), "{}", r.text());
+
     let r = axon.get("/old").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["api"], "Old");

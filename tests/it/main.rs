@@ -11,4 +11,5 @@ mod http_proxy;
 mod lifecycle;
 mod prototype;
 mod serve;
+mod soap;
 mod suspension;

@@ -516,6 +516,10 @@ fn a_prototype_reachable_from_an_api_that_is_not_prototyped_is_a_configuration_e
         "<endpoint name=\"Alias\" key=\"ShopMock\"/>",
     );
     w(
+        "proxies/quotes.xml",
+        "<proxy name=\"Quotes\"><target endpoint=\"ShopMock\"/></proxy>",
+    );
+    w(
         "endpoints/mock.xml",
         "<endpoint name=\"ShopMock\">\n  <prototype><response><body>{}</body></response></prototype>\n</endpoint>",
     );
@@ -540,13 +544,16 @@ fn a_prototype_reachable_from_an_api_that_is_not_prototyped_is_a_configuration_e
         format!(
             "{root}/sequences/main.xml:1:1: error: sequence `main` reaches {defined} (sequence `main` -> sequence `afterMock` -> endpoint `ShopMock`), but `main` runs for requests outside any one API"
         ),
+        format!(
+            "{root}/proxies/quotes.xml:1:1: error: proxy service `Quotes` reaches {defined} (in-sequence -> endpoint `ShopMock`), but a proxy service has no lifecycle state"
+        ),
     ] {
         assert!(
             stderr.contains(&expected),
             "missing `{expected}` in:\n{stderr}"
         );
     }
-    assert!(stderr.contains("3 error(s)"), "{stderr}");
+    assert!(stderr.contains("4 error(s)"), "{stderr}");
 }
 
 #[test]
