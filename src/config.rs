@@ -19,7 +19,10 @@ mod diag;
 mod endpoint;
 mod graph;
 mod loader;
+mod openapi;
+mod prototype;
 mod proxy;
+mod reach;
 pub(crate) mod values;
 pub(crate) mod wsdl;
 pub(crate) mod xml;
@@ -37,6 +40,11 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
     LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
+pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
+pub use prototype::{
+    Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
+    PrototypeSpec, Template,
+};
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
@@ -44,6 +52,10 @@ pub(crate) use xml::{Attr, Element};
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeqId(pub(crate) u32);
+
+/// Index of an API in [`Config::apis`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApiId(pub(crate) u32);
 
 /// Index of an endpoint (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,7 +90,8 @@ pub(crate) struct Ctx<'a> {
     endpoints: Vec<Option<EndpointConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
-    /// The mediation folder (relative WSDL files are read from it).
+    /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
+    /// relative to it.
     pub(crate) dir: &'a Path,
 }
 
@@ -182,7 +195,8 @@ impl Config {
             ctx.artifact = name.clone();
             match kind {
                 "api" => {
-                    if let Some(api) = api::parse(el, &mut ctx) {
+                    if let Some(mut api) = api::parse(el, &mut ctx) {
+                        api.id = ApiId(apis.len() as u32);
                         apis.push(api);
                     }
                 }
@@ -218,6 +232,14 @@ impl Config {
         } = ctx;
         // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
         graph::check_cycles(&sequences, &endpoints, &mut diags);
+        reach::check_prototypes(
+            &apis,
+            &proxies,
+            &sequences,
+            &endpoints,
+            &names.sequences,
+            &mut diags,
+        );
         let complete =
             sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
         if diags.has_errors() || !complete {

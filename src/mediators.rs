@@ -55,6 +55,8 @@ pub enum Reference {
     Sequence(SeqId),
     /// An endpoint it sends to.
     Endpoint(EndpointId),
+    /// A sequence that receives a response (`send receive`): reachable, but not a call.
+    Receive(SeqId),
 }
 
 /// What a mediator may read besides the message.

@@ -102,6 +102,8 @@ pub struct MessageContext {
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
+    /// The live lifecycle of the API the request came through (`None` outside any API).
+    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
     /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
     pub client: ClientFormat,
     /// Set when an endpoint `format` changed the message's kind: the response is turned
@@ -203,6 +205,7 @@ impl MessageContext {
             to: None,
             attempts: Vec::new(),
             fault_status: None,
+            api: None,
             client,
             convert_reply: false,
             headers_set: Vec::new(),

@@ -1,10 +1,12 @@
 //! `<endpoint>` artifacts and inline endpoints (reference §1.5 to §1.8).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::Method;
 use iri_string::template::UriTemplateString;
 
+use super::prototype::PrototypeSpec;
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
 use crate::endpoints::state::SuspensionPolicy;
@@ -72,6 +74,8 @@ pub enum Target {
     Http(HttpSpec),
     /// `<wsdl uri service port>`: the port's address, read from the WSDL at load.
     Wsdl(WsdlSpec),
+    /// `<prototype>`: answers by itself, without a backend.
+    Prototype(Arc<PrototypeSpec>),
 }
 
 /// `<wsdl>`: where the address came from.
@@ -239,7 +243,7 @@ fn parse_body(
         }
         let local = child.local_name();
         match local {
-            "address" | "http" | "wsdl" => {
+            "address" | "http" | "wsdl" | "prototype" => {
                 if kind.is_some() {
                     ctx.error(
                         &child.loc,
@@ -328,6 +332,9 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
 }
 
 fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
+    if el.local_name() == "prototype" {
+        return super::prototype::parse(el, ctx);
+    }
     let is_http = el.local_name() == "http";
     let is_wsdl = el.local_name() == "wsdl";
     let allowed: &[&str] = if is_http {

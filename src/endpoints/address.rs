@@ -52,6 +52,9 @@ pub(crate) fn resolve(
                 Ok(append_postfix(url, msg))
             }
         }
+        Target::Prototype(_) => Err(AddressError(
+            "a prototype endpoint answers by itself and has no address".to_owned(),
+        )),
     }
 }
 

@@ -76,16 +76,8 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Sends `msg` to the leaf's backend and turns `msg` into the response.
-///
-/// # Errors
-/// A classified [`EndpointError`]; the deadline (endpoint `<timeout>` or the global
-/// timeout) gives [`ErrorKind::Timeout`].
-pub(crate) async fn send(
-    leaf: &Leaf,
-    msg: &mut MessageContext,
-    limits: &Limits,
-) -> Result<(), EndpointError> {
+/// Applies the leaf's `<property>` children to the message (before every send).
+pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
     for p in &leaf.config.properties {
         let scope = match p.scope {
             PropertyScope::Default => Scope::Default,
@@ -97,6 +89,19 @@ pub(crate) async fn send(
             tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
         }
     }
+}
+
+/// Sends `msg` to the leaf's backend and turns `msg` into the response.
+///
+/// # Errors
+/// A classified [`EndpointError`]; the deadline (endpoint `<timeout>` or the global
+/// timeout) gives [`ErrorKind::Timeout`].
+pub(crate) async fn send(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    apply_properties(leaf, msg);
     let prepared = super::format::prepare(leaf, msg, limits).await?;
     let mut url = address::resolve(
         &leaf.spec.target,

@@ -53,5 +53,8 @@ impl Mediator for Send {
         if let Some(id) = self.endpoint {
             visit(Reference::Endpoint(id));
         }
+        if let Some(id) = self.receive {
+            visit(Reference::Receive(id));
+        }
     }
 }

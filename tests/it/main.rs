@@ -8,6 +8,8 @@ mod support;
 mod admin;
 mod check;
 mod http_proxy;
+mod lifecycle;
+mod prototype;
 mod serve;
 mod soap;
 mod suspension;
