@@ -27,6 +27,7 @@ mod header;
 mod in_out;
 mod log;
 mod loopback;
+mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
@@ -83,6 +84,8 @@ pub enum Reference {
     Sequence(SeqId),
     /// An endpoint it sends to.
     Endpoint(EndpointId),
+    /// A sequence that receives a response (`send receive`): reachable, but not a call.
+    Receive(SeqId),
 }
 
 /// What a mediator may read besides the message.
@@ -127,6 +130,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("in", in_out::parse_in),
     ("log", log::parse),
     ("loopback", loopback::parse),
+    ("makefault", makefault::parse),
     ("out", in_out::parse_out),
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
@@ -158,7 +162,6 @@ const NOT_YET: &[&str] = &[
     "foreach",
     "iterate",
     "jsontransform",
-    "makefault",
     "oauthService",
     "pojoCommand",
     "publishEvent",
@@ -193,6 +196,16 @@ pub(crate) fn visit_all(list: &[Box<dyn Mediator>], visit: &mut dyn FnMut(Refere
     for m in list {
         m.references(visit);
     }
+}
+
+/// A `<sequence key>` mediator that runs `target` (used to build proxy service flows).
+pub(crate) fn invoke(target: SeqId) -> Box<dyn Mediator> {
+    sequence::invoke(target)
+}
+
+/// A `<send>` mediator to `endpoint` (used to build proxy service flows).
+pub(crate) fn send_to(endpoint: EndpointId) -> Box<dyn Mediator> {
+    send::to(endpoint)
 }
 
 /// Parses the optional `<endpoint>` child of `send`/`call` (the only child they take here).

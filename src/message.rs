@@ -6,8 +6,11 @@
 //! its body stream is not `Send`, by design.
 
 mod body;
+pub mod content;
 mod flow;
+pub mod json_xml;
 pub(crate) mod payload;
+pub mod soap;
 mod template;
 pub(crate) mod xml;
 
@@ -20,6 +23,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
 pub use body::{Body, BodyError, BodyStream};
+pub use content::{ClientFormat, ContentKind};
 
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +110,13 @@ pub struct MessageContext {
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
+    /// The live lifecycle of the API the request came through (`None` outside any API).
+    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
+    pub client: ClientFormat,
+    /// Set when an endpoint `format` changed the message's kind: the response is turned
+    /// back into the client's kind before it leaves Axon.
+    pub convert_reply: bool,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -195,6 +206,7 @@ impl MessageContext {
         headers: HeaderMap,
         body: Body,
     ) -> Self {
+        let client = ClientFormat::of_request(&headers, !body.is_empty(), false);
         MessageContext {
             id: MessageId::next(),
             direction: Direction::Request,
@@ -207,6 +219,9 @@ impl MessageContext {
             to: None,
             attempts: Vec::new(),
             fault_status: None,
+            api: None,
+            client,
+            convert_reply: false,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),

@@ -111,6 +111,18 @@ impl Element {
             .any(|n| matches!(n, Node::Text(t) if !t.trim().is_empty()))
     }
 
+    /// Serialises this element (and its subtree) back to XML text.
+    ///
+    /// Namespace declarations inherited from ancestors are added on this element when a
+    /// prefix used in the subtree is not declared inside it, so the result stands alone.
+    pub(crate) fn to_xml(&self) -> String {
+        let mut out = String::new();
+        let mut needed: Vec<(String, String)> = Vec::new();
+        self.collect_undeclared(&mut Vec::new(), &mut needed);
+        self.write_xml(&mut out, &needed);
+        out
+    }
+
     /// Serialises message content written inside a configuration (a payload template,
     /// an inline value) back to XML text. Namespace declarations inherited from ancestors
     /// are added on this element when the subtree uses their prefix, so the result stands
@@ -231,13 +243,22 @@ pub(crate) struct LineIndex<'a> {
     src: &'a str,
     starts: Vec<usize>,
     file: Arc<str>,
+    /// The last position asked for (offset, line index, column in chars): positions are
+    /// asked for in increasing order, so columns are counted from there, which keeps a
+    /// long line (a whole message on one line) linear instead of quadratic.
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(file: Arc<str>, src: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { src, starts, file }
+        LineIndex {
+            src,
+            starts,
+            file,
+            cursor: std::cell::Cell::new((0, 0, 0)),
+        }
     }
 
     pub(crate) fn loc(&self, offset: usize) -> Loc {
@@ -247,11 +268,19 @@ impl<'a> LineIndex<'a> {
             Err(i) => i - 1,
         };
         let start = self.starts[line];
-        let col = self
-            .src
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(0);
+        let (last_offset, last_line, last_col) = self.cursor.get();
+        let (from, base) = if last_line == line && last_offset >= start && last_offset <= offset {
+            (last_offset, last_col)
+        } else {
+            (start, 0)
+        };
+        let col = base
+            + self
+                .src
+                .get(from..offset)
+                .map(|s| s.chars().count())
+                .unwrap_or(0);
+        self.cursor.set((offset, line, col));
         Loc {
             file: self.file.clone(),
             line: line as u32 + 1,
@@ -582,7 +611,7 @@ mod tests {
         let root = parse(file(), src).unwrap();
         let order = root.child("order").unwrap();
         assert_eq!(
-            order.to_content_xml(),
+            order.to_xml(),
             r#"<m:order xmlns:m="urn:m" id="1"><m:qty>2 &amp; 3</m:qty></m:order>"#
         );
     }

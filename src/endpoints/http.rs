@@ -13,7 +13,7 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{PropertyScope, ResponseAction, Target};
+use crate::config::{EndpointFormat, PropertyScope, ResponseAction, Target};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -76,16 +76,8 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Sends `msg` to the leaf's backend and turns `msg` into the response.
-///
-/// # Errors
-/// A classified [`EndpointError`]; the deadline (endpoint `<timeout>` or the global
-/// timeout) gives [`ErrorKind::Timeout`].
-pub(crate) async fn send(
-    leaf: &Leaf,
-    msg: &mut MessageContext,
-    limits: &Limits,
-) -> Result<(), EndpointError> {
+/// Applies the leaf's `<property>` children to the message (before every send).
+pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
     for p in &leaf.config.properties {
         let scope = match p.scope {
             PropertyScope::Default => Scope::Default,
@@ -97,15 +89,38 @@ pub(crate) async fn send(
             tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
         }
     }
-    let url =
-        address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
-            EndpointError::new(
-                ErrorKind::InvalidAddress,
-                ProtocolState::RequestReady,
-                leaf.name.clone(),
-                error.0,
-            )
-        })?;
+}
+
+/// Sends `msg` to the leaf's backend and turns `msg` into the response.
+///
+/// # Errors
+/// A classified [`EndpointError`]; the deadline (endpoint `<timeout>` or the global
+/// timeout) gives [`ErrorKind::Timeout`].
+pub(crate) async fn send(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    apply_properties(leaf, msg);
+    let prepared = super::format::prepare(leaf, msg, limits).await?;
+    let mut url = address::resolve(
+        &leaf.spec.target,
+        &leaf.config.properties,
+        msg,
+        prepared.rest,
+    )
+    .map_err(|error| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            error.0,
+        )
+    })?;
+    if let Some(query) = &prepared.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
     let uri: Uri = url.parse().map_err(|error| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
@@ -116,6 +131,7 @@ pub(crate) async fn send(
         .at(url.clone())
     })?;
     let method = match &leaf.spec.target {
+        _ if prepared.method.is_some() => prepared.method.clone().unwrap_or(Method::POST),
         Target::Http(spec) if spec.method.is_some() => spec.method.clone().unwrap_or(Method::GET),
         _ => msg
             .get_axis2("HTTP_METHOD")
@@ -125,7 +141,8 @@ pub(crate) async fn send(
     let no_body = msg
         .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
-        || matches!(&leaf.spec.target, Target::Address(a) if a.rest && (method == Method::GET || method == Method::DELETE));
+        || (leaf.spec.format == Some(EndpointFormat::Rest)
+            && (method == Method::GET || method == Method::DELETE));
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
@@ -184,42 +201,7 @@ pub(crate) async fn send(
         Body::stream(Box::pin(payload), length)
     };
     msg.become_response(status, headers, body);
-    if forces_error_on_soap_fault(msg) {
-        check_soap_fault(leaf, msg, limits, &url).await?;
-    }
-    Ok(())
-}
-
-/// `FORCE_ERROR_ON_SOAP_FAULT=true` (default scope): a SOAP fault response is an endpoint
-/// failure (code 500000), for suspension, failover and the fault handlers alike.
-fn forces_error_on_soap_fault(msg: &MessageContext) -> bool {
-    msg.get("FORCE_ERROR_ON_SOAP_FAULT")
-        .is_some_and(|v| v.to_string().eq_ignore_ascii_case("true"))
-}
-
-async fn check_soap_fault(
-    leaf: &Leaf,
-    msg: &mut MessageContext,
-    limits: &Limits,
-    url: &str,
-) -> Result<(), EndpointError> {
-    if let Err(error) = msg.body.buffer(limits.max_body).await {
-        return Err(EndpointError::new(
-            ErrorKind::ReceiveIo,
-            ProtocolState::ResponseBody,
-            leaf.name.clone(),
-            error.to_string(),
-        )
-        .at(url));
-    }
-    if msg.load_xml().is_ok() && msg.xml_doc().is_some_and(|doc| doc.is_soap_fault()) {
-        return Err(EndpointError::new(
-            ErrorKind::SoapFault,
-            ProtocolState::ResponseBody,
-            leaf.name.clone(),
-            "the backend answered with a SOAP fault and FORCE_ERROR_ON_SOAP_FAULT is set",
-        )
-        .at(url));
-    }
-    Ok(())
+    super::format::check_response(leaf, msg, limits)
+        .await
+        .map_err(|error| error.at(url))
 }

@@ -38,6 +38,14 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Send { endpoint, receive }))
 }
 
+/// A mediator that sends to `endpoint`.
+pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
+    Box::new(Send {
+        endpoint: Some(endpoint),
+        receive: Receive::None,
+    })
+}
+
 impl Mediator for Send {
     fn mediate<'c>(
         &'c self,
@@ -65,6 +73,9 @@ impl Mediator for Send {
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
         if let Some(id) = self.endpoint {
             visit(Reference::Endpoint(id));
+        }
+        if let Receive::Fixed(id) = self.receive {
+            visit(Reference::Receive(id));
         }
     }
 }

@@ -33,6 +33,11 @@ pub(super) fn named(env: &Env<'_>, name: &str, what: &str) -> Result<SeqId, Medi
         .ok_or_else(|| MediationError::Failed(format!("{what} `{name}` names no sequence")))
 }
 
+/// A mediator that runs `target`.
+pub(super) fn invoke(target: SeqId) -> Box<dyn Mediator> {
+    Box::new(Invoke::Fixed(target))
+}
+
 impl Mediator for Invoke {
     fn mediate<'c>(
         &'c self,

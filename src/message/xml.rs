@@ -162,18 +162,6 @@ impl XmlDoc {
         Some(header)
     }
 
-    /// True for a SOAP envelope whose Body holds a `Fault`.
-    pub(crate) fn is_soap_fault(&self) -> bool {
-        let soap = match self.envelope {
-            Envelope::Soap11 => SOAP11_NS,
-            Envelope::Soap12 => SOAP12_NS,
-            Envelope::Pox | Envelope::Text => return false,
-        };
-        self.first_body_element().is_some_and(|it| {
-            it.name().local_part() == "Fault" && it.name().namespace_uri() == Some(soap)
-        })
-    }
-
     /// The first element inside the Body: the payload of a POX or SOAP message.
     pub(crate) fn first_body_element(&self) -> Option<Element<'_>> {
         self.body()?

@@ -186,8 +186,8 @@ fn mediator_misconfigurations_are_load_errors() {
             "template `t` is not defined",
         ),
         (
-            r#"<makefault/>"#,
-            "the `makefault` mediator is not supported by Axon",
+            r#"<xslt key="t"/>"#,
+            "the `xslt` mediator is not supported by Axon",
         ),
     ] {
         let errors = load_errors(body);

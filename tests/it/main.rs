@@ -10,5 +10,8 @@ mod check;
 mod expressions;
 mod fixtures;
 mod http_proxy;
+mod lifecycle;
+mod prototype;
 mod serve;
+mod soap;
 mod suspension;
