@@ -506,7 +506,13 @@ pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
     }
 }
 
-fn convert_for_client(
+/// The body of a message of `kind` rewritten as `target` (SOAP, JSON or POX), with its
+/// `Content-Type`; `None` when `target` is not one of those. Also used by mediation
+/// (`messageType`, XPath over JSON, json-eval over XML).
+///
+/// # Errors
+/// The body is not what `kind` says.
+pub(crate) fn convert_for_client(
     kind: ContentKind,
     bytes: &[u8],
     target: ContentKind,

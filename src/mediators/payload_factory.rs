@@ -20,6 +20,8 @@ use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
+use crate::message::json_xml::{json_to_xml, xml_to_json};
+use crate::message::soap;
 use crate::message::xml::{Envelope, XmlDoc};
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -313,9 +315,7 @@ fn replacement(
         (_, Evaluated::Null) => String::new(),
         (MediaType::Text, v) => v.clone().into_string().unwrap_or_default(),
         (MediaType::Xml, Evaluated::Xml(x)) if !literal => x.clone(),
-        (MediaType::Xml, Evaluated::Json(_)) if !literal => {
-            return Err("a JSON object or array cannot go into an xml payload: Axon does not convert JSON to XML yet (use literal=\"true\" to insert its text)".into());
-        }
+        (MediaType::Xml, Evaluated::Json(j)) if !literal => json_as_xml(j),
         (MediaType::Xml, v) => {
             let text = v.clone().into_string().unwrap_or_default();
             if !literal && is_xml(&text) {
@@ -332,11 +332,35 @@ fn replacement(
                 text
             }
         }
-        (MediaType::Json, Evaluated::Xml(_)) if !literal => {
-            return Err("XML elements cannot go into a json payload: Axon does not convert XML to JSON yet (use literal=\"true\" to insert their text)".into());
-        }
+        (MediaType::Json, Evaluated::Xml(x)) if !literal => xml_as_json(x)?,
         (MediaType::Json, v) => json_escape(&v.clone().into_string().unwrap_or_default()),
     })
+}
+
+/// A json-eval object or array as XML elements (Synapse's mapping, without the
+/// `<jsonObject>`/`<jsonArray>` wrapper).
+fn json_as_xml(json: &serde_json::Value) -> String {
+    let xml = json_to_xml(json);
+    for wrapper in ["jsonObject", "jsonArray"] {
+        if xml == format!("<{wrapper}/>") {
+            return String::new();
+        }
+        if let Some(inner) = xml
+            .strip_prefix(&format!("<{wrapper}>"))
+            .and_then(|rest| rest.strip_suffix(&format!("</{wrapper}>")))
+        {
+            return inner.to_owned();
+        }
+    }
+    xml
+}
+
+/// Selected XML elements as a JSON object (Synapse's mapping: they are the members of a
+/// `<jsonObject>`).
+fn xml_as_json(xml: &str) -> Result<String, String> {
+    let wrapped = format!("<jsonObject>{xml}</jsonObject>");
+    let root = soap::parse_xml(wrapped.as_bytes()).map_err(|error| error.0)?;
+    Ok(xml_to_json(&root).to_string())
 }
 
 fn json_escape(text: &str) -> String {
@@ -532,15 +556,19 @@ mod tests {
             replacement(MediaType::Json, &obj, true, false).unwrap(),
             "{\\\"a\\\":\\\"<x>\\\"}"
         );
-        assert!(replacement(MediaType::Xml, &obj, false, false).is_err());
-        assert!(
-            replacement(
-                MediaType::Json,
-                &Evaluated::Xml("<a/>".into()),
-                false,
-                false
-            )
-            .is_err()
+        assert_eq!(
+            replacement(MediaType::Xml, &obj, false, false).unwrap(),
+            "<a>&lt;x&gt;</a>"
+        );
+        let pair = Evaluated::Json(serde_json::json!({"id": 1, "tags": ["x", "y"]}));
+        assert_eq!(
+            replacement(MediaType::Xml, &pair, false, false).unwrap(),
+            "<id>1</id><tags>x</tags><tags>y</tags>"
+        );
+        let elements = Evaluated::Xml("<a>1</a><b>x</b>".into());
+        assert_eq!(
+            replacement(MediaType::Json, &elements, false, false).unwrap(),
+            "{\"a\":1,\"b\":\"x\"}"
         );
         assert_eq!(
             replacement(MediaType::Text, &t("<raw>"), false, false).unwrap(),

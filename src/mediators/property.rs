@@ -5,18 +5,19 @@
 //! inline XML element (type `OM`). Scopes: `default` and `operation` (the message),
 //! `axis2` and `axis2-client` (engine properties such as `HTTP_SC`), `transport` (HTTP
 //! headers). Setting `messageType` or `ContentType` in the axis2 scope also sets the
-//! outgoing `Content-Type`.
+//! outgoing `Content-Type`, and a `messageType` of another family converts the payload.
 
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+use bytes::Bytes;
 use regex::Regex;
 
 use super::{Env, Mediator, Step};
 use crate::config::values;
 use crate::config::{Ctx, Element, Loc};
+use crate::endpoints::format::{convert_for_client, current_kind};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
-use crate::message::payload::{PayloadKind, kind_of};
-use crate::message::{Body, MessageContext, Scope, Value};
+use crate::message::{Body, ContentKind, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Type {
@@ -348,8 +349,8 @@ impl Mediator for Property {
             msg.remove_property(self.scope, &name);
             return Ok(Step::Continue);
         };
-        if self.scope == Scope::Axis2 {
-            content_type_follows(msg, &name, &value)?;
+        if self.scope == Scope::Axis2 && !content_type_follows(msg, &name, &value)? {
+            return Ok(Step::NeedBody);
         }
         msg.set_property(self.scope, &name, value)
             .map_err(MediationError::Failed)?;
@@ -357,33 +358,57 @@ impl Mediator for Property {
     }
 }
 
-/// `messageType` and `ContentType` (axis2) decide the outgoing `Content-Type`:
-/// `ContentType` when set, else `messageType`.
+/// `messageType` and `ContentType` (axis2) decide the outgoing `Content-Type`
+/// (`ContentType` wins). A `messageType` of another family than the payload converts it,
+/// as Synapse's formatters do: JSON, POX (`application/xml`), SOAP 1.1 (`text/xml`) or SOAP
+/// 1.2 (`application/soap+xml`), through the JSON/XML mapping of `message/json_xml.rs`.
+/// Returns `false` when the body must be read first.
 fn content_type_follows(
     msg: &mut MessageContext,
     name: &str,
     value: &Value,
-) -> Result<(), MediationError> {
-    let content_type = match name {
-        "ContentType" => value.to_string(),
-        "messageType" if msg.get_axis2("ContentType").is_none() => value.to_string(),
-        _ => return Ok(()),
-    };
-    if name == "messageType"
-        && let Body::Full(bytes) = &msg.body
-    {
-        let have = kind_of(bytes, msg.content_type());
-        let wants_json = content_type.contains("json");
-        let wants_xml = content_type.contains("xml");
-        if (have == PayloadKind::Xml && wants_json) || (have == PayloadKind::Json && wants_xml) {
-            tracing::warn!(message_id = %msg.id, message_type = %content_type, "Axon does not convert payloads between XML and JSON yet; only the Content-Type changes");
+) -> Result<bool, MediationError> {
+    let text = value.to_string();
+    let header_value = match name {
+        "ContentType" => Some(text.clone()),
+        "messageType" => {
+            let target = ContentKind::from_content_type(Some(&text), true);
+            if matches!(
+                target,
+                ContentKind::Soap(_) | ContentKind::Json | ContentKind::Xml
+            ) {
+                let kind = current_kind(msg);
+                if kind != target && (kind.is_xml() || kind == ContentKind::Json) {
+                    let Ok(bytes) = msg.body_bytes() else {
+                        return Ok(false);
+                    };
+                    // Sniffed from the bytes now that they are here.
+                    let kind = current_kind(msg);
+                    if kind != target {
+                        match convert_for_client(kind, &bytes, target) {
+                            Ok(Some((body, _))) => msg.body = Body::Full(Bytes::from(body)),
+                            Ok(None) => {}
+                            Err(error) => {
+                                return Err(MediationError::Payload(format!(
+                                    "the payload cannot be converted for messageType `{text}`: {}",
+                                    error.0
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+            msg.get_axis2("ContentType").is_none().then_some(text)
         }
+        _ => None,
+    };
+    if let Some(content_type) = header_value {
+        let header = HeaderValue::from_str(&content_type).map_err(|_| {
+            MediationError::Failed(format!("`{content_type}` is not a valid Content-Type"))
+        })?;
+        msg.set_header(CONTENT_TYPE, header);
     }
-    let header = HeaderValue::from_str(&content_type).map_err(|_| {
-        MediationError::Failed(format!("`{content_type}` is not a valid Content-Type"))
-    })?;
-    msg.set_header(CONTENT_TYPE, header);
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::xml::{XmlDoc, XmlError};
-use super::{Body, MessageContext};
+use super::{Body, ContentKind, MessageContext};
 
 /// The cached parsed form of the body.
 #[derive(Default)]
@@ -149,12 +149,17 @@ impl MessageContext {
                 })?
             }
             PayloadKind::Text => XmlDoc::text(&String::from_utf8_lossy(&bytes)),
+            // JSON is seen through Synapse's JSON-to-XML mapping (`message/json_xml.rs`).
             PayloadKind::Json => {
-                return Err(PayloadError::Unsupported(
-                    "this XPath needs the payload as XML, but it is JSON and Axon does not \
-                     convert JSON to XML yet; use json-eval() for JSON payloads"
-                        .into(),
-                ));
+                let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+                    PayloadError::Malformed(format!("invalid JSON payload: {error}"))
+                })?;
+                let xml = super::json_xml::json_to_xml(&json);
+                let mut doc = XmlDoc::parse(xml.as_bytes()).map_err(|XmlError(m)| {
+                    PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
+                })?;
+                doc.from_json = true;
+                doc
             }
         };
         self.payload.source = Some(bytes);
@@ -172,12 +177,23 @@ impl MessageContext {
         }
     }
 
-    /// Writes the (edited) cached XML document back as the body; the cache stays valid.
+    /// Writes the (edited) cached XML document back as the body (as JSON again when it was
+    /// JSON); the cache stays valid.
     pub(crate) fn commit_xml(&mut self) {
         let Parsed::Xml(doc) = &self.payload.parsed else {
             return;
         };
-        let bytes = Bytes::from(doc.to_bytes());
+        let bytes = if doc.from_json {
+            let json = doc
+                .first_body_element()
+                .map(super::xml::element_to_string)
+                .and_then(|xml| super::soap::parse_xml(xml.as_bytes()).ok())
+                .map(|root| super::json_xml::xml_to_json(&root))
+                .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+            Bytes::from(json.to_string())
+        } else {
+            Bytes::from(doc.to_bytes())
+        };
         self.payload.source = Some(bytes.clone());
         self.body = Body::Full(bytes);
     }
@@ -199,12 +215,19 @@ impl MessageContext {
                     PayloadError::Malformed(format!("invalid JSON payload: {error}"))
                 })?
             }
+            // XML is seen through Synapse's XML-to-JSON mapping: a SOAP message's payload
+            // element, or the whole POX document.
             PayloadKind::Xml => {
-                return Err(PayloadError::Unsupported(
-                    "json-eval() needs the payload as JSON, but it is XML and Axon does not \
-                     convert XML to JSON yet; use an XPath for XML payloads"
-                        .into(),
-                ));
+                let kind = super::soap::sniff(&bytes).map_or(ContentKind::Xml, ContentKind::Soap);
+                let converted =
+                    crate::endpoints::format::convert_for_client(kind, &bytes, ContentKind::Json)
+                        .map_err(|error| {
+                        PayloadError::Malformed(format!("invalid XML payload: {}", error.0))
+                    })?;
+                let text = converted.map(|(body, _)| body).unwrap_or_default();
+                serde_json::from_str(&text).map_err(|error| {
+                    PayloadError::Unsupported(format!("this XML payload has no JSON form: {error}"))
+                })?
             }
         };
         self.payload.source = Some(bytes);
@@ -222,8 +245,18 @@ impl MessageContext {
         }
     }
 
-    /// Replaces the payload with `value`, written as JSON; the parsed form is kept.
+    /// Replaces the payload with `value`, written as JSON (with a JSON `Content-Type` if
+    /// it had another); the parsed form is kept.
     pub(crate) fn set_json_payload(&mut self, value: serde_json::Value) {
+        if !self
+            .content_type()
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
+        {
+            self.set_header(
+                actix_web::http::header::CONTENT_TYPE,
+                actix_web::http::header::HeaderValue::from_static("application/json"),
+            );
+        }
         let bytes = Bytes::from(value.to_string());
         self.payload.source = Some(bytes.clone());
         self.payload.parsed = Parsed::Json(value);
@@ -299,17 +332,41 @@ mod tests {
     }
 
     #[test]
-    fn wrong_kinds_and_bad_payloads_are_reported() {
+    fn bad_payloads_are_reported() {
         let mut m = msg(b"{\"a\":1}", "application/json");
-        assert!(matches!(m.load_xml(), Err(PayloadError::Unsupported(_))));
         m.load_json().unwrap();
         assert_eq!(m.json_value().unwrap()["a"], 1);
         let mut bad = msg(b"{\"a\":", "application/json");
         assert!(matches!(bad.load_json(), Err(PayloadError::Malformed(_))));
         let mut bad = msg(b"<a>", "application/xml");
         assert!(matches!(bad.load_xml(), Err(PayloadError::Malformed(_))));
-        let mut xml = msg(b"<a/>", "application/xml");
-        assert!(matches!(xml.load_json(), Err(PayloadError::Unsupported(_))));
+        let mut xml = msg(b"<a>", "application/xml");
+        assert!(matches!(xml.load_json(), Err(PayloadError::Malformed(_))));
+    }
+
+    #[test]
+    fn json_and_xml_are_seen_through_the_synapse_mapping() {
+        let mut json = msg(
+            b"{\"order\":{\"id\":7,\"items\":[1,2]}}",
+            "application/json",
+        );
+        json.load_xml().unwrap();
+        let doc = json.xml_doc().unwrap();
+        let order = doc.first_body_element().unwrap();
+        assert_eq!(order.name().local_part(), "order");
+        // An edit of the XML view of JSON is written back as JSON.
+        order.append_child(doc.document().create_element("note"));
+        json.commit_xml();
+        assert_eq!(
+            json.body_bytes().unwrap(),
+            Bytes::from_static(b"{\"order\":{\"id\":7,\"items\":[1,2],\"note\":\"\"}}")
+        );
+        let mut soap = msg(
+            b"<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><q><sym>IBM</sym></q></s:Body></s:Envelope>",
+            "text/xml",
+        );
+        soap.load_json().unwrap();
+        assert_eq!(soap.json_value().unwrap()["q"]["sym"], "IBM");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(crate) struct XmlDoc {
     package: Package,
     /// The kind of envelope.
     pub(crate) envelope: Envelope,
+    /// The payload is JSON seen as XML (Synapse's mapping): edits are written back as JSON.
+    pub(crate) from_json: bool,
 }
 
 /// Why a payload is not acceptable XML.
@@ -102,7 +104,11 @@ impl XmlDoc {
                 }
             }
         };
-        Ok(XmlDoc { package, envelope })
+        Ok(XmlDoc {
+            package,
+            envelope,
+            from_json: false,
+        })
     }
 
     /// A text payload, wrapped as Axis2 does: `<text xmlns="...payload">text</text>`.
@@ -118,6 +124,7 @@ impl XmlDoc {
         XmlDoc {
             package,
             envelope: Envelope::Text,
+            from_json: false,
         }
     }
 
