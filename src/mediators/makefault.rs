@@ -219,26 +219,26 @@ impl Mediator for MakeFault {
         // Evaluate first: a payload read restarts this mediator before anything changed.
         let code = match &self.code {
             Part::Fixed(c) => *c,
-            Part::Expr(e) => {
-                let text = eval!(e.string(msg)).unwrap_or_default();
+            Part::Expr(expr) => {
+                let text = eval!(expr.string(msg)).unwrap_or_default();
                 let local = text.trim().rsplit(':').next().unwrap_or_default();
                 FaultCode::from_local_name(local)
                     .map(|(c, _)| c)
                     .ok_or_else(|| {
                         MediationError::Failed(format!(
-                            "makefault: `{text}` (from `{e}`) is not a standard SOAP fault code"
+                            "makefault: `{text}` (from `{expr}`) is not a standard SOAP fault code"
                         ))
                     })?
             }
         };
         let reason = match &self.reason {
             Part::Fixed(r) => r.clone(),
-            Part::Expr(e) => eval!(e.string(msg)).unwrap_or_default(),
+            Part::Expr(expr) => eval!(expr.string(msg)).unwrap_or_default(),
         };
         let detail = match &self.detail {
             None => None,
             Some(Part::Fixed(d)) => Some(d.clone()),
-            Some(Part::Expr(e)) => match eval!(e.evaluate(msg)) {
+            Some(Part::Expr(expr)) => match eval!(expr.evaluate(msg)) {
                 Evaluated::Null => None,
                 Evaluated::Xml(x) => Some(x),
                 other => Some(escape_text(&other.into_string().unwrap_or_default())),
