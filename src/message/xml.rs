@@ -14,10 +14,7 @@
 use sxd_document::dom::{ChildOfElement, ChildOfRoot, Document, Element};
 use sxd_document::{Package, QName};
 
-/// SOAP 1.1 envelope namespace.
-pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
-/// SOAP 1.2 envelope namespace.
-pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub(crate) use super::soap::{SOAP11_NS, SOAP12_NS};
 /// Namespace of the element that wraps a text payload (Axis2's `text` wrapper).
 pub(crate) const TEXT_NS: &str = "http://ws.apache.org/commons/ns/payload";
 /// The namespace bound to the `xml` prefix.
