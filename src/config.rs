@@ -18,6 +18,7 @@ mod api;
 mod diag;
 mod endpoint;
 mod graph;
+mod grpc;
 mod loader;
 pub(crate) mod values;
 pub(crate) mod xml;
@@ -35,6 +36,7 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
     ResponseAction, Target, TimeoutSpec,
 };
+pub use grpc::{GrpcSpec, HealthCheckSpec};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 
@@ -217,6 +219,10 @@ impl Config {
         }
         let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
         let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        grpc::check(&apis, &sequences, &endpoints, &mut diags);
+        if diags.has_errors() {
+            return Err(diags);
+        }
         let warnings = diags.take_warnings();
         Ok(Config {
             dir: dir.to_path_buf(),

@@ -11,22 +11,24 @@
 //! - [`actor`]: the actor that owns the machine, and what the health API reports.
 //! - [`error`]: the classification of failures and the Synapse error codes.
 //! - `address`, `http`: computing the URL and sending with awc.
+//! - `grpc`: sending gRPC calls over HTTP/2 with hyper, and the standard health check
+//!   that [`actor`] runs for `<grpc>` leaves with a `<healthCheck>`.
 
 pub mod actor;
 pub(crate) mod address;
 pub mod error;
+pub(crate) mod grpc;
 pub mod health;
 pub(crate) mod http;
 pub mod state;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use actix::{Addr, ArbiterHandle, Supervisor};
 use tokio::time::Instant;
 
-use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report, rfc3339};
+use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report};
 use self::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use self::health::{Admission, Health};
 use self::state::EndpointState;
@@ -162,7 +164,10 @@ impl Endpoints {
             settled: false,
         };
         leaf.health.sent.fetch_add(1, Ordering::Relaxed);
-        let result = http::send(leaf, msg, limits).await;
+        let result = match &leaf.spec.target {
+            Target::Grpc(spec) => grpc::send(leaf, spec, msg, limits).await,
+            _ => http::send(leaf, msg, limits).await,
+        };
         match &result {
             Ok(()) => {
                 let status = msg.status.map(|s| s.as_u16()).unwrap_or(0);
@@ -197,6 +202,7 @@ fn start_leaf(
     let (kind, address) = match &spec.target {
         Target::Address(a) => ("address", a.uri.clone()),
         Target::Http(h) => ("http", h.template_source.clone()),
+        Target::Grpc(g) => ("grpc", g.uri.clone()),
     };
     let info = LeafInfo {
         name: ep.name.clone(),
@@ -210,6 +216,12 @@ fn start_leaf(
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
         EndpointActor::new(info, actor_health, policy, Some(latch))
     });
+    if let Target::Grpc(grpc) = &spec.target
+        && let Some(check) = &grpc.health_check
+    {
+        let name = Arc::from(ep.name.as_str());
+        actor::probe::start(arbiter, addr.downgrade(), grpc.clone(), check.clone(), name);
+    }
     Leaf {
         name: Arc::from(ep.name.as_str()),
         config: ep.clone(),
@@ -223,6 +235,7 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
     let kind = match &leaf.spec.target {
         Target::Address(_) => "Address",
         Target::Http(_) => "HTTP",
+        Target::Grpc(_) => "gRPC",
     };
     let mut error = EndpointError::new(
         ErrorKind::NotReady,
@@ -256,13 +269,7 @@ impl Ticket<'_> {
         self.leaf.health.failed.fetch_add(1, Ordering::Relaxed);
         self.leaf.addr.do_send(Report::Failure {
             trial: self.trial,
-            error: ErrorRecord {
-                code: error.code(),
-                message: error.message(),
-                detail: error.detail.clone(),
-                address: error.address.clone(),
-                time: rfc3339(SystemTime::now()),
-            },
+            error: ErrorRecord::from(error),
         });
     }
 

@@ -6,6 +6,7 @@
 //! its body stream is not `Send`, by design.
 
 mod body;
+pub mod grpc;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -98,6 +99,8 @@ pub struct MessageContext {
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
+    /// The streamed halves of a gRPC call (`None` for HTTP messages).
+    pub grpc: Option<Box<grpc::GrpcCall>>,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -193,6 +196,7 @@ impl MessageContext {
             to: None,
             attempts: Vec::new(),
             fault_status: None,
+            grpc: None,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),

@@ -53,6 +53,8 @@ pub enum Target {
     Address(AddressSpec),
     /// `<http uri-template method>`.
     Http(HttpSpec),
+    /// `<grpc uri>`.
+    Grpc(super::GrpcSpec),
 }
 
 /// `<address>`.
@@ -210,7 +212,7 @@ fn parse_body(
         }
         let local = child.local_name();
         match local {
-            "address" | "http" => {
+            "address" | "http" | "grpc" => {
                 if kind.is_some() {
                     ctx.error(
                         &child.loc,
@@ -242,7 +244,7 @@ fn parse_body(
     if kind.is_none() && ok {
         ctx.error(
             &el.loc,
-            "<endpoint> needs a definition such as <address> or <http>, or a `key`",
+            "<endpoint> needs a definition such as <address>, <http> or <grpc>, or a `key`",
         );
         ok = false;
     }
@@ -300,7 +302,10 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
 
 fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     let is_http = el.local_name() == "http";
-    let allowed: &[&str] = if is_http {
+    let is_grpc = el.local_name() == "grpc";
+    let allowed: &[&str] = if is_grpc {
+        &["uri"]
+    } else if is_http {
         &[
             "format",
             "optimize",
@@ -338,7 +343,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             ok = false;
         }
     }
-    let target = if is_http {
+    let target = if is_grpc {
+        super::grpc::parse_target(el, ctx)
+    } else if is_http {
         parse_http_target(el, ctx)
     } else {
         ctx.required_attr(el, "uri").and_then(|a| {
@@ -410,6 +417,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                 ctx.unsupported(&child.loc, "WS-ReliableMessaging (`<enableRM>`)");
                 ok = false;
             }
+            // Parsed with the target.
+            "healthCheck" if is_grpc => {}
             "authentication" if is_http => {
                 ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
                 ok = false;

@@ -38,6 +38,8 @@ pub(crate) fn resolve(
             let base = substitute(&spec.uri, msg)?;
             Ok(append_postfix(base, msg))
         }
+        // gRPC calls keep their own path (`/package.Service/Method`); see `grpc.rs`.
+        Target::Grpc(spec) => Ok(spec.uri.clone()),
         Target::Http(spec) => {
             let url = expand(spec, props, msg)?;
             if spec.method.is_some() {

@@ -38,6 +38,9 @@ pub mod codes {
     pub const MEDIATION_ERROR: u32 = 0;
     /// A malformed XML/JSON message was received.
     pub const MALFORMED_MESSAGE: u32 = 601_000;
+    /// Axon: an active health check (`grpc.health.v1.Health/Check`) did not answer
+    /// SERVING. Synapse has no active checks, so it has no code for this.
+    pub const HEALTH_CHECK_FAILED: u32 = 101_600;
 }
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
@@ -84,6 +87,11 @@ pub enum ErrorKind {
     InvalidAddress,
     /// The client's request could not be forwarded (its body failed or was too large).
     Downstream,
+    /// The client's own deadline (gRPC `grpc-timeout`) passed before the backend answered.
+    /// It says nothing about the backend, so it does not count against the endpoint.
+    ClientDeadline,
+    /// An active health check found the backend not serving.
+    Unhealthy,
 }
 
 /// A classified endpoint failure.
@@ -153,6 +161,8 @@ impl EndpointError {
             ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
             ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
             ErrorKind::Downstream => codes::SND_IO_ERROR + ordinal,
+            ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
+            ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
         }
     }
 
@@ -181,6 +191,8 @@ impl EndpointError {
             ErrorKind::NotReady | ErrorKind::NoReadyChild => self.detail.clone(),
             ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
             ErrorKind::Downstream => "Error reading the client request".into(),
+            ErrorKind::ClientDeadline => "Client deadline exceeded".into(),
+            ErrorKind::Unhealthy => "Health check failed".into(),
         }
     }
 
@@ -189,7 +201,10 @@ impl EndpointError {
     pub fn counts_against_endpoint(&self) -> bool {
         !matches!(
             self.kind,
-            ErrorKind::Downstream | ErrorKind::NotReady | ErrorKind::NoReadyChild
+            ErrorKind::Downstream
+                | ErrorKind::NotReady
+                | ErrorKind::NoReadyChild
+                | ErrorKind::ClientDeadline
         )
     }
 
@@ -209,11 +224,24 @@ impl EndpointError {
     /// The HTTP status Axon's built-in fault handling answers with.
     pub fn http_status(&self) -> StatusCode {
         match self.kind {
-            ErrorKind::Timeout | ErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorKind::NotReady | ErrorKind::NoReadyChild => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::ClientDeadline => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ErrorKind::NotReady | ErrorKind::NoReadyChild | ErrorKind::Unhealthy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorKind::Downstream => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+}
+
+impl EndpointError {
+    /// The gRPC status the gRPC front answers with: the gRPC specification's mapping of
+    /// [`EndpointError::http_status`] (timeouts give DEADLINE_EXCEEDED, connection failures
+    /// and "not ready" give UNAVAILABLE).
+    pub fn grpc_code(&self) -> u32 {
+        crate::grpc::code_for_http(self.http_status().as_u16())
     }
 }
 
@@ -328,5 +356,45 @@ mod tests {
         assert!(err(ErrorKind::Closed, ProtocolState::RequestDone).may_have_reached_backend());
         assert!(!err(ErrorKind::Downstream, ProtocolState::RequestBody).counts_against_endpoint());
         assert!(err(ErrorKind::Timeout, ProtocolState::RequestDone).counts_against_endpoint());
+    }
+
+    #[test]
+    fn grpc_codes_follow_the_classification() {
+        use crate::grpc::code;
+        let grpc = |kind, state| err(kind, state).grpc_code();
+        assert_eq!(
+            grpc(ErrorKind::Timeout, ProtocolState::RequestDone),
+            code::DEADLINE_EXCEEDED
+        );
+        assert_eq!(
+            grpc(ErrorKind::ClientDeadline, ProtocolState::RequestDone),
+            code::DEADLINE_EXCEEDED
+        );
+        assert_eq!(
+            grpc(ErrorKind::ConnectTimeout, ProtocolState::RequestReady),
+            code::DEADLINE_EXCEEDED
+        );
+        assert_eq!(
+            grpc(ErrorKind::ConnectRefused, ProtocolState::RequestReady),
+            code::UNAVAILABLE
+        );
+        assert_eq!(
+            grpc(ErrorKind::NotReady, ProtocolState::RequestReady),
+            code::UNAVAILABLE
+        );
+        assert_eq!(
+            grpc(ErrorKind::Closed, ProtocolState::RequestDone),
+            code::UNAVAILABLE
+        );
+        let client = err(ErrorKind::ClientDeadline, ProtocolState::RequestDone);
+        assert!(
+            !client.counts_against_endpoint(),
+            "a client's tight deadline is not the backend's fault"
+        );
+        assert_eq!(client.code(), 101_504);
+        assert_eq!(
+            err(ErrorKind::Unhealthy, ProtocolState::RequestDone).code(),
+            101_600
+        );
     }
 }

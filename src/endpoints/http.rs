@@ -86,17 +86,7 @@ pub(crate) async fn send(
     msg: &mut MessageContext,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
-    for p in &leaf.config.properties {
-        let scope = match p.scope {
-            PropertyScope::Default => Scope::Default,
-            PropertyScope::Transport => Scope::Transport,
-            PropertyScope::Axis2 => Scope::Axis2,
-        };
-        // Header names and values were validated at load, so this does not fail.
-        if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
-            tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
-        }
-    }
+    apply_properties(leaf, msg);
     let url =
         address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
             EndpointError::new(
@@ -185,4 +175,20 @@ pub(crate) async fn send(
     };
     msg.become_response(status, headers, body);
     Ok(())
+}
+
+/// Applies the endpoint's `<property>` children to the message (transport ones become
+/// headers), as every send does.
+pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
+    for p in &leaf.config.properties {
+        let scope = match p.scope {
+            PropertyScope::Default => Scope::Default,
+            PropertyScope::Transport => Scope::Transport,
+            PropertyScope::Axis2 => Scope::Axis2,
+        };
+        // Header names and values were validated at load, so this does not fail.
+        if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
+            tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
+        }
+    }
 }

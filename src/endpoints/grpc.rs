@@ -1,0 +1,398 @@
+//! Sending one gRPC call to a `<grpc>` leaf's backend, and the standard health check.
+//!
+//! The call's request stream goes to the backend as it arrives and the response stream
+//! comes back untouched (see [`crate::message::grpc`]): HTTP/2 flow control works end to
+//! end, and metadata, binary metadata and trailers are carried byte for byte. Failures are
+//! classified with the same [`EndpointError`] kinds as HTTP leaves, so suspension, failover
+//! and the fronts treat them alike.
+
+mod pool;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Version};
+use http_body_util::{BodyExt as _, Full};
+use prost::Message as _;
+use tokio::time::Instant;
+
+use self::pool::ConnectError;
+use super::Leaf;
+use super::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::config::{GrpcSpec, HealthCheckSpec, ResponseAction};
+use crate::engine::Limits;
+use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
+use crate::message::grpc::{BoxError, headers_from_wire, headers_to_wire};
+use crate::message::{Body, MessageContext};
+
+/// Request headers that are replaced on the way to the backend.
+const REPLACED: &[&str] = &["grpc-timeout"];
+
+/// Sends the message's gRPC call to `spec`'s backend; on success the message has become
+/// the response (its metadata in `headers`, its stream in `msg.grpc`).
+///
+/// The deadline is the earlier of the client's `grpc-timeout` and the endpoint's
+/// `<timeout>`; the backend gets what is left of it as its `grpc-timeout`. With neither,
+/// the global timeout bounds the wait for the response headers only, so long-lived streams
+/// are not cut.
+///
+/// # Errors
+/// A classified failure: connection failures are [`ErrorKind::ConnectRefused`] or
+/// [`ErrorKind::ConnectTimeout`] at [`ProtocolState::RequestReady`] (nothing was sent);
+/// a passed deadline is [`ErrorKind::Timeout`], or [`ErrorKind::ClientDeadline`] when it
+/// was the client's.
+pub(crate) async fn send(
+    leaf: &Leaf,
+    spec: &GrpcSpec,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    super::http::apply_properties(leaf, msg);
+    let started = Instant::now();
+    let path = msg.uri.path().to_owned();
+    let address = format!("{}{path}", spec.uri.trim_end_matches('/'));
+    let fail = |kind, state, detail: String| {
+        EndpointError::new(kind, state, leaf.name.clone(), detail).at(address.clone())
+    };
+    let Some(call) = msg.grpc.as_deref_mut() else {
+        return Err(fail(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            "a <grpc> endpoint carries only the calls of gRPC APIs".into(),
+        ));
+    };
+    let Some(body) = call.request.take() else {
+        return Err(fail(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            "this gRPC call was already sent: a call's request stream can be sent once".into(),
+        ));
+    };
+    let endpoint_deadline = leaf.spec.timeout.duration.map(|d| started + d);
+    let deadline = match (call.client_deadline, endpoint_deadline) {
+        (Some(c), Some(e)) if c <= e => Some((c, true)),
+        (Some(c), None) => Some((c, true)),
+        (_, Some(e)) => Some((e, false)),
+        (None, None) => None,
+    };
+    let timed_out = |connected: bool| {
+        let by_client = deadline.is_some_and(|(_, client)| client);
+        let kind = match (by_client, connected) {
+            (true, _) => ErrorKind::ClientDeadline,
+            (false, true) => ErrorKind::Timeout,
+            (false, false) => ErrorKind::ConnectTimeout,
+        };
+        let state = if connected {
+            ProtocolState::RequestDone
+        } else {
+            ProtocolState::RequestReady
+        };
+        let whose = match deadline {
+            Some((_, true)) => "the client's deadline",
+            Some((_, false)) => "the endpoint timeout",
+            None => "the global timeout",
+        };
+        let mut error = fail(
+            kind,
+            state,
+            format!(
+                "{whose} passed after {} ms without response headers",
+                started.elapsed().as_millis()
+            ),
+        );
+        error.discard = !by_client && leaf.spec.timeout.action == ResponseAction::Discard;
+        error
+    };
+    let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
+    if wait_until <= started {
+        return Err(timed_out(false));
+    }
+
+    let uri = http::Uri::builder()
+        .scheme(if spec.tls { "https" } else { "http" })
+        .authority(spec.authority.as_str())
+        .path_and_query(format!("{}{path}", spec.path_prefix))
+        .build()
+        .map_err(|error| {
+            fail(
+                ErrorKind::InvalidAddress,
+                ProtocolState::RequestReady,
+                format!("the call path `{path}` makes no valid URL: {error}"),
+            )
+        })?;
+    let mut headers = headers_to_wire(&msg.headers, REPLACED);
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    if let Some((at, _)) = deadline {
+        headers.insert(
+            "grpc-timeout",
+            wire::encode_timeout(at.saturating_duration_since(Instant::now())),
+        );
+    }
+    let mut request = Request::new(body);
+    *request.method_mut() = Method::POST;
+    *request.version_mut() = Version::HTTP_2;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+
+    let mut connected = false;
+    let exchange = exchange(spec, request, &mut connected);
+    let response = match tokio::time::timeout_at(wait_until, exchange).await {
+        Err(_) => return Err(timed_out(connected)),
+        Ok(Err(failure)) => return Err(failure.classify(&leaf.name).at(address)),
+        Ok(Ok(response)) => response,
+    };
+    let (parts, body) = response.into_parts();
+    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    if let Some(call) = msg.grpc.as_deref_mut() {
+        call.response = Some(body);
+        call.call_deadline = deadline;
+    }
+    msg.become_response(status, headers_from_wire(&parts.headers), Body::Empty);
+    Ok(())
+}
+
+/// What went wrong in one exchange.
+#[derive(Debug)]
+enum Failure {
+    Connect(Arc<ConnectError>),
+    Call(hyper::Error),
+}
+
+/// Gets a connection and sends `request` on it. A request the connection refused before
+/// writing anything (it was closing) is sent once more on a new connection.
+async fn exchange<B>(
+    spec: &GrpcSpec,
+    request: Request<B>,
+    connected: &mut bool,
+) -> Result<http::Response<hyper::body::Incoming>, Failure>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut request = request.map(|b| b.map_err(Into::into).boxed_unsync());
+    let mut retried = false;
+    loop {
+        let mut sender = pool::sender(spec).await.map_err(Failure::Connect)?;
+        *connected = true;
+        match sender.try_send_request(request).await {
+            Ok(response) => return Ok(response),
+            Err(mut error) => match error.take_message() {
+                Some(back) if !retried => {
+                    retried = true;
+                    pool::forget(spec);
+                    request = back;
+                }
+                _ => return Err(Failure::Call(error.into_error())),
+            },
+        }
+    }
+}
+
+impl Failure {
+    fn classify(&self, endpoint: &Arc<str>) -> EndpointError {
+        let (kind, state) = match self {
+            Failure::Connect(error) => match error.as_ref() {
+                ConnectError::Timeout(_) => {
+                    (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
+                }
+                ConnectError::Refused(..) | ConnectError::Tls(..) => {
+                    (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
+                }
+                // Only the connection preface was sent, never the call.
+                ConnectError::Handshake(..) => (ErrorKind::Protocol, ProtocolState::RequestReady),
+            },
+            Failure::Call(error) => classify_call(error),
+        };
+        let detail = match self {
+            Failure::Connect(error) => error.to_string(),
+            Failure::Call(error) => chain(error),
+        };
+        EndpointError::new(kind, state, endpoint.clone(), detail)
+    }
+}
+
+/// Classifies a failed call by hyper's and h2's typed errors.
+fn classify_call(error: &hyper::Error) -> (ErrorKind, ProtocolState) {
+    let h2 = find_source::<h2::Error>(error);
+    if h2.and_then(h2::Error::reason) == Some(h2::Reason::REFUSED_STREAM) {
+        // The backend refused the stream before processing it (RFC 9113 §8.7).
+        return (ErrorKind::Closed, ProtocolState::RequestReady);
+    }
+    if error.is_user() || error.is_body_write_aborted() {
+        // The client's own request stream failed (it went away or reset the call).
+        return (ErrorKind::Downstream, ProtocolState::RequestBody);
+    }
+    if error.is_timeout() {
+        return (ErrorKind::Timeout, ProtocolState::RequestDone);
+    }
+    if error.is_parse() {
+        return (ErrorKind::Protocol, ProtocolState::ResponseHead);
+    }
+    if h2.is_some_and(|e| e.is_go_away() || e.is_reset())
+        || error.is_canceled()
+        || error.is_closed()
+    {
+        return (ErrorKind::Closed, ProtocolState::RequestDone);
+    }
+    if find_source::<std::io::Error>(error).is_some() {
+        return (ErrorKind::ReceiveIo, ProtocolState::RequestDone);
+    }
+    (ErrorKind::Closed, ProtocolState::RequestDone)
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        current = e.source();
+    }
+    out
+}
+
+/// One standard health check (`grpc.health.v1.Health/Check`) of `spec`'s backend, within
+/// `check.timeout`, on this thread's connection to it.
+///
+/// # Errors
+/// The classified failure; a backend that answers anything but SERVING (or a gRPC error
+/// status) fails with [`ErrorKind::Unhealthy`].
+pub(crate) async fn check_health(
+    spec: &GrpcSpec,
+    check: &HealthCheckSpec,
+    endpoint: &Arc<str>,
+) -> Result<(), EndpointError> {
+    let address = format!(
+        "{}{}",
+        spec.uri.trim_end_matches('/'),
+        wire::HEALTH_CHECK_PATH
+    );
+    let payload = HealthCheckRequest {
+        service: check.service.clone(),
+    }
+    .encode_to_vec();
+    let uri = http::Uri::builder()
+        .scheme(if spec.tls { "https" } else { "http" })
+        .authority(spec.authority.as_str())
+        .path_and_query(format!("{}{}", spec.path_prefix, wire::HEALTH_CHECK_PATH))
+        .build();
+    let uri = match uri {
+        Ok(uri) => uri,
+        Err(error) => {
+            return Err(EndpointError::new(
+                ErrorKind::InvalidAddress,
+                ProtocolState::RequestReady,
+                endpoint.clone(),
+                error.to_string(),
+            ));
+        }
+    };
+    let mut request = Request::new(Full::new(wire::frame(&payload)));
+    *request.method_mut() = Method::POST;
+    *request.version_mut() = Version::HTTP_2;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static("axon-health-check"),
+    );
+    headers.insert("grpc-timeout", wire::encode_timeout(check.timeout));
+
+    let unhealthy = |detail: String| {
+        EndpointError::new(
+            ErrorKind::Unhealthy,
+            ProtocolState::ResponseBody,
+            endpoint.clone(),
+            detail,
+        )
+        .at(address.clone())
+    };
+    let mut connected = false;
+    let probe = async {
+        let response = exchange(spec, request, &mut connected).await?;
+        let (parts, body) = response.into_parts();
+        let collected = body.collect().await.map_err(Failure::Call);
+        Ok::<_, Failure>((parts, collected))
+    };
+    let (parts, collected) = match tokio::time::timeout(check.timeout, probe).await {
+        Err(_) => {
+            return Err(EndpointError::new(
+                ErrorKind::Timeout,
+                ProtocolState::RequestDone,
+                endpoint.clone(),
+                format!(
+                    "the health check got no answer within {} ms",
+                    check.timeout.as_millis()
+                ),
+            )
+            .at(address));
+        }
+        Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
+        Ok(Ok(answer)) => answer,
+    };
+    if parts.status != http::StatusCode::OK {
+        return Err(unhealthy(format!(
+            "the health check was answered with HTTP {}",
+            parts.status
+        )));
+    }
+    let collected = collected.map_err(|failure| failure.classify(endpoint).at(address.clone()))?;
+    // A trailers-only answer carries its status in the headers.
+    let status_map = collected.trailers().unwrap_or(&parts.headers);
+    let grpc_status = status_map
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    match grpc_status {
+        Some(wire::code::OK) => {}
+        Some(code) => {
+            let message = status_map
+                .get("grpc-message")
+                .map(wire::decode_message)
+                .unwrap_or_default();
+            return Err(unhealthy(format!(
+                "the health check failed with {code} ({}): {message}",
+                wire::code_name(code)
+            )));
+        }
+        None => {
+            return Err(unhealthy(
+                "the health check answer had no grpc-status".into(),
+            ));
+        }
+    }
+    let bytes = collected.to_bytes();
+    let serving = wire::first_message(&bytes)
+        .and_then(|m| HealthCheckResponse::decode(m).ok())
+        .map(|r| ServingStatus::from_number(r.status));
+    match serving {
+        Some(ServingStatus::Serving) => Ok(()),
+        Some(other) => Err(unhealthy(format!(
+            "the health check answered {} for service `{}`",
+            other.as_str(),
+            check.service
+        ))),
+        None => Err(unhealthy(
+            "the health check answer was not a HealthCheckResponse".into(),
+        )),
+    }
+}
