@@ -104,6 +104,8 @@ pub struct Runtime {
     pub endpoints: Endpoints,
     /// The API router.
     pub router: dispatch::Router,
+    /// The router of the gRPC front (gRPC APIs only).
+    pub grpc_router: dispatch::Router,
     /// Message limits.
     pub limits: Limits,
 }
@@ -193,10 +195,12 @@ impl Runtime {
         let endpoints =
             Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
         let router = dispatch::Router::new(&config);
+        let grpc_router = dispatch::Router::grpc(&config);
         Runtime {
             config,
             endpoints,
             router,
+            grpc_router,
             limits,
         }
     }

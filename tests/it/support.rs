@@ -40,6 +40,8 @@ impl TestAxon {
             mediation_dir: dir.path().to_path_buf(),
             http: TcpListener::bind("127.0.0.1:0").expect("bind"),
             management: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            grpc: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
+            grpc_tls: None,
             workers: Some(2),
             limits,
         };
