@@ -405,9 +405,9 @@ fn walk<'c>(
             visit(Reached::Mediator(m.as_ref(), seq));
             m.references(&mut |r| match r {
                 Reference::Sequence(s) => stack.push(s),
-                Reference::Endpoint(e) => {
-                    visit(Reached::Endpoint(e, seq));
-                    let mut cur = e;
+                Reference::Endpoint(endpoint) => {
+                    visit(Reached::Endpoint(endpoint, seq));
+                    let mut cur = endpoint;
                     // The onError handlers of the endpoint and of every alias on the way.
                     for _ in 0..=endpoints.len() {
                         let ep = &endpoints[cur.0 as usize];

@@ -70,9 +70,9 @@ pub(crate) async fn send(
     };
     let endpoint_deadline = leaf.spec.timeout.duration.map(|d| started + d);
     let deadline = match (call.client_deadline, endpoint_deadline) {
-        (Some(c), Some(e)) if c <= e => Some((c, true)),
-        (Some(c), None) => Some((c, true)),
-        (_, Some(e)) => Some((e, false)),
+        (Some(client), Some(endpoint)) if client <= endpoint => Some((client, true)),
+        (Some(client), None) => Some((client, true)),
+        (_, Some(endpoint)) => Some((endpoint, false)),
         (None, None) => None,
     };
     let timed_out = |connected: bool| {
@@ -229,7 +229,7 @@ fn classify_call(error: &hyper::Error) -> (ErrorKind, ProtocolState) {
     if error.is_parse() {
         return (ErrorKind::Protocol, ProtocolState::ResponseHead);
     }
-    if h2.is_some_and(|e| e.is_go_away() || e.is_reset())
+    if h2.is_some_and(|h2| h2.is_go_away() || h2.is_reset())
         || error.is_canceled()
         || error.is_closed()
     {
@@ -245,11 +245,11 @@ fn find_source<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
+    while let Some(cause) = current {
+        if let Some(found) = cause.downcast_ref::<T>() {
             return Some(found);
         }
-        current = e.source();
+        current = cause.source();
     }
     None
 }
@@ -257,10 +257,10 @@ fn find_source<'a, T: std::error::Error + 'static>(
 fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut out = error.to_string();
     let mut current = error.source();
-    while let Some(e) = current {
+    while let Some(cause) = current {
         out.push_str(": ");
-        out.push_str(&e.to_string());
-        current = e.source();
+        out.push_str(&cause.to_string());
+        current = cause.source();
     }
     out
 }

@@ -121,7 +121,8 @@ impl GrpcFront {
     /// Stops accepting; when `graceful`, lets every open call finish (up to 30 s) before
     /// the worker threads stop.
     pub async fn stop(self, graceful: bool) {
-        let _ = self.shutdown.send(true);
+        // Every worker may already be gone; there is nothing to tell then.
+        self.shutdown.send_replace(true);
         if graceful {
             let drained = async {
                 loop {
