@@ -54,16 +54,17 @@ pub(crate) async fn send(
     let fail = |kind, state, detail: String| {
         EndpointError::new(kind, state, leaf.name.clone(), detail).at(address.clone())
     };
+    // Neither of the next two failures is the backend's: they do not count against it.
     let Some(call) = msg.grpc.as_deref_mut() else {
         return Err(fail(
-            ErrorKind::InvalidAddress,
+            ErrorKind::Downstream,
             ProtocolState::RequestReady,
             "a <grpc> endpoint carries only the calls of gRPC APIs".into(),
         ));
     };
     let Some(body) = call.request.take() else {
         return Err(fail(
-            ErrorKind::InvalidAddress,
+            ErrorKind::Downstream,
             ProtocolState::RequestReady,
             "this gRPC call was already sent: a call's request stream can be sent once".into(),
         ));
