@@ -38,10 +38,7 @@ impl Echo for Backend {
 
     type ServerStreamStream = Replies;
 
-    async fn server_stream(
-        &self,
-        _: Request<EchoRequest>,
-    ) -> Result<Response<Replies>, Status> {
+    async fn server_stream(&self, _: Request<EchoRequest>) -> Result<Response<Replies>, Status> {
         Err(Status::unimplemented("bench"))
     }
 
@@ -218,7 +215,14 @@ fn main() {
     client_rt.block_on(async {
         if full {
             // Warm both paths (connections, pools, caches).
-            run(backend, connections, concurrency, Duration::from_secs(2), None).await;
+            run(
+                backend,
+                connections,
+                concurrency,
+                Duration::from_secs(2),
+                None,
+            )
+            .await;
             run(axon, connections, concurrency, Duration::from_secs(2), None).await;
         }
         println!(

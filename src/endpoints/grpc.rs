@@ -50,9 +50,10 @@ pub(crate) async fn send(
     super::http::apply_properties(leaf, msg);
     let started = Instant::now();
     let path = msg.uri.path().to_owned();
-    let address = format!("{}{path}", spec.uri.trim_end_matches('/'));
+    // Only failures need the full address; it is not built for calls that succeed.
+    let address = || format!("{}{path}", spec.uri.trim_end_matches('/'));
     let fail = |kind, state, detail: String| {
-        EndpointError::new(kind, state, leaf.name.clone(), detail).at(address.clone())
+        EndpointError::new(kind, state, leaf.name.clone(), detail).at(address())
     };
     // Neither of the next two failures is the backend's: they do not count against it.
     let Some(call) = msg.grpc.as_deref_mut() else {
@@ -139,7 +140,7 @@ pub(crate) async fn send(
     let exchange = exchange(spec, request, &mut connected);
     let response = match tokio::time::timeout_at(wait_until, exchange).await {
         Err(_) => return Err(timed_out(connected)),
-        Ok(Err(failure)) => return Err(failure.classify(&leaf.name).at(address)),
+        Ok(Err(failure)) => return Err(failure.classify(&leaf.name).at(address())),
         Ok(Ok(response)) => response,
     };
     let (parts, body) = response.into_parts();

@@ -378,6 +378,48 @@ async fn the_endpoint_timeout_caps_the_deadline_and_counts_against_the_endpoint(
 }
 
 #[actix_rt::test]
+async fn the_endpoint_timeout_ends_a_stream_that_outlasts_it_with_deadline_exceeded() {
+    let backend = GrpcBackend::start("b1").await;
+    let qos = "<timeout><duration>500</duration></timeout>";
+    let axon = axon_for(&backend.uri(), qos).await;
+    let mut stream = client(&axon)
+        .await
+        .server_stream(EchoRequest {
+            count: 100,
+            delay_ms: 50,
+            ..request("tick")
+        })
+        .await
+        .expect("the stream starts within the timeout")
+        .into_inner();
+    let mut received = 0;
+    let status = loop {
+        match stream.next().await {
+            Some(Ok(_)) => received += 1,
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without a status after {received} messages"),
+        }
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        (1..100).contains(&received),
+        "messages flowed until the deadline: {received}"
+    );
+    // The backend's stream was cancelled, not left running.
+    let produced = || backend.produced.load(std::sync::atomic::Ordering::SeqCst);
+    let mut last = produced();
+    let mut stable = 0;
+    eventually(Duration::from_secs(5), "the backend stream to stop", || {
+        let now = produced();
+        stable = if now == last { stable + 1 } else { 0 };
+        last = now;
+        async move { stable >= 30 }
+    })
+    .await;
+    assert!(last < 100, "the backend kept producing: {last}");
+}
+
+#[actix_rt::test]
 async fn a_dead_backend_gives_unavailable_and_suspends_the_endpoint() {
     let port = dead_port();
     let axon = axon_for(&format!("http://127.0.0.1:{port}"), "").await;

@@ -193,6 +193,9 @@ impl Echo for Service {
         let this = self.clone();
         tokio::spawn(async move {
             for i in 0..r.count {
+                if r.delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(u64::from(r.delay_ms))).await;
+                }
                 let mut reply = this.reply(format!("{} #{i}", r.message), i);
                 reply.padding = r.padding.clone();
                 if tx.send(Ok(reply)).await.is_err() {
