@@ -361,31 +361,45 @@ mod tests {
     #[test]
     fn grpc_codes_follow_the_classification() {
         use crate::grpc::code;
-        let grpc = |kind, state| err(kind, state).grpc_code();
-        assert_eq!(
-            grpc(ErrorKind::Timeout, ProtocolState::RequestDone),
-            code::DEADLINE_EXCEEDED
-        );
-        assert_eq!(
-            grpc(ErrorKind::ClientDeadline, ProtocolState::RequestDone),
-            code::DEADLINE_EXCEEDED
-        );
-        assert_eq!(
-            grpc(ErrorKind::ConnectTimeout, ProtocolState::RequestReady),
-            code::DEADLINE_EXCEEDED
-        );
-        assert_eq!(
-            grpc(ErrorKind::ConnectRefused, ProtocolState::RequestReady),
-            code::UNAVAILABLE
-        );
-        assert_eq!(
-            grpc(ErrorKind::NotReady, ProtocolState::RequestReady),
-            code::UNAVAILABLE
-        );
-        assert_eq!(
-            grpc(ErrorKind::Closed, ProtocolState::RequestDone),
-            code::UNAVAILABLE
-        );
+        for (kind, state, expected) in [
+            (
+                ErrorKind::Timeout,
+                ProtocolState::RequestDone,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ClientDeadline,
+                ProtocolState::RequestDone,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ConnectTimeout,
+                ProtocolState::RequestReady,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ConnectRefused,
+                ProtocolState::RequestReady,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::NotReady,
+                ProtocolState::RequestReady,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::Closed,
+                ProtocolState::RequestDone,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::Downstream,
+                ProtocolState::RequestBody,
+                code::INTERNAL,
+            ),
+        ] {
+            assert_eq!(err(kind, state).grpc_code(), expected, "{kind:?}");
+        }
         let client = err(ErrorKind::ClientDeadline, ProtocolState::RequestDone);
         assert!(
             !client.counts_against_endpoint(),

@@ -31,6 +31,13 @@ fn echo_api(endpoint: &str) -> String {
     )
 }
 
+/// The `grpc-timeout` the backend received with its last call.
+fn deadline_sent(backend: &GrpcBackend) -> Duration {
+    let sent = backend.last().metadata.get("grpc-timeout").cloned();
+    let sent = sent.expect("Axon propagated a deadline");
+    axon::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
+}
+
 fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
     format!(r#"<endpoint name="{name}"><grpc uri="{uri}">{inner}</grpc></endpoint>"#)
 }
@@ -313,13 +320,7 @@ async fn the_client_deadline_is_propagated_reduced_and_answered_with_deadline_ex
         "{}",
         reply.grpc_message()
     );
-    let sent = backend
-        .last()
-        .metadata
-        .get("grpc-timeout")
-        .cloned()
-        .expect("propagated");
-    let left = axon::grpc::parse_timeout(sent.as_bytes()).expect("valid grpc-timeout");
+    let left = deadline_sent(&backend);
     assert!(
         left <= Duration::from_millis(400) && left > Duration::from_millis(100),
         "the backend got what was left of the client's deadline: {left:?}"
@@ -356,13 +357,7 @@ async fn the_endpoint_timeout_caps_the_deadline_and_counts_against_the_endpoint(
     let status = c.unary(req).await.expect_err("endpoint timeout");
     assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
     assert!(status.message().contains("101504"), "{}", status.message());
-    let sent = backend
-        .last()
-        .metadata
-        .get("grpc-timeout")
-        .cloned()
-        .expect("propagated");
-    let left = axon::grpc::parse_timeout(sent.as_bytes()).expect("valid grpc-timeout");
+    let left = deadline_sent(&backend);
     assert!(
         left <= Duration::from_millis(300),
         "capped by <timeout>: {left:?}"
