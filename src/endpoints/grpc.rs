@@ -10,7 +10,6 @@ mod pool;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Version};
 use http_body_util::{BodyExt as _, Full};
 use prost::Message as _;
@@ -22,7 +21,7 @@ use super::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, HealthCheckSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
-use crate::message::grpc::{BoxError, headers_from_wire, headers_to_wire};
+use crate::message::grpc::{GrpcBody, headers_from_wire, headers_to_wire};
 use crate::message::{Body, MessageContext};
 
 /// Request headers that are replaced on the way to the backend.
@@ -106,42 +105,50 @@ pub(crate) async fn send(
         error
     };
     let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
-    if wait_until <= started {
-        return Err(timed_out(false));
-    }
-
-    let uri = http::Uri::builder()
-        .scheme(if spec.tls { "https" } else { "http" })
-        .authority(spec.authority.as_str())
-        .path_and_query(format!("{}{path}", spec.path_prefix))
-        .build()
-        .map_err(|error| {
-            fail(
-                ErrorKind::InvalidAddress,
-                ProtocolState::RequestReady,
-                format!("the call path `{path}` makes no valid URL: {error}"),
-            )
-        })?;
-    let mut headers = headers_to_wire(&msg.headers, REPLACED);
-    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    if let Some((at, _)) = deadline {
-        headers.insert(
-            "grpc-timeout",
-            wire::encode_timeout(at.saturating_duration_since(Instant::now())),
-        );
-    }
-    let mut request = Request::new(body);
-    *request.method_mut() = Method::POST;
-    *request.version_mut() = Version::HTTP_2;
-    *request.uri_mut() = uri;
-    *request.headers_mut() = headers;
-
-    let mut connected = false;
-    let exchange = exchange(spec, request, &mut connected);
-    let response = match tokio::time::timeout_at(wait_until, exchange).await {
-        Err(_) => return Err(timed_out(connected)),
-        Ok(Err(failure)) => return Err(failure.classify(&leaf.name).at(address())),
-        Ok(Ok(response)) => response,
+    let outcome = match call_uri(spec, &path) {
+        _ if wait_until <= started => Err(Failed {
+            failure: Failure::Deadline { connected: false },
+            unsent: Some(body),
+        }),
+        Err(detail) => Err(Failed {
+            failure: Failure::BadPath(detail),
+            unsent: Some(body),
+        }),
+        Ok(uri) => {
+            let mut headers = headers_to_wire(&msg.headers, REPLACED);
+            headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+            if let Some((at, _)) = deadline {
+                headers.insert(
+                    "grpc-timeout",
+                    wire::encode_timeout(at.saturating_duration_since(Instant::now())),
+                );
+            }
+            let mut request = Request::new(body);
+            *request.method_mut() = Method::POST;
+            *request.version_mut() = Version::HTTP_2;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            exchange(spec, request, wait_until).await
+        }
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(Failed { failure, unsent }) => {
+            // Nothing of the call was written: it stays sendable (to another leaf of a
+            // group, for example), and the error says nothing reached the backend.
+            let untouched = unsent.is_some();
+            if let (Some(body), Some(call)) = (unsent, msg.grpc.as_deref_mut()) {
+                call.request = Some(body);
+            }
+            let mut error = match failure {
+                Failure::Deadline { connected } => timed_out(connected && !untouched),
+                other => other.classify(&leaf.name).at(address()),
+            };
+            if untouched {
+                error.state = ProtocolState::RequestReady;
+            }
+            return Err(error);
+        }
     };
     let (parts, body) = response.into_parts();
     let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
@@ -154,39 +161,80 @@ pub(crate) async fn send(
     Ok(())
 }
 
+/// The absolute URI of a call to `path` on `spec`'s backend.
+fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, String> {
+    http::Uri::builder()
+        .scheme(if spec.tls { "https" } else { "http" })
+        .authority(spec.authority.as_str())
+        .path_and_query(format!("{}{path}", spec.path_prefix))
+        .build()
+        .map_err(|error| format!("the call path `{path}` makes no valid URL: {error}"))
+}
+
 /// What went wrong in one exchange.
 #[derive(Debug)]
 enum Failure {
     Connect(Arc<ConnectError>),
     Call(hyper::Error),
+    Deadline { connected: bool },
+    BadPath(String),
 }
 
-/// Gets a connection and sends `request` on it. A request the connection refused before
-/// writing anything (it was closing) is sent once more on a new connection.
-async fn exchange<B>(
+/// A failed exchange, with the request body when none of it was written.
+#[derive(Debug)]
+struct Failed {
+    failure: Failure,
+    unsent: Option<GrpcBody>,
+}
+
+/// Gets a connection and sends `request` on it, both before `wait_until`. A request the
+/// connection refused before writing anything (it was closing) is sent once more on a new
+/// connection.
+async fn exchange(
     spec: &GrpcSpec,
-    request: Request<B>,
-    connected: &mut bool,
-) -> Result<http::Response<hyper::body::Incoming>, Failure>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let mut request = request.map(|b| b.map_err(Into::into).boxed_unsync());
+    mut request: Request<GrpcBody>,
+    wait_until: Instant,
+) -> Result<http::Response<hyper::body::Incoming>, Failed> {
     let mut retried = false;
     loop {
-        let mut sender = pool::sender(spec).await.map_err(Failure::Connect)?;
-        *connected = true;
-        match sender.try_send_request(request).await {
-            Ok(response) => return Ok(response),
-            Err(mut error) => match error.take_message() {
+        let connecting = tokio::time::timeout_at(wait_until, pool::sender(spec)).await;
+        let mut sender = match connecting {
+            Ok(Ok(sender)) => sender,
+            Ok(Err(error)) => {
+                return Err(Failed {
+                    failure: Failure::Connect(error),
+                    unsent: Some(request.into_body()),
+                });
+            }
+            Err(_) => {
+                return Err(Failed {
+                    failure: Failure::Deadline { connected: false },
+                    unsent: Some(request.into_body()),
+                });
+            }
+        };
+        let sending = tokio::time::timeout_at(wait_until, sender.try_send_request(request)).await;
+        match sending {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(mut error)) => match error.take_message() {
                 Some(back) if !retried => {
                     retried = true;
                     pool::forget(spec);
                     request = back;
                 }
-                _ => return Err(Failure::Call(error.into_error())),
+                back => {
+                    return Err(Failed {
+                        failure: Failure::Call(error.into_error()),
+                        unsent: back.map(Request::into_body),
+                    });
+                }
             },
+            Err(_) => {
+                return Err(Failed {
+                    failure: Failure::Deadline { connected: true },
+                    unsent: None,
+                });
+            }
         }
     }
 }
@@ -205,10 +253,19 @@ impl Failure {
                 ConnectError::Handshake(..) => (ErrorKind::Protocol, ProtocolState::RequestReady),
             },
             Failure::Call(error) => classify_call(error),
+            Failure::Deadline { connected: false } => {
+                (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
+            }
+            Failure::Deadline { connected: true } => {
+                (ErrorKind::Timeout, ProtocolState::RequestDone)
+            }
+            Failure::BadPath(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
         };
         let detail = match self {
             Failure::Connect(error) => error.to_string(),
             Failure::Call(error) => chain(error),
+            Failure::Deadline { .. } => "the deadline passed".to_owned(),
+            Failure::BadPath(detail) => detail.clone(),
         };
         EndpointError::new(kind, state, endpoint.clone(), detail)
     }
@@ -287,23 +344,18 @@ pub(crate) async fn check_health(
         service: check.service.clone(),
     }
     .encode_to_vec();
-    let uri = http::Uri::builder()
-        .scheme(if spec.tls { "https" } else { "http" })
-        .authority(spec.authority.as_str())
-        .path_and_query(format!("{}{}", spec.path_prefix, wire::HEALTH_CHECK_PATH))
-        .build();
-    let uri = match uri {
-        Ok(uri) => uri,
-        Err(error) => {
-            return Err(EndpointError::new(
-                ErrorKind::InvalidAddress,
-                ProtocolState::RequestReady,
-                endpoint.clone(),
-                error.to_string(),
-            ));
-        }
-    };
-    let mut request = Request::new(Full::new(wire::frame(&payload)));
+    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|detail| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            endpoint.clone(),
+            detail,
+        )
+    })?;
+    let body = Full::new(wire::frame(&payload))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut request = Request::new(body);
     *request.method_mut() = Method::POST;
     *request.version_mut() = Version::HTTP_2;
     *request.uri_mut() = uri;
@@ -328,26 +380,29 @@ pub(crate) async fn check_health(
         )
         .at(address.clone())
     };
-    let mut connected = false;
+    let no_answer = || {
+        EndpointError::new(
+            ErrorKind::Timeout,
+            ProtocolState::RequestDone,
+            endpoint.clone(),
+            format!(
+                "the health check got no answer within {} ms",
+                check.timeout.as_millis()
+            ),
+        )
+        .at(address.clone())
+    };
     let probe = async {
-        let response = exchange(spec, request, &mut connected).await?;
+        let response = exchange(spec, request, Instant::now() + check.timeout)
+            .await
+            .map_err(|failed| failed.failure)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(Failure::Call);
         Ok::<_, Failure>((parts, collected))
     };
     let (parts, collected) = match tokio::time::timeout(check.timeout, probe).await {
-        Err(_) => {
-            return Err(EndpointError::new(
-                ErrorKind::Timeout,
-                ProtocolState::RequestDone,
-                endpoint.clone(),
-                format!(
-                    "the health check got no answer within {} ms",
-                    check.timeout.as_millis()
-                ),
-            )
-            .at(address));
-        }
+        Err(_) => return Err(no_answer()),
+        Ok(Err(Failure::Deadline { .. })) => return Err(no_answer()),
         Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
         Ok(Ok(answer)) => answer,
     };
@@ -396,5 +451,58 @@ pub(crate) async fn check_health(
         None => Err(unhealthy(
             "the health check answer was not a HealthCheckResponse".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    fn spec_for(port: u16) -> GrpcSpec {
+        GrpcSpec {
+            uri: format!("http://127.0.0.1:{port}"),
+            tls: false,
+            authority: format!("127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            path_prefix: String::new(),
+            health_check: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_gives_the_untouched_request_back() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let spec = spec_for(port);
+        let body = Full::new(Bytes::from_static(b"the call"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut request = Request::new(body);
+        *request.uri_mut() = call_uri(&spec, "/a.B/C").unwrap_or_default();
+        let failed = exchange(&spec, request, Instant::now() + Duration::from_secs(5))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("nothing listens on {port}"));
+        let error = failed.failure.classify(&Arc::from("ep"));
+        assert_eq!(
+            (error.kind, error.state),
+            (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
+        );
+        assert!(!error.may_have_reached_backend());
+        let body = failed.unsent.unwrap_or_else(|| panic!("the body was lost"));
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        assert_eq!(
+            &bytes[..],
+            b"the call",
+            "the request can go to another leaf"
+        );
     }
 }
