@@ -304,7 +304,7 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     let is_http = el.local_name() == "http";
     let is_grpc = el.local_name() == "grpc";
     let allowed: &[&str] = if is_grpc {
-        &["uri"]
+        &["uri", "caCertificate"]
     } else if is_http {
         &[
             "format",

@@ -32,6 +32,9 @@ pub struct GrpcSpec {
     pub path_prefix: String,
     /// Active health checks with `grpc.health.v1.Health/Check`.
     pub health_check: Option<HealthCheckSpec>,
+    /// `caCertificate`: the only certificates trusted for this backend's TLS (a private
+    /// CA); empty means the web PKI roots.
+    pub trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// `<healthCheck>` of a `<grpc>` endpoint.
@@ -83,6 +86,20 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     };
     let mut health_check = None;
     let mut ok = true;
+    let mut trusted = Vec::new();
+    if let Some(ca) = el.attr("caCertificate") {
+        match read_certificates(ca.value.trim(), &ca.loc) {
+            Ok(_) if !spec.tls => {
+                ctx.error(&ca.loc, "`caCertificate` needs an https:// uri");
+                ok = false;
+            }
+            Ok(certs) => trusted = certs,
+            Err(why) => {
+                ctx.error(&ca.loc, why);
+                ok = false;
+            }
+        }
+    }
     for child in el.elements().filter(|c| c.local_name() == "healthCheck") {
         if health_check.is_some() {
             ctx.error(
@@ -99,8 +116,33 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     }
     ok.then_some(Target::Grpc(GrpcSpec {
         health_check,
+        trusted,
         ..spec
     }))
+}
+
+/// Reads the PEM certificates of `caCertificate`; a relative path is taken from the folder
+/// of the file that names it.
+fn read_certificates(
+    path: &str,
+    loc: &Loc,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let file = std::path::Path::new(&*loc.file)
+        .parent()
+        .map_or_else(|| std::path::PathBuf::from(path), |dir| dir.join(path));
+    let certs = rustls::pki_types::CertificateDer::pem_file_iter(&file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| {
+            format!(
+                "cannot read certificates from `{}`: {error}",
+                file.display()
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!("`{}` holds no PEM certificate", file.display()));
+    }
+    Ok(certs)
 }
 
 fn parse_uri(raw: &str) -> Result<GrpcSpec, String> {
@@ -136,6 +178,7 @@ fn parse_uri(raw: &str) -> Result<GrpcSpec, String> {
             .to_owned(),
         path_prefix,
         health_check: None,
+        trusted: Vec::new(),
     })
 }
 

@@ -468,6 +468,7 @@ mod tests {
             host: "127.0.0.1".into(),
             path_prefix: String::new(),
             health_check: None,
+            trusted: Vec::new(),
         }
     }
 

@@ -688,6 +688,50 @@ async fn grpc_over_tls_with_a_configured_certificate() {
 }
 
 #[actix_rt::test]
+async fn tls_backends_are_reached_with_their_configured_ca_and_refused_without_it() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    let backend = GrpcBackend::start_tls("over-tls", &cert_pem, &key_pem).await;
+    let uri = format!("https://localhost:{}", backend.port);
+    let trusted = format!(
+        r#"<endpoint name="Echo"><grpc uri="{uri}" caCertificate="private-ca.pem"/></endpoint>"#
+    );
+    let axon = TestAxon::start(&[
+        ("apis/api.xml", &echo_api("Echo")),
+        ("endpoints/private-ca.pem", &cert_pem),
+        ("endpoints/echo.xml", &trusted),
+    ])
+    .await;
+    let reply = client(&axon)
+        .await
+        .unary(request("x"))
+        .await
+        .expect("call over TLS")
+        .into_inner();
+    assert_eq!(reply.server, "over-tls");
+
+    // The web PKI does not vouch for a private certificate: the handshake fails, nothing
+    // is sent, the client gets UNAVAILABLE.
+    let axon = axon_for(&uri, "").await;
+    let status = client(&axon)
+        .await
+        .unary(request("x"))
+        .await
+        .expect_err("untrusted");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let report = axon.endpoint("Echo").await;
+    assert_eq!(report["last_error"]["code"], 101503, "{report}");
+    assert!(
+        report["last_error"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("TLS"),
+        "{report}"
+    );
+    assert_eq!(backend.calls(), 1);
+}
+
+#[actix_rt::test]
 async fn a_third_party_grpc_client_works_through_axon() {
     let backend = GrpcBackend::start("b1").await;
     let axon = axon_for(&backend.uri(), "").await;
@@ -839,6 +883,7 @@ fn check_reports_malformed_grpc_configuration_with_its_place() {
             r#"<definitions>
   <endpoint name="Grpc"><grpc uri="http://127.0.0.1:1"><healthCheck interval="0"/></grpc></endpoint>
   <endpoint name="BadUri"><grpc uri="127.0.0.1:1"/></endpoint>
+  <endpoint name="NoCa"><grpc uri="https://h:1" caCertificate="missing.pem"/></endpoint>
 </definitions>"#,
         ),
     ]);
@@ -846,6 +891,7 @@ fn check_reports_malformed_grpc_configuration_with_its_place() {
         "mixed.xml:1:30: error: a gRPC API is served only on the gRPC port",
         "eps.xml:2:69: error: `interval` must be at least 1 ms",
         "eps.xml:3:33: error: invalid gRPC endpoint uri `127.0.0.1:1`",
+        "eps.xml:4:49: error: cannot read certificates from",
     ] {
         assert!(all.contains(e), "missing `{e}` in:\n{all}");
     }

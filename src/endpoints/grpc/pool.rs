@@ -115,7 +115,7 @@ async fn connect(spec: GrpcSpec) -> Result<SendRequest<GrpcBody>, Arc<ConnectErr
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error),
         ))
     })?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config());
+    let connector = tokio_rustls::TlsConnector::from(tls_config(&spec));
     let tls = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => return Err(Arc::new(ConnectError::Timeout(authority))),
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
@@ -144,20 +144,32 @@ where
     Ok(sender)
 }
 
-/// TLS to gRPC backends: the web PKI roots, ALPN `h2`.
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            crate::tls::install_crypto_provider();
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let mut config = rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"h2".to_vec()];
-            Arc::new(config)
-        })
-        .clone()
+/// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else the web PKI
+/// roots (built once).
+fn tls_config(spec: &GrpcSpec) -> Arc<rustls::ClientConfig> {
+    static WEB_PKI: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if spec.trusted.is_empty() {
+        return WEB_PKI
+            .get_or_init(|| {
+                client_config(rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                })
+            })
+            .clone();
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(spec.trusted.iter().cloned());
+    if ignored > 0 {
+        tracing::warn!(backend = %spec.uri, added, ignored, "Some caCertificate entries are not usable trust anchors");
+    }
+    client_config(roots)
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+    crate::tls::install_crypto_provider();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
 }

@@ -48,18 +48,27 @@ pub struct GrpcBackend {
 
 impl GrpcBackend {
     pub async fn start(name: &str) -> GrpcBackend {
-        Self::start_on(TcpListener::bind("127.0.0.1:0").expect("bind"), name).await
+        Self::start_on(TcpListener::bind("127.0.0.1:0").expect("bind"), name, None).await
     }
 
     pub async fn start_on_port(port: u16, name: &str) -> GrpcBackend {
-        Self::start_on(
-            TcpListener::bind(("127.0.0.1", port)).expect("rebind"),
-            name,
-        )
-        .await
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+        Self::start_on(listener, name, None).await
     }
 
-    async fn start_on(listener: TcpListener, name: &str) -> GrpcBackend {
+    /// A backend serving h2 over TLS with this PEM certificate and key.
+    pub async fn start_tls(name: &str, cert_pem: &str, key_pem: &str) -> GrpcBackend {
+        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+        let tls = tonic::transport::ServerTlsConfig::new().identity(identity);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_on(listener, name, Some(tls)).await
+    }
+
+    async fn start_on(
+        listener: TcpListener,
+        name: &str,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+    ) -> GrpcBackend {
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -75,7 +84,11 @@ impl GrpcBackend {
             .await;
         let task = actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let served = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(tls) = tls {
+                builder = builder.tls_config(tls).expect("backend TLS");
+            }
+            let served = builder
                 .add_service(EchoServer::new(service))
                 .add_service(health_service)
                 .serve_with_incoming(incoming)
