@@ -242,11 +242,13 @@ impl Server {
     /// Stops accepting, drains in-flight exchanges (up to 30 s when `graceful`), stops the
     /// actors.
     pub async fn stop(mut self, graceful: bool) {
-        let grpc = self.grpc.take().map(|g| g.stop(graceful));
-        self.http.stop(graceful).await;
-        if let Some(grpc) = grpc {
-            grpc.await;
-        }
+        // Both fronts stop accepting at once, and drain side by side.
+        let grpc = async {
+            if let Some(grpc) = self.grpc.take() {
+                grpc.stop(graceful).await;
+            }
+        };
+        futures_util::future::join(self.http.stop(graceful), grpc).await;
         self.management.stop(graceful).await;
         for task in self.tasks.drain(..) {
             match task.await {

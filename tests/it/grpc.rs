@@ -732,6 +732,39 @@ async fn tls_backends_are_reached_with_their_configured_ca_and_refused_without_i
 }
 
 #[actix_rt::test]
+async fn a_graceful_stop_lets_open_calls_finish_then_closes_the_port() {
+    let backend = GrpcBackend::start("b1").await;
+    let axon = axon_for(&backend.uri(), "").await;
+    let addr = axon.server.grpc_addr().expect("grpc");
+    let mut c = client(&axon).await;
+    let call = actix_rt::spawn(async move {
+        c.unary(EchoRequest {
+            delay_ms: 2_000,
+            ..request("last")
+        })
+        .await
+    });
+    eventually(
+        Duration::from_secs(5),
+        "the call to reach the backend",
+        || async { backend.calls() == 1 },
+    )
+    .await;
+    let TestAxon { server, dir, .. } = axon;
+    server.stop(true).await;
+    let reply = call
+        .await
+        .expect("join")
+        .expect("the open call was finished, not cut");
+    assert_eq!(reply.into_inner().message, "last");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the gRPC port is closed after the stop"
+    );
+    drop(dir);
+}
+
+#[actix_rt::test]
 async fn a_third_party_grpc_client_works_through_axon() {
     let backend = GrpcBackend::start("b1").await;
     let axon = axon_for(&backend.uri(), "").await;
