@@ -642,6 +642,70 @@ async fn mediation_can_answer_a_call_itself_with_a_grpc_status() {
 }
 
 #[actix_rt::test]
+async fn call_then_respond_and_fault_sequences_work_on_grpc_calls() {
+    let backend = GrpcBackend::start("b1").await;
+    let dead = dead_port();
+    let api = format!(
+        r#"<api name="Flows" context="/axon.test.Echo" transports="grpc">
+      <resource uri-template="/Unary">
+        <inSequence>
+          <call><endpoint key="Live"/></call>
+          <property name="x-after-call" value="yes" scope="transport"/>
+          <respond/>
+        </inSequence>
+      </resource>
+      <resource uri-template="/ServerStream">
+        <inSequence><send><endpoint key="Dead"/></send></inSequence>
+        <faultSequence>
+          <property name="GRPC_STATUS" value="8"/>
+          <property name="x-fault" value="handled" scope="transport"/>
+          <respond/>
+        </faultSequence>
+      </resource>
+    </api>"#
+    );
+    let axon = TestAxon::start(&[
+        ("api.xml", &api),
+        ("live.xml", &grpc_endpoint("Live", &backend.uri(), "")),
+        (
+            "dead.xml",
+            &grpc_endpoint("Dead", &format!("http://127.0.0.1:{dead}"), ""),
+        ),
+    ])
+    .await;
+    let mut c = client(&axon).await;
+    let resp = c
+        .unary(request("via call"))
+        .await
+        .expect("call, then respond");
+    assert_eq!(
+        resp.metadata()
+            .get("x-after-call")
+            .and_then(|v| v.to_str().ok()),
+        Some("yes"),
+        "mediation after `call` set response metadata"
+    );
+    assert_eq!(resp.into_inner().message, "via call");
+    let status = c
+        .server_stream(request("x"))
+        .await
+        .expect_err("the fault sequence answers");
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(
+        status.message().contains("Error connecting"),
+        "ERROR_MESSAGE is the default grpc-message in a fault handler: {}",
+        status.message()
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get("x-fault")
+            .and_then(|v| v.to_str().ok()),
+        Some("handled")
+    );
+}
+
+#[actix_rt::test]
 async fn grpc_over_tls_with_a_configured_certificate() {
     let backend = GrpcBackend::start("tls").await;
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
