@@ -645,8 +645,7 @@ async fn mediation_can_answer_a_call_itself_with_a_grpc_status() {
 async fn call_then_respond_and_fault_sequences_work_on_grpc_calls() {
     let backend = GrpcBackend::start("b1").await;
     let dead = dead_port();
-    let api = format!(
-        r#"<api name="Flows" context="/axon.test.Echo" transports="grpc">
+    let api = r#"<api name="Flows" context="/axon.test.Echo" transports="grpc">
       <resource uri-template="/Unary">
         <inSequence>
           <call><endpoint key="Live"/></call>
@@ -662,10 +661,9 @@ async fn call_then_respond_and_fault_sequences_work_on_grpc_calls() {
           <respond/>
         </faultSequence>
       </resource>
-    </api>"#
-    );
+    </api>"#;
     let axon = TestAxon::start(&[
-        ("api.xml", &api),
+        ("api.xml", api),
         ("live.xml", &grpc_endpoint("Live", &backend.uri(), "")),
         (
             "dead.xml",
