@@ -794,6 +794,33 @@ async fn tls_backends_are_reached_with_their_configured_ca_and_refused_without_i
 }
 
 #[actix_rt::test]
+async fn a_reload_adds_grpc_apis_and_keeps_the_health_of_unchanged_grpc_leaves() {
+    let backend = GrpcBackend::start("b1").await;
+    let ep = grpc_endpoint("Echo", &backend.uri(), "");
+    let axon = TestAxon::start(&[("ep.xml", &ep)]).await;
+    let mut c = client(&axon).await;
+    let before = c.unary(request("x")).await.expect_err("no API yet");
+    assert_eq!(before.code(), Code::Unimplemented);
+    axon.admin_post("/health/actors/Echo/off").await;
+    axon.write("api.xml", &echo_api("Echo"));
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["endpoints_kept"][0], "Echo", "{summary}");
+    let off = c
+        .unary(request("x"))
+        .await
+        .expect_err("the leaf kept its OFF state");
+    assert_eq!(off.code(), Code::Unavailable);
+    assert!(off.message().contains("OFF"), "{}", off.message());
+    axon.admin_post("/health/actors/Echo/on").await;
+    let reply = c
+        .unary(request("now"))
+        .await
+        .expect("served after the reload");
+    assert_eq!(reply.into_inner().message, "now");
+}
+
+#[actix_rt::test]
 async fn a_graceful_stop_lets_open_calls_finish_then_closes_the_port() {
     let backend = GrpcBackend::start("b1").await;
     let axon = axon_for(&backend.uri(), "").await;
