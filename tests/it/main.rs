@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod check;
+mod grpc;
 mod http_proxy;
 mod lifecycle;
 mod prototype;
