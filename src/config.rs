@@ -18,6 +18,7 @@ mod api;
 mod diag;
 mod endpoint;
 mod graph;
+mod grpc;
 mod loader;
 mod openapi;
 mod prototype;
@@ -41,6 +42,7 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
     LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
+pub use grpc::{GrpcSpec, HealthCheckSpec};
 pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
 pub use prototype::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
@@ -280,6 +282,10 @@ impl Config {
         }
         let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
         let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        grpc::check(&apis, &sequences, &endpoints, &mut diags);
+        if diags.has_errors() {
+            return Err(diags);
+        }
         let warnings = diags.take_warnings();
         Ok(Config {
             dir: dir.to_path_buf(),

@@ -20,6 +20,8 @@
 //! - [`message`]: the message context, its body (parsed lazily, once) and its properties.
 //! - [`expr`]: XPath 1.0 and `json-eval()` expressions, compiled at load.
 //! - [`server`]: starting the fronts, the management API and the actors together.
+//! - [`grpc`]: gRPC wire facts shared by the gRPC front and gRPC leaves (status codes,
+//!   `grpc-timeout`, framing, the health-check messages).
 //! - [`cli`], [`telemetry`], [`tls`]: the command line, logging, TLS setup.
 
 pub mod admin;
@@ -29,6 +31,7 @@ pub mod endpoints;
 pub mod engine;
 pub mod expr;
 pub mod front;
+pub mod grpc;
 pub mod mediators;
 pub mod message;
 pub mod server;

@@ -115,6 +115,14 @@ pub trait Mediator: fmt::Debug + Send + Sync {
     fn handles_responses(&self) -> bool {
         false
     }
+
+    /// When this mediator reads or replaces the message body: how to name it in an error
+    /// (`payloadFactory`, `log level="full"`). gRPC APIs pass bodies through unparsed, so
+    /// `axon check` rejects such a mediator in a gRPC API. A mediator that contains others
+    /// answers for them too. The default is "leaves the body alone".
+    fn body_use(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
@@ -189,6 +197,19 @@ pub(crate) fn parser(name: &str) -> Option<ParseFn> {
 /// True when `name` is a Synapse mediator that Axon does not implement yet.
 pub(crate) fn unsupported(name: &str) -> bool {
     NOT_YET.contains(&name)
+}
+
+/// The first body use among `list` (for mediators that hold others).
+pub(crate) fn body_use_of(list: &[Box<dyn Mediator>]) -> Option<&'static str> {
+    list.iter().find_map(|m| m.body_use())
+}
+
+/// `what`, when `expr` reads the payload.
+pub(crate) fn reads_payload(
+    expr: &crate::expr::Expression,
+    what: &'static str,
+) -> Option<&'static str> {
+    expr.needs_payload().then_some(what)
 }
 
 /// Reports the references of every mediator in `list` (for mediators that hold others).

@@ -76,6 +76,8 @@ pub enum Target {
     Wsdl(WsdlSpec),
     /// `<prototype>`: answers by itself, without a backend.
     Prototype(Arc<PrototypeSpec>),
+    /// `<grpc uri>`.
+    Grpc(super::GrpcSpec),
 }
 
 /// `<wsdl>`: where the address came from.
@@ -243,7 +245,7 @@ fn parse_body(
         }
         let local = child.local_name();
         match local {
-            "address" | "http" | "wsdl" | "prototype" => {
+            "address" | "http" | "wsdl" | "prototype" | "grpc" => {
                 if kind.is_some() {
                     ctx.error(
                         &child.loc,
@@ -275,7 +277,7 @@ fn parse_body(
     if kind.is_none() && ok {
         ctx.error(
             &el.loc,
-            "<endpoint> needs a definition such as <address> or <http>, or a `key`",
+            "<endpoint> needs a definition such as <address>, <http> or <grpc>, or a `key`",
         );
         ok = false;
     }
@@ -337,7 +339,10 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     }
     let is_http = el.local_name() == "http";
     let is_wsdl = el.local_name() == "wsdl";
-    let allowed: &[&str] = if is_http {
+    let is_grpc = el.local_name() == "grpc";
+    let allowed: &[&str] = if is_grpc {
+        &["uri", "caCertificate"]
+    } else if is_http {
         &[
             "format",
             "optimize",
@@ -379,7 +384,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             ok = false;
         }
     }
-    let target = if is_http {
+    let target = if is_grpc {
+        super::grpc::parse_target(el, ctx)
+    } else if is_http {
         parse_http_target(el, ctx)
     } else if is_wsdl {
         super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
@@ -451,6 +458,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
                 ok = false;
             }
+            // Parsed with the target.
+            "healthCheck" if is_grpc => {}
             "authentication" if is_http => {
                 ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
                 ok = false;

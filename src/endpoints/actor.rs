@@ -17,6 +17,8 @@ use super::health::Health;
 use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy, Transition};
 use crate::admin::readiness::Readiness;
 
+pub(crate) mod probe;
+
 /// How many transitions the health API keeps per endpoint.
 const TRANSITION_HISTORY: usize = 32;
 

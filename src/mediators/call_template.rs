@@ -97,6 +97,15 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for CallTemplate {
+    fn body_use(&self) -> Option<&'static str> {
+        self.values.iter().flatten().find_map(|v| match v {
+            Dynamic::Expr(expr) => {
+                super::reads_payload(expr, "call-template with-param expression")
+            }
+            Dynamic::Literal(_) => None,
+        })
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

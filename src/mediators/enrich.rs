@@ -275,6 +275,12 @@ fn payload_error(error: PayloadError) -> Result<Step<'static>, MediationError> {
 }
 
 impl Mediator for Enrich {
+    fn body_use(&self) -> Option<&'static str> {
+        let only_properties = matches!(self.source, Source::Property(_) | Source::Inline { .. })
+            && matches!(self.target, Target::Property(_));
+        (!only_properties).then_some("enrich")
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -161,6 +161,20 @@ impl Branch {
 }
 
 impl Mediator for Filter {
+    fn body_use(&self) -> Option<&'static str> {
+        let condition = match &self.condition {
+            Condition::Matches { source, .. } => super::reads_payload(source, "filter"),
+            Condition::Holds(expr) => super::reads_payload(expr, "filter"),
+        };
+        let branch = |b: &Branch| match b {
+            Branch::Inline(list) => super::body_use_of(list),
+            Branch::Sequence(_) => None,
+        };
+        condition
+            .or_else(|| branch(&self.then))
+            .or_else(|| self.otherwise.as_ref().and_then(branch))
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -201,6 +201,16 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for Header {
+    fn body_use(&self) -> Option<&'static str> {
+        if matches!(self.target, Target::Soap { .. }) {
+            return Some("header (SOAP header)");
+        }
+        match &self.content {
+            Content::Expr(expr) => super::reads_payload(expr, "header expression"),
+            _ => None,
+        }
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

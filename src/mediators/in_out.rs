@@ -37,6 +37,10 @@ fn parse(el: &Element, ctx: &mut Ctx<'_>, responses: bool) -> Option<Box<dyn Med
 }
 
 impl Mediator for InOut {
+    fn body_use(&self) -> Option<&'static str> {
+        super::body_use_of(&self.mediators)
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

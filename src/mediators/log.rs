@@ -145,6 +145,16 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for Log {
+    fn body_use(&self) -> Option<&'static str> {
+        if self.level == Level::Full {
+            return Some("log level=\"full\"");
+        }
+        self.properties.iter().find_map(|(_, v)| match v {
+            LogValue::Expr(expr) => super::reads_payload(expr, "log property expression"),
+            LogValue::Literal(_) => None,
+        })
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

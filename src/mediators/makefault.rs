@@ -211,6 +211,18 @@ fn check_code(
 }
 
 impl Mediator for MakeFault {
+    fn body_use(&self) -> Option<&'static str> {
+        fn reads<T>(part: &Part<T>) -> Option<&'static str> {
+            match part {
+                Part::Expr(expr) => super::reads_payload(expr, "makefault expression"),
+                Part::Fixed(_) => None,
+            }
+        }
+        reads(&self.code)
+            .or_else(|| reads(&self.reason))
+            .or_else(|| self.detail.as_ref().and_then(reads))
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -389,6 +389,10 @@ fn is_soap_content_type(msg: &MessageContext) -> bool {
 }
 
 impl Mediator for PayloadFactory {
+    fn body_use(&self) -> Option<&'static str> {
+        Some("payloadFactory")
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -313,6 +313,21 @@ fn typed(
 }
 
 impl Mediator for Property {
+    fn body_use(&self) -> Option<&'static str> {
+        let name = match &self.name {
+            Name::Computed(expr) => super::reads_payload(expr, "property name expression"),
+            Name::Fixed(_) => None,
+        };
+        let value = match &self.action {
+            Action::Set {
+                source: Source::Expr(expr),
+                ..
+            } => super::reads_payload(expr, "property expression"),
+            _ => None,
+        };
+        name.or(value)
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -47,6 +47,13 @@ pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
 }
 
 impl Mediator for Send {
+    fn body_use(&self) -> Option<&'static str> {
+        match &self.receive {
+            Receive::Computed(expr) => super::reads_payload(expr, "send receive expression"),
+            _ => None,
+        }
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -39,6 +39,13 @@ pub(super) fn invoke(target: SeqId) -> Box<dyn Mediator> {
 }
 
 impl Mediator for Invoke {
+    fn body_use(&self) -> Option<&'static str> {
+        match self {
+            Invoke::Computed(expr) => super::reads_payload(expr, "sequence key expression"),
+            Invoke::Fixed(_) => None,
+        }
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

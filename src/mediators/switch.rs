@@ -71,6 +71,16 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for Switch {
+    fn body_use(&self) -> Option<&'static str> {
+        super::reads_payload(&self.source, "switch")
+            .or_else(|| {
+                self.cases
+                    .iter()
+                    .find_map(|(_, list)| super::body_use_of(list))
+            })
+            .or_else(|| self.default.as_deref().and_then(super::body_use_of))
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -197,3 +197,49 @@ fn mediator_misconfigurations_are_load_errors() {
         );
     }
 }
+
+#[test]
+fn content_aware_mediators_are_refused_in_grpc_apis_and_property_reads_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "api.xml",
+        r#"<api name="G" context="/axon.test.Echo" transports="grpc">
+  <resource url-mapping="/*">
+    <inSequence>
+      <property name="tenant" expression="$trp:x-tenant"/>
+      <filter source="get-property('tenant')" regex="blue"><property name="x-blue" value="1" scope="transport"/></filter>
+      <filter xpath="//order"><drop/></filter>
+      <property name="id" expression="json-eval($.id)"/>
+      <enrich><source type="body"/><target type="property" property="copy"/></enrich>
+      <switch source="$trp:x-mode"><case regex="a"><payloadFactory><format><a/></format></payloadFactory></case></switch>
+      <send><endpoint key="E"/></send>
+    </inSequence>
+  </resource>
+</api>"#,
+    );
+    write(
+        dir.path(),
+        "ep.xml",
+        r#"<endpoint name="E"><grpc uri="http://127.0.0.1:9"/></endpoint>"#,
+    );
+    let errors: Vec<String> = match axon::config::Config::load(dir.path()) {
+        Ok(_) => Vec::new(),
+        Err(diags) => diags.iter().map(|d| d.message.clone()).collect(),
+    };
+    for what in [
+        "<filter>",
+        "<property expression>",
+        "<enrich>",
+        "<payloadFactory>",
+    ] {
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.starts_with(what) && m.contains("needs the message body")),
+            "no error for {what}: {errors:?}"
+        );
+    }
+    // Only those four: reading transport headers and properties is fine on gRPC messages.
+    assert_eq!(errors.len(), 4, "{errors:?}");
+}

@@ -9,6 +9,7 @@ mod admin;
 mod check;
 mod expressions;
 mod fixtures;
+mod grpc;
 mod http_proxy;
 mod lifecycle;
 mod prototype;
