@@ -480,11 +480,9 @@ fn nodes_of<'d>(doc: &'d XmlDoc, data: &Data) -> Result<Vec<ChildOfElement<'d>>,
         Data::Nothing => Vec::new(),
         Data::Xml(x) => doc.import_fragment(x).map_err(|m| failed(m.0))?,
         Data::Text(t) => vec![ChildOfElement::Text(doc.document().create_text(t))],
-        Data::Json(_) => {
-            return Err(failed(
-                "a JSON value cannot go into an XML payload: Axon does not convert JSON to XML yet",
-            ));
-        }
+        Data::Json(json) => doc
+            .import_fragment(&crate::message::payload::json_as_xml(json))
+            .map_err(|m| failed(m.0))?,
     })
 }
 

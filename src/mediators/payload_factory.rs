@@ -20,8 +20,7 @@ use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
-use crate::message::json_xml::{json_to_xml, xml_to_json};
-use crate::message::soap;
+use crate::message::payload::{json_as_xml, xml_as_json};
 use crate::message::xml::{Envelope, XmlDoc};
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -335,32 +334,6 @@ fn replacement(
         (MediaType::Json, Evaluated::Xml(x)) if !literal => xml_as_json(x)?,
         (MediaType::Json, v) => json_escape(&v.clone().into_string().unwrap_or_default()),
     })
-}
-
-/// A json-eval object or array as XML elements (Synapse's mapping, without the
-/// `<jsonObject>`/`<jsonArray>` wrapper).
-fn json_as_xml(json: &serde_json::Value) -> String {
-    let xml = json_to_xml(json);
-    for wrapper in ["jsonObject", "jsonArray"] {
-        if xml == format!("<{wrapper}/>") {
-            return String::new();
-        }
-        if let Some(inner) = xml
-            .strip_prefix(&format!("<{wrapper}>"))
-            .and_then(|rest| rest.strip_suffix(&format!("</{wrapper}>")))
-        {
-            return inner.to_owned();
-        }
-    }
-    xml
-}
-
-/// Selected XML elements as a JSON object (Synapse's mapping: they are the members of a
-/// `<jsonObject>`).
-fn xml_as_json(xml: &str) -> Result<String, String> {
-    let wrapped = format!("<jsonObject>{xml}</jsonObject>");
-    let root = soap::parse_xml(wrapped.as_bytes()).map_err(|error| error.0)?;
-    Ok(xml_to_json(&root).to_string())
 }
 
 fn json_escape(text: &str) -> String {

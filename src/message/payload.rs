@@ -96,6 +96,32 @@ pub(crate) fn kind_of(bytes: &[u8], content_type: Option<&str>) -> PayloadKind {
     }
 }
 
+/// A json-eval object or array as XML elements (Synapse's mapping, without the
+/// `<jsonObject>`/`<jsonArray>` wrapper).
+pub(crate) fn json_as_xml(json: &serde_json::Value) -> String {
+    let xml = super::json_xml::json_to_xml(json);
+    for wrapper in ["jsonObject", "jsonArray"] {
+        if xml == format!("<{wrapper}/>") {
+            return String::new();
+        }
+        if let Some(inner) = xml
+            .strip_prefix(&format!("<{wrapper}>"))
+            .and_then(|rest| rest.strip_suffix(&format!("</{wrapper}>")))
+        {
+            return inner.to_owned();
+        }
+    }
+    xml
+}
+
+/// Selected XML elements as a JSON object (Synapse's mapping: they are the members of a
+/// `<jsonObject>`).
+pub(crate) fn xml_as_json(xml: &str) -> Result<String, String> {
+    let wrapped = format!("<jsonObject>{xml}</jsonObject>");
+    let root = super::soap::parse_xml(wrapped.as_bytes()).map_err(|error| error.0)?;
+    Ok(super::json_xml::xml_to_json(&root).to_string())
+}
+
 fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
     a.len() == b.len() && (a.is_empty() || a.as_ptr() == b.as_ptr())
 }
