@@ -7,6 +7,8 @@ mod support;
 
 mod admin;
 mod check;
+mod expressions;
+mod fixtures;
 mod grpc;
 mod http_proxy;
 mod lifecycle;
