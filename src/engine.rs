@@ -69,6 +69,9 @@ pub enum Failure {
     Endpoint(EndpointError),
     /// A mediator failed.
     Mediation(MediationError),
+    /// The backend's response could not be read or parsed for mediation: the backend's
+    /// fault, answered with 502, not the client's 400.
+    BadResponse(MediationError),
 }
 
 /// The single outcome of an exchange.
@@ -93,10 +96,8 @@ pub struct BuiltinFault {
     pub message: String,
     /// Details (the cause).
     pub detail: String,
-    /// The request's `Content-Type`, to answer in kind.
-    pub request_content_type: Option<String>,
-    /// The request's `Accept`.
-    pub accept: Option<String>,
+    /// What the client speaks, to answer in kind (not what the backend answered).
+    pub client: crate::message::ClientFormat,
 }
 
 /// One configuration generation, live.
@@ -159,6 +160,10 @@ impl Failure {
             }
             Failure::Mediation(MediationError::Payload(_)) => codes::MALFORMED_MESSAGE,
             Failure::Mediation(_) => codes::MEDIATION_ERROR,
+            Failure::BadResponse(MediationError::Body(BodyError::TooLarge { .. })) => {
+                codes::MEDIATION_ERROR
+            }
+            Failure::BadResponse(_) => codes::MALFORMED_MESSAGE,
         }
     }
 
@@ -167,6 +172,7 @@ impl Failure {
         match self {
             Failure::Endpoint(error) => error.message(),
             Failure::Mediation(m) => m.to_string(),
+            Failure::BadResponse(m) => format!("the backend's response cannot be mediated: {m}"),
         }
     }
 
@@ -174,6 +180,18 @@ impl Failure {
         match self {
             Failure::Endpoint(error) => error.to_string(),
             Failure::Mediation(m) => m.to_string(),
+            Failure::BadResponse(m) => format!("the backend's response cannot be mediated: {m}"),
+        }
+    }
+
+    /// Classifies a mediator's failure: reading or parsing a body is the sender's fault, so
+    /// on a backend's response it is a bad gateway, on a client's request a bad request.
+    fn of_mediation(msg: &MessageContext, error: MediationError) -> Failure {
+        let about_body = matches!(error, MediationError::Body(_) | MediationError::Payload(_));
+        if about_body && msg.is_response() {
+            Failure::BadResponse(error)
+        } else {
+            Failure::Mediation(error)
         }
     }
 
@@ -186,6 +204,7 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
             Failure::Mediation(MediationError::Payload(_)) => StatusCode::BAD_REQUEST,
             Failure::Mediation(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Failure::BadResponse(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -372,7 +391,7 @@ impl Runtime {
             top.next += 1;
             let step = match mediator.mediate(msg, env) {
                 Ok(step) => step,
-                Err(error) => return fault(&frames, Failure::Mediation(error)),
+                Err(error) => return fault(&frames, Failure::of_mediation(msg, error)),
             };
             if matches!(
                 step,
@@ -412,7 +431,7 @@ impl Runtime {
                         top.next -= 1;
                     }
                     if let Err(error) = msg.body.buffer(self.limits.max_body).await {
-                        return fault(&frames, Failure::Mediation(error.into()));
+                        return fault(&frames, Failure::of_mediation(msg, error.into()));
                     }
                 }
                 Step::Call(endpoint) => {
@@ -487,12 +506,7 @@ fn builtin(failure: &Failure, msg: MessageContext) -> Reply {
         code: failure.code(),
         message: failure.message(),
         detail: failure.detail(),
-        request_content_type: msg.content_type().map(str::to_owned),
-        accept: msg
-            .headers
-            .get("accept")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        client: msg.client,
     };
     tracing::warn!(
         message_id = %msg.id,

@@ -409,38 +409,29 @@ fn builtin_response(
     message: String,
     detail: String,
 ) -> HttpResponse {
-    let text = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
     let fault = BuiltinFault {
         status,
         code,
         message,
         detail,
-        request_content_type: text(header::CONTENT_TYPE),
-        accept: text(header::ACCEPT),
+        client,
     };
-    let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
     match client.soap() {
         Some(version) => super::soap::fault_response(version, &fault),
         None => fault_response(&fault),
     }
 }
 
-/// The response of Axon's built-in fault handling: a JSON error by default, XML for XML
-/// clients.
+/// The response of Axon's built-in fault handling: a JSON error by default, XML for clients
+/// that sent XML (or sent no body and accept XML).
 pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
-    let wants_xml = [
-        fault.request_content_type.as_deref(),
-        fault.accept.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .next()
-    .is_some_and(|t| t.contains("xml") && !t.contains("json"));
+    use crate::message::ContentKind;
+    let wants_xml = match fault.client.kind {
+        ContentKind::Xml | ContentKind::Soap(_) => true,
+        ContentKind::Json | ContentKind::Text => false,
+        _ => fault.client.accept == Some(ContentKind::Xml),
+    };
     let mut builder = HttpResponseBuilder::new(fault.status);
     builder.insert_header((ERROR_CODE_HEADER, fault.code.to_string()));
     if wants_xml {

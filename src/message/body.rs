@@ -97,6 +97,12 @@ impl Body {
                     }
                     buf.extend_from_slice(&chunk);
                 }
+                // A peer that closes before its declared length has not sent the body: the
+                // stream may end quietly, so the length is checked here.
+                if length.is_some_and(|l| l != buf.len() as u64) {
+                    *self = Body::Empty;
+                    return Err(BodyError::Read(PayloadError::Incomplete(None)));
+                }
                 let bytes = buf.freeze();
                 *self = Body::Full(bytes.clone());
                 Ok(bytes)

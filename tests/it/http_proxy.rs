@@ -239,3 +239,57 @@ async fn user_fault_sequence_can_answer_differently_and_on_error_takes_precedenc
     assert_eq!(reply.json()["error"]["code"], 101503);
     assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("101503"));
 }
+
+#[actix_rt::test]
+async fn a_backend_response_that_cannot_be_mediated_is_a_bad_gateway_not_a_bad_request() {
+    // A body cut short: Content-Length promises 100 bytes, the backend closes after 5.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let short_port = listener.local_addr().unwrap().port();
+    actix_rt::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _read = socket.read(&mut buf).await;
+            let reply =
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nshort";
+            if socket.write_all(reply).await.is_ok() {
+                socket.shutdown().await.ok();
+            }
+        }
+    });
+    let malformed = Backend::start(|_| Canned {
+        status: 200,
+        body: b"<a><b></a>".to_vec(),
+        content_type: "application/xml",
+        delay: std::time::Duration::ZERO,
+    })
+    .await;
+    let api = api(
+        "Bad",
+        "/bad",
+        &format!(
+            r#"<resource methods="GET" uri-template="/short"><inSequence><send><endpoint><address uri="http://127.0.0.1:{short_port}/"/></endpoint></send></inSequence>
+                 <outSequence><log level="full"/><send/></outSequence></resource>
+               <resource methods="GET" uri-template="/malformed"><inSequence><send><endpoint><address uri="{}"/></endpoint></send></inSequence>
+                 <outSequence><property name="b" expression="//b"/><send/></outSequence></resource>"#,
+            malformed.url("/")
+        ),
+    );
+    let axon = TestAxon::start(&[("apis/bad.xml", &api)]).await;
+    let reply = axon.get("/bad/short").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], 601000);
+    let reply = axon.get("/bad/malformed").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], 601000);
+    // The client's own malformed body is still its fault.
+    let reply = axon
+        .request(
+            "POST",
+            "/bad/malformed",
+            Some(b"<x"),
+            &[("content-type", "application/xml")],
+        )
+        .await;
+    assert_eq!(reply.status, 405);
+}

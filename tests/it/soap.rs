@@ -785,11 +785,7 @@ pub fn big_envelope(size: usize) -> Vec<u8> {
 
 #[actix_rt::test]
 async fn zeep_reads_the_published_wsdl_and_calls_through_the_proxy() {
-    let Some(python) = std::env::var_os("AXON_TEST_PYTHON") else {
-        panic!(
-            "AXON_TEST_PYTHON is not set: run the tests with scripts/test, which installs zeep into .venv and exports it"
-        );
-    };
+    let python = crate::support::python();
     let backend = stock_service().await;
     let p = proxy(
         "StockQuoteProxy",

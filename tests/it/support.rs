@@ -247,7 +247,7 @@ where
     }
 }
 
-/// The Python with the third-party test clients (grpcio, ...), installed by `scripts/test`.
+/// The Python with the third-party test clients (zeep, grpcio), installed by `scripts/test`.
 pub fn python() -> String {
     std::env::var("AXON_TEST_PYTHON").unwrap_or_else(|_| {
         panic!("AXON_TEST_PYTHON is not set: run scripts/test, which installs the Python test clients into .venv")
