@@ -17,6 +17,7 @@ pub(crate) mod address;
 pub mod error;
 pub mod health;
 pub(crate) mod http;
+pub mod select;
 pub mod state;
 
 use std::sync::Arc;
