@@ -22,6 +22,7 @@ use serde_json::{Value as Json, json};
 
 use crate::config::{ApiConfig, EndpointKind, Mapping};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
+use crate::endpoints::group::GetGroupHealth;
 use crate::engine::Runtime;
 use crate::server::Shared;
 
@@ -85,6 +86,12 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
     if let Some(leaf) = rt.endpoints.leaf_named(&name) {
         return match leaf.addr.send(GetHealth).await {
             Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
+            Err(_) => unavailable(&name),
+        };
+    }
+    if let Some(group) = rt.endpoints.group_named(&name) {
+        return match group.addr.send(GetGroupHealth).await {
+            Ok(report) => HttpResponse::Ok().json(report),
             Err(_) => unavailable(&name),
         };
     }
@@ -156,6 +163,16 @@ async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
             }
         })
         .collect();
+    let groups: Vec<_> = rt.endpoints.groups().collect();
+    let reports = join_all(groups.iter().map(|g| g.addr.send(GetGroupHealth))).await;
+    for (group, report) in groups.iter().zip(reports) {
+        out.push(match report {
+            Ok(report) => serde_json::to_value(report).unwrap_or(Json::Null),
+            Err(_) => {
+                json!({ "name": &*group.name, "state": "UNKNOWN", "error": "actor did not answer" })
+            }
+        });
+    }
     for (_, ep) in rt.config.endpoints() {
         if let Some(j) = alias_json(rt, &ep.name) {
             out.push(j);

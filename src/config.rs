@@ -18,6 +18,8 @@ mod api;
 mod diag;
 mod endpoint;
 mod graph;
+mod group;
+mod health_check;
 mod loader;
 pub(crate) mod values;
 pub(crate) mod xml;
@@ -35,6 +37,11 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
     ResponseAction, Target, TimeoutSpec,
 };
+pub use group::{
+    Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
+    StatusCodes, Strategy, WEIGHT_PROPERTY,
+};
+pub use health_check::HealthCheckSpec;
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 

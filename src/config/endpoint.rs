@@ -5,6 +5,8 @@ use std::time::Duration;
 use actix_web::http::Method;
 use iri_string::template::UriTemplateString;
 
+use super::group::{self, GroupSpec, RetryConfig};
+use super::health_check::{self, HealthCheckSpec};
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
 use crate::endpoints::state::SuspensionPolicy;
@@ -33,6 +35,8 @@ pub enum EndpointKind {
     Alias(EndpointId),
     /// A leaf that sends to one backend.
     Leaf(Box<LeafSpec>),
+    /// A `<failover>` or `<loadbalance>` group over other endpoints.
+    Group(Box<GroupSpec>),
 }
 
 /// A leaf endpoint: where it sends, and its quality-of-service settings.
@@ -44,6 +48,10 @@ pub struct LeafSpec {
     pub timeout: TimeoutSpec,
     /// Suspension settings.
     pub suspension: SuspensionPolicy,
+    /// `<retryConfig>`: which failures a group may retry on a sibling.
+    pub retry: RetryConfig,
+    /// `<healthCheck>`: optional active probing.
+    pub health_check: Option<HealthCheckSpec>,
 }
 
 /// Where a leaf sends.
@@ -125,9 +133,6 @@ pub enum PropertyScope {
 const UNSUPPORTED_KINDS: &[&str] = &[
     "wsdl",
     "default",
-    "failover",
-    "loadbalance",
-    "session",
     "recipientlist",
     "dynamicLoadbalance",
     "serviceDynamicLoadbalance",
@@ -194,6 +199,12 @@ fn parse_body(
     let mut kind = None;
     let mut properties = Vec::new();
     let mut ok = true;
+    let mut sessions = el.elements().filter(|c| c.local_name() == "session");
+    let session = sessions.next();
+    if let Some(extra) = sessions.next() {
+        ctx.error(&extra.loc, "an <endpoint> takes at most one <session>");
+        ok = false;
+    }
     if let Some(key) = el.attr("key")
         && named
     {
@@ -222,6 +233,34 @@ fn parse_body(
                 match parse_leaf(child, ctx) {
                     Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
                     None => ok = false,
+                }
+            }
+            "failover" | "loadbalance" => {
+                if kind.is_some() {
+                    ctx.error(
+                        &child.loc,
+                        "an <endpoint> holds exactly one endpoint definition",
+                    );
+                    ok = false;
+                    continue;
+                }
+                let spec = if local == "failover" {
+                    group::parse_failover(child, ctx)
+                } else {
+                    group::parse_loadbalance(child, session, ctx)
+                };
+                match spec {
+                    Some(g) => kind = Some(EndpointKind::Group(Box::new(g))),
+                    None => ok = false,
+                }
+            }
+            "session" => {
+                if !el.elements().any(|c| c.local_name() == "loadbalance") {
+                    ctx.error(
+                        &child.loc,
+                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
+                    );
+                    ok = false;
                 }
             }
             "property" => match parse_property(child, ctx) {
@@ -290,6 +329,10 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
     {
         ctx.error(&el.loc, format!("`{name}` is not a valid HTTP header name"));
         return None;
+    }
+    if name == group::WEIGHT_PROPERTY {
+        let loc = el.attr("value").map_or(&el.loc, |a| &a.loc).clone();
+        group::weight(value, &loc, ctx)?;
     }
     Some(EndpointProperty {
         name,
@@ -363,6 +406,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     };
     let mut timeout = TimeoutSpec::default();
     let mut suspension = SuspensionPolicy::default();
+    let mut retry = RetryConfig::default();
+    let mut health_check = None;
     let mut seen_suspend_on_failure = false;
     let mut seen_legacy_duration = false;
     for child in el.elements() {
@@ -394,10 +439,14 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     None => ok = false,
                 }
             }
-            "retryConfig" => {
-                ctx.unsupported(&child.loc, "<retryConfig> on a leaf used outside a group");
-                ok = false;
-            }
+            "retryConfig" => match group::parse_retry_config(child, ctx) {
+                Some(r) => retry = r,
+                None => ok = false,
+            },
+            "healthCheck" => match health_check::parse(child, target.as_ref(), ctx) {
+                Some(h) => health_check = Some(h),
+                None => ok = false,
+            },
             "enableAddressing" => {
                 ctx.unsupported(&child.loc, "WS-Addressing (`<enableAddressing>`)");
                 ok = false;
@@ -433,6 +482,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         target,
         timeout,
         suspension,
+        retry,
+        health_check,
     })
 }
 

@@ -13,7 +13,7 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{PropertyScope, ResponseAction, Target};
+use crate::config::{EndpointProperty, PropertyScope, ResponseAction, Target};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -24,7 +24,9 @@ thread_local! {
     static CLIENT: awc::Client = build_client();
 }
 
-fn build_client() -> awc::Client {
+/// A client for backends: bounded connect time, keep-alive pool, no redirects, no
+/// default headers, no overall timeout (callers set their own deadlines).
+pub(crate) fn build_client() -> awc::Client {
     crate::tls::install_crypto_provider();
     let connector = awc::Connector::new()
         .timeout(CONNECT_TIMEOUT)
@@ -76,6 +78,40 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Applies an endpoint's `<property>` children to the message, as every send does.
+pub(crate) fn apply_properties(
+    endpoint: &str,
+    properties: &[EndpointProperty],
+    msg: &mut MessageContext,
+) {
+    for p in properties {
+        let scope = match p.scope {
+            PropertyScope::Default => Scope::Default,
+            PropertyScope::Transport => Scope::Transport,
+            PropertyScope::Axis2 => Scope::Axis2,
+        };
+        // Header names and values were validated at load, so this does not fail.
+        if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
+            tracing::warn!(endpoint, %error, "Endpoint property not applied");
+        }
+    }
+}
+
+/// The method of the request as mediation left it: `HTTP_METHOD` (axis2) or the client's.
+pub(crate) fn request_method(msg: &MessageContext) -> Method {
+    msg.get_axis2("HTTP_METHOD")
+        .and_then(|v| Method::from_bytes(v.to_string().as_bytes()).ok())
+        .unwrap_or_else(|| msg.method.clone())
+}
+
+/// The method `leaf` sends `msg` with: the `<http method>` it forces, else the request's.
+pub(crate) fn method_for(leaf: &Leaf, msg: &MessageContext) -> Method {
+    match &leaf.spec.target {
+        Target::Http(spec) => spec.method.clone().unwrap_or_else(|| request_method(msg)),
+        Target::Address(_) => request_method(msg),
+    }
+}
+
 /// Sends `msg` to the leaf's backend and turns `msg` into the response.
 ///
 /// # Errors
@@ -86,17 +122,7 @@ pub(crate) async fn send(
     msg: &mut MessageContext,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
-    for p in &leaf.config.properties {
-        let scope = match p.scope {
-            PropertyScope::Default => Scope::Default,
-            PropertyScope::Transport => Scope::Transport,
-            PropertyScope::Axis2 => Scope::Axis2,
-        };
-        // Header names and values were validated at load, so this does not fail.
-        if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
-            tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
-        }
-    }
+    apply_properties(&leaf.name, &leaf.config.properties, msg);
     let url =
         address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
             EndpointError::new(
@@ -115,13 +141,7 @@ pub(crate) async fn send(
         )
         .at(url.clone())
     })?;
-    let method = match &leaf.spec.target {
-        Target::Http(spec) if spec.method.is_some() => spec.method.clone().unwrap_or(Method::GET),
-        _ => msg
-            .get_axis2("HTTP_METHOD")
-            .and_then(|v| Method::from_bytes(v.to_string().as_bytes()).ok())
-            .unwrap_or_else(|| msg.method.clone()),
-    };
+    let method = method_for(leaf, msg);
     let no_body = msg
         .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod check;
+mod groups;
 mod http_proxy;
 mod serve;
 mod suspension;

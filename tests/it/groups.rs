@@ -1,0 +1,789 @@
+//! Failover and load-balance groups end to end, over real backends on loopback.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axon::endpoints::actor::Restart;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use crate::support::backend::{Backend, BlackHole, Canned, Closer};
+use crate::support::{Reply, TestAxon, dead_port, eventually};
+
+/// An API at `/g` that sends everything to the endpoint `key`.
+fn api(key: &str) -> String {
+    format!(
+        r#"<api name="G" context="/g"><resource><inSequence><send><endpoint key="{key}"/></send></inSequence></resource></api>"#
+    )
+}
+
+fn leaf(name: &str, url: &str, qos: &str) -> String {
+    format!(r#"<endpoint name="{name}"><address uri="{url}">{qos}</address></endpoint>"#)
+}
+
+/// A named group endpoint: `kind` is the group element with its attributes.
+fn group(name: &str, kind: &str, body: &str) -> String {
+    let element = kind.split_whitespace().next().unwrap_or(kind);
+    format!(r#"<endpoint name="{name}"><{kind}>{body}</{element}></endpoint>"#)
+}
+
+fn keys(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!(r#"<endpoint key="{n}"/>"#))
+        .collect()
+}
+
+fn trace(reply: &Reply) -> String {
+    reply.header("x-axon-trace").unwrap_or_default()
+}
+
+/// Bodies of `n` GETs on `/g`, each checked to be a 200.
+async fn bodies(axon: &TestAxon, n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let reply = axon.get("/g").await;
+        assert_eq!(reply.status, 200, "{} {}", trace(&reply), reply.text());
+        out.push(reply.text());
+    }
+    out
+}
+
+fn tally(bodies: &[String]) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for b in bodies {
+        *counts.entry(b.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn child<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["children"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no child {name} in {report}"))
+}
+
+#[actix_rt::test]
+async fn round_robin_spreads_thirty_requests_ten_ten_ten() {
+    let (a, b, c) = (
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("c").await,
+    );
+    let lb = group(
+        "LB",
+        r#"loadbalance algorithm="org.apache.synapse.endpoints.algorithms.RoundRobin""#,
+        &keys(&["A", "B", "C"]),
+    );
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("LB")),
+        ("lb.xml", &lb),
+        ("a.xml", &leaf("A", &a.url("/"), "")),
+        ("b.xml", &leaf("B", &b.url("/"), "")),
+        ("c.xml", &leaf("C", &c.url("/"), "")),
+    ])
+    .await;
+    let first = axon.get("/g").await;
+    assert_eq!(trace(&first), "LB/A=200");
+    let all = bodies(&axon, 29).await;
+    let counts = tally(&all);
+    assert_eq!(
+        (counts["a"] + 1, counts["b"], counts["c"]),
+        (10, 10, 10),
+        "{all:?}"
+    );
+    assert_eq!((a.hits(), b.hits(), c.hits()), (10, 10, 10));
+}
+
+#[actix_rt::test]
+async fn weights_one_two_three_give_an_interleaved_one_two_three_split() {
+    let (a, b, c) = (
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("c").await,
+    );
+    let weighted = |name: &str, url: &str, w: u32| {
+        format!(
+            r#"<endpoint name="{name}"><address uri="{url}"/><property name="loadbalance.weight" value="{w}"/></endpoint>"#
+        )
+    };
+    let children = format!(
+        "{}{}{}",
+        weighted("A", &a.url("/"), 1),
+        weighted("B", &b.url("/"), 2),
+        weighted("C", &c.url("/"), 3)
+    );
+    let lb = group(
+        "LB",
+        r#"loadbalance algorithm="org.apache.synapse.endpoints.algorithms.WeightedRoundRobin""#,
+        &children,
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let all = bodies(&axon, 60).await;
+    let counts = tally(&all);
+    assert_eq!((counts["a"], counts["b"], counts["c"]), (10, 20, 30));
+    // Smooth: every cycle of six interleaves the three, never three in a row.
+    assert_eq!(all[..6], ["c", "b", "a", "c", "b", "c"], "{all:?}");
+    let longest = all
+        .chunk_by(|x, y| x == y)
+        .map(<[String]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 2, "a burst of {longest}: {all:?}");
+    let report = axon.endpoint("LB").await;
+    assert_eq!(report["algorithm"], "weightedRoundRobin");
+    assert_eq!(child(&report, "C")["weight"], 3);
+}
+
+#[actix_rt::test]
+async fn with_one_backend_killed_every_request_succeeds_and_the_dead_leaf_is_suspended() {
+    let (a, b, c) = (
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("c").await,
+    );
+    let lb = group("LB", "loadbalance", &keys(&["A", "B", "C"]));
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("LB")),
+        ("lb.xml", &lb),
+        ("a.xml", &leaf("A", &a.url("/"), "")),
+        ("b.xml", &leaf("B", &b.url("/"), "")),
+        ("c.xml", &leaf("C", &c.url("/"), "")),
+    ])
+    .await;
+    assert_eq!(tally(&bodies(&axon, 6).await).len(), 3);
+    b.stop().await;
+    let mut failed_over = Vec::new();
+    for _ in 0..30 {
+        let reply = axon.get("/g").await;
+        assert_eq!(reply.status, 200, "{}: {}", trace(&reply), reply.text());
+        assert_ne!(reply.text(), "b");
+        if trace(&reply).contains("LB/B=failed:") {
+            failed_over.push(trace(&reply));
+        }
+    }
+    assert_eq!(
+        failed_over.len(),
+        1,
+        "B is tried once, then suspended: {failed_over:?}"
+    );
+    assert!(failed_over[0].ends_with(", LB/C=200"), "{failed_over:?}");
+    assert_eq!(axon.state("B").await, "SUSPENDED");
+    let report = axon.endpoint("LB").await;
+    assert_eq!(report["type"], "loadbalance");
+    assert_eq!(report["state"], "ACTIVE");
+    assert_eq!(report["ready_children"], 2);
+    assert_eq!(child(&report, "B")["state"], "SUSPENDED");
+    assert_eq!(b.hits(), 2);
+}
+
+#[actix_rt::test]
+async fn failover_sticks_to_the_primary_moves_on_its_death_and_returns_after_its_suspension() {
+    let primary = Backend::named("primary").await;
+    let secondary = Backend::named("secondary").await;
+    let port = primary.port;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}",
+            leaf(
+                "Primary",
+                &primary.url("/"),
+                "<suspendOnFailure><initialDuration>300</initialDuration></suspendOnFailure>"
+            ),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    assert!(bodies(&axon, 5).await.iter().all(|b| b == "primary"));
+
+    primary.stop().await;
+    let moved = axon.get("/g").await;
+    assert_eq!(moved.status, 200);
+    assert_eq!(moved.text(), "secondary");
+    let t = trace(&moved);
+    assert!(
+        t.starts_with("FO/Primary=failed:") && t.ends_with(", FO/Secondary=200"),
+        "{t}"
+    );
+    assert_eq!(axon.state("Primary").await, "SUSPENDED");
+    let skipping = axon.get("/g").await;
+    assert_eq!(
+        trace(&skipping),
+        "FO/Primary=skipped:SUSPENDED, FO/Secondary=200"
+    );
+
+    let _back = Backend::start_on_port(port, |_| Canned::ok("primary again")).await;
+    eventually(
+        Duration::from_secs(5),
+        "traffic back on the primary",
+        || async { axon.get("/g").await.text() == "primary again" },
+    )
+    .await;
+    assert!(bodies(&axon, 3).await.iter().all(|b| b == "primary again"));
+    assert_eq!(axon.state("Primary").await, "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn sticky_failover_stays_on_the_secondary_after_the_primary_returns() {
+    let port = dead_port();
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        r#"failover dynamic="false""#,
+        &format!(
+            "{}{}",
+            leaf(
+                "Primary",
+                &format!("http://127.0.0.1:{port}/"),
+                "<suspendOnFailure><initialDuration>100</initialDuration></suspendOnFailure>"
+            ),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    assert_eq!(axon.get("/g").await.text(), "secondary");
+    let _primary = Backend::start_on_port(port, |_| Canned::ok("primary")).await;
+    // Once the primary's suspension is over, traffic still stays on the secondary.
+    eventually(
+        Duration::from_secs(5),
+        "the primary's suspension to end",
+        || async { axon.endpoint("Primary").await["retry_in_ms"] == 0 },
+    )
+    .await;
+    assert!(bodies(&axon, 5).await.iter().all(|b| b == "secondary"));
+    assert_eq!(axon.endpoint("FO").await["algorithm"], "sticky");
+}
+
+#[actix_rt::test]
+async fn a_100_kib_post_that_fails_over_arrives_byte_identical_at_the_secondary() {
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}",
+            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let body: Vec<u8> = (0..100 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let reply = axon
+        .request(
+            "POST",
+            "/g/orders?x=1",
+            Some(&body),
+            &[
+                ("content-type", "application/octet-stream"),
+                ("x-request-tag", "t-42"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        trace(&reply),
+        "FO/Primary=failed:101503, FO/Secondary=200",
+        "a refused connection proves nothing was sent, so the POST may be retried"
+    );
+    let seen = secondary.last();
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.uri, "/orders?x=1");
+    assert_eq!(seen.header("x-request-tag"), Some("t-42"));
+    assert_eq!(
+        seen.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert_eq!(seen.body.len(), body.len());
+    assert!(seen.body == body, "the body changed on the way");
+}
+
+#[actix_rt::test]
+async fn a_body_larger_than_the_replay_buffer_is_sent_once_and_not_retried() {
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}<replayBufferSize>1024</replayBufferSize>",
+            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let reply = axon.request("PUT", "/g", Some(&[7u8; 4096]), &[]).await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(
+        trace(&reply),
+        "FO/Primary=failed:101503, FO=not-retried:body-not-replayable"
+    );
+    let error = &reply.json()["error"];
+    assert_eq!(error["code"], 101503);
+    assert!(
+        error["detail"]
+            .as_str()
+            .unwrap()
+            .contains("larger than the replay buffer (1024 bytes)"),
+        "{error}"
+    );
+    assert_eq!(secondary.hits(), 0);
+    // A small body is retried.
+    let small = axon.request("PUT", "/g", Some(&[7u8; 512]), &[]).await;
+    assert_eq!(small.status, 200);
+    assert_eq!(secondary.last().body, vec![7u8; 512]);
+}
+
+#[actix_rt::test]
+async fn a_post_that_may_have_reached_the_backend_is_not_retried_but_a_put_is() {
+    let hole = BlackHole::start().await;
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}",
+            leaf(
+                "Hole",
+                &hole.url("/"),
+                "<timeout><duration>300</duration></timeout><suspendOnFailure><initialDuration>0</initialDuration></suspendOnFailure>"
+            ),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let post = axon.request("POST", "/g", Some(b"pay 10"), &[]).await;
+    assert_eq!(post.status, 504, "{}", post.text());
+    assert_eq!(
+        trace(&post),
+        "FO/Hole=failed:101504, FO=not-retried:non-idempotent"
+    );
+    assert_eq!(secondary.hits(), 0);
+    let keyed = axon
+        .request("POST", "/g", Some(b"pay 10"), &[("idempotency-key", "k1")])
+        .await;
+    assert_eq!(keyed.status, 200, "{}", trace(&keyed));
+    let put = axon.request("PUT", "/g", Some(b"set 10"), &[]).await;
+    assert_eq!(put.status, 200, "{}", trace(&put));
+    assert_eq!(trace(&put), "FO/Hole=failed:101504, FO/Secondary=200");
+    assert_eq!(secondary.last().body, b"set 10");
+}
+
+#[actix_rt::test]
+async fn all_children_down_gives_a_prompt_503_and_no_request_storm() {
+    let closers = [
+        Closer::start().await,
+        Closer::start().await,
+        Closer::start().await,
+    ];
+    let children: String = closers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            format!(
+                r#"<endpoint name="C{i}"><address uri="{}"/><property name="loadbalance.weight" value="{}"/></endpoint>"#,
+                c.url("/"),
+                i + 1
+            )
+        })
+        .collect();
+    // Weighted round-robin: Synapse's version never checks readiness and resends forever.
+    let lb = group(
+        "LB",
+        r#"loadbalance algorithm="org.apache.synapse.endpoints.algorithms.WeightedRoundRobin""#,
+        &children,
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let first = axon.get("/g").await;
+    assert_eq!(first.status, 503, "{}", first.text());
+    let code = first.json()["error"]["code"].as_u64().unwrap();
+    assert!(
+        (101_500..101_600).contains(&code),
+        "the last child's transport code is kept, not 303000: {code}"
+    );
+    assert_eq!(
+        trace(&first).matches("=failed:").count(),
+        3,
+        "{}",
+        trace(&first)
+    );
+    for _ in 0..20 {
+        let reply = axon.get("/g").await;
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.json()["error"]["code"], 303000);
+        assert_eq!(
+            trace(&reply),
+            "LB/C0=skipped:SUSPENDED, LB/C1=skipped:SUSPENDED, LB/C2=skipped:SUSPENDED"
+        );
+    }
+    let hits: usize = closers.iter().map(Closer::connections).sum();
+    assert_eq!(hits, 3, "each child was tried exactly once");
+    let report = axon.endpoint("LB").await;
+    assert_eq!(report["state"], "SUSPENDED");
+    assert_eq!(report["ready_children"], 0);
+}
+
+#[actix_rt::test]
+async fn max_retries_caps_the_tries_of_one_message() {
+    let closers = [
+        Closer::start().await,
+        Closer::start().await,
+        Closer::start().await,
+    ];
+    let children: String = closers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| leaf(&format!("C{i}"), &c.url("/"), ""))
+        .collect();
+    let fo = group(
+        "FO",
+        "failover",
+        &format!("{children}<maxRetries>1</maxRetries>"),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let reply = axon.get("/g").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    let t = trace(&reply);
+    assert!(t.starts_with("FO/C0=failed:"), "{t}");
+    assert!(t.ends_with(", FO=not-retried:max-retries"), "{t}");
+    assert_eq!(t.matches("=failed:").count(), 2, "{t}");
+    assert_eq!(closers[2].connections(), 0);
+}
+
+#[actix_rt::test]
+async fn nested_groups_load_balance_over_failover_groups() {
+    let p1 = Backend::named("p1").await;
+    let s1 = Backend::named("s1").await;
+    let p2 = Backend::named("p2").await;
+    let s2 = Backend::named("s2").await;
+    let fo = |name: &str, p: &str, pu: &str, s: &str, su: &str| {
+        format!(
+            r#"<endpoint name="{name}"><failover>{}{}</failover></endpoint>"#,
+            leaf(p, pu, ""),
+            leaf(s, su, "")
+        )
+    };
+    let lb = format!(
+        r#"<endpoint name="LB"><loadbalance>{}{}</loadbalance></endpoint>"#,
+        fo("FO1", "P1", &p1.url("/"), "S1", &s1.url("/")),
+        fo("FO2", "P2", &p2.url("/"), "S2", &s2.url("/"))
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let counts = tally(&bodies(&axon, 8).await);
+    assert_eq!((counts["p1"], counts["p2"]), (4, 4), "{counts:?}");
+
+    p1.stop().await;
+    let mut traces = Vec::new();
+    for _ in 0..8 {
+        let reply = axon.get("/g").await;
+        assert_eq!(reply.status, 200);
+        assert!(
+            ["s1", "p2"].contains(&reply.text().as_str()),
+            "{}",
+            reply.text()
+        );
+        traces.push(trace(&reply));
+    }
+    assert!(
+        traces
+            .iter()
+            .any(|t| t.starts_with("LB/FO1/P1=failed:") && t.ends_with(", LB/FO1/S1=200")),
+        "{traces:?}"
+    );
+    assert!(traces.contains(&"LB/FO1/P1=skipped:SUSPENDED, LB/FO1/S1=200".to_owned()));
+    assert!(traces.contains(&"LB/FO2/P2=200".to_owned()));
+
+    let (_, tree) = axon.admin("/health/actors").await;
+    let lb = tree["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "LB")
+        .unwrap_or_else(|| panic!("no LB in {tree}"));
+    assert_eq!(lb["type"], "loadbalance");
+    assert_eq!(lb["algorithm"], "roundRobin");
+    assert_eq!(lb["state"], "ACTIVE");
+    let fo1 = child(lb, "FO1");
+    assert_eq!(fo1["type"], "failover");
+    assert_eq!(fo1["algorithm"], "priority");
+    assert_eq!(fo1["state"], "ACTIVE");
+    assert_eq!(child(fo1, "P1")["state"], "SUSPENDED");
+    assert_eq!(child(fo1, "P1")["type"], "address");
+    assert_eq!(child(fo1, "S1")["state"], "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn http_sessions_stick_to_their_child_and_move_when_it_is_down() {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let mut backends = Vec::new();
+    for name in ["a", "b", "c"] {
+        let issued = issued.clone();
+        backends.push(
+            Backend::start_with_headers(move |seen| {
+                let mut headers = Vec::new();
+                if seen.header("cookie").is_none() {
+                    let n = issued.fetch_add(1, Ordering::SeqCst);
+                    headers.push((
+                        "set-cookie".to_owned(),
+                        format!("JSESSIONID={name}{n}; Path=/; HttpOnly"),
+                    ));
+                }
+                (Canned::ok(name), headers)
+            })
+            .await,
+        );
+    }
+    let leaves: String = backends
+        .iter()
+        .zip(["A", "B", "C"])
+        .map(|(b, n)| leaf(n, &b.url("/"), ""))
+        .collect();
+    let lb = format!(
+        r#"<endpoint name="LB"><session type="http"><sessionTimeout>60000</sessionTimeout></session><loadbalance>{leaves}</loadbalance></endpoint>"#
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let first = axon.get("/g").await;
+    let cookie = first
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .expect("a session cookie");
+    let home = first.text();
+    let with_cookie = |c: String| {
+        let axon = &axon;
+        async move {
+            let reply = axon
+                .request(
+                    "GET",
+                    "/g",
+                    None,
+                    &[("cookie", &format!("theme=dark; {c}"))],
+                )
+                .await;
+            assert_eq!(reply.status, 200);
+            reply.text()
+        }
+    };
+    for _ in 0..6 {
+        assert_eq!(with_cookie(cookie.clone()).await, home);
+    }
+    // Other clients are still balanced.
+    let others = tally(&bodies(&axon, 6).await);
+    assert_eq!(others.len(), 3, "{others:?}");
+
+    // The session's child goes down: the session moves, and stays where it moved.
+    let home_leaf = home.to_uppercase();
+    axon.admin_post(&format!("/health/actors/{home_leaf}/off"))
+        .await;
+    let moved = with_cookie(cookie.clone()).await;
+    assert_ne!(moved, home);
+    for _ in 0..4 {
+        assert_eq!(with_cookie(cookie.clone()).await, moved);
+    }
+    axon.admin_post(&format!("/health/actors/{home_leaf}/on"))
+        .await;
+    assert_eq!(with_cookie(cookie.clone()).await, moved, "re-pinned");
+    let report = axon.endpoint("LB").await;
+    assert_eq!(report["session"]["type"], "http");
+    assert!(report["session"]["sessions"].as_u64().unwrap() >= 1);
+}
+
+#[actix_rt::test]
+async fn client_sessions_follow_the_soap_client_id() {
+    let (a, b) = (Backend::named("a").await, Backend::named("b").await);
+    let lb = format!(
+        r#"<endpoint name="LB"><session type="simpleClientSession"/><loadbalance>{}{}</loadbalance></endpoint>"#,
+        leaf("A", &a.url("/"), ""),
+        leaf("B", &b.url("/"), "")
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let envelope = |id: &str| {
+        format!(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header><syn:ClientID xmlns:syn="http://ws.apache.org/ns/synapse">{id}</syn:ClientID></soapenv:Header><soapenv:Body><getQuote/></soapenv:Body></soapenv:Envelope>"#
+        )
+    };
+    let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
+    for round in 0..4 {
+        for id in ["c1", "c2", "c3"] {
+            let reply = axon
+                .request(
+                    "POST",
+                    "/g",
+                    Some(envelope(id).as_bytes()),
+                    &[("content-type", "text/xml")],
+                )
+                .await;
+            assert_eq!(reply.status, 200, "round {round}");
+            seen.entry(id).or_default().push(reply.text());
+        }
+    }
+    for (id, served) in &seen {
+        assert!(served.iter().all(|s| s == &served[0]), "{id}: {served:?}");
+        let backend = if served[0] == "a" { &a } else { &b };
+        let bodies = backend.seen.lock().unwrap();
+        let mine = bodies
+            .iter()
+            .filter(|r| r.body == envelope(id).as_bytes())
+            .count();
+        assert_eq!(mine, 4, "{id} arrived intact at its backend");
+    }
+    assert_eq!(a.hits() + b.hits(), 12);
+}
+
+#[actix_rt::test]
+async fn failover_on_chosen_http_statuses_respects_idempotency() {
+    let primary = Backend::start(|_| Canned {
+        status: 503,
+        ..Canned::ok("busy")
+    })
+    .await;
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}<failoverHttpStatusCodes>502, 503</failoverHttpStatusCodes>",
+            keys(&["Primary", "Secondary"])
+        ),
+    );
+    let fo_post = group(
+        "FOPost",
+        "failover",
+        &format!(
+            "{}<failoverHttpStatusCodes>5xx</failoverHttpStatusCodes><retryNonIdempotent>true</retryNonIdempotent>",
+            keys(&["Primary", "Secondary"])
+        ),
+    );
+    let api2 = r#"<api name="H" context="/h"><resource><inSequence><send><endpoint key="FOPost"/></send></inSequence></resource></api>"#;
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("FO")),
+        ("api2.xml", api2),
+        ("fo.xml", &fo),
+        ("fopost.xml", &fo_post),
+        ("p.xml", &leaf("Primary", &primary.url("/"), "")),
+        ("s.xml", &leaf("Secondary", &secondary.url("/"), "")),
+    ])
+    .await;
+    let get = axon.get("/g").await;
+    assert_eq!((get.status, get.text().as_str()), (200, "secondary"));
+    assert_eq!(trace(&get), "FO/Primary=503, FO/Secondary=200");
+
+    let post = axon.request("POST", "/g", Some(b"order"), &[]).await;
+    assert_eq!((post.status, post.text().as_str()), (503, "busy"));
+    assert_eq!(
+        trace(&post),
+        "FO/Primary=503, FO=not-retried:non-idempotent"
+    );
+
+    let allowed = axon.request("POST", "/h", Some(b"order"), &[]).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(secondary.last().body, b"order");
+    // A 503 answer is still an answer: the primary stays ACTIVE.
+    assert_eq!(axon.state("Primary").await, "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn retry_config_disables_failover_for_chosen_codes() {
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}",
+            leaf(
+                "Primary",
+                &format!("http://127.0.0.1:{}/", dead_port()),
+                "<retryConfig><disabledErrorCodes>101503</disabledErrorCodes></retryConfig>"
+            ),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let reply = axon.get("/g").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"]["code"], 101503);
+    assert_eq!(
+        trace(&reply),
+        "FO/Primary=failed:101503, FO=not-retried:retry-disabled"
+    );
+    assert_eq!(secondary.hits(), 0);
+}
+
+#[actix_rt::test]
+async fn every_try_shares_the_groups_deadline() {
+    let (h1, h2) = (BlackHole::start().await, BlackHole::start().await);
+    let qos = "<timeout><duration>5000</duration></timeout>";
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}<deadline>400</deadline>",
+            leaf("H1", &h1.url("/"), qos),
+            leaf("H2", &h2.url("/"), qos)
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let started = Instant::now();
+    let reply = axon.get("/g").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], 101504);
+    assert_eq!(trace(&reply), "FO/H1=failed:101504");
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(
+        took < Duration::from_millis(4000),
+        "waited for the leaf's own timeout: {took:?}"
+    );
+    assert_eq!(
+        axon.state("H1").await,
+        "ACTIVE",
+        "the group's deadline is not the leaf's failure"
+    );
+}
+
+#[actix_rt::test]
+async fn supervised_children_restart_with_their_health_state_intact() {
+    let secondary = Backend::named("secondary").await;
+    let fo = group(
+        "FO",
+        "failover",
+        &format!(
+            "{}{}",
+            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
+            leaf("Secondary", &secondary.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    assert_eq!(axon.get("/g").await.text(), "secondary");
+    eventually(Duration::from_secs(5), "SUSPENDED", || async {
+        axon.state("Primary").await == "SUSPENDED"
+    })
+    .await;
+    let rt = axon.server.shared().runtime();
+    rt.endpoints
+        .leaf_named("Primary")
+        .unwrap()
+        .addr
+        .do_send(Restart);
+    rt.endpoints
+        .group_named("FO")
+        .unwrap()
+        .addr
+        .do_send(Restart);
+    eventually(Duration::from_secs(5), "restarts counted", || async {
+        let report = axon.endpoint("FO").await;
+        report["restarts"] == 1 && child(&report, "Primary")["restarts"] == 1
+    })
+    .await;
+    let report = axon.endpoint("Primary").await;
+    assert_eq!(report["state"], "SUSPENDED", "{report}");
+    assert_eq!(report["last_error"]["code"], 101503);
+    assert_eq!(
+        trace(&axon.get("/g").await),
+        "FO/Primary=skipped:SUSPENDED, FO/Secondary=200"
+    );
+}
