@@ -21,6 +21,7 @@ mod failover;
 pub mod group;
 pub mod health;
 pub(crate) mod http;
+pub mod probe;
 pub mod select;
 pub mod session;
 pub mod state;
@@ -256,8 +257,9 @@ fn start_leaf(
     let policy = spec.suspension.clone();
     readiness.actor_expected();
     let latch = readiness.clone();
+    let probe = spec.health_check.clone();
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        EndpointActor::new(info, actor_health, policy, Some(latch))
+        EndpointActor::new(info, actor_health, policy, Some(latch)).with_probe(probe)
     });
     Leaf {
         name: Arc::from(ep.name.as_str()),
