@@ -220,30 +220,20 @@ fn parse_body(
             continue;
         }
         let local = child.local_name();
+        if matches!(local, "address" | "http" | "failover" | "loadbalance") && kind.is_some() {
+            ctx.error(
+                &child.loc,
+                "an <endpoint> holds exactly one endpoint definition",
+            );
+            ok = false;
+            continue;
+        }
         match local {
-            "address" | "http" => {
-                if kind.is_some() {
-                    ctx.error(
-                        &child.loc,
-                        "an <endpoint> holds exactly one endpoint definition",
-                    );
-                    ok = false;
-                    continue;
-                }
-                match parse_leaf(child, ctx) {
-                    Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
-                    None => ok = false,
-                }
-            }
+            "address" | "http" => match parse_leaf(child, ctx) {
+                Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
+                None => ok = false,
+            },
             "failover" | "loadbalance" => {
-                if kind.is_some() {
-                    ctx.error(
-                        &child.loc,
-                        "an <endpoint> holds exactly one endpoint definition",
-                    );
-                    ok = false;
-                    continue;
-                }
                 let spec = if local == "failover" {
                     group::parse_failover(child, ctx)
                 } else {

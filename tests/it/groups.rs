@@ -29,6 +29,54 @@ fn group(name: &str, kind: &str, body: &str) -> String {
     format!(r#"<endpoint name="{name}"><{kind}>{body}</{element}></endpoint>"#)
 }
 
+/// The failover group `FO` over `first` (a leaf's XML) and the leaf `Secondary` at
+/// `secondary`, with `extra` policy elements.
+fn failover_to(first: &str, secondary: &Backend, extra: &str) -> String {
+    let second = leaf("Secondary", &secondary.url("/"), "");
+    group("FO", "failover", &format!("{first}{second}{extra}"))
+}
+
+/// Axon serving `/g` through `FO`: a `Primary` leaf (with `qos`) on a port where nothing
+/// listens, then `secondary`.
+async fn dead_primary_then(secondary: &Backend, qos: &str, extra: &str) -> TestAxon {
+    let dead = format!("http://127.0.0.1:{}/", dead_port());
+    let fo = failover_to(&leaf("Primary", &dead, qos), secondary, extra);
+    TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await
+}
+
+/// Backends answering `a`, `b` and `c`, and Axon serving `/g` through the group `LB`
+/// (`kind`: the group element and its attributes) over the leaves `A`, `B` and `C`.
+async fn lb_over_three(kind: &str) -> (TestAxon, [Backend; 3]) {
+    let backends = [
+        Backend::named("a").await,
+        Backend::named("b").await,
+        Backend::named("c").await,
+    ];
+    let lb = group("LB", kind, &keys(&["A", "B", "C"]));
+    let leaves: Vec<String> = backends
+        .iter()
+        .zip(["A", "B", "C"])
+        .map(|(b, name)| leaf(name, &b.url("/"), ""))
+        .collect();
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("LB")),
+        ("lb.xml", &lb),
+        ("a.xml", &leaves[0]),
+        ("b.xml", &leaves[1]),
+        ("c.xml", &leaves[2]),
+    ])
+    .await;
+    (axon, backends)
+}
+
+async fn three_closers() -> [Closer; 3] {
+    [
+        Closer::start().await,
+        Closer::start().await,
+        Closer::start().await,
+    ]
+}
+
 fn keys(names: &[&str]) -> String {
     names
         .iter()
@@ -68,23 +116,9 @@ fn child<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[actix_rt::test]
 async fn round_robin_spreads_thirty_requests_ten_ten_ten() {
-    let (a, b, c) = (
-        Backend::named("a").await,
-        Backend::named("b").await,
-        Backend::named("c").await,
-    );
-    let lb = group(
-        "LB",
+    let (axon, [a, b, c]) = lb_over_three(
         r#"loadbalance algorithm="org.apache.synapse.endpoints.algorithms.RoundRobin""#,
-        &keys(&["A", "B", "C"]),
-    );
-    let axon = TestAxon::start(&[
-        ("api.xml", &api("LB")),
-        ("lb.xml", &lb),
-        ("a.xml", &leaf("A", &a.url("/"), "")),
-        ("b.xml", &leaf("B", &b.url("/"), "")),
-        ("c.xml", &leaf("C", &c.url("/"), "")),
-    ])
+    )
     .await;
     let first = axon.get("/g").await;
     assert_eq!(trace(&first), "LB/A=200");
@@ -140,20 +174,7 @@ async fn weights_one_two_three_give_an_interleaved_one_two_three_split() {
 
 #[actix_rt::test]
 async fn with_one_backend_killed_every_request_succeeds_and_the_dead_leaf_is_suspended() {
-    let (a, b, c) = (
-        Backend::named("a").await,
-        Backend::named("b").await,
-        Backend::named("c").await,
-    );
-    let lb = group("LB", "loadbalance", &keys(&["A", "B", "C"]));
-    let axon = TestAxon::start(&[
-        ("api.xml", &api("LB")),
-        ("lb.xml", &lb),
-        ("a.xml", &leaf("A", &a.url("/"), "")),
-        ("b.xml", &leaf("B", &b.url("/"), "")),
-        ("c.xml", &leaf("C", &c.url("/"), "")),
-    ])
-    .await;
+    let (axon, [_a, b, _c]) = lb_over_three("loadbalance").await;
     assert_eq!(tally(&bodies(&axon, 6).await).len(), 3);
     b.stop().await;
     let mut failed_over = Vec::new();
@@ -185,18 +206,14 @@ async fn failover_sticks_to_the_primary_moves_on_its_death_and_returns_after_its
     let primary = Backend::named("primary").await;
     let secondary = Backend::named("secondary").await;
     let port = primary.port;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}",
-            leaf(
-                "Primary",
-                &primary.url("/"),
-                "<suspendOnFailure><initialDuration>300</initialDuration></suspendOnFailure>"
-            ),
-            leaf("Secondary", &secondary.url("/"), "")
+    let fo = failover_to(
+        &leaf(
+            "Primary",
+            &primary.url("/"),
+            "<suspendOnFailure><initialDuration>300</initialDuration></suspendOnFailure>",
         ),
+        &secondary,
+        "",
     );
     let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
     assert!(bodies(&axon, 5).await.iter().all(|b| b == "primary"));
@@ -262,16 +279,7 @@ async fn sticky_failover_stays_on_the_secondary_after_the_primary_returns() {
 #[actix_rt::test]
 async fn a_100_kib_post_that_fails_over_arrives_byte_identical_at_the_secondary() {
     let secondary = Backend::named("secondary").await;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}",
-            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
-            leaf("Secondary", &secondary.url("/"), "")
-        ),
-    );
-    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let axon = dead_primary_then(&secondary, "", "").await;
     let body: Vec<u8> = (0..100 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -307,16 +315,7 @@ async fn a_100_kib_post_that_fails_over_arrives_byte_identical_at_the_secondary(
 #[actix_rt::test]
 async fn a_body_larger_than_the_replay_buffer_is_sent_once_and_not_retried() {
     let secondary = Backend::named("secondary").await;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}<replayBufferSize>1024</replayBufferSize>",
-            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
-            leaf("Secondary", &secondary.url("/"), "")
-        ),
-    );
-    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let axon = dead_primary_then(&secondary, "", "<replayBufferSize>1024</replayBufferSize>").await;
     let reply = axon.request("PUT", "/g", Some(&[7u8; 4096]), &[]).await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert_eq!(
@@ -343,18 +342,14 @@ async fn a_body_larger_than_the_replay_buffer_is_sent_once_and_not_retried() {
 async fn a_post_that_may_have_reached_the_backend_is_not_retried_but_a_put_is() {
     let hole = BlackHole::start().await;
     let secondary = Backend::named("secondary").await;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}",
-            leaf(
-                "Hole",
-                &hole.url("/"),
-                "<timeout><duration>300</duration></timeout><suspendOnFailure><initialDuration>0</initialDuration></suspendOnFailure>"
-            ),
-            leaf("Secondary", &secondary.url("/"), "")
+    let fo = failover_to(
+        &leaf(
+            "Hole",
+            &hole.url("/"),
+            "<timeout><duration>300</duration></timeout><suspendOnFailure><initialDuration>0</initialDuration></suspendOnFailure>",
         ),
+        &secondary,
+        "",
     );
     let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
     let post = axon.request("POST", "/g", Some(b"pay 10"), &[]).await;
@@ -376,11 +371,7 @@ async fn a_post_that_may_have_reached_the_backend_is_not_retried_but_a_put_is() 
 
 #[actix_rt::test]
 async fn all_children_down_gives_a_prompt_503_and_no_request_storm() {
-    let closers = [
-        Closer::start().await,
-        Closer::start().await,
-        Closer::start().await,
-    ];
+    let closers = three_closers().await;
     let children: String = closers
         .iter()
         .enumerate()
@@ -430,11 +421,7 @@ async fn all_children_down_gives_a_prompt_503_and_no_request_storm() {
 
 #[actix_rt::test]
 async fn max_retries_caps_the_tries_of_one_message() {
-    let closers = [
-        Closer::start().await,
-        Closer::start().await,
-        Closer::start().await,
-    ];
+    let closers = three_closers().await;
     let children: String = closers
         .iter()
         .enumerate()
@@ -689,20 +676,12 @@ async fn failover_on_chosen_http_statuses_respects_idempotency() {
 #[actix_rt::test]
 async fn retry_config_disables_failover_for_chosen_codes() {
     let secondary = Backend::named("secondary").await;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}",
-            leaf(
-                "Primary",
-                &format!("http://127.0.0.1:{}/", dead_port()),
-                "<retryConfig><disabledErrorCodes>101503</disabledErrorCodes></retryConfig>"
-            ),
-            leaf("Secondary", &secondary.url("/"), "")
-        ),
-    );
-    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let axon = dead_primary_then(
+        &secondary,
+        "<retryConfig><disabledErrorCodes>101503</disabledErrorCodes></retryConfig>",
+        "",
+    )
+    .await;
     let reply = axon.get("/g").await;
     assert_eq!(reply.status, 502);
     assert_eq!(reply.json()["error"]["code"], 101503);
@@ -748,16 +727,7 @@ async fn every_try_shares_the_groups_deadline() {
 #[actix_rt::test]
 async fn supervised_children_restart_with_their_health_state_intact() {
     let secondary = Backend::named("secondary").await;
-    let fo = group(
-        "FO",
-        "failover",
-        &format!(
-            "{}{}",
-            leaf("Primary", &format!("http://127.0.0.1:{}/", dead_port()), ""),
-            leaf("Secondary", &secondary.url("/"), "")
-        ),
-    );
-    let axon = TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await;
+    let axon = dead_primary_then(&secondary, "", "").await;
     assert_eq!(axon.get("/g").await.text(), "secondary");
     eventually(Duration::from_secs(5), "SUSPENDED", || async {
         axon.state("Primary").await == "SUSPENDED"
