@@ -342,7 +342,11 @@ fn subtree_has_properties(config: &Config, id: EndpointId, depth: usize) -> bool
         return false;
     }
     let ep = config.endpoint(id);
-    let own = depth > 0 && !ep.properties.is_empty();
+    let own = depth > 0
+        && ep
+            .properties
+            .iter()
+            .any(|p| p.name != crate::config::WEIGHT_PROPERTY);
     own || match &ep.kind {
         EndpointKind::Alias(target) => subtree_has_properties(config, *target, depth + 1),
         EndpointKind::Group(spec) => spec

@@ -13,7 +13,7 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{EndpointProperty, PropertyScope, ResponseAction, Target};
+use crate::config::{EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -78,13 +78,15 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Applies an endpoint's `<property>` children to the message, as every send does.
+/// Applies an endpoint's `<property>` children to the message, as every send does
+/// (except `loadbalance.weight`, which configures the group above and means nothing to
+/// the message).
 pub(crate) fn apply_properties(
     endpoint: &str,
     properties: &[EndpointProperty],
     msg: &mut MessageContext,
 ) {
-    for p in properties {
+    for p in properties.iter().filter(|p| p.name != WEIGHT_PROPERTY) {
         let scope = match p.scope {
             PropertyScope::Default => Scope::Default,
             PropertyScope::Transport => Scope::Transport,
