@@ -115,6 +115,11 @@ async fn switch_on(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRe
 async fn switch(shared: &Shared, name: &str, on: bool) -> HttpResponse {
     let rt = shared.runtime();
     let Some(leaf) = rt.endpoints.leaf_named(name) else {
+        if rt.endpoints.group_named(name).is_some() {
+            return HttpResponse::Conflict().json(json!({
+                "error": format!("`{name}` is a group: switch its leaves off or on")
+            }));
+        }
         return not_found(name);
     };
     match leaf.addr.send(Switch { on }).await {

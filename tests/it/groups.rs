@@ -757,3 +757,76 @@ async fn supervised_children_restart_with_their_health_state_intact() {
         "FO/Primary=skipped:SUSPENDED, FO/Secondary=200"
     );
 }
+
+#[actix_rt::test]
+async fn an_inline_group_that_gives_up_runs_its_on_error_sequence() {
+    let api = format!(
+        r#"<api name="G" context="/g"><resource><inSequence><send>
+             <endpoint onError="gaveUp"><failover>
+               <endpoint><address uri="http://127.0.0.1:{}/"/></endpoint>
+               <endpoint><address uri="http://127.0.0.1:{}/"/></endpoint>
+             </failover></endpoint>
+           </send></inSequence></resource></api>"#,
+        dead_port(),
+        dead_port()
+    );
+    let handler = r#"<sequence name="gaveUp"><payloadFactory media-type="text"><format>the group gave up</format></payloadFactory><respond/></sequence>"#;
+    let axon = TestAxon::start(&[("api.xml", &api), ("seq.xml", handler)]).await;
+    let reply = axon.get("/g").await;
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (503, "the group gave up")
+    );
+    let t = trace(&reply);
+    assert_eq!(t.matches("=failed:101503").count(), 2, "{t}");
+    assert!(
+        t.starts_with("G.endpoint@"),
+        "inline groups are named by position: {t}"
+    );
+    let (status, body) = axon
+        .admin_post(&format!(
+            "/health/actors/{}/off",
+            t.split('/').next().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[actix_rt::test]
+async fn a_reload_keeps_an_unchanged_groups_sessions() {
+    let mut backends = Vec::new();
+    for name in ["a", "b"] {
+        backends.push(
+            Backend::start_with_headers(move |seen| {
+                let headers = if seen.header("cookie").is_none() {
+                    vec![("set-cookie".to_owned(), format!("SID={name}"))]
+                } else {
+                    Vec::new()
+                };
+                (Canned::ok(name), headers)
+            })
+            .await,
+        );
+    }
+    let lb = format!(
+        r#"<endpoint name="LB"><session type="http"/><loadbalance>{}{}</loadbalance></endpoint>"#,
+        leaf("A", &backends[0].url("/"), ""),
+        leaf("B", &backends[1].url("/"), "")
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    let first = axon.get("/g").await;
+    let cookie = first.header("set-cookie").expect("a session");
+    let home = first.text();
+    axon.write(
+        "extra.xml",
+        r#"<sequence name="unrelated"><log/></sequence>"#,
+    );
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    for _ in 0..4 {
+        let reply = axon
+            .request("GET", "/g", None, &[("cookie", &cookie)])
+            .await;
+        assert_eq!(reply.text(), home, "the session survived the reload");
+    }
+}
