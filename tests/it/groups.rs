@@ -830,3 +830,60 @@ async fn a_reload_keeps_an_unchanged_groups_sessions() {
         assert_eq!(reply.text(), home, "the session survived the reload");
     }
 }
+
+#[actix_rt::test]
+async fn least_connections_sends_around_a_child_that_is_busy() {
+    let slow = Backend::start(|_| Canned {
+        delay: Duration::from_millis(800),
+        ..Canned::ok("slow")
+    })
+    .await;
+    let fast = Backend::named("fast").await;
+    let lb = group(
+        "LB",
+        r#"loadbalance algorithm="leastConnections""#,
+        &format!(
+            "{}{}",
+            leaf("Slow", &slow.url("/"), ""),
+            leaf("Fast", &fast.url("/"), "")
+        ),
+    );
+    let axon = TestAxon::start(&[("api.xml", &api("LB")), ("lb.xml", &lb)]).await;
+    // Idle children tie; the first pick starts at the first child.
+    let held = axon.get("/g");
+    let rest = async {
+        eventually(
+            Duration::from_secs(5),
+            "a request in flight on Slow",
+            || async { child(&axon.endpoint("LB").await, "Slow")["in_flight"] == 1 },
+        )
+        .await;
+        bodies(&axon, 6).await
+    };
+    let (held, rest) = tokio::join!(held, rest);
+    assert_eq!(held.text(), "slow");
+    assert!(rest.iter().all(|b| b == "fast"), "{rest:?}");
+    assert_eq!(child(&axon.endpoint("LB").await, "Slow")["in_flight"], 0);
+}
+
+#[actix_rt::test]
+async fn concurrent_messages_each_get_one_answer_while_a_backend_dies() {
+    let (axon, [_a, b, _c]) = lb_over_three("loadbalance").await;
+    let burst = |n: usize| {
+        let axon = &axon;
+        futures_util::future::join_all((0..n).map(move |_| axon.get("/g")))
+    };
+    let before = burst(30).await;
+    assert!(before.iter().all(|r| r.status == 200));
+    let (replies, ()) = tokio::join!(burst(60), b.stop());
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}: {}", trace(reply), reply.text());
+        assert_eq!(
+            trace(reply).matches("=200").count(),
+            1,
+            "exactly one answer: {}",
+            trace(reply)
+        );
+    }
+    assert_eq!(replies.len(), 60);
+}
