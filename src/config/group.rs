@@ -467,17 +467,17 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
 /// One `<endpoint>` child: a `key` reference (which may carry its own weight) or an
 /// inline endpoint of any kind.
 fn parse_child(el: &Element, ctx: &mut Ctx<'_>) -> Option<GroupChild> {
+    if let Some(a) = el.attr("onError") {
+        ctx.diags.warning(
+            &a.loc,
+            "`onError` on an endpoint inside a group has no effect: the group retries the message; put `onError` on the group's <endpoint>",
+        );
+    }
     let Some(key) = el.attr("key") else {
-        if let Some(a) = el.attr("onError") {
-            ctx.diags.warning(
-                &a.loc,
-                "`onError` on an endpoint inside a group has no effect: the group retries the message; put `onError` on the group's <endpoint>",
-            );
-        }
         let id = parse_inline(el, ctx)?;
         return Some(GroupChild { id, weight: None });
     };
-    ctx.check_attrs(el, &["key"]);
+    ctx.check_attrs(el, &["key", "onError"]);
     ctx.no_text(el);
     let mut weight = None;
     let mut ok = true;

@@ -67,9 +67,11 @@ pub struct Child {
 /// What workers share for one group.
 #[derive(Debug)]
 pub(crate) struct GroupState {
+    /// The algorithm's state (cursors, weighted counters).
     pub(crate) selector: Selector,
     /// Requests in flight per child, until their response body is done.
     pub(crate) in_flight: Vec<AtomicU64>,
+    /// Session affinity, when configured.
     pub(crate) sessions: Option<SessionTable>,
 }
 

@@ -51,10 +51,15 @@ pub struct Jitter(u64);
 /// The active health check of one leaf, as its actor runs it.
 #[derive(Debug)]
 pub(crate) struct Prober {
+    /// What to probe, how often, and the thresholds.
     pub(crate) spec: HealthCheckSpec,
+    /// Consecutive results.
     pub(crate) tracker: ProbeTracker,
+    /// Randomness for the probe times.
     pub(crate) jitter: Jitter,
+    /// The last result, for the health API.
     pub(crate) last: Option<ProbeOutcome>,
+    /// Probes sent.
     pub(crate) probes: u64,
     /// Created on the actor's thread when it starts (awc is not `Send`).
     pub(crate) client: Option<ProbeClient>,
