@@ -331,11 +331,11 @@ impl Endpoints {
         {
             return Some(Refusal::NonIdempotent);
         }
-        if matches!(replay, Replay::Unavailable(_)) {
-            return Some(Refusal::NotReplayable);
-        }
         if group.spec.policy.max_retries.is_some_and(|max| tries > max) {
             return Some(Refusal::MaxRetries);
+        }
+        if matches!(replay, Replay::Unavailable(_)) {
+            return Some(Refusal::NotReplayable);
         }
         if Instant::now() >= scope.deadline {
             return Some(Refusal::Deadline);
