@@ -9,7 +9,9 @@
 //! | `GET /health/actors/{name}` | one endpoint (or API) |
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
 //! | `POST /config/reload` | load `mediation/` again; keeps the old one on error |
+//! | `GET /apis/{name}/lifecycle`, `POST /apis/{name}/lifecycle` | an API's lifecycle state ([`lifecycle`]) |
 
+pub mod lifecycle;
 pub mod readiness;
 
 use std::net::TcpListener;
@@ -42,6 +44,8 @@ pub fn serve(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Serv
             .route("/health/actors/{name}/off", web::post().to(switch_off))
             .route("/health/actors/{name}/on", web::post().to(switch_on))
             .route("/config/reload", web::post().to(reload))
+            .route("/apis/{name}/lifecycle", web::get().to(lifecycle::get))
+            .route("/apis/{name}/lifecycle", web::post().to(lifecycle::change))
     })
     .workers(1)
     .disable_signals()
@@ -72,7 +76,7 @@ async fn ready(shared: web::Data<Shared>) -> HttpResponse {
 async fn actors(shared: web::Data<Shared>) -> HttpResponse {
     let rt = shared.runtime();
     let endpoints = endpoint_reports(&rt).await;
-    let apis: Vec<Json> = rt.config.apis.iter().map(api_json).collect();
+    let apis: Vec<Json> = rt.config.apis.iter().map(|a| api_json(&rt, a)).collect();
     HttpResponse::Ok().json(json!({
         "generation": shared.generation(),
         "ready": shared.readiness().is_ready(),
@@ -99,7 +103,7 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
         return HttpResponse::Ok().json(json);
     }
     if let Some(api) = rt.config.apis.iter().find(|a| a.name == *name) {
-        return HttpResponse::Ok().json(api_json(api));
+        return HttpResponse::Ok().json(api_json(&rt, api));
     }
     not_found(&name)
 }
@@ -199,7 +203,7 @@ fn alias_json(rt: &Runtime, name: &str) -> Option<Json> {
     Some(json!({ "name": name, "type": "key", "target": resolved.name }))
 }
 
-fn api_json(api: &ApiConfig) -> Json {
+fn api_json(rt: &Runtime, api: &ApiConfig) -> Json {
     let resources: Vec<Json> = api
         .resources
         .iter()
@@ -218,6 +222,7 @@ fn api_json(api: &ApiConfig) -> Json {
         "type": "api",
         "context": api.context,
         "state": "ACTIVE",
+        "lifecycle": lifecycle::state_json(rt.apis.get(api.id)),
         "resources": resources,
     })
 }

@@ -21,7 +21,12 @@ mod graph;
 mod group;
 mod health_check;
 mod loader;
+mod openapi;
+mod prototype;
+mod proxy;
+mod reach;
 pub(crate) mod values;
+pub(crate) mod wsdl;
 pub(crate) mod xml;
 
 pub(crate) mod sequence;
@@ -34,20 +39,30 @@ pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointKind, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
-    ResponseAction, Target, TimeoutSpec,
+    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
+    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
 pub use group::{
     Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
     StatusCodes, Strategy, WEIGHT_PROPERTY,
 };
 pub use health_check::HealthCheckSpec;
+pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
+pub use prototype::{
+    Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
+    PrototypeSpec, Template,
+};
+pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
 pub(crate) use xml::{Attr, Element};
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeqId(pub(crate) u32);
+
+/// Index of an API in [`Config::apis`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApiId(pub(crate) u32);
 
 /// Index of an endpoint (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,6 +75,8 @@ pub struct Config {
     pub dir: PathBuf,
     /// REST APIs, in load order.
     pub apis: Vec<ApiConfig>,
+    /// Proxy services, in load order.
+    pub proxies: Vec<ProxyConfig>,
     pub(crate) sequences: Vec<SequenceConfig>,
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
@@ -80,6 +97,9 @@ pub(crate) struct Ctx<'a> {
     endpoints: Vec<Option<EndpointConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
+    /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
+    /// relative to it.
+    pub(crate) dir: &'a Path,
 }
 
 #[derive(Debug, Default)]
@@ -90,7 +110,6 @@ struct Names {
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
-    ("proxy", "proxy services (`<proxy>`)"),
     ("localEntry", "local entries (`<localEntry>`)"),
     ("template", "templates (`<template>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
@@ -132,7 +151,7 @@ impl Config {
         let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
-            if kind != "sequence" && kind != "endpoint" && kind != "api" {
+            if kind != "sequence" && kind != "endpoint" && kind != "api" && kind != "proxy" {
                 continue;
             }
             let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
@@ -167,8 +186,10 @@ impl Config {
             sequences: (0..names.sequences.len()).map(|_| None).collect(),
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
             artifact: String::new(),
+            dir,
         };
         let mut apis = Vec::new();
+        let mut proxies = Vec::new();
         let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
@@ -181,8 +202,14 @@ impl Config {
             ctx.artifact = name.clone();
             match kind {
                 "api" => {
-                    if let Some(api) = api::parse(el, &mut ctx) {
+                    if let Some(mut api) = api::parse(el, &mut ctx) {
+                        api.id = ApiId(apis.len() as u32);
                         apis.push(api);
+                    }
+                }
+                "proxy" => {
+                    if let Some(p) = proxy::parse(el, &mut ctx) {
+                        proxies.push(p);
                     }
                 }
                 "sequence" => {
@@ -203,6 +230,7 @@ impl Config {
             }
         }
         check_api_contexts(&apis, ctx.diags);
+        proxy::check_shadowing(&apis, &proxies, ctx.diags);
 
         let Ctx {
             sequences,
@@ -211,6 +239,14 @@ impl Config {
         } = ctx;
         // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
         graph::check_cycles(&sequences, &endpoints, &mut diags);
+        reach::check_prototypes(
+            &apis,
+            &proxies,
+            &sequences,
+            &endpoints,
+            &names.sequences,
+            &mut diags,
+        );
         let complete =
             sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
         if diags.has_errors() || !complete {
@@ -228,6 +264,7 @@ impl Config {
         Ok(Config {
             dir: dir.to_path_buf(),
             apis,
+            proxies,
             sequences,
             endpoints,
             sequence_names: names.sequences,
@@ -457,6 +494,16 @@ impl Ctx<'_> {
     /// A name for an inline part of the current artifact, unique by position.
     pub(crate) fn inline_name(&self, what: &str, loc: &Loc) -> String {
         format!("{}.{}@{}:{}", self.artifact, what, loc.line, loc.col)
+    }
+}
+
+/// The WS-* quality-of-service elements (of endpoints and proxies) Axon does not implement.
+pub(crate) fn unsupported_ws(local: &str) -> Option<&'static str> {
+    match local {
+        "enableAddressing" => Some("WS-Addressing (`<enableAddressing>`)"),
+        "enableSec" => Some("WS-Security (`<enableSec>`)"),
+        "enableRM" => Some("WS-ReliableMessaging (`<enableRM>`)"),
+        _ => None,
     }
 }
 

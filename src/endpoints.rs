@@ -11,6 +11,7 @@
 //! - [`actor`]: the actor that owns the machine, and what the health API reports.
 //! - [`error`]: the classification of failures and the Synapse error codes.
 //! - `address`, `http`: computing the URL and sending with awc.
+//! - [`prototype`]: leaves that answer by themselves (mocks), for PROTOTYPED APIs.
 //! - [`group`], `failover`, [`select`], [`session`]: failover and load-balance groups,
 //!   their retry loop, their selection algorithms and their session affinity.
 
@@ -18,10 +19,12 @@ pub mod actor;
 pub(crate) mod address;
 pub mod error;
 mod failover;
+pub(crate) mod format;
 pub mod group;
 pub mod health;
 pub(crate) mod http;
 pub mod probe;
+pub mod prototype;
 pub mod select;
 pub mod session;
 pub mod state;
@@ -195,6 +198,13 @@ impl Endpoints {
         limits: &Limits,
         via: Option<&Arc<str>>,
     ) -> Result<(), EndpointError> {
+        if let Target::Prototype(_) = &leaf.spec.target
+            && let Err(error) = prototype::in_service(leaf, msg)
+        {
+            let skipped = AttemptOutcome::Skipped("OUT_OF_SERVICE");
+            msg.record_attempt_via(via.cloned(), leaf.name.clone(), skipped);
+            return Err(error);
+        }
         let trial = match leaf.health.admit(Instant::now()) {
             Admission::Go => false,
             Admission::Trial => true,
@@ -209,8 +219,11 @@ impl Endpoints {
             trial,
             settled: false,
         };
-        leaf.health.sent.fetch_add(1, Ordering::Relaxed);
-        let result = http::send(leaf, msg, limits).await;
+        let call = leaf.health.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        let result = match &leaf.spec.target {
+            Target::Prototype(spec) => prototype::answer(spec, leaf, msg, limits, call).await,
+            _ => http::send(leaf, msg, limits).await,
+        };
         match &result {
             Ok(()) => {
                 let status = msg.status.map(|s| s.as_u16()).unwrap_or(0);
@@ -221,7 +234,9 @@ impl Endpoints {
             Err(error) => {
                 let outcome = AttemptOutcome::Failed(error.code());
                 msg.record_attempt_via(via.cloned(), leaf.name.clone(), outcome);
-                if error.counts_against_endpoint() {
+                // A prototype's own outcomes are programmed: they never change its health.
+                let prototype = matches!(leaf.spec.target, Target::Prototype(_));
+                if error.counts_against_endpoint() && !prototype {
                     tracing::warn!(endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.detail, "Endpoint request failed");
                     ticket.failure(error);
                 } else {
@@ -247,6 +262,8 @@ fn start_leaf(
     let (kind, address) = match &spec.target {
         Target::Address(a) => ("address", a.uri.clone()),
         Target::Http(h) => ("http", h.template_source.clone()),
+        Target::Wsdl(w) => ("wsdl", w.address.uri.clone()),
+        Target::Prototype(p) => ("prototype", p.describe()),
     };
     let info = LeafInfo {
         name: ep.name.clone(),
@@ -274,17 +291,31 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
     let kind = match &leaf.spec.target {
         Target::Address(_) => "Address",
         Target::Http(_) => "HTTP",
+        Target::Wsdl(_) => "WSDL",
+        Target::Prototype(_) => "Prototype",
     };
-    let mut error = EndpointError::new(
-        ErrorKind::NotReady,
-        ProtocolState::RequestReady,
-        leaf.name.clone(),
+    not_ready_because(
+        leaf,
         format!(
             "Currently, {kind} endpoint : [ Name : {} ] [ State : {state} ]",
             leaf.name
         ),
+    )
+}
+
+/// The failure of a root leaf that is not ready (303001; 303002 for a WSDL leaf), with
+/// `detail` saying why.
+pub(crate) fn not_ready_because(leaf: &Leaf, detail: String) -> EndpointError {
+    let mut error = EndpointError::new(
+        ErrorKind::NotReady,
+        ProtocolState::RequestReady,
+        leaf.name.clone(),
+        detail,
     );
-    error.code_override = Some(codes::LEAF_NOT_READY);
+    error.code_override = Some(match &leaf.spec.target {
+        Target::Wsdl(_) => codes::WSDL_NOT_READY,
+        _ => codes::LEAF_NOT_READY,
+    });
     error
 }
 

@@ -11,6 +11,7 @@
 //! response; mediators themselves never wait.
 
 pub mod dispatch;
+pub mod lifecycle;
 pub mod uri_template;
 
 use std::sync::Arc;
@@ -106,6 +107,8 @@ pub struct Runtime {
     pub router: dispatch::Router,
     /// Message limits.
     pub limits: Limits,
+    /// The live lifecycle state of each API.
+    pub apis: lifecycle::ApiStates,
 }
 
 /// How a flow (one sequence and what it invokes) ended.
@@ -193,11 +196,13 @@ impl Runtime {
         let endpoints =
             Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
         let router = dispatch::Router::new(&config);
+        let apis = lifecycle::ApiStates::build(&config, previous.map(|p| &p.apis));
         Runtime {
             config,
             endpoints,
             router,
             limits,
+            apis,
         }
     }
 
@@ -393,6 +398,19 @@ fn set_error_properties(msg: &mut MessageContext, failure: &Failure) {
         msg.set("LAST_ENDPOINT", last);
     }
     msg.set("SENDING_FAULT", Value::Bool(true));
+}
+
+/// The JSON body of Axon's own error answers: `{"error": {status, code, message, detail}}`.
+pub fn error_json(status: StatusCode, code: u32, message: &str, detail: &str) -> String {
+    serde_json::json!({
+        "error": {
+            "status": status.as_u16(),
+            "code": code,
+            "message": message,
+            "detail": detail,
+        }
+    })
+    .to_string()
 }
 
 fn builtin(failure: &Failure, msg: MessageContext) -> Reply {

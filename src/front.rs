@@ -1,5 +1,8 @@
 //! Fronts: the listeners that turn network requests into messages.
 //!
 //! - [`http`]: HTTP/1.1 (and h2 over TLS) for REST and SOAP, on actix-web.
+//! - [`soap`]: proxy services at `/services/<name>` (with `?wsdl`), SOAP faults for SOAP
+//!   clients, and answering each client in the kind it speaks.
 
 pub mod http;
+pub mod soap;

@@ -9,6 +9,7 @@
 mod call;
 mod drop;
 mod log;
+mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
@@ -54,6 +55,8 @@ pub enum Reference {
     Sequence(SeqId),
     /// An endpoint it sends to.
     Endpoint(EndpointId),
+    /// A sequence that receives a response (`send receive`): reachable, but not a call.
+    Receive(SeqId),
 }
 
 /// What a mediator may read besides the message.
@@ -86,6 +89,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("call", call::parse),
     ("drop", drop::parse),
     ("log", log::parse),
+    ("makefault", makefault::parse),
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
     ("respond", respond::parse),
@@ -121,7 +125,6 @@ const NOT_YET: &[&str] = &[
     "iterate",
     "jsontransform",
     "loopback",
-    "makefault",
     "oauthService",
     "out",
     "pojoCommand",
@@ -151,6 +154,16 @@ pub(crate) fn parser(name: &str) -> Option<ParseFn> {
 /// True when `name` is a Synapse mediator that Axon does not implement yet.
 pub(crate) fn unsupported(name: &str) -> bool {
     NOT_YET.contains(&name)
+}
+
+/// A `<sequence key>` mediator that runs `target` (used to build proxy service flows).
+pub(crate) fn invoke(target: SeqId) -> Box<dyn Mediator> {
+    sequence::invoke(target)
+}
+
+/// A `<send>` mediator to `endpoint` (used to build proxy service flows).
+pub(crate) fn send_to(endpoint: EndpointId) -> Box<dyn Mediator> {
+    send::to(endpoint)
 }
 
 /// Parses the optional `<endpoint>` child of `send`/`call` (the only child they take here).

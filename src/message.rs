@@ -6,6 +6,9 @@
 //! its body stream is not `Send`, by design.
 
 mod body;
+pub mod content;
+pub mod json_xml;
+pub mod soap;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +19,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
 pub use body::{Body, BodyError, BodyStream};
+pub use content::{ClientFormat, ContentKind};
 
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +106,13 @@ pub struct MessageContext {
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
+    /// The live lifecycle of the API the request came through (`None` outside any API).
+    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
+    pub client: ClientFormat,
+    /// Set when an endpoint `format` changed the message's kind: the response is turned
+    /// back into the client's kind before it leaves Axon.
+    pub convert_reply: bool,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -186,6 +197,7 @@ impl MessageContext {
         headers: HeaderMap,
         body: Body,
     ) -> Self {
+        let client = ClientFormat::of_request(&headers, !body.is_empty(), false);
         MessageContext {
             id: MessageId::next(),
             direction: Direction::Request,
@@ -198,6 +210,9 @@ impl MessageContext {
             to: None,
             attempts: Vec::new(),
             fault_status: None,
+            api: None,
+            client,
+            convert_reply: false,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),
@@ -367,6 +382,7 @@ impl MessageContext {
             headers: self.headers.clone(),
             headers_set: self.headers_set.clone(),
             to: self.to.clone(),
+            convert_reply: self.convert_reply,
             props: self.props.clone(),
             axis2: self.axis2.clone(),
         }
@@ -379,6 +395,7 @@ impl MessageContext {
         self.headers.clone_from(&snapshot.headers);
         self.headers_set.clone_from(&snapshot.headers_set);
         self.to.clone_from(&snapshot.to);
+        self.convert_reply = snapshot.convert_reply;
         self.props.clone_from(&snapshot.props);
         self.axis2.clone_from(&snapshot.axis2);
     }
@@ -392,6 +409,7 @@ pub struct RequestSnapshot {
     headers: HeaderMap,
     headers_set: Vec<HeaderName>,
     to: Option<String>,
+    convert_reply: bool,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
 }

@@ -4,7 +4,8 @@ use actix_web::http::Method;
 use regex::Regex;
 
 use super::sequence;
-use super::{Ctx, Element, Loc, SeqId};
+use super::{ApiId, Attr, Ctx, Element, Loc, SeqId};
+use crate::engine::lifecycle::Lifecycle;
 use crate::engine::uri_template::{UriTemplate, UrlMapping};
 
 /// A REST API: a context and its resources.
@@ -26,6 +27,12 @@ pub struct ApiConfig {
     pub resources: Vec<ResourceConfig>,
     /// Where the API is defined.
     pub loc: Loc,
+    /// Its index in [`crate::config::Config::apis`].
+    pub id: ApiId,
+    /// The declared lifecycle state (`lifecycle`, default PUBLISHED).
+    pub lifecycle: Lifecycle,
+    /// Where `lifecycle` is written (the API's own place when it is not).
+    pub lifecycle_loc: Loc,
 }
 
 /// How a resource matches request paths.
@@ -88,6 +95,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
             "version-type",
             "transports",
             "publishSwagger",
+            "lifecycle",
         ],
     );
     ctx.no_text(el);
@@ -183,6 +191,25 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
             }
         });
 
+    let lifecycle = match el.attr("lifecycle") {
+        None => Some(Lifecycle::Published),
+        Some(a) => {
+            let parsed = Lifecycle::parse(&a.value);
+            if parsed.is_none() {
+                ctx.error(
+                    &a.loc,
+                    format!(
+                        "unknown lifecycle state `{}` (expected one of {})",
+                        a.value.trim(),
+                        Lifecycle::names()
+                    ),
+                );
+            }
+            parsed
+        }
+    };
+    let lifecycle_loc = el.attr("lifecycle").map_or(&el.loc, |a| &a.loc).clone();
+
     let mut resources = Vec::new();
     for child in el.elements() {
         match child.local_name() {
@@ -211,7 +238,43 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
         port,
         resources,
         loc: el.loc.clone(),
+        id: ApiId(0),
+        lifecycle: lifecycle?,
+        lifecycle_loc,
     })
+}
+
+/// Parses a space- or comma-separated method list; `None` (with errors reported) when a
+/// method is unknown or listed twice.
+pub(crate) fn parse_methods(a: &Attr, ctx: &mut Ctx<'_>) -> Option<Vec<Method>> {
+    let mut methods = Vec::new();
+    let mut ok = true;
+    for m in a
+        .value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+    {
+        let upper = m.to_ascii_uppercase();
+        if !METHODS.contains(&upper.as_str()) {
+            ctx.error(
+                &a.loc,
+                format!(
+                    "unknown HTTP method `{m}` (expected one of {})",
+                    METHODS.join(", ")
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        let method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::GET);
+        if methods.contains(&method) {
+            ctx.error(&a.loc, format!("method `{upper}` is listed twice"));
+            ok = false;
+            continue;
+        }
+        methods.push(method);
+    }
+    ok.then_some(methods)
 }
 
 fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
@@ -233,30 +296,9 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
     let mut ok = true;
     let mut methods = Vec::new();
     if let Some(a) = el.attr("methods") {
-        for m in a
-            .value
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
-        {
-            let upper = m.to_ascii_uppercase();
-            if !METHODS.contains(&upper.as_str()) {
-                ctx.error(
-                    &a.loc,
-                    format!(
-                        "unknown HTTP method `{m}` (expected one of {})",
-                        METHODS.join(", ")
-                    ),
-                );
-                ok = false;
-                continue;
-            }
-            let method = Method::from_bytes(upper.as_bytes()).unwrap_or(Method::GET);
-            if methods.contains(&method) {
-                ctx.error(&a.loc, format!("method `{upper}` is listed twice"));
-                ok = false;
-                continue;
-            }
-            methods.push(method);
+        match parse_methods(a, ctx) {
+            Some(m) => methods = m,
+            None => ok = false,
         }
     }
     let url_mapping = el

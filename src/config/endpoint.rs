@@ -1,5 +1,6 @@
 //! `<endpoint>` artifacts and inline endpoints (reference §1.5 to §1.8).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::Method;
@@ -7,6 +8,7 @@ use iri_string::template::UriTemplateString;
 
 use super::group::{self, GroupSpec, RetryConfig};
 use super::health_check::{self, HealthCheckSpec};
+use super::prototype::PrototypeSpec;
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
 use crate::endpoints::state::SuspensionPolicy;
@@ -52,6 +54,23 @@ pub struct LeafSpec {
     pub retry: RetryConfig,
     /// `<healthCheck>`: optional active probing.
     pub health_check: Option<HealthCheckSpec>,
+    /// `format`: how the outgoing message is converted; `None` leaves it as it is.
+    pub format: Option<EndpointFormat>,
+}
+
+/// The `format` of a leaf (reference §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointFormat {
+    /// A SOAP 1.1 envelope, `text/xml`, `SOAPAction`, POST.
+    Soap11,
+    /// A SOAP 1.2 envelope, `application/soap+xml` with `action`, POST.
+    Soap12,
+    /// Plain XML (`application/xml`).
+    Pox,
+    /// GET, with the payload's children as query parameters.
+    Get,
+    /// REST: GET and DELETE are sent without a body.
+    Rest,
 }
 
 /// Where a leaf sends.
@@ -61,6 +80,23 @@ pub enum Target {
     Address(AddressSpec),
     /// `<http uri-template method>`.
     Http(HttpSpec),
+    /// `<wsdl uri service port>`: the port's address, read from the WSDL at load.
+    Wsdl(WsdlSpec),
+    /// `<prototype>`: answers by itself, without a backend.
+    Prototype(Arc<PrototypeSpec>),
+}
+
+/// `<wsdl>`: where the address came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsdlSpec {
+    /// The port's address, used like an `<address uri>`.
+    pub address: AddressSpec,
+    /// The WSDL document (`uri` as written).
+    pub wsdl: String,
+    /// `service`.
+    pub service: String,
+    /// `port`.
+    pub port: String,
 }
 
 /// `<address>`.
@@ -68,8 +104,6 @@ pub enum Target {
 pub struct AddressSpec {
     /// The URI; `${name}` tokens are replaced by message properties on each send.
     pub uri: String,
-    /// `format="rest"`: force REST style.
-    pub rest: bool,
 }
 
 /// `<http>`.
@@ -131,7 +165,6 @@ pub enum PropertyScope {
 
 /// Endpoint kinds Synapse has and Axon does not support yet.
 const UNSUPPORTED_KINDS: &[&str] = &[
-    "wsdl",
     "default",
     "recipientlist",
     "dynamicLoadbalance",
@@ -220,7 +253,11 @@ fn parse_body(
             continue;
         }
         let local = child.local_name();
-        if matches!(local, "address" | "http" | "failover" | "loadbalance") && kind.is_some() {
+        let definition = matches!(
+            local,
+            "address" | "http" | "wsdl" | "prototype" | "failover" | "loadbalance"
+        );
+        if definition && kind.is_some() {
             ctx.error(
                 &child.loc,
                 "an <endpoint> holds exactly one endpoint definition",
@@ -229,7 +266,7 @@ fn parse_body(
             continue;
         }
         match local {
-            "address" | "http" => match parse_leaf(child, ctx) {
+            "address" | "http" | "wsdl" | "prototype" => match parse_leaf(child, ctx) {
                 Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
                 None => ok = false,
             },
@@ -332,7 +369,11 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
 }
 
 fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
+    if el.local_name() == "prototype" {
+        return super::prototype::parse(el, ctx);
+    }
     let is_http = el.local_name() == "http";
+    let is_wsdl = el.local_name() == "wsdl";
     let allowed: &[&str] = if is_http {
         &[
             "format",
@@ -342,20 +383,24 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             "method",
             "version",
         ]
+    } else if is_wsdl {
+        &["format", "optimize", "encoding", "uri", "service", "port"]
     } else {
         &["format", "optimize", "encoding", "uri"]
     };
     ctx.check_attrs(el, allowed);
-    ctx.no_text(el);
+    if !is_wsdl {
+        ctx.no_text(el);
+    }
     let mut ok = true;
-    let mut rest = false;
+    let mut format = None;
     if let Some(a) = el.attr("format") {
         match a.value.trim() {
-            "rest" => rest = true,
-            f @ ("soap11" | "soap12" | "pox" | "get") => {
-                ctx.unsupported(&a.loc, format!("endpoint format `{f}`"));
-                ok = false;
-            }
+            "soap11" => format = Some(EndpointFormat::Soap11),
+            "soap12" => format = Some(EndpointFormat::Soap12),
+            "pox" => format = Some(EndpointFormat::Pox),
+            "get" => format = Some(EndpointFormat::Get),
+            "rest" => format = Some(EndpointFormat::Rest),
             other => {
                 ctx.error(
                     &a.loc,
@@ -373,6 +418,12 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     }
     let target = if is_http {
         parse_http_target(el, ctx)
+    } else if is_wsdl {
+        super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
+            // An explicit `format` wins over the one the WSDL port implies.
+            format = format.or(Some(wsdl_format));
+            Target::Wsdl(spec)
+        })
     } else {
         ctx.required_attr(el, "uri").and_then(|a| {
             let uri = a.value.trim();
@@ -390,7 +441,6 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             }
             Some(Target::Address(AddressSpec {
                 uri: uri.to_owned(),
-                rest,
             }))
         })
     };
@@ -401,6 +451,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     let mut seen_suspend_on_failure = false;
     let mut seen_legacy_duration = false;
     for child in el.elements() {
+        if is_wsdl && child.local_name() == "definitions" {
+            continue; // an inline WSDL, read by `wsdl::parse_endpoint`
+        }
         if !child.is_synapse() {
             ctx.unknown_child(el, child);
             ok = false;
@@ -437,16 +490,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                 Some(h) => health_check = Some(h),
                 None => ok = false,
             },
-            "enableAddressing" => {
-                ctx.unsupported(&child.loc, "WS-Addressing (`<enableAddressing>`)");
-                ok = false;
-            }
-            "enableSec" => {
-                ctx.unsupported(&child.loc, "WS-Security (`<enableSec>`)");
-                ok = false;
-            }
-            "enableRM" => {
-                ctx.unsupported(&child.loc, "WS-ReliableMessaging (`<enableRM>`)");
+            local if super::unsupported_ws(local).is_some() => {
+                ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
                 ok = false;
             }
             "authentication" if is_http => {
@@ -474,6 +519,7 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         suspension,
         retry,
         health_check,
+        format,
     })
 }
 

@@ -117,7 +117,11 @@ fn probe_url(target: &Target, path: &str) -> Result<String, String> {
     } else {
         let base = match target {
             Target::Address(a) => a.uri.as_str(),
+            Target::Wsdl(w) => w.address.uri.as_str(),
             Target::Http(h) => h.template_source.as_str(),
+            Target::Prototype(_) => {
+                return Err("a prototype endpoint has no backend to check".into());
+            }
         };
         let Some((scheme, rest)) = base.split_once("://") else {
             return Err(format!(
@@ -145,10 +149,7 @@ mod tests {
     use crate::config::AddressSpec;
 
     fn address(uri: &str) -> Target {
-        Target::Address(AddressSpec {
-            uri: uri.into(),
-            rest: false,
-        })
+        Target::Address(AddressSpec { uri: uri.into() })
     }
 
     #[test]

@@ -140,15 +140,15 @@ fn reference_cycles_are_errors() {
 #[test]
 fn synapse_features_not_implemented_are_reported_as_not_supported() {
     let err = load(&[
-        ("p.xml", r#"<proxy name="p"><target/></proxy>"#),
+        ("p.xml", r#"<localEntry key="p"/>"#),
         ("a.xml", r#"<api name="a" context="/a"><resource><inSequence><enrich/></inSequence></resource></api>"#),
-        ("e.xml", r#"<endpoint name="e"><wsdl uri="x" service="s" port="p"/></endpoint>"#),
+        ("e.xml", r#"<endpoint name="e"><class name="x"/></endpoint>"#),
     ])
     .unwrap_err();
     let m = messages(&err);
     assert!(
         m.iter()
-            .any(|x| x == "proxy services (`<proxy>`) is not supported by Axon"),
+            .any(|x| x == "local entries (`<localEntry>`) is not supported by Axon"),
         "{m:?}"
     );
     assert!(
@@ -158,7 +158,7 @@ fn synapse_features_not_implemented_are_reported_as_not_supported() {
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `<wsdl>` endpoint is not supported by Axon"),
+            .any(|x| x == "the `<class>` endpoint is not supported by Axon"),
         "{m:?}"
     );
 }

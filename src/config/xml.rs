@@ -207,13 +207,22 @@ pub(crate) struct LineIndex<'a> {
     src: &'a str,
     starts: Vec<usize>,
     file: Arc<str>,
+    /// The last position asked for (offset, line index, column in chars): positions are
+    /// asked for in increasing order, so columns are counted from there, which keeps a
+    /// long line (a whole message on one line) linear instead of quadratic.
+    cursor: std::cell::Cell<(usize, usize, usize)>,
 }
 
 impl<'a> LineIndex<'a> {
     pub(crate) fn new(file: Arc<str>, src: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { src, starts, file }
+        LineIndex {
+            src,
+            starts,
+            file,
+            cursor: std::cell::Cell::new((0, 0, 0)),
+        }
     }
 
     pub(crate) fn loc(&self, offset: usize) -> Loc {
@@ -223,11 +232,19 @@ impl<'a> LineIndex<'a> {
             Err(i) => i - 1,
         };
         let start = self.starts[line];
-        let col = self
-            .src
-            .get(start..offset)
-            .map(|s| s.chars().count())
-            .unwrap_or(0);
+        let (last_offset, last_line, last_col) = self.cursor.get();
+        let (from, base) = if last_line == line && last_offset >= start && last_offset <= offset {
+            (last_offset, last_col)
+        } else {
+            (start, 0)
+        };
+        let col = base
+            + self
+                .src
+                .get(from..offset)
+                .map(|s| s.chars().count())
+                .unwrap_or(0);
+        self.cursor.set((offset, line, col));
         Loc {
             file: self.file.clone(),
             line: line as u32 + 1,

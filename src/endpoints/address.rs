@@ -32,11 +32,17 @@ pub(crate) fn resolve(
     target: &Target,
     props: &[EndpointProperty],
     msg: &MessageContext,
+    rest: bool,
 ) -> Result<String, AddressError> {
     match target {
-        Target::Address(spec) => {
+        Target::Address(spec) | Target::Wsdl(crate::config::WsdlSpec { address: spec, .. }) => {
             let base = substitute(&spec.uri, msg)?;
-            Ok(append_postfix(base, msg))
+            // The postfix joins REST messages only (reference §1.7): not SOAP ones.
+            Ok(if rest {
+                append_postfix(base, msg)
+            } else {
+                base
+            })
         }
         Target::Http(spec) => {
             let url = expand(spec, props, msg)?;
@@ -46,6 +52,9 @@ pub(crate) fn resolve(
                 Ok(append_postfix(url, msg))
             }
         }
+        Target::Prototype(_) => Err(AddressError(
+            "a prototype endpoint answers by itself and has no address".to_owned(),
+        )),
     }
 }
 
@@ -220,14 +229,21 @@ mod tests {
         m.set("tenant", "acme");
         let t = Target::Address(AddressSpec {
             uri: "http://b/${tenant}".into(),
-            rest: false,
         });
-        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://b/acme/orders/7?x=1");
+        assert_eq!(
+            resolve(&t, &[], &m, true).unwrap(),
+            "http://b/acme/orders/7?x=1"
+        );
+        assert_eq!(resolve(&t, &[], &m, false).unwrap(), "http://b/acme");
         let missing = Target::Address(AddressSpec {
             uri: "http://b/${nope}".into(),
-            rest: false,
         });
-        assert!(resolve(&missing, &[], &m).unwrap_err().0.contains("`nope`"));
+        assert!(
+            resolve(&missing, &[], &m, true)
+                .unwrap_err()
+                .0
+                .contains("`nope`")
+        );
     }
 
     #[test]
@@ -242,7 +258,7 @@ mod tests {
             Some(Method::GET),
         );
         assert_eq!(
-            resolve(&t, &[], &m).unwrap(),
+            resolve(&t, &[], &m, true).unwrap(),
             "http://b/orders/a%20b%2Fc?query.param.q=x%26y"
         );
         let props = vec![EndpointProperty {
@@ -251,7 +267,7 @@ mod tests {
             scope: PropertyScope::Default,
         }];
         assert_eq!(
-            resolve(&t, &props, &m).unwrap(),
+            resolve(&t, &props, &m, true).unwrap(),
             "http://b/orders/42?query.param.q=x%26y"
         );
     }
@@ -261,7 +277,10 @@ mod tests {
         let mut m = msg();
         m.set("uri.var.base", "http://backend:8080/x");
         let t = http("{uri.var.base}/y", Some(Method::GET));
-        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://backend:8080/x/y");
+        assert_eq!(
+            resolve(&t, &[], &m, true).unwrap(),
+            "http://backend:8080/x/y"
+        );
     }
 
     #[test]
@@ -270,6 +289,6 @@ mod tests {
         m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/more"))
             .unwrap();
         let t = http("http://b/base", None);
-        assert_eq!(resolve(&t, &[], &m).unwrap(), "http://b/base/more");
+        assert_eq!(resolve(&t, &[], &m, true).unwrap(), "http://b/base/more");
     }
 }

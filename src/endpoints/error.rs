@@ -84,6 +84,9 @@ pub enum ErrorKind {
     InvalidAddress,
     /// The client's request could not be forwarded (its body failed or was too large).
     Downstream,
+    /// The client's request is not what it claims to be (a malformed SOAP envelope, JSON
+    /// that does not parse, a body that cannot be converted to the endpoint's format).
+    MalformedRequest,
 }
 
 /// A classified endpoint failure.
@@ -156,6 +159,7 @@ impl EndpointError {
             ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
             ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
             ErrorKind::Downstream => codes::SND_IO_ERROR + ordinal,
+            ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
         }
     }
 
@@ -187,6 +191,7 @@ impl EndpointError {
             ErrorKind::NotReady | ErrorKind::NoReadyChild => self.detail.clone(),
             ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
             ErrorKind::Downstream => "Error reading the client request".into(),
+            ErrorKind::MalformedRequest => "Malformed message received".into(),
         }
     }
 
@@ -195,7 +200,10 @@ impl EndpointError {
     pub fn counts_against_endpoint(&self) -> bool {
         !matches!(
             self.kind,
-            ErrorKind::Downstream | ErrorKind::NotReady | ErrorKind::NoReadyChild
+            ErrorKind::Downstream
+                | ErrorKind::NotReady
+                | ErrorKind::NoReadyChild
+                | ErrorKind::MalformedRequest
         )
     }
 
@@ -217,7 +225,7 @@ impl EndpointError {
         match self.kind {
             ErrorKind::Timeout | ErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::NotReady | ErrorKind::NoReadyChild => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Downstream => StatusCode::BAD_REQUEST,
+            ErrorKind::Downstream | ErrorKind::MalformedRequest => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -254,7 +262,17 @@ pub(crate) fn classify_send_error(
         }
         S::Connect(_) => (ErrorKind::ConnectRefused, ProtocolState::RequestReady),
         S::Send(_) => (ErrorKind::SendIo, ProtocolState::RequestBody),
-        S::Body(_) => (ErrorKind::Downstream, ProtocolState::RequestBody),
+        S::Body(cause) => {
+            if let Some(m) = super::format::malformed_cause(cause.as_ref()) {
+                return EndpointError::new(
+                    ErrorKind::MalformedRequest,
+                    ProtocolState::RequestBody,
+                    endpoint.clone(),
+                    m.0.clone(),
+                );
+            }
+            (ErrorKind::Downstream, ProtocolState::RequestBody)
+        }
         S::Response(
             actix_web::error::ParseError::Io(_) | actix_web::error::ParseError::Incomplete,
         ) => (ErrorKind::Closed, ProtocolState::RequestDone),

@@ -103,7 +103,7 @@ impl Endpoints {
         limits: &Limits,
         outer: Option<&Scope>,
     ) -> Result<(), EndpointError> {
-        http::apply_properties(&group.name, &group.config.properties, msg);
+        http::apply_endpoint_properties(&group.name, &group.config.properties, msg);
         let client_sessions = group
             .state
             .sessions
@@ -250,7 +250,12 @@ impl Endpoints {
                 Err(error) if not_tried(&error) => continue,
                 Err(error) => {
                     tries += 1;
-                    if error.kind == ErrorKind::Downstream
+                    // The client's own request is at fault: every child would fail alike.
+                    let client_fault = matches!(
+                        error.kind,
+                        ErrorKind::Downstream | ErrorKind::MalformedRequest
+                    );
+                    if client_fault
                         || matches!(
                             group.spec.strategy,
                             Strategy::Loadbalance {

@@ -23,7 +23,8 @@ use super::state::EndpointState;
 use super::{Endpoints, Node};
 use crate::admin::readiness::Readiness;
 use crate::config::{
-    Algorithm, Config, EndpointConfig, EndpointId, EndpointKind, GroupSpec, SessionKind, Strategy,
+    Algorithm, Config, EndpointConfig, EndpointFormat, EndpointId, EndpointKind, GroupSpec,
+    SessionKind, Strategy, Target,
 };
 
 /// A running group.
@@ -44,8 +45,9 @@ pub struct Group {
     pub(crate) state: Arc<GroupState>,
     /// The actor supervising the children.
     pub addr: Addr<GroupActor>,
-    /// True when a try may change the request (endpoint properties below the group, or
-    /// failover on response statuses), so each retry restores a snapshot first.
+    /// True when a try may change the request (endpoint properties, converting formats or
+    /// prototypes below the group, or failover on response statuses), so each retry
+    /// restores a snapshot first.
     pub(crate) needs_snapshot: bool,
     /// True when a message may be sent to a second child.
     pub(crate) can_retry: bool,
@@ -275,7 +277,7 @@ impl Group {
             state,
             addr,
             needs_snapshot: !spec.policy.http_status_codes.is_empty()
-                || subtree_has_properties(config, id, 0),
+                || subtree_changes_request(config, id, 0),
             can_retry,
             signature,
             _lifeline: lifeline,
@@ -336,9 +338,10 @@ fn weight_property(ep: &EndpointConfig) -> Option<u32> {
         .and_then(|p| p.value.trim().parse().ok())
 }
 
-/// True when some endpoint at or below `id` has `<property>` children (which sending
-/// applies to the message).
-fn subtree_has_properties(config: &Config, id: EndpointId, depth: usize) -> bool {
+/// True when sending through some endpoint below `id` may change the request: it has
+/// `<property>` children (which sending applies to the message), a `format` that converts
+/// the message, or it is a prototype (which answers from the message itself).
+fn subtree_changes_request(config: &Config, id: EndpointId, depth: usize) -> bool {
     // Cycles were rejected at load; the depth bound is a guard.
     if depth > config.endpoints.len() {
         return false;
@@ -350,12 +353,15 @@ fn subtree_has_properties(config: &Config, id: EndpointId, depth: usize) -> bool
             .iter()
             .any(|p| p.name != crate::config::WEIGHT_PROPERTY);
     own || match &ep.kind {
-        EndpointKind::Alias(target) => subtree_has_properties(config, *target, depth + 1),
+        EndpointKind::Alias(target) => subtree_changes_request(config, *target, depth + 1),
         EndpointKind::Group(spec) => spec
             .children
             .iter()
-            .any(|c| subtree_has_properties(config, c.id, depth + 1)),
-        _ => false,
+            .any(|c| subtree_changes_request(config, c.id, depth + 1)),
+        EndpointKind::Leaf(leaf) => {
+            leaf.format.is_some_and(|f| f != EndpointFormat::Rest)
+                || matches!(leaf.target, Target::Prototype(_))
+        }
     }
 }
 

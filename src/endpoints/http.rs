@@ -13,7 +13,9 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY};
+use crate::config::{
+    EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
+};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -78,10 +80,15 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
     out
 }
 
+/// Applies the leaf's `<property>` children to the message (before every send).
+pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
+    apply_endpoint_properties(&leaf.name, &leaf.config.properties, msg);
+}
+
 /// Applies an endpoint's `<property>` children to the message, as every send does
 /// (except `loadbalance.weight`, which configures the group above and means nothing to
 /// the message).
-pub(crate) fn apply_properties(
+pub(crate) fn apply_endpoint_properties(
     endpoint: &str,
     properties: &[EndpointProperty],
     msg: &mut MessageContext,
@@ -106,11 +113,14 @@ pub(crate) fn request_method(msg: &MessageContext) -> Method {
         .unwrap_or_else(|| msg.method.clone())
 }
 
-/// The method `leaf` sends `msg` with: the `<http method>` it forces, else the request's.
+/// The method `leaf` sends `msg` with: the one its `format` forces (POST for SOAP, GET for
+/// `get`), else its `<http method>`, else the request's.
 pub(crate) fn method_for(leaf: &Leaf, msg: &MessageContext) -> Method {
-    match &leaf.spec.target {
-        Target::Http(spec) => spec.method.clone().unwrap_or_else(|| request_method(msg)),
-        Target::Address(_) => request_method(msg),
+    match (leaf.spec.format, &leaf.spec.target) {
+        (Some(EndpointFormat::Soap11 | EndpointFormat::Soap12), _) => Method::POST,
+        (Some(EndpointFormat::Get), _) => Method::GET,
+        (_, Target::Http(spec)) => spec.method.clone().unwrap_or_else(|| request_method(msg)),
+        _ => request_method(msg),
     }
 }
 
@@ -124,16 +134,26 @@ pub(crate) async fn send(
     msg: &mut MessageContext,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
-    apply_properties(&leaf.name, &leaf.config.properties, msg);
-    let url =
-        address::resolve(&leaf.spec.target, &leaf.config.properties, msg).map_err(|error| {
-            EndpointError::new(
-                ErrorKind::InvalidAddress,
-                ProtocolState::RequestReady,
-                leaf.name.clone(),
-                error.0,
-            )
-        })?;
+    apply_properties(leaf, msg);
+    let prepared = super::format::prepare(leaf, msg, limits).await?;
+    let mut url = address::resolve(
+        &leaf.spec.target,
+        &leaf.config.properties,
+        msg,
+        prepared.rest,
+    )
+    .map_err(|error| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            error.0,
+        )
+    })?;
+    if let Some(query) = &prepared.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
     let uri: Uri = url.parse().map_err(|error| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
@@ -143,11 +163,15 @@ pub(crate) async fn send(
         )
         .at(url.clone())
     })?;
-    let method = method_for(leaf, msg);
+    let method = prepared
+        .method
+        .clone()
+        .unwrap_or_else(|| method_for(leaf, msg));
     let no_body = msg
         .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
-        || matches!(&leaf.spec.target, Target::Address(a) if a.rest && (method == Method::GET || method == Method::DELETE));
+        || (leaf.spec.format == Some(EndpointFormat::Rest)
+            && (method == Method::GET || method == Method::DELETE));
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
@@ -206,5 +230,7 @@ pub(crate) async fn send(
         Body::stream(Box::pin(payload), length)
     };
     msg.become_response(status, headers, body);
-    Ok(())
+    super::format::check_response(leaf, msg, limits)
+        .await
+        .map_err(|error| error.at(url))
 }

@@ -79,6 +79,22 @@ pub struct Router {
     order: Vec<usize>,
 }
 
+// === impl Route ===
+
+impl<'c> Route<'c> {
+    /// The API the request went to, if any.
+    pub fn api(&self) -> Option<&'c ApiConfig> {
+        match self {
+            Route::Resource { api, .. }
+            | Route::NotFound(api)
+            | Route::MethodNotAllowed { api, .. }
+            | Route::Options { api, .. }
+            | Route::BadRequest { api, .. } => Some(api),
+            Route::NoApi => None,
+        }
+    }
+}
+
 // === impl Router ===
 
 impl Router {
@@ -95,8 +111,22 @@ impl Router {
 
     /// Finds where `req` goes.
     pub fn route<'c>(&self, config: &'c Config, req: &RequestHead<'_>) -> Route<'c> {
+        self.route_where(config, req, |_| true)
+    }
+
+    /// Finds where `req` goes among the APIs for which `deployed` holds (an API that is not
+    /// deployed is skipped, as if it did not exist).
+    pub fn route_where<'c>(
+        &self,
+        config: &'c Config,
+        req: &RequestHead<'_>,
+        deployed: impl Fn(&ApiConfig) -> bool,
+    ) -> Route<'c> {
         let (host, port) = split_host(req.host);
         let Some((api, sub_path)) = self.order.iter().map(|&i| &config.apis[i]).find_map(|api| {
+            if !deployed(api) {
+                return None;
+            }
             if let Some(h) = &api.hostname
                 && host.is_none_or(|x| !x.eq_ignore_ascii_case(h))
             {

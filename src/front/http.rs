@@ -11,10 +11,13 @@ use actix_web::body::SizedStream;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{App, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer, web};
+use actix_web::{
+    App, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer, web,
+};
 use tokio::time::Instant;
 
 use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::lifecycle::Gate;
 use crate::engine::{BuiltinFault, Reply, Runtime};
 use crate::message::{AttemptOutcome, Body, MessageContext, Scope, Value};
 use crate::server::Shared;
@@ -23,6 +26,12 @@ use crate::server::Shared;
 pub const TRACE_HEADER: &str = "x-axon-trace";
 /// The response header carrying the Synapse error code of a built-in fault reply.
 pub const ERROR_CODE_HEADER: &str = "x-axon-error-code";
+/// The response header of a DEPRECATED API (RFC 9745): `@` and the Unix time of deprecation.
+pub const DEPRECATION_HEADER: &str = "deprecation";
+
+/// Marks a request for a DEPRECATED API (a request extension read by `finish`).
+#[derive(Debug, Clone, Copy)]
+struct Deprecated(u64);
 
 /// Starts the HTTP front on `listener`.
 ///
@@ -60,13 +69,11 @@ async fn handle(
     } else {
         "http"
     };
+    if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
+        return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
+    }
     let headers = req.headers();
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
-    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let (body, has_body) = request_body(headers, payload);
     let head = RequestHead {
         method: req.method(),
         path: req.uri().path(),
@@ -84,15 +91,29 @@ async fn handle(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok()),
     };
-    let body = if has_body {
-        Body::stream(
-            Box::pin(payload.into_inner()),
-            if chunked { None } else { content_length },
-        )
-    } else {
-        Body::Empty
-    };
-    let route = rt.router.route(&rt.config, &head);
+    let route = rt
+        .router
+        .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
+    let api_life = route.api().map(|api| rt.apis.get(api.id).clone());
+    if let Some(life) = &api_life {
+        match life.gate() {
+            Gate::Serve => {}
+            Gate::Deprecated(since) => {
+                req.extensions_mut().insert(Deprecated(since));
+            }
+            Gate::Refuse(refusal) => {
+                let response = builtin_response(
+                    &req,
+                    has_body,
+                    refusal.status,
+                    refusal.code,
+                    refusal.message.to_owned(),
+                    refusal.detail,
+                );
+                return finish(&req, started, life.name(), "", response, None);
+            }
+        }
+    }
     let mut msg = MessageContext::request(
         req.method().clone(),
         req.uri().clone(),
@@ -100,6 +121,7 @@ async fn handle(
         headers.clone(),
         body,
     );
+    msg.api = api_life;
     let (api_name, resource_name, reply) = match route {
         Route::Resource {
             api,
@@ -182,21 +204,18 @@ async fn handle(
             return finish(&req, started, &api.name, "", resp, None);
         }
         Route::BadRequest { api, reason } => {
-            let fault = BuiltinFault {
-                status: StatusCode::BAD_REQUEST,
-                code: crate::endpoints::error::codes::MALFORMED_MESSAGE,
-                message: "Bad request".into(),
-                detail: reason,
-                request_content_type: head.content_type.map(str::to_owned),
-                accept: req
-                    .headers()
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-            };
-            return finish(&req, started, &api.name, "", fault_response(&fault), None);
+            let response = builtin_response(
+                &req,
+                has_body,
+                StatusCode::BAD_REQUEST,
+                crate::endpoints::error::codes::MALFORMED_MESSAGE,
+                "Bad request".into(),
+                reason,
+            );
+            return finish(&req, started, &api.name, "", response, None);
         }
     };
+    let reply = super::soap::for_client(reply, &rt.limits).await;
     let (response, attempts) = into_response(reply);
     finish(
         &req,
@@ -206,6 +225,25 @@ async fn handle(
         response,
         Some(&attempts),
     )
+}
+
+/// The request's body as a stream (with its declared length), and whether it has one.
+pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
+    let content_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let has_body = chunked || content_length.is_some_and(|l| l > 0);
+    let body = if has_body {
+        Body::stream(
+            Box::pin(payload.into_inner()),
+            if chunked { None } else { content_length },
+        )
+    } else {
+        Body::Empty
+    };
+    (body, has_body)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -272,9 +310,12 @@ fn plain(status: StatusCode) -> HttpResponse {
 }
 
 /// Turns the engine's reply into a response, and returns the endpoints tried.
-fn into_response(reply: Reply) -> (HttpResponse, String) {
+pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     match reply {
-        Reply::Fault(fault, msg) => (fault_response(&fault), trace(&msg)),
+        Reply::Fault(fault, msg) => match msg.client.soap() {
+            Some(version) => (super::soap::fault_response(version, &fault), trace(&msg)),
+            None => (fault_response(&fault), trace(&msg)),
+        },
         Reply::Accepted(msg) => (HttpResponse::new(StatusCode::ACCEPTED), trace(&msg)),
         Reply::Message(mut msg) => {
             let attempts = trace(&msg);
@@ -351,6 +392,37 @@ fn trace(msg: &MessageContext) -> String {
     out
 }
 
+/// A built-in error response to `req`, in the format its client speaks (a SOAP fault for
+/// SOAP clients).
+fn builtin_response(
+    req: &HttpRequest,
+    has_body: bool,
+    status: StatusCode,
+    code: u32,
+    message: String,
+    detail: String,
+) -> HttpResponse {
+    let text = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let fault = BuiltinFault {
+        status,
+        code,
+        message,
+        detail,
+        request_content_type: text(header::CONTENT_TYPE),
+        accept: text(header::ACCEPT),
+    };
+    let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
+    match client.soap() {
+        Some(version) => super::soap::fault_response(version, &fault),
+        None => fault_response(&fault),
+    }
+}
+
 /// The response of Axon's built-in fault handling: a JSON error by default, XML for XML
 /// clients.
 pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
@@ -374,21 +446,13 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
         );
         builder.content_type("application/xml").body(body)
     } else {
-        let body = serde_json::json!({
-            "error": {
-                "status": fault.status.as_u16(),
-                "code": fault.code,
-                "message": fault.message,
-                "detail": fault.detail,
-            }
-        });
-        builder
-            .content_type("application/json")
-            .body(body.to_string())
+        let body =
+            crate::engine::error_json(fault.status, fault.code, &fault.message, &fault.detail);
+        builder.content_type("application/json").body(body)
     }
 }
 
-fn finish(
+pub(crate) fn finish(
     req: &HttpRequest,
     started: Instant,
     api: &str,
@@ -396,6 +460,13 @@ fn finish(
     mut response: HttpResponse,
     attempts: Option<&str>,
 ) -> HttpResponse {
+    if let Some(Deprecated(since)) = req.extensions().get::<Deprecated>().copied()
+        && let Ok(v) = HeaderValue::from_str(&format!("@{since}"))
+    {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
+    }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
         && let Ok(v) = HeaderValue::from_str(endpoints)

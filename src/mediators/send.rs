@@ -29,6 +29,14 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Send { endpoint, receive }))
 }
 
+/// A mediator that sends to `endpoint`.
+pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
+    Box::new(Send {
+        endpoint: Some(endpoint),
+        receive: None,
+    })
+}
+
 impl Mediator for Send {
     fn mediate<'c>(
         &'c self,
@@ -44,6 +52,9 @@ impl Mediator for Send {
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
         if let Some(id) = self.endpoint {
             visit(Reference::Endpoint(id));
+        }
+        if let Some(id) = self.receive {
+            visit(Reference::Receive(id));
         }
     }
 }

@@ -23,6 +23,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Invoke { target }))
 }
 
+/// A mediator that runs `target`.
+pub(super) fn invoke(target: SeqId) -> Box<dyn Mediator> {
+    Box::new(Invoke { target })
+}
+
 impl Mediator for Invoke {
     fn mediate<'c>(
         &'c self,

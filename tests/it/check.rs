@@ -45,9 +45,7 @@ fn reports_every_problem_with_file_line_and_column() {
         format!("{root}/endpoints/slow.xml:4:24: error: error code `soon` is not a number"),
         format!("{root}/sequences/broken.xml:3:1: error: malformed XML"),
         format!("{root}/sequences/loop.xml:1:1: error: sequence reference cycle: loop -> loop"),
-        format!(
-            "{root}/proxies/p.xml:1:1: error: proxy services (`<proxy>`) is not supported by Axon"
-        ),
+        format!("{root}/proxies/p.xml:1:1: error: <proxy> needs a <target>"),
     ] {
         assert!(
             stderr.contains(&expected),

@@ -887,3 +887,38 @@ async fn concurrent_messages_each_get_one_answer_while_a_backend_dies() {
     }
     assert_eq!(replies.len(), 60);
 }
+
+#[actix_rt::test]
+async fn a_retry_sends_the_original_request_not_the_failed_childs_conversion() {
+    let secondary = Backend::named("secondary").await;
+    let axon = dead_primary_then_formatted(&secondary).await;
+    let json = br#"{"order":{"id":7}}"#;
+    let reply = axon
+        .request(
+            "POST",
+            "/g",
+            Some(json),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(trace(&reply), "FO/Primary=failed:101503, FO/Secondary=200");
+    let seen = secondary.last();
+    assert_eq!(
+        seen.body, json,
+        "not the SOAP envelope made for the primary"
+    );
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("soapaction"), None);
+    assert_eq!(seen.header("x-primary-only"), None);
+}
+
+/// Like [`dead_primary_then`], with a primary that converts to SOAP 1.1 and sets a header.
+async fn dead_primary_then_formatted(secondary: &Backend) -> TestAxon {
+    let primary = format!(
+        r#"<endpoint name="Primary"><address uri="http://127.0.0.1:{}/" format="soap11"/><property name="X-Primary-Only" value="1" scope="transport"/></endpoint>"#,
+        dead_port()
+    );
+    let fo = failover_to(&primary, secondary, "");
+    TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await
+}

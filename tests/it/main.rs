@@ -10,5 +10,8 @@ mod check;
 mod groups;
 mod health_checks;
 mod http_proxy;
+mod lifecycle;
+mod prototype;
 mod serve;
+mod soap;
 mod suspension;

@@ -87,6 +87,15 @@ async fn serve_runs_the_shipped_configuration_and_answers_ping() {
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["status"], "ok");
+    // The showcase: a PROTOTYPED API answers from its OpenAPI examples, with no backend.
+    let mut pets = c
+        .get(format!("http://{http}/petstore/pets"))
+        .send()
+        .await
+        .expect("pets");
+    assert_eq!(pets.status(), 200);
+    let pets: serde_json::Value = pets.json().await.expect("json");
+    assert_eq!(pets[0]["name"], "Rex");
     let mut tree = c
         .get(format!("http://{management}/health/actors"))
         .send()

@@ -125,6 +125,23 @@ impl TestAxon {
         (status, json)
     }
 
+    /// POST with a JSON body on the management API, parsed as JSON.
+    pub async fn admin_post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut resp = self
+            .client
+            .post(self.admin_url(path))
+            .send_json(body)
+            .await
+            .expect("admin request");
+        let status = resp.status().as_u16();
+        let json = resp
+            .json::<Value>()
+            .limit(4 * 1024 * 1024)
+            .await
+            .unwrap_or(Value::Null);
+        (status, json)
+    }
+
     /// The health report of endpoint `name`.
     pub async fn endpoint(&self, name: &str) -> Value {
         let (status, json) = self.admin(&format!("/health/actors/{name}")).await;

@@ -103,34 +103,36 @@ impl Backend {
         let (s, h) = (seen.clone(), hits.clone());
         let server = HttpServer::new(move || {
             let (s, h, handler) = (s.clone(), h.clone(), handler.clone());
-            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-                let (s, h, handler) = (s.clone(), h.clone(), handler.clone());
-                async move {
-                    let seen = Seen {
-                        method: req.method().to_string(),
-                        uri: req.uri().to_string(),
-                        headers: req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
-                            .collect(),
-                        body: body.to_vec(),
-                    };
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let (canned, headers) = handler(&seen);
-                    s.lock().expect("lock").push(seen);
-                    if !canned.delay.is_zero() {
-                        tokio::time::sleep(canned.delay).await;
+            App::new()
+                .app_data(web::PayloadConfig::new(64 * 1024 * 1024))
+                .default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                    let (s, h, handler) = (s.clone(), h.clone(), handler.clone());
+                    async move {
+                        let seen = Seen {
+                            method: req.method().to_string(),
+                            uri: req.uri().to_string(),
+                            headers: req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                                .collect(),
+                            body: body.to_vec(),
+                        };
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let (canned, headers) = handler(&seen);
+                        s.lock().expect("lock").push(seen);
+                        if !canned.delay.is_zero() {
+                            tokio::time::sleep(canned.delay).await;
+                        }
+                        let mut response = HttpResponse::build(
+                            actix_web::http::StatusCode::from_u16(canned.status).expect("status"),
+                        );
+                        for (name, value) in headers {
+                            response.append_header((name, value));
+                        }
+                        response.content_type(canned.content_type).body(canned.body)
                     }
-                    let mut response = HttpResponse::build(
-                        actix_web::http::StatusCode::from_u16(canned.status).expect("status"),
-                    );
-                    for (name, value) in headers {
-                        response.append_header((name, value));
-                    }
-                    response.content_type(canned.content_type).body(canned.body)
-                }
-            }))
+                }))
         })
         .workers(1)
         .disable_signals()

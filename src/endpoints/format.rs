@@ -1,0 +1,676 @@
+//! Endpoint `format` (reference §4.2): turning the outgoing message into what the backend
+//! speaks (SOAP 1.1, SOAP 1.2, POX, GET), checking streamed SOAP requests as they pass,
+//! spotting SOAP faults when `FORCE_ERROR_ON_SOAP_FAULT` is set, and turning the response
+//! back into what the client speaks.
+//!
+//! A message whose kind does not change streams through untouched (a SOAP request is
+//! checked chunk by chunk on its way, see [`soap::EnvelopeCheck`]). A conversion reads the
+//! body into memory once, up to `--max-body-bytes`.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::error::PayloadError;
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+
+use super::Leaf;
+use super::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::config::EndpointFormat;
+use crate::engine::Limits;
+use crate::message::json_xml::{json_to_xml, xml_to_json, xml_to_json_in_scope};
+use crate::message::soap::{self, Envelope, Malformed, SoapVersion};
+use crate::message::{Body, BodyStream, ContentKind, MessageContext, Value};
+
+/// What preparing the request decided, for the sender.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// Whether `REST_URL_POSTFIX` joins the address (REST messages only).
+    pub(crate) rest: bool,
+    /// The method the format forces.
+    pub(crate) method: Option<Method>,
+    /// Query parameters to add (`format="get"`).
+    pub(crate) query: Option<String>,
+}
+
+/// The namespace of a plain-text payload inside an envelope (Axis2's convention).
+const TEXT_NS: &str = "http://ws.apache.org/commons/ns/payload";
+
+/// Converts the outgoing message for the leaf's `format`.
+///
+/// # Errors
+/// The body cannot be read, or is not what its `Content-Type` says
+/// ([`ErrorKind::MalformedRequest`]).
+pub(crate) async fn prepare(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<Prepared, EndpointError> {
+    let kind = current_kind(msg);
+    let format = leaf.spec.format;
+    if format.is_some_and(|f| f != EndpointFormat::Rest) || force_error_on_fault(msg) {
+        // A body that will be read must not come compressed.
+        msg.headers.remove(header::ACCEPT_ENCODING);
+    }
+    let fail = |m: Malformed| malformed(leaf, m);
+    match format {
+        None | Some(EndpointFormat::Rest) => {
+            if let ContentKind::Soap(v) = kind {
+                check_request(msg, v).map_err(fail)?;
+            }
+            Ok(Prepared {
+                rest: format.is_some() || kind.soap().is_none(),
+                ..Prepared::default()
+            })
+        }
+        Some(f @ (EndpointFormat::Soap11 | EndpointFormat::Soap12)) => {
+            let version = if f == EndpointFormat::Soap11 {
+                SoapVersion::V11
+            } else {
+                SoapVersion::V12
+            };
+            let action =
+                soap::action(&msg.headers).or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
+            if kind == ContentKind::Soap(version) {
+                check_request(msg, version).map_err(fail)?;
+            } else {
+                let bytes = read(leaf, msg, limits).await?;
+                let envelope =
+                    to_envelope(kind, &bytes, version, msg.content_type()).map_err(fail)?;
+                msg.body = Body::Full(Bytes::from(envelope));
+            }
+            soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
+            msg.convert_reply |= msg.client.reply_kind() != ContentKind::Soap(version);
+            Ok(Prepared {
+                rest: false,
+                method: Some(Method::POST),
+                query: None,
+            })
+        }
+        Some(EndpointFormat::Pox) => {
+            if kind != ContentKind::Xml {
+                let bytes = read(leaf, msg, limits).await?;
+                let xml = to_pox(kind, &bytes, msg.content_type()).map_err(fail)?;
+                msg.body = if xml.is_empty() {
+                    Body::Empty
+                } else {
+                    Body::Full(Bytes::from(xml))
+                };
+            }
+            msg.headers.remove(soap::SOAP_ACTION);
+            msg.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/xml; charset=UTF-8"),
+            );
+            msg.convert_reply |= msg.client.reply_kind() != ContentKind::Xml;
+            Ok(Prepared {
+                rest: true,
+                ..Prepared::default()
+            })
+        }
+        Some(EndpointFormat::Get) => {
+            let bytes = read(leaf, msg, limits).await?;
+            let params = query_params(kind, &bytes).map_err(fail)?;
+            msg.body = Body::Empty;
+            msg.headers.remove(header::CONTENT_TYPE);
+            msg.headers.remove(soap::SOAP_ACTION);
+            msg.convert_reply = true;
+            Ok(Prepared {
+                rest: true,
+                method: Some(Method::GET),
+                query: (!params.is_empty()).then_some(params),
+            })
+        }
+    }
+}
+
+fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {
+    EndpointError::new(
+        ErrorKind::MalformedRequest,
+        ProtocolState::RequestReady,
+        leaf.name.clone(),
+        m.0,
+    )
+}
+
+async fn read(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<Bytes, EndpointError> {
+    msg.body.buffer(limits.max_body).await.map_err(|error| {
+        let kind = match error {
+            crate::message::BodyError::TooLarge { .. } => ErrorKind::MalformedRequest,
+            crate::message::BodyError::Read(_) => ErrorKind::Downstream,
+        };
+        EndpointError::new(
+            kind,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            error.to_string(),
+        )
+    })
+}
+
+/// The kind of the message as it is now: a body in memory is looked at, a streamed one is
+/// judged by its headers.
+pub(crate) fn current_kind(msg: &MessageContext) -> ContentKind {
+    let ct = msg.content_type();
+    match &msg.body {
+        Body::Empty => ContentKind::Empty,
+        Body::Full(b) if b.is_empty() => ContentKind::Empty,
+        Body::Full(b) => match ContentKind::from_content_type(ct, true) {
+            k if k.is_xml() => soap::sniff(b).map_or(ContentKind::Xml, ContentKind::Soap),
+            k => k,
+        },
+        Body::Stream { .. } => {
+            let soap_action = msg.headers.contains_key(soap::SOAP_ACTION)
+                || (!msg.is_response() && msg.client.kind == ContentKind::Soap(SoapVersion::V11));
+            ContentKind::from_content_type(ct, soap_action)
+        }
+    }
+}
+
+/// Checks a SOAP request: in memory at once, streamed chunk by chunk as it is sent.
+fn check_request(msg: &mut MessageContext, version: SoapVersion) -> Result<(), Malformed> {
+    match msg.body.take() {
+        Body::Full(bytes) => {
+            let result = soap::EnvelopeCheck::new(version).feed(&bytes, true);
+            msg.body = Body::Full(bytes);
+            result
+        }
+        Body::Stream { stream, length } => {
+            msg.body = Body::Stream {
+                stream: Box::pin(Checked {
+                    inner: stream,
+                    check: soap::EnvelopeCheck::new(version),
+                    remaining: length,
+                    failed: false,
+                }),
+                length,
+            };
+            Ok(())
+        }
+        Body::Empty => {
+            msg.body = Body::Empty;
+            Err(Malformed("the SOAP request has no body".into()))
+        }
+    }
+}
+
+fn xml_payload(bytes: &[u8]) -> Result<String, Malformed> {
+    let root = soap::parse_xml(bytes)?;
+    Ok(soap::standalone(&root, &[], None))
+}
+
+fn json_payload(bytes: &[u8]) -> Result<String, Malformed> {
+    let json: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
+    Ok(json_to_xml(&json))
+}
+
+fn form_payload(bytes: &[u8]) -> Result<String, Malformed> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Malformed("the form is not UTF-8".into()))?;
+    let pairs = crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?;
+    let mut fields = serde_json::Map::new();
+    for (k, v) in pairs {
+        fields.insert(k, serde_json::Value::String(v));
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert("xformValues".into(), serde_json::Value::Object(fields));
+    Ok(json_to_xml(&serde_json::Value::Object(doc)))
+}
+
+fn text_payload(bytes: &[u8]) -> String {
+    format!(
+        "<text xmlns=\"{TEXT_NS}\">{}</text>",
+        crate::config::xml::escape_text(&String::from_utf8_lossy(bytes))
+    )
+}
+
+/// The payload of a message of `kind` as standalone XML (empty for no payload).
+fn payload_xml(
+    kind: ContentKind,
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<String, Malformed> {
+    match kind {
+        ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.payload().unwrap_or_default()),
+        ContentKind::Xml => xml_payload(bytes),
+        ContentKind::Json => json_payload(bytes),
+        ContentKind::Text => Ok(text_payload(bytes)),
+        ContentKind::Form => form_payload(bytes),
+        ContentKind::Empty => Ok(String::new()),
+        ContentKind::Other => Err(Malformed(format!(
+            "a body of Content-Type `{}` cannot be converted to XML",
+            content_type.unwrap_or("none")
+        ))),
+    }
+}
+
+fn to_envelope(
+    kind: ContentKind,
+    bytes: &[u8],
+    version: SoapVersion,
+    content_type: Option<&str>,
+) -> Result<String, Malformed> {
+    match kind {
+        ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.convert(version)),
+        other => Ok(soap::wrap(
+            version,
+            &payload_xml(other, bytes, content_type)?,
+            &[],
+        )),
+    }
+}
+
+fn to_pox(
+    kind: ContentKind,
+    bytes: &[u8],
+    content_type: Option<&str>,
+) -> Result<String, Malformed> {
+    payload_xml(kind, bytes, content_type)
+}
+
+/// `format="get"`: the payload's simple children become query parameters.
+fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
+    let pairs: Vec<(String, String)> = match kind {
+        ContentKind::Empty => Vec::new(),
+        ContentKind::Form => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| Malformed("the form is not UTF-8".into()))?;
+            crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?
+        }
+        ContentKind::Json => {
+            let json: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
+            let object = match &json {
+                serde_json::Value::Object(m) if m.len() == 1 => match m.values().next() {
+                    Some(serde_json::Value::Object(inner)) => inner.clone(),
+                    _ => m.clone(),
+                },
+                serde_json::Value::Object(m) => m.clone(),
+                _ => serde_json::Map::new(),
+            };
+            object
+                .into_iter()
+                .filter(|(k, v)| !k.starts_with('@') && !v.is_object() && !v.is_array())
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, text)
+                })
+                .collect()
+        }
+        ContentKind::Soap(_) | ContentKind::Xml => {
+            let xml = payload_xml(kind, bytes, None)?;
+            if xml.is_empty() {
+                Vec::new()
+            } else {
+                let root = soap::parse_xml(xml.as_bytes())?;
+                root.elements()
+                    .filter(|c| c.elements().next().is_none())
+                    .map(|c| (c.local_name().to_owned(), c.text()))
+                    .collect()
+            }
+        }
+        ContentKind::Text | ContentKind::Other => {
+            return Err(Malformed(
+                "only XML, JSON or form bodies become GET parameters".into(),
+            ));
+        }
+    };
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    Ok(pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&"))
+}
+
+// === responses ===
+
+fn force_error_on_fault(msg: &MessageContext) -> bool {
+    msg.get("FORCE_ERROR_ON_SOAP_FAULT")
+        .or_else(|| msg.get_axis2("FORCE_ERROR_ON_SOAP_FAULT"))
+        .is_some_and(|v| {
+            matches!(v, Value::Bool(true)) || v.to_string().eq_ignore_ascii_case("true")
+        })
+}
+
+/// How much of a response is read to see whether it is a SOAP fault.
+const FAULT_PEEK: usize = 64 * 1024;
+
+/// With `FORCE_ERROR_ON_SOAP_FAULT`, a SOAP fault response is a failure (500000). Only
+/// the start of the response is read to decide; the rest still streams.
+///
+/// # Errors
+/// [`ErrorKind::SoapFault`] with the fault's code and reason.
+pub(crate) async fn check_response(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    if !force_error_on_fault(msg)
+        || !current_kind(msg).is_xml() && !msg.content_type().is_some_and(|c| c.contains("xml"))
+    {
+        return Ok(());
+    }
+    let prefix = peek(&mut msg.body, FAULT_PEEK).await;
+    if !body_starts_with_fault(&prefix) {
+        return Ok(());
+    }
+    let bytes = msg.body.buffer(limits.max_body).await.unwrap_or(prefix);
+    let detail = match Envelope::parse(&bytes).ok().and_then(|env| env.fault()) {
+        Some(f) => format!("{}: {}", f.code, f.reason),
+        None => "a SOAP fault".to_owned(),
+    };
+    msg.body = Body::Full(bytes);
+    let status = msg.status.map_or(0, |s| s.as_u16());
+    Err(EndpointError::new(
+        ErrorKind::SoapFault,
+        ProtocolState::ResponseBody,
+        leaf.name.clone(),
+        format!("the backend answered {status} with SOAP fault {detail}"),
+    ))
+}
+
+/// Reads up to `max` bytes of a streamed body and puts them back in front of the rest.
+async fn peek(body: &mut Body, max: usize) -> Bytes {
+    let Body::Stream { mut stream, length } = body.take() else {
+        let bytes = match body {
+            Body::Full(b) => b.clone(),
+            _ => Bytes::new(),
+        };
+        return bytes;
+    };
+    let mut buf = BytesMut::new();
+    let mut ended = false;
+    let mut failed = None;
+    while buf.len() < max {
+        match stream.next().await {
+            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+            Some(Err(error)) => {
+                failed = Some(error);
+                break;
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let prefix = buf.freeze();
+    *body = if ended {
+        Body::Full(prefix.clone())
+    } else {
+        let head =
+            futures_util::stream::iter(std::iter::once(Ok(prefix.clone())).chain(failed.map(Err)));
+        Body::Stream {
+            stream: Box::pin(head.chain(stream)),
+            length,
+        }
+    };
+    prefix
+}
+
+/// Whether the first child of the envelope's Body is a `Fault` (from the start of a
+/// document; a cut-off document is read as far as it goes).
+fn body_starts_with_fault(prefix: &[u8]) -> bool {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::NsReader::from_reader(prefix);
+    let mut depth = 0usize;
+    let mut in_body = false;
+    loop {
+        let event = match reader.read_resolved_event() {
+            Ok(ev) => ev,
+            Err(_) => return false,
+        };
+        match event {
+            (ns, ev @ (Event::Start(_) | Event::Empty(_))) => {
+                let (Event::Start(start) | Event::Empty(start)) = &ev else {
+                    continue;
+                };
+                let opens = matches!(ev, Event::Start(_));
+                let ns = match ns {
+                    quick_xml::name::ResolveResult::Bound(n) => n.into_inner().to_owned(),
+                    _ => String::new(),
+                };
+                let local = start.local_name().into_inner().to_owned();
+                let is_soap = SoapVersion::from_namespace(&ns).is_some();
+                match depth {
+                    0 if !(is_soap && local == "Envelope") => return false,
+                    1 if is_soap && local == "Body" => in_body = true,
+                    2 if in_body => return is_soap && local == "Fault",
+                    _ => {}
+                }
+                if opens {
+                    depth += 1;
+                } else if depth == 1 && in_body {
+                    return false; // an empty Body
+                }
+            }
+            (_, Event::End(_)) => {
+                if depth == 2 && in_body {
+                    return false;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            (_, Event::Eof) => return false,
+            _ => {}
+        }
+    }
+}
+
+/// Turns a backend's response back into the client's kind, when an endpoint `format`
+/// changed the kind on the way out (a JSON client gets JSON from a SOAP backend). A
+/// response that cannot be converted is passed on unchanged, with a warning.
+pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
+    if !msg.is_response() || !msg.convert_reply || msg.body.is_empty() {
+        return;
+    }
+    let target = msg.client.reply_kind();
+    let bytes = match msg.body.buffer(limits.max_body).await {
+        Ok(b) => b,
+        Err(error) => {
+            tracing::warn!(message_id = %msg.id, %error, "The response could not be read to convert it for the client");
+            return;
+        }
+    };
+    let kind = current_kind(msg);
+    if kind == target || !(kind.is_xml() || kind == ContentKind::Json) {
+        return;
+    }
+    let converted = convert_for_client(kind, &bytes, target);
+    match converted {
+        Ok(Some((body, content_type))) => {
+            msg.body = Body::Full(Bytes::from(body));
+            msg.headers.remove(header::CONTENT_LENGTH);
+            msg.headers.remove(header::CONTENT_ENCODING);
+            msg.headers.remove(soap::SOAP_ACTION);
+            if let Ok(v) = HeaderValue::from_str(&content_type) {
+                msg.headers.insert(header::CONTENT_TYPE, v);
+            }
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(message_id = %msg.id, %error, "The response could not be converted for the client; it is passed on as it is");
+        }
+    }
+}
+
+fn convert_for_client(
+    kind: ContentKind,
+    bytes: &[u8],
+    target: ContentKind,
+) -> Result<Option<(String, String)>, Malformed> {
+    Ok(Some(match target {
+        ContentKind::Soap(v) => (to_envelope(kind, bytes, v, None)?, v.content_type(None)),
+        ContentKind::Json => {
+            let json = match kind {
+                ContentKind::Soap(_) => {
+                    let env = Envelope::parse(bytes)?;
+                    match env.payload_element() {
+                        Some((el, scope)) => xml_to_json_in_scope(el, &scope),
+                        None => serde_json::Value::Object(serde_json::Map::new()),
+                    }
+                }
+                _ => xml_to_json(&soap::parse_xml(bytes)?),
+            };
+            (json.to_string(), "application/json".to_owned())
+        }
+        ContentKind::Xml => (
+            payload_xml(kind, bytes, None)?,
+            "application/xml; charset=UTF-8".to_owned(),
+        ),
+        _ => return Ok(None),
+    }))
+}
+
+// === streaming check ===
+
+/// A request body checked as a SOAP envelope while it streams. A problem ends the stream
+/// with an error that [`malformed_cause`] recognises, before the offending chunk is sent.
+struct Checked {
+    inner: BodyStream,
+    check: soap::EnvelopeCheck,
+    remaining: Option<u64>,
+    failed: bool,
+}
+
+impl Stream for Checked {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                let at_eof = match self.remaining.as_mut() {
+                    Some(r) => {
+                        *r = r.saturating_sub(chunk.len() as u64);
+                        *r == 0
+                    }
+                    None => false,
+                };
+                match self.check.feed(&chunk, at_eof) {
+                    Ok(()) => Poll::Ready(Some(Ok(chunk))),
+                    Err(m) => {
+                        self.failed = true;
+                        Poll::Ready(Some(Err(malformed_payload(m))))
+                    }
+                }
+            }
+            Poll::Ready(None) => {
+                if self.remaining.is_none()
+                    && let Err(m) = self.check.feed(&[], true)
+                {
+                    self.failed = true;
+                    return Poll::Ready(Some(Err(malformed_payload(m))));
+                }
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}
+
+fn malformed_payload(m: Malformed) -> PayloadError {
+    PayloadError::Io(io::Error::new(io::ErrorKind::InvalidData, m))
+}
+
+/// The envelope problem behind a failed request body, if that is what failed it.
+pub(crate) fn malformed_cause<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e Malformed> {
+    let payload = error.downcast_ref::<PayloadError>()?;
+    match payload {
+        PayloadError::Io(io) => io.get_ref()?.downcast_ref::<Malformed>(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_detection_reads_only_the_start() {
+        let fault = soap::fault_envelope(
+            SoapVersion::V12,
+            &soap::Fault {
+                code: soap::FaultCode::Receiver,
+                reason: "x".into(),
+                node: None,
+                role: None,
+                detail: None,
+            },
+            &[],
+        );
+        assert!(body_starts_with_fault(fault.as_bytes()));
+        assert!(body_starts_with_fault(
+            &fault.as_bytes()[..fault.find("Code").unwrap()]
+        ));
+        let ok = soap::wrap(SoapVersion::V11, "<r/>", &["<h/>".into()]);
+        assert!(!body_starts_with_fault(ok.as_bytes()));
+        assert!(!body_starts_with_fault(
+            soap::wrap(SoapVersion::V11, "", &[]).as_bytes()
+        ));
+        assert!(!body_starts_with_fault(b"<Fault/>"));
+    }
+
+    #[test]
+    fn conversions_between_kinds() {
+        let json = br#"{"getQuote":{"@xmlns":"http://services.samples","symbol":"IBM"}}"#;
+        let env = to_envelope(ContentKind::Json, json, SoapVersion::V12, None).unwrap();
+        assert_eq!(
+            env,
+            r#"<soapenv:Envelope xmlns:soapenv="http://www.w3.org/2003/05/soap-envelope"><soapenv:Body><getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote></soapenv:Body></soapenv:Envelope>"#
+        );
+        let (back, ct) = convert_for_client(
+            ContentKind::Soap(SoapVersion::V12),
+            env.as_bytes(),
+            ContentKind::Json,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(ct, "application/json");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&back).unwrap(),
+            serde_json::from_slice::<serde_json::Value>(json).unwrap()
+        );
+        let pox = to_pox(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), None).unwrap();
+        assert_eq!(
+            pox,
+            r#"<getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote>"#
+        );
+        assert_eq!(query_params(ContentKind::Json, json).unwrap(), "symbol=IBM");
+        assert_eq!(
+            query_params(ContentKind::Soap(SoapVersion::V12), env.as_bytes()).unwrap(),
+            "symbol=IBM"
+        );
+        assert!(
+            to_envelope(
+                ContentKind::Other,
+                b"\x00",
+                SoapVersion::V11,
+                Some("image/png")
+            )
+            .unwrap_err()
+            .0
+            .contains("image/png")
+        );
+        let text = to_envelope(ContentKind::Text, b"a<b", SoapVersion::V11, None).unwrap();
+        assert!(
+            text.contains("<text xmlns=\"http://ws.apache.org/commons/ns/payload\">a&lt;b</text>")
+        );
+    }
+}

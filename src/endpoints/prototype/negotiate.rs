@@ -1,0 +1,550 @@
+//! Choosing an OpenAPI example for a request: the `Prefer` and `Accept` rules of Choreo
+//! Connect's mock implementation (reference §6), as plain functions.
+//!
+//! 1. `Prefer: code=NNN, example=name` (RFC 7240 syntax; other preferences are ignored). A
+//!    code that is not three digits naming an HTTP status is a bad request (400, 900870).
+//! 2. With a preferred code: the response `NNN`, else `NNx`, else `Nxx`; none is 501
+//!    (900871). The status is the preferred code.
+//! 3. Without: the first success (`2NN`, `2xx`) response in document order; else the
+//!    `default` response with status 200; else the first response. A code's `x`s read as
+//!    `0`. (Choreo Connect takes `default` first; since `default` is usually the error
+//!    response, that answers errors with 200, so Axon looks for a success first.)
+//! 4. Media type: without `Accept`, `application/json` when the response has it, else its
+//!    first. With `Accept`, its ranges by decreasing `q` (ties in the order written; `q=0`
+//!    excluded); for each range the first media type of the response that it matches
+//!    (`*/*`, `type/*` wildcards). No match is 501.
+//! 5. `example=name` picks that example (names compared ignoring case); a missing one is
+//!    501. Otherwise the first example, or no body when there is none.
+//! 6. The response's example headers are sent. An operation whose responses declare
+//!    content but carry no example at all is 501.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use bytes::Bytes;
+
+use crate::config::{MockedResponse, Operation};
+
+/// Error code of a malformed `Prefer` (Choreo Connect's).
+pub const BAD_PREFERENCE: u32 = 900_870;
+/// Error code of a request no example fits (Choreo Connect's).
+pub const NOT_IMPLEMENTED: u32 = 900_871;
+
+/// What the client asked for in `Prefer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preference {
+    /// `code=`, as written.
+    pub code: Option<String>,
+    /// `example=`, as written (quotes removed).
+    pub example: Option<String>,
+}
+
+/// Why no example could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MockError {
+    /// The preference is malformed: 400, code 900870.
+    BadPreference(String),
+    /// No example fits the request: 501, code 900871.
+    NotImplemented(String),
+}
+
+/// The chosen answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice<'a> {
+    /// The status to answer with.
+    pub status: StatusCode,
+    /// The `Content-Type`, when there is a body.
+    pub media_type: Option<String>,
+    /// The body.
+    pub body: Option<&'a Bytes>,
+    /// Example headers of the response.
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// What was applied, for `Preference-Applied`.
+    pub applied: Vec<String>,
+}
+
+// === impl MockError ===
+
+impl MockError {
+    /// The HTTP status, error code and message of the error answer.
+    pub fn status_code_message(&self) -> (StatusCode, u32, &'static str, &str) {
+        match self {
+            MockError::BadPreference(detail) => (
+                StatusCode::BAD_REQUEST,
+                BAD_PREFERENCE,
+                "Bad Request",
+                detail,
+            ),
+            MockError::NotImplemented(detail) => (
+                StatusCode::NOT_IMPLEMENTED,
+                NOT_IMPLEMENTED,
+                "Not Implemented",
+                detail,
+            ),
+        }
+    }
+}
+
+/// Reads the `Prefer` header values. The first occurrence of a preference wins (RFC 7240).
+pub fn parse_prefer<'h>(values: impl IntoIterator<Item = &'h str>) -> Preference {
+    let mut out = Preference::default();
+    for value in values {
+        for token in value.split([',', ';']) {
+            let Some((key, raw)) = token.split_once('=') else {
+                continue;
+            };
+            let val = raw.trim().trim_matches('"').to_owned();
+            match key.trim().to_ascii_lowercase().as_str() {
+                "code" if out.code.is_none() => out.code = Some(val),
+                "example" if out.example.is_none() => out.example = Some(val),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Chooses the answer of `op` (of path `template`) for a request with preference `prefer`
+/// and `Accept` header `accept` (the reference's algorithm, module docs).
+///
+/// # Errors
+/// [`MockError`] when the preference is malformed or no example fits.
+pub fn choose<'a>(
+    op: &'a Operation,
+    template: &str,
+    prefer: &Preference,
+    accept: Option<&str>,
+) -> Result<Choice<'a>, MockError> {
+    let what = || format!("{} {template}", op.method);
+    let mut applied = Vec::new();
+    let preferred = match prefer.code.as_deref() {
+        None => None,
+        Some(code) => {
+            let status = (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| code.parse::<u16>().ok())
+                .flatten()
+                .filter(|n| (100..=599).contains(n))
+                .and_then(|n| StatusCode::from_u16(n).ok());
+            match status {
+                Some(s) => Some((code, s)),
+                None => {
+                    return Err(MockError::BadPreference(format!(
+                        "Invalid format for code preference `{code}`: expected a three-digit HTTP status"
+                    )));
+                }
+            }
+        }
+    };
+    if op.responses.is_empty() {
+        return Err(MockError::NotImplemented(format!(
+            "{} has no responses in the OpenAPI document",
+            what()
+        )));
+    }
+    let has_examples = op
+        .responses
+        .iter()
+        .any(|r| !r.headers.is_empty() || r.content.iter().any(|c| !c.examples.is_empty()));
+    let declares_content = op.responses.iter().any(|r| !r.content.is_empty());
+    if !has_examples && declares_content {
+        return Err(MockError::NotImplemented(format!(
+            "{} has no examples in the OpenAPI document",
+            what()
+        )));
+    }
+
+    let (response, status) = match preferred {
+        Some((code, status)) => {
+            let find = |key: &str| op.responses.iter().find(|r| r.key == key);
+            let found = find(code)
+                .or_else(|| find(&format!("{}x", &code[..2])))
+                .or_else(|| find(&format!("{}xx", &code[..1])));
+            let Some(r) = found else {
+                return Err(MockError::NotImplemented(format!(
+                    "Preferred code {code} is not supported for this resource"
+                )));
+            };
+            applied.push(format!("code={code}"));
+            (r, status)
+        }
+        None => {
+            let success = op.responses.iter().find(|r| r.key.starts_with('2'));
+            let default = op.responses.iter().find(|r| r.key == "default");
+            match (success, default) {
+                (Some(r), _) => (r, status_of(&r.key)),
+                (None, Some(r)) => (r, StatusCode::OK),
+                (None, None) => (&op.responses[0], status_of(&op.responses[0].key)),
+            }
+        }
+    };
+    if status.is_informational() {
+        return Err(MockError::NotImplemented(format!(
+            "an informational status ({}) cannot be a mock answer",
+            status.as_u16()
+        )));
+    }
+    let (media_type, examples) = media(response, accept)?;
+    let body = match (prefer.example.as_deref(), examples) {
+        (Some(name), Some(examples)) if !name.is_empty() => {
+            let Some((_, body)) = examples.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
+            else {
+                return Err(MockError::NotImplemented(format!(
+                    "Example preference {name} is not supported for this resource"
+                )));
+            };
+            applied.push(format!("example={name}"));
+            Some(body)
+        }
+        (Some(name), None) if !name.is_empty() => {
+            return Err(MockError::NotImplemented(format!(
+                "Example preference {name} is not supported for this resource"
+            )));
+        }
+        (_, examples) => examples.and_then(|list| list.first()).map(|(_, body)| body),
+    };
+    Ok(Choice {
+        status,
+        media_type,
+        body,
+        headers: &response.headers,
+        applied,
+    })
+}
+
+type Examples = [(String, Bytes)];
+
+/// The status of a response key, each `x` read as `0`.
+fn status_of(key: &str) -> StatusCode {
+    key.replace('x', "0")
+        .parse::<u16>()
+        .ok()
+        .and_then(|n| StatusCode::from_u16(n).ok())
+        .unwrap_or(StatusCode::OK)
+}
+
+/// The media type and its examples; `(None, None)` for a response without content.
+fn media<'a>(
+    response: &'a MockedResponse,
+    accept: Option<&str>,
+) -> Result<(Option<String>, Option<&'a Examples>), MockError> {
+    if response.content.is_empty() {
+        return Ok((None, None));
+    }
+    let ranges = accept.filter(|a| !a.trim().is_empty()).map(accept_ranges);
+    let Some(ranges) = ranges else {
+        let chosen = response
+            .content
+            .iter()
+            .find(|c| base(&c.media_type) == "application/json")
+            .unwrap_or(&response.content[0]);
+        return Ok((concrete(&chosen.media_type, None), Some(&chosen.examples)));
+    };
+    for range in &ranges {
+        if let Some(c) = response
+            .content
+            .iter()
+            .find(|c| media_matches(range, &base(&c.media_type)))
+        {
+            return Ok((concrete(&c.media_type, Some(range)), Some(&c.examples)));
+        }
+    }
+    Err(MockError::NotImplemented(format!(
+        "Accept type {} is not supported for this resource",
+        accept.unwrap_or_default()
+    )))
+}
+
+/// The media ranges of an `Accept` header, most preferred first (`q=0` dropped).
+fn accept_ranges(accept: &str) -> Vec<String> {
+    let mut ranges: Vec<(u16, usize, String)> = Vec::new();
+    for (i, entry) in accept.split(',').enumerate() {
+        let mut parts = entry.split(';');
+        let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if range.is_empty() {
+            continue;
+        }
+        let q = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+            .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0).round() as u16);
+        if q > 0 {
+            ranges.push((q, i, range));
+        }
+    }
+    ranges.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranges.into_iter().map(|(_, _, r)| r).collect()
+}
+
+fn base(media_type: &str) -> String {
+    media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// True when the two media ranges overlap (either side may hold `*`).
+fn media_matches(a: &str, b: &str) -> bool {
+    let split = |m: &str| -> (String, String) {
+        match m.split_once('/') {
+            Some((t, s)) => (t.to_owned(), s.to_owned()),
+            None if m == "*" => ("*".to_owned(), "*".to_owned()),
+            None => (m.to_owned(), String::new()),
+        }
+    };
+    let ((at, asub), (bt, bsub)) = (split(a), split(b));
+    let part = |x: &str, y: &str| x == "*" || y == "*" || x == y;
+    part(&at, &bt) && part(&asub, &bsub)
+}
+
+/// The `Content-Type` to send: the configured type, or the client's when ours is a range.
+fn concrete(configured: &str, accepted: Option<&str>) -> Option<String> {
+    if !configured.contains('*') {
+        return Some(configured.to_owned());
+    }
+    accepted.filter(|a| !a.contains('*')).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::Method;
+
+    use super::*;
+    use crate::config::MediaExamples;
+
+    fn response(key: &str, media: &[(&str, &[(&str, &str)])]) -> MockedResponse {
+        MockedResponse {
+            key: key.to_owned(),
+            headers: vec![(
+                HeaderName::from_static("x-key"),
+                HeaderValue::from_str(key).unwrap(),
+            )],
+            content: media
+                .iter()
+                .map(|(m, examples)| MediaExamples {
+                    media_type: (*m).to_owned(),
+                    examples: examples
+                        .iter()
+                        .map(|(n, b)| ((*n).to_owned(), Bytes::from((*b).to_owned())))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    fn op(responses: Vec<MockedResponse>) -> Operation {
+        Operation {
+            method: Method::GET,
+            responses,
+        }
+    }
+
+    fn pets() -> Operation {
+        op(vec![
+            response(
+                "200",
+                &[
+                    ("application/xml", &[("rex", "<rex/>")]),
+                    ("application/json", &[("rex", "{rex}"), ("Tom", "{tom}")]),
+                ],
+            ),
+            response("404", &[("application/json", &[("missing", "{404}")])]),
+            response("5xx", &[("application/json", &[("down", "{5xx}")])]),
+            response("50x", &[("application/json", &[("gw", "{50x}")])]),
+            response("204", &[]),
+        ])
+    }
+
+    fn pick(o: &Operation, prefer: &str, accept: Option<&str>) -> Result<(u16, String), MockError> {
+        let p = parse_prefer([prefer]);
+        choose(o, "/pets", &p, accept).map(|c| {
+            (
+                c.status.as_u16(),
+                c.body
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            )
+        })
+    }
+
+    #[test]
+    fn prefer_parsing_follows_rfc_7240() {
+        assert_eq!(
+            parse_prefer(["code=404, example=\"Not Found\"", "code=500"]),
+            Preference {
+                code: Some("404".into()),
+                example: Some("Not Found".into())
+            }
+        );
+        assert_eq!(
+            parse_prefer(["return=minimal; code = 201", "respond-async"])
+                .code
+                .as_deref(),
+            Some("201")
+        );
+        assert_eq!(parse_prefer(["wait=10"]), Preference::default());
+    }
+
+    #[test]
+    fn preferred_codes_match_exact_then_nnx_then_nxx() {
+        let o = pets();
+        assert_eq!(pick(&o, "code=404", None).unwrap(), (404, "{404}".into()));
+        assert_eq!(pick(&o, "code=503", None).unwrap(), (503, "{50x}".into()));
+        assert_eq!(pick(&o, "code=512", None).unwrap(), (512, "{5xx}".into()));
+        assert!(matches!(
+            pick(&o, "code=418", None),
+            Err(MockError::NotImplemented(m)) if m.contains("Preferred code 418")
+        ));
+    }
+
+    #[test]
+    fn malformed_codes_are_bad_requests() {
+        let o = pets();
+        for bad in [
+            "code=4040",
+            "code=40",
+            "code=abc",
+            "code=",
+            "code=999",
+            "code=099",
+        ] {
+            let error = pick(&o, bad, None).unwrap_err();
+            assert!(matches!(error, MockError::BadPreference(_)), "{bad}");
+            assert_eq!(error.status_code_message().1, BAD_PREFERENCE);
+        }
+    }
+
+    #[test]
+    fn without_a_code_a_success_then_default_with_200_then_the_first_response() {
+        assert_eq!(pick(&pets(), "", None).unwrap(), (200, "{rex}".into()));
+        let with_default = op(vec![
+            response("404", &[("application/json", &[("a", "{404}")])]),
+            response("default", &[("application/json", &[("d", "{default}")])]),
+        ]);
+        assert_eq!(
+            pick(&with_default, "", None).unwrap(),
+            (200, "{default}".into())
+        );
+        let error_default = op(vec![
+            response("default", &[("application/json", &[("d", "{error}")])]),
+            response("201", &[("application/json", &[("c", "{created}")])]),
+        ]);
+        assert_eq!(
+            pick(&error_default, "", None).unwrap(),
+            (201, "{created}".into())
+        );
+        let errors_only = op(vec![
+            response("404", &[("application/json", &[("a", "{404}")])]),
+            response("500", &[("application/json", &[("b", "{500}")])]),
+        ]);
+        assert_eq!(pick(&errors_only, "", None).unwrap(), (404, "{404}".into()));
+        let wildcard_first = op(vec![response("2xx", &[("text/plain", &[("a", "ok")])])]);
+        assert_eq!(pick(&wildcard_first, "", None).unwrap(), (200, "ok".into()));
+        let informational = op(vec![response("1xx", &[("text/plain", &[("a", "x")])])]);
+        assert!(matches!(
+            pick(&informational, "", None),
+            Err(MockError::NotImplemented(_))
+        ));
+    }
+
+    #[test]
+    fn media_type_by_accept() {
+        let o = pets();
+        // No Accept: application/json even though XML comes first.
+        assert_eq!(pick(&o, "", None).unwrap().1, "{rex}");
+        assert_eq!(pick(&o, "", Some("application/xml")).unwrap().1, "<rex/>");
+        assert_eq!(
+            pick(&o, "", Some("text/html, application/*")).unwrap().1,
+            "<rex/>"
+        );
+        assert_eq!(pick(&o, "", Some("*/*")).unwrap().1, "<rex/>");
+        // q-values order the ranges; ties keep the client's order; q=0 excludes.
+        assert_eq!(
+            pick(&o, "", Some("application/xml;q=0.5, application/json"))
+                .unwrap()
+                .1,
+            "{rex}"
+        );
+        assert_eq!(
+            pick(&o, "", Some("application/json, application/xml"))
+                .unwrap()
+                .1,
+            "{rex}"
+        );
+        assert!(matches!(
+            pick(&o, "", Some("application/json;q=0, application/xml;q=0")),
+            Err(MockError::NotImplemented(_))
+        ));
+        assert!(matches!(
+            pick(&o, "", Some("text/csv")),
+            Err(MockError::NotImplemented(m)) if m.contains("Accept type text/csv")
+        ));
+        let c = choose(&o, "x", &Preference::default(), Some("application/xml")).unwrap();
+        assert_eq!(c.media_type.as_deref(), Some("application/xml"));
+        assert_eq!(c.headers[0].1, "200");
+    }
+
+    #[test]
+    fn examples_by_name_ignoring_case() {
+        let o = pets();
+        assert_eq!(pick(&o, "example=tom", None).unwrap().1, "{tom}");
+        assert_eq!(
+            pick(&o, "code=404, example=missing", None).unwrap().1,
+            "{404}"
+        );
+        assert!(matches!(
+            pick(&o, "example=garfield", None),
+            Err(MockError::NotImplemented(m)) if m.contains("garfield")
+        ));
+        assert!(matches!(
+            pick(&o, "code=204, example=x", None),
+            Err(MockError::NotImplemented(_))
+        ));
+        let c = choose(&o, "x", &parse_prefer(["code=404, example=missing"]), None).unwrap();
+        assert_eq!(c.applied, vec!["code=404", "example=missing"]);
+    }
+
+    #[test]
+    fn content_less_responses_and_operations_without_examples() {
+        let o = pets();
+        let c = choose(&o, "x", &parse_prefer(["code=204"]), None).unwrap();
+        assert_eq!((c.status.as_u16(), c.body, c.media_type), (204, None, None));
+        let bare = op(vec![MockedResponse {
+            key: "200".into(),
+            headers: vec![],
+            content: vec![MediaExamples {
+                media_type: "application/json".into(),
+                examples: vec![],
+            }],
+        }]);
+        assert!(matches!(
+            choose(&bare, "/x", &Preference::default(), None),
+            Err(MockError::NotImplemented(m)) if m == "GET /x has no examples in the OpenAPI document"
+        ));
+        let deleted = op(vec![MockedResponse {
+            key: "204".into(),
+            headers: vec![],
+            content: vec![],
+        }]);
+        assert_eq!(
+            choose(&deleted, "x", &Preference::default(), None)
+                .unwrap()
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert!(matches!(
+            choose(&op(vec![]), "x", &Preference::default(), None),
+            Err(MockError::NotImplemented(_))
+        ));
+    }
+
+    #[test]
+    fn wildcard_media_types_in_the_document() {
+        let o = op(vec![response("200", &[("*/*", &[("any", "bytes")])])]);
+        let c = choose(&o, "x", &Preference::default(), Some("text/csv")).unwrap();
+        assert_eq!(c.media_type.as_deref(), Some("text/csv"));
+        let c = choose(&o, "x", &Preference::default(), None).unwrap();
+        assert_eq!(c.media_type, None);
+    }
+}

@@ -1,0 +1,315 @@
+//! `<makefault>`: replace the message with a SOAP fault (or a POX `<Exception>`)
+//! (reference §4.4).
+//!
+//! ```xml
+//! <makefault [version="soap11|soap12|pox"] [response="true|false"]>
+//!   <code value="soapenv:Server"/> <reason value="..."/>
+//!   <node>uri</node>? <role>uri</role>? <detail>text or XML</detail>?
+//! </makefault>
+//! ```
+//!
+//! The code is checked at load against the version (as WSO2 Synapse does). Without
+//! `version`, the fault takes the SOAP version of the client (1.1 for clients that do not
+//! speak SOAP) and a code of either version is translated (`Server` ↔ `Receiver`,
+//! `Client` ↔ `Sender`). The fault is not sent: `respond` (or `send` after
+//! `response="true"`) does that, with HTTP 500 unless `HTTP_SC` is set or
+//! `FAULTS_AS_HTTP_200` (axis2) is `true`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use bytes::Bytes;
+
+use super::{Env, Mediator, Step};
+use crate::config::xml::escape_text;
+use crate::config::{Ctx, Element, values};
+use crate::engine::MediationError;
+use crate::message::soap::{self, Envelope, Fault, FaultCode, SoapVersion};
+use crate::message::{Body, MessageContext, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    Soap(SoapVersion),
+    Pox,
+    /// The client's SOAP version.
+    Client,
+}
+
+#[derive(Debug)]
+struct MakeFault {
+    version: Version,
+    code: FaultCode,
+    reason: String,
+    node: Option<String>,
+    role: Option<String>,
+    detail: Option<String>,
+    response: bool,
+}
+
+/// Parses `<makefault>`.
+pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
+    ctx.check_attrs(el, &["version", "response", "description"]);
+    ctx.no_text(el);
+    let version = match el.attr("version") {
+        None => Version::Client,
+        Some(a) => match a.value.trim() {
+            "soap11" => Version::Soap(SoapVersion::V11),
+            "soap12" => Version::Soap(SoapVersion::V12),
+            "pox" => Version::Pox,
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!("unknown makefault version `{other}` (expected soap11, soap12 or pox)"),
+                );
+                return None;
+            }
+        },
+    };
+    let response = match el.attr("response") {
+        Some(a) => values::boolean(&a.value, &a.loc, "response", ctx.diags)?,
+        None => true,
+    };
+    let mut ok = true;
+    let mut code = None;
+    let mut reason = None;
+    let mut node = None;
+    let mut role = None;
+    let mut detail = None;
+    for child in el.elements() {
+        if !child.is_synapse() {
+            ctx.unknown_child(el, child);
+            ok = false;
+            continue;
+        }
+        match child.local_name() {
+            "code" => {
+                ctx.check_attrs(child, &["value", "expression"]);
+                ctx.no_children(child);
+                if let Some(a) = child.attr("expression") {
+                    ctx.unsupported(&a.loc, "a makefault code `expression`");
+                    ok = false;
+                } else if let Some(a) = ctx.required_attr(child, "value") {
+                    code = check_code(a.value.trim(), version, &a.loc, ctx);
+                    ok &= code.is_some();
+                } else {
+                    ok = false;
+                }
+            }
+            "reason" => {
+                ctx.check_attrs(child, &["value", "expression"]);
+                ctx.no_children(child);
+                if let Some(a) = child.attr("expression") {
+                    ctx.unsupported(&a.loc, "a makefault reason `expression`");
+                    ok = false;
+                } else if let Some(a) = ctx.required_attr(child, "value") {
+                    reason = Some(a.value.clone());
+                } else {
+                    ok = false;
+                }
+            }
+            "node" | "role" => {
+                ctx.check_attrs(child, &[]);
+                ctx.no_elements(child);
+                let text = child.text();
+                if child.local_name() == "node" {
+                    node = Some(text);
+                } else {
+                    role = Some(text);
+                }
+            }
+            "detail" => {
+                ctx.check_attrs(child, &["expression"]);
+                if let Some(a) = child.attr("expression") {
+                    ctx.unsupported(&a.loc, "a makefault detail `expression`");
+                    ok = false;
+                    continue;
+                }
+                let mut xml = String::new();
+                for n in &child.children {
+                    match n {
+                        crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
+                        crate::config::xml::Node::Text(t) => xml.push_str(&escape_text(t)),
+                    }
+                }
+                detail = Some(xml.trim().to_owned());
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    if version != Version::Pox && ok {
+        if code.is_none() {
+            ctx.error(&el.loc, "<makefault> needs a <code>");
+            ok = false;
+        }
+        if reason.is_none() {
+            ctx.error(&el.loc, "<makefault> needs a <reason>");
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(Box::new(MakeFault {
+        version,
+        code: code.unwrap_or(FaultCode::Receiver),
+        reason: reason.unwrap_or_default(),
+        node,
+        role,
+        detail,
+        response,
+    }))
+}
+
+/// Checks `prefix:Local` against the standard codes of the fault's version.
+fn check_code(
+    value: &str,
+    version: Version,
+    loc: &crate::config::Loc,
+    ctx: &mut Ctx<'_>,
+) -> Option<FaultCode> {
+    let local = value.rsplit(':').next().unwrap_or(value);
+    let Some((code, belongs)) = FaultCode::from_local_name(local) else {
+        ctx.error(
+            loc,
+            format!(
+                "makefault code `{value}` is not a standard SOAP fault code (SOAP 1.1: VersionMismatch, MustUnderstand, Client, Server; SOAP 1.2: VersionMismatch, MustUnderstand, DataEncodingUnknown, Sender, Receiver)"
+            ),
+        );
+        return None;
+    };
+    if let (Version::Soap(v), Some(b)) = (version, belongs)
+        && v != b
+    {
+        ctx.error(
+            loc,
+            format!(
+                "makefault code `{value}` is a {} code but the fault is {} (use `{}`, or set version=\"{}\")",
+                b.label(),
+                v.label(),
+                code.local_name(v),
+                if b == SoapVersion::V11 { "soap11" } else { "soap12" }
+            ),
+        );
+        return None;
+    }
+    Some(code)
+}
+
+impl Mediator for MakeFault {
+    fn mediate<'c>(
+        &'c self,
+        msg: &mut MessageContext,
+        _env: &Env<'c>,
+    ) -> Result<Step<'c>, MediationError> {
+        let (body, content_type) = match self.version {
+            Version::Pox => {
+                let text = self.detail.as_deref().unwrap_or(&self.reason);
+                (
+                    format!("<Exception>{}</Exception>", escape_text(text)),
+                    "application/xml".to_owned(),
+                )
+            }
+            Version::Soap(v) => self.soap(v, msg),
+            Version::Client => self.soap(msg.client.soap().unwrap_or(SoapVersion::V11), msg),
+        };
+        let forced_200 = msg
+            .get_axis2("FAULTS_AS_HTTP_200")
+            .is_some_and(|v| v.to_string().eq_ignore_ascii_case("true"));
+        let status = msg
+            .get_axis2("HTTP_SC")
+            .and_then(|v| v.to_string().trim().parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(if forced_200 {
+                StatusCode::OK
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            });
+        let content_type = HeaderValue::from_str(&content_type)
+            .map_err(|_| MediationError::Failed("invalid content type".into()))?;
+        let body = Body::Full(Bytes::from(body));
+        if self.response || msg.is_response() {
+            let mut headers = HeaderMap::new();
+            if !msg.is_response() {
+                for (name, value) in msg.headers_set_by_mediation() {
+                    headers.insert(name.clone(), value.clone());
+                }
+            } else {
+                headers = msg.headers.clone();
+                headers.remove(header::CONTENT_ENCODING);
+                headers.remove(header::CONTENT_LENGTH);
+            }
+            headers.insert(header::CONTENT_TYPE, content_type);
+            msg.become_response(status, headers, body);
+        } else {
+            msg.body = body;
+            msg.set_header(header::CONTENT_TYPE, content_type);
+            msg.set_axis2("HTTP_SC", Value::Int(i64::from(status.as_u16())));
+        }
+        // The fault is written for the client as it is; nothing converts it back.
+        msg.convert_reply = false;
+        Ok(Step::Continue)
+    }
+}
+
+impl MakeFault {
+    fn soap(&self, version: SoapVersion, msg: &MessageContext) -> (String, String) {
+        // Header blocks of the current envelope are copied when its body has been read.
+        let headers = match &msg.body {
+            Body::Full(bytes) if soap::sniff(bytes).is_some() => Envelope::parse(bytes)
+                .map(|env| env.converted_headers(version))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let fault = Fault {
+            code: self.code,
+            reason: self.reason.clone(),
+            node: self.node.clone().filter(|_| version == SoapVersion::V12),
+            role: self.role.clone(),
+            detail: self.detail.clone(),
+        };
+        (
+            soap::fault_envelope(version, &fault, &headers),
+            version.content_type(None),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(mediator: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("s.xml"),
+            format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">{mediator}</sequence>"#),
+        )
+        .unwrap();
+        Config::load(dir.path()).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn codes_are_checked_against_the_version() {
+        load(r#"<makefault version="soap11"><code xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" value="s:Server"/><reason value="r"/></makefault>"#).unwrap();
+        load(r#"<makefault><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap();
+        let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err();
+        assert!(
+            error.contains("is a SOAP 1.2 code but the fault is SOAP 1.1"),
+            "{error}"
+        );
+        let error = load(
+            r#"<makefault version="soap12"><code value="x:Oops"/><reason value="r"/></makefault>"#,
+        )
+        .unwrap_err();
+        assert!(error.contains("not a standard SOAP fault code"), "{error}");
+        let error =
+            load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
+        assert!(error.contains("needs a <code>"), "{error}");
+        let error = load(r#"<makefault><code expression="//x"/><reason value="r"/></makefault>"#)
+            .unwrap_err();
+        assert!(error.contains("not supported by Axon"), "{error}");
+        load(r#"<makefault version="pox"><detail>oops</detail></makefault>"#).unwrap();
+    }
+}
