@@ -787,6 +787,30 @@ mod tests {
     }
 
     #[test]
+    fn a_prototype_inside_a_group_is_found_by_the_reachability_check() {
+        let all = errors(&[
+            (
+                "api.xml",
+                r#"<api name="Shop" context="/shop"><resource><inSequence><send><endpoint key="FO"/></send></inSequence></resource></api>"#,
+            ),
+            (
+                "fo.xml",
+                r#"<endpoint name="FO"><failover><endpoint key="a"/><endpoint key="Mock"/></failover></endpoint>"#,
+            ),
+            (
+                "mock.xml",
+                r#"<endpoint name="Mock"><prototype><response><body>{}</body></response></prototype></endpoint>"#,
+            ),
+            ("leaves.xml", LEAVES),
+        ]);
+        assert!(
+            all.iter()
+                .any(|e| e.contains("endpoint `FO` -> endpoint `Mock`")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
     fn weights_under_round_robin_only_warn() {
         let config = load(&[
             ("leaves.xml", LEAVES),
