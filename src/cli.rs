@@ -44,6 +44,18 @@ pub struct ServeArgs {
     /// Port for the management API.
     #[arg(long, default_value_t = 9164)]
     pub management_port: u16,
+    /// Port for gRPC (HTTP/2: h2c, or h2 over TLS with --grpc-tls-cert/--grpc-tls-key).
+    #[arg(long, default_value_t = 8295)]
+    pub grpc_port: u16,
+    /// Do not start the gRPC listener.
+    #[arg(long)]
+    pub no_grpc: bool,
+    /// PEM certificate chain for gRPC over TLS (with --grpc-tls-key).
+    #[arg(long, requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key for gRPC over TLS (with --grpc-tls-cert).
+    #[arg(long, requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
     /// Address the traffic listener binds.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind: IpAddr,
@@ -130,10 +142,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let http = bind(args.bind, args.http_port)?;
     let management = bind(args.management_bind, args.management_port)?;
+    let grpc = match args.no_grpc {
+        true => None,
+        false => Some(bind(args.bind, args.grpc_port)?),
+    };
+    let grpc_tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"h2"])?),
+        _ => None,
+    };
     let options = ServerOptions {
         mediation_dir: absolute(&args.mediation),
         http,
         management,
+        grpc,
+        grpc_tls,
         workers: args.workers,
         limits: Limits {
             max_body: args.max_body_bytes,

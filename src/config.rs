@@ -19,6 +19,7 @@ mod diag;
 mod endpoint;
 mod graph;
 mod group;
+mod grpc;
 mod health_check;
 mod loader;
 mod openapi;
@@ -46,7 +47,8 @@ pub use group::{
     Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
     StatusCodes, Strategy, WEIGHT_PROPERTY,
 };
-pub use health_check::HealthCheckSpec;
+pub use grpc::GrpcSpec;
+pub use health_check::{HealthCheckSpec, ProbeTarget};
 pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
 pub use prototype::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
@@ -260,6 +262,10 @@ impl Config {
         }
         let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
         let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        grpc::check(&apis, &sequences, &endpoints, &mut diags);
+        if diags.has_errors() {
+            return Err(diags);
+        }
         let warnings = diags.take_warnings();
         Ok(Config {
             dir: dir.to_path_buf(),

@@ -12,6 +12,8 @@
 //! - [`error`]: the classification of failures and the Synapse error codes.
 //! - `address`, `http`: computing the URL and sending with awc.
 //! - [`prototype`]: leaves that answer by themselves (mocks), for PROTOTYPED APIs.
+//! - `grpc`: sending gRPC calls over HTTP/2 with hyper, and the standard health check
+//!   that [`actor`] runs for `<grpc>` leaves with a `<healthCheck>`.
 //! - [`group`], `failover`, [`select`], [`session`]: failover and load-balance groups,
 //!   their retry loop, their selection algorithms and their session affinity.
 
@@ -21,9 +23,9 @@ pub mod error;
 mod failover;
 pub(crate) mod format;
 pub mod group;
+pub(crate) mod grpc;
 pub mod health;
 pub(crate) mod http;
-pub mod probe;
 pub mod prototype;
 pub mod select;
 pub mod session;
@@ -31,12 +33,11 @@ pub mod state;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
 
 use actix::{Addr, ArbiterHandle, Supervisor};
 use tokio::time::Instant;
 
-use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report, rfc3339};
+use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report};
 use self::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use self::health::{Admission, Health};
 use self::state::EndpointState;
@@ -222,6 +223,7 @@ impl Endpoints {
         let call = leaf.health.sent.fetch_add(1, Ordering::Relaxed) + 1;
         let result = match &leaf.spec.target {
             Target::Prototype(spec) => prototype::answer(spec, leaf, msg, limits, call).await,
+            Target::Grpc(spec) => grpc::send(leaf, spec, msg, limits).await,
             _ => http::send(leaf, msg, limits).await,
         };
         match &result {
@@ -264,6 +266,7 @@ fn start_leaf(
         Target::Http(h) => ("http", h.template_source.clone()),
         Target::Wsdl(w) => ("wsdl", w.address.uri.clone()),
         Target::Prototype(p) => ("prototype", p.describe()),
+        Target::Grpc(g) => ("grpc", g.uri.clone()),
     };
     let info = LeafInfo {
         name: ep.name.clone(),
@@ -274,10 +277,14 @@ fn start_leaf(
     let policy = spec.suspension.clone();
     readiness.actor_expected();
     let latch = readiness.clone();
-    let probe = spec.health_check.clone();
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
-        EndpointActor::new(info, actor_health, policy, Some(latch)).with_probe(probe)
+        EndpointActor::new(info, actor_health, policy, Some(latch))
     });
+    if let Some(check) = &spec.health_check {
+        let name = Arc::from(ep.name.as_str());
+        let probe = actor::probe::Probe::new(&spec.target, check.clone());
+        actor::probe::start(arbiter, addr.downgrade(), probe, name);
+    }
     Leaf {
         name: Arc::from(ep.name.as_str()),
         config: ep.clone(),
@@ -293,6 +300,7 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
         Target::Http(_) => "HTTP",
         Target::Wsdl(_) => "WSDL",
         Target::Prototype(_) => "Prototype",
+        Target::Grpc(_) => "gRPC",
     };
     not_ready_because(
         leaf,
@@ -338,13 +346,7 @@ impl Ticket<'_> {
         self.leaf.health.failed.fetch_add(1, Ordering::Relaxed);
         self.leaf.addr.do_send(Report::Failure {
             trial: self.trial,
-            error: ErrorRecord {
-                code: error.code(),
-                message: error.message(),
-                detail: error.detail.clone(),
-                address: error.address.clone(),
-                time: rfc3339(SystemTime::now()),
-            },
+            error: ErrorRecord::from(error),
         });
     }
 

@@ -105,6 +105,8 @@ pub struct Runtime {
     pub endpoints: Endpoints,
     /// The API router.
     pub router: dispatch::Router,
+    /// The router of the gRPC front (gRPC APIs only).
+    pub grpc_router: dispatch::Router,
     /// Message limits.
     pub limits: Limits,
     /// The live lifecycle state of each API.
@@ -197,10 +199,12 @@ impl Runtime {
             Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
         let router = dispatch::Router::new(&config);
         let apis = lifecycle::ApiStates::build(&config, previous.map(|p| &p.apis));
+        let grpc_router = dispatch::Router::grpc(&config);
         Runtime {
             config,
             endpoints,
             router,
+            grpc_router,
             limits,
             apis,
         }

@@ -3,6 +3,8 @@
 //! - [`http`]: HTTP/1.1 (and h2 over TLS) for REST and SOAP, on actix-web.
 //! - [`soap`]: proxy services at `/services/<name>` (with `?wsdl`), SOAP faults for SOAP
 //!   clients, and answering each client in the kind it speaks.
+//! - [`grpc`]: gRPC (h2c, and h2 over TLS), on hyper.
 
+pub mod grpc;
 pub mod http;
 pub mod soap;

@@ -19,6 +19,8 @@
 //!   reported at `file:line:column`.
 //! - [`message`]: the message context, its body and its properties.
 //! - [`server`]: starting the fronts, the management API and the actors together.
+//! - [`grpc`]: gRPC wire facts shared by the gRPC front and gRPC leaves (status codes,
+//!   `grpc-timeout`, framing, the health-check messages).
 //! - [`cli`], [`telemetry`], [`tls`]: the command line, logging, TLS setup.
 
 pub mod admin;
@@ -27,6 +29,7 @@ pub mod config;
 pub mod endpoints;
 pub mod engine;
 pub mod front;
+pub mod grpc;
 pub mod mediators;
 pub mod message;
 pub mod server;

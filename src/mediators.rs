@@ -80,6 +80,14 @@ pub trait Mediator: fmt::Debug + Send + Sync {
 
     /// Reports the sequences and endpoints this mediator (and any it contains) refers to.
     fn references(&self, _visit: &mut dyn FnMut(Reference)) {}
+
+    /// When this mediator reads or replaces the message body: how to name it in an error
+    /// (`payloadFactory`, `log level="full"`). gRPC APIs pass bodies through unparsed, so
+    /// `axon check` rejects such a mediator in a gRPC API. A mediator that contains others
+    /// answers for them too. The default is "leaves the body alone".
+    fn body_use(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;

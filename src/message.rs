@@ -7,6 +7,7 @@
 
 mod body;
 pub mod content;
+pub mod grpc;
 pub mod json_xml;
 pub mod soap;
 
@@ -113,6 +114,8 @@ pub struct MessageContext {
     /// Set when an endpoint `format` changed the message's kind: the response is turned
     /// back into the client's kind before it leaves Axon.
     pub convert_reply: bool,
+    /// The streamed halves of a gRPC call (`None` for HTTP messages).
+    pub grpc: Option<Box<grpc::GrpcCall>>,
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
@@ -213,6 +216,7 @@ impl MessageContext {
             api: None,
             client,
             convert_reply: false,
+            grpc: None,
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),

@@ -1,5 +1,5 @@
-//! Starting and stopping Axon: the HTTP front, the management API, and the configuration
-//! generation they share.
+//! Starting and stopping Axon: the HTTP front, the gRPC front, the management API, and the
+//! configuration generation they share.
 //!
 //! [`Server::start`] takes listeners that are already bound (production binds from the
 //! command line; tests bind `127.0.0.1:0` and read the address back) and must be called
@@ -30,6 +30,10 @@ pub struct ServerOptions {
     pub http: TcpListener,
     /// Bound listener for the management API.
     pub management: TcpListener,
+    /// Bound listener for gRPC (`None`: no gRPC front).
+    pub grpc: Option<TcpListener>,
+    /// TLS for the gRPC listener (`None`: h2c).
+    pub grpc_tls: Option<Arc<rustls::ServerConfig>>,
     /// Worker threads for the HTTP front (`None`: one per core).
     pub workers: Option<usize>,
     /// Message limits.
@@ -71,6 +75,7 @@ pub struct Server {
     management: ServerHandle,
     http_addr: SocketAddr,
     management_addr: SocketAddr,
+    grpc: Option<front::grpc::GrpcFront>,
     tasks: Vec<actix_rt::task::JoinHandle<io::Result<()>>>,
     control: Option<Arbiter>,
 }
@@ -188,16 +193,27 @@ impl Server {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let http = front::http::serve(shared.clone(), options.http, workers)?;
         let management = admin::serve(shared.clone(), options.management)?;
+        let grpc = match options.grpc {
+            Some(listener) => Some(front::grpc::serve(
+                shared.clone(),
+                listener,
+                options.grpc_tls,
+                workers,
+            )?),
+            None => None,
+        };
+        let grpc_addr = grpc.as_ref().map(|g| g.addr());
         let handles = (http.handle(), management.handle());
         let tasks = vec![actix_rt::spawn(http), actix_rt::spawn(management)];
         readiness.listeners_up();
-        tracing::info!(%http_addr, %management_addr, workers, "Axon is listening");
+        tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
         Ok(Server {
             shared,
             http: handles.0,
             management: handles.1,
             http_addr,
             management_addr,
+            grpc,
             tasks,
             control: Some(control),
         })
@@ -213,6 +229,11 @@ impl Server {
         self.management_addr
     }
 
+    /// The gRPC listener's address, when the gRPC front runs.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().map(front::grpc::GrpcFront::addr)
+    }
+
     /// The shared state (for reloads and tests).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -221,7 +242,13 @@ impl Server {
     /// Stops accepting, drains in-flight exchanges (up to 30 s when `graceful`), stops the
     /// actors.
     pub async fn stop(mut self, graceful: bool) {
-        self.http.stop(graceful).await;
+        // Both fronts stop accepting at once, and drain side by side.
+        let grpc = async {
+            if let Some(grpc) = self.grpc.take() {
+                grpc.stop(graceful).await;
+            }
+        };
+        futures_util::future::join(self.http.stop(graceful), grpc).await;
         self.management.stop(graceful).await;
         for task in self.tasks.drain(..) {
             match task.await {

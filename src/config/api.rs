@@ -25,6 +25,8 @@ pub struct ApiConfig {
     pub port: Option<u16>,
     /// Resources in declaration order.
     pub resources: Vec<ResourceConfig>,
+    /// `transports="grpc"`: served on the gRPC port, the context is the service name.
+    pub grpc: bool,
     /// Where the API is defined.
     pub loc: Loc,
     /// Its index in [`crate::config::Config::apis`].
@@ -106,16 +108,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
     if let Some(a) = el.attr("publishSwagger") {
         ctx.unsupported(&a.loc, "attribute `publishSwagger`");
     }
-    if let Some(a) = el.attr("transports") {
-        for t in a.value.split_whitespace() {
-            if !matches!(t, "http" | "https") {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown transport `{t}` (expected `http` or `https`)"),
-                );
-            }
-        }
-    }
+    let grpc = super::grpc::api_transports(el, ctx).unwrap_or(false);
     let version = el
         .attr_value("version")
         .map(str::trim)
@@ -237,6 +230,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
         hostname,
         port,
         resources,
+        grpc,
         loc: el.loc.clone(),
         id: ApiId(0),
         lifecycle: lifecycle?,

@@ -84,6 +84,8 @@ pub enum Target {
     Wsdl(WsdlSpec),
     /// `<prototype>`: answers by itself, without a backend.
     Prototype(Arc<PrototypeSpec>),
+    /// `<grpc uri>`.
+    Grpc(super::GrpcSpec),
 }
 
 /// `<wsdl>`: where the address came from.
@@ -255,7 +257,7 @@ fn parse_body(
         let local = child.local_name();
         let definition = matches!(
             local,
-            "address" | "http" | "wsdl" | "prototype" | "failover" | "loadbalance"
+            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
         );
         if definition && kind.is_some() {
             ctx.error(
@@ -266,7 +268,7 @@ fn parse_body(
             continue;
         }
         match local {
-            "address" | "http" | "wsdl" | "prototype" => match parse_leaf(child, ctx) {
+            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
                 Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
                 None => ok = false,
             },
@@ -308,7 +310,7 @@ fn parse_body(
     if kind.is_none() && ok {
         ctx.error(
             &el.loc,
-            "<endpoint> needs a definition such as <address> or <http>, or a `key`",
+            "<endpoint> needs a definition such as <address>, <http> or <grpc>, or a `key`",
         );
         ok = false;
     }
@@ -374,7 +376,10 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     }
     let is_http = el.local_name() == "http";
     let is_wsdl = el.local_name() == "wsdl";
-    let allowed: &[&str] = if is_http {
+    let is_grpc = el.local_name() == "grpc";
+    let allowed: &[&str] = if is_grpc {
+        &["uri", "caCertificate"]
+    } else if is_http {
         &[
             "format",
             "optimize",
@@ -416,7 +421,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             ok = false;
         }
     }
-    let target = if is_http {
+    let target = if is_grpc {
+        super::grpc::parse_target(el, ctx)
+    } else if is_http {
         parse_http_target(el, ctx)
     } else if is_wsdl {
         super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
@@ -486,6 +493,10 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                 Some(r) => retry = r,
                 None => ok = false,
             },
+            "healthCheck" if health_check.is_some() => {
+                ctx.error(&child.loc, "an endpoint takes at most one <healthCheck>");
+                ok = false;
+            }
             "healthCheck" => match health_check::parse(child, target.as_ref(), ctx) {
                 Some(h) => health_check = Some(h),
                 None => ok = false,

@@ -1,15 +1,14 @@
-//! `<healthCheck>`: Axon's optional active health check of a leaf endpoint.
+//! `<healthCheck>`: Axon's optional active health check of a leaf endpoint, one element for
+//! every kind of leaf.
 //!
 //! ```xml
 //! <address uri="http://orders-1:8080/api">
-//!   <healthCheck>
-//!     <path>/health</path>                     <!-- or a whole URL -->
-//!     <interval>5000</interval>
-//!     <timeout>1000</timeout>
-//!     <healthyThreshold>2</healthyThreshold>
-//!     <unhealthyThreshold>3</unhealthyThreshold>
-//!   </healthCheck>
+//!   <healthCheck path="/health" interval="5000" timeout="1000"
+//!                unhealthyThreshold="3" healthyThreshold="2"/>
 //! </address>
+//! <grpc uri="http://greeter:50051">
+//!   <healthCheck service="helloworld.Greeter" interval="5000"/>
+//! </grpc>
 //! ```
 
 use std::time::Duration;
@@ -17,28 +16,41 @@ use std::time::Duration;
 use super::values;
 use super::{Ctx, Element, Target};
 
-/// Probe interval when `<interval>` is not given.
-pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_millis(5_000);
-/// Probe deadline when `<timeout>` is not given.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1_000);
-/// Consecutive passing probes that bring a suspended leaf back, by default.
+/// Probe interval when `interval` is not given.
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// Probe deadline when `timeout` is not given.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Consecutive passing probes that bring a down leaf back, by default.
 pub(crate) const DEFAULT_HEALTHY_THRESHOLD: u32 = 2;
-/// Consecutive failing probes that suspend a leaf, by default.
+/// Consecutive failing probes that take a leaf down, by default.
 pub(crate) const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
 /// An active health check of one leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheckSpec {
-    /// The URL probed with `GET`: the leaf's scheme and authority plus `<path>`.
-    pub url: String,
+    /// What a probe asks.
+    pub target: ProbeTarget,
     /// Time between probes (each one jittered by up to ±10%).
     pub interval: Duration,
     /// Deadline of one probe.
     pub timeout: Duration,
+    /// Consecutive failing probes that take the leaf down.
+    pub unhealthy_threshold: u32,
     /// Consecutive passing probes that make a TIMEOUT or SUSPENDED leaf ACTIVE.
     pub healthy_threshold: u32,
-    /// Consecutive failing probes that suspend the leaf.
-    pub unhealthy_threshold: u32,
+}
+
+/// What a probe asks, by kind of leaf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeTarget {
+    /// HTTP leaves (`<address>`, `<http>`, `<wsdl>`): `GET` this URL; 2xx or 3xx passes.
+    Http(String),
+    /// `<grpc>` leaves: `grpc.health.v1.Health/Check` for this service (empty: the server
+    /// as a whole); SERVING passes.
+    Grpc {
+        /// The service asked about.
+        service: String,
+    },
 }
 
 /// Parses `<healthCheck>` for the leaf sending to `target` (`None` when the target itself
@@ -48,69 +60,75 @@ pub(crate) fn parse(
     target: Option<&Target>,
     ctx: &mut Ctx<'_>,
 ) -> Option<HealthCheckSpec> {
-    ctx.check_attrs(el, &[]);
-    ctx.no_text(el);
+    let grpc = matches!(target, Some(Target::Grpc(_)));
+    let what = if grpc { "service" } else { "path" };
+    ctx.check_attrs(
+        el,
+        &[
+            what,
+            "interval",
+            "timeout",
+            "unhealthyThreshold",
+            "healthyThreshold",
+        ],
+    );
+    ctx.no_children(el);
     let mut ok = true;
-    let mut path = "/".to_owned();
-    let mut spec = HealthCheckSpec {
-        url: String::new(),
-        interval: DEFAULT_INTERVAL,
-        timeout: DEFAULT_TIMEOUT,
-        healthy_threshold: DEFAULT_HEALTHY_THRESHOLD,
-        unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
-    };
-    for child in el.elements() {
-        ctx.no_elements(child);
-        let text = child.text();
-        let local = child.local_name();
-        match local {
-            "path" => path = text,
-            "interval" | "timeout" => match values::millis(&text, &child.loc, local, ctx.diags) {
-                Some(d) if d.is_zero() => {
-                    ctx.error(&child.loc, format!("`{local}` must be greater than 0"));
+    let mut interval = DEFAULT_INTERVAL;
+    let mut timeout = DEFAULT_TIMEOUT;
+    for (name, field) in [("interval", &mut interval), ("timeout", &mut timeout)] {
+        if let Some(a) = el.attr(name) {
+            match values::millis(&a.value, &a.loc, name, ctx.diags) {
+                Some(d) if !d.is_zero() => *field = d,
+                Some(_) => {
+                    ctx.error(&a.loc, format!("`{name}` must be at least 1 ms"));
                     ok = false;
                 }
-                Some(d) if local == "interval" => spec.interval = d,
-                Some(d) => spec.timeout = d,
                 None => ok = false,
-            },
-            "healthyThreshold" | "unhealthyThreshold" => {
-                match values::count(&text, &child.loc, local, ctx.diags) {
-                    Some(0) => {
-                        ctx.error(&child.loc, format!("`{local}` must be at least 1"));
-                        ok = false;
-                    }
-                    Some(n) if local == "healthyThreshold" => spec.healthy_threshold = n,
-                    Some(n) => spec.unhealthy_threshold = n,
-                    None => ok = false,
+            }
+        }
+    }
+    let mut unhealthy_threshold = DEFAULT_UNHEALTHY_THRESHOLD;
+    let mut healthy_threshold = DEFAULT_HEALTHY_THRESHOLD;
+    for (name, field) in [
+        ("unhealthyThreshold", &mut unhealthy_threshold),
+        ("healthyThreshold", &mut healthy_threshold),
+    ] {
+        if let Some(a) = el.attr(name) {
+            match values::count(&a.value, &a.loc, name, ctx.diags) {
+                Some(n) if n > 0 => *field = n,
+                Some(_) => {
+                    ctx.error(&a.loc, format!("`{name}` must be at least 1"));
+                    ok = false;
                 }
-            }
-            _ => {
-                ctx.unknown_child(el, child);
-                ok = false;
+                None => ok = false,
             }
         }
     }
-    if spec.timeout > spec.interval {
-        ctx.error(
-            &el.loc,
-            "the health check `timeout` must not be longer than its `interval`",
-        );
-        ok = false;
-    }
-    let target = target?;
-    match probe_url(target, &path) {
-        Ok(url) => spec.url = url,
-        Err(message) => {
-            ctx.error(&el.loc, message);
-            ok = false;
-        }
-    }
-    ok.then_some(spec)
+    let given = el.attr_value(what).map(str::trim);
+    let target = match target? {
+        Target::Grpc(_) => ProbeTarget::Grpc {
+            service: given.unwrap_or_default().to_owned(),
+        },
+        other => match probe_url(other, given.unwrap_or("/")) {
+            Ok(url) => ProbeTarget::Http(url),
+            Err(message) => {
+                ctx.error(&el.loc, message);
+                return None;
+            }
+        },
+    };
+    ok.then_some(HealthCheckSpec {
+        target,
+        interval,
+        timeout,
+        unhealthy_threshold,
+        healthy_threshold,
+    })
 }
 
-/// The probe URL: `path` when it is a whole URL, else the target's scheme and authority
-/// followed by `path`.
+/// The probe URL of an HTTP leaf: `path` when it is a whole URL, else the target's scheme
+/// and authority followed by `path`.
 fn probe_url(target: &Target, path: &str) -> Result<String, String> {
     let url = if path.starts_with("http://") || path.starts_with("https://") {
         path.to_owned()
@@ -122,16 +140,17 @@ fn probe_url(target: &Target, path: &str) -> Result<String, String> {
             Target::Prototype(_) => {
                 return Err("a prototype endpoint has no backend to check".into());
             }
+            Target::Grpc(_) => return Err("a gRPC endpoint is checked by `service`".into()),
         };
         let Some((scheme, rest)) = base.split_once("://") else {
             return Err(format!(
-                "cannot take a host from `{base}` for the health check; give <path> as a whole URL"
+                "cannot take a host from `{base}` for the health check; give `path` as a whole URL"
             ));
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
         if authority.is_empty() || authority.contains('{') || authority.contains("${") {
             return Err(format!(
-                "the host of `{base}` is computed per message, so the health check needs <path> as a whole URL"
+                "the host of `{base}` is computed per message, so the health check needs `path` as a whole URL"
             ));
         }
         let slash = if path.starts_with('/') { "" } else { "/" };

@@ -14,10 +14,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::health::Health;
-use super::probe::{ProbeOutcome, ProbeReport, Prober, Verdict};
 use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy, Transition};
 use crate::admin::readiness::Readiness;
-use crate::config::HealthCheckSpec;
+
+pub(crate) mod probe;
 
 /// How many transitions the health API keeps per endpoint.
 const TRANSITION_HISTORY: usize = 32;
@@ -130,9 +130,6 @@ pub struct HealthReport {
     pub transitions: Vec<TransitionRecord>,
     /// How many times the supervisor restarted this actor.
     pub restarts: u32,
-    /// The active health check, when configured.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<ProbeReport>,
 }
 
 /// Static facts about the leaf, for reports.
@@ -157,7 +154,6 @@ pub struct EndpointActor {
     transitions: VecDeque<TransitionRecord>,
     restarts: u32,
     readiness: Option<Readiness>,
-    probe: Option<Prober>,
 }
 
 /// Formats a wall-clock time for the health API.
@@ -184,83 +180,6 @@ impl EndpointActor {
             transitions: VecDeque::new(),
             restarts: 0,
             readiness,
-            probe: None,
-        }
-    }
-
-    /// Adds an active health check (`<healthCheck>`), run from this actor.
-    pub fn with_probe(mut self, spec: Option<HealthCheckSpec>) -> Self {
-        self.probe = spec.map(|spec| Prober::new(spec, &self.info.name));
-        self
-    }
-
-    fn schedule_probe(&mut self, ctx: &mut Context<Self>, first: bool) {
-        let Some(probe) = &mut self.probe else { return };
-        let interval = probe.spec.interval;
-        let after = if first {
-            probe.jitter.first(interval)
-        } else {
-            probe.jitter.next(interval)
-        };
-        ctx.run_later(after, |act, ctx| act.probe_now(ctx));
-    }
-
-    fn probe_now(&mut self, ctx: &mut Context<Self>) {
-        // Only this actor still holds the shared view: no configuration generation uses
-        // the leaf any more, so its checks stop with it.
-        if Arc::strong_count(&self.health) <= 1 {
-            ctx.stop();
-            return;
-        }
-        let Some(probe) = &mut self.probe else { return };
-        let sent = probe.probe();
-        ctx.spawn(sent.into_actor(self).map(|outcome, act, ctx| {
-            act.on_probe(outcome);
-            act.schedule_probe(ctx, false);
-        }));
-    }
-
-    /// Applies one probe result: the tracker's verdict moves the state machine.
-    fn on_probe(&mut self, outcome: ProbeOutcome) {
-        let Some(probe) = &mut self.probe else { return };
-        let verdict = probe
-            .tracker
-            .record(matches!(outcome, ProbeOutcome::Passed(_)));
-        let now = Instant::now();
-        let transition = match (verdict, &outcome) {
-            (Some(Verdict::Healthy), ProbeOutcome::Passed(status)) => {
-                self.machine.on_probe_success(
-                    &self.policy,
-                    &format!(
-                        "the health check passed {} times in a row ({status})",
-                        probe.tracker.passes()
-                    ),
-                )
-            }
-            (Some(Verdict::Unhealthy), ProbeOutcome::Failed(why)) => {
-                // Suspend a leaf that takes messages, and keep a suspended one suspended
-                // while its probes fail; a running suspension is left alone.
-                let takes_messages = match self.machine.state() {
-                    EndpointState::Active | EndpointState::Timeout => true,
-                    EndpointState::Suspended => self.machine.ready(now),
-                    EndpointState::Off => false,
-                };
-                if takes_messages {
-                    let reason = format!(
-                        "the health check failed {} times in a row ({why})",
-                        probe.tracker.failures()
-                    );
-                    self.machine.on_probe_failure(&self.policy, now, &reason)
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        };
-        probe.last = Some(outcome);
-        if transition.is_some() {
-            self.record(transition);
-            self.health.publish(&self.machine, false);
         }
     }
 
@@ -313,7 +232,6 @@ impl EndpointActor {
             last_error: self.last_error.clone(),
             transitions: self.transitions.iter().cloned().collect(),
             restarts: self.restarts,
-            health_check: self.probe.as_ref().map(Prober::report),
         }
     }
 }
@@ -321,10 +239,8 @@ impl EndpointActor {
 impl Actor for EndpointActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Self::Context) {
+    fn started(&mut self, _ctx: &mut Self::Context) {
         self.health.publish(&self.machine, false);
-        // Also after a restart: the old context's timers are gone.
-        self.schedule_probe(ctx, true);
         if let Some(readiness) = self.readiness.take() {
             readiness.actor_started();
         }

@@ -44,6 +44,8 @@ pub(crate) fn resolve(
                 base
             })
         }
+        // gRPC calls keep their own path (`/package.Service/Method`); see `grpc.rs`.
+        Target::Grpc(spec) => Ok(spec.uri.clone()),
         Target::Http(spec) => {
             let url = expand(spec, props, msg)?;
             if spec.method.is_some() {

@@ -38,6 +38,9 @@ pub mod codes {
     pub const MEDIATION_ERROR: u32 = 0;
     /// A malformed XML/JSON message was received.
     pub const MALFORMED_MESSAGE: u32 = 601_000;
+    /// Axon: an active health check (`grpc.health.v1.Health/Check`) did not answer
+    /// SERVING. Synapse has no active checks, so it has no code for this.
+    pub const HEALTH_CHECK_FAILED: u32 = 101_600;
 }
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
@@ -87,6 +90,11 @@ pub enum ErrorKind {
     /// The client's request is not what it claims to be (a malformed SOAP envelope, JSON
     /// that does not parse, a body that cannot be converted to the endpoint's format).
     MalformedRequest,
+    /// The client's own deadline (gRPC `grpc-timeout`) passed before the backend answered.
+    /// It says nothing about the backend, so it does not count against the endpoint.
+    ClientDeadline,
+    /// An active health check found the backend not serving.
+    Unhealthy,
 }
 
 /// A classified endpoint failure.
@@ -160,6 +168,8 @@ impl EndpointError {
             ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
             ErrorKind::Downstream => codes::SND_IO_ERROR + ordinal,
             ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
+            ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
+            ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
         }
     }
 
@@ -192,6 +202,8 @@ impl EndpointError {
             ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
             ErrorKind::Downstream => "Error reading the client request".into(),
             ErrorKind::MalformedRequest => "Malformed message received".into(),
+            ErrorKind::ClientDeadline => "Client deadline exceeded".into(),
+            ErrorKind::Unhealthy => "Health check failed".into(),
         }
     }
 
@@ -204,6 +216,7 @@ impl EndpointError {
                 | ErrorKind::NotReady
                 | ErrorKind::NoReadyChild
                 | ErrorKind::MalformedRequest
+                | ErrorKind::ClientDeadline
         )
     }
 
@@ -223,11 +236,24 @@ impl EndpointError {
     /// The HTTP status Axon's built-in fault handling answers with.
     pub fn http_status(&self) -> StatusCode {
         match self.kind {
-            ErrorKind::Timeout | ErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ErrorKind::NotReady | ErrorKind::NoReadyChild => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::ClientDeadline => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            ErrorKind::NotReady | ErrorKind::NoReadyChild | ErrorKind::Unhealthy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorKind::Downstream | ErrorKind::MalformedRequest => StatusCode::BAD_REQUEST,
             _ => StatusCode::BAD_GATEWAY,
         }
+    }
+}
+
+impl EndpointError {
+    /// The gRPC status the gRPC front answers with: the gRPC specification's mapping of
+    /// [`EndpointError::http_status`] (timeouts give DEADLINE_EXCEEDED, connection failures
+    /// and "not ready" give UNAVAILABLE).
+    pub fn grpc_code(&self) -> u32 {
+        crate::grpc::code_for_http(self.http_status().as_u16())
     }
 }
 
@@ -352,5 +378,59 @@ mod tests {
         assert!(err(ErrorKind::Closed, ProtocolState::RequestDone).may_have_reached_backend());
         assert!(!err(ErrorKind::Downstream, ProtocolState::RequestBody).counts_against_endpoint());
         assert!(err(ErrorKind::Timeout, ProtocolState::RequestDone).counts_against_endpoint());
+    }
+
+    #[test]
+    fn grpc_codes_follow_the_classification() {
+        use crate::grpc::code;
+        for (kind, state, expected) in [
+            (
+                ErrorKind::Timeout,
+                ProtocolState::RequestDone,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ClientDeadline,
+                ProtocolState::RequestDone,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ConnectTimeout,
+                ProtocolState::RequestReady,
+                code::DEADLINE_EXCEEDED,
+            ),
+            (
+                ErrorKind::ConnectRefused,
+                ProtocolState::RequestReady,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::NotReady,
+                ProtocolState::RequestReady,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::Closed,
+                ProtocolState::RequestDone,
+                code::UNAVAILABLE,
+            ),
+            (
+                ErrorKind::Downstream,
+                ProtocolState::RequestBody,
+                code::INTERNAL,
+            ),
+        ] {
+            assert_eq!(err(kind, state).grpc_code(), expected, "{kind:?}");
+        }
+        let client = err(ErrorKind::ClientDeadline, ProtocolState::RequestDone);
+        assert!(
+            !client.counts_against_endpoint(),
+            "a client's tight deadline is not the backend's fault"
+        );
+        assert_eq!(client.code(), 101_504);
+        assert_eq!(
+            err(ErrorKind::Unhealthy, ProtocolState::RequestDone).code(),
+            101_600
+        );
     }
 }

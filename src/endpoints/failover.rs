@@ -339,7 +339,7 @@ impl Endpoints {
         if group.spec.policy.max_retries.is_some_and(|max| tries > max) {
             return Some(Refusal::MaxRetries);
         }
-        if matches!(replay, Replay::Unavailable(_)) {
+        if matches!(replay, Replay::Unavailable(_)) || grpc_stream_sent(msg) {
             return Some(Refusal::NotReplayable);
         }
         if Instant::now() >= scope.deadline {
@@ -347,6 +347,14 @@ impl Endpoints {
         }
         None
     }
+}
+
+/// A gRPC call's request stream is sent once; the gRPC leaf puts it back only when the
+/// connection refused it before writing.
+fn grpc_stream_sent(msg: &MessageContext) -> bool {
+    msg.grpc
+        .as_deref()
+        .is_some_and(|call| call.request.is_none())
 }
 
 /// RFC 9110 §9.2.2: methods whose repetition has the effect of one request.
@@ -472,6 +480,9 @@ fn refused(
         ),
         Refusal::NotReplayable => match replay {
             Replay::Unavailable(why) => why.clone(),
+            _ if grpc_stream_sent(msg) => {
+                "the gRPC request stream was sent and cannot be sent again".into()
+            }
             _ => "the request body was not kept".into(),
         },
         Refusal::MaxRetries => format!(

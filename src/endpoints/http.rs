@@ -124,6 +124,60 @@ pub(crate) fn method_for(leaf: &Leaf, msg: &MessageContext) -> Method {
     }
 }
 
+/// One active health check of an HTTP leaf: `GET url` within `timeout`, on this thread's
+/// client. A 2xx or 3xx answer passes.
+///
+/// # Errors
+/// The classified failure; another status fails with [`ErrorKind::Unhealthy`].
+pub(crate) async fn probe(
+    url: &str,
+    timeout: Duration,
+    endpoint: &std::sync::Arc<str>,
+) -> Result<(), EndpointError> {
+    let request = CLIENT
+        .with(|c| c.get(url))
+        .insert_header((header::USER_AGENT, "axon-health-check"));
+    let exchange = async {
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| classify_send_error(&error, endpoint))?;
+        // Read (a bounded part of) the body so the connection can be reused; the verdict
+        // is the status alone.
+        let status = response.status();
+        if let Err(error) = response.body().limit(64 * 1024).await {
+            tracing::debug!(%error, "Health check body not read");
+        }
+        Ok(status)
+    };
+    let status = match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => {
+            return Err(EndpointError::new(
+                ErrorKind::Timeout,
+                ProtocolState::RequestDone,
+                endpoint.clone(),
+                format!(
+                    "the health check got no answer within {} ms",
+                    timeout.as_millis()
+                ),
+            )
+            .at(url));
+        }
+        Ok(Err(error)) => return Err(EndpointError::at(error, url)),
+        Ok(Ok(status)) => status,
+    };
+    if status.is_success() || status.is_redirection() {
+        return Ok(());
+    }
+    Err(EndpointError::new(
+        ErrorKind::Unhealthy,
+        ProtocolState::ResponseHead,
+        endpoint.clone(),
+        format!("the health check was answered with HTTP {status}"),
+    )
+    .at(url))
+}
+
 /// Sends `msg` to the leaf's backend and turns `msg` into the response.
 ///
 /// # Errors

@@ -98,9 +98,20 @@ impl<'c> Route<'c> {
 // === impl Router ===
 
 impl Router {
-    /// Builds the router for `config`.
+    /// Builds the router of the HTTP front for `config` (every API but gRPC ones).
     pub fn new(config: &Config) -> Router {
-        let mut order: Vec<usize> = (0..config.apis.len()).collect();
+        Self::build(config, false)
+    }
+
+    /// Builds the router of the gRPC front for `config` (only gRPC APIs).
+    pub fn grpc(config: &Config) -> Router {
+        Self::build(config, true)
+    }
+
+    fn build(config: &Config, grpc: bool) -> Router {
+        let mut order: Vec<usize> = (0..config.apis.len())
+            .filter(|&i| config.apis[i].grpc == grpc)
+            .collect();
         order.sort_by_key(|&i| {
             let api = &config.apis[i];
             let constrained = api.hostname.is_some() || api.port.is_some();

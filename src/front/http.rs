@@ -361,7 +361,8 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     }
 }
 
-fn trace(msg: &MessageContext) -> String {
+/// The endpoints tried for `msg`, as the trace header shows them.
+pub(crate) fn trace(msg: &MessageContext) -> String {
     let mut out = String::new();
     for (i, a) in msg.attempts.iter().enumerate() {
         if i > 0 {

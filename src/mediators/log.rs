@@ -129,6 +129,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for Log {
+    fn body_use(&self) -> Option<&'static str> {
+        (self.level == Level::Full).then_some("log level=\"full\"")
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

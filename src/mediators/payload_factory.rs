@@ -181,6 +181,10 @@ fn fill(template: &str, args: &[String]) -> Result<String, usize> {
 }
 
 impl Mediator for PayloadFactory {
+    fn body_use(&self) -> Option<&'static str> {
+        Some("payloadFactory")
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

@@ -83,6 +83,8 @@ fn serve_refuses_an_invalid_folder_with_exit_code_64() {
             "0",
             "--management-port",
             "0",
+            "--grpc-port",
+            "0",
             "--mediation",
         ])
         .arg(dir.path())

@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod check;
 mod groups;
+mod grpc;
 mod health_checks;
 mod http_proxy;
 mod lifecycle;

@@ -309,8 +309,13 @@ async fn openapi_examples_by_prefer_and_accept() {
         async move { axon.request("GET", path, None, headers).await }
     };
 
-    // No preference: the first success response (not `default`), JSON, the first example.
+    // No preference: `default` with status 200 (reference §6, step 3).
     let r = get("/api/pets", &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"error": "boom"}));
+
+    // A preferred code: that response, JSON, its first example and its example headers.
+    let r = get("/api/pets", &[("Prefer", "code=200")]).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type").as_deref(),
@@ -319,16 +324,19 @@ async fn openapi_examples_by_prefer_and_accept() {
     assert_eq!(r.header("x-total").as_deref(), Some("3"));
     assert_eq!(r.text(), r#"[{"id":1,"name":"Rex"},{"id":2,"name":"Tom"}]"#);
 
-    let r = get("/api/pets", &[("Prefer", "example=empty")]).await;
+    let r = get("/api/pets", &[("Prefer", "code=200, example=empty")]).await;
     assert_eq!((r.status, r.text().as_str()), (200, "[]"));
     assert_eq!(
         r.header("preference-applied").as_deref(),
-        Some("example=empty")
+        Some("code=200, example=empty")
     );
 
     let r = get(
         "/api/pets",
-        &[("Accept", "text/html, application/xml;q=0.9")],
+        &[
+            ("Prefer", "code=200"),
+            ("Accept", "text/html, application/xml;q=0.9"),
+        ],
     )
     .await;
     assert_eq!(r.header("content-type").as_deref(), Some("application/xml"));

@@ -28,6 +28,8 @@ async fn serve_runs_the_shipped_configuration_and_answers_ping() {
                 "0",
                 "--management-port",
                 "0",
+                "--grpc-port",
+                "0",
                 "--mediation",
             ])
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))

@@ -1,6 +1,7 @@
 //! Test harness: Axon started in-process on port 0, fake backends, and polling helpers.
 
 pub mod backend;
+pub mod grpc;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -27,6 +28,22 @@ impl TestAxon {
 
     /// As [`TestAxon::start`], with explicit limits.
     pub async fn start_with(files: &[(&str, &str)], limits: Limits) -> TestAxon {
+        Self::start_full(files, limits, None).await
+    }
+
+    /// As [`TestAxon::start`], with the gRPC listener on TLS.
+    pub async fn start_grpc_tls(
+        files: &[(&str, &str)],
+        tls: std::sync::Arc<rustls::ServerConfig>,
+    ) -> TestAxon {
+        Self::start_full(files, Limits::default(), Some(tls)).await
+    }
+
+    async fn start_full(
+        files: &[(&str, &str)],
+        limits: Limits,
+        grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> TestAxon {
         axon::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
@@ -40,6 +57,8 @@ impl TestAxon {
             mediation_dir: dir.path().to_path_buf(),
             http: TcpListener::bind("127.0.0.1:0").expect("bind"),
             management: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            grpc: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
+            grpc_tls,
             workers: Some(2),
             limits,
         };
@@ -55,6 +74,12 @@ impl TestAxon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.server.http_addr(), path)
+    }
+
+    /// The gRPC listener, as a URI for tonic clients.
+    pub fn grpc_url(&self) -> String {
+        let addr = self.server.grpc_addr().expect("the gRPC front runs");
+        format!("http://{addr}")
     }
 
     pub fn admin_url(&self, path: &str) -> String {
@@ -220,6 +245,13 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The Python with the third-party test clients (grpcio, ...), installed by `scripts/test`.
+pub fn python() -> String {
+    std::env::var("AXON_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("AXON_TEST_PYTHON is not set: run scripts/test, which installs the Python test clients into .venv")
+    })
 }
 
 /// A port on 127.0.0.1 with nothing listening (connections are refused).

@@ -5,14 +5,12 @@
 //!    code that is not three digits naming an HTTP status is a bad request (400, 900870).
 //! 2. With a preferred code: the response `NNN`, else `NNx`, else `Nxx`; none is 501
 //!    (900871). The status is the preferred code.
-//! 3. Without: the first success (`2NN`, `2xx`) response in document order; else the
-//!    `default` response with status 200; else the first response. A code's `x`s read as
-//!    `0`. (Choreo Connect takes `default` first; since `default` is usually the error
-//!    response, that answers errors with 200, so Axon looks for a success first.)
+//! 3. Without: the `default` response, with status 200, when there is one; else the first
+//!    response in document order, with its code (each `x` read as `0`).
 //! 4. Media type: without `Accept`, `application/json` when the response has it, else its
-//!    first. With `Accept`, its ranges by decreasing `q` (ties in the order written; `q=0`
-//!    excluded); for each range the first media type of the response that it matches
-//!    (`*/*`, `type/*` wildcards). No match is 501.
+//!    first. With `Accept`, the first media type of the response (in document order) that
+//!    matches any of its ranges (`*/*` and `type/*` wildcards; q-values are ignored). No
+//!    match is 501.
 //! 5. `example=name` picks that example (names compared ignoring case); a missing one is
 //!    501. Otherwise the first example, or no body when there is none.
 //! 6. The response's example headers are sent. An operation whose responses declare
@@ -166,15 +164,10 @@ pub fn choose<'a>(
             applied.push(format!("code={code}"));
             (r, status)
         }
-        None => {
-            let success = op.responses.iter().find(|r| r.key.starts_with('2'));
-            let default = op.responses.iter().find(|r| r.key == "default");
-            match (success, default) {
-                (Some(r), _) => (r, status_of(&r.key)),
-                (None, Some(r)) => (r, StatusCode::OK),
-                (None, None) => (&op.responses[0], status_of(&op.responses[0].key)),
-            }
-        }
+        None => match op.responses.iter().find(|r| r.key == "default") {
+            Some(r) => (r, StatusCode::OK),
+            None => (&op.responses[0], status_of(&op.responses[0].key)),
+        },
     };
     if status.is_informational() {
         return Err(MockError::NotImplemented(format!(
@@ -238,12 +231,9 @@ fn media<'a>(
             .unwrap_or(&response.content[0]);
         return Ok((concrete(&chosen.media_type, None), Some(&chosen.examples)));
     };
-    for range in &ranges {
-        if let Some(c) = response
-            .content
-            .iter()
-            .find(|c| media_matches(range, &base(&c.media_type)))
-        {
+    for c in &response.content {
+        let media_type = base(&c.media_type);
+        if let Some(range) = ranges.iter().find(|r| media_matches(r, &media_type)) {
             return Ok((concrete(&c.media_type, Some(range)), Some(&c.examples)));
         }
     }
@@ -253,26 +243,21 @@ fn media<'a>(
     )))
 }
 
-/// The media ranges of an `Accept` header, most preferred first (`q=0` dropped).
+/// The media ranges of an `Accept` header, as written (parameters, q-values included, are
+/// ignored, as in Choreo Connect).
 fn accept_ranges(accept: &str) -> Vec<String> {
-    let mut ranges: Vec<(u16, usize, String)> = Vec::new();
-    for (i, entry) in accept.split(',').enumerate() {
-        let mut parts = entry.split(';');
-        let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        if range.is_empty() {
-            continue;
-        }
-        let q = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
-            .and_then(|(_, v)| v.trim().parse::<f32>().ok())
-            .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0).round() as u16);
-        if q > 0 {
-            ranges.push((q, i, range));
-        }
-    }
-    ranges.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    ranges.into_iter().map(|(_, _, r)| r).collect()
+    accept
+        .split(',')
+        .map(|entry| {
+            entry
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|range| !range.is_empty())
+        .collect()
 }
 
 fn base(media_type: &str) -> String {
@@ -416,7 +401,7 @@ mod tests {
     }
 
     #[test]
-    fn without_a_code_a_success_then_default_with_200_then_the_first_response() {
+    fn without_a_code_default_with_200_else_the_first_response() {
         assert_eq!(pick(&pets(), "", None).unwrap(), (200, "{rex}".into()));
         let with_default = op(vec![
             response("404", &[("application/json", &[("a", "{404}")])]),
@@ -426,13 +411,14 @@ mod tests {
             pick(&with_default, "", None).unwrap(),
             (200, "{default}".into())
         );
+        // `default` wins even when a success is declared first (Choreo Connect's rule).
         let error_default = op(vec![
-            response("default", &[("application/json", &[("d", "{error}")])]),
             response("201", &[("application/json", &[("c", "{created}")])]),
+            response("default", &[("application/json", &[("d", "{error}")])]),
         ]);
         assert_eq!(
             pick(&error_default, "", None).unwrap(),
-            (201, "{created}".into())
+            (200, "{error}".into())
         );
         let errors_only = op(vec![
             response("404", &[("application/json", &[("a", "{404}")])]),
@@ -459,23 +445,23 @@ mod tests {
             "<rex/>"
         );
         assert_eq!(pick(&o, "", Some("*/*")).unwrap().1, "<rex/>");
-        // q-values order the ranges; ties keep the client's order; q=0 excludes.
+        // The first configured type that any range accepts wins; q-values are ignored.
         assert_eq!(
             pick(&o, "", Some("application/xml;q=0.5, application/json"))
                 .unwrap()
                 .1,
-            "{rex}"
+            "<rex/>"
         );
         assert_eq!(
             pick(&o, "", Some("application/json, application/xml"))
                 .unwrap()
                 .1,
+            "<rex/>"
+        );
+        assert_eq!(
+            pick(&o, "", Some("application/json;q=1")).unwrap().1,
             "{rex}"
         );
-        assert!(matches!(
-            pick(&o, "", Some("application/json;q=0, application/xml;q=0")),
-            Err(MockError::NotImplemented(_))
-        ));
         assert!(matches!(
             pick(&o, "", Some("text/csv")),
             Err(MockError::NotImplemented(m)) if m.contains("Accept type text/csv")

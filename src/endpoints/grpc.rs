@@ -1,0 +1,511 @@
+//! Sending one gRPC call to a `<grpc>` leaf's backend, and the standard health check.
+//!
+//! The call's request stream goes to the backend as it arrives and the response stream
+//! comes back untouched (see [`crate::message::grpc`]): HTTP/2 flow control works end to
+//! end, and metadata, binary metadata and trailers are carried byte for byte. Failures are
+//! classified with the same [`EndpointError`] kinds as HTTP leaves, so suspension, failover
+//! and the fronts treat them alike.
+
+mod pool;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Request, Version};
+use http_body_util::{BodyExt as _, Full};
+use prost::Message as _;
+use tokio::time::Instant;
+
+use self::pool::ConnectError;
+use super::Leaf;
+use super::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::config::{GrpcSpec, ResponseAction};
+use crate::engine::Limits;
+use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
+use crate::message::grpc::{GrpcBody, headers_from_wire, headers_to_wire};
+use crate::message::{Body, MessageContext};
+
+/// Request headers that are replaced on the way to the backend.
+const REPLACED: &[&str] = &["grpc-timeout"];
+
+/// Sends the message's gRPC call to `spec`'s backend; on success the message has become
+/// the response (its metadata in `headers`, its stream in `msg.grpc`).
+///
+/// The deadline is the earlier of the client's `grpc-timeout` and the endpoint's
+/// `<timeout>`; the backend gets what is left of it as its `grpc-timeout`. With neither,
+/// the global timeout bounds the wait for the response headers only, so long-lived streams
+/// are not cut.
+///
+/// # Errors
+/// A classified failure: connection failures are [`ErrorKind::ConnectRefused`] or
+/// [`ErrorKind::ConnectTimeout`] at [`ProtocolState::RequestReady`] (nothing was sent);
+/// a passed deadline is [`ErrorKind::Timeout`], or [`ErrorKind::ClientDeadline`] when it
+/// was the client's.
+pub(crate) async fn send(
+    leaf: &Leaf,
+    spec: &GrpcSpec,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    super::http::apply_properties(leaf, msg);
+    let started = Instant::now();
+    let path = msg.uri.path().to_owned();
+    // Only failures need the full address; it is not built for calls that succeed.
+    let address = || format!("{}{path}", spec.uri.trim_end_matches('/'));
+    let fail = |kind, state, detail: String| {
+        EndpointError::new(kind, state, leaf.name.clone(), detail).at(address())
+    };
+    // Neither of the next two failures is the backend's: they do not count against it.
+    let Some(call) = msg.grpc.as_deref_mut() else {
+        return Err(fail(
+            ErrorKind::Downstream,
+            ProtocolState::RequestReady,
+            "a <grpc> endpoint carries only the calls of gRPC APIs".into(),
+        ));
+    };
+    let Some(body) = call.request.take() else {
+        return Err(fail(
+            ErrorKind::Downstream,
+            ProtocolState::RequestReady,
+            "this gRPC call was already sent: a call's request stream can be sent once".into(),
+        ));
+    };
+    let endpoint_deadline = leaf.spec.timeout.duration.map(|d| started + d);
+    let deadline = match (call.client_deadline, endpoint_deadline) {
+        (Some(client), Some(endpoint)) if client <= endpoint => Some((client, true)),
+        (Some(client), None) => Some((client, true)),
+        (_, Some(endpoint)) => Some((endpoint, false)),
+        (None, None) => None,
+    };
+    let timed_out = |connected: bool| {
+        let by_client = deadline.is_some_and(|(_, client)| client);
+        let kind = match (by_client, connected) {
+            (true, _) => ErrorKind::ClientDeadline,
+            (false, true) => ErrorKind::Timeout,
+            (false, false) => ErrorKind::ConnectTimeout,
+        };
+        let state = if connected {
+            ProtocolState::RequestDone
+        } else {
+            ProtocolState::RequestReady
+        };
+        let whose = match deadline {
+            Some((_, true)) => "the client's deadline",
+            Some((_, false)) => "the endpoint timeout",
+            None => "the global timeout",
+        };
+        let mut error = fail(
+            kind,
+            state,
+            format!(
+                "{whose} passed after {} ms without response headers",
+                started.elapsed().as_millis()
+            ),
+        );
+        error.discard = !by_client && leaf.spec.timeout.action == ResponseAction::Discard;
+        error
+    };
+    let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
+    let outcome = match call_uri(spec, &path) {
+        _ if wait_until <= started => Err(Failed {
+            failure: Failure::Deadline { connected: false },
+            unsent: Some(body),
+        }),
+        Err(detail) => Err(Failed {
+            failure: Failure::BadPath(detail),
+            unsent: Some(body),
+        }),
+        Ok(uri) => {
+            let mut headers = headers_to_wire(&msg.headers, REPLACED);
+            headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+            if let Some((at, _)) = deadline {
+                headers.insert(
+                    "grpc-timeout",
+                    wire::encode_timeout(at.saturating_duration_since(Instant::now())),
+                );
+            }
+            let mut request = Request::new(body);
+            *request.method_mut() = Method::POST;
+            *request.version_mut() = Version::HTTP_2;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            exchange(spec, request, wait_until).await
+        }
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err(Failed { failure, unsent }) => {
+            // Nothing of the call was written: it stays sendable (to another leaf of a
+            // group, for example), and the error says nothing reached the backend.
+            let untouched = unsent.is_some();
+            if let (Some(body), Some(call)) = (unsent, msg.grpc.as_deref_mut()) {
+                call.request = Some(body);
+            }
+            let mut error = match failure {
+                Failure::Deadline { connected } => timed_out(connected && !untouched),
+                other => other.classify(&leaf.name).at(address()),
+            };
+            if untouched {
+                error.state = ProtocolState::RequestReady;
+            }
+            return Err(error);
+        }
+    };
+    let (parts, body) = response.into_parts();
+    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    if let Some(call) = msg.grpc.as_deref_mut() {
+        call.response = Some(body);
+        call.call_deadline = deadline;
+    }
+    msg.become_response(status, headers_from_wire(&parts.headers), Body::Empty);
+    Ok(())
+}
+
+/// The absolute URI of a call to `path` on `spec`'s backend.
+fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, String> {
+    http::Uri::builder()
+        .scheme(if spec.tls { "https" } else { "http" })
+        .authority(spec.authority.as_str())
+        .path_and_query(format!("{}{path}", spec.path_prefix))
+        .build()
+        .map_err(|error| format!("the call path `{path}` makes no valid URL: {error}"))
+}
+
+/// What went wrong in one exchange.
+#[derive(Debug)]
+enum Failure {
+    Connect(Arc<ConnectError>),
+    Call(hyper::Error),
+    Deadline { connected: bool },
+    BadPath(String),
+}
+
+/// A failed exchange, with the request body when none of it was written.
+#[derive(Debug)]
+struct Failed {
+    failure: Failure,
+    unsent: Option<GrpcBody>,
+}
+
+/// Gets a connection and sends `request` on it, both before `wait_until`. A request the
+/// connection refused before writing anything (it was closing) is sent once more on a new
+/// connection.
+async fn exchange(
+    spec: &GrpcSpec,
+    mut request: Request<GrpcBody>,
+    wait_until: Instant,
+) -> Result<http::Response<hyper::body::Incoming>, Failed> {
+    let mut retried = false;
+    loop {
+        let connecting = tokio::time::timeout_at(wait_until, pool::sender(spec)).await;
+        let mut sender = match connecting {
+            Ok(Ok(sender)) => sender,
+            Ok(Err(error)) => {
+                return Err(Failed {
+                    failure: Failure::Connect(error),
+                    unsent: Some(request.into_body()),
+                });
+            }
+            Err(_) => {
+                return Err(Failed {
+                    failure: Failure::Deadline { connected: false },
+                    unsent: Some(request.into_body()),
+                });
+            }
+        };
+        let sending = tokio::time::timeout_at(wait_until, sender.try_send_request(request)).await;
+        match sending {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(mut error)) => match error.take_message() {
+                Some(back) if !retried => {
+                    retried = true;
+                    pool::forget(spec);
+                    request = back;
+                }
+                back => {
+                    return Err(Failed {
+                        failure: Failure::Call(error.into_error()),
+                        unsent: back.map(Request::into_body),
+                    });
+                }
+            },
+            Err(_) => {
+                return Err(Failed {
+                    failure: Failure::Deadline { connected: true },
+                    unsent: None,
+                });
+            }
+        }
+    }
+}
+
+impl Failure {
+    fn classify(&self, endpoint: &Arc<str>) -> EndpointError {
+        let (kind, state) = match self {
+            Failure::Connect(error) => match error.as_ref() {
+                ConnectError::Timeout(_) => {
+                    (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
+                }
+                ConnectError::Refused(..) | ConnectError::Tls(..) => {
+                    (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
+                }
+                // Only the connection preface was sent, never the call.
+                ConnectError::Handshake(..) => (ErrorKind::Protocol, ProtocolState::RequestReady),
+            },
+            Failure::Call(error) => classify_call(error),
+            Failure::Deadline { connected: false } => {
+                (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
+            }
+            Failure::Deadline { connected: true } => {
+                (ErrorKind::Timeout, ProtocolState::RequestDone)
+            }
+            Failure::BadPath(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
+        };
+        let detail = match self {
+            Failure::Connect(error) => error.to_string(),
+            Failure::Call(error) => chain(error),
+            Failure::Deadline { .. } => "the deadline passed".to_owned(),
+            Failure::BadPath(detail) => detail.clone(),
+        };
+        EndpointError::new(kind, state, endpoint.clone(), detail)
+    }
+}
+
+/// Classifies a failed call by hyper's and h2's typed errors.
+fn classify_call(error: &hyper::Error) -> (ErrorKind, ProtocolState) {
+    let h2 = find_source::<h2::Error>(error);
+    if h2.and_then(h2::Error::reason) == Some(h2::Reason::REFUSED_STREAM) {
+        // The backend refused the stream before processing it (RFC 9113 §8.7).
+        return (ErrorKind::Closed, ProtocolState::RequestReady);
+    }
+    if error.is_user() || error.is_body_write_aborted() {
+        // The client's own request stream failed (it went away or reset the call).
+        return (ErrorKind::Downstream, ProtocolState::RequestBody);
+    }
+    if error.is_timeout() {
+        return (ErrorKind::Timeout, ProtocolState::RequestDone);
+    }
+    if error.is_parse() {
+        return (ErrorKind::Protocol, ProtocolState::ResponseHead);
+    }
+    if h2.is_some_and(|h2| h2.is_go_away() || h2.is_reset())
+        || error.is_canceled()
+        || error.is_closed()
+    {
+        return (ErrorKind::Closed, ProtocolState::RequestDone);
+    }
+    if find_source::<std::io::Error>(error).is_some() {
+        return (ErrorKind::ReceiveIo, ProtocolState::RequestDone);
+    }
+    (ErrorKind::Closed, ProtocolState::RequestDone)
+}
+
+fn find_source<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(found) = cause.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = cause.source();
+    }
+    None
+}
+
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        current = cause.source();
+    }
+    out
+}
+
+/// One standard health check (`grpc.health.v1.Health/Check`) of `spec`'s backend, within
+/// `timeout`, about `service` (empty: the server as a whole), on this thread's connection
+/// to it.
+///
+/// # Errors
+/// The classified failure; a backend that answers anything but SERVING (or a gRPC error
+/// status) fails with [`ErrorKind::Unhealthy`].
+pub(crate) async fn check_health(
+    spec: &GrpcSpec,
+    service: &str,
+    timeout: Duration,
+    endpoint: &Arc<str>,
+) -> Result<(), EndpointError> {
+    let address = format!(
+        "{}{}",
+        spec.uri.trim_end_matches('/'),
+        wire::HEALTH_CHECK_PATH
+    );
+    let payload = HealthCheckRequest {
+        service: service.to_owned(),
+    }
+    .encode_to_vec();
+    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|detail| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            endpoint.clone(),
+            detail,
+        )
+    })?;
+    let body = Full::new(wire::frame(&payload))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut request = Request::new(body);
+    *request.method_mut() = Method::POST;
+    *request.version_mut() = Version::HTTP_2;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static("axon-health-check"),
+    );
+    headers.insert("grpc-timeout", wire::encode_timeout(timeout));
+
+    let unhealthy = |detail: String| {
+        EndpointError::new(
+            ErrorKind::Unhealthy,
+            ProtocolState::ResponseBody,
+            endpoint.clone(),
+            detail,
+        )
+        .at(address.clone())
+    };
+    let no_answer = || {
+        EndpointError::new(
+            ErrorKind::Timeout,
+            ProtocolState::RequestDone,
+            endpoint.clone(),
+            format!(
+                "the health check got no answer within {} ms",
+                timeout.as_millis()
+            ),
+        )
+        .at(address.clone())
+    };
+    let probe = async {
+        let response = exchange(spec, request, Instant::now() + timeout)
+            .await
+            .map_err(|failed| failed.failure)?;
+        let (parts, body) = response.into_parts();
+        let collected = body.collect().await.map_err(Failure::Call);
+        Ok::<_, Failure>((parts, collected))
+    };
+    let (parts, collected) = match tokio::time::timeout(timeout, probe).await {
+        Err(_) => return Err(no_answer()),
+        Ok(Err(Failure::Deadline { .. })) => return Err(no_answer()),
+        Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
+        Ok(Ok(answer)) => answer,
+    };
+    if parts.status != http::StatusCode::OK {
+        return Err(unhealthy(format!(
+            "the health check was answered with HTTP {}",
+            parts.status
+        )));
+    }
+    let collected = collected.map_err(|failure| failure.classify(endpoint).at(address.clone()))?;
+    // A trailers-only answer carries its status in the headers.
+    let status_map = collected.trailers().unwrap_or(&parts.headers);
+    let grpc_status = status_map
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u32>().ok());
+    match grpc_status {
+        Some(wire::code::OK) => {}
+        Some(code) => {
+            let message = status_map
+                .get("grpc-message")
+                .map(wire::decode_message)
+                .unwrap_or_default();
+            return Err(unhealthy(format!(
+                "the health check failed with {code} ({}): {message}",
+                wire::code_name(code)
+            )));
+        }
+        None => {
+            return Err(unhealthy(
+                "the health check answer had no grpc-status".into(),
+            ));
+        }
+    }
+    let bytes = collected.to_bytes();
+    let serving = wire::first_message(&bytes)
+        .and_then(|m| HealthCheckResponse::decode(m).ok())
+        .map(|r| ServingStatus::from_number(r.status));
+    match serving {
+        Some(ServingStatus::Serving) => Ok(()),
+        Some(other) => Err(unhealthy(format!(
+            "the health check answered {} for service `{}`",
+            other.as_str(),
+            service
+        ))),
+        None => Err(unhealthy(
+            "the health check answer was not a HealthCheckResponse".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use std::time::Duration;
+
+    fn spec_for(port: u16) -> GrpcSpec {
+        GrpcSpec {
+            uri: format!("http://127.0.0.1:{port}"),
+            tls: false,
+            authority: format!("127.0.0.1:{port}"),
+            host: "127.0.0.1".into(),
+            path_prefix: String::new(),
+            trusted: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_gives_the_untouched_request_back() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let spec = spec_for(port);
+        let body = Full::new(Bytes::from_static(b"the call"))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let mut request = Request::new(body);
+        *request.uri_mut() = call_uri(&spec, "/a.B/C").unwrap_or_default();
+        let failed = exchange(&spec, request, Instant::now() + Duration::from_secs(5))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("nothing listens on {port}"));
+        let error = failed.failure.classify(&Arc::from("ep"));
+        assert_eq!(
+            (error.kind, error.state),
+            (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
+        );
+        assert!(!error.may_have_reached_backend());
+        let body = failed.unsent.unwrap_or_else(|| panic!("the body was lost"));
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        assert_eq!(
+            &bytes[..],
+            b"the call",
+            "the request can go to another leaf"
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! The gRPC front: an HTTP/2 listener (h2c, or h2 over TLS when a certificate is
+//! configured) on hyper, in the same process as the HTTP front.
+//!
+//! actix-web cannot send trailers, so gRPC gets its own listener. Each worker thread (an
+//! actix arbiter) accepts connections from the shared socket and serves every call of its
+//! connections itself: dispatch to a gRPC API (`<api transports="grpc">`, the context is
+//! the service name), the API's sequences on the call's metadata, and the `<grpc>` leaf that
+//! relays the call's streams. This is the only place where engine outcomes become gRPC
+//! responses: a backend's response passes through untouched; everything Axon answers
+//! itself is a trailers-only response with a `grpc-status` (UNIMPLEMENTED for an unknown
+//! service or method, UNAVAILABLE when no endpoint is ready or it cannot be reached,
+//! DEADLINE_EXCEEDED when a deadline passes), never a bare HTTP error.
+//!
+//! Axon answers `grpc.health.v1.Health/Check` itself (SERVING once it is ready), unless a
+//! gRPC API claims that service.
+
+mod body;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::Arbiter;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prost::Message as _;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+use self::body::{ResponseBody, status_trailers};
+use super::http::trace;
+use crate::engine::Reply;
+use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::lifecycle::Gate;
+use crate::grpc::{
+    self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
+};
+use crate::message::grpc::{GrpcCall, headers_from_wire, headers_to_wire};
+use crate::message::{Body, MessageContext, Scope, Value};
+use crate::server::Shared;
+
+/// How long a TLS handshake may take.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest health-check request Axon reads.
+const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;
+
+/// The running gRPC front.
+#[derive(Debug)]
+pub struct GrpcFront {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    live: Arc<Live>,
+    workers: Vec<Arbiter>,
+}
+
+/// Live connections, to drain them on shutdown.
+#[derive(Debug, Default)]
+struct Live {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+struct LiveGuard(Arc<Live>);
+
+/// What one connection's calls share.
+#[derive(Clone)]
+struct ConnCtx {
+    shared: Arc<Shared>,
+    scheme: &'static str,
+}
+
+// === impl GrpcFront ===
+
+/// Starts the gRPC front on `listener` with `workers` threads; TLS (ALPN `h2`) when `tls`
+/// is given, h2c otherwise. Must be called inside an actix `System`.
+///
+/// # Errors
+/// When the listener cannot be used.
+pub fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    workers: usize,
+) -> io::Result<GrpcFront> {
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stop) = watch::channel(false);
+    let live = Arc::new(Live::default());
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let mut arbiters = Vec::with_capacity(workers.max(1));
+    for _ in 0..workers.max(1) {
+        let listener = listener.try_clone()?;
+        let (shared, stop, live, acceptor) =
+            (shared.clone(), stop.clone(), live.clone(), acceptor.clone());
+        let arbiter = Arbiter::new();
+        arbiter.spawn_fn(move || {
+            actix_rt::spawn(accept_loop(listener, shared, acceptor, stop, live));
+        });
+        arbiters.push(arbiter);
+    }
+    Ok(GrpcFront {
+        addr,
+        shutdown,
+        live,
+        workers: arbiters,
+    })
+}
+
+impl GrpcFront {
+    /// The listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting; when `graceful`, lets every open call finish (up to 30 s) before
+    /// the worker threads stop.
+    pub async fn stop(self, graceful: bool) {
+        // Every worker may already be gone; there is nothing to tell then.
+        self.shutdown.send_replace(true);
+        if graceful {
+            let drained = async {
+                loop {
+                    let idle = self.live.idle.notified();
+                    if self.live.count.load(Ordering::Acquire) == 0 {
+                        return;
+                    }
+                    idle.await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(30), drained)
+                .await
+                .is_err()
+            {
+                tracing::warn!("gRPC calls still open after 30 s; closing them");
+            }
+        }
+        for worker in self.workers {
+            worker.stop();
+        }
+    }
+}
+
+impl Live {
+    fn enter(self: &Arc<Self>) -> LiveGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        LiveGuard(self.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+    live: Arc<Live>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::error!(%error, "The gRPC listener cannot be used");
+            return;
+        }
+    };
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let guard = live.enter();
+                let (shared, tls, stop) = (shared.clone(), tls.clone(), stop.clone());
+                actix_rt::spawn(async move {
+                    connection(stream, peer, shared, tls, stop).await;
+                    drop(guard);
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "Accepting a gRPC connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY not set");
+    }
+    let Some(acceptor) = tls else {
+        let ctx = ConnCtx {
+            shared,
+            scheme: "http",
+        };
+        return serve_io(TokioIo::new(stream), ctx, stop, peer).await;
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let ctx = ConnCtx {
+                shared,
+                scheme: "https",
+            };
+            serve_io(TokioIo::new(tls), ctx, stop, peer).await;
+        }
+        Ok(Err(error)) => tracing::debug!(%peer, %error, "gRPC TLS handshake failed"),
+        Err(_) => tracing::debug!(%peer, "gRPC TLS handshake timed out"),
+    }
+}
+
+async fn serve_io<I>(io: I, ctx: ConnCtx, mut stop: watch::Receiver<bool>, peer: SocketAddr)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
+    });
+    let mut builder = http2::Builder::new(LocalExec);
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "gRPC connection ended with an error");
+    }
+}
+
+/// Handles one call.
+async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody> {
+    let started = Instant::now();
+    let rt = ctx.shared.runtime();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let log = |response: Response<ResponseBody>, api: &str, trace: &str| {
+        finish(response, &path, api, trace, started)
+    };
+    if parts.method != http::Method::POST {
+        return log(
+            trailers_only(code::UNIMPLEMENTED, "gRPC calls are HTTP/2 POST requests"),
+            "",
+            "",
+        );
+    }
+    let is_grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| wire::is_grpc_content_type(v.as_bytes()));
+    if !is_grpc {
+        // The gRPC specification: a non-gRPC content type gets HTTP 415.
+        let mut response =
+            trailers_only(code::INTERNAL, "the content type must be application/grpc");
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return log(response, "", "");
+    }
+    let client_deadline = match parts.headers.get("grpc-timeout") {
+        None => None,
+        Some(value) => match wire::parse_timeout(value.as_bytes()) {
+            Some(d) => Some(started + d),
+            None => {
+                let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                return log(
+                    trailers_only(code::INTERNAL, &format!("malformed grpc-timeout `{text}`")),
+                    "",
+                    "",
+                );
+            }
+        },
+    };
+    let post = actix_web::http::Method::POST;
+    let head = RequestHead {
+        method: &post,
+        path: &path,
+        query: parts.uri.query(),
+        host: parts.uri.authority().map(|a| a.as_str()).or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+        }),
+        scheme: ctx.scheme,
+        content_type: None,
+        has_body: true,
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let (service, method) = split_path(&path);
+    let route = rt
+        .grpc_router
+        .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
+    let (api, resource, vars) = match route {
+        Route::Resource {
+            api,
+            resource,
+            vars,
+            ..
+        } => (api, resource, vars),
+        Route::NoApi if path == wire::HEALTH_CHECK_PATH => {
+            return log(health_check(&ctx.shared, body).await, "", "");
+        }
+        Route::NoApi => {
+            let message = format!("unknown service {service}");
+            return log(trailers_only(code::UNIMPLEMENTED, &message), "", "");
+        }
+        Route::NotFound(api) | Route::MethodNotAllowed { api, .. } | Route::Options { api, .. } => {
+            let message = format!("unknown method {method} for service {service}");
+            return log(trailers_only(code::UNIMPLEMENTED, &message), &api.name, "");
+        }
+        Route::BadRequest { api, reason } => {
+            let message = format!("the call is not accepted here: {reason}");
+            return log(trailers_only(code::UNIMPLEMENTED, &message), &api.name, "");
+        }
+    };
+    // The API's lifecycle: BLOCKED and RETIRED APIs refuse the call, DEPRECATED ones say so.
+    let life = rt.apis.get(api.id).clone();
+    let deprecated = match life.gate() {
+        Gate::Serve => None,
+        Gate::Deprecated(since) => HeaderValue::from_str(&format!("@{since}")).ok(),
+        Gate::Refuse(refusal) => {
+            let text = format!("{}: {}", refusal.message, refusal.detail);
+            let mut response = trailers_only(wire::code_for_http(refusal.status.as_u16()), &text);
+            if let Ok(v) = HeaderValue::from_str(&refusal.code.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(super::http::ERROR_CODE_HEADER, v);
+            }
+            return log(response, &api.name, "");
+        }
+    };
+    let uri = path.parse().unwrap_or_default();
+    let mut msg = MessageContext::request(
+        actix_web::http::Method::POST,
+        uri,
+        ctx.scheme,
+        headers_from_wire(&parts.headers),
+        Body::Empty,
+    );
+    let request = body.map_err(Into::into).boxed_unsync();
+    msg.grpc = Some(Box::new(GrpcCall::new(request, client_deadline)));
+    msg.api = Some(life);
+    msg.set("SYNAPSE_REST_API", api.name.as_str());
+    msg.set("REST_API_CONTEXT", api.context.as_str());
+    msg.set("REST_SUB_REQUEST_PATH", method);
+    msg.set("REST_FULL_REQUEST_PATH", path.as_str());
+    msg.set("REST_METHOD", "POST");
+    msg.set("SYNAPSE_RESOURCE", resource.name.as_str());
+    msg.set("GRPC_SERVICE", service);
+    msg.set("GRPC_METHOD", method.trim_start_matches('/'));
+    for (name, value) in vars {
+        msg.set(format!("uri.var.{name}"), value);
+    }
+    let reply = rt
+        .run_exchange(
+            msg,
+            resource.in_sequence,
+            resource.out_sequence,
+            resource.fault_sequence,
+        )
+        .await;
+    let (mut response, trace) = into_response(reply);
+    if let Some(since) = deprecated {
+        response
+            .headers_mut()
+            .insert(super::http::DEPRECATION_HEADER, since);
+    }
+    log(response, &api.name, &trace)
+}
+
+/// `/pkg.Service/Method` into (`pkg.Service`, `/Method`).
+fn split_path(path: &str) -> (&str, &str) {
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    }
+}
+
+/// Turns the engine's reply into a gRPC response; returns it with the endpoints tried.
+fn into_response(reply: Reply) -> (Response<ResponseBody>, String) {
+    match reply {
+        Reply::Fault(fault, msg) => {
+            let text = format!("{}: {}", fault.message, fault.detail);
+            let mut response = trailers_only(wire::code_for_http(fault.status.as_u16()), &text);
+            if let Ok(v) = HeaderValue::from_str(&fault.code.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(super::http::ERROR_CODE_HEADER, v);
+            }
+            (response, trace(&msg))
+        }
+        Reply::Accepted(msg) => (trailers_only(code::OK, ""), trace(&msg)),
+        Reply::Message(mut msg) => {
+            let attempts = trace(&msg);
+            let relayed = msg
+                .grpc
+                .as_deref_mut()
+                .and_then(|call| call.response.take().map(|r| (r, call.call_deadline)));
+            match relayed {
+                Some((stream, deadline)) if msg.is_response() => {
+                    let status = msg
+                        .status
+                        .and_then(|s| StatusCode::from_u16(s.as_u16()).ok())
+                        .unwrap_or(StatusCode::OK);
+                    let mut response = Response::new(ResponseBody::relay(stream, deadline));
+                    *response.status_mut() = status;
+                    *response.headers_mut() = headers_to_wire(&msg.headers, &[]);
+                    (response, attempts)
+                }
+                // Mediation answered by itself (`respond` with no backend response).
+                _ => (mediation_answer(&msg), attempts),
+            }
+        }
+    }
+}
+
+/// The trailers-only answer of a `respond` without a backend response: `GRPC_STATUS` and
+/// `GRPC_MESSAGE` when set, else the status mediation chose (`HTTP_SC`, or the failure's
+/// inside a fault handler) mapped to gRPC; headers set by mediation become metadata.
+fn mediation_answer(msg: &MessageContext) -> Response<ResponseBody> {
+    let property = |name: &str| {
+        msg.get(name)
+            .cloned()
+            .or_else(|| msg.property(Scope::Axis2, name))
+            .map(|v| v.to_string())
+    };
+    let status = property("GRPC_STATUS")
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| wire::code_for_http(msg.status.map_or(200, |s| s.as_u16())));
+    let message = property("GRPC_MESSAGE")
+        .or_else(|| {
+            msg.fault_status
+                .and_then(|_| msg.get("ERROR_MESSAGE").map(Value::to_string))
+        })
+        .unwrap_or_default();
+    let mut response = trailers_only(status, &message);
+    let headers = response.headers_mut();
+    for (name, value) in msg.headers_set_by_mediation() {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) && !matches!(n.as_str(), "grpc-status" | "grpc-message" | "content-type")
+        {
+            headers.append(n, v);
+        }
+    }
+    response
+}
+
+/// A response whose status is all there is: HEADERS with END_STREAM.
+fn trailers_only(status: u32, message: &str) -> Response<ResponseBody> {
+    let mut headers = status_trailers(status, message);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    let mut response = Response::new(ResponseBody::Empty);
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Axon's own `grpc.health.v1.Health/Check`: SERVING once Axon is ready (listeners up and
+/// every endpoint actor started), for the empty service name or any gRPC API's service.
+async fn health_check(shared: &Shared, body: Incoming) -> Response<ResponseBody> {
+    let collected = tokio::time::timeout(
+        Duration::from_secs(10),
+        Limited::new(body, HEALTH_REQUEST_LIMIT).collect(),
+    )
+    .await;
+    let bytes = match collected {
+        Ok(Ok(c)) => c.to_bytes(),
+        _ => return trailers_only(code::INVALID_ARGUMENT, "unreadable health check request"),
+    };
+    let Some(request) =
+        wire::first_message(&bytes).and_then(|m| HealthCheckRequest::decode(m).ok())
+    else {
+        return trailers_only(code::INVALID_ARGUMENT, "malformed HealthCheckRequest");
+    };
+    let rt = shared.runtime();
+    let known = request.service.is_empty()
+        || request.service == wire::HEALTH_SERVICE
+        || rt
+            .config
+            .apis
+            .iter()
+            .any(|a| a.grpc && a.context.strip_prefix('/') == Some(request.service.as_str()));
+    if !known {
+        return trailers_only(
+            code::NOT_FOUND,
+            &format!("unknown service {}", request.service),
+        );
+    }
+    let status = if shared.readiness().is_ready() {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    let message = HealthCheckResponse {
+        status: status.number(),
+    }
+    .encode_to_vec();
+    let mut response = Response::new(ResponseBody::Unary {
+        message: Some(wire::frame(&message)),
+        trailers: Some(status_trailers(code::OK, "")),
+    });
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+fn finish(
+    mut response: Response<ResponseBody>,
+    path: &str,
+    api: &str,
+    trace: &str,
+    started: Instant,
+) -> Response<ResponseBody> {
+    if !trace.is_empty()
+        && let Ok(v) = HeaderValue::from_str(trace)
+    {
+        response.headers_mut().insert(super::http::TRACE_HEADER, v);
+    }
+    let status = grpc_status(response.headers());
+    tracing::info!(
+        path,
+        api,
+        endpoint = trace,
+        http_status = response.status().as_u16(),
+        grpc_status = status.as_deref().unwrap_or("streamed"),
+        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
+        "gRPC call answered"
+    );
+    response
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
