@@ -922,3 +922,78 @@ async fn dead_primary_then_formatted(secondary: &Backend) -> TestAxon {
     let fo = failover_to(&primary, secondary, "");
     TestAxon::start(&[("api.xml", &api("FO")), ("fo.xml", &fo)]).await
 }
+
+#[actix_rt::test]
+async fn grpc_calls_fail_over_and_load_balance_over_grpc_leaves() {
+    use crate::support::grpc::GrpcBackend;
+    use crate::support::grpc::pb::EchoRequest;
+    use crate::support::grpc::pb::echo_client::EchoClient;
+
+    let (b1, b2) = (
+        GrpcBackend::start("b1").await,
+        GrpcBackend::start("b2").await,
+    );
+    let grpc = |name: &str, uri: &str| {
+        format!(r#"<endpoint name="{name}"><grpc uri="{uri}"/></endpoint>"#)
+    };
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let api = |name: &str, service: &str, key: &str| {
+        format!(
+            r#"<api name="{name}" context="/{service}" transports="grpc"><resource url-mapping="/*"><inSequence><send><endpoint key="{key}"/></send></inSequence></resource></api>"#
+        )
+    };
+    let fo = format!(
+        r#"<endpoint name="FO"><failover>{}{}</failover></endpoint>"#,
+        grpc("Dead", &dead),
+        grpc("Live", &b1.uri())
+    );
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("EchoAPI", "axon.test.Echo", "FO")),
+        ("fo.xml", &fo),
+    ])
+    .await;
+    let mut client = EchoClient::connect(axon.grpc_url())
+        .await
+        .expect("connect to Axon's gRPC port");
+    for _ in 0..3 {
+        let reply = client
+            .unary(EchoRequest {
+                message: "hi".into(),
+                ..EchoRequest::default()
+            })
+            .await
+            .expect("the call fails over to the live backend")
+            .into_inner();
+        assert_eq!(
+            (reply.message.as_str(), reply.server.as_str()),
+            ("hi", "b1")
+        );
+    }
+    assert_eq!(axon.state("Dead").await, "SUSPENDED");
+    let report = axon.endpoint("FO").await;
+    assert_eq!(child(&report, "Dead")["type"], "grpc");
+
+    let lb = format!(
+        r#"<endpoint name="LB"><loadbalance>{}{}</loadbalance></endpoint>"#,
+        grpc("G1", &b1.uri()),
+        grpc("G2", &b2.uri())
+    );
+    let axon = TestAxon::start(&[
+        ("api.xml", &api("EchoAPI", "axon.test.Echo", "LB")),
+        ("lb.xml", &lb),
+    ])
+    .await;
+    let mut client = EchoClient::connect(axon.grpc_url())
+        .await
+        .expect("connect to Axon's gRPC port");
+    let mut servers = Vec::new();
+    for _ in 0..4 {
+        let reply = client
+            .unary(EchoRequest::default())
+            .await
+            .expect("a balanced call")
+            .into_inner();
+        servers.push(reply.server);
+    }
+    assert_eq!(servers, ["b1", "b2", "b1", "b2"]);
+}
