@@ -142,6 +142,19 @@ impl EndpointError {
         }
     }
 
+    /// An active health check that got no answer within `timeout` (101504).
+    pub(crate) fn health_check_timeout(endpoint: Arc<str>, timeout: std::time::Duration) -> Self {
+        EndpointError::new(
+            ErrorKind::Timeout,
+            ProtocolState::RequestDone,
+            endpoint,
+            format!(
+                "the health check got no answer within {} ms",
+                timeout.as_millis()
+            ),
+        )
+    }
+
     /// Sets the resolved backend address.
     pub fn at(mut self, address: impl Into<String>) -> Self {
         self.address = Some(address.into());

@@ -383,18 +383,8 @@ pub(crate) async fn check_health(
         )
         .at(address.clone())
     };
-    let no_answer = || {
-        EndpointError::new(
-            ErrorKind::Timeout,
-            ProtocolState::RequestDone,
-            endpoint.clone(),
-            format!(
-                "the health check got no answer within {} ms",
-                timeout.as_millis()
-            ),
-        )
-        .at(address.clone())
-    };
+    let no_answer =
+        || EndpointError::health_check_timeout(endpoint.clone(), timeout).at(address.clone());
     let probe = async {
         let response = exchange(spec, request, Instant::now() + timeout)
             .await

@@ -152,16 +152,7 @@ pub(crate) async fn probe(
     };
     let status = match tokio::time::timeout(timeout, exchange).await {
         Err(_) => {
-            return Err(EndpointError::new(
-                ErrorKind::Timeout,
-                ProtocolState::RequestDone,
-                endpoint.clone(),
-                format!(
-                    "the health check got no answer within {} ms",
-                    timeout.as_millis()
-                ),
-            )
-            .at(url));
+            return Err(EndpointError::health_check_timeout(endpoint.clone(), timeout).at(url));
         }
         Ok(Err(error)) => return Err(EndpointError::at(error, url)),
         Ok(Ok(status)) => status,
