@@ -31,6 +31,7 @@ pub(crate) mod wsdl;
 pub(crate) mod xml;
 
 pub(crate) mod sequence;
+mod template;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,7 @@ pub use prototype::{
 };
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
+pub use template::{TemplateConfig, TemplateParam};
 pub(crate) use xml::{Attr, Element};
 
 /// Index of a sequence (named or inline) in [`Config`].
@@ -83,6 +85,8 @@ pub struct Config {
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
     pub(crate) endpoint_names: HashMap<String, EndpointId>,
+    /// Sequence templates, by name.
+    pub(crate) templates: HashMap<String, Arc<TemplateConfig>>,
     /// Problems that do not stop the load.
     pub warnings: Vec<Diagnostic>,
     /// Number of XML files read.
@@ -97,6 +101,8 @@ pub(crate) struct Ctx<'a> {
     names: &'a Names,
     sequences: Vec<Option<SequenceConfig>>,
     endpoints: Vec<Option<EndpointConfig>>,
+    /// Sequence templates parsed so far (parsed before everything else).
+    templates: HashMap<String, Arc<TemplateConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
     /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
@@ -108,12 +114,12 @@ pub(crate) struct Ctx<'a> {
 struct Names {
     sequences: HashMap<String, SeqId>,
     endpoints: HashMap<String, EndpointId>,
+    templates: HashMap<String, Loc>,
 }
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
     ("localEntry", "local entries (`<localEntry>`)"),
-    ("template", "templates (`<template>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
     ("messageStore", "message stores (`<messageStore>`)"),
     (
@@ -153,7 +159,7 @@ impl Config {
         let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
         for el in &artifacts {
             let kind = el.local_name();
-            if kind != "sequence" && kind != "endpoint" && kind != "api" && kind != "proxy" {
+            if !matches!(kind, "sequence" | "endpoint" | "api" | "proxy" | "template") {
                 continue;
             }
             let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
@@ -177,6 +183,9 @@ impl Config {
                     let id = EndpointId(names.endpoints.len() as u32);
                     names.endpoints.insert(name.to_owned(), id);
                 }
+                "template" => {
+                    names.templates.insert(name.to_owned(), el.loc.clone());
+                }
                 _ => {}
             }
         }
@@ -187,9 +196,26 @@ impl Config {
             names: &names,
             sequences: (0..names.sequences.len()).map(|_| None).collect(),
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
+            templates: HashMap::new(),
             artifact: String::new(),
             dir,
         };
+        // Templates first, so every `call-template` can check its parameters.
+        for el in artifacts.iter().filter(|el| el.local_name() == "template") {
+            let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
+            if ctx.templates.contains_key(&name)
+                || names
+                    .templates
+                    .get(&name)
+                    .is_some_and(|first| *first != el.loc)
+            {
+                continue; // duplicate, already reported
+            }
+            ctx.artifact = name.clone();
+            if let Some(t) = template::parse(el, &mut ctx) {
+                ctx.templates.insert(name, Arc::new(t));
+            }
+        }
         let mut apis = Vec::new();
         let mut proxies = Vec::new();
         let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
@@ -237,6 +263,7 @@ impl Config {
         let Ctx {
             sequences,
             endpoints,
+            templates,
             ..
         } = ctx;
         // Stage 4: cycles, among whatever parsed, so they are reported with the rest.
@@ -275,6 +302,7 @@ impl Config {
             endpoints,
             sequence_names: names.sequences,
             endpoint_names: names.endpoints,
+            templates,
             warnings,
             files: files.len(),
         })
@@ -309,6 +337,11 @@ impl Config {
     /// The named sequence `name`.
     pub fn sequence_named(&self, name: &str) -> Option<SeqId> {
         self.sequence_names.get(name).copied()
+    }
+
+    /// The sequence template `name`.
+    pub fn template_named(&self, name: &str) -> Option<&TemplateConfig> {
+        self.templates.get(name).map(|t| t.as_ref())
     }
 
     /// The named endpoint `name`.
@@ -471,6 +504,17 @@ impl Ctx<'_> {
         if found.is_none() {
             self.diags
                 .error(loc, format!("sequence `{key}` is not defined"));
+        }
+        found
+    }
+
+    /// Resolves a template `target`, reporting a dangling one (or one that failed to parse,
+    /// which was reported already).
+    pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
+        let found = self.templates.get(name).cloned();
+        if found.is_none() && !self.names.templates.contains_key(name) {
+            self.diags
+                .error(loc, format!("template `{name}` is not defined"));
         }
         found
     }

@@ -57,6 +57,9 @@ pub enum MediationError {
     /// A mediator failed.
     #[error("{0}")]
     Failed(String),
+    /// The payload a mediator needed is malformed (the sender's fault: 400, code 601000).
+    #[error("{0}")]
+    Payload(String),
 }
 
 /// Why a flow went to the fault handlers.
@@ -118,6 +121,7 @@ enum FlowEnd {
     Finished,
     Respond,
     Drop,
+    Loopback,
     Send {
         endpoint: Option<EndpointId>,
         receive: Option<SeqId>,
@@ -132,7 +136,13 @@ struct Frame<'c> {
     mediators: &'c [Box<dyn Mediator>],
     next: usize,
     on_error: Option<SeqId>,
+    /// The body of a `call-template`: its parameters leave with it.
+    template: bool,
 }
+
+/// Deepest nesting of sequences and branches in one flow. Static `<sequence key>` cycles
+/// are load errors; this stops computed keys that recurse.
+const MAX_FRAMES: usize = 128;
 
 // === impl Failure ===
 
@@ -147,6 +157,7 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
                 codes::MALFORMED_MESSAGE
             }
+            Failure::Mediation(MediationError::Payload(_)) => codes::MALFORMED_MESSAGE,
             Failure::Mediation(_) => codes::MEDIATION_ERROR,
         }
     }
@@ -173,6 +184,7 @@ impl Failure {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
+            Failure::Mediation(MediationError::Payload(_)) => StatusCode::BAD_REQUEST,
             Failure::Mediation(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -235,6 +247,16 @@ impl Runtime {
             let failure = match end {
                 FlowEnd::Respond => return self.respond(msg, handling.as_ref()),
                 FlowEnd::Drop => return Reply::Accepted(msg),
+                FlowEnd::Loopback => {
+                    msg.loop_back();
+                    match out_seq.take() {
+                        Some(next) => {
+                            current = next;
+                            continue;
+                        }
+                        None => return self.respond(msg, handling.as_ref()),
+                    }
+                }
                 FlowEnd::Finished => {
                     if let Some(failure) = handling {
                         // A fault sequence that neither responds nor drops: built-in reply.
@@ -322,6 +344,19 @@ impl Runtime {
         start: SeqId,
         msg: &mut MessageContext,
     ) -> FlowEnd {
+        let templates = msg.func_depth();
+        let end = self.interpret(env, start, msg).await;
+        // Template parameters never outlive the flow that set them.
+        msg.truncate_func_scopes(templates);
+        end
+    }
+
+    async fn interpret<'c>(
+        &'c self,
+        env: &Env<'c>,
+        start: SeqId,
+        msg: &mut MessageContext,
+    ) -> FlowEnd {
         let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
         push_sequence(&mut frames, &self.config, start);
         loop {
@@ -329,7 +364,9 @@ impl Runtime {
                 return FlowEnd::Finished;
             };
             let Some(mediator) = top.mediators.get(top.next) else {
-                frames.pop();
+                if frames.pop().is_some_and(|f| f.template) {
+                    msg.pop_func_scope();
+                }
                 continue;
             };
             top.next += 1;
@@ -337,6 +374,16 @@ impl Runtime {
                 Ok(step) => step,
                 Err(error) => return fault(&frames, Failure::Mediation(error)),
             };
+            if matches!(
+                step,
+                Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. }
+            ) && frames.len() >= MAX_FRAMES
+            {
+                let error = MediationError::Failed(format!(
+                    "sequences are nested deeper than {MAX_FRAMES} levels (does a computed sequence key call itself?)"
+                ));
+                return fault(&frames, Failure::Mediation(error));
+            }
             match step {
                 Step::Continue => {}
                 Step::Sequence(id) => push_sequence(&mut frames, &self.config, id),
@@ -344,8 +391,23 @@ impl Runtime {
                     mediators: list,
                     next: 0,
                     on_error: None,
+                    template: false,
                 }),
+                Step::Template { sequence, params } => {
+                    msg.push_func_scope(params);
+                    push_sequence(&mut frames, &self.config, sequence);
+                    if let Some(top) = frames.last_mut() {
+                        top.template = true;
+                    }
+                }
                 Step::NeedBody => {
+                    if !matches!(msg.body, crate::message::Body::Stream { .. }) {
+                        // The body is in memory already: asking again would loop forever.
+                        let error = MediationError::Failed(
+                            "a mediator asked for a body that is already read".into(),
+                        );
+                        return fault(&frames, Failure::Mediation(error));
+                    }
                     if let Some(top) = frames.last_mut() {
                         top.next -= 1;
                     }
@@ -368,6 +430,7 @@ impl Runtime {
                 Step::Send { endpoint, receive } => return FlowEnd::Send { endpoint, receive },
                 Step::Respond => return FlowEnd::Respond,
                 Step::Drop => return FlowEnd::Drop,
+                Step::Loopback => return FlowEnd::Loopback,
             }
         }
     }
@@ -379,6 +442,7 @@ fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId)
         mediators: &seq.mediators,
         next: 0,
         on_error: seq.on_error,
+        template: false,
     });
 }
 

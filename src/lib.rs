@@ -17,7 +17,8 @@
 //!
 //! - [`config`]: the mediation folder to a validated [`config::Config`], with every problem
 //!   reported at `file:line:column`.
-//! - [`message`]: the message context, its body and its properties.
+//! - [`message`]: the message context, its body (parsed lazily, once) and its properties.
+//! - [`expr`]: XPath 1.0 and `json-eval()` expressions, compiled at load.
 //! - [`server`]: starting the fronts, the management API and the actors together.
 //! - [`grpc`]: gRPC wire facts shared by the gRPC front and gRPC leaves (status codes,
 //!   `grpc-timeout`, framing, the health-check messages).
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod endpoints;
 pub mod engine;
+pub mod expr;
 pub mod front;
 pub mod grpc;
 pub mod mediators;

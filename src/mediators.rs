@@ -6,15 +6,34 @@
 //! [`Step`] and the engine (see [`crate::engine`]) does the waiting. Adding a mediator is
 //! one new file plus one line in [`REGISTRY`].
 
+/// Evaluates an expression inside `mediate`: when the payload is needed and the body is
+/// still a stream, the mediator returns `Step::NeedBody` (and runs again once it is read).
+macro_rules! eval {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err($crate::expr::ExprError::NeedBody) => return Ok($crate::mediators::Step::NeedBody),
+            Err(other) => return Err(other.into()),
+        }
+    };
+}
+
 mod call;
+mod call_template;
 mod drop;
+mod enrich;
+mod filter;
+mod header;
+mod in_out;
 mod log;
+mod loopback;
 mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
 mod send;
 mod sequence;
+mod switch;
 
 use std::fmt;
 
@@ -46,6 +65,16 @@ pub enum Step<'c> {
     Respond,
     /// Stop; nothing more is sent.
     Drop,
+    /// End the request flow and run the message, as a response, through the out path
+    /// (`loopback`).
+    Loopback,
+    /// Run a sequence template's body with these parameter values (`call-template`).
+    Template {
+        /// The template's sequence.
+        sequence: SeqId,
+        /// Parameter values, read as `$func:name` inside.
+        params: Vec<(String, crate::message::Value)>,
+    },
 }
 
 /// Something a mediator refers to, for reference checks at load.
@@ -81,6 +110,12 @@ pub trait Mediator: fmt::Debug + Send + Sync {
     /// Reports the sequences and endpoints this mediator (and any it contains) refers to.
     fn references(&self, _visit: &mut dyn FnMut(Reference)) {}
 
+    /// True for a mediator that acts on responses (`<out>`): a `main` sequence holding
+    /// one also handles the responses to its sends.
+    fn handles_responses(&self) -> bool {
+        false
+    }
+
     /// When this mediator reads or replaces the message body: how to name it in an error
     /// (`payloadFactory`, `log level="full"`). gRPC APIs pass bodies through unparsed, so
     /// `axon check` rejects such a mediator in a gRPC API. A mediator that contains others
@@ -95,14 +130,22 @@ type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
 /// Every mediator Axon implements, by element name.
 const REGISTRY: &[(&str, ParseFn)] = &[
     ("call", call::parse),
+    ("call-template", call_template::parse),
     ("drop", drop::parse),
+    ("enrich", enrich::parse),
+    ("filter", filter::parse),
+    ("header", header::parse),
+    ("in", in_out::parse_in),
     ("log", log::parse),
+    ("loopback", loopback::parse),
     ("makefault", makefault::parse),
+    ("out", in_out::parse_out),
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
     ("respond", respond::parse),
     ("send", send::parse),
     ("sequence", sequence::parse),
+    ("switch", switch::parse),
 ];
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
@@ -111,7 +154,6 @@ const NOT_YET: &[&str] = &[
     "bean",
     "builder",
     "cache",
-    "call-template",
     "callout",
     "class",
     "clone",
@@ -122,19 +164,13 @@ const NOT_YET: &[&str] = &[
     "dbreport",
     "ejb",
     "enqueue",
-    "enrich",
     "entitlementService",
     "event",
     "fastXSLT",
-    "filter",
     "foreach",
-    "header",
-    "in",
     "iterate",
     "jsontransform",
-    "loopback",
     "oauthService",
-    "out",
     "pojoCommand",
     "publishEvent",
     "rewrite",
@@ -144,7 +180,6 @@ const NOT_YET: &[&str] = &[
     "smooks",
     "spring",
     "store",
-    "switch",
     "throttle",
     "transaction",
     "urlrewrite",
@@ -162,6 +197,26 @@ pub(crate) fn parser(name: &str) -> Option<ParseFn> {
 /// True when `name` is a Synapse mediator that Axon does not implement yet.
 pub(crate) fn unsupported(name: &str) -> bool {
     NOT_YET.contains(&name)
+}
+
+/// The first body use among `list` (for mediators that hold others).
+pub(crate) fn body_use_of(list: &[Box<dyn Mediator>]) -> Option<&'static str> {
+    list.iter().find_map(|m| m.body_use())
+}
+
+/// `what`, when `expr` reads the payload.
+pub(crate) fn reads_payload(
+    expr: &crate::expr::Expression,
+    what: &'static str,
+) -> Option<&'static str> {
+    expr.needs_payload().then_some(what)
+}
+
+/// Reports the references of every mediator in `list` (for mediators that hold others).
+pub(crate) fn visit_all(list: &[Box<dyn Mediator>], visit: &mut dyn FnMut(Reference)) {
+    for m in list {
+        m.references(visit);
+    }
 }
 
 /// A `<sequence key>` mediator that runs `target` (used to build proxy service flows).

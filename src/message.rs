@@ -7,9 +7,13 @@
 
 mod body;
 pub mod content;
+mod flow;
 pub mod grpc;
 pub mod json_xml;
+pub(crate) mod payload;
 pub mod soap;
+mod template;
+pub(crate) mod xml;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,6 +46,10 @@ pub enum Value {
     Float(f64),
     /// `BOOLEAN`.
     Bool(bool),
+    /// `OM`: an XML fragment, kept as its text.
+    Xml(String),
+    /// `JSON`.
+    Json(serde_json::Value),
 }
 
 /// The scopes of Synapse properties that Axon keeps.
@@ -119,6 +127,10 @@ pub struct MessageContext {
     headers_set: Vec<HeaderName>,
     props: HashMap<String, Value>,
     axis2: HashMap<String, Value>,
+    /// The parsed form of the body, made on first use (see `message/payload.rs`).
+    payload: payload::PayloadCache,
+    /// Parameters of the sequence templates being run, innermost last (`$func:`).
+    func_scopes: Vec<Vec<(String, Value)>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -132,6 +144,8 @@ impl fmt::Display for Value {
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Bool(b) => write!(f, "{b}"),
+            Value::Xml(x) => f.write_str(x),
+            Value::Json(j) => write!(f, "{j}"),
         }
     }
 }
@@ -220,6 +234,8 @@ impl MessageContext {
             headers_set: Vec::new(),
             props: HashMap::new(),
             axis2: HashMap::new(),
+            payload: payload::PayloadCache::default(),
+            func_scopes: Vec::new(),
         }
     }
 
@@ -231,6 +247,7 @@ impl MessageContext {
         self.headers = headers;
         self.headers_set.clear();
         self.body = body;
+        self.payload = payload::PayloadCache::default();
         self.axis2.remove("HTTP_SC");
         self.axis2
             .insert("HTTP_SC".into(), Value::Int(i64::from(status.as_u16())));

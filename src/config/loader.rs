@@ -125,7 +125,7 @@ fn classify<'f>(el: &'f Element, diags: &mut Diagnostics, out: &mut Vec<&'f Elem
     }
     let kind = el.local_name();
     match kind {
-        "api" | "sequence" | "endpoint" | "proxy" => out.push(el),
+        "api" | "sequence" | "endpoint" | "proxy" | "template" => out.push(el),
         _ => match super::unsupported_artifact(kind) {
             Some(what) => diags.unsupported(&el.loc, what),
             None => diags.error(&el.loc, format!("unknown artifact <{kind}>")),

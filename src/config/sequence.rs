@@ -43,6 +43,12 @@ pub(crate) fn parse_named(el: &Element, ctx: &mut Ctx<'_>) -> Option<SequenceCon
 /// Parses an inline `<inSequence>`-style element into a new anonymous sequence.
 pub(crate) fn parse_inline(el: &Element, name: String, ctx: &mut Ctx<'_>) -> Option<SeqId> {
     ctx.check_attrs(el, &["onError"]);
+    parse_inline_body(el, name, ctx)
+}
+
+/// Parses an inline sequence whose attributes the caller checked (an `<inSequence>`, a
+/// template's `<sequence>`) into a new anonymous sequence.
+pub(crate) fn parse_inline_body(el: &Element, name: String, ctx: &mut Ctx<'_>) -> Option<SeqId> {
     let on_error = on_error(el, ctx);
     let before = ctx.diags.error_count();
     let mediators = parse_mediators(el, ctx);

@@ -141,7 +141,7 @@ fn reference_cycles_are_errors() {
 fn synapse_features_not_implemented_are_reported_as_not_supported() {
     let err = load(&[
         ("p.xml", r#"<localEntry key="p"/>"#),
-        ("a.xml", r#"<api name="a" context="/a"><resource><inSequence><enrich/></inSequence></resource></api>"#),
+        ("a.xml", r#"<api name="a" context="/a"><resource><inSequence><xslt key="t"/></inSequence></resource></api>"#),
         ("e.xml", r#"<endpoint name="e"><class name="x"/></endpoint>"#),
     ])
     .unwrap_err();
@@ -153,7 +153,7 @@ fn synapse_features_not_implemented_are_reported_as_not_supported() {
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `enrich` mediator is not supported by Axon"),
+            .any(|x| x == "the `xslt` mediator is not supported by Axon"),
         "{m:?}"
     );
     assert!(

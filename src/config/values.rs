@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use super::diag::{Diagnostics, Loc};
+use super::xml::{Attr, Element};
+use crate::expr::Expression;
 
 /// A non-negative number of milliseconds (Synapse durations are milliseconds).
 pub(crate) fn millis(
@@ -112,6 +114,98 @@ pub(crate) fn boolean(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics
             );
             None
         }
+    }
+}
+
+/// The expression written in `attr` of `el` (namespace prefixes resolve in `el`'s scope),
+/// compiled once here; a diagnostic at the attribute otherwise.
+pub(crate) fn expression(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Option<Expression> {
+    match Expression::compile(&attr.value, &el.namespaces) {
+        Ok(it) => Some(it),
+        Err(message) => {
+            diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
+            None
+        }
+    }
+}
+
+/// `action="set|remove"` (default `set`): true for `remove`.
+pub(crate) fn remove_action(el: &Element, diags: &mut Diagnostics) -> Option<bool> {
+    match el.attr("action") {
+        None => Some(false),
+        Some(a) => match a.value.trim() {
+            "set" => Some(false),
+            "remove" => Some(true),
+            other => {
+                diags.error(
+                    &a.loc,
+                    format!(
+                        "unknown {} action `{other}` (expected set or remove)",
+                        el.local_name()
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// A regex that must match a whole text (Java's `Matcher.matches()`, as Synapse uses it);
+/// a diagnostic (one line) at `loc` otherwise.
+pub(crate) fn whole_regex(
+    pattern: &str,
+    loc: &Loc,
+    diags: &mut Diagnostics,
+) -> Option<regex::Regex> {
+    match regex::Regex::new(&format!("^(?:{pattern})$")) {
+        Ok(r) => Some(r),
+        Err(error) => {
+            let text = error.to_string();
+            let reason = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or(&text)
+                .trim()
+                .trim_start_matches("error: ");
+            diags.error(loc, format!("invalid regex `{pattern}`: {reason}"));
+            None
+        }
+    }
+}
+
+/// A value that is either literal or computed per message (`{expression}`), as in
+/// `<sequence key="{...}">` and `<with-param value="{...}">`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Dynamic {
+    /// Written as is.
+    Literal(String),
+    /// Written as `{expression}`.
+    Expr(Expression),
+}
+
+/// Parses a value that may be `{expression}`.
+pub(crate) fn dynamic(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Option<Dynamic> {
+    let raw = attr.value.trim();
+    match raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+        Some(inner) if inner.starts_with('{') => {
+            diags.unsupported(
+                &attr.loc,
+                format!(
+                    "`{{{{...}}}}` (expressions evaluated inside the template) in `{}`",
+                    attr.name
+                ),
+            );
+            None
+        }
+        Some(inner) => match Expression::compile(inner, &el.namespaces) {
+            Ok(it) => Some(Dynamic::Expr(it)),
+            Err(message) => {
+                diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
+                None
+            }
+        },
+        None => Some(Dynamic::Literal(raw.to_owned())),
     }
 }
 

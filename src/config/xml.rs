@@ -28,6 +28,9 @@ pub(crate) struct Element {
     pub(crate) children: Vec<Node>,
     /// Where the start tag begins.
     pub(crate) loc: Loc,
+    /// Prefixed namespace bindings in scope here (declared on this element or an
+    /// ancestor), for expressions written on it; shared with ancestors when unchanged.
+    pub(crate) namespaces: Arc<[(String, String)]>,
 }
 
 /// An attribute with its unescaped value.
@@ -87,7 +90,7 @@ impl Element {
     /// The first child element with this local name.
     #[cfg(test)]
     pub(crate) fn child(&self, local: &str) -> Option<&Element> {
-        self.elements().find(|e| e.local_name() == local)
+        self.elements().find(|it| it.local_name() == local)
     }
 
     /// Concatenated text of the direct text children, trimmed.
@@ -118,6 +121,39 @@ impl Element {
         self.collect_undeclared(&mut Vec::new(), &mut needed);
         self.write_xml(&mut out, &needed);
         out
+    }
+
+    /// Serialises message content written inside a configuration (a payload template,
+    /// an inline value) back to XML text. Namespace declarations inherited from ancestors
+    /// are added on this element when the subtree uses their prefix, so the result stands
+    /// alone; unprefixed elements that are in the Synapse namespace only because the
+    /// configuration declares it as default have no namespace, as in Synapse.
+    pub(crate) fn to_content_xml(&self) -> String {
+        let mut out = String::new();
+        let mut needed: Vec<(String, String)> = Vec::new();
+        self.collect_undeclared(&mut Vec::new(), &mut needed);
+        needed.retain(|(p, u)| !(p.is_empty() && u == SYNAPSE_NS));
+        self.without_synapse_default().write_xml(&mut out, &needed);
+        out
+    }
+
+    fn without_synapse_default(&self) -> Element {
+        let mut el = self.clone();
+        el.strip_synapse_default();
+        el
+    }
+
+    fn strip_synapse_default(&mut self) {
+        self.attrs
+            .retain(|a| !(a.name == "xmlns" && a.value == SYNAPSE_NS));
+        if !self.name.contains(':') && self.ns.as_deref() == Some(SYNAPSE_NS) {
+            self.ns = None;
+        }
+        for child in &mut self.children {
+            if let Node::Element(it) = child {
+                it.strip_synapse_default();
+            }
+        }
     }
 
     fn collect_undeclared(&self, scope: &mut Vec<String>, needed: &mut Vec<(String, String)>) {
@@ -268,6 +304,7 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
     let mut stack: Vec<(Element, HashMap<String, String>)> = Vec::new();
     let mut root: Option<Element> = None;
     let mut ns_scopes: Vec<HashMap<String, String>> = Vec::new();
+    let no_namespaces: Arc<[(String, String)]> = Arc::from(Vec::new());
 
     let fail = |offset: u64, message: String| Diagnostic {
         loc: index.loc(offset as usize),
@@ -295,14 +332,18 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
                 ));
             }
             Event::Start(tag) => {
-                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
-                    .map_err(|m| fail(start, m))?;
+                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
+                let (el, decls) =
+                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
+                        .map_err(|m| fail(start, m))?;
                 ns_scopes.push(decls.clone());
                 stack.push((el, decls));
             }
             Event::Empty(tag) => {
-                let (el, decls) = open_element(&tag, start as usize, src, &index, &ns_scopes)
-                    .map_err(|m| fail(start, m))?;
+                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
+                let (el, decls) =
+                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
+                        .map_err(|m| fail(start, m))?;
                 let _ = decls;
                 attach(&mut stack, &mut root, el);
             }
@@ -401,6 +442,7 @@ fn open_element(
     src: &str,
     index: &LineIndex<'_>,
     scopes: &[HashMap<String, String>],
+    inherited: &Arc<[(String, String)]>,
 ) -> Result<(Element, HashMap<String, String>), String> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
@@ -440,6 +482,23 @@ fn open_element(
             "malformed XML: namespace prefix `{prefix}` is not declared"
         ));
     }
+    let namespaces = if decls.keys().all(String::is_empty) {
+        inherited.clone()
+    } else {
+        let mut all: Vec<(String, String)> = inherited
+            .iter()
+            .filter(|(p, _)| !decls.contains_key(p))
+            .cloned()
+            .collect();
+        all.extend(
+            decls
+                .iter()
+                .filter(|(p, u)| !p.is_empty() && !u.is_empty())
+                .map(|(p, u)| (p.clone(), u.clone())),
+        );
+        all.sort();
+        Arc::from(all)
+    };
     Ok((
         Element {
             name,
@@ -447,6 +506,7 @@ fn open_element(
             attrs,
             children: Vec::new(),
             loc: index.loc(offset),
+            namespaces,
         },
         decls,
     ))
@@ -522,6 +582,27 @@ mod tests {
         assert!(err.message.contains("never closed") || err.message.starts_with("malformed"));
         let err = parse(file(), "<p:a/>").unwrap_err();
         assert!(err.message.contains("prefix `p`"));
+    }
+
+    #[test]
+    fn elements_know_the_prefixes_in_scope() {
+        let src = r#"<a xmlns:p="urn:p"><b xmlns:q="urn:q" xmlns="urn:d"><c xmlns:p="urn:p2"/></b><d/></a>"#;
+        let root = parse(file(), src).unwrap();
+        let b = root.child("b").unwrap();
+        let c = b.child("c").unwrap();
+        let pairs = |it: &Element| {
+            it.namespaces
+                .iter()
+                .map(|(p, u)| format!("{p}={u}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pairs(&root), vec!["p=urn:p"]);
+        assert_eq!(pairs(b), vec!["p=urn:p", "q=urn:q"]);
+        assert_eq!(pairs(c), vec!["p=urn:p2", "q=urn:q"]);
+        assert!(Arc::ptr_eq(
+            &root.child("d").unwrap().namespaces,
+            &root.namespaces
+        ));
     }
 
     #[test]

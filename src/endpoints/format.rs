@@ -23,6 +23,7 @@ use crate::config::EndpointFormat;
 use crate::engine::Limits;
 use crate::message::json_xml::{json_to_xml, xml_to_json, xml_to_json_in_scope};
 use crate::message::soap::{self, Envelope, Malformed, SoapVersion};
+use crate::message::xml::TEXT_NS;
 use crate::message::{Body, BodyStream, ContentKind, MessageContext, Value};
 
 /// What preparing the request decided, for the sender.
@@ -35,9 +36,6 @@ pub(crate) struct Prepared {
     /// Query parameters to add (`format="get"`).
     pub(crate) query: Option<String>,
 }
-
-/// The namespace of a plain-text payload inside an envelope (Axis2's convention).
-const TEXT_NS: &str = "http://ws.apache.org/commons/ns/payload";
 
 /// Converts the outgoing message for the leaf's `format`.
 ///
@@ -506,7 +504,13 @@ pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
     }
 }
 
-fn convert_for_client(
+/// The body of a message of `kind` rewritten as `target` (SOAP, JSON or POX), with its
+/// `Content-Type`; `None` when `target` is not one of those. Also used by mediation
+/// (`messageType`, XPath over JSON, json-eval over XML).
+///
+/// # Errors
+/// The body is not what `kind` says.
+pub(crate) fn convert_for_client(
     kind: ContentKind,
     bytes: &[u8],
     target: ContentKind,

@@ -154,7 +154,11 @@ async fn handle(
             Some(main) => (
                 "",
                 "main",
-                rt.run_exchange(msg, Some(main), None, None).await,
+                // A `main` with an <out> handles the responses to its sends (Synapse's
+                // shape); one without answers with them directly, never sending a
+                // response on to its endpoint again.
+                rt.run_exchange(msg, Some(main), main_out(&rt, main), None)
+                    .await,
             ),
             None => return finish(&req, started, "", "", plain(StatusCode::NOT_FOUND), None),
         },
@@ -295,6 +299,16 @@ fn set_dispatch_properties(
         }
     }
     msg.set_axis2("REST_URL_POSTFIX", Value::Str(postfix));
+}
+
+fn main_out(rt: &Runtime, main: crate::config::SeqId) -> Option<crate::config::SeqId> {
+    let handles = rt
+        .config
+        .sequence(main)
+        .mediators
+        .iter()
+        .any(|m| m.handles_responses());
+    handles.then_some(main)
 }
 
 fn allow_list(methods: &[Method]) -> String {

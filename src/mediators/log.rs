@@ -1,8 +1,10 @@
 //! `<log level category separator>`: write one line about the message (reference §5).
 
 use super::{Env, Mediator, Step};
+use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
+use crate::expr::{ExprError, Expression};
 use crate::message::{Body, Direction, MessageContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,14 +25,20 @@ enum Category {
 }
 
 #[derive(Debug)]
+enum LogValue {
+    Literal(String),
+    Expr(Expression),
+}
+
+#[derive(Debug)]
 struct Log {
     level: Level,
     category: Category,
     separator: String,
-    properties: Vec<(String, String)>,
+    properties: Vec<(String, LogValue)>,
 }
 
-/// Parses `<log>` with literal `<property name value/>` children.
+/// Parses `<log>` with `<property name value|expression/>` children.
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(
         el,
@@ -92,21 +100,29 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             "property" if child.is_synapse() => {
                 ctx.check_attrs(child, &["name", "value", "expression"]);
                 ctx.no_children(child);
-                if let Some(a) = child.attr("expression") {
-                    ctx.unsupported(&a.loc, "log property expressions (`expression`)");
-                    ok = false;
-                    continue;
-                }
                 let Some(name) = ctx.required_attr(child, "name") else {
                     ok = false;
                     continue;
                 };
-                let Some(value) = child.attr_value("value") else {
-                    ctx.error(&child.loc, "log <property> needs a `value`");
-                    ok = false;
-                    continue;
+                let value = match (child.attr("value"), child.attr("expression")) {
+                    (Some(v), None) => LogValue::Literal(v.value.clone()),
+                    (None, Some(it)) => match values::expression(it, child, ctx.diags) {
+                        Some(expr) => LogValue::Expr(expr),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    },
+                    _ => {
+                        ctx.error(
+                            &child.loc,
+                            "log <property> needs exactly one of `value` and `expression`",
+                        );
+                        ok = false;
+                        continue;
+                    }
                 };
-                properties.push((name.value.clone(), value.to_owned()));
+                properties.push((name.value.clone(), value));
             }
             "message" if child.is_synapse() => {
                 ctx.unsupported(&child.loc, "<message> templates in <log>");
@@ -130,7 +146,13 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 impl Mediator for Log {
     fn body_use(&self) -> Option<&'static str> {
-        (self.level == Level::Full).then_some("log level=\"full\"")
+        if self.level == Level::Full {
+            return Some("log level=\"full\"");
+        }
+        self.properties.iter().find_map(|(_, v)| match v {
+            LogValue::Expr(expr) => super::reads_payload(expr, "log property expression"),
+            LogValue::Literal(_) => None,
+        })
     }
 
     fn mediate<'c>(
@@ -140,6 +162,19 @@ impl Mediator for Log {
     ) -> Result<Step<'c>, MediationError> {
         if self.level == Level::Full && matches!(msg.body, Body::Stream { .. }) {
             return Ok(Step::NeedBody);
+        }
+        // Evaluate first: a payload read restarts this mediator, so nothing is logged twice.
+        let mut values: Vec<String> = Vec::with_capacity(self.properties.len());
+        for (_, value) in &self.properties {
+            values.push(match value {
+                LogValue::Literal(v) => v.clone(),
+                // A log line never fails the message: an error is logged in its place.
+                LogValue::Expr(it) => match it.string(msg) {
+                    Ok(v) => v.unwrap_or_default(),
+                    Err(ExprError::NeedBody) => return Ok(Step::NeedBody),
+                    Err(error) => format!("<error: {error}>"),
+                },
+            });
         }
         let mut parts: Vec<String> = Vec::new();
         if matches!(self.level, Level::Simple | Level::Full) {
@@ -161,7 +196,7 @@ impl Mediator for Log {
                 parts.push(format!("{name} : {}", value.to_str().unwrap_or("<binary>")));
             }
         }
-        for (name, value) in &self.properties {
+        for ((name, _), value) in self.properties.iter().zip(&values) {
             parts.push(format!("{name} = {value}"));
         }
         if self.level == Level::Full {

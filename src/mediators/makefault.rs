@@ -3,10 +3,13 @@
 //!
 //! ```xml
 //! <makefault [version="soap11|soap12|pox"] [response="true|false"]>
-//!   <code value="soapenv:Server"/> <reason value="..."/>
-//!   <node>uri</node>? <role>uri</role>? <detail>text or XML</detail>?
+//!   <code value="soapenv:Server" | expression="..."/> <reason value="..." | expression="..."/>
+//!   <node>uri</node>? <role>uri</role>? <detail [expression="..."]>text or XML</detail>?
 //! </makefault>
 //! ```
+//!
+//! Expressions are evaluated per message: a code's local name must be a standard code; a
+//! detail expression that selects elements inserts them, otherwise their text.
 //!
 //! The code is checked at load against the version (as WSO2 Synapse does). Without
 //! `version`, the fault takes the SOAP version of the client (1.1 for clients that do not
@@ -23,6 +26,7 @@ use super::{Env, Mediator, Step};
 use crate::config::xml::escape_text;
 use crate::config::{Ctx, Element, values};
 use crate::engine::MediationError;
+use crate::expr::{Evaluated, Expression};
 use crate::message::soap::{self, Envelope, Fault, FaultCode, SoapVersion};
 use crate::message::{Body, MessageContext, Value};
 
@@ -34,14 +38,22 @@ enum Version {
     Client,
 }
 
+/// A part of the fault: written in the configuration, or computed per message.
+#[derive(Debug)]
+enum Part<T> {
+    Fixed(T),
+    Expr(Expression),
+}
+
 #[derive(Debug)]
 struct MakeFault {
     version: Version,
-    code: FaultCode,
-    reason: String,
+    code: Part<FaultCode>,
+    reason: Part<String>,
     node: Option<String>,
     role: Option<String>,
-    detail: Option<String>,
+    /// The detail as XML content (text escaped).
+    detail: Option<Part<String>>,
     response: bool,
 }
 
@@ -85,10 +97,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["value", "expression"]);
                 ctx.no_children(child);
                 if let Some(a) = child.attr("expression") {
-                    ctx.unsupported(&a.loc, "a makefault code `expression`");
-                    ok = false;
+                    code = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    ok &= code.is_some();
                 } else if let Some(a) = ctx.required_attr(child, "value") {
-                    code = check_code(a.value.trim(), version, &a.loc, ctx);
+                    code = check_code(a.value.trim(), version, &a.loc, ctx).map(Part::Fixed);
                     ok &= code.is_some();
                 } else {
                     ok = false;
@@ -98,10 +110,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["value", "expression"]);
                 ctx.no_children(child);
                 if let Some(a) = child.attr("expression") {
-                    ctx.unsupported(&a.loc, "a makefault reason `expression`");
-                    ok = false;
+                    reason = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    ok &= reason.is_some();
                 } else if let Some(a) = ctx.required_attr(child, "value") {
-                    reason = Some(a.value.clone());
+                    reason = Some(Part::Fixed(a.value.clone()));
                 } else {
                     ok = false;
                 }
@@ -119,8 +131,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             "detail" => {
                 ctx.check_attrs(child, &["expression"]);
                 if let Some(a) = child.attr("expression") {
-                    ctx.unsupported(&a.loc, "a makefault detail `expression`");
-                    ok = false;
+                    ctx.no_children(child);
+                    detail = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    ok &= detail.is_some();
                     continue;
                 }
                 let mut xml = String::new();
@@ -130,7 +143,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                         crate::config::xml::Node::Text(t) => xml.push_str(&escape_text(t)),
                     }
                 }
-                detail = Some(xml.trim().to_owned());
+                detail = Some(Part::Fixed(xml.trim().to_owned()));
             }
             _ => {
                 ctx.unknown_child(el, child);
@@ -153,8 +166,8 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     }
     Some(Box::new(MakeFault {
         version,
-        code: code.unwrap_or(FaultCode::Receiver),
-        reason: reason.unwrap_or_default(),
+        code: code.unwrap_or(Part::Fixed(FaultCode::Receiver)),
+        reason: reason.unwrap_or(Part::Fixed(String::new())),
         node,
         role,
         detail,
@@ -198,21 +211,67 @@ fn check_code(
 }
 
 impl Mediator for MakeFault {
+    fn body_use(&self) -> Option<&'static str> {
+        fn reads<T>(part: &Part<T>) -> Option<&'static str> {
+            match part {
+                Part::Expr(expr) => super::reads_payload(expr, "makefault expression"),
+                Part::Fixed(_) => None,
+            }
+        }
+        reads(&self.code)
+            .or_else(|| reads(&self.reason))
+            .or_else(|| self.detail.as_ref().and_then(reads))
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
+        // Evaluate first: a payload read restarts this mediator before anything changed.
+        let code = match &self.code {
+            Part::Fixed(c) => *c,
+            Part::Expr(expr) => {
+                let text = eval!(expr.string(msg)).unwrap_or_default();
+                let local = text.trim().rsplit(':').next().unwrap_or_default();
+                FaultCode::from_local_name(local)
+                    .map(|(c, _)| c)
+                    .ok_or_else(|| {
+                        MediationError::Failed(format!(
+                            "makefault: `{text}` (from `{expr}`) is not a standard SOAP fault code"
+                        ))
+                    })?
+            }
+        };
+        let reason = match &self.reason {
+            Part::Fixed(r) => r.clone(),
+            Part::Expr(expr) => eval!(expr.string(msg)).unwrap_or_default(),
+        };
+        let detail = match &self.detail {
+            None => None,
+            Some(Part::Fixed(d)) => Some(d.clone()),
+            Some(Part::Expr(expr)) => match eval!(expr.evaluate(msg)) {
+                Evaluated::Null => None,
+                Evaluated::Xml(x) => Some(x),
+                other => Some(escape_text(&other.into_string().unwrap_or_default())),
+            },
+        };
         let (body, content_type) = match self.version {
             Version::Pox => {
-                let text = self.detail.as_deref().unwrap_or(&self.reason);
+                let text = match &detail {
+                    Some(d) => d.clone(),
+                    None => escape_text(&reason),
+                };
                 (
-                    format!("<Exception>{}</Exception>", escape_text(text)),
+                    format!("<Exception>{text}</Exception>"),
                     "application/xml".to_owned(),
                 )
             }
-            Version::Soap(v) => self.soap(v, msg),
-            Version::Client => self.soap(msg.client.soap().unwrap_or(SoapVersion::V11), msg),
+            Version::Soap(v) => self.soap(v, msg, code, reason, detail),
+            Version::Client => {
+                let v = msg.client.soap().unwrap_or(SoapVersion::V11);
+                self.soap(v, msg, code, reason, detail)
+            }
         };
         let forced_200 = msg
             .get_axis2("FAULTS_AS_HTTP_200")
@@ -254,7 +313,14 @@ impl Mediator for MakeFault {
 }
 
 impl MakeFault {
-    fn soap(&self, version: SoapVersion, msg: &MessageContext) -> (String, String) {
+    fn soap(
+        &self,
+        version: SoapVersion,
+        msg: &MessageContext,
+        code: FaultCode,
+        reason: String,
+        detail: Option<String>,
+    ) -> (String, String) {
         // Header blocks of the current envelope are copied when its body has been read.
         let headers = match &msg.body {
             Body::Full(bytes) if soap::sniff(bytes).is_some() => Envelope::parse(bytes)
@@ -263,11 +329,11 @@ impl MakeFault {
             _ => Vec::new(),
         };
         let fault = Fault {
-            code: self.code,
-            reason: self.reason.clone(),
+            code,
+            reason,
             node: self.node.clone().filter(|_| version == SoapVersion::V12),
             role: self.role.clone(),
-            detail: self.detail.clone(),
+            detail,
         };
         (
             soap::fault_envelope(version, &fault, &headers),
@@ -307,9 +373,12 @@ mod tests {
         let error =
             load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
         assert!(error.contains("needs a <code>"), "{error}");
-        let error = load(r#"<makefault><code expression="//x"/><reason value="r"/></makefault>"#)
-            .unwrap_err();
-        assert!(error.contains("not supported by Axon"), "{error}");
+        load(r#"<makefault><code expression="//x"/><reason expression="$ctx:ERROR_MESSAGE"/><detail expression="//d"/></makefault>"#)
+            .unwrap();
+        let error =
+            load(r#"<makefault><code value="s:Server"/><reason expression="//x["/></makefault>"#)
+                .unwrap_err();
+        assert!(error.contains("invalid XPath"), "{error}");
         load(r#"<makefault version="pox"><detail>oops</detail></makefault>"#).unwrap();
     }
 }

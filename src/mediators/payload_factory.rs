@@ -1,11 +1,27 @@
-//! `<payloadFactory media-type>`: replace the body with a template filled from `<args>`.
+//! `<payloadFactory media-type>`: replace the payload with a template filled from `<args>`
+//! (reference §5).
+//!
+//! `$1`..`$n` in `<format>` are replaced by the arguments in order. An argument is a
+//! literal `value` or an `expression` (XPath, or json-eval; `evaluator="json"` reads a bare
+//! JSONPath). Values are escaped for the media type: XML text is escaped unless it is
+//! itself XML (elements an XPath selected, or a value that parses as XML), JSON strings are
+//! escaped (objects and arrays from json-eval go in as JSON), `literal="true"` always
+//! inserts text. The template is split once at load; a payload with literal arguments only
+//! is built once, at load.
+//!
+//! An XML payload replaces the body's content; on a SOAP message the envelope and its
+//! headers stay (a format that is itself an `Envelope` replaces the whole envelope).
 
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 
 use super::{Env, Mediator, Step};
+use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
+use crate::expr::{Evaluated, Expression};
+use crate::message::payload::{json_as_xml, xml_as_json};
+use crate::message::xml::{Envelope, XmlDoc};
 use crate::message::{Body, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +32,52 @@ enum MediaType {
 }
 
 #[derive(Debug)]
-struct PayloadFactory {
-    media: MediaType,
-    /// With literal arguments only, the payload is built once, at load.
-    payload: Bytes,
+enum Segment {
+    Text(String),
+    /// Index into the arguments.
+    Arg(usize),
 }
 
-/// Parses `<payloadFactory>` with literal `<arg value>` arguments.
+#[derive(Debug)]
+enum Arg {
+    /// A literal, already escaped for the media type.
+    Ready(String),
+    Expr {
+        expr: Expression,
+        /// `literal="true"`: insert as text whatever it looks like.
+        literal: bool,
+    },
+}
+
+#[derive(Debug)]
+enum Payload {
+    /// Literal arguments only: the payload, built at load.
+    Fixed(Bytes),
+    Template {
+        segments: Vec<Segment>,
+        args: Vec<Arg>,
+        /// `escapeXmlChars="true"`: escape `<`, `>`, `&` in JSON values (JSON media type).
+        escape_xml_chars: bool,
+    },
+}
+
+#[derive(Debug)]
+struct PayloadFactory {
+    media: MediaType,
+    payload: Payload,
+}
+
+/// Parses `<payloadFactory>`.
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
-    ctx.check_attrs(el, &["media-type", "template-type", "description"]);
+    ctx.check_attrs(
+        el,
+        &[
+            "media-type",
+            "template-type",
+            "escapeXmlChars",
+            "description",
+        ],
+    );
     ctx.no_text(el);
     let media = match el.attr("media-type") {
         None => MediaType::Xml,
@@ -47,8 +100,12 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ctx.unsupported(&a.loc, format!("template-type `{}`", a.value.trim()));
         return None;
     }
+    let escape_xml_chars = match el.attr("escapeXmlChars") {
+        Some(a) => values::boolean(&a.value, &a.loc, "escapeXmlChars", ctx.diags)?,
+        None => false,
+    };
     let mut format: Option<String> = None;
-    let mut args: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
     let mut ok = true;
     for child in el.elements() {
         match child.local_name() {
@@ -63,7 +120,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     MediaType::Xml => {
                         let mut elements = child.elements();
                         match (elements.next(), elements.next()) {
-                            (Some(root), None) if !child.has_text() => Some(root.to_xml()),
+                            (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
                             _ => {
                                 ctx.error(&child.loc, "an xml <format> holds exactly one element");
                                 ok = false;
@@ -92,22 +149,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                         ok = false;
                         continue;
                     }
-                    ctx.check_attrs(arg, &["value", "expression", "evaluator", "literal"]);
-                    ctx.no_children(arg);
-                    if let Some(a) = arg.attr("expression") {
-                        ctx.unsupported(
-                            &a.loc,
-                            "payloadFactory argument expressions (`expression`)",
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    match arg.attr_value("value") {
-                        Some(v) => args.push(v.to_owned()),
-                        None => {
-                            ctx.error(&arg.loc, "<arg> needs a `value`");
-                            ok = false;
-                        }
+                    match parse_arg(arg, media, ctx) {
+                        Some(a) => args.push(a),
+                        None => ok = false,
                     }
                 }
             }
@@ -126,58 +170,195 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     if !ok {
         return None;
     }
-    let escaped: Vec<String> = args.iter().map(|a| escape(media, a)).collect();
-    let payload = match fill(&format, &escaped) {
-        Ok(p) => p,
+    let segments = match split(&format, args.len()) {
+        Ok(s) => s,
         Err(index) => {
             ctx.error(
                 &el.loc,
-                format!("`${index}` in <format> has no matching <arg>"),
+                format!(
+                    "`${index}` in <format> has no matching <arg> (there are {})",
+                    args.len()
+                ),
             );
             return None;
         }
     };
-    Some(Box::new(PayloadFactory {
-        media,
-        payload: Bytes::from(payload),
-    }))
+    let payload = if args.iter().all(|a| matches!(a, Arg::Ready(_))) {
+        let values: Vec<&str> = args
+            .iter()
+            .map(|a| match a {
+                Arg::Ready(s) => s.as_str(),
+                Arg::Expr { .. } => "",
+            })
+            .collect();
+        let text = fill(&segments, &values);
+        if let Err(problem) = check_output(media, &text) {
+            ctx.error(&el.loc, problem);
+            return None;
+        }
+        Payload::Fixed(Bytes::from(text))
+    } else {
+        Payload::Template {
+            segments,
+            args,
+            escape_xml_chars,
+        }
+    };
+    Some(Box::new(PayloadFactory { media, payload }))
 }
 
-fn escape(media: MediaType, value: &str) -> String {
-    match media {
-        MediaType::Xml => crate::config::xml::escape_text(value),
-        MediaType::Json => {
-            let quoted = serde_json::Value::String(value.to_owned()).to_string();
-            quoted[1..quoted.len() - 1].to_owned()
+fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> {
+    ctx.check_attrs(
+        arg,
+        &["value", "expression", "evaluator", "literal", "description"],
+    );
+    ctx.no_children(arg);
+    let literal = match arg.attr("literal") {
+        Some(a) => values::boolean(&a.value, &a.loc, "literal", ctx.diags)?,
+        None => false,
+    };
+    match (arg.attr("value"), arg.attr("expression")) {
+        (Some(v), None) => Some(Arg::Ready(
+            replacement(media, &Evaluated::Text(v.value.clone()), literal, false).ok()?,
+        )),
+        (None, Some(it)) => {
+            let expr = match arg.attr("evaluator").map(|a| (a, a.value.trim())) {
+                Some((_, "json")) => match Expression::compile_json(&it.value) {
+                    Ok(x) => x,
+                    Err(message) => {
+                        ctx.error(&it.loc, format!("`expression`: {message}"));
+                        return None;
+                    }
+                },
+                None | Some((_, "xml")) => values::expression(it, arg, ctx.diags)?,
+                Some((a, other)) => {
+                    ctx.error(
+                        &a.loc,
+                        format!("unknown evaluator `{other}` (expected xml or json)"),
+                    );
+                    return None;
+                }
+            };
+            Some(Arg::Expr { expr, literal })
         }
-        MediaType::Text => value.to_owned(),
+        _ => {
+            ctx.error(
+                &arg.loc,
+                "<arg> needs exactly one of `value` and `expression`",
+            );
+            None
+        }
     }
 }
 
-/// Replaces `$1`..`$n` in `template`. Returns the index of an argument that is missing.
-fn fill(template: &str, args: &[String]) -> Result<String, usize> {
-    let mut out = String::with_capacity(template.len());
+/// Splits the template at `$1`..`$n`. Returns the number of an argument that is missing.
+fn split(template: &str, arg_count: usize) -> Result<Vec<Segment>, usize> {
+    let mut out = Vec::new();
+    let mut text = String::new();
     let mut rest = template;
     while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
+        text.push_str(&rest[..i]);
         let digits: String = rest[i + 1..]
             .chars()
             .take_while(char::is_ascii_digit)
             .collect();
         if digits.is_empty() {
-            out.push('$');
+            text.push('$');
             rest = &rest[i + 1..];
             continue;
         }
-        let index: usize = digits.parse().map_err(|_| 0usize)?;
-        match index.checked_sub(1).and_then(|k| args.get(k)) {
-            Some(value) => out.push_str(value),
-            None => return Err(index),
+        let index: usize = digits.parse().map_err(|_| usize::MAX)?;
+        if index == 0 || index > arg_count {
+            return Err(index);
         }
+        if !text.is_empty() {
+            out.push(Segment::Text(std::mem::take(&mut text)));
+        }
+        out.push(Segment::Arg(index - 1));
         rest = &rest[i + 1 + digits.len()..];
     }
-    out.push_str(rest);
+    text.push_str(rest);
+    if !text.is_empty() {
+        out.push(Segment::Text(text));
+    }
     Ok(out)
+}
+
+fn fill(segments: &[Segment], values: &[&str]) -> String {
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Arg(i) => out.push_str(values.get(*i).copied().unwrap_or("")),
+        }
+    }
+    out
+}
+
+/// True when `text` is one or more XML elements (what Synapse inserts without escaping).
+fn is_xml(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with('<')
+        && t.ends_with('>')
+        && XmlDoc::parse(format!("<r>{t}</r>").as_bytes()).is_ok()
+}
+
+/// The text that replaces an argument, escaped for the media type.
+fn replacement(
+    media: MediaType,
+    value: &Evaluated,
+    literal: bool,
+    escape_xml_chars: bool,
+) -> Result<String, String> {
+    Ok(match (media, value) {
+        (_, Evaluated::Null) => String::new(),
+        (MediaType::Text, v) => v.clone().into_string().unwrap_or_default(),
+        (MediaType::Xml, Evaluated::Xml(x)) if !literal => x.clone(),
+        (MediaType::Xml, Evaluated::Json(j)) if !literal => json_as_xml(j),
+        (MediaType::Xml, v) => {
+            let text = v.clone().into_string().unwrap_or_default();
+            if !literal && is_xml(&text) {
+                text
+            } else {
+                crate::config::xml::escape_text(&text)
+            }
+        }
+        (MediaType::Json, Evaluated::Json(j)) if !literal => {
+            let text = j.to_string();
+            if escape_xml_chars {
+                crate::config::xml::escape_text(&text)
+            } else {
+                text
+            }
+        }
+        (MediaType::Json, Evaluated::Xml(x)) if !literal => xml_as_json(x)?,
+        (MediaType::Json, v) => json_escape(&v.clone().into_string().unwrap_or_default()),
+    })
+}
+
+fn json_escape(text: &str) -> String {
+    let quoted = serde_json::Value::String(text.to_owned()).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+/// The filled template must be what its media type says.
+fn check_output(media: MediaType, text: &str) -> Result<(), String> {
+    match media {
+        MediaType::Json => serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map(|_| ())
+            .map_err(|error| format!("the payload is not valid JSON ({error}): {text}")),
+        MediaType::Xml => XmlDoc::parse(text.as_bytes())
+            .map(|_| ())
+            .map_err(|error| format!("the payload is not well-formed XML ({error}): {text}")),
+        MediaType::Text => Ok(()),
+    }
+}
+
+fn is_soap_content_type(msg: &MessageContext) -> bool {
+    msg.content_type().is_some_and(|ct| {
+        let ct = ct.to_ascii_lowercase();
+        ct.contains("text/xml") || ct.contains("application/soap+xml")
+    })
 }
 
 impl Mediator for PayloadFactory {
@@ -190,33 +371,197 @@ impl Mediator for PayloadFactory {
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        msg.body = Body::Full(self.payload.clone());
+        // A SOAP message keeps its envelope: read it before anything else.
+        let soap =
+            self.media == MediaType::Xml && is_soap_content_type(msg) && !msg.body.is_empty();
+        if soap {
+            match msg.load_xml() {
+                Ok(()) => {}
+                Err(crate::message::payload::PayloadError::NeedBody) => return Ok(Step::NeedBody),
+                // Not an envelope after all: the body is simply replaced.
+                Err(_) => {}
+            }
+        }
+        let text: Bytes = match &self.payload {
+            Payload::Fixed(bytes) => bytes.clone(),
+            Payload::Template {
+                segments,
+                args,
+                escape_xml_chars,
+            } => {
+                let mut values: Vec<String> = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(match arg {
+                        Arg::Ready(s) => s.clone(),
+                        Arg::Expr { expr, literal } => {
+                            let value = eval!(expr.evaluate(msg));
+                            replacement(self.media, &value, *literal, *escape_xml_chars).map_err(
+                                |m| {
+                                    MediationError::Failed(format!(
+                                        "payloadFactory argument `{expr}`: {m}"
+                                    ))
+                                },
+                            )?
+                        }
+                    });
+                }
+                let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                let text = fill(segments, &refs);
+                check_output(self.media, &text)
+                    .map_err(|m| MediationError::Failed(format!("payloadFactory: {m}")))?;
+                Bytes::from(text)
+            }
+        };
+        if soap && self.splice_into_envelope(msg, &text)? {
+            return Ok(Step::Continue);
+        }
+        msg.body = Body::Full(text);
+        self.set_content_type(msg)?;
+        Ok(Step::Continue)
+    }
+}
+
+impl PayloadFactory {
+    /// On a SOAP message, puts the new payload inside the existing Body. Returns false
+    /// when the message is not a SOAP envelope or the payload is one itself.
+    fn splice_into_envelope(
+        &self,
+        msg: &mut MessageContext,
+        payload: &[u8],
+    ) -> Result<bool, MediationError> {
+        let Some(doc) = msg.xml_doc() else {
+            return Ok(false);
+        };
+        if !matches!(doc.envelope, Envelope::Soap11 | Envelope::Soap12) {
+            return Ok(false);
+        }
+        let text = String::from_utf8_lossy(payload);
+        let nodes = doc
+            .import_fragment(&text)
+            .map_err(|m| MediationError::Failed(format!("payloadFactory: {m}")))?;
+        let replaces_envelope = nodes.iter().filter_map(|n| n.element()).any(|it| {
+            it.name().local_part() == "Envelope"
+                && matches!(
+                    it.name().namespace_uri(),
+                    Some(crate::message::xml::SOAP11_NS | crate::message::xml::SOAP12_NS)
+                )
+        });
+        if replaces_envelope {
+            return Ok(false);
+        }
+        let Some(body) = doc.body() else {
+            return Ok(false);
+        };
+        body.clear_children();
+        body.append_children(nodes);
+        msg.commit_xml();
+        Ok(true)
+    }
+
+    fn set_content_type(&self, msg: &mut MessageContext) -> Result<(), MediationError> {
         let current = msg.content_type().unwrap_or_default().to_ascii_lowercase();
         let content_type = match self.media {
             MediaType::Json => "application/json",
             MediaType::Text => "text/plain",
-            MediaType::Xml if current.contains("xml") => {
-                // Keep text/xml or application/soap+xml (reference §5).
-                return Ok(Step::Continue);
-            }
+            // Keep text/xml or application/soap+xml (reference §5).
+            MediaType::Xml if current.contains("xml") => return Ok(()),
             MediaType::Xml => "application/xml",
         };
         msg.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
         msg.set_property(Scope::Axis2, "messageType", Value::from(content_type))
             .map_err(MediationError::Failed)?;
-        Ok(Step::Continue)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fill;
+    use super::*;
+
+    fn filled(template: &str, values: &[&str]) -> Result<String, usize> {
+        split(template, values.len()).map(|s| fill(&s, values))
+    }
 
     #[test]
     fn fills_numbered_arguments_and_keeps_lone_dollars() {
-        let args = vec!["a".to_owned(), "b".to_owned()];
-        assert_eq!(fill("x=$1,y=$2,z=$", &args).unwrap(), "x=a,y=b,z=$");
-        assert_eq!(fill("$12", &args), Err(12));
-        assert_eq!(fill("{\"k\":\"$1\"}", &args).unwrap(), "{\"k\":\"a\"}");
+        assert_eq!(filled("x=$1,y=$2,z=$", &["a", "b"]).unwrap(), "x=a,y=b,z=$");
+        assert_eq!(filled("$12", &["a", "b"]), Err(12));
+        assert_eq!(filled("$0", &["a"]), Err(0));
+        assert_eq!(filled("{\"k\":\"$1\"}", &["a"]).unwrap(), "{\"k\":\"a\"}");
+        assert_eq!(filled("$1$1", &["ab"]).unwrap(), "abab");
+    }
+
+    #[test]
+    fn values_are_escaped_for_the_media_type() {
+        let t = |s: &str| Evaluated::Text(s.to_owned());
+        assert_eq!(
+            replacement(MediaType::Xml, &t("a < b & c"), false, false).unwrap(),
+            "a &lt; b &amp; c"
+        );
+        assert_eq!(
+            replacement(MediaType::Xml, &t("<b>bold</b>"), false, false).unwrap(),
+            "<b>bold</b>"
+        );
+        assert_eq!(
+            replacement(MediaType::Xml, &t("<b>bold</b>"), true, false).unwrap(),
+            "&lt;b&gt;bold&lt;/b&gt;"
+        );
+        assert_eq!(
+            replacement(
+                MediaType::Xml,
+                &Evaluated::Xml("<i>1</i>".into()),
+                false,
+                false
+            )
+            .unwrap(),
+            "<i>1</i>"
+        );
+        assert_eq!(
+            replacement(MediaType::Json, &t("say \"hi\"\n"), false, false).unwrap(),
+            "say \\\"hi\\\"\\n"
+        );
+        let obj = Evaluated::Json(serde_json::json!({"a": "<x>"}));
+        assert_eq!(
+            replacement(MediaType::Json, &obj, false, false).unwrap(),
+            "{\"a\":\"<x>\"}"
+        );
+        assert_eq!(
+            replacement(MediaType::Json, &obj, false, true).unwrap(),
+            "{\"a\":\"&lt;x&gt;\"}"
+        );
+        assert_eq!(
+            replacement(MediaType::Json, &obj, true, false).unwrap(),
+            "{\\\"a\\\":\\\"<x>\\\"}"
+        );
+        assert_eq!(
+            replacement(MediaType::Xml, &obj, false, false).unwrap(),
+            "<a>&lt;x&gt;</a>"
+        );
+        let pair = Evaluated::Json(serde_json::json!({"id": 1, "tags": ["x", "y"]}));
+        assert_eq!(
+            replacement(MediaType::Xml, &pair, false, false).unwrap(),
+            "<id>1</id><tags>x</tags><tags>y</tags>"
+        );
+        let elements = Evaluated::Xml("<a>1</a><b>x</b>".into());
+        assert_eq!(
+            replacement(MediaType::Json, &elements, false, false).unwrap(),
+            "{\"a\":1,\"b\":\"x\"}"
+        );
+        assert_eq!(
+            replacement(MediaType::Text, &t("<raw>"), false, false).unwrap(),
+            "<raw>"
+        );
+        assert_eq!(
+            replacement(MediaType::Json, &Evaluated::Null, false, false).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    fn output_is_checked_against_the_media_type() {
+        assert!(check_output(MediaType::Json, "{\"a\": 1}").is_ok());
+        assert!(check_output(MediaType::Json, "{\"a\": x}").is_err());
+        assert!(check_output(MediaType::Xml, "<a><b/></a>").is_ok());
+        assert!(check_output(MediaType::Xml, "<a>").is_err());
     }
 }

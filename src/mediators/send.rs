@@ -1,14 +1,24 @@
 //! `<send [receive]>`: hand the message to an endpoint (or, on a response, to the client).
 
 use super::{Env, Mediator, Reference, Step, endpoint_child};
+use crate::config::values::Dynamic;
 use crate::config::{Ctx, Element, EndpointId, SeqId, values};
 use crate::engine::MediationError;
+use crate::expr::Expression;
 use crate::message::MessageContext;
+
+#[derive(Debug)]
+enum Receive {
+    None,
+    Fixed(SeqId),
+    /// `receive="{expression}"`: a sequence name computed per message.
+    Computed(Expression),
+}
 
 #[derive(Debug)]
 struct Send {
     endpoint: Option<EndpointId>,
-    receive: Option<SeqId>,
+    receive: Receive,
 }
 
 /// Parses `<send>`.
@@ -18,12 +28,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         values::boolean(&a.value, &a.loc, "buildmessage", ctx.diags)?;
     }
     let receive = match el.attr("receive") {
-        Some(a) if a.value.trim().starts_with('{') => {
-            ctx.unsupported(&a.loc, "a computed `receive` sequence");
-            return None;
-        }
-        Some(a) => Some(ctx.sequence_ref(a.value.trim(), &a.loc)?),
-        None => None,
+        Some(a) => match values::dynamic(a, el, ctx.diags)? {
+            Dynamic::Literal(name) => Receive::Fixed(ctx.sequence_ref(&name, &a.loc)?),
+            Dynamic::Expr(it) => Receive::Computed(it),
+        },
+        None => Receive::None,
     };
     let endpoint = endpoint_child(el, ctx).ok()?;
     Some(Box::new(Send { endpoint, receive }))
@@ -33,19 +42,38 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
     Box::new(Send {
         endpoint: Some(endpoint),
-        receive: None,
+        receive: Receive::None,
     })
 }
 
 impl Mediator for Send {
+    fn body_use(&self) -> Option<&'static str> {
+        match &self.receive {
+            Receive::Computed(expr) => super::reads_payload(expr, "send receive expression"),
+            _ => None,
+        }
+    }
+
     fn mediate<'c>(
         &'c self,
-        _msg: &mut MessageContext,
-        _env: &Env<'c>,
+        msg: &mut MessageContext,
+        env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
+        let receive = match &self.receive {
+            Receive::None => None,
+            Receive::Fixed(id) => Some(*id),
+            Receive::Computed(it) => {
+                let name = eval!(it.string(msg)).unwrap_or_default();
+                Some(super::sequence::named(
+                    env,
+                    name.trim(),
+                    "the computed receive sequence",
+                )?)
+            }
+        };
         Ok(Step::Send {
             endpoint: self.endpoint,
-            receive: self.receive,
+            receive,
         })
     }
 
@@ -53,7 +81,7 @@ impl Mediator for Send {
         if let Some(id) = self.endpoint {
             visit(Reference::Endpoint(id));
         }
-        if let Some(id) = self.receive {
+        if let Receive::Fixed(id) = self.receive {
             visit(Reference::Receive(id));
         }
     }

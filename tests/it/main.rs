@@ -7,6 +7,8 @@ mod support;
 
 mod admin;
 mod check;
+mod expressions;
+mod fixtures;
 mod groups;
 mod grpc;
 mod health_checks;

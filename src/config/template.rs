@@ -1,0 +1,125 @@
+//! `<template>` artifacts holding a sequence (sequence templates), invoked by
+//! `<call-template target>` with `<with-param>` values (reference §1.14).
+//!
+//! Endpoint templates (`<template>` holding an `<endpoint>`) are reported as not
+//! supported.
+
+use super::{Ctx, Element, Loc, SeqId, sequence};
+
+/// A sequence template.
+#[derive(Debug)]
+pub struct TemplateConfig {
+    /// The template's name.
+    pub name: String,
+    /// Declared parameters, in order.
+    pub params: Vec<TemplateParam>,
+    /// The body, run with the parameters in the `func` scope.
+    pub sequence: SeqId,
+    /// Where it is defined.
+    pub loc: Loc,
+}
+
+/// A `<parameter>` of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateParam {
+    /// Its name (`$func:name`).
+    pub name: String,
+    /// `defaultValue`, used when the call gives none.
+    pub default: Option<String>,
+    /// `isMandatory="true"`: every call must give it (checked at load).
+    pub mandatory: bool,
+}
+
+/// Parses a `<template name>` artifact.
+pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
+    ctx.check_attrs(el, &["name", "onError"]);
+    ctx.no_text(el);
+    if let Some(a) = el.attr("onError") {
+        ctx.unsupported(
+            &a.loc,
+            "`onError` on a <template> (put it on its <sequence>)",
+        );
+    }
+    let name = ctx.required_attr(el, "name")?.value.trim().to_owned();
+    let mut params: Vec<TemplateParam> = Vec::new();
+    let mut body = None;
+    let mut ok = true;
+    for child in el.elements() {
+        match child.local_name() {
+            "parameter" if child.is_synapse() => {
+                ctx.check_attrs(
+                    child,
+                    &["name", "defaultValue", "isMandatory", "description"],
+                );
+                ctx.no_children(child);
+                let Some(pname) = ctx.required_attr(child, "name") else {
+                    ok = false;
+                    continue;
+                };
+                let pname = pname.value.trim().to_owned();
+                if params.iter().any(|p| p.name == pname) {
+                    ctx.error(&child.loc, format!("parameter `{pname}` is declared twice"));
+                    ok = false;
+                    continue;
+                }
+                let mandatory = match child.attr("isMandatory") {
+                    Some(a) => {
+                        match super::values::boolean(&a.value, &a.loc, "isMandatory", ctx.diags) {
+                            Some(b) => b,
+                            None => {
+                                ok = false;
+                                continue;
+                            }
+                        }
+                    }
+                    None => false,
+                };
+                params.push(TemplateParam {
+                    name: pname,
+                    default: child.attr_value("defaultValue").map(str::to_owned),
+                    mandatory,
+                });
+            }
+            "sequence" if child.is_synapse() => {
+                if body.is_some() {
+                    ctx.error(&child.loc, "a <template> holds one <sequence>");
+                    ok = false;
+                    continue;
+                }
+                ctx.check_attrs(child, &["onError", "name"]);
+                let label = format!("template {name}");
+                let saved = std::mem::replace(&mut ctx.artifact, label.clone());
+                body = sequence::parse_inline_body(child, label, ctx);
+                ctx.artifact = saved;
+                if body.is_none() {
+                    ok = false;
+                }
+            }
+            "endpoint" if child.is_synapse() => {
+                ctx.unsupported(
+                    &child.loc,
+                    "endpoint templates (`<template>` holding an `<endpoint>`)",
+                );
+                ok = false;
+            }
+            "description" if child.is_synapse() => {}
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    if body.is_none() && ok {
+        ctx.error(&el.loc, "<template> needs a <sequence>");
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(TemplateConfig {
+        name,
+        params,
+        sequence: body?,
+        loc: el.loc.clone(),
+    })
+}

@@ -1,0 +1,184 @@
+//! `json-eval(<JSONPath>)`: JSONPath over JSON payloads (serde_json_path, RFC 9535), with
+//! the Jayway forms Synapse users write: `?(@.x > 1)` filters and a trailing `.length()`.
+//!
+//! Like Jayway (the library behind Synapse's `json-eval`), a *definite* path (no wildcard,
+//! deep scan, filter, slice or union) gives its one value, and an *indefinite* one gives
+//! the array of every match.
+
+use serde_json::Value as Json;
+use serde_json_path::JsonPath;
+
+/// A compiled JSONPath.
+#[derive(Debug, Clone)]
+pub(crate) struct JsonExpr {
+    /// The path as written (without `.length()`).
+    source: String,
+    path: JsonPath,
+    /// The path ends in Jayway's `.length()`.
+    length: bool,
+    /// The path can match more than one node.
+    indefinite: bool,
+}
+
+impl PartialEq for JsonExpr {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source && self.length == other.length
+    }
+}
+
+/// Compiles the path inside `json-eval(...)`.
+///
+/// # Errors
+/// A syntax error, as a message for a diagnostic.
+pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
+    let mut source = path.trim().to_owned();
+    let length = match source.strip_suffix(".length()") {
+        Some(base) => {
+            source = base.to_owned();
+            true
+        }
+        None => false,
+    };
+    if !source.starts_with('$') {
+        return Err(format!("a JSONPath starts with `$`, found `{source}`"));
+    }
+    let parsed = JsonPath::parse(&source)
+        .map_err(|error| format!("invalid JSONPath `{source}`: {error}"))?;
+    let indefinite = is_indefinite(&source);
+    Ok(JsonExpr {
+        source,
+        path: parsed,
+        length,
+        indefinite,
+    })
+}
+
+/// Jayway's rule: a path with `..`, `*`, a filter `?`, a slice `:` or a union `,` (outside
+/// quoted names) may match several nodes.
+fn is_indefinite(path: &str) -> bool {
+    let mut quote: Option<char> = None;
+    let mut depth = 0usize;
+    let mut prev = '\0';
+    for c in path.chars() {
+        match quote {
+            Some(q) => {
+                if c == q && prev != '\\' {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' => depth += 1,
+                ']' => depth = depth.saturating_sub(1),
+                '*' | '?' => return true,
+                '.' if prev == '.' => return true,
+                ':' | ',' if depth > 0 => return true,
+                _ => {}
+            },
+        }
+        prev = c;
+    }
+    false
+}
+
+// === impl JsonExpr ===
+
+impl JsonExpr {
+    /// The path as written.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against `doc`: `None` when a definite path matches nothing.
+    pub(crate) fn evaluate(&self, doc: &Json) -> Option<Json> {
+        let nodes = self.path.query(doc);
+        let result = if self.indefinite {
+            Json::Array(nodes.all().into_iter().cloned().collect())
+        } else {
+            nodes.all().first().map(|v| (*v).clone())?
+        };
+        if self.length {
+            let n = match &result {
+                Json::Array(a) => a.len(),
+                Json::Object(o) => o.len(),
+                Json::String(s) => s.chars().count(),
+                _ => return None,
+            };
+            return Some(Json::from(n));
+        }
+        Some(result)
+    }
+
+    /// JSON pointers to every node the path matches, in document order (for edits).
+    pub(crate) fn pointers(&self, doc: &Json) -> Vec<String> {
+        self.path
+            .query_located(doc)
+            .locations()
+            .map(|p| p.to_json_pointer())
+            .collect()
+    }
+
+    /// True when the path ends in `.length()` (such a path cannot be a target).
+    pub(crate) fn is_length(&self) -> bool {
+        self.length
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(path: &str, doc: &Json) -> Option<Json> {
+        compile(path).unwrap().evaluate(doc)
+    }
+
+    #[test]
+    fn definite_paths_give_values_and_indefinite_ones_arrays() {
+        let doc =
+            json!({"order": {"id": 7, "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]}});
+        assert_eq!(eval("$.order.id", &doc), Some(json!(7)));
+        assert_eq!(eval("$.order.items[1].sku", &doc), Some(json!("b")));
+        assert_eq!(eval("$.order.missing", &doc), None);
+        assert_eq!(eval("$.order.items[*].sku", &doc), Some(json!(["a", "b"])));
+        assert_eq!(eval("$..sku", &doc), Some(json!(["a", "b"])));
+        assert_eq!(
+            eval("$.order.items[?(@.qty > 3)].sku", &doc),
+            Some(json!(["b"]))
+        );
+        assert_eq!(
+            eval("$.order.items[?@.qty > 3].sku", &doc),
+            Some(json!(["b"]))
+        );
+        assert_eq!(eval("$['order']['id']", &doc), Some(json!(7)));
+        assert_eq!(eval("$.order.items[-1].qty", &doc), Some(json!(5)));
+    }
+
+    #[test]
+    fn jayway_length_is_understood() {
+        let doc = json!({"items": [1, 2, 3], "name": "héllo", "o": {"a": 1}});
+        assert_eq!(eval("$.items.length()", &doc), Some(json!(3)));
+        assert_eq!(eval("$.name.length()", &doc), Some(json!(5)));
+        assert_eq!(eval("$.o.length()", &doc), Some(json!(1)));
+        assert_eq!(eval("$.missing.length()", &doc), None);
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(compile("order.id").unwrap_err().contains("starts with `$`"));
+        assert!(
+            compile("$.items[")
+                .unwrap_err()
+                .contains("invalid JSONPath")
+        );
+    }
+
+    #[test]
+    fn pointers_locate_matches() {
+        let doc = json!({"a": [{"b": 1}, {"b": 2}]});
+        assert_eq!(
+            compile("$.a[*].b").unwrap().pointers(&doc),
+            vec!["/a/0/b", "/a/1/b"]
+        );
+    }
+}

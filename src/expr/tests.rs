@@ -1,0 +1,221 @@
+//! Expressions evaluated against real messages.
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, Uri};
+use bytes::Bytes;
+
+use super::*;
+use crate::message::{Body, Scope, Value};
+
+const ORDER_SOAP: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">
+  <soapenv:Header><h:Trace xmlns:h="urn:h">t-1</h:Trace></soapenv:Header>
+  <soapenv:Body>
+    <ord:PlaceOrder xmlns:ord="urn:orders" priority="high">
+      <ord:Customer>ACME</ord:Customer>
+      <ord:Item qty="2">Gadget</ord:Item>
+      <ord:Item qty="5">Gizmo &amp; co</ord:Item>
+    </ord:PlaceOrder>
+  </soapenv:Body>
+</soapenv:Envelope>"#;
+
+fn msg(body: &str, content_type: &'static str) -> MessageContext {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        HeaderName::from_static("x-tenant"),
+        HeaderValue::from_static("blue"),
+    );
+    let mut m = MessageContext::request(
+        Method::POST,
+        Uri::from_static("/shop/orders?Region=EU&q=a+b%21"),
+        "http",
+        headers,
+        Body::Full(Bytes::from(body.to_owned())),
+    );
+    m.set("uri.var.id", "42");
+    m.set_axis2("HTTP_SC", Value::Int(201));
+    m
+}
+
+/// Prefixes differ from the payload's on purpose: only namespace URIs matter.
+fn ns() -> Vec<(String, String)> {
+    vec![
+        (
+            "s".into(),
+            "http://schemas.xmlsoap.org/soap/envelope/".into(),
+        ),
+        ("o".into(), "urn:orders".into()),
+        ("h".into(), "urn:h".into()),
+    ]
+}
+
+fn eval(src: &str, m: &mut MessageContext) -> Evaluated {
+    Expression::compile(src, &ns())
+        .unwrap_or_else(|it| panic!("{src}: {it}"))
+        .evaluate(m)
+        .unwrap_or_else(|it| panic!("{src}: {it}"))
+}
+
+fn text(src: &str, m: &mut MessageContext) -> String {
+    eval(src, m)
+        .into_string()
+        .unwrap_or_else(|| panic!("{src}: no value"))
+}
+
+#[test]
+fn xpath_over_a_soap_envelope() {
+    let mut m = msg(ORDER_SOAP, "text/xml");
+    assert_eq!(text("count(//o:Item)", &mut m), "2");
+    assert_eq!(text("//o:Item[@qty > 3]", &mut m), "Gizmo & co");
+    assert_eq!(text("$body/o:PlaceOrder/o:Customer", &mut m), "ACME");
+    assert_eq!(
+        text("/s:Envelope/s:Body/o:PlaceOrder/@priority", &mut m),
+        "high"
+    );
+    assert_eq!(text("$header/h:Trace", &mut m), "t-1");
+    assert_eq!(text("string(//o:Item)", &mut m), "Gadget");
+    assert_eq!(text("sum(//o:Item/@qty) * 2", &mut m), "14");
+    assert_eq!(text("local-name($body/*)", &mut m), "PlaceOrder");
+    assert_eq!(eval("//o:Item = 'Gadget'", &mut m), Evaluated::Bool(true));
+    assert_eq!(eval("//o:Missing", &mut m), Evaluated::Null);
+    // Context node is the envelope, as in Synapse.
+    assert_eq!(text("name(.)", &mut m), "soapenv:Envelope");
+    // Several elements, or one without text of its own, come back as XML.
+    match eval("//o:Item", &mut m) {
+        Evaluated::Xml(x) => assert_eq!(
+            x,
+            r#"<ord:Item xmlns:ord="urn:orders" qty="2">Gadget</ord:Item><ord:Item xmlns:ord="urn:orders" qty="5">Gizmo &amp; co</ord:Item>"#
+        ),
+        other => panic!("{other:?}"),
+    }
+    match eval("$body/*", &mut m) {
+        Evaluated::Xml(x) => assert!(
+            x.starts_with("<ord:PlaceOrder xmlns:ord=\"urn:orders\""),
+            "{x}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn xpath_over_plain_xml_sees_a_virtual_envelope() {
+    let mut m = msg(
+        "<order><id>7</id><total>9.5</total></order>",
+        "application/xml",
+    );
+    assert_eq!(text("//order/id", &mut m), "7");
+    assert_eq!(text("$body/order/total + 0.5", &mut m), "10");
+    assert_eq!(text("/s:Envelope/s:Body/order/id", &mut m), "7");
+    // The payload root is not the document root.
+    assert_eq!(eval("/order", &mut m), Evaluated::Null);
+}
+
+#[test]
+fn synapse_functions_and_variables() {
+    let mut m = msg("<a/>", "application/xml");
+    m.push_func_scope(vec![("greeting".into(), Value::from("hi"))]);
+    assert_eq!(text("get-property('uri.var.id')", &mut m), "42");
+    assert_eq!(text("$ctx:uri.var.id", &mut m), "42");
+    assert_eq!(text("get-property('axis2', 'HTTP_SC')", &mut m), "201");
+    assert_eq!(text("$axis2:HTTP_SC + 1", &mut m), "202");
+    assert_eq!(text("$trp:X-Tenant", &mut m), "blue");
+    assert_eq!(
+        text("get-property('transport', 'x-tenant')", &mut m),
+        "blue"
+    );
+    assert_eq!(text("$url:region", &mut m), "EU");
+    assert_eq!(text("$url:q", &mut m), "a b!");
+    assert_eq!(text("$func:greeting", &mut m), "hi");
+    assert_eq!(text("get-property('func', 'greeting')", &mut m), "hi");
+    assert_eq!(text("get-property('missing')", &mut m), "");
+    assert_eq!(text("base64Encode('user:pass')", &mut m), "dXNlcjpwYXNz");
+    assert_eq!(text("base64Decode('dXNlcjpwYXNz')", &mut m), "user:pass");
+    assert_eq!(text("url-encode('a b&c')", &mut m), "a+b%26c");
+    assert_eq!(text("concat('id-', $ctx:uri.var.id)", &mut m), "id-42");
+    assert!(
+        text("get-property('SYSTEM_TIME')", &mut m)
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(
+        text(
+            "string-length(get-property('SYSTEM_DATE', 'yyyy-MM-dd'))",
+            &mut m
+        ),
+        "10"
+    );
+    assert!(text("get-property('MessageID')", &mut m).starts_with("urn:axon:"));
+    assert_eq!(text("get-property('MESSAGE_FORMAT')", &mut m), "pox");
+    m.set_property(Scope::Default, "flag", Value::Bool(true))
+        .unwrap();
+    assert_eq!(
+        eval("get-property('flag') = 'true'", &mut m),
+        Evaluated::Bool(true)
+    );
+}
+
+#[test]
+fn property_only_expressions_never_touch_the_body() {
+    let mut m = msg("<not-closed>", "application/xml");
+    assert_eq!(text("$ctx:uri.var.id", &mut m), "42");
+    // A streamed body is not read either.
+    let mut streamed = MessageContext::request(
+        Method::GET,
+        Uri::from_static("/"),
+        "http",
+        HeaderMap::new(),
+        Body::stream(Box::pin(futures_util::stream::empty()), None),
+    );
+    let it = Expression::compile("concat('a', 'b')", &[]).unwrap();
+    assert_eq!(it.string(&mut streamed).unwrap().as_deref(), Some("ab"));
+    let needs = Expression::compile("//a", &[]).unwrap();
+    assert_eq!(needs.string(&mut streamed), Err(ExprError::NeedBody));
+}
+
+#[test]
+fn malformed_and_mismatched_payloads_fail_clearly() {
+    let mut bad = msg("<order>", "application/xml");
+    let it = Expression::compile("//order", &[]).unwrap();
+    assert!(matches!(
+        it.evaluate(&mut bad),
+        Err(ExprError::Malformed(_))
+    ));
+    // Other kinds are seen through Synapse's JSON/XML mapping.
+    let mut json = msg("{\"a\":{\"b\":1}}", "application/json");
+    assert_eq!(text("//a/b", &mut json), "1");
+    let mut xml = msg("<order><id>7</id></order>", "application/xml");
+    assert_eq!(text("json-eval($.order.id)", &mut xml), "7");
+    let bad_arg = Expression::compile("base64Decode('%%%')", &[]).unwrap();
+    assert!(matches!(
+        bad_arg.evaluate(&mut json),
+        Err(ExprError::Failed(_))
+    ));
+}
+
+#[test]
+fn json_eval_over_json_payloads() {
+    let mut m = msg(
+        r#"{"order":{"id":7,"customer":"ACME","vip":true,"items":[{"sku":"a","qty":1},{"sku":"b","qty":5}]}}"#,
+        "application/json",
+    );
+    assert_eq!(text("json-eval($.order.id)", &mut m), "7");
+    assert_eq!(text("json-eval($.order.customer)", &mut m), "ACME");
+    assert_eq!(text("json-eval($.order.vip)", &mut m), "true");
+    assert_eq!(text("json-eval($.order.items.length())", &mut m), "2");
+    assert_eq!(
+        eval("json-eval($.order.items[?(@.qty > 2)].sku)", &mut m),
+        Evaluated::Json(serde_json::json!(["b"]))
+    );
+    assert_eq!(eval("json-eval($.order.nothing)", &mut m), Evaluated::Null);
+    let cond = Expression::compile("json-eval($.order.vip)", &[]).unwrap();
+    assert!(cond.boolean(&mut m).unwrap());
+    let cond = Expression::compile("json-eval($.order.items[?(@.qty > 9)])", &[]).unwrap();
+    assert!(!cond.boolean(&mut m).unwrap());
+}
+
+#[test]
+fn text_payloads_are_wrapped_like_axis2() {
+    let mut m = msg("hello world", "text/plain");
+    assert_eq!(text("$body/*", &mut m), "hello world");
+    assert_eq!(text("local-name($body/*)", &mut m), "text");
+}

@@ -1,0 +1,453 @@
+//! XPath 1.0 expressions with Synapse's variables and functions, on sxd-xpath.
+//!
+//! At load, [`compile`] tokenizes the expression, checks every prefix, function and
+//! variable, rewrites `get-property(...)` calls and `$ctx:`-style variables into plain
+//! variables (resolved in Rust per message) and `$body`/`$header` into paths, then lets
+//! sxd-xpath parse the result so syntax errors are reported at load.
+//!
+//! sxd-xpath's compiled `XPath` and its `Context` are neither `Send` nor `Sync`, and the
+//! configuration is shared by every worker. So the configuration keeps the checked source
+//! and each worker thread compiles it once, on first use, into a thread-local cache keyed
+//! by that source: after the first message on a thread, evaluating costs no parsing and no
+//! lock.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use sxd_document::Package;
+use sxd_xpath::nodeset::Node;
+use sxd_xpath::{Context, Factory, Value as XValue, XPath};
+
+use super::lexer::{self, Kind, Token};
+use super::synapse::{self, Source};
+use crate::message::MessageContext;
+use crate::message::xml::XmlDoc;
+
+/// A checked XPath, ready to be compiled on any thread.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct XPathExpr {
+    /// The expression sxd-xpath compiles (Synapse forms rewritten).
+    compiled: String,
+    /// Per-thread cache key: the compiled text and the namespace bindings.
+    key: Arc<str>,
+    /// Prefix bindings in scope where the expression was written.
+    namespaces: Vec<(String, String)>,
+    /// Variables to set before each evaluation: `(name, where its value comes from)`.
+    reads: Vec<(String, Source)>,
+    /// False when the expression only reads properties (no path, no `$body`).
+    needs_payload: bool,
+}
+
+/// Most compiled expressions one worker keeps; past it the cache starts over (reloads
+/// can leave old expressions behind).
+const CACHE_LIMIT: usize = 4096;
+
+struct Compiled {
+    xpath: XPath,
+    context: Context<'static>,
+}
+
+thread_local! {
+    static CACHE: RefCell<HashMap<Arc<str>, Compiled>> = RefCell::new(HashMap::new());
+    /// An empty document, for expressions that do not read the payload.
+    static EMPTY: Package = Package::new();
+}
+
+/// Checks `source` and prepares it for evaluation. `namespaces` are the prefix bindings in
+/// scope of the configuration element that holds it.
+///
+/// # Errors
+/// A syntax error, an undeclared prefix, an unknown function or variable, or a
+/// `get-property()` with computed arguments, as a message for a diagnostic.
+pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<XPathExpr, String> {
+    let trimmed = source.trim();
+    if trimmed.is_empty() {
+        return Err("the XPath is empty".into());
+    }
+    if trimmed.starts_with("${") {
+        return Err(
+            "Synapse expressions (`${...}`) are not supported by Axon; use an XPath or json-eval()"
+                .into(),
+        );
+    }
+    let tokens = lexer::tokenize(trimmed)?;
+    let mut out = String::with_capacity(trimmed.len() + 16);
+    let mut reads: Vec<(String, Source)> = Vec::new();
+    let mut needs_payload = false;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        match &token.kind {
+            Kind::Function {
+                prefix: None,
+                local,
+            } if local == "get-property" => {
+                let (args, end) = literal_args(trimmed, &tokens, i)?;
+                let src = synapse::get_property(&args)?;
+                out.push_str(&trimmed[copied..token.start]);
+                out.push('$');
+                out.push_str(&variable_for(&mut reads, src));
+                copied = tokens[end].end;
+                i = end + 1;
+                continue;
+            }
+            Kind::Function { prefix, local } => {
+                let arity = arity(&tokens, i);
+                check_function(prefix.as_deref(), local, arity)?;
+                if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local.as_str()) {
+                    needs_payload = true;
+                }
+            }
+            Kind::Variable {
+                prefix: None,
+                local,
+            } => {
+                let path = match local.as_str() {
+                    "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
+                    "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
+                    other => {
+                        return Err(format!(
+                            "unknown variable `${other}` (Synapse variables are $body, $header and $ctx:, $axis2:, $trp:, $func:, $url:, $env: names)"
+                        ));
+                    }
+                };
+                needs_payload = true;
+                out.push_str(&trimmed[copied..token.start]);
+                out.push_str(path);
+                copied = token.end;
+            }
+            Kind::Variable {
+                prefix: Some(prefix),
+                local,
+            } => {
+                let src = synapse::variable(prefix, local)?;
+                out.push_str(&trimmed[copied..token.start]);
+                out.push('$');
+                out.push_str(&variable_for(&mut reads, src));
+                copied = token.end;
+            }
+            Kind::NameTest { prefix, .. } => {
+                needs_payload = true;
+                if let Some(p) = prefix
+                    && !namespaces.iter().any(|(q, _)| q == p)
+                {
+                    return Err(format!(
+                        "namespace prefix `{p}` is not declared (declare it with xmlns:{p}=\"...\" on this element or an ancestor)"
+                    ));
+                }
+            }
+            Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
+                needs_payload = true;
+            }
+            Kind::Operator(op) if op == "/" || op == "//" => needs_payload = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&trimmed[copied..]);
+    // Let sxd-xpath judge the syntax now, so errors are load errors.
+    match Factory::new().build(&out) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err("the XPath is empty".into()),
+        Err(error) => return Err(format!("invalid XPath: {}", describe(&error.to_string()))),
+    }
+    let mut namespaces: Vec<(String, String)> = namespaces.to_vec();
+    namespaces.sort();
+    namespaces.dedup_by(|a, b| a.0 == b.0);
+    let mut key = out.clone();
+    for (p, u) in &namespaces {
+        key.push('\0');
+        key.push_str(p);
+        key.push('=');
+        key.push_str(u);
+    }
+    Ok(XPathExpr {
+        compiled: out,
+        key: Arc::from(key),
+        namespaces,
+        reads,
+        needs_payload,
+    })
+}
+
+/// sxd-xpath reports errors as variant names; say them in words.
+fn describe(raw: &str) -> String {
+    let words = match raw {
+        "EmptyPredicate" => "an empty predicate `[]`",
+        "ExtraUnparsedTokens" => "unexpected text after the end of the expression",
+        "RanOutOfInput" => "the expression ends too early",
+        "TrailingSlash" => "a path ends with `/`",
+        "RightHandSideExpressionMissing" => "an operator is missing its right-hand side",
+        "ArgumentMissing" => "a function argument is missing",
+        "UnexpectedToken" => "an unexpected token",
+        _ => return raw.to_owned(),
+    };
+    words.to_owned()
+}
+
+/// The arguments of a `get-property(` call at `tokens[at]`, which must be literals, and
+/// the index of its closing parenthesis.
+fn literal_args(src: &str, tokens: &[Token], at: usize) -> Result<(Vec<String>, usize), String> {
+    let mut args = Vec::new();
+    let mut i = at + 1;
+    if tokens.get(i).map(|t| &t.kind) != Some(&Kind::LParen) {
+        return Err("get-property must be called with arguments".into());
+    }
+    i += 1;
+    loop {
+        match tokens.get(i).map(|t| &t.kind) {
+            Some(Kind::Literal(text)) => {
+                args.push(text.clone());
+                i += 1;
+            }
+            Some(Kind::RParen) if args.is_empty() => {
+                return Err("get-property() needs the name of a property".into());
+            }
+            _ => {
+                let shown = tokens.get(i).map(|t| &src[t.start..]).unwrap_or("");
+                return Err(format!(
+                    "get-property() takes quoted literal arguments in Axon (found `{}`)",
+                    shown.chars().take(24).collect::<String>()
+                ));
+            }
+        }
+        match tokens.get(i).map(|t| &t.kind) {
+            Some(Kind::Comma) => i += 1,
+            Some(Kind::RParen) => return Ok((args, i)),
+            _ => return Err("get-property(...) is not closed".into()),
+        }
+    }
+}
+
+/// The number of arguments of the call whose name is `tokens[at]`.
+fn arity(tokens: &[Token], at: usize) -> usize {
+    let mut depth = 0usize;
+    let mut commas = 0usize;
+    let mut empty = true;
+    for t in &tokens[at + 1..] {
+        match t.kind {
+            Kind::LParen | Kind::LBracket => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            Kind::RParen | Kind::RBracket => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    break;
+                }
+            }
+            Kind::Comma if depth == 1 => commas += 1,
+            _ => {}
+        }
+        if depth >= 1 {
+            empty = false;
+        }
+    }
+    if empty { 0 } else { commas + 1 }
+}
+
+fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(), String> {
+    if let Some(p) = prefix {
+        return Err(format!(
+            "function `{p}:{local}` is not available: Axon evaluates XPath 1.0 with Synapse's functions"
+        ));
+    }
+    let known = synapse::CORE
+        .iter()
+        .chain(synapse::EXTENSIONS)
+        .find(|(name, _, _)| *name == local);
+    let Some((_, min, max)) = known else {
+        return Err(format!(
+            "unknown function `{local}()` (XPath 1.0 functions and Synapse's get-property, base64Encode, base64Decode, url-encode are available)"
+        ));
+    };
+    if arity < *min || arity > *max {
+        let expected = if min == max {
+            format!("{min}")
+        } else if *max == usize::MAX {
+            format!("at least {min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        return Err(format!(
+            "`{local}()` takes {expected} argument(s), found {arity}"
+        ));
+    }
+    Ok(())
+}
+
+/// The variable that holds `src`, added to `reads` when new.
+fn variable_for(reads: &mut Vec<(String, Source)>, src: Source) -> String {
+    if let Some((name, _)) = reads.iter().find(|(_, s)| *s == src) {
+        return name.clone();
+    }
+    let name = format!("axon.p{}", reads.len());
+    reads.push((name.clone(), src));
+    name
+}
+
+// === impl XPathExpr ===
+
+impl XPathExpr {
+    /// Whether evaluating needs the message's payload.
+    pub(crate) fn needs_payload(&self) -> bool {
+        self.needs_payload
+    }
+
+    /// The property the expression reads when it is nothing but that read
+    /// (`get-property('p')`, `$ctx:p`): its value keeps its type (XML, JSON).
+    pub(crate) fn lone_read(&self) -> Option<&Source> {
+        match self.reads.as_slice() {
+            [(name, src)] if self.compiled.strip_prefix('$') == Some(name.as_str()) => Some(src),
+            _ => None,
+        }
+    }
+
+    /// The expression as sxd-xpath sees it (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn compiled(&self) -> &str {
+        &self.compiled
+    }
+
+    /// Evaluates against `doc` (context node: the envelope element, as in Synapse).
+    ///
+    /// # Errors
+    /// A failure inside the evaluation (for example a function given a bad argument).
+    pub(crate) fn select<'d>(
+        &self,
+        doc: &'d XmlDoc,
+        msg: &MessageContext,
+    ) -> Result<XValue<'d>, String> {
+        let node: Node<'d> = match doc.envelope_element() {
+            Some(env) => env.into(),
+            None => doc.document().root().into(),
+        };
+        self.run(node, msg)
+    }
+
+    /// Evaluates and converts the result with `convert` (which sees the payload, or an
+    /// empty document when the expression does not need one).
+    ///
+    /// # Errors
+    /// As [`XPathExpr::select`].
+    pub(crate) fn evaluate<R>(
+        &self,
+        doc: Option<&XmlDoc>,
+        msg: &MessageContext,
+        convert: impl for<'d> FnOnce(XValue<'d>) -> R,
+    ) -> Result<R, String> {
+        match doc {
+            Some(doc) => self.select(doc, msg).map(convert),
+            None => EMPTY.with(|package| {
+                let root = package.as_document().root();
+                self.run(root.into(), msg).map(convert)
+            }),
+        }
+    }
+
+    fn run<'d>(&self, node: Node<'d>, msg: &MessageContext) -> Result<XValue<'d>, String> {
+        let values: Vec<String> = self
+            .reads
+            .iter()
+            .map(|(_, src)| synapse::resolve(src, msg))
+            .collect();
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if !cache.contains_key(&self.key) {
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                let compiled = self.build()?;
+                cache.insert(self.key.clone(), compiled);
+            }
+            let Some(entry) = cache.get_mut(&self.key) else {
+                return Err("XPath cache lost an entry".to_owned());
+            };
+            for ((name, _), value) in self.reads.iter().zip(values) {
+                entry.context.set_variable(name.as_str(), value);
+            }
+            let Compiled { xpath, context } = &*entry;
+            // sxd-xpath has a few internal `expect`s; a message must never take the
+            // worker down, so a panic becomes an evaluation error.
+            let result = catch_unwind(AssertUnwindSafe(|| xpath.evaluate(context, node)));
+            match result {
+                Ok(Ok(value)) => Ok(value),
+                Ok(Err(error)) => Err(format!("XPath `{}` failed: {error}", self.compiled)),
+                Err(_) => Err(format!(
+                    "XPath `{}` failed inside the evaluator",
+                    self.compiled
+                )),
+            }
+        })
+    }
+
+    fn build(&self) -> Result<Compiled, String> {
+        let xpath = match Factory::new().build(&self.compiled) {
+            Ok(Some(x)) => x,
+            Ok(None) => return Err("the XPath is empty".into()),
+            Err(error) => return Err(format!("invalid XPath: {error}")),
+        };
+        let mut context = Context::new();
+        for (p, u) in &self.namespaces {
+            context.set_namespace(p, u);
+        }
+        context.set_function("base64Encode", synapse::BASE64_ENCODE);
+        context.set_function("base64Decode", synapse::BASE64_DECODE);
+        context.set_function("url-encode", synapse::URL_ENCODE);
+        Ok(Compiled { xpath, context })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns() -> Vec<(String, String)> {
+        vec![("m".into(), "urn:m".into())]
+    }
+
+    #[test]
+    fn synapse_forms_are_rewritten_and_property_reads_need_no_payload() {
+        let x = compile("get-property('uri.var.id')", &ns()).unwrap();
+        assert_eq!(x.compiled(), "$axon.p0");
+        assert!(!x.needs_payload());
+        let x = compile(
+            "concat($ctx:a, get-property('axis2','HTTP_SC'), $ctx:a)",
+            &ns(),
+        )
+        .unwrap();
+        assert_eq!(x.compiled(), "concat($axon.p0, $axon.p1, $axon.p0)");
+        assert!(!x.needs_payload());
+        let x = compile("$body/m:order/@id", &ns()).unwrap();
+        assert!(x.needs_payload());
+        assert!(x.compiled().starts_with("(/*[local-name()='Envelope']"));
+        assert!(compile("string-length()", &ns()).unwrap().needs_payload());
+        assert!(
+            !compile("string-length('abc') > 2", &ns())
+                .unwrap()
+                .needs_payload()
+        );
+    }
+
+    #[test]
+    fn load_errors_are_specific() {
+        let err = |src: &str| compile(src, &ns()).unwrap_err();
+        assert!(err("//x:order").contains("prefix `x` is not declared"));
+        assert!(err("fn:upper-case('a')").contains("not available"));
+        assert!(err("upper-case('a')").contains("unknown function"));
+        assert!(err("concat('a')").contains("at least 2"));
+        assert!(err("$nope").contains("unknown variable"));
+        assert!(err("$zz:a").contains("unknown variable"));
+        assert!(err("get-property(concat('a','b'))").contains("literal"));
+        assert!(err("get-property('registry', 'x')").contains("not supported"));
+        assert!(err("//a[").contains("invalid XPath"));
+        assert!(err("'unterminated").contains("unterminated"));
+        assert!(err("${payload.x}").contains("not supported"));
+        assert!(err("  ").contains("empty"));
+    }
+}

@@ -1,0 +1,319 @@
+//! `<header>`: set or remove an HTTP header (`scope="transport"`) or a SOAP header block
+//! (the default scope) (reference §5).
+//!
+//! A SOAP header is named by a prefixed QName (the prefix declared on the element or an
+//! ancestor), or given as an inline XML element. Setting replaces the blocks with that
+//! name (or adds one, creating `<Header>` if needed); removing deletes them. `To` sets the
+//! message's destination and `Action` its SOAP action. On a message that is not a SOAP
+//! envelope there are no SOAP headers to change, as in Synapse, and nothing happens.
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use sxd_document::dom::ChildOfElement;
+
+use super::{Env, Mediator, Step};
+use crate::config::values;
+use crate::config::{Ctx, Element};
+use crate::engine::MediationError;
+use crate::expr::Expression;
+use crate::message::payload::PayloadError;
+use crate::message::xml::Envelope;
+use crate::message::{MessageContext, Scope, Value};
+
+#[derive(Debug)]
+enum Content {
+    Literal(String),
+    Expr(Expression),
+    /// An inline XML element (serialised, namespaces declared).
+    Xml(String),
+    /// `action="remove"`.
+    Remove,
+}
+
+#[derive(Debug)]
+enum Target {
+    /// An HTTP header.
+    Transport(HeaderName),
+    /// A SOAP header block: (namespace, local name, prefix).
+    Soap {
+        ns: String,
+        local: String,
+        prefix: String,
+    },
+    /// WS-Addressing `To`: the message's destination.
+    To,
+    /// WS-Addressing `Action`, which is also the SOAP action.
+    Action,
+}
+
+#[derive(Debug)]
+struct Header {
+    target: Target,
+    content: Content,
+}
+
+/// Parses `<header>`.
+pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
+    ctx.check_attrs(
+        el,
+        &[
+            "name",
+            "value",
+            "expression",
+            "action",
+            "scope",
+            "description",
+        ],
+    );
+    let remove = values::remove_action(el, ctx.diags)?;
+    let transport = match el.attr("scope") {
+        None => false,
+        Some(a) => match a.value.trim() {
+            "default" | "soap" => false,
+            "transport" => true,
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!("unknown header scope `{other}` (expected default or transport)"),
+                );
+                return None;
+            }
+        },
+    };
+    let inline = el.elements().next();
+    if el.elements().nth(1).is_some() {
+        ctx.error(&el.loc, "<header> holds at most one inline XML element");
+        return None;
+    }
+    let target = match (el.attr("name"), inline) {
+        (Some(n), None) => {
+            let name = n.value.trim();
+            if transport {
+                match HeaderName::from_bytes(name.as_bytes()) {
+                    Ok(h) => Target::Transport(h),
+                    Err(_) => {
+                        ctx.error(&n.loc, format!("`{name}` is not a valid HTTP header name"));
+                        return None;
+                    }
+                }
+            } else {
+                match name {
+                    "To" => Target::To,
+                    "Action" => Target::Action,
+                    "From" | "FaultTo" | "ReplyTo" | "MessageID" | "RelatesTo" => {
+                        ctx.unsupported(
+                            &n.loc,
+                            format!("the WS-Addressing header `{name}` (Axon does not implement WS-Addressing)"),
+                        );
+                        return None;
+                    }
+                    _ => {
+                        let Some((prefix, local)) = name.split_once(':') else {
+                            ctx.error(
+                                &n.loc,
+                                format!("SOAP header name `{name}` needs a namespace prefix (or use scope=\"transport\" for an HTTP header)"),
+                            );
+                            return None;
+                        };
+                        let Some((_, ns)) = el.namespaces.iter().find(|(p, _)| p == prefix) else {
+                            ctx.error(
+                                &n.loc,
+                                format!("namespace prefix `{prefix}` is not declared"),
+                            );
+                            return None;
+                        };
+                        Target::Soap {
+                            ns: ns.clone(),
+                            local: local.to_owned(),
+                            prefix: prefix.to_owned(),
+                        }
+                    }
+                }
+            }
+        }
+        (None, Some(xml)) if !transport => {
+            let Some(ns) = xml.ns.clone() else {
+                ctx.error(&xml.loc, "an inline SOAP header element needs a namespace");
+                return None;
+            };
+            let prefix = xml
+                .name
+                .split_once(':')
+                .map(|(p, _)| p)
+                .unwrap_or("")
+                .to_owned();
+            Target::Soap {
+                ns,
+                local: xml.local_name().to_owned(),
+                prefix,
+            }
+        }
+        (None, None) => {
+            ctx.error(
+                &el.loc,
+                "<header> needs a `name` (or an inline XML element)",
+            );
+            return None;
+        }
+        _ => {
+            ctx.error(
+                &el.loc,
+                "<header> takes a `name` or an inline XML element (not both; inline XML is for SOAP headers)",
+            );
+            return None;
+        }
+    };
+    let content = if remove {
+        for attr in ["value", "expression"] {
+            if let Some(a) = el.attr(attr) {
+                ctx.error(
+                    &a.loc,
+                    format!("`{attr}` has no meaning with action=\"remove\""),
+                );
+            }
+        }
+        Content::Remove
+    } else {
+        match (el.attr("value"), el.attr("expression"), inline) {
+            (Some(v), None, None) => {
+                if let Target::Transport(_) = target
+                    && HeaderValue::from_str(&v.value).is_err()
+                {
+                    ctx.error(
+                        &v.loc,
+                        format!("`{}` is not a valid HTTP header value", v.value),
+                    );
+                    return None;
+                }
+                Content::Literal(v.value.clone())
+            }
+            (None, Some(it), None) => Content::Expr(values::expression(it, el, ctx.diags)?),
+            (None, None, Some(xml)) => Content::Xml(xml.to_content_xml()),
+            _ => {
+                ctx.error(
+                    &el.loc,
+                    "<header> needs exactly one of `value`, `expression` and an inline element (or action=\"remove\")",
+                );
+                return None;
+            }
+        }
+    };
+    Some(Box::new(Header { target, content }))
+}
+
+impl Mediator for Header {
+    fn body_use(&self) -> Option<&'static str> {
+        if matches!(self.target, Target::Soap { .. }) {
+            return Some("header (SOAP header)");
+        }
+        match &self.content {
+            Content::Expr(expr) => super::reads_payload(expr, "header expression"),
+            _ => None,
+        }
+    }
+
+    fn mediate<'c>(
+        &'c self,
+        msg: &mut MessageContext,
+        _env: &Env<'c>,
+    ) -> Result<Step<'c>, MediationError> {
+        let value = match &self.content {
+            Content::Literal(v) => Some(v.clone()),
+            Content::Expr(it) => Some(eval!(it.string(msg)).unwrap_or_default()),
+            Content::Xml(x) => Some(x.clone()),
+            Content::Remove => None,
+        };
+        match (&self.target, value) {
+            (Target::Transport(name), Some(v)) => {
+                let hv = HeaderValue::from_str(&v).map_err(|_| {
+                    MediationError::Failed(format!(
+                        "the value for header `{name}` is not a valid header value"
+                    ))
+                })?;
+                msg.set_header(name.clone(), hv);
+            }
+            (Target::Transport(name), None) => msg.remove_property(Scope::Transport, name.as_str()),
+            (Target::To, v) => msg.to = v,
+            (Target::Action, Some(v)) => {
+                msg.set_property(
+                    Scope::Transport,
+                    "SOAPAction",
+                    Value::Str(format!("\"{v}\"")),
+                )
+                .map_err(MediationError::Failed)?;
+            }
+            (Target::Action, None) => msg.remove_property(Scope::Transport, "SOAPAction"),
+            (Target::Soap { ns, local, prefix }, value) => {
+                match msg.load_xml() {
+                    Ok(()) => {}
+                    Err(PayloadError::NeedBody) => return Ok(Step::NeedBody),
+                    Err(PayloadError::Malformed(m)) => return Err(MediationError::Payload(m)),
+                    // A JSON payload has no SOAP headers.
+                    Err(PayloadError::Unsupported(_)) => return Ok(Step::Continue),
+                }
+                let inline = matches!(self.content, Content::Xml(_));
+                if set_soap_header(msg, ns, local, prefix, value.as_deref(), inline)? {
+                    msg.commit_xml();
+                }
+            }
+        }
+        Ok(Step::Continue)
+    }
+}
+
+/// Replaces (or, with `value` `None`, removes) the header blocks named `{ns}local`.
+/// Returns whether the document changed.
+fn set_soap_header(
+    msg: &MessageContext,
+    ns: &str,
+    local: &str,
+    prefix: &str,
+    value: Option<&str>,
+    inline: bool,
+) -> Result<bool, MediationError> {
+    let Some(doc) = msg.xml_doc() else {
+        return Ok(false);
+    };
+    if !matches!(doc.envelope, Envelope::Soap11 | Envelope::Soap12) {
+        tracing::debug!(message_id = %msg.id, header = local, "Not a SOAP message: no SOAP header to change");
+        return Ok(false);
+    }
+    let existing: Vec<_> = doc
+        .header()
+        .map(|h| {
+            h.children()
+                .into_iter()
+                .filter_map(ChildOfElement::element)
+                .filter(|it| {
+                    it.name().namespace_uri() == Some(ns) && it.name().local_part() == local
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(value) = value else {
+        let changed = !existing.is_empty();
+        for it in existing {
+            it.remove_from_parent();
+        }
+        return Ok(changed);
+    };
+    let Some(header) = doc.header_or_create() else {
+        return Ok(false);
+    };
+    let new_nodes = if inline {
+        doc.import_fragment(value)
+            .map_err(|m| MediationError::Failed(format!("header: {m}")))?
+    } else {
+        let el = doc.document().create_element((ns, local));
+        if !prefix.is_empty() {
+            el.set_preferred_prefix(Some(prefix));
+            el.register_prefix(prefix, ns);
+        }
+        el.append_child(doc.document().create_text(value));
+        vec![ChildOfElement::Element(el)]
+    };
+    for it in existing {
+        it.remove_from_parent();
+    }
+    header.append_children(new_nodes);
+    Ok(true)
+}
