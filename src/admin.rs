@@ -24,6 +24,7 @@ use serde_json::{Value as Json, json};
 
 use crate::config::{ApiConfig, EndpointKind, Mapping};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
+use crate::endpoints::group::GetGroupHealth;
 use crate::engine::Runtime;
 use crate::server::Shared;
 
@@ -92,6 +93,12 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
             Err(_) => unavailable(&name),
         };
     }
+    if let Some(group) = rt.endpoints.group_named(&name) {
+        return match group.addr.send(GetGroupHealth).await {
+            Ok(report) => HttpResponse::Ok().json(report),
+            Err(_) => unavailable(&name),
+        };
+    }
     if let Some(json) = alias_json(&rt, &name) {
         return HttpResponse::Ok().json(json);
     }
@@ -112,6 +119,11 @@ async fn switch_on(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRe
 async fn switch(shared: &Shared, name: &str, on: bool) -> HttpResponse {
     let rt = shared.runtime();
     let Some(leaf) = rt.endpoints.leaf_named(name) else {
+        if rt.endpoints.group_named(name).is_some() {
+            return HttpResponse::Conflict().json(json!({
+                "error": format!("`{name}` is a group: switch its leaves off or on")
+            }));
+        }
         return not_found(name);
     };
     match leaf.addr.send(Switch { on }).await {
@@ -160,6 +172,16 @@ async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
             }
         })
         .collect();
+    let groups: Vec<_> = rt.endpoints.groups().collect();
+    let reports = join_all(groups.iter().map(|g| g.addr.send(GetGroupHealth))).await;
+    for (group, report) in groups.iter().zip(reports) {
+        out.push(match report {
+            Ok(report) => serde_json::to_value(report).unwrap_or(Json::Null),
+            Err(_) => {
+                json!({ "name": &*group.name, "state": "UNKNOWN", "error": "actor did not answer" })
+            }
+        });
+    }
     for (_, ep) in rt.config.endpoints() {
         if let Some(j) = alias_json(rt, &ep.name) {
             out.push(j);

@@ -18,7 +18,9 @@ mod api;
 mod diag;
 mod endpoint;
 mod graph;
+mod group;
 mod grpc;
+mod health_check;
 mod loader;
 mod openapi;
 mod prototype;
@@ -42,7 +44,12 @@ pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
     LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
-pub use grpc::{GrpcSpec, HealthCheckSpec};
+pub use group::{
+    Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
+    StatusCodes, Strategy, WEIGHT_PROPERTY,
+};
+pub use grpc::GrpcSpec;
+pub use health_check::{HealthCheckSpec, ProbeTarget};
 pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
 pub use prototype::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,

@@ -14,15 +14,21 @@
 //! - [`prototype`]: leaves that answer by themselves (mocks), for PROTOTYPED APIs.
 //! - `grpc`: sending gRPC calls over HTTP/2 with hyper, and the standard health check
 //!   that [`actor`] runs for `<grpc>` leaves with a `<healthCheck>`.
+//! - [`group`], `failover`, [`select`], [`session`]: failover and load-balance groups,
+//!   their retry loop, their selection algorithms and their session affinity.
 
 pub mod actor;
 pub(crate) mod address;
 pub mod error;
+mod failover;
 pub(crate) mod format;
+pub mod group;
 pub(crate) mod grpc;
 pub mod health;
 pub(crate) mod http;
 pub mod prototype;
+pub mod select;
+pub mod session;
 pub mod state;
 
 use std::sync::Arc;
@@ -50,6 +56,7 @@ pub struct Endpoints {
 enum Node {
     Alias(EndpointId),
     Leaf(Box<Leaf>),
+    Group(Box<group::Group>),
 }
 
 /// A running leaf: its configuration, its shared health view and its actor.
@@ -88,12 +95,14 @@ impl Endpoints {
         let mut nodes = Vec::with_capacity(config.endpoints.len());
         for (_, ep) in config.endpoints() {
             let node = match &ep.kind {
-                EndpointKind::Alias(target) => Node::Alias(*target),
+                // Groups start once their children have (below).
+                EndpointKind::Group(_) => None,
+                EndpointKind::Alias(target) => Some(Node::Alias(*target)),
                 EndpointKind::Leaf(spec) => {
                     let reused = previous
                         .and_then(|p| p.leaf_named(&ep.name))
                         .filter(|old| same_leaf(&old.config, ep));
-                    match reused {
+                    Some(match reused {
                         Some(old) => Node::Leaf(Box::new(Leaf {
                             name: old.name.clone(),
                             config: ep.clone(),
@@ -102,23 +111,45 @@ impl Endpoints {
                             addr: old.addr.clone(),
                         })),
                         None => Node::Leaf(Box::new(start_leaf(ep, spec, arbiter, readiness))),
-                    }
+                    })
                 }
             };
             nodes.push(node);
         }
+        for id in group::build_order(config) {
+            let previous = previous.and_then(|p| p.group_named(&config.endpoint(id).name));
+            let started = group::Group::start(config, id, &nodes, previous, arbiter, readiness);
+            if let Some(slot) = nodes.get_mut(id.0 as usize) {
+                *slot = started.map(|g| Node::Group(Box::new(g)));
+            }
+        }
+        let nodes = nodes
+            .into_iter()
+            .enumerate()
+            // Every group was started above; a missing one would be a bug, and resolves
+            // to nothing rather than to a wrong endpoint.
+            .map(|(i, n)| n.unwrap_or(Node::Alias(EndpointId(i as u32))))
+            .collect();
         Endpoints { nodes }
     }
 
-    /// The leaf behind `id`, following aliases.
-    pub fn leaf(&self, mut id: EndpointId) -> Option<&Leaf> {
+    /// The leaf or group behind `id`, following aliases.
+    fn node(&self, mut id: EndpointId) -> Option<&Node> {
         for _ in 0..=self.nodes.len() {
             match self.nodes.get(id.0 as usize)? {
                 Node::Alias(target) => id = *target,
-                Node::Leaf(leaf) => return Some(leaf.as_ref()),
+                node => return Some(node),
             }
         }
         None
+    }
+
+    /// The leaf behind `id`, following aliases.
+    pub fn leaf(&self, id: EndpointId) -> Option<&Leaf> {
+        match self.node(id)? {
+            Node::Leaf(leaf) => Some(leaf.as_ref()),
+            _ => None,
+        }
     }
 
     /// The leaf called `name`.
@@ -130,40 +161,57 @@ impl Endpoints {
     pub fn leaves(&self) -> impl Iterator<Item = &Leaf> {
         self.nodes.iter().filter_map(|n| match n {
             Node::Leaf(l) => Some(l.as_ref()),
-            Node::Alias(_) => None,
+            _ => None,
         })
     }
 
     /// Sends `msg` through endpoint `id`; on success `msg` has become the response.
     ///
     /// # Errors
-    /// The classified failure. An endpoint that is not ready fails with code 303001 and
-    /// nothing is sent.
+    /// The classified failure. A leaf that is not ready fails with code 303001 and
+    /// nothing is sent; a group retries on its children (see [`group`]).
     pub(crate) async fn deliver(
         &self,
         id: EndpointId,
         msg: &mut MessageContext,
         limits: &Limits,
     ) -> Result<(), EndpointError> {
-        let Some(leaf) = self.leaf(id) else {
-            return Err(EndpointError::new(
-                ErrorKind::NotReady,
-                ProtocolState::RequestReady,
-                Arc::from("?"),
-                "endpoint is not part of this configuration",
-            ));
+        let leaf = match self.node(id) {
+            Some(Node::Leaf(leaf)) => leaf,
+            Some(Node::Group(group)) => return self.deliver_group(group, msg, limits, None).await,
+            _ => {
+                return Err(EndpointError::new(
+                    ErrorKind::NotReady,
+                    ProtocolState::RequestReady,
+                    Arc::from("?"),
+                    "endpoint is not part of this configuration",
+                ));
+            }
         };
+        self.deliver_leaf(leaf, msg, limits, None).await
+    }
+
+    /// Sends `msg` to one leaf (tried through the groups `via`, if any).
+    async fn deliver_leaf(
+        &self,
+        leaf: &Leaf,
+        msg: &mut MessageContext,
+        limits: &Limits,
+        via: Option<&Arc<str>>,
+    ) -> Result<(), EndpointError> {
         if let Target::Prototype(_) = &leaf.spec.target
             && let Err(error) = prototype::in_service(leaf, msg)
         {
-            msg.record_attempt(leaf.name.clone(), AttemptOutcome::Skipped("OUT_OF_SERVICE"));
+            let skipped = AttemptOutcome::Skipped("OUT_OF_SERVICE");
+            msg.record_attempt_via(via.cloned(), leaf.name.clone(), skipped);
             return Err(error);
         }
         let trial = match leaf.health.admit(Instant::now()) {
             Admission::Go => false,
             Admission::Trial => true,
             Admission::NotReady { state, .. } => {
-                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Skipped(state.as_str()));
+                let skipped = AttemptOutcome::Skipped(state.as_str());
+                msg.record_attempt_via(via.cloned(), leaf.name.clone(), skipped);
                 return Err(not_ready(leaf, state));
             }
         };
@@ -181,11 +229,13 @@ impl Endpoints {
         match &result {
             Ok(()) => {
                 let status = msg.status.map(|s| s.as_u16()).unwrap_or(0);
-                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Response(status));
+                let outcome = AttemptOutcome::Response(status);
+                msg.record_attempt_via(via.cloned(), leaf.name.clone(), outcome);
                 ticket.success();
             }
             Err(error) => {
-                msg.record_attempt(leaf.name.clone(), AttemptOutcome::Failed(error.code()));
+                let outcome = AttemptOutcome::Failed(error.code());
+                msg.record_attempt_via(via.cloned(), leaf.name.clone(), outcome);
                 // A prototype's own outcomes are programmed: they never change its health.
                 let prototype = matches!(leaf.spec.target, Target::Prototype(_));
                 if error.counts_against_endpoint() && !prototype {
@@ -230,11 +280,10 @@ fn start_leaf(
     let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
         EndpointActor::new(info, actor_health, policy, Some(latch))
     });
-    if let Target::Grpc(grpc) = &spec.target
-        && let Some(check) = &grpc.health_check
-    {
+    if let Some(check) = &spec.health_check {
         let name = Arc::from(ep.name.as_str());
-        actor::probe::start(arbiter, addr.downgrade(), grpc.clone(), check.clone(), name);
+        let probe = actor::probe::Probe::new(&spec.target, check.clone());
+        actor::probe::start(arbiter, addr.downgrade(), probe, name);
     }
     Leaf {
         name: Arc::from(ep.name.as_str()),

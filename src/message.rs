@@ -70,6 +70,8 @@ pub struct Attempt {
     pub endpoint: Arc<str>,
     /// What happened.
     pub outcome: AttemptOutcome,
+    /// The groups the try went through, outermost first (`LB/FO1`), if any.
+    pub via: Option<Arc<str>>,
 }
 
 /// How a try ended.
@@ -81,6 +83,8 @@ pub enum AttemptOutcome {
     Failed(u32),
     /// The endpoint was not ready and was not tried.
     Skipped(&'static str),
+    /// A group did not send the message to another child, for this reason.
+    NotRetried(&'static str),
 }
 
 /// A unique id per message, shown in logs.
@@ -181,6 +185,7 @@ impl fmt::Display for AttemptOutcome {
             AttemptOutcome::Response(status) => write!(f, "{status}"),
             AttemptOutcome::Failed(code) => write!(f, "failed {code}"),
             AttemptOutcome::Skipped(state) => write!(f, "skipped {state}"),
+            AttemptOutcome::NotRetried(why) => write!(f, "not retried: {why}"),
         }
     }
 }
@@ -362,11 +367,70 @@ impl MessageContext {
 
     /// The leaf endpoint tried last (Synapse's `LAST_ENDPOINT`).
     pub fn last_endpoint(&self) -> Option<&str> {
-        self.attempts.last().map(|a| &*a.endpoint)
+        self.attempts
+            .iter()
+            .rev()
+            .find(|a| !matches!(a.outcome, AttemptOutcome::NotRetried(_)))
+            .map(|a| &*a.endpoint)
     }
 
     /// Records an endpoint try.
     pub fn record_attempt(&mut self, endpoint: Arc<str>, outcome: AttemptOutcome) {
-        self.attempts.push(Attempt { endpoint, outcome });
+        self.record_attempt_via(None, endpoint, outcome);
     }
+
+    /// Records an endpoint try made through the groups `via` (`LB/FO1`).
+    pub fn record_attempt_via(
+        &mut self,
+        via: Option<Arc<str>>,
+        endpoint: Arc<str>,
+        outcome: AttemptOutcome,
+    ) {
+        self.attempts.push(Attempt {
+            endpoint,
+            outcome,
+            via,
+        });
+    }
+
+    /// Keeps what sending may change (headers, properties, direction), so that a group
+    /// can send exactly the same request to another child ([`MessageContext::restore`]).
+    /// The body is kept separately, by the group's replay buffer.
+    pub fn snapshot(&self) -> RequestSnapshot {
+        RequestSnapshot {
+            direction: self.direction,
+            status: self.status,
+            headers: self.headers.clone(),
+            headers_set: self.headers_set.clone(),
+            to: self.to.clone(),
+            convert_reply: self.convert_reply,
+            props: self.props.clone(),
+            axis2: self.axis2.clone(),
+        }
+    }
+
+    /// Puts back what [`MessageContext::snapshot`] kept.
+    pub fn restore(&mut self, snapshot: &RequestSnapshot) {
+        self.direction = snapshot.direction;
+        self.status = snapshot.status;
+        self.headers.clone_from(&snapshot.headers);
+        self.headers_set.clone_from(&snapshot.headers_set);
+        self.to.clone_from(&snapshot.to);
+        self.convert_reply = snapshot.convert_reply;
+        self.props.clone_from(&snapshot.props);
+        self.axis2.clone_from(&snapshot.axis2);
+    }
+}
+
+/// A request as it was before a try, minus its body (see [`MessageContext::snapshot`]).
+#[derive(Debug, Clone)]
+pub struct RequestSnapshot {
+    direction: Direction,
+    status: Option<StatusCode>,
+    headers: HeaderMap,
+    headers_set: Vec<HeaderName>,
+    to: Option<String>,
+    convert_reply: bool,
+    props: HashMap<String, Value>,
+    axis2: HashMap<String, Value>,
 }

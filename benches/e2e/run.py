@@ -296,6 +296,19 @@ def axon_mediation(dir: Path, p: Ports) -> dict[str, bool]:
   <endpoint name="dead"><address uri="http://127.0.0.1:{p.dead}"><suspendOnFailure><initialDuration>30000</initialDuration></suspendOnFailure></address></endpoint>
   <endpoint name="backup"><address uri="http://127.0.0.1:{o[0]}"/></endpoint>
 </failover></endpoint></send></inSequence></resource></api>""",
+        "wrr": f"""<api name="Wrr" context="/wrr"><resource url-mapping="/*"><inSequence><send><endpoint name="weighted"><loadbalance algorithm="weightedRoundRobin">
+  <endpoint name="w1"><address uri="http://127.0.0.1:{o[0]}"/><property name="loadbalance.weight" value="1"/></endpoint>
+  <endpoint name="w2"><address uri="http://127.0.0.1:{o[1]}"/><property name="loadbalance.weight" value="2"/></endpoint>
+  <endpoint name="w3"><address uri="http://127.0.0.1:{o[2]}"/><property name="loadbalance.weight" value="3"/></endpoint>
+</loadbalance></endpoint></send></inSequence></resource></api>""",
+        "nested": f"""<api name="Nested" context="/nested"><resource url-mapping="/*"><inSequence><send><endpoint name="nested"><loadbalance>
+  <endpoint name="nfo1"><failover><endpoint name="n1"><address uri="http://127.0.0.1:{o[0]}"/></endpoint><endpoint name="n2"><address uri="http://127.0.0.1:{o[1]}"/></endpoint></failover></endpoint>
+  <endpoint name="nfo2"><failover><endpoint name="n3"><address uri="http://127.0.0.1:{o[2]}"/></endpoint><endpoint name="n4"><address uri="http://127.0.0.1:{o[0]}"/></endpoint></failover></endpoint>
+</loadbalance></endpoint></send></inSequence></resource></api>""",
+        "fopost": f"""<api name="FoPost" context="/fopost"><resource url-mapping="/*"><inSequence><send><endpoint name="fopost"><failover>
+  <endpoint name="fp1"><address uri="http://127.0.0.1:{o[0]}"/></endpoint>
+  <endpoint name="fp2"><address uri="http://127.0.0.1:{o[1]}"/></endpoint>
+</failover></endpoint></send></inSequence></resource></api>""",
         "soap": f"""<api name="Soap" context="/soap"><resource methods="POST" url-mapping="/*"><inSequence><send><endpoint name="soap12">
   <address uri="http://127.0.0.1:{o[0]}/soap12" format="soap12"/></endpoint></send></inSequence></resource></api>""",
     }
@@ -462,6 +475,13 @@ def main() -> None:
             Scenario("passthrough-64k-c500", "/pass/64k.bin", 500),
             Scenario("loadbalance-3-1k-c50", "/lb/1k.bin", 50, family="lb"),
             Scenario("failover-dead-primary-1k-c50", "/fo/1k.bin", 50, family="fo"),
+            # Groups beyond the peers' equivalents, against Axon's own pass-through.
+            Scenario("weighted-3-1k-c50", "/wrr/1k.bin", 50, family="wrr", targets=("axon",)),
+            Scenario("nested-groups-1k-c50", "/nested/1k.bin", 50, family="nested", targets=("axon",)),
+            Scenario("post-1k-c50", "/pass/echo", 50, method="POST", body=b"p" * 1024,
+                     ctype="application/octet-stream", targets=("axon",)),
+            Scenario("failover-post-1k-c50", "/fopost/echo", 50, family="fopost", method="POST",
+                     body=b"p" * 1024, ctype="application/octet-stream", targets=("axon",)),
             Scenario("soap11-to-soap12-c50", "/soap/orders", 50, family="soap", method="POST",
                      body=soap_body, ctype='text/xml; charset=UTF-8', targets=("axon",)),
         ]

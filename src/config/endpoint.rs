@@ -6,6 +6,8 @@ use std::time::Duration;
 use actix_web::http::Method;
 use iri_string::template::UriTemplateString;
 
+use super::group::{self, GroupSpec, RetryConfig};
+use super::health_check::{self, HealthCheckSpec};
 use super::prototype::PrototypeSpec;
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
@@ -35,6 +37,8 @@ pub enum EndpointKind {
     Alias(EndpointId),
     /// A leaf that sends to one backend.
     Leaf(Box<LeafSpec>),
+    /// A `<failover>` or `<loadbalance>` group over other endpoints.
+    Group(Box<GroupSpec>),
 }
 
 /// A leaf endpoint: where it sends, and its quality-of-service settings.
@@ -46,6 +50,10 @@ pub struct LeafSpec {
     pub timeout: TimeoutSpec,
     /// Suspension settings.
     pub suspension: SuspensionPolicy,
+    /// `<retryConfig>`: which failures a group may retry on a sibling.
+    pub retry: RetryConfig,
+    /// `<healthCheck>`: optional active probing.
+    pub health_check: Option<HealthCheckSpec>,
     /// `format`: how the outgoing message is converted; `None` leaves it as it is.
     pub format: Option<EndpointFormat>,
 }
@@ -160,9 +168,6 @@ pub enum PropertyScope {
 /// Endpoint kinds Synapse has and Axon does not support yet.
 const UNSUPPORTED_KINDS: &[&str] = &[
     "default",
-    "failover",
-    "loadbalance",
-    "session",
     "recipientlist",
     "dynamicLoadbalance",
     "serviceDynamicLoadbalance",
@@ -229,6 +234,12 @@ fn parse_body(
     let mut kind = None;
     let mut properties = Vec::new();
     let mut ok = true;
+    let mut sessions = el.elements().filter(|c| c.local_name() == "session");
+    let session = sessions.next();
+    if let Some(extra) = sessions.next() {
+        ctx.error(&extra.loc, "an <endpoint> takes at most one <session>");
+        ok = false;
+    }
     if let Some(key) = el.attr("key")
         && named
     {
@@ -244,19 +255,41 @@ fn parse_body(
             continue;
         }
         let local = child.local_name();
+        let definition = matches!(
+            local,
+            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
+        );
+        if definition && kind.is_some() {
+            ctx.error(
+                &child.loc,
+                "an <endpoint> holds exactly one endpoint definition",
+            );
+            ok = false;
+            continue;
+        }
         match local {
-            "address" | "http" | "wsdl" | "prototype" | "grpc" => {
-                if kind.is_some() {
+            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
+                Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
+                None => ok = false,
+            },
+            "failover" | "loadbalance" => {
+                let spec = if local == "failover" {
+                    group::parse_failover(child, ctx)
+                } else {
+                    group::parse_loadbalance(child, session, ctx)
+                };
+                match spec {
+                    Some(g) => kind = Some(EndpointKind::Group(Box::new(g))),
+                    None => ok = false,
+                }
+            }
+            "session" => {
+                if !el.elements().any(|c| c.local_name() == "loadbalance") {
                     ctx.error(
                         &child.loc,
-                        "an <endpoint> holds exactly one endpoint definition",
+                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
                     );
                     ok = false;
-                    continue;
-                }
-                match parse_leaf(child, ctx) {
-                    Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
-                    None => ok = false,
                 }
             }
             "property" => match parse_property(child, ctx) {
@@ -325,6 +358,10 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
     {
         ctx.error(&el.loc, format!("`{name}` is not a valid HTTP header name"));
         return None;
+    }
+    if name == group::WEIGHT_PROPERTY {
+        let loc = el.attr("value").map_or(&el.loc, |a| &a.loc).clone();
+        group::weight(value, &loc, ctx)?;
     }
     Some(EndpointProperty {
         name,
@@ -416,6 +453,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     };
     let mut timeout = TimeoutSpec::default();
     let mut suspension = SuspensionPolicy::default();
+    let mut retry = RetryConfig::default();
+    let mut health_check = None;
     let mut seen_suspend_on_failure = false;
     let mut seen_legacy_duration = false;
     for child in el.elements() {
@@ -450,16 +489,22 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     None => ok = false,
                 }
             }
-            "retryConfig" => {
-                ctx.unsupported(&child.loc, "<retryConfig> on a leaf used outside a group");
+            "retryConfig" => match group::parse_retry_config(child, ctx) {
+                Some(r) => retry = r,
+                None => ok = false,
+            },
+            "healthCheck" if health_check.is_some() => {
+                ctx.error(&child.loc, "an endpoint takes at most one <healthCheck>");
                 ok = false;
             }
+            "healthCheck" => match health_check::parse(child, target.as_ref(), ctx) {
+                Some(h) => health_check = Some(h),
+                None => ok = false,
+            },
             local if super::unsupported_ws(local).is_some() => {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
                 ok = false;
             }
-            // Parsed with the target.
-            "healthCheck" if is_grpc => {}
             "authentication" if is_http => {
                 ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
                 ok = false;
@@ -483,6 +528,8 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         target,
         timeout,
         suspension,
+        retry,
+        health_check,
         format,
     })
 }

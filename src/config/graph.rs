@@ -48,6 +48,7 @@ pub(crate) fn check_cycles(
         .iter()
         .map(|slot| match slot.as_ref().map(|ep| &ep.kind) {
             Some(EndpointKind::Alias(EndpointId(t))) => vec![*t as usize],
+            Some(EndpointKind::Group(g)) => g.children.iter().map(|c| c.id.0 as usize).collect(),
             _ => Vec::new(),
         })
         .collect();

@@ -1,4 +1,5 @@
-//! gRPC configuration: the `<grpc>` leaf endpoint with its `<healthCheck>`, and the load-time
+//! gRPC configuration: the `<grpc>` leaf endpoint (its `<healthCheck>` is every leaf's, see
+//! `health_check.rs`), and the load-time
 //! checks that keep gRPC APIs and gRPC endpoints together (see `docs/grpc.md`).
 //!
 //! An `<api>` is a gRPC API when its `transports` attribute is `grpc`. Its `context` is the
@@ -9,9 +10,7 @@
 //! endpoints. [`check`] reports every violation with its place.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use super::values;
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointConfig, EndpointId, Loc, SeqId};
 use super::{EndpointKind, Mapping, SequenceConfig, Target};
 use crate::mediators::Reference;
@@ -30,26 +29,9 @@ pub struct GrpcSpec {
     pub host: String,
     /// A path prefix put before `/package.Service/Method` (empty for none).
     pub path_prefix: String,
-    /// Active health checks with `grpc.health.v1.Health/Check`.
-    pub health_check: Option<HealthCheckSpec>,
     /// `caCertificate`: the only certificates trusted for this backend's TLS (a private
     /// CA); empty means the web PKI roots.
     pub trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
-}
-
-/// `<healthCheck>` of a `<grpc>` endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthCheckSpec {
-    /// The service asked about (`service` attribute; empty: the server as a whole).
-    pub service: String,
-    /// Time between two probes.
-    pub interval: Duration,
-    /// Deadline of one probe.
-    pub timeout: Duration,
-    /// Consecutive failed probes that take the endpoint down.
-    pub unhealthy_threshold: u32,
-    /// Consecutive good probes that bring a down endpoint back.
-    pub healthy_threshold: u32,
 }
 
 /// Something a sequence reaches while it runs, found by [`walk`].
@@ -58,22 +40,8 @@ enum Reached<'c> {
     Endpoint(EndpointId, &'c SequenceConfig),
 }
 
-// === impl HealthCheckSpec ===
-
-impl Default for HealthCheckSpec {
-    fn default() -> Self {
-        HealthCheckSpec {
-            service: String::new(),
-            interval: Duration::from_secs(10),
-            timeout: Duration::from_secs(2),
-            unhealthy_threshold: 3,
-            healthy_threshold: 2,
-        }
-    }
-}
-
-/// Parses `<grpc uri>` and its `<healthCheck>` child (the QoS children are parsed with
-/// those of every leaf).
+/// Parses `<grpc uri>` (its QoS children, `<healthCheck>` included, are parsed with those
+/// of every leaf).
 pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     let a = ctx.required_attr(el, "uri")?;
     let raw = a.value.trim();
@@ -84,7 +52,6 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
             return None;
         }
     };
-    let mut health_check = None;
     let mut ok = true;
     let mut trusted = Vec::new();
     if let Some(ca) = el.attr("caCertificate") {
@@ -100,25 +67,7 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
             }
         }
     }
-    for child in el.elements().filter(|c| c.local_name() == "healthCheck") {
-        if health_check.is_some() {
-            ctx.error(
-                &child.loc,
-                "a <grpc> endpoint takes at most one <healthCheck>",
-            );
-            ok = false;
-            continue;
-        }
-        match parse_health_check(child, ctx) {
-            Some(hc) => health_check = Some(hc),
-            None => ok = false,
-        }
-    }
-    ok.then_some(Target::Grpc(GrpcSpec {
-        health_check,
-        trusted,
-        ..spec
-    }))
+    ok.then_some(Target::Grpc(GrpcSpec { trusted, ..spec }))
 }
 
 /// Reads the PEM certificates of `caCertificate`; a relative path is taken from the folder
@@ -177,56 +126,8 @@ fn parse_uri(raw: &str) -> Result<GrpcSpec, String> {
             .trim_end_matches(']')
             .to_owned(),
         path_prefix,
-        health_check: None,
         trusted: Vec::new(),
     })
-}
-
-fn parse_health_check(el: &Element, ctx: &mut Ctx<'_>) -> Option<HealthCheckSpec> {
-    ctx.check_attrs(
-        el,
-        &[
-            "service",
-            "interval",
-            "timeout",
-            "unhealthyThreshold",
-            "healthyThreshold",
-        ],
-    );
-    ctx.no_children(el);
-    let mut hc = HealthCheckSpec::default();
-    let mut ok = true;
-    if let Some(a) = el.attr("service") {
-        hc.service = a.value.trim().to_owned();
-    }
-    for (name, field) in [("interval", &mut hc.interval), ("timeout", &mut hc.timeout)] {
-        if let Some(a) = el.attr(name) {
-            match values::millis(&a.value, &a.loc, name, ctx.diags) {
-                Some(d) if !d.is_zero() => *field = d,
-                Some(_) => {
-                    ctx.error(&a.loc, format!("`{name}` must be at least 1 ms"));
-                    ok = false;
-                }
-                None => ok = false,
-            }
-        }
-    }
-    for (name, field) in [
-        ("unhealthyThreshold", &mut hc.unhealthy_threshold),
-        ("healthyThreshold", &mut hc.healthy_threshold),
-    ] {
-        if let Some(a) = el.attr(name) {
-            match values::count(&a.value, &a.loc, name, ctx.diags) {
-                Some(n) if n > 0 => *field = n,
-                Some(_) => {
-                    ctx.error(&a.loc, format!("`{name}` must be at least 1"));
-                    ok = false;
-                }
-                None => ok = false,
-            }
-        }
-    }
-    ok.then_some(hc)
 }
 
 /// Reads `transports` of an `<api>`: `Some(true)` for a gRPC API, `Some(false)` for an
@@ -339,29 +240,31 @@ pub(crate) fn check(
                     }
                     Reached::Mediator(..) => {}
                     Reached::Endpoint(id, seq) => {
-                        let ep = &endpoints[resolve(endpoints, id).0 as usize];
-                        let EndpointKind::Leaf(leaf) = &ep.kind else {
-                            return;
-                        };
-                        let is_grpc = matches!(leaf.target, Target::Grpc(_));
-                        if api.grpc && !is_grpc {
-                            report(
-                                diags,
-                                &seq.loc,
-                                format!(
-                                    "gRPC API `{}` sends to endpoint `{}` from sequence `{}`, but only <grpc> endpoints can carry gRPC calls",
-                                    api.name, ep.name, seq.name
-                                ),
-                            );
-                        } else if !api.grpc && is_grpc {
-                            report(
-                                diags,
-                                &seq.loc,
-                                format!(
-                                    "API `{}` sends to gRPC endpoint `{}` from sequence `{}`, but <grpc> endpoints carry only the calls of gRPC APIs (transports=\"grpc\")",
-                                    api.name, ep.name, seq.name
-                                ),
-                            );
+                        for leaf_id in leaves(endpoints, id) {
+                            let ep = &endpoints[leaf_id.0 as usize];
+                            let EndpointKind::Leaf(leaf) = &ep.kind else {
+                                continue;
+                            };
+                            let is_grpc = matches!(leaf.target, Target::Grpc(_));
+                            if api.grpc && !is_grpc {
+                                report(
+                                    diags,
+                                    &seq.loc,
+                                    format!(
+                                        "gRPC API `{}` sends to endpoint `{}` from sequence `{}`, but only <grpc> endpoints can carry gRPC calls",
+                                        api.name, ep.name, seq.name
+                                    ),
+                                );
+                            } else if !api.grpc && is_grpc {
+                                report(
+                                    diags,
+                                    &seq.loc,
+                                    format!(
+                                        "API `{}` sends to gRPC endpoint `{}` from sequence `{}`, but <grpc> endpoints carry only the calls of gRPC APIs (transports=\"grpc\")",
+                                        api.name, ep.name, seq.name
+                                    ),
+                                );
+                            }
                         }
                     }
                 },
@@ -416,14 +319,22 @@ fn check_grpc_api_shape(api: &ApiConfig, diags: &mut Diagnostics) {
     }
 }
 
-fn resolve(endpoints: &[EndpointConfig], mut id: EndpointId) -> EndpointId {
-    for _ in 0..=endpoints.len() {
-        match &endpoints[id.0 as usize].kind {
-            EndpointKind::Alias(target) => id = *target,
-            EndpointKind::Leaf(_) => return id,
+/// The leaves sending to `id` may reach: itself, or through `key` aliases and groups.
+fn leaves(endpoints: &[EndpointConfig], id: EndpointId) -> Vec<EndpointId> {
+    let mut seen: HashSet<EndpointId> = HashSet::new();
+    let mut stack = vec![id];
+    let mut out = Vec::new();
+    while let Some(cur) = stack.pop() {
+        if !seen.insert(cur) {
+            continue;
+        }
+        match &endpoints[cur.0 as usize].kind {
+            EndpointKind::Alias(target) => stack.push(*target),
+            EndpointKind::Group(group) => stack.extend(group.children.iter().map(|c| c.id)),
+            EndpointKind::Leaf(_) => out.push(cur),
         }
     }
-    id
+    out
 }
 
 /// Visits every mediator and endpoint reachable from `starts`: through `<sequence key>`
@@ -457,7 +368,8 @@ fn walk<'c>(
                         stack.extend(ep.on_error);
                         match ep.kind {
                             EndpointKind::Alias(next) => cur = next,
-                            EndpointKind::Leaf(_) => break,
+                            // A group's children's handlers do not run (the group retries).
+                            EndpointKind::Leaf(_) | EndpointKind::Group(_) => break,
                         }
                     }
                 }

@@ -339,6 +339,8 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         })),
         timeout: Default::default(),
         suspension: Default::default(),
+        retry: Default::default(),
+        health_check: None,
         format: None,
     })
 }

@@ -196,6 +196,7 @@ impl Graph<'_> {
                 match &ep.kind {
                     EndpointKind::Alias(target) => out.push(Node::Ep(*target)),
                     EndpointKind::Leaf(_) => {}
+                    EndpointKind::Group(g) => out.extend(g.children.iter().map(|c| Node::Ep(c.id))),
                 }
             }
         }

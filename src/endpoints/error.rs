@@ -113,6 +113,8 @@ pub struct EndpointError {
     /// For `NotReady`/`NoReadyChild`: the code to report (303000/303001/303002), or the code
     /// of the last child that failed, which Synapse keeps (§0.4).
     pub code_override: Option<u32>,
+    /// With `code_override` from a child: that child's `BASE_ERROR_CODE`.
+    pub base_code_override: Option<u32>,
     /// An endpoint timeout whose `responseAction` is `discard`: the user's fault sequence
     /// is skipped and Axon's built-in reply answers.
     pub discard: bool,
@@ -135,8 +137,22 @@ impl EndpointError {
             address: None,
             detail: detail.into(),
             code_override: None,
+            base_code_override: None,
             discard: false,
         }
+    }
+
+    /// An active health check that got no answer within `timeout` (101504).
+    pub(crate) fn health_check_timeout(endpoint: Arc<str>, timeout: std::time::Duration) -> Self {
+        EndpointError::new(
+            ErrorKind::Timeout,
+            ProtocolState::RequestDone,
+            endpoint,
+            format!(
+                "the health check got no answer within {} ms",
+                timeout.as_millis()
+            ),
+        )
     }
 
     /// Sets the resolved backend address.
@@ -172,6 +188,9 @@ impl EndpointError {
 
     /// Synapse's `BASE_ERROR_CODE`: the code without the protocol state.
     pub fn base_code(&self) -> u32 {
+        if let Some(code) = self.base_code_override {
+            return code;
+        }
         match self.kind {
             ErrorKind::SendIo | ErrorKind::Downstream => codes::SND_IO_ERROR,
             ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING,

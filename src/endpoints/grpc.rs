@@ -9,6 +9,7 @@
 mod pool;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Version};
 use http_body_util::{BodyExt as _, Full};
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use self::pool::ConnectError;
 use super::Leaf;
 use super::error::{EndpointError, ErrorKind, ProtocolState};
-use crate::config::{GrpcSpec, HealthCheckSpec, ResponseAction};
+use crate::config::{GrpcSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use crate::message::grpc::{GrpcBody, headers_from_wire, headers_to_wire};
@@ -325,14 +326,16 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// One standard health check (`grpc.health.v1.Health/Check`) of `spec`'s backend, within
-/// `check.timeout`, on this thread's connection to it.
+/// `timeout`, about `service` (empty: the server as a whole), on this thread's connection
+/// to it.
 ///
 /// # Errors
 /// The classified failure; a backend that answers anything but SERVING (or a gRPC error
 /// status) fails with [`ErrorKind::Unhealthy`].
 pub(crate) async fn check_health(
     spec: &GrpcSpec,
-    check: &HealthCheckSpec,
+    service: &str,
+    timeout: Duration,
     endpoint: &Arc<str>,
 ) -> Result<(), EndpointError> {
     let address = format!(
@@ -341,7 +344,7 @@ pub(crate) async fn check_health(
         wire::HEALTH_CHECK_PATH
     );
     let payload = HealthCheckRequest {
-        service: check.service.clone(),
+        service: service.to_owned(),
     }
     .encode_to_vec();
     let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|detail| {
@@ -369,7 +372,7 @@ pub(crate) async fn check_health(
         http::header::USER_AGENT,
         HeaderValue::from_static("axon-health-check"),
     );
-    headers.insert("grpc-timeout", wire::encode_timeout(check.timeout));
+    headers.insert("grpc-timeout", wire::encode_timeout(timeout));
 
     let unhealthy = |detail: String| {
         EndpointError::new(
@@ -380,27 +383,17 @@ pub(crate) async fn check_health(
         )
         .at(address.clone())
     };
-    let no_answer = || {
-        EndpointError::new(
-            ErrorKind::Timeout,
-            ProtocolState::RequestDone,
-            endpoint.clone(),
-            format!(
-                "the health check got no answer within {} ms",
-                check.timeout.as_millis()
-            ),
-        )
-        .at(address.clone())
-    };
+    let no_answer =
+        || EndpointError::health_check_timeout(endpoint.clone(), timeout).at(address.clone());
     let probe = async {
-        let response = exchange(spec, request, Instant::now() + check.timeout)
+        let response = exchange(spec, request, Instant::now() + timeout)
             .await
             .map_err(|failed| failed.failure)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(Failure::Call);
         Ok::<_, Failure>((parts, collected))
     };
-    let (parts, collected) = match tokio::time::timeout(check.timeout, probe).await {
+    let (parts, collected) = match tokio::time::timeout(timeout, probe).await {
         Err(_) => return Err(no_answer()),
         Ok(Err(Failure::Deadline { .. })) => return Err(no_answer()),
         Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
@@ -446,7 +439,7 @@ pub(crate) async fn check_health(
         Some(other) => Err(unhealthy(format!(
             "the health check answered {} for service `{}`",
             other.as_str(),
-            check.service
+            service
         ))),
         None => Err(unhealthy(
             "the health check answer was not a HealthCheckResponse".into(),
@@ -467,7 +460,6 @@ mod tests {
             authority: format!("127.0.0.1:{port}"),
             host: "127.0.0.1".into(),
             path_prefix: String::new(),
-            health_check: None,
             trusted: Vec::new(),
         }
     }

@@ -162,6 +162,14 @@ impl Health {
         Snapshot::decode(self.snapshot.load(Ordering::Acquire)).trial
     }
 
+    /// Whether [`Health::admit`] would let a request through now, without taking the trial
+    /// slot: what a group asks of each candidate child before it picks one.
+    pub fn ready(&self, now: Instant) -> bool {
+        let word = self.snapshot.load(Ordering::Acquire);
+        let (decision, _) = Snapshot::decode(word).admit(self.ms_since_epoch(now));
+        !matches!(decision, Admission::NotReady { .. })
+    }
+
     /// Decides whether a request may be sent now (Synapse's `readyToSend`).
     pub fn admit(&self, now: Instant) -> Admission {
         let now_ms = self.ms_since_epoch(now);
@@ -279,6 +287,28 @@ mod tests {
         m.on_success(&p);
         h.publish(&m, true);
         assert_eq!(h.admit(again), Admission::Go);
+    }
+
+    #[test]
+    fn ready_asks_without_taking_the_trial_slot() {
+        let h = Health::new();
+        let p = SuspensionPolicy {
+            initial_duration: Some(Duration::from_millis(100)),
+            ..Default::default()
+        };
+        let t0 = Instant::now();
+        assert!(h.ready(t0));
+        let mut m = HealthMachine::new();
+        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
+        h.publish(&m, false);
+        assert!(!h.ready(t0));
+        let later = t0 + Duration::from_millis(100);
+        assert!(
+            h.ready(later) && h.ready(later),
+            "asking twice keeps it ready"
+        );
+        assert_eq!(h.admit(later), Admission::Trial);
+        assert!(!h.ready(later), "the trial slot is taken");
     }
 
     #[test]

@@ -13,7 +13,9 @@ use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
-use crate::config::{EndpointFormat, PropertyScope, ResponseAction, Target};
+use crate::config::{
+    EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
+};
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
@@ -24,7 +26,9 @@ thread_local! {
     static CLIENT: awc::Client = build_client();
 }
 
-fn build_client() -> awc::Client {
+/// A client for backends: bounded connect time, keep-alive pool, no redirects, no
+/// default headers, no overall timeout (callers set their own deadlines).
+pub(crate) fn build_client() -> awc::Client {
     crate::tls::install_crypto_provider();
     let connector = awc::Connector::new()
         .timeout(CONNECT_TIMEOUT)
@@ -78,7 +82,18 @@ pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
 
 /// Applies the leaf's `<property>` children to the message (before every send).
 pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
-    for p in &leaf.config.properties {
+    apply_endpoint_properties(&leaf.name, &leaf.config.properties, msg);
+}
+
+/// Applies an endpoint's `<property>` children to the message, as every send does
+/// (except `loadbalance.weight`, which configures the group above and means nothing to
+/// the message).
+pub(crate) fn apply_endpoint_properties(
+    endpoint: &str,
+    properties: &[EndpointProperty],
+    msg: &mut MessageContext,
+) {
+    for p in properties.iter().filter(|p| p.name != WEIGHT_PROPERTY) {
         let scope = match p.scope {
             PropertyScope::Default => Scope::Default,
             PropertyScope::Transport => Scope::Transport,
@@ -86,9 +101,72 @@ pub(crate) fn apply_properties(leaf: &Leaf, msg: &mut MessageContext) {
         };
         // Header names and values were validated at load, so this does not fail.
         if let Err(error) = msg.set_property(scope, &p.name, Value::from(p.value.as_str())) {
-            tracing::warn!(endpoint = %leaf.name, %error, "Endpoint property not applied");
+            tracing::warn!(endpoint, %error, "Endpoint property not applied");
         }
     }
+}
+
+/// The method of the request as mediation left it: `HTTP_METHOD` (axis2) or the client's.
+pub(crate) fn request_method(msg: &MessageContext) -> Method {
+    msg.get_axis2("HTTP_METHOD")
+        .and_then(|v| Method::from_bytes(v.to_string().as_bytes()).ok())
+        .unwrap_or_else(|| msg.method.clone())
+}
+
+/// The method `leaf` sends `msg` with: the one its `format` forces (POST for SOAP, GET for
+/// `get`), else its `<http method>`, else the request's.
+pub(crate) fn method_for(leaf: &Leaf, msg: &MessageContext) -> Method {
+    match (leaf.spec.format, &leaf.spec.target) {
+        (Some(EndpointFormat::Soap11 | EndpointFormat::Soap12), _) => Method::POST,
+        (Some(EndpointFormat::Get), _) => Method::GET,
+        (_, Target::Http(spec)) => spec.method.clone().unwrap_or_else(|| request_method(msg)),
+        _ => request_method(msg),
+    }
+}
+
+/// One active health check of an HTTP leaf: `GET url` within `timeout`, on this thread's
+/// client. A 2xx or 3xx answer passes.
+///
+/// # Errors
+/// The classified failure; another status fails with [`ErrorKind::Unhealthy`].
+pub(crate) async fn probe(
+    url: &str,
+    timeout: Duration,
+    endpoint: &std::sync::Arc<str>,
+) -> Result<(), EndpointError> {
+    let request = CLIENT
+        .with(|c| c.get(url))
+        .insert_header((header::USER_AGENT, "axon-health-check"));
+    let exchange = async {
+        let mut response = request
+            .send()
+            .await
+            .map_err(|error| classify_send_error(&error, endpoint))?;
+        // Read (a bounded part of) the body so the connection can be reused; the verdict
+        // is the status alone.
+        let status = response.status();
+        if let Err(error) = response.body().limit(64 * 1024).await {
+            tracing::debug!(%error, "Health check body not read");
+        }
+        Ok(status)
+    };
+    let status = match tokio::time::timeout(timeout, exchange).await {
+        Err(_) => {
+            return Err(EndpointError::health_check_timeout(endpoint.clone(), timeout).at(url));
+        }
+        Ok(Err(error)) => return Err(EndpointError::at(error, url)),
+        Ok(Ok(status)) => status,
+    };
+    if status.is_success() || status.is_redirection() {
+        return Ok(());
+    }
+    Err(EndpointError::new(
+        ErrorKind::Unhealthy,
+        ProtocolState::ResponseHead,
+        endpoint.clone(),
+        format!("the health check was answered with HTTP {status}"),
+    )
+    .at(url))
 }
 
 /// Sends `msg` to the leaf's backend and turns `msg` into the response.
@@ -130,14 +208,10 @@ pub(crate) async fn send(
         )
         .at(url.clone())
     })?;
-    let method = match &leaf.spec.target {
-        _ if prepared.method.is_some() => prepared.method.clone().unwrap_or(Method::POST),
-        Target::Http(spec) if spec.method.is_some() => spec.method.clone().unwrap_or(Method::GET),
-        _ => msg
-            .get_axis2("HTTP_METHOD")
-            .and_then(|v| Method::from_bytes(v.to_string().as_bytes()).ok())
-            .unwrap_or_else(|| msg.method.clone()),
-    };
+    let method = prepared
+        .method
+        .clone()
+        .unwrap_or_else(|| method_for(leaf, msg));
     let no_body = msg
         .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")

@@ -320,6 +320,22 @@ impl HealthMachine {
         })
     }
 
+    /// An active health check passed enough times: a TIMEOUT or SUSPENDED endpoint becomes
+    /// ACTIVE at once, without waiting for a trial message. OFF stays OFF.
+    pub fn on_probe_success(&mut self, policy: &SuspensionPolicy, why: &str) -> Option<Transition> {
+        match self.state {
+            EndpointState::Active | EndpointState::Off => None,
+            from => {
+                self.activate(policy);
+                Some(Transition {
+                    from,
+                    to: EndpointState::Active,
+                    reason: why.to_owned(),
+                })
+            }
+        }
+    }
+
     fn activate(&mut self, policy: &SuspensionPolicy) {
         self.state = EndpointState::Active;
         self.next_retry = None;

@@ -382,6 +382,10 @@ pub(crate) fn trace(msg: &MessageContext) -> String {
         if i > 0 {
             out.push_str(", ");
         }
+        if let Some(via) = &a.via {
+            out.push_str(via);
+            out.push('/');
+        }
         out.push_str(&a.endpoint);
         out.push('=');
         match &a.outcome {
@@ -393,6 +397,10 @@ pub(crate) fn trace(msg: &MessageContext) -> String {
             AttemptOutcome::Skipped(state) => {
                 out.push_str("skipped:");
                 out.push_str(state);
+            }
+            AttemptOutcome::NotRetried(why) => {
+                out.push_str("not-retried:");
+                out.push_str(why);
             }
         }
     }

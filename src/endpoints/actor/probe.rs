@@ -1,8 +1,12 @@
 //! Active health checks: a probe task per checked leaf, and how its actor takes the verdicts.
 //!
 //! Synapse has no active checks: a suspended endpoint is only tried again by live traffic
-//! when its suspension ends. Axon probes `<grpc>` leaves that have a `<healthCheck>` with
-//! the standard `grpc.health.v1.Health/Check`. The decision is split as everywhere else:
+//! when its suspension ends. Axon probes every leaf that has a `<healthCheck>`: `<grpc>`
+//! leaves with the standard `grpc.health.v1.Health/Check`, HTTP leaves (`<address>`,
+//! `<http>`, `<wsdl>`) with a `GET` of the check's URL that must answer 2xx or 3xx. Probes
+//! are jittered ([`Jitter`]): the first comes at a random point of the first interval, each
+//! next one after the interval ±10%, so leaves configured together do not probe in step.
+//! The decision is split as everywhere else:
 //! [`ProbeTally`] (plain, tested) turns probe results into verdicts with rise/fall
 //! thresholds, and the actor feeds verdicts to its [`HealthMachine`](super::HealthMachine)
 //! through the same transitions as traffic:
@@ -17,25 +21,30 @@
 //!
 //! The task holds only a weak address of the actor, so it ends when a reload drops the leaf.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix::WeakAddr;
 use actix::prelude::*;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::{EndpointActor, ErrorRecord, rfc3339};
-use crate::config::{GrpcSpec, HealthCheckSpec};
-use crate::endpoints::error::EndpointError;
-use crate::endpoints::grpc;
+use crate::config::{GrpcSpec, HealthCheckSpec, ProbeTarget, Target};
+use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::endpoints::state::EndpointState;
+use crate::endpoints::{grpc, http};
 
 /// A probe verdict for the actor.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum Probed {
     /// The backend passed `healthyThreshold` checks in a row.
-    Up,
+    Up {
+        /// How many (the threshold), for the transition's reason.
+        in_a_row: u32,
+    },
     /// The backend failed `unhealthyThreshold` checks in a row (and is still failing).
     Down(ErrorRecord),
 }
@@ -122,12 +131,9 @@ impl Handler<Probed> for EndpointActor {
         let now = Instant::now();
         let state = self.machine.state();
         let transition = match msg {
-            Probed::Up => match state {
-                EndpointState::Timeout | EndpointState::Suspended => {
-                    self.machine.on_success(&self.policy)
-                }
-                EndpointState::Active | EndpointState::Off => None,
-            },
+            Probed::Up { in_a_row } => self
+                .machine
+                .on_probe_success(&self.policy, &format!("passed {in_a_row} checks in a row")),
             Probed::Down(error) => {
                 let due = match state {
                     EndpointState::Off => false,
@@ -151,46 +157,122 @@ impl Handler<Probed> for EndpointActor {
     }
 }
 
-/// Starts probing `spec`'s backend on `arbiter` for the actor at `actor`.
+/// What one leaf's checks ask, and how often.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    check: HealthCheckSpec,
+    grpc: Option<GrpcSpec>,
+}
+
+/// A small random source for jitter (SplitMix64), seeded per leaf.
+#[derive(Debug, Clone)]
+pub(crate) struct Jitter(u64);
+
+// === impl Probe ===
+
+impl Probe {
+    /// The checks `check` asks of the leaf sending to `target`.
+    pub(crate) fn new(target: &Target, check: HealthCheckSpec) -> Self {
+        let grpc = match target {
+            Target::Grpc(spec) => Some(spec.clone()),
+            _ => None,
+        };
+        Probe { check, grpc }
+    }
+
+    /// One check, on this thread's connection to the backend.
+    async fn once(&self, name: &Arc<str>) -> Result<(), EndpointError> {
+        match (&self.check.target, &self.grpc) {
+            (ProbeTarget::Grpc { service }, Some(spec)) => {
+                grpc::check_health(spec, service, self.check.timeout, name).await
+            }
+            (ProbeTarget::Http(url), _) => http::probe(url, self.check.timeout, name).await,
+            (ProbeTarget::Grpc { .. }, None) => Err(EndpointError::new(
+                ErrorKind::InvalidAddress,
+                ProtocolState::RequestReady,
+                name.clone(),
+                "a gRPC health check on an endpoint that is not <grpc>",
+            )),
+        }
+    }
+}
+
+/// Starts probing for the actor at `actor` on `arbiter`.
 pub(crate) fn start(
     arbiter: &ArbiterHandle,
     actor: WeakAddr<EndpointActor>,
-    spec: GrpcSpec,
-    check: HealthCheckSpec,
+    probe: Probe,
     name: Arc<str>,
 ) {
     arbiter.spawn_fn(move || {
-        actix_rt::spawn(run(actor, spec, check, name));
+        actix_rt::spawn(run(actor, probe, name));
     });
 }
 
-async fn run(
-    actor: WeakAddr<EndpointActor>,
-    spec: GrpcSpec,
-    check: HealthCheckSpec,
-    name: Arc<str>,
-) {
+async fn run(actor: WeakAddr<EndpointActor>, probe: Probe, name: Arc<str>) {
+    let check = &probe.check;
     let mut tally = ProbeTally::new(check.healthy_threshold, check.unhealthy_threshold);
-    let mut ticker = tokio::time::interval(check.interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut jitter = Jitter::for_leaf(&name);
+    tokio::time::sleep(jitter.first(check.interval)).await;
     loop {
-        ticker.tick().await;
         if actor.upgrade().is_none() {
             return;
         }
-        let outcome = grpc::check_health(&spec, &check, &name).await;
+        let outcome = probe.once(&name).await;
         let verdict = tally.record(outcome.is_ok());
         let Some(addr) = actor.upgrade() else {
             return;
         };
         match (verdict, outcome) {
-            (Verdict::Up, _) => addr.do_send(Probed::Up),
+            (Verdict::Up, _) => addr.do_send(Probed::Up {
+                in_a_row: check.healthy_threshold,
+            }),
             (Verdict::Down, Err(error)) => {
                 tracing::debug!(endpoint = %name, code = error.code(), error = %error.detail, "Health check failed");
                 addr.do_send(Probed::Down(ErrorRecord::from(&error)));
             }
             _ => {}
         }
+        drop(addr);
+        tokio::time::sleep(jitter.next(check.interval)).await;
+    }
+}
+
+// === impl Jitter ===
+
+impl Jitter {
+    /// A source with a fixed seed (tests).
+    #[cfg(test)]
+    pub(crate) fn seeded(seed: u64) -> Self {
+        Jitter(seed)
+    }
+
+    /// A source seeded from the process's random hash keys and `name`.
+    pub(crate) fn for_leaf(name: &str) -> Self {
+        Jitter(RandomState::new().hash_one(name))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Delay before the first probe: anywhere in the first interval.
+    pub(crate) fn first(&mut self, interval: Duration) -> Duration {
+        interval.mul_f64(self.unit())
+    }
+
+    /// Delay between probes: the interval ±10%.
+    pub(crate) fn next(&mut self, interval: Duration) -> Duration {
+        interval.mul_f64(0.9 + 0.2 * self.unit())
     }
 }
 
@@ -225,6 +307,23 @@ mod tests {
         assert_eq!(t.record(true), Verdict::Unchanged);
         assert_eq!(t.record(true), Verdict::Up);
         assert_eq!(t.record(true), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn jitter_stays_in_its_window_and_spreads() {
+        let interval = Duration::from_millis(1000);
+        let mut j = Jitter::seeded(7);
+        let firsts: Vec<Duration> = (0..200).map(|_| j.first(interval)).collect();
+        assert!(firsts.iter().all(|d| *d < interval));
+        assert!(firsts.iter().any(|d| *d < interval / 4));
+        assert!(firsts.iter().any(|d| *d > interval * 3 / 4));
+        for _ in 0..200 {
+            let d = j.next(interval);
+            assert!(
+                d >= Duration::from_millis(900) && d <= Duration::from_millis(1100),
+                "{d:?}"
+            );
+        }
     }
 
     #[test]

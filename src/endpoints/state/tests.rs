@@ -227,6 +227,29 @@ fn probe_failure_suspends_and_grows_like_a_message_failure() {
 }
 
 #[test]
+fn probe_success_reactivates_a_suspended_endpoint_but_not_an_off_one() {
+    let p = policy();
+    let t0 = Instant::now();
+    let mut m = HealthMachine::new();
+    assert!(m.on_probe_success(&p, "health check passed").is_none());
+    m.on_failure(codes::CONNECTION_FAILED, &p, t0);
+    let tr = m.on_probe_success(&p, "health check passed").unwrap();
+    assert_eq!(
+        (tr.from, tr.to, tr.reason.as_str()),
+        (
+            EndpointState::Suspended,
+            EndpointState::Active,
+            "health check passed"
+        )
+    );
+    assert!(m.ready(t0), "no need to wait for the suspension to end");
+    assert_eq!(m.last_suspension(), None);
+    m.switch_off();
+    assert!(m.on_probe_success(&p, "health check passed").is_none());
+    assert_eq!(m.state(), EndpointState::Off);
+}
+
+#[test]
 fn state_encoding_round_trips() {
     for s in [
         EndpointState::Active,

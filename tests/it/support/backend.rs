@@ -1,11 +1,14 @@
-//! Fake backends on real sockets: a recording HTTP server, and a black hole.
+//! Fake backends on real sockets: a recording HTTP server, a black hole, and a server
+//! that hangs up on every request.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use tokio::io::AsyncReadExt;
 
 /// One request as the backend saw it.
 #[derive(Debug, Clone)]
@@ -46,13 +49,17 @@ impl Canned {
     }
 }
 
-type Handler = Arc<dyn Fn(&Seen) -> Canned + Send + Sync>;
+/// Extra response headers.
+pub type Headers = Vec<(String, String)>;
+
+type Handler = Arc<dyn Fn(&Seen) -> (Canned, Headers) + Send + Sync>;
 
 /// A recording HTTP backend.
 pub struct Backend {
     pub port: u16,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     hits: Arc<AtomicUsize>,
+    handle: ServerHandle,
 }
 
 impl Backend {
@@ -65,6 +72,14 @@ impl Backend {
     /// A backend on a free port, answering with `handler`.
     pub async fn start(handler: impl Fn(&Seen) -> Canned + Send + Sync + 'static) -> Backend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        Self::start_on(listener, move |s| (handler(s), Vec::new())).await
+    }
+
+    /// A backend on a free port whose answers carry extra headers.
+    pub async fn start_with_headers(
+        handler: impl Fn(&Seen) -> (Canned, Headers) + Send + Sync + 'static,
+    ) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
         Self::start_on(listener, handler).await
     }
 
@@ -74,12 +89,12 @@ impl Backend {
         handler: impl Fn(&Seen) -> Canned + Send + Sync + 'static,
     ) -> Backend {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind backend port");
-        Self::start_on(listener, handler).await
+        Self::start_on(listener, move |s| (handler(s), Vec::new())).await
     }
 
     async fn start_on(
         listener: TcpListener,
-        handler: impl Fn(&Seen) -> Canned + Send + Sync + 'static,
+        handler: impl Fn(&Seen) -> (Canned, Headers) + Send + Sync + 'static,
     ) -> Backend {
         let port = listener.local_addr().expect("addr").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -104,26 +119,43 @@ impl Backend {
                             body: body.to_vec(),
                         };
                         h.fetch_add(1, Ordering::SeqCst);
-                        let canned = handler(&seen);
+                        let (canned, headers) = handler(&seen);
                         s.lock().expect("lock").push(seen);
                         if !canned.delay.is_zero() {
                             tokio::time::sleep(canned.delay).await;
                         }
-                        HttpResponse::build(
+                        let mut response = HttpResponse::build(
                             actix_web::http::StatusCode::from_u16(canned.status).expect("status"),
-                        )
-                        .content_type(canned.content_type)
-                        .body(canned.body)
+                        );
+                        for (name, value) in headers {
+                            response.append_header((name, value));
+                        }
+                        response.content_type(canned.content_type).body(canned.body)
                     }
                 }))
         })
         .workers(1)
         .disable_signals()
+        .shutdown_timeout(0)
         .listen(listener)
         .expect("listen")
         .run();
+        let handle = server.handle();
         actix_rt::spawn(server);
-        Backend { port, seen, hits }
+        Backend {
+            port,
+            seen,
+            hits,
+            handle,
+        }
+    }
+
+    /// Kills the backend: its connections are closed and its port refuses new ones once
+    /// this returns.
+    pub async fn stop(&self) {
+        // "Graceful" with no grace period: waits until the worker has dropped every
+        // connection, which a forced stop does not.
+        self.handle.stop(true).await;
     }
 
     pub fn hits(&self) -> usize {
@@ -171,6 +203,63 @@ impl BlackHole {
 }
 
 impl Drop for BlackHole {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Accepts connections, reads the request head, and hangs up without answering.
+pub struct Closer {
+    pub port: u16,
+    accepted: Arc<AtomicUsize>,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+impl Closer {
+    pub async fn start() -> Closer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = actix_rt::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                actix_rt::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut head = Vec::new();
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        head.extend_from_slice(&buf[..n]);
+                        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    drop(socket);
+                });
+            }
+        });
+        Closer {
+            port,
+            accepted,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for Closer {
     fn drop(&mut self) {
         self.task.abort();
     }

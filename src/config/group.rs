@@ -1,0 +1,833 @@
+//! `<failover>` and `<loadbalance>` groups, their `<session>`, Axon's failover policy
+//! elements, and the `<retryConfig>` of a group's children (reference §1.11, §1.12, §2.9).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::endpoint::parse_inline;
+use super::values;
+use super::{Ctx, Element, EndpointId, Loc};
+
+/// Replay buffer used when a group does not set `<replayBufferSize>`: 1 MiB.
+pub(crate) const DEFAULT_REPLAY_BUFFER: usize = 1024 * 1024;
+
+/// Session lifetime when `<sessionTimeout>` is not given (Synapse's 120 s).
+pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_millis(120_000);
+
+/// The property that gives a load-balance child its weight.
+pub const WEIGHT_PROPERTY: &str = "loadbalance.weight";
+
+/// A failover or load-balance group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSpec {
+    /// How a child is chosen.
+    pub strategy: Strategy,
+    /// The children, in declaration order.
+    pub children: Vec<GroupChild>,
+    /// `buildMessage="true"`: read the whole request body (up to the mediation body limit)
+    /// before the first try, so that even a body larger than the replay buffer can be
+    /// sent again.
+    pub build_message: bool,
+    /// When and how often a message is sent to another child.
+    pub policy: FailoverPolicy,
+}
+
+/// How a group chooses the child for a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// `<failover>`: the first ready child in declaration order.
+    Failover {
+        /// `dynamic="true"` (default): go back to the first child as soon as it is ready;
+        /// `false`: stay on the child that last succeeded while it is ready.
+        dynamic: bool,
+    },
+    /// `<loadbalance>`: spread messages over the ready children.
+    Loadbalance {
+        /// The algorithm.
+        algorithm: Algorithm,
+        /// `failover="true"` (default): a failed message is sent to another ready child.
+        failover: bool,
+        /// Session affinity (`<session>` next to `<loadbalance>`).
+        session: Option<SessionSpec>,
+    },
+}
+
+/// Load-balance algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Each ready child in turn.
+    RoundRobin,
+    /// Smooth weighted round-robin over the ready children (`loadbalance.weight`).
+    WeightedRoundRobin,
+    /// The ready child with the fewest requests in flight, relative to its weight.
+    LeastConnections,
+}
+
+/// One child of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChild {
+    /// The child endpoint (a named endpoint for `key` children, else an inline one).
+    pub id: EndpointId,
+    /// A weight given on the `<endpoint key>` element itself; otherwise the child
+    /// endpoint's own `loadbalance.weight` property applies (default 1).
+    pub weight: Option<u32>,
+}
+
+/// Session affinity of a load-balance group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// How the session of a message is recognised.
+    pub kind: SessionKind,
+    /// How long a session lives after its last message (`<sessionTimeout>`).
+    pub timeout: Duration,
+}
+
+/// Session types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionKind {
+    /// `type="http"`: the cookie the backend set (`Set-Cookie`), sent back by the client.
+    Http,
+    /// `type="simpleClientSession"`: the client's `ClientID` (SOAP header in the Synapse
+    /// namespace, or an HTTP header of that name).
+    ClientId,
+}
+
+/// HTTP statuses that make a group try another child (`<failoverHttpStatusCodes>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCodes(Vec<(u16, u16)>);
+
+/// When a group sends a message to another child, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverPolicy {
+    /// Responses with these statuses are treated as failures of the child.
+    pub http_status_codes: StatusCodes,
+    /// Further tries after the first one, at most (`<maxRetries>`); by default only the
+    /// number of children limits them (each child is tried at most once per message).
+    pub max_retries: Option<u32>,
+    /// Time for all tries of a message through this group (`<deadline>`); by default the
+    /// global timeout.
+    pub deadline: Option<Duration>,
+    /// `<retryNonIdempotent>true`: POST and PATCH are retried even when the request may
+    /// have reached the backend.
+    pub retry_non_idempotent: bool,
+    /// Largest request body kept for sending again (`<replayBufferSize>`, bytes).
+    pub replay_buffer: usize,
+}
+
+/// A child's `<retryConfig>`: which of its failures may be retried on a sibling (§2.9).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Codes never retried.
+    pub disabled_codes: Vec<u32>,
+    /// When not empty, only these codes are retried.
+    pub enabled_codes: Vec<u32>,
+}
+
+// === impl StatusCodes ===
+
+impl StatusCodes {
+    /// True when `status` is listed.
+    pub fn contains(&self, status: u16) -> bool {
+        self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&status))
+    }
+
+    /// True when no status is listed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+// === impl FailoverPolicy ===
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        FailoverPolicy {
+            http_status_codes: StatusCodes::default(),
+            max_retries: None,
+            deadline: None,
+            retry_non_idempotent: false,
+            replay_buffer: DEFAULT_REPLAY_BUFFER,
+        }
+    }
+}
+
+// === impl RetryConfig ===
+
+impl RetryConfig {
+    /// WSO2 Synapse's `isRetry`: a disabled code is never retried; otherwise, when enabled
+    /// codes are listed, only they are.
+    pub fn allows(&self, code: u32) -> bool {
+        if self.disabled_codes.contains(&code) {
+            return false;
+        }
+        self.enabled_codes.is_empty() || self.enabled_codes.contains(&code)
+    }
+}
+
+// === impl Algorithm ===
+
+impl Algorithm {
+    /// The name the health API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::RoundRobin => "roundRobin",
+            Algorithm::WeightedRoundRobin => "weightedRoundRobin",
+            Algorithm::LeastConnections => "leastConnections",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Algorithm> {
+        const PACKAGE: &str = "org.apache.synapse.endpoints.algorithms.";
+        let short = name.strip_prefix(PACKAGE).unwrap_or(name);
+        match short {
+            "RoundRobin" | "roundRobin" => Some(Algorithm::RoundRobin),
+            "WeightedRoundRobin" | "weightedRoundRobin" => Some(Algorithm::WeightedRoundRobin),
+            "WeightedRRLCAlgorithm" | "leastConnections" => Some(Algorithm::LeastConnections),
+            _ => None,
+        }
+    }
+}
+
+// === parsing ===
+
+/// Parses `<failover [dynamic] [buildMessage]>`.
+pub(crate) fn parse_failover(el: &Element, ctx: &mut Ctx<'_>) -> Option<GroupSpec> {
+    ctx.check_attrs(el, &["dynamic", "buildMessage"]);
+    let mut ok = true;
+    let dynamic = match el.attr("dynamic") {
+        Some(a) => values::boolean(&a.value, &a.loc, "dynamic", ctx.diags).unwrap_or_else(|| {
+            ok = false;
+            true
+        }),
+        None => true,
+    };
+    let build_message = flag(el, "buildMessage", false, &mut ok, ctx);
+    let members = parse_members(el, ctx);
+    let (children, policy) = members?;
+    ok.then_some(GroupSpec {
+        strategy: Strategy::Failover { dynamic },
+        children,
+        build_message,
+        policy,
+    })
+}
+
+/// Parses `<loadbalance [algorithm|policy] [failover] [buildMessage]>`, with the
+/// `<session>` written next to it, if any.
+pub(crate) fn parse_loadbalance(
+    el: &Element,
+    session: Option<&Element>,
+    ctx: &mut Ctx<'_>,
+) -> Option<GroupSpec> {
+    ctx.check_attrs(el, &["algorithm", "policy", "failover", "buildMessage"]);
+    let mut ok = true;
+    let algorithm = match (el.attr("algorithm"), el.attr("policy")) {
+        (Some(a), Some(_)) => {
+            ctx.error(
+                &a.loc,
+                "<loadbalance> takes either `algorithm` or `policy`, not both",
+            );
+            ok = false;
+            Algorithm::RoundRobin
+        }
+        (Some(a), None) => match Algorithm::from_name(a.value.trim()) {
+            Some(alg) => alg,
+            None if a.value.contains('.') => {
+                ctx.unsupported(
+                    &a.loc,
+                    format!("the custom load-balance algorithm `{}`", a.value.trim()),
+                );
+                ok = false;
+                Algorithm::RoundRobin
+            }
+            None => {
+                ctx.error(
+                    &a.loc,
+                    format!(
+                        "unknown load-balance algorithm `{}` (expected roundRobin, weightedRoundRobin, leastConnections or a Synapse class name)",
+                        a.value.trim()
+                    ),
+                );
+                ok = false;
+                Algorithm::RoundRobin
+            }
+        },
+        (None, Some(p)) => {
+            if p.value.trim() != "roundRobin" {
+                ctx.error(
+                    &p.loc,
+                    format!(
+                        "unknown load-balance policy `{}` (the only policy is roundRobin; use `algorithm` for others)",
+                        p.value.trim()
+                    ),
+                );
+                ok = false;
+            }
+            Algorithm::RoundRobin
+        }
+        (None, None) => Algorithm::RoundRobin,
+    };
+    let failover = flag(el, "failover", true, &mut ok, ctx);
+    let build_message = flag(el, "buildMessage", false, &mut ok, ctx);
+    let session = match session {
+        Some(s) => match parse_session(s, ctx) {
+            Some(spec) => Some(spec),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    let (children, policy) = parse_members(el, ctx)?;
+    if algorithm == Algorithm::RoundRobin
+        && let Some(loc) = explicit_weight_loc(el)
+    {
+        ctx.diags.warning(
+            &loc,
+            "`loadbalance.weight` has no effect with the roundRobin algorithm (use weightedRoundRobin or leastConnections)",
+        );
+    }
+    ok.then_some(GroupSpec {
+        strategy: Strategy::Loadbalance {
+            algorithm,
+            failover,
+            session,
+        },
+        children,
+        build_message,
+        policy,
+    })
+}
+
+/// Parses a leaf's `<retryConfig>`.
+pub(crate) fn parse_retry_config(el: &Element, ctx: &mut Ctx<'_>) -> Option<RetryConfig> {
+    ctx.check_attrs(el, &[]);
+    ctx.no_text(el);
+    let mut out = RetryConfig::default();
+    let mut ok = true;
+    for child in el.elements() {
+        ctx.no_elements(child);
+        let codes = match child.local_name() {
+            "disabledErrorCodes" => &mut out.disabled_codes,
+            "enabledErrorCodes" => &mut out.enabled_codes,
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+                continue;
+            }
+        };
+        match values::error_codes(&child.text(), &child.loc, ctx.diags) {
+            Some(c) => *codes = c,
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// Checks the value of a `loadbalance.weight` property: a whole number above zero.
+pub(crate) fn weight(value: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<u32> {
+    match value.trim().parse::<i64>() {
+        Ok(w) if (1..=i64::from(u32::MAX)).contains(&w) => Some(w as u32),
+        Ok(_) => {
+            ctx.error(
+                loc,
+                format!("`loadbalance.weight` must be greater than 0, found `{value}`"),
+            );
+            None
+        }
+        Err(_) => {
+            ctx.error(
+                loc,
+                format!("`loadbalance.weight` must be a whole number, found `{value}`"),
+            );
+            None
+        }
+    }
+}
+
+fn flag(el: &Element, name: &str, default: bool, ok: &mut bool, ctx: &mut Ctx<'_>) -> bool {
+    match el.attr(name) {
+        Some(a) => values::boolean(&a.value, &a.loc, name, ctx.diags).unwrap_or_else(|| {
+            *ok = false;
+            default
+        }),
+        None => default,
+    }
+}
+
+/// The `<endpoint>` children and Axon's policy elements, shared by both group kinds.
+fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, FailoverPolicy)> {
+    ctx.no_text(el);
+    let mut ok = true;
+    let mut children = Vec::new();
+    let mut policy = FailoverPolicy::default();
+    let mut keys: HashMap<String, Loc> = HashMap::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for child in el.elements() {
+        if !child.is_synapse() {
+            ctx.unknown_child(el, child);
+            ok = false;
+            continue;
+        }
+        let local = child.local_name();
+        if local != "endpoint" && local != "member" && local != "description" {
+            if seen.contains(&local) {
+                ctx.error(
+                    &child.loc,
+                    format!("<{local}> is given twice in <{}>", el.local_name()),
+                );
+                ok = false;
+                continue;
+            }
+            seen.push(local);
+        }
+        let text = child.text();
+        match local {
+            "endpoint" => {
+                if let Some(key) = child.attr("key") {
+                    let name = key.value.trim().to_owned();
+                    if let Some(first) = keys.get(&name) {
+                        ctx.error(
+                            &key.loc,
+                            format!(
+                                "endpoint `{name}` is already a child of this group (at {first}); the same endpoint cannot be used twice among siblings"
+                            ),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    keys.insert(name, key.loc.clone());
+                }
+                match parse_child(child, ctx) {
+                    Some(c) => children.push(c),
+                    None => ok = false,
+                }
+            }
+            "member" => {
+                ctx.unsupported(&child.loc, "static load-balance members (`<member>`)");
+                ok = false;
+            }
+            "description" => {}
+            "failoverHttpStatusCodes" => {
+                ctx.no_elements(child);
+                match status_codes(&text, &child.loc, ctx) {
+                    Some(codes) => policy.http_status_codes = codes,
+                    None => ok = false,
+                }
+            }
+            "maxRetries" => {
+                ctx.no_elements(child);
+                match values::count(&text, &child.loc, "maxRetries", ctx.diags) {
+                    Some(n) => policy.max_retries = Some(n),
+                    None => ok = false,
+                }
+            }
+            "deadline" => {
+                ctx.no_elements(child);
+                match values::millis(&text, &child.loc, "deadline", ctx.diags) {
+                    Some(d) if !d.is_zero() => policy.deadline = Some(d),
+                    Some(_) => {
+                        ctx.error(&child.loc, "`deadline` must be greater than 0");
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+            "retryNonIdempotent" => {
+                ctx.no_elements(child);
+                match values::boolean(&text, &child.loc, "retryNonIdempotent", ctx.diags) {
+                    Some(b) => policy.retry_non_idempotent = b,
+                    None => ok = false,
+                }
+            }
+            "replayBufferSize" => {
+                ctx.no_elements(child);
+                match values::count(&text, &child.loc, "replayBufferSize", ctx.diags) {
+                    Some(n) => policy.replay_buffer = n as usize,
+                    None => ok = false,
+                }
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    if children.is_empty() && ok {
+        ctx.error(
+            &el.loc,
+            format!("<{}> needs at least one <endpoint> child", el.local_name()),
+        );
+        ok = false;
+    }
+    ok.then_some((children, policy))
+}
+
+/// One `<endpoint>` child: a `key` reference (which may carry its own weight) or an
+/// inline endpoint of any kind.
+fn parse_child(el: &Element, ctx: &mut Ctx<'_>) -> Option<GroupChild> {
+    if let Some(a) = el.attr("onError") {
+        ctx.diags.warning(
+            &a.loc,
+            "`onError` on an endpoint inside a group has no effect: the group retries the message; put `onError` on the group's <endpoint>",
+        );
+    }
+    let Some(key) = el.attr("key") else {
+        let id = parse_inline(el, ctx)?;
+        return Some(GroupChild { id, weight: None });
+    };
+    ctx.check_attrs(el, &["key", "onError"]);
+    ctx.no_text(el);
+    let mut weight = None;
+    let mut ok = true;
+    for child in el.elements() {
+        let is_weight = child.is_synapse()
+            && child.local_name() == "property"
+            && child.attr_value("name").map(str::trim) == Some(WEIGHT_PROPERTY);
+        if !is_weight {
+            ctx.error(
+                &child.loc,
+                "an <endpoint key> inside a group takes only a `loadbalance.weight` <property>",
+            );
+            ok = false;
+            continue;
+        }
+        ctx.check_attrs(child, &["name", "value"]);
+        ctx.no_children(child);
+        match child.attr("value") {
+            Some(v) => match self::weight(&v.value, &v.loc, ctx) {
+                Some(w) => weight = Some(w),
+                None => ok = false,
+            },
+            None => {
+                ctx.error(&child.loc, "endpoint <property> needs a `value`");
+                ok = false;
+            }
+        }
+    }
+    let id = ctx.endpoint_ref(key.value.trim(), &key.loc)?;
+    ok.then_some(GroupChild { id, weight })
+}
+
+fn parse_session(el: &Element, ctx: &mut Ctx<'_>) -> Option<SessionSpec> {
+    ctx.check_attrs(el, &["type"]);
+    ctx.no_text(el);
+    let kind = match ctx.required_attr(el, "type")?.value.trim() {
+        "http" => SessionKind::Http,
+        "simpleClientSession" => SessionKind::ClientId,
+        "soap" => {
+            let loc = el.attr("type").map_or(&el.loc, |a| &a.loc);
+            ctx.unsupported(loc, "SOAP sessions (`<session type=\"soap\">`)");
+            return None;
+        }
+        other => {
+            let loc = el.attr("type").map_or(&el.loc, |a| &a.loc).clone();
+            ctx.error(
+                &loc,
+                format!("unknown session type `{other}` (expected http or simpleClientSession)"),
+            );
+            return None;
+        }
+    };
+    let mut timeout = DEFAULT_SESSION_TIMEOUT;
+    let mut ok = true;
+    for child in el.elements() {
+        match child.local_name() {
+            "sessionTimeout" => {
+                ctx.no_elements(child);
+                match values::millis(&child.text(), &child.loc, "sessionTimeout", ctx.diags) {
+                    Some(d) if !d.is_zero() => timeout = d,
+                    Some(_) => {
+                        ctx.error(&child.loc, "`sessionTimeout` must be greater than 0");
+                        ok = false;
+                    }
+                    None => ok = false,
+                }
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(SessionSpec { kind, timeout })
+}
+
+/// `502, 503 504` or classes such as `5xx`.
+fn status_codes(text: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<StatusCodes> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for item in text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        let range = match item.as_bytes() {
+            [d @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
+                let base = u16::from(d - b'0') * 100;
+                Some((base, base + 99))
+            }
+            _ => item
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .map(|c| (c, c)),
+        };
+        match range {
+            Some(r) => out.push(r),
+            None => {
+                ctx.error(
+                    loc,
+                    format!(
+                        "`{item}` is not an HTTP status code (100 to 599, or a class such as 5xx)"
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok && out.is_empty() {
+        ctx.error(loc, "<failoverHttpStatusCodes> lists no status code");
+        ok = false;
+    }
+    ok.then_some(StatusCodes(out))
+}
+
+/// Where the first `loadbalance.weight` is written among the group's direct children.
+fn explicit_weight_loc(el: &Element) -> Option<Loc> {
+    el.elements()
+        .filter(|c| c.local_name() == "endpoint")
+        .flat_map(|c| c.elements())
+        .find(|p| {
+            p.local_name() == "property"
+                && p.attr_value("name").map(str::trim) == Some(WEIGHT_PROPERTY)
+        })
+        .map(|p| p.loc.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_config_follows_wso2_is_retry() {
+        let none = RetryConfig::default();
+        assert!(none.allows(101_503));
+        let disabled = RetryConfig {
+            disabled_codes: vec![101_503],
+            enabled_codes: vec![101_503, 101_504],
+        };
+        assert!(!disabled.allows(101_503), "disabled wins over enabled");
+        assert!(disabled.allows(101_504));
+        assert!(!disabled.allows(101_505), "only enabled codes are retried");
+    }
+
+    #[test]
+    fn algorithm_names_accept_synapse_classes_and_short_names() {
+        for (name, alg) in [
+            (
+                "org.apache.synapse.endpoints.algorithms.RoundRobin",
+                Algorithm::RoundRobin,
+            ),
+            (
+                "org.apache.synapse.endpoints.algorithms.WeightedRoundRobin",
+                Algorithm::WeightedRoundRobin,
+            ),
+            (
+                "org.apache.synapse.endpoints.algorithms.WeightedRRLCAlgorithm",
+                Algorithm::LeastConnections,
+            ),
+            ("leastConnections", Algorithm::LeastConnections),
+            ("roundRobin", Algorithm::RoundRobin),
+        ] {
+            assert_eq!(Algorithm::from_name(name), Some(alg), "{name}");
+        }
+        assert_eq!(Algorithm::from_name("com.example.Mine"), None);
+    }
+
+    fn load(files: &[(&str, &str)]) -> Result<crate::config::Config, crate::config::Diagnostics> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        crate::config::Config::load(dir.path())
+    }
+
+    fn errors(files: &[(&str, &str)]) -> Vec<String> {
+        let diags = load(files).unwrap_err();
+        diags
+            .sorted()
+            .into_iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const LEAVES: &str = r#"<definitions>
+        <endpoint name="a"><address uri="http://127.0.0.1:1/a"/></endpoint>
+        <endpoint name="b"><address uri="http://127.0.0.1:1/b"/><property name="loadbalance.weight" value="3"/></endpoint>
+      </definitions>"#;
+
+    #[test]
+    fn groups_load_with_their_children_settings_and_session() {
+        let config = load(&[
+            ("leaves.xml", LEAVES),
+            (
+                "lb.xml",
+                r#"<endpoint name="lb">
+                     <session type="http"><sessionTimeout>5000</sessionTimeout></session>
+                     <loadbalance algorithm="org.apache.synapse.endpoints.algorithms.WeightedRoundRobin" failover="false" buildMessage="true">
+                       <endpoint key="a"><property name="loadbalance.weight" value="2"/></endpoint>
+                       <endpoint key="b"/>
+                       <endpoint name="inline"><failover dynamic="false"><endpoint key="a"/><endpoint key="b"/></failover></endpoint>
+                       <failoverHttpStatusCodes>502, 5xx</failoverHttpStatusCodes>
+                       <maxRetries>2</maxRetries><deadline>3000</deadline>
+                       <retryNonIdempotent>true</retryNonIdempotent><replayBufferSize>2048</replayBufferSize>
+                     </loadbalance>
+                   </endpoint>"#,
+            ),
+        ])
+        .unwrap();
+        let id = config.endpoint_named("lb").unwrap();
+        let crate::config::EndpointKind::Group(g) = &config.endpoint(id).kind else {
+            panic!("not a group");
+        };
+        assert_eq!(
+            g.strategy,
+            Strategy::Loadbalance {
+                algorithm: Algorithm::WeightedRoundRobin,
+                failover: false,
+                session: Some(SessionSpec {
+                    kind: SessionKind::Http,
+                    timeout: Duration::from_millis(5000)
+                }),
+            }
+        );
+        assert!(g.build_message);
+        assert_eq!(g.children.len(), 3);
+        assert_eq!(g.children[0].weight, Some(2));
+        assert_eq!(
+            g.children[1].weight, None,
+            "taken from b's own property at run time"
+        );
+        assert!(g.policy.http_status_codes.contains(503));
+        assert_eq!(g.policy.max_retries, Some(2));
+        assert_eq!(g.policy.deadline, Some(Duration::from_millis(3000)));
+        assert!(g.policy.retry_non_idempotent);
+        assert_eq!(g.policy.replay_buffer, 2048);
+        let inline = &config.endpoint(g.children[2].id);
+        assert_eq!(inline.name, "inline");
+        assert!(
+            matches!(&inline.kind, crate::config::EndpointKind::Group(f) if f.strategy == Strategy::Failover { dynamic: false })
+        );
+    }
+
+    #[test]
+    fn group_mistakes_are_reported_where_they_are() {
+        let all = errors(&[
+            ("leaves.xml", LEAVES),
+            (
+                "both.xml",
+                r#"<endpoint name="both"><loadbalance algorithm="roundRobin" policy="roundRobin"><endpoint key="a"/></loadbalance></endpoint>"#,
+            ),
+            (
+                "weight.xml",
+                r#"<endpoint name="w"><loadbalance algorithm="weightedRoundRobin"><endpoint key="a"><property name="loadbalance.weight" value="0"/></endpoint></loadbalance></endpoint>"#,
+            ),
+            (
+                "dup.xml",
+                r#"<endpoint name="dup"><failover><endpoint key="a"/><endpoint key="a"/></failover></endpoint>"#,
+            ),
+            (
+                "empty.xml",
+                r#"<endpoint name="empty"><failover/></endpoint>"#,
+            ),
+            (
+                "session.xml",
+                r#"<endpoint name="s"><session type="http"/><failover><endpoint key="a"/></failover></endpoint>"#,
+            ),
+            (
+                "alg.xml",
+                r#"<endpoint name="alg"><loadbalance algorithm="com.acme.Mine"><endpoint key="a"/></loadbalance></endpoint>"#,
+            ),
+            (
+                "member.xml",
+                r#"<endpoint name="m"><loadbalance><member hostName="h" httpPort="1"/></loadbalance></endpoint>"#,
+            ),
+            (
+                "codes.xml",
+                r#"<endpoint name="c"><failover><endpoint key="a"/><failoverHttpStatusCodes>503 7xx</failoverHttpStatusCodes></failover></endpoint>"#,
+            ),
+            (
+                "cycle.xml",
+                r#"<definitions><endpoint name="x"><failover><endpoint key="y"/></failover></endpoint><endpoint name="y"><loadbalance><endpoint key="x"/></loadbalance></endpoint></definitions>"#,
+            ),
+            (
+                "propweight.xml",
+                r#"<endpoint name="pw"><address uri="http://h/"/><property name="loadbalance.weight" value="-2"/></endpoint>"#,
+            ),
+        ]);
+        let joined = all.join("\n");
+        for expected in [
+            "both.xml:1:36: error: <loadbalance> takes either `algorithm` or `policy`, not both",
+            "weight.xml:1:118: error: `loadbalance.weight` must be greater than 0, found `0`",
+            "dup.xml:1:61: error: endpoint `a` is already a child of this group",
+            "empty.xml:1:24: error: <failover> needs at least one <endpoint> child",
+            "session.xml:1:20: error: <session> applies only to a <loadbalance> group",
+            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon",
+            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon",
+            "codes.xml:1:49: error: `7xx` is not an HTTP status code",
+            "cycle.xml:1:14: error: endpoint reference cycle: x -> y -> x",
+            "propweight.xml:1:83: error: `loadbalance.weight` must be greater than 0, found `-2`",
+        ] {
+            assert!(
+                joined.contains(expected),
+                "missing `{expected}` in:\n{joined}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_prototype_inside_a_group_is_found_by_the_reachability_check() {
+        let all = errors(&[
+            (
+                "api.xml",
+                r#"<api name="Shop" context="/shop"><resource><inSequence><send><endpoint key="FO"/></send></inSequence></resource></api>"#,
+            ),
+            (
+                "fo.xml",
+                r#"<endpoint name="FO"><failover><endpoint key="a"/><endpoint key="Mock"/></failover></endpoint>"#,
+            ),
+            (
+                "mock.xml",
+                r#"<endpoint name="Mock"><prototype><response><body>{}</body></response></prototype></endpoint>"#,
+            ),
+            ("leaves.xml", LEAVES),
+        ]);
+        assert!(
+            all.iter()
+                .any(|e| e.contains("endpoint `FO` -> endpoint `Mock`")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn weights_under_round_robin_only_warn() {
+        let config = load(&[
+            ("leaves.xml", LEAVES),
+            ("lb.xml", r#"<endpoint name="lb"><loadbalance><endpoint key="a"><property name="loadbalance.weight" value="2"/></endpoint></loadbalance></endpoint>"#),
+        ])
+        .unwrap();
+        assert!(
+            config.warnings[0]
+                .message
+                .contains("no effect with the roundRobin algorithm")
+        );
+    }
+
+    #[test]
+    fn status_classes_cover_their_hundred() {
+        let codes = StatusCodes(vec![(500, 599), (429, 429)]);
+        assert!(codes.contains(503) && codes.contains(429) && codes.contains(599));
+        assert!(!codes.contains(404) && !codes.contains(200));
+    }
+}

@@ -1,0 +1,696 @@
+//! Delivering a message through a failover or load-balance group: choosing a child,
+//! trying it, and deciding whether the same message goes to another child.
+//!
+//! The loop runs on the worker that carries the message, like a leaf send, and recurses
+//! into nested groups. Its rules (see `docs/failover.md`):
+//!
+//! - Each child is tried at most once per message, so the child that just failed is
+//!   never chosen again; `<maxRetries>` caps further tries; every try of the message
+//!   shares one deadline (`<deadline>`, else the global timeout), and a try still running
+//!   when it passes is abandoned with 101504.
+//! - Every try sends the same method, headers and body: the body is kept in a replay
+//!   buffer (`<replayBufferSize>`, 1 MiB by default; the whole body up to the mediation
+//!   limit with `buildMessage="true"`). A larger body is sent once and never retried.
+//! - Transport failures fail over; responses with a status listed in
+//!   `<failoverHttpStatusCodes>` do too. A failing child's `<retryConfig>` may forbid it.
+//! - A request that is not idempotent (POST, PATCH, without an `Idempotency-Key`) is sent
+//!   again only when the failure proves that no byte reached the backend (connection
+//!   refused or not made), unless `<retryNonIdempotent>true`.
+//! - When nothing could be tried, the error is 303000; once children were tried and none
+//!   is left, the error keeps the last child's code (reference §0.4) and answers 503.
+
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::future::LocalBoxFuture;
+use tokio::time::Instant;
+
+use super::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use super::group::Group;
+use super::{Endpoints, Node, http};
+use crate::config::{Algorithm, EndpointId, Strategy};
+use crate::engine::Limits;
+use crate::message::{AttemptOutcome, Body, MessageContext};
+
+/// The deadline and the trace path of a message inside a group.
+#[derive(Debug)]
+pub(super) struct Scope {
+    deadline: Instant,
+    path: Arc<str>,
+}
+
+/// The request body, kept for sending again.
+#[derive(Debug)]
+enum Replay {
+    Empty,
+    Full(Bytes),
+    /// Not kept; the reason, for the error.
+    Unavailable(String),
+}
+
+/// Why a group did not send a message to another child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    RetryDisabled,
+    NonIdempotent,
+    NotReplayable,
+    MaxRetries,
+    Deadline,
+}
+
+// === impl Endpoints (groups) ===
+
+impl Endpoints {
+    /// Delivers `msg` through `group` (inside the group `outer`, if any).
+    pub(super) fn deliver_group<'a>(
+        &'a self,
+        group: &'a Group,
+        msg: &'a mut MessageContext,
+        limits: &'a Limits,
+        outer: Option<&'a Scope>,
+    ) -> LocalBoxFuture<'a, Result<(), EndpointError>> {
+        Box::pin(self.run_group(group, msg, limits, outer))
+    }
+
+    /// Whether endpoint `id` may take a message now (a group: when any child may).
+    pub(crate) fn ready(&self, id: EndpointId, now: Instant) -> bool {
+        match self.node(id) {
+            Some(Node::Leaf(leaf)) => leaf.health.ready(now),
+            Some(Node::Group(g)) => g.children.iter().any(|c| self.ready(c.id, now)),
+            _ => false,
+        }
+    }
+
+    /// The state to show for a child that was not ready.
+    fn unready_state(&self, id: EndpointId) -> &'static str {
+        match self.node(id) {
+            Some(Node::Leaf(leaf)) => leaf.health.state().as_str(),
+            Some(Node::Group(g))
+                if g.children.iter().all(|c| self.unready_state(c.id) == "OFF") =>
+            {
+                "OFF"
+            }
+            _ => "SUSPENDED",
+        }
+    }
+
+    async fn run_group(
+        &self,
+        group: &Group,
+        msg: &mut MessageContext,
+        limits: &Limits,
+        outer: Option<&Scope>,
+    ) -> Result<(), EndpointError> {
+        http::apply_endpoint_properties(&group.name, &group.config.properties, msg);
+        let client_sessions = group
+            .state
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.kind() == crate::config::SessionKind::ClientId);
+        let replay = if group.can_retry || client_sessions {
+            let limit = if group.spec.build_message {
+                limits.max_body
+            } else {
+                group.spec.policy.replay_buffer
+            };
+            Replay::prepare(msg, limit, &group.name).await?
+        } else {
+            Replay::Unavailable(format!("group `{}` never retries", group.name))
+        };
+        let snapshot = (group.needs_snapshot && group.can_retry).then(|| msg.snapshot());
+        let started = Instant::now();
+        let own = started + group.spec.policy.deadline.unwrap_or(limits.global_timeout);
+        let scope = Scope {
+            deadline: outer.map_or(own, |o| o.deadline.min(own)),
+            path: match outer {
+                Some(o) => Arc::from(format!("{}/{}", o.path, group.name)),
+                None => group.name.clone(),
+            },
+        };
+        let parent_path = outer.map(|o| o.path.clone());
+        let mut session = group
+            .state
+            .sessions
+            .as_ref()
+            .map(|t| t.lookup(msg, started));
+        let mut pinned = session.as_ref().and_then(|s| s.child);
+        let idempotency_key = msg.headers.contains_key("idempotency-key");
+        let priority_order = matches!(group.spec.strategy, Strategy::Failover { .. });
+        let n = group.children.len();
+        let mut tried = vec![false; n];
+        let mut tries: u32 = 0;
+        let mut dirty = false;
+        let mut last: Option<EndpointError> = None;
+        loop {
+            let now = Instant::now();
+            let eligible = |i: usize| !tried[i] && self.ready(group.children[i].id, now);
+            let pick = pinned.take().filter(|&i| eligible(i)).or_else(|| {
+                group
+                    .state
+                    .selector
+                    .pick(&group.weights, |i| group.load(i), eligible)
+            });
+            let Some(i) = pick else { break };
+            if priority_order {
+                // Show the children passed over, so the trace explains the choice.
+                for (j, child) in group.children.iter().enumerate().take(i) {
+                    if !tried[j] && !self.ready(child.id, now) {
+                        tried[j] = true;
+                        msg.record_attempt_via(
+                            Some(scope.path.clone()),
+                            child.name.clone(),
+                            AttemptOutcome::Skipped(self.unready_state(child.id)),
+                        );
+                    }
+                }
+            }
+            tried[i] = true;
+            if dirty {
+                replay.restore(msg);
+                if let Some(s) = &snapshot {
+                    msg.restore(s);
+                }
+            }
+            dirty = true;
+            let child = &group.children[i];
+            let in_flight = group.enter(i);
+            let attempt = async {
+                match self.node(child.id) {
+                    Some(Node::Leaf(leaf)) => {
+                        self.deliver_leaf(leaf, msg, limits, Some(&scope.path))
+                            .await
+                    }
+                    Some(Node::Group(inner)) => {
+                        self.deliver_group(inner, msg, limits, Some(&scope)).await
+                    }
+                    _ => Err(EndpointError::new(
+                        ErrorKind::NotReady,
+                        ProtocolState::RequestReady,
+                        child.name.clone(),
+                        "endpoint is not part of this configuration",
+                    )),
+                }
+            };
+            let result = match tokio::time::timeout_at(scope.deadline, attempt).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The try is abandoned: its own deadline had not passed, so it does
+                    // not count against the child.
+                    msg.record_attempt_via(
+                        Some(scope.path.clone()),
+                        child.name.clone(),
+                        AttemptOutcome::Failed(codes::CONNECTION_TIMEOUT),
+                    );
+                    return Err(deadline_passed(group, child.name.clone(), started, &scope));
+                }
+            };
+            match result {
+                Ok(()) => {
+                    let status = msg.status.map_or(0, |s| s.as_u16());
+                    if group.spec.policy.http_status_codes.contains(status) {
+                        tries += 1;
+                        let others = (0..n)
+                            .any(|j| !tried[j] && self.ready(group.children[j].id, Instant::now()));
+                        let refusal = if others {
+                            self.refusal(
+                                group,
+                                i,
+                                None,
+                                msg,
+                                &replay,
+                                tries,
+                                &scope,
+                                idempotency_key,
+                            )
+                        } else {
+                            None
+                        };
+                        match (others, refusal) {
+                            (true, None) => {
+                                // Fail over: this response is dropped unread.
+                                msg.body = Body::Empty;
+                                last = Some(status_failover(group, child.name.clone(), status));
+                                continue;
+                            }
+                            (true, Some(why)) => {
+                                not_retried(msg, &parent_path, group, why);
+                            }
+                            (false, _) => {}
+                        }
+                    }
+                    group.state.selector.succeeded(i);
+                    if let (Some(table), Some(request)) = (&group.state.sessions, session.take()) {
+                        table.bind(request, msg, i, Instant::now());
+                    }
+                    hold_until_body_done(group, msg, in_flight);
+                    return Ok(());
+                }
+                Err(error) if not_tried(&error) => continue,
+                Err(error) => {
+                    tries += 1;
+                    // The client's own request is at fault: every child would fail alike.
+                    let client_fault = matches!(
+                        error.kind,
+                        ErrorKind::Downstream | ErrorKind::MalformedRequest
+                    );
+                    if client_fault
+                        || matches!(
+                            group.spec.strategy,
+                            Strategy::Loadbalance {
+                                failover: false,
+                                ..
+                            }
+                        )
+                    {
+                        return Err(error);
+                    }
+                    let now = Instant::now();
+                    if !(0..n).any(|j| !tried[j] && self.ready(group.children[j].id, now)) {
+                        return Err(exhausted(group, &error));
+                    }
+                    if let Some(why) = self.refusal(
+                        group,
+                        i,
+                        Some(&error),
+                        msg,
+                        &replay,
+                        tries,
+                        &scope,
+                        idempotency_key,
+                    ) {
+                        not_retried(msg, &parent_path, group, why);
+                        return Err(refused(error, why, &replay, msg, group));
+                    }
+                    last = Some(error);
+                }
+            }
+        }
+        match last {
+            Some(error) => Err(exhausted(group, &error)),
+            None => {
+                for (j, child) in group.children.iter().enumerate() {
+                    if !tried[j] {
+                        msg.record_attempt_via(
+                            Some(scope.path.clone()),
+                            child.name.clone(),
+                            AttemptOutcome::Skipped(self.unready_state(child.id)),
+                        );
+                    }
+                }
+                Err(no_ready_child(group))
+            }
+        }
+    }
+
+    /// Why the message may not go to another child after child `i` failed (with `error`,
+    /// or with a response status when `error` is `None`), if it may not.
+    #[allow(clippy::too_many_arguments)]
+    fn refusal(
+        &self,
+        group: &Group,
+        i: usize,
+        error: Option<&EndpointError>,
+        msg: &MessageContext,
+        replay: &Replay,
+        tries: u32,
+        scope: &Scope,
+        idempotency_key: bool,
+    ) -> Option<Refusal> {
+        let leaf = match self.node(group.children[i].id) {
+            Some(Node::Leaf(leaf)) => Some(leaf.as_ref()),
+            _ => None,
+        };
+        if let (Some(leaf), Some(error)) = (leaf, error)
+            && !leaf.spec.retry.allows(error.code())
+        {
+            return Some(Refusal::RetryDisabled);
+        }
+        let reached = error.is_none_or(EndpointError::may_have_reached_backend);
+        let method = leaf.map_or_else(|| http::request_method(msg), |l| http::method_for(l, msg));
+        if reached
+            && !is_idempotent(&method)
+            && !idempotency_key
+            && !group.spec.policy.retry_non_idempotent
+        {
+            return Some(Refusal::NonIdempotent);
+        }
+        if group.spec.policy.max_retries.is_some_and(|max| tries > max) {
+            return Some(Refusal::MaxRetries);
+        }
+        if matches!(replay, Replay::Unavailable(_)) || grpc_stream_sent(msg) {
+            return Some(Refusal::NotReplayable);
+        }
+        if Instant::now() >= scope.deadline {
+            return Some(Refusal::Deadline);
+        }
+        None
+    }
+}
+
+/// A gRPC call's request stream is sent once; the gRPC leaf puts it back only when the
+/// connection refused it before writing.
+fn grpc_stream_sent(msg: &MessageContext) -> bool {
+    msg.grpc
+        .as_deref()
+        .is_some_and(|call| call.request.is_none())
+}
+
+/// RFC 9110 §9.2.2: methods whose repetition has the effect of one request.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// A child that did not take the message at all: a leaf that refused admission (another
+/// request took its trial slot meanwhile), or a nested group with no ready child.
+fn not_tried(error: &EndpointError) -> bool {
+    error.kind == ErrorKind::NotReady
+        || (error.kind == ErrorKind::NoReadyChild && error.code() == codes::NO_READY_CHILD)
+}
+
+fn group_kind(group: &Group) -> &'static str {
+    match group.spec.strategy {
+        Strategy::Failover { .. } => "failover",
+        Strategy::Loadbalance { .. } => "load-balance",
+    }
+}
+
+/// Nothing could be tried: 303000.
+fn no_ready_child(group: &Group) -> EndpointError {
+    EndpointError::new(
+        ErrorKind::NoReadyChild,
+        ProtocolState::RequestReady,
+        group.name.clone(),
+        format!(
+            "{} group `{}` has no ready child",
+            group_kind(group),
+            group.name
+        ),
+    )
+}
+
+/// Children were tried and none is left: 503, keeping the last child's codes.
+fn exhausted(group: &Group, last: &EndpointError) -> EndpointError {
+    EndpointError {
+        kind: ErrorKind::NoReadyChild,
+        state: last.state,
+        endpoint: group.name.clone(),
+        address: last.address.clone(),
+        detail: format!(
+            "{} group `{}` has no other ready child; the last one tried, `{}`, failed with {}: {}",
+            group_kind(group),
+            group.name,
+            last.endpoint,
+            last.code(),
+            last.detail
+        ),
+        code_override: Some(last.code()),
+        base_code_override: Some(last.base_code()),
+        discard: false,
+    }
+}
+
+/// The group's deadline passed during a try: 504.
+fn deadline_passed(
+    group: &Group,
+    child: Arc<str>,
+    started: Instant,
+    scope: &Scope,
+) -> EndpointError {
+    EndpointError::new(
+        ErrorKind::Timeout,
+        ProtocolState::RequestDone,
+        child.clone(),
+        format!(
+            "the deadline of group `{}` passed after {} ms, while `{child}` was being tried",
+            group.name,
+            scope
+                .deadline
+                .saturating_duration_since(started)
+                .as_millis()
+        ),
+    )
+}
+
+/// What remains when a response status made the group fail over and no child was left
+/// to try (another worker took the last one meanwhile).
+fn status_failover(group: &Group, child: Arc<str>, status: u16) -> EndpointError {
+    let mut error = EndpointError::new(
+        ErrorKind::NoReadyChild,
+        ProtocolState::RequestReady,
+        group.name.clone(),
+        format!(
+            "`{child}` answered {status}, which group `{}` fails over, and no other child was ready",
+            group.name
+        ),
+    );
+    error.code_override = Some(codes::NO_READY_CHILD);
+    error
+}
+
+fn not_retried(msg: &mut MessageContext, via: &Option<Arc<str>>, group: &Group, why: Refusal) {
+    msg.record_attempt_via(
+        via.clone(),
+        group.name.clone(),
+        AttemptOutcome::NotRetried(why.as_str()),
+    );
+}
+
+/// The child's own error, saying why it was not retried.
+fn refused(
+    mut error: EndpointError,
+    why: Refusal,
+    replay: &Replay,
+    msg: &MessageContext,
+    group: &Group,
+) -> EndpointError {
+    let reason = match why {
+        Refusal::RetryDisabled => format!(
+            "the code {} is not retried (<retryConfig> of `{}`)",
+            error.code(),
+            error.endpoint
+        ),
+        Refusal::NonIdempotent => format!(
+            "the {} request may have reached the backend and is not idempotent (see <retryNonIdempotent>)",
+            http::request_method(msg)
+        ),
+        Refusal::NotReplayable => match replay {
+            Replay::Unavailable(why) => why.clone(),
+            _ if grpc_stream_sent(msg) => {
+                "the gRPC request stream was sent and cannot be sent again".into()
+            }
+            _ => "the request body was not kept".into(),
+        },
+        Refusal::MaxRetries => format!(
+            "group `{}` allows {} retries",
+            group.name,
+            group.spec.policy.max_retries.unwrap_or(0)
+        ),
+        Refusal::Deadline => format!("the deadline of group `{}` passed", group.name),
+    };
+    error.detail = format!("{}; not sent to another child: {reason}", error.detail);
+    error
+}
+
+/// Least connections counts a request until its response body is done; the others
+/// until the response head.
+fn hold_until_body_done(
+    group: &Group,
+    msg: &mut MessageContext,
+    in_flight: super::group::InFlight,
+) {
+    let least = matches!(
+        group.spec.strategy,
+        Strategy::Loadbalance {
+            algorithm: Algorithm::LeastConnections,
+            ..
+        }
+    );
+    if !least {
+        return;
+    }
+    if let Body::Stream { stream, length } = msg.body.take() {
+        let stream = stream.map(move |chunk| {
+            let _held = &in_flight;
+            chunk
+        });
+        msg.body = Body::Stream {
+            stream: Box::pin(stream),
+            length,
+        };
+    }
+}
+
+// === impl Refusal ===
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::RetryDisabled => "retry-disabled",
+            Refusal::NonIdempotent => "non-idempotent",
+            Refusal::NotReplayable => "body-not-replayable",
+            Refusal::MaxRetries => "max-retries",
+            Refusal::Deadline => "deadline",
+        }
+    }
+}
+
+// === impl Replay ===
+
+impl Replay {
+    /// Keeps the request body for sending again, reading a streamed body of at most
+    /// `limit` bytes into memory. A larger one stays a stream (with what was read put
+    /// back in front) and is not kept.
+    ///
+    /// # Errors
+    /// When the client's body cannot be read.
+    async fn prepare(
+        msg: &mut MessageContext,
+        limit: usize,
+        group: &Arc<str>,
+    ) -> Result<Replay, EndpointError> {
+        let too_large = |size: String| {
+            Replay::Unavailable(format!(
+                "the request body ({size}) is larger than the replay buffer ({limit} bytes)"
+            ))
+        };
+        match msg.body.take() {
+            Body::Empty => Ok(Replay::Empty),
+            Body::Full(bytes) => {
+                msg.body = Body::Full(bytes.clone());
+                Ok(Replay::Full(bytes))
+            }
+            Body::Stream {
+                stream,
+                length: Some(len),
+            } if len > limit as u64 => {
+                msg.body = Body::Stream {
+                    stream,
+                    length: Some(len),
+                };
+                Ok(too_large(format!("{len} bytes")))
+            }
+            Body::Stream { mut stream, length } => {
+                let mut chunks: Vec<Bytes> = Vec::new();
+                let mut size = 0usize;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|error| {
+                        EndpointError::new(
+                            ErrorKind::Downstream,
+                            ProtocolState::RequestReady,
+                            group.clone(),
+                            format!("reading the client's request body failed: {error}"),
+                        )
+                    })?;
+                    size += chunk.len();
+                    chunks.push(chunk);
+                    if size > limit {
+                        let read = futures_util::stream::iter(chunks.into_iter().map(Ok));
+                        msg.body = Body::Stream {
+                            stream: Box::pin(read.chain(stream)),
+                            length,
+                        };
+                        return Ok(too_large("over the limit, streamed".into()));
+                    }
+                }
+                let bytes = match chunks.len() {
+                    0 => Bytes::new(),
+                    1 => chunks.pop().unwrap_or_default(),
+                    _ => {
+                        let mut all = BytesMut::with_capacity(size);
+                        for c in &chunks {
+                            all.extend_from_slice(c);
+                        }
+                        all.freeze()
+                    }
+                };
+                msg.body = Body::Full(bytes.clone());
+                Ok(Replay::Full(bytes))
+            }
+        }
+    }
+
+    /// Puts the kept body back for the next try.
+    fn restore(&self, msg: &mut MessageContext) {
+        msg.body = match self {
+            Replay::Empty => Body::Empty,
+            Replay::Full(bytes) => Body::Full(bytes.clone()),
+            Replay::Unavailable(_) => return,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::error::PayloadError;
+    use actix_web::http::Uri;
+    use actix_web::http::header::HeaderMap;
+
+    fn streamed(chunks: Vec<&'static [u8]>, length: Option<u64>) -> MessageContext {
+        let stream = futures_util::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, PayloadError>(Bytes::from_static(c))),
+        );
+        MessageContext::request(
+            Method::POST,
+            Uri::from_static("/"),
+            "http",
+            HeaderMap::new(),
+            Body::Stream {
+                stream: Box::pin(stream),
+                length,
+            },
+        )
+    }
+
+    async fn drain(msg: &mut MessageContext) -> Vec<u8> {
+        match msg.body.take() {
+            Body::Full(b) => b.to_vec(),
+            Body::Empty => Vec::new(),
+            Body::Stream { mut stream, .. } => {
+                let mut out = Vec::new();
+                while let Some(c) = stream.next().await {
+                    out.extend_from_slice(&c.unwrap());
+                }
+                out
+            }
+        }
+    }
+
+    #[actix_rt::test]
+    async fn small_bodies_are_kept_and_large_ones_stream_on_intact() {
+        let group: Arc<str> = Arc::from("G");
+        let mut small = streamed(vec![b"ab", b"cd"], None);
+        let replay = Replay::prepare(&mut small, 8, &group).await.unwrap();
+        assert!(matches!(&replay, Replay::Full(b) if &b[..] == b"abcd"));
+        assert_eq!(drain(&mut small).await, b"abcd");
+        replay.restore(&mut small);
+        assert_eq!(drain(&mut small).await, b"abcd");
+
+        let mut chunked = streamed(vec![b"abcd", b"efgh", b"ij"], None);
+        let replay = Replay::prepare(&mut chunked, 6, &group).await.unwrap();
+        assert!(matches!(replay, Replay::Unavailable(_)));
+        assert_eq!(drain(&mut chunked).await, b"abcdefghij", "nothing lost");
+
+        let mut declared = streamed(vec![b"abcdefghij"], Some(10));
+        let replay = Replay::prepare(&mut declared, 6, &group).await.unwrap();
+        assert!(matches!(&replay, Replay::Unavailable(why) if why.contains("10 bytes")));
+        assert_eq!(drain(&mut declared).await, b"abcdefghij");
+    }
+
+    #[test]
+    fn idempotent_methods_follow_rfc_9110() {
+        for m in [Method::GET, Method::PUT, Method::DELETE, Method::HEAD] {
+            assert!(is_idempotent(&m), "{m}");
+        }
+        for m in [Method::POST, Method::PATCH] {
+            assert!(!is_idempotent(&m), "{m}");
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! Failover and load-balance groups at run time: the [`Group`] workers route through, and
+//! the [`GroupActor`] that supervises the group's children and reports on them.
+//!
+//! The split follows the leaves': what every request needs (which children are ready,
+//! the selection state, requests in flight, sessions) is shared memory reached without a
+//! mailbox ([`GroupState`], the children's [`super::Health`] words); the actor owns what is
+//! not on the request path: the children's actor addresses, the health report that nests
+//! them, and the periodic purge of expired sessions.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::actor::{EndpointActor, GetHealth, HealthReport, Restart};
+use super::select::{Selector, SmoothWeighted};
+use super::session::SessionTable;
+use super::state::EndpointState;
+use super::{Endpoints, Node};
+use crate::admin::readiness::Readiness;
+use crate::config::{
+    Algorithm, Config, EndpointConfig, EndpointFormat, EndpointId, EndpointKind, GroupSpec,
+    SessionKind, Strategy, Target,
+};
+
+/// A running group.
+#[derive(Debug)]
+pub struct Group {
+    /// Endpoint name.
+    pub name: Arc<str>,
+    /// The configuration it was built from.
+    pub config: EndpointConfig,
+    /// The group's settings.
+    pub spec: GroupSpec,
+    /// The children, in declaration order.
+    pub children: Vec<Child>,
+    /// Child weights, in the same order (1 unless `loadbalance.weight` says otherwise).
+    pub weights: Vec<u32>,
+    /// Selection state, requests in flight and sessions; kept across reloads while the
+    /// group's configuration is unchanged.
+    pub(crate) state: Arc<GroupState>,
+    /// The actor supervising the children.
+    pub addr: Addr<GroupActor>,
+    /// True when a try may change the request (endpoint properties, converting formats or
+    /// prototypes below the group, or failover on response statuses), so each retry
+    /// restores a snapshot first.
+    pub(crate) needs_snapshot: bool,
+    /// True when a message may be sent to a second child.
+    pub(crate) can_retry: bool,
+    signature: String,
+    // Dropped with the configuration generation; the actor stops when it is the last
+    // holder.
+    _lifeline: Arc<()>,
+}
+
+/// One child of a running group.
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// The endpoint doing the work (aliases followed).
+    pub id: EndpointId,
+    /// Its name.
+    pub name: Arc<str>,
+}
+
+/// What workers share for one group.
+#[derive(Debug)]
+pub(crate) struct GroupState {
+    /// The algorithm's state (cursors, weighted counters).
+    pub(crate) selector: Selector,
+    /// Requests in flight per child, until their response body is done.
+    pub(crate) in_flight: Vec<AtomicU64>,
+    /// Session affinity, when configured.
+    pub(crate) sessions: Option<SessionTable>,
+}
+
+/// Holds one request in flight on a child; released when dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    state: Arc<GroupState>,
+    child: usize,
+}
+
+/// The address of a child's actor.
+#[derive(Debug, Clone)]
+pub enum ChildAddr {
+    /// A leaf.
+    Leaf(Addr<EndpointActor>),
+    /// A nested group.
+    Group(Addr<GroupActor>),
+}
+
+/// Asks a group actor for its report, children nested.
+#[derive(Debug, Message)]
+#[rtype(result = "GroupReport")]
+pub struct GetGroupHealth;
+
+/// What the health API shows for a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupReport {
+    /// Endpoint name.
+    pub name: String,
+    /// `failover` or `loadbalance`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// ACTIVE while any child is ready; OFF when every child is OFF; else SUSPENDED.
+    pub state: EndpointState,
+    /// `priority` or `sticky` (failover); `roundRobin`, `weightedRoundRobin` or
+    /// `leastConnections` (load balance).
+    pub algorithm: &'static str,
+    /// Load balance only: whether a failed message goes to another child.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<bool>,
+    /// Session affinity, if configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionReport>,
+    /// Children that may take a message now.
+    pub ready_children: usize,
+    /// How many times the supervisor restarted this actor.
+    pub restarts: u32,
+    /// The children, in declaration order.
+    pub children: Vec<ChildReport>,
+}
+
+/// Session affinity in a group report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    /// `http` or `simpleClientSession`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Lifetime after the last message.
+    pub timeout_ms: u64,
+    /// Sessions remembered.
+    pub sessions: usize,
+}
+
+/// One child in a group report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildReport {
+    /// The child's own report.
+    #[serde(flatten)]
+    pub node: NodeReport,
+    /// Its weight in the group.
+    pub weight: u32,
+    /// Requests of this group in flight on it.
+    pub in_flight: u64,
+}
+
+/// A leaf's or a nested group's report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum NodeReport {
+    /// A leaf.
+    Leaf(Box<HealthReport>),
+    /// A nested group.
+    Group(Box<GroupReport>),
+    /// An actor that did not answer.
+    Unknown {
+        /// Its name.
+        name: String,
+        /// Always `UNKNOWN`.
+        state: &'static str,
+    },
+}
+
+/// Static facts about the group, for reports.
+#[derive(Debug, Clone)]
+struct GroupInfo {
+    name: String,
+    kind: &'static str,
+    algorithm: &'static str,
+    failover: Option<bool>,
+}
+
+/// The actor of one group: holds its children's addresses and reports on them.
+#[derive(Debug)]
+pub struct GroupActor {
+    info: GroupInfo,
+    children: Vec<(Arc<str>, ChildAddr, u32)>,
+    state: Arc<GroupState>,
+    lifeline: Arc<()>,
+    restarts: u32,
+    readiness: Option<Readiness>,
+}
+
+// === impl Group ===
+
+impl Group {
+    /// Starts the group `id` of `config`, whose children are already in `nodes`. Its
+    /// selection state and sessions are taken over from `previous` when that group's
+    /// configuration is the same.
+    pub(super) fn start(
+        config: &Config,
+        id: EndpointId,
+        nodes: &[Option<Node>],
+        previous: Option<&Group>,
+        arbiter: &ArbiterHandle,
+        readiness: &Readiness,
+    ) -> Option<Group> {
+        let ep = config.endpoint(id);
+        let EndpointKind::Group(spec) = &ep.kind else {
+            return None;
+        };
+        let mut children = Vec::with_capacity(spec.children.len());
+        let mut weights = Vec::with_capacity(spec.children.len());
+        let mut addrs = Vec::with_capacity(spec.children.len());
+        for c in &spec.children {
+            let target = config.resolve_endpoint(c.id);
+            let name: Arc<str> = Arc::from(config.endpoint(target).name.as_str());
+            let weight = c
+                .weight
+                .or_else(|| weight_property(config.endpoint(c.id)))
+                .or_else(|| weight_property(config.endpoint(target)))
+                .unwrap_or(1);
+            let addr = match nodes.get(target.0 as usize)?.as_ref()? {
+                Node::Leaf(leaf) => ChildAddr::Leaf(leaf.addr.clone()),
+                Node::Group(group) => ChildAddr::Group(group.addr.clone()),
+                Node::Alias(_) => return None,
+            };
+            addrs.push((name.clone(), addr, weight));
+            children.push(Child { id: target, name });
+            weights.push(weight);
+        }
+        let signature = format!(
+            "{:?}|{:?}|{}|{:?}",
+            spec.strategy,
+            spec.policy,
+            spec.build_message,
+            addrs
+                .iter()
+                .map(|(n, _, w)| (n.as_ref(), *w))
+                .collect::<Vec<_>>()
+        );
+        let state = match previous.filter(|p| p.signature == signature) {
+            Some(p) => p.state.clone(),
+            None => Arc::new(GroupState::new(spec, children.len())),
+        };
+        let info = GroupInfo {
+            name: ep.name.clone(),
+            kind: kind_name(spec),
+            algorithm: algorithm_name(spec),
+            failover: match &spec.strategy {
+                Strategy::Loadbalance { failover, .. } => Some(*failover),
+                Strategy::Failover { .. } => None,
+            },
+        };
+        let lifeline = Arc::new(());
+        readiness.actor_expected();
+        let latch = readiness.clone();
+        let (actor_state, actor_lifeline) = (state.clone(), lifeline.clone());
+        let addr = Supervisor::start_in_arbiter(arbiter, move |_| GroupActor {
+            info,
+            children: addrs,
+            state: actor_state,
+            lifeline: actor_lifeline,
+            restarts: 0,
+            readiness: Some(latch),
+        });
+        let can_retry = children.len() > 1
+            && spec.policy.max_retries != Some(0)
+            && !matches!(
+                spec.strategy,
+                Strategy::Loadbalance {
+                    failover: false,
+                    ..
+                }
+            );
+        Some(Group {
+            name: Arc::from(ep.name.as_str()),
+            config: ep.clone(),
+            spec: (**spec).clone(),
+            children,
+            weights,
+            state,
+            addr,
+            needs_snapshot: !spec.policy.http_status_codes.is_empty()
+                || subtree_changes_request(config, id, 0),
+            can_retry,
+            signature,
+            _lifeline: lifeline,
+        })
+    }
+
+    /// Marks a request in flight on child `i` until the returned guard is dropped.
+    pub(crate) fn enter(&self, i: usize) -> InFlight {
+        if let Some(n) = self.state.in_flight.get(i) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight {
+            state: self.state.clone(),
+            child: i,
+        }
+    }
+
+    /// Requests in flight on child `i`.
+    pub(crate) fn load(&self, i: usize) -> u64 {
+        self.state
+            .in_flight
+            .get(i)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
+    }
+}
+
+/// Groups in an order where every group comes after the groups it contains.
+pub(super) fn build_order(config: &Config) -> Vec<EndpointId> {
+    fn visit(config: &Config, id: EndpointId, done: &mut [bool], out: &mut Vec<EndpointId>) {
+        let i = id.0 as usize;
+        if done.get(i).copied().unwrap_or(true) {
+            return;
+        }
+        done[i] = true;
+        match &config.endpoint(id).kind {
+            EndpointKind::Group(spec) => {
+                for c in &spec.children {
+                    visit(config, c.id, done, out);
+                }
+                out.push(id);
+            }
+            EndpointKind::Alias(target) => visit(config, *target, done, out),
+            _ => {}
+        }
+    }
+    let mut done = vec![false; config.endpoints.len()];
+    let mut out = Vec::new();
+    for (id, _) in config.endpoints() {
+        visit(config, id, &mut done, &mut out);
+    }
+    out
+}
+
+fn weight_property(ep: &EndpointConfig) -> Option<u32> {
+    ep.properties
+        .iter()
+        .find(|p| p.name == crate::config::WEIGHT_PROPERTY)
+        .and_then(|p| p.value.trim().parse().ok())
+}
+
+/// True when sending through some endpoint below `id` may change the request: it has
+/// `<property>` children (which sending applies to the message), a `format` that converts
+/// the message, or it is a prototype (which answers from the message itself).
+fn subtree_changes_request(config: &Config, id: EndpointId, depth: usize) -> bool {
+    // Cycles were rejected at load; the depth bound is a guard.
+    if depth > config.endpoints.len() {
+        return false;
+    }
+    let ep = config.endpoint(id);
+    let own = depth > 0
+        && ep
+            .properties
+            .iter()
+            .any(|p| p.name != crate::config::WEIGHT_PROPERTY);
+    own || match &ep.kind {
+        EndpointKind::Alias(target) => subtree_changes_request(config, *target, depth + 1),
+        EndpointKind::Group(spec) => spec
+            .children
+            .iter()
+            .any(|c| subtree_changes_request(config, c.id, depth + 1)),
+        EndpointKind::Leaf(leaf) => {
+            leaf.format.is_some_and(|f| f != EndpointFormat::Rest)
+                || matches!(leaf.target, Target::Prototype(_))
+        }
+    }
+}
+
+fn kind_name(spec: &GroupSpec) -> &'static str {
+    match spec.strategy {
+        Strategy::Failover { .. } => "failover",
+        Strategy::Loadbalance { .. } => "loadbalance",
+    }
+}
+
+fn algorithm_name(spec: &GroupSpec) -> &'static str {
+    match &spec.strategy {
+        Strategy::Failover { dynamic: true } => "priority",
+        Strategy::Failover { dynamic: false } => "sticky",
+        Strategy::Loadbalance { algorithm, .. } => algorithm.as_str(),
+    }
+}
+
+// === impl GroupState ===
+
+impl GroupState {
+    fn new(spec: &GroupSpec, n: usize) -> Self {
+        let selector = match &spec.strategy {
+            Strategy::Failover { dynamic: true } => Selector::Priority,
+            Strategy::Failover { dynamic: false } => Selector::Sticky(AtomicUsize::new(0)),
+            Strategy::Loadbalance { algorithm, .. } => match algorithm {
+                Algorithm::RoundRobin => Selector::RoundRobin(AtomicUsize::new(0)),
+                Algorithm::WeightedRoundRobin => {
+                    Selector::Weighted(std::sync::Mutex::new(SmoothWeighted::new(n)))
+                }
+                Algorithm::LeastConnections => Selector::LeastConnections(AtomicUsize::new(0)),
+            },
+        };
+        let sessions = match &spec.strategy {
+            Strategy::Loadbalance {
+                session: Some(s), ..
+            } => Some(SessionTable::new(s)),
+            _ => None,
+        };
+        GroupState {
+            selector,
+            in_flight: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            sessions,
+        }
+    }
+}
+
+// === impl InFlight ===
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(n) = self.state.in_flight.get(self.child) {
+            n.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+// === impl Endpoints (groups) ===
+
+impl Endpoints {
+    /// The group called `name`.
+    pub fn group_named(&self, name: &str) -> Option<&Group> {
+        self.groups().find(|g| &*g.name == name)
+    }
+
+    /// Every group, in id order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.nodes.iter().filter_map(|n| match n {
+            Node::Group(g) => Some(g.as_ref()),
+            _ => None,
+        })
+    }
+}
+
+// === impl NodeReport ===
+
+impl NodeReport {
+    /// Whether this child may take a message now, as far as its report tells.
+    fn ready(&self) -> bool {
+        match self {
+            NodeReport::Leaf(r) => match r.state {
+                EndpointState::Active => true,
+                EndpointState::Off => false,
+                EndpointState::Timeout => r.retry_in_ms == Some(0),
+                EndpointState::Suspended => r.retry_in_ms == Some(0) && !r.trial_in_flight,
+            },
+            NodeReport::Group(g) => g.state == EndpointState::Active,
+            NodeReport::Unknown { .. } => false,
+        }
+    }
+
+    fn is_off(&self) -> bool {
+        match self {
+            NodeReport::Leaf(r) => r.state == EndpointState::Off,
+            NodeReport::Group(g) => g.state == EndpointState::Off,
+            NodeReport::Unknown { .. } => false,
+        }
+    }
+}
+
+// === impl GroupActor ===
+
+impl GroupActor {
+    fn report(&self, children: Vec<NodeReport>) -> GroupReport {
+        let ready_children = children.iter().filter(|c| c.ready()).count();
+        let state = if ready_children > 0 {
+            EndpointState::Active
+        } else if !children.is_empty() && children.iter().all(NodeReport::is_off) {
+            EndpointState::Off
+        } else {
+            EndpointState::Suspended
+        };
+        let session = self.state.sessions.as_ref().map(|s| SessionReport {
+            kind: match s.kind() {
+                SessionKind::Http => "http",
+                SessionKind::ClientId => "simpleClientSession",
+            },
+            timeout_ms: s.timeout().as_millis() as u64,
+            sessions: s.len(),
+        });
+        let children = children
+            .into_iter()
+            .zip(&self.children)
+            .enumerate()
+            .map(|(i, (node, (_, _, weight)))| ChildReport {
+                node,
+                weight: *weight,
+                in_flight: self
+                    .state
+                    .in_flight
+                    .get(i)
+                    .map_or(0, |n| n.load(Ordering::Relaxed)),
+            })
+            .collect();
+        GroupReport {
+            name: self.info.name.clone(),
+            kind: self.info.kind,
+            state,
+            algorithm: self.info.algorithm,
+            failover: self.info.failover,
+            session,
+            ready_children,
+            restarts: self.restarts,
+            children,
+        }
+    }
+}
+
+impl Actor for GroupActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(sessions) = &self.state.sessions {
+            let every =
+                (sessions.timeout() / 2).clamp(Duration::from_millis(100), Duration::from_secs(60));
+            ctx.run_interval(every, |act, ctx| {
+                // The last holder of the lifeline: this generation is gone.
+                if Arc::strong_count(&act.lifeline) <= 1 {
+                    ctx.stop();
+                    return;
+                }
+                if let Some(sessions) = &act.state.sessions {
+                    sessions.purge(Instant::now());
+                }
+            });
+        }
+        if let Some(readiness) = self.readiness.take() {
+            readiness.actor_started();
+        }
+        tracing::debug!(group = %self.info.name, children = self.children.len(), "Group actor started");
+    }
+}
+
+impl Supervised for GroupActor {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        // The children's addresses are fields, so they survive the restart.
+        self.restarts += 1;
+        tracing::warn!(group = %self.info.name, restarts = self.restarts, "Group actor restarted");
+    }
+}
+
+impl Handler<GetGroupHealth> for GroupActor {
+    type Result = ResponseActFuture<Self, GroupReport>;
+
+    fn handle(&mut self, _msg: GetGroupHealth, _ctx: &mut Self::Context) -> Self::Result {
+        let asks = self.children.iter().map(|(name, addr, _)| {
+            let name = name.to_string();
+            let addr = addr.clone();
+            async move {
+                let unknown = |name: String| NodeReport::Unknown {
+                    name,
+                    state: "UNKNOWN",
+                };
+                match addr {
+                    ChildAddr::Leaf(a) => a
+                        .send(GetHealth)
+                        .await
+                        .map_or_else(|_| unknown(name), |r| NodeReport::Leaf(Box::new(r))),
+                    ChildAddr::Group(a) => a
+                        .send(GetGroupHealth)
+                        .await
+                        .map_or_else(|_| unknown(name), |r| NodeReport::Group(Box::new(r))),
+                }
+            }
+        });
+        let all = join_all(asks);
+        Box::pin(
+            all.into_actor(self)
+                .map(|children, act, _| act.report(children)),
+        )
+    }
+}
+
+impl Handler<Restart> for GroupActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Restart, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
