@@ -97,3 +97,62 @@ fn serve_refuses_an_invalid_folder_with_exit_code_64() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_commented_endpoint_example_in_the_shipped_folder_loads() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("mediation");
+    let text = std::fs::read_to_string(shipped.join("endpoints/examples.xml")).unwrap();
+    let comment = text
+        .split("<!--")
+        .nth(1)
+        .unwrap()
+        .split("-->")
+        .next()
+        .unwrap();
+    // Each example is an <endpoint> at four spaces of indent, closed at the same indent
+    // (or self-closing on its first line).
+    let mut examples = Vec::new();
+    let mut current: Option<String> = None;
+    for line in comment.lines() {
+        if line.starts_with("    <endpoint ") {
+            current = Some(String::new());
+        }
+        if let Some(buf) = current.as_mut() {
+            buf.push_str(line);
+            buf.push('\n');
+            let one_line = line.starts_with("    <endpoint ") && line.trim_end().ends_with("/>");
+            if one_line || line.starts_with("    </endpoint>") {
+                examples.extend(current.take());
+            }
+        }
+    }
+    assert!(examples.len() >= 10, "found {} examples", examples.len());
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["openapi", "wsdl"] {
+        for entry in std::fs::read_dir(shipped.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            write(
+                dir.path(),
+                &format!("{sub}/{}", path.file_name().unwrap().to_string_lossy()),
+                &text,
+            );
+        }
+    }
+    write(
+        dir.path(),
+        "examples.xml",
+        &format!("<definitions>\n{}</definitions>\n", examples.concat()),
+    );
+    let out = Command::cargo_bin("axon")
+        .unwrap()
+        .arg("check")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -98,6 +98,21 @@ async fn serve_runs_the_shipped_configuration_and_answers_ping() {
     assert_eq!(pets.status(), 200);
     let pets: serde_json::Value = pets.json().await.expect("json");
     assert_eq!(pets[0]["name"], "Rex");
+    // The SOAP proxy publishes its WSDL with Axon's own address.
+    let mut wsdl = c
+        .get(format!("http://{http}/services/StockQuoteProxy?wsdl"))
+        .send()
+        .await
+        .expect("wsdl");
+    assert_eq!(wsdl.status(), 200);
+    let wsdl = String::from_utf8(wsdl.body().await.expect("body").to_vec()).expect("utf-8");
+    assert!(
+        wsdl.contains(&format!(
+            "location=\"http://{http}/services/StockQuoteProxy"
+        )),
+        "{wsdl}"
+    );
+    assert!(!wsdl.contains("127.0.0.1:9000"), "{wsdl}");
     let mut tree = c
         .get(format!("http://{management}/health/actors"))
         .send()
