@@ -125,7 +125,7 @@ pub fn code_for_http(status: u16) -> u32 {
         400 => code::INTERNAL,
         401 => code::UNAUTHENTICATED,
         403 => code::PERMISSION_DENIED,
-        404 | 405 | 501 => code::UNIMPLEMENTED,
+        404 | 405 | 410 | 501 => code::UNIMPLEMENTED,
         408 | 504 => code::DEADLINE_EXCEEDED,
         413 | 429 => code::RESOURCE_EXHAUSTED,
         500 => code::INTERNAL,
@@ -342,6 +342,11 @@ mod tests {
         assert_eq!(code_for_http(503), code::UNAVAILABLE);
         assert_eq!(code_for_http(502), code::UNAVAILABLE);
         assert_eq!(code_for_http(404), code::UNIMPLEMENTED);
+        assert_eq!(
+            code_for_http(410),
+            code::UNIMPLEMENTED,
+            "a retired API is gone for good"
+        );
         assert_eq!(code_for_http(200), code::OK);
         assert_eq!(code_for_http(418), code::UNKNOWN);
         assert!(is_grpc_content_type(b"application/grpc"));
