@@ -342,6 +342,11 @@ mod tests {
         assert_eq!(code_for_http(503), code::UNAVAILABLE);
         assert_eq!(code_for_http(502), code::UNAVAILABLE);
         assert_eq!(code_for_http(404), code::UNIMPLEMENTED);
+        assert_eq!(
+            code_for_http(410),
+            code::UNIMPLEMENTED,
+            "a retired API is gone for good"
+        );
         assert_eq!(code_for_http(200), code::OK);
         assert_eq!(code_for_http(418), code::UNKNOWN);
         assert!(is_grpc_content_type(b"application/grpc"));
