@@ -415,6 +415,8 @@ def main() -> None:
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
+    ap.add_argument("--axon-b", type=Path, metavar="BINARY",
+                    help="also run this second Axon build as target 'axon-b' (A/B comparison in the same run)")
     args = ap.parse_args()
     if args.quick:
         args.reps, args.duration, args.idle_conns = 1, 3, min(args.idle_conns, 2000)
@@ -430,6 +432,7 @@ def main() -> None:
     try:
         ports = Ports(origins=[free_port() for _ in range(3)], dead=free_port(), nginx=free_port(),
                       haproxy=free_port(), axon=free_port(), axon_admin=free_port())
+        axon_b_ports = (free_port(), free_port())
         www = run / "www"
         write_www(www)
         origin_conf = NGINX_COMMON.format(run=run, name="origin", body="".join(
@@ -451,13 +454,19 @@ def main() -> None:
                               "--http-port", str(ports.axon), "--management-port", str(ports.axon_admin),
                               "--workers", "1"], env=axon_env).pid
         base = {"nginx": ports.nginx, "haproxy": ports.haproxy, "axon": ports.axon}
+        if args.axon_b:
+            pids["axon-b"] = start([*srv_pin, str(args.axon_b.resolve()), "serve", "--mediation", str(med),
+                                    "--bind", "127.0.0.1", "--http-port", str(axon_b_ports[0]),
+                                    "--management-port", str(axon_b_ports[1]), "--no-grpc", "--workers", "1"],
+                                   env=axon_env).pid
+            base["axon-b"] = axon_b_ports[0]
         for o in ports.origins:
             wait_http(f"http://127.0.0.1:{o}/1k.bin")
         for name, port in base.items():
             wait_http(f"http://127.0.0.1:{port}/pass/1k.bin")
-            if available.get("lb") or name != "axon":
+            if available.get("lb") or not name.startswith("axon"):
                 wait_http(f"http://127.0.0.1:{port}/lb/1k.bin")
-            if available.get("fo") or name != "axon":
+            if available.get("fo") or not name.startswith("axon"):
                 wait_http(f"http://127.0.0.1:{port}/fo/1k.bin")
         # Byte-identical pass-through.
         import urllib.request
@@ -496,11 +505,12 @@ def main() -> None:
             if sc.family != "pass" and not available.get(sc.family, False):
                 continue
             body_file.write_bytes(sc.body)
-            res = {t: Result() for t in sc.targets}
-            for t in sc.targets:  # warm-up
+            targets = sc.targets + (("axon-b",) if args.axon_b and "axon" in sc.targets else ())
+            res = {t: Result() for t in targets}
+            for t in targets:  # warm-up
                 run_wrk(f"http://127.0.0.1:{base[t]}{sc.path}", sc, 2, script, body_file, cli_pin)
             for rep in range(args.reps):
-                for t in sc.targets:
+                for t in targets:
                     c0 = cpu_ticks(pids[t])
                     rps, p50, p99, p999, reqs, errors = run_wrk(
                         f"http://127.0.0.1:{base[t]}{sc.path}", sc, args.duration, script, body_file, cli_pin)
@@ -516,7 +526,7 @@ def main() -> None:
 
         idle = {}
         if args.idle_conns:
-            for t in ("nginx", "haproxy", "axon"):
+            for t in ("nginx", "haproxy", "axon", *(("axon-b",) if args.axon_b else ())):
                 idle[t] = idle_memory(pids[t], base[t], "/pass/1k.bin", args.idle_conns, run)
                 log(f"idle {t}: {idle[t]:.2f} KiB per connection")
 
