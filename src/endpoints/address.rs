@@ -6,7 +6,7 @@ use iri_string::spec::UriSpec;
 use iri_string::template::context::{Context, Visitor};
 
 use crate::config::{EndpointProperty, HttpSpec, PropertyScope, Target};
-use crate::message::MessageContext;
+use crate::message::{MessageContext, Value};
 
 /// Why no URL could be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +90,11 @@ fn substitute(uri: &str, msg: &MessageContext) -> Result<String, AddressError> {
 
 /// Joins `REST_URL_POSTFIX` to an address with Synapse's slash rules (§1.7).
 fn append_postfix(base: String, msg: &MessageContext) -> String {
-    let Some(postfix) = msg.get_axis2("REST_URL_POSTFIX").map(|v| v.to_string()) else {
-        return base;
-    };
-    join(base, &postfix)
+    match msg.get_axis2("REST_URL_POSTFIX") {
+        Some(Value::Str(postfix)) => join(base, postfix),
+        Some(other) => join(base, &other.to_string()),
+        None => base,
+    }
 }
 
 pub(crate) fn join(mut base: String, postfix: &str) -> String {

@@ -63,21 +63,17 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// Copies `from` without hop-by-hop headers (and without those named by `Connection`).
-pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
-    let listed: Vec<String> = from
+/// Removes hop-by-hop headers (and those named by `Connection`) in place, so a backend's
+/// headers become the message's without being copied.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Almost no backend names extra hop-by-hop headers: look only when it does.
+    let listed: Vec<String> = headers
         .get_all(header::CONNECTION)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .filter(|s| !s.is_empty())
         .collect();
-    let mut out = HeaderMap::with_capacity(from.len());
-    for (name, value) in from {
-        if is_hop_by_hop(name) || listed.iter().any(|l| l == name.as_str()) {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
-    }
-    out
+    headers.retain(|name, _| !is_hop_by_hop(name) && !listed.iter().any(|l| l == name.as_str()));
 }
 
 /// Applies the leaf's `<property>` children to the message (before every send).
@@ -246,7 +242,7 @@ pub(crate) async fn send(
         } => req.send_stream(stream),
     };
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
-    let mut response = match tokio::time::timeout(deadline, sending).await {
+    let response = match tokio::time::timeout(deadline, sending).await {
         Err(_) => {
             let mut error = EndpointError::new(
                 ErrorKind::Timeout,
@@ -267,7 +263,13 @@ pub(crate) async fn send(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let headers = forwardable_headers(response.headers());
+    // The response's headers move into the message (no copy); its body stays a stream.
+    let mut headers = HeaderMap::new();
+    let mut response = response.map_body(|head, payload| {
+        headers = std::mem::take(&mut head.headers);
+        payload
+    });
+    strip_hop_by_hop(&mut headers);
     let payload = response.take_payload();
     let body = if method == Method::HEAD {
         Body::Empty
