@@ -4,6 +4,7 @@
 //! whole exchange: dispatch, mediation, the backend call (awc, same worker), and the
 //! response. This is the only place where engine outcomes become HTTP responses.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -408,10 +409,11 @@ pub(crate) fn trace(msg: &MessageContext) -> String {
         out.push_str(&a.endpoint);
         out.push('=');
         match &a.outcome {
-            AttemptOutcome::Response(status) => out.push_str(&status.to_string()),
+            AttemptOutcome::Response(status) => {
+                write!(out, "{status}").unwrap_or_default();
+            }
             AttemptOutcome::Failed(code) => {
-                out.push_str("failed:");
-                out.push_str(&code.to_string());
+                write!(out, "failed:{code}").unwrap_or_default();
             }
             AttemptOutcome::Skipped(state) => {
                 out.push_str("skipped:");
