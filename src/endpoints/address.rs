@@ -10,7 +10,7 @@ use crate::message::{MessageContext, Value};
 
 /// Why no URL could be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AddressError(pub(crate) String);
+pub struct AddressError(pub String);
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +28,7 @@ impl fmt::Display for AddressError {
 ///
 /// # Errors
 /// A missing `${name}` property, or a template that cannot be expanded.
-pub(crate) fn resolve(
+pub fn resolve(
     target: &Target,
     props: &[EndpointProperty],
     msg: &MessageContext,
