@@ -18,7 +18,7 @@
 //!   their retry loop, their selection algorithms and their session affinity.
 
 pub mod actor;
-pub(crate) mod address;
+pub mod address;
 pub mod error;
 mod failover;
 pub(crate) mod format;

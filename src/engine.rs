@@ -332,7 +332,11 @@ impl Runtime {
     fn respond(&self, mut msg: MessageContext, handling: Option<&Failure>) -> Reply {
         let forced = msg
             .get_axis2("HTTP_SC")
-            .and_then(|v| v.to_string().trim().parse::<u16>().ok())
+            .and_then(|v| match v {
+                // A backend's status (set on every response) is a number already.
+                Value::Int(code) => u16::try_from(*code).ok(),
+                other => other.to_string().trim().parse::<u16>().ok(),
+            })
             .and_then(|c| StatusCode::from_u16(c).ok());
         let status = forced
             .or(if msg.is_response() { msg.status } else { None })

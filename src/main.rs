@@ -6,6 +6,10 @@ use clap::Parser;
 
 use axon::cli::{Cli, Command};
 
+// The binary's allocator (see the note in Cargo.toml); the library leaves the choice to its user.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -45,12 +45,25 @@ def log(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- setup
 
+# tool (or file) -> the Debian package that brings it
+TOOLS = {
+    "nginx": "nginx",
+    "haproxy": "haproxy",
+    "wrk": "wrk",
+    "h2load": "nghttp2-client",  # HTTP/2 load for the gRPC scenario
+    "curl": "curl",  # checks that gRPC trailers come through
+}
+XSLT_MODULE = Path("/usr/lib/nginx/modules/ngx_http_xslt_filter_module.so")
+
+
 def ensure_tools(install: bool) -> None:
-    missing = [t for t in ("nginx", "haproxy", "wrk") if shutil.which(t) is None]
+    missing = [pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None]
+    if not XSLT_MODULE.exists():
+        missing.append("libnginx-mod-http-xslt-filter")  # the XSLT peer of the SOAP scenario
     if not missing:
         return
     if not install:
-        sys.exit(f"missing tools: {', '.join(missing)} (run without --no-install)")
+        sys.exit(f"missing packages: {', '.join(missing)} (run without --no-install)")
     log(f"installing {' '.join(missing)} with apt-get")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -61,6 +74,19 @@ def build_axon() -> Path:
     log("building axon (release)")
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "axon"], cwd=ROOT, check=True)
     return ROOT / "target" / "release" / "axon"
+
+
+FLOOR_MODES = ("actix-awc", "actix-hyper", "hyper")
+
+
+def build_helpers() -> Path:
+    """The helper binary (benches/e2e/floor): the gRPC origin, and the floor proxies, which
+    are same-run references for what a proxy on each stack costs with no mediation at all."""
+    log("building the gRPC origin and the floor proxies (release)")
+    floor = ROOT / "benches" / "e2e" / "floor"
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path", str(floor / "Cargo.toml")],
+                   cwd=floor, check=True, env=dict(os.environ, CARGO_TARGET_DIR=str(ROOT / "target" / "floor")))
+    return ROOT / "target" / "floor" / "release" / "floor"
 
 
 def free_port() -> int:
@@ -188,7 +214,26 @@ class Ports:
     axon_admin: int
     grpc_origin: int = 0
     axon_grpc: int = 0
+    nginx_grpc: int = 0
+    haproxy_grpc: int = 0
+    nginx_xslt: int = 0
 
+
+GRPC_SERVICE = "/axon.bench.Echo"
+
+
+def grpc_frame(message: bytes) -> bytes:
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def proto_string(field: int, value: bytes) -> bytes:
+    return bytes([field << 3 | 2, len(value)]) + value
+
+
+# EchoRequest { message = "hello axon" } and EchoReply { message, server } of
+# tests/proto/echo.proto, framed as gRPC messages.
+GRPC_REQUEST = grpc_frame(proto_string(1, b"hello axon"))
+GRPC_REPLY = grpc_frame(proto_string(1, b"hello axon") + proto_string(2, b"grpc-origin"))
 
 def write_www(www: Path) -> None:
     www.mkdir(parents=True, exist_ok=True)
@@ -232,8 +277,45 @@ def nginx_proxy_conf(run: Path, p: Ports) -> str:
     location /lb/ {{ proxy_pass http://three/; }}
     location /fo/ {{ proxy_pass http://failover/; proxy_next_upstream error timeout; }}
   }}
+  upstream grpc_origin {{ server 127.0.0.1:{p.grpc_origin}; keepalive 128; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{p.nginx_grpc} http2 backlog=4096;
+    location / {{ grpc_pass grpc://grpc_origin; }}
+  }}
 """
     return NGINX_COMMON.format(run=run, name="nginx-proxy", body=body)
+
+
+def nginx_xslt_conf(run: Path, p: Ports) -> str:
+    """The XSLT peer of the SOAP scenario: nginx proxying to the SOAP 1.2 origin and turning
+    its response into SOAP 1.1 with libxslt. It does half of Axon's work (the request goes
+    through unconverted): a reference for the cost of an XML transform, not an equal."""
+    body = f"""
+  upstream soap_origin {{ server 127.0.0.1:{p.origins[0]}; keepalive 128; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{p.nginx_xslt} reuseport backlog=4096;
+    location = /soap/orders {{
+      proxy_pass http://soap_origin/soap12;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      xslt_stylesheet {run}/soap12-to-soap11.xsl;
+      xslt_types application/soap+xml;
+    }}
+  }}
+"""
+    return f"load_module {XSLT_MODULE};\n" + NGINX_COMMON.format(run=run, name="nginx-xslt", body=body)
+
+
+SOAP12_TO_SOAP11_XSL = """<?xml version="1.0" encoding="UTF-8"?>
+<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
+    xmlns:s12="http://www.w3.org/2003/05/soap-envelope"
+    xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" exclude-result-prefixes="s12">
+  <xsl:output method="xml" encoding="UTF-8" indent="no" media-type="text/xml"/>
+  <xsl:template match="/s12:Envelope">
+    <soapenv:Envelope><soapenv:Body><xsl:copy-of select="s12:Body/*"/></soapenv:Body></soapenv:Envelope>
+  </xsl:template>
+</xsl:stylesheet>
+"""
 
 
 def haproxy_conf(p: Ports) -> str:
@@ -272,6 +354,12 @@ backend fo
     option redispatch
     server dead 127.0.0.1:{p.dead} check inter 1s
     server o1 127.0.0.1:{o[0]} backup maxconn 4096
+frontend fe_grpc
+    bind 127.0.0.1:{p.haproxy_grpc} proto h2
+    maxconn 9500
+    default_backend grpc
+backend grpc
+    server g 127.0.0.1:{p.grpc_origin} proto h2 maxconn 4096
 """
 
 
@@ -309,6 +397,9 @@ def axon_mediation(dir: Path, p: Ports) -> dict[str, bool]:
   <endpoint name="fp1"><address uri="http://127.0.0.1:{o[0]}"/></endpoint>
   <endpoint name="fp2"><address uri="http://127.0.0.1:{o[1]}"/></endpoint>
 </failover></endpoint></send></inSequence></resource></api>""",
+        "grpc": f"""<api name="Grpc" context="{GRPC_SERVICE}" transports="grpc"><resource url-mapping="/*"><inSequence>
+  <send><endpoint name="grpc-origin"><grpc uri="http://127.0.0.1:{p.grpc_origin}"/></endpoint></send>
+</inSequence></resource></api>""",
         "soap": f"""<api name="Soap" context="/soap"><resource methods="POST" url-mapping="/*"><inSequence><send><endpoint name="soap12">
   <address uri="http://127.0.0.1:{o[0]}/soap12" format="soap12"/></endpoint></send></inSequence></resource></api>""",
     }
@@ -355,6 +446,7 @@ class Scenario:
     body: bytes = b""
     ctype: str = ""
     targets: tuple[str, ...] = ("nginx", "haproxy", "axon")
+    protocol: str = "http"  # "grpc": h2c unary calls driven by h2load
 
 
 @dataclass
@@ -382,6 +474,43 @@ def run_wrk(url: str, sc: Scenario, seconds: int, script: Path, body_file: Path,
         raise SystemExit(f"wrk output not understood:\n{out}")
     errors = int(m.group(5)) + (int(non2xx.group(1)) if non2xx else 0)
     return float(rps.group(1)), int(m.group(1)) / 1000, int(m.group(2)) / 1000, int(m.group(3)) / 1000, int(m.group(4)), errors
+
+
+def run_h2load(url: str, sc: Scenario, seconds: int, body_file: Path, cli_pin: list[str],
+               run: Path) -> tuple[float, float, float, float, int, int]:
+    """gRPC unary calls with h2load: `sc.conns` HTTP/2 connections, one call in flight on
+    each (as wrk keeps one request in flight per connection). Latency percentiles come from
+    h2load's per-request log."""
+    log_file = run / "h2load.log"
+    log_file.unlink(missing_ok=True)
+    out = subprocess.run(
+        [*cli_pin, "h2load", "-D", str(seconds), "-c", str(sc.conns), "-m", "1", "-t", "1",
+         "-d", str(body_file), "-H", "content-type: application/grpc", "-H", "te: trailers",
+         f"--log-file={log_file}", url],
+        capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout
+    rps = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+    if not rps or not done:
+        raise SystemExit(f"h2load output not understood:\n{out}")
+    durations = sorted(int(line.split()[2]) for line in log_file.read_text().splitlines() if line.strip())
+
+    def pct(q: float) -> float:
+        return durations[min(len(durations) - 1, int(q / 100 * len(durations)))] / 1000 if durations else float("nan")
+
+    errors = int(done.group(3)) + int(done.group(4)) + int(done.group(5))
+    return float(rps.group(1)), pct(50), pct(99), pct(99.9), int(done.group(1)), errors
+
+
+def check_grpc(name: str, url: str, body_file: Path) -> None:
+    """One call with curl: the reply must be the origin's message with `grpc-status: 0`."""
+    out = subprocess.run(
+        ["curl", "-sv", "--http2-prior-knowledge", "-H", "content-type: application/grpc", "-H", "te: trailers",
+         "--data-binary", f"@{body_file}", "-o", "-", url],
+        capture_output=True, timeout=10,
+    )
+    if out.stdout != GRPC_REPLY or b"< grpc-status: 0" not in out.stderr:
+        raise SystemExit(f"gRPC check failed for {name} ({url}): {out.stdout!r}\n{out.stderr.decode(errors='replace')[-800:]}")
 
 
 def idle_memory(pid: int, port: int, path: str, n: int, run: Path) -> float:
@@ -415,12 +544,18 @@ def main() -> None:
     ap.add_argument("--no-install", action="store_true")
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--json", type=Path, help="also write the results as JSON here")
+    ap.add_argument("--floor", action="store_true",
+                    help="also run minimal proxies (actix-web+awc, actix-web+hyper client, hyper+hyper) "
+                         "in the pass-through scenarios")
+    ap.add_argument("--axon-b", type=Path, metavar="BINARY",
+                    help="also run this second Axon build as target 'axon-b' (A/B comparison in the same run)")
     args = ap.parse_args()
     if args.quick:
         args.reps, args.duration, args.idle_conns = 1, 3, min(args.idle_conns, 2000)
 
     ensure_tools(not args.no_install)
     AXON = build_axon()
+    helpers = build_helpers()
     ncpu = os.cpu_count() or 1
     srv_pin = [] if args.no_pin or ncpu < 2 else pin("1")
     cli_pin = [] if args.no_pin or ncpu < 2 else pin("0")
@@ -429,7 +564,10 @@ def main() -> None:
     run.chmod(0o755)  # nginx workers run as an unprivileged user and must read www/
     try:
         ports = Ports(origins=[free_port() for _ in range(3)], dead=free_port(), nginx=free_port(),
-                      haproxy=free_port(), axon=free_port(), axon_admin=free_port())
+                      haproxy=free_port(), axon=free_port(), axon_admin=free_port(),
+                      grpc_origin=free_port(), axon_grpc=free_port(), nginx_grpc=free_port(),
+                      haproxy_grpc=free_port(), nginx_xslt=free_port())
+        axon_b_ports = (free_port(), free_port(), free_port())
         www = run / "www"
         write_www(www)
         origin_conf = NGINX_COMMON.format(run=run, name="origin", body="".join(
@@ -437,6 +575,8 @@ def main() -> None:
         (run / "origin.conf").write_text(origin_conf)
         (run / "nginx-proxy.conf").write_text(nginx_proxy_conf(run, ports))
         (run / "haproxy.cfg").write_text(haproxy_conf(ports))
+        (run / "nginx-xslt.conf").write_text(nginx_xslt_conf(run, ports))
+        (run / "soap12-to-soap11.xsl").write_text(SOAP12_TO_SOAP11_XSL)
         med = run / "mediation"
         available = axon_mediation(med, ports)
 
@@ -444,30 +584,62 @@ def main() -> None:
         # The origins get their own CPU budget only on machines with 3+ CPUs; on 2 CPUs
         # they share CPU 1 with the proxy under test, exactly as in the peer kit.
         pids["origin"] = start([*srv_pin, "nginx", "-c", str(run / "origin.conf")]).pid
+        pids["grpc-origin"] = start([*srv_pin, str(helpers), "grpc-origin", f"127.0.0.1:{ports.grpc_origin}"]).pid
         pids["nginx"] = start([*srv_pin, "nginx", "-c", str(run / "nginx-proxy.conf")]).pid
         pids["haproxy"] = start([*srv_pin, "haproxy", "-db", "-f", str(run / "haproxy.cfg")]).pid
+        pids["nginx-xslt"] = start([*srv_pin, "nginx", "-c", str(run / "nginx-xslt.conf")]).pid
         axon_env = dict(os.environ, AXON_LOG=os.environ.get("AXON_BENCH_LOG", "warn"))
         pids["axon"] = start([*srv_pin, str(AXON), "serve", "--mediation", str(med), "--bind", "127.0.0.1",
                               "--http-port", str(ports.axon), "--management-port", str(ports.axon_admin),
-                              "--workers", "1"], env=axon_env).pid
+                              "--grpc-port", str(ports.axon_grpc), "--workers", "1"], env=axon_env).pid
         base = {"nginx": ports.nginx, "haproxy": ports.haproxy, "axon": ports.axon}
+        grpc_base = {"nginx": ports.nginx_grpc, "haproxy": ports.haproxy_grpc, "axon": ports.axon_grpc}
+        if args.axon_b:
+            pids["axon-b"] = start([*srv_pin, str(args.axon_b.resolve()), "serve", "--mediation", str(med),
+                                    "--bind", "127.0.0.1", "--http-port", str(axon_b_ports[0]),
+                                    "--management-port", str(axon_b_ports[1]), "--grpc-port", str(axon_b_ports[2]),
+                                    "--workers", "1"],
+                                   env=axon_env).pid
+            base["axon-b"] = axon_b_ports[0]
+            grpc_base["axon-b"] = axon_b_ports[2]
+        floor_targets: tuple[str, ...] = ()
+        if args.floor:
+            for mode in FLOOR_MODES:
+                port = free_port()
+                pids[f"floor-{mode}"] = start([*srv_pin, str(helpers), mode, f"127.0.0.1:{port}",
+                                               f"127.0.0.1:{ports.origins[0]}"]).pid
+                base[f"floor-{mode}"] = port
+                floor_targets += (f"floor-{mode}",)
         for o in ports.origins:
             wait_http(f"http://127.0.0.1:{o}/1k.bin")
         for name, port in base.items():
+            if name.startswith("floor-"):
+                wait_http(f"http://127.0.0.1:{port}/1k.bin")
+                continue
             wait_http(f"http://127.0.0.1:{port}/pass/1k.bin")
-            if available.get("lb") or name != "axon":
+            if available.get("lb") or not name.startswith("axon"):
                 wait_http(f"http://127.0.0.1:{port}/lb/1k.bin")
-            if available.get("fo") or name != "axon":
+            if available.get("fo") or not name.startswith("axon"):
                 wait_http(f"http://127.0.0.1:{port}/fo/1k.bin")
+        grpc_request = run / "grpc-request.bin"
+        grpc_request.write_bytes(GRPC_REQUEST)
+        if available.get("grpc"):
+            for name, port in grpc_base.items():
+                check_grpc(name, f"http://127.0.0.1:{port}{GRPC_SERVICE}/Unary", grpc_request)
         # Byte-identical pass-through.
         import urllib.request
         ref = (www / "64k.bin").read_bytes()
         for name, port in base.items():
-            got = urllib.request.urlopen(f"http://127.0.0.1:{port}/pass/64k.bin").read()
+            path = "/64k.bin" if name.startswith("floor-") else "/pass/64k.bin"
+            got = urllib.request.urlopen(f"http://127.0.0.1:{port}{path}").read()
             if got != ref:
                 raise SystemExit(f"{name} returned a different 64 KiB body")
 
         soap_body = soap11_request()
+        if available.get("soap"):
+            soap_headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '"urn:orders"'}
+            for port in (ports.axon, ports.nginx_xslt):
+                wait_http(f"http://127.0.0.1:{port}/soap/orders", "POST", soap_body, soap_headers)
         scenarios = [
             Scenario("passthrough-1k-c50", "/pass/1k.bin", 50),
             Scenario("passthrough-1k-c500", "/pass/1k.bin", 500),
@@ -482,8 +654,11 @@ def main() -> None:
                      ctype="application/octet-stream", targets=("axon",)),
             Scenario("failover-post-1k-c50", "/fopost/echo", 50, family="fopost", method="POST",
                      body=b"p" * 1024, ctype="application/octet-stream", targets=("axon",)),
+            # nginx-xslt converts the response only (libxslt), Axon both ways: see nginx_xslt_conf.
             Scenario("soap11-to-soap12-c50", "/soap/orders", 50, family="soap", method="POST",
-                     body=soap_body, ctype='text/xml; charset=UTF-8', targets=("axon",)),
+                     body=soap_body, ctype='text/xml; charset=UTF-8', targets=("nginx-xslt", "axon")),
+            Scenario("grpc-unary-c50", f"{GRPC_SERVICE}/Unary", 50, family="grpc", body=GRPC_REQUEST,
+                     protocol="grpc"),
         ]
         if args.scenario:
             scenarios = [s for s in scenarios if s.name in args.scenario]
@@ -496,14 +671,26 @@ def main() -> None:
             if sc.family != "pass" and not available.get(sc.family, False):
                 continue
             body_file.write_bytes(sc.body)
-            res = {t: Result() for t in sc.targets}
-            for t in sc.targets:  # warm-up
-                run_wrk(f"http://127.0.0.1:{base[t]}{sc.path}", sc, 2, script, body_file, cli_pin)
+            targets = sc.targets + (("axon-b",) if args.axon_b and "axon" in sc.targets else ())
+            if sc.name.startswith("passthrough-") and sc.method == "":
+                targets += floor_targets
+            res = {t: Result() for t in targets}
+            ports_of = grpc_base if sc.protocol == "grpc" else dict(base, **{"nginx-xslt": ports.nginx_xslt})
+
+            def drive(t: str, seconds: int):
+                # The floor proxies forward every path as it is (no API context to strip).
+                path = sc.path.removeprefix("/pass") if t.startswith("floor-") else sc.path
+                url = f"http://127.0.0.1:{ports_of[t]}{path}"
+                if sc.protocol == "grpc":
+                    return run_h2load(url, sc, seconds, body_file, cli_pin, run)
+                return run_wrk(url, sc, seconds, script, body_file, cli_pin)
+
+            for t in targets:  # warm-up
+                drive(t, 2)
             for rep in range(args.reps):
-                for t in sc.targets:
+                for t in targets:
                     c0 = cpu_ticks(pids[t])
-                    rps, p50, p99, p999, reqs, errors = run_wrk(
-                        f"http://127.0.0.1:{base[t]}{sc.path}", sc, args.duration, script, body_file, cli_pin)
+                    rps, p50, p99, p999, reqs, errors = drive(t, args.duration)
                     c1 = cpu_ticks(pids[t])
                     r = res[t]
                     r.rps.append(rps); r.p50.append(p50); r.p99.append(p99); r.p999.append(p999)
@@ -516,8 +703,9 @@ def main() -> None:
 
         idle = {}
         if args.idle_conns:
-            for t in ("nginx", "haproxy", "axon"):
-                idle[t] = idle_memory(pids[t], base[t], "/pass/1k.bin", args.idle_conns, run)
+            for t in ("nginx", "haproxy", "axon", *(("axon-b",) if args.axon_b else ()), *floor_targets):
+                path = "/1k.bin" if t.startswith("floor-") else "/pass/1k.bin"
+                idle[t] = idle_memory(pids[t], base[t], path, args.idle_conns, run)
                 log(f"idle {t}: {idle[t]:.2f} KiB per connection")
 
         print_report(results, idle, args, ncpu, bool(srv_pin))
@@ -546,7 +734,8 @@ def print_report(results, idle, args, ncpu, pinned) -> None:
         print(f"\n## {name}\n")
         print("| target | req/s | p50 ms | p99 ms | p99.9 ms | CPU s/10k req | peak RSS MiB | req/s vs nginx | p99 vs nginx | errors |")
         print("|---|---|---|---|---|---|---|---|---|---|")
-        ref = res.get("nginx")
+        # The reference is nginx, or its XSLT configuration in the SOAP scenario.
+        ref = res.get("nginx") or res.get("nginx-xslt")
         for t, r in res.items():
             ratio = f"{med(r.rps) / med(ref.rps):.2f}" if ref else "-"
             p99r = f"{med(r.p99) / med(ref.p99):.2f}" if ref and med(ref.p99) > 0 else "-"

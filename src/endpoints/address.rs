@@ -6,11 +6,11 @@ use iri_string::spec::UriSpec;
 use iri_string::template::context::{Context, Visitor};
 
 use crate::config::{EndpointProperty, HttpSpec, PropertyScope, Target};
-use crate::message::MessageContext;
+use crate::message::{MessageContext, Value};
 
 /// Why no URL could be computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AddressError(pub(crate) String);
+pub struct AddressError(pub String);
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +28,7 @@ impl fmt::Display for AddressError {
 ///
 /// # Errors
 /// A missing `${name}` property, or a template that cannot be expanded.
-pub(crate) fn resolve(
+pub fn resolve(
     target: &Target,
     props: &[EndpointProperty],
     msg: &MessageContext,
@@ -90,10 +90,11 @@ fn substitute(uri: &str, msg: &MessageContext) -> Result<String, AddressError> {
 
 /// Joins `REST_URL_POSTFIX` to an address with Synapse's slash rules (§1.7).
 fn append_postfix(base: String, msg: &MessageContext) -> String {
-    let Some(postfix) = msg.get_axis2("REST_URL_POSTFIX").map(|v| v.to_string()) else {
-        return base;
-    };
-    join(base, &postfix)
+    match msg.get_axis2("REST_URL_POSTFIX") {
+        Some(Value::Str(postfix)) => join(base, postfix),
+        Some(other) => join(base, &other.to_string()),
+        None => base,
+    }
 }
 
 pub(crate) fn join(mut base: String, postfix: &str) -> String {

@@ -45,39 +45,51 @@ pub(crate) fn build_client() -> awc::Client {
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), plus those
 /// the client library sets itself.
+static HOP_BY_HOP: [HeaderName; 12] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::EXPECT,
+];
+
+/// True for a header that describes one hop (see [`HOP_BY_HOP`]).
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "content-length"
-            | "expect"
-    )
+    HOP_BY_HOP.iter().any(|h| h == name)
 }
 
-/// Copies `from` without hop-by-hop headers (and without those named by `Connection`).
-pub(crate) fn forwardable_headers(from: &HeaderMap) -> HeaderMap {
-    let listed: Vec<String> = from
+/// Removes hop-by-hop headers (and those named by `Connection`) in place, so a backend's
+/// headers become the message's without being copied.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass finds what goes (usually Connection and Content-Length); removing those
+    // few by name is far cheaper than rebuilding the map with `retain`.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
+        .collect();
+    for token in headers
         .get_all(header::CONNECTION)
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
-        .collect();
-    let mut out = HeaderMap::with_capacity(from.len());
-    for (name, value) in from {
-        if is_hop_by_hop(name) || listed.iter().any(|l| l == name.as_str()) {
-            continue;
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        // The usual tokens name nothing to remove (keep-alive is removed anyway).
+        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+    {
+        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+            doomed.push(name);
         }
-        out.append(name.clone(), value.clone());
     }
-    out
+    for name in &doomed {
+        headers.remove(name);
+    }
 }
 
 /// Applies the leaf's `<property>` children to the message (before every send).
@@ -246,7 +258,7 @@ pub(crate) async fn send(
         } => req.send_stream(stream),
     };
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
-    let mut response = match tokio::time::timeout(deadline, sending).await {
+    let response = match tokio::time::timeout(deadline, sending).await {
         Err(_) => {
             let mut error = EndpointError::new(
                 ErrorKind::Timeout,
@@ -267,7 +279,13 @@ pub(crate) async fn send(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let headers = forwardable_headers(response.headers());
+    // The response's headers move into the message (no copy); its body stays a stream.
+    let mut headers = HeaderMap::new();
+    let mut response = response.map_body(|head, payload| {
+        headers = std::mem::take(&mut head.headers);
+        payload
+    });
+    strip_hop_by_hop(&mut headers);
     let payload = response.take_payload();
     let body = if method == Method::HEAD {
         Body::Empty
@@ -278,4 +296,44 @@ pub(crate) async fn send(
     super::format::check_response(leaf, msg, limits)
         .await
         .map_err(|error| error.at(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_removed_in_place() {
+        let mut headers = HeaderMap::new();
+        let add = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+            h.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        };
+        add(&mut headers, "connection", "keep-alive, X-Hop");
+        add(&mut headers, "keep-alive", "timeout=5");
+        add(&mut headers, "x-hop", "1");
+        add(&mut headers, "content-length", "1024");
+        add(&mut headers, "transfer-encoding", "chunked");
+        add(&mut headers, "content-type", "text/plain");
+        add(&mut headers, "set-cookie", "a=1");
+        add(&mut headers, "set-cookie", "b=2");
+        add(&mut headers, "x-end-to-end", "kept");
+        strip_hop_by_hop(&mut headers);
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["content-type", "set-cookie", "x-end-to-end"]);
+        let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn a_map_without_hop_by_hop_headers_is_left_alone() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("a/b"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+    }
 }

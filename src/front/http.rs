@@ -4,6 +4,7 @@
 //! whole exchange: dispatch, mediation, the backend call (awc, same worker), and the
 //! response. This is the only place where engine outcomes become HTTP responses.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -64,11 +65,7 @@ async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let rt = shared.runtime();
-    let scheme: &'static str = if req.connection_info().scheme() == "https" {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = client_scheme(&req);
     if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
         return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
     }
@@ -231,6 +228,25 @@ async fn handle(
     )
 }
 
+/// `http` or `https`, as the client connected: a `Forwarded` or `X-Forwarded-Proto` header
+/// when there is one (actix-web's `ConnectionInfo` reads them), else the listener's.
+fn client_scheme(req: &HttpRequest) -> &'static str {
+    let headers = req.headers();
+    // ConnectionInfo parses every forwarding header and allocates four strings: only worth
+    // it when a proxy in front of Axon sent one.
+    let https = if headers.contains_key(header::FORWARDED)
+        || headers.contains_key(header::X_FORWARDED_PROTO)
+    {
+        req.connection_info().scheme() == "https"
+    } else {
+        match req.uri().scheme_str() {
+            Some(scheme) => scheme == "https",
+            None => req.app_config().secure(),
+        }
+    };
+    if https { "https" } else { "http" }
+}
+
 /// The request's body as a stream (with its declared length), and whether it has one.
 pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
     let content_length = headers
@@ -335,12 +351,13 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
             let attempts = trace(&msg);
             let status = msg.status.unwrap_or(StatusCode::OK);
             let mut builder = HttpResponseBuilder::new(status);
+            // A response's headers move into the HTTP response as they are, minus any
+            // hop-by-hop header mediation may have added.
+            let mut moved = None;
             if msg.is_response() {
-                for (name, value) in &msg.headers {
-                    if !crate::endpoints::http::is_hop_by_hop(name) {
-                        builder.append_header((name.clone(), value.clone()));
-                    }
-                }
+                let mut headers = std::mem::take(&mut msg.headers);
+                crate::endpoints::http::strip_hop_by_hop(&mut headers);
+                moved = Some(headers);
             } else {
                 let mut has_type = false;
                 for (name, value) in msg.headers_set_by_mediation() {
@@ -357,7 +374,7 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
             let no_body = msg
                 .property(Scope::Axis2, "NO_ENTITY_BODY")
                 .is_some_and(|v| v == Value::Bool(true) || v.to_string() == "true");
-            let response = match msg.body.take() {
+            let mut response = match msg.body.take() {
                 _ if no_body => builder.finish(),
                 Body::Empty => builder.finish(),
                 Body::Full(bytes) => builder.body(bytes),
@@ -370,6 +387,9 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
                     length: None,
                 } => builder.streaming(stream),
             };
+            if let Some(headers) = moved {
+                *response.headers_mut() = headers;
+            }
             (response, attempts)
         }
     }
@@ -389,10 +409,11 @@ pub(crate) fn trace(msg: &MessageContext) -> String {
         out.push_str(&a.endpoint);
         out.push('=');
         match &a.outcome {
-            AttemptOutcome::Response(status) => out.push_str(&status.to_string()),
+            AttemptOutcome::Response(status) => {
+                write!(out, "{status}").unwrap_or_default();
+            }
             AttemptOutcome::Failed(code) => {
-                out.push_str("failed:");
-                out.push_str(&code.to_string());
+                write!(out, "failed:{code}").unwrap_or_default();
             }
             AttemptOutcome::Skipped(state) => {
                 out.push_str("skipped:");
