@@ -49,6 +49,10 @@ pub fn serve(
             .app_data(data.clone())
             .default_service(web::to(handle))
     })
+    // Without TCP_NODELAY, a response streamed in several writes (a backend's body arrives
+    // in chunks) waits on Nagle's algorithm for the client's delayed ACK: 40 ms per
+    // response on Linux, which capped 64 KiB pass-through at 50 connections to ~1,100 req/s.
+    .tcp_nodelay(true)
     .workers(workers)
     .disable_signals()
     .shutdown_timeout(30)
