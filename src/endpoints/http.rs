@@ -26,6 +26,16 @@ thread_local! {
     static CLIENT: awc::Client = build_client();
 }
 
+/// How long one backend connection is reused before it is closed (at its next use).
+///
+/// awc hands out pooled connections oldest first, so after a burst every connection the
+/// burst opened stays in rotation and none ever idles out: after 500 concurrent clients,
+/// 50 clients cost Axon 70% more CPU per request (0.535 against 0.308 CPU s per 10k in the
+/// e2e harness), cycling through cold connections. A bounded lifetime lets the pool shrink
+/// back to what the load needs within this time (0.378 in the same sequence), for one
+/// reconnect per connection per lifetime.
+const CONN_LIFETIME: Duration = Duration::from_secs(10);
+
 /// A client for backends: bounded connect time, keep-alive pool, no redirects, no
 /// default headers, no overall timeout (callers set their own deadlines).
 pub(crate) fn build_client() -> awc::Client {
@@ -34,7 +44,7 @@ pub(crate) fn build_client() -> awc::Client {
         .timeout(CONNECT_TIMEOUT)
         .limit(0)
         .conn_keep_alive(Duration::from_secs(30))
-        .conn_lifetime(Duration::from_secs(300));
+        .conn_lifetime(CONN_LIFETIME);
     awc::Client::builder()
         .connector(connector)
         .disable_redirects()
