@@ -474,6 +474,25 @@ impl Ctx<'_> {
         }
     }
 
+    /// The children of `el` in the Synapse namespace (or none); each other child is
+    /// reported and clears `ok`.
+    pub(crate) fn synapse_children<'e>(
+        &mut self,
+        el: &'e Element,
+        ok: &mut bool,
+    ) -> Vec<&'e Element> {
+        let mut children = Vec::new();
+        for child in el.elements() {
+            if child.is_synapse() {
+                children.push(child);
+            } else {
+                self.unknown_child(el, child);
+                *ok = false;
+            }
+        }
+        children
+    }
+
     /// Reports a child element that is neither known nor a known-but-unsupported one.
     pub(crate) fn unknown_child(&mut self, parent: &Element, child: &Element) {
         if !child.is_synapse() {

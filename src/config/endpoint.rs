@@ -248,12 +248,7 @@ fn parse_body(
             .map(EndpointKind::Alias);
         ok &= kind.is_some();
     }
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         let local = child.local_name();
         let definition = matches!(
             local,

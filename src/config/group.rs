@@ -364,12 +364,7 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
     let mut policy = FailoverPolicy::default();
     let mut keys: HashMap<String, Loc> = HashMap::new();
     let mut seen: Vec<&str> = Vec::new();
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         let local = child.local_name();
         if local != "endpoint" && local != "member" && local != "description" {
             if seen.contains(&local) {

@@ -302,12 +302,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     };
     let mut faults = Vec::new();
     let mut responses = Vec::new();
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
             "fault" => match parse_fault(child, ctx) {
                 Some(f) => faults.push(f),
@@ -518,12 +513,7 @@ fn parse_content(
     let mut ok = true;
     let mut headers = Vec::new();
     let mut body = None;
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
             "header" => {
                 ctx.check_attrs(child, &["name", "value"]);

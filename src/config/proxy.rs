@@ -130,12 +130,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
     let mut target = None;
     let mut published = None;
     let mut ok = true;
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
             "target" if target.is_some() => {
                 ctx.error(&child.loc, "a <proxy> has one <target>");

@@ -86,12 +86,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let mut node = None;
     let mut role = None;
     let mut detail = None;
-    for child in el.elements() {
-        if !child.is_synapse() {
-            ctx.unknown_child(el, child);
-            ok = false;
-            continue;
-        }
+    for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
             "code" => {
                 ctx.check_attrs(child, &["value", "expression"]);
