@@ -22,6 +22,7 @@
 use std::sync::Arc;
 
 use actix_web::http::Method;
+use actix_web::http::header::HeaderName;
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
@@ -33,6 +34,9 @@ use super::{Endpoints, Node, http};
 use crate::config::{Algorithm, EndpointId, Strategy};
 use crate::engine::Limits;
 use crate::message::{AttemptOutcome, Body, MessageContext};
+
+/// A request carrying this header may be retried whatever its method (see `refusal`).
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// The deadline and the trace path of a message inside a group.
 #[derive(Debug)]
@@ -136,7 +140,7 @@ impl Endpoints {
             .as_ref()
             .map(|t| t.lookup(msg, started));
         let mut pinned = session.as_ref().and_then(|s| s.child);
-        let idempotency_key = msg.headers.contains_key("idempotency-key");
+        let idempotency_key = msg.headers.contains_key(&IDEMPOTENCY_KEY);
         let priority_order = matches!(group.spec.strategy, Strategy::Failover { .. });
         let n = group.children.len();
         let mut tried = vec![false; n];

@@ -875,8 +875,11 @@ async fn concurrent_messages_each_get_one_answer_while_a_backend_dies() {
     };
     let before = burst(30).await;
     assert!(before.iter().all(|r| r.status == 200));
-    let (replies, ()) = tokio::join!(burst(60), b.stop());
-    for reply in &replies {
+    let (during, ()) = tokio::join!(burst(60), b.stop());
+    // Whenever the stop landed in the burst, the burst after it reaches B's place in the
+    // rotation too: B must have failed (and been failed over) at least once by then.
+    let after = burst(30).await;
+    for reply in during.iter().chain(&after) {
         assert_eq!(reply.status, 200, "{}: {}", trace(reply), reply.text());
         assert_eq!(
             trace(reply).matches("=200").count(),
@@ -885,7 +888,13 @@ async fn concurrent_messages_each_get_one_answer_while_a_backend_dies() {
             trace(reply)
         );
     }
-    assert_eq!(replies.len(), 60);
+    let failovers = during
+        .iter()
+        .chain(&after)
+        .filter(|r| trace(r).starts_with("LB/B=failed:"))
+        .count();
+    assert!(failovers >= 1, "B's death was never seen by a message");
+    assert_eq!(axon.state("B").await, "SUSPENDED");
 }
 
 #[actix_rt::test]

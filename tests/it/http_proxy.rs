@@ -271,7 +271,8 @@ async fn a_backend_response_that_cannot_be_mediated_is_a_bad_gateway_not_a_bad_r
             r#"<resource methods="GET" uri-template="/short"><inSequence><send><endpoint><address uri="http://127.0.0.1:{short_port}/"/></endpoint></send></inSequence>
                  <outSequence><log level="full"/><send/></outSequence></resource>
                <resource methods="GET" uri-template="/malformed"><inSequence><send><endpoint><address uri="{}"/></endpoint></send></inSequence>
-                 <outSequence><property name="b" expression="//b"/><send/></outSequence></resource>"#,
+                 <outSequence><property name="b" expression="//b"/><send/></outSequence></resource>
+               <resource methods="POST" uri-template="/read"><inSequence><property name="b" expression="//b"/><respond/></inSequence></resource>"#,
             malformed.url("/")
         ),
     );
@@ -282,14 +283,20 @@ async fn a_backend_response_that_cannot_be_mediated_is_a_bad_gateway_not_a_bad_r
     let reply = axon.get("/bad/malformed").await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert_eq!(reply.json()["error"]["code"], 601000);
-    // The client's own malformed body is still its fault.
+    // The client's own malformed body is still its fault: 400, with the same code.
     let reply = axon
         .request(
             "POST",
-            "/bad/malformed",
-            Some(b"<x"),
+            "/bad/read",
+            Some(b"<a><b></a>"),
             &[("content-type", "application/xml")],
         )
         .await;
-    assert_eq!(reply.status, 405);
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
+    assert!(
+        reply.text().contains("invalid XML payload"),
+        "{}",
+        reply.text()
+    );
 }
