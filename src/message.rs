@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
-pub use body::{Body, BodyError, BodyStream};
+pub use body::{Body, BodyError, BodyStream, Buffered};
 pub use content::{ClientFormat, ContentKind};
 
 /// Which way a message travels.

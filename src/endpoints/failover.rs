@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::http::header::HeaderName;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
@@ -33,7 +33,7 @@ use super::group::Group;
 use super::{Endpoints, Node, http};
 use crate::config::{Algorithm, EndpointId, Strategy};
 use crate::engine::Limits;
-use crate::message::{AttemptOutcome, Body, MessageContext};
+use crate::message::{AttemptOutcome, Body, Buffered, MessageContext};
 
 /// A request carrying this header may be retried whatever its method (see `refusal`).
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -557,64 +557,28 @@ impl Replay {
         limit: usize,
         group: &Arc<str>,
     ) -> Result<Replay, EndpointError> {
-        let too_large = |size: String| {
-            Replay::Unavailable(format!(
-                "the request body ({size}) is larger than the replay buffer ({limit} bytes)"
-            ))
+        let declared = match &msg.body {
+            Body::Empty => return Ok(Replay::Empty),
+            Body::Stream { length, .. } => *length,
+            Body::Full(_) => None,
         };
-        match msg.body.take() {
-            Body::Empty => Ok(Replay::Empty),
-            Body::Full(bytes) => {
-                msg.body = Body::Full(bytes.clone());
-                Ok(Replay::Full(bytes))
+        match msg.body.buffer_within(limit).await {
+            Ok(Buffered::Whole(bytes)) => Ok(Replay::Full(bytes)),
+            Ok(Buffered::Larger(_)) => {
+                let size = declared.map_or_else(
+                    || "over the limit, streamed".to_owned(),
+                    |len| format!("{len} bytes"),
+                );
+                Ok(Replay::Unavailable(format!(
+                    "the request body ({size}) is larger than the replay buffer ({limit} bytes)"
+                )))
             }
-            Body::Stream {
-                stream,
-                length: Some(len),
-            } if len > limit as u64 => {
-                msg.body = Body::Stream {
-                    stream,
-                    length: Some(len),
-                };
-                Ok(too_large(format!("{len} bytes")))
-            }
-            Body::Stream { mut stream, length } => {
-                let mut chunks: Vec<Bytes> = Vec::new();
-                let mut size = 0usize;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|error| {
-                        EndpointError::new(
-                            ErrorKind::Downstream,
-                            ProtocolState::RequestReady,
-                            group.clone(),
-                            format!("reading the client's request body failed: {error}"),
-                        )
-                    })?;
-                    size += chunk.len();
-                    chunks.push(chunk);
-                    if size > limit {
-                        let read = futures_util::stream::iter(chunks.into_iter().map(Ok));
-                        msg.body = Body::Stream {
-                            stream: Box::pin(read.chain(stream)),
-                            length,
-                        };
-                        return Ok(too_large("over the limit, streamed".into()));
-                    }
-                }
-                let bytes = match chunks.len() {
-                    0 => Bytes::new(),
-                    1 => chunks.pop().unwrap_or_default(),
-                    _ => {
-                        let mut all = BytesMut::with_capacity(size);
-                        for c in &chunks {
-                            all.extend_from_slice(c);
-                        }
-                        all.freeze()
-                    }
-                };
-                msg.body = Body::Full(bytes.clone());
-                Ok(Replay::Full(bytes))
-            }
+            Err(error) => Err(EndpointError::new(
+                ErrorKind::Downstream,
+                ProtocolState::RequestReady,
+                group.clone(),
+                format!("reading the client's request body failed: {error}"),
+            )),
         }
     }
 
@@ -686,6 +650,14 @@ mod tests {
         let replay = Replay::prepare(&mut declared, 6, &group).await.unwrap();
         assert!(matches!(&replay, Replay::Unavailable(why) if why.contains("10 bytes")));
         assert_eq!(drain(&mut declared).await, b"abcdefghij");
+    }
+
+    #[actix_rt::test]
+    async fn a_body_cut_short_of_its_declared_length_is_not_kept_as_whole() {
+        let group: Arc<str> = Arc::from("G");
+        let mut cut = streamed(vec![b"abc"], Some(10));
+        let error = Replay::prepare(&mut cut, 64, &group).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Downstream);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use actix_web::error::PayloadError;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Bytes;
+use futures_util::Stream;
 
 use super::Leaf;
 use super::error::{EndpointError, ErrorKind, ProtocolState};
@@ -24,7 +24,7 @@ use crate::engine::Limits;
 use crate::message::json_xml::{json_to_xml, xml_to_json, xml_to_json_in_scope};
 use crate::message::soap::{self, Envelope, Malformed, SoapVersion};
 use crate::message::xml::TEXT_NS;
-use crate::message::{Body, BodyStream, ContentKind, MessageContext, Value};
+use crate::message::{Body, BodyStream, Buffered, ContentKind, MessageContext, Value};
 
 /// What preparing the request decided, for the sender.
 #[derive(Debug, Default)]
@@ -361,7 +361,17 @@ pub(crate) async fn check_response(
     {
         return Ok(());
     }
-    let prefix = peek(&mut msg.body, FAULT_PEEK).await;
+    let prefix = match msg.body.buffer_within(FAULT_PEEK).await {
+        Ok(Buffered::Whole(bytes) | Buffered::Larger(bytes)) => bytes,
+        Err(error) => {
+            return Err(EndpointError::new(
+                ErrorKind::ReceiveIo,
+                ProtocolState::ResponseBody,
+                leaf.name.clone(),
+                format!("reading the response to look for a SOAP fault failed: {error}"),
+            ));
+        }
+    };
     if !body_starts_with_fault(&prefix) {
         return Ok(());
     }
@@ -378,45 +388,6 @@ pub(crate) async fn check_response(
         leaf.name.clone(),
         format!("the backend answered {status} with SOAP fault {detail}"),
     ))
-}
-
-/// Reads up to `max` bytes of a streamed body and puts them back in front of the rest.
-async fn peek(body: &mut Body, max: usize) -> Bytes {
-    let Body::Stream { mut stream, length } = body.take() else {
-        let bytes = match body {
-            Body::Full(b) => b.clone(),
-            _ => Bytes::new(),
-        };
-        return bytes;
-    };
-    let mut buf = BytesMut::new();
-    let mut ended = false;
-    let mut failed = None;
-    while buf.len() < max {
-        match stream.next().await {
-            Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-            Some(Err(error)) => {
-                failed = Some(error);
-                break;
-            }
-            None => {
-                ended = true;
-                break;
-            }
-        }
-    }
-    let prefix = buf.freeze();
-    *body = if ended {
-        Body::Full(prefix.clone())
-    } else {
-        let head =
-            futures_util::stream::iter(std::iter::once(Ok(prefix.clone())).chain(failed.map(Err)));
-        Body::Stream {
-            stream: Box::pin(head.chain(stream)),
-            length,
-        }
-    };
-    prefix
 }
 
 /// Whether the first child of the envelope's Body is a `Fault` (from the start of a
