@@ -223,13 +223,16 @@ impl EndpointError {
     /// Whether this failure says something about the backend's health. Failures of the
     /// client's own request, and refusals made before anything was sent, do not.
     pub fn counts_against_endpoint(&self) -> bool {
-        !matches!(
+        !self.is_client_fault()
+            && !matches!(self.kind, ErrorKind::NotReady | ErrorKind::NoReadyChild)
+    }
+
+    /// Whether the client's own request (its body, its content, its deadline) failed: any
+    /// other endpoint would fail alike, so a group does not try another child.
+    pub fn is_client_fault(&self) -> bool {
+        matches!(
             self.kind,
-            ErrorKind::Downstream
-                | ErrorKind::NotReady
-                | ErrorKind::NoReadyChild
-                | ErrorKind::MalformedRequest
-                | ErrorKind::ClientDeadline
+            ErrorKind::Downstream | ErrorKind::MalformedRequest | ErrorKind::ClientDeadline
         )
     }
 
@@ -391,6 +394,11 @@ mod tests {
         assert!(err(ErrorKind::Closed, ProtocolState::RequestDone).may_have_reached_backend());
         assert!(!err(ErrorKind::Downstream, ProtocolState::RequestBody).counts_against_endpoint());
         assert!(err(ErrorKind::Timeout, ProtocolState::RequestDone).counts_against_endpoint());
+        // The client's own deadline before anything was sent: no other child would do
+        // better, and the backend is not to blame.
+        let deadline = err(ErrorKind::ClientDeadline, ProtocolState::RequestReady);
+        assert!(deadline.is_client_fault() && !deadline.counts_against_endpoint());
+        assert!(!err(ErrorKind::ConnectRefused, ProtocolState::RequestReady).is_client_fault());
     }
 
     #[test]

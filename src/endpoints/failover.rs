@@ -254,12 +254,7 @@ impl Endpoints {
                 Err(error) if not_tried(&error) => continue,
                 Err(error) => {
                     tries += 1;
-                    // The client's own request is at fault: every child would fail alike.
-                    let client_fault = matches!(
-                        error.kind,
-                        ErrorKind::Downstream | ErrorKind::MalformedRequest
-                    );
-                    if client_fault
+                    if error.is_client_fault()
                         || matches!(
                             group.spec.strategy,
                             Strategy::Loadbalance {
