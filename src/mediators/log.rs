@@ -144,6 +144,20 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     })
 }
 
+impl Category {
+    /// Whether the logging filter lets a line of this category through.
+    fn enabled(self) -> bool {
+        use tracing::Level as L;
+        match self {
+            Category::Trace => tracing::enabled!(target: "axon::mediation::log", L::TRACE),
+            Category::Debug => tracing::enabled!(target: "axon::mediation::log", L::DEBUG),
+            Category::Info => tracing::enabled!(target: "axon::mediation::log", L::INFO),
+            Category::Warn => tracing::enabled!(target: "axon::mediation::log", L::WARN),
+            Category::Error => tracing::enabled!(target: "axon::mediation::log", L::ERROR),
+        }
+    }
+}
+
 impl Mediator for Log {
     fn body_use(&self) -> Option<&'static str> {
         if self.level == Level::Full {
@@ -160,6 +174,11 @@ impl Mediator for Log {
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
+        // A line nobody will see costs nothing: no expression, no formatting, and above
+        // all no read of a streamed body for level="full".
+        if !self.category.enabled() {
+            return Ok(Step::Continue);
+        }
         if self.level == Level::Full && matches!(msg.body, Body::Stream { .. }) {
             return Ok(Step::NeedBody);
         }
@@ -181,7 +200,7 @@ impl Mediator for Log {
             if let Some(to) = &msg.to {
                 parts.push(format!("To: {to}"));
             }
-            if let Some(action) = msg.headers.get("soapaction").and_then(|v| v.to_str().ok()) {
+            if let Some(action) = crate::message::soap::action(&msg.headers) {
                 parts.push(format!("SOAPAction: {action}"));
             }
             parts.push(format!("MessageID: {}", msg.id));
@@ -226,5 +245,59 @@ impl Mediator for Log {
             }
         }
         Ok(Step::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderMap;
+    use actix_web::http::{Method, Uri};
+
+    fn streamed_request() -> MessageContext {
+        let chunks = futures_util::stream::iter([Ok(bytes::Bytes::from_static(b"<a/>"))]);
+        MessageContext::request(
+            Method::POST,
+            Uri::from_static("/"),
+            "http",
+            HeaderMap::new(),
+            Body::Stream {
+                stream: Box::pin(chunks),
+                length: Some(4),
+            },
+        )
+    }
+
+    #[test]
+    fn a_log_line_the_filter_drops_does_not_read_the_body() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = crate::config::Config::load(dir.path()).expect("an empty folder loads");
+        let env = Env { config: &config };
+        let log = Log {
+            level: Level::Full,
+            category: Category::Debug,
+            separator: ",".into(),
+            properties: Vec::new(),
+        };
+        let at = |filter: &str| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::sink)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || {
+                let mut msg = streamed_request();
+                let step = log.mediate(&mut msg, &env).expect("log never fails");
+                (
+                    matches!(step, Step::NeedBody),
+                    matches!(msg.body, Body::Stream { .. }),
+                )
+            })
+        };
+        assert_eq!(at("info"), (false, true), "DEBUG off: nothing read");
+        assert_eq!(
+            at("axon::mediation::log=debug"),
+            (true, true),
+            "DEBUG on: the body is asked for"
+        );
     }
 }
