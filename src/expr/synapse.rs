@@ -140,11 +140,7 @@ pub(crate) fn resolve(source: &Source, msg: &MessageContext) -> String {
         Source::SystemDate(pattern) => Some(format_date(pattern, SystemTime::now())),
         Source::To => msg.to.clone().or_else(|| Some(msg.uri.to_string())),
         Source::MessageId => Some(msg.id.to_string()),
-        Source::Action => msg
-            .headers
-            .get("soapaction")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.trim_matches('"').to_owned()),
+        Source::Action => crate::message::soap::action(&msg.headers),
         Source::MessageFormat => Some(message_format(msg.content_type()).to_owned()),
     };
     value.unwrap_or_default()
