@@ -189,14 +189,14 @@ impl Element {
             });
             out.push_str(prefix);
             out.push_str("=\"");
-            out.push_str(&escape_attr(uri));
+            escape_attr_into(uri, out);
             out.push('"');
         }
         for a in &self.attrs {
             out.push(' ');
             out.push_str(&a.name);
             out.push_str("=\"");
-            out.push_str(&escape_attr(&a.value));
+            escape_attr_into(&a.value, out);
             out.push('"');
         }
         if self.children.is_empty() {
@@ -207,7 +207,7 @@ impl Element {
         for n in &self.children {
             match n {
                 Node::Element(child) => child.write_xml(out, &[]),
-                Node::Text(t) => out.push_str(&escape_text(t)),
+                Node::Text(t) => escape_text_into(t, out),
             }
         }
         out.push_str("</");
@@ -227,14 +227,47 @@ pub(crate) fn xmlns_prefix(attr_name: &str) -> Option<&str> {
 
 /// Escapes text for an XML element body.
 pub(crate) fn escape_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut out = String::with_capacity(s.len());
+    escape_text_into(s, &mut out);
+    out
 }
 
 /// Escapes text for a double-quoted XML attribute.
 pub(crate) fn escape_attr(s: &str) -> String {
-    escape_text(s).replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    escape_attr_into(s, &mut out);
+    out
+}
+
+/// Escapes text content into `out` (one pass; `\r` as a character reference, so it
+/// survives end-of-line normalisation).
+pub(crate) fn escape_text_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escapes a double-quoted attribute value into `out` (whitespace characters as
+/// references, so attribute-value normalisation keeps them).
+pub(crate) fn escape_attr_into(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
 }
 
 /// Maps byte offsets of one source text to 1-based lines and columns.

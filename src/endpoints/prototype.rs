@@ -456,7 +456,7 @@ pub fn render(template: &Template, vars: &[(String, String)], req: &Request<'_>)
                 let quoted = serde_json::to_string(&value).unwrap_or_default();
                 out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(""));
             }
-            Escape::Xml => out.push_str(&crate::config::xml::escape_attr(&value)),
+            Escape::Xml => crate::config::xml::escape_attr_into(&value, &mut out),
         }
     }
     out

@@ -23,7 +23,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use bytes::Bytes;
 
 use super::{Env, Mediator, Step};
-use crate::config::xml::escape_text;
+use crate::config::xml::{escape_text, escape_text_into};
 use crate::config::{Ctx, Element, values};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
@@ -135,7 +135,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 for n in &child.children {
                     match n {
                         crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
-                        crate::config::xml::Node::Text(t) => xml.push_str(&escape_text(t)),
+                        crate::config::xml::Node::Text(t) => escape_text_into(t, &mut xml),
                     }
                 }
                 detail = Some(Part::Fixed(xml.trim().to_owned()));

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use super::soap::{XSI_NS, declarations};
-use crate::config::xml::{Element, Node, escape_attr, escape_text, xmlns_prefix};
+use crate::config::xml::{Element, Node, escape_attr, escape_text, escape_text_into, xmlns_prefix};
 
 const OBJECT: &str = "jsonObject";
 const ARRAY: &str = "jsonArray";
@@ -116,7 +116,7 @@ fn element(out: &mut String, name: &str, value: &Value) {
             out.push('>');
             for (k, v) in children {
                 if k == "#text" {
-                    out.push_str(&escape_text(&scalar_text(v)));
+                    escape_text_into(&scalar_text(v), out);
                 } else {
                     element(out, k, v);
                 }

@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::xml::{self as tree, Element, Node, escape_attr, escape_text, xmlns_prefix};
+use crate::config::xml::{
+    self as tree, Element, Node, escape_attr_into, escape_text, escape_text_into, xmlns_prefix,
+};
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -507,7 +509,7 @@ fn inner_xml(el: &Element, outer_scope: &[(String, String)]) -> String {
     for n in &el.children {
         match n {
             Node::Element(c) => out.push_str(&standalone(c, &scope, None)),
-            Node::Text(t) => out.push_str(&escape_text(t)),
+            Node::Text(t) => escape_text_into(t, &mut out),
         }
     }
     out
@@ -583,7 +585,7 @@ fn write_element(
         out.push(' ');
         out.push_str(&name);
         out.push_str("=\"");
-        out.push_str(&escape_attr(&value));
+        escape_attr_into(&value, out);
         out.push('"');
     }
     if el.children.is_empty() {
@@ -593,7 +595,7 @@ fn write_element(
         for n in &el.children {
             match n {
                 Node::Element(c) => write_element(out, c, &[], convert, scope),
-                Node::Text(t) => out.push_str(&escape_text(t)),
+                Node::Text(t) => escape_text_into(t, out),
             }
         }
         out.push_str("</");
@@ -620,7 +622,7 @@ fn write_decl(
         out.push_str(prefix);
         out.push_str("=\"");
     }
-    out.push_str(&escape_attr(uri));
+    escape_attr_into(uri, out);
     out.push('"');
 }
 

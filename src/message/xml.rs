@@ -11,6 +11,7 @@
 //! merges adjacent text (entity references split sxd's text nodes, which breaks `text()`),
 //! and lets us bound the nesting depth and refuse DTDs before anything is built.
 
+use crate::config::xml::{escape_attr_into, escape_text_into};
 use sxd_document::dom::{ChildOfElement, ChildOfRoot, Document, Element};
 use sxd_document::{Package, QName};
 
@@ -757,34 +758,6 @@ fn write_pi(target: &str, value: Option<&str>, out: &mut String) {
         out.push_str(v);
     }
     out.push_str("?>");
-}
-
-/// Escapes text content.
-pub(crate) fn escape_text_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn escape_attr_into(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// XPath's string-value of an element: all descendant text, in document order.
