@@ -254,8 +254,33 @@ pub fn python() -> String {
     })
 }
 
-/// A port on 127.0.0.1 with nothing listening (connections are refused).
+/// A port on 127.0.0.1 with nothing listening (connections are refused) for the rest of
+/// the run: see [`refuse_on`].
 pub fn dead_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    refuse_on(0).expect("a free port on 127.0.0.1")
+}
+
+/// Sockets that hold ports bound but never listening: connecting to them is refused, and
+/// no other test's server can be given the port (tests run in parallel; a port merely
+/// closed could be handed out again and answer).
+static REFUSING: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `port` (0: any free one) refusing connections until the test process ends, and
+/// returns it. `None` when the port is taken.
+pub fn refuse_on(port: u16) -> Option<u16> {
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    // A stopped server leaves connections in TIME_WAIT on its port.
+    socket.set_reuseaddr(port != 0).ok()?;
+    socket.bind(([127, 0, 0, 1], port).into()).ok()?;
+    let port = socket.local_addr().ok()?.port();
+    REFUSING.lock().ok()?.push(socket);
+    Some(port)
+}
+
+/// A listener on `port`, kept refusing until now (a dead backend coming back).
+pub fn rebind(port: u16) -> TcpListener {
+    if let Ok(mut refusing) = REFUSING.lock() {
+        refusing.retain(|s| s.local_addr().map_or(true, |a| a.port() != port));
+    }
+    TcpListener::bind(("127.0.0.1", port)).expect("rebind a port kept for a backend")
 }

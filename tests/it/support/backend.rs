@@ -88,7 +88,7 @@ impl Backend {
         port: u16,
         handler: impl Fn(&Seen) -> Canned + Send + Sync + 'static,
     ) -> Backend {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind backend port");
+        let listener = crate::support::rebind(port);
         Self::start_on(listener, move |s| (handler(s), Vec::new())).await
     }
 
@@ -156,6 +156,8 @@ impl Backend {
         // "Graceful" with no grace period: waits until the worker has dropped every
         // connection, which a forced stop does not.
         self.handle.stop(true).await;
+        // And it stays dead: the port cannot be handed to another test's server.
+        crate::support::refuse_on(self.port);
     }
 
     pub fn hits(&self) -> usize {

@@ -52,7 +52,7 @@ impl GrpcBackend {
     }
 
     pub async fn start_on_port(port: u16, name: &str) -> GrpcBackend {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+        let listener = crate::support::rebind(port);
         Self::start_on(listener, name, None).await
     }
 
