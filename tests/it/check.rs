@@ -1,6 +1,7 @@
 //! `axon check`: every problem at once, as file:line:col, and the exit status.
 
 use assert_cmd::Command;
+use std::path::Path;
 
 use crate::support::write;
 
@@ -28,12 +29,7 @@ fn reports_every_problem_with_file_line_and_column() {
         "<sequence name=\"loop\"><sequence key=\"loop\"/></sequence>",
     );
     write(dir.path(), "proxies/p.xml", "<proxy name=\"P\"/>");
-    let out = Command::cargo_bin("axon")
-        .unwrap()
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let root = dir.path().display().to_string();
@@ -57,12 +53,8 @@ fn reports_every_problem_with_file_line_and_column() {
 
 #[test]
 fn a_valid_folder_exits_zero_and_the_shipped_mediation_folder_is_valid() {
-    let out = Command::cargo_bin("axon")
-        .unwrap()
-        .arg("check")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))
-        .output()
-        .unwrap();
+    let out =
+        crate::support::axon_check(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation")));
     assert!(
         out.status.success(),
         "{}",
@@ -144,12 +136,7 @@ fn every_commented_endpoint_example_in_the_shipped_folder_loads() {
         "examples.xml",
         &format!("<definitions>\n{}</definitions>\n", examples.concat()),
     );
-    let out = Command::cargo_bin("axon")
-        .unwrap()
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = crate::support::axon_check(dir.path());
     assert!(
         out.status.success(),
         "{}",

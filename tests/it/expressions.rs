@@ -1,8 +1,6 @@
 //! Expressions are compiled at load: `axon check` reports every bad one at its
 //! file:line:col, and a configuration with one does not start.
 
-use assert_cmd::Command;
-
 use crate::support::write;
 
 #[test]
@@ -36,12 +34,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         "templates/greet.xml",
         "<template xmlns=\"http://ws.apache.org/ns/synapse\" name=\"greet\"><parameter name=\"name\" isMandatory=\"true\"/><sequence><drop/></sequence></template>\n",
     );
-    let out = Command::cargo_bin("axon")
-        .unwrap()
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = format!("{}/apis/a.xml", dir.path().display());

@@ -531,12 +531,7 @@ fn a_prototype_reachable_from_an_api_that_is_not_prototyped_is_a_configuration_e
         "endpoints/mock.xml",
         "<endpoint name=\"ShopMock\">\n  <prototype><response><body>{}</body></response></prototype>\n</endpoint>",
     );
-    let out = assert_cmd::Command::cargo_bin("axon")
-        .unwrap()
-        .arg("check")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let root = dir.path().display().to_string();

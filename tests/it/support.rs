@@ -254,6 +254,16 @@ pub fn python() -> String {
     })
 }
 
+/// Runs the real `axon check` on `dir`, as a user would.
+pub fn axon_check(dir: &Path) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("axon")
+        .expect("the axon binary is built")
+        .arg("check")
+        .arg(dir)
+        .output()
+        .expect("axon check runs")
+}
+
 /// A port on 127.0.0.1 with nothing listening (connections are refused) for the rest of
 /// the run: see [`refuse_on`].
 pub fn dead_port() -> u16 {
