@@ -182,15 +182,7 @@ impl Element {
         out.push('<');
         out.push_str(&self.name);
         for (prefix, uri) in extra_ns {
-            out.push_str(if prefix.is_empty() {
-                " xmlns"
-            } else {
-                " xmlns:"
-            });
-            out.push_str(prefix);
-            out.push_str("=\"");
-            escape_attr_into(uri, out);
-            out.push('"');
+            write_xmlns(prefix, uri, out);
         }
         for a in &self.attrs {
             out.push(' ');
@@ -223,6 +215,19 @@ pub(crate) fn xmlns_prefix(attr_name: &str) -> Option<&str> {
     } else {
         attr_name.strip_prefix("xmlns:")
     }
+}
+
+/// Writes a namespace declaration (` xmlns="uri"` or ` xmlns:prefix="uri"`).
+pub(crate) fn write_xmlns(prefix: &str, uri: &str, out: &mut String) {
+    if prefix.is_empty() {
+        out.push_str(" xmlns=\"");
+    } else {
+        out.push_str(" xmlns:");
+        out.push_str(prefix);
+        out.push_str("=\"");
+    }
+    escape_attr_into(uri, out);
+    out.push('"');
 }
 
 /// Escapes text for an XML element body.

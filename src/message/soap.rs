@@ -615,15 +615,7 @@ fn write_decl(
         Some((from, to)) if uri == from.namespace() => to.namespace(),
         _ => uri,
     };
-    if prefix.is_empty() {
-        out.push_str(" xmlns=\"");
-    } else {
-        out.push_str(" xmlns:");
-        out.push_str(prefix);
-        out.push_str("=\"");
-    }
-    escape_attr_into(uri, out);
-    out.push('"');
+    crate::config::xml::write_xmlns(prefix, uri, out);
 }
 
 /// Translates an attribute in the envelope namespace: `actor` ↔ `role` (with the "next"

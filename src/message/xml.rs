@@ -531,15 +531,7 @@ impl Scope {
     }
 
     fn declare(&mut self, prefix: &str, uri: &str, out: &mut String) {
-        if prefix.is_empty() {
-            out.push_str(" xmlns=\"");
-        } else {
-            out.push_str(" xmlns:");
-            out.push_str(prefix);
-            out.push_str("=\"");
-        }
-        escape_attr_into(uri, out);
-        out.push('"');
+        crate::config::xml::write_xmlns(prefix, uri, out);
         self.bindings.push((prefix.to_owned(), uri.to_owned()));
     }
 
