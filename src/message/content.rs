@@ -44,15 +44,28 @@ impl ContentKind {
         let Some(ct) = content_type else {
             return ContentKind::Other;
         };
-        let media = soap::media_type(ct);
-        match media.as_str() {
-            "application/soap+xml" => ContentKind::Soap(SoapVersion::V12),
-            "text/xml" if soap_action => ContentKind::Soap(SoapVersion::V11),
-            "text/plain" => ContentKind::Text,
-            "application/x-www-form-urlencoded" => ContentKind::Form,
-            m if m.ends_with("/json") || m.ends_with("+json") => ContentKind::Json,
-            m if m.ends_with("/xml") || m.ends_with("+xml") => ContentKind::Xml,
-            _ => ContentKind::Other,
+        // Compared in place, case-insensitively: this runs for every request.
+        let media = ct.split(';').next().unwrap_or("").trim();
+        let is = |m: &str| media.eq_ignore_ascii_case(m);
+        let ends = |suffix: &str| {
+            media.len() >= suffix.len()
+                && media.as_bytes()[media.len() - suffix.len()..]
+                    .eq_ignore_ascii_case(suffix.as_bytes())
+        };
+        if is("application/soap+xml") {
+            ContentKind::Soap(SoapVersion::V12)
+        } else if is("text/xml") && soap_action {
+            ContentKind::Soap(SoapVersion::V11)
+        } else if is("text/plain") {
+            ContentKind::Text
+        } else if is("application/x-www-form-urlencoded") {
+            ContentKind::Form
+        } else if ends("/json") || ends("+json") {
+            ContentKind::Json
+        } else if ends("/xml") || ends("+xml") {
+            ContentKind::Xml
+        } else {
+            ContentKind::Other
         }
     }
 
@@ -88,9 +101,8 @@ impl ClientFormat {
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .and_then(|a| {
-                let a = a.to_ascii_lowercase();
-                let json = a.find("json");
-                let xml = a.find("xml");
+                let json = find_ignore_case(a, "json");
+                let xml = find_ignore_case(a, "xml");
                 match (json, xml) {
                     (Some(j), Some(x)) if x < j => Some(ContentKind::Xml),
                     (Some(_), _) => Some(ContentKind::Json),
@@ -124,5 +136,57 @@ impl Default for ClientFormat {
             kind: ContentKind::Empty,
             accept: None,
         }
+    }
+}
+
+/// Where `needle` (lowercase ASCII) first occurs in `hay`, ignoring ASCII case.
+fn find_ignore_case(hay: &str, needle: &str) -> Option<usize> {
+    hay.as_bytes()
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn kinds_ignore_case_and_parameters() {
+        let kind = ContentKind::from_content_type;
+        assert_eq!(
+            kind(Some("Application/SOAP+XML; action=urn:x"), false),
+            ContentKind::Soap(SoapVersion::V12)
+        );
+        assert_eq!(
+            kind(Some("TEXT/XML; charset=utf-8"), true),
+            ContentKind::Soap(SoapVersion::V11)
+        );
+        assert_eq!(kind(Some("text/xml"), false), ContentKind::Xml);
+        assert_eq!(
+            kind(Some("application/problem+JSON"), false),
+            ContentKind::Json
+        );
+        assert_eq!(kind(Some(" text/plain "), false), ContentKind::Text);
+        assert_eq!(kind(Some("json"), false), ContentKind::Other);
+        assert_eq!(kind(None, false), ContentKind::Other);
+    }
+
+    #[test]
+    fn accept_picks_the_first_of_json_and_xml() {
+        let accept = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_static(value));
+            ClientFormat::of_request(&headers, false, false).accept
+        };
+        assert_eq!(
+            accept("Application/XML, application/json"),
+            Some(ContentKind::Xml)
+        );
+        assert_eq!(
+            accept("application/JSON;q=0.9, text/xml"),
+            Some(ContentKind::Json)
+        );
+        assert_eq!(accept("text/html"), None);
     }
 }
