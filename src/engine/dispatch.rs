@@ -286,6 +286,31 @@ fn filter(resource: &ResourceConfig, req: &RequestHead<'_>) -> Option<String> {
     None
 }
 
+/// The properties dispatch sets on a message routed to `resource` of `api`, the same for
+/// every front (Synapse's names): the API, its context and version, the resource, the
+/// paths, the method and each `uri.var.*`. Fronts add what only they know.
+pub fn set_api_properties(
+    msg: &mut crate::message::MessageContext,
+    api: &ApiConfig,
+    resource: &str,
+    vars: &[(String, String)],
+    sub_path: &str,
+    full_path: &str,
+) {
+    msg.set("SYNAPSE_REST_API", api.name.as_str());
+    msg.set("REST_API_CONTEXT", api.context.as_str());
+    if let Some(v) = &api.version {
+        msg.set("SYNAPSE_REST_API_VERSION", v.as_str());
+    }
+    msg.set("REST_SUB_REQUEST_PATH", sub_path);
+    msg.set("REST_FULL_REQUEST_PATH", full_path);
+    msg.set("REST_METHOD", msg.method.as_str().to_owned());
+    msg.set("SYNAPSE_RESOURCE", resource);
+    for (name, value) in vars {
+        msg.set(format!("uri.var.{name}"), value.as_str());
+    }
+}
+
 /// Splits a query string into decoded `name=value` pairs (`+` means space).
 ///
 /// # Errors

@@ -370,17 +370,16 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
     let request = body.map_err(Into::into).boxed_unsync();
     msg.grpc = Some(Box::new(GrpcCall::new(request, client_deadline)));
     msg.api = Some(life);
-    msg.set("SYNAPSE_REST_API", api.name.as_str());
-    msg.set("REST_API_CONTEXT", api.context.as_str());
-    msg.set("REST_SUB_REQUEST_PATH", method);
-    msg.set("REST_FULL_REQUEST_PATH", path.as_str());
-    msg.set("REST_METHOD", "POST");
-    msg.set("SYNAPSE_RESOURCE", resource.name.as_str());
+    crate::engine::dispatch::set_api_properties(
+        &mut msg,
+        api,
+        &resource.name,
+        &vars,
+        method,
+        path.as_str(),
+    );
     msg.set("GRPC_SERVICE", service);
     msg.set("GRPC_METHOD", method.trim_start_matches('/'));
-    for (name, value) in vars {
-        msg.set(format!("uri.var.{name}"), value);
-    }
     let reply = rt
         .run_exchange(
             msg,

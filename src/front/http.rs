@@ -134,7 +134,6 @@ async fn handle(
             set_dispatch_properties(
                 &mut msg,
                 &req,
-                &rt,
                 api,
                 &resource.name,
                 &vars,
@@ -270,48 +269,31 @@ pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -
     (body, has_body)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Dispatch properties: the shared ones, then what only HTTP has (the URL prefix and
+/// postfix, query parameters).
 fn set_dispatch_properties(
     msg: &mut MessageContext,
     req: &HttpRequest,
-    rt: &Runtime,
     api: &crate::config::ApiConfig,
     resource: &str,
     vars: &[(String, String)],
     params: &[(String, String)],
     sub_path: &str,
 ) {
-    let _ = rt;
     let path = req.uri().path();
+    let full_path = req.uri().path_and_query().map_or(path, |p| p.as_str());
+    crate::engine::dispatch::set_api_properties(msg, api, resource, vars, sub_path, full_path);
     let after_context = path.get(api.context.len()..).unwrap_or("");
     let postfix = match req.uri().query() {
         Some(q) => format!("{after_context}?{q}"),
         None => after_context.to_owned(),
     };
-    msg.set("SYNAPSE_REST_API", api.name.as_str());
-    msg.set("REST_API_CONTEXT", api.context.as_str());
-    if let Some(v) = &api.version {
-        msg.set("SYNAPSE_REST_API_VERSION", v.as_str());
-    }
-    msg.set("REST_SUB_REQUEST_PATH", sub_path);
-    msg.set(
-        "REST_FULL_REQUEST_PATH",
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or(path),
-    );
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     msg.set("REST_URL_PREFIX", format!("{}://{host}", msg.scheme));
-    msg.set("REST_METHOD", req.method().as_str());
-    msg.set("SYNAPSE_RESOURCE", resource);
-    for (name, value) in vars {
-        msg.set(format!("uri.var.{name}"), value.as_str());
-    }
     for (name, value) in params {
         let key = format!("query.param.{name}");
         if msg.get(&key).is_none() {
