@@ -332,10 +332,33 @@ async fn a_body_larger_than_the_replay_buffer_is_sent_once_and_not_retried() {
         "{error}"
     );
     assert_eq!(secondary.hits(), 0);
-    // A small body is retried.
-    let small = axon.request("PUT", "/g", Some(&[7u8; 512]), &[]).await;
+    // A body within the buffer is retried (a fresh Axon: the primary is not suspended).
+    let axon = dead_primary_then(&secondary, "", "<replayBufferSize>1024</replayBufferSize>").await;
+    let small = axon.request("PUT", "/g", Some(&[7u8; 1024]), &[]).await;
     assert_eq!(small.status, 200);
-    assert_eq!(secondary.last().body, vec![7u8; 512]);
+    assert_eq!(trace(&small), "FO/Primary=failed:101503, FO/Secondary=200");
+    assert_eq!(secondary.last().body, vec![7u8; 1024]);
+}
+
+#[actix_rt::test]
+async fn the_default_replay_buffer_is_one_mebibyte() {
+    const MIB: usize = 1024 * 1024;
+    let secondary = Backend::named("secondary").await;
+    let axon = dead_primary_then(&secondary, "", "").await;
+    let reply = axon
+        .request("PUT", "/g", Some(&vec![1u8; MIB + 1]), &[])
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert_eq!(
+        trace(&reply),
+        "FO/Primary=failed:101503, FO=not-retried:body-not-replayable"
+    );
+    assert_eq!(secondary.hits(), 0);
+    let axon = dead_primary_then(&secondary, "", "").await;
+    let reply = axon.request("PUT", "/g", Some(&vec![2u8; MIB]), &[]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(trace(&reply), "FO/Primary=failed:101503, FO/Secondary=200");
+    assert_eq!(secondary.last().body, vec![2u8; MIB]);
 }
 
 #[actix_rt::test]
@@ -674,22 +697,41 @@ async fn failover_on_chosen_http_statuses_respects_idempotency() {
 }
 
 #[actix_rt::test]
-async fn retry_config_disables_failover_for_chosen_codes() {
+async fn retry_config_chooses_which_codes_fail_over() {
+    // A refused connection (101503) where its code is disabled, or where only another
+    // code is enabled, ends the message at the primary.
+    for retry in [
+        "<disabledErrorCodes>101503</disabledErrorCodes>",
+        "<enabledErrorCodes>101504</enabledErrorCodes>",
+    ] {
+        let secondary = Backend::named("secondary").await;
+        let axon = dead_primary_then(
+            &secondary,
+            &format!("<retryConfig>{retry}</retryConfig>"),
+            "",
+        )
+        .await;
+        let reply = axon.get("/g").await;
+        assert_eq!(reply.status, 502, "{retry}");
+        assert_eq!(reply.json()["error"]["code"], 101503);
+        assert_eq!(
+            trace(&reply),
+            "FO/Primary=failed:101503, FO=not-retried:retry-disabled",
+            "{retry}"
+        );
+        assert_eq!(secondary.hits(), 0, "{retry}");
+    }
+    // Enabled explicitly, it fails over.
     let secondary = Backend::named("secondary").await;
     let axon = dead_primary_then(
         &secondary,
-        "<retryConfig><disabledErrorCodes>101503</disabledErrorCodes></retryConfig>",
+        "<retryConfig><enabledErrorCodes>101503, 101504</enabledErrorCodes></retryConfig>",
         "",
     )
     .await;
     let reply = axon.get("/g").await;
-    assert_eq!(reply.status, 502);
-    assert_eq!(reply.json()["error"]["code"], 101503);
-    assert_eq!(
-        trace(&reply),
-        "FO/Primary=failed:101503, FO=not-retried:retry-disabled"
-    );
-    assert_eq!(secondary.hits(), 0);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(trace(&reply), "FO/Primary=failed:101503, FO/Secondary=200");
 }
 
 #[actix_rt::test]
