@@ -71,9 +71,23 @@ async fn each_state_serves_refuses_or_hides_the_api() {
             ],
         )
         .await;
+    // SOAP faults travel as HTTP 500 (SOAP 1.1 §6.2); the 503 is in the detail.
+    assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.header("x-axon-error-code").as_deref(), Some("700700"));
-    assert!(r.text().contains("Fault>"), "{}", r.text());
-    assert!(r.text().contains("is BLOCKED"), "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/xml")),
+        "{:?}",
+        r.header("content-type")
+    );
+    let text = r.text();
+    assert!(
+        text.contains("http://schemas.xmlsoap.org/soap/envelope/")
+            && text.contains("<faultcode>soapenv:Server</faultcode>")
+            && text.contains("is BLOCKED")
+            && text.contains("<axon:status>503</axon:status>"),
+        "{text}"
+    );
 
     let r = axon.get("/old").await;
     assert_eq!(r.status, 200);

@@ -508,11 +508,27 @@ async fn dead_backend_gives_a_fault_in_the_clients_version() {
         "{text}"
     );
     // The endpoint is suspended now: 303001, still a Receiver fault.
+    assert!(text.contains("<axon:code>303001</axon:code>"), "{text}");
+    assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("303001"));
+
+    // A SOAP 1.2 client meeting the refused connection itself (a fresh Axon).
+    let axon = TestAxon::start(&[("p.xml", &p)]).await;
+    let reply = post_soap(&axon, "/services/Dead", S12, "IBM").await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("101503"));
+    let text = reply.text();
+    assert!(text.contains(&format!("xmlns:soapenv=\"{S12}\"")), "{text}");
     assert!(
-        text.contains("<axon:code>101503</axon:code>")
-            || text.contains("<axon:code>303001</axon:code>"),
+        text.contains("<soapenv:Value>soapenv:Receiver</soapenv:Value>"),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "<soapenv:Text xml:lang=\"en\">Error connecting to the back end</soapenv:Text>"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("<axon:code>101503</axon:code>"), "{text}");
 }
 
 #[actix_rt::test]
