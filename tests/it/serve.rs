@@ -64,23 +64,17 @@ async fn serve_runs_the_shipped_configuration_and_answers_ping() {
     let management = field("management_addr");
 
     let c = client();
-    let mut ready = c
-        .get(format!("http://{management}/health/ready"))
-        .send()
-        .await
-        .expect("ready");
-    for _ in 0..500 {
-        if ready.status() == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        ready = c
-            .get(format!("http://{management}/health/ready"))
-            .send()
-            .await
-            .expect("ready");
-    }
-    assert_eq!(ready.status(), 200);
+    crate::support::eventually(
+        Duration::from_secs(5),
+        "axon serve reports ready",
+        || async {
+            c.get(format!("http://{management}/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
     let mut resp = c
         .get(format!("http://{http}/ping"))
         .send()
