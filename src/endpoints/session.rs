@@ -129,7 +129,17 @@ impl SessionTable {
             SessionKind::Http => set_cookie_key(response),
             SessionKind::ClientId => None,
         };
-        let keys = request.key.into_iter().chain(started);
+        // A session already bound to this child was renewed by `lookup`: nothing to write.
+        let renewed = request.child == Some(child);
+        let mut keys = request
+            .key
+            .filter(|_| !renewed)
+            .into_iter()
+            .chain(started)
+            .peekable();
+        if keys.peek().is_none() {
+            return;
+        }
         let mut map = self.lock();
         for key in keys {
             if map.len() >= MAX_SESSIONS && !map.contains_key(&key) {
