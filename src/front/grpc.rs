@@ -42,7 +42,7 @@ use crate::engine::lifecycle::Gate;
 use crate::grpc::{
     self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
 };
-use crate::message::grpc::{GrpcCall, headers_from_wire, headers_to_wire};
+use crate::message::grpc::{GrpcCall, append_to_wire, headers_from_wire, headers_to_wire};
 use crate::message::{Body, MessageContext, Scope, Value};
 use crate::server::Shared;
 
@@ -464,16 +464,11 @@ fn mediation_answer(msg: &MessageContext) -> Response<ResponseBody> {
         })
         .unwrap_or_default();
     let mut response = trailers_only(status, &message);
-    let headers = response.headers_mut();
-    for (name, value) in msg.headers_set_by_mediation() {
-        if let (Ok(n), Ok(v)) = (
-            http::HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) && !matches!(n.as_str(), "grpc-status" | "grpc-message" | "content-type")
-        {
-            headers.append(n, v);
-        }
-    }
+    append_to_wire(
+        response.headers_mut(),
+        msg.headers_set_by_mediation(),
+        &["grpc-status", "grpc-message", "content-type"],
+    );
     response
 }
 

@@ -86,6 +86,17 @@ pub fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
 /// and those `skip` names.
 pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
     let mut out = http::HeaderMap::with_capacity(from.len() + 2);
+    append_to_wire(&mut out, from, skip);
+    out
+}
+
+/// Appends `from`'s headers to `out` (an HTTP/2 header block), leaving out those named in
+/// `skip` and every connection-specific one, which HTTP/2 forbids.
+pub fn append_to_wire<'h>(
+    out: &mut http::HeaderMap,
+    from: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+    skip: &[&str],
+) {
     for (name, value) in from {
         let n = name.as_str();
         if is_connection_specific(n) || skip.contains(&n) {
@@ -98,7 +109,6 @@ pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
             out.append(n, v);
         }
     }
-    out
 }
 
 #[cfg(test)]
