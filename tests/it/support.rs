@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod grpc;
+pub mod scripted;
 
 use std::net::TcpListener;
 use std::path::Path;
