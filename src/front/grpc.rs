@@ -350,34 +350,67 @@ where
         .keep_alive_timeout(Duration::from_secs(20));
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    let mut check = Instant::now() + limits.grpc_preface_timeout;
-    let mut closing = false;
+    let preface_by = Instant::now() + limits.grpc_preface_timeout;
+    let mut check = preface_by.min(Instant::now() + limits.grpc_idle_timeout);
+    let (mut stopping, mut idled) = (false, false);
     let result = loop {
         tokio::select! {
             result = conn.as_mut() => break result,
-            _ = stop.changed(), if !closing => {
-                closing = true;
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = tokio::time::sleep_until(check), if !closing => {
-                if !state.has_preface() {
-                    tracing::debug!(%peer, "No HTTP/2 preface in time; gRPC connection closed");
-                    return;
-                }
-                match state.idle_deadline(limits.grpc_idle_timeout) {
-                    Some(at) if at <= Instant::now() => {
+            () = tokio::time::sleep_until(check), if !stopping => {
+                match tick(&state, &limits, preface_by, idled) {
+                    Tick::Close => {
+                        tracing::debug!(%peer, "gRPC connection closed: no preface, or idle");
+                        return;
+                    }
+                    Tick::GoAway(at) => {
                         tracing::debug!(%peer, "Idle gRPC connection: GOAWAY");
-                        closing = true;
+                        idled = true;
+                        check = at;
                         conn.as_mut().graceful_shutdown();
                     }
-                    Some(at) => check = at,
-                    None => check = Instant::now() + limits.grpc_idle_timeout,
+                    Tick::Until(at) => check = at,
                 }
             }
         }
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "gRPC connection ended with an error");
+    }
+}
+
+/// What a connection's timer found.
+enum Tick {
+    /// No preface in time, or idle still after its GOAWAY: close without a word.
+    Close,
+    /// Idle for too long: GOAWAY, and look again then.
+    GoAway(Instant),
+    /// Look again then.
+    Until(Instant),
+}
+
+/// The connection's next step. An idle connection gets GOAWAY; as hyper waits for the
+/// client to acknowledge it (a PING) before it closes, a client that does not answer is
+/// closed after a grace of the idle timeout (at most 10 s) if no call opened meanwhile.
+fn tick(state: &ConnState, limits: &Limits, preface_by: Instant, idled: bool) -> Tick {
+    let now = Instant::now();
+    let idle = limits.grpc_idle_timeout;
+    if !state.has_preface() {
+        return match now >= preface_by {
+            true => Tick::Close,
+            false => Tick::Until(preface_by.min(now + idle)),
+        };
+    }
+    let grace = idle.min(Duration::from_secs(10));
+    match state.idle_deadline(idle) {
+        Some(_) if idled => Tick::Close,
+        Some(at) if at <= now => Tick::GoAway(now + grace),
+        Some(at) => Tick::Until(at),
+        None if idled => Tick::Until(now + grace),
+        None => Tick::Until(now + idle),
     }
 }
 

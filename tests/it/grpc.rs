@@ -13,7 +13,7 @@ use crate::support::grpc::pb::echo_client::EchoClient;
 use crate::support::grpc::{DETAILS, GRPC_HEADERS, GrpcBackend, raw_call, request};
 use crate::support::{TestAxon, dead_port, eventually};
 
-fn echo_api(endpoint: &str) -> String {
+pub(crate) fn echo_api(endpoint: &str) -> String {
     format!(
         r#"<api name="EchoAPI" context="/axon.test.Echo" transports="grpc">
   <resource url-mapping="/*">
@@ -38,7 +38,7 @@ fn deadline_sent(backend: &GrpcBackend) -> Duration {
     axon::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
 }
 
-fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
+pub(crate) fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
     format!(r#"<endpoint name="{name}"><grpc uri="{uri}">{inner}</grpc></endpoint>"#)
 }
 
