@@ -205,10 +205,7 @@ impl Server {
                 options.grpc_tls,
                 workers,
                 options.limits,
-                options
-                    .limits
-                    .grpc_max_connections
-                    .unwrap_or(port_cap),
+                options.limits.grpc_max_connections.unwrap_or(port_cap),
             )?),
             None => None,
         };

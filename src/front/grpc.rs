@@ -31,8 +31,8 @@ mod conn;
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::Arc;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -50,9 +50,9 @@ use tokio::time::Instant;
 use self::body::{ResponseBody, status_trailers};
 use self::conn::{ConnState, Metered, OpenCall};
 use super::http::trace;
-use crate::engine::{Limits, Reply};
 use crate::engine::dispatch::{RequestHead, Route};
 use crate::engine::lifecycle::Gate;
+use crate::engine::{Limits, Reply};
 use crate::grpc::{
     self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
 };
@@ -196,7 +196,9 @@ impl Live {
     /// Counts a connection in, unless `max` are open already.
     fn enter(self: &Arc<Self>, max: usize) -> Option<LiveGuard> {
         self.count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| LiveGuard(self.clone()))
     }
@@ -207,7 +209,9 @@ impl Port {
     fn enter_call(self: &Arc<Self>) -> Option<PortCall> {
         let max = self.limits.grpc_max_streams;
         self.streams
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| PortCall(self.clone()))
     }

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use crate::grpc::{echo_api, grpc_endpoint};
 use crate::support::grpc::pb::echo_client::EchoClient;
 use crate::support::grpc::pb::{EchoReply, EchoRequest};
-use crate::support::grpc::{GrpcBackend, request};
+use crate::support::grpc::{GrpcBackend, LocalhostTls, request};
 use crate::support::scripted::RawClient;
 use crate::support::{TestAxon, eventually};
 
@@ -80,7 +80,9 @@ fn goaway_codes(mut bytes: &[u8]) -> Vec<u32> {
             break;
         };
         if bytes[3] == GOAWAY && len >= 8 {
-            codes.push(u32::from_be_bytes(payload[4..8].try_into().expect("4 bytes")));
+            codes.push(u32::from_be_bytes(
+                payload[4..8].try_into().expect("4 bytes"),
+            ));
         }
         bytes = &bytes[9 + len..];
     }
@@ -155,7 +157,11 @@ async fn over_the_connection_cap_new_connections_are_shed_while_open_ones_and_he
     .await;
     good_call(&mut good).await;
     other_ports_answer(&axon).await;
-    assert_eq!(closed.load(Ordering::SeqCst), 5, "the 11 within the cap stay");
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        5,
+        "the 11 within the cap stay"
+    );
     // A new channel is shed too, until the silent sockets go.
     let shut_out = match EchoClient::connect(axon.grpc_url()).await {
         Err(_) => true,
@@ -214,7 +220,11 @@ async fn an_idle_connection_gets_goaway_and_is_closed_but_one_with_an_open_call_
     idle.send(&hello).await;
     let (got, closed) = idle.read_until_close(CLOSE_WITHIN).await;
     assert!(closed, "the idle connection was closed");
-    assert_eq!(goaway_codes(&got).last(), Some(&NO_ERROR), "a graceful GOAWAY");
+    assert_eq!(
+        goaway_codes(&got).last(),
+        Some(&NO_ERROR),
+        "a graceful GOAWAY"
+    );
     // The call open all along was not cut, and an idled channel reconnects by itself.
     tx.send(request("later")).await.expect("send");
     let later = replies.message().await.expect("a reply").expect("a reply");
@@ -290,12 +300,7 @@ async fn calls_are_capped_per_connection_as_advertised_and_per_port_with_resourc
 
 #[actix_rt::test]
 async fn tls_connections_that_never_handshake_or_never_send_the_preface_are_closed() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
-    let tls = axon::tls::server_config(&cert_path, &key_path, &[b"h2"]).expect("tls config");
+    let tls = LocalhostTls::new();
     let backend = GrpcBackend::start("good").await;
     let limits = Limits {
         grpc_handshake_timeout: Duration::from_millis(300),
@@ -307,14 +312,14 @@ async fn tls_connections_that_never_handshake_or_never_send_the_preface_are_clos
         ("ep.xml", grpc_endpoint("Echo", &backend.uri(), "")),
     ];
     let files = files.each_ref().map(|(p, t)| (*p, t.as_str()));
-    let axon = TestAxon::start_grpc_tls_with(&files, tls, limits).await;
+    let axon = TestAxon::start_grpc_tls_with(&files, tls.server.clone(), limits).await;
     let addr = axon.server.grpc_addr().expect("grpc");
     // No handshake at all.
     let mut silent = RawClient::connect(addr.port()).await;
     assert!(silent.read_until_close(CLOSE_WITHIN).await.1, "closed");
     // A handshake, then no preface.
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
+    roots.add(tls.cert_der.clone()).expect("root");
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -322,29 +327,22 @@ async fn tls_connections_that_never_handshake_or_never_send_the_preface_are_clos
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    tls.flush().await.expect("flush");
+    let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
+    stream.flush().await.expect("flush");
     let mut buf = [0u8; 1024];
     let closed = tokio::time::timeout(CLOSE_WITHIN, async {
         loop {
-            match tls.read(&mut buf).await {
+            match stream.read(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
         }
     })
     .await;
-    assert!(closed.is_ok(), "closed after the handshake without a preface");
+    assert!(
+        closed.is_ok(),
+        "closed after the handshake without a preface"
+    );
     // A good TLS client is served.
-    let client_tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(cert.cert.pem()))
-        .domain_name("localhost");
-    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
-        .expect("uri")
-        .tls_config(client_tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("TLS connect");
-    good_call(&mut EchoClient::new(channel)).await;
+    good_call(&mut EchoClient::new(tls.channel(addr.port()).await)).await;
 }

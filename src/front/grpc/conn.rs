@@ -399,7 +399,12 @@ mod tests {
             }
             assert_eq!(
                 seen,
-                [(SETTINGS, 6, 0), (HEADERS, 20, 1), (DATA, 300, 1), (PING, 8, 0)],
+                [
+                    (SETTINGS, 6, 0),
+                    (HEADERS, 20, 1),
+                    (DATA, 300, 1),
+                    (PING, 8, 0)
+                ],
                 "chunks of {chunk}"
             );
             assert!(cursor.at_boundary());
@@ -436,7 +441,10 @@ mod tests {
         let state = ConnState::new();
         let mut metered = Metered::new(server, state.clone(), 10);
         // The server's own SETTINGS went out: GOAWAY may follow it.
-        metered.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+        metered
+            .write_all(&frame(SETTINGS, 0, 0, &[]))
+            .await
+            .unwrap();
         let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         flood.extend(frame(HEADERS, 4, 3, &[0x82]));
         for _ in 0..11 {
@@ -448,7 +456,10 @@ mod tests {
         let error = metered.read(&mut buf).await.expect_err("over the budget");
         assert!(error.to_string().contains("too many control frames"));
         assert!(state.has_preface());
-        assert!(metered.write(b"more").await.is_err(), "nothing after GOAWAY");
+        assert!(
+            metered.write(b"more").await.is_err(),
+            "nothing after GOAWAY"
+        );
         let mut got = vec![0u8; HEADER_LEN + HEADER_LEN + 8];
         client_read.read_exact(&mut got).await.unwrap();
         let goaway = &got[HEADER_LEN..];
