@@ -8,7 +8,9 @@
 //! PRIORITY, empty DATA and unknown frames each take a wake-up of the worker thread that
 //! also serves every other connection accepted there. So each connection gets a budget of
 //! such frames per second; a connection that exceeds it gets GOAWAY ENHANCE_YOUR_CALM and
-//! is closed.
+//! is closed. A PING that follows a frame of data or headers from the server is free: gRPC
+//! clients measure the bandwidth-delay product with a PING per burst of data they receive
+//! (as grpc-go's server, which counts pings only while it sends nothing).
 
 use std::cell::Cell;
 use std::io;
@@ -89,6 +91,8 @@ pub(super) struct Metered<T> {
     budget: Budget,
     /// Highest stream the client opened (the GOAWAY's last stream).
     last_stream: u32,
+    /// The server sent DATA or HEADERS since the client's last PING.
+    sent_since_ping: bool,
     /// Set once the budget is exceeded: the GOAWAY, if it can be sent cleanly.
     tripped: Option<Option<Vec<u8>>>,
 }
@@ -231,6 +235,7 @@ impl<T> Metered<T> {
                 spent: 0,
             },
             last_stream: 0,
+            sent_since_ping: false,
             tripped: None,
         }
     }
@@ -241,6 +246,7 @@ impl<T> Metered<T> {
             read,
             budget,
             last_stream,
+            sent_since_ping,
             ..
         } = self;
         let mut within = true;
@@ -248,7 +254,8 @@ impl<T> Metered<T> {
             if head.kind == HEADERS && head.stream % 2 == 1 {
                 *last_stream = (*last_stream).max(head.stream);
             }
-            if head.is_costly() && !budget.spend() {
+            let free = head.kind == PING && std::mem::take(sent_since_ping);
+            if head.is_costly() && !free && !budget.spend() {
                 within = false;
             }
         });
@@ -256,6 +263,16 @@ impl<T> Metered<T> {
             self.state.preface.set(true);
         }
         within
+    }
+
+    /// Follows what the server sent.
+    fn follow_written(&mut self, bytes: &[u8]) {
+        let sent = &mut self.sent_since_ping;
+        self.written.feed(bytes, |head| {
+            if head.kind == DATA || head.kind == HEADERS {
+                *sent = true;
+            }
+        });
     }
 
     /// The GOAWAY ENHANCE_YOUR_CALM to send, when the server's side is between frames.
@@ -333,7 +350,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Metered<T> {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
-        this.written.feed(&buf[..n], |_| {});
+        this.follow_written(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 
@@ -350,7 +367,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Metered<T> {
         let n = left;
         for buf in bufs {
             let take = left.min(buf.len());
-            this.written.feed(&buf[..take], |_| {});
+            this.follow_written(&buf[..take]);
             left -= take;
             if left == 0 {
                 break;
@@ -432,6 +449,21 @@ mod tests {
         assert!(!costly(DATA, 0, 10));
         assert!(!costly(HEADERS, 4, 10));
         assert!(costly(0x20, 0, 0));
+    }
+
+    #[test]
+    fn a_ping_after_data_from_the_server_is_free() {
+        let (io, _peer) = tokio::io::duplex(1024);
+        let mut metered = Metered::new(io, ConnState::new(), 2);
+        let ping = frame(PING, 0, 0, &[0; 8]);
+        assert!(metered.follow_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        for _ in 0..10 {
+            metered.follow_written(&frame(DATA, 0, 1, &[1; 100]));
+            assert!(metered.follow_read(&ping), "a ping per burst of data");
+        }
+        assert!(metered.follow_read(&ping));
+        assert!(metered.follow_read(&ping));
+        assert!(!metered.follow_read(&ping), "pings with nothing sent are counted");
     }
 
     #[tokio::test]
