@@ -401,7 +401,8 @@ enum Tick {
 /// closed after a grace of the idle timeout (at most 10 s) if no call opened meanwhile.
 fn tick(state: &ConnState, limits: &Limits, preface_by: Instant, idled: bool) -> Tick {
     let now = Instant::now();
-    let idle = limits.grpc_idle_timeout;
+    // A zero timeout must not spin the timer.
+    let idle = limits.grpc_idle_timeout.max(Duration::from_millis(10));
     if !state.has_preface() {
         return match now >= preface_by {
             true => Tick::Close,

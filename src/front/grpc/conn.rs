@@ -463,7 +463,10 @@ mod tests {
         }
         assert!(metered.follow_read(&ping));
         assert!(metered.follow_read(&ping));
-        assert!(!metered.follow_read(&ping), "pings with nothing sent are counted");
+        assert!(
+            !metered.follow_read(&ping),
+            "pings with nothing sent are counted"
+        );
     }
 
     #[tokio::test]
