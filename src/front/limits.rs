@@ -75,6 +75,7 @@ mod tests {
         assert_eq!(connection_cap(64, 2), 1);
     }
 
+    #[cfg(unix)]
     #[test]
     fn raising_the_limit_never_lowers_it() {
         let before = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
