@@ -249,10 +249,10 @@ impl<T> Metered<T> {
             sent_since_ping,
             ..
         } = self;
-        let mut within = true;
+        let (mut within, mut opened) = (true, *last_stream);
         read.feed(bytes, |head| {
             if head.kind == HEADERS && head.stream % 2 == 1 {
-                *last_stream = (*last_stream).max(head.stream);
+                opened = opened.max(head.stream);
             }
             let free = head.kind == PING && std::mem::take(sent_since_ping);
             if head.is_costly() && !free && !budget.spend() {
@@ -261,6 +261,10 @@ impl<T> Metered<T> {
         });
         if read.frames > 0 {
             self.state.preface.set(true);
+        }
+        // A refused read never reaches hyper: its streams were not processed.
+        if within {
+            *last_stream = opened;
         }
         within
     }
@@ -482,12 +486,18 @@ mod tests {
             .unwrap();
         let mut flood = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
         flood.extend(frame(HEADERS, 4, 3, &[0x82]));
-        for _ in 0..11 {
-            flood.extend(frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 1]));
-        }
         let (mut client_read, mut client_write) = tokio::io::split(client);
         client_write.write_all(&flood).await.unwrap();
         let mut buf = [0u8; 1024];
+        // The preface and stream 3 arrive first, then the flood.
+        let n = metered.read(&mut buf).await.expect("within the budget");
+        assert_eq!(n, flood.len());
+        let mut flood = Vec::new();
+        for _ in 0..11 {
+            flood.extend(frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 1]));
+        }
+        flood.extend(frame(HEADERS, 4, 5, &[0x82]));
+        client_write.write_all(&flood).await.unwrap();
         let error = metered.read(&mut buf).await.expect_err("over the budget");
         assert!(error.to_string().contains("too many control frames"));
         assert!(state.has_preface());
