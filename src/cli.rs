@@ -71,6 +71,28 @@ pub struct ServeArgs {
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Connections open at once on the gRPC port (default: derived from the open-file limit,
+    /// keeping a reserve for the management API).
+    #[arg(long, value_parser = at_least_one_usize())]
+    pub grpc_max_connections: Option<usize>,
+    /// Milliseconds a gRPC client has for its TLS handshake.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grpc_handshake_timeout_ms: u64,
+    /// Milliseconds a new gRPC connection has to send the HTTP/2 preface.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grpc_preface_timeout_ms: u64,
+    /// Seconds a gRPC connection with no open call stays open.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub grpc_idle_timeout_secs: u64,
+    /// Concurrent calls per gRPC connection (advertised to the client).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_streams_per_connection: u32,
+    /// Concurrent calls on the gRPC port in total (over it: RESOURCE_EXHAUSTED).
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one_usize())]
+    pub grpc_max_streams: usize,
+    /// SETTINGS, PING and other control frames one gRPC connection may send per second.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_control_frames_per_sec: u32,
 }
 
 /// `axon check` options.
@@ -160,6 +182,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: Limits {
             max_body: args.max_body_bytes,
             global_timeout: Duration::from_millis(args.global_timeout_ms),
+            grpc_max_connections: args.grpc_max_connections,
+            grpc_handshake_timeout: Duration::from_millis(args.grpc_handshake_timeout_ms),
+            grpc_preface_timeout: Duration::from_millis(args.grpc_preface_timeout_ms),
+            grpc_idle_timeout: Duration::from_secs(args.grpc_idle_timeout_secs),
+            grpc_max_streams_per_connection: args.grpc_max_streams_per_connection,
+            grpc_max_streams: args.grpc_max_streams,
+            grpc_max_control_frames_per_sec: args.grpc_max_control_frames_per_sec,
         },
     };
     let system = actix_rt::System::new();
@@ -174,6 +203,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn bind(ip: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
     let addr = SocketAddr::new(ip, port);
     TcpListener::bind(addr).map_err(|error| anyhow::anyhow!("cannot listen on {addr}: {error}"))
+}
+
+/// A count that must be at least 1.
+fn at_least_one_usize() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -34,6 +34,24 @@ pub struct Limits {
     pub max_body: usize,
     /// Deadline of an endpoint attempt without `<timeout><duration>`.
     pub global_timeout: Duration,
+    /// gRPC front: connections open at once on the gRPC port; over it a new connection is
+    /// accepted and closed at once (`None`: derived from the descriptor limit, see
+    /// `front::limits::connection_cap`).
+    pub grpc_max_connections: Option<usize>,
+    /// gRPC front: how long a TLS handshake may take.
+    pub grpc_handshake_timeout: Duration,
+    /// gRPC front: how long a new connection (after its TLS handshake) may take to send the
+    /// HTTP/2 preface and its first frame.
+    pub grpc_preface_timeout: Duration,
+    /// gRPC front: a connection with no open call for this long gets GOAWAY and is closed.
+    pub grpc_idle_timeout: Duration,
+    /// gRPC front: concurrent calls per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
+    pub grpc_max_streams_per_connection: u32,
+    /// gRPC front: concurrent calls on the whole gRPC port; over it RESOURCE_EXHAUSTED.
+    pub grpc_max_streams: usize,
+    /// gRPC front: SETTINGS, PING, PRIORITY, empty DATA and unknown frames one connection
+    /// may send per second; over it GOAWAY ENHANCE_YOUR_CALM and the connection is closed.
+    pub grpc_max_control_frames_per_sec: u32,
 }
 
 impl Default for Limits {
@@ -41,6 +59,13 @@ impl Default for Limits {
         Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
+            grpc_max_connections: None,
+            grpc_handshake_timeout: Duration::from_secs(10),
+            grpc_preface_timeout: Duration::from_secs(10),
+            grpc_idle_timeout: Duration::from_secs(300),
+            grpc_max_streams_per_connection: 100,
+            grpc_max_streams: 10_000,
+            grpc_max_control_frames_per_sec: 100,
         }
     }
 }

@@ -4,7 +4,9 @@
 //! - [`soap`]: proxy services at `/services/<name>` (with `?wsdl`), SOAP faults for SOAP
 //!   clients, and answering each client in the kind it speaks.
 //! - [`grpc`]: gRPC (h2c, and h2 over TLS), on hyper.
+//! - `limits`: the descriptor budget that caps each traffic port's connections.
 
 pub mod grpc;
 pub mod http;
+pub(crate) mod limits;
 pub mod soap;

@@ -191,6 +191,11 @@ impl Server {
         let workers = options
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        // Each traffic port's share of the descriptors, keeping a reserve for the
+        // management API (front::limits).
+        let nofile = front::limits::raise_nofile_limit();
+        let traffic_ports = 1 + u64::from(options.grpc.is_some());
+        let port_cap = front::limits::connection_cap(nofile, traffic_ports);
         let http = front::http::serve(shared.clone(), options.http, workers)?;
         let management = admin::serve(shared.clone(), options.management)?;
         let grpc = match options.grpc {
@@ -199,6 +204,8 @@ impl Server {
                 listener,
                 options.grpc_tls,
                 workers,
+                options.limits,
+                options.limits.grpc_max_connections.unwrap_or(port_cap),
             )?),
             None => None,
         };

@@ -13,14 +13,27 @@
 //!
 //! Axon answers `grpc.health.v1.Health/Check` itself (SERVING once it is ready), unless a
 //! gRPC API claims that service.
+//!
+//! Every connection is bounded (`engine::Limits`, docs/reliability.md): the port holds at
+//! most `grpc_max_connections` (a connection over it is accepted and closed at once, so a
+//! client learns it at once instead of waiting in the listen queue); a TLS handshake, the
+//! HTTP/2 preface and an idle connection each have a timeout; calls are capped per
+//! connection (advertised as `SETTINGS_MAX_CONCURRENT_STREAMS`) and on the whole port
+//! (RESOURCE_EXHAUSTED over it); control frames are metered per connection (`conn`).
+//!
+//! Connections are not spread over the workers: each worker's accept loop takes what the
+//! kernel gives it. Spreading would not help a client whose one connection is busy, so the
+//! work one connection may cause is bounded instead.
 
 mod body;
+mod conn;
 
 use std::convert::Infallible;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::Arbiter;
@@ -35,10 +48,11 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use self::body::{ResponseBody, status_trailers};
+use self::conn::{ConnState, Metered, OpenCall};
 use super::http::trace;
-use crate::engine::Reply;
 use crate::engine::dispatch::{RequestHead, Route};
 use crate::engine::lifecycle::Gate;
+use crate::engine::{Limits, Reply};
 use crate::grpc::{
     self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
 };
@@ -46,8 +60,6 @@ use crate::message::grpc::{GrpcCall, append_to_wire, headers_from_wire, headers_
 use crate::message::{Body, MessageContext, Scope, Value};
 use crate::server::Shared;
 
-/// How long a TLS handshake may take.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest health-check request Axon reads.
 const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;
 
@@ -56,8 +68,30 @@ const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;
 pub struct GrpcFront {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    live: Arc<Live>,
+    port: Arc<Port>,
     workers: Vec<Arbiter>,
+}
+
+/// What every connection of the port shares: its limits and counts.
+#[derive(Debug)]
+struct Port {
+    limits: Limits,
+    max_connections: usize,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    live: Arc<Live>,
+    /// Calls open on the port.
+    streams: AtomicUsize,
+    /// Connections closed at once because the port was full.
+    shed: AtomicU64,
+}
+
+/// One call's place in the port's count of open calls.
+struct PortCall(Arc<Port>);
+
+/// A response body that holds its call's places in the counts until the stream ends.
+struct Counted {
+    body: ResponseBody,
+    _calls: (OpenCall, Option<PortCall>),
 }
 
 /// Live connections, to drain them on shutdown.
@@ -74,12 +108,15 @@ struct LiveGuard(Arc<Live>);
 struct ConnCtx {
     shared: Arc<Shared>,
     scheme: &'static str,
+    port: Arc<Port>,
+    conn: Rc<ConnState>,
 }
 
 // === impl GrpcFront ===
 
 /// Starts the gRPC front on `listener` with `workers` threads; TLS (ALPN `h2`) when `tls`
-/// is given, h2c otherwise. Must be called inside an actix `System`.
+/// is given, h2c otherwise; at most `max_connections` open at once. Must be called inside
+/// an actix `System`.
 ///
 /// # Errors
 /// When the listener cannot be used.
@@ -88,27 +125,35 @@ pub fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     workers: usize,
+    limits: Limits,
+    max_connections: usize,
 ) -> io::Result<GrpcFront> {
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     let (shutdown, stop) = watch::channel(false);
-    let live = Arc::new(Live::default());
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let port = Arc::new(Port {
+        limits,
+        max_connections: max_connections.max(1),
+        tls,
+        live: Arc::new(Live::default()),
+        streams: AtomicUsize::new(0),
+        shed: AtomicU64::new(0),
+    });
     let mut arbiters = Vec::with_capacity(workers.max(1));
     for _ in 0..workers.max(1) {
         let listener = listener.try_clone()?;
-        let (shared, stop, live, acceptor) =
-            (shared.clone(), stop.clone(), live.clone(), acceptor.clone());
+        let (shared, stop, port) = (shared.clone(), stop.clone(), port.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
-            actix_rt::spawn(accept_loop(listener, shared, acceptor, stop, live));
+            actix_rt::spawn(accept_loop(listener, shared, stop, port));
         });
         arbiters.push(arbiter);
     }
+    tracing::info!(%addr, max_connections, "gRPC front connection cap");
     Ok(GrpcFront {
         addr,
         shutdown,
-        live,
+        port,
         workers: arbiters,
     })
 }
@@ -127,8 +172,8 @@ impl GrpcFront {
         if graceful {
             let drained = async {
                 loop {
-                    let idle = self.live.idle.notified();
-                    if self.live.count.load(Ordering::Acquire) == 0 {
+                    let idle = self.port.live.idle.notified();
+                    if self.port.live.count.load(Ordering::Acquire) == 0 {
                         return;
                     }
                     idle.await;
@@ -148,9 +193,66 @@ impl GrpcFront {
 }
 
 impl Live {
-    fn enter(self: &Arc<Self>) -> LiveGuard {
-        self.count.fetch_add(1, Ordering::AcqRel);
-        LiveGuard(self.clone())
+    /// Counts a connection in, unless `max` are open already.
+    fn enter(self: &Arc<Self>, max: usize) -> Option<LiveGuard> {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| LiveGuard(self.clone()))
+    }
+}
+
+impl Port {
+    /// Counts a call in, unless the port's cap is reached.
+    fn enter_call(self: &Arc<Self>) -> Option<PortCall> {
+        let max = self.limits.grpc_max_streams;
+        self.streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| PortCall(self.clone()))
+    }
+
+    /// Notes a connection closed because the port is full; warns at the 1st, 2nd, 4th, 8th...
+    fn note_shed(&self, peer: SocketAddr) {
+        let shed = self.shed.fetch_add(1, Ordering::Relaxed) + 1;
+        if shed.is_power_of_two() {
+            tracing::warn!(
+                %peer,
+                shed,
+                max_connections = self.max_connections,
+                "The gRPC port is full; new connections are closed at once"
+            );
+        }
+    }
+}
+
+impl Drop for PortCall {
+    fn drop(&mut self) {
+        self.0.streams.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -165,9 +267,8 @@ impl Drop for LiveGuard {
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
-    live: Arc<Live>,
+    port: Arc<Port>,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -183,10 +284,14 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let guard = live.enter();
-                let (shared, tls, stop) = (shared.clone(), tls.clone(), stop.clone());
+                // Over the cap: closed at once (dropped), so the client knows now.
+                let Some(guard) = port.live.enter(port.max_connections) else {
+                    port.note_shed(peer);
+                    continue;
+                };
+                let (shared, port, stop) = (shared.clone(), port.clone(), stop.clone());
                 actix_rt::spawn(async move {
-                    connection(stream, peer, shared, tls, stop).await;
+                    connection(stream, peer, shared, port, stop).await;
                     drop(guard);
                 });
             }
@@ -203,26 +308,27 @@ async fn connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    port: Arc<Port>,
     stop: watch::Receiver<bool>,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
-    let Some(acceptor) = tls else {
-        let ctx = ConnCtx {
-            shared,
-            scheme: "http",
-        };
-        return serve_io(TokioIo::new(stream), ctx, stop, peer).await;
+    let mut ctx = ConnCtx {
+        shared,
+        scheme: "http",
+        port,
+        conn: ConnState::new(),
     };
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+    let Some(tls) = ctx.port.tls.clone() else {
+        return serve_io(stream, ctx, stop, peer).await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let timeout = ctx.port.limits.grpc_handshake_timeout;
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
-            let ctx = ConnCtx {
-                shared,
-                scheme: "https",
-            };
-            serve_io(TokioIo::new(tls), ctx, stop, peer).await;
+            ctx.scheme = "https";
+            serve_io(tls, ctx, stop, peer).await;
         }
         Ok(Err(error)) => tracing::debug!(%peer, %error, "gRPC TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "gRPC TLS handshake timed out"),
@@ -231,29 +337,108 @@ async fn connection(
 
 async fn serve_io<I>(io: I, ctx: ConnCtx, mut stop: watch::Receiver<bool>, peer: SocketAddr)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
+    let limits = ctx.port.limits;
+    let state = ctx.conn.clone();
+    let io = Metered::new(io, state.clone(), limits.grpc_max_control_frames_per_sec);
     let service = service_fn(move |req: Request<Incoming>| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(handle(&ctx, req).await) }
+        async move { Ok::<_, Infallible>(counted_call(&ctx, req).await) }
     });
     let mut builder = http2::Builder::new(LocalExec);
     builder
         .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.grpc_max_streams_per_connection)
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20));
-    let conn = builder.serve_connection(io, service);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let preface_by = Instant::now() + limits.grpc_preface_timeout;
+    let mut check = preface_by.min(Instant::now() + limits.grpc_idle_timeout);
+    let (mut stopping, mut idled) = (false, false);
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = tokio::time::sleep_until(check), if !stopping => {
+                match tick(&state, &limits, preface_by, idled) {
+                    Tick::Close => {
+                        tracing::debug!(%peer, "gRPC connection closed: no preface, or idle");
+                        return;
+                    }
+                    Tick::GoAway(at) => {
+                        tracing::debug!(%peer, "Idle gRPC connection: GOAWAY");
+                        idled = true;
+                        check = at;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    Tick::Until(at) => check = at,
+                }
+            }
         }
     };
     if let Err(error) = result {
         tracing::debug!(%peer, %error, "gRPC connection ended with an error");
     }
+}
+
+/// What a connection's timer found.
+enum Tick {
+    /// No preface in time, or idle still after its GOAWAY: close without a word.
+    Close,
+    /// Idle for too long: GOAWAY, and look again then.
+    GoAway(Instant),
+    /// Look again then.
+    Until(Instant),
+}
+
+/// The connection's next step. An idle connection gets GOAWAY; as hyper waits for the
+/// client to acknowledge it (a PING) before it closes, a client that does not answer is
+/// closed after a grace of the idle timeout (at most 10 s) if no call opened meanwhile.
+fn tick(state: &ConnState, limits: &Limits, preface_by: Instant, idled: bool) -> Tick {
+    let now = Instant::now();
+    // A zero timeout must not spin the timer.
+    let idle = limits.grpc_idle_timeout.max(Duration::from_millis(10));
+    if !state.has_preface() {
+        return match now >= preface_by {
+            true => Tick::Close,
+            false => Tick::Until(preface_by.min(now + idle)),
+        };
+    }
+    let grace = idle.min(Duration::from_secs(10));
+    match state.idle_deadline(idle) {
+        Some(_) if idled => Tick::Close,
+        Some(at) if at <= now => Tick::GoAway(now + grace),
+        Some(at) => Tick::Until(at),
+        None if idled => Tick::Until(now + grace),
+        None => Tick::Until(now + idle),
+    }
+}
+
+/// Handles one call, counted against the connection (idle timeout) and the port's cap on
+/// open calls; over the cap, RESOURCE_EXHAUSTED.
+async fn counted_call(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Counted> {
+    let open = ctx.conn.open_call();
+    let Some(call) = ctx.port.enter_call() else {
+        let message = format!(
+            "Axon is serving its limit of {} gRPC calls; retry later",
+            ctx.port.limits.grpc_max_streams
+        );
+        let response = trailers_only(code::RESOURCE_EXHAUSTED, &message);
+        let response = finish(response, req.uri().path(), "", "", Instant::now());
+        return response.map(|body| Counted {
+            body,
+            _calls: (open, None),
+        });
+    };
+    handle(ctx, req).await.map(|body| Counted {
+        body,
+        _calls: (open, Some(call)),
+    })
 }
 
 /// Handles one call.

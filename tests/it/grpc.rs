@@ -10,10 +10,10 @@ use tonic::transport::Channel;
 
 use crate::support::grpc::pb::EchoRequest;
 use crate::support::grpc::pb::echo_client::EchoClient;
-use crate::support::grpc::{DETAILS, GRPC_HEADERS, GrpcBackend, raw_call, request};
+use crate::support::grpc::{DETAILS, GRPC_HEADERS, GrpcBackend, LocalhostTls, raw_call, request};
 use crate::support::{TestAxon, dead_port, eventually};
 
-fn echo_api(endpoint: &str) -> String {
+pub(crate) fn echo_api(endpoint: &str) -> String {
     format!(
         r#"<api name="EchoAPI" context="/axon.test.Echo" transports="grpc">
   <resource url-mapping="/*">
@@ -38,7 +38,7 @@ fn deadline_sent(backend: &GrpcBackend) -> Duration {
     axon::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
 }
 
-fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
+pub(crate) fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
     format!(r#"<endpoint name="{name}"><grpc uri="{uri}">{inner}</grpc></endpoint>"#)
 }
 
@@ -706,31 +706,17 @@ async fn call_then_respond_and_fault_sequences_work_on_grpc_calls() {
 #[actix_rt::test]
 async fn grpc_over_tls_with_a_configured_certificate() {
     let backend = GrpcBackend::start("tls").await;
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
-    let dir = tempfile::tempdir().expect("dir");
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
-    let tls = axon::tls::server_config(&cert_path, &key_path, &[b"h2"]).expect("tls config");
+    let tls = LocalhostTls::new();
     let axon = TestAxon::start_grpc_tls(
         &[
             ("api.xml", &echo_api("Echo")),
             ("ep.xml", &grpc_endpoint("Echo", &backend.uri(), "")),
         ],
-        tls,
+        tls.server.clone(),
     )
     .await;
     let addr = axon.server.grpc_addr().expect("grpc");
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(cert.cert.pem()))
-        .domain_name("localhost");
-    let channel = Channel::from_shared(format!("https://localhost:{}", addr.port()))
-        .expect("uri")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("TLS connect");
+    let channel = tls.channel(addr.port()).await;
     let reply = EchoClient::new(channel)
         .unary(request("secure"))
         .await

@@ -40,6 +40,15 @@ impl TestAxon {
         Self::start_full(files, Limits::default(), Some(tls)).await
     }
 
+    /// As [`TestAxon::start_grpc_tls`], with explicit limits.
+    pub async fn start_grpc_tls_with(
+        files: &[(&str, &str)],
+        tls: std::sync::Arc<rustls::ServerConfig>,
+        limits: Limits,
+    ) -> TestAxon {
+        Self::start_full(files, limits, Some(tls)).await
+    }
+
     async fn start_full(
         files: &[(&str, &str)],
         limits: Limits,

@@ -356,3 +356,40 @@ pub async fn raw_call(
 /// The headers of a well-formed gRPC call.
 pub const GRPC_HEADERS: [(&str, &str); 2] =
     [("content-type", "application/grpc"), ("te", "trailers")];
+
+/// A self-signed certificate for `localhost`, and Axon's gRPC TLS configuration with it.
+pub struct LocalhostTls {
+    pub cert_pem: String,
+    pub cert_der: rustls::pki_types::CertificateDer<'static>,
+    pub server: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl LocalhostTls {
+    pub fn new() -> LocalhostTls {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+        let dir = tempfile::tempdir().expect("dir");
+        let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+        std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+        let server = axon::tls::server_config(&cert_path, &key_path, &[b"h2"]).expect("tls");
+        LocalhostTls {
+            cert_pem: cert.cert.pem(),
+            cert_der: cert.cert.der().clone(),
+            server,
+        }
+    }
+
+    /// A tonic channel to `https://localhost:port` that trusts this certificate.
+    pub async fn channel(&self, port: u16) -> tonic::transport::Channel {
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&self.cert_pem))
+            .domain_name("localhost");
+        tonic::transport::Channel::from_shared(format!("https://localhost:{port}"))
+            .expect("uri")
+            .tls_config(tls)
+            .expect("tls")
+            .connect()
+            .await
+            .expect("TLS connect")
+    }
+}
