@@ -23,7 +23,7 @@ use actix_web::http::StatusCode;
 use crate::admin::readiness::Readiness;
 use crate::config::{Config, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::endpoints::error::{EndpointError, ErrorKind, codes};
+use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use crate::mediators::{Env, Mediator, Step};
 use crate::message::{BodyError, MessageContext, Value};
 
@@ -34,6 +34,21 @@ pub struct Limits {
     pub max_body: usize,
     /// Deadline of an endpoint attempt without `<timeout><duration>`.
     pub global_timeout: Duration,
+    /// Longest wait for the next bytes of a client's request body (408 when it passes).
+    pub body_read_timeout: Duration,
+    /// Longest wait for a client's complete request head on a new connection (408).
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive client connection is kept open.
+    pub keep_alive: Duration,
+    /// Largest request head (request line and headers), in bytes (431 past it).
+    pub max_header_bytes: usize,
+    /// Most client connections the HTTP front holds open, over all workers.
+    pub max_connections: usize,
+    /// Longest drain of in-flight exchanges on a graceful stop; those still running
+    /// then are answered 503 with `Connection: close`.
+    pub drain_timeout: Duration,
+    /// Whether TRACE requests are served (refused with 405 by default).
+    pub allow_trace: bool,
 }
 
 impl Default for Limits {
@@ -41,6 +56,13 @@ impl Default for Limits {
         Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            max_header_bytes: 32 * 1024,
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(30),
+            allow_trace: false,
         }
     }
 }
@@ -98,6 +120,8 @@ pub struct BuiltinFault {
     pub detail: String,
     /// What the client speaks, to answer in kind (not what the backend answered).
     pub client: crate::message::ClientFormat,
+    /// The exchange's message id, also in the log line and `X-Axon-Message-Id`.
+    pub message_id: String,
 }
 
 /// One configuration generation, live.
@@ -155,6 +179,9 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 codes::MEDIATION_ERROR
             }
+            Failure::Mediation(MediationError::Body(e)) if e.is_timeout() => {
+                codes::SND_IO_ERROR + ProtocolState::RequestBody as u32
+            }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
                 codes::MALFORMED_MESSAGE
             }
@@ -176,9 +203,27 @@ impl Failure {
         }
     }
 
+    /// The message a client is shown (the log has [`Failure::detail`]).
+    fn client_message(&self) -> String {
+        match self {
+            Failure::BadResponse(_) => "the backend's response cannot be mediated".into(),
+            _ => self.message(),
+        }
+    }
+
+    /// The detail a client is shown: what is wrong with its own request, never a
+    /// backend's address or an OS error (see [`EndpointError::public_detail`]).
+    fn client_detail(&self) -> String {
+        match self {
+            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
+            Failure::Mediation(m) => m.to_string(),
+            Failure::BadResponse(_) => String::new(),
+        }
+    }
+
     fn detail(&self) -> String {
         match self {
-            Failure::Endpoint(error) => error.to_string(),
+            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
             Failure::Mediation(m) => m.to_string(),
             Failure::BadResponse(m) => format!("the backend's response cannot be mediated: {m}"),
         }
@@ -200,6 +245,9 @@ impl Failure {
             Failure::Endpoint(error) => error.http_status(),
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Failure::Mediation(MediationError::Body(e)) if e.is_timeout() => {
+                StatusCode::REQUEST_TIMEOUT
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
             Failure::Mediation(MediationError::Payload(_)) => StatusCode::BAD_REQUEST,
@@ -508,15 +556,16 @@ fn builtin(failure: &Failure, msg: MessageContext) -> Reply {
     let fault = BuiltinFault {
         status: failure.status(),
         code: failure.code(),
-        message: failure.message(),
-        detail: failure.detail(),
+        message: failure.client_message(),
+        detail: failure.client_detail(),
         client: msg.client,
+        message_id: msg.id.to_string(),
     };
     tracing::warn!(
         message_id = %msg.id,
         status = fault.status.as_u16(),
         code = fault.code,
-        error = %fault.detail,
+        error = %failure.detail(),
         "Fault handled by Axon's built-in fault sequence"
     );
     Reply::Fault(fault, msg)
