@@ -272,7 +272,7 @@ impl EndpointError {
     }
 
     /// The detail a client may be shown: Axon's own words about the client's request or an
-    /// endpoint's state. A transport failure's detail (OS error text, the backend's
+    /// endpoint's state, or the reason of the SOAP fault the backend answered with. A transport failure's detail (OS error text, the backend's
     /// address, a child's failure inside a group's) stays in the log and the health API.
     pub(crate) fn public_detail(&self) -> Option<&str> {
         match self.kind {
@@ -280,6 +280,7 @@ impl EndpointError {
             | ErrorKind::MalformedRequest
             | ErrorKind::ClientDeadline
             | ErrorKind::ClientTimeout
+            | ErrorKind::SoapFault
             | ErrorKind::Timeout => Some(&self.detail),
             ErrorKind::NoReadyChild if self.address.is_none() => Some(&self.detail),
             _ => None,
