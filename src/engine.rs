@@ -179,7 +179,7 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 codes::MEDIATION_ERROR
             }
-            Failure::Mediation(MediationError::Body(e)) if e.is_timeout() => {
+            Failure::Mediation(MediationError::Body(body)) if body.is_timeout() => {
                 codes::SND_IO_ERROR + ProtocolState::RequestBody as u32
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
@@ -246,7 +246,7 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            Failure::Mediation(MediationError::Body(e)) if e.is_timeout() => {
+            Failure::Mediation(MediationError::Body(body)) if body.is_timeout() => {
                 StatusCode::REQUEST_TIMEOUT
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,

@@ -71,7 +71,7 @@ impl AllowedHosts {
         literal.parse::<std::net::IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || self.names.iter().any(|n| *n == name)
+            || self.names.contains(&name)
     }
 }
 
@@ -137,7 +137,11 @@ mod tests {
             assert!(!refused(&allowed, Some(host), None), "{host}");
         }
         assert!(!refused(&allowed, None, None), "HTTP/1.0 without Host");
-        for host in ["attacker.example:9164", "localhost.attacker.example", "axon"] {
+        for host in [
+            "attacker.example:9164",
+            "localhost.attacker.example",
+            "axon",
+        ] {
             assert!(refused(&allowed, Some(host), None), "{host}");
         }
         let host = Some("127.0.0.1:9164");

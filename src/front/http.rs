@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use actix_web::body::SizedStream;
 use actix_web::dev::Server;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::ConnectionType;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{
     App, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer, web,
@@ -92,7 +92,7 @@ async fn handle(
     let id = MessageId::next();
     req.extensions_mut().insert(ExchangeId(id));
     let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
-    let exchange = ClientSide::scope(side, exchange(&req, payload, &shared, started, id));
+    let exchange = ClientSide::scope(side, exchange(req.clone(), payload, &shared, started, id));
     let mut drain = shared.drain_ended();
     let drain_ended = async {
         if drain.wait_for(|ended| *ended).await.is_err() {
@@ -121,7 +121,9 @@ async fn handle(
 fn refused_early(req: &HttpRequest, limits: &crate::engine::Limits) -> Option<HttpResponse> {
     if head_size(req) > limits.max_header_bytes {
         let mut response = plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        response.head_mut().set_connection_type(ConnectionType::Close);
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
         return Some(response);
     }
     // TRACE echoes the request, cookies and credentials included, to whoever can make a
@@ -140,14 +142,14 @@ fn refused_early(req: &HttpRequest, limits: &crate::engine::Limits) -> Option<Ht
 /// The size of the request head as the client sent it (request line and header lines).
 fn head_size(req: &HttpRequest) -> usize {
     let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
-    req.headers()
-        .iter()
-        .fold(line, |n, (name, value)| n + name.as_str().len() + value.len() + 4)
+    req.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
 }
 
 /// One exchange, from dispatch to the answer.
 async fn exchange(
-    req: &HttpRequest,
+    req: HttpRequest,
     payload: web::Payload,
     shared: &Shared,
     started: Instant,
@@ -426,6 +428,13 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     (response, attempts)
 }
 
+/// The id of the exchange `req` belongs to (a fresh one outside [`handle`]).
+fn exchange_id(req: &HttpRequest) -> MessageId {
+    req.extensions()
+        .get::<ExchangeId>()
+        .map_or_else(MessageId::next, |exchange| exchange.0)
+}
+
 fn set_message_id(response: &mut HttpResponse, id: MessageId) {
     if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
         response
@@ -533,10 +542,7 @@ fn builtin_response(
     detail: String,
 ) -> HttpResponse {
     let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
-    let id = req
-        .extensions()
-        .get::<ExchangeId>()
-        .map_or_else(MessageId::next, |e| e.0);
+    let id = exchange_id(req);
     let fault = BuiltinFault {
         status,
         code,
@@ -610,10 +616,7 @@ pub(crate) fn finish(
     let message_id = match response.headers().get(MESSAGE_ID_HEADER) {
         Some(id) => id.to_str().unwrap_or_default().to_owned(),
         None => {
-            let id = req
-                .extensions()
-                .get::<ExchangeId>()
-                .map_or_else(MessageId::next, |e| e.0);
+            let id = exchange_id(req);
             set_message_id(&mut response, id);
             id.to_string()
         }

@@ -46,7 +46,7 @@ pub enum BodyError {
 impl BodyError {
     /// True when the client stalled: it sent nothing for the body read timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self, BodyError::Read(e) if is_body_timeout(e))
+        matches!(self, BodyError::Read(cause) if is_body_timeout(cause))
     }
 }
 
@@ -294,7 +294,7 @@ pub(crate) struct BodyTimedOut(Duration);
 /// stalled body.
 pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
     match error.downcast_ref::<PayloadError>() {
-        Some(PayloadError::Io(io)) => io.get_ref().is_some_and(|e| e.is::<BodyTimedOut>()),
+        Some(PayloadError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<BodyTimedOut>()),
         _ => false,
     }
 }
@@ -337,10 +337,8 @@ impl Stream for ClientBody {
                     return Poll::Pending;
                 }
                 this.side.progress.set(Progress::TimedOut);
-                let error = std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    BodyTimedOut(this.side.idle),
-                );
+                let error =
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, BodyTimedOut(this.side.idle));
                 Poll::Ready(Some(Err(PayloadError::Io(error))))
             }
         }

@@ -119,14 +119,27 @@ async fn a_rebound_host_or_a_foreign_origin_cannot_use_the_management_api() {
     let own = axon.server.management_addr().to_string();
     let off = "/health/actors/Backend/off";
     // DNS rebinding: the attacker's name now resolves to 127.0.0.1.
-    assert_eq!(raw_admin(&axon, "POST", off, "attacker.example:9164", "").await, 403);
-    assert_eq!(raw_admin(&axon, "GET", "/health/actors", "attacker.example", "").await, 403);
+    assert_eq!(
+        raw_admin(&axon, "POST", off, "attacker.example:9164", "").await,
+        403
+    );
+    assert_eq!(
+        raw_admin(&axon, "GET", "/health/actors", "attacker.example", "").await,
+        403
+    );
     // A cross-site form from another page, with Axon's own Host.
     let foreign = "http://attacker.example";
     assert_eq!(raw_admin(&axon, "POST", off, &own, foreign).await, 403);
-    assert_eq!(raw_admin(&axon, "POST", "/config/reload", &own, foreign).await, 403);
+    assert_eq!(
+        raw_admin(&axon, "POST", "/config/reload", &own, foreign).await,
+        403
+    );
     assert_eq!(raw_admin(&axon, "POST", off, &own, "null").await, 403);
-    assert_eq!(axon.state("Backend").await, "ACTIVE", "nothing was switched");
+    assert_eq!(
+        axon.state("Backend").await,
+        "ACTIVE",
+        "nothing was switched"
+    );
     // The refusal says why, as JSON.
     let mut resp = axon
         .client
@@ -137,10 +150,16 @@ async fn a_rebound_host_or_a_foreign_origin_cannot_use_the_management_api() {
         .expect("admin request");
     assert_eq!(resp.status(), 403);
     let body: serde_json::Value = resp.json().await.expect("JSON");
-    assert!(body["error"].as_str().unwrap().contains("cross-origin"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("cross-origin"),
+        "{body}"
+    );
     // Its own origin, a loopback name, and tools that send no Origin are served.
     let same = format!("http://{own}");
-    assert_eq!(raw_admin(&axon, "GET", "/health/live", &own, &same).await, 200);
+    assert_eq!(
+        raw_admin(&axon, "GET", "/health/live", &own, &same).await,
+        200
+    );
     let localhost = format!("localhost:{}", axon.server.management_addr().port());
     assert_eq!(raw_admin(&axon, "POST", off, &localhost, "").await, 200);
     assert_eq!(axon.state("Backend").await, "OFF");

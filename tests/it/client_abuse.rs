@@ -64,8 +64,7 @@ async fn counters(axon: &TestAxon) -> (String, u64) {
 }
 
 #[actix_rt::test]
-async fn a_stalled_upload_is_answered_408_on_every_path_and_never_counts_against_the_endpoint()
-{
+async fn a_stalled_upload_is_answered_408_on_every_path_and_never_counts_against_the_endpoint() {
     // The backend reads what it is given and waits for the rest, as a real one would.
     let backend = Scripted::start(vec![Act::ReadHead, Act::ReadBody, Act::Hold]).await;
     let limits = Limits {
@@ -142,7 +141,9 @@ async fn an_oversized_request_head_is_431_and_trace_is_refused() {
     .await;
     let axon = start(&backend, None, Limits::default()).await;
     let big = "a".repeat(100 * 1024);
-    let reply = axon.request("GET", "/up/pass", None, &[("x-big", &big)]).await;
+    let reply = axon
+        .request("GET", "/up/pass", None, &[("x-big", &big)])
+        .await;
     assert_eq!(reply.status, 431);
     let reply = axon
         .request("TRACE", "/up/pass", None, &[("cookie", "session=secret")])
@@ -151,7 +152,9 @@ async fn an_oversized_request_head_is_431_and_trace_is_refused() {
     assert!(reply.header("allow").is_some_and(|a| !a.contains("TRACE")));
     assert_eq!(backend.heads(), 0, "neither reached the backend");
     let fits = "a".repeat(8 * 1024);
-    let reply = axon.request("GET", "/up/pass", None, &[("x-big", &fits)]).await;
+    let reply = axon
+        .request("GET", "/up/pass", None, &[("x-big", &fits)])
+        .await;
     assert_eq!(reply.status, 200, "a head within the limit passes");
 }
 
@@ -170,7 +173,10 @@ async fn connections_over_the_cap_wait_and_silent_ones_are_closed_after_the_head
     let axon = start(&backend, None, limits).await;
     let port = axon.server.http_addr().port();
     // Two silent sockets hold both workers' single slot.
-    let mut silent = vec![RawClient::connect(port).await, RawClient::connect(port).await];
+    let mut silent = vec![
+        RawClient::connect(port).await,
+        RawClient::connect(port).await,
+    ];
     let mut waiting = RawClient::connect(port).await;
     assert!(
         waiting
@@ -179,17 +185,26 @@ async fn connections_over_the_cap_wait_and_silent_ones_are_closed_after_the_head
     );
     // Over the cap, it waits in the backlog: no answer while the silent sockets hold.
     assert!(
-        waiting.read_head(Duration::from_millis(500)).await.is_none(),
+        waiting
+            .read_head(Duration::from_millis(500))
+            .await
+            .is_none(),
         "served over the cap"
     );
     // It is answered once the header timeout has closed a silent socket (408).
-    let head = waiting.read_head(WITHIN).await.expect("served after the shed");
+    let head = waiting
+        .read_head(WITHIN)
+        .await
+        .expect("served after the shed");
     assert_eq!(status_of(&head), Some(200), "{head}");
     for socket in &mut silent {
         let (bytes, closed) = socket.read_until_close(WITHIN).await;
         assert!(closed, "a silent connection is closed");
         let text = String::from_utf8_lossy(&bytes);
-        assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
     }
 }
 
@@ -213,7 +228,10 @@ async fn an_exchange_still_running_when_the_drain_ends_is_answered_503() {
     .await;
     let TestAxon { server, dir, .. } = axon;
     let stopping = actix_rt::spawn(server.stop(true));
-    let head = client.read_head(WITHIN).await.expect("an answer, not a cut");
+    let head = client
+        .read_head(WITHIN)
+        .await
+        .expect("an answer, not a cut");
     assert_eq!(status_of(&head), Some(503), "{head}");
     assert!(
         head.to_ascii_lowercase().contains("connection: close"),
@@ -239,7 +257,11 @@ async fn error_answers_show_a_code_and_a_message_id_but_no_address_or_os_error()
         // 502 (101503) the first time, 503 (303001) once the endpoint is suspended.
         let code = reply.header("x-axon-error-code").expect("a code");
         assert!(text.contains(&code), "{text}");
-        for secret in [format!("127.0.0.1:{port}"), "refused".into(), "os error".into()] {
+        for secret in [
+            format!("127.0.0.1:{port}"),
+            "refused".into(),
+            "os error".into(),
+        ] {
             assert!(!text.contains(&secret), "{secret} leaked: {text}");
         }
         // The log and the health API keep the cause, under the same id.
@@ -249,11 +271,17 @@ async fn error_answers_show_a_code_and_a_message_id_but_no_address_or_os_error()
             let last = &report["last_error"];
             assert_eq!(last["message_id"], Value::String(id.clone()), "{report}");
             assert!(
-                last["address"].as_str().unwrap_or("").contains(&port.to_string()),
+                last["address"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains(&port.to_string()),
                 "{report}"
             );
         }
     }
     let ok = axon.get("/nowhere").await;
-    assert!(ok.header("x-axon-message-id").is_some(), "every answer has an id");
+    assert!(
+        ok.header("x-axon-message-id").is_some(),
+        "every answer has an id"
+    );
 }
