@@ -30,6 +30,15 @@ fn endpoint(name: &str, uri: &str, timeout_ms: Option<u64>) -> String {
     format!(r#"<endpoint name="{name}"><address uri="{uri}">{timeout}</address></endpoint>"#)
 }
 
+/// A backend that answers every request `200 ok` at once.
+async fn answering() -> Scripted {
+    Scripted::start(vec![
+        Act::ReadHead,
+        Act::write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ])
+    .await
+}
+
 async fn start_on(uri: &str, timeout_ms: Option<u64>, limits: Limits) -> TestAxon {
     let backend = endpoint("Backend", uri, timeout_ms);
     let spare = endpoint("Spare", uri, None);
@@ -134,11 +143,7 @@ async fn a_body_cut_short_is_the_clients_400_and_does_not_count() {
 
 #[actix_rt::test]
 async fn an_oversized_request_head_is_431_and_trace_is_refused() {
-    let backend = Scripted::start(vec![
-        Act::ReadHead,
-        Act::write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-    ])
-    .await;
+    let backend = answering().await;
     let axon = start(&backend, None, Limits::default()).await;
     let big = "a".repeat(100 * 1024);
     let reply = axon
@@ -160,11 +165,7 @@ async fn an_oversized_request_head_is_431_and_trace_is_refused() {
 
 #[actix_rt::test]
 async fn connections_over_the_cap_wait_and_silent_ones_are_closed_after_the_header_timeout() {
-    let backend = Scripted::start(vec![
-        Act::ReadHead,
-        Act::write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
-    ])
-    .await;
+    let backend = answering().await;
     let limits = Limits {
         max_connections: 2,
         header_read_timeout: Duration::from_secs(3),
