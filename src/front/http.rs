@@ -423,7 +423,15 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     let id = match &reply {
         Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id,
     };
+    // The rest of a stalled body will not be read: the connection cannot be reused (a SOAP
+    // client's fault has another status, so the failure's status is looked at here).
+    let stalled = matches!(&reply, Reply::Fault(f, _) if f.status == StatusCode::REQUEST_TIMEOUT);
     let (mut response, attempts) = reply_response(reply);
+    if stalled {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
     set_message_id(&mut response, id);
     (response, attempts)
 }
@@ -568,10 +576,6 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
     };
     let mut builder = HttpResponseBuilder::new(fault.status);
     builder.insert_header((ERROR_CODE_HEADER, fault.code.to_string()));
-    if fault.status == StatusCode::REQUEST_TIMEOUT {
-        // The rest of a stalled body will not be read: the connection cannot be reused.
-        builder.force_close();
-    }
     let escape = crate::config::xml::escape_text;
     if wants_xml {
         let body = format!(

