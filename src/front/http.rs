@@ -58,6 +58,7 @@ pub fn serve(
     workers: usize,
 ) -> std::io::Result<Server> {
     let limits = shared.runtime().limits;
+    let cap = connection_cap(limits.max_connections, open_files_limit());
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {
         App::new()
@@ -71,7 +72,7 @@ pub fn serve(
     .workers(workers)
     // A worker holding its share of the cap stops accepting: new connections wait in the
     // listen backlog until a slot frees (see docs/reliability.md, "HTTP front").
-    .max_connections(limits.max_connections.div_ceil(workers.max(1)).max(1))
+    .max_connections(cap.div_ceil(workers.max(1)).max(1))
     .client_request_timeout(limits.header_read_timeout)
     .keep_alive(limits.keep_alive)
     .disable_signals()
@@ -79,6 +80,39 @@ pub fn serve(
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Descriptors kept out of the HTTP front's reach: the management API, the gRPC front,
+/// the listeners, logs and configuration reloads must work under a connection flood.
+const DESCRIPTOR_RESERVE: u64 = 256;
+
+/// The connection cap the descriptors allow: each proxied connection may need a second
+/// descriptor for its backend, and [`DESCRIPTOR_RESERVE`] stay free. A configured cap
+/// above that is lowered, with a warning (raise `ulimit -n` instead).
+fn connection_cap(configured: usize, open_files: Option<u64>) -> usize {
+    let Some(open_files) = open_files else {
+        return configured;
+    };
+    let allowed = usize::try_from(open_files.saturating_sub(DESCRIPTOR_RESERVE) / 2)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if configured > allowed {
+        tracing::warn!(
+            configured,
+            allowed,
+            open_files,
+            "--max-connections lowered to what the open-files limit allows (two descriptors per connection, {DESCRIPTOR_RESERVE} kept for the management API and the rest); raise `ulimit -n` to serve more"
+        );
+        return allowed;
+    }
+    configured
+}
+
+/// The soft limit of open files (`ulimit -n`), where the system says (Linux).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Handles one request, whatever its path: one answer, even when the drain of a graceful
@@ -645,4 +679,19 @@ pub(crate) fn finish(
         "Exchange completed"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_descriptors_for_backends_and_the_management_api() {
+        assert_eq!(connection_cap(10_000, None), 10_000, "no limit known");
+        assert_eq!(connection_cap(10_000, Some(1_048_576)), 10_000);
+        // ulimit -n 1024: 384 clients (and their 384 backends) leave 256 descriptors.
+        assert_eq!(connection_cap(10_000, Some(1024)), 384);
+        assert_eq!(connection_cap(10_000, Some(10)), 1);
+        assert!(open_files_limit().is_none_or(|n| n > 0));
+    }
 }
