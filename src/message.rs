@@ -474,3 +474,27 @@ pub struct RequestSnapshot {
     props: Properties,
     axis2: Properties,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_distinct_uuids_that_do_not_count_messages() {
+        let ids: Vec<String> = (0..1000).map(|_| MessageId::next().to_string()).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids {
+            let uuid = id.strip_prefix("urn:uuid:").expect("a urn:uuid");
+            let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+            assert!(uuid[14..].starts_with('4'), "version 4 layout: {id}");
+        }
+        // Consecutive messages do not get consecutive ids.
+        let last = |id: &String| u64::from_str_radix(&id[id.len() - 12..], 16).unwrap_or(0);
+        assert!(
+            ids.windows(2)
+                .any(|w| last(&w[1]).abs_diff(last(&w[0])) > 1)
+        );
+    }
+}

@@ -175,7 +175,10 @@ fn refused_early(req: &HttpRequest, limits: &crate::engine::Limits) -> Option<Ht
 
 /// The size of the request head as the client sent it (request line and header lines).
 fn head_size(req: &HttpRequest) -> usize {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let uri = req.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len() + 8)
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + 12;
     req.headers().iter().fold(line, |n, (name, value)| {
         n + name.as_str().len() + value.len() + 4
     })
