@@ -75,7 +75,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30_000)]
     pub body_read_timeout_ms: u64,
     /// Longest wait, in milliseconds, for a client's complete request head (408).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 5_000)]
     pub header_read_timeout_ms: u64,
     /// How long, in milliseconds, an idle keep-alive client connection is kept open.
     #[arg(long, default_value_t = 5_000)]

@@ -57,7 +57,7 @@ impl Default for Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
             max_header_bytes: 32 * 1024,
             max_connections: 10_000,
