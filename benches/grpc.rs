@@ -105,6 +105,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
             grpc_tls: None,
             workers: Some(1),
             limits: axon::engine::Limits::default(),
+            management_hosts: Vec::new(),
         };
         let system = actix_rt::System::new();
         system.block_on(async move {

@@ -10,7 +10,11 @@
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
 //! | `POST /config/reload` | load `mediation/` again; keeps the old one on error |
 //! | `GET /apis/{name}/lifecycle`, `POST /apis/{name}/lifecycle` | an API's lifecycle state ([`lifecycle`]) |
+//!
+//! Every request passes [`guard`] first: a `Host` Axon does not answer to, or an `Origin`
+//! other than the API's own, is refused with 403 (DNS rebinding, cross-site requests).
 
+pub mod guard;
 pub mod lifecycle;
 pub mod readiness;
 
@@ -28,15 +32,23 @@ use crate::endpoints::group::GetGroupHealth;
 use crate::engine::Runtime;
 use crate::server::Shared;
 
-/// Starts the management API on `listener` (one worker).
+/// Starts the management API on `listener` (one worker), answering to `hosts` besides IP
+/// literals and `localhost` (see [`guard`]).
 ///
 /// # Errors
 /// When the listener cannot be used.
-pub fn serve(shared: Arc<Shared>, listener: TcpListener) -> std::io::Result<Server> {
+pub fn serve(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    hosts: guard::AllowedHosts,
+) -> std::io::Result<Server> {
     let data = web::Data::from(shared);
+    let hosts = web::Data::new(hosts);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(hosts.clone())
+            .wrap(actix_web::middleware::from_fn(guard::check))
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
             .route("/health/actors", web::get().to(actors))

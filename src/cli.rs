@@ -93,6 +93,37 @@ pub struct ServeArgs {
     /// SETTINGS, PING and other control frames one gRPC connection may send per second.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub grpc_max_control_frames_per_sec: u32,
+    /// Longest pause, in milliseconds, between bytes of a client's request body (408).
+    #[arg(long, default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+    /// Longest wait, in milliseconds, for a client's complete request head (408).
+    #[arg(long, default_value_t = 5_000)]
+    pub header_read_timeout_ms: u64,
+    /// How long, in milliseconds, an idle keep-alive client connection is kept open.
+    #[arg(long, default_value_t = 5_000)]
+    pub keep_alive_ms: u64,
+    /// Largest request head (request line and headers), in bytes (431 past it).
+    #[arg(long, default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+    /// Most client connections the HTTP front holds open (over all workers); more wait in
+    /// the listen backlog.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Length of the listen backlogs (connections the kernel queues before Axon accepts
+    /// them).
+    #[arg(long, default_value_t = 4096)]
+    pub listen_backlog: i32,
+    /// Longest drain, in milliseconds, of in-flight exchanges on SIGTERM; those still
+    /// running then are answered 503.
+    #[arg(long, default_value_t = 30_000)]
+    pub drain_timeout_ms: u64,
+    /// Serve TRACE requests (refused with 405 by default: they echo cookies).
+    #[arg(long)]
+    pub allow_trace: bool,
+    /// Host names the management API answers to, besides its bind address and
+    /// `localhost` (repeat the flag, or separate with commas).
+    #[arg(long, value_delimiter = ',')]
+    pub management_host: Vec<String>,
 }
 
 /// `axon check` options.
@@ -162,11 +193,12 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for w in &config.warnings {
         tracing::warn!("{w}");
     }
-    let http = bind(args.bind, args.http_port)?;
-    let management = bind(args.management_bind, args.management_port)?;
+    let backlog = args.listen_backlog;
+    let http = bind(args.bind, args.http_port, backlog)?;
+    let management = bind(args.management_bind, args.management_port, backlog)?;
     let grpc = match args.no_grpc {
         true => None,
-        false => Some(bind(args.bind, args.grpc_port)?),
+        false => Some(bind(args.bind, args.grpc_port, backlog)?),
     };
     let grpc_tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
         (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"h2"])?),
@@ -189,7 +221,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             grpc_max_streams_per_connection: args.grpc_max_streams_per_connection,
             grpc_max_streams: args.grpc_max_streams,
             grpc_max_control_frames_per_sec: args.grpc_max_control_frames_per_sec,
+            body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            keep_alive: Duration::from_millis(args.keep_alive_ms),
+            max_header_bytes: args.max_header_bytes,
+            max_connections: args.max_connections,
+            drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+            allow_trace: args.allow_trace,
         },
+        management_hosts: args.management_host.clone(),
     };
     let system = actix_rt::System::new();
     system.block_on(async move {
@@ -200,9 +240,20 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bind(ip: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
+/// Binds a listener with a production backlog: the standard library's 128 drops SYNs in
+/// connection bursts (the kernel caps it further at `net.core.somaxconn`).
+fn bind(ip: IpAddr, port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
     let addr = SocketAddr::new(ip, port);
-    TcpListener::bind(addr).map_err(|error| anyhow::anyhow!("cannot listen on {addr}: {error}"))
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        // As the standard library does: a restart may rebind while old connections linger.
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(backlog)?;
+        Ok(socket.into())
+    };
+    listen().map_err(|error| anyhow::anyhow!("cannot listen on {addr}: {error}"))
 }
 
 /// A count that must be at least 1.

@@ -239,8 +239,8 @@ impl Endpoints {
                 // A prototype's own outcomes are programmed: they never change its health.
                 let prototype = matches!(leaf.spec.target, Target::Prototype(_));
                 if error.counts_against_endpoint() && !prototype {
-                    tracing::warn!(endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.detail, "Endpoint request failed");
-                    ticket.failure(error);
+                    tracing::warn!(message_id = %msg.id, endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.detail, "Endpoint request failed");
+                    ticket.failure(error, msg.id);
                 } else {
                     ticket.neutral();
                 }
@@ -341,12 +341,14 @@ impl Ticket<'_> {
         }
     }
 
-    fn failure(mut self, error: &EndpointError) {
+    fn failure(mut self, error: &EndpointError, message: crate::message::MessageId) {
         self.settled = true;
         self.leaf.health.failed.fetch_add(1, Ordering::Relaxed);
+        let mut error = ErrorRecord::from(error);
+        error.message_id = Some(message.to_string());
         self.leaf.addr.do_send(Report::Failure {
             trial: self.trial,
-            error: ErrorRecord::from(error),
+            error,
         });
     }
 

@@ -23,7 +23,7 @@ use actix_web::http::StatusCode;
 use crate::admin::readiness::Readiness;
 use crate::config::{Config, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::endpoints::error::{EndpointError, ErrorKind, codes};
+use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use crate::mediators::{Env, Mediator, Step};
 use crate::message::{BodyError, MessageContext, Value};
 
@@ -52,6 +52,21 @@ pub struct Limits {
     /// gRPC front: SETTINGS, PING, PRIORITY, empty DATA and unknown frames one connection
     /// may send per second; over it GOAWAY ENHANCE_YOUR_CALM and the connection is closed.
     pub grpc_max_control_frames_per_sec: u32,
+    /// Longest wait for the next bytes of a client's request body (408 when it passes).
+    pub body_read_timeout: Duration,
+    /// Longest wait for a client's complete request head on a new connection (408).
+    pub header_read_timeout: Duration,
+    /// How long an idle keep-alive client connection is kept open.
+    pub keep_alive: Duration,
+    /// Largest request head (request line and headers), in bytes (431 past it).
+    pub max_header_bytes: usize,
+    /// Most client connections the HTTP front holds open, over all workers.
+    pub max_connections: usize,
+    /// Longest drain of in-flight exchanges on a graceful stop; those still running
+    /// then are answered 503 with `Connection: close`.
+    pub drain_timeout: Duration,
+    /// Whether TRACE requests are served (refused with 405 by default).
+    pub allow_trace: bool,
 }
 
 impl Default for Limits {
@@ -66,6 +81,13 @@ impl Default for Limits {
             grpc_max_streams_per_connection: 100,
             grpc_max_streams: 10_000,
             grpc_max_control_frames_per_sec: 100,
+            body_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(5),
+            max_header_bytes: 32 * 1024,
+            max_connections: 10_000,
+            drain_timeout: Duration::from_secs(30),
+            allow_trace: false,
         }
     }
 }
@@ -123,6 +145,8 @@ pub struct BuiltinFault {
     pub detail: String,
     /// What the client speaks, to answer in kind (not what the backend answered).
     pub client: crate::message::ClientFormat,
+    /// The exchange's message id, also in the log line and `X-Axon-Message-Id`.
+    pub message_id: String,
 }
 
 /// One configuration generation, live.
@@ -180,6 +204,9 @@ impl Failure {
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 codes::MEDIATION_ERROR
             }
+            Failure::Mediation(MediationError::Body(body)) if body.is_timeout() => {
+                codes::SND_IO_ERROR + ProtocolState::RequestBody as u32
+            }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => {
                 codes::MALFORMED_MESSAGE
             }
@@ -201,9 +228,27 @@ impl Failure {
         }
     }
 
+    /// The message a client is shown (the log has [`Failure::detail`]).
+    fn client_message(&self) -> String {
+        match self {
+            Failure::BadResponse(_) => "the backend's response cannot be mediated".into(),
+            _ => self.message(),
+        }
+    }
+
+    /// The detail a client is shown: what is wrong with its own request, never a
+    /// backend's address or an OS error (see [`EndpointError::public_detail`]).
+    fn client_detail(&self) -> String {
+        match self {
+            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
+            Failure::Mediation(m) => m.to_string(),
+            Failure::BadResponse(_) => String::new(),
+        }
+    }
+
     fn detail(&self) -> String {
         match self {
-            Failure::Endpoint(error) => error.to_string(),
+            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
             Failure::Mediation(m) => m.to_string(),
             Failure::BadResponse(m) => format!("the backend's response cannot be mediated: {m}"),
         }
@@ -225,6 +270,9 @@ impl Failure {
             Failure::Endpoint(error) => error.http_status(),
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
                 StatusCode::PAYLOAD_TOO_LARGE
+            }
+            Failure::Mediation(MediationError::Body(body)) if body.is_timeout() => {
+                StatusCode::REQUEST_TIMEOUT
             }
             Failure::Mediation(MediationError::Body(BodyError::Read(_))) => StatusCode::BAD_REQUEST,
             Failure::Mediation(MediationError::Payload(_)) => StatusCode::BAD_REQUEST,
@@ -533,15 +581,16 @@ fn builtin(failure: &Failure, msg: MessageContext) -> Reply {
     let fault = BuiltinFault {
         status: failure.status(),
         code: failure.code(),
-        message: failure.message(),
-        detail: failure.detail(),
+        message: failure.client_message(),
+        detail: failure.client_detail(),
         client: msg.client,
+        message_id: msg.id.to_string(),
     };
     tracing::warn!(
         message_id = %msg.id,
         status = fault.status.as_u16(),
         code = fault.code,
-        error = %fault.detail,
+        error = %failure.detail(),
         "Fault handled by Axon's built-in fault sequence"
     );
     Reply::Fault(fault, msg)

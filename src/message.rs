@@ -5,7 +5,7 @@
 //! record of every endpoint tried. It lives on the worker thread that accepted the request;
 //! its body stream is not `Send`, by design.
 
-mod body;
+pub(crate) mod body;
 pub mod content;
 mod flow;
 pub mod grpc;
@@ -181,9 +181,36 @@ impl MessageId {
     }
 }
 
+/// Shown as a random-looking UUID (`urn:uuid:…`, version 4 layout, as Synapse's
+/// `MessageID`): the high half is random per process, the low 62 bits a keyed bijection of
+/// the counter, so ids never repeat within a process and tell a client nothing about how
+/// many messages Axon has handled.
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "urn:axon:{:016x}", self.0)
+        static KEY: std::sync::LazyLock<(u64, u64)> = std::sync::LazyLock::new(|| {
+            use std::hash::{BuildHasher, RandomState};
+            let seed = RandomState::new();
+            (seed.hash_one(1u8), seed.hash_one(2u8))
+        });
+        const LOW: u64 = (1 << 62) - 1;
+        let (process, key) = *KEY;
+        // Multiplying by an odd number and xor-shifting right are bijections modulo 2^62.
+        let mut x = (self.0 ^ key) & LOW;
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & LOW;
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) & LOW;
+        x ^= x >> 29;
+        let high = (process & !0xF000) | 0x4000;
+        let low = x | (1 << 63);
+        write!(
+            f,
+            "urn:uuid:{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            high >> 32,
+            (high >> 16) & 0xFFFF,
+            high & 0xFFFF,
+            low >> 48,
+            low & 0xFFFF_FFFF_FFFF
+        )
     }
 }
 
@@ -446,4 +473,28 @@ pub struct RequestSnapshot {
     convert_reply: bool,
     props: Properties,
     axis2: Properties,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_distinct_uuids_that_do_not_count_messages() {
+        let ids: Vec<String> = (0..1000).map(|_| MessageId::next().to_string()).collect();
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        for id in &ids {
+            let uuid = id.strip_prefix("urn:uuid:").expect("a urn:uuid");
+            let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+            assert!(uuid[14..].starts_with('4'), "version 4 layout: {id}");
+        }
+        // Consecutive messages do not get consecutive ids.
+        let last = |id: &String| u64::from_str_radix(&id[id.len() - 12..], 16).unwrap_or(0);
+        assert!(
+            ids.windows(2)
+                .any(|w| last(&w[1]).abs_diff(last(&w[0])) > 1)
+        );
+    }
 }

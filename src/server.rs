@@ -38,6 +38,9 @@ pub struct ServerOptions {
     pub workers: Option<usize>,
     /// Message limits.
     pub limits: Limits,
+    /// Host names the management API answers to besides its bind address and the
+    /// loopback names (see [`crate::admin`]).
+    pub management_hosts: Vec<String>,
 }
 
 /// What the HTTP front, the management API and reloads share.
@@ -50,6 +53,9 @@ pub struct Shared {
     limits: Limits,
     generation: AtomicU64,
     reload_lock: tokio::sync::Mutex<()>,
+    /// True once the drain of a graceful stop has ended: exchanges still running answer
+    /// 503 at once.
+    drain_ended: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a successful reload did.
@@ -91,6 +97,11 @@ impl Shared {
     /// The readiness latch.
     pub fn readiness(&self) -> &Readiness {
         &self.readiness
+    }
+
+    /// Becomes true when the drain of a graceful stop ends.
+    pub(crate) fn drain_ended(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.drain_ended.subscribe()
     }
 
     /// The current generation number.
@@ -185,6 +196,7 @@ impl Server {
             limits: options.limits,
             generation: AtomicU64::new(1),
             reload_lock: tokio::sync::Mutex::new(()),
+            drain_ended: tokio::sync::watch::Sender::new(false),
         });
         let http_addr = options.http.local_addr()?;
         let management_addr = options.management.local_addr()?;
@@ -196,8 +208,9 @@ impl Server {
         let nofile = front::limits::raise_nofile_limit();
         let traffic_ports = 1 + u64::from(options.grpc.is_some());
         let port_cap = front::limits::connection_cap(nofile, traffic_ports);
-        let http = front::http::serve(shared.clone(), options.http, workers)?;
-        let management = admin::serve(shared.clone(), options.management)?;
+        let http = front::http::serve(shared.clone(), options.http, workers, port_cap)?;
+        let hosts = admin::guard::AllowedHosts::new(&options.management_hosts);
+        let management = admin::serve(shared.clone(), options.management, hosts)?;
         let grpc = match options.grpc {
             Some(listener) => Some(front::grpc::serve(
                 shared.clone(),
@@ -246,8 +259,10 @@ impl Server {
         &self.shared
     }
 
-    /// Stops accepting, drains in-flight exchanges (up to 30 s when `graceful`), stops the
-    /// actors.
+    /// Stops accepting, drains in-flight exchanges (up to `Limits::drain_timeout` when
+    /// `graceful`), stops the actors. An HTTP exchange still running when the drain ends
+    /// is answered 503 with `Connection: close` (its backend call is abandoned), so every
+    /// client that was accepted gets an answer.
     pub async fn stop(mut self, graceful: bool) {
         // Both fronts stop accepting at once, and drain side by side.
         let grpc = async {
@@ -255,7 +270,20 @@ impl Server {
                 grpc.stop(graceful).await;
             }
         };
+        let shared = self.shared.clone();
+        let drain = self.shared.limits.drain_timeout;
+        let cut = actix_rt::spawn(async move {
+            if graceful {
+                tokio::time::sleep(drain).await;
+                tracing::warn!(
+                    drain_ms = drain.as_millis() as u64,
+                    "The drain ended: exchanges still running are answered 503"
+                );
+            }
+            shared.drain_ended.send_replace(true);
+        });
         futures_util::future::join(self.http.stop(graceful), grpc).await;
+        cut.abort();
         self.management.stop(graceful).await;
         for task in self.tasks.drain(..) {
             match task.await {

@@ -76,6 +76,9 @@ pub struct ErrorRecord {
     pub address: Option<String>,
     /// When it happened (RFC 3339).
     pub time: String,
+    /// The message that failed (as in its error answer and log line); none for a probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
 }
 
 /// One state change as the health API shows it.

@@ -41,6 +41,8 @@ pub mod codes {
     /// Axon: an active health check (`grpc.health.v1.Health/Check`) did not answer
     /// SERVING. Synapse has no active checks, so it has no code for this.
     pub const HEALTH_CHECK_FAILED: u32 = 101_600;
+    /// Axon: the drain of a graceful stop ended before the exchange did (503).
+    pub const SHUTTING_DOWN: u32 = 101_700;
 }
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
@@ -95,6 +97,21 @@ pub enum ErrorKind {
     ClientDeadline,
     /// An active health check found the backend not serving.
     Unhealthy,
+    /// The client stopped sending its request body: the body read timeout passed, or the
+    /// endpoint's deadline passed while Axon still waited for the client's bytes (408).
+    ClientTimeout,
+}
+
+impl ErrorKind {
+    /// The kind of a failure to read the client's request body: its stall (the body read
+    /// timeout) or any other failure of its own.
+    pub(crate) fn of_client_body(error: &crate::message::BodyError) -> ErrorKind {
+        if error.is_timeout() {
+            ErrorKind::ClientTimeout
+        } else {
+            ErrorKind::Downstream
+        }
+    }
 }
 
 /// A classified endpoint failure.
@@ -155,6 +172,20 @@ impl EndpointError {
         )
     }
 
+    /// The endpoint's deadline passed while Axon still waited for the client's request
+    /// body (see [`crate::message::body::ClientSide`]): the client's failure.
+    pub(crate) fn client_stalled(endpoint: Arc<str>, deadline: std::time::Duration) -> Self {
+        EndpointError::new(
+            ErrorKind::ClientTimeout,
+            ProtocolState::RequestBody,
+            endpoint,
+            format!(
+                "the client's request body was still incomplete after {} ms",
+                deadline.as_millis()
+            ),
+        )
+    }
+
     /// Sets the resolved backend address.
     pub fn at(mut self, address: impl Into<String>) -> Self {
         self.address = Some(address.into());
@@ -179,7 +210,7 @@ impl EndpointError {
             ErrorKind::NoReadyChild => codes::NO_READY_CHILD,
             ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
             ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
-            ErrorKind::Downstream => codes::SND_IO_ERROR + ordinal,
+            ErrorKind::Downstream | ErrorKind::ClientTimeout => codes::SND_IO_ERROR + ordinal,
             ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
             ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
             ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
@@ -217,6 +248,7 @@ impl EndpointError {
             ErrorKind::MalformedRequest => "Malformed message received".into(),
             ErrorKind::ClientDeadline => "Client deadline exceeded".into(),
             ErrorKind::Unhealthy => "Health check failed".into(),
+            ErrorKind::ClientTimeout => "Timeout while reading the client request".into(),
         }
     }
 
@@ -232,8 +264,27 @@ impl EndpointError {
     pub fn is_client_fault(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::Downstream | ErrorKind::MalformedRequest | ErrorKind::ClientDeadline
+            ErrorKind::Downstream
+                | ErrorKind::MalformedRequest
+                | ErrorKind::ClientDeadline
+                | ErrorKind::ClientTimeout
         )
+    }
+
+    /// The detail a client may be shown: Axon's own words about the client's request or an
+    /// endpoint's state, or the reason of the SOAP fault the backend answered with. A transport failure's detail (OS error text, the backend's
+    /// address, a child's failure inside a group's) stays in the log and the health API.
+    pub(crate) fn public_detail(&self) -> Option<&str> {
+        match self.kind {
+            ErrorKind::NotReady
+            | ErrorKind::MalformedRequest
+            | ErrorKind::ClientDeadline
+            | ErrorKind::ClientTimeout
+            | ErrorKind::SoapFault
+            | ErrorKind::Timeout => Some(&self.detail),
+            ErrorKind::NoReadyChild if self.address.is_none() => Some(&self.detail),
+            _ => None,
+        }
     }
 
     /// Whether any byte of the request may have reached the backend. Failover of a
@@ -259,6 +310,7 @@ impl EndpointError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorKind::Downstream | ErrorKind::MalformedRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -313,7 +365,11 @@ pub(crate) fn classify_send_error(
                     m.0.clone(),
                 );
             }
-            (ErrorKind::Downstream, ProtocolState::RequestBody)
+            if crate::message::body::is_body_timeout(cause.as_ref()) {
+                (ErrorKind::ClientTimeout, ProtocolState::RequestBody)
+            } else {
+                (ErrorKind::Downstream, ProtocolState::RequestBody)
+            }
         }
         S::Response(
             actix_web::error::ParseError::Io(_) | actix_web::error::ParseError::Incomplete,

@@ -569,7 +569,7 @@ impl Replay {
                 )))
             }
             Err(error) => Err(EndpointError::new(
-                ErrorKind::Downstream,
+                ErrorKind::of_client_body(&error),
                 ProtocolState::RequestReady,
                 group.clone(),
                 format!("reading the client's request body failed: {error}"),

@@ -142,7 +142,7 @@ async fn read(
     msg.body.buffer(limits.max_body).await.map_err(|error| {
         let kind = match error {
             crate::message::BodyError::TooLarge { .. } => ErrorKind::MalformedRequest,
-            crate::message::BodyError::Read(_) => ErrorKind::Downstream,
+            crate::message::BodyError::Read(_) => ErrorKind::of_client_body(&error),
         };
         EndpointError::new(
             kind,

@@ -269,6 +269,10 @@ pub(crate) async fn send(
     };
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
     let response = match tokio::time::timeout(deadline, sending).await {
+        // The backend cannot answer a request it has not received: the client's stall.
+        Err(_) if crate::message::body::ClientSide::waiting_on_client() => {
+            return Err(EndpointError::client_stalled(leaf.name.clone(), deadline).at(url));
+        }
         Err(_) => {
             let mut error = EndpointError::new(
                 ErrorKind::Timeout,

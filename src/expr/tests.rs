@@ -144,7 +144,7 @@ fn synapse_functions_and_variables() {
         ),
         "10"
     );
-    assert!(text("get-property('MessageID')", &mut m).starts_with("urn:axon:"));
+    assert!(text("get-property('MessageID')", &mut m).starts_with("urn:uuid:"));
     assert_eq!(text("get-property('MESSAGE_FORMAT')", &mut m), "pox");
     m.set_property(Scope::Default, "flag", Value::Bool(true))
         .unwrap();

@@ -595,7 +595,11 @@ fn split_path(path: &str) -> (&str, &str) {
 fn into_response(reply: Reply) -> (Response<ResponseBody>, String) {
     match reply {
         Reply::Fault(fault, msg) => {
-            let text = format!("{}: {}", fault.message, fault.detail);
+            let (message, code, id) = (&fault.message, fault.code, &fault.message_id);
+            let text = match fault.detail.as_str() {
+                "" => format!("{message} (code {code}, message id {id})"),
+                detail => format!("{message}: {detail} (code {code}, message id {id})"),
+            };
             let mut response = trailers_only(wire::code_for_http(fault.status.as_u16()), &text);
             if let Ok(v) = HeaderValue::from_str(&fault.code.to_string()) {
                 response

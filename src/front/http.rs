@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use actix_web::body::SizedStream;
 use actix_web::dev::Server;
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{
@@ -17,10 +18,12 @@ use actix_web::{
 };
 use tokio::time::Instant;
 
+use super::limits::within_descriptors;
 use crate::engine::dispatch::{RequestHead, Route};
 use crate::engine::lifecycle::Gate;
 use crate::engine::{BuiltinFault, Reply, Runtime};
-use crate::message::{AttemptOutcome, Body, MessageContext, Scope, Value};
+use crate::message::body::ClientSide;
+use crate::message::{AttemptOutcome, Body, MessageContext, MessageId, Scope, Value};
 use crate::server::Shared;
 
 /// The response header listing every endpoint tried for the message, in order.
@@ -29,6 +32,18 @@ pub const TRACE_HEADER: &str = "x-axon-trace";
 pub const ERROR_CODE_HEADER: &str = "x-axon-error-code";
 /// The response header of a DEPRECATED API (RFC 9745): `@` and the Unix time of deprecation.
 pub const DEPRECATION_HEADER: &str = "deprecation";
+/// The response header carrying the exchange's message id (`urn:uuid:…`), on every answer
+/// of the HTTP front; the same id is in error bodies, the exchange's log line and the
+/// health API's last error of an endpoint it failed on.
+pub const MESSAGE_ID_HEADER: &str = "x-axon-message-id";
+
+/// How much longer than the drain actix-web waits before it closes connections whose
+/// answer is still being written (exchanges themselves are answered when the drain ends).
+const DRAIN_MARGIN_SECS: u64 = 5;
+
+/// The exchange's id, for answers made before (or without) a message context.
+#[derive(Debug, Clone, Copy)]
+struct ExchangeId(MessageId);
 
 /// Marks a request for a DEPRECATED API (a request extension read by `finish`).
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +57,10 @@ pub fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     workers: usize,
+    descriptor_cap: usize,
 ) -> std::io::Result<Server> {
+    let limits = shared.runtime().limits;
+    let cap = within_descriptors(limits.max_connections, descriptor_cap, "--max-connections");
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {
         App::new()
@@ -54,21 +72,99 @@ pub fn serve(
     // response on Linux, which capped 64 KiB pass-through at 50 connections to ~1,100 req/s.
     .tcp_nodelay(true)
     .workers(workers)
+    // A worker holding its share of the cap stops accepting: new connections wait in the
+    // listen backlog until a slot frees (see docs/reliability.md, "HTTP front").
+    .max_connections(cap.div_ceil(workers.max(1)).max(1))
+    .client_request_timeout(limits.header_read_timeout)
+    .keep_alive(limits.keep_alive)
     .disable_signals()
-    .shutdown_timeout(30)
+    .shutdown_timeout(limits.drain_timeout.as_secs() + DRAIN_MARGIN_SECS)
     .listen(listener)?
     .run();
     Ok(server)
 }
 
-/// Handles one request, whatever its path.
+/// Handles one request, whatever its path: one answer, even when the drain of a graceful
+/// stop ends first (503 with `Connection: close`).
 async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let id = MessageId::next();
+    req.extensions_mut().insert(ExchangeId(id));
+    let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
+    let exchange = ClientSide::scope(side, exchange(req.clone(), payload, &shared, started, id));
+    let mut drain = shared.drain_ended();
+    let drain_ended = async {
+        if drain.wait_for(|ended| *ended).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        biased;
+        response = exchange => response,
+        () = drain_ended => {
+            let mut response = builtin_response(
+                &req,
+                false,
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::endpoints::error::codes::SHUTTING_DOWN,
+                "Axon is shutting down".into(),
+                String::new(),
+            );
+            response.head_mut().set_connection_type(ConnectionType::Close);
+            finish(&req, started, "", "", response, None)
+        }
+    }
+}
+
+/// The refusals made before routing: a request head over the limit (431), TRACE (405).
+fn refused_early(req: &HttpRequest, limits: &crate::engine::Limits) -> Option<HttpResponse> {
+    if head_size(req) > limits.max_header_bytes {
+        let mut response = plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Some(response);
+    }
+    // TRACE echoes the request, cookies and credentials included, to whoever can make a
+    // browser send it (cross-site tracing): refused unless allowed.
+    if req.method() == Method::TRACE && !limits.allow_trace {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED);
+        response.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        );
+        return Some(response);
+    }
+    None
+}
+
+/// The size of the request head as the client sent it (request line and header lines).
+fn head_size(req: &HttpRequest) -> usize {
+    let uri = req.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len() + 8)
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + 12;
+    req.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
+/// One exchange, from dispatch to the answer.
+async fn exchange(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+    started: Instant,
+    id: MessageId,
+) -> HttpResponse {
     let rt = shared.runtime();
+    if let Some(response) = refused_early(&req, &rt.limits) {
+        return finish(&req, started, "", "", response, None);
+    }
     let scheme = client_scheme(&req);
     if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
         return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
@@ -122,6 +218,7 @@ async fn handle(
         headers.clone(),
         body,
     );
+    msg.id = id;
     msg.api = api_life;
     let (api_name, resource_name, reply) = match route {
         Route::Resource {
@@ -251,6 +348,8 @@ fn client_scheme(req: &HttpRequest) -> &'static str {
 }
 
 /// The request's body as a stream (with its declared length), and whether it has one.
+/// Inside an exchange the stream is bounded by the body read timeout (see
+/// [`crate::message::body::ClientSide`]).
 pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
     let content_length = headers
         .get(header::CONTENT_LENGTH)
@@ -260,7 +359,7 @@ pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -
     let has_body = chunked || content_length.is_some_and(|l| l > 0);
     let body = if has_body {
         Body::stream(
-            Box::pin(payload.into_inner()),
+            crate::message::body::client_stream(Box::pin(payload.into_inner())),
             if chunked { None } else { content_length },
         )
     } else {
@@ -327,6 +426,38 @@ fn plain(status: StatusCode) -> HttpResponse {
 
 /// Turns the engine's reply into a response, and returns the endpoints tried.
 pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
+    let id = match &reply {
+        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id,
+    };
+    // The rest of a stalled body will not be read: the connection cannot be reused (a SOAP
+    // client's fault has another status, so the failure's status is looked at here).
+    let stalled = matches!(&reply, Reply::Fault(f, _) if f.status == StatusCode::REQUEST_TIMEOUT);
+    let (mut response, attempts) = reply_response(reply);
+    if stalled {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    set_message_id(&mut response, id);
+    (response, attempts)
+}
+
+/// The id of the exchange `req` belongs to (a fresh one outside [`handle`]).
+fn exchange_id(req: &HttpRequest) -> MessageId {
+    req.extensions()
+        .get::<ExchangeId>()
+        .map_or_else(MessageId::next, |exchange| exchange.0)
+}
+
+fn set_message_id(response: &mut HttpResponse, id: MessageId) {
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static(MESSAGE_ID_HEADER), v);
+    }
+}
+
+fn reply_response(reply: Reply) -> (HttpResponse, String) {
     match reply {
         Reply::Fault(fault, msg) => match msg.client.soap() {
             Some(version) => (super::soap::fault_response(version, &fault), trace(&msg)),
@@ -425,12 +556,14 @@ fn builtin_response(
     detail: String,
 ) -> HttpResponse {
     let client = crate::message::ClientFormat::of_request(req.headers(), has_body, false);
+    let id = exchange_id(req);
     let fault = BuiltinFault {
         status,
         code,
         message,
         detail,
         client,
+        message_id: id.to_string(),
     };
     match client.soap() {
         Some(version) => super::soap::fault_response(version, &fault),
@@ -449,18 +582,28 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
     };
     let mut builder = HttpResponseBuilder::new(fault.status);
     builder.insert_header((ERROR_CODE_HEADER, fault.code.to_string()));
+    let escape = crate::config::xml::escape_text;
     if wants_xml {
         let body = format!(
-            "<error><status>{}</status><code>{}</code><message>{}</message><detail>{}</detail></error>",
+            "<error><status>{}</status><code>{}</code><message>{}</message><detail>{}</detail><messageId>{}</messageId></error>",
             fault.status.as_u16(),
             fault.code,
-            crate::config::xml::escape_text(&fault.message),
-            crate::config::xml::escape_text(&fault.detail)
+            escape(&fault.message),
+            escape(&fault.detail),
+            escape(&fault.message_id)
         );
         builder.content_type("application/xml").body(body)
     } else {
-        let body =
-            crate::engine::error_json(fault.status, fault.code, &fault.message, &fault.detail);
+        let body = serde_json::json!({
+            "error": {
+                "status": fault.status.as_u16(),
+                "code": fault.code,
+                "message": fault.message,
+                "detail": fault.detail,
+                "message_id": fault.message_id,
+            }
+        })
+        .to_string();
         builder.content_type("application/json").body(body)
     }
 }
@@ -480,6 +623,14 @@ pub(crate) fn finish(
             .headers_mut()
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
+    let message_id = match response.headers().get(MESSAGE_ID_HEADER) {
+        Some(id) => id.to_str().unwrap_or_default().to_owned(),
+        None => {
+            let id = exchange_id(req);
+            set_message_id(&mut response, id);
+            id.to_string()
+        }
+    };
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
         && let Ok(v) = HeaderValue::from_str(endpoints)
@@ -489,6 +640,7 @@ pub(crate) fn finish(
             .insert(header::HeaderName::from_static(TRACE_HEADER), v);
     }
     tracing::info!(
+        message_id,
         method = %req.method(),
         path = %req.uri().path(),
         api,

@@ -58,6 +58,20 @@ pub(crate) fn connection_cap(nofile: u64, traffic_ports: u64) -> usize {
     usize::try_from(per_port.max(1)).unwrap_or(usize::MAX)
 }
 
+/// `configured`, lowered to `allowed` (the port's share of the descriptors) with a warning
+/// naming `flag`: a cap the descriptors cannot honour would let a flood starve every port.
+pub(crate) fn within_descriptors(configured: usize, allowed: usize, flag: &str) -> usize {
+    if configured > allowed {
+        tracing::warn!(
+            configured,
+            allowed,
+            "{flag} lowered to this port's share of the open-file limit (a reserve stays for the management API); raise `ulimit -n` to serve more"
+        );
+        return allowed;
+    }
+    configured
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +87,12 @@ mod tests {
         }
         // A tiny limit still lets one connection in.
         assert_eq!(connection_cap(64, 2), 1);
+    }
+
+    #[test]
+    fn a_configured_cap_above_the_share_is_lowered() {
+        assert_eq!(within_descriptors(10_000, 14_336, "--x"), 10_000);
+        assert_eq!(within_descriptors(10_000, 224, "--x"), 224);
     }
 
     #[cfg(unix)]

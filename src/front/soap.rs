@@ -112,11 +112,12 @@ pub(crate) async fn for_client(reply: Reply, limits: &Limits) -> Reply {
 pub(crate) fn fault_response(version: SoapVersion, fault: &BuiltinFault) -> HttpResponse {
     let sender = fault.status.is_client_error();
     let detail = format!(
-        "<axon:error xmlns:axon=\"{ERROR_NS}\"><axon:code>{}</axon:code><axon:message>{}</axon:message><axon:detail>{}</axon:detail><axon:status>{}</axon:status></axon:error>",
+        "<axon:error xmlns:axon=\"{ERROR_NS}\"><axon:code>{}</axon:code><axon:message>{}</axon:message><axon:detail>{}</axon:detail><axon:status>{}</axon:status><axon:messageId>{}</axon:messageId></axon:error>",
         fault.code,
         escape_text(&fault.message),
         escape_text(&fault.detail),
-        fault.status.as_u16()
+        fault.status.as_u16(),
+        escape_text(&fault.message_id)
     );
     let envelope = soap::fault_envelope(
         version,

@@ -1,7 +1,11 @@
 //! Message bodies: streamed from the socket until something needs the bytes.
 
+use std::cell::Cell;
 use std::fmt;
 use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix_web::error::PayloadError;
 use bytes::{Bytes, BytesMut};
@@ -37,6 +41,13 @@ pub enum BodyError {
     /// The peer failed while sending the body.
     #[error("reading the message body failed: {0}")]
     Read(#[source] PayloadError),
+}
+
+impl BodyError {
+    /// True when the client stalled: it sent nothing for the body read timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, BodyError::Read(cause) if is_body_timeout(cause))
+    }
 }
 
 // === impl Body ===
@@ -82,7 +93,7 @@ impl Body {
                     *self = Body::Empty;
                     return Err(BodyError::TooLarge { limit });
                 }
-                let mut buf = BytesMut::with_capacity(length.unwrap_or(0) as usize);
+                let mut buf = start_buffer(*length);
                 while let Some(chunk) = stream.next().await {
                     let chunk = match chunk {
                         Ok(c) => c,
@@ -172,6 +183,16 @@ pub enum Buffered {
     Larger(Bytes),
 }
 
+/// The most a body buffer reserves before any byte arrives: a declared `Content-Length`
+/// is a claim, not data, so a client declaring 4 MB and sending 10 bytes costs 10 bytes
+/// (and this). The buffer grows with what is actually received.
+const FIRST_RESERVE: usize = 16 * 1024;
+
+fn start_buffer(declared: Option<u64>) -> BytesMut {
+    let reserve = declared.map_or(0, |l| l.min(FIRST_RESERVE as u64) as usize);
+    BytesMut::with_capacity(reserve)
+}
+
 /// The chunks as one buffer (without a copy when there is one chunk).
 fn concat(mut chunks: Vec<Bytes>, size: usize) -> Bytes {
     match chunks.len() {
@@ -183,6 +204,143 @@ fn concat(mut chunks: Vec<Bytes>, size: usize) -> Bytes {
                 all.extend_from_slice(chunk);
             }
             all.freeze()
+        }
+    }
+}
+
+// === the client's side of a request body ===
+
+/// How the reading of a client's request body stands, as the stream that reads it last saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// Nobody has asked for the body yet.
+    Unread,
+    /// The last read found nothing: Axon is waiting for the client's next bytes.
+    Waiting,
+    /// The last read returned bytes; whoever reads next has not asked yet (a backend that
+    /// does not take them holds the exchange, not the client).
+    Flowing,
+    /// The body ended (completely, or with the client's error).
+    Ended,
+    /// The client sent nothing for the body read timeout.
+    TimedOut,
+}
+
+/// The client's side of one exchange's request body, shared between the stream that reads
+/// it ([`client_stream`]) and whoever must decide whose fault a stalled exchange is (an
+/// endpoint deadline that passes while Axon waits for the client's bytes is the client's
+/// failure, not the backend's).
+///
+/// The HTTP front makes one per exchange and runs the exchange inside
+/// [`ClientSide::scope`]; the exchange never leaves its task, so the body stream and the
+/// endpoint's deadline find it there without threading it through every layer.
+#[derive(Debug)]
+pub(crate) struct ClientSide {
+    idle: Duration,
+    progress: Cell<Progress>,
+}
+
+tokio::task_local! {
+    static CLIENT_SIDE: Rc<ClientSide>;
+}
+
+impl ClientSide {
+    /// The client's side of a new exchange, whose body may pause at most `idle` between
+    /// bytes.
+    pub(crate) fn new(idle: Duration) -> Rc<ClientSide> {
+        Rc::new(ClientSide {
+            idle,
+            progress: Cell::new(Progress::Unread),
+        })
+    }
+
+    /// Runs `exchange` with `side` as its client's side.
+    pub(crate) async fn scope<F: Future>(side: Rc<ClientSide>, exchange: F) -> F::Output {
+        CLIENT_SIDE.scope(side, exchange).await
+    }
+
+    /// True when this exchange's last read of the client's body found nothing yet: Axon
+    /// (and so the backend it streams to) is waiting for the client.
+    pub(crate) fn waiting_on_client() -> bool {
+        CLIENT_SIDE
+            .try_with(|side| matches!(side.progress.get(), Progress::Waiting | Progress::TimedOut))
+            .unwrap_or(false)
+    }
+}
+
+/// Wraps a client's request body stream so that it fails with [`BodyTimedOut`] when the
+/// client sends nothing for the exchange's body read timeout while Axon waits for it, and
+/// records its progress (see [`ClientSide`]). Outside an exchange the stream is returned
+/// as it is.
+pub(crate) fn client_stream(stream: BodyStream) -> BodyStream {
+    match CLIENT_SIDE.try_with(Rc::clone) {
+        Ok(side) => Box::pin(ClientBody {
+            inner: stream,
+            timer: Box::pin(tokio::time::sleep(side.idle)),
+            armed: false,
+            side,
+        }),
+        Err(_) => stream,
+    }
+}
+
+/// The error a client's body fails with when it stalls (inside [`PayloadError::Io`], kind
+/// `TimedOut`; see [`is_body_timeout`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no request body bytes for {} ms", .0.as_millis())]
+pub(crate) struct BodyTimedOut(Duration);
+
+/// True when `error` (from a body stream, possibly boxed by the HTTP client) is a client's
+/// stalled body.
+pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    match error.downcast_ref::<PayloadError>() {
+        Some(PayloadError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<BodyTimedOut>()),
+        _ => false,
+    }
+}
+
+struct ClientBody {
+    inner: BodyStream,
+    /// Armed when a read finds nothing; disarmed by the next bytes.
+    timer: Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+    side: Rc<ClientSide>,
+}
+
+impl Stream for ClientBody {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        match this.side.progress.get() {
+            Progress::Ended | Progress::TimedOut => return Poll::Ready(None),
+            _ => {}
+        }
+        match this.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.armed = false;
+                this.side.progress.set(Progress::Flowing);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(other) => {
+                this.side.progress.set(Progress::Ended);
+                Poll::Ready(other)
+            }
+            Poll::Pending => {
+                this.side.progress.set(Progress::Waiting);
+                if !this.armed {
+                    let at = tokio::time::Instant::now() + this.side.idle;
+                    this.timer.as_mut().reset(at);
+                    this.armed = true;
+                }
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.side.progress.set(Progress::TimedOut);
+                let error =
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, BodyTimedOut(this.side.idle));
+                Poll::Ready(Some(Err(PayloadError::Io(error))))
+            }
         }
     }
 }
@@ -234,6 +392,29 @@ mod tests {
             matches!(declared.buffer_within(5).await, Ok(Buffered::Larger(b)) if &b[..] == b"abcdefghij")
         );
         assert_eq!(all(declared).await, b"abcdefghij");
+    }
+
+    #[test]
+    fn a_declared_length_reserves_nothing_beyond_a_first_chunk() {
+        // A client declaring 4 MB and sending 10 bytes must not cost 4 MB.
+        assert!(start_buffer(Some(4 * 1024 * 1024)).capacity() <= FIRST_RESERVE);
+        assert!(start_buffer(Some(u64::MAX)).capacity() <= FIRST_RESERVE);
+        assert_eq!(start_buffer(Some(10)).capacity(), 10);
+    }
+
+    #[actix_rt::test]
+    async fn a_stalled_client_body_fails_after_the_idle_timeout_and_says_so() {
+        let side = ClientSide::new(Duration::from_millis(50));
+        let outcome = ClientSide::scope(side, async {
+            let chunks = futures_util::stream::iter([Ok(Bytes::from_static(b"ab"))]);
+            let stalled = chunks.chain(futures_util::stream::pending());
+            let mut body = Body::stream(client_stream(Box::pin(stalled)), Some(10));
+            assert!(!ClientSide::waiting_on_client(), "nothing asked yet");
+            let error = body.buffer(1024).await.expect_err("a stalled body fails");
+            (error.is_timeout(), ClientSide::waiting_on_client())
+        })
+        .await;
+        assert_eq!(outcome, (true, true));
     }
 
     #[actix_rt::test]

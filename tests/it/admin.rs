@@ -91,3 +91,76 @@ async fn reload_keeps_health_of_unchanged_endpoints_and_rejects_bad_configuratio
     assert_eq!(axon.get("/svc").await.status, 200);
     assert_eq!(backend.last().uri, "/other");
 }
+
+/// A raw request to the management API with the given `Host` and `Origin`: its status.
+async fn raw_admin(axon: &TestAxon, method: &str, path: &str, host: &str, origin: &str) -> u16 {
+    use crate::support::scripted::{RawClient, status_of};
+    let mut client = RawClient::connect(axon.server.management_addr().port()).await;
+    let origin = match origin {
+        "" => String::new(),
+        o => format!("Origin: {o}\r\n"),
+    };
+    // A browser's cross-site form: text/plain needs no CORS preflight.
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: text/plain\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    assert!(client.send(request.as_bytes()).await);
+    let head = client
+        .read_head(std::time::Duration::from_secs(10))
+        .await
+        .expect("an answer");
+    status_of(&head).expect("a status line")
+}
+
+#[actix_rt::test]
+async fn a_rebound_host_or_a_foreign_origin_cannot_use_the_management_api() {
+    let backend = Backend::named("b").await;
+    let axon = TestAxon::start(&[("api.xml", API), ("ep.xml", &endpoint(&backend.url("/")))]).await;
+    let own = axon.server.management_addr().to_string();
+    let off = "/health/actors/Backend/off";
+    // DNS rebinding: the attacker's name now resolves to 127.0.0.1.
+    assert_eq!(
+        raw_admin(&axon, "POST", off, "attacker.example:9164", "").await,
+        403
+    );
+    assert_eq!(
+        raw_admin(&axon, "GET", "/health/actors", "attacker.example", "").await,
+        403
+    );
+    // A cross-site form from another page, with Axon's own Host.
+    let foreign = "http://attacker.example";
+    assert_eq!(raw_admin(&axon, "POST", off, &own, foreign).await, 403);
+    assert_eq!(
+        raw_admin(&axon, "POST", "/config/reload", &own, foreign).await,
+        403
+    );
+    assert_eq!(raw_admin(&axon, "POST", off, &own, "null").await, 403);
+    assert_eq!(
+        axon.state("Backend").await,
+        "ACTIVE",
+        "nothing was switched"
+    );
+    // The refusal says why, as JSON.
+    let mut resp = axon
+        .client
+        .post(axon.admin_url(off))
+        .insert_header(("origin", foreign))
+        .send()
+        .await
+        .expect("admin request");
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.expect("JSON");
+    assert!(
+        body["error"].as_str().unwrap().contains("cross-origin"),
+        "{body}"
+    );
+    // Its own origin, a loopback name, and tools that send no Origin are served.
+    let same = format!("http://{own}");
+    assert_eq!(
+        raw_admin(&axon, "GET", "/health/live", &own, &same).await,
+        200
+    );
+    let localhost = format!("localhost:{}", axon.server.management_addr().port());
+    assert_eq!(raw_admin(&axon, "POST", off, &localhost, "").await, 200);
+    assert_eq!(axon.state("Backend").await, "OFF");
+}

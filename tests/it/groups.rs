@@ -324,13 +324,9 @@ async fn a_body_larger_than_the_replay_buffer_is_sent_once_and_not_retried() {
     );
     let error = &reply.json()["error"];
     assert_eq!(error["code"], 101503);
-    assert!(
-        error["detail"]
-            .as_str()
-            .unwrap()
-            .contains("larger than the replay buffer (1024 bytes)"),
-        "{error}"
-    );
+    // The client sees why in the trace; the child's transport failure (its address, the
+    // OS error) stays in the log and the health API.
+    assert_eq!(error["detail"], "", "{error}");
     assert_eq!(secondary.hits(), 0);
     // A body within the buffer is retried (a fresh Axon: the primary is not suspended).
     let axon = dead_primary_then(&secondary, "", "<replayBufferSize>1024</replayBufferSize>").await;

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod check;
+mod client_abuse;
 mod expressions;
 mod fixtures;
 mod groups;

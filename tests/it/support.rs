@@ -71,6 +71,7 @@ impl TestAxon {
             grpc_tls,
             workers: Some(2),
             limits,
+            management_hosts: Vec::new(),
         };
         let server = Server::start(config, options).await.expect("server starts");
         let axon = TestAxon {

@@ -118,6 +118,7 @@ impl From<&EndpointError> for ErrorRecord {
             detail: error.detail.clone(),
             address: error.address.clone(),
             time: rfc3339(SystemTime::now()),
+            message_id: None,
         }
     }
 }

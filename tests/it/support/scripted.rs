@@ -234,6 +234,12 @@ impl RawClient {
         self.socket.write_all(bytes).await.is_ok()
     }
 
+    /// Closes the sending half (FIN): whatever was not sent never will be; answers can
+    /// still be read.
+    pub async fn close_write(&mut self) {
+        self.socket.shutdown().await.ok();
+    }
+
     /// Reads until the server closes the connection or `within` passes; returns what
     /// arrived, and whether the connection was closed by the server in that time.
     pub async fn read_until_close(&mut self, within: Duration) -> (Vec<u8>, bool) {
