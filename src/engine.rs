@@ -34,6 +34,9 @@ pub struct Limits {
     pub max_body: usize,
     /// Deadline of an endpoint attempt without `<timeout><duration>`.
     pub global_timeout: Duration,
+    /// Longest wait for the next bytes of a backend's response body, for an endpoint without
+    /// `<timeout><duration>` (which is used instead when set).
+    pub backend_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
         Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
+            backend_read_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -19,6 +19,8 @@ use crate::config::{
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
+mod watched;
+
 /// Longest time to establish a TCP (and TLS) connection, within the message's deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -284,11 +286,7 @@ pub(crate) async fn send(
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = declared_length(response.headers(), &leaf.name).map_err(|e| e.at(url.clone()))?;
     // The response's headers move into the message (no copy); its body stays a stream.
     let mut headers = HeaderMap::new();
     let mut response = response.map_body(|head, payload| {
@@ -297,15 +295,46 @@ pub(crate) async fn send(
     });
     strip_hop_by_hop(&mut headers);
     let payload = response.take_payload();
-    let body = if method == Method::HEAD {
+    let body = if method == Method::HEAD || length == Some(0) {
         Body::Empty
     } else {
-        Body::stream(Box::pin(payload), length)
+        let idle = leaf
+            .spec
+            .timeout
+            .duration
+            .unwrap_or(limits.backend_read_timeout);
+        let watched =
+            watched::Watched::new(Box::pin(payload), length, idle, leaf, url.clone(), msg.id);
+        Body::stream(Box::pin(watched), length)
     };
     msg.become_response(status, headers, body);
     super::format::check_response(leaf, msg, limits)
         .await
         .map_err(|error| error.at(url))
+}
+
+/// The body length a response declares with `Content-Length`.
+///
+/// # Errors
+/// A response with both `Content-Length` and `Transfer-Encoding` (RFC 9112 §6.3: a sign of
+/// response splitting or smuggling, "ought to be handled as an error") is a protocol
+/// violation of the backend (101510): it is not forwarded, and its connection is not reused.
+fn declared_length(
+    headers: &HeaderMap,
+    endpoint: &std::sync::Arc<str>,
+) -> Result<Option<u64>, EndpointError> {
+    let length = headers.get(header::CONTENT_LENGTH);
+    if length.is_some() && headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseHead,
+            endpoint.clone(),
+            "the response has both Content-Length and Transfer-Encoding",
+        ));
+    }
+    Ok(length
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok()))
 }
 
 #[cfg(test)]
