@@ -19,6 +19,7 @@ use crate::config::{
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
+mod framing;
 mod watched;
 
 /// Longest time to establish a TCP (and TLS) connection, within the message's deadline.
@@ -43,6 +44,7 @@ const CONN_LIFETIME: Duration = Duration::from_secs(10);
 pub(crate) fn build_client() -> awc::Client {
     crate::tls::install_crypto_provider();
     let connector = awc::Connector::new()
+        .connector(framing::Connector::default())
         .timeout(CONNECT_TIMEOUT)
         .limit(0)
         .conn_keep_alive(Duration::from_secs(30))
@@ -287,6 +289,20 @@ pub(crate) async fn send(
     };
     let status = response.status();
     let length = declared_length(response.headers(), &leaf.name).map_err(|e| e.at(url.clone()))?;
+    if framing::unframed(
+        response.version(),
+        status,
+        response.headers(),
+        method == Method::HEAD,
+    ) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            "the response body is delimited by the close of the connection, which Axon cannot read over TLS (the backend should send Content-Length or chunked)",
+        )
+        .at(url));
+    }
     // The response's headers move into the message (no copy); its body stays a stream.
     let mut headers = HeaderMap::new();
     let mut response = response.map_body(|head, payload| {

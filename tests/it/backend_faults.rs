@@ -83,6 +83,30 @@ async fn a_body_delimited_by_the_close_of_the_connection_is_forwarded_whole() {
 }
 
 #[actix_rt::test]
+async fn a_close_delimited_body_after_a_framed_one_on_the_same_connection_is_read_whole() {
+    let (axon, backend) = axon_over(
+        vec![
+            Act::write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"),
+            Act::ReadHead,
+            Act::write("HTTP/1.1 201 Created\r\n\r\nsecond, up to the close"),
+            Act::Close,
+        ],
+        "",
+    )
+    .await;
+    let first = axon.get("/a").await;
+    assert_eq!((first.status, first.text().as_str()), (200, "first"));
+    let second = axon.get("/a").await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.text(), "second, up to the close");
+    assert_eq!(
+        backend.connections(),
+        1,
+        "the keep-alive connection was reused"
+    );
+}
+
+#[actix_rt::test]
 async fn a_malformed_chunk_aborts_the_client_and_counts_against_the_endpoint() {
     let (axon, _backend) = axon_over(
         vec![

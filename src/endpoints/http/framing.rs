@@ -1,0 +1,283 @@
+//! A shim under awc's HTTP/1 codec so that it reads response bodies delimited by the close
+//! of the connection.
+//!
+//! RFC 9112 §6.3 (rule 8): a response with neither `Content-Length` nor `Transfer-Encoding`
+//! (and a status that has a body, to a request other than HEAD) ends when the server closes
+//! the connection. actix-http's client decoder (`h1/decoder.rs`, `ResponseHead::decode`)
+//! applies this rule to HTTP/1.0 responses only: for HTTP/1.1 it decides "no body", so the
+//! client got a 200 with an empty body and the bytes were dropped with the connection.
+//!
+//! The shim sits between awc and the TCP stream of plain-HTTP connections. awc sends one
+//! request at a time on a connection and reads its response only once the request is
+//! written, so the first bytes read after a write begin a response head. The shim holds
+//! those bytes until the head is complete (at most [`MAX_HEAD`]) and, when the head declares
+//! no framing, hands awc the same head with its version changed from `HTTP/1.1` to
+//! `HTTP/1.0` (one byte). actix-http then reads the body to the connection's end, and closes
+//! the connection afterwards, which a close-delimited response requires anyway. Every other
+//! byte passes through untouched.
+//!
+//! Over TLS the shim is below the encryption and cannot see the head: there it passes
+//! everything through, and [`super::send`] fails such a response visibly instead (see
+//! [`unframed`]).
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_rt::net::{ActixStream, Ready, TcpStream};
+use actix_service::Service;
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService};
+use actix_web::http::{StatusCode, Uri, Version};
+use bytes::{Buf, BytesMut};
+use futures_util::future::LocalBoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The largest response head the shim holds back; a longer one passes through unchanged
+/// (actix-http refuses heads past its own, smaller, limit anyway).
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Where the connection is in its current exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// awc is writing a request (or has not used the connection yet).
+    Request,
+    /// The response head is being read and held back.
+    Head,
+    /// Everything else: bytes pass through.
+    Through,
+}
+
+/// A plain TCP stream with the shim (see the module documentation).
+pub(crate) struct Framed {
+    io: TcpStream,
+    /// False for a connection that will carry TLS: the shim then does nothing.
+    plain: bool,
+    phase: Phase,
+    /// The current request is a HEAD (its response never has a body).
+    head_request: bool,
+    /// Bytes read but not yet handed to awc (the held head, and what followed it).
+    held: BytesMut,
+}
+
+impl fmt::Debug for Framed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Framed")
+            .field("plain", &self.plain)
+            .field("phase", &self.phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Framed {
+    fn new(io: TcpStream, plain: bool) -> Framed {
+        Framed {
+            io,
+            plain,
+            phase: Phase::Through,
+            head_request: false,
+            held: BytesMut::new(),
+        }
+    }
+
+    /// Reads into `held` until the head is complete, then fixes it; `Ready` once there is
+    /// something to hand out (or the stream ended).
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if let Some(end) = head_end(&self.held) {
+                if needs_eof_framing(&self.held[..end], self.head_request) {
+                    // `HTTP/1.1` → `HTTP/1.0`: byte 7.
+                    self.held[7] = b'0';
+                }
+                self.phase = Phase::Through;
+                return Poll::Ready(Ok(()));
+            }
+            if self.held.len() >= MAX_HEAD {
+                self.phase = Phase::Through;
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8 * 1024];
+            let mut buf = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                    // The stream ended inside the head: hand over what there is.
+                    self.phase = Phase::Through;
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) => self.held.extend_from_slice(buf.filled()),
+            }
+        }
+    }
+}
+
+/// The length of the head at the start of `bytes` (through its blank line), once complete.
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+}
+
+/// Whether `head`, a complete HTTP/1.1 response head, has a body delimited by the close of
+/// the connection: a status with a body, to a request other than HEAD, and neither
+/// `Content-Length` nor `Transfer-Encoding`.
+fn needs_eof_framing(head: &[u8], head_request: bool) -> bool {
+    let Some(status) = head
+        .strip_prefix(b"HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| std::str::from_utf8(code).ok())
+        .and_then(|code| code.parse::<u16>().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+    else {
+        return false;
+    };
+    if head_request || !unframed_status_has_body(status) {
+        return false;
+    }
+    !head.split(|&b| b == b'\n').skip(1).any(|line| {
+        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+        let name = name.trim_ascii();
+        name.eq_ignore_ascii_case(b"content-length")
+            || name.eq_ignore_ascii_case(b"transfer-encoding")
+    })
+}
+
+/// Whether a response with `status` carries a body when nothing frames it (RFC 9112 §6.3).
+fn unframed_status_has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+/// Whether a response awc has decoded lost a close-delimited body: an HTTP/1.1 response with
+/// a status that has a body, to a request other than HEAD, without `Content-Length` or
+/// `Transfer-Encoding`. Only a TLS connection (where the shim cannot act) gives one.
+pub(crate) fn unframed(
+    version: Version,
+    status: StatusCode,
+    headers: &actix_web::http::header::HeaderMap,
+    head_request: bool,
+) -> bool {
+    use actix_web::http::header;
+    version == Version::HTTP_11
+        && !head_request
+        && unframed_status_has_body(status)
+        && !headers.contains_key(header::CONTENT_LENGTH)
+        && !headers.contains_key(header::TRANSFER_ENCODING)
+}
+
+impl AsyncRead for Framed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.plain && this.phase == Phase::Request {
+            this.phase = Phase::Head;
+            this.held.clear();
+        }
+        if this.phase == Phase::Head {
+            match this.poll_head(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
+        if !this.held.is_empty() {
+            let n = this.held.len().min(buf.remaining());
+            buf.put_slice(&this.held[..n]);
+            this.held.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Framed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.plain && this.phase != Phase::Request {
+            // The first write of a new exchange starts with the request line.
+            this.phase = Phase::Request;
+            this.head_request = buf.starts_with(b"HEAD ");
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+impl ActixStream for Framed {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        if self.held.is_empty() {
+            ActixStream::poll_read_ready(&self.io, cx)
+        } else {
+            Poll::Ready(Ok(Ready::READABLE))
+        }
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<Ready>> {
+        ActixStream::poll_write_ready(&self.io, cx)
+    }
+}
+
+/// awc's default TCP connector (resolve, connect), with the shim on each new connection.
+#[derive(Clone, Default)]
+pub(crate) struct Connector(ConnectorService);
+
+impl Service<ConnectInfo<Uri>> for Connector {
+    type Response = Connection<Uri, Framed>;
+    type Error = ConnectError;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_service::always_ready!();
+
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let connecting = self.0.call(req);
+        Box::pin(async move {
+            let connection = connecting.await?;
+            let plain = connection.request().scheme_str() != Some("https");
+            let (io, connection) = connection.replace_io(());
+            Ok(connection.replace_io(Framed::new(io, plain)).1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unframed_http11_head_with_a_body_is_read_to_the_end() {
+        let unframed = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
+        assert!(needs_eof_framing(unframed, false));
+        assert!(!needs_eof_framing(unframed, true), "a HEAD's response");
+        for framed in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 304 Not Modified\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\n\r\n",
+            b"garbage\r\n\r\n",
+        ] {
+            assert!(
+                !needs_eof_framing(framed, false),
+                "{}",
+                String::from_utf8_lossy(framed)
+            );
+        }
+    }
+}
