@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use axon::engine::Limits;
 use serde_json::Value;
 
+use crate::support::backend::Backend;
 use crate::support::scripted::{Act, RawClient, Scripted, status_of};
 use crate::support::{TestAxon, eventually};
 use crate::suspension::{api_to, endpoint};
@@ -183,4 +185,128 @@ async fn a_response_with_content_length_and_transfer_encoding_is_a_protocol_viol
     // 101506 (protocol violation) + 4 (reading the response head).
     assert_eq!(reply.json()["error"]["code"], 101_510, "{}", reply.text());
     failures_of_e(&axon, 1).await;
+}
+
+// === what Axon forwards ===
+
+/// Axon serving `/a` through the leaf `E` on a recording backend.
+async fn axon_over_recorder() -> (TestAxon, Backend) {
+    let backend = Backend::named("b").await;
+    let axon = TestAxon::start(&[
+        ("api.xml", &api_to("E")),
+        ("e.xml", &endpoint("E", &backend.url("/base/"), "")),
+    ])
+    .await;
+    (axon, backend)
+}
+
+#[actix_rt::test]
+async fn dot_segments_are_refused_before_they_reach_the_backend() {
+    let (axon, backend) = axon_over_recorder().await;
+    for path in [
+        "/a/x/../../admin",
+        "/a/%2e%2e/admin",
+        "/a/.%2E/admin",
+        "/a/./x",
+    ] {
+        let mut client = RawClient::connect(axon.server.http_addr().port()).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: axon\r\n\r\n");
+        assert!(client.send(request.as_bytes()).await);
+        let head = client.read_head(WITHIN).await.unwrap_or_default();
+        assert_eq!(status_of(&head), Some(400), "{path}: {head}");
+    }
+    assert_eq!(backend.hits(), 0);
+    let report = axon.endpoint("E").await;
+    assert_eq!(
+        report["counters"]["failed"], 0,
+        "the client's fault: {report}"
+    );
+    // Dots inside a segment are ordinary characters.
+    let reply = axon.get("/a/v1.2/..x/file.tar.gz").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(backend.last().uri, "/base/v1.2/..x/file.tar.gz");
+}
+
+#[actix_rt::test]
+async fn headers_named_by_connection_are_not_forwarded_either_way() {
+    let (axon, backend) = axon_over_recorder().await;
+    // A raw client: awc writes its own `Connection` header.
+    let mut client = RawClient::connect(axon.server.http_addr().port()).await;
+    let request = "GET /a HTTP/1.1\r\nHost: axon\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nX-Kept: 1\r\n\r\n";
+    assert!(client.send(request.as_bytes()).await);
+    let head = client.read_head(WITHIN).await.unwrap_or_default();
+    assert_eq!(status_of(&head), Some(200), "{head}");
+    let seen = backend.last();
+    assert_eq!(seen.header("x-kept"), Some("1"));
+    assert_eq!(seen.header("x-secret"), None, "{:?}", seen.headers);
+
+    let (axon, _scripted) = axon_over(
+        vec![
+            Act::write("HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nX-End: 2\r\nContent-Length: 2\r\n\r\nok"),
+            Act::Hold,
+        ],
+        "",
+    )
+    .await;
+    let reply = axon.get("/a").await;
+    assert_eq!(reply.header("x-end").as_deref(), Some("2"));
+    assert_eq!(reply.header("x-hop"), None);
+}
+
+#[actix_rt::test]
+async fn the_client_address_is_appended_to_x_forwarded_for_and_forwarded() {
+    let (axon, backend) = axon_over_recorder().await;
+    let reply = axon
+        .request(
+            "GET",
+            "/a",
+            None,
+            &[
+                ("x-forwarded-for", "203.0.113.7"),
+                ("forwarded", "for=203.0.113.7"),
+                ("x-forwarded-proto", "https"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let seen = backend.last();
+    assert_eq!(
+        seen.header("x-forwarded-for"),
+        Some("203.0.113.7, 127.0.0.1")
+    );
+    let host = axon.server.http_addr().to_string();
+    // The scheme is the one the client used, as the proxy in front of Axon said.
+    let element = format!("for=127.0.0.1;proto=https;host=\"{host}\"");
+    assert_eq!(
+        seen.header("forwarded"),
+        Some(format!("for=203.0.113.7, {element}").as_str())
+    );
+    assert_eq!(seen.header("x-forwarded-proto"), Some("https"));
+    assert_eq!(seen.header("x-forwarded-host"), Some(host.as_str()));
+}
+
+#[actix_rt::test]
+async fn the_backend_read_timeout_covers_a_stalled_body_of_an_endpoint_without_timeout() {
+    let backend = Scripted::start(vec![
+        Act::ReadHead,
+        Act::write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"),
+        Act::Hold,
+    ])
+    .await;
+    let limits = Limits {
+        backend_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let axon = TestAxon::start_with(
+        &[
+            ("api.xml", &api_to("E")),
+            ("e.xml", &endpoint("E", &backend.url("/"), "")),
+        ],
+        limits,
+    )
+    .await;
+    let (text, closed) = raw_get(&axon).await;
+    assert_aborted(&text, closed);
+    let report = failures_of_e(&axon, 1).await;
+    assert_eq!(report["last_error"]["code"], 101_504, "{report}");
 }
