@@ -259,7 +259,8 @@ pub(crate) async fn send(
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    let length = declared_length(response.headers(), &leaf.name).map_err(|e| e.at(url.clone()))?;
+    let length =
+        declared_length(response.headers(), &leaf.name).map_err(|error| error.at(url.clone()))?;
     if framing::unframed(
         response.version(),
         status,
@@ -270,7 +271,7 @@ pub(crate) async fn send(
             ErrorKind::Protocol,
             ProtocolState::ResponseBody,
             leaf.name.clone(),
-            "the response body is delimited by the close of the connection, which Axon cannot read over TLS (the backend should send Content-Length or chunked)",
+            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
         )
         .at(url));
     }

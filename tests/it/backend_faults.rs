@@ -66,6 +66,16 @@ async fn failures_of_e(axon: &TestAxon, failed: u64) -> Value {
     axon.endpoint("E").await
 }
 
+/// Axon over a backend that reads the request and runs `answer`; a raw `GET /a` must come
+/// back aborted and the leaf `E` count one failure. Returns what the client got, and the
+/// leaf's report.
+async fn aborted_and_counted(answer: Vec<Act>, qos: &str) -> (String, Value) {
+    let (axon, _backend) = axon_over(answer, qos).await;
+    let (text, closed) = raw_get(&axon).await;
+    assert_aborted(&text, closed);
+    (text, failures_of_e(&axon, 1).await)
+}
+
 #[actix_rt::test]
 async fn a_body_delimited_by_the_close_of_the_connection_is_forwarded_whole() {
     let (axon, _backend) = axon_over(
@@ -110,7 +120,7 @@ async fn a_close_delimited_body_after_a_framed_one_on_the_same_connection_is_rea
 
 #[actix_rt::test]
 async fn a_malformed_chunk_aborts_the_client_and_counts_against_the_endpoint() {
-    let (axon, _backend) = axon_over(
+    let (_, report) = aborted_and_counted(
         vec![
             Act::write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
             Act::write("zz\r\nnot a chunk\r\n"),
@@ -119,9 +129,6 @@ async fn a_malformed_chunk_aborts_the_client_and_counts_against_the_endpoint() {
         "",
     )
     .await;
-    let (text, closed) = raw_get(&axon).await;
-    assert_aborted(&text, closed);
-    let report = failures_of_e(&axon, 1).await;
     assert_eq!(report["counters"]["succeeded"], 0, "{report}");
     // 101506 (protocol violation) + 5 (reading the response body).
     assert_eq!(report["last_error"]["code"], 101_511, "{report}");
@@ -129,7 +136,7 @@ async fn a_malformed_chunk_aborts_the_client_and_counts_against_the_endpoint() {
 
 #[actix_rt::test]
 async fn a_body_cut_short_of_its_content_length_aborts_the_client_and_counts() {
-    let (axon, _backend) = axon_over(
+    let (_, report) = aborted_and_counted(
         vec![
             Act::write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly twenty bytes..."),
             Act::Close,
@@ -137,16 +144,13 @@ async fn a_body_cut_short_of_its_content_length_aborts_the_client_and_counts() {
         "",
     )
     .await;
-    let (text, closed) = raw_get(&axon).await;
-    assert_aborted(&text, closed);
-    let report = failures_of_e(&axon, 1).await;
     // 101505 (closed) + 5 (reading the response body).
     assert_eq!(report["last_error"]["code"], 101_510, "{report}");
 }
 
 #[actix_rt::test]
 async fn a_stalled_body_is_timed_out_by_the_endpoint_timeout_and_the_client_aborted() {
-    let (axon, _backend) = axon_over(
+    let (text, report) = aborted_and_counted(
         vec![
             Act::write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
             Act::Hold,
@@ -154,15 +158,12 @@ async fn a_stalled_body_is_timed_out_by_the_endpoint_timeout_and_the_client_abor
         "<timeout><duration>300</duration></timeout>",
     )
     .await;
-    let (text, closed) = raw_get(&axon).await;
     assert_eq!(
         status_of(&text),
         Some(200),
         "the head went out before the stall: {text:?}"
     );
     assert!(text.ends_with("\r\n5\r\nhello\r\n"), "{text:?}");
-    assert_aborted(&text, closed);
-    let report = failures_of_e(&axon, 1).await;
     assert_eq!(report["last_error"]["code"], 101_504, "{report}");
     assert_ne!(report["state"], "ACTIVE", "{report}");
 }

@@ -33,9 +33,9 @@ use bytes::{Buf, BytesMut};
 use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The largest response head the shim holds back; a longer one passes through unchanged
-/// (actix-http refuses heads past its own, smaller, limit anyway).
-const MAX_HEAD: usize = 64 * 1024;
+/// The largest response head the shim holds back: actix-http's own limit for a head
+/// (`MAX_BUFFER_SIZE`), past which it refuses the response anyway.
+const MAX_HEAD: usize = 128 * 1024;
 
 /// Where the connection is in its current exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ impl Framed {
             let mut buf = ReadBuf::new(&mut chunk);
             match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                 Poll::Ready(Ok(())) if buf.filled().is_empty() => {
                     // The stream ended inside the head: hand over what there is.
                     self.phase = Phase::Through;

@@ -98,10 +98,12 @@ impl Watched {
         );
         // The head was counted a success when it arrived; it was not one.
         r.health.failed.fetch_add(1, Ordering::Relaxed);
-        let _ = r
-            .health
+        // Never 0 here (this response's head was counted); `checked_sub` keeps it from
+        // wrapping if it ever were.
+        r.health
             .succeeded
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .ok();
         r.addr.do_send(Report::Failure {
             trial: false,
             error: ErrorRecord::from(&error),
@@ -176,14 +178,14 @@ impl Stream for Watched {
 
 /// What a failed read of a response body says about the backend.
 fn classify(error: &PayloadError) -> (ErrorKind, String) {
-    let io_kind = |e: &io::Error| match e.kind() {
+    let io_kind = |cause: &io::Error| match cause.kind() {
         // The chunked decoder's complaints: the backend broke the framing.
         io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => ErrorKind::Protocol,
         io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
         _ => ErrorKind::ReceiveIo,
     };
     let kind = match error {
-        PayloadError::Incomplete(Some(e)) | PayloadError::Io(e) => io_kind(e),
+        PayloadError::Incomplete(Some(cause)) | PayloadError::Io(cause) => io_kind(cause),
         PayloadError::Incomplete(None) => ErrorKind::Closed,
         _ => ErrorKind::Protocol,
     };
