@@ -311,3 +311,18 @@ async fn the_backend_read_timeout_covers_a_stalled_body_of_an_endpoint_without_t
     let report = failures_of_e(&axon, 1).await;
     assert_eq!(report["last_error"]["code"], 101_504, "{report}");
 }
+
+#[actix_rt::test]
+async fn a_chunked_body_closed_between_chunks_aborts_the_client_and_counts() {
+    let (text, report) = aborted_and_counted(
+        vec![
+            Act::write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"),
+            Act::Close,
+        ],
+        "",
+    )
+    .await;
+    assert!(!text.contains("0\r\n\r\n"), "{text:?}");
+    // 101505 (closed) + 5 (reading the response body).
+    assert_eq!(report["last_error"]["code"], 101_510, "{report}");
+}

@@ -13,8 +13,14 @@
 //! those bytes until the head is complete (at most [`MAX_HEAD`]) and, when the head declares
 //! no framing, hands awc the same head with its version changed from `HTTP/1.1` to
 //! `HTTP/1.0` (one byte). actix-http then reads the body to the connection's end, and closes
-//! the connection afterwards, which a close-delimited response requires anyway. Every other
-//! byte passes through untouched.
+//! the connection afterwards, which a close-delimited response requires anyway.
+//!
+//! It also follows a chunked body to its last chunk: actix-http ends a chunked body cleanly
+//! when the connection closes between two chunks (its decoder has nothing left to decode),
+//! which would hand the client a short body with a proper end. A close before the last
+//! chunk is turned into an `UnexpectedEof` read error instead, which the body's watcher
+//! ([`super::watched`]) reports. Every byte passes through unchanged but the one version
+//! digit.
 //!
 //! Over TLS the shim is below the encryption and cannot see the head: there it passes
 //! everything through, and [`super::send`] fails such a response visibly instead (see
@@ -31,6 +37,7 @@ use actix_tls::connect::{ConnectError, ConnectInfo, Connection, ConnectorService
 use actix_web::http::{StatusCode, Uri, Version};
 use bytes::{Buf, BytesMut};
 use futures_util::future::LocalBoxFuture;
+use futures_util::ready;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The largest response head the shim holds back: actix-http's own limit for a head
@@ -58,6 +65,8 @@ pub(crate) struct Framed {
     head_request: bool,
     /// Bytes read but not yet handed to awc (the held head, and what followed it).
     held: BytesMut,
+    /// While a chunked body is read: how far it is (`None` otherwise).
+    chunks: Option<Chunks>,
 }
 
 impl fmt::Debug for Framed {
@@ -77,6 +86,7 @@ impl Framed {
             phase: Phase::Through,
             head_request: false,
             held: BytesMut::new(),
+            chunks: None,
         }
     }
 
@@ -85,9 +95,13 @@ impl Framed {
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             if let Some(end) = head_end(&self.held) {
-                if needs_eof_framing(&self.held[..end], self.head_request) {
+                match body_framing(&self.held[..end], self.head_request) {
                     // `HTTP/1.1` → `HTTP/1.0`: byte 7.
-                    self.held[7] = b'0';
+                    BodyFraming::CloseDelimited => self.held[7] = b'0',
+                    BodyFraming::Chunked => {
+                        self.chunks = Some(Chunks::START.feed(&self.held[end..]));
+                    }
+                    BodyFraming::Other => {}
                 }
                 self.phase = Phase::Through;
                 return Poll::Ready(Ok(()));
@@ -120,10 +134,20 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
         .map(|i| i + 4)
 }
 
-/// Whether `head`, a complete HTTP/1.1 response head, has a body delimited by the close of
-/// the connection: a status with a body, to a request other than HEAD, and neither
-/// `Content-Length` nor `Transfer-Encoding`.
-fn needs_eof_framing(head: &[u8], head_request: bool) -> bool {
+/// How the body of a response is delimited, as far as the shim cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyFraming {
+    /// No body, a `Content-Length` body, or not an HTTP/1.1 head: nothing to do.
+    Other,
+    /// Neither `Content-Length` nor `Transfer-Encoding`: the body runs to the close.
+    CloseDelimited,
+    /// Chunked: the body ends with its last chunk, and a close before that cuts it short.
+    Chunked,
+}
+
+/// How the body after `head`, a complete HTTP/1.1 response head, is delimited (RFC 9112
+/// §6.3). A response to HEAD, or with a status that never has a body, has none.
+fn body_framing(head: &[u8], head_request: bool) -> BodyFraming {
     let Some(status) = head
         .strip_prefix(b"HTTP/1.1 ")
         .and_then(|rest| rest.get(..3))
@@ -131,17 +155,103 @@ fn needs_eof_framing(head: &[u8], head_request: bool) -> bool {
         .and_then(|code| code.parse::<u16>().ok())
         .and_then(|code| StatusCode::from_u16(code).ok())
     else {
-        return false;
+        return BodyFraming::Other;
     };
     if head_request || !unframed_status_has_body(status) {
-        return false;
+        return BodyFraming::Other;
     }
-    !head.split(|&b| b == b'\n').skip(1).any(|line| {
-        let name = line.split(|&b| b == b':').next().unwrap_or_default();
-        let name = name.trim_ascii();
-        name.eq_ignore_ascii_case(b"content-length")
-            || name.eq_ignore_ascii_case(b"transfer-encoding")
-    })
+    let (mut length, mut chunked, mut encoded) = (false, false, false);
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let (name, value) = match line.iter().position(|&b| b == b':') {
+            Some(colon) => (line[..colon].trim_ascii(), &line[colon + 1..]),
+            None => continue,
+        };
+        if name.eq_ignore_ascii_case(b"content-length") {
+            length = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            encoded = true;
+            chunked |= value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+        }
+    }
+    match (length, encoded, chunked) {
+        (false, false, _) => BodyFraming::CloseDelimited,
+        (false, true, true) => BodyFraming::Chunked,
+        _ => BodyFraming::Other,
+    }
+}
+
+/// Where a chunked body is, to know whether it has ended (RFC 9112 §7.1). It only looks for
+/// the end: checking the framing is actix-http's job, and a malformed body fails there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunks {
+    /// In a chunk-size line: the size so far, and whether its digits are over (an
+    /// extension or the line's end follows).
+    Size { size: u64, digits_done: bool },
+    /// Inside a chunk's data: the bytes left.
+    Data(u64),
+    /// After a chunk's data, up to the end of its line.
+    DataEnd,
+    /// In the trailer section (after the last chunk): whether the current line is blank.
+    Trailer { blank: bool },
+    /// The body is complete.
+    Done,
+}
+
+impl Chunks {
+    const START: Chunks = Chunks::Size {
+        size: 0,
+        digits_done: false,
+    };
+
+    /// The state after `bytes`.
+    fn feed(mut self, bytes: &[u8]) -> Chunks {
+        let mut rest = bytes;
+        while let Some((&byte, tail)) = rest.split_first() {
+            if let Chunks::Data(left) = self {
+                let n = (left as usize).min(rest.len());
+                rest = &rest[n..];
+                let left = left - n as u64;
+                self = if left == 0 {
+                    Chunks::DataEnd
+                } else {
+                    Chunks::Data(left)
+                };
+                continue;
+            }
+            rest = tail;
+            self = self.step(byte);
+        }
+        self
+    }
+
+    fn step(self, byte: u8) -> Chunks {
+        match self {
+            Chunks::Size { size, .. } if byte == b'\n' => match size {
+                0 => Chunks::Trailer { blank: true },
+                size => Chunks::Data(size),
+            },
+            Chunks::Size {
+                size,
+                digits_done: false,
+            } if byte.is_ascii_hexdigit() => {
+                let digit = u64::from((byte as char).to_digit(16).unwrap_or(0));
+                Chunks::Size {
+                    size: size.saturating_mul(16).saturating_add(digit),
+                    digits_done: false,
+                }
+            }
+            Chunks::Size { size, .. } => Chunks::Size {
+                size,
+                digits_done: true,
+            },
+            Chunks::DataEnd if byte == b'\n' => Chunks::START,
+            Chunks::Trailer { blank: true } if byte == b'\n' => Chunks::Done,
+            Chunks::Trailer { .. } if byte == b'\n' => Chunks::Trailer { blank: true },
+            Chunks::Trailer { blank } if byte == b'\r' => Chunks::Trailer { blank },
+            Chunks::Trailer { .. } => Chunks::Trailer { blank: false },
+            other => other,
+        }
+    }
 }
 
 /// Whether a response with `status` carries a body when nothing frames it (RFC 9112 §6.3).
@@ -191,7 +301,22 @@ impl AsyncRead for Framed {
             this.held.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
+        let Some(chunks) = this.chunks else {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if read.is_empty() && buf.remaining() > 0 {
+            // A close before the last chunk cuts the body short; actix-http would end the
+            // body as if complete, so the shim says what happened.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the backend closed the connection inside a chunked body, before its last chunk",
+            )));
+        }
+        this.chunks = Some(chunks.feed(read)).filter(|c| *c != Chunks::Done);
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -206,6 +331,7 @@ impl AsyncWrite for Framed {
             // The first write of a new exchange starts with the request line.
             this.phase = Phase::Request;
             this.head_request = buf.starts_with(b"HEAD ");
+            this.chunks = None;
         }
         Pin::new(&mut this.io).poll_write(cx, buf)
     }
@@ -260,24 +386,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_an_unframed_http11_head_with_a_body_is_read_to_the_end() {
+    fn heads_are_told_apart_by_how_their_bodies_end() {
         let unframed = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n";
-        assert!(needs_eof_framing(unframed, false));
-        assert!(!needs_eof_framing(unframed, true), "a HEAD's response");
-        for framed in [
+        assert_eq!(body_framing(unframed, false), BodyFraming::CloseDelimited);
+        assert_eq!(
+            body_framing(unframed, true),
+            BodyFraming::Other,
+            "a HEAD's response"
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding : Chunked\r\n\r\n";
+        assert_eq!(body_framing(chunked, false), BodyFraming::Chunked);
+        for other in [
             &b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"[..],
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n",
             b"HTTP/1.1 204 No Content\r\n\r\n",
-            b"HTTP/1.1 304 Not Modified\r\n\r\n",
+            b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"HTTP/1.1 100 Continue\r\n\r\n",
             b"HTTP/1.0 200 OK\r\n\r\n",
             b"garbage\r\n\r\n",
         ] {
-            assert!(
-                !needs_eof_framing(framed, false),
-                "{}",
-                String::from_utf8_lossy(framed)
+            let text = String::from_utf8_lossy(other);
+            assert_eq!(body_framing(other, false), BodyFraming::Other, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_chunked_body_is_found_whatever_the_reads() {
+        let body = b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(Chunks::START.feed(body), Chunks::Done);
+        let byte_by_byte = body.iter().fold(Chunks::START, |c, b| c.feed(&[*b]));
+        assert_eq!(byte_by_byte, Chunks::Done);
+        for cut in 1..body.len() {
+            assert_ne!(
+                Chunks::START.feed(&body[..cut]),
+                Chunks::Done,
+                "cut at {cut}"
             );
         }
+        assert_eq!(Chunks::START.feed(b"0\r\n\r\n"), Chunks::Done);
     }
 }
