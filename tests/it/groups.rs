@@ -1096,5 +1096,10 @@ async fn a_post_read_then_dropped_by_the_backend_reaches_exactly_one_member() {
             "{}",
             trace(&get)
         );
+        // So is a POST the client marked safe to repeat.
+        let keyed = axon
+            .request("POST", "/g", Some(b"pay 10"), &[("idempotency-key", "k1")])
+            .await;
+        assert_eq!(heads(&backends), 7, "{kind}: {}", trace(&keyed));
     }
 }
