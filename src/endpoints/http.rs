@@ -486,6 +486,31 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_are_found_literal_or_encoded_but_not_dots_in_names() {
+        for path in [
+            "/a/..",
+            "/a/../b",
+            "/./b",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/a/b",
+            "/v1.2/x",
+            "/..a/b",
+            "/a/.../b",
+            "/a/%2e%2e%2e",
+            "/a/b.",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[test]
     fn a_map_without_hop_by_hop_headers_is_left_alone() {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("a/b"));

@@ -174,7 +174,9 @@ fn body_framing(head: &[u8], head_request: bool) -> BodyFraming {
         }
     }
     match (length, encoded, chunked) {
-        (false, false, _) => BodyFraming::CloseDelimited,
+        // A `Transfer-Encoding` without `chunked` (`identity`, which actix-http accepts)
+        // frames nothing either (RFC 9112 §6.3, rule 7).
+        (false, _, false) => BodyFraming::CloseDelimited,
         (false, true, true) => BodyFraming::Chunked,
         _ => BodyFraming::Other,
     }
@@ -262,8 +264,8 @@ fn unframed_status_has_body(status: StatusCode) -> bool {
 }
 
 /// Whether a response awc has decoded lost a close-delimited body: an HTTP/1.1 response with
-/// a status that has a body, to a request other than HEAD, without `Content-Length` or
-/// `Transfer-Encoding`. Only a TLS connection (where the shim cannot act) gives one.
+/// a status that has a body, to a request other than HEAD, without `Content-Length` or a
+/// chunked `Transfer-Encoding`. Only a TLS connection (where the shim cannot act) gives one.
 pub(crate) fn unframed(
     version: Version,
     status: StatusCode,
@@ -275,7 +277,9 @@ pub(crate) fn unframed(
         && !head_request
         && unframed_status_has_body(status)
         && !headers.contains_key(header::CONTENT_LENGTH)
-        && !headers.contains_key(header::TRANSFER_ENCODING)
+        && !headers
+            .get(header::TRANSFER_ENCODING)
+            .is_some_and(|te| te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 impl AsyncRead for Framed {
@@ -394,6 +398,8 @@ mod tests {
             BodyFraming::Other,
             "a HEAD's response"
         );
+        let identity = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n";
+        assert_eq!(body_framing(identity, false), BodyFraming::CloseDelimited);
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding : Chunked\r\n\r\n";
         assert_eq!(body_framing(chunked, false), BodyFraming::Chunked);
         for other in [
@@ -407,6 +413,28 @@ mod tests {
             let text = String::from_utf8_lossy(other);
             assert_eq!(body_framing(other, false), BodyFraming::Other, "{text}");
         }
+    }
+
+    #[test]
+    fn a_decoded_http11_response_without_framing_lost_its_body() {
+        use actix_web::http::header::{HeaderMap, HeaderValue, TRANSFER_ENCODING};
+        let ok = StatusCode::OK;
+        let mut headers = HeaderMap::new();
+        assert!(unframed(Version::HTTP_11, ok, &headers, false));
+        assert!(!unframed(Version::HTTP_11, ok, &headers, true));
+        assert!(
+            !unframed(Version::HTTP_10, ok, &headers, false),
+            "read to the end"
+        );
+        assert!(!unframed(Version::HTTP_2, ok, &headers, false));
+        assert!(!unframed(
+            Version::HTTP_11,
+            StatusCode::NO_CONTENT,
+            &headers,
+            false
+        ));
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        assert!(!unframed(Version::HTTP_11, ok, &headers, false));
     }
 
     #[test]
