@@ -70,7 +70,7 @@ pub struct ServeArgs {
     pub global_timeout_ms: u64,
     /// Longest wait, in milliseconds, for the next bytes of a backend's response body when
     /// the endpoint sets no <timeout> (an endpoint's <timeout> is used when set).
-    #[arg(long, default_value_t = 60_000)]
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub backend_read_timeout_ms: u64,
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
