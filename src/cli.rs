@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Deadline, in milliseconds, of an endpoint call whose endpoint sets no <timeout>.
     #[arg(long, default_value_t = 60_000)]
     pub global_timeout_ms: u64,
+    /// Longest wait, in milliseconds, for the next bytes of a backend's response body when
+    /// the endpoint sets no <timeout> (an endpoint's <timeout> is used when set).
+    #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub backend_read_timeout_ms: u64,
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -228,6 +232,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: args.max_connections,
             drain_timeout: Duration::from_millis(args.drain_timeout_ms),
             allow_trace: args.allow_trace,
+            backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
         },
         management_hosts: args.management_host.clone(),
     };

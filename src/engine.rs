@@ -67,6 +67,9 @@ pub struct Limits {
     pub drain_timeout: Duration,
     /// Whether TRACE requests are served (refused with 405 by default).
     pub allow_trace: bool,
+    /// Longest wait for the next bytes of a backend's response body, for an endpoint without
+    /// `<timeout><duration>` (which is used instead when set).
+    pub backend_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -88,6 +91,7 @@ impl Default for Limits {
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(30),
             allow_trace: false,
+            backend_read_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -208,10 +208,13 @@ impl EndpointActor {
 
     fn report(&self) -> HealthReport {
         let now = Instant::now();
-        let retry_in_ms = self
-            .machine
-            .next_retry()
-            .map(|at| at.saturating_duration_since(now).as_millis() as u64);
+        // Rounded up: 0 only once the endpoint may really be tried (a report of 0 with
+        // 0.4 ms left sent a waiting test, or a group's report, to a still-suspended leaf).
+        let retry_in_ms = self.machine.next_retry().map(|at| {
+            at.saturating_duration_since(now)
+                .as_nanos()
+                .div_ceil(1_000_000) as u64
+        });
         HealthReport {
             name: self.info.name.clone(),
             kind: self.info.kind,

@@ -354,6 +354,20 @@ pub(crate) fn classify_send_error(
         S::Connect(ConnectError::Timeout) => {
             (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
         }
+        // awc reports a connection that ended before the response head as `Disconnected`,
+        // AFTER the request was written (awc's h1proto.rs; its only other use, an `Expect`
+        // without a body, cannot happen: `Expect` is never forwarded). So the request may
+        // have reached the backend: this is a closed connection, not a failed connect.
+        S::Connect(ConnectError::Disconnected) => {
+            return EndpointError::new(
+                ErrorKind::Closed,
+                ProtocolState::RequestDone,
+                endpoint.clone(),
+                "the backend closed the connection after the request was sent, without answering",
+            );
+        }
+        // Every other connect error comes from establishing the connection (DNS, TCP, the
+        // TLS handshake, the HTTP/2 handshake): nothing of the request was written.
         S::Connect(_) => (ErrorKind::ConnectRefused, ProtocolState::RequestReady),
         S::Send(_) => (ErrorKind::SendIo, ProtocolState::RequestBody),
         S::Body(cause) => {
@@ -428,6 +442,19 @@ mod tests {
         let mut kept = err(ErrorKind::NoReadyChild, ProtocolState::RequestReady);
         kept.code_override = Some(101_503);
         assert_eq!(kept.code(), 101_503);
+    }
+
+    #[test]
+    fn a_connection_dropped_after_the_request_was_written_may_have_reached_the_backend() {
+        use awc::error::{ConnectError, SendRequestError as S};
+        let ep: Arc<str> = Arc::from("ep");
+        let dropped = classify_send_error(&S::Connect(ConnectError::Disconnected), &ep);
+        assert_eq!((dropped.kind, dropped.code()), (ErrorKind::Closed, 101_508));
+        assert!(dropped.may_have_reached_backend());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let refused = classify_send_error(&S::Connect(ConnectError::Io(refused)), &ep);
+        assert_eq!(refused.code(), 101_503);
+        assert!(!refused.may_have_reached_backend());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::HttpMessage as _;
 use actix_web::body::SizedStream;
-use actix_web::http::header::{self, HeaderMap, HeaderName};
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 
 use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
@@ -18,6 +18,9 @@ use crate::config::{
 };
 use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
+
+mod framing;
+mod watched;
 
 /// Longest time to establish a TCP (and TLS) connection, within the message's deadline.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,6 +44,7 @@ const CONN_LIFETIME: Duration = Duration::from_secs(10);
 pub(crate) fn build_client() -> awc::Client {
     crate::tls::install_crypto_provider();
     let connector = awc::Connector::new()
+        .connector(framing::Connector::default())
         .timeout(CONNECT_TIMEOUT)
         .limit(0)
         .conn_keep_alive(Duration::from_secs(30))
@@ -85,21 +89,24 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter(|n| is_hop_by_hop(n))
         .cloned()
         .collect();
-    for token in headers
+    doomed.extend(connection_named(headers));
+    for name in &doomed {
+        headers.remove(name);
+    }
+}
+
+/// The headers the `Connection` header names (RFC 9110 §7.6.1): they describe this hop
+/// only and are removed before a message is forwarded, in either direction.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(header::CONNECTION)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         // The usual tokens name nothing to remove (keep-alive is removed anyway).
         .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-    {
-        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-            doomed.push(name);
-        }
-    }
-    for name in &doomed {
-        headers.remove(name);
-    }
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
 }
 
 /// Applies the leaf's `<property>` children to the message (before every send).
@@ -203,33 +210,7 @@ pub(crate) async fn send(
 ) -> Result<(), EndpointError> {
     apply_properties(leaf, msg);
     let prepared = super::format::prepare(leaf, msg, limits).await?;
-    let mut url = address::resolve(
-        &leaf.spec.target,
-        &leaf.config.properties,
-        msg,
-        prepared.rest,
-    )
-    .map_err(|error| {
-        EndpointError::new(
-            ErrorKind::InvalidAddress,
-            ProtocolState::RequestReady,
-            leaf.name.clone(),
-            error.0,
-        )
-    })?;
-    if let Some(query) = &prepared.query {
-        url.push(if url.contains('?') { '&' } else { '?' });
-        url.push_str(query);
-    }
-    let uri: Uri = url.parse().map_err(|error| {
-        EndpointError::new(
-            ErrorKind::InvalidAddress,
-            ProtocolState::RequestReady,
-            leaf.name.clone(),
-            format!("`{url}` is not a valid URL: {error}"),
-        )
-        .at(url.clone())
-    })?;
+    let (url, uri) = target(leaf, msg, &prepared)?;
     let method = prepared
         .method
         .clone()
@@ -243,13 +224,7 @@ pub(crate) async fn send(
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
         .no_decompress();
-    let headers = req.headers_mut();
-    for (name, value) in &msg.headers {
-        if is_hop_by_hop(name) {
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
-    }
+    forwarded_headers(msg, req.headers_mut());
     let body = if no_body {
         Body::Empty
     } else {
@@ -288,11 +263,22 @@ pub(crate) async fn send(
         Ok(Ok(response)) => response,
     };
     let status = response.status();
-    let length = response
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length =
+        declared_length(response.headers(), &leaf.name).map_err(|error| error.at(url.clone()))?;
+    if framing::unframed(
+        response.version(),
+        status,
+        response.headers(),
+        method == Method::HEAD,
+    ) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
+        )
+        .at(url));
+    }
     // The response's headers move into the message (no copy); its body stays a stream.
     let mut headers = HeaderMap::new();
     let mut response = response.map_body(|head, payload| {
@@ -301,15 +287,175 @@ pub(crate) async fn send(
     });
     strip_hop_by_hop(&mut headers);
     let payload = response.take_payload();
-    let body = if method == Method::HEAD {
+    let body = if method == Method::HEAD || length == Some(0) {
         Body::Empty
     } else {
-        Body::stream(Box::pin(payload), length)
+        let idle = leaf
+            .spec
+            .timeout
+            .duration
+            .unwrap_or(limits.backend_read_timeout);
+        let watched =
+            watched::Watched::new(Box::pin(payload), length, idle, leaf, url.clone(), msg.id);
+        Body::stream(Box::pin(watched), length)
     };
     msg.become_response(status, headers, body);
     super::format::check_response(leaf, msg, limits)
         .await
         .map_err(|error| error.at(url))
+}
+
+/// The backend URL for `msg`: the leaf's address with the postfix and the query its format
+/// adds.
+///
+/// # Errors
+/// No valid URL can be made ([`ErrorKind::InvalidAddress`]), or its path has a dot segment
+/// ([`ErrorKind::MalformedRequest`], see [`has_dot_segment`]).
+fn target(
+    leaf: &Leaf,
+    msg: &MessageContext,
+    prepared: &super::format::Prepared,
+) -> Result<(String, Uri), EndpointError> {
+    let invalid = |detail: String| {
+        EndpointError::new(
+            ErrorKind::InvalidAddress,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            detail,
+        )
+    };
+    let mut url = address::resolve(
+        &leaf.spec.target,
+        &leaf.config.properties,
+        msg,
+        prepared.rest,
+    )
+    .map_err(|error| invalid(error.0))?;
+    if let Some(query) = &prepared.query {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(query);
+    }
+    let uri: Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(error) => {
+            return Err(invalid(format!("`{url}` is not a valid URL: {error}")).at(url));
+        }
+    };
+    if has_dot_segment(uri.path()) {
+        return Err(EndpointError::new(
+            ErrorKind::MalformedRequest,
+            ProtocolState::RequestReady,
+            leaf.name.clone(),
+            "the request path has a `.` or `..` segment, which could reach outside the endpoint's base path",
+        )
+        .at(url));
+    }
+    Ok((url, uri))
+}
+
+/// Whether `path` has a `.` or `..` segment, literal or percent-encoded (`%2e`): a backend
+/// would resolve it (RFC 3986 §5.2.4) and a request for `/api/../admin` would leave the
+/// endpoint's base path. Axon refuses such a request (400) rather than normalising it: no
+/// client that means well sends one (browsers and HTTP libraries remove them).
+pub(crate) fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        segment.len() <= 6 && {
+            let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+            dots == "." || dots == ".."
+        }
+    })
+}
+
+/// Copies `msg`'s end-to-end headers into `out`, the request to the backend, and adds the
+/// forwarding headers a reverse proxy adds (as nginx and Envoy do):
+///
+/// - `X-Forwarded-For`: the client's address appended to the list the client sent;
+/// - `Forwarded` (RFC 7239): an element `for=…;proto=…;host=…` appended likewise;
+/// - `X-Forwarded-Proto`: the scheme the client used (replacing any);
+/// - `X-Forwarded-Host`: the client's `Host`, unless a proxy in front already set it.
+///
+/// The client's address is the `REMOTE_ADDR` axis2 property the fronts set (as in Synapse);
+/// without it (a message made by mediation alone) no address is added.
+fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
+    let named = connection_named(&msg.headers);
+    for (name, value) in &msg.headers {
+        if is_hop_by_hop(name) || named.contains(name) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    let host = msg.headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(Value::Str(client)) = msg.get_axis2(REMOTE_ADDR) {
+        append_to_list(out, HeaderName::from_static("x-forwarded-for"), client);
+        let mut element = if client.contains(':') {
+            format!("for=\"[{client}]\";proto={}", msg.scheme)
+        } else {
+            format!("for={client};proto={}", msg.scheme)
+        };
+        if let Some(host) = host.filter(|h| !h.contains(['"', '\\'])) {
+            element.push_str(";host=\"");
+            element.push_str(host);
+            element.push('"');
+        }
+        append_to_list(out, header::FORWARDED, &element);
+    }
+    out.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(msg.scheme),
+    );
+    let forwarded_host = HeaderName::from_static("x-forwarded-host");
+    if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok())
+        && !out.contains_key(&forwarded_host)
+    {
+        out.insert(forwarded_host, host);
+    }
+}
+
+/// Appends `item` to the comma-separated list in header `name` (all its lines joined).
+fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+    let mut list: Vec<&str> = headers
+        .get_all(&name)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    list.push(item);
+    if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+        headers.insert(name, value);
+    }
+}
+
+/// The axis2 property holding the client's IP address (Synapse's name).
+pub(crate) const REMOTE_ADDR: &str = "REMOTE_ADDR";
+
+/// Records the client's address on `msg` for [`forwarded_headers`] (and mediation, as
+/// `get-property('axis2', 'REMOTE_ADDR')`). Every front calls this on the requests it makes.
+pub(crate) fn note_client_address(msg: &mut MessageContext, peer: Option<std::net::SocketAddr>) {
+    if let Some(peer) = peer {
+        msg.set_axis2(REMOTE_ADDR, Value::Str(peer.ip().to_string()));
+    }
+}
+
+/// The body length a response declares with `Content-Length`.
+///
+/// # Errors
+/// A response with both `Content-Length` and `Transfer-Encoding` (RFC 9112 §6.3: a sign of
+/// response splitting or smuggling, "ought to be handled as an error") is a protocol
+/// violation of the backend (101510): it is not forwarded, and its connection is not reused.
+fn declared_length(
+    headers: &HeaderMap,
+    endpoint: &std::sync::Arc<str>,
+) -> Result<Option<u64>, EndpointError> {
+    let length = headers.get(header::CONTENT_LENGTH);
+    if length.is_some() && headers.contains_key(header::TRANSFER_ENCODING) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseHead,
+            endpoint.clone(),
+            "the response has both Content-Length and Transfer-Encoding",
+        ));
+    }
+    Ok(length
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok()))
 }
 
 #[cfg(test)]
@@ -341,6 +487,31 @@ mod tests {
         assert_eq!(names, ["content-type", "set-cookie", "x-end-to-end"]);
         let cookies: Vec<_> = headers.get_all(header::SET_COOKIE).collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn dot_segments_are_found_literal_or_encoded_but_not_dots_in_names() {
+        for path in [
+            "/a/..",
+            "/a/../b",
+            "/./b",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E",
+        ] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/a/b",
+            "/v1.2/x",
+            "/..a/b",
+            "/a/.../b",
+            "/a/%2e%2e%2e",
+            "/a/b.",
+        ] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
     }
 
     #[test]

@@ -219,6 +219,7 @@ async fn exchange(
         body,
     );
     msg.id = id;
+    crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
     msg.api = api_life;
     let (api_name, resource_name, reply) = match route {
         Route::Resource {

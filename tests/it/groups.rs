@@ -10,6 +10,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::support::backend::{Backend, BlackHole, Canned, Closer};
+use crate::support::scripted::{Act, Scripted};
 use crate::support::{Reply, TestAxon, dead_port, eventually};
 
 /// An API at `/g` that sends everything to the endpoint `key`.
@@ -1043,4 +1044,58 @@ async fn grpc_calls_fail_over_and_load_balance_over_grpc_leaves() {
         servers.push(reply.server);
     }
     assert_eq!(servers, ["b1", "b2", "b1", "b2"]);
+}
+
+/// Three scripted backends that read the whole request and hang up without answering, as
+/// the leaves `C0`, `C1` and `C2` of the group `kind` (without suspension, so every message
+/// meets all three).
+async fn three_that_read_and_close(kind: &str) -> (TestAxon, Vec<Scripted>) {
+    let mut backends = Vec::new();
+    for _ in 0..3 {
+        backends.push(Scripted::start(vec![Act::ReadHead, Act::ReadBody, Act::Close]).await);
+    }
+    let qos = "<suspendOnFailure><initialDuration>0</initialDuration></suspendOnFailure>";
+    let children: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| leaf(&format!("C{i}"), &b.url("/"), qos))
+        .collect();
+    let g = group("G", kind, &children);
+    let axon = TestAxon::start(&[("api.xml", &api("G")), ("g.xml", &g)]).await;
+    (axon, backends)
+}
+
+fn heads(backends: &[Scripted]) -> usize {
+    backends.iter().map(Scripted::heads).sum()
+}
+
+#[actix_rt::test]
+async fn a_post_read_then_dropped_by_the_backend_reaches_exactly_one_member() {
+    for kind in ["loadbalance", "failover"] {
+        let (axon, backends) = three_that_read_and_close(kind).await;
+        let post = axon.request("POST", "/g", Some(b"pay 10"), &[]).await;
+        assert_eq!(heads(&backends), 1, "{kind}: {}", trace(&post));
+        assert_eq!(post.status, 502, "{kind}: {}", post.text());
+        // 101505 (closed) + 3 (the request was sent): not 101503 (connect failed).
+        assert_eq!(post.json()["error"]["code"], 101_508, "{}", post.text());
+        assert!(
+            trace(&post).ends_with("G=not-retried:non-idempotent"),
+            "{kind}: {}",
+            trace(&post)
+        );
+        // A GET is idempotent: it goes on to the next members.
+        let get = axon.get("/g").await;
+        assert_eq!(heads(&backends), 4, "{kind}: {}", trace(&get));
+        assert_eq!(
+            trace(&get).matches("=failed:101508").count(),
+            3,
+            "{}",
+            trace(&get)
+        );
+        // So is a POST the client marked safe to repeat.
+        let keyed = axon
+            .request("POST", "/g", Some(b"pay 10"), &[("idempotency-key", "k1")])
+            .await;
+        assert_eq!(heads(&backends), 7, "{kind}: {}", trace(&keyed));
+    }
 }

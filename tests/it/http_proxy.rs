@@ -269,7 +269,7 @@ async fn a_backend_response_that_cannot_be_mediated_is_a_bad_gateway_not_a_bad_r
         "/bad",
         &format!(
             r#"<resource methods="GET" uri-template="/short"><inSequence><send><endpoint><address uri="http://127.0.0.1:{short_port}/"/></endpoint></send></inSequence>
-                 <outSequence><log level="full"/><send/></outSequence></resource>
+                 <outSequence><property name="b" expression="$body"/><send/></outSequence></resource>
                <resource methods="GET" uri-template="/malformed"><inSequence><send><endpoint><address uri="{}"/></endpoint></send></inSequence>
                  <outSequence><property name="b" expression="//b"/><send/></outSequence></resource>
                <resource methods="POST" uri-template="/read"><inSequence><property name="b" expression="//b"/><respond/></inSequence></resource>"#,

@@ -6,6 +6,7 @@
 mod support;
 
 mod admin;
+mod backend_faults;
 mod check;
 mod client_abuse;
 mod expressions;

@@ -7,13 +7,13 @@ use tokio::time::Instant;
 use crate::support::backend::{Backend, BlackHole, Canned};
 use crate::support::{TestAxon, dead_port, eventually};
 
-fn api_to(endpoint: &str) -> String {
+pub(crate) fn api_to(endpoint: &str) -> String {
     format!(
         r#"<api name="A" context="/a"><resource><inSequence><send><endpoint key="{endpoint}"/></send></inSequence></resource></api>"#
     )
 }
 
-fn endpoint(name: &str, uri: &str, qos: &str) -> String {
+pub(crate) fn endpoint(name: &str, uri: &str, qos: &str) -> String {
     format!(r#"<endpoint name="{name}"><address uri="{uri}">{qos}</address></endpoint>"#)
 }
 
