@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod check;
 mod expressions;
+mod fault_matrix;
 mod fixtures;
 mod groups;
 mod grpc;
