@@ -3,7 +3,8 @@
 //! pass-through SOAP proxy, each over a leaf, a failover group and a load-balance group, and
 //! gRPC APIs over a leaf and a failover group.
 //!
-//! For every cell: exactly one well-formed outcome within [`CELL_DEADLINE`] (a status line,
+//! For every cell: exactly one well-formed outcome within [`CELL_DEADLINE`] (heavy rows:
+//! [`HEAVY_DEADLINE`]) (a status line,
 //! or a visibly incomplete response when the backend's body was cut after its head); the
 //! endpoint's health moves for the backend's faults and never for the client's; a POST
 //! reaches the backends at most once; a good request to a healthy API succeeds afterwards;
@@ -31,10 +32,18 @@ use crate::support::{TestAxon, dead_port};
 
 /// The longest any cell may take to get its one outcome.
 const CELL_DEADLINE: Duration = Duration::from_secs(5);
-/// The endpoint `<timeout>` of every leaf in the matrix.
-const ENDPOINT_TIMEOUT_MS: u64 = 300;
-/// The endpoint `<timeout>` of the leaves of heavy rows.
-const HEAVY_TIMEOUT_MS: u64 = 4000;
+/// The same for the heavy rows (large messages, on an unoptimised build, under load).
+const HEAVY_DEADLINE: Duration = Duration::from_secs(15);
+/// The endpoint `<timeout>` of the faulty leaves of the rows about time (black holes,
+/// drips, stalls), so those cells are fast.
+const SHORT_TIMEOUT_MS: u64 = 300;
+/// The endpoint `<timeout>` of the faulty leaves of the other rows: long enough that a
+/// loaded machine is not taken for a slow backend.
+const TIMEOUT_MS: u64 = 2000;
+/// The endpoint `<timeout>` of the leaves of heavy rows (which test sizes, not time: an
+/// unoptimised build's own slowness with a large message is not the backend's), and of
+/// every healthy leaf.
+const HEAVY_TIMEOUT_MS: u64 = 10_000;
 /// How much the process RSS may stay above its level before a heavy row, after the row.
 const RSS_BOUND_KB: u64 = 200 * 1024;
 /// The body every well-behaved backend answers with, to tell a whole body from a lost one.
@@ -46,9 +55,11 @@ const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
 
 /// The Axon-wide limits of every cell: short, so a cell that waits for one is fast.
-fn fault_limits() -> axon::engine::Limits {
+fn fault_limits(heavy: bool) -> axon::engine::Limits {
     axon::engine::Limits {
-        global_timeout: Duration::from_secs(2),
+        // A group's tries share one deadline; with large messages on an unoptimised build,
+        // reading and parsing alone can take seconds.
+        global_timeout: Duration::from_millis(if heavy { HEAVY_TIMEOUT_MS } else { 2000 }),
         // With the client-side fixes merged, the client body timeout belongs here, short
         // (e.g. `body_read_timeout: Duration::from_millis(500)`), so that the stalled-body
         // cells answer 408 well within CELL_DEADLINE.
@@ -170,6 +181,8 @@ struct Row {
     health: Health,
     /// Memory- or CPU-heavy: runs alone, with the RSS measured around it.
     heavy: bool,
+    /// The `<timeout>` of the faulty leaves.
+    timeout_ms: u64,
 }
 
 impl Row {
@@ -182,7 +195,14 @@ impl Row {
             soap: None,
             health,
             heavy: false,
+            timeout_ms: TIMEOUT_MS,
         }
+    }
+
+    /// A row whose fault is about time: its faulty leaves time out after 300 ms.
+    fn timed(mut self) -> Row {
+        self.timeout_ms = SHORT_TIMEOUT_MS;
+        self
     }
 
     fn backend(name: &'static str, script: Vec<Act>, leaf: &'static [Want], h: Health) -> Row {
@@ -201,7 +221,16 @@ impl Row {
 
     fn heavy(mut self) -> Row {
         self.heavy = true;
+        self.timeout_ms = HEAVY_TIMEOUT_MS;
         self
+    }
+
+    fn deadline(&self) -> Duration {
+        if self.heavy {
+            HEAVY_DEADLINE
+        } else {
+            CELL_DEADLINE
+        }
     }
 
     fn wants(&self, front: Front, shape: Shape) -> &'static [Want] {
@@ -323,25 +352,28 @@ fn backend_rows() -> Vec<Row> {
             &[Cut, Is(502)],
             Moves,
         ),
-        Row::backend("black hole", with(&[Act::Hold]), &[Is(504)], Moves),
+        Row::backend("black hole", with(&[Act::Hold]), &[Is(504)], Moves).timed(),
         Row::backend(
             "header drip",
             with(&[drip(&ok_head(MARKER.len())), Act::write(MARKER), Act::Close]),
             &[Is(504)],
             Moves,
-        ),
+        )
+        .timed(),
         Row::backend(
             "body drip (slow, live)",
             with(&[Act::write(&ok_head(MARKER.len())), drip(MARKER), Act::Close]),
             &[Whole(200), Cut, Is(504)],
             FollowsOutcome,
-        ),
+        )
+        .timed(),
         Row::backend(
             "stalled body",
             with(&[Act::write(&ok_head(100)), Act::write(MARKER), Act::Hold]),
             &[Cut, Is(502), Is(504)],
             Moves,
-        ),
+        )
+        .timed(),
         Row::backend(
             "close-delimited body",
             answer(
@@ -413,9 +445,9 @@ fn client_rows() -> Vec<Row> {
     .heavy();
     wide_json.soap = Some(&[Whole(200), Is(400), Is(413), Is(415)]);
     vec![
-        Row::client("client: slow body", C::SlowBody, &[Whole(200), Is(408)]),
+        Row::client("client: slow body", C::SlowBody, &[Whole(200), Is(408)]).timed(),
         Row::client("client: body cut short", C::CutBody, &[Is(400)]),
-        Row::client("client: stalled body", C::StalledBody, &[Is(408)]),
+        Row::client("client: stalled body", C::StalledBody, &[Is(408)]).timed(),
         Row::client(
             "client: oversized header (100 KiB)",
             C::OversizedHeader,
@@ -617,9 +649,9 @@ fn effective_status(status: u16, body: &[u8]) -> u16 {
 }
 
 /// Reads one response and classifies it.
-async fn read_outcome(client: &mut RawClient) -> Outcome {
+async fn read_outcome(client: &mut RawClient, within: Duration) -> Outcome {
     let (bytes, ending) = client
-        .read_while(CELL_DEADLINE, |b| complete_body(b).is_none())
+        .read_while(within, |b| complete_body(b).is_none())
         .await;
     let Some((status, end, framing)) = response_head(&bytes) else {
         return Outcome::NoHead(match ending {
@@ -715,21 +747,12 @@ fn column_files(
         (true, Front::Rest) => r#" format="soap11""#,
         (true, Front::Soap) => r#" format="soap12""#,
     };
-    // Heavy rows test sizes, not timeouts: their leaves wait longer, so an unoptimised
-    // build's own slowness with a large message is not taken for the backend's.
-    let timeout = if row.heavy {
-        HEAVY_TIMEOUT_MS
-    } else {
-        ENDPOINT_TIMEOUT_MS
-    };
-    let qos = format!(
-        "<timeout><duration>{timeout}</duration><responseAction>fault</responseAction></timeout>"
-    );
     let mut files: Vec<(String, String)> = members
         .iter()
         .map(|m| {
+            let timeout = if m.healthy { HEAVY_TIMEOUT_MS } else { row.timeout_ms };
             let xml = format!(
-                r#"<endpoint name="{}"><address uri="http://127.0.0.1:{}/"{format}>{qos}</address></endpoint>"#,
+                r#"<endpoint name="{}"><address uri="http://127.0.0.1:{}/"{format}><timeout><duration>{timeout}</duration><responseAction>fault</responseAction></timeout></address></endpoint>"#,
                 m.name, m.port
             );
             (format!("endpoints/{}.xml", m.name), xml)
@@ -859,7 +882,7 @@ async fn exchange(port: u16, row: &Row, front: Front, shape: Shape) -> Outcome {
     };
     // A server that answers early may close while the client still writes: read anyway.
     let _ = sent;
-    read_outcome(&mut client).await
+    read_outcome(&mut client, row.deadline()).await
 }
 
 /// A health report says the endpoint left ACTIVE or counted a failure.
@@ -962,7 +985,9 @@ async fn alive(axon: &TestAxon) -> bool {
     client
         .send(b"GET /alive HTTP/1.1\r\nHost: axon\r\nConnection: close\r\n\r\n")
         .await;
-    read_outcome(&mut client).await.matches(Want::Whole(200))
+    read_outcome(&mut client, CELL_DEADLINE)
+        .await
+        .matches(Want::Whole(200))
 }
 
 async fn run_http_row(row: &Row) -> Vec<Cell> {
@@ -989,7 +1014,7 @@ async fn run_http_row(row: &Row) -> Vec<Cell> {
         .iter()
         .map(|(p, x)| (p.as_str(), x.as_str()))
         .collect();
-    let axon = TestAxon::start_with(&refs, fault_limits()).await;
+    let axon = TestAxon::start_with(&refs, fault_limits(row.heavy)).await;
     let port = axon.server.http_addr().port();
     let outcomes = join_all(COLUMNS.iter().map(|&(f, s)| exchange(port, row, f, s))).await;
     let alive = alive(&axon).await;
@@ -1205,10 +1230,10 @@ async fn run_grpc_cell(row: &Row, shape: Shape) -> Cell {
     let faulty = Peer::start(fault).await;
     let good = GrpcBackend::start("healthy").await;
     // The good stream of the no-reader cell needs time of its own; the others fail fast.
-    let timeout = if fault == GrpcFault::NoReader {
-        4000
+    let timeout = if fault == GrpcFault::Silent {
+        SHORT_TIMEOUT_MS
     } else {
-        ENDPOINT_TIMEOUT_MS
+        HEAVY_TIMEOUT_MS
     };
     let leaf = |name: &str, uri: &str| {
         format!(
@@ -1227,8 +1252,11 @@ async fn run_grpc_cell(row: &Row, shape: Shape) -> Cell {
         ),
     };
     let api = r#"<api name="EchoAPI" context="/axon.test.Echo" transports="grpc"><resource url-mapping="/*"><inSequence><send><endpoint key="G"/></send></inSequence></resource></api>"#;
-    let axon =
-        TestAxon::start_with(&[("api.xml", api), ("ep.xml", &endpoint)], fault_limits()).await;
+    let axon = TestAxon::start_with(
+        &[("api.xml", api), ("ep.xml", &endpoint)],
+        fault_limits(false),
+    )
+    .await;
     let addr = axon.server.grpc_addr().expect("the gRPC front runs");
     let outcome = if fault == GrpcFault::NoReader {
         let _abusers = unread_streams(addr, 4, 3).await;
@@ -1299,10 +1327,10 @@ fn cpu_ticks() -> u64 {
     field(11) + field(12)
 }
 
-/// Waits (at most 30 s) until the process is idle: work an earlier row left running on a
+/// Waits (at most 5 s) until the process is idle: work an earlier row left running on a
 /// stopped Axon's threads (a quadratic parse) must not be charged to the next heavy row.
 async fn settled() -> bool {
-    holds_within(Duration::from_secs(30), || async {
+    holds_within(Duration::from_secs(5), || async {
         let before = cpu_ticks();
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Less than a tenth of one core over the window.
