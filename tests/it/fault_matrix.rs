@@ -1323,10 +1323,10 @@ fn cpu_ticks() -> u64 {
     field(11) + field(12)
 }
 
-/// Waits (at most 5 s) until the process is idle: work an earlier row left running on a
+/// Waits (at most 2 s) until the process is idle: work an earlier row left running on a
 /// stopped Axon's threads (a quadratic parse) must not be charged to the next heavy row.
 async fn settled() -> bool {
-    holds_within(Duration::from_secs(5), || async {
+    holds_within(Duration::from_secs(2), || async {
         let before = cpu_ticks();
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Less than a tenth of one core over the window.
