@@ -282,3 +282,121 @@ impl RawClient {
 pub fn status_of(head: &str) -> Option<u16> {
     head.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// How a [`RawClient::read_while`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// `more` said the bytes so far are enough.
+    Done,
+    /// The server closed the connection (FIN).
+    Closed,
+    /// The connection failed (a reset).
+    Reset,
+    /// `within` passed first.
+    Deadline,
+}
+
+impl RawClient {
+    /// Closes the writing half (FIN): a body cut short of its declared length.
+    pub async fn finish(&mut self) {
+        self.socket.shutdown().await.ok();
+    }
+
+    /// Writes `bytes` one at a time, `gap` apart; false once the server closed.
+    pub async fn drip(&mut self, bytes: &[u8], gap: Duration) -> bool {
+        drip(&mut self.socket, bytes, gap).await
+    }
+
+    /// Reads while `more(bytes so far)` is true, the connection is open and `within`
+    /// has not passed; returns what arrived and why reading stopped.
+    pub async fn read_while(
+        &mut self,
+        within: Duration,
+        more: impl Fn(&[u8]) -> bool,
+    ) -> (Vec<u8>, Ending) {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let ending = tokio::time::timeout(within, async {
+            loop {
+                if !more(&out) {
+                    return Ending::Done;
+                }
+                match self.socket.read(&mut buf).await {
+                    Ok(0) => return Ending::Closed,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(_) => return Ending::Reset,
+                }
+            }
+        })
+        .await
+        .unwrap_or(Ending::Deadline);
+        (out, ending)
+    }
+}
+
+/// What a scripted HTTP/2 backend does with each stream it accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum H2Act {
+    /// Reset the stream (RST_STREAM) with this reason once its headers arrived.
+    Reset(h2::Reason),
+    /// Take the stream and never answer it (the connection stays served).
+    Hold,
+}
+
+/// An HTTP/2 (gRPC) backend on raw frames: a real h2 server that misbehaves per stream.
+pub struct ScriptedH2 {
+    pub port: u16,
+    streams: Arc<AtomicUsize>,
+    task: actix_rt::task::JoinHandle<()>,
+}
+
+impl ScriptedH2 {
+    /// Starts a backend on a fresh port that does `act` with every stream.
+    pub async fn start(act: H2Act) -> ScriptedH2 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let streams = Arc::new(AtomicUsize::new(0));
+        let count = streams.clone();
+        let task = actix_rt::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let count = count.clone();
+                actix_rt::spawn(async move { serve_h2(socket, act, &count).await });
+            }
+        });
+        ScriptedH2 {
+            port,
+            streams,
+            task,
+        }
+    }
+
+    /// Streams (calls) whose headers arrived so far.
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::SeqCst)
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for ScriptedH2 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_h2(socket: TcpStream, act: H2Act, streams: &AtomicUsize) {
+    let Ok(mut conn) = h2::server::handshake(socket).await else {
+        return;
+    };
+    // Held streams stay here until the connection ends, so they are never answered.
+    let mut held = Vec::new();
+    while let Some(Ok((request, mut respond))) = conn.accept().await {
+        streams.fetch_add(1, Ordering::SeqCst);
+        match act {
+            H2Act::Reset(reason) => respond.send_reset(reason),
+            H2Act::Hold => held.push((request, respond)),
+        }
+    }
+}
