@@ -4,6 +4,8 @@
 //! whole exchange: dispatch, mediation, the backend call (awc, same worker), and the
 //! response. This is the only place where engine outcomes become HTTP responses.
 
+mod flushed;
+
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::engine::{BuiltinFault, Reply, Runtime};
 use crate::message::body::ClientSide;
 use crate::message::{AttemptOutcome, Body, MessageContext, MessageId, Scope, Value};
 use crate::server::Shared;
+use flushed::FlushedBeforeError;
 
 /// The response header listing every endpoint tried for the message, in order.
 pub const TRACE_HEADER: &str = "x-axon-trace";
@@ -499,11 +502,11 @@ fn reply_response(reply: Reply) -> (HttpResponse, String) {
                 Body::Stream {
                     stream,
                     length: Some(len),
-                } => builder.body(SizedStream::new(len, stream)),
+                } => builder.body(SizedStream::new(len, FlushedBeforeError::new(stream))),
                 Body::Stream {
                     stream,
                     length: None,
-                } => builder.streaming(stream),
+                } => builder.streaming(FlushedBeforeError::new(stream)),
             };
             if let Some(headers) = moved {
                 *response.headers_mut() = headers;
