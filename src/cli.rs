@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server on a mediation folder.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load and validate a mediation folder exactly as `serve` does, and print every problem.
     Check(CheckArgs),
 }

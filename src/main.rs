@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Command::Check(args) => axon::cli::check(&args),
         Command::Serve(args) => {
             axon::telemetry::init();
-            match axon::cli::serve(args) {
+            match axon::cli::serve(*args) {
                 Ok(code) => code,
                 Err(error) => {
                     eprintln!("axon: {error:#}");
