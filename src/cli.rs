@@ -71,6 +71,12 @@ pub struct ServeArgs {
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// HTTP/2 connections each worker may open to one gRPC backend.
+    #[arg(long, default_value_t = 8)]
+    pub grpc_backend_connections: usize,
+    /// Concurrent calls per connection to a gRPC backend (its own limit applies if lower).
+    #[arg(long, default_value_t = 100)]
+    pub grpc_backend_streams: usize,
 }
 
 /// `axon check` options.
@@ -160,6 +166,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: Limits {
             max_body: args.max_body_bytes,
             global_timeout: Duration::from_millis(args.global_timeout_ms),
+            grpc_backend_connections: args.grpc_backend_connections,
+            grpc_backend_streams: args.grpc_backend_streams,
         },
     };
     let system = actix_rt::System::new();

@@ -34,6 +34,11 @@ pub struct Limits {
     pub max_body: usize,
     /// Deadline of an endpoint attempt without `<timeout><duration>`.
     pub global_timeout: Duration,
+    /// HTTP/2 connections each worker may open to one gRPC backend.
+    pub grpc_backend_connections: usize,
+    /// Concurrent calls on one connection to a gRPC backend (the backend's own
+    /// `MAX_CONCURRENT_STREAMS` applies when lower).
+    pub grpc_backend_streams: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +46,8 @@ impl Default for Limits {
         Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
+            grpc_backend_connections: 8,
+            grpc_backend_streams: 100,
         }
     }
 }

@@ -1,12 +1,24 @@
-//! HTTP/2 connections to gRPC backends: one multiplexed connection per backend per thread.
+//! HTTP/2 connections to gRPC backends: a bounded set of multiplexed connections per
+//! backend per thread.
 //!
 //! Like the awc client of HTTP leaves, connections are thread-local: the calls of a worker
-//! share that worker's connection to a backend, and the connection's task runs on the same
-//! thread, so no request crosses threads and no lock is taken. Concurrent first calls share
-//! one connection attempt. A closed connection is replaced on the next call.
+//! share that worker's connections to a backend, and the connections' tasks run on the same
+//! thread, so no request crosses threads and no lock is taken.
+//!
+//! A connection carries at most as many calls as the backend's `MAX_CONCURRENT_STREAMS`
+//! allows and Axon's own per-connection cap; a call that finds every connection full
+//! opens another (up to the per-backend cap), else waits for a stream to end, within its
+//! deadline. One connection attempt runs at a time per backend; concurrent calls share it.
+//!
+//! Flow control: every stream has a fixed receive window ([`STREAM_WINDOW`]) and the
+//! connection's window is the sum of the windows of all the streams it may carry. A call
+//! whose client does not read holds at most its own stream's window, never a share of the
+//! window the other calls need: a slow reader only slows itself.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future as _;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -15,6 +27,8 @@ use futures_util::future::{LocalBoxFuture, Shared};
 use hyper::client::conn::http2::{Builder, SendRequest};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::config::GrpcSpec;
 use crate::grpc::LocalExec;
@@ -26,6 +40,27 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// calls are long-lived streams.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// The receive window of one backend stream: the most a backend can send ahead of what the
+/// call's client has read, and so the most one call buffers in Axon.
+pub(crate) const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// How many connections and streams a worker may use towards one backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolLimits {
+    /// Connections per worker thread per backend.
+    pub(crate) connections: usize,
+    /// Concurrent calls per connection (the backend's own limit applies when lower).
+    pub(crate) streams: usize,
+}
+
+impl From<&crate::engine::Limits> for PoolLimits {
+    fn from(limits: &crate::engine::Limits) -> Self {
+        PoolLimits {
+            connections: limits.grpc_backend_connections.max(1),
+            streams: limits.grpc_backend_streams.max(1),
+        }
+    }
+}
 
 /// Why no connection could be had. Nothing of the call was sent.
 #[derive(Debug, thiserror::Error)]
@@ -44,59 +79,178 @@ pub(crate) enum ConnectError {
     Handshake(String, #[source] hyper::Error),
 }
 
-type Connecting = Shared<LocalBoxFuture<'static, Result<SendRequest<GrpcBody>, Arc<ConnectError>>>>;
+/// Why no stream could be had. Nothing of the call was sent.
+#[derive(Debug)]
+pub(crate) enum NoStream {
+    /// No connection could be made.
+    Connect(Arc<ConnectError>),
+    /// The deadline passed while connecting.
+    ConnectDeadline,
+    /// The deadline passed while every allowed connection was full.
+    Busy,
+}
 
-enum Slot {
-    Ready(SendRequest<GrpcBody>),
-    Connecting(Connecting),
+type Connecting = Shared<LocalBoxFuture<'static, Result<(), Arc<ConnectError>>>>;
+
+/// What the calls on one connection share.
+#[derive(Debug)]
+struct ConnState {
+    /// Calls on it now.
+    active: Cell<usize>,
+    /// The backend's `MAX_CONCURRENT_STREAMS`, as last seen by the connection's task.
+    max_send: Cell<usize>,
+    /// The backend refused a stream: no new call until one of its calls ends.
+    refused: Cell<bool>,
+    /// The connection is closing or closed.
+    closed: Cell<bool>,
+    /// The backend's waiters, woken when a stream ends or a connection comes or goes.
+    freed: Rc<Notify>,
+}
+
+struct Conn {
+    sender: SendRequest<GrpcBody>,
+    state: Rc<ConnState>,
+}
+
+#[derive(Default)]
+struct Backend {
+    conns: Vec<Conn>,
+    connecting: Option<Connecting>,
+    freed: Rc<Notify>,
+}
+
+/// A call's place on a connection, freed when dropped.
+#[derive(Debug)]
+pub(crate) struct Lease(Rc<ConnState>);
+
+/// A sender on a connection with room for one more call, and that call's place.
+pub(crate) struct Stream {
+    pub(crate) sender: SendRequest<GrpcBody>,
+    pub(crate) lease: Lease,
+}
+
+enum Pick {
+    Ready(Stream),
+    Connect(Connecting),
+    Wait(Rc<Notify>),
 }
 
 thread_local! {
-    static POOL: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<String, Backend>> = RefCell::new(HashMap::new());
 }
 
-/// A sender on this thread's connection to `spec`'s backend, connecting when there is none.
+/// A stream on one of this thread's connections to `spec`'s backend, before `deadline`:
+/// on a connection with room, else on a new one (within `limits`), else the first that
+/// frees up.
 ///
 /// # Errors
-/// Why the connection could not be made.
-pub(crate) async fn sender(spec: &GrpcSpec) -> Result<SendRequest<GrpcBody>, Arc<ConnectError>> {
-    let pending = POOL.with(|pool| {
-        let mut pool = pool.borrow_mut();
-        match pool.get(spec.uri.as_str()) {
-            Some(Slot::Ready(s)) if !s.is_closed() => return Ok(s.clone()),
-            Some(Slot::Connecting(f)) => match f.peek() {
-                None => return Err(f.clone()),
-                Some(Ok(s)) if !s.is_closed() => {
-                    let s = s.clone();
-                    pool.insert(spec.uri.clone(), Slot::Ready(s.clone()));
-                    return Ok(s);
-                }
-                // A finished attempt that failed, or whose connection has closed: retry.
-                Some(_) => {}
+/// Why no stream could be had; nothing of the call was sent.
+pub(crate) async fn stream(
+    spec: &GrpcSpec,
+    limits: PoolLimits,
+    deadline: Instant,
+) -> Result<Stream, NoStream> {
+    loop {
+        match pick(spec, limits) {
+            Pick::Ready(stream) => return Ok(stream),
+            Pick::Connect(attempt) => match tokio::time::timeout_at(deadline, attempt).await {
+                Err(_) => return Err(NoStream::ConnectDeadline),
+                Ok(Err(error)) => return Err(NoStream::Connect(error)),
+                Ok(Ok(())) => {}
             },
-            _ => {}
+            Pick::Wait(freed) => {
+                let notified = freed.notified();
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return Err(NoStream::Busy);
+                }
+            }
         }
-        let attempt = connect(spec.clone()).boxed_local().shared();
-        pool.insert(spec.uri.clone(), Slot::Connecting(attempt.clone()));
-        Err(attempt)
-    });
-    match pending {
-        Ok(sender) => Ok(sender),
-        Err(attempt) => attempt.await,
     }
 }
 
-/// Drops this thread's connection to `spec`'s backend (it refused a call as not ready).
-pub(crate) fn forget(spec: &GrpcSpec) {
+fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        if matches!(pool.get(spec.uri.as_str()), Some(Slot::Ready(_))) {
-            pool.remove(spec.uri.as_str());
+        let backend = pool.entry(spec.uri.clone()).or_default();
+        backend
+            .conns
+            .retain(|c| !c.state.closed.get() && !c.sender.is_closed());
+        if let Some(conn) = backend.conns.iter().find(|c| c.state.has_room(limits)) {
+            conn.state.active.set(conn.state.active.get() + 1);
+            return Pick::Ready(Stream {
+                sender: conn.sender.clone(),
+                lease: Lease(conn.state.clone()),
+            });
         }
-    });
+        if let Some(attempt) = &backend.connecting {
+            return Pick::Connect(attempt.clone());
+        }
+        if backend.conns.len() < limits.connections {
+            let attempt = add_connection(spec.clone(), limits, backend.freed.clone())
+                .boxed_local()
+                .shared();
+            backend.connecting = Some(attempt.clone());
+            return Pick::Connect(attempt);
+        }
+        Pick::Wait(backend.freed.clone())
+    })
 }
 
-async fn connect(spec: GrpcSpec) -> Result<SendRequest<GrpcBody>, Arc<ConnectError>> {
+/// Connects to `spec`'s backend and adds the connection to this thread's pool.
+async fn add_connection(
+    spec: GrpcSpec,
+    limits: PoolLimits,
+    freed: Rc<Notify>,
+) -> Result<(), Arc<ConnectError>> {
+    let connected = connect(spec.clone(), limits.streams, freed.clone()).await;
+    let result = connected.as_ref().map(|_| ()).map_err(Arc::clone);
+    POOL.with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let backend = pool.entry(spec.uri.clone()).or_default();
+        backend.connecting = None;
+        if let Ok(conn) = connected {
+            backend.conns.push(conn);
+        }
+    });
+    freed.notify_waiters();
+    result
+}
+
+impl ConnState {
+    fn has_room(&self, limits: PoolLimits) -> bool {
+        !self.refused.get()
+            && !self.closed.get()
+            && self.active.get() < limits.streams.min(self.max_send.get())
+    }
+}
+
+impl Lease {
+    /// The backend refused a call on this connection (REFUSED_STREAM): it takes no new
+    /// call until one of its calls ends.
+    pub(crate) fn refused(&self) {
+        self.0.refused.set(true);
+    }
+
+    /// The connection is closing: no new call goes to it.
+    pub(crate) fn retire(&self) {
+        self.0.closed.set(true);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let state = &self.0;
+        state.active.set(state.active.get().saturating_sub(1));
+        state.refused.set(false);
+        state.freed.notify_waiters();
+    }
+}
+
+async fn connect(
+    spec: GrpcSpec,
+    streams: usize,
+    freed: Rc<Notify>,
+) -> Result<Conn, Arc<ConnectError>> {
     let authority = spec.authority.clone();
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&authority)).await {
         Err(_) => return Err(Arc::new(ConnectError::Timeout(authority))),
@@ -107,7 +261,7 @@ async fn connect(spec: GrpcSpec) -> Result<SendRequest<GrpcBody>, Arc<ConnectErr
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
     if !spec.tls {
-        return handshake(TokioIo::new(tcp), &authority).await;
+        return handshake(TokioIo::new(tcp), &authority, streams, freed).await;
     }
     let name = rustls::pki_types::ServerName::try_from(spec.host.clone()).map_err(|error| {
         Arc::new(ConnectError::Tls(
@@ -121,10 +275,25 @@ async fn connect(spec: GrpcSpec) -> Result<SendRequest<GrpcBody>, Arc<ConnectErr
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
         Ok(Ok(tls)) => tls,
     };
-    handshake(TokioIo::new(tls), &authority).await
+    handshake(TokioIo::new(tls), &authority, streams, freed).await
 }
 
-async fn handshake<I>(io: I, authority: &str) -> Result<SendRequest<GrpcBody>, Arc<ConnectError>>
+/// The connection's receive window: every stream it may carry can hold its whole window
+/// at once without taking any from the others.
+fn connection_window(streams: usize) -> u32 {
+    let max = u32::try_from(i32::MAX).unwrap_or(u32::MAX);
+    u32::try_from(streams)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(STREAM_WINDOW)
+        .clamp(STREAM_WINDOW, max)
+}
+
+async fn handshake<I>(
+    io: I,
+    authority: &str,
+    streams: usize,
+    freed: Rc<Notify>,
+) -> Result<Conn, Arc<ConnectError>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
@@ -132,16 +301,37 @@ where
         .timer(TokioTimer::new())
         .keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .initial_max_send_streams(streams)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(connection_window(streams))
         .handshake(io)
         .await
         .map_err(|error| Arc::new(ConnectError::Handshake(authority.to_owned(), error)))?;
+    let state = Rc::new(ConnState {
+        active: Cell::new(0),
+        max_send: Cell::new(streams),
+        refused: Cell::new(false),
+        closed: Cell::new(false),
+        freed,
+    });
+    let watch = state.clone();
     let authority = authority.to_owned();
     tokio::task::spawn_local(async move {
-        if let Err(error) = connection.await {
+        let mut connection = std::pin::pin!(connection);
+        // Each turn of the connection may have read the backend's SETTINGS.
+        let ended = std::future::poll_fn(|cx| {
+            let polled = connection.as_mut().poll(cx);
+            watch.max_send.set(connection.current_max_send_streams());
+            polled
+        })
+        .await;
+        watch.closed.set(true);
+        watch.freed.notify_waiters();
+        if let Err(error) = ended {
             tracing::debug!(backend = %authority, %error, "gRPC backend connection ended");
         }
     });
-    Ok(sender)
+    Ok(Conn { sender, state })
 }
 
 /// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else the web PKI
