@@ -269,7 +269,9 @@ async fn exchange(
             });
         }
         // Nothing was processed: send it again, elsewhere, or give it back whole.
-        stream.lease.refused();
+        let mut lease = stream.lease;
+        lease.refused();
+        drop(lease);
         refused += 1;
         let Some((again, handle)) = tap.resend() else {
             return Err(Failed {

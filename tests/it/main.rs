@@ -11,6 +11,7 @@ mod expressions;
 mod fixtures;
 mod groups;
 mod grpc;
+mod grpc_abuse;
 mod health_checks;
 mod http_proxy;
 mod lifecycle;

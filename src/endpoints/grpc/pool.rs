@@ -121,7 +121,11 @@ struct Backend {
 
 /// A call's place on a connection, freed when dropped.
 #[derive(Debug)]
-pub(crate) struct Lease(Rc<ConnState>);
+pub(crate) struct Lease {
+    conn: Rc<ConnState>,
+    /// This call was refused: its end does not make room on the connection.
+    refused: bool,
+}
 
 /// A sender on a connection with room for one more call, and that call's place.
 pub(crate) struct Stream {
@@ -179,7 +183,10 @@ fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
             conn.state.active.set(conn.state.active.get() + 1);
             return Pick::Ready(Stream {
                 sender: conn.sender.clone(),
-                lease: Lease(conn.state.clone()),
+                lease: Lease {
+                    conn: conn.state.clone(),
+                    refused: false,
+                },
             });
         }
         if let Some(attempt) = &backend.connecting {
@@ -225,24 +232,30 @@ impl ConnState {
 }
 
 impl Lease {
-    /// The backend refused a call on this connection (REFUSED_STREAM): it takes no new
-    /// call until one of its calls ends.
-    pub(crate) fn refused(&self) {
-        self.0.refused.set(true);
+    /// The backend refused this call (REFUSED_STREAM). When other calls are open on the
+    /// connection, it is at a limit the backend did not announce: it takes no new call
+    /// until one of them ends.
+    pub(crate) fn refused(&mut self) {
+        if self.conn.active.get() > 1 {
+            self.refused = true;
+            self.conn.refused.set(true);
+        }
     }
 
     /// The connection is closing: no new call goes to it.
     pub(crate) fn retire(&self) {
-        self.0.closed.set(true);
+        self.conn.closed.set(true);
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let state = &self.0;
-        state.active.set(state.active.get().saturating_sub(1));
-        state.refused.set(false);
-        state.freed.notify_waiters();
+        let conn = &self.conn;
+        conn.active.set(conn.active.get().saturating_sub(1));
+        if !self.refused {
+            conn.refused.set(false);
+        }
+        conn.freed.notify_waiters();
     }
 }
 
