@@ -7,6 +7,7 @@
 //! and the fronts treat them alike.
 
 mod pool;
+mod preface;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -315,7 +316,9 @@ impl Failure {
                     (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
                 }
                 // Only the connection preface was sent, never the call.
-                ConnectError::Handshake(..) => (ErrorKind::Protocol, ProtocolState::RequestReady),
+                ConnectError::Handshake(..) | ConnectError::NoSettings(_) => {
+                    (ErrorKind::Protocol, ProtocolState::RequestReady)
+                }
             },
             Failure::Call(error) => classify_call(error),
             Failure::Deadline { connected: false } => {

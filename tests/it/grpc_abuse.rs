@@ -98,9 +98,11 @@ async fn clients_that_never_read_do_not_stall_other_clients_calls() {
         }
         connections.push(send);
     }
-    eventually(Duration::from_secs(10), "the unread streams fill their windows", || async {
-        backend.produced.load(Ordering::SeqCst) >= 16 * 4
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the unread streams fill their windows",
+        || async { backend.produced.load(Ordering::SeqCst) >= 16 * 4 },
+    )
     .await;
     // Ten fresh clients each stream 1 MiB back, within a 5 s deadline.
     let mut good = Vec::new();
@@ -132,4 +134,200 @@ async fn clients_that_never_read_do_not_stall_other_clients_calls() {
         );
     }
     drop((held, connections));
+}
+
+/// Opens a bidi call on `c` that never sends a message (its request stream stays open
+/// as long as the returned sender lives).
+async fn idle_bidi(
+    mut c: EchoClient<Channel>,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<EchoRequest>,
+        tonic::Streaming<EchoReply>,
+    ),
+    tonic::Status,
+> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let replies = c.bidi(stream).await?.into_inner();
+    Ok((tx, replies))
+}
+
+/// Ten fresh clients make three unary calls each within a 3 s deadline: every one succeeds.
+async fn good_client_succeeds(axon: &TestAxon, what: &str) {
+    for i in 0..10 {
+        let mut c = client(axon).await;
+        for j in 0..3 {
+            let mut req = tonic::Request::new(request(&format!("good {i}.{j}")));
+            req.set_timeout(Duration::from_secs(3));
+            let reply = c.unary(req).await.map(|r| r.into_inner().message);
+            assert_eq!(
+                reply.map_err(|s| (s.code(), s.message().to_owned())),
+                Ok(format!("good {i}.{j}")),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn idle_streams_at_the_backends_stream_limit_neither_block_nor_suspend_it() {
+    // The backend takes 10 concurrent calls per connection; two clients hold 25 idle
+    // bidi calls each. Before, each worker had one connection to the backend: calls past
+    // its limit queued behind the idle ones until their deadline.
+    let backend = GrpcBackend::start_limited("b1", 10).await;
+    let axon = axon_for(&backend.uri()).await;
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        let c = client(&axon).await;
+        for _ in 0..25 {
+            idle.push(actix_rt::spawn(idle_bidi(c.clone())));
+        }
+    }
+    eventually(
+        Duration::from_secs(10),
+        "every idle call reaches the backend",
+        || async { backend.calls() >= 50 },
+    )
+    .await;
+    good_client_succeeds(&axon, "a good client's call succeeds beside idle streams").await;
+    assert_eq!(axon.state("Echo").await, "ACTIVE");
+    for call in idle {
+        let opened = call.await.expect("task");
+        assert!(
+            opened.is_ok(),
+            "an idle call was opened: {:?}",
+            opened.err()
+        );
+    }
+}
+
+/// A gRPC backend on raw HTTP/2 that resets the streams `refuse` picks (by arrival number)
+/// with REFUSED_STREAM, as a server does at a limit it did not announce, and answers the
+/// others' Unary calls. Returns its port and the streams it saw.
+async fn refusing_backend(refuse: fn(usize) -> bool) -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let streams = Arc::new(AtomicUsize::new(0));
+    let seen = streams.clone();
+    actix_rt::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let seen = seen.clone();
+            actix_rt::spawn(async move {
+                let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                    return;
+                };
+                while let Some(Ok((req, mut respond))) = conn.accept().await {
+                    if refuse(seen.fetch_add(1, Ordering::SeqCst)) {
+                        respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    } else {
+                        actix_rt::spawn(answer_unary(req, respond));
+                    }
+                }
+            });
+        }
+    });
+    (port, streams)
+}
+
+async fn answer_unary(
+    req: http::Request<h2::RecvStream>,
+    mut respond: h2::server::SendResponse<Bytes>,
+) {
+    let mut body = req.into_body();
+    let mut got = Vec::new();
+    while let Some(Ok(chunk)) = body.data().await {
+        body.flow_control().release_capacity(chunk.len()).ok();
+        got.extend_from_slice(&chunk);
+    }
+    let asked = axon::grpc::first_message(&got)
+        .and_then(|m| EchoRequest::decode(m).ok())
+        .unwrap_or_default();
+    let reply = EchoReply {
+        message: asked.message,
+        server: "raw".into(),
+        ..EchoReply::default()
+    };
+    let head = http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(())
+        .expect("response");
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    send.send_data(axon::grpc::frame(&reply.encode_to_vec()), false)
+        .ok();
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    send.send_trailers(trailers).ok();
+}
+
+#[actix_rt::test]
+async fn a_refused_stream_is_sent_again_and_never_counts_against_the_backend() {
+    // Every other stream is refused: each call is refused once, then answered.
+    let (port, streams) = refusing_backend(|n| n % 2 == 0).await;
+    let axon = axon_for(&format!("http://127.0.0.1:{port}")).await;
+    good_client_succeeds(&axon, "a refused call is sent again").await;
+    assert_eq!(
+        streams.load(Ordering::SeqCst),
+        60,
+        "each call was refused once"
+    );
+    assert_eq!(axon.state("Echo").await, "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn a_backend_that_refuses_every_stream_is_busy_not_suspended() {
+    let (port, _) = refusing_backend(|_| true).await;
+    let axon = axon_for(&format!("http://127.0.0.1:{port}")).await;
+    let mut c = client(&axon).await;
+    for _ in 0..5 {
+        let status = c.unary(request("refused")).await.expect_err("refused");
+        assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
+    }
+    assert_eq!(
+        axon.state("Echo").await,
+        "ACTIVE",
+        "a backend at its stream limit is not failing"
+    );
+}
+
+#[actix_rt::test]
+async fn a_deadline_that_cuts_a_streaming_call_cancels_the_backend_stream() {
+    // The backend answered (headers and a first reply) and the client keeps its request
+    // stream open: when the deadline passes, the client gets DEADLINE_EXCEEDED and the
+    // backend's stream is reset at once, not when the client finally closes.
+    let backend = GrpcBackend::start("b1").await;
+    let axon = axon_for(&backend.uri()).await;
+    let mut c = client(&axon).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(request("first")).await.expect("queued");
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.set_timeout(Duration::from_millis(800));
+    req.metadata_mut().insert(
+        "x-watch-cancel",
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    let mut replies = c.bidi(req).await.expect("the call opens").into_inner();
+    let first = replies
+        .next()
+        .await
+        .expect("a reply")
+        .expect("a good reply");
+    assert_eq!(first.message, "echo first");
+    let end = replies.next().await.expect("a status");
+    assert_eq!(
+        end.map(|r| r.message).map_err(|s| s.code()),
+        Err(Code::DeadlineExceeded)
+    );
+    eventually(
+        Duration::from_secs(3),
+        "the backend stream is cancelled",
+        || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
+    )
+    .await;
+    // The client never closed its request stream.
+    drop(tx);
 }

@@ -17,7 +17,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::Future as _;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -30,6 +29,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::preface::{Preface, Watched};
 use crate::config::GrpcSpec;
 use crate::grpc::LocalExec;
 use crate::message::grpc::GrpcBody;
@@ -43,6 +43,9 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The receive window of one backend stream: the most a backend can send ahead of what the
 /// call's client has read, and so the most one call buffers in Axon.
 pub(crate) const STREAM_WINDOW: u32 = 256 * 1024;
+/// The stream limit h2 assumes until the backend's first SETTINGS arrive; a backend cannot
+/// announce it (the setting is 32 bits), so it means "not known yet".
+const LIMIT_UNKNOWN: usize = usize::MAX - 1;
 
 /// How many connections and streams a worker may use towards one backend.
 #[derive(Debug, Clone, Copy)]
@@ -77,6 +80,9 @@ pub(crate) enum ConnectError {
     /// The HTTP/2 handshake failed.
     #[error("HTTP/2 handshake with {0} failed: {1}")]
     Handshake(String, #[source] hyper::Error),
+    /// The backend closed the connection before sending its HTTP/2 settings.
+    #[error("{0} closed the connection before its HTTP/2 settings")]
+    NoSettings(String),
 }
 
 /// Why no stream could be had. Nothing of the call was sent.
@@ -274,7 +280,7 @@ async fn connect(
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
     if !spec.tls {
-        return handshake(TokioIo::new(tcp), &authority, streams, freed).await;
+        return handshake(tcp, &authority, streams, freed).await;
     }
     let name = rustls::pki_types::ServerName::try_from(spec.host.clone()).map_err(|error| {
         Arc::new(ConnectError::Tls(
@@ -288,7 +294,7 @@ async fn connect(
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
         Ok(Ok(tls)) => tls,
     };
-    handshake(TokioIo::new(tls), &authority, streams, freed).await
+    handshake(tls, &authority, streams, freed).await
 }
 
 /// The connection's receive window: every stream it may carry can hold its whole window
@@ -308,8 +314,23 @@ async fn handshake<I>(
     freed: Rc<Notify>,
 ) -> Result<Conn, Arc<ConnectError>>
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
+    let state = Rc::new(ConnState {
+        active: Cell::new(0),
+        max_send: Cell::new(LIMIT_UNKNOWN),
+        refused: Cell::new(false),
+        closed: Cell::new(false),
+        freed,
+    });
+    let told = state.clone();
+    let io = Watched::new(io, move |preface| {
+        match preface {
+            Preface::Limit(limit) => told.max_send.set(limit),
+            Preface::Unusable => told.closed.set(true),
+        }
+        told.freed.notify_waiters();
+    });
     let (sender, connection) = Builder::new(LocalExec)
         .timer(TokioTimer::new())
         .keep_alive_interval(KEEP_ALIVE_INTERVAL)
@@ -317,34 +338,45 @@ where
         .initial_max_send_streams(streams)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(connection_window(streams))
-        .handshake(io)
+        .handshake(TokioIo::new(io))
         .await
         .map_err(|error| Arc::new(ConnectError::Handshake(authority.to_owned(), error)))?;
-    let state = Rc::new(ConnState {
-        active: Cell::new(0),
-        max_send: Cell::new(streams),
-        refused: Cell::new(false),
-        closed: Cell::new(false),
-        freed,
-    });
-    let watch = state.clone();
+    spawn_connection(connection, state.clone(), authority.to_owned());
+    // Calls go to the connection once the backend's limit is known: before, h2 would
+    // queue the calls past that limit behind ones that may never end.
+    let settled = async {
+        loop {
+            let changed = state.freed.notified();
+            if state.max_send.get() != LIMIT_UNKNOWN || state.closed.get() {
+                return;
+            }
+            changed.await;
+        }
+    };
     let authority = authority.to_owned();
+    let timed_out = tokio::time::timeout(CONNECT_TIMEOUT, settled)
+        .await
+        .is_err();
+    match (timed_out, state.closed.get()) {
+        (true, _) => Err(Arc::new(ConnectError::Timeout(authority))),
+        (false, true) => Err(Arc::new(ConnectError::NoSettings(authority))),
+        (false, false) => Ok(Conn { sender, state }),
+    }
+}
+
+/// Runs the connection on this thread; marks it closed when it ends.
+fn spawn_connection<C>(connection: C, state: Rc<ConnState>, backend: String)
+where
+    C: std::future::Future<Output = hyper::Result<()>> + 'static,
+{
     tokio::task::spawn_local(async move {
-        let mut connection = std::pin::pin!(connection);
-        // Each turn of the connection may have read the backend's SETTINGS.
-        let ended = std::future::poll_fn(|cx| {
-            let polled = connection.as_mut().poll(cx);
-            watch.max_send.set(connection.current_max_send_streams());
-            polled
-        })
-        .await;
-        watch.closed.set(true);
-        watch.freed.notify_waiters();
+        let ended = connection.await;
+        state.closed.set(true);
+        state.freed.notify_waiters();
         if let Err(error) = ended {
-            tracing::debug!(backend = %authority, %error, "gRPC backend connection ended");
+            tracing::debug!(%backend, %error, "gRPC backend connection ended");
         }
     });
-    Ok(Conn { sender, state })
 }
 
 /// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else the web PKI

@@ -105,7 +105,8 @@ impl GrpcBackend {
             .await;
         let task = actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let mut builder = tonic::transport::Server::builder().max_concurrent_streams(max_streams);
+            let mut builder =
+                tonic::transport::Server::builder().max_concurrent_streams(max_streams);
             if let Some(tls) = tls {
                 builder = builder.tls_config(tls).expect("backend TLS");
             }
@@ -271,18 +272,30 @@ impl Echo for Service {
         req: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<Self::BidiStream>, Status> {
         self.record("Bidi", &req);
+        // With `x-watch-cancel`, the call stays open after the request stream ends, until
+        // the caller resets it (hyper reports a CANCEL as a clean end of the request).
+        let watch = req.metadata().contains_key("x-watch-cancel");
         let mut stream = req.into_inner();
         let this = self.clone();
         let replies = async_stream_replies(move |tx| async move {
             let mut i = 0;
-            while let Some(item) = stream.next().await {
-                if item.is_err() {
-                    // Reset by the caller (Axon cancelling the call).
-                    this.cancelled.fetch_add(1, Ordering::SeqCst);
-                }
+            loop {
+                let item = tokio::select! {
+                    item = stream.next() => item,
+                    // The response was dropped while the call was open: reset by the caller.
+                    () = tx.closed() => None,
+                };
+                let Some(item) = item else {
+                    if watch || tx.is_closed() {
+                        tx.closed().await;
+                        this.cancelled.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return;
+                };
                 let reply = item.map(|r| this.reply(format!("echo {}", r.message), i));
                 i += 1;
                 if tx.send(reply).await.is_err() {
+                    this.cancelled.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
             }
