@@ -216,7 +216,7 @@ async fn exchange(
     body: GrpcBody,
     wait_until: Instant,
 ) -> Result<Exchanged, Failed> {
-    let (mut body, mut tap) = RequestTap::new(body);
+    let (mut body, mut tap) = RequestTap::wrap(body);
     let (mut closed, mut refused) = (0, 0);
     loop {
         let stream = match pool::stream(spec, limits, wait_until).await {

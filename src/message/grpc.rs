@@ -142,7 +142,7 @@ impl fmt::Debug for TapState {
 
 impl RequestTap {
     /// A tap over `source`, and its handle.
-    pub fn new(source: GrpcBody) -> (GrpcBody, RequestHandle) {
+    pub fn wrap(source: GrpcBody) -> (GrpcBody, RequestHandle) {
         Self::with_replay(source, Vec::new(), 0)
     }
 
