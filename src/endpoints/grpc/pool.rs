@@ -408,3 +408,21 @@ fn client_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     config.alpn_protocols = vec![b"h2".to_vec()];
     Arc::new(config)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stream_a_connection_may_carry_has_its_whole_window() {
+        assert_eq!(connection_window(100), 100 * STREAM_WINDOW);
+        assert_eq!(connection_window(1), STREAM_WINDOW);
+        assert_eq!(
+            connection_window(0),
+            STREAM_WINDOW,
+            "never below one stream's"
+        );
+        // HTTP/2 windows are at most 2^31 - 1.
+        assert_eq!(connection_window(usize::MAX), 0x7fff_ffff);
+    }
+}
