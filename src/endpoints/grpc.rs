@@ -24,7 +24,7 @@ use crate::config::{GrpcSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use crate::message::grpc::{
-    BackendResponse, GrpcBody, RequestTap, headers_from_wire, headers_to_wire,
+    BackendResponse, GrpcBody, RequestHandle, RequestTap, headers_from_wire, headers_to_wire,
 };
 use crate::message::{Body, MessageContext};
 
@@ -202,7 +202,7 @@ struct Failed {
 /// the call's place on its connection.
 type Exchanged = (
     http::Response<hyper::body::Incoming>,
-    crate::message::grpc::RequestHandle,
+    RequestHandle,
     pool::Lease,
 );
 
@@ -217,7 +217,7 @@ async fn exchange(
     wait_until: Instant,
 ) -> Result<Exchanged, Failed> {
     let (mut body, mut tap) = RequestTap::wrap(body);
-    let (mut closed, mut refused) = (0, 0);
+    let mut tries = Tries::default();
     loop {
         let stream = match pool::stream(spec, limits, wait_until).await {
             Ok(stream) => stream,
@@ -236,30 +236,47 @@ async fn exchange(
         let mut sender = stream.sender;
         let request = call_request(&head, body);
         let sending = tokio::time::timeout_at(wait_until, sender.try_send_request(request));
-        let mut error = match sending.await {
+        match sending.await {
             Ok(Ok(response)) => {
                 tap.answered();
                 return Ok((response, tap, stream.lease));
             }
-            Ok(Err(error)) => error,
+            Ok(Err(error)) => (body, tap) = tries.again(error, stream.lease, tap)?,
             Err(_) => {
                 return Err(Failed {
                     failure: Failure::Deadline { connected: true },
                     unsent: None,
                 });
             }
-        };
+        }
+    }
+}
+
+/// The attempts of one call that wrote nothing or were not processed.
+#[derive(Debug, Default)]
+struct Tries {
+    closed: usize,
+    refused: usize,
+}
+
+impl Tries {
+    /// The request stream to send again after `error`, or why the call fails.
+    fn again(
+        &mut self,
+        mut error: hyper::client::conn::TrySendError<Request<GrpcBody>>,
+        mut lease: pool::Lease,
+        tap: RequestHandle,
+    ) -> Result<(GrpcBody, RequestHandle), Failed> {
         if let Some(back) = error.take_message() {
-            // The connection was closing and wrote nothing.
-            stream.lease.retire();
-            closed += 1;
-            body = back.into_body();
-            if closed < 2 {
-                continue;
+            // The connection was closing and wrote nothing: once more, on another.
+            lease.retire();
+            self.closed += 1;
+            if self.closed < 2 {
+                return Ok((back.into_body(), tap));
             }
             return Err(Failed {
                 failure: Failure::Call(error.into_error()),
-                unsent: Some(body),
+                unsent: Some(back.into_body()),
             });
         }
         let error = error.into_error();
@@ -270,23 +287,22 @@ async fn exchange(
             });
         }
         // Nothing was processed: send it again, elsewhere, or give it back whole.
-        let mut lease = stream.lease;
         lease.refused();
         drop(lease);
-        refused += 1;
-        let Some((again, handle)) = tap.resend() else {
+        self.refused += 1;
+        let Some((body, tap)) = tap.resend() else {
             return Err(Failed {
                 failure: Failure::Call(error),
                 unsent: None,
             });
         };
-        (body, tap) = (again, handle);
-        if refused > REFUSED_RETRIES {
+        if self.refused > REFUSED_RETRIES {
             return Err(Failed {
                 failure: Failure::Busy,
                 unsent: Some(body),
             });
         }
+        Ok((body, tap))
     }
 }
 
