@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Concurrent calls per connection to a gRPC backend (its own limit applies if lower).
     #[arg(long, default_value_t = 100)]
     pub grpc_backend_streams: usize,
+    /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub grpc_backend_stream_window: u32,
 }
 
 /// `axon check` options.
@@ -168,6 +171,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             global_timeout: Duration::from_millis(args.global_timeout_ms),
             grpc_backend_connections: args.grpc_backend_connections,
             grpc_backend_streams: args.grpc_backend_streams,
+            grpc_backend_stream_window: args.grpc_backend_stream_window,
         },
     };
     let system = actix_rt::System::new();

@@ -39,6 +39,9 @@ pub struct Limits {
     /// Concurrent calls on one connection to a gRPC backend (the backend's own
     /// `MAX_CONCURRENT_STREAMS` applies when lower).
     pub grpc_backend_streams: usize,
+    /// Receive window, in bytes, of one call to a gRPC backend: the most Axon buffers for
+    /// a call whose client does not read.
+    pub grpc_backend_stream_window: u32,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             global_timeout: Duration::from_secs(60),
             grpc_backend_connections: 8,
             grpc_backend_streams: 100,
+            grpc_backend_stream_window: 256 * 1024,
         }
     }
 }

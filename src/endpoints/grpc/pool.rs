@@ -10,7 +10,8 @@
 //! opens another (up to the per-backend cap), else waits for a stream to end, within its
 //! deadline. One connection attempt runs at a time per backend; concurrent calls share it.
 //!
-//! Flow control: every stream has a fixed receive window ([`STREAM_WINDOW`]) and the
+//! Flow control: every stream has a fixed receive window (`--grpc-backend-stream-window`)
+//! and the
 //! connection's window is the sum of the windows of all the streams it may carry. A call
 //! whose client does not read holds at most its own stream's window, never a share of the
 //! window the other calls need: a slow reader only slows itself.
@@ -40,9 +41,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// calls are long-lived streams.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-/// The receive window of one backend stream: the most a backend can send ahead of what the
-/// call's client has read, and so the most one call buffers in Axon.
-pub(crate) const STREAM_WINDOW: u32 = 256 * 1024;
+/// The smallest and largest receive window of one backend stream (HTTP/2 allows 2^31 - 1).
+const MIN_WINDOW: u32 = 16 * 1024;
+const MAX_WINDOW: u32 = 0x7fff_ffff;
 /// The stream limit h2 assumes until the backend's first SETTINGS arrive; a backend cannot
 /// announce it (the setting is 32 bits), so it means "not known yet".
 const LIMIT_UNKNOWN: usize = usize::MAX - 1;
@@ -54,6 +55,9 @@ pub(crate) struct PoolLimits {
     pub(crate) connections: usize,
     /// Concurrent calls per connection (the backend's own limit applies when lower).
     pub(crate) streams: usize,
+    /// The receive window of one backend stream: the most a backend can send ahead of what
+    /// the call's client has read, and so the most one call buffers in Axon.
+    pub(crate) window: u32,
 }
 
 impl From<&crate::engine::Limits> for PoolLimits {
@@ -61,6 +65,9 @@ impl From<&crate::engine::Limits> for PoolLimits {
         PoolLimits {
             connections: limits.grpc_backend_connections.max(1),
             streams: limits.grpc_backend_streams.max(1),
+            window: limits
+                .grpc_backend_stream_window
+                .clamp(MIN_WINDOW, MAX_WINDOW),
         }
     }
 }
@@ -215,7 +222,7 @@ async fn add_connection(
     limits: PoolLimits,
     freed: Rc<Notify>,
 ) -> Result<(), Arc<ConnectError>> {
-    let connected = connect(spec.clone(), limits.streams, freed.clone()).await;
+    let connected = connect(spec.clone(), limits, freed.clone()).await;
     let result = connected.as_ref().map(|_| ()).map_err(Arc::clone);
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
@@ -267,7 +274,7 @@ impl Drop for Lease {
 
 async fn connect(
     spec: GrpcSpec,
-    streams: usize,
+    limits: PoolLimits,
     freed: Rc<Notify>,
 ) -> Result<Conn, Arc<ConnectError>> {
     let authority = spec.authority.clone();
@@ -280,7 +287,7 @@ async fn connect(
         tracing::debug!(%error, "TCP_NODELAY not set");
     }
     if !spec.tls {
-        return handshake(tcp, &authority, streams, freed).await;
+        return handshake(tcp, &authority, limits, freed).await;
     }
     let name = rustls::pki_types::ServerName::try_from(spec.host.clone()).map_err(|error| {
         Arc::new(ConnectError::Tls(
@@ -294,23 +301,22 @@ async fn connect(
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
         Ok(Ok(tls)) => tls,
     };
-    handshake(tls, &authority, streams, freed).await
+    handshake(tls, &authority, limits, freed).await
 }
 
 /// The connection's receive window: every stream it may carry can hold its whole window
 /// at once without taking any from the others.
-fn connection_window(streams: usize) -> u32 {
-    let max = u32::try_from(i32::MAX).unwrap_or(u32::MAX);
-    u32::try_from(streams)
+fn connection_window(limits: PoolLimits) -> u32 {
+    u32::try_from(limits.streams)
         .unwrap_or(u32::MAX)
-        .saturating_mul(STREAM_WINDOW)
-        .clamp(STREAM_WINDOW, max)
+        .saturating_mul(limits.window)
+        .clamp(limits.window, MAX_WINDOW)
 }
 
 async fn handshake<I>(
     io: I,
     authority: &str,
-    streams: usize,
+    limits: PoolLimits,
     freed: Rc<Notify>,
 ) -> Result<Conn, Arc<ConnectError>>
 where
@@ -335,9 +341,9 @@ where
         .timer(TokioTimer::new())
         .keep_alive_interval(KEEP_ALIVE_INTERVAL)
         .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
-        .initial_max_send_streams(streams)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(connection_window(streams))
+        .initial_max_send_streams(limits.streams)
+        .initial_stream_window_size(limits.window)
+        .initial_connection_window_size(connection_window(limits))
         .handshake(TokioIo::new(io))
         .await
         .map_err(|error| Arc::new(ConnectError::Handshake(authority.to_owned(), error)))?;
@@ -415,14 +421,27 @@ mod tests {
 
     #[test]
     fn every_stream_a_connection_may_carry_has_its_whole_window() {
-        assert_eq!(connection_window(100), 100 * STREAM_WINDOW);
-        assert_eq!(connection_window(1), STREAM_WINDOW);
+        let limits = |streams, window| PoolLimits {
+            connections: 1,
+            streams,
+            window,
+        };
+        assert_eq!(connection_window(limits(100, 256 * 1024)), 25 * 1024 * 1024);
+        assert_eq!(connection_window(limits(1, MIN_WINDOW)), MIN_WINDOW);
         assert_eq!(
-            connection_window(0),
-            STREAM_WINDOW,
+            connection_window(limits(0, MIN_WINDOW)),
+            MIN_WINDOW,
             "never below one stream's"
         );
         // HTTP/2 windows are at most 2^31 - 1.
-        assert_eq!(connection_window(usize::MAX), 0x7fff_ffff);
+        assert_eq!(
+            connection_window(limits(usize::MAX, MIN_WINDOW)),
+            MAX_WINDOW
+        );
+        let default = PoolLimits::from(&crate::engine::Limits::default());
+        assert_eq!(
+            (default.connections, default.streams, default.window),
+            (8, 100, 256 * 1024)
+        );
     }
 }
