@@ -331,3 +331,45 @@ async fn a_deadline_that_cuts_a_streaming_call_cancels_the_backend_stream() {
     // The client never closed its request stream.
     drop(tx);
 }
+
+#[actix_rt::test]
+async fn a_backend_answer_that_mediation_drops_cancels_the_backend_stream() {
+    // The out-sequence drops the backend's answer: the client gets OK at once, and the
+    // backend call, whose request stream the client keeps open, is cancelled with it.
+    let backend = GrpcBackend::start("b1").await;
+    let api = echo_api().replace(
+        "<outSequence><send/></outSequence>",
+        "<outSequence><drop/></outSequence>",
+    );
+    let endpoint = format!(
+        r#"<endpoint name="Echo"><grpc uri="{}"/></endpoint>"#,
+        backend.uri()
+    );
+    let axon = TestAxon::start(&[("api.xml", &api), ("ep.xml", &endpoint)]).await;
+    let mut c = client(&axon).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(request("first")).await.expect("queued");
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    req.metadata_mut().insert(
+        "x-watch-cancel",
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    let mut replies = c
+        .bidi(req)
+        .await
+        .expect("the call is answered")
+        .into_inner();
+    let end = replies.next().await.transpose();
+    assert_eq!(
+        end.map_err(|s| s.code()).map(|r| r.is_none()),
+        Ok(true),
+        "OK, no message"
+    );
+    eventually(
+        Duration::from_secs(3),
+        "the backend stream is cancelled",
+        || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
+    )
+    .await;
+    drop(tx);
+}
