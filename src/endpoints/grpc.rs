@@ -130,7 +130,8 @@ pub(crate) async fn send(
                     wire::encode_timeout(at.saturating_duration_since(Instant::now())),
                 );
             }
-            exchange(spec, limits.into(), (uri, headers), body, wait_until).await
+            let deadlines = (wait_until, deadline.map(|(at, _)| at));
+            exchange(spec, limits.into(), (uri, headers), body, deadlines).await
         }
     };
     let (response, tap, lease) = match outcome {
@@ -214,9 +215,9 @@ async fn exchange(
     limits: PoolLimits,
     head: (http::Uri, http::HeaderMap),
     body: GrpcBody,
-    wait_until: Instant,
+    (wait_until, call_deadline): (Instant, Option<Instant>),
 ) -> Result<Exchanged, Failed> {
-    let (mut body, mut tap) = RequestTap::wrap(body);
+    let (mut body, mut tap) = RequestTap::wrap(body, call_deadline);
     let mut tries = Tries::default();
     loop {
         let stream = match pool::stream(spec, limits, wait_until).await {
@@ -472,9 +473,10 @@ pub(crate) async fn check_health(
     let probe = async {
         let deadline = Instant::now() + timeout;
         let limits = PoolLimits::from(&Limits::default());
-        let (response, _tap, _lease) = exchange(spec, limits, (uri, headers), body, deadline)
-            .await
-            .map_err(|failed| failed.failure)?;
+        let (response, _tap, _lease) =
+            exchange(spec, limits, (uri, headers), body, (deadline, None))
+                .await
+                .map_err(|failed| failed.failure)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(Failure::Call);
         Ok::<_, Failure>((parts, collected))
@@ -566,7 +568,7 @@ mod tests {
         );
         let limits = PoolLimits::from(&Limits::default());
         let deadline = Instant::now() + Duration::from_secs(5);
-        let failed = exchange(&spec, limits, head, body, deadline)
+        let failed = exchange(&spec, limits, head, body, (deadline, None))
             .await
             .err()
             .unwrap_or_else(|| panic!("nothing listens on {port}"));

@@ -9,6 +9,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
@@ -19,7 +20,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// The error type of a boxed gRPC body.
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -108,12 +109,15 @@ impl fmt::Debug for BackendResponse {
 ///
 /// It passes frames on as they come and, until the response headers, keeps up to
 /// [`REPLAY_LIMIT`] bytes of them so a refused stream can be sent again. Once cancelled
-/// through its [`RequestHandle`] it fails with CANCEL, which makes hyper reset the backend
-/// stream with RST_STREAM(CANCEL).
+/// through its [`RequestHandle`], or when the call's deadline passes, it fails with
+/// CANCEL, which makes hyper reset the backend stream with RST_STREAM(CANCEL): even when
+/// the response side is not being read (its client does not read), the backend call ends
+/// at the deadline.
 #[derive(Debug)]
 pub struct RequestTap {
     state: Arc<Mutex<TapState>>,
     replay: VecDeque<Bytes>,
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 /// Control over a [`RequestTap`] that hyper owns: cancel it, or take its stream back.
@@ -122,6 +126,7 @@ pub struct RequestHandle(Arc<Mutex<TapState>>);
 
 struct TapState {
     source: Option<GrpcBody>,
+    deadline: Option<Instant>,
     kept: Vec<Bytes>,
     kept_len: usize,
     keeping: bool,
@@ -141,19 +146,21 @@ impl fmt::Debug for TapState {
 }
 
 impl RequestTap {
-    /// A tap over `source`, and its handle.
-    pub fn wrap(source: GrpcBody) -> (GrpcBody, RequestHandle) {
-        Self::with_replay(source, Vec::new(), 0)
+    /// A tap over `source` that ends the backend call at `deadline`, and its handle.
+    pub fn wrap(source: GrpcBody, deadline: Option<Instant>) -> (GrpcBody, RequestHandle) {
+        Self::with_replay(source, deadline, Vec::new(), 0)
     }
 
     fn with_replay(
         source: GrpcBody,
+        deadline: Option<Instant>,
         kept: Vec<Bytes>,
         kept_len: usize,
     ) -> (GrpcBody, RequestHandle) {
         let replay = kept.iter().cloned().collect();
         let state = Arc::new(Mutex::new(TapState {
             source: Some(source),
+            deadline,
             kept,
             kept_len,
             keeping: true,
@@ -164,6 +171,7 @@ impl RequestTap {
         let tap = RequestTap {
             state: state.clone(),
             replay,
+            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         };
         (tap.boxed_unsync(), RequestHandle(state))
     }
@@ -189,6 +197,11 @@ impl Body for RequestTap {
         let this = self.get_mut();
         let mut guard = lock(&this.state);
         let state = &mut *guard;
+        if let Some(deadline) = this.deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            state.cancelled = true;
+        }
         if state.cancelled {
             return Poll::Ready(Some(Err(cancelled())));
         }
@@ -264,7 +277,12 @@ impl RequestHandle {
         let source = state.source.take()?;
         let kept = std::mem::take(&mut state.kept);
         let kept_len = std::mem::replace(&mut state.kept_len, 0);
-        Some(RequestTap::with_replay(source, kept, kept_len))
+        Some(RequestTap::with_replay(
+            source,
+            state.deadline,
+            kept,
+            kept_len,
+        ))
     }
 }
 

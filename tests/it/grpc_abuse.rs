@@ -373,3 +373,33 @@ async fn a_backend_answer_that_mediation_drops_cancels_the_backend_stream() {
     .await;
     drop(tx);
 }
+
+#[actix_rt::test]
+async fn a_deadline_cancels_the_backend_stream_even_when_the_client_reads_nothing() {
+    // A bidi call from a client that advertises a zero window: Axon cannot deliver the
+    // backend's reply, so nothing polls the response side. The deadline still ends the
+    // backend call.
+    let backend = GrpcBackend::start("b1").await;
+    let axon = axon_for(&backend.uri()).await;
+    let mut send = deaf_connection(&axon).await;
+    let mut req = http::Request::post("http://axon/axon.test.Echo/Bidi");
+    for (k, v) in GRPC_HEADERS
+        .into_iter()
+        .chain([("grpc-timeout", "500m"), ("x-watch-cancel", "1")])
+    {
+        req = req.header(k, v);
+    }
+    let mut ready = send.clone().ready().await.expect("stream slot");
+    let (response, mut body) = ready
+        .send_request(req.body(()).expect("request"), false)
+        .expect("open stream");
+    body.send_data(axon::grpc::frame(&request("hello").encode_to_vec()), false)
+        .expect("send a message, keep the stream open");
+    eventually(
+        Duration::from_secs(3),
+        "the backend stream is cancelled",
+        || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
+    )
+    .await;
+    drop((response, body, send));
+}

@@ -110,20 +110,19 @@ impl Relay {
         {
             self.done = true;
             self.inner.cancel();
-            let whose = if *client {
-                "the call's deadline passed"
-            } else {
-                "the endpoint timeout passed"
-            };
-            return Poll::Ready(Some(Ok(Frame::trailers(status_trailers(
-                code::DEADLINE_EXCEEDED,
-                &format!("{whose} while the backend was still answering"),
-            )))));
+            return Poll::Ready(Some(Ok(deadline_passed(*client))));
         }
         match Pin::new(&mut self.inner.body).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 self.done = true;
+                // The request side ended the backend call at the deadline (h2 reports that
+                // reset as a clean end): the client still gets its status.
+                if let Some((sleep, client)) = &self.deadline
+                    && sleep.deadline() <= Instant::now()
+                {
+                    return Poll::Ready(Some(Ok(deadline_passed(*client))));
+                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Ok(frame))) => {
@@ -142,6 +141,19 @@ impl Relay {
             }
         }
     }
+}
+
+/// The trailers of a call cut by its deadline (`client`: the client's, else the endpoint's).
+fn deadline_passed(client: bool) -> Frame<Bytes> {
+    let whose = if client {
+        "the call's deadline passed"
+    } else {
+        "the endpoint timeout passed"
+    };
+    Frame::trailers(status_trailers(
+        code::DEADLINE_EXCEEDED,
+        &format!("{whose} while the backend was still answering"),
+    ))
 }
 
 /// `grpc-status` (and `grpc-message` when there is one) as a header map.
