@@ -146,9 +146,9 @@ pub(crate) async fn send(
             let by_client = deadline.is_some_and(|(_, client)| client);
             let mut error = match failure {
                 Failure::Deadline { connected } => timed_out(connected && !untouched),
-                // The client's deadline passed while the backend was busy: that is the
+                // The client's deadline passed while every stream was taken: that is the
                 // client's answer, and the backend's stream limit is not its failure.
-                Failure::Busy if by_client => timed_out(false),
+                Failure::Busy if by_client && Instant::now() >= wait_until => timed_out(false),
                 other => other.classify(&leaf.name).at(address()),
             };
             if untouched {

@@ -381,7 +381,7 @@ async fn a_deadline_cancels_the_backend_stream_even_when_the_client_reads_nothin
     // backend call.
     let backend = GrpcBackend::start("b1").await;
     let axon = axon_for(&backend.uri()).await;
-    let mut send = deaf_connection(&axon).await;
+    let send = deaf_connection(&axon).await;
     let mut req = http::Request::post("http://axon/axon.test.Echo/Bidi");
     for (k, v) in GRPC_HEADERS
         .into_iter()
