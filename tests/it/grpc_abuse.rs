@@ -301,16 +301,7 @@ async fn a_deadline_that_cuts_a_streaming_call_cancels_the_backend_stream() {
     // backend's stream is reset at once, not when the client finally closes.
     let backend = GrpcBackend::start("b1").await;
     let axon = axon_for(&backend.uri()).await;
-    let mut c = client(&axon).await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(request("first")).await.expect("queued");
-    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-    req.set_timeout(Duration::from_millis(800));
-    req.metadata_mut().insert(
-        "x-watch-cancel",
-        tonic::metadata::MetadataValue::from_static("1"),
-    );
-    let mut replies = c.bidi(req).await.expect("the call opens").into_inner();
+    let (tx, mut replies) = watched_bidi(&axon, Some(Duration::from_millis(800))).await;
     let first = replies
         .next()
         .await
@@ -322,14 +313,43 @@ async fn a_deadline_that_cuts_a_streaming_call_cancels_the_backend_stream() {
         end.map(|r| r.message).map_err(|s| s.code()),
         Err(Code::DeadlineExceeded)
     );
+    backend_call_cancelled(&backend).await;
+    // The client never closed its request stream.
+    drop(tx);
+}
+
+/// A bidi call through `axon` that sent one message and keeps its request stream open (as
+/// long as the returned sender lives); the backend records when it is cancelled.
+async fn watched_bidi(
+    axon: &TestAxon,
+    timeout: Option<Duration>,
+) -> (
+    tokio::sync::mpsc::Sender<EchoRequest>,
+    tonic::Streaming<EchoReply>,
+) {
+    let mut c = client(axon).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(request("first")).await.expect("queued");
+    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+    if let Some(timeout) = timeout {
+        req.set_timeout(timeout);
+    }
+    req.metadata_mut().insert(
+        "x-watch-cancel",
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
+    let replies = c.bidi(req).await.expect("the call opens").into_inner();
+    (tx, replies)
+}
+
+/// Waits (3 s at most) for the backend to see its one call cancelled.
+async fn backend_call_cancelled(backend: &GrpcBackend) {
     eventually(
         Duration::from_secs(3),
         "the backend stream is cancelled",
         || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
     )
     .await;
-    // The client never closed its request stream.
-    drop(tx);
 }
 
 #[actix_rt::test]
@@ -346,31 +366,14 @@ async fn a_backend_answer_that_mediation_drops_cancels_the_backend_stream() {
         backend.uri()
     );
     let axon = TestAxon::start(&[("api.xml", &api), ("ep.xml", &endpoint)]).await;
-    let mut c = client(&axon).await;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tx.send(request("first")).await.expect("queued");
-    let mut req = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
-    req.metadata_mut().insert(
-        "x-watch-cancel",
-        tonic::metadata::MetadataValue::from_static("1"),
-    );
-    let mut replies = c
-        .bidi(req)
-        .await
-        .expect("the call is answered")
-        .into_inner();
+    let (tx, mut replies) = watched_bidi(&axon, None).await;
     let end = replies.next().await.transpose();
     assert_eq!(
         end.map_err(|s| s.code()).map(|r| r.is_none()),
         Ok(true),
         "OK, no message"
     );
-    eventually(
-        Duration::from_secs(3),
-        "the backend stream is cancelled",
-        || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
-    )
-    .await;
+    backend_call_cancelled(&backend).await;
     drop(tx);
 }
 
@@ -395,11 +398,6 @@ async fn a_deadline_cancels_the_backend_stream_even_when_the_client_reads_nothin
         .expect("open stream");
     body.send_data(axon::grpc::frame(&request("hello").encode_to_vec()), false)
         .expect("send a message, keep the stream open");
-    eventually(
-        Duration::from_secs(3),
-        "the backend stream is cancelled",
-        || async { backend.cancelled.load(Ordering::SeqCst) == 1 },
-    )
-    .await;
+    backend_call_cancelled(&backend).await;
     drop((response, body, send));
 }
