@@ -128,6 +128,15 @@ pub struct ServeArgs {
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
     pub management_host: Vec<String>,
+    /// HTTP/2 connections each worker may open to one gRPC backend.
+    #[arg(long, default_value_t = 8)]
+    pub grpc_backend_connections: usize,
+    /// Concurrent calls per connection to a gRPC backend (its own limit applies if lower).
+    #[arg(long, default_value_t = 100)]
+    pub grpc_backend_streams: usize,
+    /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub grpc_backend_stream_window: u32,
 }
 
 /// `axon check` options.
@@ -233,6 +242,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             drain_timeout: Duration::from_millis(args.drain_timeout_ms),
             allow_trace: args.allow_trace,
             backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
+            grpc_backend_connections: args.grpc_backend_connections,
+            grpc_backend_streams: args.grpc_backend_streams,
+            grpc_backend_stream_window: args.grpc_backend_stream_window,
         },
         management_hosts: args.management_host.clone(),
     };

@@ -70,6 +70,14 @@ pub struct Limits {
     /// Longest wait for the next bytes of a backend's response body, for an endpoint without
     /// `<timeout><duration>` (which is used instead when set).
     pub backend_read_timeout: Duration,
+    /// HTTP/2 connections each worker may open to one gRPC backend.
+    pub grpc_backend_connections: usize,
+    /// Concurrent calls on one connection to a gRPC backend (the backend's own
+    /// `MAX_CONCURRENT_STREAMS` applies when lower).
+    pub grpc_backend_streams: usize,
+    /// Receive window, in bytes, of one call to a gRPC backend: the most Axon buffers for
+    /// a call whose client does not read.
+    pub grpc_backend_stream_window: u32,
 }
 
 impl Default for Limits {
@@ -92,6 +100,9 @@ impl Default for Limits {
             drain_timeout: Duration::from_secs(30),
             allow_trace: false,
             backend_read_timeout: Duration::from_secs(60),
+            grpc_backend_connections: 8,
+            grpc_backend_streams: 100,
+            grpc_backend_stream_window: 256 * 1024,
         }
     }
 }

@@ -43,6 +43,10 @@ pub mod codes {
     pub const HEALTH_CHECK_FAILED: u32 = 101_600;
     /// Axon: the drain of a graceful stop ended before the exchange did (503).
     pub const SHUTTING_DOWN: u32 = 101_700;
+    /// Axon: no stream to a gRPC backend was free (every connection Axon may open to it
+    /// was at its concurrent-stream limit until the deadline, or the backend refused the
+    /// stream unprocessed). Nothing was sent.
+    pub const NO_FREE_STREAM: u32 = 101_601;
 }
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
@@ -97,6 +101,10 @@ pub enum ErrorKind {
     ClientDeadline,
     /// An active health check found the backend not serving.
     Unhealthy,
+    /// No stream to the backend was free (its concurrent-stream limit, or Axon's cap on
+    /// connections to it), or the backend refused the stream unprocessed (REFUSED_STREAM).
+    /// Nothing was sent, and a busy backend is not a failed one: it does not count.
+    Busy,
     /// The client stopped sending its request body: the body read timeout passed, or the
     /// endpoint's deadline passed while Axon still waited for the client's bytes (408).
     ClientTimeout,
@@ -214,6 +222,7 @@ impl EndpointError {
             ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
             ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
             ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
+            ErrorKind::Busy => codes::NO_FREE_STREAM,
         }
     }
 
@@ -249,6 +258,7 @@ impl EndpointError {
             ErrorKind::ClientDeadline => "Client deadline exceeded".into(),
             ErrorKind::Unhealthy => "Health check failed".into(),
             ErrorKind::ClientTimeout => "Timeout while reading the client request".into(),
+            ErrorKind::Busy => "No free stream to the back end".into(),
         }
     }
 
@@ -256,7 +266,10 @@ impl EndpointError {
     /// client's own request, and refusals made before anything was sent, do not.
     pub fn counts_against_endpoint(&self) -> bool {
         !self.is_client_fault()
-            && !matches!(self.kind, ErrorKind::NotReady | ErrorKind::NoReadyChild)
+            && !matches!(
+                self.kind,
+                ErrorKind::NotReady | ErrorKind::NoReadyChild | ErrorKind::Busy
+            )
     }
 
     /// Whether the client's own request (its body, its content, its deadline) failed: any
@@ -295,7 +308,8 @@ impl EndpointError {
             | ErrorKind::ConnectTimeout
             | ErrorKind::InvalidAddress
             | ErrorKind::NotReady
-            | ErrorKind::NoReadyChild => false,
+            | ErrorKind::NoReadyChild
+            | ErrorKind::Busy => false,
             _ => self.state != ProtocolState::RequestReady,
         }
     }
@@ -306,9 +320,10 @@ impl EndpointError {
             ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::ClientDeadline => {
                 StatusCode::GATEWAY_TIMEOUT
             }
-            ErrorKind::NotReady | ErrorKind::NoReadyChild | ErrorKind::Unhealthy => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorKind::NotReady
+            | ErrorKind::NoReadyChild
+            | ErrorKind::Unhealthy
+            | ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Downstream | ErrorKind::MalformedRequest => StatusCode::BAD_REQUEST,
             ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
@@ -536,5 +551,14 @@ mod tests {
             err(ErrorKind::Unhealthy, ProtocolState::RequestDone).code(),
             101_600
         );
+        // A backend at its stream limit is busy, not broken: UNAVAILABLE, never counted,
+        // and the call may go to another child (nothing was sent).
+        let busy = err(ErrorKind::Busy, ProtocolState::RequestReady);
+        assert_eq!(
+            (busy.code(), busy.grpc_code()),
+            (101_601, code::UNAVAILABLE)
+        );
+        assert!(!busy.counts_against_endpoint() && !busy.may_have_reached_backend());
+        assert!(!busy.is_client_fault());
     }
 }

@@ -7,6 +7,7 @@
 //! and the fronts treat them alike.
 
 mod pool;
+mod preface;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +17,22 @@ use http_body_util::{BodyExt as _, Full};
 use prost::Message as _;
 use tokio::time::Instant;
 
-use self::pool::ConnectError;
+use self::pool::{ConnectError, NoStream, PoolLimits};
 use super::Leaf;
 use super::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
-use crate::message::grpc::{GrpcBody, headers_from_wire, headers_to_wire};
+use crate::message::grpc::{
+    BackendResponse, GrpcBody, RequestHandle, RequestTap, headers_from_wire, headers_to_wire,
+};
 use crate::message::{Body, MessageContext};
 
 /// Request headers that are replaced on the way to the backend.
 const REPLACED: &[&str] = &["grpc-timeout"];
+/// Times a call the backend refused unprocessed (REFUSED_STREAM) is sent again, each time
+/// on a connection that did not refuse it.
+const REFUSED_RETRIES: usize = 3;
 
 /// Sends the message's gRPC call to `spec`'s backend; on success the message has become
 /// the response (its metadata in `headers`, its stream in `msg.grpc`).
@@ -124,16 +130,12 @@ pub(crate) async fn send(
                     wire::encode_timeout(at.saturating_duration_since(Instant::now())),
                 );
             }
-            let mut request = Request::new(body);
-            *request.method_mut() = Method::POST;
-            *request.version_mut() = Version::HTTP_2;
-            *request.uri_mut() = uri;
-            *request.headers_mut() = headers;
-            exchange(spec, request, wait_until).await
+            let deadlines = (wait_until, deadline.map(|(at, _)| at));
+            exchange(spec, limits.into(), (uri, headers), body, deadlines).await
         }
     };
-    let response = match outcome {
-        Ok(response) => response,
+    let (response, tap, lease) = match outcome {
+        Ok(exchanged) => exchanged,
         Err(Failed { failure, unsent }) => {
             // Nothing of the call was written: it stays sendable (to another leaf of a
             // group, for example), and the error says nothing reached the backend.
@@ -141,8 +143,12 @@ pub(crate) async fn send(
             if let (Some(body), Some(call)) = (unsent, msg.grpc.as_deref_mut()) {
                 call.request = Some(body);
             }
+            let by_client = deadline.is_some_and(|(_, client)| client);
             let mut error = match failure {
                 Failure::Deadline { connected } => timed_out(connected && !untouched),
+                // The client's deadline passed while every stream was taken: that is the
+                // client's answer, and the backend's stream limit is not its failure.
+                Failure::Busy if by_client && Instant::now() >= wait_until => timed_out(false),
                 other => other.classify(&leaf.name).at(address()),
             };
             if untouched {
@@ -152,6 +158,7 @@ pub(crate) async fn send(
         }
     };
     let (parts, body) = response.into_parts();
+    let body = BackendResponse::new(body, tap, Box::new(lease));
     let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
         .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
     if let Some(call) = msg.grpc.as_deref_mut() {
@@ -177,59 +184,65 @@ fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, String> {
 enum Failure {
     Connect(Arc<ConnectError>),
     Call(hyper::Error),
-    Deadline { connected: bool },
+    Deadline {
+        connected: bool,
+    },
+    /// No stream was free before the deadline, or the backend refused every attempt.
+    Busy,
     BadPath(String),
 }
 
-/// A failed exchange, with the request body when none of it was written.
+/// A failed exchange, with the request body when none of it was processed.
 #[derive(Debug)]
 struct Failed {
     failure: Failure,
     unsent: Option<GrpcBody>,
 }
 
-/// Gets a connection and sends `request` on it, both before `wait_until`. A request the
-/// connection refused before writing anything (it was closing) is sent once more on a new
-/// connection.
+/// An answered exchange: the response head and stream, the request stream's handle and
+/// the call's place on its connection.
+type Exchanged = (
+    http::Response<hyper::body::Incoming>,
+    RequestHandle,
+    pool::Lease,
+);
+
+/// Gets a stream and sends the call on it, both before `wait_until`. A call the
+/// connection refused before writing anything (it was closing), or that the backend
+/// refused unprocessed (REFUSED_STREAM), is sent again on another connection.
 async fn exchange(
     spec: &GrpcSpec,
-    mut request: Request<GrpcBody>,
-    wait_until: Instant,
-) -> Result<http::Response<hyper::body::Incoming>, Failed> {
-    let mut retried = false;
+    limits: PoolLimits,
+    head: (http::Uri, http::HeaderMap),
+    body: GrpcBody,
+    (wait_until, call_deadline): (Instant, Option<Instant>),
+) -> Result<Exchanged, Failed> {
+    let (mut body, mut tap) = RequestTap::wrap(body, call_deadline);
+    let mut tries = Tries::default();
     loop {
-        let connecting = tokio::time::timeout_at(wait_until, pool::sender(spec)).await;
-        let mut sender = match connecting {
-            Ok(Ok(sender)) => sender,
-            Ok(Err(error)) => {
+        let stream = match pool::stream(spec, limits, wait_until).await {
+            Ok(stream) => stream,
+            Err(why) => {
+                let failure = match why {
+                    NoStream::Connect(error) => Failure::Connect(error),
+                    NoStream::ConnectDeadline => Failure::Deadline { connected: false },
+                    NoStream::Busy => Failure::Busy,
+                };
                 return Err(Failed {
-                    failure: Failure::Connect(error),
-                    unsent: Some(request.into_body()),
-                });
-            }
-            Err(_) => {
-                return Err(Failed {
-                    failure: Failure::Deadline { connected: false },
-                    unsent: Some(request.into_body()),
+                    failure,
+                    unsent: Some(body),
                 });
             }
         };
-        let sending = tokio::time::timeout_at(wait_until, sender.try_send_request(request)).await;
-        match sending {
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(mut error)) => match error.take_message() {
-                Some(back) if !retried => {
-                    retried = true;
-                    pool::forget(spec);
-                    request = back;
-                }
-                back => {
-                    return Err(Failed {
-                        failure: Failure::Call(error.into_error()),
-                        unsent: back.map(Request::into_body),
-                    });
-                }
-            },
+        let mut sender = stream.sender;
+        let request = call_request(&head, body);
+        let sending = tokio::time::timeout_at(wait_until, sender.try_send_request(request));
+        match sending.await {
+            Ok(Ok(response)) => {
+                tap.answered();
+                return Ok((response, tap, stream.lease));
+            }
+            Ok(Err(error)) => (body, tap) = tries.again(error, stream.lease, tap)?,
             Err(_) => {
                 return Err(Failed {
                     failure: Failure::Deadline { connected: true },
@@ -238,6 +251,75 @@ async fn exchange(
             }
         }
     }
+}
+
+/// The attempts of one call that wrote nothing or were not processed.
+#[derive(Debug, Default)]
+struct Tries {
+    closed: usize,
+    refused: usize,
+}
+
+impl Tries {
+    /// The request stream to send again after `error`, or why the call fails.
+    fn again(
+        &mut self,
+        mut error: hyper::client::conn::TrySendError<Request<GrpcBody>>,
+        mut lease: pool::Lease,
+        tap: RequestHandle,
+    ) -> Result<(GrpcBody, RequestHandle), Failed> {
+        if let Some(back) = error.take_message() {
+            // The connection was closing and wrote nothing: once more, on another.
+            lease.retire();
+            self.closed += 1;
+            if self.closed < 2 {
+                return Ok((back.into_body(), tap));
+            }
+            return Err(Failed {
+                failure: Failure::Call(error.into_error()),
+                unsent: Some(back.into_body()),
+            });
+        }
+        let error = error.into_error();
+        if !is_refused(&error) {
+            return Err(Failed {
+                failure: Failure::Call(error),
+                unsent: None,
+            });
+        }
+        // Nothing was processed: send it again, elsewhere, or give it back whole.
+        lease.refused();
+        drop(lease);
+        self.refused += 1;
+        let Some((body, tap)) = tap.resend() else {
+            return Err(Failed {
+                failure: Failure::Call(error),
+                unsent: None,
+            });
+        };
+        if self.refused > REFUSED_RETRIES {
+            return Err(Failed {
+                failure: Failure::Busy,
+                unsent: Some(body),
+            });
+        }
+        Ok((body, tap))
+    }
+}
+
+/// One attempt's request: a POST of `body` with `head`'s URI and headers.
+fn call_request(head: &(http::Uri, http::HeaderMap), body: GrpcBody) -> Request<GrpcBody> {
+    let mut request = Request::new(body);
+    *request.method_mut() = Method::POST;
+    *request.version_mut() = Version::HTTP_2;
+    *request.uri_mut() = head.0.clone();
+    *request.headers_mut() = head.1.clone();
+    request
+}
+
+/// Whether the backend refused the stream before processing it (RFC 9113 §8.7).
+fn is_refused(error: &hyper::Error) -> bool {
+    find_source::<h2::Error>(error).and_then(h2::Error::reason) == Some(h2::Reason::REFUSED_STREAM)
 }
 
 impl Failure {
@@ -251,7 +333,9 @@ impl Failure {
                     (ErrorKind::ConnectRefused, ProtocolState::RequestReady)
                 }
                 // Only the connection preface was sent, never the call.
-                ConnectError::Handshake(..) => (ErrorKind::Protocol, ProtocolState::RequestReady),
+                ConnectError::Handshake(..) | ConnectError::NoSettings(_) => {
+                    (ErrorKind::Protocol, ProtocolState::RequestReady)
+                }
             },
             Failure::Call(error) => classify_call(error),
             Failure::Deadline { connected: false } => {
@@ -260,12 +344,16 @@ impl Failure {
             Failure::Deadline { connected: true } => {
                 (ErrorKind::Timeout, ProtocolState::RequestDone)
             }
+            Failure::Busy => (ErrorKind::Busy, ProtocolState::RequestReady),
             Failure::BadPath(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
         };
         let detail = match self {
             Failure::Connect(error) => error.to_string(),
             Failure::Call(error) => chain(error),
             Failure::Deadline { .. } => "the deadline passed".to_owned(),
+            Failure::Busy => "every connection to the backend was at its stream limit, or \
+                              the backend refused the stream unprocessed"
+                .to_owned(),
             Failure::BadPath(detail) => detail.clone(),
         };
         EndpointError::new(kind, state, endpoint.clone(), detail)
@@ -275,9 +363,10 @@ impl Failure {
 /// Classifies a failed call by hyper's and h2's typed errors.
 fn classify_call(error: &hyper::Error) -> (ErrorKind, ProtocolState) {
     let h2 = find_source::<h2::Error>(error);
-    if h2.and_then(h2::Error::reason) == Some(h2::Reason::REFUSED_STREAM) {
-        // The backend refused the stream before processing it (RFC 9113 §8.7).
-        return (ErrorKind::Closed, ProtocolState::RequestReady);
+    if is_refused(error) {
+        // The backend refused the stream before processing it (RFC 9113 §8.7): it is
+        // busy, not broken.
+        return (ErrorKind::Busy, ProtocolState::RequestReady);
     }
     if error.is_user() || error.is_body_write_aborted() {
         // The client's own request stream failed (it went away or reset the call).
@@ -358,11 +447,7 @@ pub(crate) async fn check_health(
     let body = Full::new(wire::frame(&payload))
         .map_err(|never| match never {})
         .boxed_unsync();
-    let mut request = Request::new(body);
-    *request.method_mut() = Method::POST;
-    *request.version_mut() = Version::HTTP_2;
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
+    let mut headers = http::HeaderMap::with_capacity(4);
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
@@ -386,9 +471,12 @@ pub(crate) async fn check_health(
     let no_answer =
         || EndpointError::health_check_timeout(endpoint.clone(), timeout).at(address.clone());
     let probe = async {
-        let response = exchange(spec, request, Instant::now() + timeout)
-            .await
-            .map_err(|failed| failed.failure)?;
+        let deadline = Instant::now() + timeout;
+        let limits = PoolLimits::from(&Limits::default());
+        let (response, _tap, _lease) =
+            exchange(spec, limits, (uri, headers), body, (deadline, None))
+                .await
+                .map_err(|failed| failed.failure)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(Failure::Call);
         Ok::<_, Failure>((parts, collected))
@@ -474,9 +562,13 @@ mod tests {
         let body = Full::new(Bytes::from_static(b"the call"))
             .map_err(|never| match never {})
             .boxed_unsync();
-        let mut request = Request::new(body);
-        *request.uri_mut() = call_uri(&spec, "/a.B/C").unwrap_or_default();
-        let failed = exchange(&spec, request, Instant::now() + Duration::from_secs(5))
+        let head = (
+            call_uri(&spec, "/a.B/C").unwrap_or_default(),
+            http::HeaderMap::new(),
+        );
+        let limits = PoolLimits::from(&Limits::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let failed = exchange(&spec, limits, head, body, (deadline, None))
             .await
             .err()
             .unwrap_or_else(|| panic!("nothing listens on {port}"));

@@ -14,6 +14,7 @@ mod fault_matrix;
 mod fixtures;
 mod groups;
 mod grpc;
+mod grpc_abuse;
 mod grpc_front_abuse;
 mod health_checks;
 mod http_proxy;

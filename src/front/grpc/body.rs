@@ -9,10 +9,10 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use crate::grpc::{self as wire, code};
+use crate::message::grpc::BackendResponse;
 
 /// A gRPC response body.
 #[derive(Debug)]
@@ -33,13 +33,15 @@ pub(crate) enum ResponseBody {
 /// A backend's response stream on its way to the client.
 ///
 /// Frames are passed on as they come and only when the client's HTTP/2 connection asks
-/// for more, so flow control holds end to end. When the call's deadline passes, the
-/// stream ends with DEADLINE_EXCEEDED trailers (and the backend stream is reset when this
-/// body is dropped). When the backend stream breaks, it ends with UNAVAILABLE trailers:
-/// the client always gets a status.
+/// for more, so flow control holds end to end (each backend stream has a window of its
+/// own, so a client that does not read stalls only its own call). When the call's deadline
+/// passes, the stream ends with DEADLINE_EXCEEDED trailers and the backend stream is reset
+/// at once; it is also reset whenever this body is dropped (the call ended for any reason).
+/// When the backend stream breaks, it ends with UNAVAILABLE trailers: the client always
+/// gets a status.
 #[derive(Debug)]
 pub(crate) struct Relay {
-    inner: Incoming,
+    inner: BackendResponse,
     deadline: Option<(Pin<Box<Sleep>>, bool)>,
     done: bool,
 }
@@ -48,7 +50,7 @@ pub(crate) struct Relay {
 
 impl ResponseBody {
     /// Relays `inner`, cut at `deadline` (`true` when the deadline is the client's).
-    pub(crate) fn relay(inner: Incoming, deadline: Option<(Instant, bool)>) -> Self {
+    pub(crate) fn relay(inner: BackendResponse, deadline: Option<(Instant, bool)>) -> Self {
         ResponseBody::Relay(Box::new(Relay {
             inner,
             deadline: deadline.map(|(at, client)| (Box::pin(tokio::time::sleep_until(at)), client)),
@@ -81,7 +83,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Empty => true,
             ResponseBody::Unary { message, trailers } => message.is_none() && trailers.is_none(),
-            ResponseBody::Relay(relay) => relay.done || relay.inner.is_end_stream(),
+            ResponseBody::Relay(relay) => relay.done || relay.inner.body.is_end_stream(),
         }
     }
 
@@ -91,7 +93,7 @@ impl Body for ResponseBody {
             ResponseBody::Unary { message, .. } => {
                 SizeHint::with_exact(message.as_ref().map_or(0, |m| m.len() as u64))
             }
-            ResponseBody::Relay(relay) => relay.inner.size_hint(),
+            ResponseBody::Relay(relay) => relay.inner.body.size_hint(),
         }
     }
 }
@@ -107,20 +109,20 @@ impl Relay {
             && sleep.as_mut().poll(cx).is_ready()
         {
             self.done = true;
-            let whose = if *client {
-                "the call's deadline passed"
-            } else {
-                "the endpoint timeout passed"
-            };
-            return Poll::Ready(Some(Ok(Frame::trailers(status_trailers(
-                code::DEADLINE_EXCEEDED,
-                &format!("{whose} while the backend was still answering"),
-            )))));
+            self.inner.cancel();
+            return Poll::Ready(Some(Ok(deadline_passed(*client))));
         }
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        match Pin::new(&mut self.inner.body).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => {
                 self.done = true;
+                // The request side ended the backend call at the deadline (h2 reports that
+                // reset as a clean end): the client still gets its status.
+                if let Some((sleep, client)) = &self.deadline
+                    && sleep.deadline() <= Instant::now()
+                {
+                    return Poll::Ready(Some(Ok(deadline_passed(*client))));
+                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Ok(frame))) => {
@@ -139,6 +141,19 @@ impl Relay {
             }
         }
     }
+}
+
+/// The trailers of a call cut by its deadline (`client`: the client's, else the endpoint's).
+fn deadline_passed(client: bool) -> Frame<Bytes> {
+    let whose = if client {
+        "the call's deadline passed"
+    } else {
+        "the endpoint timeout passed"
+    };
+    Frame::trailers(status_trailers(
+        code::DEADLINE_EXCEEDED,
+        &format!("{whose} while the backend was still answering"),
+    ))
 }
 
 /// `grpc-status` (and `grpc-message` when there is one) as a header map.

@@ -34,6 +34,7 @@ struct Service {
     name: String,
     seen: Arc<Mutex<Vec<SeenCall>>>,
     produced: Arc<AtomicUsize>,
+    cancelled: Arc<AtomicUsize>,
 }
 
 /// A running Echo backend.
@@ -42,6 +43,8 @@ pub struct GrpcBackend {
     pub seen: Arc<Mutex<Vec<SeenCall>>>,
     /// Replies a server stream has handed to tonic so far.
     pub produced: Arc<AtomicUsize>,
+    /// Bidi calls whose request stream was cancelled (reset) instead of ending.
+    pub cancelled: Arc<AtomicUsize>,
     pub health: tonic_health::server::HealthReporter,
     task: actix_rt::task::JoinHandle<()>,
 }
@@ -49,6 +52,13 @@ pub struct GrpcBackend {
 impl GrpcBackend {
     pub async fn start(name: &str) -> GrpcBackend {
         Self::start_on(TcpListener::bind("127.0.0.1:0").expect("bind"), name, None).await
+    }
+
+    /// A backend that allows at most `streams` concurrent calls per connection (HTTP/2
+    /// `MAX_CONCURRENT_STREAMS`).
+    pub async fn start_limited(name: &str, streams: u32) -> GrpcBackend {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        Self::start_with(listener, name, None, Some(streams)).await
     }
 
     pub async fn start_on_port(port: u16, name: &str) -> GrpcBackend {
@@ -69,6 +79,15 @@ impl GrpcBackend {
         name: &str,
         tls: Option<tonic::transport::ServerTlsConfig>,
     ) -> GrpcBackend {
+        Self::start_with(listener, name, tls, None).await
+    }
+
+    async fn start_with(
+        listener: TcpListener,
+        name: &str,
+        tls: Option<tonic::transport::ServerTlsConfig>,
+        max_streams: Option<u32>,
+    ) -> GrpcBackend {
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();
         let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
@@ -76,15 +95,18 @@ impl GrpcBackend {
             name: name.to_owned(),
             seen: Arc::default(),
             produced: Arc::default(),
+            cancelled: Arc::default(),
         };
         let (seen, produced) = (service.seen.clone(), service.produced.clone());
+        let cancelled = service.cancelled.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_service_status("axon.test.Echo", tonic_health::ServingStatus::Serving)
             .await;
         let task = actix_rt::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            let mut builder = tonic::transport::Server::builder();
+            let mut builder =
+                tonic::transport::Server::builder().max_concurrent_streams(max_streams);
             if let Some(tls) = tls {
                 builder = builder.tls_config(tls).expect("backend TLS");
             }
@@ -101,6 +123,7 @@ impl GrpcBackend {
             port,
             seen,
             produced,
+            cancelled,
             health,
             task,
         }
@@ -249,14 +272,30 @@ impl Echo for Service {
         req: Request<Streaming<EchoRequest>>,
     ) -> Result<Response<Self::BidiStream>, Status> {
         self.record("Bidi", &req);
+        // With `x-watch-cancel`, the call stays open after the request stream ends, until
+        // the caller resets it (hyper reports a CANCEL as a clean end of the request).
+        let watch = req.metadata().contains_key("x-watch-cancel");
         let mut stream = req.into_inner();
         let this = self.clone();
         let replies = async_stream_replies(move |tx| async move {
             let mut i = 0;
-            while let Some(item) = stream.next().await {
+            loop {
+                let item = tokio::select! {
+                    item = stream.next() => item,
+                    // The response was dropped while the call was open: reset by the caller.
+                    () = tx.closed() => None,
+                };
+                let Some(item) = item else {
+                    if watch || tx.is_closed() {
+                        tx.closed().await;
+                        this.cancelled.fetch_add(1, Ordering::SeqCst);
+                    }
+                    return;
+                };
                 let reply = item.map(|r| this.reply(format!("echo {}", r.message), i));
                 i += 1;
                 if tx.send(reply).await.is_err() {
+                    this.cancelled.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
             }
