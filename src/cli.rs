@@ -71,6 +71,15 @@ pub struct ServeArgs {
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Most nodes (elements, attributes, text) in one XML document built from a message.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_nodes)]
+    pub max_xml_nodes: usize,
+    /// Most attributes on one element of a message's XML.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_attributes)]
+    pub max_xml_attributes: usize,
+    /// Estimated memory, in bytes, that one message's XML tree may take.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
+    pub max_xml_memory: usize,
 }
 
 /// `axon check` options.
@@ -160,6 +169,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: Limits {
             max_body: args.max_body_bytes,
             global_timeout: Duration::from_millis(args.global_timeout_ms),
+            xml: crate::message::XmlLimits {
+                max_nodes: args.max_xml_nodes,
+                max_attributes: args.max_xml_attributes,
+                max_memory: args.max_xml_memory,
+            },
         },
     };
     let system = actix_rt::System::new();

@@ -34,6 +34,8 @@ pub struct Limits {
     pub max_body: usize,
     /// Deadline of an endpoint attempt without `<timeout><duration>`.
     pub global_timeout: Duration,
+    /// What one XML document built from a message may cost (nodes, attributes, memory).
+    pub xml: crate::message::XmlLimits,
 }
 
 impl Default for Limits {
@@ -41,6 +43,7 @@ impl Default for Limits {
         Limits {
             max_body: 10 * 1024 * 1024,
             global_timeout: Duration::from_secs(60),
+            xml: crate::message::XmlLimits::default(),
         }
     }
 }
@@ -254,6 +257,7 @@ impl Runtime {
         let env = Env {
             config: &self.config,
         };
+        msg.set_xml_limits(self.limits.xml);
         let root_fault = fault_seq.or_else(|| self.config.sequence_named("fault"));
         let Some(mut current) = in_seq else {
             return Reply::Accepted(msg);

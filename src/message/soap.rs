@@ -13,6 +13,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::config::xml::{
     self as tree, Element, Node, escape_attr_into, escape_text, escape_text_into, xmlns_prefix,
 };
+use crate::message::xml::XmlLimits;
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -229,15 +230,23 @@ pub fn set_transport_headers(headers: &mut HeaderMap, version: SoapVersion, acti
 
 // === reading ===
 
-/// Parses `bytes` as an XML document.
+/// Parses `bytes` as an XML document, within the default [`XmlLimits`].
 ///
 /// # Errors
 /// [`Malformed`] with the line and column of the problem.
 pub(crate) fn parse_xml(bytes: &[u8]) -> Result<Element, Malformed> {
+    parse_xml_with(bytes, XmlLimits::default())
+}
+
+/// Parses `bytes` as an XML document, within `limits` and the nesting limit.
+///
+/// # Errors
+/// [`Malformed`] with the line and column of the problem, or the limit crossed.
+pub(crate) fn parse_xml_with(bytes: &[u8], limits: XmlLimits) -> Result<Element, Malformed> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Malformed("the message is not valid UTF-8".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    tree::parse(std::sync::Arc::from("message"), text).map_err(|d| {
+    tree::parse_message(std::sync::Arc::from("message"), text, limits).map_err(|d| {
         Malformed(format!(
             "{} (line {}, column {})",
             d.message, d.loc.line, d.loc.col
@@ -286,7 +295,16 @@ impl Envelope {
     /// # Errors
     /// Malformed XML, a root that is not a SOAP envelope, or an envelope without a body.
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Malformed> {
-        let root = parse_xml(bytes)?;
+        Self::parse_with(bytes, XmlLimits::default())
+    }
+
+    /// As [`Envelope::parse`], within `limits`; an envelope with two Bodies (or two
+    /// Headers, or a Header after the Body) is refused.
+    ///
+    /// # Errors
+    /// As [`Envelope::parse`], or a document over one of `limits`.
+    pub fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<Envelope, Malformed> {
+        let root = parse_xml_with(bytes, limits)?;
         let version = match (root.local_name(), root.ns.as_deref()) {
             ("Envelope", Some(ns)) => SoapVersion::from_namespace(ns).ok_or_else(|| {
                 Malformed(format!(
@@ -300,10 +318,19 @@ impl Envelope {
             }
         };
         let env = Envelope { version, root };
-        if env.part("Body").is_none() {
-            return Err(Malformed("the SOAP envelope has no Body".into()));
+        let ns = Some(version.namespace());
+        let count = |local: &str| {
+            env.root
+                .elements()
+                .filter(|el| el.local_name() == local && el.ns.as_deref() == ns)
+                .count()
+        };
+        match (count("Header"), count("Body")) {
+            (_, 0) => Err(Malformed("the SOAP envelope has no Body".into())),
+            (_, 2..) => Err(Malformed("the SOAP envelope has more than one Body".into())),
+            (2.., _) => Err(Malformed("the SOAP envelope has more than one Header".into())),
+            _ => Ok(env),
         }
-        Ok(env)
     }
 
     fn part(&self, local: &str) -> Option<&Element> {
@@ -687,6 +714,7 @@ const MAX_PROLOG: usize = 64 * 1024;
 #[derive(Debug)]
 struct Shape {
     expected: SoapVersion,
+    max_attributes: usize,
     depth: usize,
     seen_header: bool,
     seen_body: bool,
@@ -703,8 +731,14 @@ impl std::fmt::Debug for EnvelopeCheck {
 }
 
 impl EnvelopeCheck {
-    /// A check for an envelope of `expected`.
+    /// A check for an envelope of `expected`, with the default limits.
     pub fn new(expected: SoapVersion) -> Self {
+        Self::with_limits(expected, XmlLimits::default())
+    }
+
+    /// A check for an envelope of `expected`, within the nesting limit and `limits`'
+    /// attributes per element.
+    pub fn with_limits(expected: SoapVersion, limits: XmlLimits) -> Self {
         use rxml::WithOptions as _;
         let options = rxml::Options {
             comments: rxml::parser::CommentMode::Discard,
@@ -717,6 +751,7 @@ impl EnvelopeCheck {
             prolog: Some(Vec::new()),
             shape: Shape {
                 expected,
+                max_attributes: limits.max_attributes,
                 depth: 0,
                 seen_header: false,
                 seen_body: false,
@@ -869,8 +904,17 @@ impl Shape {
         let expected = self.expected;
         match event {
             rxml::Event::XmlDeclaration(..) => Ok(()),
-            rxml::Event::StartElement(_, (ns, local), _) => {
+            rxml::Event::StartElement(_, (ns, local), attrs) => {
                 self.depth += 1;
+                // Past the limit the check stops at once: rxml's work per element grows
+                // with the depth, so a deeper document would cost quadratic time.
+                crate::message::xml::Budget::depth(self.depth).map_err(Malformed)?;
+                if attrs.len() > self.max_attributes {
+                    return Err(Malformed(format!(
+                        "an element of the SOAP envelope has more than {} attributes (limit --max-xml-attributes)",
+                        self.max_attributes
+                    )));
+                }
                 let in_env = ns.as_str() == expected.namespace();
                 match self.depth {
                     1 => {
@@ -905,6 +949,9 @@ impl Shape {
                             self.seen_body = true;
                             Ok(())
                         }
+                        (true, part @ ("Body" | "Header")) => Err(Malformed(format!(
+                            "the SOAP envelope has a second {part} (or a Header after the Body)"
+                        ))),
                         _ if self.seen_body && expected == SoapVersion::V11 => Ok(()),
                         (_, other) => Err(Malformed(format!(
                             "unexpected element <{other}> in the SOAP envelope (expected an optional Header, then Body)"
