@@ -18,3 +18,4 @@ mod prototype;
 mod serve;
 mod soap;
 mod suspension;
+mod xml_limits;

@@ -1,0 +1,303 @@
+//! Issue 11, items 1, 5 and 6: no message can overflow the stack, blow up memory or burn
+//! quadratic CPU through its XML. Too deep, too many nodes or attributes: the client's
+//! fault (400 / Client fault, 601000) for a request, the backend's (502, counted) for a
+//! response that is converted; Axon keeps serving either way.
+
+use axon::engine::Limits;
+use axon::message::XmlLimits;
+
+use crate::soap::axon_endpoint;
+use crate::support::TestAxon;
+use crate::support::backend::{Backend, Canned};
+
+const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+fn nested(levels: usize) -> String {
+    "<a>".repeat(levels) + &"</a>".repeat(levels)
+}
+
+fn envelope(ns: &str, payload: &str) -> String {
+    format!(r#"<soapenv:Envelope xmlns:soapenv="{ns}"><soapenv:Body>{payload}</soapenv:Body></soapenv:Envelope>"#)
+}
+
+fn canned(body: String, content_type: &'static str) -> Canned {
+    Canned {
+        content_type,
+        ..Canned::ok(&body)
+    }
+}
+
+/// A backend that answers every request with a small SOAP 1.2 envelope.
+async fn soap12_backend() -> Backend {
+    Backend::start(|_| canned(envelope(S12, "<ok/>"), "application/soap+xml")).await
+}
+
+fn proxy(name: &str, address: &str) -> String {
+    format!(
+        r#"<proxy xmlns="http://ws.apache.org/ns/synapse" name="{name}" transports="http"><target><endpoint><address uri="{address}"/></endpoint></target></proxy>"#
+    )
+}
+
+fn api(context: &str, endpoint: &str) -> String {
+    format!(
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="A{}" context="{context}"><resource methods="POST"><inSequence><send><endpoint key="{endpoint}"/></send></inSequence></resource></api>"#,
+        &context[1..]
+    )
+}
+
+fn endpoint(name: &str, address: &str, format: &str) -> String {
+    format!(
+        r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="{name}"><address uri="{address}" format="{format}"/></endpoint>"#
+    )
+}
+
+async fn post_soap11(axon: &TestAxon, path: &str, body: &str) -> crate::support::Reply {
+    axon.request(
+        "POST",
+        path,
+        Some(body.as_bytes()),
+        &[("content-type", "text/xml"), ("soapaction", "urn:x")],
+    )
+    .await
+}
+
+fn assert_client_fault(reply: &crate::support::Reply, why: &str) {
+    let text = reply.text();
+    assert!(text.contains("<faultcode>soapenv:Client</faultcode>"), "{text}");
+    assert!(text.contains("<axon:code>601000</axon:code>"), "{text}");
+    assert!(text.contains(why), "{why}: {text}");
+}
+
+#[actix_rt::test]
+async fn deep_requests_are_refused_as_the_clients_fault_and_axon_keeps_serving() {
+    let backend = soap12_backend().await;
+    let converting = proxy("P12", &backend.url("/s")).replace("/>", " format=\"soap12\"/>");
+    let axon = TestAxon::start(&[
+        ("p.xml", &converting),
+        ("endpoints/e.xml", &endpoint("Soap11Ep", &backend.url("/x"), "soap11")),
+        ("apis/a.xml", &api("/deep", "Soap11Ep")),
+    ])
+    .await;
+
+    // ~7,000 levels in a SOAP 1.1 envelope into a proxy converting to SOAP 1.2.
+    let reply = post_soap11(&axon, "/services/P12", &envelope(S11, &nested(7_000))).await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert_client_fault(&reply, "nested deeper than 512");
+    // ~10,000 levels of plain XML into an endpoint with format="soap11".
+    let reply = axon
+        .request(
+            "POST",
+            "/deep",
+            Some(nested(10_000).as_bytes()),
+            &[("content-type", "application/xml")],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
+    assert!(reply.text().contains("deeper than 512"), "{}", reply.text());
+    assert_eq!(backend.hits(), 0, "nothing too deep reached the backend");
+
+    // Axon is alive, and the endpoints were not blamed.
+    let reply = post_soap11(&axon, "/services/P12", &envelope(S11, "<q>1</q>")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(axon.state("Soap11Ep").await, "ACTIVE");
+    assert_eq!(axon.state(&axon_endpoint(&axon).await).await, "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn deep_backend_responses_converted_for_the_client_are_the_backends_fault() {
+    let deep12 = Backend::start(|_| canned(envelope(S12, &nested(20_000)), "application/soap+xml")).await;
+    let deep_xml = Backend::start(|_| canned(nested(20_000), "application/xml")).await;
+    let axon = TestAxon::start(&[
+        ("endpoints/s.xml", &endpoint("Deep12", &deep12.url("/s"), "soap12")),
+        ("endpoints/x.xml", &endpoint("DeepPox", &deep_xml.url("/x"), "pox")),
+        ("apis/s.xml", &api("/soap", "Deep12")),
+        ("apis/x.xml", &api("/pox", "DeepPox")),
+    ])
+    .await;
+    // SOAP 1.1 client, SOAP 1.2 backend: the response is converted back to 1.1.
+    // A SOAP 1.1 fault is HTTP 500; the status Axon would answer is in its detail.
+    let reply = post_soap11(&axon, "/soap", &envelope(S11, "<q/>")).await;
+    let text = reply.text();
+    assert_eq!(reply.status, 500, "{text}");
+    assert!(text.contains("<faultcode>soapenv:Server</faultcode>"), "{text}");
+    assert!(text.contains("<axon:status>502</axon:status>"), "{text}");
+    assert!(text.contains("deeper than 512"), "{text}");
+    // JSON client, XML backend: the response is converted to JSON.
+    let reply = axon
+        .request(
+            "POST",
+            "/pox",
+            Some(br#"{"q":1}"#),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(reply.text().contains("deeper than 512"), "{}", reply.text());
+    // The backends' fault counts against them.
+    assert_eq!(axon.state("Deep12").await, "SUSPENDED");
+    assert_eq!(axon.state("DeepPox").await, "SUSPENDED");
+}
+
+#[actix_rt::test]
+async fn a_deep_pass_through_envelope_is_stopped_early_and_never_blamed_on_the_endpoint() {
+    let backend = soap12_backend().await;
+    let axon = TestAxon::start(&[("p.xml", &proxy("Pass", &backend.url("/s")))]).await;
+    // 100,000 levels, 700 KB: the streaming check stops at the nesting limit.
+    let reply = post_soap11(&axon, "/services/Pass", &envelope(S11, &nested(100_000))).await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert_client_fault(&reply, "deeper than 512");
+    assert_eq!(axon.state(&axon_endpoint(&axon).await).await, "ACTIVE");
+}
+
+#[actix_rt::test]
+async fn wide_documents_are_refused_naming_the_limit() {
+    let backend = soap12_backend().await;
+    let limits = Limits {
+        xml: XmlLimits {
+            max_nodes: 1_000,
+            max_attributes: 16,
+            max_memory: 512 * 1024,
+        },
+        ..Limits::default()
+    };
+    let xpath_api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="X" context="/xpath"><resource methods="POST"><inSequence><property name="n" expression="count(//i)"/><respond/></inSequence></resource></api>"#;
+    let axon = TestAxon::start_with(
+        &[
+            ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+            ("apis/a.xml", &api("/conv", "Conv")),
+            ("apis/x.xml", xpath_api),
+        ],
+        limits,
+    )
+    .await;
+    let post = |path: &'static str, body: String| {
+        let axon = &axon;
+        async move {
+            axon.request(
+                "POST",
+                path,
+                Some(body.as_bytes()),
+                &[("content-type", "application/xml")],
+            )
+            .await
+        }
+    };
+    let many = format!("<r>{}</r>", "<i/>".repeat(2_000));
+    let attrs: String = (0..17).map(|i| format!(" a{i}=\"1\"")).collect();
+    let wide = format!("<r{attrs}/>");
+    let big_text = format!("<r>{}</r>", "x".repeat(600 * 1024));
+    for (body, limit) in [
+        (many, "--max-xml-nodes"),
+        (wide, "--max-xml-attributes"),
+        (big_text, "--max-xml-memory"),
+    ] {
+        for path in ["/conv", "/xpath"] {
+            let reply = post(path, body.clone()).await;
+            assert_eq!(reply.status, 400, "{path} {limit}: {}", reply.text());
+            assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
+            assert!(reply.text().contains(limit), "{path}: {}", reply.text());
+        }
+    }
+    assert_eq!(backend.hits(), 0);
+    assert_eq!(axon.state("Conv").await, "ACTIVE");
+    // Within the limits all is well.
+    let reply = post("/xpath", format!("<r>{}</r>", "<i/>".repeat(100))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[actix_rt::test]
+async fn a_hundred_thousand_attributes_are_refused_by_the_default_limit() {
+    let backend = soap12_backend().await;
+    let axon = TestAxon::start(&[
+        ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+        ("apis/a.xml", &api("/conv", "Conv")),
+        ("p.xml", &proxy("Pass", &backend.url("/s"))),
+    ])
+    .await;
+    let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"1\"")).collect();
+    let reply = axon
+        .request(
+            "POST",
+            "/conv",
+            Some(format!("<r{attrs}/>").as_bytes()),
+            &[("content-type", "application/xml")],
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("more than 256 attributes"), "{}", reply.text());
+    let reply = post_soap11(&axon, "/services/Pass", &envelope(S11, &format!("<r{attrs}/>"))).await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert_client_fault(&reply, "more than 256 attributes");
+    assert_eq!(backend.hits(), 0);
+}
+
+#[actix_rt::test]
+async fn an_envelope_with_two_bodies_is_a_client_fault() {
+    let backend = soap12_backend().await;
+    let converting = proxy("P12", &backend.url("/s")).replace("/>", " format=\"soap12\"/>");
+    let axon = TestAxon::start(&[
+        ("p.xml", &proxy("Pass", &backend.url("/s"))),
+        ("q.xml", &converting),
+    ])
+    .await;
+    let two = format!(
+        r#"<soapenv:Envelope xmlns:soapenv="{S11}"><soapenv:Body><a/></soapenv:Body><soapenv:Body><b/></soapenv:Body></soapenv:Envelope>"#
+    );
+    for path in ["/services/Pass", "/services/P12"] {
+        let reply = post_soap11(&axon, path, &two).await;
+        assert_eq!(reply.status, 500, "{path}: {}", reply.text());
+        assert_client_fault(&reply, "Body");
+    }
+    assert_eq!(backend.hits(), 0);
+}
+
+#[actix_rt::test]
+async fn a_body_declared_xml_that_is_not_xml_is_malformed_for_xpath() {
+    let backend = soap12_backend().await;
+    let p = format!(
+        r#"<proxy xmlns="http://ws.apache.org/ns/synapse" name="X" transports="http"><target><inSequence><filter xpath="//symbol = 'IBM'"><then><drop/></then></filter></inSequence><endpoint><address uri="{}"/></endpoint></target></proxy>"#,
+        backend.url("/s")
+    );
+    let axon = TestAxon::start(&[("p.xml", &p)]).await;
+    let reply = post_soap11(&axon, "/services/X", "this is not XML").await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert_client_fault(&reply, "not XML");
+    assert_eq!(backend.hits(), 0);
+}
+
+#[actix_rt::test]
+async fn a_body_too_large_to_convert_is_413() {
+    let backend = soap12_backend().await;
+    let converting = proxy("P12", &backend.url("/s")).replace("/>", " format=\"soap12\"/>");
+    let limits = Limits {
+        max_body: 4096,
+        ..Limits::default()
+    };
+    let axon = TestAxon::start_with(
+        &[
+            ("p.xml", &converting),
+            ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+            ("apis/a.xml", &api("/conv", "Conv")),
+        ],
+        limits,
+    )
+    .await;
+    let big = format!("<r>{}</r>", "x".repeat(8192));
+    let reply = post_soap11(&axon, "/services/P12", &envelope(S11, &big)).await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert!(reply.text().contains("<faultcode>soapenv:Client</faultcode>"), "{}", reply.text());
+    let json = format!("{{\"r\":\"{}\"}}", "x".repeat(8192));
+    let reply = axon
+        .request(
+            "POST",
+            "/conv",
+            Some(json.as_bytes()),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    assert_eq!(backend.hits(), 0);
+    assert_eq!(axon.state("Conv").await, "ACTIVE");
+}
