@@ -80,6 +80,17 @@ impl Element {
         self.attr(name).map(|a| a.value.as_str())
     }
 
+    /// This element and every element under it (depth first, with an explicit stack: no
+    /// recursion, whatever the depth).
+    pub(crate) fn descendants(&self) -> impl Iterator<Item = &Element> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let el = stack.pop()?;
+            stack.extend(el.elements());
+            Some(el)
+        })
+    }
+
     /// Child elements, in order.
     pub(crate) fn elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {

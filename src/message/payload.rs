@@ -216,9 +216,11 @@ impl MessageContext {
                     PayloadError::Malformed(format!("invalid JSON payload: {error}"))
                 })?;
                 let xml = super::json_xml::json_to_xml(&json);
-                let mut doc = XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(|XmlError(m)| {
-                    PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
-                })?;
+                let mut doc = XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(
+                    |XmlError(m)| {
+                        PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
+                    },
+                )?;
                 doc.from_json = true;
                 doc
             }
@@ -286,9 +288,9 @@ impl MessageContext {
                     ContentKind::Json,
                     self.payload.limits,
                 )
-                        .map_err(|error| {
-                        PayloadError::Malformed(format!("invalid XML payload: {}", error.0))
-                    })?;
+                .map_err(|error| {
+                    PayloadError::Malformed(format!("invalid XML payload: {}", error.0))
+                })?;
                 let text = converted.map(|(body, _)| body).unwrap_or_default();
                 serde_json::from_str(&text).map_err(|error| {
                     PayloadError::Unsupported(format!("this XML payload has no JSON form: {error}"))

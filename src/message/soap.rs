@@ -328,7 +328,9 @@ impl Envelope {
         match (count("Header"), count("Body")) {
             (_, 0) => Err(Malformed("the SOAP envelope has no Body".into())),
             (_, 2..) => Err(Malformed("the SOAP envelope has more than one Body".into())),
-            (2.., _) => Err(Malformed("the SOAP envelope has more than one Header".into())),
+            (2.., _) => Err(Malformed(
+                "the SOAP envelope has more than one Header".into(),
+            )),
             _ => Ok(env),
         }
     }
@@ -380,12 +382,10 @@ impl Envelope {
             .elements()
             .next()
             .filter(|el| el.local_name() == "Fault" && el.ns.as_deref() == Some(ns))?;
-        let child = |el: &'_ Element, local: &str| {
-            el.elements()
-                .find(|c| c.local_name() == local)
-                .cloned()
-                .map(Box::new)
-        };
+        // Borrowed, never cloned: a clone of a deep subtree would recurse.
+        fn child<'e>(el: &'e Element, local: &str) -> Option<&'e Element> {
+            el.elements().find(|c| c.local_name() == local)
+        }
         let scope = self.scope_of(fault);
         let (code, reason, detail) = match self.version {
             SoapVersion::V11 => (
@@ -399,18 +399,18 @@ impl Envelope {
             ),
             SoapVersion::V12 => (
                 child(fault, "Code")
-                    .and_then(|c| child(&c, "Value"))
+                    .and_then(|c| child(c, "Value"))
                     .map(|v| v.text())
                     .unwrap_or_default(),
                 child(fault, "Reason")
-                    .and_then(|r| child(&r, "Text"))
+                    .and_then(|r| child(r, "Text"))
                     .map(|t| t.text())
                     .unwrap_or_default(),
                 child(fault, "Detail"),
             ),
         };
         let local = code.rsplit(':').next().unwrap_or(&code);
-        let detail = detail.map(|d| inner_xml(&d, &scope));
+        let detail = detail.map(|d| inner_xml(d, &scope));
         Some(FaultInfo {
             standard: FaultCode::from_local_name(local).map(|(c, _)| c),
             code,
@@ -569,22 +569,30 @@ pub(crate) fn standalone(
     out
 }
 
-fn uses_prefix(el: &Element, prefix: &str) -> bool {
+/// Whether `el` or an element under it has `prefix` in its name or an attribute's name.
+pub(crate) fn uses_prefix(el: &Element, prefix: &str) -> bool {
     fn name_prefix(n: &str) -> &str {
         n.split_once(':').map(|(p, _)| p).unwrap_or("")
     }
-    if name_prefix(&el.name) == prefix
-        || el.attrs.iter().any(|a| {
-            xmlns_prefix(&a.name).is_none()
-                && a.name.contains(':')
-                && name_prefix(&a.name) == prefix
-        })
-    {
-        return true;
-    }
-    el.elements().any(|c| uses_prefix(c, prefix))
+    el.descendants().any(|el| {
+        name_prefix(&el.name) == prefix
+            || el.attrs.iter().any(|a| {
+                xmlns_prefix(&a.name).is_none()
+                    && a.name.contains(':')
+                    && name_prefix(&a.name) == prefix
+            })
+    })
 }
 
+/// What is left to write of a subtree: a node, or the end tag of an element whose
+/// children are written (with the scope length to restore).
+enum Step<'e> {
+    Node(&'e Node),
+    Close(&'e Element, usize),
+}
+
+/// Writes `el` and its subtree with an explicit stack, so no input depth reaches the
+/// call stack.
 fn write_element(
     out: &mut String,
     el: &Element,
@@ -594,6 +602,55 @@ fn write_element(
 ) {
     let depth = scope.len();
     scope.extend(extra.iter().cloned());
+    write_start(out, el, extra, convert, scope);
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    close_or_descend(out, el, depth, &mut stack, scope);
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Node(Node::Element(c)) => {
+                let mark = scope.len();
+                write_start(out, c, &[], convert, scope);
+                close_or_descend(out, c, mark, &mut stack, scope);
+            }
+            Step::Node(Node::Text(t)) => escape_text_into(t, out),
+            Step::Close(c, mark) => {
+                out.push_str("</");
+                out.push_str(&c.name);
+                out.push('>');
+                scope.truncate(mark);
+            }
+        }
+    }
+}
+
+/// Ends the start tag of `el`: `/>` when it is empty, else `>` with its children and its
+/// end tag put on `stack`.
+fn close_or_descend<'e>(
+    out: &mut String,
+    el: &'e Element,
+    mark: usize,
+    stack: &mut Vec<Step<'e>>,
+    scope: &mut Vec<(String, String)>,
+) {
+    if el.children.is_empty() {
+        out.push_str("/>");
+        scope.truncate(mark);
+    } else {
+        out.push('>');
+        stack.push(Step::Close(el, mark));
+        stack.extend(el.children.iter().rev().map(Step::Node));
+    }
+}
+
+/// Writes `<name` with its declarations and attributes (not the closing `>`), adding the
+/// element's own declarations to `scope`.
+fn write_start(
+    out: &mut String,
+    el: &Element,
+    extra: &[(String, String)],
+    convert: Option<(SoapVersion, SoapVersion)>,
+    scope: &mut Vec<(String, String)>,
+) {
     scope.extend(declarations(el));
     out.push('<');
     out.push_str(&el.name);
@@ -615,21 +672,6 @@ fn write_element(
         escape_attr_into(&value, out);
         out.push('"');
     }
-    if el.children.is_empty() {
-        out.push_str("/>");
-    } else {
-        out.push('>');
-        for n in &el.children {
-            match n {
-                Node::Element(c) => write_element(out, c, &[], convert, scope),
-                Node::Text(t) => escape_text_into(t, out),
-            }
-        }
-        out.push_str("</");
-        out.push_str(&el.name);
-        out.push('>');
-    }
-    scope.truncate(depth);
 }
 
 fn write_decl(

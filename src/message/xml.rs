@@ -770,17 +770,58 @@ fn write_children(el: Element<'_>, scope: &mut Scope, out: &mut String) {
     }
 }
 
+/// What is left to write of a subtree: a node, or the end tag of an element whose
+/// children are written (with the scope length to restore).
+enum Step<'d> {
+    Node(ChildOfElement<'d>),
+    Close(Element<'d>, Option<&'d str>, usize),
+}
+
+/// Writes a node and its subtree with an explicit stack: mediators can nest imported
+/// fragments, so the depth of a document they edited is not bounded by the parser's.
 fn write_child(child: ChildOfElement<'_>, scope: &mut Scope, out: &mut String) {
-    match child {
-        ChildOfElement::Element(it) => write_element(it, scope, out),
-        ChildOfElement::Text(t) => escape_text_into(t.text(), out),
-        ChildOfElement::Comment(c) => write_comment(c.text(), out),
-        ChildOfElement::ProcessingInstruction(p) => write_pi(p.target(), p.value(), out),
+    let mut stack = vec![Step::Node(child)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Node(ChildOfElement::Element(el)) => {
+                let mark = scope.bindings.len();
+                let prefix = write_start(el, scope, out);
+                let children = el.children();
+                if children.is_empty() {
+                    out.push_str("/>");
+                    scope.bindings.truncate(mark);
+                } else {
+                    out.push('>');
+                    stack.push(Step::Close(el, prefix, mark));
+                    stack.extend(children.into_iter().rev().map(Step::Node));
+                }
+            }
+            Step::Node(ChildOfElement::Text(t)) => escape_text_into(t.text(), out),
+            Step::Node(ChildOfElement::Comment(c)) => write_comment(c.text(), out),
+            Step::Node(ChildOfElement::ProcessingInstruction(p)) => {
+                write_pi(p.target(), p.value(), out)
+            }
+            Step::Close(el, prefix, mark) => {
+                out.push_str("</");
+                if let Some(p) = prefix {
+                    out.push_str(p);
+                    out.push(':');
+                }
+                out.push_str(el.name().local_part());
+                out.push('>');
+                scope.bindings.truncate(mark);
+            }
+        }
     }
 }
 
 fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
-    let mark = scope.bindings.len();
+    write_child(ChildOfElement::Element(el), scope, out);
+}
+
+/// Writes the start tag of `el` up to its attributes (not the closing `>`), declaring
+/// what the output needs; returns the prefix written.
+fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Option<&'d str> {
     let name = el.name();
     let local = name.local_part();
     let prefix = el
@@ -878,23 +919,7 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
         escape_attr_into(attr.value(), out);
         out.push('"');
     }
-    let children = el.children();
-    if children.is_empty() {
-        out.push_str("/>");
-    } else {
-        out.push('>');
-        for child in children {
-            write_child(child, scope, out);
-        }
-        out.push_str("</");
-        if let Some(p) = prefix {
-            out.push_str(p);
-            out.push(':');
-        }
-        out.push_str(local);
-        out.push('>');
-    }
-    scope.bindings.truncate(mark);
+    prefix
 }
 
 /// Prefixes a subtree uses: in element and attribute names, and as `prefix:` at the start
@@ -912,7 +937,9 @@ fn used_prefixes(el: Element<'_>) -> Vec<String> {
             out.push(p.to_owned());
         }
     }
-    fn walk(el: Element<'_>, out: &mut Vec<String>) {
+    let mut out: Vec<String> = Vec::new();
+    let mut stack = vec![el];
+    while let Some(el) = stack.pop() {
         if let Some(p) = el.preferred_prefix()
             && !out.iter().any(|u| u == p)
         {
@@ -924,18 +951,16 @@ fn used_prefixes(el: Element<'_>) -> Vec<String> {
             {
                 out.push(p.to_owned());
             }
-            content_prefix(a.value(), out);
+            content_prefix(a.value(), &mut out);
         }
         for child in el.children() {
             match child {
-                ChildOfElement::Element(it) => walk(it, out),
-                ChildOfElement::Text(t) => content_prefix(t.text(), out),
+                ChildOfElement::Element(it) => stack.push(it),
+                ChildOfElement::Text(t) => content_prefix(t.text(), &mut out),
                 _ => {}
             }
         }
     }
-    let mut out = Vec::new();
-    walk(el, &mut out);
     out
 }
 
@@ -958,18 +983,15 @@ fn write_pi(target: &str, value: Option<&str>, out: &mut String) {
 /// XPath's string-value of an element: all descendant text, in document order.
 pub(crate) fn string_value_of_element(el: Element<'_>) -> String {
     let mut out = String::new();
-    collect_text(el, &mut out);
-    out
-}
-
-fn collect_text(el: Element<'_>, out: &mut String) {
-    for child in el.children() {
+    let mut stack: Vec<ChildOfElement<'_>> = el.children().into_iter().rev().collect();
+    while let Some(child) = stack.pop() {
         match child {
             ChildOfElement::Text(t) => out.push_str(t.text()),
-            ChildOfElement::Element(it) => collect_text(it, out),
+            ChildOfElement::Element(it) => stack.extend(it.children().into_iter().rev()),
             _ => {}
         }
     }
+    out
 }
 
 /// The element's own text: its direct text children, concatenated (Axiom's `getText`).
@@ -1097,6 +1119,71 @@ mod tests {
     }
 
     #[test]
+    fn a_document_nested_deeper_by_mediation_is_written_without_recursion() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let level = "<a>".repeat(400) + &"</a>".repeat(400);
+                let doc = XmlDoc::parse(level.as_bytes()).unwrap();
+                // Each import nests 400 more levels inside the innermost element.
+                let mut innermost = doc.first_body_element().unwrap();
+                for _ in 0..20 {
+                    let nodes = doc.import_fragment(&level).unwrap();
+                    let top = nodes[0].element().unwrap();
+                    innermost.append_children(nodes);
+                    innermost = top;
+                    while let Some(next) = innermost.children().first().and_then(|c| c.element()) {
+                        innermost = next;
+                    }
+                }
+                innermost.append_child(doc.document().create_text("deep"));
+                let bytes = doc.to_bytes();
+                // The innermost `<a/>` became `<a>deep</a>`.
+                assert_eq!(bytes.len(), 21 * level.len() - 3 + 4);
+                let top = doc.first_body_element().unwrap();
+                assert_eq!(string_value_of_element(top), "deep");
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn limits_name_themselves_and_duplicates_are_found_past_the_linear_scan() {
+        let small = XmlLimits {
+            max_nodes: 10,
+            max_attributes: 20,
+            max_memory: 1 << 20,
+        };
+        let many = format!("<r>{}</r>", "<i/>".repeat(10));
+        let error = XmlDoc::parse_with(many.as_bytes(), small).unwrap_err();
+        assert!(error.0.contains("more than 10 nodes"), "{error}");
+        assert!(check_bounds(many.as_bytes(), small).is_err());
+        let attrs: String = (0..21).map(|i| format!(" a{i}=\"1\"")).collect();
+        let wide = format!("<r{attrs}/>");
+        let error = XmlDoc::parse_with(wide.as_bytes(), small).unwrap_err();
+        assert!(error.0.contains("--max-xml-attributes"), "{error}");
+        for dup in [2, 15] {
+            let attrs: String = (0..16).map(|i| format!(" a{i}=\"1\"")).collect();
+            let src = format!("<r{attrs} a{dup}=\"2\"/>");
+            let error = XmlDoc::parse(src.as_bytes()).unwrap_err();
+            assert!(
+                error.0.contains(&format!("`a{dup}` is written twice")),
+                "{error}"
+            );
+            let error = crate::message::soap::parse_xml(src.as_bytes()).unwrap_err();
+            assert!(error.0.contains("written twice"), "{error}");
+        }
+        let memory = XmlLimits {
+            max_memory: 1000,
+            ..small
+        };
+        let text = format!("<r>{}</r>", "x".repeat(1000));
+        let error = XmlDoc::parse_with(text.as_bytes(), memory).unwrap_err();
+        assert!(error.0.contains("--max-xml-memory"), "{error}");
+    }
+
+    #[test]
     fn text_payloads_are_wrapped_and_unwrapped() {
         let doc = XmlDoc::text("hello <world>");
         assert_eq!(
@@ -1106,4 +1193,3 @@ mod tests {
         assert_eq!(doc.to_bytes(), b"hello <world>");
     }
 }
-

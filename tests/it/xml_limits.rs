@@ -18,7 +18,9 @@ fn nested(levels: usize) -> String {
 }
 
 fn envelope(ns: &str, payload: &str) -> String {
-    format!(r#"<soapenv:Envelope xmlns:soapenv="{ns}"><soapenv:Body>{payload}</soapenv:Body></soapenv:Envelope>"#)
+    format!(
+        r#"<soapenv:Envelope xmlns:soapenv="{ns}"><soapenv:Body>{payload}</soapenv:Body></soapenv:Envelope>"#
+    )
 }
 
 fn canned(body: String, content_type: &'static str) -> Canned {
@@ -64,7 +66,10 @@ async fn post_soap11(axon: &TestAxon, path: &str, body: &str) -> crate::support:
 
 fn assert_client_fault(reply: &crate::support::Reply, why: &str) {
     let text = reply.text();
-    assert!(text.contains("<faultcode>soapenv:Client</faultcode>"), "{text}");
+    assert!(
+        text.contains("<faultcode>soapenv:Client</faultcode>"),
+        "{text}"
+    );
     assert!(text.contains("<axon:code>601000</axon:code>"), "{text}");
     assert!(text.contains(why), "{why}: {text}");
 }
@@ -75,7 +80,10 @@ async fn deep_requests_are_refused_as_the_clients_fault_and_axon_keeps_serving()
     let converting = proxy("P12", &backend.url("/s")).replace("/>", " format=\"soap12\"/>");
     let axon = TestAxon::start(&[
         ("p.xml", &converting),
-        ("endpoints/e.xml", &endpoint("Soap11Ep", &backend.url("/x"), "soap11")),
+        (
+            "endpoints/e.xml",
+            &endpoint("Soap11Ep", &backend.url("/x"), "soap11"),
+        ),
         ("apis/a.xml", &api("/deep", "Soap11Ep")),
     ])
     .await;
@@ -107,11 +115,18 @@ async fn deep_requests_are_refused_as_the_clients_fault_and_axon_keeps_serving()
 
 #[actix_rt::test]
 async fn deep_backend_responses_converted_for_the_client_are_the_backends_fault() {
-    let deep12 = Backend::start(|_| canned(envelope(S12, &nested(20_000)), "application/soap+xml")).await;
+    let deep12 =
+        Backend::start(|_| canned(envelope(S12, &nested(20_000)), "application/soap+xml")).await;
     let deep_xml = Backend::start(|_| canned(nested(20_000), "application/xml")).await;
     let axon = TestAxon::start(&[
-        ("endpoints/s.xml", &endpoint("Deep12", &deep12.url("/s"), "soap12")),
-        ("endpoints/x.xml", &endpoint("DeepPox", &deep_xml.url("/x"), "pox")),
+        (
+            "endpoints/s.xml",
+            &endpoint("Deep12", &deep12.url("/s"), "soap12"),
+        ),
+        (
+            "endpoints/x.xml",
+            &endpoint("DeepPox", &deep_xml.url("/x"), "pox"),
+        ),
         ("apis/s.xml", &api("/soap", "Deep12")),
         ("apis/x.xml", &api("/pox", "DeepPox")),
     ])
@@ -121,7 +136,10 @@ async fn deep_backend_responses_converted_for_the_client_are_the_backends_fault(
     let reply = post_soap11(&axon, "/soap", &envelope(S11, "<q/>")).await;
     let text = reply.text();
     assert_eq!(reply.status, 500, "{text}");
-    assert!(text.contains("<faultcode>soapenv:Server</faultcode>"), "{text}");
+    assert!(
+        text.contains("<faultcode>soapenv:Server</faultcode>"),
+        "{text}"
+    );
     assert!(text.contains("<axon:status>502</axon:status>"), "{text}");
     assert!(text.contains("deeper than 512"), "{text}");
     // JSON client, XML backend: the response is converted to JSON.
@@ -165,7 +183,10 @@ async fn wide_documents_are_refused_naming_the_limit() {
     let xpath_api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="X" context="/xpath"><resource methods="POST"><inSequence><property name="n" expression="count(//i)"/><respond/></inSequence></resource></api>"#;
     let axon = TestAxon::start_with(
         &[
-            ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+            (
+                "endpoints/e.xml",
+                &endpoint("Conv", &backend.url("/x"), "soap11"),
+            ),
             ("apis/a.xml", &api("/conv", "Conv")),
             ("apis/x.xml", xpath_api),
         ],
@@ -211,7 +232,10 @@ async fn wide_documents_are_refused_naming_the_limit() {
 async fn a_hundred_thousand_attributes_are_refused_by_the_default_limit() {
     let backend = soap12_backend().await;
     let axon = TestAxon::start(&[
-        ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+        (
+            "endpoints/e.xml",
+            &endpoint("Conv", &backend.url("/x"), "soap11"),
+        ),
         ("apis/a.xml", &api("/conv", "Conv")),
         ("p.xml", &proxy("Pass", &backend.url("/s"))),
     ])
@@ -226,8 +250,17 @@ async fn a_hundred_thousand_attributes_are_refused_by_the_default_limit() {
         )
         .await;
     assert_eq!(reply.status, 400, "{}", reply.text());
-    assert!(reply.text().contains("more than 256 attributes"), "{}", reply.text());
-    let reply = post_soap11(&axon, "/services/Pass", &envelope(S11, &format!("<r{attrs}/>"))).await;
+    assert!(
+        reply.text().contains("more than 256 attributes"),
+        "{}",
+        reply.text()
+    );
+    let reply = post_soap11(
+        &axon,
+        "/services/Pass",
+        &envelope(S11, &format!("<r{attrs}/>")),
+    )
+    .await;
     assert_eq!(reply.status, 500, "{}", reply.text());
     assert_client_fault(&reply, "more than 256 attributes");
     assert_eq!(backend.hits(), 0);
@@ -278,7 +311,10 @@ async fn a_body_too_large_to_convert_is_413() {
     let axon = TestAxon::start_with(
         &[
             ("p.xml", &converting),
-            ("endpoints/e.xml", &endpoint("Conv", &backend.url("/x"), "soap11")),
+            (
+                "endpoints/e.xml",
+                &endpoint("Conv", &backend.url("/x"), "soap11"),
+            ),
             ("apis/a.xml", &api("/conv", "Conv")),
         ],
         limits,
@@ -287,7 +323,13 @@ async fn a_body_too_large_to_convert_is_413() {
     let big = format!("<r>{}</r>", "x".repeat(8192));
     let reply = post_soap11(&axon, "/services/P12", &envelope(S11, &big)).await;
     assert_eq!(reply.status, 413, "{}", reply.text());
-    assert!(reply.text().contains("<faultcode>soapenv:Client</faultcode>"), "{}", reply.text());
+    assert!(
+        reply
+            .text()
+            .contains("<faultcode>soapenv:Client</faultcode>"),
+        "{}",
+        reply.text()
+    );
     let json = format!("{{\"r\":\"{}\"}}", "x".repeat(8192));
     let reply = axon
         .request(
