@@ -44,14 +44,14 @@ impl Default for XmlLimits {
         XmlLimits {
             max_nodes: 1_500_000,
             max_attributes: 256,
-            max_memory: 256 * 1024 * 1024,
+            max_memory: 320 * 1024 * 1024,
         }
     }
 }
 
 /// Estimated heap cost of one node in a message tree, besides its strings (measured on
 /// the larger of the two trees, see `docs/reliability.md`).
-const NODE_COST: usize = 176;
+const NODE_COST: usize = 224;
 
 /// Counts what a parser builds against [`XmlLimits`] and [`MAX_DEPTH`].
 #[derive(Debug)]
