@@ -402,13 +402,13 @@ fn parse_bounded(
                     "malformed XML: more than one root element".into(),
                 ));
             }
-            Event::Start(tag) => {
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
                 if budget.is_some() {
                     Budget::depth(stack.len() + 1).map_err(|m| fail(start, m))?;
                 }
                 let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
                 let (el, decls) = open_element(
-                    &tag,
+                    tag,
                     start as usize,
                     (src, &index),
                     &ns_scopes,
@@ -416,25 +416,12 @@ fn parse_bounded(
                     budget.as_mut(),
                 )
                 .map_err(|m| fail(start, m))?;
-                ns_scopes.push(decls.clone());
-                stack.push((el, decls));
-            }
-            Event::Empty(tag) => {
-                if budget.is_some() {
-                    Budget::depth(stack.len() + 1).map_err(|m| fail(start, m))?;
+                if matches!(event, Event::Start(_)) {
+                    ns_scopes.push(decls.clone());
+                    stack.push((el, decls));
+                } else {
+                    attach(&mut stack, &mut root, el);
                 }
-                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
-                let (el, decls) = open_element(
-                    &tag,
-                    start as usize,
-                    (src, &index),
-                    &ns_scopes,
-                    inherited,
-                    budget.as_mut(),
-                )
-                .map_err(|m| fail(start, m))?;
-                let _ = decls;
-                attach(&mut stack, &mut root, el);
             }
             Event::End(_) => {
                 ns_scopes.pop();
@@ -541,13 +528,13 @@ fn open_element(
     (src, index): (&str, &LineIndex<'_>),
     scopes: &[HashMap<String, String>],
     inherited: &Arc<[(String, String)]>,
-    mut budget: Option<&mut Budget>,
+    budget: Option<&mut Budget>,
 ) -> Result<(Element, HashMap<String, String>), String> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
     // A configuration keeps quick-xml's own checks (and their wording); a message is
     // counted against its budget and checked for duplicates in linear time.
-    let parsed: Vec<quick_xml::events::attributes::Attribute<'_>> = match budget.as_deref_mut() {
+    let parsed: Vec<quick_xml::events::attributes::Attribute<'_>> = match budget {
         Some(b) => {
             b.node(name.len())?;
             let all = unique_attributes(tag, b)?;

@@ -205,8 +205,8 @@ struct Open<'e> {
 /// whatever the depth).
 fn content(root: &Element, extra: &[(String, String)]) -> Value {
     let mut stack = match open(root, extra) {
-        Ok(value) => return value,
-        Err(top) => vec![top],
+        Opened::Leaf(value) => return value,
+        Opened::Members(top) => vec![top],
     };
     loop {
         let Some(top) = stack.last_mut() else {
@@ -222,8 +222,8 @@ fn content(root: &Element, extra: &[(String, String)]) -> Value {
                     continue;
                 };
                 match open(child, &[]) {
-                    Ok(value) => add_member(top, child, value),
-                    Err(frame) => stack.push(frame),
+                    Opened::Leaf(value) => add_member(top, child, value),
+                    Opened::Members(frame) => stack.push(frame),
                 }
             }
             None => {
@@ -240,9 +240,14 @@ fn content(root: &Element, extra: &[(String, String)]) -> Value {
     }
 }
 
-/// The value of a leaf (`Ok`), or an element with members to fill (`Err`); `extra`
-/// attributes come before its own.
-fn open<'e>(el: &'e Element, extra: &[(String, String)]) -> Result<Value, Open<'e>> {
+/// What opening an element gives: the value of a leaf, or members to fill.
+enum Opened<'e> {
+    Leaf(Value),
+    Members(Open<'e>),
+}
+
+/// Opens `el`; `extra` attributes come before its own.
+fn open<'e>(el: &'e Element, extra: &[(String, String)]) -> Opened<'e> {
     let attrs = || {
         extra
             .iter()
@@ -254,7 +259,7 @@ fn open<'e>(el: &'e Element, extra: &[(String, String)]) -> Result<Value, Open<'
     });
     let has_children = el.elements().next().is_some();
     if nil && !has_children {
-        return Ok(Value::Null);
+        return Opened::Leaf(Value::Null);
     }
     let mut map = Map::new();
     for (name, value) in attrs() {
@@ -268,9 +273,9 @@ fn open<'e>(el: &'e Element, extra: &[(String, String)]) -> Result<Value, Open<'
         );
     }
     if !has_children && map.is_empty() {
-        return Ok(scalar(&text_of(el)));
+        return Opened::Leaf(scalar(&text_of(el)));
     }
-    Err(Open {
+    Opened::Members(Open {
         el,
         map,
         arrays: std::collections::HashSet::new(),

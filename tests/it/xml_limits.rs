@@ -64,6 +64,13 @@ async fn post_soap11(axon: &TestAxon, path: &str, body: &str) -> crate::support:
     .await
 }
 
+/// Posts a SOAP 1.1 request that must be refused as the client's fault.
+async fn refused_soap11(axon: &TestAxon, path: &str, body: &str, why: &str) {
+    let reply = post_soap11(axon, path, body).await;
+    assert_eq!(reply.status, 500, "{path}: {}", reply.text());
+    assert_client_fault(&reply, why);
+}
+
 fn assert_client_fault(reply: &crate::support::Reply, why: &str) {
     let text = reply.text();
     assert!(
@@ -89,9 +96,8 @@ async fn deep_requests_are_refused_as_the_clients_fault_and_axon_keeps_serving()
     .await;
 
     // ~7,000 levels in a SOAP 1.1 envelope into a proxy converting to SOAP 1.2.
-    let reply = post_soap11(&axon, "/services/P12", &envelope(S11, &nested(7_000))).await;
-    assert_eq!(reply.status, 500, "{}", reply.text());
-    assert_client_fault(&reply, "nested deeper than 512");
+    let deep = envelope(S11, &nested(7_000));
+    refused_soap11(&axon, "/services/P12", &deep, "nested deeper than 512").await;
     // ~10,000 levels of plain XML into an endpoint with format="soap11".
     let reply = axon
         .request(
@@ -163,9 +169,8 @@ async fn a_deep_pass_through_envelope_is_stopped_early_and_never_blamed_on_the_e
     let backend = soap12_backend().await;
     let axon = TestAxon::start(&[("p.xml", &proxy("Pass", &backend.url("/s")))]).await;
     // 100,000 levels, 700 KB: the streaming check stops at the nesting limit.
-    let reply = post_soap11(&axon, "/services/Pass", &envelope(S11, &nested(100_000))).await;
-    assert_eq!(reply.status, 500, "{}", reply.text());
-    assert_client_fault(&reply, "deeper than 512");
+    let deep = envelope(S11, &nested(100_000));
+    refused_soap11(&axon, "/services/Pass", &deep, "deeper than 512").await;
     assert_eq!(axon.state(&axon_endpoint(&axon).await).await, "ACTIVE");
 }
 
@@ -255,14 +260,8 @@ async fn a_hundred_thousand_attributes_are_refused_by_the_default_limit() {
         "{}",
         reply.text()
     );
-    let reply = post_soap11(
-        &axon,
-        "/services/Pass",
-        &envelope(S11, &format!("<r{attrs}/>")),
-    )
-    .await;
-    assert_eq!(reply.status, 500, "{}", reply.text());
-    assert_client_fault(&reply, "more than 256 attributes");
+    let wide = envelope(S11, &format!("<r{attrs}/>"));
+    refused_soap11(&axon, "/services/Pass", &wide, "more than 256 attributes").await;
     assert_eq!(backend.hits(), 0);
 }
 
@@ -279,9 +278,7 @@ async fn an_envelope_with_two_bodies_is_a_client_fault() {
         r#"<soapenv:Envelope xmlns:soapenv="{S11}"><soapenv:Body><a/></soapenv:Body><soapenv:Body><b/></soapenv:Body></soapenv:Envelope>"#
     );
     for path in ["/services/Pass", "/services/P12"] {
-        let reply = post_soap11(&axon, path, &two).await;
-        assert_eq!(reply.status, 500, "{path}: {}", reply.text());
-        assert_client_fault(&reply, "Body");
+        refused_soap11(&axon, path, &two, "Body").await;
     }
     assert_eq!(backend.hits(), 0);
 }
@@ -294,9 +291,7 @@ async fn a_body_declared_xml_that_is_not_xml_is_malformed_for_xpath() {
         backend.url("/s")
     );
     let axon = TestAxon::start(&[("p.xml", &p)]).await;
-    let reply = post_soap11(&axon, "/services/X", "this is not XML").await;
-    assert_eq!(reply.status, 500, "{}", reply.text());
-    assert_client_fault(&reply, "not XML");
+    refused_soap11(&axon, "/services/X", "this is not XML", "not XML").await;
     assert_eq!(backend.hits(), 0);
 }
 
