@@ -532,22 +532,25 @@ fn open_element(
 ) -> Result<(Element, HashMap<String, String>), String> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
-    // A configuration keeps quick-xml's own checks (and their wording); a message is
-    // counted against its budget and checked for duplicates in linear time.
-    let parsed: Vec<quick_xml::events::attributes::Attribute<'_>> = match budget {
+    // A configuration keeps quick-xml's own checks, one attribute at a time as before
+    // (the same errors in the same order); a message is counted against its budget and
+    // checked for duplicates in linear time.
+    type Attrs<'t> =
+        Box<dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, String>> + 't>;
+    let parsed: Attrs<'_> = match budget {
         Some(b) => {
             b.node(name.len())?;
             let all = unique_attributes(tag, b)?;
             for a in &all {
                 b.node(a.key.as_ref().len() + a.value.len())?;
             }
-            all
+            Box::new(all.into_iter().map(Ok))
         }
-        None => tag
-            .attributes()
-            .with_checks(true)
-            .collect::<Result<_, _>>()
-            .map_err(|error| format!("malformed XML: {error}"))?,
+        None => {
+            let mut all = tag.attributes();
+            all.with_checks(true);
+            Box::new(all.map(|a| a.map_err(|error| format!("malformed XML: {error}"))))
+        }
     };
     let mut decls = HashMap::new();
     // Attribute positions: search the raw start tag for each name in order.
@@ -557,6 +560,7 @@ fn open_element(
         .unwrap_or(src.len());
     let mut cursor = offset + 1 + name.len();
     for attr in parsed {
+        let attr = attr?;
         let key: String = attr.key.as_ref().to_owned();
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
