@@ -209,9 +209,10 @@ fn xml_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     Ok(soap::standalone(&root, &[], None))
 }
 
-fn json_payload(bytes: &[u8]) -> Result<String, Malformed> {
+fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
+    crate::message::json_xml::check_bounds(&json, limits).map_err(Malformed)?;
     Ok(json_to_xml(&json))
 }
 
@@ -246,7 +247,7 @@ fn payload_xml(
             .payload()
             .unwrap_or_default()),
         ContentKind::Xml => xml_payload(bytes, limits),
-        ContentKind::Json => json_payload(bytes),
+        ContentKind::Json => json_payload(bytes, limits),
         ContentKind::Text => Ok(text_payload(bytes)),
         ContentKind::Form => form_payload(bytes),
         ContentKind::Empty => Ok(String::new()),

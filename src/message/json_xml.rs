@@ -62,6 +62,36 @@ pub fn json_to_xml(json: &Value) -> String {
     out
 }
 
+/// Checks that the XML form of `json` stays within `limits` before it is written: each
+/// value and member becomes at least one node, so a wide JSON document (`[0,0,…]` grows
+/// about fourteen times as XML) is refused like a wide XML one. Iterative: serde_json
+/// already bounds the nesting at 128.
+///
+/// # Errors
+/// The limit crossed, named as for XML.
+pub(crate) fn check_bounds(json: &Value, limits: crate::message::XmlLimits) -> Result<(), String> {
+    let mut budget = crate::message::xml::Budget::new(limits);
+    let mut stack = vec![json];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => {
+                budget.node(0)?;
+                stack.extend(items);
+            }
+            Value::Object(map) => {
+                budget.node(0)?;
+                for (key, member) in map {
+                    budget.grow(key.len())?;
+                    stack.push(member);
+                }
+            }
+            Value::String(s) => budget.node(s.len())?,
+            _ => budget.node(8)?,
+        }
+    }
+    Ok(())
+}
+
 /// The member that is the document element: the only one, not special, not an array.
 fn document_member(map: &Map<String, Value>) -> Option<(&String, &Value)> {
     let mut members = map.iter();

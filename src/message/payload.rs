@@ -215,6 +215,8 @@ impl MessageContext {
                 let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
                     PayloadError::Malformed(format!("invalid JSON payload: {error}"))
                 })?;
+                super::json_xml::check_bounds(&json, self.payload.limits)
+                    .map_err(|m| PayloadError::Malformed(format!("invalid JSON payload: {m}")))?;
                 let xml = super::json_xml::json_to_xml(&json);
                 let mut doc = XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(
                     |XmlError(m)| {

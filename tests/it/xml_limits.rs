@@ -226,6 +226,24 @@ async fn wide_documents_are_refused_naming_the_limit() {
             assert!(reply.text().contains(limit), "{path}: {}", reply.text());
         }
     }
+    // JSON is bounded by its XML form: 2,000 values are 2,000 nodes.
+    let json = format!("[{}0]", "0,".repeat(1_999));
+    for path in ["/conv", "/xpath"] {
+        let reply = axon
+            .request(
+                "POST",
+                path,
+                Some(json.as_bytes()),
+                &[("content-type", "application/json")],
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        assert!(
+            reply.text().contains("--max-xml-nodes"),
+            "{path}: {}",
+            reply.text()
+        );
+    }
     assert_eq!(backend.hits(), 0);
     assert_eq!(axon.state("Conv").await, "ACTIVE");
     // Within the limits all is well.
