@@ -77,8 +77,12 @@ pub(crate) async fn prepare(
                 check_request(msg, version, xml).map_err(fail)?;
             } else {
                 let bytes = read(leaf, msg, limits).await?;
-                let envelope =
-                    to_envelope(kind, &bytes, version, msg.content_type(), xml).map_err(fail)?;
+                let ct = msg.content_type().map(str::to_owned);
+                let envelope = off_worker(bytes, move |b| {
+                    to_envelope(kind, b, version, ct.as_deref(), xml)
+                })
+                .await
+                .map_err(fail)?;
                 msg.body = Body::Full(Bytes::from(envelope));
             }
             soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
@@ -92,7 +96,10 @@ pub(crate) async fn prepare(
         Some(EndpointFormat::Pox) => {
             if kind != ContentKind::Xml {
                 let bytes = read(leaf, msg, limits).await?;
-                let pox = payload_xml(kind, &bytes, msg.content_type(), xml).map_err(fail)?;
+                let ct = msg.content_type().map(str::to_owned);
+                let pox = off_worker(bytes, move |b| payload_xml(kind, b, ct.as_deref(), xml))
+                    .await
+                    .map_err(fail)?;
                 msg.body = if pox.is_empty() {
                     Body::Empty
                 } else {
@@ -112,7 +119,9 @@ pub(crate) async fn prepare(
         }
         Some(EndpointFormat::Get) => {
             let bytes = read(leaf, msg, limits).await?;
-            let params = query_params(kind, &bytes, xml).map_err(fail)?;
+            let params = off_worker(bytes, move |b| query_params(kind, b, xml))
+                .await
+                .map_err(fail)?;
             msg.body = Body::Empty;
             msg.headers.remove(header::CONTENT_TYPE);
             msg.headers.remove(soap::SOAP_ACTION);
@@ -123,6 +132,28 @@ pub(crate) async fn prepare(
                 query: (!params.is_empty()).then_some(params),
             })
         }
+    }
+}
+
+/// Bodies from this size up are converted on the blocking pool: a 10 MiB document takes
+/// up to a second or more to convert, and the I/O worker has other connections to serve.
+const OFF_WORKER: usize = 256 * 1024;
+
+/// Runs a conversion of `bytes`: inline when they are small, else on tokio's blocking pool
+/// (the conversion tree is `Send`, unlike the XPath DOM).
+async fn off_worker<T: Send + 'static>(
+    bytes: Bytes,
+    convert: impl FnOnce(&[u8]) -> Result<T, Malformed> + Send + 'static,
+) -> Result<T, Malformed> {
+    if bytes.len() < OFF_WORKER {
+        return convert(&bytes);
+    }
+    match tokio::task::spawn_blocking(move || convert(&bytes)).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(Malformed(
+            "the conversion was cancelled: Axon is shutting down".into(),
+        )),
     }
 }
 
@@ -497,7 +528,8 @@ pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
     if kind == target || !(kind.is_xml() || kind == ContentKind::Json) {
         return;
     }
-    let converted = convert_for_client(kind, &bytes, target, limits.xml);
+    let xml = limits.xml;
+    let converted = off_worker(bytes, move |b| convert_for_client(kind, b, target, xml)).await;
     match converted {
         Ok(Some((body, content_type))) => {
             msg.body = Body::Full(Bytes::from(body));
