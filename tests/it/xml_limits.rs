@@ -7,8 +7,8 @@ use axon::engine::Limits;
 use axon::message::XmlLimits;
 
 use crate::soap::axon_endpoint;
-use crate::support::TestAxon;
 use crate::support::backend::{Backend, Canned};
+use crate::support::{Reply, TestAxon};
 
 const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -54,7 +54,12 @@ fn endpoint(name: &str, address: &str, format: &str) -> String {
     )
 }
 
-async fn post_soap11(axon: &TestAxon, path: &str, body: &str) -> crate::support::Reply {
+async fn post(axon: &TestAxon, path: &str, body: &[u8], content_type: &str) -> Reply {
+    axon.request("POST", path, Some(body), &[("content-type", content_type)])
+        .await
+}
+
+async fn post_soap11(axon: &TestAxon, path: &str, body: &str) -> Reply {
     axon.request(
         "POST",
         path,
@@ -71,7 +76,7 @@ async fn refused_soap11(axon: &TestAxon, path: &str, body: &str, why: &str) {
     assert_client_fault(&reply, why);
 }
 
-fn assert_client_fault(reply: &crate::support::Reply, why: &str) {
+fn assert_client_fault(reply: &Reply, why: &str) {
     let text = reply.text();
     assert!(
         text.contains("<faultcode>soapenv:Client</faultcode>"),
@@ -99,14 +104,7 @@ async fn deep_requests_are_refused_as_the_clients_fault_and_axon_keeps_serving()
     let deep = envelope(S11, &nested(7_000));
     refused_soap11(&axon, "/services/P12", &deep, "nested deeper than 512").await;
     // ~10,000 levels of plain XML into an endpoint with format="soap11".
-    let reply = axon
-        .request(
-            "POST",
-            "/deep",
-            Some(nested(10_000).as_bytes()),
-            &[("content-type", "application/xml")],
-        )
-        .await;
+    let reply = post(&axon, "/deep", nested(10_000).as_bytes(), "application/xml").await;
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
     assert!(reply.text().contains("deeper than 512"), "{}", reply.text());
@@ -149,14 +147,7 @@ async fn deep_backend_responses_converted_for_the_client_are_the_backends_fault(
     assert!(text.contains("<axon:status>502</axon:status>"), "{text}");
     assert!(text.contains("deeper than 512"), "{text}");
     // JSON client, XML backend: the response is converted to JSON.
-    let reply = axon
-        .request(
-            "POST",
-            "/pox",
-            Some(br#"{"q":1}"#),
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let reply = post(&axon, "/pox", br#"{"q":1}"#, "application/json").await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert!(reply.text().contains("deeper than 512"), "{}", reply.text());
     // The backends' fault counts against them.
@@ -198,18 +189,6 @@ async fn wide_documents_are_refused_naming_the_limit() {
         limits,
     )
     .await;
-    let post = |path: &'static str, body: String| {
-        let axon = &axon;
-        async move {
-            axon.request(
-                "POST",
-                path,
-                Some(body.as_bytes()),
-                &[("content-type", "application/xml")],
-            )
-            .await
-        }
-    };
     let many = format!("<r>{}</r>", "<i/>".repeat(2_000));
     let attrs: String = (0..17).map(|i| format!(" a{i}=\"1\"")).collect();
     let wide = format!("<r{attrs}/>");
@@ -220,7 +199,7 @@ async fn wide_documents_are_refused_naming_the_limit() {
         (big_text, "--max-xml-memory"),
     ] {
         for path in ["/conv", "/xpath"] {
-            let reply = post(path, body.clone()).await;
+            let reply = post(&axon, path, body.as_bytes(), "application/xml").await;
             assert_eq!(reply.status, 400, "{path} {limit}: {}", reply.text());
             assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
             assert!(reply.text().contains(limit), "{path}: {}", reply.text());
@@ -229,14 +208,7 @@ async fn wide_documents_are_refused_naming_the_limit() {
     // JSON is bounded by its XML form: 2,000 values are 2,000 nodes.
     let json = format!("[{}0]", "0,".repeat(1_999));
     for path in ["/conv", "/xpath"] {
-        let reply = axon
-            .request(
-                "POST",
-                path,
-                Some(json.as_bytes()),
-                &[("content-type", "application/json")],
-            )
-            .await;
+        let reply = post(&axon, path, json.as_bytes(), "application/json").await;
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
         assert!(
             reply.text().contains("--max-xml-nodes"),
@@ -247,10 +219,22 @@ async fn wide_documents_are_refused_naming_the_limit() {
     assert_eq!(backend.hits(), 0);
     assert_eq!(axon.state("Conv").await, "ACTIVE");
     // Within the limits all is well; a large body is converted off the I/O worker.
-    let reply = post("/xpath", format!("<r>{}</r>", "<i/>".repeat(100))).await;
+    let reply = post(
+        &axon,
+        "/xpath",
+        format!("<r>{}</r>", "<i/>".repeat(100)).as_bytes(),
+        "application/xml",
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let large = "y".repeat(300 * 1024);
-    let reply = post("/conv", format!("<r>{large}</r>")).await;
+    let reply = post(
+        &axon,
+        "/conv",
+        format!("<r>{large}</r>").as_bytes(),
+        "application/xml",
+    )
+    .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let sent = String::from_utf8_lossy(&backend.last().body).into_owned();
     assert!(
@@ -273,14 +257,13 @@ async fn a_hundred_thousand_attributes_are_refused_by_the_default_limit() {
     ])
     .await;
     let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"1\"")).collect();
-    let reply = axon
-        .request(
-            "POST",
-            "/conv",
-            Some(format!("<r{attrs}/>").as_bytes()),
-            &[("content-type", "application/xml")],
-        )
-        .await;
+    let reply = post(
+        &axon,
+        "/conv",
+        format!("<r{attrs}/>").as_bytes(),
+        "application/xml",
+    )
+    .await;
     assert_eq!(reply.status, 400, "{}", reply.text());
     assert!(
         reply.text().contains("more than 256 attributes"),
@@ -353,14 +336,7 @@ async fn a_body_too_large_to_convert_is_413() {
         reply.text()
     );
     let json = format!("{{\"r\":\"{}\"}}", "x".repeat(8192));
-    let reply = axon
-        .request(
-            "POST",
-            "/conv",
-            Some(json.as_bytes()),
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let reply = post(&axon, "/conv", json.as_bytes(), "application/json").await;
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert_eq!(backend.hits(), 0);
     assert_eq!(axon.state("Conv").await, "ACTIVE");
