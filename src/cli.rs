@@ -137,6 +137,15 @@ pub struct ServeArgs {
     /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
     #[arg(long, default_value_t = 256 * 1024)]
     pub grpc_backend_stream_window: u32,
+    /// Most nodes (elements, attributes, text) in one XML document built from a message.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_nodes)]
+    pub max_xml_nodes: usize,
+    /// Most attributes on one element of a message's XML.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_attributes)]
+    pub max_xml_attributes: usize,
+    /// Estimated memory, in bytes, that one message's XML tree may take.
+    #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
+    pub max_xml_memory: usize,
 }
 
 /// `axon check` options.
@@ -245,6 +254,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             grpc_backend_connections: args.grpc_backend_connections,
             grpc_backend_streams: args.grpc_backend_streams,
             grpc_backend_stream_window: args.grpc_backend_stream_window,
+            xml: crate::message::XmlLimits {
+                max_nodes: args.max_xml_nodes,
+                max_attributes: args.max_xml_attributes,
+                max_memory: args.max_xml_memory,
+            },
         },
         management_hosts: args.management_host.clone(),
     };

@@ -78,6 +78,8 @@ pub struct Limits {
     /// Receive window, in bytes, of one call to a gRPC backend: the most Axon buffers for
     /// a call whose client does not read.
     pub grpc_backend_stream_window: u32,
+    /// What one XML document built from a message may cost (nodes, attributes, memory).
+    pub xml: crate::message::XmlLimits,
 }
 
 impl Default for Limits {
@@ -103,6 +105,7 @@ impl Default for Limits {
             grpc_backend_connections: 8,
             grpc_backend_streams: 100,
             grpc_backend_stream_window: 256 * 1024,
+            xml: crate::message::XmlLimits::default(),
         }
     }
 }
@@ -342,6 +345,7 @@ impl Runtime {
         let env = Env {
             config: &self.config,
         };
+        msg.set_xml_limits(self.limits.xml);
         let root_fault = fault_seq.or_else(|| self.config.sequence_named("fault"));
         let Some(mut current) = in_seq else {
             return Reply::Accepted(msg);

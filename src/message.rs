@@ -26,6 +26,7 @@ use actix_web::http::{Method, StatusCode, Uri};
 
 pub use body::{Body, BodyError, BodyStream, Buffered};
 pub use content::{ClientFormat, ContentKind};
+pub use xml::XmlLimits;
 
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,7 +287,7 @@ impl MessageContext {
         self.headers = headers;
         self.headers_set.clear();
         self.body = body;
-        self.payload = payload::PayloadCache::default();
+        self.payload.clear();
         self.axis2.insert(
             Cow::Borrowed("HTTP_SC"),
             Value::Int(i64::from(status.as_u16())),

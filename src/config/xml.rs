@@ -11,6 +11,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::diag::{Diagnostic, Loc, Severity};
+use crate::message::xml::{Budget, XmlLimits, unique_attributes};
 
 /// The Synapse configuration namespace.
 pub(crate) const SYNAPSE_NS: &str = "http://ws.apache.org/ns/synapse";
@@ -77,6 +78,17 @@ impl Element {
     /// The value of attribute `name`, if present.
     pub(crate) fn attr_value(&self, name: &str) -> Option<&str> {
         self.attr(name).map(|a| a.value.as_str())
+    }
+
+    /// This element and every element under it (depth first, with an explicit stack: no
+    /// recursion, whatever the depth).
+    pub(crate) fn descendants(&self) -> impl Iterator<Item = &Element> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let el = stack.pop()?;
+            stack.extend(el.elements());
+            Some(el)
+        })
     }
 
     /// Child elements, in order.
@@ -332,6 +344,27 @@ impl<'a> LineIndex<'a> {
 /// # Errors
 /// A malformed document gives one diagnostic at the place the parser stopped.
 pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
+    parse_bounded(file, src, None)
+}
+
+/// Parses a message (not a configuration file) into its root element, within `limits`
+/// and [`crate::message::xml::MAX_DEPTH`]: the tree that format conversions walk.
+///
+/// # Errors
+/// As [`parse`], or a document over one of the limits.
+pub(crate) fn parse_message(
+    file: Arc<str>,
+    src: &str,
+    limits: XmlLimits,
+) -> Result<Element, Diagnostic> {
+    parse_bounded(file, src, Some(Budget::new(limits)))
+}
+
+fn parse_bounded(
+    file: Arc<str>,
+    src: &str,
+    mut budget: Option<Budget>,
+) -> Result<Element, Diagnostic> {
     let index = LineIndex::new(file.clone(), src);
     let mut reader = Reader::from_str(src);
     let cfg = reader.config_mut();
@@ -369,21 +402,26 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
                     "malformed XML: more than one root element".into(),
                 ));
             }
-            Event::Start(tag) => {
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
+                if budget.is_some() {
+                    Budget::depth(stack.len() + 1).map_err(|m| fail(start, m))?;
+                }
                 let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
-                let (el, decls) =
-                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
-                        .map_err(|m| fail(start, m))?;
-                ns_scopes.push(decls.clone());
-                stack.push((el, decls));
-            }
-            Event::Empty(tag) => {
-                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
-                let (el, decls) =
-                    open_element(&tag, start as usize, src, &index, &ns_scopes, inherited)
-                        .map_err(|m| fail(start, m))?;
-                let _ = decls;
-                attach(&mut stack, &mut root, el);
+                let (el, decls) = open_element(
+                    tag,
+                    start as usize,
+                    (src, &index),
+                    &ns_scopes,
+                    inherited,
+                    budget.as_mut(),
+                )
+                .map_err(|m| fail(start, m))?;
+                if matches!(event, Event::Start(_)) {
+                    ns_scopes.push(decls.clone());
+                    stack.push((el, decls));
+                } else {
+                    attach(&mut stack, &mut root, el);
+                }
             }
             Event::End(_) => {
                 ns_scopes.pop();
@@ -394,11 +432,13 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
             Event::Text(text) => {
                 let content = text.xml10_content();
                 let inside = root.is_some() || !stack.is_empty();
-                push_text(&mut stack, &content, inside).map_err(|m| fail(start, m))?;
+                push_text(&mut stack, &content, inside, budget.as_mut())
+                    .map_err(|m| fail(start, m))?;
             }
             Event::CData(cdata) => {
                 let content = cdata.xml10_content();
-                push_text(&mut stack, &content, true).map_err(|m| fail(start, m))?;
+                push_text(&mut stack, &content, true, budget.as_mut())
+                    .map_err(|m| fail(start, m))?;
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
@@ -416,7 +456,8 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
                         return Err(fail(start, format!("malformed XML: {error}")));
                     }
                 };
-                push_text(&mut stack, &resolved, true).map_err(|m| fail(start, m))?;
+                push_text(&mut stack, &resolved, true, budget.as_mut())
+                    .map_err(|m| fail(start, m))?;
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
             Event::Eof => break,
@@ -458,12 +499,19 @@ fn push_text(
     stack: &mut [(Element, HashMap<String, String>)],
     content: &str,
     inside: bool,
+    budget: Option<&mut Budget>,
 ) -> Result<(), String> {
     match stack.last_mut() {
         Some((parent, _)) => {
             if let Some(Node::Text(prev)) = parent.children.last_mut() {
+                if let Some(b) = budget {
+                    b.grow(content.len())?;
+                }
                 prev.push_str(content);
             } else {
+                if let Some(b) = budget {
+                    b.node(content.len())?;
+                }
                 parent.children.push(Node::Text(content.to_owned()));
             }
             Ok(())
@@ -477,13 +525,33 @@ fn push_text(
 fn open_element(
     tag: &BytesStart<'_>,
     offset: usize,
-    src: &str,
-    index: &LineIndex<'_>,
+    (src, index): (&str, &LineIndex<'_>),
     scopes: &[HashMap<String, String>],
     inherited: &Arc<[(String, String)]>,
+    budget: Option<&mut Budget>,
 ) -> Result<(Element, HashMap<String, String>), String> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
+    // A configuration keeps quick-xml's own checks, one attribute at a time as before
+    // (the same errors in the same order); a message is counted against its budget and
+    // checked for duplicates in linear time.
+    type Attrs<'t> =
+        Box<dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, String>> + 't>;
+    let parsed: Attrs<'_> = match budget {
+        Some(b) => {
+            b.node(name.len())?;
+            let all = unique_attributes(tag, b)?;
+            for a in &all {
+                b.node(a.key.as_ref().len() + a.value.len())?;
+            }
+            Box::new(all.into_iter().map(Ok))
+        }
+        None => {
+            let mut all = tag.attributes();
+            all.with_checks(true);
+            Box::new(all.map(|a| a.map_err(|error| format!("malformed XML: {error}"))))
+        }
+    };
     let mut decls = HashMap::new();
     // Attribute positions: search the raw start tag for each name in order.
     let tag_end = src[offset..]
@@ -491,8 +559,8 @@ fn open_element(
         .map(|i| offset + i)
         .unwrap_or(src.len());
     let mut cursor = offset + 1 + name.len();
-    for attr in tag.attributes().with_checks(true) {
-        let attr = attr.map_err(|error| format!("malformed XML: {error}"))?;
+    for attr in parsed {
+        let attr = attr?;
         let key: String = attr.key.as_ref().to_owned();
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)

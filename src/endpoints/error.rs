@@ -96,6 +96,9 @@ pub enum ErrorKind {
     /// The client's request is not what it claims to be (a malformed SOAP envelope, JSON
     /// that does not parse, a body that cannot be converted to the endpoint's format).
     MalformedRequest,
+    /// The client's request body is larger than `--max-body-bytes` where it had to be
+    /// read (a format conversion): 413, the client's fault.
+    RequestTooLarge,
     /// The client's own deadline (gRPC `grpc-timeout`) passed before the backend answered.
     /// It says nothing about the backend, so it does not count against the endpoint.
     ClientDeadline,
@@ -220,6 +223,7 @@ impl EndpointError {
             ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
             ErrorKind::Downstream | ErrorKind::ClientTimeout => codes::SND_IO_ERROR + ordinal,
             ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
+            ErrorKind::RequestTooLarge => codes::MEDIATION_ERROR,
             ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
             ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
             ErrorKind::Busy => codes::NO_FREE_STREAM,
@@ -255,6 +259,7 @@ impl EndpointError {
             ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
             ErrorKind::Downstream => "Error reading the client request".into(),
             ErrorKind::MalformedRequest => "Malformed message received".into(),
+            ErrorKind::RequestTooLarge => "The request body is too large".into(),
             ErrorKind::ClientDeadline => "Client deadline exceeded".into(),
             ErrorKind::Unhealthy => "Health check failed".into(),
             ErrorKind::ClientTimeout => "Timeout while reading the client request".into(),
@@ -281,6 +286,7 @@ impl EndpointError {
                 | ErrorKind::MalformedRequest
                 | ErrorKind::ClientDeadline
                 | ErrorKind::ClientTimeout
+                | ErrorKind::RequestTooLarge
         )
     }
 
@@ -326,6 +332,7 @@ impl EndpointError {
             | ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Downstream | ErrorKind::MalformedRequest => StatusCode::BAD_REQUEST,
             ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }

@@ -23,7 +23,7 @@ use crate::config::EndpointFormat;
 use crate::engine::Limits;
 use crate::message::json_xml::{json_to_xml, xml_to_json, xml_to_json_in_scope};
 use crate::message::soap::{self, Envelope, Malformed, SoapVersion};
-use crate::message::xml::TEXT_NS;
+use crate::message::xml::{TEXT_NS, XmlLimits};
 use crate::message::{Body, BodyStream, Buffered, ContentKind, MessageContext, Value};
 
 /// What preparing the request decided, for the sender.
@@ -54,10 +54,11 @@ pub(crate) async fn prepare(
         msg.headers.remove(header::ACCEPT_ENCODING);
     }
     let fail = |m: Malformed| malformed(leaf, m);
+    let xml = limits.xml;
     match format {
         None | Some(EndpointFormat::Rest) => {
             if let ContentKind::Soap(v) = kind {
-                check_request(msg, v).map_err(fail)?;
+                check_request(msg, v, xml).map_err(fail)?;
             }
             Ok(Prepared {
                 rest: format.is_some() || kind.soap().is_none(),
@@ -73,11 +74,15 @@ pub(crate) async fn prepare(
             let action =
                 soap::action(&msg.headers).or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
             if kind == ContentKind::Soap(version) {
-                check_request(msg, version).map_err(fail)?;
+                check_request(msg, version, xml).map_err(fail)?;
             } else {
                 let bytes = read(leaf, msg, limits).await?;
-                let envelope =
-                    to_envelope(kind, &bytes, version, msg.content_type()).map_err(fail)?;
+                let ct = msg.content_type().map(str::to_owned);
+                let envelope = off_worker(bytes, move |b| {
+                    to_envelope(kind, b, version, ct.as_deref(), xml)
+                })
+                .await
+                .map_err(fail)?;
                 msg.body = Body::Full(Bytes::from(envelope));
             }
             soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
@@ -91,11 +96,14 @@ pub(crate) async fn prepare(
         Some(EndpointFormat::Pox) => {
             if kind != ContentKind::Xml {
                 let bytes = read(leaf, msg, limits).await?;
-                let xml = to_pox(kind, &bytes, msg.content_type()).map_err(fail)?;
-                msg.body = if xml.is_empty() {
+                let ct = msg.content_type().map(str::to_owned);
+                let pox = off_worker(bytes, move |b| payload_xml(kind, b, ct.as_deref(), xml))
+                    .await
+                    .map_err(fail)?;
+                msg.body = if pox.is_empty() {
                     Body::Empty
                 } else {
-                    Body::Full(Bytes::from(xml))
+                    Body::Full(Bytes::from(pox))
                 };
             }
             msg.headers.remove(soap::SOAP_ACTION);
@@ -111,7 +119,9 @@ pub(crate) async fn prepare(
         }
         Some(EndpointFormat::Get) => {
             let bytes = read(leaf, msg, limits).await?;
-            let params = query_params(kind, &bytes).map_err(fail)?;
+            let params = off_worker(bytes, move |b| query_params(kind, b, xml))
+                .await
+                .map_err(fail)?;
             msg.body = Body::Empty;
             msg.headers.remove(header::CONTENT_TYPE);
             msg.headers.remove(soap::SOAP_ACTION);
@@ -122,6 +132,28 @@ pub(crate) async fn prepare(
                 query: (!params.is_empty()).then_some(params),
             })
         }
+    }
+}
+
+/// Bodies from this size up are converted on the blocking pool: a 10 MiB document takes
+/// up to a second or more to convert, and the I/O worker has other connections to serve.
+const OFF_WORKER: usize = 256 * 1024;
+
+/// Runs a conversion of `bytes`: inline when they are small, else on tokio's blocking pool
+/// (the conversion tree is `Send`, unlike the XPath DOM).
+async fn off_worker<T: Send + 'static>(
+    bytes: Bytes,
+    convert: impl FnOnce(&[u8]) -> Result<T, Malformed> + Send + 'static,
+) -> Result<T, Malformed> {
+    if bytes.len() < OFF_WORKER {
+        return convert(&bytes);
+    }
+    match tokio::task::spawn_blocking(move || convert(&bytes)).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(_) => Err(Malformed(
+            "the conversion was cancelled: Axon is shutting down".into(),
+        )),
     }
 }
 
@@ -141,7 +173,7 @@ async fn read(
 ) -> Result<Bytes, EndpointError> {
     msg.body.buffer(limits.max_body).await.map_err(|error| {
         let kind = match error {
-            crate::message::BodyError::TooLarge { .. } => ErrorKind::MalformedRequest,
+            crate::message::BodyError::TooLarge { .. } => ErrorKind::RequestTooLarge,
             crate::message::BodyError::Read(_) => ErrorKind::of_client_body(&error),
         };
         EndpointError::new(
@@ -173,10 +205,14 @@ pub(crate) fn current_kind(msg: &MessageContext) -> ContentKind {
 }
 
 /// Checks a SOAP request: in memory at once, streamed chunk by chunk as it is sent.
-fn check_request(msg: &mut MessageContext, version: SoapVersion) -> Result<(), Malformed> {
+fn check_request(
+    msg: &mut MessageContext,
+    version: SoapVersion,
+    limits: XmlLimits,
+) -> Result<(), Malformed> {
     match msg.body.take() {
         Body::Full(bytes) => {
-            let result = soap::EnvelopeCheck::new(version).feed(&bytes, true);
+            let result = soap::EnvelopeCheck::with_limits(version, limits).feed(&bytes, true);
             msg.body = Body::Full(bytes);
             result
         }
@@ -184,7 +220,7 @@ fn check_request(msg: &mut MessageContext, version: SoapVersion) -> Result<(), M
             msg.body = Body::Stream {
                 stream: Box::pin(Checked {
                     inner: stream,
-                    check: soap::EnvelopeCheck::new(version),
+                    check: soap::EnvelopeCheck::with_limits(version, limits),
                     remaining: length,
                     failed: false,
                 }),
@@ -199,14 +235,15 @@ fn check_request(msg: &mut MessageContext, version: SoapVersion) -> Result<(), M
     }
 }
 
-fn xml_payload(bytes: &[u8]) -> Result<String, Malformed> {
-    let root = soap::parse_xml(bytes)?;
+fn xml_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
+    let root = soap::parse_xml_with(bytes, limits)?;
     Ok(soap::standalone(&root, &[], None))
 }
 
-fn json_payload(bytes: &[u8]) -> Result<String, Malformed> {
+fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
+    crate::message::json_xml::check_bounds(&json, limits).map_err(Malformed)?;
     Ok(json_to_xml(&json))
 }
 
@@ -234,11 +271,14 @@ fn payload_xml(
     kind: ContentKind,
     bytes: &[u8],
     content_type: Option<&str>,
+    limits: XmlLimits,
 ) -> Result<String, Malformed> {
     match kind {
-        ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.payload().unwrap_or_default()),
-        ContentKind::Xml => xml_payload(bytes),
-        ContentKind::Json => json_payload(bytes),
+        ContentKind::Soap(_) => Ok(Envelope::parse_with(bytes, limits)?
+            .payload()
+            .unwrap_or_default()),
+        ContentKind::Xml => xml_payload(bytes, limits),
+        ContentKind::Json => json_payload(bytes, limits),
         ContentKind::Text => Ok(text_payload(bytes)),
         ContentKind::Form => form_payload(bytes),
         ContentKind::Empty => Ok(String::new()),
@@ -254,27 +294,20 @@ fn to_envelope(
     bytes: &[u8],
     version: SoapVersion,
     content_type: Option<&str>,
+    limits: XmlLimits,
 ) -> Result<String, Malformed> {
     match kind {
-        ContentKind::Soap(_) => Ok(Envelope::parse(bytes)?.convert(version)),
+        ContentKind::Soap(_) => Ok(Envelope::parse_with(bytes, limits)?.convert(version)),
         other => Ok(soap::wrap(
             version,
-            &payload_xml(other, bytes, content_type)?,
+            &payload_xml(other, bytes, content_type, limits)?,
             &[],
         )),
     }
 }
 
-fn to_pox(
-    kind: ContentKind,
-    bytes: &[u8],
-    content_type: Option<&str>,
-) -> Result<String, Malformed> {
-    payload_xml(kind, bytes, content_type)
-}
-
 /// `format="get"`: the payload's simple children become query parameters.
-fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
+fn query_params(kind: ContentKind, bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let pairs: Vec<(String, String)> = match kind {
         ContentKind::Empty => Vec::new(),
         ContentKind::Form => {
@@ -306,11 +339,11 @@ fn query_params(kind: ContentKind, bytes: &[u8]) -> Result<String, Malformed> {
                 .collect()
         }
         ContentKind::Soap(_) | ContentKind::Xml => {
-            let xml = payload_xml(kind, bytes, None)?;
+            let xml = payload_xml(kind, bytes, None, limits)?;
             if xml.is_empty() {
                 Vec::new()
             } else {
-                let root = soap::parse_xml(xml.as_bytes())?;
+                let root = soap::parse_xml_with(xml.as_bytes(), limits)?;
                 root.elements()
                     .filter(|c| c.elements().next().is_none())
                     .map(|c| (c.local_name().to_owned(), c.text()))
@@ -346,12 +379,50 @@ fn force_error_on_fault(msg: &MessageContext) -> bool {
 /// How much of a response is read to see whether it is a SOAP fault.
 const FAULT_PEEK: usize = 64 * 1024;
 
-/// With `FORCE_ERROR_ON_SOAP_FAULT`, a SOAP fault response is a failure (500000). Only
-/// the start of the response is read to decide; the rest still streams.
+/// Checks the backend's response: one that will be converted for the client must be XML
+/// within the limits (a tree too deep or too large is the backend's fault, 502, and
+/// counts against it); with `FORCE_ERROR_ON_SOAP_FAULT`, a SOAP fault response is a
+/// failure (500000).
 ///
 /// # Errors
-/// [`ErrorKind::SoapFault`] with the fault's code and reason.
+/// [`ErrorKind::Protocol`] for a response over the XML limits; [`ErrorKind::SoapFault`]
+/// with the fault's code and reason.
 pub(crate) async fn check_response(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    check_convertible(leaf, msg, limits).await?;
+    check_fault(leaf, msg, limits).await
+}
+
+/// A response that will be converted for the client is read now (the conversion would
+/// read it anyway) and checked against the XML limits without building a tree.
+async fn check_convertible(
+    leaf: &Leaf,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
+    if !msg.convert_reply || msg.body.is_empty() || !current_kind(msg).is_xml() {
+        return Ok(());
+    }
+    // A response too large to convert is passed on unconverted by `to_client`.
+    let Ok(bytes) = msg.body.buffer(limits.max_body).await else {
+        return Ok(());
+    };
+    crate::message::xml::check_bounds(&bytes, limits.xml).map_err(|error| {
+        EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            format!("the backend's response cannot be converted for the client: {error}"),
+        )
+    })
+}
+
+/// With `FORCE_ERROR_ON_SOAP_FAULT`, a SOAP fault response is a failure (500000). Only
+/// the start of the response is read to decide; the rest still streams.
+async fn check_fault(
     leaf: &Leaf,
     msg: &mut MessageContext,
     limits: &Limits,
@@ -457,7 +528,8 @@ pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
     if kind == target || !(kind.is_xml() || kind == ContentKind::Json) {
         return;
     }
-    let converted = convert_for_client(kind, &bytes, target);
+    let xml = limits.xml;
+    let converted = off_worker(bytes, move |b| convert_for_client(kind, b, target, xml)).await;
     match converted {
         Ok(Some((body, content_type))) => {
             msg.body = Body::Full(Bytes::from(body));
@@ -485,24 +557,28 @@ pub(crate) fn convert_for_client(
     kind: ContentKind,
     bytes: &[u8],
     target: ContentKind,
+    limits: XmlLimits,
 ) -> Result<Option<(String, String)>, Malformed> {
     Ok(Some(match target {
-        ContentKind::Soap(v) => (to_envelope(kind, bytes, v, None)?, v.content_type(None)),
+        ContentKind::Soap(v) => (
+            to_envelope(kind, bytes, v, None, limits)?,
+            v.content_type(None),
+        ),
         ContentKind::Json => {
             let json = match kind {
                 ContentKind::Soap(_) => {
-                    let env = Envelope::parse(bytes)?;
+                    let env = Envelope::parse_with(bytes, limits)?;
                     match env.payload_element() {
                         Some((el, scope)) => xml_to_json_in_scope(el, &scope),
                         None => serde_json::Value::Object(serde_json::Map::new()),
                     }
                 }
-                _ => xml_to_json(&soap::parse_xml(bytes)?),
+                _ => xml_to_json(&soap::parse_xml_with(bytes, limits)?),
             };
             (json.to_string(), "application/json".to_owned())
         }
         ContentKind::Xml => (
-            payload_xml(kind, bytes, None)?,
+            payload_xml(kind, bytes, None, limits)?,
             "application/xml; charset=UTF-8".to_owned(),
         ),
         _ => return Ok(None),
@@ -577,6 +653,78 @@ pub(crate) fn malformed_cause<'e>(
 mod tests {
     use super::*;
 
+    const L: XmlLimits = XmlLimits {
+        max_nodes: 1000,
+        max_attributes: 8,
+        max_memory: 1 << 20,
+    };
+
+    /// Runs `f` on a thread with a stack a quarter of an actix worker's (2 MiB).
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn every_conversion_of_a_document_at_the_depth_limit_fits_a_small_stack() {
+        use crate::message::xml::MAX_DEPTH;
+        on_small_stack(|| {
+            let levels = MAX_DEPTH - 2; // inside Envelope and Body
+            let payload = "<a x=\"1\">".repeat(levels) + &"</a>".repeat(levels);
+            let env11 = soap::wrap(SoapVersion::V11, &payload, &[]);
+            let v11 = ContentKind::Soap(SoapVersion::V11);
+            let d = XmlLimits::default();
+            for target in [
+                ContentKind::Soap(SoapVersion::V12),
+                ContentKind::Json,
+                ContentKind::Xml,
+            ] {
+                let (out, _) = convert_for_client(v11, env11.as_bytes(), target, d)
+                    .unwrap()
+                    .unwrap();
+                if target == ContentKind::Xml {
+                    let json =
+                        convert_for_client(ContentKind::Xml, out.as_bytes(), ContentKind::Json, d);
+                    assert!(json.unwrap().is_some());
+                }
+            }
+            // A fault whose detail is as deep is rebuilt in the other version.
+            let detail = "<d>".repeat(levels - 3) + &"</d>".repeat(levels - 3);
+            let fault = soap::wrap(
+                SoapVersion::V11,
+                &format!(
+                    "<soapenv:Fault><faultcode>soapenv:Server</faultcode><faultstring>x</faultstring><detail>{detail}</detail></soapenv:Fault>"
+                ),
+                &[],
+            );
+            let (v12, _) = convert_for_client(
+                v11,
+                fault.as_bytes(),
+                ContentKind::Soap(SoapVersion::V12),
+                d,
+            )
+            .unwrap()
+            .unwrap();
+            assert!(v12.contains("<soapenv:Detail><d><d>"), "{v12}");
+            let doc = crate::message::xml::XmlDoc::parse(env11.as_bytes()).unwrap();
+            // The innermost `<a x="1"></a>` is written `<a x="1"/>`.
+            assert_eq!(doc.to_bytes().len(), env11.len() - 3);
+            // One level more is refused on every path.
+            let deeper = soap::wrap(SoapVersion::V11, &format!("<b>{payload}</b>"), &[]);
+            for target in [ContentKind::Soap(SoapVersion::V12), ContentKind::Json] {
+                let error = convert_for_client(v11, deeper.as_bytes(), target, d).unwrap_err();
+                assert!(error.0.contains("deeper than 512"), "{error}");
+            }
+            assert!(crate::message::xml::XmlDoc::parse(deeper.as_bytes()).is_err());
+            assert!(crate::message::xml::check_bounds(deeper.as_bytes(), d).is_err());
+            assert!(crate::message::xml::check_bounds(env11.as_bytes(), d).is_ok());
+        });
+    }
+
     #[test]
     fn fault_detection_reads_only_the_start() {
         let fault = soap::fault_envelope(
@@ -605,7 +753,7 @@ mod tests {
     #[test]
     fn conversions_between_kinds() {
         let json = br#"{"getQuote":{"@xmlns":"http://services.samples","symbol":"IBM"}}"#;
-        let env = to_envelope(ContentKind::Json, json, SoapVersion::V12, None).unwrap();
+        let env = to_envelope(ContentKind::Json, json, SoapVersion::V12, None, L).unwrap();
         assert_eq!(
             env,
             r#"<soapenv:Envelope xmlns:soapenv="http://www.w3.org/2003/05/soap-envelope"><soapenv:Body><getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote></soapenv:Body></soapenv:Envelope>"#
@@ -614,6 +762,7 @@ mod tests {
             ContentKind::Soap(SoapVersion::V12),
             env.as_bytes(),
             ContentKind::Json,
+            L,
         )
         .unwrap()
         .unwrap();
@@ -622,14 +771,18 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&back).unwrap(),
             serde_json::from_slice::<serde_json::Value>(json).unwrap()
         );
-        let pox = to_pox(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), None).unwrap();
+        let pox =
+            payload_xml(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), None, L).unwrap();
         assert_eq!(
             pox,
             r#"<getQuote xmlns="http://services.samples"><symbol>IBM</symbol></getQuote>"#
         );
-        assert_eq!(query_params(ContentKind::Json, json).unwrap(), "symbol=IBM");
         assert_eq!(
-            query_params(ContentKind::Soap(SoapVersion::V12), env.as_bytes()).unwrap(),
+            query_params(ContentKind::Json, json, L).unwrap(),
+            "symbol=IBM"
+        );
+        assert_eq!(
+            query_params(ContentKind::Soap(SoapVersion::V12), env.as_bytes(), L).unwrap(),
             "symbol=IBM"
         );
         assert!(
@@ -637,13 +790,14 @@ mod tests {
                 ContentKind::Other,
                 b"\x00",
                 SoapVersion::V11,
-                Some("image/png")
+                Some("image/png"),
+                L
             )
             .unwrap_err()
             .0
             .contains("image/png")
         );
-        let text = to_envelope(ContentKind::Text, b"a<b", SoapVersion::V11, None).unwrap();
+        let text = to_envelope(ContentKind::Text, b"a<b", SoapVersion::V11, None, L).unwrap();
         assert!(
             text.contains("<text xmlns=\"http://ws.apache.org/commons/ns/payload\">a&lt;b</text>")
         );

@@ -219,3 +219,19 @@ fn text_payloads_are_wrapped_like_axis2() {
     assert_eq!(text("$body/*", &mut m), "hello world");
     assert_eq!(text("local-name($body/*)", &mut m), "text");
 }
+
+#[test]
+fn xpath_over_a_document_at_the_depth_limit_fits_a_small_stack() {
+    std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let levels = crate::message::xml::MAX_DEPTH - 2;
+            let body = "<a>".repeat(levels) + "x" + &"</a>".repeat(levels);
+            let mut m = msg(&body, "application/xml");
+            assert_eq!(text("count(//a)", &mut m), levels.to_string());
+            assert_eq!(text("string($body)", &mut m), "x");
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+}

@@ -109,7 +109,8 @@ pub(crate) async fn for_client(reply: Reply, limits: &Limits) -> Reply {
 /// A failure of the client's own request is a Client (1.1) / Sender (1.2) fault, anything
 /// else a Server / Receiver fault; the error code, message, detail and the status Axon
 /// would otherwise answer are in the detail. HTTP 500, or 400 for a SOAP 1.2 Sender fault
-/// (the SOAP 1.2 HTTP binding).
+/// (the SOAP 1.2 HTTP binding); a body over the size limit keeps its 413 in both versions,
+/// so clients and proxies see why.
 pub(crate) fn fault_response(version: SoapVersion, fault: &BuiltinFault) -> HttpResponse {
     let sender = fault.status.is_client_error();
     let detail = format!(
@@ -135,7 +136,9 @@ pub(crate) fn fault_response(version: SoapVersion, fault: &BuiltinFault) -> Http
         },
         &[],
     );
-    let status = if sender && version == SoapVersion::V12 {
+    let status = if fault.status == StatusCode::PAYLOAD_TOO_LARGE {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else if sender && version == SoapVersion::V12 {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::INTERNAL_SERVER_ERROR

@@ -400,7 +400,7 @@ fn content_type_follows(
                     // Sniffed from the bytes now that they are here.
                     let kind = current_kind(msg);
                     if kind != target {
-                        match convert_for_client(kind, &bytes, target) {
+                        match convert_for_client(kind, &bytes, target, msg.xml_limits()) {
                             Ok(Some((body, _))) => msg.body = Body::Full(Bytes::from(body)),
                             Ok(None) => {}
                             Err(error) => {

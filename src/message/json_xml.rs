@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use super::soap::{XSI_NS, declarations};
+use super::soap::{XSI_NS, declarations, uses_prefix};
 use crate::config::xml::{Element, Node, escape_attr, escape_text, escape_text_into, xmlns_prefix};
 
 const OBJECT: &str = "jsonObject";
@@ -60,6 +60,36 @@ pub fn json_to_xml(json: &Value) -> String {
         scalar => element(&mut out, SCALAR, scalar),
     }
     out
+}
+
+/// Checks that the XML form of `json` stays within `limits` before it is written: each
+/// value and member becomes at least one node, so a wide JSON document (`[0,0,…]` grows
+/// about fourteen times as XML) is refused like a wide XML one. Iterative: serde_json
+/// already bounds the nesting at 128.
+///
+/// # Errors
+/// The limit crossed, named as for XML.
+pub(crate) fn check_bounds(json: &Value, limits: crate::message::XmlLimits) -> Result<(), String> {
+    let mut budget = crate::message::xml::Budget::new(limits);
+    let mut stack = vec![json];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => {
+                budget.node(0)?;
+                stack.extend(items);
+            }
+            Value::Object(map) => {
+                budget.node(0)?;
+                for (key, member) in map {
+                    budget.grow(key.len())?;
+                    stack.push(member);
+                }
+            }
+            Value::String(s) => budget.node(s.len())?,
+            _ => budget.node(8)?,
+        }
+    }
+    Ok(())
 }
 
 /// The member that is the document element: the only one, not special, not an array.
@@ -144,16 +174,23 @@ fn scalar_text(v: &Value) -> String {
 
 /// The JSON value for an XML document element.
 pub(crate) fn xml_to_json(root: &Element) -> Value {
+    xml_to_json_with(root, &[])
+}
+
+/// As [`xml_to_json`], with `extra` attributes (name, value) written before the root's own.
+fn xml_to_json_with(root: &Element, extra: &[(String, String)]) -> Value {
     match root.local_name() {
-        OBJECT if root.ns.is_none() => match content(root) {
+        OBJECT if root.ns.is_none() => match content(root, extra) {
             Value::String(s) if s.is_empty() => Value::Object(Map::new()),
             other => other,
         },
-        ARRAY if root.ns.is_none() => Value::Array(root.elements().map(content).collect()),
-        SCALAR if root.ns.is_none() => content(root),
+        ARRAY if root.ns.is_none() => {
+            Value::Array(root.elements().map(|c| content(c, &[])).collect())
+        }
+        SCALAR if root.ns.is_none() => content(root, extra),
         _ => {
             let mut map = Map::new();
-            map.insert(decode_name(&root.name), content(root));
+            map.insert(decode_name(&root.name), content(root, extra));
             Value::Object(map)
         }
     }
@@ -166,89 +203,145 @@ pub(crate) fn xml_to_json_in_scope(el: &Element, scope: &[(String, String)]) -> 
     let mut inherited: Vec<(String, String)> = Vec::new();
     for (prefix, uri) in scope.iter().rev() {
         let known = own.iter().chain(inherited.iter()).any(|(p, _)| p == prefix);
-        if known || !subtree_uses(el, prefix) {
+        if known || !uses_prefix(el, prefix) {
             continue;
         }
         inherited.push((prefix.clone(), uri.clone()));
     }
-    let mut copy = el.clone();
-    for (prefix, uri) in inherited.into_iter().rev() {
-        let name = if prefix.is_empty() {
-            "xmlns".to_owned()
-        } else {
-            format!("xmlns:{prefix}")
-        };
-        copy.attrs.insert(
-            0,
-            crate::config::xml::Attr {
-                name,
-                value: uri,
-                loc: el.loc.clone(),
-            },
-        );
-    }
-    xml_to_json(&copy)
-}
-
-fn subtree_uses(el: &Element, prefix: &str) -> bool {
-    let p = |n: &str| {
-        n.split_once(':')
-            .map(|(p, _)| p.to_owned())
-            .unwrap_or_default()
-    };
-    p(&el.name) == prefix
-        || el.attrs.iter().any(|a| {
-            xmlns_prefix(&a.name).is_none() && a.name.contains(':') && p(&a.name) == prefix
+    let extra: Vec<(String, String)> = inherited
+        .into_iter()
+        .map(|(prefix, uri)| {
+            let name = if prefix.is_empty() {
+                "xmlns".to_owned()
+            } else {
+                format!("xmlns:{prefix}")
+            };
+            (name, uri)
         })
-        || el.elements().any(|c| subtree_uses(c, prefix))
+        .collect();
+    xml_to_json_with(el, &extra)
 }
 
-fn content(el: &Element) -> Value {
-    let nil = el.attrs.iter().any(|a| {
-        a.name.ends_with(":nil") && a.value.trim() == "true" && xmlns_prefix(&a.name).is_none()
+/// An element on the way down: its members so far and where its children are.
+struct Open<'e> {
+    el: &'e Element,
+    map: Map<String, Value>,
+    /// Member names already turned into arrays (a set: one element may have many).
+    arrays: std::collections::HashSet<String>,
+    next: usize,
+}
+
+/// The JSON value of an element's content, built with an explicit stack (no recursion,
+/// whatever the depth).
+fn content(root: &Element, extra: &[(String, String)]) -> Value {
+    let mut stack = match open(root, extra) {
+        Opened::Leaf(value) => return value,
+        Opened::Members(top) => vec![top],
+    };
+    loop {
+        let Some(top) = stack.last_mut() else {
+            return Value::Null;
+        };
+        let child = top.el.children[top.next..]
+            .iter()
+            .position(|n| matches!(n, Node::Element(_)));
+        match child.map(|i| top.next + i) {
+            Some(i) => {
+                top.next = i + 1;
+                let Node::Element(child) = &top.el.children[i] else {
+                    continue;
+                };
+                match open(child, &[]) {
+                    Opened::Leaf(value) => add_member(top, child, value),
+                    Opened::Members(frame) => stack.push(frame),
+                }
+            }
+            None => {
+                let Some(done) = stack.pop() else {
+                    return Value::Null;
+                };
+                let (el, value) = (done.el, finish(done));
+                match stack.last_mut() {
+                    Some(parent) => add_member(parent, el, value),
+                    None => return value,
+                }
+            }
+        }
+    }
+}
+
+/// What opening an element gives: the value of a leaf, or members to fill.
+enum Opened<'e> {
+    Leaf(Value),
+    Members(Open<'e>),
+}
+
+/// Opens `el`; `extra` attributes come before its own.
+fn open<'e>(el: &'e Element, extra: &[(String, String)]) -> Opened<'e> {
+    let attrs = || {
+        extra
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .chain(el.attrs.iter().map(|a| (a.name.as_str(), a.value.as_str())))
+    };
+    let nil = attrs().any(|(name, value)| {
+        name.ends_with(":nil") && value.trim() == "true" && xmlns_prefix(name).is_none()
     });
-    if nil && el.elements().next().is_none() {
-        return Value::Null;
+    let has_children = el.elements().next().is_some();
+    if nil && !has_children {
+        return Opened::Leaf(Value::Null);
     }
     let mut map = Map::new();
-    for a in &el.attrs {
-        let is_nil_decl = nil && (a.name.ends_with(":nil") || a.value == XSI_NS);
+    for (name, value) in attrs() {
+        let is_nil_decl = nil && (name.ends_with(":nil") || value == XSI_NS);
         if is_nil_decl {
             continue;
         }
         map.insert(
-            format!("@{}", decode_name(&a.name)),
-            Value::String(a.value.clone()),
+            format!("@{}", decode_name(name)),
+            Value::String(value.to_owned()),
         );
     }
-    let has_children = el.elements().next().is_some();
-    let text: String = el
-        .children
+    if !has_children && map.is_empty() {
+        return Opened::Leaf(scalar(&text_of(el)));
+    }
+    Opened::Members(Open {
+        el,
+        map,
+        arrays: std::collections::HashSet::new(),
+        next: 0,
+    })
+}
+
+fn text_of(el: &Element) -> String {
+    el.children
         .iter()
         .filter_map(|n| match n {
             Node::Text(t) => Some(t.as_str()),
             Node::Element(_) => None,
         })
-        .collect();
-    if !has_children && map.is_empty() {
-        return scalar(&text);
-    }
-    let mut arrays: Vec<String> = Vec::new();
-    for child in el.elements() {
-        let key = decode_name(&child.name);
-        let value = content(child);
-        match map.get_mut(&key) {
-            Some(Value::Array(items)) if arrays.contains(&key) => items.push(value),
-            Some(existing) => {
-                let first = existing.take();
-                *existing = Value::Array(vec![first, value]);
-                arrays.push(key);
-            }
-            None => {
-                map.insert(key, value);
-            }
+        .collect()
+}
+
+/// Adds a child's value to its parent's members; a repeated name becomes an array.
+fn add_member(parent: &mut Open<'_>, child: &Element, value: Value) {
+    let key = decode_name(&child.name);
+    match parent.map.get_mut(&key) {
+        Some(Value::Array(items)) if parent.arrays.contains(&key) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+            parent.arrays.insert(key);
+        }
+        None => {
+            parent.map.insert(key, value);
         }
     }
+}
+
+fn finish(open: Open<'_>) -> Value {
+    let mut map = open.map;
+    let text = text_of(open.el);
     if !text.trim().is_empty() {
         map.insert("#text".into(), Value::String(text.trim().to_owned()));
     }

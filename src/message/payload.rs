@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use super::xml::{XmlDoc, XmlError};
+use super::xml::{XmlDoc, XmlError, XmlLimits};
 use super::{Body, ContentKind, MessageContext};
 
 /// The cached parsed form of the body.
@@ -21,6 +21,16 @@ pub(crate) struct PayloadCache {
     /// The bytes the parsed form was made from.
     source: Option<Bytes>,
     parsed: Parsed,
+    /// What a parsed XML form may cost (the runtime's limits, set when the exchange runs).
+    limits: XmlLimits,
+}
+
+impl PayloadCache {
+    /// Forgets the parsed form (a new body arrived); the limits stay.
+    pub(crate) fn clear(&mut self) {
+        self.source = None;
+        self.parsed = Parsed::Nothing;
+    }
 }
 
 #[derive(Default)]
@@ -122,6 +132,14 @@ pub(crate) fn xml_as_json(xml: &str) -> Result<String, String> {
     Ok(super::json_xml::xml_to_json(&root).to_string())
 }
 
+/// Whether a `Content-Type` names an XML media type (`text/xml`, `application/soap+xml`).
+fn declared_xml(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let media = super::soap::media_type(ct);
+        media.ends_with("/xml") || media.ends_with("+xml")
+    })
+}
+
 fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
     a.len() == b.len() && (a.is_empty() || a.as_ptr() == b.as_ptr())
 }
@@ -129,6 +147,16 @@ fn same_bytes(a: &Bytes, b: &Bytes) -> bool {
 // === impl MessageContext (payload) ===
 
 impl MessageContext {
+    /// Sets what a parsed XML form of this message may cost.
+    pub(crate) fn set_xml_limits(&mut self, limits: XmlLimits) {
+        self.payload.limits = limits;
+    }
+
+    /// What a parsed XML form of this message may cost.
+    pub(crate) fn xml_limits(&self) -> XmlLimits {
+        self.payload.limits
+    }
+
     /// The body's bytes, if it is in memory.
     ///
     /// # Errors
@@ -170,9 +198,16 @@ impl MessageContext {
         }
         let doc = match kind_of(&bytes, self.content_type()) {
             PayloadKind::Empty | PayloadKind::Xml => {
-                XmlDoc::parse(&bytes).map_err(|XmlError(m)| {
+                XmlDoc::parse_with(&bytes, self.payload.limits).map_err(|XmlError(m)| {
                     PayloadError::Malformed(format!("invalid XML payload: {m}"))
                 })?
+            }
+            // A body that says it is XML and is not is malformed, not text to wrap.
+            PayloadKind::Text if declared_xml(self.content_type()) => {
+                return Err(PayloadError::Malformed(format!(
+                    "invalid XML payload: the body is declared as `{}` but is not XML",
+                    self.content_type().unwrap_or_default()
+                )));
             }
             PayloadKind::Text => XmlDoc::text(&String::from_utf8_lossy(&bytes)),
             // JSON is seen through Synapse's JSON-to-XML mapping (`message/json_xml.rs`).
@@ -180,10 +215,14 @@ impl MessageContext {
                 let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
                     PayloadError::Malformed(format!("invalid JSON payload: {error}"))
                 })?;
+                super::json_xml::check_bounds(&json, self.payload.limits)
+                    .map_err(|m| PayloadError::Malformed(format!("invalid JSON payload: {m}")))?;
                 let xml = super::json_xml::json_to_xml(&json);
-                let mut doc = XmlDoc::parse(xml.as_bytes()).map_err(|XmlError(m)| {
-                    PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
-                })?;
+                let mut doc = XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(
+                    |XmlError(m)| {
+                        PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
+                    },
+                )?;
                 doc.from_json = true;
                 doc
             }
@@ -245,11 +284,15 @@ impl MessageContext {
             // element, or the whole POX document.
             PayloadKind::Xml => {
                 let kind = super::soap::sniff(&bytes).map_or(ContentKind::Xml, ContentKind::Soap);
-                let converted =
-                    crate::endpoints::format::convert_for_client(kind, &bytes, ContentKind::Json)
-                        .map_err(|error| {
-                        PayloadError::Malformed(format!("invalid XML payload: {}", error.0))
-                    })?;
+                let converted = crate::endpoints::format::convert_for_client(
+                    kind,
+                    &bytes,
+                    ContentKind::Json,
+                    self.payload.limits,
+                )
+                .map_err(|error| {
+                    PayloadError::Malformed(format!("invalid XML payload: {}", error.0))
+                })?;
                 let text = converted.map(|(body, _)| body).unwrap_or_default();
                 serde_json::from_str(&text).map_err(|error| {
                     PayloadError::Unsupported(format!("this XML payload has no JSON form: {error}"))

@@ -13,6 +13,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use crate::config::xml::{
     self as tree, Element, Node, escape_attr_into, escape_text, escape_text_into, xmlns_prefix,
 };
+use crate::message::xml::XmlLimits;
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -229,15 +230,23 @@ pub fn set_transport_headers(headers: &mut HeaderMap, version: SoapVersion, acti
 
 // === reading ===
 
-/// Parses `bytes` as an XML document.
+/// Parses `bytes` as an XML document, within the default [`XmlLimits`].
 ///
 /// # Errors
 /// [`Malformed`] with the line and column of the problem.
 pub(crate) fn parse_xml(bytes: &[u8]) -> Result<Element, Malformed> {
+    parse_xml_with(bytes, XmlLimits::default())
+}
+
+/// Parses `bytes` as an XML document, within `limits` and the nesting limit.
+///
+/// # Errors
+/// [`Malformed`] with the line and column of the problem, or the limit crossed.
+pub(crate) fn parse_xml_with(bytes: &[u8], limits: XmlLimits) -> Result<Element, Malformed> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| Malformed("the message is not valid UTF-8".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    tree::parse(std::sync::Arc::from("message"), text).map_err(|d| {
+    tree::parse_message(std::sync::Arc::from("message"), text, limits).map_err(|d| {
         Malformed(format!(
             "{} (line {}, column {})",
             d.message, d.loc.line, d.loc.col
@@ -286,7 +295,16 @@ impl Envelope {
     /// # Errors
     /// Malformed XML, a root that is not a SOAP envelope, or an envelope without a body.
     pub fn parse(bytes: &[u8]) -> Result<Envelope, Malformed> {
-        let root = parse_xml(bytes)?;
+        Self::parse_with(bytes, XmlLimits::default())
+    }
+
+    /// As [`Envelope::parse`], within `limits`; an envelope with two Bodies (or two
+    /// Headers, or a Header after the Body) is refused.
+    ///
+    /// # Errors
+    /// As [`Envelope::parse`], or a document over one of `limits`.
+    pub fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<Envelope, Malformed> {
+        let root = parse_xml_with(bytes, limits)?;
         let version = match (root.local_name(), root.ns.as_deref()) {
             ("Envelope", Some(ns)) => SoapVersion::from_namespace(ns).ok_or_else(|| {
                 Malformed(format!(
@@ -300,10 +318,21 @@ impl Envelope {
             }
         };
         let env = Envelope { version, root };
-        if env.part("Body").is_none() {
-            return Err(Malformed("the SOAP envelope has no Body".into()));
+        let ns = Some(version.namespace());
+        let count = |local: &str| {
+            env.root
+                .elements()
+                .filter(|el| el.local_name() == local && el.ns.as_deref() == ns)
+                .count()
+        };
+        match (count("Header"), count("Body")) {
+            (_, 0) => Err(Malformed("the SOAP envelope has no Body".into())),
+            (_, 2..) => Err(Malformed("the SOAP envelope has more than one Body".into())),
+            (2.., _) => Err(Malformed(
+                "the SOAP envelope has more than one Header".into(),
+            )),
+            _ => Ok(env),
         }
-        Ok(env)
     }
 
     fn part(&self, local: &str) -> Option<&Element> {
@@ -353,12 +382,10 @@ impl Envelope {
             .elements()
             .next()
             .filter(|el| el.local_name() == "Fault" && el.ns.as_deref() == Some(ns))?;
-        let child = |el: &'_ Element, local: &str| {
-            el.elements()
-                .find(|c| c.local_name() == local)
-                .cloned()
-                .map(Box::new)
-        };
+        // Borrowed, never cloned: a clone of a deep subtree would recurse.
+        fn child<'e>(el: &'e Element, local: &str) -> Option<&'e Element> {
+            el.elements().find(|c| c.local_name() == local)
+        }
         let scope = self.scope_of(fault);
         let (code, reason, detail) = match self.version {
             SoapVersion::V11 => (
@@ -372,18 +399,18 @@ impl Envelope {
             ),
             SoapVersion::V12 => (
                 child(fault, "Code")
-                    .and_then(|c| child(&c, "Value"))
+                    .and_then(|c| child(c, "Value"))
                     .map(|v| v.text())
                     .unwrap_or_default(),
                 child(fault, "Reason")
-                    .and_then(|r| child(&r, "Text"))
+                    .and_then(|r| child(r, "Text"))
                     .map(|t| t.text())
                     .unwrap_or_default(),
                 child(fault, "Detail"),
             ),
         };
         let local = code.rsplit(':').next().unwrap_or(&code);
-        let detail = detail.map(|d| inner_xml(&d, &scope));
+        let detail = detail.map(|d| inner_xml(d, &scope));
         Some(FaultInfo {
             standard: FaultCode::from_local_name(local).map(|(c, _)| c),
             code,
@@ -542,22 +569,30 @@ pub(crate) fn standalone(
     out
 }
 
-fn uses_prefix(el: &Element, prefix: &str) -> bool {
+/// Whether `el` or an element under it has `prefix` in its name or an attribute's name.
+pub(crate) fn uses_prefix(el: &Element, prefix: &str) -> bool {
     fn name_prefix(n: &str) -> &str {
         n.split_once(':').map(|(p, _)| p).unwrap_or("")
     }
-    if name_prefix(&el.name) == prefix
-        || el.attrs.iter().any(|a| {
-            xmlns_prefix(&a.name).is_none()
-                && a.name.contains(':')
-                && name_prefix(&a.name) == prefix
-        })
-    {
-        return true;
-    }
-    el.elements().any(|c| uses_prefix(c, prefix))
+    el.descendants().any(|el| {
+        name_prefix(&el.name) == prefix
+            || el.attrs.iter().any(|a| {
+                xmlns_prefix(&a.name).is_none()
+                    && a.name.contains(':')
+                    && name_prefix(&a.name) == prefix
+            })
+    })
 }
 
+/// What is left to write of a subtree: a node, or the end tag of an element whose
+/// children are written (with the scope length to restore).
+enum Step<'e> {
+    Node(&'e Node),
+    Close(&'e Element, usize),
+}
+
+/// Writes `el` and its subtree with an explicit stack, so no input depth reaches the
+/// call stack.
 fn write_element(
     out: &mut String,
     el: &Element,
@@ -567,6 +602,55 @@ fn write_element(
 ) {
     let depth = scope.len();
     scope.extend(extra.iter().cloned());
+    write_start(out, el, extra, convert, scope);
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    close_or_descend(out, el, depth, &mut stack, scope);
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Node(Node::Element(c)) => {
+                let mark = scope.len();
+                write_start(out, c, &[], convert, scope);
+                close_or_descend(out, c, mark, &mut stack, scope);
+            }
+            Step::Node(Node::Text(t)) => escape_text_into(t, out),
+            Step::Close(c, mark) => {
+                out.push_str("</");
+                out.push_str(&c.name);
+                out.push('>');
+                scope.truncate(mark);
+            }
+        }
+    }
+}
+
+/// Ends the start tag of `el`: `/>` when it is empty, else `>` with its children and its
+/// end tag put on `stack`.
+fn close_or_descend<'e>(
+    out: &mut String,
+    el: &'e Element,
+    mark: usize,
+    stack: &mut Vec<Step<'e>>,
+    scope: &mut Vec<(String, String)>,
+) {
+    if el.children.is_empty() {
+        out.push_str("/>");
+        scope.truncate(mark);
+    } else {
+        out.push('>');
+        stack.push(Step::Close(el, mark));
+        stack.extend(el.children.iter().rev().map(Step::Node));
+    }
+}
+
+/// Writes `<name` with its declarations and attributes (not the closing `>`), adding the
+/// element's own declarations to `scope`.
+fn write_start(
+    out: &mut String,
+    el: &Element,
+    extra: &[(String, String)],
+    convert: Option<(SoapVersion, SoapVersion)>,
+    scope: &mut Vec<(String, String)>,
+) {
     scope.extend(declarations(el));
     out.push('<');
     out.push_str(&el.name);
@@ -588,21 +672,6 @@ fn write_element(
         escape_attr_into(&value, out);
         out.push('"');
     }
-    if el.children.is_empty() {
-        out.push_str("/>");
-    } else {
-        out.push('>');
-        for n in &el.children {
-            match n {
-                Node::Element(c) => write_element(out, c, &[], convert, scope),
-                Node::Text(t) => escape_text_into(t, out),
-            }
-        }
-        out.push_str("</");
-        out.push_str(&el.name);
-        out.push('>');
-    }
-    scope.truncate(depth);
 }
 
 fn write_decl(
@@ -687,6 +756,7 @@ const MAX_PROLOG: usize = 64 * 1024;
 #[derive(Debug)]
 struct Shape {
     expected: SoapVersion,
+    max_attributes: usize,
     depth: usize,
     seen_header: bool,
     seen_body: bool,
@@ -703,8 +773,14 @@ impl std::fmt::Debug for EnvelopeCheck {
 }
 
 impl EnvelopeCheck {
-    /// A check for an envelope of `expected`.
+    /// A check for an envelope of `expected`, with the default limits.
     pub fn new(expected: SoapVersion) -> Self {
+        Self::with_limits(expected, XmlLimits::default())
+    }
+
+    /// A check for an envelope of `expected`, within the nesting limit and `limits`'
+    /// attributes per element.
+    pub fn with_limits(expected: SoapVersion, limits: XmlLimits) -> Self {
         use rxml::WithOptions as _;
         let options = rxml::Options {
             comments: rxml::parser::CommentMode::Discard,
@@ -717,6 +793,7 @@ impl EnvelopeCheck {
             prolog: Some(Vec::new()),
             shape: Shape {
                 expected,
+                max_attributes: limits.max_attributes,
                 depth: 0,
                 seen_header: false,
                 seen_body: false,
@@ -869,8 +946,17 @@ impl Shape {
         let expected = self.expected;
         match event {
             rxml::Event::XmlDeclaration(..) => Ok(()),
-            rxml::Event::StartElement(_, (ns, local), _) => {
+            rxml::Event::StartElement(_, (ns, local), attrs) => {
                 self.depth += 1;
+                // Past the limit the check stops at once: rxml's work per element grows
+                // with the depth, so a deeper document would cost quadratic time.
+                crate::message::xml::Budget::depth(self.depth).map_err(Malformed)?;
+                if attrs.len() > self.max_attributes {
+                    return Err(Malformed(format!(
+                        "an element of the SOAP envelope has more than {} attributes (limit --max-xml-attributes)",
+                        self.max_attributes
+                    )));
+                }
                 let in_env = ns.as_str() == expected.namespace();
                 match self.depth {
                     1 => {
@@ -905,6 +991,9 @@ impl Shape {
                             self.seen_body = true;
                             Ok(())
                         }
+                        (true, part @ ("Body" | "Header")) => Err(Malformed(format!(
+                            "the SOAP envelope has a second {part} (or a Header after the Body)"
+                        ))),
                         _ if self.seen_body && expected == SoapVersion::V11 => Ok(()),
                         (_, other) => Err(Malformed(format!(
                             "unexpected element <{other}> in the SOAP envelope (expected an optional Header, then Body)"

@@ -21,8 +21,177 @@ pub(crate) const TEXT_NS: &str = "http://ws.apache.org/commons/ns/payload";
 /// The namespace bound to the `xml` prefix.
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 /// Deepest element nesting accepted in a message; deeper documents are refused (XPath
-/// over very deep trees is quadratic, and nobody sends them on purpose).
+/// over very deep trees is quadratic, every tree walk is bounded by it, and nobody sends
+/// them on purpose). It holds on every path that builds a tree from a message: the DOM
+/// for mediators, the tree of a format conversion, and the streaming envelope check.
 pub(crate) const MAX_DEPTH: usize = 512;
+
+/// What one XML document made from a message may cost (see `docs/reliability.md`). Every
+/// parser of message XML counts against these while it builds, and stops at the first
+/// one crossed, before the tree grows further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XmlLimits {
+    /// Most nodes (elements, attributes, text, comments) in one document.
+    pub max_nodes: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
+    /// Estimated memory of one document's tree, in bytes.
+    pub max_memory: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits {
+            max_nodes: 1_500_000,
+            max_attributes: 256,
+            max_memory: 320 * 1024 * 1024,
+        }
+    }
+}
+
+/// Estimated heap cost of one node in a message tree, besides its strings (measured on
+/// the larger of the two trees, see `docs/reliability.md`).
+const NODE_COST: usize = 224;
+
+/// Counts what a parser builds against [`XmlLimits`] and [`MAX_DEPTH`].
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limits: XmlLimits,
+    nodes: usize,
+    memory: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limits: XmlLimits) -> Self {
+        Budget {
+            limits,
+            nodes: 0,
+            memory: 0,
+        }
+    }
+
+    /// An element opened at `depth` (1 for the root).
+    pub(crate) fn depth(depth: usize) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "the XML payload is nested deeper than {MAX_DEPTH} elements"
+            ));
+        }
+        Ok(())
+    }
+
+    /// One node whose strings take `bytes`.
+    pub(crate) fn node(&mut self, bytes: usize) -> Result<(), String> {
+        self.nodes += 1;
+        self.memory = self.memory.saturating_add(NODE_COST + bytes);
+        if self.nodes > self.limits.max_nodes {
+            return Err(format!(
+                "the XML payload has more than {} nodes (limit --max-xml-nodes)",
+                self.limits.max_nodes
+            ));
+        }
+        self.check_memory()
+    }
+
+    /// `bytes` more in a node already counted (text that continues).
+    pub(crate) fn grow(&mut self, bytes: usize) -> Result<(), String> {
+        self.memory = self.memory.saturating_add(bytes);
+        self.check_memory()
+    }
+
+    fn check_memory(&self) -> Result<(), String> {
+        if self.memory > self.limits.max_memory {
+            return Err(format!(
+                "the XML payload would take more than {} bytes of memory as a tree (limit --max-xml-memory)",
+                self.limits.max_memory
+            ));
+        }
+        Ok(())
+    }
+
+    /// An element with `attributes` attributes.
+    pub(crate) fn attributes(&self, attributes: usize) -> Result<(), String> {
+        if attributes > self.limits.max_attributes {
+            return Err(format!(
+                "an element of the XML payload has more than {} attributes (limit --max-xml-attributes)",
+                self.limits.max_attributes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks, without building anything, that `bytes` would parse within `limits` and the
+/// nesting limit (a response is checked so before it is converted for the client).
+///
+/// # Errors
+/// The first limit crossed. Malformed XML is left to the parser that builds the tree.
+pub(crate) fn check_bounds(bytes: &[u8], limits: XmlLimits) -> Result<(), XmlError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut budget = Budget::new(limits);
+    let mut depth = 0usize;
+    loop {
+        let Ok(event) = reader.read_event() else {
+            return Ok(());
+        };
+        let tag = match &event {
+            Event::Start(tag) | Event::Empty(tag) => tag,
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Event::Eof => return Ok(()),
+            other => {
+                budget.node(other.len()).map_err(XmlError)?;
+                continue;
+            }
+        };
+        Budget::depth(depth + 1).map_err(XmlError)?;
+        budget.node(tag.len()).map_err(XmlError)?;
+        let mut attributes = 0;
+        for attr in tag.attributes().with_checks(false).flatten() {
+            attributes += 1;
+            budget.attributes(attributes).map_err(XmlError)?;
+            budget.node(attr.value.len()).map_err(XmlError)?;
+        }
+        if matches!(event, Event::Start(_)) {
+            depth += 1;
+        }
+    }
+}
+
+/// The attributes of a start tag, at most `max` of them, each name once. Duplicates are
+/// found with a hash set beyond a few attributes, so the check stays linear (quick-xml's
+/// own check compares each attribute with every earlier one).
+pub(crate) fn unique_attributes<'a>(
+    tag: &'a quick_xml::events::BytesStart<'_>,
+    budget: &Budget,
+) -> Result<Vec<quick_xml::events::attributes::Attribute<'a>>, String> {
+    const LINEAR: usize = 8;
+    let mut out: Vec<quick_xml::events::attributes::Attribute<'a>> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for attr in tag.attributes().with_checks(false) {
+        let attr = attr.map_err(|error| format!("malformed XML: {error}"))?;
+        budget.attributes(out.len() + 1)?;
+        let duplicate = if out.len() < LINEAR {
+            out.iter().any(|a| a.key == attr.key)
+        } else {
+            if seen.is_empty() {
+                seen.extend(out.iter().map(|a| a.key.into_inner()));
+            }
+            !seen.insert(attr.key.into_inner())
+        };
+        if duplicate {
+            return Err(format!(
+                "malformed XML: attribute `{}` is written twice on one element",
+                attr.key.as_ref()
+            ));
+        }
+        out.push(attr);
+    }
+    Ok(out)
+}
 
 /// What kind of envelope the document has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +237,14 @@ impl XmlDoc {
     /// # Errors
     /// Malformed XML, a DTD, invalid UTF-8, or nesting deeper than [`MAX_DEPTH`].
     pub(crate) fn parse(bytes: &[u8]) -> Result<XmlDoc, XmlError> {
+        Self::parse_with(bytes, XmlLimits::default())
+    }
+
+    /// As [`XmlDoc::parse`], within `limits`.
+    ///
+    /// # Errors
+    /// As [`XmlDoc::parse`], or a document over one of `limits`.
+    pub(crate) fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<XmlDoc, XmlError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| XmlError("the XML payload is not valid UTF-8".into()))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -78,10 +255,11 @@ impl XmlDoc {
                 virtual_envelope(doc);
                 Envelope::Pox
             } else {
-                let nodes = Builder::new(doc, false).parse(text)?;
+                let nodes = Builder::new(doc, false, limits).parse(text)?;
                 let root = nodes.iter().find_map(|n| n.element());
                 match root.and_then(soap_version) {
                     Some(version) => {
+                        check_parts(root)?;
                         for node in nodes {
                             match node {
                                 ChildOfElement::Element(it) => doc.root().append_child(it),
@@ -226,7 +404,7 @@ impl XmlDoc {
         &'d self,
         text: &str,
     ) -> Result<Vec<ChildOfElement<'d>>, XmlError> {
-        Builder::new(self.document(), true).parse(text)
+        Builder::new(self.document(), true, XmlLimits::default()).parse(text)
     }
 }
 
@@ -240,6 +418,25 @@ fn virtual_envelope(doc: Document<'_>) -> Element<'_> {
     env.append_child(body);
     doc.root().append_child(env);
     body
+}
+
+/// One Body, at most one Header: a second one would be ignored by every reader here.
+fn check_parts(root: Option<Element<'_>>) -> Result<(), XmlError> {
+    let Some(root) = root else { return Ok(()) };
+    let ns = root.name().namespace_uri();
+    let count = |local: &str| {
+        root.children()
+            .into_iter()
+            .filter_map(|c| c.element())
+            .filter(|el| el.name().local_part() == local && el.name().namespace_uri() == ns)
+            .count()
+    };
+    if count("Body") > 1 || count("Header") > 1 {
+        return Err(XmlError(
+            "the SOAP envelope has more than one Body or Header".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn soap_version(root: Element<'_>) -> Option<Envelope> {
@@ -267,11 +464,13 @@ struct Builder<'d> {
     /// Top-level nodes, in order.
     out: Vec<ChildOfElement<'d>>,
     roots: usize,
+    budget: Budget,
 }
 
 impl<'d> Builder<'d> {
-    fn new(doc: Document<'d>, fragment: bool) -> Self {
+    fn new(doc: Document<'d>, fragment: bool, limits: XmlLimits) -> Self {
         Builder {
+            budget: Budget::new(limits),
             doc,
             fragment,
             stack: Vec::new(),
@@ -300,25 +499,22 @@ impl<'d> Builder<'d> {
             })?;
             match event {
                 Event::Start(tag) => {
-                    self.flush_text();
+                    self.flush_text()?;
                     self.count_root()?;
+                    Budget::depth(self.stack.len() + 1).map_err(XmlError)?;
                     let opened = self.open(&tag)?;
                     self.stack.push(opened);
-                    if self.stack.len() > MAX_DEPTH {
-                        return Err(XmlError(format!(
-                            "the XML payload is nested deeper than {MAX_DEPTH} elements"
-                        )));
-                    }
                 }
                 Event::Empty(tag) => {
-                    self.flush_text();
+                    self.flush_text()?;
                     self.count_root()?;
+                    Budget::depth(self.stack.len() + 1).map_err(XmlError)?;
                     let (el, mark) = self.open(&tag)?;
                     self.bindings.truncate(mark);
                     self.attach(ChildOfElement::Element(el));
                 }
                 Event::End(_) => {
-                    self.flush_text();
+                    self.flush_text()?;
                     if let Some((el, mark)) = self.stack.pop() {
                         self.bindings.truncate(mark);
                         self.attach(ChildOfElement::Element(el));
@@ -352,12 +548,14 @@ impl<'d> Builder<'d> {
                     self.push_text(&resolved)?;
                 }
                 Event::Comment(c) => {
-                    self.flush_text();
+                    self.flush_text()?;
+                    self.budget.node(c.len()).map_err(XmlError)?;
                     let node = self.doc.create_comment(&c);
                     self.attach(ChildOfElement::Comment(node));
                 }
                 Event::PI(pi) => {
-                    self.flush_text();
+                    self.flush_text()?;
+                    self.budget.node(pi.len()).map_err(XmlError)?;
                     let content = pi.content().trim();
                     let value = (!content.is_empty()).then_some(content);
                     let node = self.doc.create_processing_instruction(pi.target(), value);
@@ -378,7 +576,7 @@ impl<'d> Builder<'d> {
                 el.name().local_part()
             )));
         }
-        self.flush_text();
+        self.flush_text()?;
         if !self.fragment && self.roots == 0 {
             return Err(XmlError(
                 "malformed XML: the document has no root element".into(),
@@ -410,13 +608,15 @@ impl<'d> Builder<'d> {
         Ok(())
     }
 
-    fn flush_text(&mut self) {
+    fn flush_text(&mut self) -> Result<(), XmlError> {
         if self.text.is_empty() {
-            return;
+            return Ok(());
         }
+        self.budget.node(self.text.len()).map_err(XmlError)?;
         let node = self.doc.create_text(&self.text);
         self.text.clear();
         self.attach(ChildOfElement::Text(node));
+        Ok(())
     }
 
     fn attach(&mut self, node: ChildOfElement<'d>) {
@@ -447,8 +647,11 @@ impl<'d> Builder<'d> {
         let mark = self.bindings.len();
         let name: String = tag.name().as_ref().to_owned();
         let mut attrs: Vec<(String, String)> = Vec::new();
-        for attr in tag.attributes().with_checks(true) {
-            let attr = attr.map_err(|error| XmlError(format!("malformed XML: {error}")))?;
+        self.budget.node(name.len()).map_err(XmlError)?;
+        for attr in unique_attributes(tag, &self.budget).map_err(XmlError)? {
+            self.budget
+                .node(attr.key.as_ref().len() + attr.value.len())
+                .map_err(XmlError)?;
             let key: String = attr.key.as_ref().to_owned();
             let value = attr
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
@@ -567,17 +770,58 @@ fn write_children(el: Element<'_>, scope: &mut Scope, out: &mut String) {
     }
 }
 
+/// What is left to write of a subtree: a node, or the end tag of an element whose
+/// children are written (with the scope length to restore).
+enum Step<'d> {
+    Node(ChildOfElement<'d>),
+    Close(Element<'d>, Option<&'d str>, usize),
+}
+
+/// Writes a node and its subtree with an explicit stack: mediators can nest imported
+/// fragments, so the depth of a document they edited is not bounded by the parser's.
 fn write_child(child: ChildOfElement<'_>, scope: &mut Scope, out: &mut String) {
-    match child {
-        ChildOfElement::Element(it) => write_element(it, scope, out),
-        ChildOfElement::Text(t) => escape_text_into(t.text(), out),
-        ChildOfElement::Comment(c) => write_comment(c.text(), out),
-        ChildOfElement::ProcessingInstruction(p) => write_pi(p.target(), p.value(), out),
+    let mut stack = vec![Step::Node(child)];
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Node(ChildOfElement::Element(el)) => {
+                let mark = scope.bindings.len();
+                let prefix = write_start(el, scope, out);
+                let children = el.children();
+                if children.is_empty() {
+                    out.push_str("/>");
+                    scope.bindings.truncate(mark);
+                } else {
+                    out.push('>');
+                    stack.push(Step::Close(el, prefix, mark));
+                    stack.extend(children.into_iter().rev().map(Step::Node));
+                }
+            }
+            Step::Node(ChildOfElement::Text(t)) => escape_text_into(t.text(), out),
+            Step::Node(ChildOfElement::Comment(c)) => write_comment(c.text(), out),
+            Step::Node(ChildOfElement::ProcessingInstruction(p)) => {
+                write_pi(p.target(), p.value(), out)
+            }
+            Step::Close(el, prefix, mark) => {
+                out.push_str("</");
+                if let Some(p) = prefix {
+                    out.push_str(p);
+                    out.push(':');
+                }
+                out.push_str(el.name().local_part());
+                out.push('>');
+                scope.bindings.truncate(mark);
+            }
+        }
     }
 }
 
 fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
-    let mark = scope.bindings.len();
+    write_child(ChildOfElement::Element(el), scope, out);
+}
+
+/// Writes the start tag of `el` up to its attributes (not the closing `>`), declaring
+/// what the output needs; returns the prefix written.
+fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Option<&'d str> {
     let name = el.name();
     let local = name.local_part();
     let prefix = el
@@ -675,23 +919,7 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
         escape_attr_into(attr.value(), out);
         out.push('"');
     }
-    let children = el.children();
-    if children.is_empty() {
-        out.push_str("/>");
-    } else {
-        out.push('>');
-        for child in children {
-            write_child(child, scope, out);
-        }
-        out.push_str("</");
-        if let Some(p) = prefix {
-            out.push_str(p);
-            out.push(':');
-        }
-        out.push_str(local);
-        out.push('>');
-    }
-    scope.bindings.truncate(mark);
+    prefix
 }
 
 /// Prefixes a subtree uses: in element and attribute names, and as `prefix:` at the start
@@ -709,7 +937,9 @@ fn used_prefixes(el: Element<'_>) -> Vec<String> {
             out.push(p.to_owned());
         }
     }
-    fn walk(el: Element<'_>, out: &mut Vec<String>) {
+    let mut out: Vec<String> = Vec::new();
+    let mut stack = vec![el];
+    while let Some(el) = stack.pop() {
         if let Some(p) = el.preferred_prefix()
             && !out.iter().any(|u| u == p)
         {
@@ -721,18 +951,16 @@ fn used_prefixes(el: Element<'_>) -> Vec<String> {
             {
                 out.push(p.to_owned());
             }
-            content_prefix(a.value(), out);
+            content_prefix(a.value(), &mut out);
         }
         for child in el.children() {
             match child {
-                ChildOfElement::Element(it) => walk(it, out),
-                ChildOfElement::Text(t) => content_prefix(t.text(), out),
+                ChildOfElement::Element(it) => stack.push(it),
+                ChildOfElement::Text(t) => content_prefix(t.text(), &mut out),
                 _ => {}
             }
         }
     }
-    let mut out = Vec::new();
-    walk(el, &mut out);
     out
 }
 
@@ -755,18 +983,15 @@ fn write_pi(target: &str, value: Option<&str>, out: &mut String) {
 /// XPath's string-value of an element: all descendant text, in document order.
 pub(crate) fn string_value_of_element(el: Element<'_>) -> String {
     let mut out = String::new();
-    collect_text(el, &mut out);
-    out
-}
-
-fn collect_text(el: Element<'_>, out: &mut String) {
-    for child in el.children() {
+    let mut stack: Vec<ChildOfElement<'_>> = el.children().into_iter().rev().collect();
+    while let Some(child) = stack.pop() {
         match child {
             ChildOfElement::Text(t) => out.push_str(t.text()),
-            ChildOfElement::Element(it) => collect_text(it, out),
+            ChildOfElement::Element(it) => stack.extend(it.children().into_iter().rev()),
             _ => {}
         }
     }
+    out
 }
 
 /// The element's own text: its direct text children, concatenated (Axiom's `getText`).
@@ -891,6 +1116,71 @@ mod tests {
             String::from_utf8(doc.to_bytes()).unwrap(),
             r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header><t/></s:Header><s:Body/></s:Envelope>"#
         );
+    }
+
+    #[test]
+    fn a_document_nested_deeper_by_mediation_is_written_without_recursion() {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let level = "<a>".repeat(400) + &"</a>".repeat(400);
+                let doc = XmlDoc::parse(level.as_bytes()).unwrap();
+                // Each import nests 400 more levels inside the innermost element.
+                let mut innermost = doc.first_body_element().unwrap();
+                for _ in 0..20 {
+                    let nodes = doc.import_fragment(&level).unwrap();
+                    let top = nodes[0].element().unwrap();
+                    innermost.append_children(nodes);
+                    innermost = top;
+                    while let Some(next) = innermost.children().first().and_then(|c| c.element()) {
+                        innermost = next;
+                    }
+                }
+                innermost.append_child(doc.document().create_text("deep"));
+                let bytes = doc.to_bytes();
+                // The innermost `<a/>` became `<a>deep</a>`.
+                assert_eq!(bytes.len(), 21 * level.len() - 3 + 4);
+                let top = doc.first_body_element().unwrap();
+                assert_eq!(string_value_of_element(top), "deep");
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn limits_name_themselves_and_duplicates_are_found_past_the_linear_scan() {
+        let small = XmlLimits {
+            max_nodes: 10,
+            max_attributes: 20,
+            max_memory: 1 << 20,
+        };
+        let many = format!("<r>{}</r>", "<i/>".repeat(10));
+        let error = XmlDoc::parse_with(many.as_bytes(), small).unwrap_err();
+        assert!(error.0.contains("more than 10 nodes"), "{error}");
+        assert!(check_bounds(many.as_bytes(), small).is_err());
+        let attrs: String = (0..21).map(|i| format!(" a{i}=\"1\"")).collect();
+        let wide = format!("<r{attrs}/>");
+        let error = XmlDoc::parse_with(wide.as_bytes(), small).unwrap_err();
+        assert!(error.0.contains("--max-xml-attributes"), "{error}");
+        for dup in [2, 15] {
+            let attrs: String = (0..16).map(|i| format!(" a{i}=\"1\"")).collect();
+            let src = format!("<r{attrs} a{dup}=\"2\"/>");
+            let error = XmlDoc::parse(src.as_bytes()).unwrap_err();
+            assert!(
+                error.0.contains(&format!("`a{dup}` is written twice")),
+                "{error}"
+            );
+            let error = crate::message::soap::parse_xml(src.as_bytes()).unwrap_err();
+            assert!(error.0.contains("written twice"), "{error}");
+        }
+        let memory = XmlLimits {
+            max_memory: 1000,
+            ..small
+        };
+        let text = format!("<r>{}</r>", "x".repeat(1000));
+        let error = XmlDoc::parse_with(text.as_bytes(), memory).unwrap_err();
+        assert!(error.0.contains("--max-xml-memory"), "{error}");
     }
 
     #[test]

@@ -23,3 +23,4 @@ mod prototype;
 mod serve;
 mod soap;
 mod suspension;
+mod xml_limits;

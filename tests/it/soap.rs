@@ -601,7 +601,7 @@ async fn malformed_envelopes_get_a_client_fault_and_reach_no_backend() {
     assert_eq!(axon.state(&axon_endpoint(&axon).await).await, "ACTIVE");
 }
 
-async fn axon_endpoint(axon: &TestAxon) -> String {
+pub async fn axon_endpoint(axon: &TestAxon) -> String {
     let (_, tree) = axon.admin("/health/actors").await;
     tree["endpoints"][0]["name"]
         .as_str()

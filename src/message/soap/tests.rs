@@ -206,3 +206,39 @@ fn prolog_whitespace_and_comments_are_accepted() {
         .unwrap_err();
     assert!(error.0.contains("no root element"), "{error}");
 }
+
+#[test]
+fn the_streaming_check_stops_at_the_depth_limit_and_at_a_second_body() {
+    let deep = |levels: usize| {
+        wrap(
+            SoapVersion::V11,
+            &("<a>".repeat(levels) + &"</a>".repeat(levels)),
+            &[],
+        )
+    };
+    // Envelope and Body are two of the 512 levels.
+    let ok = deep(510);
+    assert!(
+        EnvelopeCheck::new(SoapVersion::V11)
+            .feed(ok.as_bytes(), true)
+            .is_ok()
+    );
+    let too_deep = deep(511);
+    let error = EnvelopeCheck::new(SoapVersion::V11)
+        .feed(too_deep.as_bytes(), true)
+        .unwrap_err();
+    assert!(error.0.contains("deeper than 512"), "{error}");
+    let two = format!(r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body/><s:Body/></s:Envelope>"#);
+    let error = EnvelopeCheck::new(SoapVersion::V11)
+        .feed(two.as_bytes(), true)
+        .unwrap_err();
+    assert!(error.0.contains("second Body"), "{error}");
+    let error = Envelope::parse(two.as_bytes()).unwrap_err();
+    assert!(error.0.contains("more than one Body"), "{error}");
+    let attrs: String = (0..300).map(|i| format!(" a{i}=\"1\"")).collect();
+    let wide = wrap(SoapVersion::V11, &format!("<r{attrs}/>"), &[]);
+    let error = EnvelopeCheck::new(SoapVersion::V11)
+        .feed(wide.as_bytes(), true)
+        .unwrap_err();
+    assert!(error.0.contains("--max-xml-attributes"), "{error}");
+}
