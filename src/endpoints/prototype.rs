@@ -18,7 +18,6 @@ pub mod negotiate;
 
 use std::time::Duration;
 
-use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use bytes::Bytes;
@@ -31,7 +30,7 @@ use crate::config::{
 };
 use crate::engine::lifecycle::Lifecycle;
 use crate::engine::{Limits, error_json};
-use crate::message::{Body, MessageContext, Value};
+use crate::message::{Body, MessageContext, Value, body};
 
 /// The response header naming the programmed fault that produced a response.
 pub const FAULT_HEADER: &str = "x-axon-prototype-fault";
@@ -168,19 +167,15 @@ pub(crate) async fn answer(
         }
         Outcome::Drop { rule } => {
             tracing::info!(endpoint = %leaf.name, %rule, "Prototype endpoint drops the connection, as programmed");
-            // A body that fails before its first byte: the front closes the connection
-            // without writing the response head.
-            let failing = futures_util::stream::once(async {
-                Err::<Bytes, _>(PayloadError::Io(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "connection dropped by a programmed prototype fault",
-                )))
-            });
+            // A body that fails before its first byte, on purpose: the front closes the
+            // connection without writing the response head.
+            let failing =
+                body::dropped_connection("connection dropped by a programmed prototype fault");
             msg.become_response(
                 StatusCode::BAD_GATEWAY,
                 HeaderMap::new(),
                 Body::Stream {
-                    stream: Box::pin(failing),
+                    stream: failing,
                     length: None,
                 },
             );

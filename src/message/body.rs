@@ -299,6 +299,27 @@ pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool
     }
 }
 
+/// A body that fails at once, on purpose, so that the front closes the connection without a
+/// response head (a prototype endpoint's programmed "dropped connection").
+pub(crate) fn dropped_connection(reason: &'static str) -> BodyStream {
+    Box::pin(futures_util::stream::once(async move {
+        Err::<Bytes, _>(PayloadError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            DroppedOnPurpose(reason),
+        )))
+    }))
+}
+
+/// The cause of a [`dropped_connection`] body.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct DroppedOnPurpose(&'static str);
+
+/// True when `error` is the failure of a [`dropped_connection`] body.
+pub(crate) fn is_dropped_on_purpose(error: &PayloadError) -> bool {
+    matches!(error, PayloadError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<DroppedOnPurpose>()))
+}
+
 struct ClientBody {
     inner: BodyStream,
     /// Armed when a read finds nothing; disarmed by the next bytes.

@@ -7,7 +7,8 @@
 //! client gets an empty reply and cannot tell a gateway fault from a network one. This
 //! wrapper holds a failure back for one turn (waking itself at once), so the dispatcher
 //! writes the buffered head and bytes first; the failure then aborts the response, which
-//! the client sees as a body cut short of its framing.
+//! the client sees as a body cut short of its framing. A body dropped on purpose (a
+//! prototype's programmed dropped connection) fails at once, with no head, as it says.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,7 +17,7 @@ use actix_web::error::PayloadError;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::message::body::BodyStream;
+use crate::message::body::{self, BodyStream};
 
 /// `inner`, with its first failure delivered one turn late (module documentation).
 pub(crate) struct FlushedBeforeError {
@@ -38,7 +39,7 @@ impl Stream for FlushedBeforeError {
             return Poll::Ready(Some(Err(error)));
         }
         match self.inner.as_mut().poll_next(cx) {
-            Poll::Ready(Some(Err(error))) => {
+            Poll::Ready(Some(Err(error))) if !body::is_dropped_on_purpose(&error) => {
                 self.held = Some(error);
                 cx.waker().wake_by_ref();
                 Poll::Pending
@@ -71,6 +72,17 @@ mod tests {
         assert!(matches!(
             body.poll_next_unpin(&mut cx),
             Poll::Ready(Some(Err(PayloadError::Incomplete(None))))
+        ));
+    }
+
+    #[actix_rt::test]
+    async fn a_connection_dropped_on_purpose_fails_at_once() {
+        let mut body = FlushedBeforeError::new(body::dropped_connection("programmed"));
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(
+            body.poll_next_unpin(&mut cx),
+            Poll::Ready(Some(Err(ref e))) if body::is_dropped_on_purpose(e)
         ));
     }
 }
