@@ -11,6 +11,29 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderValue;
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+/// HTTP/2 frame facts (RFC 9113 §4 and §6) read by the byte-level watchers under hyper:
+/// the gRPC front's control-frame budget and the gRPC leaves' preface reader.
+pub(crate) mod h2 {
+    /// The length of a frame header: length (3), type, flags, stream id (4).
+    pub(crate) const HEADER_LEN: usize = 9;
+    pub(crate) const DATA: u8 = 0x0;
+    pub(crate) const HEADERS: u8 = 0x1;
+    pub(crate) const PRIORITY: u8 = 0x2;
+    pub(crate) const SETTINGS: u8 = 0x4;
+    pub(crate) const PING: u8 = 0x6;
+    pub(crate) const GOAWAY: u8 = 0x7;
+    /// The last frame type RFC 9113 defines (CONTINUATION).
+    pub(crate) const LAST_KNOWN_TYPE: u8 = 0x9;
+    /// The ACK flag of SETTINGS and PING.
+    pub(crate) const FLAG_ACK: u8 = 0x1;
+    /// The END_STREAM flag of DATA and HEADERS.
+    pub(crate) const FLAG_END_STREAM: u8 = 0x1;
+    /// The identifier of `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub(crate) const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    /// The error code ENHANCE_YOUR_CALM (§7).
+    pub(crate) const ENHANCE_YOUR_CALM: u32 = 0xb;
+}
+
 /// gRPC status codes used by Axon (the numbers of `google.rpc.Code`).
 pub mod code {
     /// Success.

@@ -12,9 +12,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The frame type of SETTINGS and the identifier of `SETTINGS_MAX_CONCURRENT_STREAMS`.
-const SETTINGS: u8 = 0x4;
-const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+use crate::grpc::h2::{MAX_CONCURRENT_STREAMS, SETTINGS};
+
 /// The largest preface payload read: a SETTINGS frame of every known setting, many times.
 const MAX_PREFACE: usize = 16 * 1024;
 

@@ -20,23 +20,13 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Duration, Instant};
 
+use crate::grpc::h2::{
+    DATA, ENHANCE_YOUR_CALM, FLAG_ACK, FLAG_END_STREAM, GOAWAY, HEADER_LEN, HEADERS,
+    LAST_KNOWN_TYPE, PING, PRIORITY, SETTINGS,
+};
+
 /// Length of the client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
 const PREFACE_LEN: u8 = 24;
-/// Length of an HTTP/2 frame header.
-const HEADER_LEN: usize = 9;
-
-const DATA: u8 = 0x0;
-const HEADERS: u8 = 0x1;
-const PRIORITY: u8 = 0x2;
-const SETTINGS: u8 = 0x4;
-const PING: u8 = 0x6;
-const GOAWAY: u8 = 0x7;
-/// The last frame type RFC 9113 defines (CONTINUATION).
-const LAST_KNOWN_TYPE: u8 = 0x9;
-const FLAG_ACK: u8 = 0x1;
-const FLAG_END_STREAM: u8 = 0x1;
-/// RFC 9113 section 7.
-const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 /// What the gRPC front's timers know of one connection.
 #[derive(Debug)]
