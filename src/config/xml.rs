@@ -365,6 +365,10 @@ fn parse_bounded(
     src: &str,
     mut budget: Option<Budget>,
 ) -> Result<Element, Diagnostic> {
+    // quick-xml skips a leading byte-order mark and counts its positions after it: unless
+    // every leading mark goes here too, offsets point three bytes early (inside a
+    // character, which panicked when sliced).
+    let src = src.trim_start_matches('\u{feff}');
     let index = LineIndex::new(file.clone(), src);
     let mut reader = Reader::from_str(src);
     let cfg = reader.config_mut();
@@ -403,9 +407,12 @@ fn parse_bounded(
                 ));
             }
             Event::Start(ref tag) | Event::Empty(ref tag) => {
-                if budget.is_some() {
-                    Budget::depth(stack.len() + 1).map_err(|m| fail(start, m))?;
+                let depth = stack.len() + 1;
+                match budget {
+                    Some(_) => Budget::depth(depth),
+                    None => config_depth(depth),
                 }
+                .map_err(|m| fail(start, m))?;
                 let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
                 let (el, decls) = open_element(
                     tag,
@@ -554,10 +561,10 @@ fn open_element(
     };
     let mut decls = HashMap::new();
     // Attribute positions: search the raw start tag for each name in order.
-    let tag_end = src[offset..]
-        .find('>')
-        .map(|i| offset + i)
-        .unwrap_or(src.len());
+    let tag_end = src
+        .get(offset..)
+        .and_then(|rest| rest.find('>'))
+        .map_or(src.len(), |i| offset + i);
     let mut cursor = offset + 1 + name.len();
     for attr in parsed {
         let attr = attr?;
@@ -618,6 +625,18 @@ fn open_element(
     ))
 }
 
+/// A configuration file nested deeper than a message may be is refused: no Synapse
+/// artifact comes near it, and the tree must stay shallow enough to walk and drop.
+fn config_depth(depth: usize) -> Result<(), String> {
+    if depth > crate::message::xml::MAX_DEPTH {
+        return Err(format!(
+            "malformed XML: nested deeper than {} elements",
+            crate::message::xml::MAX_DEPTH
+        ));
+    }
+    Ok(())
+}
+
 fn find_attr(src: &str, from: usize, to: usize, key: &str) -> Option<usize> {
     let hay = src.get(from..to)?;
     let mut search = 0;
@@ -639,6 +658,25 @@ mod tests {
 
     fn file() -> Arc<str> {
         Arc::from("t.xml")
+    }
+
+    #[test]
+    fn byte_order_marks_neither_panic_nor_shift_positions() {
+        // Found by fuzzing: a second mark made quick-xml's offsets fall inside it.
+        let twice = parse(file(), "\u{feff}\u{feff}\n<a/>").expect("parsed");
+        assert_eq!((twice.name.as_str(), twice.loc.line), ("a", 2));
+        let once = parse(file(), "\u{feff}<a x=\"1\"/>").expect("one mark is allowed");
+        assert_eq!(once.attrs[0].loc.col, 4, "{:?}", once.attrs[0].loc);
+    }
+
+    #[test]
+    fn a_configuration_nested_deeper_than_a_message_may_be_is_a_diagnostic() {
+        let depth = crate::message::xml::MAX_DEPTH + 1;
+        let src = "<a>".repeat(depth) + &"</a>".repeat(depth);
+        let error = parse(file(), &src).expect_err("too deep");
+        assert!(error.message.contains("nested deeper than"), "{error:?}");
+        let src = "<a>".repeat(depth - 1) + &"</a>".repeat(depth - 1);
+        assert!(parse(file(), &src).is_ok());
     }
 
     #[test]
