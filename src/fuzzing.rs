@@ -12,7 +12,6 @@ use std::sync::OnceLock;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 use bytes::Bytes;
-use iri_string::template::UriTemplateString;
 use prost::Message as _;
 
 use crate::config::{AddressSpec, Config, EndpointKind, HttpSpec, Target};
@@ -129,16 +128,7 @@ pub fn uri_template(data: &[u8]) {
 
 /// An `<http uri-template>` target as the config loader compiles it.
 fn http_target(raw: &str) -> Option<Target> {
-    let raw = raw.trim();
-    let (legacy_encoding, source) = match raw.strip_prefix("legacy-encoding:") {
-        Some(rest) => (true, rest.trim()),
-        None => (false, raw),
-    };
-    let effective = match source.strip_prefix('{') {
-        Some(rest) if !rest.starts_with('+') => format!("{{+{rest}"),
-        _ => source.to_owned(),
-    };
-    let template = UriTemplateString::try_from(effective).ok()?;
+    let (legacy_encoding, source, template) = crate::config::http_template(raw).ok()?;
     Some(Target::Http(HttpSpec {
         template_source: source.to_owned(),
         template,
