@@ -39,6 +39,8 @@ use std::sync::Arc;
 
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
+#[cfg(feature = "fuzzing")]
+pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
     AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,

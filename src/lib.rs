@@ -31,6 +31,9 @@ pub mod endpoints;
 pub mod engine;
 pub mod expr;
 pub mod front;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod mediators;
 pub mod message;

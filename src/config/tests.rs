@@ -252,3 +252,26 @@ fn missing_folder_is_an_error() {
     let err = Config::load(Path::new("/definitely/not/here")).unwrap_err();
     assert!(messages(&err)[0].contains("does not exist"));
 }
+
+#[test]
+fn http_template_with_a_broken_percent_escape_is_a_diagnostic_not_a_panic() {
+    // Found by the `uri_template` fuzz target: iri-string panicked on `%a€`, slicing the
+    // template inside the `€`, which took `axon check` (and a reload) down with it.
+    for template in [
+        "http://h/%a€x",
+        "http://h/%€",
+        "http://h/{+x}%",
+        "http://h/%4g",
+    ] {
+        let xml = format!(
+            r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="e"><http uri-template="{template}"/></endpoint>"#
+        );
+        let errors = messages(&load(&[("e.xml", &xml)]).unwrap_err());
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.starts_with(&format!("invalid uri-template `{template}`"))),
+            "{template}: {errors:?}"
+        );
+    }
+}
