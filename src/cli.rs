@@ -111,8 +111,8 @@ pub struct ServeArgs {
     pub max_header_bytes: usize,
     /// Most client connections the HTTP front holds open (over all workers); more wait in
     /// the listen backlog.
-    #[arg(long, default_value_t = 10_000)]
-    pub max_connections: usize,
+    #[arg(long, value_parser = at_least_one_usize())]
+    pub max_connections: Option<usize>,
     /// Length of the listen backlogs (connections the kernel queues before Axon accepts
     /// them).
     #[arg(long, default_value_t = 4096)]

@@ -61,7 +61,9 @@ pub struct Limits {
     /// Largest request head (request line and headers), in bytes (431 past it).
     pub max_header_bytes: usize,
     /// Most client connections the HTTP front holds open, over all workers.
-    pub max_connections: usize,
+    /// (`None`: 10,000, or the port's share of the open-file limit when that is lower; see
+    /// `front::limits`).
+    pub max_connections: Option<usize>,
     /// Longest drain of in-flight exchanges on a graceful stop; those still running
     /// then are answered 503 with `Connection: close`.
     pub drain_timeout: Duration,
@@ -98,7 +100,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
             max_header_bytes: 32 * 1024,
-            max_connections: 10_000,
+            max_connections: None,
             drain_timeout: Duration::from_secs(30),
             allow_trace: false,
             backend_read_timeout: Duration::from_secs(60),
@@ -264,9 +266,11 @@ impl Failure {
         }
     }
 
+    /// The whole cause, for the log and `ERROR_DETAIL` (a fault sequence is the operator's
+    /// to show or not); clients of the built-in answer get [`Failure::client_detail`].
     fn detail(&self) -> String {
         match self {
-            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
+            Failure::Endpoint(error) => error.to_string(),
             Failure::Mediation(m) => m.to_string(),
             Failure::BadResponse(m) => format!("the backend's response cannot be mediated: {m}"),
         }

@@ -63,7 +63,10 @@ pub fn serve(
     descriptor_cap: usize,
 ) -> std::io::Result<Server> {
     let limits = shared.runtime().limits;
-    let cap = within_descriptors(limits.max_connections, descriptor_cap, "--max-connections");
+    let cap = match limits.max_connections {
+        Some(configured) => within_descriptors(configured, descriptor_cap, "--max-connections"),
+        None => descriptor_cap.min(DEFAULT_MAX_CONNECTIONS),
+    };
     let data = web::Data::from(shared);
     let server = HttpServer::new(move || {
         App::new()
@@ -86,6 +89,10 @@ pub fn serve(
     .run();
     Ok(server)
 }
+
+/// The HTTP front's connection cap when none is configured (or the port's share of the
+/// open-file limit, when lower).
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Handles one request, whatever its path: one answer, even when the drain of a graceful
 /// stop ends first (503 with `Connection: close`).

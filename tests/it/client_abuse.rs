@@ -194,7 +194,7 @@ async fn an_oversized_request_head_is_431_and_trace_is_refused() {
 async fn connections_over_the_cap_wait_and_silent_ones_are_closed_after_the_header_timeout() {
     let backend = answering().await;
     let limits = Limits {
-        max_connections: 2,
+        max_connections: Some(2),
         header_read_timeout: Duration::from_secs(3),
         ..Limits::default()
     };
