@@ -27,8 +27,8 @@ use tokio::time::{Duration, Instant};
 
 use crate::grpc::h2::{
     COMPRESSION_ERROR, DATA, ENHANCE_YOUR_CALM, FLAG_ACK, FLAG_END_STREAM, FLAG_PADDED,
-    FLAG_PRIORITY, GOAWAY, HEADER_LEN, HEADER_TABLE_SIZE, HEADERS, LAST_KNOWN_TYPE, PING,
-    PRIORITY, SETTINGS,
+    FLAG_PRIORITY, GOAWAY, HEADER_LEN, HEADER_TABLE_SIZE, HEADERS, LAST_KNOWN_TYPE, PING, PRIORITY,
+    SETTINGS,
 };
 
 /// Length of the client connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`).
@@ -577,11 +577,19 @@ mod tests {
             (4, vec![0x20, 0x20, 0x3f, 0xe2, 0x1f], Some(0)),
             (4, vec![0x3f, 0xe1], None),
             (4, vec![0x3f, 0x80, 0x80, 0x80, 0x80, 0x01], None),
-            (padded, [&[2u8][..], &[0x3f, 0xe1, 0x3f], &[0, 0]].concat(), Some(8192)),
+            (
+                padded,
+                [&[2u8][..], &[0x3f, 0xe1, 0x3f], &[0, 0]].concat(),
+                Some(8192),
+            ),
             (padded, vec![2, 0x3f, 0xe1, 0x3f], None),
             (padded, vec![2, 0x3e, 0xe1, 0x3f], Some(30)),
             (padded, vec![9, 0x3f], None),
-            (priority, [&prio[..], &[0x3f, 0xe1, 0x3f]].concat(), Some(8192)),
+            (
+                priority,
+                [&prio[..], &[0x3f, 0xe1, 0x3f]].concat(),
+                Some(8192),
+            ),
             (priority, vec![0x3f, 0xe1, 0x3f], None),
             (
                 padded | priority,
@@ -649,7 +657,11 @@ mod tests {
         let (io, _peer) = tokio::io::duplex(1024);
         let mut metered = Metered::new(io, ConnState::new(), 2);
         let ping = frame(PING, 0, 0, &[0; 8]);
-        assert!(metered.follow_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").is_ok());
+        assert!(
+            metered
+                .follow_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                .is_ok()
+        );
         for _ in 0..10 {
             metered.follow_written(&frame(DATA, 0, 1, &[1; 100]));
             assert!(metered.follow_read(&ping).is_ok(), "a ping per burst");
