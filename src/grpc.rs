@@ -28,10 +28,19 @@ pub(crate) mod h2 {
     pub(crate) const FLAG_ACK: u8 = 0x1;
     /// The END_STREAM flag of DATA and HEADERS.
     pub(crate) const FLAG_END_STREAM: u8 = 0x1;
+    /// The PADDED flag of DATA and HEADERS: the payload starts with the pad length.
+    pub(crate) const FLAG_PADDED: u8 = 0x8;
+    /// The PRIORITY flag of HEADERS: 5 bytes of priority fields precede the header block.
+    pub(crate) const FLAG_PRIORITY: u8 = 0x20;
+    /// The HPACK dynamic table size the server allows (`SETTINGS_HEADER_TABLE_SIZE`): the
+    /// h2 crate's default, which the gRPC front leaves as it is.
+    pub(crate) const HEADER_TABLE_SIZE: u64 = 4096;
     /// The identifier of `SETTINGS_MAX_CONCURRENT_STREAMS`.
     pub(crate) const MAX_CONCURRENT_STREAMS: u16 = 0x3;
     /// The error code ENHANCE_YOUR_CALM (§7).
     pub(crate) const ENHANCE_YOUR_CALM: u32 = 0xb;
+    /// The error code COMPRESSION_ERROR (§7).
+    pub(crate) const COMPRESSION_ERROR: u32 = 0x9;
 }
 
 /// gRPC status codes used by Axon (the numbers of `google.rpc.Code`).

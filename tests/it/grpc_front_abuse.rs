@@ -24,6 +24,10 @@ const PING: u8 = 0x6;
 const GOAWAY: u8 = 0x7;
 const NO_ERROR: u32 = 0x0;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
+const COMPRESSION_ERROR: u32 = 0x9;
+const HEADERS: u8 = 0x1;
+/// The END_HEADERS flag of HEADERS.
+const END_HEADERS: u8 = 0x4;
 /// How long a test waits for the server to close a connection it should close.
 const CLOSE_WITHIN: Duration = Duration::from_secs(10);
 
@@ -261,6 +265,22 @@ async fn a_settings_or_ping_flood_gets_goaway_enhance_your_calm_while_good_calls
         good_call(&mut good).await;
     }
     other_ports_answer(&axon).await;
+}
+
+#[actix_rt::test]
+async fn a_header_block_growing_the_hpack_table_past_4096_gets_goaway_compression_error() {
+    let (_backend, axon) = axon_with(Limits::default()).await;
+    let mut good = client(&axon).await;
+    let mut bytes = PREFACE.to_vec();
+    bytes.extend(frame(SETTINGS, 0, 0, &[]));
+    // A dynamic table size update to 8192, then `:method: GET`.
+    bytes.extend(frame(HEADERS, END_HEADERS, 1, &[0x3f, 0xe1, 0x3f, 0x82]));
+    let mut raw = RawClient::connect(grpc_port(&axon)).await;
+    raw.send(&bytes).await;
+    let (got, closed) = raw.read_until_close(CLOSE_WITHIN).await;
+    assert!(closed, "the connection was closed");
+    assert_eq!(goaway_codes(&got), [COMPRESSION_ERROR]);
+    good_call(&mut good).await;
 }
 
 #[actix_rt::test]
