@@ -23,29 +23,6 @@ use super::{Body, MessageContext, payload};
 /// elements parses into an XPath DOM in about 25 ms; a 10 MiB one takes up to a second.
 pub(crate) const THRESHOLD: usize = 256 * 1024;
 
-/// The parts of a message that can cross threads: all of it but [`Kept`].
-pub(crate) struct Detached {
-    id: super::MessageId,
-    direction: super::Direction,
-    method: actix_web::http::Method,
-    uri: actix_web::http::Uri,
-    scheme: &'static str,
-    status: Option<actix_web::http::StatusCode>,
-    headers: actix_web::http::header::HeaderMap,
-    body: Option<Bytes>,
-    to: Option<String>,
-    attempts: Vec<super::Attempt>,
-    fault_status: Option<actix_web::http::StatusCode>,
-    api: Option<std::sync::Arc<crate::engine::lifecycle::ApiLife>>,
-    client: super::ClientFormat,
-    convert_reply: bool,
-    headers_set: Vec<actix_web::http::header::HeaderName>,
-    props: super::Properties,
-    axis2: super::Properties,
-    func_scopes: Vec<Vec<(String, super::Value)>>,
-    xml_limits: super::XmlLimits,
-}
-
 /// The parts of a message that stay on its worker while [`Detached`] is away: a body
 /// stream (never present when a step is sent off, kept for totality), the gRPC call and the
 /// parsed payload.
@@ -94,10 +71,75 @@ pub(crate) async fn run<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'st
 
 // === impl MessageContext (off the worker) ===
 
+/// Declares [`Detached`] and the moves between it and a message from one list: the fields
+/// of [`MessageContext`] that travel as they are. Taking a message apart names every field,
+/// so a new one cannot be forgotten.
+macro_rules! travelling {
+    ($($field:ident: $ty:ty,)*) => {
+        /// The parts of a message that can cross threads: all of it but [`Kept`].
+        pub(crate) struct Detached {
+            $($field: $ty,)*
+            /// The body, when in memory (`None`: empty, or a stream that stayed).
+            body: Option<Bytes>,
+            xml_limits: super::XmlLimits,
+        }
+
+        impl MessageContext {
+            /// Takes the message apart, leaving in its place an empty shell with the same
+            /// id, direction and client (enough for a fault answer).
+            pub(crate) fn detach(&mut self) -> (Detached, Kept) {
+                let xml_limits = self.xml_limits();
+                let shell = self.shell();
+                let MessageContext { $($field,)* body, grpc, payload } =
+                    std::mem::replace(self, shell);
+                let (body, stream) = match body {
+                    Body::Full(bytes) => (Some(bytes), None),
+                    Body::Empty => (None, None),
+                    stream @ Body::Stream { .. } => (None, Some(stream)),
+                };
+                let kept = Kept { stream, grpc, payload };
+                (Detached { $($field,)* body, xml_limits }, kept)
+            }
+
+            /// Puts a message taken apart by [`MessageContext::detach`] back together (a
+            /// payload parsed on this thread serves again if the body is still the bytes
+            /// it came from).
+            pub(crate) fn attach(detached: Detached, kept: Kept) -> MessageContext {
+                let Detached { $($field,)* body, xml_limits: _ } = detached;
+                let body = match (kept.stream, body) {
+                    (Some(stream), _) => stream,
+                    (None, Some(bytes)) => Body::Full(bytes),
+                    (None, None) => Body::Empty,
+                };
+                MessageContext { $($field,)* body, grpc: kept.grpc, payload: kept.payload }
+            }
+        }
+    };
+}
+
+travelling! {
+    id: super::MessageId,
+    direction: super::Direction,
+    method: actix_web::http::Method,
+    uri: actix_web::http::Uri,
+    scheme: &'static str,
+    status: Option<actix_web::http::StatusCode>,
+    headers: actix_web::http::header::HeaderMap,
+    to: Option<String>,
+    attempts: Vec<super::Attempt>,
+    fault_status: Option<actix_web::http::StatusCode>,
+    api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    client: super::ClientFormat,
+    convert_reply: bool,
+    headers_set: Vec<actix_web::http::header::HeaderName>,
+    props: super::Properties,
+    axis2: super::Properties,
+    func_scopes: Vec<Vec<(String, super::Value)>>,
+}
+
 impl MessageContext {
-    /// Takes the message apart, leaving in its place an empty shell with the same id,
-    /// direction and client (enough for a fault answer).
-    pub(crate) fn detach(&mut self) -> (Detached, Kept) {
+    /// An empty message with this one's id, direction and client.
+    fn shell(&self) -> MessageContext {
         let mut shell = MessageContext::request(
             self.method.clone(),
             self.uri.clone(),
@@ -108,114 +150,7 @@ impl MessageContext {
         shell.id = self.id;
         shell.direction = self.direction;
         shell.client = self.client;
-        let xml_limits = self.xml_limits();
-        let MessageContext {
-            id,
-            direction,
-            method,
-            uri,
-            scheme,
-            status,
-            headers,
-            body,
-            to,
-            attempts,
-            fault_status,
-            api,
-            client,
-            convert_reply,
-            grpc,
-            headers_set,
-            props,
-            axis2,
-            payload,
-            func_scopes,
-        } = std::mem::replace(self, shell);
-        let (body, stream) = match body {
-            Body::Full(bytes) => (Some(bytes), None),
-            Body::Empty => (None, None),
-            stream @ Body::Stream { .. } => (None, Some(stream)),
-        };
-        let detached = Detached {
-            id,
-            direction,
-            method,
-            uri,
-            scheme,
-            status,
-            headers,
-            body,
-            to,
-            attempts,
-            fault_status,
-            api,
-            client,
-            convert_reply,
-            headers_set,
-            props,
-            axis2,
-            func_scopes,
-            xml_limits,
-        };
-        let kept = Kept {
-            stream,
-            grpc,
-            payload,
-        };
-        (detached, kept)
-    }
-
-    /// Puts a message taken apart by [`MessageContext::detach`] back together (a payload
-    /// parsed on this thread serves again if the body is still the bytes it came from).
-    pub(crate) fn attach(detached: Detached, kept: Kept) -> MessageContext {
-        let Detached {
-            id,
-            direction,
-            method,
-            uri,
-            scheme,
-            status,
-            headers,
-            body,
-            to,
-            attempts,
-            fault_status,
-            api,
-            client,
-            convert_reply,
-            headers_set,
-            props,
-            axis2,
-            func_scopes,
-            xml_limits: _,
-        } = detached;
-        let body = match (kept.stream, body) {
-            (Some(stream), _) => stream,
-            (None, Some(bytes)) => Body::Full(bytes),
-            (None, None) => Body::Empty,
-        };
-        MessageContext {
-            id,
-            direction,
-            method,
-            uri,
-            scheme,
-            status,
-            headers,
-            body,
-            to,
-            attempts,
-            fault_status,
-            api,
-            client,
-            convert_reply,
-            grpc: kept.grpc,
-            headers_set,
-            props,
-            axis2,
-            payload: kept.payload,
-            func_scopes,
-        }
+        shell
     }
 }
 
