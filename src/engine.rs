@@ -12,6 +12,7 @@
 
 pub mod dispatch;
 pub mod lifecycle;
+mod off_worker;
 pub mod uri_template;
 
 use std::sync::Arc;
@@ -208,6 +209,8 @@ struct Frame<'c> {
     on_error: Option<SeqId>,
     /// The body of a `call-template`: its parameters leave with it.
     template: bool,
+    /// The sequence these mediators are (`None`: a branch of the mediator before).
+    seq: Option<SeqId>,
 }
 
 /// Deepest nesting of sequences and branches in one flow. Static `<sequence key>` cycles
@@ -489,7 +492,13 @@ impl Runtime {
                 continue;
             };
             top.next += 1;
-            let step = match mediator.mediate(msg, env) {
+            // A step that reads a large payload runs off the I/O worker.
+            let step = if off_worker::heavy_body(&msg.body) && mediator.reads_payload() {
+                self.mediate_off_worker(&mut frames, msg).await
+            } else {
+                mediator.mediate(msg, env)
+            };
+            let step = match step {
                 Ok(step) => step,
                 Err(error) => return fault(&frames, Failure::of_mediation(msg, error)),
             };
@@ -511,6 +520,7 @@ impl Runtime {
                     next: 0,
                     on_error: None,
                     template: false,
+                    seq: None,
                 }),
                 Step::Template { sequence, params } => {
                     msg.push_func_scope(params);
@@ -562,6 +572,7 @@ fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId)
         next: 0,
         on_error: seq.on_error,
         template: false,
+        seq: Some(id),
     });
 }
 

@@ -123,6 +123,20 @@ pub trait Mediator: fmt::Debug + Send + Sync {
     fn body_use(&self) -> Option<&'static str> {
         None
     }
+
+    /// Whether this mediator's own step reads the payload, not counting the mediators it
+    /// contains (they are steps of their own). The engine runs such a step off the I/O
+    /// worker when the body is large (`message/off_worker.rs`).
+    fn reads_payload(&self) -> bool {
+        self.body_use().is_some()
+    }
+
+    /// The `n`th list of mediators this mediator may run as a branch ([`Step::Mediators`]),
+    /// numbered from 0 without gaps (a branch that is no list answers an empty one), so
+    /// that a step run on another thread can name the branch it chose.
+    fn branch(&self, _n: usize) -> Option<&[Box<dyn Mediator>]> {
+        None
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;

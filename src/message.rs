@@ -10,6 +10,7 @@ pub mod content;
 mod flow;
 pub mod grpc;
 pub mod json_xml;
+pub(crate) mod off_worker;
 pub(crate) mod payload;
 pub mod soap;
 mod template;

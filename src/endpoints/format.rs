@@ -135,26 +135,22 @@ pub(crate) async fn prepare(
     }
 }
 
-/// Bodies from this size up are converted on the blocking pool: a 10 MiB document takes
-/// up to a second or more to convert, and the I/O worker has other connections to serve.
-const OFF_WORKER: usize = 256 * 1024;
-
 /// Runs a conversion of `bytes`: inline when they are small, else on tokio's blocking pool
-/// (the conversion tree is `Send`, unlike the XPath DOM).
+/// (`message/off_worker.rs`; the conversion tree is `Send`, unlike the XPath DOM).
 async fn off_worker<T: Send + 'static>(
     bytes: Bytes,
     convert: impl FnOnce(&[u8]) -> Result<T, Malformed> + Send + 'static,
 ) -> Result<T, Malformed> {
-    if bytes.len() < OFF_WORKER {
+    if !crate::message::off_worker::is_heavy(bytes.len()) {
         return convert(&bytes);
     }
-    match tokio::task::spawn_blocking(move || convert(&bytes)).await {
-        Ok(result) => result,
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(_) => Err(Malformed(
-            "the conversion was cancelled: Axon is shutting down".into(),
-        )),
-    }
+    crate::message::off_worker::run(move || convert(&bytes))
+        .await
+        .unwrap_or_else(|| {
+            Err(Malformed(
+                "the conversion was cancelled: Axon is shutting down".into(),
+            ))
+        })
 }
 
 fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {

@@ -143,6 +143,14 @@ pub(super) fn branch(el: &Element, ctx: &mut Ctx<'_>) -> Option<Branch> {
 }
 
 impl Branch {
+    /// The mediators of an inline branch (none for a sequence).
+    fn list(&self) -> &[Box<dyn Mediator>] {
+        match self {
+            Branch::Inline(list) => list,
+            Branch::Sequence(_) => &[],
+        }
+    }
+
     /// The step that runs this branch.
     pub(super) fn step(&self) -> Step<'_> {
         match self {
@@ -173,6 +181,22 @@ impl Mediator for Filter {
         condition
             .or_else(|| branch(&self.then))
             .or_else(|| self.otherwise.as_ref().and_then(branch))
+    }
+
+    fn reads_payload(&self) -> bool {
+        match &self.condition {
+            Condition::Matches { source: expr, .. } | Condition::Holds(expr) => {
+                expr.needs_payload()
+            }
+        }
+    }
+
+    fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
+        match n {
+            0 => Some(self.then.list()),
+            1 => self.otherwise.as_ref().map(Branch::list),
+            _ => None,
+        }
     }
 
     fn mediate<'c>(

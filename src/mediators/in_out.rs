@@ -41,6 +41,14 @@ impl Mediator for InOut {
         super::body_use_of(&self.mediators)
     }
 
+    fn reads_payload(&self) -> bool {
+        false
+    }
+
+    fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
+        (n == 0).then_some(self.mediators.as_slice())
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

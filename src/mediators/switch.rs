@@ -81,6 +81,18 @@ impl Mediator for Switch {
             .or_else(|| self.default.as_deref().and_then(super::body_use_of))
     }
 
+    fn reads_payload(&self) -> bool {
+        self.source.needs_payload()
+    }
+
+    fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
+        match self.cases.get(n) {
+            Some((_, list)) => Some(list),
+            None if n == self.cases.len() => self.default.as_deref(),
+            None => None,
+        }
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,

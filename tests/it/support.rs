@@ -32,6 +32,11 @@ impl TestAxon {
         Self::start_full(files, limits, None).await
     }
 
+    /// As [`TestAxon::start`], with a single HTTP worker: every request shares its thread.
+    pub async fn start_one_worker(files: &[(&str, &str)]) -> TestAxon {
+        Self::start_on(files, Limits::default(), None, 1).await
+    }
+
     /// As [`TestAxon::start`], with the gRPC listener on TLS.
     pub async fn start_grpc_tls(
         files: &[(&str, &str)],
@@ -54,6 +59,15 @@ impl TestAxon {
         limits: Limits,
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> TestAxon {
+        Self::start_on(files, limits, grpc_tls, 2).await
+    }
+
+    async fn start_on(
+        files: &[(&str, &str)],
+        limits: Limits,
+        grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        workers: usize,
+    ) -> TestAxon {
         axon::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
@@ -69,7 +83,7 @@ impl TestAxon {
             management: TcpListener::bind("127.0.0.1:0").expect("bind"),
             grpc: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
             grpc_tls,
-            workers: Some(2),
+            workers: Some(workers),
             limits,
             management_hosts: Vec::new(),
         };

@@ -8,7 +8,7 @@ use axon::message::XmlLimits;
 
 use crate::soap::axon_endpoint;
 use crate::support::backend::{Backend, Canned};
-use crate::support::{Reply, TestAxon};
+use crate::support::{self, Reply, TestAxon};
 
 const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -345,4 +345,116 @@ async fn a_body_too_large_to_convert_is_413() {
     assert_eq!(reply.status, 413, "{}", reply.text());
     assert_eq!(backend.hits(), 0);
     assert_eq!(axon.state("Conv").await, "ACTIVE");
+}
+
+/// Bytes the kernel still holds on the TCP connection from local port `from` to `to`:
+/// (written but not yet taken by the peer, received but not yet read by the application).
+fn tcp_queues(from: u16, to: u16) -> Option<(u64, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if port(fields.get(1)?)? != from || port(fields.get(2)?)? != to {
+            return None;
+        }
+        let (tx, rx) = fields.get(4)?.split_once(':')?;
+        Some((
+            u64::from_str_radix(tx, 16).ok()?,
+            u64::from_str_radix(rx, 16).ok()?,
+        ))
+    })
+}
+
+/// Issue 11, item 5: an XPath over a large payload (within the limits) is evaluated off the
+/// I/O worker. With one worker, a small request sent once Axon has read every byte of a
+/// large one is answered while the large one's DOM is still being built and read; before,
+/// the worker was busy with that DOM and the small request waited for it.
+#[actix_rt::test]
+async fn an_xpath_over_a_large_payload_does_not_hold_up_the_worker() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="X" context="/xpath"><resource methods="POST"><inSequence><property name="n" expression="count(//a)"/><payloadFactory media-type="json"><format>{"n":$1}</format><args><arg evaluator="xml" expression="$ctx:n"/></args></payloadFactory><respond/></inSequence></resource></api>"#;
+    let axon = TestAxon::start_one_worker(&[("apis/x.xml", api)]).await;
+    let elements = 400_000;
+    let large = format!("<r>{}</r>", "<a/>".repeat(elements));
+    let addr = axon.server.http_addr();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /xpath HTTP/1.1\r\nHost: x\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        large.len()
+    );
+    conn.write_all(head.as_bytes()).await.expect("head");
+    conn.write_all(large.as_bytes()).await.expect("body");
+    let (mine, axons) = (conn.local_addr().expect("addr").port(), addr.port());
+    support::eventually(
+        std::time::Duration::from_secs(30),
+        "Axon to read the whole large request",
+        || async {
+            tcp_queues(mine, axons) == Some((0, 0)) && tcp_queues(axons, mine) == Some((0, 0))
+        },
+    )
+    .await;
+    // Axon holds the whole body: its mediation is under way. Which answer comes first?
+    let order = Arc::new(AtomicUsize::new(0));
+    let large_done = {
+        let order = Arc::clone(&order);
+        actix_rt::spawn(async move {
+            let mut answer = Vec::new();
+            conn.read_to_end(&mut answer).await.expect("large answer");
+            (order.fetch_add(1, Ordering::SeqCst), answer)
+        })
+    };
+    let small = post(&axon, "/xpath", b"<r><a/><a/></r>", "application/xml").await;
+    let small_rank = order.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(small.status, 200, "{}", small.text());
+    assert_eq!(small.json()["n"], 2);
+    let (large_rank, answer) = large_done.await.expect("large task");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.ends_with(&format!("{{\"n\":{elements}}}")),
+        "{answer}"
+    );
+    assert!(
+        small_rank < large_rank,
+        "the small request was answered only after the large one: the large payload's XPath ran on the I/O worker"
+    );
+}
+
+/// The steps that read a large payload run off the I/O worker wherever they sit (a
+/// branch of a branch, a sequence called by key) and do what they do inline: choose
+/// branches, edit the payload, fail with the same errors.
+#[actix_rt::test]
+async fn steps_over_a_large_payload_run_off_the_worker_with_the_same_outcomes() {
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="B" context="/branches"><resource methods="POST"><inSequence>
+        <filter xpath="count(//a) &gt; 10"><then>
+            <switch source="local-name(//r/*[last()])">
+                <case regex="b"><drop/></case>
+                <case regex="a">
+                    <enrich><source type="inline"><added/></source><target xpath="//r" action="child"/></enrich>
+                    <sequence key="Count"/>
+                </case>
+            </switch>
+        </then><else><drop/></else></filter>
+        <payloadFactory media-type="json"><format>{"n":$1,"added":$2}</format><args><arg expression="$ctx:n"/><arg expression="count(//added)"/></args></payloadFactory>
+        <respond/>
+    </inSequence></resource></api>"#;
+    let count = r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="Count"><property name="n" expression="count(//a)"/></sequence>"#;
+    let axon = TestAxon::start_one_worker(&[("apis/b.xml", api), ("sequences/c.xml", count)]).await;
+    for elements in [20, 100_000] {
+        let body = format!("<r>{}</r>", "<a/>".repeat(elements));
+        let reply = post(&axon, "/branches", body.as_bytes(), "application/xml").await;
+        assert_eq!(reply.status, 200, "{elements}: {}", reply.text());
+        assert_eq!(reply.json()["n"], elements, "{elements}");
+        assert_eq!(reply.json()["added"], 1, "{elements}");
+    }
+    // A malformed large payload is the client's fault, as a small one is.
+    for elements in [20, 100_000] {
+        let body = format!("<r>{}", "<a/>".repeat(elements));
+        let reply = post(&axon, "/branches", body.as_bytes(), "application/xml").await;
+        assert_eq!(reply.status, 400, "{elements}: {}", reply.text());
+        assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("601000"));
+    }
 }
