@@ -23,7 +23,7 @@ use actix_web::http::StatusCode;
 use crate::admin::readiness::Readiness;
 use crate::config::{Config, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use crate::endpoints::error::{EndpointError, ProtocolState, codes};
 use crate::mediators::{Env, Mediator, Step};
 use crate::message::{BodyError, MessageContext, Value};
 
@@ -260,7 +260,10 @@ impl Failure {
     /// backend's address or an OS error (see [`EndpointError::public_detail`]).
     fn client_detail(&self) -> String {
         match self {
-            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
+            Failure::Endpoint(error) => error
+                .public_detail()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             Failure::Mediation(m) => m.to_string(),
             Failure::BadResponse(_) => String::new(),
         }
@@ -305,7 +308,7 @@ impl Failure {
 
     /// True for an endpoint timeout whose `responseAction` is `discard`.
     fn skips_fault_sequence(&self) -> bool {
-        matches!(self, Failure::Endpoint(error) if error.kind == ErrorKind::Timeout && error.discard)
+        matches!(self, Failure::Endpoint(error) if error.discards())
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use self::pool::{ConnectError, NoStream, PoolLimits};
 use super::Leaf;
-use super::error::{EndpointError, ErrorKind, ProtocolState};
+use super::error::{Cause, EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
@@ -61,6 +61,7 @@ pub(crate) async fn send(
     let fail = |kind, state, detail: String| {
         EndpointError::new(kind, state, leaf.name.clone(), detail).at(address())
     };
+    let discard = leaf.spec.timeout.action == ResponseAction::Discard;
     // Neither of the next two failures is the backend's: they do not count against it.
     let Some(call) = msg.grpc.as_deref_mut() else {
         return Err(fail(
@@ -100,16 +101,15 @@ pub(crate) async fn send(
             Some((_, false)) => "the endpoint timeout",
             None => "the global timeout",
         };
-        let mut error = fail(
-            kind,
-            state,
-            format!(
-                "{whose} passed after {} ms without response headers",
-                started.elapsed().as_millis()
-            ),
+        let detail = format!(
+            "{whose} passed after {} ms without response headers",
+            started.elapsed().as_millis()
         );
-        error.discard = !by_client && leaf.spec.timeout.action == ResponseAction::Discard;
-        error
+        if kind == ErrorKind::Timeout {
+            EndpointError::timeout(state, leaf.name.clone(), detail, discard).at(address())
+        } else {
+            fail(kind, state, detail)
+        }
     };
     let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
     let outcome = match call_uri(spec, &path) {
@@ -144,17 +144,13 @@ pub(crate) async fn send(
                 call.request = Some(body);
             }
             let by_client = deadline.is_some_and(|(_, client)| client);
-            let mut error = match failure {
+            return Err(match failure {
                 Failure::Deadline { connected } => timed_out(connected && !untouched),
                 // The client's deadline passed while every stream was taken: that is the
                 // client's answer, and the backend's stream limit is not its failure.
                 Failure::Busy if by_client && Instant::now() >= wait_until => timed_out(false),
-                other => other.classify(&leaf.name).at(address()),
-            };
-            if untouched {
-                error.state = ProtocolState::RequestReady;
-            }
-            return Err(error);
+                other => other.classify(&leaf.name, untouched).at(address()),
+            });
         }
     };
     let (parts, body) = response.into_parts();
@@ -323,8 +319,10 @@ fn is_refused(error: &hyper::Error) -> bool {
 }
 
 impl Failure {
-    fn classify(&self, endpoint: &Arc<str>) -> EndpointError {
-        let (kind, state) = match self {
+    /// The classified failure; `untouched` when nothing of the call was written, which
+    /// makes its protocol state (and so its code) the one before sending.
+    fn classify(self, endpoint: &Arc<str>, untouched: bool) -> EndpointError {
+        let (kind, state) = match &self {
             Failure::Connect(error) => match error.as_ref() {
                 ConnectError::Timeout(_) => {
                     (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
@@ -347,16 +345,21 @@ impl Failure {
             Failure::Busy => (ErrorKind::Busy, ProtocolState::RequestReady),
             Failure::BadPath(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
         };
-        let detail = match self {
-            Failure::Connect(error) => error.to_string(),
-            Failure::Call(error) => chain(error),
-            Failure::Deadline { .. } => "the deadline passed".to_owned(),
+        let state = if untouched {
+            ProtocolState::RequestReady
+        } else {
+            state
+        };
+        let cause = match self {
+            Failure::Connect(error) => Cause::transport(error.to_string(), error),
+            Failure::Call(error) => Cause::transport(chain(&error), error),
+            Failure::Deadline { .. } => "the deadline passed".into(),
             Failure::Busy => "every connection to the backend was at its stream limit, or \
                               the backend refused the stream unprocessed"
-                .to_owned(),
-            Failure::BadPath(detail) => detail.clone(),
+                .into(),
+            Failure::BadPath(detail) => detail.into(),
         };
-        EndpointError::new(kind, state, endpoint.clone(), detail)
+        EndpointError::new(kind, state, endpoint.clone(), cause)
     }
 }
 
@@ -484,7 +487,7 @@ pub(crate) async fn check_health(
     let (parts, collected) = match tokio::time::timeout(timeout, probe).await {
         Err(_) => return Err(no_answer()),
         Ok(Err(Failure::Deadline { .. })) => return Err(no_answer()),
-        Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
+        Ok(Err(failure)) => return Err(failure.classify(endpoint, false).at(address)),
         Ok(Ok(answer)) => answer,
     };
     if parts.status != http::StatusCode::OK {
@@ -493,7 +496,8 @@ pub(crate) async fn check_health(
             parts.status
         )));
     }
-    let collected = collected.map_err(|failure| failure.classify(endpoint).at(address.clone()))?;
+    let collected =
+        collected.map_err(|failure| failure.classify(endpoint, false).at(address.clone()))?;
     // A trailers-only answer carries its status in the headers.
     let status_map = collected.trailers().unwrap_or(&parts.headers);
     let grpc_status = status_map
@@ -572,7 +576,7 @@ mod tests {
             .await
             .err()
             .unwrap_or_else(|| panic!("nothing listens on {port}"));
-        let error = failed.failure.classify(&Arc::from("ep"));
+        let error = failed.failure.classify(&Arc::from("ep"), false);
         assert_eq!(
             (error.kind, error.state),
             (ErrorKind::ConnectRefused, ProtocolState::RequestReady)

@@ -170,7 +170,7 @@ pub(crate) async fn probe(
         let mut response = request
             .send()
             .await
-            .map_err(|error| classify_send_error(&error, endpoint))?;
+            .map_err(|error| classify_send_error(error, endpoint))?;
         // Read (a bounded part of) the body so the connection can be reused; the verdict
         // is the status alone.
         let status = response.status();
@@ -249,17 +249,15 @@ pub(crate) async fn send(
             return Err(EndpointError::client_stalled(leaf.name.clone(), deadline).at(url));
         }
         Err(_) => {
-            let mut error = EndpointError::new(
-                ErrorKind::Timeout,
+            return Err(EndpointError::timeout(
                 ProtocolState::RequestDone,
                 leaf.name.clone(),
                 format!("no response within {} ms", deadline.as_millis()),
+                leaf.spec.timeout.action == ResponseAction::Discard,
             )
-            .at(url);
-            error.discard = leaf.spec.timeout.action == ResponseAction::Discard;
-            return Err(error);
+            .at(url));
         }
-        Ok(Err(error)) => return Err(classify_send_error(&error, &leaf.name).at(url)),
+        Ok(Err(error)) => return Err(classify_send_error(error, &leaf.name).at(url)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
