@@ -253,8 +253,8 @@ fn parse_target(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<(Target, Action
     Some((target, action))
 }
 
-fn failed(message: impl Into<String>) -> MediationError {
-    MediationError::Failed(format!("enrich: {}", message.into()))
+fn failed(message: impl std::fmt::Display) -> MediationError {
+    MediationError::Failed(format!("enrich: {message}"))
 }
 
 fn xml(msg: &MessageContext) -> Result<&XmlDoc, MediationError> {
@@ -342,7 +342,7 @@ impl Enrich {
                             "an envelope target needs an XML element as its source",
                         ));
                     };
-                    let doc = XmlDoc::parse(xml.as_bytes()).map_err(|m| failed(m.0))?;
+                    let doc = XmlDoc::parse(xml.as_bytes()).map_err(failed)?;
                     if doc.envelope != crate::message::xml::Envelope::Soap11
                         && doc.envelope != crate::message::xml::Envelope::Soap12
                     {
@@ -478,11 +478,11 @@ fn nodes_is_empty(xml: &str, text: &str) -> bool {
 fn nodes_of<'d>(doc: &'d XmlDoc, data: &Data) -> Result<Vec<ChildOfElement<'d>>, MediationError> {
     Ok(match data {
         Data::Nothing => Vec::new(),
-        Data::Xml(x) => doc.import_fragment(x).map_err(|m| failed(m.0))?,
+        Data::Xml(x) => doc.import_fragment(x).map_err(failed)?,
         Data::Text(t) => vec![ChildOfElement::Text(doc.document().create_text(t))],
         Data::Json(json) => doc
             .import_fragment(&crate::message::payload::json_as_xml(json))
-            .map_err(|m| failed(m.0))?,
+            .map_err(failed)?,
     })
 }
 
