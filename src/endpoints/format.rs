@@ -243,7 +243,7 @@ fn xml_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
 fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
-    crate::message::json_xml::check_bounds(&json, limits).map_err(Malformed)?;
+    crate::message::json_xml::check_bounds(&json, limits).map_err(|e| Malformed(e.to_string()))?;
     Ok(json_to_xml(&json))
 }
 

@@ -21,7 +21,8 @@ use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::payload::{json_as_xml, xml_as_json};
-use crate::message::xml::{Envelope, XmlDoc};
+use crate::message::soap::Malformed;
+use crate::message::xml::{Envelope, XmlDoc, XmlError};
 use crate::message::{Body, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,7 +194,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             .collect();
         let text = fill(&segments, &values);
         if let Err(problem) = check_output(media, &text) {
-            ctx.error(&el.loc, problem);
+            ctx.error(&el.loc, problem.to_string());
             return None;
         }
         Payload::Fixed(Bytes::from(text))
@@ -309,7 +310,7 @@ fn replacement(
     value: &Evaluated,
     literal: bool,
     escape_xml_chars: bool,
-) -> Result<String, String> {
+) -> Result<String, Malformed> {
     Ok(match (media, value) {
         (_, Evaluated::Null) => String::new(),
         (MediaType::Text, v) => v.clone().into_string().unwrap_or_default(),
@@ -342,16 +343,43 @@ fn json_escape(text: &str) -> String {
 }
 
 /// The filled template must be what its media type says.
-fn check_output(media: MediaType, text: &str) -> Result<(), String> {
+fn check_output(media: MediaType, text: &str) -> Result<(), OutputError> {
     match media {
         MediaType::Json => serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map(|_| ())
-            .map_err(|error| format!("the payload is not valid JSON ({error}): {text}")),
+            .map_err(|source| OutputError::Json {
+                source,
+                text: text.to_owned(),
+            }),
         MediaType::Xml => XmlDoc::parse(text.as_bytes())
             .map(|_| ())
-            .map_err(|error| format!("the payload is not well-formed XML ({error}): {text}")),
+            .map_err(|source| OutputError::Xml {
+                source,
+                text: text.to_owned(),
+            }),
         MediaType::Text => Ok(()),
     }
+}
+
+/// A filled template that is not what its media type says.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    /// Not JSON.
+    #[error("the payload is not valid JSON ({source}): {text}")]
+    Json {
+        /// The parser's error.
+        source: serde_json::Error,
+        /// The filled template.
+        text: String,
+    },
+    /// Not XML.
+    #[error("the payload is not well-formed XML ({source}): {text}")]
+    Xml {
+        /// The parser's error.
+        source: XmlError,
+        /// The filled template.
+        text: String,
+    },
 }
 
 fn is_soap_content_type(msg: &MessageContext) -> bool {

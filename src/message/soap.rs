@@ -950,7 +950,8 @@ impl Shape {
                 self.depth += 1;
                 // Past the limit the check stops at once: rxml's work per element grows
                 // with the depth, so a deeper document would cost quadratic time.
-                crate::message::xml::Budget::depth(self.depth).map_err(Malformed)?;
+                crate::message::xml::Budget::depth(self.depth)
+                    .map_err(|e| Malformed(e.to_string()))?;
                 if attrs.len() > self.max_attributes {
                     return Err(Malformed(format!(
                         "an element of the SOAP envelope has more than {} attributes (limit --max-xml-attributes)",
