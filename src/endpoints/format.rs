@@ -249,7 +249,8 @@ fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
 
 fn form_payload(bytes: &[u8]) -> Result<String, Malformed> {
     let text = std::str::from_utf8(bytes).map_err(|_| Malformed("the form is not UTF-8".into()))?;
-    let pairs = crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?;
+    let pairs =
+        crate::engine::dispatch::parse_query(Some(text)).map_err(|e| Malformed(e.to_string()))?;
     let mut fields = serde_json::Map::new();
     for (k, v) in pairs {
         fields.insert(k, serde_json::Value::String(v));
@@ -313,7 +314,8 @@ fn query_params(kind: ContentKind, bytes: &[u8], limits: XmlLimits) -> Result<St
         ContentKind::Form => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| Malformed("the form is not UTF-8".into()))?;
-            crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?
+            crate::engine::dispatch::parse_query(Some(text))
+                .map_err(|e| Malformed(e.to_string()))?
         }
         ContentKind::Json => {
             let json: serde_json::Value = serde_json::from_slice(bytes)
