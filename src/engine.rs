@@ -127,6 +127,9 @@ pub enum MediationError {
     /// The payload a mediator needed is malformed (the sender's fault: 400, code 601000).
     #[error("{0}")]
     Payload(String),
+    /// A property could not be set (a transport property that is no valid header).
+    #[error(transparent)]
+    Property(#[from] crate::message::PropertyError),
 }
 
 /// Why a flow went to the fault handlers.

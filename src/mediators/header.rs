@@ -238,8 +238,7 @@ impl Mediator for Header {
                     Scope::Transport,
                     "SOAPAction",
                     Value::Str(format!("\"{v}\"")),
-                )
-                .map_err(MediationError::Failed)?;
+                )?;
             }
             (Target::Action, None) => msg.remove_property(Scope::Transport, "SOAPAction"),
             (Target::Soap { ns, local, prefix }, value) => {

@@ -339,23 +339,23 @@ impl MakeFault {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{Config, Diagnostics};
 
-    fn load(mediator: &str) -> Result<Config, String> {
+    fn load(mediator: &str) -> Result<Config, Diagnostics> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("s.xml"),
             format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">{mediator}</sequence>"#),
         )
         .unwrap();
-        Config::load(dir.path()).map_err(|d| d.to_string())
+        Config::load(dir.path())
     }
 
     #[test]
     fn codes_are_checked_against_the_version() {
         load(r#"<makefault version="soap11"><code xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" value="s:Server"/><reason value="r"/></makefault>"#).unwrap();
         load(r#"<makefault><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap();
-        let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err();
+        let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err().to_string();
         assert!(
             error.contains("is a SOAP 1.2 code but the fault is SOAP 1.1"),
             "{error}"
@@ -363,16 +363,19 @@ mod tests {
         let error = load(
             r#"<makefault version="soap12"><code value="x:Oops"/><reason value="r"/></makefault>"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("not a standard SOAP fault code"), "{error}");
-        let error =
-            load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
+        let error = load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("needs a <code>"), "{error}");
         load(r#"<makefault><code expression="//x"/><reason expression="$ctx:ERROR_MESSAGE"/><detail expression="//d"/></makefault>"#)
             .unwrap();
         let error =
             load(r#"<makefault><code value="s:Server"/><reason expression="//x["/></makefault>"#)
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("invalid XPath"), "{error}");
         load(r#"<makefault version="pox"><detail>oops</detail></makefault>"#).unwrap();
     }

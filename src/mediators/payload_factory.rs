@@ -496,8 +496,7 @@ impl PayloadFactory {
             MediaType::Xml => "application/xml",
         };
         msg.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        msg.set_property(Scope::Axis2, "messageType", Value::from(content_type))
-            .map_err(MediationError::Failed)?;
+        msg.set_property(Scope::Axis2, "messageType", Value::from(content_type))?;
         Ok(())
     }
 }
