@@ -132,9 +132,10 @@ pub enum Cause {
     /// Axon's own account: a state, a deadline, a refusal, a status.
     #[error("{0}")]
     Said(String),
-    /// A transport failure; `text` is how it reads (the error and its chain).
+    /// An error from below (io, awc, hyper, h2, http), kept as the source; `text` is how
+    /// it reads in the log (the error, or its chain).
     #[error("{text}")]
-    Transport {
+    Error {
         /// The error as it reads in the log.
         text: String,
         /// The underlying error.
@@ -167,12 +168,12 @@ pub enum Cause {
 }
 
 impl Cause {
-    /// A transport failure read as `text`, caused by `source`.
-    pub(crate) fn transport(
+    /// The error `source`, read as `text`.
+    pub(crate) fn error(
         text: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Cause {
-        Cause::Transport {
+        Cause::Error {
             text: text.into(),
             source: Arc::new(source),
         }
@@ -557,9 +558,9 @@ pub(crate) fn classify_send_error(
     };
     let text = error.to_string();
     let cause = match error {
-        S::Send(io) | S::Connect(ConnectError::Io(io)) => Cause::transport(text, io),
-        S::Response(parse) => Cause::transport(text, parse),
-        S::H2(h2) => Cause::transport(text, h2),
+        S::Send(io) | S::Connect(ConnectError::Io(io)) => Cause::error(text, io),
+        S::Response(parse) => Cause::error(text, parse),
+        S::H2(h2) => Cause::error(text, h2),
         _ => Cause::Said(text),
     };
     EndpointError::new(kind, state, endpoint.clone(), cause)

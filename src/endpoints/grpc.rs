@@ -117,8 +117,8 @@ pub(crate) async fn send(
             failure: Failure::Deadline { connected: false },
             unsent: Some(body),
         }),
-        Err(detail) => Err(Failed {
-            failure: Failure::BadPath(detail),
+        Err(bad) => Err(Failed {
+            failure: Failure::BadPath(bad),
             unsent: Some(body),
         }),
         Ok(uri) => {
@@ -166,13 +166,26 @@ pub(crate) async fn send(
 }
 
 /// The absolute URI of a call to `path` on `spec`'s backend.
-fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, String> {
+fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, BadPath> {
     http::Uri::builder()
         .scheme(if spec.tls { "https" } else { "http" })
         .authority(spec.authority.as_str())
         .path_and_query(format!("{}{path}", spec.path_prefix))
         .build()
-        .map_err(|error| format!("the call path `{path}` makes no valid URL: {error}"))
+        .map_err(|source| BadPath {
+            path: path.to_owned(),
+            source: Arc::new(source),
+        })
+}
+
+/// A call path that makes no valid URL with the backend's address.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the call path `{path}` makes no valid URL: {source}")]
+struct BadPath {
+    /// The call's path.
+    path: String,
+    /// Why the URL is invalid.
+    source: Arc<http::Error>,
 }
 
 /// What went wrong in one exchange.
@@ -185,7 +198,7 @@ enum Failure {
     },
     /// No stream was free before the deadline, or the backend refused every attempt.
     Busy,
-    BadPath(String),
+    BadPath(BadPath),
 }
 
 /// A failed exchange, with the request body when none of it was processed.
@@ -351,13 +364,13 @@ impl Failure {
             state
         };
         let cause = match self {
-            Failure::Connect(error) => Cause::transport(error.to_string(), error),
-            Failure::Call(error) => Cause::transport(chain(&error), error),
+            Failure::Connect(error) => Cause::error(error.to_string(), error),
+            Failure::Call(error) => Cause::error(chain(&error), error),
             Failure::Deadline { .. } => "the deadline passed".into(),
             Failure::Busy => "every connection to the backend was at its stream limit, or \
                               the backend refused the stream unprocessed"
                 .into(),
-            Failure::BadPath(detail) => detail.into(),
+            Failure::BadPath(bad) => Cause::error(bad.to_string(), bad),
         };
         EndpointError::new(kind, state, endpoint.clone(), cause)
     }
@@ -439,12 +452,12 @@ pub(crate) async fn check_health(
         service: service.to_owned(),
     }
     .encode_to_vec();
-    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|detail| {
+    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|bad| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
             ProtocolState::RequestReady,
             endpoint.clone(),
-            detail,
+            Cause::error(bad.to_string(), bad),
         )
     })?;
     let body = Full::new(wire::frame(&payload))
