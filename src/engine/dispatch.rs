@@ -343,6 +343,14 @@ pub enum QueryError {
     NotUtf8(String),
 }
 
+/// A form body (`application/x-www-form-urlencoded`) that is badly encoded is a
+/// malformed message.
+impl From<QueryError> for crate::message::soap::Malformed {
+    fn from(error: QueryError) -> Self {
+        crate::message::soap::Malformed(error.to_string())
+    }
+}
+
 fn decode_component(s: &str) -> Result<String, QueryError> {
     let bytes = s.as_bytes();
     let mut i = 0;
