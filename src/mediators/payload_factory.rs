@@ -80,21 +80,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ],
     );
     ctx.no_text(el);
-    let media = match el.attr("media-type") {
-        None => MediaType::Xml,
-        Some(a) => match a.value.trim() {
-            "xml" => MediaType::Xml,
-            "json" => MediaType::Json,
-            "text" => MediaType::Text,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown media-type `{other}` (expected xml, json or text)"),
-                );
-                return None;
-            }
-        },
-    };
+    let media = parse_media(el, ctx)?;
     if let Some(a) = el.attr("template-type")
         && a.value.trim() != "default"
     {
@@ -117,45 +103,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                     continue;
                 }
-                format = match media {
-                    MediaType::Xml => {
-                        let mut elements = child.elements();
-                        match (elements.next(), elements.next()) {
-                            (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
-                            _ => {
-                                ctx.error(&child.loc, "an xml <format> holds exactly one element");
-                                ok = false;
-                                None
-                            }
-                        }
-                    }
-                    MediaType::Json | MediaType::Text => {
-                        if let Some(inner) = child.elements().next() {
-                            ctx.error(
-                                &inner.loc,
-                                "a json or text <format> holds text, not elements",
-                            );
-                            ok = false;
-                        }
-                        Some(child.text())
-                    }
-                };
+                format = parse_format(child, media, &mut ok, ctx);
             }
-            "args" if child.is_synapse() => {
-                ctx.check_attrs(child, &[]);
-                ctx.no_text(child);
-                for arg in child.elements() {
-                    if arg.local_name() != "arg" || !arg.is_synapse() {
-                        ctx.unknown_child(child, arg);
-                        ok = false;
-                        continue;
-                    }
-                    match parse_arg(arg, media, ctx) {
-                        Some(a) => args.push(a),
-                        None => ok = false,
-                    }
-                }
-            }
+            "args" if child.is_synapse() => parse_args(child, media, &mut args, &mut ok, ctx),
             _ => {
                 ctx.unknown_child(el, child);
                 ok = false;
@@ -171,7 +121,94 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     if !ok {
         return None;
     }
-    let segments = match split(&format, args.len()) {
+    let payload = build_payload(el, media, &format, args, escape_xml_chars, ctx)?;
+    Some(Box::new(PayloadFactory { media, payload }))
+}
+
+/// `media-type`: xml (the default), json or text.
+fn parse_media(el: &Element, ctx: &mut Ctx<'_>) -> Option<MediaType> {
+    let Some(a) = el.attr("media-type") else {
+        return Some(MediaType::Xml);
+    };
+    match a.value.trim() {
+        "xml" => Some(MediaType::Xml),
+        "json" => Some(MediaType::Json),
+        "text" => Some(MediaType::Text),
+        other => {
+            ctx.error(
+                &a.loc,
+                format!("unknown media-type `{other}` (expected xml, json or text)"),
+            );
+            None
+        }
+    }
+}
+
+/// The template of a `<format>`: its one element (xml), or its text (json, text).
+fn parse_format(
+    child: &Element,
+    media: MediaType,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<String> {
+    match media {
+        MediaType::Xml => {
+            let mut elements = child.elements();
+            match (elements.next(), elements.next()) {
+                (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
+                _ => {
+                    ctx.error(&child.loc, "an xml <format> holds exactly one element");
+                    *ok = false;
+                    None
+                }
+            }
+        }
+        MediaType::Json | MediaType::Text => {
+            if let Some(inner) = child.elements().next() {
+                ctx.error(
+                    &inner.loc,
+                    "a json or text <format> holds text, not elements",
+                );
+                *ok = false;
+            }
+            Some(child.text())
+        }
+    }
+}
+
+/// The `<arg>`s of an `<args>`, added to `args`.
+fn parse_args(
+    child: &Element,
+    media: MediaType,
+    args: &mut Vec<Arg>,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) {
+    ctx.check_attrs(child, &[]);
+    ctx.no_text(child);
+    for arg in child.elements() {
+        if arg.local_name() != "arg" || !arg.is_synapse() {
+            ctx.unknown_child(child, arg);
+            *ok = false;
+            continue;
+        }
+        match parse_arg(arg, media, ctx) {
+            Some(a) => args.push(a),
+            None => *ok = false,
+        }
+    }
+}
+
+/// The payload: filled once at load when every argument is a literal, else a template.
+fn build_payload(
+    el: &Element,
+    media: MediaType,
+    format: &str,
+    args: Vec<Arg>,
+    escape_xml_chars: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<Payload> {
+    let segments = match split(format, args.len()) {
         Ok(s) => s,
         Err(index) => {
             ctx.error(
@@ -184,28 +221,26 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             return None;
         }
     };
-    let payload = if args.iter().all(|a| matches!(a, Arg::Ready(_))) {
-        let values: Vec<&str> = args
-            .iter()
-            .map(|a| match a {
-                Arg::Ready(s) => s.as_str(),
-                Arg::Expr { .. } => "",
-            })
-            .collect();
-        let text = fill(&segments, &values);
-        if let Err(problem) = check_output(media, &text) {
-            ctx.error(&el.loc, problem.to_string());
-            return None;
-        }
-        Payload::Fixed(Bytes::from(text))
-    } else {
-        Payload::Template {
+    if !args.iter().all(|a| matches!(a, Arg::Ready(_))) {
+        return Some(Payload::Template {
             segments,
             args,
             escape_xml_chars,
-        }
-    };
-    Some(Box::new(PayloadFactory { media, payload }))
+        });
+    }
+    let values: Vec<&str> = args
+        .iter()
+        .map(|a| match a {
+            Arg::Ready(s) => s.as_str(),
+            Arg::Expr { .. } => "",
+        })
+        .collect();
+    let text = fill(&segments, &values);
+    if let Err(problem) = check_output(media, &text) {
+        ctx.error(&el.loc, problem.to_string());
+        return None;
+    }
+    Some(Payload::Fixed(Bytes::from(text)))
 }
 
 fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> {
