@@ -83,20 +83,14 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 /// `scope`: true for `transport` (an HTTP header), false for a SOAP header.
 fn parse_scope(el: &Element, ctx: &mut Ctx<'_>) -> Option<bool> {
-    let Some(a) = el.attr("scope") else {
-        return Some(false);
-    };
-    match a.value.trim() {
-        "default" | "soap" => Some(false),
-        "transport" => Some(true),
-        other => {
-            ctx.error(
-                &a.loc,
-                format!("unknown header scope `{other}` (expected default or transport)"),
-            );
-            None
-        }
-    }
+    values::keyword(
+        el,
+        "scope",
+        false,
+        &[("default", false), ("soap", false), ("transport", true)],
+        ("header scope", "default or transport"),
+        ctx.diags,
+    )
 }
 
 /// The header to set or remove: by `name`, or the inline SOAP header element.

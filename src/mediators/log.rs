@@ -93,40 +93,38 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 /// `level`: simple (the default), headers, full or custom.
 fn parse_level(el: &Element, ctx: &mut Ctx<'_>) -> Option<Level> {
-    let Some(a) = el.attr("level") else {
-        return Some(Level::Simple);
-    };
-    match a.value.trim() {
-        "simple" => Some(Level::Simple),
-        "headers" => Some(Level::Headers),
-        "full" => Some(Level::Full),
-        "custom" => Some(Level::Custom),
-        other => {
-            ctx.error(
-                &a.loc,
-                format!("unknown log level `{other}` (expected simple, headers, full or custom)"),
-            );
-            None
-        }
-    }
+    values::keyword(
+        el,
+        "level",
+        Level::Simple,
+        &[
+            ("simple", Level::Simple),
+            ("headers", Level::Headers),
+            ("full", Level::Full),
+            ("custom", Level::Custom),
+        ],
+        ("log level", "simple, headers, full or custom"),
+        ctx.diags,
+    )
 }
 
 /// `category`: TRACE, DEBUG, INFO (the default), WARN, ERROR or FATAL.
 fn parse_category(el: &Element, ctx: &mut Ctx<'_>) -> Option<Category> {
-    let Some(a) = el.attr("category") else {
-        return Some(Category::Info);
-    };
-    match a.value.trim() {
-        "TRACE" => Some(Category::Trace),
-        "DEBUG" => Some(Category::Debug),
-        "INFO" => Some(Category::Info),
-        "WARN" => Some(Category::Warn),
-        "ERROR" | "FATAL" => Some(Category::Error),
-        other => {
-            ctx.error(&a.loc, format!("unknown log category `{other}` (expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL)"));
-            None
-        }
-    }
+    values::keyword(
+        el,
+        "category",
+        Category::Info,
+        &[
+            ("TRACE", Category::Trace),
+            ("DEBUG", Category::Debug),
+            ("INFO", Category::Info),
+            ("WARN", Category::Warn),
+            ("ERROR", Category::Error),
+            ("FATAL", Category::Error),
+        ],
+        ("log category", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"),
+        ctx.diags,
+    )
 }
 
 /// A `<property name value|expression/>` to log.

@@ -123,21 +123,18 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 /// `version`: soap11, soap12, pox, or (absent) the client's.
 fn parse_version(el: &Element, ctx: &mut Ctx<'_>) -> Option<Version> {
-    let Some(a) = el.attr("version") else {
-        return Some(Version::Client);
-    };
-    match a.value.trim() {
-        "soap11" => Some(Version::Soap(SoapVersion::V11)),
-        "soap12" => Some(Version::Soap(SoapVersion::V12)),
-        "pox" => Some(Version::Pox),
-        other => {
-            ctx.error(
-                &a.loc,
-                format!("unknown makefault version `{other}` (expected soap11, soap12 or pox)"),
-            );
-            None
-        }
-    }
+    values::keyword(
+        el,
+        "version",
+        Version::Client,
+        &[
+            ("soap11", Version::Soap(SoapVersion::V11)),
+            ("soap12", Version::Soap(SoapVersion::V12)),
+            ("pox", Version::Pox),
+        ],
+        ("makefault version", "soap11, soap12 or pox"),
+        ctx.diags,
+    )
 }
 
 /// A `<code>` or `<reason>`: its `expression`, or its `value` read by `fixed`. A part

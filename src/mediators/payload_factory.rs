@@ -127,21 +127,18 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 
 /// `media-type`: xml (the default), json or text.
 fn parse_media(el: &Element, ctx: &mut Ctx<'_>) -> Option<MediaType> {
-    let Some(a) = el.attr("media-type") else {
-        return Some(MediaType::Xml);
-    };
-    match a.value.trim() {
-        "xml" => Some(MediaType::Xml),
-        "json" => Some(MediaType::Json),
-        "text" => Some(MediaType::Text),
-        other => {
-            ctx.error(
-                &a.loc,
-                format!("unknown media-type `{other}` (expected xml, json or text)"),
-            );
-            None
-        }
-    }
+    values::keyword(
+        el,
+        "media-type",
+        MediaType::Xml,
+        &[
+            ("xml", MediaType::Xml),
+            ("json", MediaType::Json),
+            ("text", MediaType::Text),
+        ],
+        ("media-type", "xml, json or text"),
+        ctx.diags,
+    )
 }
 
 /// The template of a `<format>`: its one element (xml), or its text (json, text).
