@@ -11,7 +11,7 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 
-use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
+use super::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
 use crate::config::{
     EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
@@ -314,12 +314,12 @@ fn target(
     msg: &MessageContext,
     prepared: &super::format::Prepared,
 ) -> Result<(String, Uri), EndpointError> {
-    let invalid = |detail: String| {
+    let invalid = |cause: Cause| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
             ProtocolState::RequestReady,
             leaf.name.clone(),
-            detail,
+            cause,
         )
     };
     let mut url = address::resolve(
@@ -328,7 +328,7 @@ fn target(
         msg,
         prepared.rest,
     )
-    .map_err(|error| invalid(error.0))?;
+    .map_err(|error| invalid(Cause::error(error.to_string(), error)))?;
     if let Some(query) = &prepared.query {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(query);
@@ -336,7 +336,8 @@ fn target(
     let uri: Uri = match url.parse() {
         Ok(uri) => uri,
         Err(error) => {
-            return Err(invalid(format!("`{url}` is not a valid URL: {error}")).at(url));
+            let text = format!("`{url}` is not a valid URL: {error}");
+            return Err(invalid(Cause::error(text, error)).at(url));
         }
     };
     if has_dot_segment(uri.path()) {

@@ -42,13 +42,16 @@ enum Parsed {
 }
 
 /// Why the payload cannot be had in the form asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum PayloadError {
     /// The body is still a stream: read it (`Step::NeedBody`) and ask again.
+    #[error("the message body has not been read")]
     NeedBody,
     /// The payload is not well-formed in the form it claims (client or backend error).
+    #[error("{0}")]
     Malformed(String),
     /// The payload is of another kind and Axon cannot convert it.
+    #[error("{0}")]
     Unsupported(String),
 }
 
@@ -75,15 +78,6 @@ impl std::fmt::Debug for PayloadCache {
         f.debug_struct("PayloadCache")
             .field("parsed", &parsed)
             .finish()
-    }
-}
-
-impl std::fmt::Display for PayloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PayloadError::NeedBody => f.write_str("the message body has not been read"),
-            PayloadError::Malformed(m) | PayloadError::Unsupported(m) => f.write_str(m),
-        }
     }
 }
 
