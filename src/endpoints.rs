@@ -239,7 +239,7 @@ impl Endpoints {
                 // A prototype's own outcomes are programmed: they never change its health.
                 let prototype = matches!(leaf.spec.target, Target::Prototype(_));
                 if error.counts_against_endpoint() && !prototype {
-                    tracing::warn!(message_id = %msg.id, endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.detail, "Endpoint request failed");
+                    tracing::warn!(message_id = %msg.id, endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.cause, "Endpoint request failed");
                     ticket.failure(error, msg.id);
                 } else {
                     ticket.neutral();
@@ -314,17 +314,17 @@ fn not_ready(leaf: &Leaf, state: EndpointState) -> EndpointError {
 /// The failure of a root leaf that is not ready (303001; 303002 for a WSDL leaf), with
 /// `detail` saying why.
 pub(crate) fn not_ready_because(leaf: &Leaf, detail: String) -> EndpointError {
-    let mut error = EndpointError::new(
+    let code = match &leaf.spec.target {
+        Target::Wsdl(_) => codes::WSDL_NOT_READY,
+        _ => codes::LEAF_NOT_READY,
+    };
+    EndpointError::with_code(
         ErrorKind::NotReady,
         ProtocolState::RequestReady,
         leaf.name.clone(),
         detail,
-    );
-    error.code_override = Some(match &leaf.spec.target {
-        Target::Wsdl(_) => codes::WSDL_NOT_READY,
-        _ => codes::LEAF_NOT_READY,
-    });
-    error
+        code,
+    )
 }
 
 // === impl Ticket ===

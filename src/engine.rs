@@ -24,7 +24,7 @@ use actix_web::http::StatusCode;
 use crate::admin::readiness::Readiness;
 use crate::config::{Config, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use crate::endpoints::error::{EndpointError, ProtocolState, codes};
 use crate::mediators::{Env, Mediator, Step};
 use crate::message::{BodyError, MessageContext, Value};
 
@@ -128,6 +128,9 @@ pub enum MediationError {
     /// The payload a mediator needed is malformed (the sender's fault: 400, code 601000).
     #[error("{0}")]
     Payload(String),
+    /// A property could not be set (a transport property that is no valid header).
+    #[error(transparent)]
+    Property(#[from] crate::message::PropertyError),
 }
 
 /// Why a flow went to the fault handlers.
@@ -263,7 +266,10 @@ impl Failure {
     /// backend's address or an OS error (see [`EndpointError::public_detail`]).
     fn client_detail(&self) -> String {
         match self {
-            Failure::Endpoint(error) => error.public_detail().unwrap_or_default().to_owned(),
+            Failure::Endpoint(error) => error
+                .public_detail()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             Failure::Mediation(m) => m.to_string(),
             Failure::BadResponse(_) => String::new(),
         }
@@ -308,7 +314,7 @@ impl Failure {
 
     /// True for an endpoint timeout whose `responseAction` is `discard`.
     fn skips_fault_sequence(&self) -> bool {
-        matches!(self, Failure::Endpoint(error) if error.kind == ErrorKind::Timeout && error.discard)
+        matches!(self, Failure::Endpoint(error) if error.discards())
     }
 }
 

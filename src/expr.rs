@@ -11,6 +11,7 @@
 //! with no text of its own becomes its XML), a json-eval result becomes the matched value
 //! (objects and arrays as JSON).
 
+mod error;
 pub(crate) mod json;
 pub(crate) mod lexer;
 pub(crate) mod synapse;
@@ -21,6 +22,7 @@ use std::fmt;
 use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
+pub use self::error::{CompileError, XPathError};
 use crate::engine::MediationError;
 use crate::message::payload::PayloadError;
 use crate::message::xml::{element_to_string, own_text};
@@ -55,15 +57,21 @@ pub enum Evaluated {
 }
 
 /// Why an expression has no value for this message.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {
     /// The payload is needed and the body has not been read yet: return
     /// `Step::NeedBody` and run again.
+    #[error("the message body has not been read")]
     NeedBody,
     /// The payload is not well-formed (the client's or backend's fault).
+    #[error("{0}")]
     Malformed(String),
     /// The evaluation failed.
+    #[error("{0}")]
     Failed(String),
+    /// An XPath failed while it was evaluated.
+    #[error(transparent)]
+    XPath(#[from] XPathError),
 }
 
 // === impl Expression ===
@@ -74,7 +82,10 @@ impl Expression {
     ///
     /// # Errors
     /// A message for a load diagnostic.
-    pub fn compile(source: &str, namespaces: &[(String, String)]) -> Result<Expression, String> {
+    pub fn compile(
+        source: &str,
+        namespaces: &[(String, String)],
+    ) -> Result<Expression, CompileError> {
         let trimmed = source.trim();
         let kind = match json_eval_path(trimmed) {
             Some(path) => ExprKind::Json(json::compile(path)?),
@@ -90,7 +101,7 @@ impl Expression {
     ///
     /// # Errors
     /// A message for a load diagnostic.
-    pub fn compile_json(path: &str) -> Result<Expression, String> {
+    pub fn compile_json(path: &str) -> Result<Expression, CompileError> {
         let trimmed = path.trim();
         let inner = json_eval_path(trimmed).unwrap_or(trimmed);
         Ok(Expression {
@@ -181,7 +192,7 @@ impl Expression {
                 } else {
                     None
                 };
-                x.evaluate(doc, msg, from_xpath).map_err(ExprError::Failed)
+                x.evaluate(doc, msg, from_xpath).map_err(ExprError::XPath)
             }
             ExprKind::Json(j) => {
                 let doc = msg.json_value().ok_or(ExprError::NeedBody)?;
@@ -220,7 +231,7 @@ impl Expression {
                     None
                 };
                 x.evaluate(doc, msg, |v| v.boolean())
-                    .map_err(ExprError::Failed)
+                    .map_err(ExprError::XPath)
             }
             ExprKind::Json(j) => {
                 let doc = msg.json_value().ok_or(ExprError::NeedBody)?;
@@ -317,15 +328,6 @@ impl From<PayloadError> for ExprError {
             PayloadError::NeedBody => ExprError::NeedBody,
             PayloadError::Malformed(m) => ExprError::Malformed(m),
             PayloadError::Unsupported(m) => ExprError::Failed(m),
-        }
-    }
-}
-
-impl fmt::Display for ExprError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExprError::NeedBody => f.write_str("the message body has not been read"),
-            ExprError::Malformed(m) | ExprError::Failed(m) => f.write_str(m),
         }
     }
 }

@@ -229,6 +229,17 @@ impl fmt::Display for AttemptOutcome {
     }
 }
 
+/// Why a property could not be set: a transport property is an HTTP header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertyError {
+    /// The name is not a valid header name.
+    #[error("`{0}` is not a valid HTTP header name")]
+    HeaderName(String),
+    /// The value is not a valid header value (for the header named).
+    #[error("the value for header `{0}` is not a valid header value")]
+    HeaderValue(String),
+}
+
 // === impl MessageContext ===
 
 impl fmt::Debug for MessageContext {
@@ -325,7 +336,12 @@ impl MessageContext {
 
     /// Sets a property of `scope`. A transport property becomes an HTTP header; an
     /// invalid header name or value is reported as an error.
-    pub fn set_property(&mut self, scope: Scope, name: &str, value: Value) -> Result<(), String> {
+    pub fn set_property(
+        &mut self,
+        scope: Scope,
+        name: &str,
+        value: Value,
+    ) -> Result<(), PropertyError> {
         match scope {
             Scope::Default => {
                 self.props.insert(Cow::Owned(name.to_owned()), value);
@@ -335,11 +351,10 @@ impl MessageContext {
             }
             Scope::Transport => {
                 let header = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
+                    .map_err(|_| PropertyError::HeaderName(name.to_owned()))?;
                 let text = value.to_string();
-                let hv = HeaderValue::from_str(&text).map_err(|_| {
-                    format!("the value for header `{name}` is not a valid header value")
-                })?;
+                let hv = HeaderValue::from_str(&text)
+                    .map_err(|_| PropertyError::HeaderValue(name.to_owned()))?;
                 self.set_header(header, hv);
             }
         }

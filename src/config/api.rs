@@ -312,7 +312,7 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
             match UrlMapping::parse(&um.value) {
                 Ok(m) => (Mapping::Url(m), um.value.trim().to_owned()),
                 Err(error) => {
-                    ctx.error(&um.loc, error);
+                    ctx.error(&um.loc, error.to_string());
                     return None;
                 }
             }

@@ -570,7 +570,7 @@ fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
             legacy_encoding,
         })),
         Err(error) => {
-            ctx.error(&a.loc, error);
+            ctx.error(&a.loc, error.to_string());
             None
         }
     }
@@ -581,7 +581,9 @@ fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
 ///
 /// # Errors
 /// The diagnostic for a template that is not valid RFC 6570.
-pub(crate) fn http_template(raw: &str) -> Result<(bool, &str, UriTemplateString), String> {
+pub(crate) fn http_template(
+    raw: &str,
+) -> Result<(bool, &str, UriTemplateString), HttpTemplateError> {
     let raw = raw.trim();
     let (legacy_encoding, source) = match raw.strip_prefix("legacy-encoding:") {
         Some(rest) => (true, rest.trim()),
@@ -600,13 +602,38 @@ pub(crate) fn http_template(raw: &str) -> Result<(bool, &str, UriTemplateString)
         !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
             && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
     });
+    let template = source.to_owned();
     let compiled = match broken {
-        Some((i, _)) => Err(format!("`%` at byte {i} is not followed by two hex digits")),
-        None => UriTemplateString::try_from(effective).map_err(|error| error.to_string()),
+        Some((at, _)) => Err(HttpTemplateError::Percent { template, at }),
+        None => UriTemplateString::try_from(effective).map_err(|error| HttpTemplateError::Syntax {
+            template,
+            reason: error.to_string(),
+        }),
     };
-    compiled
-        .map(|template| (legacy_encoding, source, template))
-        .map_err(|error| format!("invalid uri-template `{source}`: {error}"))
+    compiled.map(|template| (legacy_encoding, source, template))
+}
+
+/// Why an `<http uri-template>` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HttpTemplateError {
+    /// A `%` not followed by two hex digits, at byte `at`.
+    #[error(
+        "invalid uri-template `{template}`: `%` at byte {at} is not followed by two hex digits"
+    )]
+    Percent {
+        /// The template as written.
+        template: String,
+        /// The byte offset of the `%`.
+        at: usize,
+    },
+    /// Not a valid RFC 6570 template.
+    #[error("invalid uri-template `{template}`: {reason}")]
+    Syntax {
+        /// The template as written.
+        template: String,
+        /// The parser's reason.
+        reason: String,
+    },
 }
 
 fn parse_timeout(el: &Element, out: &mut TimeoutSpec, ctx: &mut Ctx<'_>) -> bool {

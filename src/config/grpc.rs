@@ -62,7 +62,7 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
             }
             Ok(certs) => trusted = certs,
             Err(why) => {
-                ctx.error(&ca.loc, why);
+                ctx.error(&ca.loc, why.to_string());
                 ok = false;
             }
         }
@@ -75,44 +75,42 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
 fn read_certificates(
     path: &str,
     loc: &Loc,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, GrpcUriError> {
     use rustls::pki_types::pem::PemObject as _;
     let file = std::path::Path::new(&*loc.file)
         .parent()
         .map_or_else(|| std::path::PathBuf::from(path), |dir| dir.join(path));
     let certs = rustls::pki_types::CertificateDer::pem_file_iter(&file)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| {
-            format!(
-                "cannot read certificates from `{}`: {error}",
-                file.display()
-            )
+        .map_err(|source| GrpcUriError::Certificates {
+            file: file.clone(),
+            source,
         })?;
     if certs.is_empty() {
-        return Err(format!("`{}` holds no PEM certificate", file.display()));
+        return Err(GrpcUriError::NoCertificate(file));
     }
     Ok(certs)
 }
 
-fn parse_uri(raw: &str) -> Result<GrpcSpec, String> {
+fn parse_uri(raw: &str) -> Result<GrpcSpec, GrpcUriError> {
     if raw.contains("${") {
-        return Err("property substitution is not supported in gRPC endpoint URIs".into());
+        return Err(GrpcUriError::Substitution);
     }
-    let uri: http::Uri = raw.parse().map_err(|error| format!("{error}"))?;
+    let uri: http::Uri = raw.parse()?;
     let tls = match uri.scheme_str() {
         Some("http") => false,
         Some("https") => true,
-        Some(other) => return Err(format!("scheme `{other}` (expected http or https)")),
-        None => return Err("it needs a scheme: http:// (h2c) or https:// (TLS)".into()),
+        Some(other) => return Err(GrpcUriError::Scheme(other.to_owned())),
+        None => return Err(GrpcUriError::NoScheme),
     };
     let Some(authority) = uri.authority() else {
-        return Err("it needs a host".into());
+        return Err(GrpcUriError::NoHost);
     };
     if authority.as_str().contains('@') {
-        return Err("credentials in the URI are not supported".into());
+        return Err(GrpcUriError::Credentials);
     }
     if uri.query().is_some() {
-        return Err("a gRPC endpoint URI takes no query".into());
+        return Err(GrpcUriError::Query);
     }
     let host = authority.host().to_owned();
     let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -128,6 +126,43 @@ fn parse_uri(raw: &str) -> Result<GrpcSpec, String> {
         path_prefix,
         trusted: Vec::new(),
     })
+}
+
+/// Why a `<grpc>` endpoint's `uri` or `caCertificate` is refused.
+#[derive(Debug, thiserror::Error)]
+enum GrpcUriError {
+    /// `${...}` in the URI.
+    #[error("property substitution is not supported in gRPC endpoint URIs")]
+    Substitution,
+    /// Not a URI at all.
+    #[error(transparent)]
+    Syntax(#[from] http::uri::InvalidUri),
+    /// A scheme other than http and https.
+    #[error("scheme `{0}` (expected http or https)")]
+    Scheme(String),
+    /// No scheme.
+    #[error("it needs a scheme: http:// (h2c) or https:// (TLS)")]
+    NoScheme,
+    /// No host.
+    #[error("it needs a host")]
+    NoHost,
+    /// `user@` in the authority.
+    #[error("credentials in the URI are not supported")]
+    Credentials,
+    /// A query string.
+    #[error("a gRPC endpoint URI takes no query")]
+    Query,
+    /// The certificate file cannot be read or holds bad PEM.
+    #[error("cannot read certificates from `{}`: {source}", file.display())]
+    Certificates {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The certificate file holds no certificate.
+    #[error("`{}` holds no PEM certificate", .0.display())]
+    NoCertificate(std::path::PathBuf),
 }
 
 /// Reads `transports` of an `<api>`: `Some(true)` for a gRPC API, `Some(false)` for an

@@ -113,7 +113,7 @@ pub(crate) fn parse(
         other => match probe_url(other, given.unwrap_or("/")) {
             Ok(url) => ProbeTarget::Http(url),
             Err(message) => {
-                ctx.error(&el.loc, message);
+                ctx.error(&el.loc, message.to_string());
                 return None;
             }
         },
@@ -129,7 +129,7 @@ pub(crate) fn parse(
 
 /// The probe URL of an HTTP leaf: `path` when it is a whole URL, else the target's scheme
 /// and authority followed by `path`.
-fn probe_url(target: &Target, path: &str) -> Result<String, String> {
+fn probe_url(target: &Target, path: &str) -> Result<String, ProbeUrlError> {
     let url = if path.starts_with("http://") || path.starts_with("https://") {
         path.to_owned()
     } else {
@@ -138,28 +138,46 @@ fn probe_url(target: &Target, path: &str) -> Result<String, String> {
             Target::Wsdl(w) => w.address.uri.as_str(),
             Target::Http(h) => h.template_source.as_str(),
             Target::Prototype(_) => {
-                return Err("a prototype endpoint has no backend to check".into());
+                return Err(ProbeUrlError::Prototype);
             }
-            Target::Grpc(_) => return Err("a gRPC endpoint is checked by `service`".into()),
+            Target::Grpc(_) => return Err(ProbeUrlError::Grpc),
         };
         let Some((scheme, rest)) = base.split_once("://") else {
-            return Err(format!(
-                "cannot take a host from `{base}` for the health check; give `path` as a whole URL"
-            ));
+            return Err(ProbeUrlError::NoHost(base.to_owned()));
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
         if authority.is_empty() || authority.contains('{') || authority.contains("${") {
-            return Err(format!(
-                "the host of `{base}` is computed per message, so the health check needs `path` as a whole URL"
-            ));
+            return Err(ProbeUrlError::ComputedHost(base.to_owned()));
         }
         let slash = if path.starts_with('/') { "" } else { "/" };
         format!("{scheme}://{authority}{slash}{path}")
     };
     match url.parse::<actix_web::http::Uri>() {
         Ok(uri) if uri.host().is_some() => Ok(url),
-        _ => Err(format!("`{url}` is not a valid health check URL")),
+        _ => Err(ProbeUrlError::Invalid(url)),
     }
+}
+
+/// Why an HTTP leaf's health check has no URL to probe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ProbeUrlError {
+    /// A prototype leaf answers itself.
+    #[error("a prototype endpoint has no backend to check")]
+    Prototype,
+    /// A gRPC leaf is probed by service, not URL.
+    #[error("a gRPC endpoint is checked by `service`")]
+    Grpc,
+    /// The leaf's address has no `scheme://`.
+    #[error("cannot take a host from `{0}` for the health check; give `path` as a whole URL")]
+    NoHost(String),
+    /// The leaf's host is computed per message.
+    #[error(
+        "the host of `{0}` is computed per message, so the health check needs `path` as a whole URL"
+    )]
+    ComputedHost(String),
+    /// The URL made does not parse, or has no host.
+    #[error("`{0}` is not a valid health check URL")]
+    Invalid(String),
 }
 
 #[cfg(test)]
@@ -181,10 +199,9 @@ mod tests {
             probe_url(&address("https://h/svc"), "ping").as_deref(),
             Ok("https://h/ping")
         );
-        assert!(
-            probe_url(&address("http://${host}/svc"), "/health")
-                .unwrap_err()
-                .contains("computed per message")
+        assert_eq!(
+            probe_url(&address("http://${host}/svc"), "/health"),
+            Err(ProbeUrlError::ComputedHost("http://${host}/svc".into()))
         );
         assert_eq!(
             probe_url(&address("http://${host}/svc"), "http://other:9/h").as_deref(),

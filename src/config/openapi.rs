@@ -278,10 +278,41 @@ pub(crate) fn parse_document(name: &str, text: &str) -> Result<Node, (u32, u32, 
     let Some(doc) = docs.into_iter().next() else {
         return Err((1, 1, "the document is empty".to_owned()));
     };
-    from_yaml(doc).map_err(|message| (1, 1, message))
+    from_yaml(doc).map_err(|error| (1, 1, error.to_string()))
 }
 
-fn from_yaml(yaml: Yaml<'_>) -> Result<Node, String> {
+/// A YAML node the document model has no place for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum YamlError {
+    /// A sequence or mapping used as a key.
+    #[error("complex mapping keys are not supported")]
+    ComplexKey,
+    /// An alias the loader left unresolved.
+    #[error("an unresolved YAML alias")]
+    Alias,
+    /// A value the loader could not read.
+    #[error("a YAML value that cannot be read")]
+    BadValue,
+}
+
+/// Why a `$ref` cannot be followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum RefError {
+    /// `$ref` is not a string.
+    #[error("`$ref` must be a string")]
+    NotString,
+    /// A reference outside the document.
+    #[error("external reference `{0}` is not supported (only `#/...` within the document)")]
+    External(String),
+    /// A pointer to nothing.
+    #[error("`$ref` `{0}` points at nothing")]
+    Dangling(String),
+    /// More hops than allowed.
+    #[error("`$ref` chain is too long (a reference cycle?)")]
+    TooLong,
+}
+
+fn from_yaml(yaml: Yaml<'_>) -> Result<Node, YamlError> {
     Ok(match yaml {
         Yaml::Value(scalar) => match scalar {
             Scalar::Null => Node::Null,
@@ -304,7 +335,7 @@ fn from_yaml(yaml: Yaml<'_>) -> Result<Node, String> {
                     Node::Null => "null".to_owned(),
                     scalar @ (Node::Bool(_) | Node::Number(_)) => scalar.to_text(),
                     Node::Seq(_) | Node::Map(_) => {
-                        return Err("complex mapping keys are not supported".to_owned());
+                        return Err(YamlError::ComplexKey);
                     }
                 };
                 entries.push((key, from_yaml(v)?));
@@ -312,8 +343,8 @@ fn from_yaml(yaml: Yaml<'_>) -> Result<Node, String> {
             Node::Map(entries)
         }
         Yaml::Tagged(_, inner) => from_yaml(*inner)?,
-        Yaml::Alias(_) => return Err("an unresolved YAML alias".to_owned()),
-        Yaml::BadValue => return Err("a YAML value that cannot be read".to_owned()),
+        Yaml::Alias(_) => return Err(YamlError::Alias),
+        Yaml::BadValue => return Err(YamlError::BadValue),
     })
 }
 
@@ -546,18 +577,16 @@ fn first_example<'d>(
 }
 
 /// Follows local `$ref`s (`#/components/...`).
-fn resolve<'d>(doc: &'d Node, mut node: &'d Node) -> Result<&'d Node, String> {
+fn resolve<'d>(doc: &'d Node, mut node: &'d Node) -> Result<&'d Node, RefError> {
     for _ in 0..MAX_REF_HOPS {
         let Some(reference) = node.get("$ref") else {
             return Ok(node);
         };
         let Some(target) = reference.as_str() else {
-            return Err("`$ref` must be a string".to_owned());
+            return Err(RefError::NotString);
         };
         let Some(pointer) = target.strip_prefix('#') else {
-            return Err(format!(
-                "external reference `{target}` is not supported (only `#/...` within the document)"
-            ));
+            return Err(RefError::External(target.to_owned()));
         };
         node = pointer
             .split('/')
@@ -571,9 +600,9 @@ fn resolve<'d>(doc: &'d Node, mut node: &'d Node) -> Result<&'d Node, String> {
                     _ => None,
                 }
             })
-            .ok_or_else(|| format!("`$ref` `{target}` points at nothing"))?;
+            .ok_or_else(|| RefError::Dangling(target.to_owned()))?;
     }
-    Err("`$ref` chain is too long (a reference cycle?)".to_owned())
+    Err(RefError::TooLong)
 }
 
 fn valid_response_key(key: &str) -> bool {

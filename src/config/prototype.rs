@@ -211,12 +211,17 @@ impl PrototypeSpec {
     }
 }
 
+/// A `{header.*}` placeholder whose name is not a valid header name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a valid header name")]
+pub(crate) struct InvalidHeaderName(String);
+
 // === impl Template ===
 
 impl Template {
     /// Splits `text` at its `{uri.var.*}`, `{query.param.*}` and `{header.*}` placeholders.
     /// Other braces (JSON bodies are full of them) are kept as text.
-    pub(crate) fn parse(text: &str, escape: Escape) -> Result<Template, String> {
+    pub(crate) fn parse(text: &str, escape: Escape) -> Result<Template, InvalidHeaderName> {
         static PLACEHOLDER: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
             Regex::new(r"\{(uri\.var|query\.param|header)\.([A-Za-z0-9._\-]+)\}")
                 .expect("the placeholder pattern is a valid regex")
@@ -237,7 +242,7 @@ impl Template {
                 "query.param" => Part::QueryParam(name.to_owned()),
                 _ => Part::Header(
                     HeaderName::from_bytes(name.as_bytes())
-                        .map_err(|_| format!("`{name}` is not a valid header name"))?,
+                        .map_err(|_| InvalidHeaderName(name.to_owned()))?,
                 ),
             });
             last = whole.end();
@@ -546,7 +551,7 @@ fn parse_content(
                         ok = false;
                     }
                     Err(error) => {
-                        ctx.error(&value.loc, error);
+                        ctx.error(&value.loc, error.to_string());
                         ok = false;
                     }
                 }
@@ -571,7 +576,7 @@ fn parse_content(
                         })
                     }
                     Err(error) => {
-                        ctx.error(&child.loc, error);
+                        ctx.error(&child.loc, error.to_string());
                         ok = false;
                     }
                 }

@@ -129,6 +129,32 @@ pub(crate) fn expression(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> 
     }
 }
 
+/// The keyword written in `attr` of `el`, one of `choices` (`default` when the attribute is
+/// absent); otherwise the diagnostic "unknown `what` `x` (expected `expected`)".
+pub(crate) fn keyword<T: Copy>(
+    el: &Element,
+    attr: &str,
+    default: T,
+    choices: &[(&str, T)],
+    (what, expected): (&str, &str),
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    let Some(a) = el.attr(attr) else {
+        return Some(default);
+    };
+    let found = a.value.trim();
+    match choices.iter().find(|(word, _)| *word == found) {
+        Some((_, value)) => Some(*value),
+        None => {
+            diags.error(
+                &a.loc,
+                format!("unknown {what} `{found}` (expected {expected})"),
+            );
+            None
+        }
+    }
+}
+
 /// `action="set|remove"` (default `set`): true for `remove`.
 pub(crate) fn remove_action(el: &Element, diags: &mut Diagnostics) -> Option<bool> {
     match el.attr("action") {

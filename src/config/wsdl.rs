@@ -59,7 +59,7 @@ pub(crate) fn parse_endpoint(
             format,
         )),
         Err(message) => {
-            ctx.error(&el.loc, message);
+            ctx.error(&el.loc, message.to_string());
             None
         }
     }
@@ -181,7 +181,7 @@ fn check_version(doc: &WsdlDocument, loc: &Loc, ctx: &mut Ctx<'_>) -> bool {
 
 /// GETs `url` on a thread of its own (loading is synchronous and may run inside or
 /// outside an actix system).
-fn fetch(url: &str) -> Result<String, String> {
+fn fetch(url: &str) -> Result<String, FetchError> {
     let url = url.to_owned();
     let worker = std::thread::Builder::new()
         .name("axon-wsdl-fetch".into())
@@ -194,22 +194,112 @@ fn fetch(url: &str) -> Result<String, String> {
                     .get(&url)
                     .send()
                     .await
-                    .map_err(|error| error.to_string())?;
+                    // awc's error is not Send: its words cross the thread.
+                    .map_err(|error| FetchError::Send(error.to_string()))?;
                 if !response.status().is_success() {
-                    return Err(format!("the server answered {}", response.status()));
+                    return Err(FetchError::Status(response.status()));
                 }
                 let body = response
                     .body()
                     .limit(MAX_WSDL_BYTES)
                     .await
-                    .map_err(|error| error.to_string())?;
-                String::from_utf8(body.to_vec()).map_err(|_| "the WSDL is not UTF-8".to_owned())
+                    .map_err(FetchError::Body)?;
+                String::from_utf8(body.to_vec()).map_err(|_| FetchError::NotUtf8)
             })
         })
-        .map_err(|error| error.to_string())?;
-    worker
-        .join()
-        .unwrap_or_else(|_| Err("the fetch thread failed".into()))
+        .map_err(FetchError::Thread)?;
+    worker.join().unwrap_or(Err(FetchError::ThreadFailed))
+}
+
+/// Why a WSDL could not be fetched.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    /// The request failed (awc's words).
+    #[error("{0}")]
+    Send(String),
+    /// The server answered with an error status.
+    #[error("the server answered {0}")]
+    Status(actix_web::http::StatusCode),
+    /// The body could not be read whole, or was too large.
+    #[error(transparent)]
+    Body(awc::error::PayloadError),
+    /// The body is not UTF-8 text.
+    #[error("the WSDL is not UTF-8")]
+    NotUtf8,
+    /// The fetch thread could not be started.
+    #[error(transparent)]
+    Thread(std::io::Error),
+    /// The fetch thread panicked.
+    #[error("the fetch thread failed")]
+    ThreadFailed,
+}
+
+/// What a WSDL lacks for a `<wsdl>` endpoint's service and port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum PortError {
+    /// No service of that name.
+    #[error(
+        "WSDL `{wsdl}` has no service `{service}` in namespace `{namespace}` (services: {services}){}",
+        if *imports { "; imported WSDL documents are not read" } else { "" }
+    )]
+    NoService {
+        /// The WSDL as shown.
+        wsdl: String,
+        /// The service asked for.
+        service: String,
+        /// The WSDL's target namespace.
+        namespace: String,
+        /// The services it has, listed.
+        services: String,
+        /// Whether it imports other documents (which are not read).
+        imports: bool,
+    },
+    /// No port of that name in the service.
+    #[error("WSDL `{wsdl}`: service `{service}` has no port `{port}` (ports: {ports})")]
+    NoPort {
+        /// The WSDL as shown.
+        wsdl: String,
+        /// The service.
+        service: String,
+        /// The port asked for.
+        port: String,
+        /// The ports it has, listed.
+        ports: String,
+    },
+    /// The port's address is not an http or https URL.
+    #[error(
+        "WSDL `{wsdl}`: port `{port}` has address `{location}`, which is not an http or https URL"
+    )]
+    NotHttp {
+        /// The WSDL as shown.
+        wsdl: String,
+        /// The port.
+        port: String,
+        /// Its address.
+        location: String,
+    },
+    /// The port's address does not parse as a URL.
+    #[error("WSDL `{wsdl}`: port `{port}` has address `{location}`, which is not a valid URL")]
+    InvalidUrl {
+        /// The WSDL as shown.
+        wsdl: String,
+        /// The port.
+        port: String,
+        /// Its address.
+        location: String,
+    },
+    /// The port has no address element Axon reads.
+    #[error(
+        "WSDL `{wsdl}`: port `{port}` of service `{service}` has no soap:address, soap12:address or http:address, so Axon cannot retrieve the endpoint address from the WSDL"
+    )]
+    NoAddress {
+        /// The WSDL as shown.
+        wsdl: String,
+        /// The service.
+        service: String,
+        /// The port.
+        port: String,
+    },
 }
 
 // === impl WsdlDocument ===
@@ -235,7 +325,7 @@ impl WsdlDocument {
         &self,
         service: &str,
         port: &str,
-    ) -> Result<(String, EndpointFormat), String> {
+    ) -> Result<(String, EndpointFormat), PortError> {
         let services: Vec<&Element> = self.wsdl_children("service").collect();
         let Some(svc) = services
             .iter()
@@ -246,17 +336,13 @@ impl WsdlDocument {
                 .filter_map(|s| s.attr_value("name"))
                 .collect();
             let imports = self.wsdl_children("import").count();
-            return Err(format!(
-                "WSDL `{}` has no service `{service}` in namespace `{}` (services: {}){}",
-                self.source,
-                self.target_namespace(),
-                list(&names),
-                if imports > 0 {
-                    "; imported WSDL documents are not read"
-                } else {
-                    ""
-                }
-            ));
+            return Err(PortError::NoService {
+                wsdl: self.source.clone(),
+                service: service.to_owned(),
+                namespace: self.target_namespace().to_owned(),
+                services: list(&names),
+                imports: imports > 0,
+            });
         };
         let ports: Vec<&Element> = svc
             .elements()
@@ -264,11 +350,12 @@ impl WsdlDocument {
             .collect();
         let Some(p) = ports.iter().find(|p| p.attr_value("name") == Some(port)) else {
             let names: Vec<&str> = ports.iter().filter_map(|p| p.attr_value("name")).collect();
-            return Err(format!(
-                "WSDL `{}`: service `{service}` has no port `{port}` (ports: {})",
-                self.source,
-                list(&names)
-            ));
+            return Err(PortError::NoPort {
+                wsdl: self.source.clone(),
+                service: service.to_owned(),
+                port: port.to_owned(),
+                ports: list(&names),
+            });
         };
         for ext in p.elements() {
             if ext.local_name() != "address" {
@@ -285,23 +372,26 @@ impl WsdlDocument {
                 _ => continue,
             };
             if !(location.starts_with("http://") || location.starts_with("https://")) {
-                return Err(format!(
-                    "WSDL `{}`: port `{port}` has address `{location}`, which is not an http or https URL",
-                    self.source
-                ));
+                return Err(PortError::NotHttp {
+                    wsdl: self.source.clone(),
+                    port: port.to_owned(),
+                    location: location.to_owned(),
+                });
             }
             if location.parse::<actix_web::http::Uri>().is_err() {
-                return Err(format!(
-                    "WSDL `{}`: port `{port}` has address `{location}`, which is not a valid URL",
-                    self.source
-                ));
+                return Err(PortError::InvalidUrl {
+                    wsdl: self.source.clone(),
+                    port: port.to_owned(),
+                    location: location.to_owned(),
+                });
             }
             return Ok((location.to_owned(), format));
         }
-        Err(format!(
-            "WSDL `{}`: port `{port}` of service `{service}` has no soap:address, soap12:address or http:address, so Axon cannot retrieve the endpoint address from the WSDL",
-            self.source
-        ))
+        Err(PortError::NoAddress {
+            wsdl: self.source.clone(),
+            service: service.to_owned(),
+            port: port.to_owned(),
+        })
     }
 
     fn http_verb(&self, port: &Element) -> Option<&str> {

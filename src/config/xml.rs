@@ -11,7 +11,7 @@ use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
 use super::diag::{Diagnostic, Loc, Severity};
-use crate::message::xml::{Budget, XmlLimits, unique_attributes};
+use crate::message::xml::{AttributeError, Budget, LimitError, XmlLimits, unique_attributes};
 
 /// The Synapse configuration namespace.
 pub(crate) const SYNAPSE_NS: &str = "http://ws.apache.org/ns/synapse";
@@ -409,10 +409,10 @@ fn parse_bounded(
             Event::Start(ref tag) | Event::Empty(ref tag) => {
                 let depth = stack.len() + 1;
                 match budget {
-                    Some(_) => Budget::depth(depth),
+                    Some(_) => Budget::depth(depth).map_err(SyntaxError::from),
                     None => config_depth(depth),
                 }
-                .map_err(|m| fail(start, m))?;
+                .map_err(|error| fail(start, error.to_string()))?;
                 let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
                 let (el, decls) = open_element(
                     tag,
@@ -422,7 +422,7 @@ fn parse_bounded(
                     inherited,
                     budget.as_mut(),
                 )
-                .map_err(|m| fail(start, m))?;
+                .map_err(|error| fail(start, error.to_string()))?;
                 if matches!(event, Event::Start(_)) {
                     ns_scopes.push(decls.clone());
                     stack.push((el, decls));
@@ -440,12 +440,12 @@ fn parse_bounded(
                 let content = text.xml10_content();
                 let inside = root.is_some() || !stack.is_empty();
                 push_text(&mut stack, &content, inside, budget.as_mut())
-                    .map_err(|m| fail(start, m))?;
+                    .map_err(|error| fail(start, error.to_string()))?;
             }
             Event::CData(cdata) => {
                 let content = cdata.xml10_content();
                 push_text(&mut stack, &content, true, budget.as_mut())
-                    .map_err(|m| fail(start, m))?;
+                    .map_err(|error| fail(start, error.to_string()))?;
             }
             Event::GeneralRef(reference) => {
                 let resolved = match reference.resolve_char_ref() {
@@ -464,7 +464,7 @@ fn parse_bounded(
                     }
                 };
                 push_text(&mut stack, &resolved, true, budget.as_mut())
-                    .map_err(|m| fail(start, m))?;
+                    .map_err(|error| fail(start, error.to_string()))?;
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
             Event::Eof => break,
@@ -507,7 +507,7 @@ fn push_text(
     content: &str,
     inside: bool,
     budget: Option<&mut Budget>,
-) -> Result<(), String> {
+) -> Result<(), SyntaxError> {
     match stack.last_mut() {
         Some((parent, _)) => {
             if let Some(Node::Text(prev)) = parent.children.last_mut() {
@@ -524,8 +524,8 @@ fn push_text(
             Ok(())
         }
         None if content.trim().is_empty() => Ok(()),
-        None if inside => Err("malformed XML: text after the root element".into()),
-        None => Err("malformed XML: text before the root element".into()),
+        None if inside => Err(SyntaxError::TextAfterRoot),
+        None => Err(SyntaxError::TextBeforeRoot),
     }
 }
 
@@ -536,14 +536,15 @@ fn open_element(
     scopes: &[HashMap<String, String>],
     inherited: &Arc<[(String, String)]>,
     budget: Option<&mut Budget>,
-) -> Result<(Element, HashMap<String, String>), String> {
+) -> Result<(Element, HashMap<String, String>), SyntaxError> {
     let name: String = tag.name().as_ref().to_owned();
     let mut attrs = Vec::new();
     // A configuration keeps quick-xml's own checks, one attribute at a time as before
     // (the same errors in the same order); a message is counted against its budget and
     // checked for duplicates in linear time.
-    type Attrs<'t> =
-        Box<dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, String>> + 't>;
+    type Attrs<'t> = Box<
+        dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, SyntaxError>> + 't,
+    >;
     let parsed: Attrs<'_> = match budget {
         Some(b) => {
             b.node(name.len())?;
@@ -556,7 +557,7 @@ fn open_element(
         None => {
             let mut all = tag.attributes();
             all.with_checks(true);
-            Box::new(all.map(|a| a.map_err(|error| format!("malformed XML: {error}"))))
+            Box::new(all.map(|a| a.map_err(|error| AttributeError::Malformed(error).into())))
         }
     };
     let mut decls = HashMap::new();
@@ -571,7 +572,10 @@ fn open_element(
         let key: String = attr.key.as_ref().to_owned();
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|error| format!("malformed XML: attribute `{key}`: {error}"))?
+            .map_err(|error| SyntaxError::AttributeValue {
+                key: key.clone(),
+                reason: error.to_string(),
+            })?
             .into_owned();
         let at = find_attr(src, cursor, tag_end, &key).unwrap_or(offset);
         cursor = at + key.len();
@@ -591,9 +595,7 @@ fn open_element(
         .or_else(|| scopes.iter().rev().find_map(|s| s.get(prefix).cloned()))
         .filter(|uri| !uri.is_empty());
     if !prefix.is_empty() && ns.is_none() {
-        return Err(format!(
-            "malformed XML: namespace prefix `{prefix}` is not declared"
-        ));
+        return Err(SyntaxError::UndeclaredPrefix(prefix.to_owned()));
     }
     let namespaces = if decls.keys().all(String::is_empty) {
         inherited.clone()
@@ -627,14 +629,45 @@ fn open_element(
 
 /// A configuration file nested deeper than a message may be is refused: no Synapse
 /// artifact comes near it, and the tree must stay shallow enough to walk and drop.
-fn config_depth(depth: usize) -> Result<(), String> {
+fn config_depth(depth: usize) -> Result<(), SyntaxError> {
     if depth > crate::message::xml::MAX_DEPTH {
-        return Err(format!(
-            "malformed XML: nested deeper than {} elements",
-            crate::message::xml::MAX_DEPTH
-        ));
+        return Err(SyntaxError::TooDeep);
     }
     Ok(())
+}
+
+/// Why a document does not parse, before the place is added (see [`Diagnostic`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum SyntaxError {
+    /// A message over one of its limits.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A start tag's attributes are refused.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
+    /// An attribute value that does not normalise (a bad reference in it).
+    #[error("malformed XML: attribute `{key}`: {reason}")]
+    AttributeValue {
+        /// The attribute.
+        key: String,
+        /// The reader's reason.
+        reason: String,
+    },
+    /// An element whose prefix is not declared.
+    #[error("malformed XML: namespace prefix `{0}` is not declared")]
+    UndeclaredPrefix(String),
+    /// A configuration nested deeper than a message may be.
+    #[error(
+        "malformed XML: nested deeper than {} elements",
+        crate::message::xml::MAX_DEPTH
+    )]
+    TooDeep,
+    /// Text after the root element.
+    #[error("malformed XML: text after the root element")]
+    TextAfterRoot,
+    /// Text before the root element.
+    #[error("malformed XML: text before the root element")]
+    TextBeforeRoot,
 }
 
 fn find_attr(src: &str, from: usize, to: usize, key: &str) -> Option<usize> {

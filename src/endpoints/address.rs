@@ -1,7 +1,5 @@
 //! Computing a leaf's backend URL for one message (reference §1.7, §1.8 and §3).
 
-use std::fmt;
-
 use iri_string::spec::UriSpec;
 use iri_string::template::context::{Context, Visitor};
 
@@ -9,13 +7,30 @@ use crate::config::{EndpointProperty, HttpSpec, PropertyScope, Target};
 use crate::message::{MessageContext, Value};
 
 /// Why no URL could be computed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddressError(pub String);
-
-impl fmt::Display for AddressError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    /// A prototype leaf has no backend.
+    #[error("a prototype endpoint answers by itself and has no address")]
+    Prototype,
+    /// A `${` with no `}` in the address.
+    #[error("unclosed `${{` in address `{0}`")]
+    Unclosed(String),
+    /// A `${name}` whose property is not set.
+    #[error("property `{name}` used in address `{uri}` is not set")]
+    Unset {
+        /// The property.
+        name: String,
+        /// The address as written.
+        uri: String,
+    },
+    /// The `<http>` template could not be expanded.
+    #[error("cannot expand uri-template `{template}`: {reason}")]
+    Expand {
+        /// The template as written.
+        template: String,
+        /// The expander's reason.
+        reason: String,
+    },
 }
 
 /// The URL to send `msg` to.
@@ -54,9 +69,7 @@ pub fn resolve(
                 Ok(append_postfix(url, msg))
             }
         }
-        Target::Prototype(_) => Err(AddressError(
-            "a prototype endpoint answers by itself and has no address".to_owned(),
-        )),
+        Target::Prototype(_) => Err(AddressError::Prototype),
     }
 }
 
@@ -71,15 +84,16 @@ fn substitute(uri: &str, msg: &MessageContext) -> Result<String, AddressError> {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(AddressError(format!("unclosed `${{` in address `{uri}`")));
+            return Err(AddressError::Unclosed(uri.to_owned()));
         };
         let name = &after[..end];
         match msg.get(name) {
             Some(v) => out.push_str(&v.to_string()),
             None => {
-                return Err(AddressError(format!(
-                    "property `{name}` used in address `{uri}` is not set"
-                )));
+                return Err(AddressError::Unset {
+                    name: name.to_owned(),
+                    uri: uri.to_owned(),
+                });
             }
         }
         rest = &after[end + 1..];
@@ -162,11 +176,9 @@ fn expand(
     spec.template
         .expand::<UriSpec, _>(&vars)
         .map(|expanded| expanded.to_string())
-        .map_err(|error| {
-            AddressError(format!(
-                "cannot expand uri-template `{}`: {error}",
-                spec.template_source
-            ))
+        .map_err(|error| AddressError::Expand {
+            template: spec.template_source.clone(),
+            reason: error.to_string(),
         })
 }
 
@@ -241,11 +253,9 @@ mod tests {
         let missing = Target::Address(AddressSpec {
             uri: "http://b/${nope}".into(),
         });
-        assert!(
-            resolve(&missing, &[], &m, true)
-                .unwrap_err()
-                .0
-                .contains("`nope`")
+        assert_eq!(
+            resolve(&missing, &[], &m, true).unwrap_err().to_string(),
+            "property `nope` used in address `http://b/${nope}` is not set"
         );
     }
 

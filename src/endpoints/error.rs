@@ -125,7 +125,76 @@ impl ErrorKind {
     }
 }
 
-/// A classified endpoint failure.
+/// Why an endpoint failed: Axon's own words, or the error from below (io, awc, hyper, h2)
+/// kept as the source. Its `Display` is the detail of logs and `ERROR_DETAIL`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Cause {
+    /// Axon's own account: a state, a deadline, a refusal, a status.
+    #[error("{0}")]
+    Said(String),
+    /// An error from below (io, awc, hyper, h2, http), kept as the source; `text` is how
+    /// it reads in the log (the error, or its chain).
+    #[error("{text}")]
+    Error {
+        /// The error as it reads in the log.
+        text: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A group tried children and none is left; the last child's failure is the source.
+    #[error(
+        "{group} has no other ready child; the last one tried, `{}`, failed with {}: {}",
+        last.endpoint,
+        last.code,
+        last.cause
+    )]
+    Exhausted {
+        /// The group, as "failover group `name`".
+        group: String,
+        /// The last child's failure.
+        #[source]
+        last: Box<EndpointError>,
+    },
+    /// A child's failure that its group did not send to another child, and why.
+    #[error("{cause}; not sent to another child: {reason}")]
+    NotRetried {
+        /// The child's own cause.
+        #[source]
+        cause: Box<Cause>,
+        /// Why it was not retried.
+        reason: String,
+    },
+}
+
+impl Cause {
+    /// The error `source`, read as `text`.
+    pub(crate) fn error(
+        text: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Cause {
+        Cause::Error {
+            text: text.into(),
+            source: Arc::new(source),
+        }
+    }
+}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Cause {
+        Cause::Said(text)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Cause {
+        Cause::Said(text.to_owned())
+    }
+}
+
+/// A classified endpoint failure. Its Synapse codes are decided when it is made (by
+/// [`EndpointError::new`] from the kind and state, or by the constructors of the codes a
+/// kind alone does not tell) and never change afterwards.
 #[derive(Debug, Clone)]
 pub struct EndpointError {
     /// What went wrong.
@@ -137,37 +206,99 @@ pub struct EndpointError {
     /// The resolved backend address, when there was one.
     pub address: Option<String>,
     /// The underlying cause, for logs and `ERROR_DETAIL`.
-    pub detail: String,
-    /// For `NotReady`/`NoReadyChild`: the code to report (303000/303001/303002), or the code
-    /// of the last child that failed, which Synapse keeps (§0.4).
-    pub code_override: Option<u32>,
-    /// With `code_override` from a child: that child's `BASE_ERROR_CODE`.
-    pub base_code_override: Option<u32>,
+    pub cause: Cause,
+    /// Synapse's `ERROR_CODE`.
+    code: u32,
+    /// Synapse's `BASE_ERROR_CODE`.
+    base_code: u32,
     /// An endpoint timeout whose `responseAction` is `discard`: the user's fault sequence
     /// is skipped and Axon's built-in reply answers.
-    pub discard: bool,
+    discard: bool,
 }
 
 // === impl EndpointError ===
 
 impl EndpointError {
-    /// A new error of `kind` at `state`.
+    /// A new error of `kind` at `state`, with the codes the classification gives them.
     pub fn new(
         kind: ErrorKind,
         state: ProtocolState,
         endpoint: Arc<str>,
-        detail: impl Into<String>,
+        cause: impl Into<Cause>,
     ) -> Self {
+        let code = code_of(kind, state);
         EndpointError {
             kind,
             state,
             endpoint,
             address: None,
-            detail: detail.into(),
-            code_override: None,
-            base_code_override: None,
+            cause: cause.into(),
+            code,
+            base_code: base_code_of(kind, code),
             discard: false,
         }
+    }
+
+    /// A failure whose code the kind alone does not tell: a root leaf not ready (303001,
+    /// 303002 for a WSDL leaf), a group that reports 303000 whatever it was.
+    pub(crate) fn with_code(
+        kind: ErrorKind,
+        state: ProtocolState,
+        endpoint: Arc<str>,
+        cause: impl Into<Cause>,
+        code: u32,
+    ) -> Self {
+        EndpointError {
+            code,
+            base_code: code,
+            ..EndpointError::new(kind, state, endpoint, cause)
+        }
+    }
+
+    /// Group `group` (`"failover group `name`"`) tried children and none is left: 503,
+    /// keeping the last child's codes, which Synapse reports (§0.4).
+    pub(crate) fn exhausted(endpoint: Arc<str>, group: String, last: &EndpointError) -> Self {
+        EndpointError {
+            kind: ErrorKind::NoReadyChild,
+            state: last.state,
+            endpoint,
+            address: last.address.clone(),
+            code: last.code,
+            base_code: last.base_code,
+            discard: false,
+            cause: Cause::Exhausted {
+                group,
+                last: Box::new(last.clone()),
+            },
+        }
+    }
+
+    /// This error, with the reason its group did not send it to another child.
+    pub(crate) fn not_retried(mut self, reason: String) -> Self {
+        self.cause = Cause::NotRetried {
+            cause: Box::new(self.cause),
+            reason,
+        };
+        self
+    }
+
+    /// An endpoint timeout (at `state`) after which `responseAction` `discard` skips the
+    /// user's fault sequence when `discard` is true.
+    pub(crate) fn timeout(
+        state: ProtocolState,
+        endpoint: Arc<str>,
+        cause: impl Into<Cause>,
+        discard: bool,
+    ) -> Self {
+        EndpointError {
+            discard,
+            ..EndpointError::new(ErrorKind::Timeout, state, endpoint, cause)
+        }
+    }
+
+    /// Whether this is an endpoint timeout whose `responseAction` is `discard`.
+    pub(crate) fn discards(&self) -> bool {
+        self.kind == ErrorKind::Timeout && self.discard
     }
 
     /// An active health check that got no answer within `timeout` (101504).
@@ -205,43 +336,12 @@ impl EndpointError {
 
     /// Synapse's `ERROR_CODE`: base code plus protocol state for transport errors (§2.5).
     pub fn code(&self) -> u32 {
-        if let Some(code) = self.code_override {
-            return code;
-        }
-        let ordinal = self.state as u32;
-        match self.kind {
-            ErrorKind::ConnectRefused => codes::CONNECTION_FAILED,
-            ErrorKind::ConnectTimeout => codes::CONNECT_TIMEOUT,
-            ErrorKind::Timeout => codes::CONNECTION_TIMEOUT,
-            ErrorKind::SendIo => codes::SND_IO_ERROR + ordinal,
-            ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING + ordinal,
-            ErrorKind::Closed => codes::CONNECTION_CLOSED + ordinal,
-            ErrorKind::Protocol => codes::PROTOCOL_VIOLATION + ordinal,
-            ErrorKind::NotReady => codes::LEAF_NOT_READY,
-            ErrorKind::NoReadyChild => codes::NO_READY_CHILD,
-            ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
-            ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
-            ErrorKind::Downstream | ErrorKind::ClientTimeout => codes::SND_IO_ERROR + ordinal,
-            ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
-            ErrorKind::RequestTooLarge => codes::MEDIATION_ERROR,
-            ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
-            ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
-            ErrorKind::Busy => codes::NO_FREE_STREAM,
-        }
+        self.code
     }
 
     /// Synapse's `BASE_ERROR_CODE`: the code without the protocol state.
     pub fn base_code(&self) -> u32 {
-        if let Some(code) = self.base_code_override {
-            return code;
-        }
-        match self.kind {
-            ErrorKind::SendIo | ErrorKind::Downstream => codes::SND_IO_ERROR,
-            ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING,
-            ErrorKind::Closed => codes::CONNECTION_CLOSED,
-            ErrorKind::Protocol => codes::PROTOCOL_VIOLATION,
-            _ => self.code(),
-        }
+        self.base_code
     }
 
     /// Synapse's `ERROR_MESSAGE` wording for this kind of failure.
@@ -255,7 +355,7 @@ impl EndpointError {
                 "Error in Sender".into()
             }
             ErrorKind::Timeout => "Send timeout".into(),
-            ErrorKind::NotReady | ErrorKind::NoReadyChild => self.detail.clone(),
+            ErrorKind::NotReady | ErrorKind::NoReadyChild => self.cause.to_string(),
             ErrorKind::SoapFault => "SOAP fault received from the back end".into(),
             ErrorKind::Downstream => "Error reading the client request".into(),
             ErrorKind::MalformedRequest => "Malformed message received".into(),
@@ -293,15 +393,15 @@ impl EndpointError {
     /// The detail a client may be shown: Axon's own words about the client's request or an
     /// endpoint's state, or the reason of the SOAP fault the backend answered with. A transport failure's detail (OS error text, the backend's
     /// address, a child's failure inside a group's) stays in the log and the health API.
-    pub(crate) fn public_detail(&self) -> Option<&str> {
+    pub(crate) fn public_detail(&self) -> Option<&Cause> {
         match self.kind {
             ErrorKind::NotReady
             | ErrorKind::MalformedRequest
             | ErrorKind::ClientDeadline
             | ErrorKind::ClientTimeout
             | ErrorKind::SoapFault
-            | ErrorKind::Timeout => Some(&self.detail),
-            ErrorKind::NoReadyChild if self.address.is_none() => Some(&self.detail),
+            | ErrorKind::Timeout => Some(&self.cause),
+            ErrorKind::NoReadyChild if self.address.is_none() => Some(&self.cause),
             _ => None,
         }
     }
@@ -352,9 +452,7 @@ impl fmt::Display for EndpointError {
         write!(
             f,
             "endpoint `{}` failed with {}: {}",
-            self.endpoint,
-            self.code(),
-            self.detail
+            self.endpoint, self.code, self.cause
         )?;
         if let Some(address) = &self.address {
             write!(f, " ({address})")?;
@@ -363,15 +461,57 @@ impl fmt::Display for EndpointError {
     }
 }
 
-impl std::error::Error for EndpointError {}
+/// The chain goes on from the cause (its text is already in `Display`).
+impl std::error::Error for EndpointError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.cause)
+    }
+}
 
-/// Maps an awc send error to a classified failure.
+/// Synapse's `ERROR_CODE` of `kind` at `state`: base code plus protocol state for
+/// transport errors (§2.5).
+fn code_of(kind: ErrorKind, state: ProtocolState) -> u32 {
+    let ordinal = state as u32;
+    match kind {
+        ErrorKind::ConnectRefused => codes::CONNECTION_FAILED,
+        ErrorKind::ConnectTimeout => codes::CONNECT_TIMEOUT,
+        ErrorKind::Timeout => codes::CONNECTION_TIMEOUT,
+        ErrorKind::SendIo => codes::SND_IO_ERROR + ordinal,
+        ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING + ordinal,
+        ErrorKind::Closed => codes::CONNECTION_CLOSED + ordinal,
+        ErrorKind::Protocol => codes::PROTOCOL_VIOLATION + ordinal,
+        ErrorKind::NotReady => codes::LEAF_NOT_READY,
+        ErrorKind::NoReadyChild => codes::NO_READY_CHILD,
+        ErrorKind::SoapFault => codes::SOAP_FAULT_AS_ERROR,
+        ErrorKind::InvalidAddress => codes::CONNECTION_FAILED,
+        ErrorKind::Downstream | ErrorKind::ClientTimeout => codes::SND_IO_ERROR + ordinal,
+        ErrorKind::MalformedRequest => codes::MALFORMED_MESSAGE,
+        ErrorKind::RequestTooLarge => codes::MEDIATION_ERROR,
+        ErrorKind::ClientDeadline => codes::CONNECTION_TIMEOUT,
+        ErrorKind::Unhealthy => codes::HEALTH_CHECK_FAILED,
+        ErrorKind::Busy => codes::NO_FREE_STREAM,
+    }
+}
+
+/// Synapse's `BASE_ERROR_CODE` of `kind` whose `ERROR_CODE` is `code`.
+fn base_code_of(kind: ErrorKind, code: u32) -> u32 {
+    match kind {
+        ErrorKind::SendIo | ErrorKind::Downstream => codes::SND_IO_ERROR,
+        ErrorKind::ReceiveIo => codes::SND_IO_ERROR_RECEIVING,
+        ErrorKind::Closed => codes::CONNECTION_CLOSED,
+        ErrorKind::Protocol => codes::PROTOCOL_VIOLATION,
+        _ => code,
+    }
+}
+
+/// Maps an awc send error to a classified failure, keeping the io, h2 or parse error
+/// under it as the source.
 pub(crate) fn classify_send_error(
-    error: &awc::error::SendRequestError,
+    error: awc::error::SendRequestError,
     endpoint: &Arc<str>,
 ) -> EndpointError {
     use awc::error::{ConnectError, SendRequestError as S};
-    let (kind, state) = match error {
+    let (kind, state) = match &error {
         S::Url(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
         S::Connect(ConnectError::Timeout) => {
             (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
@@ -416,7 +556,14 @@ pub(crate) fn classify_send_error(
         S::Http(_) | S::TunnelNotSupported => (ErrorKind::Protocol, ProtocolState::RequestReady),
         _ => (ErrorKind::SendIo, ProtocolState::RequestDone),
     };
-    EndpointError::new(kind, state, endpoint.clone(), error.to_string())
+    let text = error.to_string();
+    let cause = match error {
+        S::Send(io) | S::Connect(ConnectError::Io(io)) => Cause::error(text, io),
+        S::Response(parse) => Cause::error(text, parse),
+        S::H2(h2) => Cause::error(text, h2),
+        _ => Cause::Said(text),
+    };
+    EndpointError::new(kind, state, endpoint.clone(), cause)
 }
 
 #[cfg(test)]
@@ -461,21 +608,28 @@ mod tests {
             err(ErrorKind::NotReady, ProtocolState::RequestReady).code(),
             303_001
         );
-        let mut kept = err(ErrorKind::NoReadyChild, ProtocolState::RequestReady);
-        kept.code_override = Some(101_503);
-        assert_eq!(kept.code(), 101_503);
+        let child = err(ErrorKind::ConnectRefused, ProtocolState::RequestReady);
+        let kept = EndpointError::exhausted(Arc::from("g"), "failover group `g`".into(), &child);
+        assert_eq!((kept.code(), kept.base_code()), (101_503, 101_503));
+        assert_eq!(
+            kept.cause.to_string(),
+            "failover group `g` has no other ready child; the last one tried, `ep`, failed with 101503: x"
+        );
     }
 
     #[test]
     fn a_connection_dropped_after_the_request_was_written_may_have_reached_the_backend() {
         use awc::error::{ConnectError, SendRequestError as S};
         let ep: Arc<str> = Arc::from("ep");
-        let dropped = classify_send_error(&S::Connect(ConnectError::Disconnected), &ep);
+        let dropped = classify_send_error(S::Connect(ConnectError::Disconnected), &ep);
         assert_eq!((dropped.kind, dropped.code()), (ErrorKind::Closed, 101_508));
         assert!(dropped.may_have_reached_backend());
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let refused = classify_send_error(&S::Connect(ConnectError::Io(refused)), &ep);
+        let refused = classify_send_error(S::Connect(ConnectError::Io(refused)), &ep);
         assert_eq!(refused.code(), 101_503);
+        // The io error is kept as the source, under the text the log shows.
+        let source = std::error::Error::source(&refused).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection refused"));
         assert!(!refused.may_have_reached_backend());
     }
 

@@ -394,23 +394,8 @@ fn no_ready_child(group: &Group) -> EndpointError {
 
 /// Children were tried and none is left: 503, keeping the last child's codes.
 fn exhausted(group: &Group, last: &EndpointError) -> EndpointError {
-    EndpointError {
-        kind: ErrorKind::NoReadyChild,
-        state: last.state,
-        endpoint: group.name.clone(),
-        address: last.address.clone(),
-        detail: format!(
-            "{} group `{}` has no other ready child; the last one tried, `{}`, failed with {}: {}",
-            group_kind(group),
-            group.name,
-            last.endpoint,
-            last.code(),
-            last.detail
-        ),
-        code_override: Some(last.code()),
-        base_code_override: Some(last.base_code()),
-        discard: false,
-    }
+    let which = format!("{} group `{}`", group_kind(group), group.name);
+    EndpointError::exhausted(group.name.clone(), which, last)
 }
 
 /// The group's deadline passed during a try: 504.
@@ -438,7 +423,7 @@ fn deadline_passed(
 /// What remains when a response status made the group fail over and no child was left
 /// to try (another worker took the last one meanwhile).
 fn status_failover(group: &Group, child: Arc<str>, status: u16) -> EndpointError {
-    let mut error = EndpointError::new(
+    EndpointError::with_code(
         ErrorKind::NoReadyChild,
         ProtocolState::RequestReady,
         group.name.clone(),
@@ -446,9 +431,8 @@ fn status_failover(group: &Group, child: Arc<str>, status: u16) -> EndpointError
             "`{child}` answered {status}, which group `{}` fails over, and no other child was ready",
             group.name
         ),
-    );
-    error.code_override = Some(codes::NO_READY_CHILD);
-    error
+        codes::NO_READY_CHILD,
+    )
 }
 
 fn not_retried(msg: &mut MessageContext, via: &Option<Arc<str>>, group: &Group, why: Refusal) {
@@ -461,7 +445,7 @@ fn not_retried(msg: &mut MessageContext, via: &Option<Arc<str>>, group: &Group, 
 
 /// The child's own error, saying why it was not retried.
 fn refused(
-    mut error: EndpointError,
+    error: EndpointError,
     why: Refusal,
     replay: &Replay,
     msg: &MessageContext,
@@ -491,8 +475,7 @@ fn refused(
         ),
         Refusal::Deadline => format!("the deadline of group `{}` passed", group.name),
     };
-    error.detail = format!("{}; not sent to another child: {reason}", error.detail);
-    error
+    error.not_retried(reason)
 }
 
 /// Least connections counts a request until its response body is done; the others

@@ -239,13 +239,13 @@ fn xml_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
 fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
-    crate::message::json_xml::check_bounds(&json, limits).map_err(Malformed)?;
+    crate::message::json_xml::check_bounds(&json, limits)?;
     Ok(json_to_xml(&json))
 }
 
 fn form_payload(bytes: &[u8]) -> Result<String, Malformed> {
     let text = std::str::from_utf8(bytes).map_err(|_| Malformed("the form is not UTF-8".into()))?;
-    let pairs = crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?;
+    let pairs = crate::engine::dispatch::parse_query(Some(text))?;
     let mut fields = serde_json::Map::new();
     for (k, v) in pairs {
         fields.insert(k, serde_json::Value::String(v));
@@ -309,7 +309,7 @@ fn query_params(kind: ContentKind, bytes: &[u8], limits: XmlLimits) -> Result<St
         ContentKind::Form => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| Malformed("the form is not UTF-8".into()))?;
-            crate::engine::dispatch::parse_query(Some(text)).map_err(Malformed)?
+            crate::engine::dispatch::parse_query(Some(text))?
         }
         ContentKind::Json => {
             let json: serde_json::Value = serde_json::from_slice(bytes)

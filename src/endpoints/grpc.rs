@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use self::pool::{ConnectError, NoStream, PoolLimits};
 use super::Leaf;
-use super::error::{EndpointError, ErrorKind, ProtocolState};
+use super::error::{Cause, EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, ResponseAction};
 use crate::engine::Limits;
 use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
@@ -61,6 +61,7 @@ pub(crate) async fn send(
     let fail = |kind, state, detail: String| {
         EndpointError::new(kind, state, leaf.name.clone(), detail).at(address())
     };
+    let discard = leaf.spec.timeout.action == ResponseAction::Discard;
     // Neither of the next two failures is the backend's: they do not count against it.
     let Some(call) = msg.grpc.as_deref_mut() else {
         return Err(fail(
@@ -100,16 +101,15 @@ pub(crate) async fn send(
             Some((_, false)) => "the endpoint timeout",
             None => "the global timeout",
         };
-        let mut error = fail(
-            kind,
-            state,
-            format!(
-                "{whose} passed after {} ms without response headers",
-                started.elapsed().as_millis()
-            ),
+        let detail = format!(
+            "{whose} passed after {} ms without response headers",
+            started.elapsed().as_millis()
         );
-        error.discard = !by_client && leaf.spec.timeout.action == ResponseAction::Discard;
-        error
+        if kind == ErrorKind::Timeout {
+            EndpointError::timeout(state, leaf.name.clone(), detail, discard).at(address())
+        } else {
+            fail(kind, state, detail)
+        }
     };
     let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
     let outcome = match call_uri(spec, &path) {
@@ -117,8 +117,8 @@ pub(crate) async fn send(
             failure: Failure::Deadline { connected: false },
             unsent: Some(body),
         }),
-        Err(detail) => Err(Failed {
-            failure: Failure::BadPath(detail),
+        Err(bad) => Err(Failed {
+            failure: Failure::BadPath(bad),
             unsent: Some(body),
         }),
         Ok(uri) => {
@@ -144,17 +144,13 @@ pub(crate) async fn send(
                 call.request = Some(body);
             }
             let by_client = deadline.is_some_and(|(_, client)| client);
-            let mut error = match failure {
+            return Err(match failure {
                 Failure::Deadline { connected } => timed_out(connected && !untouched),
                 // The client's deadline passed while every stream was taken: that is the
                 // client's answer, and the backend's stream limit is not its failure.
                 Failure::Busy if by_client && Instant::now() >= wait_until => timed_out(false),
-                other => other.classify(&leaf.name).at(address()),
-            };
-            if untouched {
-                error.state = ProtocolState::RequestReady;
-            }
-            return Err(error);
+                other => other.classify(&leaf.name, untouched).at(address()),
+            });
         }
     };
     let (parts, body) = response.into_parts();
@@ -170,13 +166,26 @@ pub(crate) async fn send(
 }
 
 /// The absolute URI of a call to `path` on `spec`'s backend.
-fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, String> {
+fn call_uri(spec: &GrpcSpec, path: &str) -> Result<http::Uri, BadPath> {
     http::Uri::builder()
         .scheme(if spec.tls { "https" } else { "http" })
         .authority(spec.authority.as_str())
         .path_and_query(format!("{}{path}", spec.path_prefix))
         .build()
-        .map_err(|error| format!("the call path `{path}` makes no valid URL: {error}"))
+        .map_err(|source| BadPath {
+            path: path.to_owned(),
+            source: Arc::new(source),
+        })
+}
+
+/// A call path that makes no valid URL with the backend's address.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the call path `{path}` makes no valid URL: {source}")]
+struct BadPath {
+    /// The call's path.
+    path: String,
+    /// Why the URL is invalid.
+    source: Arc<http::Error>,
 }
 
 /// What went wrong in one exchange.
@@ -189,7 +198,7 @@ enum Failure {
     },
     /// No stream was free before the deadline, or the backend refused every attempt.
     Busy,
-    BadPath(String),
+    BadPath(BadPath),
 }
 
 /// A failed exchange, with the request body when none of it was processed.
@@ -323,8 +332,10 @@ fn is_refused(error: &hyper::Error) -> bool {
 }
 
 impl Failure {
-    fn classify(&self, endpoint: &Arc<str>) -> EndpointError {
-        let (kind, state) = match self {
+    /// The classified failure; `untouched` when nothing of the call was written, which
+    /// makes its protocol state (and so its code) the one before sending.
+    fn classify(self, endpoint: &Arc<str>, untouched: bool) -> EndpointError {
+        let (kind, state) = match &self {
             Failure::Connect(error) => match error.as_ref() {
                 ConnectError::Timeout(_) => {
                     (ErrorKind::ConnectTimeout, ProtocolState::RequestReady)
@@ -347,16 +358,21 @@ impl Failure {
             Failure::Busy => (ErrorKind::Busy, ProtocolState::RequestReady),
             Failure::BadPath(_) => (ErrorKind::InvalidAddress, ProtocolState::RequestReady),
         };
-        let detail = match self {
-            Failure::Connect(error) => error.to_string(),
-            Failure::Call(error) => chain(error),
-            Failure::Deadline { .. } => "the deadline passed".to_owned(),
+        let state = if untouched {
+            ProtocolState::RequestReady
+        } else {
+            state
+        };
+        let cause = match self {
+            Failure::Connect(error) => Cause::error(error.to_string(), error),
+            Failure::Call(error) => Cause::error(chain(&error), error),
+            Failure::Deadline { .. } => "the deadline passed".into(),
             Failure::Busy => "every connection to the backend was at its stream limit, or \
                               the backend refused the stream unprocessed"
-                .to_owned(),
-            Failure::BadPath(detail) => detail.clone(),
+                .into(),
+            Failure::BadPath(bad) => Cause::error(bad.to_string(), bad),
         };
-        EndpointError::new(kind, state, endpoint.clone(), detail)
+        EndpointError::new(kind, state, endpoint.clone(), cause)
     }
 }
 
@@ -436,12 +452,12 @@ pub(crate) async fn check_health(
         service: service.to_owned(),
     }
     .encode_to_vec();
-    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|detail| {
+    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|bad| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
             ProtocolState::RequestReady,
             endpoint.clone(),
-            detail,
+            Cause::error(bad.to_string(), bad),
         )
     })?;
     let body = Full::new(wire::frame(&payload))
@@ -484,7 +500,7 @@ pub(crate) async fn check_health(
     let (parts, collected) = match tokio::time::timeout(timeout, probe).await {
         Err(_) => return Err(no_answer()),
         Ok(Err(Failure::Deadline { .. })) => return Err(no_answer()),
-        Ok(Err(failure)) => return Err(failure.classify(endpoint).at(address)),
+        Ok(Err(failure)) => return Err(failure.classify(endpoint, false).at(address)),
         Ok(Ok(answer)) => answer,
     };
     if parts.status != http::StatusCode::OK {
@@ -493,7 +509,8 @@ pub(crate) async fn check_health(
             parts.status
         )));
     }
-    let collected = collected.map_err(|failure| failure.classify(endpoint).at(address.clone()))?;
+    let collected =
+        collected.map_err(|failure| failure.classify(endpoint, false).at(address.clone()))?;
     // A trailers-only answer carries its status in the headers.
     let status_map = collected.trailers().unwrap_or(&parts.headers);
     let grpc_status = status_map
@@ -572,7 +589,7 @@ mod tests {
             .await
             .err()
             .unwrap_or_else(|| panic!("nothing listens on {port}"));
-        let error = failed.failure.classify(&Arc::from("ep"));
+        let error = failed.failure.classify(&Arc::from("ep"), false);
         assert_eq!(
             (error.kind, error.state),
             (ErrorKind::ConnectRefused, ProtocolState::RequestReady)

@@ -11,7 +11,7 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 
-use super::error::{EndpointError, ErrorKind, ProtocolState, classify_send_error};
+use super::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
 use crate::config::{
     EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
@@ -170,7 +170,7 @@ pub(crate) async fn probe(
         let mut response = request
             .send()
             .await
-            .map_err(|error| classify_send_error(&error, endpoint))?;
+            .map_err(|error| classify_send_error(error, endpoint))?;
         // Read (a bounded part of) the body so the connection can be reused; the verdict
         // is the status alone.
         let status = response.status();
@@ -249,17 +249,15 @@ pub(crate) async fn send(
             return Err(EndpointError::client_stalled(leaf.name.clone(), deadline).at(url));
         }
         Err(_) => {
-            let mut error = EndpointError::new(
-                ErrorKind::Timeout,
+            return Err(EndpointError::timeout(
                 ProtocolState::RequestDone,
                 leaf.name.clone(),
                 format!("no response within {} ms", deadline.as_millis()),
+                leaf.spec.timeout.action == ResponseAction::Discard,
             )
-            .at(url);
-            error.discard = leaf.spec.timeout.action == ResponseAction::Discard;
-            return Err(error);
+            .at(url));
         }
-        Ok(Err(error)) => return Err(classify_send_error(&error, &leaf.name).at(url)),
+        Ok(Err(error)) => return Err(classify_send_error(error, &leaf.name).at(url)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
@@ -316,12 +314,12 @@ fn target(
     msg: &MessageContext,
     prepared: &super::format::Prepared,
 ) -> Result<(String, Uri), EndpointError> {
-    let invalid = |detail: String| {
+    let invalid = |cause: Cause| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
             ProtocolState::RequestReady,
             leaf.name.clone(),
-            detail,
+            cause,
         )
     };
     let mut url = address::resolve(
@@ -330,7 +328,7 @@ fn target(
         msg,
         prepared.rest,
     )
-    .map_err(|error| invalid(error.0))?;
+    .map_err(|error| invalid(Cause::error(error.to_string(), error)))?;
     if let Some(query) = &prepared.query {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(query);
@@ -338,7 +336,8 @@ fn target(
     let uri: Uri = match url.parse() {
         Ok(uri) => uri,
         Err(error) => {
-            return Err(invalid(format!("`{url}` is not a valid URL: {error}")).at(url));
+            let text = format!("`{url}` is not a valid URL: {error}");
+            return Err(invalid(Cause::error(text, error)).at(url));
         }
     };
     if has_dot_segment(uri.path()) {

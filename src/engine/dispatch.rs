@@ -155,7 +155,12 @@ impl Router {
         };
         let params = match parse_query(req.query) {
             Ok(p) => p,
-            Err(reason) => return Route::BadRequest { api, reason },
+            Err(error) => {
+                return Route::BadRequest {
+                    api,
+                    reason: error.to_string(),
+                };
+            }
         };
 
         // Resources whose mapping matches the path, in dispatcher order: url-mappings by
@@ -315,7 +320,7 @@ pub fn set_api_properties(
 ///
 /// # Errors
 /// A malformed percent-encoding.
-pub fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, String> {
+pub fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, QueryError> {
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         return Ok(Vec::new());
     };
@@ -327,7 +332,26 @@ pub fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, String>
     Ok(out)
 }
 
-fn decode_component(s: &str) -> Result<String, String> {
+/// Why a query string is refused (400), with the parameter as it was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A `%` not followed by two hex digits.
+    #[error("malformed percent-encoding in query parameter `{0}`")]
+    PercentEncoding(String),
+    /// Decoded bytes that are not UTF-8.
+    #[error("query parameter `{0}` is not valid UTF-8")]
+    NotUtf8(String),
+}
+
+/// A form body (`application/x-www-form-urlencoded`) that is badly encoded is a
+/// malformed message.
+impl From<QueryError> for crate::message::soap::Malformed {
+    fn from(error: QueryError) -> Self {
+        crate::message::soap::Malformed(error.to_string())
+    }
+}
+
+fn decode_component(s: &str) -> Result<String, QueryError> {
     let bytes = s.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -335,9 +359,7 @@ fn decode_component(s: &str) -> Result<String, String> {
             let ok = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
             if !ok {
-                return Err(format!(
-                    "malformed percent-encoding in query parameter `{s}`"
-                ));
+                return Err(QueryError::PercentEncoding(s.to_owned()));
             }
             i += 3;
         } else {
@@ -348,7 +370,7 @@ fn decode_component(s: &str) -> Result<String, String> {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| format!("query parameter `{s}` is not valid UTF-8"))
+        .map_err(|_| QueryError::NotUtf8(s.to_owned()))
 }
 
 #[cfg(test)]

@@ -42,6 +42,51 @@ pub enum MappingRank {
     Exact,
 }
 
+/// Why a `uri-template` or `url-mapping` is refused (the text of its load diagnostic).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    /// A `{` with no `}` after it, in the template.
+    #[error("unclosed `{{` in `{0}`")]
+    Unclosed(String),
+    /// A `}` with no `{` before it, in the template.
+    #[error("unmatched `}}` in `{0}`")]
+    Unmatched(String),
+    /// A query-style expression (`{?x}`, `{&x}`, `{;x}`), by its operator.
+    #[error(
+        "`{{{0}...}}` expressions are not supported in resource templates; write the query as a literal, for example `/orders?id={{id}}`"
+    )]
+    QueryExpression(char),
+    /// A prefix length (`{x:3}`) that is not a positive number, in the expression.
+    #[error("invalid prefix length in `{{{0}}}`")]
+    PrefixLength(String),
+    /// An empty or invalid variable name.
+    #[error("invalid variable name `{name}` in `{{{expression}}}`")]
+    VariableName {
+        /// The name.
+        name: String,
+        /// The expression that holds it, without braces.
+        expression: String,
+    },
+    /// An operator the matcher has no rule for.
+    #[error("unsupported operator `{0}`")]
+    UnsupportedOperator(char),
+    /// The pattern made from the template does not compile.
+    #[error("cannot compile template: {0}")]
+    Regex(#[source] regex::Error),
+    /// An empty `url-mapping`.
+    #[error("url-mapping must not be empty")]
+    EmptyMapping,
+    /// An extension mapping (`*.ext`) with no extension, or a `/` or `*` in it.
+    #[error("invalid extension mapping `{0}`")]
+    Extension(String),
+    /// A prefix mapping with a `*` before its last segment.
+    #[error("invalid url-mapping `{0}`: `*` only as the last segment")]
+    StarBeforeLast(String),
+    /// A `*` inside a segment.
+    #[error("invalid url-mapping `{0}`: `*` only as the last segment or in `*.ext`")]
+    StarInside(String),
+}
+
 // === impl UriTemplate ===
 
 impl UriTemplate {
@@ -50,7 +95,7 @@ impl UriTemplate {
     /// # Errors
     /// A description of the first problem: an unclosed `{`, an empty or invalid variable
     /// name, or a query-style expression (`{?x}`, `{&x}`, `{;x}`).
-    pub fn parse(source: &str) -> Result<UriTemplate, String> {
+    pub fn parse(source: &str) -> Result<UriTemplate, TemplateError> {
         let (path_part, query_part) = match source.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (source, None),
@@ -82,7 +127,7 @@ impl UriTemplate {
                         Some('#') => ("#", ","),
                         Some('.') => (".", "."),
                         Some('/') => ("/", "/"),
-                        Some(other) => return Err(format!("unsupported operator `{other}`")),
+                        Some(other) => return Err(TemplateError::UnsupportedOperator(*other)),
                     };
                     pattern.push_str(&regex::escape(lead));
                     for (j, (name, prefix)) in specs.iter().enumerate() {
@@ -106,8 +151,7 @@ impl UriTemplate {
             }
         }
         pattern.push('$');
-        let regex =
-            Regex::new(&pattern).map_err(|error| format!("cannot compile template: {error}"))?;
+        let regex = Regex::new(&pattern).map_err(TemplateError::Regex)?;
         Ok(UriTemplate {
             source: source.to_owned(),
             regex,
@@ -162,7 +206,7 @@ enum Token {
     },
 }
 
-fn tokenize(s: &str) -> Result<Vec<Token>, String> {
+fn tokenize(s: &str) -> Result<Vec<Token>, TemplateError> {
     let mut tokens = Vec::new();
     let mut rest = s;
     while !rest.is_empty() {
@@ -170,7 +214,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             Some(0) => {
                 let end = rest
                     .find('}')
-                    .ok_or_else(|| format!("unclosed `{{` in `{s}`"))?;
+                    .ok_or_else(|| TemplateError::Unclosed(s.to_owned()))?;
                 let body = &rest[1..end];
                 tokens.push(parse_expr(body)?);
                 rest = &rest[end + 1..];
@@ -181,7 +225,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             None => {
                 if rest.contains('}') {
-                    return Err(format!("unmatched `}}` in `{s}`"));
+                    return Err(TemplateError::Unmatched(s.to_owned()));
                 }
                 tokens.push(Token::Literal(rest.to_owned()));
                 rest = "";
@@ -191,7 +235,7 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-fn parse_expr(body: &str) -> Result<Token, String> {
+fn parse_expr(body: &str) -> Result<Token, TemplateError> {
     let mut chars = body.chars();
     let op = match chars.clone().next() {
         Some(c @ ('+' | '#' | '.' | '/')) => {
@@ -199,9 +243,7 @@ fn parse_expr(body: &str) -> Result<Token, String> {
             Some(c)
         }
         Some(c @ ('?' | '&' | ';')) => {
-            return Err(format!(
-                "`{{{c}...}}` expressions are not supported in resource templates; write the query as a literal, for example `/orders?id={{id}}`"
-            ));
+            return Err(TemplateError::QueryExpression(c));
         }
         _ => None,
     };
@@ -212,9 +254,9 @@ fn parse_expr(body: &str) -> Result<Token, String> {
             Some((n, p)) => {
                 let len = p
                     .parse::<usize>()
-                    .map_err(|_| format!("invalid prefix length in `{{{body}}}`"))?;
+                    .map_err(|_| TemplateError::PrefixLength(body.to_owned()))?;
                 if len == 0 {
-                    return Err(format!("invalid prefix length in `{{{body}}}`"));
+                    return Err(TemplateError::PrefixLength(body.to_owned()));
                 }
                 (n, Some(len))
             }
@@ -225,7 +267,10 @@ fn parse_expr(body: &str) -> Result<Token, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         {
-            return Err(format!("invalid variable name `{name}` in `{{{body}}}`"));
+            return Err(TemplateError::VariableName {
+                name: name.to_owned(),
+                expression: body.to_owned(),
+            });
         }
         vars.push((name.to_owned(), prefix));
     }
@@ -239,32 +284,28 @@ impl UrlMapping {
     ///
     /// # Errors
     /// When the value is empty or mixes `*` into a segment (`/a*b`).
-    pub fn parse(s: &str) -> Result<UrlMapping, String> {
+    pub fn parse(s: &str) -> Result<UrlMapping, TemplateError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err("url-mapping must not be empty".into());
+            return Err(TemplateError::EmptyMapping);
         }
         if s == "/*" || s == "*" {
             return Ok(UrlMapping::All);
         }
         if let Some(ext) = s.strip_prefix("*.") {
             if ext.is_empty() || ext.contains('/') || ext.contains('*') {
-                return Err(format!("invalid extension mapping `{s}`"));
+                return Err(TemplateError::Extension(s.to_owned()));
             }
             return Ok(UrlMapping::Extension(ext.to_owned()));
         }
         if let Some(prefix) = s.strip_suffix("/*") {
             if prefix.contains('*') {
-                return Err(format!(
-                    "invalid url-mapping `{s}`: `*` only as the last segment"
-                ));
+                return Err(TemplateError::StarBeforeLast(s.to_owned()));
             }
             return Ok(UrlMapping::Prefix(normalise(prefix)));
         }
         if s.contains('*') {
-            return Err(format!(
-                "invalid url-mapping `{s}`: `*` only as the last segment or in `*.ext`"
-            ));
+            return Err(TemplateError::StarInside(s.to_owned()));
         }
         Ok(UrlMapping::Exact(normalise(s)))
     }
@@ -369,20 +410,17 @@ mod tests {
 
     #[test]
     fn invalid_templates_are_rejected() {
-        assert!(
-            UriTemplate::parse("/a/{id")
-                .unwrap_err()
-                .contains("unclosed")
+        assert_eq!(
+            UriTemplate::parse("/a/{id").unwrap_err().to_string(),
+            "unclosed `{` in `/a/{id`"
         );
-        assert!(
-            UriTemplate::parse("/a{?q}")
-                .unwrap_err()
-                .contains("literal")
-        );
-        assert!(
-            UriTemplate::parse("/a/{}")
-                .unwrap_err()
-                .contains("invalid variable")
+        assert!(matches!(
+            UriTemplate::parse("/a{?q}"),
+            Err(TemplateError::QueryExpression('?'))
+        ));
+        assert_eq!(
+            UriTemplate::parse("/a/{}").unwrap_err().to_string(),
+            "invalid variable name `` in `{}`"
         );
         assert!(UriTemplate::parse("/a/{b c}").is_err());
         assert!(UriTemplate::parse("/a/b}").is_err());

@@ -8,6 +8,8 @@
 use serde_json::Value as Json;
 use serde_json_path::JsonPath;
 
+use super::error::CompileError;
+
 /// A compiled JSONPath.
 #[derive(Debug, Clone)]
 pub(crate) struct JsonExpr {
@@ -30,7 +32,7 @@ impl PartialEq for JsonExpr {
 ///
 /// # Errors
 /// A syntax error, as a message for a diagnostic.
-pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
+pub(crate) fn compile(path: &str) -> Result<JsonExpr, CompileError> {
     let mut source = path.trim().to_owned();
     let length = match source.strip_suffix(".length()") {
         Some(base) => {
@@ -40,10 +42,12 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, String> {
         None => false,
     };
     if !source.starts_with('$') {
-        return Err(format!("a JSONPath starts with `$`, found `{source}`"));
+        return Err(CompileError::JsonPathNotRooted(source));
     }
-    let parsed = JsonPath::parse(&source)
-        .map_err(|error| format!("invalid JSONPath `{source}`: {error}"))?;
+    let parsed = JsonPath::parse(&source).map_err(|error| CompileError::JsonPathSyntax {
+        path: source.clone(),
+        reason: error.to_string(),
+    })?;
     let indefinite = is_indefinite(&source);
     Ok(JsonExpr {
         source,
@@ -165,12 +169,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_are_reported() {
-        assert!(compile("order.id").unwrap_err().contains("starts with `$`"));
-        assert!(
-            compile("$.items[")
-                .unwrap_err()
-                .contains("invalid JSONPath")
+        assert_eq!(
+            compile("order.id").unwrap_err().to_string(),
+            "a JSONPath starts with `$`, found `order.id`"
         );
+        assert!(matches!(
+            compile("$.items["),
+            Err(CompileError::JsonPathSyntax { path, .. }) if path == "$.items["
+        ));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! It follows the lexical rules of XPath 1.0 §3.7, including the disambiguation of `*`
 //! and of operator names (`and`, `or`, `div`, `mod`) by the preceding token.
 
+use super::error::CompileError;
+
 /// One token, with its byte range in the source.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Token {
@@ -75,7 +77,7 @@ pub(crate) enum Kind {
 ///
 /// # Errors
 /// An unterminated literal or a character that cannot start a token, with its offset.
-pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, String> {
+pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
     let bytes = src.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
@@ -103,7 +105,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, String> {
             '0'..='9' => (Kind::Number, scan_number(bytes, i)),
             '"' | '\'' => {
                 let Some(close) = src[i + 1..].find(c) else {
-                    return Err(format!("unterminated string literal at offset {i}"));
+                    return Err(CompileError::UnterminatedLiteral { at: i });
                 };
                 let content = src[i + 1..i + 1 + close].to_owned();
                 (Kind::Literal(content), i + close + 2)
@@ -127,16 +129,21 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 }
             }
             '$' => {
-                let (prefix, local, end) = scan_qname(src, i + 1)
-                    .ok_or_else(|| format!("`$` without a variable name at offset {i}"))?;
+                let (prefix, local, end) =
+                    scan_qname(src, i + 1).ok_or(CompileError::NoVariableName { at: i })?;
                 (Kind::Variable { prefix, local }, end)
             }
             c if is_name_start(c) => {
                 let (prefix, local, end) = scan_qname(src, i)
-                    .ok_or_else(|| format!("unexpected character `{c}` at offset {i}"))?;
+                    .ok_or(CompileError::UnexpectedCharacter { found: c, at: i })?;
                 (classify_name(src, &out, prefix, local, end), end)
             }
-            other => return Err(format!("unexpected character `{other}` at offset {i}")),
+            other => {
+                return Err(CompileError::UnexpectedCharacter {
+                    found: other,
+                    at: i,
+                });
+            }
         };
         out.push(Token { kind, start, end });
         i = end;
@@ -315,8 +322,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_offset() {
-        assert!(tokenize("'open").unwrap_err().contains("unterminated"));
-        assert!(tokenize("a # b").unwrap_err().contains("`#`"));
-        assert!(tokenize("$ x").unwrap_err().contains("variable"));
+        assert_eq!(
+            tokenize("'open").unwrap_err().to_string(),
+            "unterminated string literal at offset 0"
+        );
+        assert_eq!(
+            tokenize("a # b"),
+            Err(CompileError::UnexpectedCharacter { found: '#', at: 2 })
+        );
+        assert_eq!(tokenize("$ x"), Err(CompileError::NoVariableName { at: 0 }));
     }
 }

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use sxd_xpath::function::{self, Args, Function};
 use sxd_xpath::{Value as XValue, context};
 
+use super::error::{CompileError, FunctionError};
 use crate::message::{MessageContext, Scope, Value};
 
 /// Where a property read takes its value from.
@@ -50,7 +51,7 @@ const DEFAULT_DATE_FORMAT: &str = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX";
 ///
 /// # Errors
 /// An unknown or unsupported scope.
-pub(crate) fn get_property(args: &[String]) -> Result<Source, String> {
+pub(crate) fn get_property(args: &[String]) -> Result<Source, CompileError> {
     match args {
         [name] => Ok(special(name).unwrap_or_else(|| Source::Default(name.clone()))),
         [first, second] => {
@@ -59,10 +60,7 @@ pub(crate) fn get_property(args: &[String]) -> Result<Source, String> {
             }
             scoped(first, second)
         }
-        _ => Err(format!(
-            "get-property() takes one or two arguments, found {}",
-            args.len()
-        )),
+        _ => Err(CompileError::GetPropertyArity(args.len())),
     }
 }
 
@@ -70,7 +68,7 @@ pub(crate) fn get_property(args: &[String]) -> Result<Source, String> {
 ///
 /// # Errors
 /// An unknown prefix.
-pub(crate) fn variable(prefix: &str, name: &str) -> Result<Source, String> {
+pub(crate) fn variable(prefix: &str, name: &str) -> Result<Source, CompileError> {
     let name = name.to_owned();
     match prefix {
         "ctx" | "operation" => Ok(Source::Default(name)),
@@ -79,9 +77,10 @@ pub(crate) fn variable(prefix: &str, name: &str) -> Result<Source, String> {
         "func" => Ok(Source::Func(name)),
         "url" => Ok(Source::Url(name)),
         "env" => Ok(Source::Env(name)),
-        other => Err(format!(
-            "unknown variable `${other}:{name}` (expected a prefix ctx, axis2, trp, func, url, operation or env)"
-        )),
+        other => Err(CompileError::UnknownVariablePrefix {
+            prefix: other.to_owned(),
+            name,
+        }),
     }
 }
 
@@ -97,7 +96,7 @@ fn special(name: &str) -> Option<Source> {
     })
 }
 
-fn scoped(scope: &str, name: &str) -> Result<Source, String> {
+fn scoped(scope: &str, name: &str) -> Result<Source, CompileError> {
     let name = name.to_owned();
     match scope {
         "default" | "operation" => Ok(special(&name).unwrap_or(Source::Default(name))),
@@ -105,12 +104,8 @@ fn scoped(scope: &str, name: &str) -> Result<Source, String> {
         "transport" | "trp" => Ok(Source::Transport(name)),
         "func" => Ok(Source::Func(name)),
         "env" => Ok(Source::Env(name)),
-        "registry" | "system" | "file" => Err(format!(
-            "get-property() scope `{scope}` is not supported by Axon"
-        )),
-        other => Err(format!(
-            "unknown get-property() scope `{other}` (expected default, axis2, axis2-client, transport, func, operation or env)"
-        )),
+        "registry" | "system" | "file" => Err(CompileError::UnsupportedScope(scope.to_owned())),
+        other => Err(CompileError::UnknownScope(other.to_owned())),
     }
 }
 
@@ -263,7 +258,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 // --- extension functions ---
 
 /// An extension function from one string (and an optional `UTF-8` charset) to a string.
-pub(crate) struct StringFunction(fn(&str) -> Result<String, String>);
+pub(crate) struct StringFunction(fn(&str) -> Result<String, FunctionError>);
 
 /// `base64Encode(string[, charset])`: the UTF-8 bytes of the string, in base64.
 pub(crate) const BASE64_ENCODE: StringFunction =
@@ -273,8 +268,8 @@ pub(crate) const BASE64_ENCODE: StringFunction =
 pub(crate) const BASE64_DECODE: StringFunction = StringFunction(|text| {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim().as_bytes())
-        .map_err(|error| format!("invalid base64: {error}"))?;
-    String::from_utf8(bytes).map_err(|_| "decoded base64 is not UTF-8 text".to_owned())
+        .map_err(FunctionError::Base64)?;
+    String::from_utf8(bytes).map_err(|_| FunctionError::NotUtf8)
 });
 
 /// `url-encode(string[, charset])`: `application/x-www-form-urlencoded` encoding.
@@ -301,7 +296,7 @@ impl Function for StringFunction {
         let text = values.pop().map(XValue::into_string).unwrap_or_default();
         (self.0)(&text)
             .map(XValue::String)
-            .map_err(function::Error::Other)
+            .map_err(|error| function::Error::Other(error.to_string()))
     }
 }
 
@@ -393,8 +388,18 @@ mod tests {
             Ok(Source::SystemDate("yyyy".into()))
         );
         assert_eq!(s(&["MessageID"]), Ok(Source::MessageId));
-        assert!(s(&["registry", "x"]).unwrap_err().contains("not supported"));
-        assert!(s(&["bogus", "x"]).unwrap_err().contains("unknown"));
+        assert!(
+            s(&["registry", "x"])
+                .unwrap_err()
+                .to_string()
+                .contains("not supported")
+        );
+        assert!(
+            s(&["bogus", "x"])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown")
+        );
         assert!(s(&[]).is_err());
         assert_eq!(
             variable("trp", "Host"),

@@ -188,7 +188,7 @@ fn malformed_and_mismatched_payloads_fail_clearly() {
     let bad_arg = Expression::compile("base64Decode('%%%')", &[]).unwrap();
     assert!(matches!(
         bad_arg.evaluate(&mut json),
-        Err(ExprError::Failed(_))
+        Err(ExprError::XPath(XPathError::Failed { .. }))
     ));
 }
 

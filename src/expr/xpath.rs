@@ -20,6 +20,7 @@ use sxd_document::Package;
 use sxd_xpath::nodeset::Node;
 use sxd_xpath::{Context, Factory, Value as XValue, XPath};
 
+use super::error::{CompileError, XPathError};
 use super::lexer::{self, Kind, Token};
 use super::synapse::{self, Source};
 use crate::message::MessageContext;
@@ -61,16 +62,16 @@ thread_local! {
 /// # Errors
 /// A syntax error, an undeclared prefix, an unknown function or variable, or a
 /// `get-property()` with computed arguments, as a message for a diagnostic.
-pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<XPathExpr, String> {
+pub(crate) fn compile(
+    source: &str,
+    namespaces: &[(String, String)],
+) -> Result<XPathExpr, CompileError> {
     let trimmed = source.trim();
     if trimmed.is_empty() {
-        return Err("the XPath is empty".into());
+        return Err(CompileError::Empty);
     }
     if trimmed.starts_with("${") {
-        return Err(
-            "Synapse expressions (`${...}`) are not supported by Axon; use an XPath or json-eval()"
-                .into(),
-        );
+        return Err(CompileError::SynapseExpression);
     }
     let tokens = lexer::tokenize(trimmed)?;
     let mut out = String::with_capacity(trimmed.len() + 16);
@@ -108,11 +109,7 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
                 let path = match local.as_str() {
                     "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
                     "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
-                    other => {
-                        return Err(format!(
-                            "unknown variable `${other}` (Synapse variables are $body, $header and $ctx:, $axis2:, $trp:, $func:, $url:, $env: names)"
-                        ));
-                    }
+                    other => return Err(CompileError::UnknownVariable(other.to_owned())),
                 };
                 needs_payload = true;
                 out.push_str(&trimmed[copied..token.start]);
@@ -134,9 +131,7 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
                 if let Some(p) = prefix
                     && !namespaces.iter().any(|(q, _)| q == p)
                 {
-                    return Err(format!(
-                        "namespace prefix `{p}` is not declared (declare it with xmlns:{p}=\"...\" on this element or an ancestor)"
-                    ));
+                    return Err(CompileError::UndeclaredPrefix(p.clone()));
                 }
             }
             Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
@@ -151,8 +146,8 @@ pub(crate) fn compile(source: &str, namespaces: &[(String, String)]) -> Result<X
     // Let sxd-xpath judge the syntax now, so errors are load errors.
     match Factory::new().build(&out) {
         Ok(Some(_)) => {}
-        Ok(None) => return Err("the XPath is empty".into()),
-        Err(error) => return Err(format!("invalid XPath: {}", describe(&error.to_string()))),
+        Ok(None) => return Err(CompileError::Empty),
+        Err(error) => return Err(CompileError::XPathSyntax(describe(&error.to_string()))),
     }
     let mut namespaces: Vec<(String, String)> = namespaces.to_vec();
     namespaces.sort();
@@ -190,11 +185,15 @@ fn describe(raw: &str) -> String {
 
 /// The arguments of a `get-property(` call at `tokens[at]`, which must be literals, and
 /// the index of its closing parenthesis.
-fn literal_args(src: &str, tokens: &[Token], at: usize) -> Result<(Vec<String>, usize), String> {
+fn literal_args(
+    src: &str,
+    tokens: &[Token],
+    at: usize,
+) -> Result<(Vec<String>, usize), CompileError> {
     let mut args = Vec::new();
     let mut i = at + 1;
     if tokens.get(i).map(|t| &t.kind) != Some(&Kind::LParen) {
-        return Err("get-property must be called with arguments".into());
+        return Err(CompileError::GetPropertyNoArguments);
     }
     i += 1;
     loop {
@@ -204,20 +203,19 @@ fn literal_args(src: &str, tokens: &[Token], at: usize) -> Result<(Vec<String>, 
                 i += 1;
             }
             Some(Kind::RParen) if args.is_empty() => {
-                return Err("get-property() needs the name of a property".into());
+                return Err(CompileError::GetPropertyNoName);
             }
             _ => {
                 let shown = tokens.get(i).map(|t| &src[t.start..]).unwrap_or("");
-                return Err(format!(
-                    "get-property() takes quoted literal arguments in Axon (found `{}`)",
-                    shown.chars().take(24).collect::<String>()
+                return Err(CompileError::GetPropertyComputed(
+                    shown.chars().take(24).collect(),
                 ));
             }
         }
         match tokens.get(i).map(|t| &t.kind) {
             Some(Kind::Comma) => i += 1,
             Some(Kind::RParen) => return Ok((args, i)),
-            _ => return Err("get-property(...) is not closed".into()),
+            _ => return Err(CompileError::GetPropertyNotClosed),
         }
     }
 }
@@ -251,20 +249,19 @@ fn arity(tokens: &[Token], at: usize) -> usize {
     if empty { 0 } else { commas + 1 }
 }
 
-fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(), String> {
+fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(), CompileError> {
     if let Some(p) = prefix {
-        return Err(format!(
-            "function `{p}:{local}` is not available: Axon evaluates XPath 1.0 with Synapse's functions"
-        ));
+        return Err(CompileError::ForeignFunction {
+            prefix: p.to_owned(),
+            local: local.to_owned(),
+        });
     }
     let known = synapse::CORE
         .iter()
         .chain(synapse::EXTENSIONS)
         .find(|(name, _, _)| *name == local);
     let Some((_, min, max)) = known else {
-        return Err(format!(
-            "unknown function `{local}()` (XPath 1.0 functions and Synapse's get-property, base64Encode, base64Decode, url-encode are available)"
-        ));
+        return Err(CompileError::UnknownFunction(local.to_owned()));
     };
     if arity < *min || arity > *max {
         let expected = if min == max {
@@ -274,9 +271,11 @@ fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(),
         } else {
             format!("{min} to {max}")
         };
-        return Err(format!(
-            "`{local}()` takes {expected} argument(s), found {arity}"
-        ));
+        return Err(CompileError::Arity {
+            function: local.to_owned(),
+            expected,
+            found: arity,
+        });
     }
     Ok(())
 }
@@ -322,7 +321,7 @@ impl XPathExpr {
         &self,
         doc: &'d XmlDoc,
         msg: &MessageContext,
-    ) -> Result<XValue<'d>, String> {
+    ) -> Result<XValue<'d>, XPathError> {
         let node: Node<'d> = match doc.envelope_element() {
             Some(env) => env.into(),
             None => doc.document().root().into(),
@@ -340,7 +339,7 @@ impl XPathExpr {
         doc: Option<&XmlDoc>,
         msg: &MessageContext,
         convert: impl for<'d> FnOnce(XValue<'d>) -> R,
-    ) -> Result<R, String> {
+    ) -> Result<R, XPathError> {
         match doc {
             Some(doc) => self.select(doc, msg).map(convert),
             None => EMPTY.with(|package| {
@@ -350,7 +349,7 @@ impl XPathExpr {
         }
     }
 
-    fn run<'d>(&self, node: Node<'d>, msg: &MessageContext) -> Result<XValue<'d>, String> {
+    fn run<'d>(&self, node: Node<'d>, msg: &MessageContext) -> Result<XValue<'d>, XPathError> {
         let values: Vec<String> = self
             .reads
             .iter()
@@ -366,7 +365,7 @@ impl XPathExpr {
                 cache.insert(self.key.clone(), compiled);
             }
             let Some(entry) = cache.get_mut(&self.key) else {
-                return Err("XPath cache lost an entry".to_owned());
+                return Err(XPathError::CacheLost);
             };
             for ((name, _), value) in self.reads.iter().zip(values) {
                 entry.context.set_variable(name.as_str(), value);
@@ -377,20 +376,20 @@ impl XPathExpr {
             let result = catch_unwind(AssertUnwindSafe(|| xpath.evaluate(context, node)));
             match result {
                 Ok(Ok(value)) => Ok(value),
-                Ok(Err(error)) => Err(format!("XPath `{}` failed: {error}", self.compiled)),
-                Err(_) => Err(format!(
-                    "XPath `{}` failed inside the evaluator",
-                    self.compiled
-                )),
+                Ok(Err(error)) => Err(XPathError::Failed {
+                    xpath: self.compiled.clone(),
+                    reason: error.to_string(),
+                }),
+                Err(_) => Err(XPathError::Panicked(self.compiled.clone())),
             }
         })
     }
 
-    fn build(&self) -> Result<Compiled, String> {
+    fn build(&self) -> Result<Compiled, CompileError> {
         let xpath = match Factory::new().build(&self.compiled) {
             Ok(Some(x)) => x,
-            Ok(None) => return Err("the XPath is empty".into()),
-            Err(error) => return Err(format!("invalid XPath: {error}")),
+            Ok(None) => return Err(CompileError::Empty),
+            Err(error) => return Err(CompileError::XPathSyntax(error.to_string())),
         };
         let mut context = Context::new();
         for (p, u) in &self.namespaces {
@@ -436,7 +435,7 @@ mod tests {
 
     #[test]
     fn load_errors_are_specific() {
-        let err = |src: &str| compile(src, &ns()).unwrap_err();
+        let err = |src: &str| compile(src, &ns()).unwrap_err().to_string();
         assert!(err("//x:order").contains("prefix `x` is not declared"));
         assert!(err("fn:upper-case('a')").contains("not available"));
         assert!(err("upper-case('a')").contains("unknown function"));

@@ -253,8 +253,8 @@ fn parse_target(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<(Target, Action
     Some((target, action))
 }
 
-fn failed(message: impl Into<String>) -> MediationError {
-    MediationError::Failed(format!("enrich: {}", message.into()))
+fn failed(message: impl std::fmt::Display) -> MediationError {
+    MediationError::Failed(format!("enrich: {message}"))
 }
 
 fn xml(msg: &MessageContext) -> Result<&XmlDoc, MediationError> {
@@ -342,7 +342,7 @@ impl Enrich {
                             "an envelope target needs an XML element as its source",
                         ));
                     };
-                    let doc = XmlDoc::parse(xml.as_bytes()).map_err(|m| failed(m.0))?;
+                    let doc = XmlDoc::parse(xml.as_bytes()).map_err(failed)?;
                     if doc.envelope != crate::message::xml::Envelope::Soap11
                         && doc.envelope != crate::message::xml::Envelope::Soap12
                     {
@@ -478,11 +478,11 @@ fn nodes_is_empty(xml: &str, text: &str) -> bool {
 fn nodes_of<'d>(doc: &'d XmlDoc, data: &Data) -> Result<Vec<ChildOfElement<'d>>, MediationError> {
     Ok(match data {
         Data::Nothing => Vec::new(),
-        Data::Xml(x) => doc.import_fragment(x).map_err(|m| failed(m.0))?,
+        Data::Xml(x) => doc.import_fragment(x).map_err(failed)?,
         Data::Text(t) => vec![ChildOfElement::Text(doc.document().create_text(t))],
         Data::Json(json) => doc
             .import_fragment(&crate::message::payload::json_as_xml(json))
-            .map_err(|m| failed(m.0))?,
+            .map_err(failed)?,
     })
 }
 
@@ -571,7 +571,29 @@ fn splice<'d>(
 
 impl Enrich {
     fn enrich_json(&self, msg: &mut MessageContext) -> Result<(), MediationError> {
-        let data: Option<serde_json::Value> = match &self.source {
+        let data = self.json_source(msg)?;
+        if !self.clone {
+            self.cut_json_source(msg);
+        }
+        match &self.target {
+            Target::Property(name) => match (self.action, data) {
+                (Action::Remove, _) | (_, None) => msg.remove_property(Scope::Default, name),
+                (_, Some(serde_json::Value::String(s))) => msg.set(name.clone(), Value::Str(s)),
+                (_, Some(v)) => msg.set(name.clone(), Value::Json(v)),
+            },
+            Target::Body => self.json_into_body(msg, data)?,
+            Target::Envelope => return Err(failed("an envelope target needs an XML payload")),
+            Target::Custom(expr) => self.json_into_path(msg, expr, data)?,
+        }
+        Ok(())
+    }
+
+    /// The JSON value the source selects (`None` when it selects nothing).
+    fn json_source(
+        &self,
+        msg: &mut MessageContext,
+    ) -> Result<Option<serde_json::Value>, MediationError> {
+        Ok(match &self.source {
             Source::Inline { text, .. } => Some(
                 serde_json::from_str(text)
                     .unwrap_or_else(|_| serde_json::Value::String(text.clone())),
@@ -593,9 +615,12 @@ impl Enrich {
                 path.evaluate(doc)
             }
             Source::Envelope => return Err(failed("an envelope source needs an XML payload")),
-        };
-        if !self.clone
-            && let Source::Custom(expr) = &self.source
+        })
+    }
+
+    /// With `clone="false"`, a JSONPath source is moved: what it selected leaves the body.
+    fn cut_json_source(&self, msg: &mut MessageContext) {
+        if let Source::Custom(expr) = &self.source
             && let Some(path) = expr.as_json()
         {
             let mut doc = msg.json_value().cloned().unwrap_or_default();
@@ -604,73 +629,79 @@ impl Enrich {
             }
             msg.set_json_payload(doc);
         }
-        match &self.target {
-            Target::Property(name) => match (self.action, data) {
-                (Action::Remove, _) | (_, None) => msg.remove_property(Scope::Default, name),
-                (_, Some(serde_json::Value::String(s))) => msg.set(name.clone(), Value::Str(s)),
-                (_, Some(v)) => msg.set(name.clone(), Value::Json(v)),
-            },
-            Target::Body => {
-                let value = data.unwrap_or(serde_json::Value::Null);
-                let new = match self.action {
-                    Action::Replace => value,
-                    Action::Child => {
-                        let mut doc = msg.json_value().cloned().unwrap_or_default();
-                        add_child(&mut doc, value)?;
-                        doc
-                    }
-                    Action::Remove => serde_json::Value::Null,
-                    Action::Sibling => {
-                        return Err(failed("a body target does not take action=\"sibling\""));
-                    }
-                };
-                msg.set_json_payload(new);
-            }
-            Target::Envelope => return Err(failed("an envelope target needs an XML payload")),
-            Target::Custom(expr) => {
-                let path = expr
-                    .as_json()
-                    .ok_or_else(|| failed("the target is not a JSONPath"))?;
+    }
+
+    /// The body as the target: replaced, appended to, or emptied.
+    fn json_into_body(
+        &self,
+        msg: &mut MessageContext,
+        data: Option<serde_json::Value>,
+    ) -> Result<(), MediationError> {
+        let value = data.unwrap_or(serde_json::Value::Null);
+        let new = match self.action {
+            Action::Replace => value,
+            Action::Child => {
                 let mut doc = msg.json_value().cloned().unwrap_or_default();
-                let pointers = path.pointers(&doc);
-                let value = data.unwrap_or(serde_json::Value::Null);
-                match self.action {
-                    Action::Remove => {
-                        for pointer in pointers.iter().rev() {
-                            remove_pointer(&mut doc, pointer);
-                        }
-                    }
-                    Action::Replace if pointers.is_empty() => {
-                        create_at(&mut doc, path.source(), value).ok_or_else(|| {
-                            failed(format!(
-                                "target `{expr}` matched nothing and cannot be created"
-                            ))
-                        })?;
-                    }
-                    _ => {
-                        let Some(first) = pointers.first() else {
-                            return Err(failed(format!("target `{expr}` matched nothing")));
-                        };
-                        match self.action {
-                            Action::Replace => {
-                                if let Some(slot) = doc.pointer_mut(first) {
-                                    *slot = value;
-                                }
-                            }
-                            Action::Child => {
-                                let slot = doc
-                                    .pointer_mut(first)
-                                    .ok_or_else(|| failed("target vanished"))?;
-                                add_child(slot, value)?;
-                            }
-                            Action::Sibling => insert_sibling(&mut doc, first, value)?,
-                            Action::Remove => {}
-                        }
-                    }
+                add_child(&mut doc, value)?;
+                doc
+            }
+            Action::Remove => serde_json::Value::Null,
+            Action::Sibling => {
+                return Err(failed("a body target does not take action=\"sibling\""));
+            }
+        };
+        msg.set_json_payload(new);
+        Ok(())
+    }
+
+    /// A JSONPath target: what it matches is removed, replaced (or created), or extended.
+    fn json_into_path(
+        &self,
+        msg: &mut MessageContext,
+        expr: &Expression,
+        data: Option<serde_json::Value>,
+    ) -> Result<(), MediationError> {
+        let path = expr
+            .as_json()
+            .ok_or_else(|| failed("the target is not a JSONPath"))?;
+        let mut doc = msg.json_value().cloned().unwrap_or_default();
+        let pointers = path.pointers(&doc);
+        let value = data.unwrap_or(serde_json::Value::Null);
+        match self.action {
+            Action::Remove => {
+                for pointer in pointers.iter().rev() {
+                    remove_pointer(&mut doc, pointer);
                 }
-                msg.set_json_payload(doc);
+            }
+            Action::Replace if pointers.is_empty() => {
+                create_at(&mut doc, path.source(), value).ok_or_else(|| {
+                    failed(format!(
+                        "target `{expr}` matched nothing and cannot be created"
+                    ))
+                })?;
+            }
+            _ => {
+                let Some(first) = pointers.first() else {
+                    return Err(failed(format!("target `{expr}` matched nothing")));
+                };
+                match self.action {
+                    Action::Replace => {
+                        if let Some(slot) = doc.pointer_mut(first) {
+                            *slot = value;
+                        }
+                    }
+                    Action::Child => {
+                        let slot = doc
+                            .pointer_mut(first)
+                            .ok_or_else(|| failed("target vanished"))?;
+                        add_child(slot, value)?;
+                    }
+                    Action::Sibling => insert_sibling(&mut doc, first, value)?,
+                    Action::Remove => {}
+                }
             }
         }
+        msg.set_json_payload(doc);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use sxd_document::dom::ChildOfElement;
 
 use super::{Env, Mediator, Step};
 use crate::config::values;
-use crate::config::{Ctx, Element};
+use crate::config::{Attr, Ctx, Element};
 use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::payload::PayloadError;
@@ -65,71 +65,53 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ],
     );
     let remove = values::remove_action(el, ctx.diags)?;
-    let transport = match el.attr("scope") {
-        None => false,
-        Some(a) => match a.value.trim() {
-            "default" | "soap" => false,
-            "transport" => true,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown header scope `{other}` (expected default or transport)"),
-                );
-                return None;
-            }
-        },
-    };
+    let transport = parse_scope(el, ctx)?;
     let inline = el.elements().next();
     if el.elements().nth(1).is_some() {
         ctx.error(&el.loc, "<header> holds at most one inline XML element");
         return None;
     }
-    let target = match (el.attr("name"), inline) {
-        (Some(n), None) => {
+    let target = parse_target(el, inline, transport, ctx)?;
+    let content = if remove {
+        no_content_to_remove(el, ctx);
+        Content::Remove
+    } else {
+        parse_content(el, inline, &target, ctx)?
+    };
+    Some(Box::new(Header { target, content }))
+}
+
+/// `scope`: true for `transport` (an HTTP header), false for a SOAP header.
+fn parse_scope(el: &Element, ctx: &mut Ctx<'_>) -> Option<bool> {
+    values::keyword(
+        el,
+        "scope",
+        false,
+        &[("default", false), ("soap", false), ("transport", true)],
+        ("header scope", "default or transport"),
+        ctx.diags,
+    )
+}
+
+/// The header to set or remove: by `name`, or the inline SOAP header element.
+fn parse_target(
+    el: &Element,
+    inline: Option<&Element>,
+    transport: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<Target> {
+    match (el.attr("name"), inline) {
+        (Some(n), None) if transport => {
             let name = n.value.trim();
-            if transport {
-                match HeaderName::from_bytes(name.as_bytes()) {
-                    Ok(h) => Target::Transport(h),
-                    Err(_) => {
-                        ctx.error(&n.loc, format!("`{name}` is not a valid HTTP header name"));
-                        return None;
-                    }
-                }
-            } else {
-                match name {
-                    "To" => Target::To,
-                    "Action" => Target::Action,
-                    "From" | "FaultTo" | "ReplyTo" | "MessageID" | "RelatesTo" => {
-                        ctx.unsupported(
-                            &n.loc,
-                            format!("the WS-Addressing header `{name}` (Axon does not implement WS-Addressing)"),
-                        );
-                        return None;
-                    }
-                    _ => {
-                        let Some((prefix, local)) = name.split_once(':') else {
-                            ctx.error(
-                                &n.loc,
-                                format!("SOAP header name `{name}` needs a namespace prefix (or use scope=\"transport\" for an HTTP header)"),
-                            );
-                            return None;
-                        };
-                        let Some((_, ns)) = el.namespaces.iter().find(|(p, _)| p == prefix) else {
-                            ctx.error(
-                                &n.loc,
-                                format!("namespace prefix `{prefix}` is not declared"),
-                            );
-                            return None;
-                        };
-                        Target::Soap {
-                            ns: ns.clone(),
-                            local: local.to_owned(),
-                            prefix: prefix.to_owned(),
-                        }
-                    }
+            match HeaderName::from_bytes(name.as_bytes()) {
+                Ok(h) => Some(Target::Transport(h)),
+                Err(_) => {
+                    ctx.error(&n.loc, format!("`{name}` is not a valid HTTP header name"));
+                    None
                 }
             }
         }
+        (Some(n), None) => named_soap_target(el, n, ctx),
         (None, Some(xml)) if !transport => {
             let Some(ns) = xml.ns.clone() else {
                 ctx.error(&xml.loc, "an inline SOAP header element needs a namespace");
@@ -141,63 +123,110 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 .map(|(p, _)| p)
                 .unwrap_or("")
                 .to_owned();
-            Target::Soap {
+            Some(Target::Soap {
                 ns,
                 local: xml.local_name().to_owned(),
                 prefix,
-            }
+            })
         }
         (None, None) => {
             ctx.error(
                 &el.loc,
                 "<header> needs a `name` (or an inline XML element)",
             );
-            return None;
+            None
         }
         _ => {
             ctx.error(
                 &el.loc,
                 "<header> takes a `name` or an inline XML element (not both; inline XML is for SOAP headers)",
             );
-            return None;
+            None
         }
-    };
-    let content = if remove {
-        for attr in ["value", "expression"] {
-            if let Some(a) = el.attr(attr) {
+    }
+}
+
+/// A SOAP-scope `name`: `To`, `Action`, or a prefixed header name.
+fn named_soap_target(el: &Element, n: &Attr, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let name = n.value.trim();
+    match name {
+        "To" => Some(Target::To),
+        "Action" => Some(Target::Action),
+        "From" | "FaultTo" | "ReplyTo" | "MessageID" | "RelatesTo" => {
+            ctx.unsupported(
+                &n.loc,
+                format!(
+                    "the WS-Addressing header `{name}` (Axon does not implement WS-Addressing)"
+                ),
+            );
+            None
+        }
+        _ => {
+            let Some((prefix, local)) = name.split_once(':') else {
                 ctx.error(
-                    &a.loc,
-                    format!("`{attr}` has no meaning with action=\"remove\""),
+                    &n.loc,
+                    format!("SOAP header name `{name}` needs a namespace prefix (or use scope=\"transport\" for an HTTP header)"),
                 );
-            }
-        }
-        Content::Remove
-    } else {
-        match (el.attr("value"), el.attr("expression"), inline) {
-            (Some(v), None, None) => {
-                if let Target::Transport(_) = target
-                    && HeaderValue::from_str(&v.value).is_err()
-                {
-                    ctx.error(
-                        &v.loc,
-                        format!("`{}` is not a valid HTTP header value", v.value),
-                    );
-                    return None;
-                }
-                Content::Literal(v.value.clone())
-            }
-            (None, Some(it), None) => Content::Expr(values::expression(it, el, ctx.diags)?),
-            (None, None, Some(xml)) => Content::Xml(xml.to_content_xml()),
-            _ => {
+                return None;
+            };
+            let Some((_, ns)) = el.namespaces.iter().find(|(p, _)| p == prefix) else {
                 ctx.error(
-                    &el.loc,
-                    "<header> needs exactly one of `value`, `expression` and an inline element (or action=\"remove\")",
+                    &n.loc,
+                    format!("namespace prefix `{prefix}` is not declared"),
+                );
+                return None;
+            };
+            Some(Target::Soap {
+                ns: ns.clone(),
+                local: local.to_owned(),
+                prefix: prefix.to_owned(),
+            })
+        }
+    }
+}
+
+/// With action="remove", a `value` or `expression` is an error.
+fn no_content_to_remove(el: &Element, ctx: &mut Ctx<'_>) {
+    for attr in ["value", "expression"] {
+        if let Some(a) = el.attr(attr) {
+            ctx.error(
+                &a.loc,
+                format!("`{attr}` has no meaning with action=\"remove\""),
+            );
+        }
+    }
+}
+
+/// What to set: a literal `value`, an `expression`, or the inline element.
+fn parse_content(
+    el: &Element,
+    inline: Option<&Element>,
+    target: &Target,
+    ctx: &mut Ctx<'_>,
+) -> Option<Content> {
+    match (el.attr("value"), el.attr("expression"), inline) {
+        (Some(v), None, None) => {
+            if let Target::Transport(_) = target
+                && HeaderValue::from_str(&v.value).is_err()
+            {
+                ctx.error(
+                    &v.loc,
+                    format!("`{}` is not a valid HTTP header value", v.value),
                 );
                 return None;
             }
+            Some(Content::Literal(v.value.clone()))
         }
-    };
-    Some(Box::new(Header { target, content }))
+        (None, Some(it), None) => Some(Content::Expr(values::expression(it, el, ctx.diags)?)),
+        (None, None, Some(xml)) => Some(Content::Xml(xml.to_content_xml())),
+        _ => {
+            ctx.error(
+                &el.loc,
+                "<header> needs exactly one of `value`, `expression` and an inline element (or action=\"remove\")",
+            );
+            None
+        }
+    }
 }
 
 impl Mediator for Header {
@@ -238,8 +267,7 @@ impl Mediator for Header {
                     Scope::Transport,
                     "SOAPAction",
                     Value::Str(format!("\"{v}\"")),
-                )
-                .map_err(MediationError::Failed)?;
+                )?;
             }
             (Target::Action, None) => msg.remove_property(Scope::Transport, "SOAPAction"),
             (Target::Soap { ns, local, prefix }, value) => {

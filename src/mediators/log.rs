@@ -57,38 +57,8 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             ctx.unsupported(&a.loc, format!("attribute `{attr}` of <log>"));
         }
     }
-    let level = match el.attr("level") {
-        None => Level::Simple,
-        Some(a) => match a.value.trim() {
-            "simple" => Level::Simple,
-            "headers" => Level::Headers,
-            "full" => Level::Full,
-            "custom" => Level::Custom,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!(
-                        "unknown log level `{other}` (expected simple, headers, full or custom)"
-                    ),
-                );
-                return None;
-            }
-        },
-    };
-    let category = match el.attr("category") {
-        None => Category::Info,
-        Some(a) => match a.value.trim() {
-            "TRACE" => Category::Trace,
-            "DEBUG" => Category::Debug,
-            "INFO" => Category::Info,
-            "WARN" => Category::Warn,
-            "ERROR" | "FATAL" => Category::Error,
-            other => {
-                ctx.error(&a.loc, format!("unknown log category `{other}` (expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL)"));
-                return None;
-            }
-        },
-    };
+    let level = parse_level(el, ctx)?;
+    let category = parse_category(el, ctx)?;
     let separator = el
         .attr_value("separator")
         .map(|s| s.replace("\\n", "\n").replace("\\t", "\t"))
@@ -97,33 +67,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let mut ok = true;
     for child in el.elements() {
         match child.local_name() {
-            "property" if child.is_synapse() => {
-                ctx.check_attrs(child, &["name", "value", "expression"]);
-                ctx.no_children(child);
-                let Some(name) = ctx.required_attr(child, "name") else {
-                    ok = false;
-                    continue;
-                };
-                let value = match (child.attr("value"), child.attr("expression")) {
-                    (Some(v), None) => LogValue::Literal(v.value.clone()),
-                    (None, Some(it)) => match values::expression(it, child, ctx.diags) {
-                        Some(expr) => LogValue::Expr(expr),
-                        None => {
-                            ok = false;
-                            continue;
-                        }
-                    },
-                    _ => {
-                        ctx.error(
-                            &child.loc,
-                            "log <property> needs exactly one of `value` and `expression`",
-                        );
-                        ok = false;
-                        continue;
-                    }
-                };
-                properties.push((name.value.clone(), value));
-            }
+            "property" if child.is_synapse() => match parse_property(child, ctx) {
+                Some(property) => properties.push(property),
+                None => ok = false,
+            },
             "message" if child.is_synapse() => {
                 ctx.unsupported(&child.loc, "<message> templates in <log>");
                 ok = false;
@@ -142,6 +89,61 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             properties,
         }) as Box<dyn Mediator>
     })
+}
+
+/// `level`: simple (the default), headers, full or custom.
+fn parse_level(el: &Element, ctx: &mut Ctx<'_>) -> Option<Level> {
+    values::keyword(
+        el,
+        "level",
+        Level::Simple,
+        &[
+            ("simple", Level::Simple),
+            ("headers", Level::Headers),
+            ("full", Level::Full),
+            ("custom", Level::Custom),
+        ],
+        ("log level", "simple, headers, full or custom"),
+        ctx.diags,
+    )
+}
+
+/// `category`: TRACE, DEBUG, INFO (the default), WARN, ERROR or FATAL.
+fn parse_category(el: &Element, ctx: &mut Ctx<'_>) -> Option<Category> {
+    values::keyword(
+        el,
+        "category",
+        Category::Info,
+        &[
+            ("TRACE", Category::Trace),
+            ("DEBUG", Category::Debug),
+            ("INFO", Category::Info),
+            ("WARN", Category::Warn),
+            ("ERROR", Category::Error),
+            ("FATAL", Category::Error),
+        ],
+        ("log category", "TRACE, DEBUG, INFO, WARN, ERROR or FATAL"),
+        ctx.diags,
+    )
+}
+
+/// A `<property name value|expression/>` to log.
+fn parse_property(child: &Element, ctx: &mut Ctx<'_>) -> Option<(String, LogValue)> {
+    ctx.check_attrs(child, &["name", "value", "expression"]);
+    ctx.no_children(child);
+    let name = ctx.required_attr(child, "name")?;
+    let value = match (child.attr("value"), child.attr("expression")) {
+        (Some(v), None) => LogValue::Literal(v.value.clone()),
+        (None, Some(it)) => LogValue::Expr(values::expression(it, child, ctx.diags)?),
+        _ => {
+            ctx.error(
+                &child.loc,
+                "log <property> needs exactly one of `value` and `expression`",
+            );
+            return None;
+        }
+    };
+    Some((name.value.clone(), value))
 }
 
 impl Category {

@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use super::{Env, Mediator, Step};
 use crate::config::xml::{escape_text, escape_text_into};
-use crate::config::{Ctx, Element, values};
+use crate::config::{Attr, Ctx, Element, values};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::soap::{self, Envelope, Fault, FaultCode, SoapVersion};
@@ -61,21 +61,7 @@ struct MakeFault {
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(el, &["version", "response", "description"]);
     ctx.no_text(el);
-    let version = match el.attr("version") {
-        None => Version::Client,
-        Some(a) => match a.value.trim() {
-            "soap11" => Version::Soap(SoapVersion::V11),
-            "soap12" => Version::Soap(SoapVersion::V12),
-            "pox" => Version::Pox,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown makefault version `{other}` (expected soap11, soap12 or pox)"),
-                );
-                return None;
-            }
-        },
-    };
+    let version = parse_version(el, ctx)?;
     let response = match el.attr("response") {
         Some(a) => values::boolean(&a.value, &a.loc, "response", ctx.diags)?,
         None => true,
@@ -89,30 +75,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
             "code" => {
-                ctx.check_attrs(child, &["value", "expression"]);
-                ctx.no_children(child);
-                if let Some(a) = child.attr("expression") {
-                    code = values::expression(a, child, ctx.diags).map(Part::Expr);
-                    ok &= code.is_some();
-                } else if let Some(a) = ctx.required_attr(child, "value") {
-                    code = check_code(a.value.trim(), version, &a.loc, ctx).map(Part::Fixed);
-                    ok &= code.is_some();
-                } else {
-                    ok = false;
-                }
+                code = parse_part(child, &mut ok, ctx, |a, ctx| {
+                    check_code(a.value.trim(), version, &a.loc, ctx)
+                });
             }
-            "reason" => {
-                ctx.check_attrs(child, &["value", "expression"]);
-                ctx.no_children(child);
-                if let Some(a) = child.attr("expression") {
-                    reason = values::expression(a, child, ctx.diags).map(Part::Expr);
-                    ok &= reason.is_some();
-                } else if let Some(a) = ctx.required_attr(child, "value") {
-                    reason = Some(Part::Fixed(a.value.clone()));
-                } else {
-                    ok = false;
-                }
-            }
+            "reason" => reason = parse_part(child, &mut ok, ctx, |a, _| Some(a.value.clone())),
             "node" | "role" => {
                 ctx.check_attrs(child, &[]);
                 ctx.no_elements(child);
@@ -123,23 +90,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     role = Some(text);
                 }
             }
-            "detail" => {
-                ctx.check_attrs(child, &["expression"]);
-                if let Some(a) = child.attr("expression") {
-                    ctx.no_children(child);
-                    detail = values::expression(a, child, ctx.diags).map(Part::Expr);
-                    ok &= detail.is_some();
-                    continue;
-                }
-                let mut xml = String::new();
-                for n in &child.children {
-                    match n {
-                        crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
-                        crate::config::xml::Node::Text(t) => escape_text_into(t, &mut xml),
-                    }
-                }
-                detail = Some(Part::Fixed(xml.trim().to_owned()));
-            }
+            "detail" => detail = parse_detail(child, &mut ok, ctx),
             _ => {
                 ctx.unknown_child(el, child);
                 ok = false;
@@ -168,6 +119,62 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         detail,
         response,
     }))
+}
+
+/// `version`: soap11, soap12, pox, or (absent) the client's.
+fn parse_version(el: &Element, ctx: &mut Ctx<'_>) -> Option<Version> {
+    values::keyword(
+        el,
+        "version",
+        Version::Client,
+        &[
+            ("soap11", Version::Soap(SoapVersion::V11)),
+            ("soap12", Version::Soap(SoapVersion::V12)),
+            ("pox", Version::Pox),
+        ],
+        ("makefault version", "soap11, soap12 or pox"),
+        ctx.diags,
+    )
+}
+
+/// A `<code>` or `<reason>`: its `expression`, or its `value` read by `fixed`. A part
+/// that is missing or invalid clears `ok`.
+fn parse_part<T>(
+    child: &Element,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+    fixed: impl FnOnce(&Attr, &mut Ctx<'_>) -> Option<T>,
+) -> Option<Part<T>> {
+    ctx.check_attrs(child, &["value", "expression"]);
+    ctx.no_children(child);
+    let part = if let Some(a) = child.attr("expression") {
+        values::expression(a, child, ctx.diags).map(Part::Expr)
+    } else if let Some(a) = ctx.required_attr(child, "value") {
+        fixed(a, ctx).map(Part::Fixed)
+    } else {
+        None
+    };
+    *ok &= part.is_some();
+    part
+}
+
+/// A `<detail>`: its `expression`, or its content as XML (text escaped).
+fn parse_detail(child: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Part<String>> {
+    ctx.check_attrs(child, &["expression"]);
+    if let Some(a) = child.attr("expression") {
+        ctx.no_children(child);
+        let detail = values::expression(a, child, ctx.diags).map(Part::Expr);
+        *ok &= detail.is_some();
+        return detail;
+    }
+    let mut xml = String::new();
+    for n in &child.children {
+        match n {
+            crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
+            crate::config::xml::Node::Text(t) => escape_text_into(t, &mut xml),
+        }
+    }
+    Some(Part::Fixed(xml.trim().to_owned()))
 }
 
 /// Checks `prefix:Local` against the standard codes of the fault's version.
@@ -251,7 +258,42 @@ impl Mediator for MakeFault {
                 other => Some(escape_text(&other.into_string().unwrap_or_default())),
             },
         };
-        let (body, content_type) = match self.version {
+        let (body, content_type) = self.render(msg, code, reason, detail);
+        let content_type = HeaderValue::from_str(&content_type)
+            .map_err(|_| MediationError::Failed("invalid content type".into()))?;
+        let status = fault_status(msg);
+        self.deliver(msg, status, content_type, Body::Full(Bytes::from(body)));
+        // The fault is written for the client as it is; nothing converts it back.
+        msg.convert_reply = false;
+        Ok(Step::Continue)
+    }
+}
+
+/// `HTTP_SC` when set, else 200 with `FAULTS_AS_HTTP_200`, else 500.
+fn fault_status(msg: &MessageContext) -> StatusCode {
+    let forced_200 = msg
+        .get_axis2("FAULTS_AS_HTTP_200")
+        .is_some_and(|v| v.to_string().eq_ignore_ascii_case("true"));
+    msg.get_axis2("HTTP_SC")
+        .and_then(|v| v.to_string().trim().parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(if forced_200 {
+            StatusCode::OK
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        })
+}
+
+impl MakeFault {
+    /// The fault's body and content type, in the version asked for.
+    fn render(
+        &self,
+        msg: &MessageContext,
+        code: FaultCode,
+        reason: String,
+        detail: Option<String>,
+    ) -> (String, String) {
+        match self.version {
             Version::Pox => {
                 let text = match &detail {
                     Some(d) => d.clone(),
@@ -267,22 +309,18 @@ impl Mediator for MakeFault {
                 let v = msg.client.soap().unwrap_or(SoapVersion::V11);
                 self.soap(v, msg, code, reason, detail)
             }
-        };
-        let forced_200 = msg
-            .get_axis2("FAULTS_AS_HTTP_200")
-            .is_some_and(|v| v.to_string().eq_ignore_ascii_case("true"));
-        let status = msg
-            .get_axis2("HTTP_SC")
-            .and_then(|v| v.to_string().trim().parse::<u16>().ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .unwrap_or(if forced_200 {
-                StatusCode::OK
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            });
-        let content_type = HeaderValue::from_str(&content_type)
-            .map_err(|_| MediationError::Failed("invalid content type".into()))?;
-        let body = Body::Full(Bytes::from(body));
+        }
+    }
+
+    /// Makes the fault the response (`response="true"`, or already on the response
+    /// path), or the request's new body.
+    fn deliver(
+        &self,
+        msg: &mut MessageContext,
+        status: StatusCode,
+        content_type: HeaderValue,
+        body: Body,
+    ) {
         if self.response || msg.is_response() {
             let mut headers = HeaderMap::new();
             if !msg.is_response() {
@@ -301,13 +339,8 @@ impl Mediator for MakeFault {
             msg.set_header(header::CONTENT_TYPE, content_type);
             msg.set_axis2("HTTP_SC", Value::Int(i64::from(status.as_u16())));
         }
-        // The fault is written for the client as it is; nothing converts it back.
-        msg.convert_reply = false;
-        Ok(Step::Continue)
     }
-}
 
-impl MakeFault {
     fn soap(
         &self,
         version: SoapVersion,
@@ -339,23 +372,23 @@ impl MakeFault {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{Config, Diagnostics};
 
-    fn load(mediator: &str) -> Result<Config, String> {
+    fn load(mediator: &str) -> Result<Config, Diagnostics> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("s.xml"),
             format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">{mediator}</sequence>"#),
         )
         .unwrap();
-        Config::load(dir.path()).map_err(|d| d.to_string())
+        Config::load(dir.path())
     }
 
     #[test]
     fn codes_are_checked_against_the_version() {
         load(r#"<makefault version="soap11"><code xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" value="s:Server"/><reason value="r"/></makefault>"#).unwrap();
         load(r#"<makefault><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap();
-        let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err();
+        let error = load(r#"<makefault version="soap11"><code value="tns:Receiver"/><reason value="r"/></makefault>"#).unwrap_err().to_string();
         assert!(
             error.contains("is a SOAP 1.2 code but the fault is SOAP 1.1"),
             "{error}"
@@ -363,16 +396,19 @@ mod tests {
         let error = load(
             r#"<makefault version="soap12"><code value="x:Oops"/><reason value="r"/></makefault>"#,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("not a standard SOAP fault code"), "{error}");
-        let error =
-            load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#).unwrap_err();
+        let error = load(r#"<makefault version="soap12"><reason value="r"/></makefault>"#)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("needs a <code>"), "{error}");
         load(r#"<makefault><code expression="//x"/><reason expression="$ctx:ERROR_MESSAGE"/><detail expression="//d"/></makefault>"#)
             .unwrap();
         let error =
             load(r#"<makefault><code value="s:Server"/><reason expression="//x["/></makefault>"#)
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(error.contains("invalid XPath"), "{error}");
         load(r#"<makefault version="pox"><detail>oops</detail></makefault>"#).unwrap();
     }

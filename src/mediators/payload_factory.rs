@@ -21,7 +21,8 @@ use crate::config::{Ctx, Element};
 use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::payload::{json_as_xml, xml_as_json};
-use crate::message::xml::{Envelope, XmlDoc};
+use crate::message::soap::Malformed;
+use crate::message::xml::{Envelope, XmlDoc, XmlError};
 use crate::message::{Body, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,21 +80,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ],
     );
     ctx.no_text(el);
-    let media = match el.attr("media-type") {
-        None => MediaType::Xml,
-        Some(a) => match a.value.trim() {
-            "xml" => MediaType::Xml,
-            "json" => MediaType::Json,
-            "text" => MediaType::Text,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown media-type `{other}` (expected xml, json or text)"),
-                );
-                return None;
-            }
-        },
-    };
+    let media = parse_media(el, ctx)?;
     if let Some(a) = el.attr("template-type")
         && a.value.trim() != "default"
     {
@@ -116,45 +103,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                     continue;
                 }
-                format = match media {
-                    MediaType::Xml => {
-                        let mut elements = child.elements();
-                        match (elements.next(), elements.next()) {
-                            (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
-                            _ => {
-                                ctx.error(&child.loc, "an xml <format> holds exactly one element");
-                                ok = false;
-                                None
-                            }
-                        }
-                    }
-                    MediaType::Json | MediaType::Text => {
-                        if let Some(inner) = child.elements().next() {
-                            ctx.error(
-                                &inner.loc,
-                                "a json or text <format> holds text, not elements",
-                            );
-                            ok = false;
-                        }
-                        Some(child.text())
-                    }
-                };
+                format = parse_format(child, media, &mut ok, ctx);
             }
-            "args" if child.is_synapse() => {
-                ctx.check_attrs(child, &[]);
-                ctx.no_text(child);
-                for arg in child.elements() {
-                    if arg.local_name() != "arg" || !arg.is_synapse() {
-                        ctx.unknown_child(child, arg);
-                        ok = false;
-                        continue;
-                    }
-                    match parse_arg(arg, media, ctx) {
-                        Some(a) => args.push(a),
-                        None => ok = false,
-                    }
-                }
-            }
+            "args" if child.is_synapse() => parse_args(child, media, &mut args, &mut ok, ctx),
             _ => {
                 ctx.unknown_child(el, child);
                 ok = false;
@@ -170,7 +121,91 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     if !ok {
         return None;
     }
-    let segments = match split(&format, args.len()) {
+    let payload = build_payload(el, media, &format, args, escape_xml_chars, ctx)?;
+    Some(Box::new(PayloadFactory { media, payload }))
+}
+
+/// `media-type`: xml (the default), json or text.
+fn parse_media(el: &Element, ctx: &mut Ctx<'_>) -> Option<MediaType> {
+    values::keyword(
+        el,
+        "media-type",
+        MediaType::Xml,
+        &[
+            ("xml", MediaType::Xml),
+            ("json", MediaType::Json),
+            ("text", MediaType::Text),
+        ],
+        ("media-type", "xml, json or text"),
+        ctx.diags,
+    )
+}
+
+/// The template of a `<format>`: its one element (xml), or its text (json, text).
+fn parse_format(
+    child: &Element,
+    media: MediaType,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<String> {
+    match media {
+        MediaType::Xml => {
+            let mut elements = child.elements();
+            match (elements.next(), elements.next()) {
+                (Some(root), None) if !child.has_text() => Some(root.to_content_xml()),
+                _ => {
+                    ctx.error(&child.loc, "an xml <format> holds exactly one element");
+                    *ok = false;
+                    None
+                }
+            }
+        }
+        MediaType::Json | MediaType::Text => {
+            if let Some(inner) = child.elements().next() {
+                ctx.error(
+                    &inner.loc,
+                    "a json or text <format> holds text, not elements",
+                );
+                *ok = false;
+            }
+            Some(child.text())
+        }
+    }
+}
+
+/// The `<arg>`s of an `<args>`, added to `args`.
+fn parse_args(
+    child: &Element,
+    media: MediaType,
+    args: &mut Vec<Arg>,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) {
+    ctx.check_attrs(child, &[]);
+    ctx.no_text(child);
+    for arg in child.elements() {
+        if arg.local_name() != "arg" || !arg.is_synapse() {
+            ctx.unknown_child(child, arg);
+            *ok = false;
+            continue;
+        }
+        match parse_arg(arg, media, ctx) {
+            Some(a) => args.push(a),
+            None => *ok = false,
+        }
+    }
+}
+
+/// The payload: filled once at load when every argument is a literal, else a template.
+fn build_payload(
+    el: &Element,
+    media: MediaType,
+    format: &str,
+    args: Vec<Arg>,
+    escape_xml_chars: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<Payload> {
+    let segments = match split(format, args.len()) {
         Ok(s) => s,
         Err(index) => {
             ctx.error(
@@ -183,28 +218,26 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             return None;
         }
     };
-    let payload = if args.iter().all(|a| matches!(a, Arg::Ready(_))) {
-        let values: Vec<&str> = args
-            .iter()
-            .map(|a| match a {
-                Arg::Ready(s) => s.as_str(),
-                Arg::Expr { .. } => "",
-            })
-            .collect();
-        let text = fill(&segments, &values);
-        if let Err(problem) = check_output(media, &text) {
-            ctx.error(&el.loc, problem);
-            return None;
-        }
-        Payload::Fixed(Bytes::from(text))
-    } else {
-        Payload::Template {
+    if !args.iter().all(|a| matches!(a, Arg::Ready(_))) {
+        return Some(Payload::Template {
             segments,
             args,
             escape_xml_chars,
-        }
-    };
-    Some(Box::new(PayloadFactory { media, payload }))
+        });
+    }
+    let values: Vec<&str> = args
+        .iter()
+        .map(|a| match a {
+            Arg::Ready(s) => s.as_str(),
+            Arg::Expr { .. } => "",
+        })
+        .collect();
+    let text = fill(&segments, &values);
+    if let Err(problem) = check_output(media, &text) {
+        ctx.error(&el.loc, problem.to_string());
+        return None;
+    }
+    Some(Payload::Fixed(Bytes::from(text)))
 }
 
 fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> {
@@ -309,7 +342,7 @@ fn replacement(
     value: &Evaluated,
     literal: bool,
     escape_xml_chars: bool,
-) -> Result<String, String> {
+) -> Result<String, Malformed> {
     Ok(match (media, value) {
         (_, Evaluated::Null) => String::new(),
         (MediaType::Text, v) => v.clone().into_string().unwrap_or_default(),
@@ -342,16 +375,43 @@ fn json_escape(text: &str) -> String {
 }
 
 /// The filled template must be what its media type says.
-fn check_output(media: MediaType, text: &str) -> Result<(), String> {
+fn check_output(media: MediaType, text: &str) -> Result<(), OutputError> {
     match media {
         MediaType::Json => serde_json::from_str::<serde::de::IgnoredAny>(text)
             .map(|_| ())
-            .map_err(|error| format!("the payload is not valid JSON ({error}): {text}")),
+            .map_err(|source| OutputError::Json {
+                source,
+                text: text.to_owned(),
+            }),
         MediaType::Xml => XmlDoc::parse(text.as_bytes())
             .map(|_| ())
-            .map_err(|error| format!("the payload is not well-formed XML ({error}): {text}")),
+            .map_err(|source| OutputError::Xml {
+                source,
+                text: text.to_owned(),
+            }),
         MediaType::Text => Ok(()),
     }
+}
+
+/// A filled template that is not what its media type says.
+#[derive(Debug, thiserror::Error)]
+enum OutputError {
+    /// Not JSON.
+    #[error("the payload is not valid JSON ({source}): {text}")]
+    Json {
+        /// The parser's error.
+        source: serde_json::Error,
+        /// The filled template.
+        text: String,
+    },
+    /// Not XML.
+    #[error("the payload is not well-formed XML ({source}): {text}")]
+    Xml {
+        /// The parser's error.
+        source: XmlError,
+        /// The filled template.
+        text: String,
+    },
 }
 
 fn is_soap_content_type(msg: &MessageContext) -> bool {
@@ -468,8 +528,7 @@ impl PayloadFactory {
             MediaType::Xml => "application/xml",
         };
         msg.set_header(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        msg.set_property(Scope::Axis2, "messageType", Value::from(content_type))
-            .map_err(MediationError::Failed)?;
+        msg.set_property(Scope::Axis2, "messageType", Value::from(content_type))?;
         Ok(())
     }
 }

@@ -256,41 +256,80 @@ fn literal(
     let text = apply_pattern(raw, pattern);
     match convert(&text, ty) {
         Ok(v) => Some(v),
-        Err(message) => {
-            ctx.error(loc, message);
+        Err(error) => {
+            ctx.error(loc, error.to_string());
             None
         }
     }
 }
 
+/// Why text is not a value of the property's type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum ConvertError {
+    /// Not a BOOLEAN.
+    #[error("`{0}` is not a BOOLEAN")]
+    Boolean(String),
+    /// Not an INTEGER.
+    #[error("`{0}` is not an integer")]
+    Integer(String),
+    /// Not a FLOAT (or DOUBLE, SHORT, LONG).
+    #[error("`{0}` is not a number")]
+    Number(String),
+    /// Not an XML element (OM).
+    #[error("`{text}` is not an XML element: {source}")]
+    Xml {
+        /// The text, trimmed.
+        text: String,
+        /// The parser's error.
+        source: crate::message::xml::XmlError,
+    },
+    /// Not JSON.
+    #[error("`{text}` is not JSON: {reason}")]
+    Json {
+        /// The text.
+        text: String,
+        /// The parser's reason.
+        reason: String,
+    },
+}
+
 /// Converts text to a typed value.
-fn convert(text: &str, ty: Type) -> Result<Value, String> {
+fn convert(text: &str, ty: Type) -> Result<Value, ConvertError> {
     Ok(match ty {
         Type::String => Value::Str(text.to_owned()),
         Type::Boolean => match text.trim().to_ascii_lowercase().as_str() {
             "true" | "yes" | "1" => Value::Bool(true),
             "false" | "no" | "0" | "" => Value::Bool(false),
-            _ => return Err(format!("`{text}` is not a BOOLEAN")),
+            _ => return Err(ConvertError::Boolean(text.to_owned())),
         },
         Type::Integer => Value::Int(
             text.trim()
                 .parse::<i64>()
-                .map_err(|_| format!("`{text}` is not an integer"))?,
+                .map_err(|_| ConvertError::Integer(text.to_owned()))?,
         ),
         Type::Float => Value::Float(
             text.trim()
                 .parse::<f64>()
-                .map_err(|_| format!("`{text}` is not a number"))?,
+                .map_err(|_| ConvertError::Number(text.to_owned()))?,
         ),
         Type::Om => {
             let trimmed = text.trim();
-            crate::message::xml::XmlDoc::parse(trimmed.as_bytes())
-                .map_err(|error| format!("`{trimmed}` is not an XML element: {error}"))?;
+            crate::message::xml::XmlDoc::parse(trimmed.as_bytes()).map_err(|source| {
+                ConvertError::Xml {
+                    text: trimmed.to_owned(),
+                    source,
+                }
+            })?;
             Value::Xml(trimmed.to_owned())
         }
-        Type::Json => Value::Json(
-            serde_json::from_str(text).map_err(|error| format!("`{text}` is not JSON: {error}"))?,
-        ),
+        Type::Json => {
+            Value::Json(
+                serde_json::from_str(text).map_err(|error| ConvertError::Json {
+                    text: text.to_owned(),
+                    reason: error.to_string(),
+                })?,
+            )
+        }
     })
 }
 
@@ -299,7 +338,7 @@ fn typed(
     result: Evaluated,
     ty: Type,
     pattern: Option<&(Regex, usize)>,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>, ConvertError> {
     if pattern.is_none() {
         match (&result, ty) {
             (Evaluated::Null, Type::Om | Type::Json) => return Ok(None),
@@ -367,8 +406,7 @@ impl Mediator for Property {
         if self.scope == Scope::Axis2 && !content_type_follows(msg, &name, &value)? {
             return Ok(Step::NeedBody);
         }
-        msg.set_property(self.scope, &name, value)
-            .map_err(MediationError::Failed)?;
+        msg.set_property(self.scope, &name, value)?;
         Ok(Step::Continue)
     }
 }

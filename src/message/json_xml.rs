@@ -69,7 +69,10 @@ pub fn json_to_xml(json: &Value) -> String {
 ///
 /// # Errors
 /// The limit crossed, named as for XML.
-pub(crate) fn check_bounds(json: &Value, limits: crate::message::XmlLimits) -> Result<(), String> {
+pub(crate) fn check_bounds(
+    json: &Value,
+    limits: crate::message::XmlLimits,
+) -> Result<(), crate::message::xml::LimitError> {
     let mut budget = crate::message::xml::Budget::new(limits);
     let mut stack = vec![json];
     while let Some(value) = stack.pop() {

@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 
-use super::xml::{XmlDoc, XmlError, XmlLimits};
+use super::xml::{XmlDoc, XmlLimits};
 use super::{Body, ContentKind, MessageContext};
 
 /// The cached parsed form of the body.
@@ -42,13 +42,16 @@ enum Parsed {
 }
 
 /// Why the payload cannot be had in the form asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum PayloadError {
     /// The body is still a stream: read it (`Step::NeedBody`) and ask again.
+    #[error("the message body has not been read")]
     NeedBody,
     /// The payload is not well-formed in the form it claims (client or backend error).
+    #[error("{0}")]
     Malformed(String),
     /// The payload is of another kind and Axon cannot convert it.
+    #[error("{0}")]
     Unsupported(String),
 }
 
@@ -75,15 +78,6 @@ impl std::fmt::Debug for PayloadCache {
         f.debug_struct("PayloadCache")
             .field("parsed", &parsed)
             .finish()
-    }
-}
-
-impl std::fmt::Display for PayloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PayloadError::NeedBody => f.write_str("the message body has not been read"),
-            PayloadError::Malformed(m) | PayloadError::Unsupported(m) => f.write_str(m),
-        }
     }
 }
 
@@ -126,9 +120,9 @@ pub(crate) fn json_as_xml(json: &serde_json::Value) -> String {
 
 /// Selected XML elements as a JSON object (Synapse's mapping: they are the members of a
 /// `<jsonObject>`).
-pub(crate) fn xml_as_json(xml: &str) -> Result<String, String> {
+pub(crate) fn xml_as_json(xml: &str) -> Result<String, super::soap::Malformed> {
     let wrapped = format!("<jsonObject>{xml}</jsonObject>");
-    let root = super::soap::parse_xml(wrapped.as_bytes()).map_err(|error| error.0)?;
+    let root = super::soap::parse_xml(wrapped.as_bytes())?;
     Ok(super::json_xml::xml_to_json(&root).to_string())
 }
 
@@ -198,8 +192,8 @@ impl MessageContext {
         }
         let doc = match kind_of(&bytes, self.content_type()) {
             PayloadKind::Empty | PayloadKind::Xml => {
-                XmlDoc::parse_with(&bytes, self.payload.limits).map_err(|XmlError(m)| {
-                    PayloadError::Malformed(format!("invalid XML payload: {m}"))
+                XmlDoc::parse_with(&bytes, self.payload.limits).map_err(|error| {
+                    PayloadError::Malformed(format!("invalid XML payload: {error}"))
                 })?
             }
             // A body that says it is XML and is not is malformed, not text to wrap.
@@ -218,11 +212,12 @@ impl MessageContext {
                 super::json_xml::check_bounds(&json, self.payload.limits)
                     .map_err(|m| PayloadError::Malformed(format!("invalid JSON payload: {m}")))?;
                 let xml = super::json_xml::json_to_xml(&json);
-                let mut doc = XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(
-                    |XmlError(m)| {
-                        PayloadError::Unsupported(format!("this JSON payload has no XML form: {m}"))
-                    },
-                )?;
+                let mut doc =
+                    XmlDoc::parse_with(xml.as_bytes(), self.payload.limits).map_err(|error| {
+                        PayloadError::Unsupported(format!(
+                            "this JSON payload has no XML form: {error}"
+                        ))
+                    })?;
                 doc.from_json = true;
                 doc
             }

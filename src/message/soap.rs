@@ -42,6 +42,12 @@ pub enum SoapVersion {
 #[error("{0}")]
 pub struct Malformed(pub String);
 
+impl From<super::xml::LimitError> for Malformed {
+    fn from(error: super::xml::LimitError) -> Self {
+        Malformed(error.to_string())
+    }
+}
+
 /// The standard fault codes of both versions (reference §4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultCode {
@@ -950,7 +956,7 @@ impl Shape {
                 self.depth += 1;
                 // Past the limit the check stops at once: rxml's work per element grows
                 // with the depth, so a deeper document would cost quadratic time.
-                crate::message::xml::Budget::depth(self.depth).map_err(Malformed)?;
+                crate::message::xml::Budget::depth(self.depth).map_err(Malformed::from)?;
                 if attrs.len() > self.max_attributes {
                     return Err(Malformed(format!(
                         "an element of the SOAP envelope has more than {} attributes (limit --max-xml-attributes)",

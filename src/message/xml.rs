@@ -71,54 +71,78 @@ impl Budget {
     }
 
     /// An element opened at `depth` (1 for the root).
-    pub(crate) fn depth(depth: usize) -> Result<(), String> {
+    pub(crate) fn depth(depth: usize) -> Result<(), LimitError> {
         if depth > MAX_DEPTH {
-            return Err(format!(
-                "the XML payload is nested deeper than {MAX_DEPTH} elements"
-            ));
+            return Err(LimitError::Depth);
         }
         Ok(())
     }
 
     /// One node whose strings take `bytes`.
-    pub(crate) fn node(&mut self, bytes: usize) -> Result<(), String> {
+    pub(crate) fn node(&mut self, bytes: usize) -> Result<(), LimitError> {
         self.nodes += 1;
         self.memory = self.memory.saturating_add(NODE_COST + bytes);
         if self.nodes > self.limits.max_nodes {
-            return Err(format!(
-                "the XML payload has more than {} nodes (limit --max-xml-nodes)",
-                self.limits.max_nodes
-            ));
+            return Err(LimitError::Nodes(self.limits.max_nodes));
         }
         self.check_memory()
     }
 
     /// `bytes` more in a node already counted (text that continues).
-    pub(crate) fn grow(&mut self, bytes: usize) -> Result<(), String> {
+    pub(crate) fn grow(&mut self, bytes: usize) -> Result<(), LimitError> {
         self.memory = self.memory.saturating_add(bytes);
         self.check_memory()
     }
 
-    fn check_memory(&self) -> Result<(), String> {
+    fn check_memory(&self) -> Result<(), LimitError> {
         if self.memory > self.limits.max_memory {
-            return Err(format!(
-                "the XML payload would take more than {} bytes of memory as a tree (limit --max-xml-memory)",
-                self.limits.max_memory
-            ));
+            return Err(LimitError::Memory(self.limits.max_memory));
         }
         Ok(())
     }
 
     /// An element with `attributes` attributes.
-    pub(crate) fn attributes(&self, attributes: usize) -> Result<(), String> {
+    pub(crate) fn attributes(&self, attributes: usize) -> Result<(), LimitError> {
         if attributes > self.limits.max_attributes {
-            return Err(format!(
-                "an element of the XML payload has more than {} attributes (limit --max-xml-attributes)",
-                self.limits.max_attributes
-            ));
+            return Err(LimitError::Attributes(self.limits.max_attributes));
         }
         Ok(())
     }
+}
+
+/// A limit of [`XmlLimits`] (or the nesting limit) that a document goes beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LimitError {
+    /// Nested deeper than the nesting limit.
+    #[error("the XML payload is nested deeper than {MAX_DEPTH} elements")]
+    Depth,
+    /// More nodes than `--max-xml-nodes`.
+    #[error("the XML payload has more than {0} nodes (limit --max-xml-nodes)")]
+    Nodes(usize),
+    /// A tree larger than `--max-xml-memory` bytes.
+    #[error(
+        "the XML payload would take more than {0} bytes of memory as a tree (limit --max-xml-memory)"
+    )]
+    Memory(usize),
+    /// An element with more attributes than `--max-xml-attributes`.
+    #[error(
+        "an element of the XML payload has more than {0} attributes (limit --max-xml-attributes)"
+    )]
+    Attributes(usize),
+}
+
+/// Why the attributes of a start tag are refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum AttributeError {
+    /// More attributes than the limit.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// An attribute quick-xml cannot read.
+    #[error("malformed XML: {0}")]
+    Malformed(#[source] quick_xml::events::attributes::AttrError),
+    /// The same attribute name twice on one element.
+    #[error("malformed XML: attribute `{0}` is written twice on one element")]
+    Duplicate(String),
 }
 
 /// Checks, without building anything, that `bytes` would parse within `limits` and the
@@ -143,17 +167,17 @@ pub(crate) fn check_bounds(bytes: &[u8], limits: XmlLimits) -> Result<(), XmlErr
             }
             Event::Eof => return Ok(()),
             other => {
-                budget.node(other.len()).map_err(XmlError)?;
+                budget.node(other.len())?;
                 continue;
             }
         };
-        Budget::depth(depth + 1).map_err(XmlError)?;
-        budget.node(tag.len()).map_err(XmlError)?;
+        Budget::depth(depth + 1)?;
+        budget.node(tag.len())?;
         let mut attributes = 0;
         for attr in tag.attributes().with_checks(false).flatten() {
             attributes += 1;
-            budget.attributes(attributes).map_err(XmlError)?;
-            budget.node(attr.value.len()).map_err(XmlError)?;
+            budget.attributes(attributes)?;
+            budget.node(attr.value.len())?;
         }
         if matches!(event, Event::Start(_)) {
             depth += 1;
@@ -167,12 +191,12 @@ pub(crate) fn check_bounds(bytes: &[u8], limits: XmlLimits) -> Result<(), XmlErr
 pub(crate) fn unique_attributes<'a>(
     tag: &'a quick_xml::events::BytesStart<'_>,
     budget: &Budget,
-) -> Result<Vec<quick_xml::events::attributes::Attribute<'a>>, String> {
+) -> Result<Vec<quick_xml::events::attributes::Attribute<'a>>, AttributeError> {
     const LINEAR: usize = 8;
     let mut out: Vec<quick_xml::events::attributes::Attribute<'a>> = Vec::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for attr in tag.attributes().with_checks(false) {
-        let attr = attr.map_err(|error| format!("malformed XML: {error}"))?;
+        let attr = attr.map_err(AttributeError::Malformed)?;
         budget.attributes(out.len() + 1)?;
         let duplicate = if out.len() < LINEAR {
             out.iter().any(|a| a.key == attr.key)
@@ -183,10 +207,8 @@ pub(crate) fn unique_attributes<'a>(
             !seen.insert(attr.key.into_inner())
         };
         if duplicate {
-            return Err(format!(
-                "malformed XML: attribute `{}` is written twice on one element",
-                attr.key.as_ref()
-            ));
+            let key: &str = attr.key.as_ref();
+            return Err(AttributeError::Duplicate(key.to_owned()));
         }
         out.push(attr);
     }
@@ -216,9 +238,26 @@ pub(crate) struct XmlDoc {
 }
 
 /// Why a payload is not acceptable XML.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct XmlError(pub(crate) String);
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum XmlError {
+    /// The document goes beyond a limit.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A start tag's attributes are refused.
+    #[error(transparent)]
+    Attribute(#[from] AttributeError),
+    /// The reader failed at byte `at`.
+    #[error("malformed XML at byte {at}: {reason}")]
+    Syntax {
+        /// The byte offset the reader reports.
+        at: u64,
+        /// The reader's reason.
+        reason: String,
+    },
+    /// Not well-formed, or not acceptable in a message (Axon's words).
+    #[error("{0}")]
+    Malformed(String),
+}
 
 impl std::fmt::Debug for XmlDoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,7 +285,7 @@ impl XmlDoc {
     /// As [`XmlDoc::parse`], or a document over one of `limits`.
     pub(crate) fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<XmlDoc, XmlError> {
         let text = std::str::from_utf8(bytes)
-            .map_err(|_| XmlError("the XML payload is not valid UTF-8".into()))?;
+            .map_err(|_| XmlError::Malformed("the XML payload is not valid UTF-8".into()))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let package = Package::new();
         let envelope = {
@@ -432,7 +471,7 @@ fn check_parts(root: Option<Element<'_>>) -> Result<(), XmlError> {
             .count()
     };
     if count("Body") > 1 || count("Header") > 1 {
-        return Err(XmlError(
+        return Err(XmlError::Malformed(
             "the SOAP envelope has more than one Body or Header".into(),
         ));
     }
@@ -491,24 +530,22 @@ impl<'d> Builder<'d> {
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
         loop {
-            let event = reader.read_event().map_err(|error| {
-                XmlError(format!(
-                    "malformed XML at byte {}: {error}",
-                    reader.error_position()
-                ))
+            let event = reader.read_event().map_err(|error| XmlError::Syntax {
+                at: reader.error_position(),
+                reason: error.to_string(),
             })?;
             match event {
                 Event::Start(tag) => {
                     self.flush_text()?;
                     self.count_root()?;
-                    Budget::depth(self.stack.len() + 1).map_err(XmlError)?;
+                    Budget::depth(self.stack.len() + 1)?;
                     let opened = self.open(&tag)?;
                     self.stack.push(opened);
                 }
                 Event::Empty(tag) => {
                     self.flush_text()?;
                     self.count_root()?;
-                    Budget::depth(self.stack.len() + 1).map_err(XmlError)?;
+                    Budget::depth(self.stack.len() + 1)?;
                     let (el, mark) = self.open(&tag)?;
                     self.bindings.truncate(mark);
                     self.attach(ChildOfElement::Element(el));
@@ -538,31 +575,33 @@ impl<'d> Builder<'d> {
                             "quot" => "\"".into(),
                             "apos" => "'".into(),
                             other => {
-                                return Err(XmlError(format!(
+                                return Err(XmlError::Malformed(format!(
                                     "malformed XML: unknown entity `&{other};`"
                                 )));
                             }
                         },
-                        Err(error) => return Err(XmlError(format!("malformed XML: {error}"))),
+                        Err(error) => {
+                            return Err(XmlError::Malformed(format!("malformed XML: {error}")));
+                        }
                     };
                     self.push_text(&resolved)?;
                 }
                 Event::Comment(c) => {
                     self.flush_text()?;
-                    self.budget.node(c.len()).map_err(XmlError)?;
+                    self.budget.node(c.len())?;
                     let node = self.doc.create_comment(&c);
                     self.attach(ChildOfElement::Comment(node));
                 }
                 Event::PI(pi) => {
                     self.flush_text()?;
-                    self.budget.node(pi.len()).map_err(XmlError)?;
+                    self.budget.node(pi.len())?;
                     let content = pi.content().trim();
                     let value = (!content.is_empty()).then_some(content);
                     let node = self.doc.create_processing_instruction(pi.target(), value);
                     self.attach(ChildOfElement::ProcessingInstruction(node));
                 }
                 Event::DocType(_) => {
-                    return Err(XmlError(
+                    return Err(XmlError::Malformed(
                         "a DTD (`<!DOCTYPE`) is not accepted in a message".into(),
                     ));
                 }
@@ -571,14 +610,14 @@ impl<'d> Builder<'d> {
             }
         }
         if let Some((el, _)) = self.stack.last() {
-            return Err(XmlError(format!(
+            return Err(XmlError::Malformed(format!(
                 "malformed XML: element `{}` is never closed",
                 el.name().local_part()
             )));
         }
         self.flush_text()?;
         if !self.fragment && self.roots == 0 {
-            return Err(XmlError(
+            return Err(XmlError::Malformed(
                 "malformed XML: the document has no root element".into(),
             ));
         }
@@ -589,7 +628,9 @@ impl<'d> Builder<'d> {
         if self.stack.is_empty() {
             self.roots += 1;
             if !self.fragment && self.roots > 1 {
-                return Err(XmlError("malformed XML: more than one root element".into()));
+                return Err(XmlError::Malformed(
+                    "malformed XML: more than one root element".into(),
+                ));
             }
         }
         Ok(())
@@ -600,7 +641,7 @@ impl<'d> Builder<'d> {
             if content.trim().is_empty() {
                 return Ok(());
             }
-            return Err(XmlError(
+            return Err(XmlError::Malformed(
                 "malformed XML: text outside the root element".into(),
             ));
         }
@@ -612,7 +653,7 @@ impl<'d> Builder<'d> {
         if self.text.is_empty() {
             return Ok(());
         }
-        self.budget.node(self.text.len()).map_err(XmlError)?;
+        self.budget.node(self.text.len())?;
         let node = self.doc.create_text(&self.text);
         self.text.clear();
         self.attach(ChildOfElement::Text(node));
@@ -647,21 +688,22 @@ impl<'d> Builder<'d> {
         let mark = self.bindings.len();
         let name: String = tag.name().as_ref().to_owned();
         let mut attrs: Vec<(String, String)> = Vec::new();
-        self.budget.node(name.len()).map_err(XmlError)?;
-        for attr in unique_attributes(tag, &self.budget).map_err(XmlError)? {
+        self.budget.node(name.len())?;
+        for attr in unique_attributes(tag, &self.budget)? {
             self.budget
-                .node(attr.key.as_ref().len() + attr.value.len())
-                .map_err(XmlError)?;
+                .node(attr.key.as_ref().len() + attr.value.len())?;
             let key: String = attr.key.as_ref().to_owned();
             let value = attr
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|error| XmlError(format!("malformed XML: attribute `{key}`: {error}")))?
+                .map_err(|error| {
+                    XmlError::Malformed(format!("malformed XML: attribute `{key}`: {error}"))
+                })?
                 .into_owned();
             if key == "xmlns" {
                 self.bindings.push((String::new(), value));
             } else if let Some(prefix) = key.strip_prefix("xmlns:") {
                 if value.is_empty() {
-                    return Err(XmlError(format!(
+                    return Err(XmlError::Malformed(format!(
                         "malformed XML: prefix `{prefix}` is bound to an empty namespace"
                     )));
                 }
@@ -673,7 +715,7 @@ impl<'d> Builder<'d> {
         let (prefix, local) = split_qname(&name);
         let ns = match prefix {
             Some(p) => Some(self.lookup(p).ok_or_else(|| {
-                XmlError(format!(
+                XmlError::Malformed(format!(
                     "malformed XML: namespace prefix `{p}` is not declared"
                 ))
             })?),
@@ -696,7 +738,7 @@ impl<'d> Builder<'d> {
             let (ap, alocal) = split_qname(key);
             let ans = match ap {
                 Some(p) => Some(self.lookup(p).ok_or_else(|| {
-                    XmlError(format!(
+                    XmlError::Malformed(format!(
                         "malformed XML: namespace prefix `{p}` is not declared"
                     ))
                 })?),
@@ -1063,19 +1105,19 @@ mod tests {
             ("<a>&bogus;</a>", "unknown entity"),
         ] {
             let error = XmlDoc::parse(src.as_bytes()).unwrap_err();
-            assert!(error.0.contains(expected), "{src}: {}", error.0);
+            assert!(error.to_string().contains(expected), "{src}: {error}");
         }
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
         assert!(
             XmlDoc::parse(deep.as_bytes())
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("deeper")
         );
         assert!(
             XmlDoc::parse(&[0xff, 0xfe])
                 .unwrap_err()
-                .0
+                .to_string()
                 .contains("UTF-8")
         );
     }
@@ -1157,22 +1199,27 @@ mod tests {
         };
         let many = format!("<r>{}</r>", "<i/>".repeat(10));
         let error = XmlDoc::parse_with(many.as_bytes(), small).unwrap_err();
-        assert!(error.0.contains("more than 10 nodes"), "{error}");
+        assert!(error.to_string().contains("more than 10 nodes"), "{error}");
         assert!(check_bounds(many.as_bytes(), small).is_err());
         let attrs: String = (0..21).map(|i| format!(" a{i}=\"1\"")).collect();
         let wide = format!("<r{attrs}/>");
         let error = XmlDoc::parse_with(wide.as_bytes(), small).unwrap_err();
-        assert!(error.0.contains("--max-xml-attributes"), "{error}");
+        assert!(
+            error.to_string().contains("--max-xml-attributes"),
+            "{error}"
+        );
         for dup in [2, 15] {
             let attrs: String = (0..16).map(|i| format!(" a{i}=\"1\"")).collect();
             let src = format!("<r{attrs} a{dup}=\"2\"/>");
             let error = XmlDoc::parse(src.as_bytes()).unwrap_err();
             assert!(
-                error.0.contains(&format!("`a{dup}` is written twice")),
+                error
+                    .to_string()
+                    .contains(&format!("`a{dup}` is written twice")),
                 "{error}"
             );
             let error = crate::message::soap::parse_xml(src.as_bytes()).unwrap_err();
-            assert!(error.0.contains("written twice"), "{error}");
+            assert!(error.to_string().contains("written twice"), "{error}");
         }
         let memory = XmlLimits {
             max_memory: 1000,
@@ -1180,7 +1227,7 @@ mod tests {
         };
         let text = format!("<r>{}</r>", "x".repeat(1000));
         let error = XmlDoc::parse_with(text.as_bytes(), memory).unwrap_err();
-        assert!(error.0.contains("--max-xml-memory"), "{error}");
+        assert!(error.to_string().contains("--max-xml-memory"), "{error}");
     }
 
     #[test]

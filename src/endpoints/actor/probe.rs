@@ -115,7 +115,7 @@ impl From<&EndpointError> for ErrorRecord {
         ErrorRecord {
             code: error.code(),
             message: error.message(),
-            detail: error.detail.clone(),
+            detail: error.cause.to_string(),
             address: error.address.clone(),
             time: rfc3339(SystemTime::now()),
             message_id: None,
@@ -229,7 +229,7 @@ async fn run(actor: WeakAddr<EndpointActor>, probe: Probe, name: Arc<str>) {
                 in_a_row: check.healthy_threshold,
             }),
             (Verdict::Down, Err(error)) => {
-                tracing::debug!(endpoint = %name, code = error.code(), error = %error.detail, "Health check failed");
+                tracing::debug!(endpoint = %name, code = error.code(), error = %error.cause, "Health check failed");
                 addr.do_send(Probed::Down(ErrorRecord::from(&error)));
             }
             _ => {}

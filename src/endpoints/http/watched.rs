@@ -92,7 +92,7 @@ impl Watched {
             message = %r.message,
             code = error.code(),
             address = error.address.as_deref().unwrap_or(""),
-            error = %error.detail,
+            error = %error.cause,
             received = self.received,
             "Endpoint response body failed; the client's response is aborted"
         );
