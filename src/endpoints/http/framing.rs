@@ -90,19 +90,31 @@ impl Framed {
         }
     }
 
-    /// Reads into `held` until the head is complete, then fixes it; `Ready` once there is
-    /// something to hand out (or the stream ended).
-    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Reads the response head into `buf` (awc's buffer) and fixes it there when it arrives
+    /// whole in one read, the usual case: no copy. A head split over reads is held back in
+    /// `held` until complete, and then handed out from there. `Ready` once there is something
+    /// to hand out (or the stream ended).
+    fn poll_head(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
-            if let Some(end) = head_end(&self.held) {
-                match body_framing(&self.held[..end], self.head_request) {
-                    // `HTTP/1.1` → `HTTP/1.0`: byte 7.
-                    BodyFraming::CloseDelimited => self.held[7] = b'0',
-                    BodyFraming::Chunked => {
-                        self.chunks = Some(Chunks::START.feed(&self.held[end..]));
-                    }
-                    BodyFraming::Other => {}
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+            if buf.filled().len() == before {
+                // The stream ended inside the head: hand over what there is.
+                self.phase = Phase::Through;
+                return Poll::Ready(Ok(()));
+            }
+            if self.held.is_empty() {
+                let read = &mut buf.filled_mut()[before..];
+                if let Some(chunks) = settle_head(read, self.head_request) {
+                    self.chunks = chunks;
+                    self.phase = Phase::Through;
+                    return Poll::Ready(Ok(()));
                 }
+            }
+            self.held.extend_from_slice(&buf.filled()[before..]);
+            buf.set_filled(before);
+            if let Some(chunks) = settle_head(&mut self.held, self.head_request) {
+                self.chunks = chunks;
                 self.phase = Phase::Through;
                 return Poll::Ready(Ok(()));
             }
@@ -110,20 +122,22 @@ impl Framed {
                 self.phase = Phase::Through;
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 8 * 1024];
-            let mut buf = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
-                    // The stream ended inside the head: hand over what there is.
-                    self.phase = Phase::Through;
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Ready(Ok(())) => self.held.extend_from_slice(buf.filled()),
-            }
         }
     }
+}
+
+/// When `bytes` start with a complete head: fixes it in place (`HTTP/1.1` → `HTTP/1.0`,
+/// byte 7, for a close-delimited body) and returns where a chunked body after it stands.
+fn settle_head(bytes: &mut [u8], head_request: bool) -> Option<Option<Chunks>> {
+    let end = head_end(bytes)?;
+    Some(match body_framing(&bytes[..end], head_request) {
+        BodyFraming::CloseDelimited => {
+            bytes[7] = b'0';
+            None
+        }
+        BodyFraming::Chunked => Some(Chunks::START.feed(&bytes[end..])),
+        BodyFraming::Other => None,
+    })
 }
 
 /// The length of the head at the start of `bytes` (through its blank line), once complete.
@@ -293,10 +307,11 @@ impl AsyncRead for Framed {
             this.phase = Phase::Head;
             this.held.clear();
         }
-        if this.phase == Phase::Head {
-            match this.poll_head(cx) {
-                Poll::Ready(Ok(())) => {}
-                other => return other,
+        if this.phase == Phase::Head && buf.remaining() > 0 {
+            let before = buf.filled().len();
+            ready!(this.poll_head(cx, buf))?;
+            if buf.filled().len() > before {
+                return Poll::Ready(Ok(()));
             }
         }
         if !this.held.is_empty() {
