@@ -7,7 +7,9 @@
 mod flushed;
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::body::SizedStream;
@@ -104,8 +106,17 @@ async fn handle(
     let started = Instant::now();
     let id = MessageId::next();
     req.extensions_mut().insert(ExchangeId(id));
-    let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
-    let exchange = ClientSide::scope(side, exchange(req.clone(), payload, &shared, started, id));
+    let exchange = exchange(req.clone(), payload, &shared, started, id);
+    // Boxed: the exchange's future is large, and the handler's future is moved twice by
+    // actix-web before it is polled. Only a request with a body has a client side to watch
+    // (a read timeout, a stall to blame on the client): a GET runs without the task-local.
+    let exchange: Pin<Box<dyn Future<Output = HttpResponse> + '_>> = if declares_body(req.headers())
+    {
+        let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
+        Box::pin(ClientSide::scope(side, exchange))
+    } else {
+        Box::pin(exchange)
+    };
     let mut drain = shared.drain_ended();
     let drain_ended = async {
         if drain.wait_for(|ended| *ended).await.is_err() {
@@ -362,10 +373,7 @@ fn client_scheme(req: &HttpRequest) -> &'static str {
 /// Inside an exchange the stream is bounded by the body read timeout (see
 /// [`crate::message::body::ClientSide`]).
 pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let content_length = declared_length(headers);
     let chunked = headers.contains_key(header::TRANSFER_ENCODING);
     let has_body = chunked || content_length.is_some_and(|l| l > 0);
     let body = if has_body {
@@ -377,6 +385,19 @@ pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -
         Body::Empty
     };
     (body, has_body)
+}
+
+fn declared_length(headers: &header::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Whether the request has a body, as [`request_body`] decides it.
+fn declares_body(headers: &header::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || declared_length(headers).is_some_and(|l| l > 0)
 }
 
 /// Dispatch properties: the shared ones, then what only HTTP has (the URL prefix and
