@@ -386,7 +386,7 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
     }
     let host = msg.headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if let Some(Value::Str(client)) = msg.get_axis2(REMOTE_ADDR) {
-        append_to_list(out, HeaderName::from_static("x-forwarded-for"), client);
+        append_to_list(out, X_FORWARDED_FOR, client);
         let mut element = if client.contains(':') {
             format!("for=\"[{client}]\";proto={}", msg.scheme)
         } else {
@@ -399,11 +399,8 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
         }
         append_to_list(out, header::FORWARDED, &element);
     }
-    out.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(msg.scheme),
-    );
-    let forwarded_host = HeaderName::from_static("x-forwarded-host");
+    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(msg.scheme));
+    let forwarded_host = X_FORWARDED_HOST;
     if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok())
         && !out.contains_key(&forwarded_host)
     {
@@ -411,8 +408,18 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
     }
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Appends `item` to the comma-separated list in header `name` (all its lines joined).
 fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+    if !headers.contains_key(&name) {
+        if let Ok(value) = HeaderValue::from_str(item) {
+            headers.insert(name, value);
+        }
+        return;
+    }
     let mut list: Vec<&str> = headers
         .get_all(&name)
         .filter_map(|v| v.to_str().ok())

@@ -46,6 +46,10 @@ pub const MESSAGE_ID_HEADER: &str = "x-axon-message-id";
 /// answer is still being written (exchanges themselves are answered when the drain ends).
 const DRAIN_MARGIN_SECS: u64 = 5;
 
+/// The names of the headers set on every answer, checked once at compile time.
+const MESSAGE_ID: header::HeaderName = header::HeaderName::from_static(MESSAGE_ID_HEADER);
+const TRACE: header::HeaderName = header::HeaderName::from_static(TRACE_HEADER);
+
 /// The exchange's id, for answers made before (or without) a message context.
 #[derive(Debug, Clone, Copy)]
 struct ExchangeId(MessageId);
@@ -482,10 +486,8 @@ fn exchange_id(req: &HttpRequest) -> MessageId {
 }
 
 fn set_message_id(response: &mut HttpResponse, id: MessageId) {
-    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(MESSAGE_ID_HEADER), v);
+    if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
+        response.headers_mut().insert(MESSAGE_ID, v);
     }
 }
 
@@ -655,22 +657,22 @@ pub(crate) fn finish(
             .headers_mut()
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
-    let message_id = match response.headers().get(MESSAGE_ID_HEADER) {
-        Some(id) => id.to_str().unwrap_or_default().to_owned(),
-        None => {
-            let id = exchange_id(req);
-            set_message_id(&mut response, id);
-            id.to_string()
-        }
-    };
+    if !response.headers().contains_key(&MESSAGE_ID) {
+        set_message_id(&mut response, exchange_id(req));
+    }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
         && let Ok(v) = HeaderValue::from_str(endpoints)
     {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(TRACE_HEADER), v);
+        response.headers_mut().insert(TRACE, v);
     }
+    // Borrowed from the header: the id is formatted once per answer, and only copied when
+    // the log line is written.
+    let message_id = response
+        .headers()
+        .get(&MESSAGE_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default();
     tracing::info!(
         message_id,
         method = %req.method(),
