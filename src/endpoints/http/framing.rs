@@ -142,10 +142,10 @@ fn settle_head(bytes: &mut [u8], head_request: bool) -> Option<Option<Chunks>> {
 
 /// The length of the head at the start of `bytes` (through its blank line), once complete.
 fn head_end(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
+    // The first `\r\n\r\n` ends at the first line feed with `\r\n\r` before it.
+    memchr::memchr_iter(b'\n', bytes)
+        .find(|&lf| lf >= 3 && &bytes[lf - 3..lf] == b"\r\n\r")
+        .map(|lf| lf + 1)
 }
 
 /// How the body of a response is delimited, as far as the shim cares.
@@ -175,8 +175,14 @@ fn body_framing(head: &[u8], head_request: bool) -> BodyFraming {
         return BodyFraming::Other;
     }
     let (mut length, mut chunked, mut encoded) = (false, false, false);
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let (name, value) = match line.iter().position(|&b| b == b':') {
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', head) {
+        let (line, status_line) = (&head[start..lf], start == 0);
+        start = lf + 1;
+        if status_line {
+            continue;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => (line[..colon].trim_ascii(), &line[colon + 1..]),
             None => continue,
         };
