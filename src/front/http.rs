@@ -23,6 +23,7 @@ use actix_web::{
 use tokio::time::Instant;
 
 use super::limits::within_descriptors;
+use crate::config::SeqId;
 use crate::engine::dispatch::{RequestHead, Route};
 use crate::engine::lifecycle::Gate;
 use crate::engine::{BuiltinFault, Reply, Runtime};
@@ -194,154 +195,38 @@ async fn exchange(
     if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
         return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
     }
-    let headers = req.headers();
-    let (body, has_body) = request_body(headers, payload);
-    let head = RequestHead {
-        method: req.method(),
-        path: req.uri().path(),
-        query: req.uri().query(),
-        host: headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str())),
-        scheme,
-        content_type: headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        has_body,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    };
+    let (body, has_body) = request_body(req.headers(), payload);
     let route = rt
         .router
-        .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
+        .route_where(&rt.config, &request_head(&req, scheme, has_body), |api| {
+            rt.apis.get(api.id).is_deployed()
+        });
     let api_life = route.api().map(|api| rt.apis.get(api.id).clone());
-    if let Some(life) = &api_life {
-        match life.gate() {
-            Gate::Serve => {}
-            Gate::Deprecated(since) => {
-                req.extensions_mut().insert(Deprecated(since));
-            }
-            Gate::Refuse(refusal) => {
-                let response = builtin_response(
-                    &req,
-                    has_body,
-                    refusal.status,
-                    refusal.code,
-                    refusal.message.to_owned(),
-                    refusal.detail,
-                );
-                return finish(&req, started, life.name(), "", response, None);
-            }
-        }
+    if let Some(life) = &api_life
+        && let Some(response) = gate(&req, life, has_body)
+    {
+        return finish(&req, started, life.name(), "", response, None);
     }
     let mut msg = MessageContext::request(
         req.method().clone(),
         req.uri().clone(),
         scheme,
-        headers.clone(),
+        req.headers().clone(),
         body,
     );
     msg.id = id;
     crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
     msg.api = api_life;
-    let (api_name, resource_name, reply) = match route {
-        Route::Resource {
+    let (api_name, resource_name, sequences) = match plan(&rt, &req, route, &mut msg, has_body) {
+        Plan::Run {
             api,
             resource,
-            vars,
-            params,
-            sub_path,
-        } => {
-            set_dispatch_properties(
-                &mut msg,
-                &req,
-                api,
-                &resource.name,
-                &vars,
-                &params,
-                &sub_path,
-            );
-            let reply = rt
-                .run_exchange(
-                    msg,
-                    resource.in_sequence,
-                    resource.out_sequence,
-                    resource.fault_sequence,
-                )
-                .await;
-            (api.name.as_str(), resource.name.as_str(), reply)
-        }
-        Route::NoApi => match rt.config.sequence_named("main") {
-            Some(main) => (
-                "",
-                "main",
-                // A `main` with an <out> handles the responses to its sends (Synapse's
-                // shape); one without answers with them directly, never sending a
-                // response on to its endpoint again.
-                rt.run_exchange(msg, Some(main), main_out(&rt, main), None)
-                    .await,
-            ),
-            None => return finish(&req, started, "", "", plain(StatusCode::NOT_FOUND), None),
-        },
-        Route::NotFound(api) => match rt.config.sequence_named("_resource_mismatch_handler_") {
-            Some(h) => (
-                api.name.as_str(),
-                "",
-                rt.run_exchange(msg, Some(h), None, None).await,
-            ),
-            None => {
-                return finish(
-                    &req,
-                    started,
-                    &api.name,
-                    "",
-                    plain(StatusCode::NOT_FOUND),
-                    None,
-                );
-            }
-        },
-        Route::MethodNotAllowed { api, allow } => {
-            match rt.config.sequence_named("_method_not_allowed_handler_") {
-                Some(h) => (
-                    api.name.as_str(),
-                    "",
-                    rt.run_exchange(msg, Some(h), None, None).await,
-                ),
-                None => {
-                    let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED);
-                    if let Ok(v) = HeaderValue::from_str(&allow_list(&allow)) {
-                        resp.headers_mut().insert(header::ALLOW, v);
-                    }
-                    return finish(&req, started, &api.name, "", resp, None);
-                }
-            }
-        }
-        Route::Options { api, allow } => {
-            let mut resp = plain(StatusCode::OK);
-            let allow = if allow.is_empty() {
-                "GET, POST, PUT, DELETE".to_owned()
-            } else {
-                allow_list(&allow)
-            };
-            if let Ok(v) = HeaderValue::from_str(&allow) {
-                resp.headers_mut().insert(header::ALLOW, v);
-            }
-            return finish(&req, started, &api.name, "", resp, None);
-        }
-        Route::BadRequest { api, reason } => {
-            let response = builtin_response(
-                &req,
-                has_body,
-                StatusCode::BAD_REQUEST,
-                crate::endpoints::error::codes::MALFORMED_MESSAGE,
-                "Bad request".into(),
-                reason,
-            );
-            return finish(&req, started, &api.name, "", response, None);
-        }
+            sequences,
+        } => (api, resource, sequences),
+        Plan::Answer { api, response } => return finish(&req, started, api, "", response, None),
     };
+    let [in_seq, out_seq, fault_seq] = sequences;
+    let reply = rt.run_exchange(msg, in_seq, out_seq, fault_seq).await;
     let reply = super::soap::for_client(reply, &rt.limits).await;
     let (response, attempts) = into_response(reply);
     finish(
@@ -352,6 +237,169 @@ async fn exchange(
         response,
         Some(&attempts),
     )
+}
+
+/// What dispatch reads of the request.
+fn request_head<'r>(req: &'r HttpRequest, scheme: &'static str, has_body: bool) -> RequestHead<'r> {
+    let headers = req.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    RequestHead {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        host: text(header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())),
+        scheme,
+        content_type: text(header::CONTENT_TYPE),
+        has_body,
+        user_agent: text(header::USER_AGENT),
+    }
+}
+
+/// The API's lifecycle gate: a deprecated API's request is marked (for `finish`), a refused
+/// one gets its answer.
+fn gate(
+    req: &HttpRequest,
+    life: &crate::engine::lifecycle::ApiLife,
+    has_body: bool,
+) -> Option<HttpResponse> {
+    match life.gate() {
+        Gate::Serve => None,
+        Gate::Deprecated(since) => {
+            req.extensions_mut().insert(Deprecated(since));
+            None
+        }
+        Gate::Refuse(refusal) => Some(builtin_response(
+            req,
+            has_body,
+            refusal.status,
+            refusal.code,
+            refusal.message.to_owned(),
+            refusal.detail,
+        )),
+    }
+}
+
+/// Where a route leads: the sequences of an exchange (in, out, fault) with the API and
+/// resource names of its log line, or an answer made without one.
+enum Plan<'a> {
+    Run {
+        api: &'a str,
+        resource: &'a str,
+        sequences: [Option<SeqId>; 3],
+    },
+    Answer {
+        api: &'a str,
+        response: HttpResponse,
+    },
+}
+
+/// The plan for `route`; a matched resource's dispatch properties are set on `msg`. An
+/// unmatched request goes to the sequence configured for its case (`main`,
+/// `_resource_mismatch_handler_`, `_method_not_allowed_handler_`) when there is one.
+fn plan<'a>(
+    rt: &'a Runtime,
+    req: &HttpRequest,
+    route: Route<'a>,
+    msg: &mut MessageContext,
+    has_body: bool,
+) -> Plan<'a> {
+    let answer = |api, response| Plan::Answer { api, response };
+    match route {
+        Route::Resource {
+            api,
+            resource,
+            vars,
+            params,
+            sub_path,
+        } => {
+            set_dispatch_properties(msg, req, api, &resource.name, &vars, &params, &sub_path);
+            let sequences = [
+                resource.in_sequence,
+                resource.out_sequence,
+                resource.fault_sequence,
+            ];
+            Plan::Run {
+                api: &api.name,
+                resource: &resource.name,
+                sequences,
+            }
+        }
+        // A `main` with an <out> handles the responses to its sends (Synapse's shape); one
+        // without answers with them directly, never sending a response on to its endpoint
+        // again.
+        Route::NoApi => match rt.config.sequence_named("main") {
+            Some(main) => Plan::Run {
+                api: "",
+                resource: "main",
+                sequences: [Some(main), main_out(rt, main), None],
+            },
+            None => answer("", plain(StatusCode::NOT_FOUND)),
+        },
+        Route::NotFound(api) => handler_or(rt, &api.name, "_resource_mismatch_handler_", || {
+            plain(StatusCode::NOT_FOUND)
+        }),
+        Route::MethodNotAllowed { api, allow } => {
+            handler_or(rt, &api.name, "_method_not_allowed_handler_", || {
+                with_allow(StatusCode::METHOD_NOT_ALLOWED, allow_list(&allow))
+            })
+        }
+        Route::Options { api, allow } => answer(&api.name, options_response(&allow)),
+        Route::BadRequest { api, reason } => answer(
+            &api.name,
+            builtin_response(
+                req,
+                has_body,
+                StatusCode::BAD_REQUEST,
+                crate::endpoints::error::codes::MALFORMED_MESSAGE,
+                "Bad request".into(),
+                reason,
+            ),
+        ),
+    }
+}
+
+/// The sequence `name` when it is configured (run with no out or fault sequence), else
+/// Axon's own answer.
+fn handler_or<'a>(
+    rt: &'a Runtime,
+    api: &'a str,
+    name: &str,
+    otherwise: impl FnOnce() -> HttpResponse,
+) -> Plan<'a> {
+    match rt.config.sequence_named(name) {
+        Some(handler) => Plan::Run {
+            api,
+            resource: "",
+            sequences: [Some(handler), None, None],
+        },
+        None => Plan::Answer {
+            api,
+            response: otherwise(),
+        },
+    }
+}
+
+/// Axon's answer to OPTIONS on a path whose resources do not list it.
+fn options_response(allow: &[Method]) -> HttpResponse {
+    let allow = if allow.is_empty() {
+        "GET, POST, PUT, DELETE".to_owned()
+    } else {
+        allow_list(allow)
+    };
+    with_allow(StatusCode::OK, allow)
+}
+
+/// A bodiless answer with an `Allow` header.
+fn with_allow(status: StatusCode, allow: String) -> HttpResponse {
+    let mut response = plain(status);
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, v);
+    }
+    response
 }
 
 /// `http` or `https`, as the client connected: a `Forwarded` or `X-Forwarded-Proto` header
