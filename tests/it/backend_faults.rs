@@ -95,6 +95,25 @@ async fn a_body_delimited_by_the_close_of_the_connection_is_forwarded_whole() {
 }
 
 #[actix_rt::test]
+async fn a_close_delimited_head_split_over_many_reads_is_still_read_to_the_close() {
+    // The shim looks at a head in awc's buffer when it arrives in one read; this one comes a
+    // byte at a time, so it is held back until complete, then fixed.
+    let head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    let (axon, _backend) = axon_over(
+        vec![
+            Act::Drip(head, Duration::from_millis(2)),
+            Act::write("dripped head, whole body"),
+            Act::Close,
+        ],
+        "",
+    )
+    .await;
+    let reply = axon.get("/a").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.text(), "dripped head, whole body");
+}
+
+#[actix_rt::test]
 async fn a_close_delimited_body_after_a_framed_one_on_the_same_connection_is_read_whole() {
     let (axon, backend) = axon_over(
         vec![

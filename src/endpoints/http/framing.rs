@@ -9,10 +9,11 @@
 //!
 //! The shim sits between awc and the TCP stream of plain-HTTP connections. awc sends one
 //! request at a time on a connection and reads its response only once the request is
-//! written, so the first bytes read after a write begin a response head. The shim holds
-//! those bytes until the head is complete (at most [`MAX_HEAD`]) and, when the head declares
-//! no framing, hands awc the same head with its version changed from `HTTP/1.1` to
-//! `HTTP/1.0` (one byte). actix-http then reads the body to the connection's end, and closes
+//! written, so the first bytes read after a write begin a response head. The shim reads
+//! them into awc's buffer; a head that arrives whole is looked at there, one split over
+//! reads is held back until complete (at most [`MAX_HEAD`]). When the head declares no
+//! framing, awc gets the same head with its version changed from `HTTP/1.1` to `HTTP/1.0`
+//! (one byte). actix-http then reads the body to the connection's end, and closes
 //! the connection afterwards, which a close-delimited response requires anyway.
 //!
 //! It also follows a chunked body to its last chunk: actix-http ends a chunked body cleanly
