@@ -189,12 +189,21 @@ impl MessageId {
 /// many messages Axon has handled.
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(&self.urn()).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl MessageId {
+    /// The id as shown (`urn:uuid:` and the UUID's 36 characters), written without the
+    /// formatting machinery: it goes on every answer of the HTTP front.
+    pub(crate) fn urn(self) -> [u8; 45] {
         static KEY: std::sync::LazyLock<(u64, u64)> = std::sync::LazyLock::new(|| {
             use std::hash::{BuildHasher, RandomState};
             let seed = RandomState::new();
             (seed.hash_one(1u8), seed.hash_one(2u8))
         });
         const LOW: u64 = (1 << 62) - 1;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let (process, key) = *KEY;
         // Multiplying by an odd number and xor-shifting right are bijections modulo 2^62.
         let mut x = (self.0 ^ key) & LOW;
@@ -204,15 +213,20 @@ impl fmt::Display for MessageId {
         x ^= x >> 29;
         let high = (process & !0xF000) | 0x4000;
         let low = x | (1 << 63);
-        write!(
-            f,
-            "urn:uuid:{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            high >> 32,
-            (high >> 16) & 0xFFFF,
-            high & 0xFFFF,
-            low >> 48,
-            low & 0xFFFF_FFFF_FFFF
-        )
+        // Where the 16 hex digits of `high`, then those of `low`, go (around the dashes).
+        const HIGH: [usize; 16] = [
+            9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 23, 24, 25, 26,
+        ];
+        const LOW_AT: [usize; 16] = [
+            28, 29, 30, 31, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44,
+        ];
+        let mut urn = *b"urn:uuid:00000000-0000-0000-0000-000000000000";
+        for (half, places) in [(high, &HIGH), (low, &LOW_AT)] {
+            for (i, &at) in places.iter().enumerate() {
+                urn[at] = HEX[((half >> (60 - 4 * i)) & 0xF) as usize];
+            }
+        }
+        urn
     }
 }
 
@@ -506,6 +520,15 @@ mod tests {
             let groups: Vec<usize> = uuid.split('-').map(str::len).collect();
             assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
             assert!(uuid[14..].starts_with('4'), "version 4 layout: {id}");
+            assert!(
+                matches!(uuid.as_bytes()[19], b'8'..=b'b'),
+                "RFC 4122 variant: {id}"
+            );
+            assert!(
+                uuid.bytes()
+                    .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+                "lowercase hex: {id}"
+            );
         }
         // Consecutive messages do not get consecutive ids.
         let last = |id: &String| u64::from_str_radix(&id[id.len() - 12..], 16).unwrap_or(0);

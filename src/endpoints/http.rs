@@ -357,12 +357,23 @@ fn target(
 /// endpoint's base path. Axon refuses such a request (400) rather than normalising it: no
 /// client that means well sends one (browsers and HTTP libraries remove them).
 pub(crate) fn has_dot_segment(path: &str) -> bool {
-    path.split('/').any(|segment| {
-        segment.len() <= 6 && {
-            let dots = segment.to_ascii_lowercase().replace("%2e", ".");
-            dots == "." || dots == ".."
-        }
-    })
+    path.split('/').any(is_dot_segment)
+}
+
+/// `.` or `..`, each dot possibly written `%2e` or `%2E` (read without allocating: every
+/// request's path goes through here).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = match rest {
+            [b'.', tail @ ..] => tail,
+            [b'%', b'2', b'e' | b'E', tail @ ..] => tail,
+            _ => return false,
+        };
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
 }
 
 /// Copies `msg`'s end-to-end headers into `out`, the request to the backend, and adds the
@@ -385,12 +396,14 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
     }
     let host = msg.headers.get(header::HOST).and_then(|v| v.to_str().ok());
     if let Some(Value::Str(client)) = msg.get_axis2(REMOTE_ADDR) {
-        append_to_list(out, HeaderName::from_static("x-forwarded-for"), client);
-        let mut element = if client.contains(':') {
-            format!("for=\"[{client}]\";proto={}", msg.scheme)
+        append_to_list(out, X_FORWARDED_FOR, client);
+        let mut element = String::with_capacity(64);
+        if client.contains(':') {
+            element.extend(["for=\"[", client, "]\""]);
         } else {
-            format!("for={client};proto={}", msg.scheme)
-        };
+            element.extend(["for=", client]);
+        }
+        element.extend([";proto=", msg.scheme]);
         if let Some(host) = host.filter(|h| !h.contains(['"', '\\'])) {
             element.push_str(";host=\"");
             element.push_str(host);
@@ -398,11 +411,8 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
         }
         append_to_list(out, header::FORWARDED, &element);
     }
-    out.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(msg.scheme),
-    );
-    let forwarded_host = HeaderName::from_static("x-forwarded-host");
+    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static(msg.scheme));
+    let forwarded_host = X_FORWARDED_HOST;
     if let Some(host) = host.and_then(|h| HeaderValue::from_str(h).ok())
         && !out.contains_key(&forwarded_host)
     {
@@ -410,8 +420,18 @@ fn forwarded_headers(msg: &MessageContext, out: &mut HeaderMap) {
     }
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// Appends `item` to the comma-separated list in header `name` (all its lines joined).
 fn append_to_list(headers: &mut HeaderMap, name: HeaderName, item: &str) {
+    if !headers.contains_key(&name) {
+        if let Ok(value) = HeaderValue::from_str(item) {
+            headers.insert(name, value);
+        }
+        return;
+    }
     let mut list: Vec<&str> = headers
         .get_all(&name)
         .filter_map(|v| v.to_str().ok())
@@ -429,8 +449,30 @@ pub(crate) const REMOTE_ADDR: &str = "REMOTE_ADDR";
 /// `get-property('axis2', 'REMOTE_ADDR')`). Every front calls this on the requests it makes.
 pub(crate) fn note_client_address(msg: &mut MessageContext, peer: Option<std::net::SocketAddr>) {
     if let Some(peer) = peer {
-        msg.set_axis2(REMOTE_ADDR, Value::Str(peer.ip().to_string()));
+        msg.set_axis2(REMOTE_ADDR, Value::Str(ip_text(peer.ip())));
     }
+}
+
+/// The address as `Display` writes it, an IPv4 one without the formatter (every request
+/// has one).
+fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
 }
 
 /// The body length a response declares with `Content-Length`.
@@ -510,6 +552,21 @@ mod tests {
             "/a/b.",
         ] {
             assert!(!has_dot_segment(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn client_addresses_read_as_display_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.30.40",
+            "255.255.255.255",
+            "::1",
+            "fe80::1",
+        ] {
+            let addr: std::net::IpAddr = ip.parse().expect("an address");
+            assert_eq!(ip_text(addr), addr.to_string());
         }
     }
 

@@ -450,61 +450,17 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
     let log = |response: Response<ResponseBody>, api: &str, trace: &str| {
         finish(response, &path, api, trace, started)
     };
-    if parts.method != http::Method::POST {
-        return log(
-            trailers_only(code::UNIMPLEMENTED, "gRPC calls are HTTP/2 POST requests"),
-            "",
-            "",
-        );
-    }
-    let is_grpc = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| wire::is_grpc_content_type(v.as_bytes()));
-    if !is_grpc {
-        // The gRPC specification: a non-gRPC content type gets HTTP 415.
-        let mut response =
-            trailers_only(code::INTERNAL, "the content type must be application/grpc");
-        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return log(response, "", "");
-    }
-    let client_deadline = match parts.headers.get("grpc-timeout") {
-        None => None,
-        Some(value) => match wire::parse_timeout(value.as_bytes()) {
-            Some(d) => Some(started + d),
-            None => {
-                let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                return log(
-                    trailers_only(code::INTERNAL, &format!("malformed grpc-timeout `{text}`")),
-                    "",
-                    "",
-                );
-            }
-        },
+    let client_deadline = match call_deadline(&parts, started) {
+        Ok(deadline) => deadline,
+        Err(response) => return log(*response, "", ""),
     };
     let post = actix_web::http::Method::POST;
-    let head = RequestHead {
-        method: &post,
-        path: &path,
-        query: parts.uri.query(),
-        host: parts.uri.authority().map(|a| a.as_str()).or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|v| v.to_str().ok())
-        }),
-        scheme: ctx.scheme,
-        content_type: None,
-        has_body: true,
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    };
     let (service, method) = split_path(&path);
-    let route = rt
-        .grpc_router
-        .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
+    let route = rt.grpc_router.route_where(
+        &rt.config,
+        &call_head(&parts, &post, &path, ctx.scheme),
+        |api| rt.apis.get(api.id).is_deployed(),
+    );
     let (api, resource, vars) = match route {
         Route::Resource {
             api,
@@ -530,19 +486,9 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
     };
     // The API's lifecycle: BLOCKED and RETIRED APIs refuse the call, DEPRECATED ones say so.
     let life = rt.apis.get(api.id).clone();
-    let deprecated = match life.gate() {
-        Gate::Serve => None,
-        Gate::Deprecated(since) => HeaderValue::from_str(&format!("@{since}")).ok(),
-        Gate::Refuse(refusal) => {
-            let text = format!("{}: {}", refusal.message, refusal.detail);
-            let mut response = trailers_only(wire::code_for_http(refusal.status.as_u16()), &text);
-            if let Ok(v) = HeaderValue::from_str(&refusal.code.to_string()) {
-                response
-                    .headers_mut()
-                    .insert(super::http::ERROR_CODE_HEADER, v);
-            }
-            return log(response, &api.name, "");
-        }
+    let deprecated = match call_gate(&life) {
+        Ok(deprecated) => deprecated,
+        Err(response) => return log(*response, &api.name, ""),
     };
     let uri = path.parse().unwrap_or_default();
     let mut msg = MessageContext::request(
@@ -580,6 +526,93 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
             .insert(super::http::DEPRECATION_HEADER, since);
     }
     log(response, &api.name, &trace)
+}
+
+/// The checks of a call before routing: an HTTP/2 POST with a gRPC content type and a
+/// well-formed `grpc-timeout`; returns the client's deadline, or the answer of a call that
+/// fails them.
+fn call_deadline(
+    parts: &http::request::Parts,
+    started: Instant,
+) -> Result<Option<Instant>, Box<Response<ResponseBody>>> {
+    if parts.method != http::Method::POST {
+        return Err(Box::new(trailers_only(
+            code::UNIMPLEMENTED,
+            "gRPC calls are HTTP/2 POST requests",
+        )));
+    }
+    let is_grpc = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| wire::is_grpc_content_type(v.as_bytes()));
+    if !is_grpc {
+        // The gRPC specification: a non-gRPC content type gets HTTP 415.
+        let mut response =
+            trailers_only(code::INTERNAL, "the content type must be application/grpc");
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return Err(Box::new(response));
+    }
+    match parts.headers.get("grpc-timeout") {
+        None => Ok(None),
+        Some(value) => match wire::parse_timeout(value.as_bytes()) {
+            Some(d) => Ok(Some(started + d)),
+            None => {
+                let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                let message = format!("malformed grpc-timeout `{text}`");
+                Err(Box::new(trailers_only(code::INTERNAL, &message)))
+            }
+        },
+    }
+}
+
+/// What dispatch reads of a call.
+fn call_head<'r>(
+    parts: &'r http::request::Parts,
+    post: &'r actix_web::http::Method,
+    path: &'r str,
+    scheme: &'static str,
+) -> RequestHead<'r> {
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    RequestHead {
+        method: post,
+        path,
+        query: parts.uri.query(),
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| header(http::header::HOST)),
+        scheme,
+        content_type: None,
+        has_body: true,
+        user_agent: header(http::header::USER_AGENT),
+    }
+}
+
+/// The API's lifecycle gate for a call: BLOCKED and RETIRED APIs refuse it (the answer is
+/// the error), DEPRECATED ones say so (the `Deprecation` header's value).
+fn call_gate(
+    life: &crate::engine::lifecycle::ApiLife,
+) -> Result<Option<HeaderValue>, Box<Response<ResponseBody>>> {
+    match life.gate() {
+        Gate::Serve => Ok(None),
+        Gate::Deprecated(since) => Ok(HeaderValue::from_str(&format!("@{since}")).ok()),
+        Gate::Refuse(refusal) => {
+            let text = format!("{}: {}", refusal.message, refusal.detail);
+            let mut response = trailers_only(wire::code_for_http(refusal.status.as_u16()), &text);
+            if let Ok(v) = HeaderValue::from_str(&refusal.code.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(super::http::ERROR_CODE_HEADER, v);
+            }
+            Err(Box::new(response))
+        }
+    }
 }
 
 /// `/pkg.Service/Method` into (`pkg.Service`, `/Method`).

@@ -7,7 +7,9 @@
 mod flushed;
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::body::SizedStream;
@@ -21,6 +23,7 @@ use actix_web::{
 use tokio::time::Instant;
 
 use super::limits::within_descriptors;
+use crate::config::SeqId;
 use crate::engine::dispatch::{RequestHead, Route};
 use crate::engine::lifecycle::Gate;
 use crate::engine::{BuiltinFault, Reply, Runtime};
@@ -43,6 +46,10 @@ pub const MESSAGE_ID_HEADER: &str = "x-axon-message-id";
 /// How much longer than the drain actix-web waits before it closes connections whose
 /// answer is still being written (exchanges themselves are answered when the drain ends).
 const DRAIN_MARGIN_SECS: u64 = 5;
+
+/// The names of the headers set on every answer, checked once at compile time.
+const MESSAGE_ID: header::HeaderName = header::HeaderName::from_static(MESSAGE_ID_HEADER);
+const TRACE: header::HeaderName = header::HeaderName::from_static(TRACE_HEADER);
 
 /// The exchange's id, for answers made before (or without) a message context.
 #[derive(Debug, Clone, Copy)]
@@ -104,8 +111,17 @@ async fn handle(
     let started = Instant::now();
     let id = MessageId::next();
     req.extensions_mut().insert(ExchangeId(id));
-    let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
-    let exchange = ClientSide::scope(side, exchange(req.clone(), payload, &shared, started, id));
+    let exchange = exchange(req.clone(), payload, &shared, started, id);
+    // Boxed: the exchange's future is large, and the handler's future is moved twice by
+    // actix-web before it is polled. Only a request with a body has a client side to watch
+    // (a read timeout, a stall to blame on the client): a GET runs without the task-local.
+    let exchange: Pin<Box<dyn Future<Output = HttpResponse> + '_>> = if declares_body(req.headers())
+    {
+        let side = ClientSide::new(shared.runtime().limits.body_read_timeout);
+        Box::pin(ClientSide::scope(side, exchange))
+    } else {
+        Box::pin(exchange)
+    };
     let mut drain = shared.drain_ended();
     let drain_ended = async {
         if drain.wait_for(|ended| *ended).await.is_err() {
@@ -179,154 +195,38 @@ async fn exchange(
     if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
         return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
     }
-    let headers = req.headers();
-    let (body, has_body) = request_body(headers, payload);
-    let head = RequestHead {
-        method: req.method(),
-        path: req.uri().path(),
-        query: req.uri().query(),
-        host: headers
-            .get(header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str())),
-        scheme,
-        content_type: headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-        has_body,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    };
+    let (body, has_body) = request_body(req.headers(), payload);
     let route = rt
         .router
-        .route_where(&rt.config, &head, |api| rt.apis.get(api.id).is_deployed());
+        .route_where(&rt.config, &request_head(&req, scheme, has_body), |api| {
+            rt.apis.get(api.id).is_deployed()
+        });
     let api_life = route.api().map(|api| rt.apis.get(api.id).clone());
-    if let Some(life) = &api_life {
-        match life.gate() {
-            Gate::Serve => {}
-            Gate::Deprecated(since) => {
-                req.extensions_mut().insert(Deprecated(since));
-            }
-            Gate::Refuse(refusal) => {
-                let response = builtin_response(
-                    &req,
-                    has_body,
-                    refusal.status,
-                    refusal.code,
-                    refusal.message.to_owned(),
-                    refusal.detail,
-                );
-                return finish(&req, started, life.name(), "", response, None);
-            }
-        }
+    if let Some(life) = &api_life
+        && let Some(response) = gate(&req, life, has_body)
+    {
+        return finish(&req, started, life.name(), "", response, None);
     }
     let mut msg = MessageContext::request(
         req.method().clone(),
         req.uri().clone(),
         scheme,
-        headers.clone(),
+        req.headers().clone(),
         body,
     );
     msg.id = id;
     crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
     msg.api = api_life;
-    let (api_name, resource_name, reply) = match route {
-        Route::Resource {
+    let (api_name, resource_name, sequences) = match plan(&rt, &req, route, &mut msg, has_body) {
+        Plan::Run {
             api,
             resource,
-            vars,
-            params,
-            sub_path,
-        } => {
-            set_dispatch_properties(
-                &mut msg,
-                &req,
-                api,
-                &resource.name,
-                &vars,
-                &params,
-                &sub_path,
-            );
-            let reply = rt
-                .run_exchange(
-                    msg,
-                    resource.in_sequence,
-                    resource.out_sequence,
-                    resource.fault_sequence,
-                )
-                .await;
-            (api.name.as_str(), resource.name.as_str(), reply)
-        }
-        Route::NoApi => match rt.config.sequence_named("main") {
-            Some(main) => (
-                "",
-                "main",
-                // A `main` with an <out> handles the responses to its sends (Synapse's
-                // shape); one without answers with them directly, never sending a
-                // response on to its endpoint again.
-                rt.run_exchange(msg, Some(main), main_out(&rt, main), None)
-                    .await,
-            ),
-            None => return finish(&req, started, "", "", plain(StatusCode::NOT_FOUND), None),
-        },
-        Route::NotFound(api) => match rt.config.sequence_named("_resource_mismatch_handler_") {
-            Some(h) => (
-                api.name.as_str(),
-                "",
-                rt.run_exchange(msg, Some(h), None, None).await,
-            ),
-            None => {
-                return finish(
-                    &req,
-                    started,
-                    &api.name,
-                    "",
-                    plain(StatusCode::NOT_FOUND),
-                    None,
-                );
-            }
-        },
-        Route::MethodNotAllowed { api, allow } => {
-            match rt.config.sequence_named("_method_not_allowed_handler_") {
-                Some(h) => (
-                    api.name.as_str(),
-                    "",
-                    rt.run_exchange(msg, Some(h), None, None).await,
-                ),
-                None => {
-                    let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED);
-                    if let Ok(v) = HeaderValue::from_str(&allow_list(&allow)) {
-                        resp.headers_mut().insert(header::ALLOW, v);
-                    }
-                    return finish(&req, started, &api.name, "", resp, None);
-                }
-            }
-        }
-        Route::Options { api, allow } => {
-            let mut resp = plain(StatusCode::OK);
-            let allow = if allow.is_empty() {
-                "GET, POST, PUT, DELETE".to_owned()
-            } else {
-                allow_list(&allow)
-            };
-            if let Ok(v) = HeaderValue::from_str(&allow) {
-                resp.headers_mut().insert(header::ALLOW, v);
-            }
-            return finish(&req, started, &api.name, "", resp, None);
-        }
-        Route::BadRequest { api, reason } => {
-            let response = builtin_response(
-                &req,
-                has_body,
-                StatusCode::BAD_REQUEST,
-                crate::endpoints::error::codes::MALFORMED_MESSAGE,
-                "Bad request".into(),
-                reason,
-            );
-            return finish(&req, started, &api.name, "", response, None);
-        }
+            sequences,
+        } => (api, resource, sequences),
+        Plan::Answer { api, response } => return finish(&req, started, api, "", response, None),
     };
+    let [in_seq, out_seq, fault_seq] = sequences;
+    let reply = rt.run_exchange(msg, in_seq, out_seq, fault_seq).await;
     let reply = super::soap::for_client(reply, &rt.limits).await;
     let (response, attempts) = into_response(reply);
     finish(
@@ -337,6 +237,169 @@ async fn exchange(
         response,
         Some(&attempts),
     )
+}
+
+/// What dispatch reads of the request.
+fn request_head<'r>(req: &'r HttpRequest, scheme: &'static str, has_body: bool) -> RequestHead<'r> {
+    let headers = req.headers();
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    RequestHead {
+        method: req.method(),
+        path: req.uri().path(),
+        query: req.uri().query(),
+        host: text(header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())),
+        scheme,
+        content_type: text(header::CONTENT_TYPE),
+        has_body,
+        user_agent: text(header::USER_AGENT),
+    }
+}
+
+/// The API's lifecycle gate: a deprecated API's request is marked (for `finish`), a refused
+/// one gets its answer.
+fn gate(
+    req: &HttpRequest,
+    life: &crate::engine::lifecycle::ApiLife,
+    has_body: bool,
+) -> Option<HttpResponse> {
+    match life.gate() {
+        Gate::Serve => None,
+        Gate::Deprecated(since) => {
+            req.extensions_mut().insert(Deprecated(since));
+            None
+        }
+        Gate::Refuse(refusal) => Some(builtin_response(
+            req,
+            has_body,
+            refusal.status,
+            refusal.code,
+            refusal.message.to_owned(),
+            refusal.detail,
+        )),
+    }
+}
+
+/// Where a route leads: the sequences of an exchange (in, out, fault) with the API and
+/// resource names of its log line, or an answer made without one.
+enum Plan<'a> {
+    Run {
+        api: &'a str,
+        resource: &'a str,
+        sequences: [Option<SeqId>; 3],
+    },
+    Answer {
+        api: &'a str,
+        response: HttpResponse,
+    },
+}
+
+/// The plan for `route`; a matched resource's dispatch properties are set on `msg`. An
+/// unmatched request goes to the sequence configured for its case (`main`,
+/// `_resource_mismatch_handler_`, `_method_not_allowed_handler_`) when there is one.
+fn plan<'a>(
+    rt: &'a Runtime,
+    req: &HttpRequest,
+    route: Route<'a>,
+    msg: &mut MessageContext,
+    has_body: bool,
+) -> Plan<'a> {
+    let answer = |api, response| Plan::Answer { api, response };
+    match route {
+        Route::Resource {
+            api,
+            resource,
+            vars,
+            params,
+            sub_path,
+        } => {
+            set_dispatch_properties(msg, req, api, &resource.name, &vars, &params, &sub_path);
+            let sequences = [
+                resource.in_sequence,
+                resource.out_sequence,
+                resource.fault_sequence,
+            ];
+            Plan::Run {
+                api: &api.name,
+                resource: &resource.name,
+                sequences,
+            }
+        }
+        // A `main` with an <out> handles the responses to its sends (Synapse's shape); one
+        // without answers with them directly, never sending a response on to its endpoint
+        // again.
+        Route::NoApi => match rt.config.sequence_named("main") {
+            Some(main) => Plan::Run {
+                api: "",
+                resource: "main",
+                sequences: [Some(main), main_out(rt, main), None],
+            },
+            None => answer("", plain(StatusCode::NOT_FOUND)),
+        },
+        Route::NotFound(api) => handler_or(rt, &api.name, "_resource_mismatch_handler_", || {
+            plain(StatusCode::NOT_FOUND)
+        }),
+        Route::MethodNotAllowed { api, allow } => {
+            handler_or(rt, &api.name, "_method_not_allowed_handler_", || {
+                with_allow(StatusCode::METHOD_NOT_ALLOWED, allow_list(&allow))
+            })
+        }
+        Route::Options { api, allow } => answer(&api.name, options_response(&allow)),
+        Route::BadRequest { api, reason } => answer(
+            &api.name,
+            builtin_response(
+                req,
+                has_body,
+                StatusCode::BAD_REQUEST,
+                crate::endpoints::error::codes::MALFORMED_MESSAGE,
+                "Bad request".into(),
+                reason,
+            ),
+        ),
+    }
+}
+
+/// The sequence `name` when it is configured (run with no out or fault sequence), else
+/// Axon's own answer.
+fn handler_or<'a>(
+    rt: &'a Runtime,
+    api: &'a str,
+    name: &str,
+    otherwise: impl FnOnce() -> HttpResponse,
+) -> Plan<'a> {
+    match rt.config.sequence_named(name) {
+        Some(handler) => Plan::Run {
+            api,
+            resource: "",
+            sequences: [Some(handler), None, None],
+        },
+        None => Plan::Answer {
+            api,
+            response: otherwise(),
+        },
+    }
+}
+
+/// Axon's answer to OPTIONS on a path whose resources do not list it.
+fn options_response(allow: &[Method]) -> HttpResponse {
+    let allow = if allow.is_empty() {
+        "GET, POST, PUT, DELETE".to_owned()
+    } else {
+        allow_list(allow)
+    };
+    with_allow(StatusCode::OK, allow)
+}
+
+/// A bodiless answer with an `Allow` header.
+fn with_allow(status: StatusCode, allow: String) -> HttpResponse {
+    let mut response = plain(status);
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, v);
+    }
+    response
 }
 
 /// `http` or `https`, as the client connected: a `Forwarded` or `X-Forwarded-Proto` header
@@ -362,10 +425,7 @@ fn client_scheme(req: &HttpRequest) -> &'static str {
 /// Inside an exchange the stream is bounded by the body read timeout (see
 /// [`crate::message::body::ClientSide`]).
 pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -> (Body, bool) {
-    let content_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let content_length = declared_length(headers);
     let chunked = headers.contains_key(header::TRANSFER_ENCODING);
     let has_body = chunked || content_length.is_some_and(|l| l > 0);
     let body = if has_body {
@@ -377,6 +437,19 @@ pub(crate) fn request_body(headers: &header::HeaderMap, payload: web::Payload) -
         Body::Empty
     };
     (body, has_body)
+}
+
+fn declared_length(headers: &header::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Whether the request has a body, as [`request_body`] decides it.
+fn declares_body(headers: &header::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || declared_length(headers).is_some_and(|l| l > 0)
 }
 
 /// Dispatch properties: the shared ones, then what only HTTP has (the URL prefix and
@@ -461,10 +534,8 @@ fn exchange_id(req: &HttpRequest) -> MessageId {
 }
 
 fn set_message_id(response: &mut HttpResponse, id: MessageId) {
-    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(MESSAGE_ID_HEADER), v);
+    if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
+        response.headers_mut().insert(MESSAGE_ID, v);
     }
 }
 
@@ -634,22 +705,22 @@ pub(crate) fn finish(
             .headers_mut()
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
-    let message_id = match response.headers().get(MESSAGE_ID_HEADER) {
-        Some(id) => id.to_str().unwrap_or_default().to_owned(),
-        None => {
-            let id = exchange_id(req);
-            set_message_id(&mut response, id);
-            id.to_string()
-        }
-    };
+    if !response.headers().contains_key(&MESSAGE_ID) {
+        set_message_id(&mut response, exchange_id(req));
+    }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
         && let Ok(v) = HeaderValue::from_str(endpoints)
     {
-        response
-            .headers_mut()
-            .insert(header::HeaderName::from_static(TRACE_HEADER), v);
+        response.headers_mut().insert(TRACE, v);
     }
+    // Borrowed from the header: the id is formatted once per answer, and only copied when
+    // the log line is written.
+    let message_id = response
+        .headers()
+        .get(&MESSAGE_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default();
     tracing::info!(
         message_id,
         method = %req.method(),

@@ -255,8 +255,11 @@ impl ClientSide {
     }
 
     /// Runs `exchange` with `side` as its client's side.
-    pub(crate) async fn scope<F: Future>(side: Rc<ClientSide>, exchange: F) -> F::Output {
-        CLIENT_SIDE.scope(side, exchange).await
+    pub(crate) fn scope<F: Future>(
+        side: Rc<ClientSide>,
+        exchange: F,
+    ) -> impl Future<Output = F::Output> {
+        CLIENT_SIDE.scope(side, exchange)
     }
 
     /// True when this exchange's last read of the client's body found nothing yet: Axon

@@ -9,10 +9,11 @@
 //!
 //! The shim sits between awc and the TCP stream of plain-HTTP connections. awc sends one
 //! request at a time on a connection and reads its response only once the request is
-//! written, so the first bytes read after a write begin a response head. The shim holds
-//! those bytes until the head is complete (at most [`MAX_HEAD`]) and, when the head declares
-//! no framing, hands awc the same head with its version changed from `HTTP/1.1` to
-//! `HTTP/1.0` (one byte). actix-http then reads the body to the connection's end, and closes
+//! written, so the first bytes read after a write begin a response head. The shim reads
+//! them into awc's buffer; a head that arrives whole is looked at there, one split over
+//! reads is held back until complete (at most [`MAX_HEAD`]). When the head declares no
+//! framing, awc gets the same head with its version changed from `HTTP/1.1` to `HTTP/1.0`
+//! (one byte). actix-http then reads the body to the connection's end, and closes
 //! the connection afterwards, which a close-delimited response requires anyway.
 //!
 //! It also follows a chunked body to its last chunk: actix-http ends a chunked body cleanly
@@ -90,19 +91,31 @@ impl Framed {
         }
     }
 
-    /// Reads into `held` until the head is complete, then fixes it; `Ready` once there is
-    /// something to hand out (or the stream ended).
-    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Reads the response head into `buf` (awc's buffer) and fixes it there when it arrives
+    /// whole in one read, the usual case: no copy. A head split over reads is held back in
+    /// `held` until complete, and then handed out from there. `Ready` once there is something
+    /// to hand out (or the stream ended).
+    fn poll_head(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         loop {
-            if let Some(end) = head_end(&self.held) {
-                match body_framing(&self.held[..end], self.head_request) {
-                    // `HTTP/1.1` → `HTTP/1.0`: byte 7.
-                    BodyFraming::CloseDelimited => self.held[7] = b'0',
-                    BodyFraming::Chunked => {
-                        self.chunks = Some(Chunks::START.feed(&self.held[end..]));
-                    }
-                    BodyFraming::Other => {}
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut self.io).poll_read(cx, buf))?;
+            if buf.filled().len() == before {
+                // The stream ended inside the head: hand over what there is.
+                self.phase = Phase::Through;
+                return Poll::Ready(Ok(()));
+            }
+            if self.held.is_empty() {
+                let read = &mut buf.filled_mut()[before..];
+                if let Some(chunks) = settle_head(read, self.head_request) {
+                    self.chunks = chunks;
+                    self.phase = Phase::Through;
+                    return Poll::Ready(Ok(()));
                 }
+            }
+            self.held.extend_from_slice(&buf.filled()[before..]);
+            buf.set_filled(before);
+            if let Some(chunks) = settle_head(&mut self.held, self.head_request) {
+                self.chunks = chunks;
                 self.phase = Phase::Through;
                 return Poll::Ready(Ok(()));
             }
@@ -110,28 +123,30 @@ impl Framed {
                 self.phase = Phase::Through;
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 8 * 1024];
-            let mut buf = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
-                    // The stream ended inside the head: hand over what there is.
-                    self.phase = Phase::Through;
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Ready(Ok(())) => self.held.extend_from_slice(buf.filled()),
-            }
         }
     }
 }
 
+/// When `bytes` start with a complete head: fixes it in place (`HTTP/1.1` → `HTTP/1.0`,
+/// byte 7, for a close-delimited body) and returns where a chunked body after it stands.
+fn settle_head(bytes: &mut [u8], head_request: bool) -> Option<Option<Chunks>> {
+    let end = head_end(bytes)?;
+    Some(match body_framing(&bytes[..end], head_request) {
+        BodyFraming::CloseDelimited => {
+            bytes[7] = b'0';
+            None
+        }
+        BodyFraming::Chunked => Some(Chunks::START.feed(&bytes[end..])),
+        BodyFraming::Other => None,
+    })
+}
+
 /// The length of the head at the start of `bytes` (through its blank line), once complete.
 fn head_end(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 4)
+    // The first `\r\n\r\n` ends at the first line feed with `\r\n\r` before it.
+    memchr::memchr_iter(b'\n', bytes)
+        .find(|&lf| lf >= 3 && &bytes[lf - 3..lf] == b"\r\n\r")
+        .map(|lf| lf + 1)
 }
 
 /// How the body of a response is delimited, as far as the shim cares.
@@ -161,8 +176,14 @@ fn body_framing(head: &[u8], head_request: bool) -> BodyFraming {
         return BodyFraming::Other;
     }
     let (mut length, mut chunked, mut encoded) = (false, false, false);
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let (name, value) = match line.iter().position(|&b| b == b':') {
+    let mut start = 0;
+    for lf in memchr::memchr_iter(b'\n', head) {
+        let (line, status_line) = (&head[start..lf], start == 0);
+        start = lf + 1;
+        if status_line {
+            continue;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
             Some(colon) => (line[..colon].trim_ascii(), &line[colon + 1..]),
             None => continue,
         };
@@ -293,10 +314,11 @@ impl AsyncRead for Framed {
             this.phase = Phase::Head;
             this.held.clear();
         }
-        if this.phase == Phase::Head {
-            match this.poll_head(cx) {
-                Poll::Ready(Ok(())) => {}
-                other => return other,
+        if this.phase == Phase::Head && buf.remaining() > 0 {
+            let before = buf.filled().len();
+            ready!(this.poll_head(cx, buf))?;
+            if buf.filled().len() > before {
+                return Poll::Ready(Ok(()));
             }
         }
         if !this.held.is_empty() {
