@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, Uri};
+use axon::base::uri_template::UriTemplate;
 use axon::config::{Config, EndpointKind};
 use axon::endpoints::address;
 use axon::endpoints::health::Health;
 use axon::endpoints::state::{HealthMachine, SuspensionPolicy};
 use axon::engine::dispatch::{RequestHead, Route, Router};
-use axon::engine::uri_template::UriTemplate;
 use axon::message::soap::{Envelope, EnvelopeCheck, SoapVersion};
 use axon::message::{Body, MessageContext};
 use criterion::{Criterion, criterion_group, criterion_main};

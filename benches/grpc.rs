@@ -104,7 +104,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
             grpc: Some(grpc),
             grpc_tls: None,
             workers: Some(1),
-            limits: axon::engine::Limits::default(),
+            limits: axon::base::limits::Limits::default(),
             management_hosts: Vec::new(),
         };
         let system = actix_rt::System::new();
@@ -199,7 +199,7 @@ async fn run(
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    axon::tls::install_crypto_provider();
+    axon::base::tls::install_crypto_provider();
     let backend = start_backend();
     let axon = start_axon(backend);
     let client_rt = tokio::runtime::Builder::new_multi_thread()

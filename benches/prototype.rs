@@ -6,9 +6,9 @@ use std::hint::black_box;
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
+use axon::base::lifecycle::{ApiLife, Lifecycle};
 use axon::config::{Config, EndpointKind, PrototypeSpec, Target};
 use axon::endpoints::prototype::{Request, plan};
-use axon::engine::lifecycle::{ApiLife, Lifecycle};
 use axon::message::{Body, MessageContext};
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -16,7 +16,6 @@
 
 pub mod guard;
 pub mod lifecycle;
-pub mod readiness;
 
 use std::net::TcpListener;
 use std::sync::Arc;

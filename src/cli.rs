@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::base::limits::Limits;
 use crate::config::{Config, Severity};
-use crate::engine::Limits;
 use crate::server::{Server, ServerOptions};
 
 /// Exit code for an invalid configuration (EX_USAGE).
@@ -223,7 +223,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         false => Some(bind(args.bind, args.grpc_port, backlog)?),
     };
     let grpc_tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"h2"])?),
+        (Some(cert), Some(key)) => Some(crate::base::tls::server_config(cert, key, &[b"h2"])?),
         _ => None,
     };
     let options = ServerOptions {

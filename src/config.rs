@@ -15,7 +15,6 @@
 //! actors.
 
 mod api;
-mod diag;
 mod endpoint;
 mod graph;
 mod group;
@@ -28,7 +27,6 @@ mod proxy;
 mod reach;
 pub(crate) mod values;
 pub(crate) mod wsdl;
-pub(crate) mod xml;
 
 pub(crate) mod sequence;
 mod template;
@@ -37,8 +35,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
+pub(crate) use crate::base::xml::{Attr, Element};
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
-pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
 #[cfg(feature = "fuzzing")]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
@@ -60,7 +59,6 @@ pub use prototype::{
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
 pub use sequence::SequenceConfig;
 pub use template::{TemplateConfig, TemplateParam};
-pub(crate) use xml::{Attr, Element};
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -25,6 +25,7 @@
 //! - [`cli`], [`telemetry`], [`tls`]: the command line, logging, TLS setup.
 
 pub mod admin;
+pub mod base;
 pub mod cli;
 pub mod config;
 pub mod endpoints;
@@ -34,9 +35,7 @@ pub mod front;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod grpc;
 pub mod mediators;
 pub mod message;
 pub mod server;
 pub mod telemetry;
-pub mod tls;

@@ -37,8 +37,8 @@ mod switch;
 
 use std::fmt;
 
+use crate::base::mediation::MediationError;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 /// What a mediator asks the engine to do next.

@@ -7,6 +7,7 @@
 
 pub(crate) mod body;
 pub mod content;
+pub(crate) mod convert;
 mod flow;
 pub mod grpc;
 pub mod json_xml;
@@ -118,7 +119,7 @@ pub struct MessageContext {
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
     /// The live lifecycle of the API the request came through (`None` outside any API).
-    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    pub api: Option<Arc<crate::base::lifecycle::ApiLife>>,
     /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
     pub client: ClientFormat,
     /// Set when an endpoint `format` changed the message's kind: the response is turned

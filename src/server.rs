@@ -16,9 +16,11 @@ use actix_web::dev::ServerHandle;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use crate::admin::{self, readiness::Readiness};
+use crate::admin;
+use crate::base::limits::Limits;
+use crate::base::readiness::Readiness;
 use crate::config::{Config, Diagnostics};
-use crate::engine::{Limits, Runtime};
+use crate::engine::Runtime;
 use crate::front;
 
 /// How to run a server.
@@ -178,7 +180,7 @@ impl Server {
     /// # Errors
     /// When a listener cannot be used.
     pub async fn start(config: Config, options: ServerOptions) -> io::Result<Server> {
-        crate::tls::install_crypto_provider();
+        crate::base::tls::install_crypto_provider();
         let readiness = Readiness::new();
         let control = Arbiter::new();
         let runtime = Runtime::build(

@@ -5,8 +5,8 @@ use regex::Regex;
 
 use super::sequence;
 use super::{ApiId, Attr, Ctx, Element, Loc, SeqId};
-use crate::engine::lifecycle::Lifecycle;
-use crate::engine::uri_template::{UriTemplate, UrlMapping};
+use crate::base::lifecycle::Lifecycle;
+use crate::base::uri_template::{UriTemplate, UrlMapping};
 
 /// A REST API: a context and its resources.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use super::health_check::{self, HealthCheckSpec};
 use super::prototype::PrototypeSpec;
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
-use crate::endpoints::state::SuspensionPolicy;
+use crate::base::suspension::SuspensionPolicy;
 
 /// One endpoint: named (an artifact) or inline (inside `send`/`call`).
 #[derive(Debug, Clone, PartialEq)]

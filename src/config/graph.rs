@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::diag::Diagnostics;
 use super::{EndpointConfig, EndpointId, EndpointKind, SeqId, SequenceConfig};
+use crate::base::diag::Diagnostics;
 use crate::mediators::Reference;
 
 /// Reports sequences that invoke themselves through `<sequence key>` chains, and endpoints

@@ -28,7 +28,7 @@ use super::api::parse_methods;
 use super::endpoint::{LeafSpec, Target};
 use super::openapi::{self, OpenApiMock};
 use super::{Ctx, Element, values};
-use crate::engine::uri_template::UriTemplate;
+use crate::base::uri_template::UriTemplate;
 
 /// What a prototype endpoint answers with.
 #[derive(Debug, Clone, PartialEq)]

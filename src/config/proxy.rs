@@ -4,7 +4,7 @@
 use super::sequence::{self, SequenceConfig};
 use super::wsdl::{self, WSDL11_NS, WsdlDocument};
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointId, Loc, SeqId, values};
-use crate::config::xml::escape_attr;
+use crate::base::xml::escape_attr;
 
 /// A proxy service.
 #[derive(Debug)]
@@ -67,10 +67,10 @@ impl PublishedWsdl {
 fn mark_addresses(el: &mut Element) {
     let is_service = el.local_name() == "service" && el.ns.as_deref() == Some(WSDL11_NS);
     for child in el.children.iter_mut() {
-        if let super::xml::Node::Element(c) = child {
+        if let crate::base::xml::Node::Element(c) = child {
             if is_service {
                 for ext in c.children.iter_mut() {
-                    if let super::xml::Node::Element(a) = ext
+                    if let crate::base::xml::Node::Element(a) = ext
                         && a.local_name() == "address"
                         && let Some(loc) = a.attrs.iter_mut().find(|x| x.name == "location")
                     {

@@ -11,11 +11,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::diag::Diagnostics;
 use super::{
     ApiConfig, EndpointConfig, EndpointId, EndpointKind, ProxyConfig, SeqId, SequenceConfig, Target,
 };
-use crate::engine::lifecycle::Lifecycle;
+use crate::base::diag::Diagnostics;
+use crate::base::lifecycle::Lifecycle;
 use crate::mediators::Reference;
 
 /// Sequences that run for requests without being part of one API.

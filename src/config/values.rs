@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::diag::{Diagnostics, Loc};
-use super::xml::{Attr, Element};
+use crate::base::diag::{Diagnostics, Loc};
+use crate::base::xml::{Attr, Element};
 use crate::expr::Expression;
 
 /// A non-negative number of milliseconds (Synapse durations are milliseconds).

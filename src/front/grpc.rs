@@ -50,12 +50,13 @@ use tokio::time::Instant;
 use self::body::{ResponseBody, status_trailers};
 use self::conn::{ConnState, Metered, OpenCall};
 use super::http::trace;
-use crate::engine::dispatch::{RequestHead, Route};
-use crate::engine::lifecycle::Gate;
-use crate::engine::{Limits, Reply};
-use crate::grpc::{
+use crate::base::grpc::{
     self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
 };
+use crate::base::lifecycle::Gate;
+use crate::base::limits::Limits;
+use crate::engine::Reply;
+use crate::engine::dispatch::{RequestHead, Route};
 use crate::message::grpc::{GrpcCall, append_to_wire, headers_from_wire, headers_to_wire};
 use crate::message::{Body, MessageContext, Scope, Value};
 use crate::server::Shared;

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use super::{Env, Mediator, Reference, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values::{self, Dynamic};
 use crate::config::{Ctx, Element, TemplateConfig};
-use crate::engine::MediationError;
 use crate::expr::Evaluated;
 use crate::message::{MessageContext, Value};
 

@@ -20,9 +20,9 @@ use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element as ConfigElement};
-use crate::engine::MediationError;
 use crate::expr::{ExprError, Expression};
 use crate::message::payload::{PayloadError, PayloadKind};
 use crate::message::xml::{XmlDoc, element_to_string, node_to_string};

@@ -8,10 +8,10 @@
 use regex::Regex;
 
 use super::{Env, Mediator, Reference, Step, visit_all};
+use crate::base::mediation::MediationError;
 use crate::config::sequence::parse_mediators;
 use crate::config::values;
 use crate::config::{Ctx, Element, SeqId};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 

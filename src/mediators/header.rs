@@ -11,9 +11,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use sxd_document::dom::ChildOfElement;
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::payload::PayloadError;
 use crate::message::xml::Envelope;

@@ -2,9 +2,9 @@
 //! (`out`), as in Synapse's `main` sequence (reference §5).
 
 use super::{Env, Mediator, Reference, Step, visit_all};
+use crate::base::mediation::MediationError;
 use crate::config::sequence::parse_mediators;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]

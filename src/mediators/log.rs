@@ -1,9 +1,9 @@
 //! `<log level category separator>`: write one line about the message (reference §5).
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::{ExprError, Expression};
 use crate::message::{Body, Direction, MessageContext};
 

@@ -23,9 +23,9 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use bytes::Bytes;
 
 use super::{Env, Mediator, Step};
-use crate::config::xml::{escape_text, escape_text_into};
+use crate::base::mediation::MediationError;
+use crate::base::xml::{escape_text, escape_text_into};
 use crate::config::{Ctx, Element, values};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::soap::{self, Envelope, Fault, FaultCode, SoapVersion};
 use crate::message::{Body, MessageContext, Value};
@@ -134,8 +134,8 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 let mut xml = String::new();
                 for n in &child.children {
                     match n {
-                        crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
-                        crate::config::xml::Node::Text(t) => escape_text_into(t, &mut xml),
+                        crate::base::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
+                        crate::base::xml::Node::Text(t) => escape_text_into(t, &mut xml),
                     }
                 }
                 detail = Some(Part::Fixed(xml.trim().to_owned()));

@@ -16,9 +16,9 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::payload::{json_as_xml, xml_as_json};
 use crate::message::xml::{Envelope, XmlDoc};
@@ -320,13 +320,13 @@ fn replacement(
             if !literal && is_xml(&text) {
                 text
             } else {
-                crate::config::xml::escape_text(&text)
+                crate::base::xml::escape_text(&text)
             }
         }
         (MediaType::Json, Evaluated::Json(j)) if !literal => {
             let text = j.to_string();
             if escape_xml_chars {
-                crate::config::xml::escape_text(&text)
+                crate::base::xml::escape_text(&text)
             } else {
                 text
             }

@@ -12,11 +12,11 @@ use bytes::Bytes;
 use regex::Regex;
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element, Loc};
-use crate::endpoints::format::{convert_for_client, current_kind};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
+use crate::message::convert::{convert_for_client, current_kind};
 use crate::message::{Body, ContentKind, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,9 @@
 //! `<send [receive]>`: hand the message to an endpoint (or, on a response, to the client).
 
 use super::{Env, Mediator, Reference, Step, endpoint_child};
+use crate::base::mediation::MediationError;
 use crate::config::values::Dynamic;
 use crate::config::{Ctx, Element, EndpointId, SeqId, values};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 

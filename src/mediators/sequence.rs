@@ -3,9 +3,9 @@
 //! looked up when the message gets there.
 
 use super::{Env, Mediator, Reference, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values::{self, Dynamic};
 use crate::config::{Ctx, Element, SeqId};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 

@@ -4,10 +4,10 @@
 use regex::Regex;
 
 use super::{Env, Mediator, Reference, Step, visit_all};
+use crate::base::mediation::MediationError;
 use crate::config::sequence::parse_mediators;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 

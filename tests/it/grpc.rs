@@ -35,7 +35,7 @@ pub(crate) fn echo_api(endpoint: &str) -> String {
 fn deadline_sent(backend: &GrpcBackend) -> Duration {
     let sent = backend.last().metadata.get("grpc-timeout").cloned();
     let sent = sent.expect("Axon propagated a deadline");
-    axon::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
+    axon::base::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
 }
 
 pub(crate) fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {

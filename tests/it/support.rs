@@ -8,8 +8,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+use axon::base::limits::Limits;
 use axon::config::Config;
-use axon::engine::Limits;
 use axon::server::{Server, ServerOptions};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -54,7 +54,7 @@ impl TestAxon {
         limits: Limits,
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> TestAxon {
-        axon::tls::install_crypto_provider();
+        axon::base::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
             write(dir.path(), rel, text);
@@ -230,7 +230,7 @@ impl Reply {
 }
 
 pub fn client() -> awc::Client {
-    axon::tls::install_crypto_provider();
+    axon::base::tls::install_crypto_provider();
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish()
