@@ -12,6 +12,7 @@
 
 pub mod dispatch;
 pub mod lifecycle;
+pub mod live;
 
 use std::sync::Arc;
 

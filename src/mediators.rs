@@ -22,6 +22,7 @@ mod call;
 mod call_template;
 mod drop;
 mod enrich;
+mod expressions;
 mod filter;
 mod header;
 mod in_out;

@@ -16,7 +16,7 @@ use serde_json::{Value as Json, json};
 
 use crate::base::lifecycle::{ApiLife, Lifecycle, TransitionError};
 use crate::endpoints::actor::rfc3339;
-use crate::server::Shared;
+use crate::engine::live::Shared;
 
 /// A lifecycle change request: exactly one of the two.
 #[derive(Debug, Default, Deserialize)]

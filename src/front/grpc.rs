@@ -57,9 +57,9 @@ use crate::base::lifecycle::Gate;
 use crate::base::limits::Limits;
 use crate::engine::Reply;
 use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::live::Shared;
 use crate::message::grpc::{GrpcCall, append_to_wire, headers_from_wire, headers_to_wire};
 use crate::message::{Body, MessageContext, Scope, Value};
-use crate::server::Shared;
 
 /// Largest health-check request Axon reads.
 const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;

@@ -23,10 +23,10 @@ use tokio::time::Instant;
 use super::limits::within_descriptors;
 use crate::base::lifecycle::Gate;
 use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::live::Shared;
 use crate::engine::{BuiltinFault, Reply, Runtime};
 use crate::message::body::ClientSide;
 use crate::message::{AttemptOutcome, Body, MessageContext, MessageId, Scope, Value};
-use crate::server::Shared;
 use flushed::FlushedBeforeError;
 
 pub use crate::base::headers::{

@@ -7,6 +7,7 @@
 
 use regex::Regex;
 
+use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
 use crate::base::mediation::MediationError;
 use crate::config::sequence::parse_mediators;
@@ -43,14 +44,16 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.check_attrs(el, &["source", "regex", "xpath", "description"]);
     let condition = match (el.attr("source"), el.attr("regex"), el.attr("xpath")) {
         (Some(source), Some(regex), None) => {
-            let source = values::expression(source, el, ctx.diags);
+            let source = expressions::expression(source, el, ctx.diags);
             let regex = values::whole_regex(&regex.value, &regex.loc, ctx.diags);
             Condition::Matches {
                 source: source?,
                 regex: regex?,
             }
         }
-        (None, None, Some(xpath)) => Condition::Holds(values::expression(xpath, el, ctx.diags)?),
+        (None, None, Some(xpath)) => {
+            Condition::Holds(expressions::expression(xpath, el, ctx.diags)?)
+        }
         _ => {
             ctx.error(
                 &el.loc,

@@ -10,6 +10,7 @@
 use actix_web::http::header::{HeaderName, HeaderValue};
 use sxd_document::dom::ChildOfElement;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
 use crate::base::mediation::MediationError;
 use crate::config::values;
@@ -186,7 +187,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 }
                 Content::Literal(v.value.clone())
             }
-            (None, Some(it), None) => Content::Expr(values::expression(it, el, ctx.diags)?),
+            (None, Some(it), None) => Content::Expr(expressions::expression(it, el, ctx.diags)?),
             (None, None, Some(xml)) => Content::Xml(xml.to_content_xml()),
             _ => {
                 ctx.error(

@@ -1,8 +1,8 @@
 //! `<log level category separator>`: write one line about the message (reference §5).
 
+use super::expressions;
 use super::{Env, Mediator, Step};
 use crate::base::mediation::MediationError;
-use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::expr::{ExprError, Expression};
 use crate::message::{Body, Direction, MessageContext};
@@ -106,7 +106,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 };
                 let value = match (child.attr("value"), child.attr("expression")) {
                     (Some(v), None) => LogValue::Literal(v.value.clone()),
-                    (None, Some(it)) => match values::expression(it, child, ctx.diags) {
+                    (None, Some(it)) => match expressions::expression(it, child, ctx.diags) {
                         Some(expr) => LogValue::Expr(expr),
                         None => {
                             ok = false;

@@ -22,6 +22,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use bytes::Bytes;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
 use crate::base::mediation::MediationError;
 use crate::base::xml::{escape_text, escape_text_into};
@@ -92,7 +93,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["value", "expression"]);
                 ctx.no_children(child);
                 if let Some(a) = child.attr("expression") {
-                    code = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    code = expressions::expression(a, child, ctx.diags).map(Part::Expr);
                     ok &= code.is_some();
                 } else if let Some(a) = ctx.required_attr(child, "value") {
                     code = check_code(a.value.trim(), version, &a.loc, ctx).map(Part::Fixed);
@@ -105,7 +106,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["value", "expression"]);
                 ctx.no_children(child);
                 if let Some(a) = child.attr("expression") {
-                    reason = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    reason = expressions::expression(a, child, ctx.diags).map(Part::Expr);
                     ok &= reason.is_some();
                 } else if let Some(a) = ctx.required_attr(child, "value") {
                     reason = Some(Part::Fixed(a.value.clone()));
@@ -127,7 +128,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["expression"]);
                 if let Some(a) = child.attr("expression") {
                     ctx.no_children(child);
-                    detail = values::expression(a, child, ctx.diags).map(Part::Expr);
+                    detail = expressions::expression(a, child, ctx.diags).map(Part::Expr);
                     ok &= detail.is_some();
                     continue;
                 }

@@ -15,6 +15,7 @@
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
 use crate::base::mediation::MediationError;
 use crate::config::values;
@@ -230,7 +231,7 @@ fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> 
                         return None;
                     }
                 },
-                None | Some((_, "xml")) => values::expression(it, arg, ctx.diags)?,
+                None | Some((_, "xml")) => expressions::expression(it, arg, ctx.diags)?,
                 Some((a, other)) => {
                     ctx.error(
                         &a.loc,

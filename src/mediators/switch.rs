@@ -3,6 +3,7 @@
 
 use regex::Regex;
 
+use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
 use crate::base::mediation::MediationError;
 use crate::config::sequence::parse_mediators;
@@ -24,7 +25,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.no_text(el);
     let source = ctx
         .required_attr(el, "source")
-        .and_then(|a| values::expression(a, el, ctx.diags));
+        .and_then(|a| expressions::expression(a, el, ctx.diags));
     let mut cases = Vec::new();
     let mut default = None;
     let mut ok = true;
