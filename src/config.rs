@@ -57,7 +57,7 @@ pub use prototype::{
     PrototypeSpec, Template,
 };
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
-pub use sequence::SequenceConfig;
+pub use sequence::{Reference, SequenceConfig};
 pub use template::{TemplateConfig, TemplateParam};
 
 /// Index of a sequence (named or inline) in [`Config`].

@@ -39,6 +39,7 @@ mod switch;
 use std::fmt;
 
 use crate::base::mediation::MediationError;
+pub use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId};
 use crate::message::MessageContext;
 
@@ -76,17 +77,6 @@ pub enum Step<'c> {
         /// Parameter values, read as `$func:name` inside.
         params: Vec<(String, crate::message::Value)>,
     },
-}
-
-/// Something a mediator refers to, for reference checks at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference {
-    /// A sequence it invokes.
-    Sequence(SeqId),
-    /// An endpoint it sends to.
-    Endpoint(EndpointId),
-    /// A sequence that receives a response (`send receive`): reachable, but not a call.
-    Receive(SeqId),
 }
 
 /// What a mediator may read besides the message.

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use super::Reference;
 use super::{EndpointConfig, EndpointId, EndpointKind, SeqId, SequenceConfig};
 use crate::base::diag::Diagnostics;
-use crate::mediators::Reference;
 
 /// Reports sequences that invoke themselves through `<sequence key>` chains, and endpoints
 /// that refer to themselves through `key` chains.

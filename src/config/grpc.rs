@@ -11,9 +11,9 @@
 
 use std::collections::HashSet;
 
+use super::Reference;
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointConfig, EndpointId, Loc, SeqId};
 use super::{EndpointKind, Mapping, SequenceConfig, Target};
-use crate::mediators::Reference;
 
 /// `<grpc uri>`: a gRPC backend reached over HTTP/2 (h2c for `http://`, TLS for `https://`).
 #[derive(Debug, Clone, PartialEq)]

@@ -11,12 +11,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::Reference;
 use super::{
     ApiConfig, EndpointConfig, EndpointId, EndpointKind, ProxyConfig, SeqId, SequenceConfig, Target,
 };
 use crate::base::diag::Diagnostics;
 use crate::base::lifecycle::Lifecycle;
-use crate::mediators::Reference;
 
 /// Sequences that run for requests without being part of one API.
 const GLOBAL_ROOTS: &[&str] = &[

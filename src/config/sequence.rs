@@ -1,6 +1,6 @@
 //! `<sequence>` artifacts, inline sequences, and mediator lists (reference §1.2).
 
-use super::{Ctx, Element, Loc, SeqId};
+use super::{Ctx, Element, EndpointId, Loc, SeqId};
 use crate::mediators::{self, Mediator};
 
 /// A sequence: a list of mediators run in order.
@@ -16,6 +16,18 @@ pub struct SequenceConfig {
     pub mediators: Vec<Box<dyn Mediator>>,
     /// Where it is defined.
     pub loc: Loc,
+}
+
+/// Something a mediator refers to, for the reference, cycle and reachability checks at
+/// load (each mediator reports its own through `Mediator::references`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// A sequence it invokes.
+    Sequence(SeqId),
+    /// An endpoint it sends to.
+    Endpoint(EndpointId),
+    /// A sequence that receives a response (`send receive`): reachable, but not a call.
+    Receive(SeqId),
 }
 
 /// Parses a `<sequence name>` artifact.
