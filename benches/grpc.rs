@@ -96,7 +96,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
     let addr = grpc.local_addr().expect("addr");
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let config = axon::config::Config::load(dir.path()).expect("valid config");
+        let config = axon::engine::Mediation::load(dir.path()).expect("valid config");
         let options = axon::server::ServerOptions {
             mediation_dir: dir.path().to_path_buf(),
             http: TcpListener::bind("127.0.0.1:0").expect("bind http"),

@@ -4,15 +4,19 @@
 //! load fails (see `docs/ARCHITECTURE.md`):
 //!
 //! 1. [`loader`] walks the folder and parses each `*.xml` file into a positioned tree
-//!    ([`xml`]); a file's root is one artifact or a `<definitions>` holding many.
+//!    (`base/xml.rs`); a file's root is one artifact or a `<definitions>` holding many.
 //! 2. The names of all artifacts are collected first, so that every `key` reference can
 //!    be resolved (or reported as dangling) while the artifacts are parsed.
-//! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration;
-//!    mediators parse themselves (see [`crate::mediators`]).
-//! 4. [`graph`] rejects reference cycles.
+//! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration.
+//!    Each mediator element goes to the [`StepParser`] the caller hands in (the engine's
+//!    load hands in the mediators' own); configuration keeps only the plain
+//!    [`StepConfig`] of each (its references, whether it handles responses, its body use).
+//! 4. [`graph`] rejects reference cycles; [`reach`] and [`grpc`] check what sequences
+//!    reach.
 //!
-//! The result holds no running parts: [`crate::engine::Runtime::build`] turns it into
-//! actors.
+//! The result is plain data and holds no running parts: config imports nothing above the
+//! ground floor (`tests/layers.rs`). The engine's `Mediation::load` pairs it with the built
+//! mediators, and `Runtime::build` turns both into a live generation.
 
 mod api;
 mod endpoint;
@@ -28,7 +32,7 @@ mod reach;
 pub(crate) mod values;
 pub(crate) mod wsdl;
 
-pub(crate) mod sequence;
+mod sequence;
 mod template;
 
 use std::collections::HashMap;
@@ -57,7 +61,8 @@ pub use prototype::{
     PrototypeSpec, Template,
 };
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
-pub use sequence::{Reference, SequenceConfig};
+pub use sequence::{Reference, SequenceConfig, StepConfig};
+pub(crate) use sequence::{StepParser, each_mediator};
 pub use template::{TemplateConfig, TemplateParam};
 
 /// Index of a sequence (named or inline) in [`Config`].
@@ -108,6 +113,9 @@ pub(crate) struct Ctx<'a> {
     /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
     /// relative to it.
     pub(crate) dir: &'a Path,
+    /// Builds the mediators (handed in by the layer that owns them; taken out while it
+    /// parses one, so that it can use this context).
+    steps: Option<&'a mut dyn StepParser>,
 }
 
 #[derive(Debug, Default)]
@@ -145,11 +153,12 @@ const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
 // === impl Config ===
 
 impl Config {
-    /// Loads and validates every `*.xml` file under `dir`, recursively.
+    /// Loads and validates every `*.xml` file under `dir`, recursively, building each
+    /// mediator with `steps` (the engine's load hands in the mediators' parser).
     ///
     /// # Errors
     /// Every problem found, each with its file, line and column.
-    pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
+    pub(crate) fn load_with(dir: &Path, steps: &mut dyn StepParser) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
         let files = loader::read_tree(dir, &mut diags);
         let artifacts = loader::artifacts(&files, &mut diags);
@@ -199,6 +208,7 @@ impl Config {
             templates: HashMap::new(),
             artifact: String::new(),
             dir,
+            steps: Some(steps),
         };
         // Templates first, so every `call-template` can check its parameters.
         for el in artifacts.iter().filter(|el| el.local_name() == "template") {
@@ -384,6 +394,31 @@ fn check_api_contexts(apis: &[ApiConfig], diags: &mut Diagnostics) {
 // === impl Ctx ===
 
 impl Ctx<'_> {
+    /// Parses mediator element `el` with the parser handed to the load.
+    pub(crate) fn parse_step(&mut self, el: &Element) -> Option<StepConfig> {
+        self.with_steps(|steps, ctx| steps.parse(el, ctx))
+    }
+
+    /// A step that runs sequence `target` (a proxy's in-sequence before its target).
+    pub(crate) fn step_invoke(&mut self, target: SeqId) -> Option<StepConfig> {
+        self.with_steps(|steps, _| Some(steps.invoke(target)))
+    }
+
+    /// A step that sends to `endpoint` (a proxy's target).
+    pub(crate) fn step_send_to(&mut self, endpoint: EndpointId) -> Option<StepConfig> {
+        self.with_steps(|steps, _| Some(steps.send_to(endpoint)))
+    }
+
+    fn with_steps<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn StepParser, &mut Ctx<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let steps = self.steps.take()?;
+        let out = f(&mut *steps, self);
+        self.steps = Some(steps);
+        out
+    }
+
     /// Records an error.
     pub(crate) fn error(&mut self, loc: &Loc, message: impl Into<String>) {
         self.diags.error(loc, message);
@@ -583,6 +618,3 @@ pub(crate) fn unsupported_artifact(kind: &str) -> Option<&'static str> {
         .find(|(k, _)| *k == kind)
         .map(|(_, what)| *what)
 }
-
-#[cfg(test)]
-mod tests;

@@ -10,6 +10,8 @@
 //! branch suspends the whole flow on the worker's event loop and resumes it with the
 //! response; mediators themselves never wait.
 
+#[cfg(test)]
+mod config_tests;
 pub mod dispatch;
 pub mod lifecycle;
 pub mod live;
@@ -23,9 +25,9 @@ use crate::base::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use crate::base::limits::Limits;
 use crate::base::mediation::MediationError;
 use crate::base::readiness::Readiness;
-use crate::config::{Config, EndpointId, SeqId};
+use crate::config::{Config, Diagnostics, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::mediators::{Env, Mediator, Step};
+use crate::mediators::{Env, Mediator, Parser, Step, Steps};
 use crate::message::{BodyError, MessageContext, Value};
 
 /// Why a flow went to the fault handlers.
@@ -68,11 +70,23 @@ pub struct BuiltinFault {
     pub message_id: String,
 }
 
+/// A loaded mediation folder: the plain, validated configuration and the mediators built
+/// from it, ready for [`Runtime::build`].
+#[derive(Debug)]
+pub struct Mediation {
+    /// The configuration.
+    pub config: Config,
+    /// The mediators of its sequences.
+    pub steps: Steps,
+}
+
 /// One configuration generation, live.
 #[derive(Debug)]
 pub struct Runtime {
     /// The configuration.
     pub config: Arc<Config>,
+    /// The mediators of its sequences.
+    pub(crate) steps: Steps,
     /// Its running endpoints.
     pub endpoints: Endpoints,
     /// The API router.
@@ -208,18 +222,36 @@ impl Failure {
     }
 }
 
+// === impl Mediation ===
+
+impl Mediation {
+    /// Loads and validates every `*.xml` file under `dir`, recursively, handing the
+    /// mediators' parser to the configuration load (what `axon check` runs).
+    ///
+    /// # Errors
+    /// Every problem found, each with its file, line and column.
+    pub fn load(dir: &std::path::Path) -> Result<Mediation, Diagnostics> {
+        let mut parser = Parser::default();
+        let config = Config::load_with(dir, &mut parser)?;
+        let steps = parser.into_steps(&config);
+        Ok(Mediation { config, steps })
+    }
+}
+
 // === impl Runtime ===
 
 impl Runtime {
     /// Makes `config` live: starts its endpoint actors on `arbiter` (reusing those of
     /// `previous` whose configuration did not change).
     pub fn build(
-        config: Arc<Config>,
+        mediation: Mediation,
         previous: Option<&Runtime>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
         limits: Limits,
     ) -> Runtime {
+        let Mediation { config, steps } = mediation;
+        let config = Arc::new(config);
         let endpoints =
             Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
         let router = dispatch::Router::new(&config);
@@ -227,6 +259,7 @@ impl Runtime {
         let grpc_router = dispatch::Router::grpc(&config);
         Runtime {
             config,
+            steps,
             endpoints,
             router,
             grpc_router,
@@ -376,7 +409,7 @@ impl Runtime {
         msg: &mut MessageContext,
     ) -> FlowEnd {
         let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
-        push_sequence(&mut frames, &self.config, start);
+        push_sequence(&mut frames, self, start);
         loop {
             let Some(top) = frames.last_mut() else {
                 return FlowEnd::Finished;
@@ -404,7 +437,7 @@ impl Runtime {
             }
             match step {
                 Step::Continue => {}
-                Step::Sequence(id) => push_sequence(&mut frames, &self.config, id),
+                Step::Sequence(id) => push_sequence(&mut frames, self, id),
                 Step::Mediators(list) => frames.push(Frame {
                     mediators: list,
                     next: 0,
@@ -413,7 +446,7 @@ impl Runtime {
                 }),
                 Step::Template { sequence, params } => {
                     msg.push_func_scope(params);
-                    push_sequence(&mut frames, &self.config, sequence);
+                    push_sequence(&mut frames, self, sequence);
                     if let Some(top) = frames.last_mut() {
                         top.template = true;
                     }
@@ -454,12 +487,11 @@ impl Runtime {
     }
 }
 
-fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId) {
-    let seq = config.sequence(id);
+fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, rt: &'c Runtime, id: SeqId) {
     frames.push(Frame {
-        mediators: &seq.mediators,
+        mediators: rt.steps.sequence(id),
         next: 0,
-        on_error: seq.on_error,
+        on_error: rt.config.sequence(id).on_error,
         template: false,
     });
 }

@@ -17,6 +17,7 @@ use prost::Message as _;
 use crate::base::uri_template::{UriTemplate, UrlMapping};
 use crate::config::{AddressSpec, Config, EndpointKind, HttpSpec, Target};
 use crate::endpoints::address;
+use crate::engine::Mediation;
 use crate::engine::dispatch::{self, RequestHead, Route, Router};
 use crate::expr::Expression;
 use crate::message::soap::{self, Envelope, EnvelopeCheck, SoapVersion};
@@ -73,8 +74,8 @@ pub fn config(data: &[u8]) {
     if std::fs::write(dir.join("fuzz.xml"), data).is_err() {
         return;
     }
-    match Config::load(dir) {
-        Ok(config) => {
+    match Mediation::load(dir) {
+        Ok(Mediation { config, .. }) => {
             _ = Router::new(&config);
             _ = Router::grpc(&config);
         }
@@ -345,8 +346,8 @@ fn routed() -> &'static (Config, Router) {
         if let Err(error) = written {
             panic!("cannot write the routed configuration: {error}");
         }
-        let config = match Config::load(&dir) {
-            Ok(config) => config,
+        let config = match Mediation::load(&dir) {
+            Ok(mediation) => mediation.config,
             Err(diags) => panic!("the routed configuration does not load:\n{diags}"),
         };
         let router = Router::new(&config);

@@ -9,8 +9,9 @@
 //!   the one error classification and the Synapse error codes, header names, the positioned
 //!   XML tree, URI templates, lifecycle words, suspension settings, readiness, gRPC wire
 //!   facts, TLS setup.
-//! - [`config`]: the mediation folder to a validated [`config::Config`], with every problem
-//!   reported at `file:line:column`.
+//! - [`config`]: the mediation folder to a validated [`config::Config`], plain data, with
+//!   every problem reported at `file:line:column` ([`engine::Mediation::load`] hands it the
+//!   mediators' parser).
 //! - [`message`]: the message context, its body (parsed lazily, once), its properties and the
 //!   conversions between kinds; [`expr`]: XPath 1.0 and `json-eval()` expressions, compiled
 //!   at load.

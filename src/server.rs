@@ -16,9 +16,8 @@ use actix_web::dev::ServerHandle;
 use crate::admin;
 use crate::base::limits::Limits;
 use crate::base::readiness::Readiness;
-use crate::config::Config;
-use crate::engine::Runtime;
 use crate::engine::live::Shared;
+use crate::engine::{Mediation, Runtime};
 use crate::front;
 
 /// How to run a server.
@@ -63,12 +62,12 @@ impl Server {
     ///
     /// # Errors
     /// When a listener cannot be used.
-    pub async fn start(config: Config, options: ServerOptions) -> io::Result<Server> {
+    pub async fn start(mediation: Mediation, options: ServerOptions) -> io::Result<Server> {
         crate::base::tls::install_crypto_provider();
         let readiness = Readiness::new();
         let control = Arbiter::new();
         let runtime = Runtime::build(
-            Arc::new(config),
+            mediation,
             None,
             &control.handle(),
             &readiness,

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use super::Reference;
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointConfig, EndpointId, Loc, SeqId};
-use super::{EndpointKind, Mapping, SequenceConfig, Target};
+use super::{EndpointKind, Mapping, SequenceConfig, StepConfig, Target};
 
 /// `<grpc uri>`: a gRPC backend reached over HTTP/2 (h2c for `http://`, TLS for `https://`).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub struct GrpcSpec {
 
 /// Something a sequence reaches while it runs, found by [`walk`].
 enum Reached<'c> {
-    Mediator(&'c dyn crate::mediators::Mediator, &'c SequenceConfig),
+    Mediator(&'c StepConfig, &'c SequenceConfig),
     Endpoint(EndpointId, &'c SequenceConfig),
 }
 
@@ -356,7 +356,7 @@ fn walk<'c>(
         };
         stack.extend(seq.on_error);
         for m in &seq.mediators {
-            visit(Reached::Mediator(m.as_ref(), seq));
+            visit(Reached::Mediator(m, seq));
             m.references(&mut |r| match r {
                 Reference::Sequence(s) | Reference::Receive(s) => stack.push(s),
                 Reference::Endpoint(endpoint) => {

@@ -259,9 +259,9 @@ fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4>
         (seq, Some(ep)) => {
             let mut mediators = Vec::new();
             if let Some(seq) = seq {
-                mediators.push(crate::mediators::invoke(seq));
+                mediators.extend(ctx.step_invoke(seq));
             }
-            mediators.push(crate::mediators::send_to(ep));
+            mediators.extend(ctx.step_send_to(ep));
             ctx.add_sequence(SequenceConfig {
                 name: format!("{proxy}.target"),
                 named: false,

@@ -9,10 +9,10 @@ use actix::ArbiterHandle;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
-use super::Runtime;
+use super::{Mediation, Runtime};
 use crate::base::limits::Limits;
 use crate::base::readiness::Readiness;
-use crate::config::{Config, Diagnostics};
+use crate::config::Diagnostics;
 
 /// What the HTTP front, the management API and reloads share.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ impl Shared {
     pub async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
         let _serial = self.reload_lock.lock().await;
         let dir = self.mediation_dir.clone();
-        let loaded = actix_web::rt::task::spawn_blocking(move || Config::load(&dir))
+        let loaded = actix_web::rt::task::spawn_blocking(move || Mediation::load(&dir))
             .await
             .unwrap_or_else(|_| {
                 let mut d = Diagnostics::default();
@@ -117,9 +117,14 @@ impl Shared {
                 Err(d)
             })?;
         let old = self.runtime();
-        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+        let warnings = loaded
+            .config
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let runtime = Runtime::build(
-            Arc::new(loaded),
+            loaded,
             Some(&old),
             &self.control,
             &self.readiness,

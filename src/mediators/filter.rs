@@ -10,7 +10,6 @@ use regex::Regex;
 use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
 use crate::base::mediation::MediationError;
-use crate::config::sequence::parse_mediators;
 use crate::config::values;
 use crate::config::{Ctx, Element, SeqId};
 use crate::expr::Expression;
@@ -105,7 +104,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         (then.unwrap_or(Branch::Inline(Vec::new())), otherwise)
     } else {
         let before = ctx.diags.error_count();
-        let list = parse_mediators(el, ctx);
+        let list = super::parse_list(el, ctx);
         if ctx.diags.error_count() != before {
             return None;
         }
@@ -139,7 +138,7 @@ pub(super) fn branch(el: &Element, ctx: &mut Ctx<'_>) -> Option<Branch> {
                 .map(Branch::Sequence)
         }
         None => {
-            let list = parse_mediators(el, ctx);
+            let list = super::parse_list(el, ctx);
             (ctx.diags.error_count() == before).then_some(Branch::Inline(list))
         }
     }

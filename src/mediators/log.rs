@@ -271,7 +271,9 @@ mod tests {
     #[test]
     fn a_log_line_the_filter_drops_does_not_read_the_body() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config::load(dir.path()).expect("an empty folder loads");
+        let config =
+            crate::config::Config::load_with(dir.path(), &mut super::super::Parser::default())
+                .expect("an empty folder loads");
         let env = Env { config: &config };
         let log = Log {
             level: Level::Full,

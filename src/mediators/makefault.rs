@@ -349,7 +349,8 @@ mod tests {
             format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">{mediator}</sequence>"#),
         )
         .unwrap();
-        Config::load(dir.path()).map_err(|d| d.to_string())
+        Config::load_with(dir.path(), &mut super::super::Parser::default())
+            .map_err(|d| d.to_string())
     }
 
     #[test]

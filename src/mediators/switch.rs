@@ -6,7 +6,6 @@ use regex::Regex;
 use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
 use crate::base::mediation::MediationError;
-use crate::config::sequence::parse_mediators;
 use crate::config::values;
 use crate::config::{Ctx, Element};
 use crate::expr::Expression;
@@ -41,7 +40,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 let regex = ctx
                     .required_attr(child, "regex")
                     .and_then(|a| values::whole_regex(&a.value, &a.loc, ctx.diags));
-                let list = parse_mediators(child, ctx);
+                let list = super::parse_list(child, ctx);
                 match regex {
                     Some(r) => cases.push((r, list)),
                     None => ok = false,
@@ -53,7 +52,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                 }
                 ctx.check_attrs(child, &[]);
-                default = Some(parse_mediators(child, ctx));
+                default = Some(super::parse_list(child, ctx));
             }
             _ => {
                 ctx.unknown_child(el, child);

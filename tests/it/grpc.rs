@@ -952,7 +952,7 @@ fn load_errors(files: &[(&str, &str)]) -> String {
     for (name, text) in files {
         crate::support::write(dir.path(), name, text);
     }
-    match axon::config::Config::load(dir.path()) {
+    match axon::engine::Mediation::load(dir.path()) {
         Ok(_) => panic!("the configuration must be rejected"),
         Err(diags) => diags
             .sorted()

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use axon::base::limits::Limits;
-use axon::config::Config;
+use axon::engine::Mediation;
 use axon::server::{Server, ServerOptions};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -59,7 +59,7 @@ impl TestAxon {
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
-        let config = match Config::load(dir.path()) {
+        let config = match Mediation::load(dir.path()) {
             Ok(c) => c,
             Err(diags) => panic!("test configuration is invalid:\n{diags}"),
         };
