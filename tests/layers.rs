@@ -81,24 +81,10 @@ fn lower_layers_never_import_higher_ones() {
     for edge in edges.iter().filter(|e| !is_known(e)) {
         let (from, to) = (layer(&edge.from), layer(&edge.to));
         if to > from {
-            problems += &format!(
-                "{}:{}: `{}` (layer {from}) imports `{}` (layer {to}): {}\n",
-                edge.file.display(),
-                edge.line,
-                edge.from,
-                edge.to,
-                edge.text
-            );
+            problems += &format!("{edge} (layers {from} to {to})\n");
         }
         if let Some((_, _, why)) = NEVER.iter().find(|n| n.0 == edge.from && n.1 == edge.to) {
-            problems += &format!(
-                "{}:{}: `{}` imports `{}` ({why}): {}\n",
-                edge.file.display(),
-                edge.line,
-                edge.from,
-                edge.to,
-                edge.text
-            );
+            problems += &format!("{edge} ({why})\n");
         }
     }
     assert!(
@@ -121,15 +107,7 @@ fn no_two_top_level_modules_import_each_other() {
             && !is_known(edge)
             && !is_known(back)
         {
-            problems += &format!(
-                "`{a}` and `{b}` import each other:\n  {}:{}: {}\n  {}:{}: {}\n",
-                edge.file.display(),
-                edge.line,
-                edge.text,
-                back.file.display(),
-                back.line,
-                back.text
-            );
+            problems += &format!("`{a}` and `{b}` import each other:\n  {edge}\n  {back}\n");
         }
     }
     assert!(problems.is_empty(), "{problems}");
@@ -153,11 +131,12 @@ fn every_top_level_module_has_a_layer() {
 /// The parser must see through `use` trees, `super::` and comments, or the check above
 /// passes for the wrong reason.
 #[test]
-fn the_import_finder_reads_trees_super_and_skips_comments() {
+fn the_import_finder_reads_trees_and_super_and_skips_comments_and_strings() {
     let text = "\
 use crate::{a::{B, c::D}, e};
 // use crate::commented::Out;
 fn f() { let s = \"crate::in_string::X\"; crate::inline::call(); }
+fn g<'a>(_: &'a str) { let q = '\"'; let r = r#\"crate::raw::Y\"#; let e = \"\\\"crate::esc\"; }
 mod tests {
     use super::super::sibling::Y;
     use super::*;
@@ -173,8 +152,8 @@ mod tests {
             (1, "a".to_owned()),
             (1, "e".to_owned()),
             (3, "inline".to_owned()),
-            (5, "top::sibling".to_owned()),
-            (6, "top::file".to_owned()),
+            (6, "top::sibling".to_owned()),
+            (7, "top::file".to_owned()),
         ]
     );
 }
@@ -188,6 +167,21 @@ struct Edge {
     from: String,
     to: String,
     text: String,
+}
+
+impl std::fmt::Display for Edge {
+    /// `src/config/x.rs:4: `config` imports `engine`: use crate::engine::Thing;`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: `{}` imports `{}`: {}",
+            self.file.display(),
+            self.line,
+            self.from,
+            self.to,
+            self.text
+        )
+    }
 }
 
 fn src() -> PathBuf {
@@ -407,7 +401,6 @@ fn blank_comments_and_strings(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
-    let blank = |c: char| if c == '\n' { '\n' } else { ' ' };
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
@@ -458,40 +451,38 @@ fn blank_comments_and_strings(text: &str) -> String {
             let end = (j + 1 + len + close.chars().count()).min(chars.len());
             out.extend(chars[i..end].iter().map(|&c| blank(c)));
             i = end;
-        } else if c == '"' {
-            out.push(' ');
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    out.push(' ');
-                    i += 1;
-                }
-                if i < chars.len() {
-                    out.push(blank(chars[i]));
-                    i += 1;
-                }
-            }
-            out.push(' ');
-            i += 1;
-        } else if c == '\'' && is_char_literal(&chars, i) {
-            out.push(' ');
-            i += 1;
-            while i < chars.len() && chars[i] != '\'' {
-                if chars[i] == '\\' {
-                    out.push(' ');
-                    i += 1;
-                }
-                out.push(' ');
-                i += 1;
-            }
-            out.push(' ');
-            i += 1;
+        } else if c == '"' || (c == '\'' && is_char_literal(&chars, i)) {
+            i = blank_quoted(&chars, i, &mut out);
         } else {
             out.push(c);
             i += 1;
         }
     }
     out
+}
+
+/// Blanks the string or character literal that opens at `i` (escapes included) and returns
+/// the index after it.
+fn blank_quoted(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let quote = chars[i];
+    out.push(' ');
+    i += 1;
+    while i < chars.len() && chars[i] != quote {
+        if chars[i] == '\\' {
+            out.push(' ');
+            i += 1;
+        }
+        if i < chars.len() {
+            out.push(blank(chars[i]));
+            i += 1;
+        }
+    }
+    out.push(' ');
+    i + 1
+}
+
+fn blank(c: char) -> char {
+    if c == '\n' { '\n' } else { ' ' }
 }
 
 fn ident_before(chars: &[char], i: usize) -> bool {
