@@ -164,40 +164,7 @@ impl Config {
         let artifacts = loader::artifacts(&files, &mut diags);
 
         // Stage 2: names first, so references resolve regardless of file order.
-        let mut names = Names::default();
-        let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
-        for el in &artifacts {
-            let kind = el.local_name();
-            if !matches!(kind, "sequence" | "endpoint" | "api" | "proxy" | "template") {
-                continue;
-            }
-            let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
-                continue; // reported by the artifact's own parser
-            };
-            let key = (kind, name.to_owned());
-            if let Some(first) = first_seen.get(&key) {
-                diags.error(
-                    &el.loc,
-                    format!("duplicate {kind} name `{name}` (first defined at {first})"),
-                );
-                continue;
-            }
-            first_seen.insert(key, el.loc.clone());
-            match kind {
-                "sequence" => {
-                    let id = SeqId(names.sequences.len() as u32);
-                    names.sequences.insert(name.to_owned(), id);
-                }
-                "endpoint" => {
-                    let id = EndpointId(names.endpoints.len() as u32);
-                    names.endpoints.insert(name.to_owned(), id);
-                }
-                "template" => {
-                    names.templates.insert(name.to_owned(), el.loc.clone());
-                }
-                _ => {}
-            }
-        }
+        let names = collect_names(&artifacts, &mut diags);
 
         // Stage 3: parse every artifact.
         let mut ctx = Ctx {
@@ -210,63 +177,8 @@ impl Config {
             dir,
             steps: Some(steps),
         };
-        // Templates first, so every `call-template` can check its parameters.
-        for el in artifacts.iter().filter(|el| el.local_name() == "template") {
-            let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
-            if ctx.templates.contains_key(&name)
-                || names
-                    .templates
-                    .get(&name)
-                    .is_some_and(|first| *first != el.loc)
-            {
-                continue; // duplicate, already reported
-            }
-            ctx.artifact = name.clone();
-            if let Some(t) = template::parse(el, &mut ctx) {
-                ctx.templates.insert(name, Arc::new(t));
-            }
-        }
-        let mut apis = Vec::new();
-        let mut proxies = Vec::new();
-        let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
-        for el in &artifacts {
-            let kind = el.local_name();
-            let name = el.attr_value("name").unwrap_or_default().to_owned();
-            if matches!(kind, "sequence" | "endpoint")
-                && parsed_names.insert((kind, name.clone()), ()).is_some()
-            {
-                continue; // duplicate, already reported
-            }
-            ctx.artifact = name.clone();
-            match kind {
-                "api" => {
-                    if let Some(mut api) = api::parse(el, &mut ctx) {
-                        api.id = ApiId(apis.len() as u32);
-                        apis.push(api);
-                    }
-                }
-                "proxy" => {
-                    if let Some(p) = proxy::parse(el, &mut ctx) {
-                        proxies.push(p);
-                    }
-                }
-                "sequence" => {
-                    if let Some(seq) = sequence::parse_named(el, &mut ctx)
-                        && let Some(&id) = names.sequences.get(&name)
-                    {
-                        ctx.sequences[id.0 as usize] = Some(seq);
-                    }
-                }
-                "endpoint" => {
-                    if let Some(ep) = endpoint::parse_named(el, &mut ctx)
-                        && let Some(&id) = names.endpoints.get(&name)
-                    {
-                        ctx.endpoints[id.0 as usize] = Some(ep);
-                    }
-                }
-                _ => {}
-            }
-        }
+        parse_templates(&artifacts, &mut ctx);
+        let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
         check_api_contexts(&apis, ctx.diags);
         proxy::check_shadowing(&apis, &proxies, ctx.diags);
 
@@ -286,19 +198,9 @@ impl Config {
             &names.sequences,
             &mut diags,
         );
-        let complete =
-            sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
-        if diags.has_errors() || !complete {
-            if !diags.has_errors() {
-                diags.error(
-                    &Loc::file_start(Arc::from(dir.display().to_string())),
-                    "configuration incomplete",
-                );
-            }
+        let Some((sequences, endpoints)) = complete(sequences, endpoints, dir, &mut diags) else {
             return Err(diags);
-        }
-        let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
-        let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        };
         grpc::check(&apis, &sequences, &endpoints, &mut diags);
         if diags.has_errors() {
             return Err(diags);
@@ -389,6 +291,139 @@ fn check_api_contexts(apis: &[ApiConfig], diags: &mut Diagnostics) {
             seen.insert(key, api);
         }
     }
+}
+
+/// Collects the names of every sequence, endpoint and template, reporting duplicates.
+fn collect_names(artifacts: &[&Element], diags: &mut Diagnostics) -> Names {
+    let mut names = Names::default();
+    let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
+    for el in artifacts {
+        let kind = el.local_name();
+        if !matches!(kind, "sequence" | "endpoint" | "api" | "proxy" | "template") {
+            continue;
+        }
+        let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
+            continue; // reported by the artifact's own parser
+        };
+        let key = (kind, name.to_owned());
+        if let Some(first) = first_seen.get(&key) {
+            diags.error(
+                &el.loc,
+                format!("duplicate {kind} name `{name}` (first defined at {first})"),
+            );
+            continue;
+        }
+        first_seen.insert(key, el.loc.clone());
+        match kind {
+            "sequence" => {
+                let id = SeqId(names.sequences.len() as u32);
+                names.sequences.insert(name.to_owned(), id);
+            }
+            "endpoint" => {
+                let id = EndpointId(names.endpoints.len() as u32);
+                names.endpoints.insert(name.to_owned(), id);
+            }
+            "template" => {
+                names.templates.insert(name.to_owned(), el.loc.clone());
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Parses the templates first, so that every `call-template` can check its parameters.
+fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
+    for el in artifacts.iter().filter(|el| el.local_name() == "template") {
+        let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
+        if ctx.templates.contains_key(&name)
+            || ctx
+                .names
+                .templates
+                .get(&name)
+                .is_some_and(|first| *first != el.loc)
+        {
+            continue; // duplicate, already reported
+        }
+        ctx.artifact = name.clone();
+        if let Some(t) = template::parse(el, ctx) {
+            ctx.templates.insert(name, Arc::new(t));
+        }
+    }
+}
+
+/// Parses every API, proxy, sequence and endpoint; sequences and endpoints go to their
+/// named slots in `ctx`.
+fn parse_artifacts(
+    artifacts: &[&Element],
+    ctx: &mut Ctx<'_>,
+) -> (Vec<ApiConfig>, Vec<ProxyConfig>) {
+    let mut apis = Vec::new();
+    let mut proxies = Vec::new();
+    let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
+    for el in artifacts {
+        let kind = el.local_name();
+        let name = el.attr_value("name").unwrap_or_default().to_owned();
+        if matches!(kind, "sequence" | "endpoint")
+            && parsed_names.insert((kind, name.clone()), ()).is_some()
+        {
+            continue; // duplicate, already reported
+        }
+        ctx.artifact = name.clone();
+        match kind {
+            "api" => {
+                if let Some(mut api) = api::parse(el, ctx) {
+                    api.id = ApiId(apis.len() as u32);
+                    apis.push(api);
+                }
+            }
+            "proxy" => {
+                if let Some(p) = proxy::parse(el, ctx) {
+                    proxies.push(p);
+                }
+            }
+            "sequence" => {
+                if let Some(seq) = sequence::parse_named(el, ctx)
+                    && let Some(&id) = ctx.names.sequences.get(&name)
+                {
+                    ctx.sequences[id.0 as usize] = Some(seq);
+                }
+            }
+            "endpoint" => {
+                if let Some(ep) = endpoint::parse_named(el, ctx)
+                    && let Some(&id) = ctx.names.endpoints.get(&name)
+                {
+                    ctx.endpoints[id.0 as usize] = Some(ep);
+                }
+            }
+            _ => {}
+        }
+    }
+    (apis, proxies)
+}
+
+/// Every named sequence and endpoint, once each parsed; otherwise `None` (with an error
+/// when none was reported, which a parser that failed always does).
+fn complete(
+    sequences: Vec<Option<SequenceConfig>>,
+    endpoints: Vec<Option<EndpointConfig>>,
+    dir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<(Vec<SequenceConfig>, Vec<EndpointConfig>)> {
+    let complete = sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
+    if diags.has_errors() || !complete {
+        if !diags.has_errors() {
+            diags.error(
+                &Loc::file_start(Arc::from(dir.display().to_string())),
+                "configuration incomplete",
+            );
+        }
+        return None;
+    }
+    Some((
+        sequences.into_iter().flatten().collect(),
+        endpoints.into_iter().flatten().collect(),
+    ))
 }
 
 // === impl Ctx ===
