@@ -369,30 +369,55 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     if el.local_name() == "prototype" {
         return super::prototype::parse(el, ctx);
     }
-    let is_http = el.local_name() == "http";
-    let is_wsdl = el.local_name() == "wsdl";
-    let is_grpc = el.local_name() == "grpc";
-    let allowed: &[&str] = if is_grpc {
-        &["uri", "caCertificate"]
-    } else if is_http {
-        &[
+    let kind = el.local_name();
+    ctx.check_attrs(el, leaf_attributes(kind));
+    if kind != "wsdl" {
+        ctx.no_text(el);
+    }
+    let mut ok = true;
+    let mut format = parse_format(el, &mut ok, ctx);
+    let target = match kind {
+        "grpc" => super::grpc::parse_target(el, ctx),
+        "http" => parse_http_target(el, ctx),
+        "wsdl" => super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
+            // An explicit `format` wins over the one the WSDL port implies.
+            format = format.or(Some(wsdl_format));
+            Target::Wsdl(spec)
+        }),
+        _ => parse_address_target(el, ctx),
+    };
+    let qos = parse_qos(el, target.as_ref(), &mut ok, ctx);
+    let target = target?;
+    ok.then_some(LeafSpec {
+        target,
+        timeout: qos.timeout,
+        suspension: qos.suspension,
+        retry: qos.retry,
+        health_check: qos.health_check,
+        format,
+    })
+}
+
+/// The attributes a leaf of element `kind` takes.
+fn leaf_attributes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "grpc" => &["uri", "caCertificate"],
+        "http" => &[
             "format",
             "optimize",
             "encoding",
             "uri-template",
             "method",
             "version",
-        ]
-    } else if is_wsdl {
-        &["format", "optimize", "encoding", "uri", "service", "port"]
-    } else {
-        &["format", "optimize", "encoding", "uri"]
-    };
-    ctx.check_attrs(el, allowed);
-    if !is_wsdl {
-        ctx.no_text(el);
+        ],
+        "wsdl" => &["format", "optimize", "encoding", "uri", "service", "port"],
+        _ => &["format", "optimize", "encoding", "uri"],
     }
-    let mut ok = true;
+}
+
+/// `format`, and the MTOM/SwA attributes Axon does not support; `ok` turns false on a
+/// problem.
+fn parse_format(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<EndpointFormat> {
     let mut format = None;
     if let Some(a) = el.attr("format") {
         match a.value.trim() {
@@ -406,50 +431,54 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     &a.loc,
                     format!("unknown format `{other}` (expected soap11, soap12, pox, get or rest)"),
                 );
-                ok = false;
+                *ok = false;
             }
         }
     }
     for attr in ["optimize", "encoding"] {
         if let Some(a) = el.attr(attr) {
             ctx.unsupported(&a.loc, format!("attribute `{attr}`"));
-            ok = false;
+            *ok = false;
         }
     }
-    let target = if is_grpc {
-        super::grpc::parse_target(el, ctx)
-    } else if is_http {
-        parse_http_target(el, ctx)
-    } else if is_wsdl {
-        super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
-            // An explicit `format` wins over the one the WSDL port implies.
-            format = format.or(Some(wsdl_format));
-            Target::Wsdl(spec)
-        })
-    } else {
-        ctx.required_attr(el, "uri").and_then(|a| {
-            let uri = a.value.trim();
-            if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-                let scheme = uri.split(':').next().unwrap_or(uri);
-                ctx.unsupported(
-                    &a.loc,
-                    format!("transport `{scheme}` (only http and https addresses)"),
-                );
-                return None;
-            }
-            if uri.parse::<actix_web::http::Uri>().is_err() && !uri.contains("${") {
-                ctx.error(&a.loc, format!("`{uri}` is not a valid URI"));
-                return None;
-            }
-            Some(Target::Address(AddressSpec {
-                uri: uri.to_owned(),
-            }))
-        })
-    };
-    let mut timeout = TimeoutSpec::default();
-    let mut suspension = SuspensionPolicy::default();
-    let mut retry = RetryConfig::default();
-    let mut health_check = None;
+    format
+}
+
+/// `<address uri>`: an http or https URI.
+fn parse_address_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let a = ctx.required_attr(el, "uri")?;
+    let uri = a.value.trim();
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        let scheme = uri.split(':').next().unwrap_or(uri);
+        ctx.unsupported(
+            &a.loc,
+            format!("transport `{scheme}` (only http and https addresses)"),
+        );
+        return None;
+    }
+    if uri.parse::<actix_web::http::Uri>().is_err() && !uri.contains("${") {
+        ctx.error(&a.loc, format!("`{uri}` is not a valid URI"));
+        return None;
+    }
+    Some(Target::Address(AddressSpec {
+        uri: uri.to_owned(),
+    }))
+}
+
+/// The quality-of-service children every leaf shares.
+#[derive(Default)]
+struct Qos {
+    timeout: TimeoutSpec,
+    suspension: SuspensionPolicy,
+    retry: RetryConfig,
+    health_check: Option<HealthCheckSpec>,
+}
+
+/// Parses the children of a leaf: timeout, suspension, retry and health check settings;
+/// `ok` turns false on a problem.
+fn parse_qos(el: &Element, target: Option<&Target>, ok: &mut bool, ctx: &mut Ctx<'_>) -> Qos {
+    let (is_wsdl, is_http) = (el.local_name() == "wsdl", el.local_name() == "http");
+    let mut qos = Qos::default();
     let mut seen_suspend_on_failure = false;
     let mut seen_legacy_duration = false;
     for child in el.elements() {
@@ -458,15 +487,15 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         }
         if !child.is_synapse() {
             ctx.unknown_child(el, child);
-            ok = false;
+            *ok = false;
             continue;
         }
         match child.local_name() {
-            "timeout" => ok &= parse_timeout(child, &mut timeout, ctx),
-            "markForSuspension" => ok &= parse_mark(child, &mut suspension, ctx),
+            "timeout" => *ok &= parse_timeout(child, &mut qos.timeout, ctx),
+            "markForSuspension" => *ok &= parse_mark(child, &mut qos.suspension, ctx),
             "suspendOnFailure" => {
                 seen_suspend_on_failure = true;
-                ok &= parse_suspend(child, &mut suspension, ctx);
+                *ok &= parse_suspend(child, &mut qos.suspension, ctx);
             }
             "suspendDurationOnFailure" => {
                 seen_legacy_duration = true;
@@ -478,36 +507,37 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     ctx.diags,
                 ) {
                     Some(secs) => {
-                        suspension.initial_duration = Some(Duration::from_secs(u64::from(secs)));
-                        suspension.progression_factor = 1.0;
+                        qos.suspension.initial_duration =
+                            Some(Duration::from_secs(u64::from(secs)));
+                        qos.suspension.progression_factor = 1.0;
                     }
-                    None => ok = false,
+                    None => *ok = false,
                 }
             }
             "retryConfig" => match group::parse_retry_config(child, ctx) {
-                Some(r) => retry = r,
-                None => ok = false,
+                Some(r) => qos.retry = r,
+                None => *ok = false,
             },
-            "healthCheck" if health_check.is_some() => {
+            "healthCheck" if qos.health_check.is_some() => {
                 ctx.error(&child.loc, "an endpoint takes at most one <healthCheck>");
-                ok = false;
+                *ok = false;
             }
-            "healthCheck" => match health_check::parse(child, target.as_ref(), ctx) {
-                Some(h) => health_check = Some(h),
-                None => ok = false,
+            "healthCheck" => match health_check::parse(child, target, ctx) {
+                Some(h) => qos.health_check = Some(h),
+                None => *ok = false,
             },
             local if super::unsupported_ws(local).is_some() => {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
-                ok = false;
+                *ok = false;
             }
             "authentication" if is_http => {
                 ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
-                ok = false;
+                *ok = false;
             }
             "description" => {}
             _ => {
                 ctx.unknown_child(el, child);
-                ok = false;
+                *ok = false;
             }
         }
     }
@@ -516,17 +546,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             &el.loc,
             "use either <suspendOnFailure> or the legacy <suspendDurationOnFailure>, not both",
         );
-        ok = false;
+        *ok = false;
     }
-    let target = target?;
-    ok.then_some(LeafSpec {
-        target,
-        timeout,
-        suspension,
-        retry,
-        health_check,
-        format,
-    })
+    qos
 }
 
 fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
