@@ -328,13 +328,36 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
             None => ok = false,
         }
     }
+    let (mapping, name) = parse_mapping(el, ctx)?;
+    let user_agent = parse_user_agent(el, &mut ok, ctx);
+    let protocol = parse_protocol(el, &mut ok, ctx);
+    let content_type = el.attr_value("content-type").map(|c| c.trim().to_owned());
+
+    let flows = parse_flows(el, &name, &mut ok, ctx);
+    let [in_sequence, out_sequence, fault_sequence] = flows;
+    ok.then(|| ResourceConfig {
+        methods,
+        mapping,
+        in_sequence,
+        out_sequence,
+        fault_sequence,
+        content_type,
+        user_agent,
+        protocol,
+        name,
+        loc: el.loc.clone(),
+    })
+}
+
+/// `url-mapping` or `uri-template` (the first wins), compiled, with the resource's name.
+fn parse_mapping(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Mapping, String)> {
     let url_mapping = el
         .attr("url-mapping")
         .filter(|a| !a.value.trim().is_empty());
     let uri_template = el
         .attr("uri-template")
         .filter(|a| !a.value.trim().is_empty());
-    let (mapping, name) = match (url_mapping, uri_template) {
+    Some(match (url_mapping, uri_template) {
         (Some(um), other) => {
             if let Some(t) = other {
                 ctx.diags.warning(
@@ -358,18 +381,25 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
             }
         },
         (None, None) => (Mapping::Default, "default".to_owned()),
-    };
-    let user_agent =
-        el.attr("user-agent")
-            .and_then(|a| match Regex::new(&format!("^(?:{})$", a.value)) {
-                Ok(r) => Some(r),
-                Err(error) => {
-                    ctx.error(&a.loc, format!("invalid user-agent regex: {error}"));
-                    ok = false;
-                    None
-                }
-            });
-    let protocol = el.attr("protocol").and_then(|a| match a.value.trim() {
+    })
+}
+
+/// `user-agent`: a regex the whole header must match.
+fn parse_user_agent(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Regex> {
+    el.attr("user-agent")
+        .and_then(|a| match Regex::new(&format!("^(?:{})$", a.value)) {
+            Ok(r) => Some(r),
+            Err(error) => {
+                ctx.error(&a.loc, format!("invalid user-agent regex: {error}"));
+                *ok = false;
+                None
+            }
+        })
+}
+
+/// `protocol`: http or https.
+fn parse_protocol(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Protocol> {
+    el.attr("protocol").and_then(|a| match a.value.trim() {
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         other => {
@@ -377,19 +407,21 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                 &a.loc,
                 format!("unknown protocol `{other}` (expected `http` or `https`)"),
             );
-            ok = false;
+            *ok = false;
             None
         }
-    });
-    let content_type = el.attr_value("content-type").map(|c| c.trim().to_owned());
+    })
+}
 
+/// The in, out and fault sequences: each a `key` attribute or an inline element, not both.
+fn parse_flows(el: &Element, name: &str, ok: &mut bool, ctx: &mut Ctx<'_>) -> [Option<SeqId>; 3] {
     let mut flows = [None, None, None];
     let names = ["inSequence", "outSequence", "faultSequence"];
     for (i, flow) in names.iter().enumerate() {
         if let Some(a) = el.attr(flow) {
             flows[i] = ctx.sequence_ref(a.value.trim(), &a.loc);
             if flows[i].is_none() {
-                ok = false;
+                *ok = false;
             }
         }
     }
@@ -403,7 +435,7 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                 continue;
             }
             ctx.unknown_child(el, child);
-            ok = false;
+            *ok = false;
             continue;
         };
         if el.attr(names[i]).is_some() {
@@ -414,26 +446,14 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                     names[i]
                 ),
             );
-            ok = false;
+            *ok = false;
             continue;
         }
         let label = format!("{}[{}].{}", ctx.artifact, name, names[i]);
         match sequence::parse_inline(child, label, ctx) {
             Some(id) => flows[i] = Some(id),
-            None => ok = false,
+            None => *ok = false,
         }
     }
-    let [in_sequence, out_sequence, fault_sequence] = flows;
-    ok.then(|| ResourceConfig {
-        methods,
-        mapping,
-        in_sequence,
-        out_sequence,
-        fault_sequence,
-        content_type,
-        user_agent,
-        protocol,
-        name,
-        loc: el.loc.clone(),
-    })
+    flows
 }
