@@ -218,21 +218,13 @@ fn parse_body(
         ],
     );
     ctx.no_text(el);
-    for unsupported in ["template", "uri", "key-expression"] {
-        if let Some(a) = el.attr(unsupported) {
-            let what = match unsupported {
-                "key-expression" => "computed endpoint keys (`key-expression`)",
-                _ => "template endpoints (`<endpoint template>`)",
-            };
-            ctx.unsupported(&a.loc, what);
-            return None;
-        }
+    if refuse_unsupported(el, ctx) {
+        return None;
     }
     let on_error = el
         .attr("onError")
         .and_then(|a| ctx.sequence_ref(a.value.trim(), &a.loc));
     let mut kind = None;
-    let mut properties = Vec::new();
     let mut ok = true;
     let mut sessions = el.elements().filter(|c| c.local_name() == "session");
     let session = sessions.next();
@@ -248,60 +240,7 @@ fn parse_body(
             .map(EndpointKind::Alias);
         ok &= kind.is_some();
     }
-    for child in ctx.synapse_children(el, &mut ok) {
-        let local = child.local_name();
-        let definition = matches!(
-            local,
-            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
-        );
-        if definition && kind.is_some() {
-            ctx.error(
-                &child.loc,
-                "an <endpoint> holds exactly one endpoint definition",
-            );
-            ok = false;
-            continue;
-        }
-        match local {
-            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
-                Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
-                None => ok = false,
-            },
-            "failover" | "loadbalance" => {
-                let spec = if local == "failover" {
-                    group::parse_failover(child, ctx)
-                } else {
-                    group::parse_loadbalance(child, session, ctx)
-                };
-                match spec {
-                    Some(g) => kind = Some(EndpointKind::Group(Box::new(g))),
-                    None => ok = false,
-                }
-            }
-            "session" => {
-                if !el.elements().any(|c| c.local_name() == "loadbalance") {
-                    ctx.error(
-                        &child.loc,
-                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
-                    );
-                    ok = false;
-                }
-            }
-            "property" => match parse_property(child, ctx) {
-                Some(p) => properties.push(p),
-                None => ok = false,
-            },
-            "description" => {}
-            _ if UNSUPPORTED_KINDS.contains(&local) => {
-                ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
-                ok = false;
-            }
-            _ => {
-                ctx.unknown_child(el, child);
-                ok = false;
-            }
-        }
-    }
+    let properties = parse_children(el, session, &mut kind, &mut ok, ctx);
     if kind.is_none() && ok {
         ctx.error(
             &el.loc,
@@ -320,6 +259,88 @@ fn parse_body(
         properties,
         loc: el.loc.clone(),
     })
+}
+
+/// Reports the `<endpoint>` attributes Axon does not support; true when there was one.
+fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
+    for unsupported in ["template", "uri", "key-expression"] {
+        if let Some(a) = el.attr(unsupported) {
+            let what = match unsupported {
+                "key-expression" => "computed endpoint keys (`key-expression`)",
+                _ => "template endpoints (`<endpoint template>`)",
+            };
+            ctx.unsupported(&a.loc, what);
+            return true;
+        }
+    }
+    false
+}
+
+/// The children of `<endpoint>`: its one definition (into `kind`), its properties (returned)
+/// and its `<session>`; `ok` turns false on a problem.
+fn parse_children(
+    el: &Element,
+    session: Option<&Element>,
+    kind: &mut Option<EndpointKind>,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> Vec<EndpointProperty> {
+    let mut properties = Vec::new();
+    for child in ctx.synapse_children(el, ok) {
+        let local = child.local_name();
+        let definition = matches!(
+            local,
+            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
+        );
+        if definition && kind.is_some() {
+            ctx.error(
+                &child.loc,
+                "an <endpoint> holds exactly one endpoint definition",
+            );
+            *ok = false;
+            continue;
+        }
+        match local {
+            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
+                Some(leaf) => *kind = Some(EndpointKind::Leaf(Box::new(leaf))),
+                None => *ok = false,
+            },
+            "failover" | "loadbalance" => {
+                let spec = if local == "failover" {
+                    group::parse_failover(child, ctx)
+                } else {
+                    group::parse_loadbalance(child, session, ctx)
+                };
+                match spec {
+                    Some(g) => *kind = Some(EndpointKind::Group(Box::new(g))),
+                    None => *ok = false,
+                }
+            }
+            "session" => {
+                if !el.elements().any(|c| c.local_name() == "loadbalance") {
+                    ctx.error(
+                        &child.loc,
+                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
+                    );
+                    *ok = false;
+                }
+            }
+            "property" => match parse_property(child, ctx) {
+                Some(p) => properties.push(p),
+                None => *ok = false,
+            },
+            "description" => {}
+            _ if UNSUPPORTED_KINDS.contains(&local) => {
+                ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
+                *ok = false;
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                *ok = false;
+            }
+        }
+    }
+    properties
 }
 
 fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
