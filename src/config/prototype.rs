@@ -395,6 +395,26 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
             "every", "header", "query", "equals", "status", "delay", "drop",
         ],
     );
+    let (when, ok) = parse_fault_when(el, ctx);
+    let delay = delay(el, ctx);
+    let drop = match el.attr("drop") {
+        None => Some(false),
+        Some(a) => values::boolean(&a.value, &a.loc, "drop", ctx.diags),
+    };
+    let status = el.attr("status").map(|a| status(&a.value, &a.loc, ctx));
+    let (headers, body) = parse_content(el, ctx);
+    let (drop, delay, headers, body) = (drop?, delay?, headers?, body?);
+    let action = fault_action(el, status, drop, delay, headers, body, ctx)?;
+    ok.then_some(FaultRule {
+        when: when?,
+        delay,
+        action,
+    })
+}
+
+/// The selector of a `<fault>` (`every`, `header` or `query`, with `equals`), and whether
+/// its attributes were consistent.
+fn parse_fault_when(el: &Element, ctx: &mut Ctx<'_>) -> (Option<FaultWhen>, bool) {
     let mut ok = true;
     let selectors: Vec<&str> = ["every", "header", "query"]
         .into_iter()
@@ -441,15 +461,20 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
             equals,
         })
     };
-    let delay = delay(el, ctx);
-    let drop = match el.attr("drop") {
-        None => Some(false),
-        Some(a) => values::boolean(&a.value, &a.loc, "drop", ctx.diags),
-    };
-    let status = el.attr("status").map(|a| status(&a.value, &a.loc, ctx));
-    let (headers, body) = parse_content(el, ctx);
-    let (drop, delay, headers, body) = (drop?, delay?, headers?, body?);
-    let action = match (status, drop) {
+    (when, ok)
+}
+
+/// What a `<fault>` does: answer a status, drop the connection, or only delay.
+fn fault_action(
+    el: &Element,
+    status: Option<Option<StatusCode>>,
+    drop: bool,
+    delay: Duration,
+    headers: Vec<(HeaderName, Template)>,
+    body: Option<MockBody>,
+    ctx: &mut Ctx<'_>,
+) -> Option<FaultAction> {
+    Some(match (status, drop) {
         (Some(_), true) => {
             ctx.error(
                 &el.loc,
@@ -492,11 +517,6 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
                 FaultAction::Delay
             }
         }
-    };
-    ok.then_some(FaultRule {
-        when: when?,
-        delay,
-        action,
     })
 }
 
