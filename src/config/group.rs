@@ -377,22 +377,11 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
             }
             seen.push(local);
         }
-        let text = child.text();
         match local {
             "endpoint" => {
-                if let Some(key) = child.attr("key") {
-                    let name = key.value.trim().to_owned();
-                    if let Some(first) = keys.get(&name) {
-                        ctx.error(
-                            &key.loc,
-                            format!(
-                                "endpoint `{name}` is already a child of this group (at {first}); the same endpoint cannot be used twice among siblings"
-                            ),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    keys.insert(name, key.loc.clone());
+                if repeated_key(child, &mut keys, ctx) {
+                    ok = false;
+                    continue;
                 }
                 match parse_child(child, ctx) {
                     Some(c) => children.push(c),
@@ -404,49 +393,13 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
                 ok = false;
             }
             "description" => {}
-            "failoverHttpStatusCodes" => {
-                ctx.no_elements(child);
-                match status_codes(&text, &child.loc, ctx) {
-                    Some(codes) => policy.http_status_codes = codes,
-                    None => ok = false,
+            _ => match parse_policy(child, &mut policy, ctx) {
+                Some(good) => ok &= good,
+                None => {
+                    ctx.unknown_child(el, child);
+                    ok = false;
                 }
-            }
-            "maxRetries" => {
-                ctx.no_elements(child);
-                match values::count(&text, &child.loc, "maxRetries", ctx.diags) {
-                    Some(n) => policy.max_retries = Some(n),
-                    None => ok = false,
-                }
-            }
-            "deadline" => {
-                ctx.no_elements(child);
-                match values::millis(&text, &child.loc, "deadline", ctx.diags) {
-                    Some(d) if !d.is_zero() => policy.deadline = Some(d),
-                    Some(_) => {
-                        ctx.error(&child.loc, "`deadline` must be greater than 0");
-                        ok = false;
-                    }
-                    None => ok = false,
-                }
-            }
-            "retryNonIdempotent" => {
-                ctx.no_elements(child);
-                match values::boolean(&text, &child.loc, "retryNonIdempotent", ctx.diags) {
-                    Some(b) => policy.retry_non_idempotent = b,
-                    None => ok = false,
-                }
-            }
-            "replayBufferSize" => {
-                ctx.no_elements(child);
-                match values::count(&text, &child.loc, "replayBufferSize", ctx.diags) {
-                    Some(n) => policy.replay_buffer = n as usize,
-                    None => ok = false,
-                }
-            }
-            _ => {
-                ctx.unknown_child(el, child);
-                ok = false;
-            }
+            },
         }
     }
     if children.is_empty() && ok {
@@ -457,6 +410,75 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
         ok = false;
     }
     ok.then_some((children, policy))
+}
+
+/// True (after reporting it) when `child` names by `key` an endpoint a sibling already
+/// names.
+fn repeated_key(child: &Element, keys: &mut HashMap<String, Loc>, ctx: &mut Ctx<'_>) -> bool {
+    if let Some(key) = child.attr("key") {
+        let name = key.value.trim().to_owned();
+        if let Some(first) = keys.get(&name) {
+            ctx.error(
+                &key.loc,
+                format!(
+                    "endpoint `{name}` is already a child of this group (at {first}); the same endpoint cannot be used twice among siblings"
+                ),
+            );
+            return true;
+        }
+        keys.insert(name, key.loc.clone());
+    }
+    false
+}
+
+/// A failover policy child of a group; `None` when `child` is not one, else whether it
+/// parsed.
+fn parse_policy(child: &Element, policy: &mut FailoverPolicy, ctx: &mut Ctx<'_>) -> Option<bool> {
+    let text = child.text();
+    let mut good = true;
+    match child.local_name() {
+        "failoverHttpStatusCodes" => {
+            ctx.no_elements(child);
+            match status_codes(&text, &child.loc, ctx) {
+                Some(codes) => policy.http_status_codes = codes,
+                None => good = false,
+            }
+        }
+        "maxRetries" => {
+            ctx.no_elements(child);
+            match values::count(&text, &child.loc, "maxRetries", ctx.diags) {
+                Some(n) => policy.max_retries = Some(n),
+                None => good = false,
+            }
+        }
+        "deadline" => {
+            ctx.no_elements(child);
+            match values::millis(&text, &child.loc, "deadline", ctx.diags) {
+                Some(d) if !d.is_zero() => policy.deadline = Some(d),
+                Some(_) => {
+                    ctx.error(&child.loc, "`deadline` must be greater than 0");
+                    good = false;
+                }
+                None => good = false,
+            }
+        }
+        "retryNonIdempotent" => {
+            ctx.no_elements(child);
+            match values::boolean(&text, &child.loc, "retryNonIdempotent", ctx.diags) {
+                Some(b) => policy.retry_non_idempotent = b,
+                None => good = false,
+            }
+        }
+        "replayBufferSize" => {
+            ctx.no_elements(child);
+            match values::count(&text, &child.loc, "replayBufferSize", ctx.diags) {
+                Some(n) => policy.replay_buffer = n as usize,
+                None => good = false,
+            }
+        }
+        _ => return None,
+    }
+    Some(good)
 }
 
 /// One `<endpoint>` child: a `key` reference (which may carry its own weight) or an
