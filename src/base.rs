@@ -7,7 +7,7 @@
 //!   [`cause`]: the failure causes it finds inside client errors; [`mediation`]: a
 //!   mediation failure and the JSON body of Axon's error answers; [`headers`]: the names of
 //!   the headers Axon adds.
-//! - [`diag`], [`xml`]: configuration diagnostics at `file:line:column`, and the positioned
+//! - [`diag`], `xml`: configuration diagnostics at `file:line:column`, and the positioned
 //!   XML tree (with escaping) that configuration and format conversions share.
 //! - [`uri_template`]: the inbound `uri-template` and `url-mapping` matcher.
 //! - [`lifecycle`]: the API lifecycle states, their rules and the live per-API word.

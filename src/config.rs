@@ -8,10 +8,10 @@
 //! 2. The names of all artifacts are collected first, so that every `key` reference can
 //!    be resolved (or reported as dangling) while the artifacts are parsed.
 //! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration.
-//!    Each mediator element goes to the [`StepParser`] the caller hands in (the engine's
+//!    Each mediator element goes to the `StepParser` the caller hands in (the engine's
 //!    load hands in the mediators' own); configuration keeps only the plain
 //!    [`StepConfig`] of each (its references, whether it handles responses, its body use).
-//! 4. [`graph`] rejects reference cycles; [`reach`] and [`grpc`] check what sequences
+//! 4. [`graph`] rejects reference cycles; `reach` and `grpc` check what sequences
 //!    reach.
 //!
 //! The result is plain data and holds no running parts: config imports nothing above the

@@ -205,7 +205,7 @@ pub(crate) fn parse_list(el: &Element, ctx: &mut Ctx<'_>) -> Vec<Box<dyn Mediato
     out
 }
 
-/// The mediators' parser that configuration loads with ([`StepParser`]): it builds each
+/// The mediators' parser that configuration loads with (`StepParser`): it builds each
 /// mediator and keeps it, handing configuration only the plain [`StepConfig`].
 #[derive(Debug, Default)]
 pub struct Parser {

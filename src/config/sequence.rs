@@ -12,7 +12,7 @@ pub struct SequenceConfig {
     /// Fault handler pushed while this sequence runs (`onError`).
     pub on_error: Option<SeqId>,
     /// The mediators, as the load checks see them (the mediators themselves are built by
-    /// the [`StepParser`] handed to the load, and run from the engine's runtime).
+    /// the `StepParser` handed to the load, and run from the engine's runtime).
     pub mediators: Vec<StepConfig>,
     /// Where it is defined.
     pub loc: Loc,
@@ -114,7 +114,7 @@ pub(crate) fn each_mediator(
 }
 
 /// A mediator as configuration sees it: what its checks read (references, cycles,
-/// reachability, gRPC body use). The mediator itself is built by the [`StepParser`] and
+/// reachability, gRPC body use). The mediator itself is built by the `StepParser` and
 /// kept, at `index`, by the layer that runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepConfig {
