@@ -99,7 +99,35 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
     let name = ctx
         .required_attr(el, "name")
         .map(|a| a.value.trim().to_owned());
-    if let Some(n) = &name
+    check_name_and_attributes(el, name.as_deref(), ctx);
+    let start_on_load = match el.attr("startOnLoad") {
+        Some(a) => values::boolean(&a.value, &a.loc, "startOnLoad", ctx.diags).unwrap_or(true),
+        None => true,
+    };
+    let mut ok = true;
+    let (target, published) = parse_children(el, name.as_deref().unwrap_or(""), &mut ok, ctx);
+    let name = name?;
+    let Some((in_sequence, out_sequence, fault_sequence, endpoint)) = target else {
+        if ok && !el.elements().any(|c| c.local_name() == "target") {
+            ctx.error(&el.loc, "<proxy> needs a <target>");
+        }
+        return None;
+    };
+    ok.then_some(ProxyConfig {
+        name,
+        in_sequence,
+        out_sequence,
+        fault_sequence,
+        endpoint,
+        wsdl: published,
+        start_on_load,
+        loc: el.loc.clone(),
+    })
+}
+
+/// Checks the proxy's name and the attributes Axon does not act on.
+fn check_name_and_attributes(el: &Element, name: Option<&str>, ctx: &mut Ctx<'_>) {
+    if let Some(n) = name
         && (n.contains('/') || n.contains('?') || n.contains('#'))
     {
         ctx.error(
@@ -123,23 +151,28 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
             );
         }
     }
-    let start_on_load = match el.attr("startOnLoad") {
-        Some(a) => values::boolean(&a.value, &a.loc, "startOnLoad", ctx.diags).unwrap_or(true),
-        None => true,
-    };
+}
+
+/// The children of `<proxy>`: its one target and its published WSDL; `ok` turns false on a
+/// problem.
+fn parse_children(
+    el: &Element,
+    name: &str,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> (Option<Target4>, Option<PublishedWsdl>) {
     let mut target = None;
     let mut published = None;
-    let mut ok = true;
-    for child in ctx.synapse_children(el, &mut ok) {
+    for child in ctx.synapse_children(el, ok) {
         match child.local_name() {
             "target" if target.is_some() => {
                 ctx.error(&child.loc, "a <proxy> has one <target>");
-                ok = false;
+                *ok = false;
             }
-            "target" => target = parse_target(child, name.as_deref().unwrap_or(""), ctx),
+            "target" => target = parse_target(child, name, ctx),
             "publishWSDL" => match parse_publish(child, ctx) {
                 Some(w) => published = Some(w),
-                None => ok = false,
+                None => *ok = false,
             },
             "description" => {}
             "parameter" => {
@@ -152,35 +185,19 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
             }
             "policy" => {
                 ctx.unsupported(&child.loc, "WS-Policy on proxy services (`<policy>`)");
-                ok = false;
+                *ok = false;
             }
             local if super::unsupported_ws(local).is_some() => {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
-                ok = false;
+                *ok = false;
             }
             _ => {
                 ctx.unknown_child(el, child);
-                ok = false;
+                *ok = false;
             }
         }
     }
-    let name = name?;
-    let Some((in_sequence, out_sequence, fault_sequence, endpoint)) = target else {
-        if ok && !el.elements().any(|c| c.local_name() == "target") {
-            ctx.error(&el.loc, "<proxy> needs a <target>");
-        }
-        return None;
-    };
-    ok.then_some(ProxyConfig {
-        name,
-        in_sequence,
-        out_sequence,
-        fault_sequence,
-        endpoint,
-        wsdl: published,
-        start_on_load,
-        loc: el.loc.clone(),
-    })
+    (target, published)
 }
 
 type Target4 = (SeqId, Option<SeqId>, Option<SeqId>, Option<EndpointId>);
