@@ -535,67 +535,14 @@ fn parse_content(
     let mut body = None;
     for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
-            "header" => {
-                ctx.check_attrs(child, &["name", "value"]);
-                ctx.no_children(child);
-                let (Some(name), Some(value)) = (
-                    ctx.required_attr(child, "name"),
-                    child.attr("value").or_else(|| {
-                        ctx.error(&child.loc, "<header> needs a `value`");
-                        None
-                    }),
-                ) else {
-                    ok = false;
-                    continue;
-                };
-                let Ok(header) = HeaderName::from_bytes(name.value.trim().as_bytes()) else {
-                    ctx.error(
-                        &name.loc,
-                        format!("`{}` is not a valid header name", name.value.trim()),
-                    );
-                    ok = false;
-                    continue;
-                };
-                match Template::parse(&value.value, Escape::None) {
-                    Ok(t) if literals_are_header_safe(&t) => headers.push((header, t)),
-                    Ok(_) => {
-                        ctx.error(
-                            &value.loc,
-                            "the header value has characters not allowed in HTTP headers",
-                        );
-                        ok = false;
-                    }
-                    Err(error) => {
-                        ctx.error(&value.loc, error);
-                        ok = false;
-                    }
-                }
-            }
-            "body" if body.is_none() => {
-                ctx.check_attrs(child, &["media-type"]);
-                ctx.no_elements(child);
-                let media = child
-                    .attr_value("media-type")
-                    .map(str::trim)
-                    .unwrap_or("application/json");
-                let Ok(media_type) = HeaderValue::from_str(media) else {
-                    ctx.error(&child.loc, format!("`{media}` is not a valid media type"));
-                    ok = false;
-                    continue;
-                };
-                match Template::parse(&child.text(), Escape::for_media_type(media)) {
-                    Ok(template) => {
-                        body = Some(MockBody {
-                            media_type,
-                            template,
-                        })
-                    }
-                    Err(error) => {
-                        ctx.error(&child.loc, error);
-                        ok = false;
-                    }
-                }
-            }
+            "header" => match parse_header(child, ctx) {
+                Some(h) => headers.push(h),
+                None => ok = false,
+            },
+            "body" if body.is_none() => match parse_mock_body(child, ctx) {
+                Some(b) => body = Some(b),
+                None => ok = false,
+            },
             "body" => {
                 ctx.error(
                     &child.loc,
@@ -614,6 +561,66 @@ fn parse_content(
         (Some(headers), Some(body))
     } else {
         (None, None)
+    }
+}
+
+/// One `<header name value>` of a mock answer; `None` after reporting a problem.
+fn parse_header(child: &Element, ctx: &mut Ctx<'_>) -> Option<(HeaderName, Template)> {
+    ctx.check_attrs(child, &["name", "value"]);
+    ctx.no_children(child);
+    let (Some(name), Some(value)) = (
+        ctx.required_attr(child, "name"),
+        child.attr("value").or_else(|| {
+            ctx.error(&child.loc, "<header> needs a `value`");
+            None
+        }),
+    ) else {
+        return None;
+    };
+    let Ok(header) = HeaderName::from_bytes(name.value.trim().as_bytes()) else {
+        ctx.error(
+            &name.loc,
+            format!("`{}` is not a valid header name", name.value.trim()),
+        );
+        return None;
+    };
+    match Template::parse(&value.value, Escape::None) {
+        Ok(t) if literals_are_header_safe(&t) => Some((header, t)),
+        Ok(_) => {
+            ctx.error(
+                &value.loc,
+                "the header value has characters not allowed in HTTP headers",
+            );
+            None
+        }
+        Err(error) => {
+            ctx.error(&value.loc, error);
+            None
+        }
+    }
+}
+
+/// The `<body media-type>` of a mock answer; `None` after reporting a problem.
+fn parse_mock_body(child: &Element, ctx: &mut Ctx<'_>) -> Option<MockBody> {
+    ctx.check_attrs(child, &["media-type"]);
+    ctx.no_elements(child);
+    let media = child
+        .attr_value("media-type")
+        .map(str::trim)
+        .unwrap_or("application/json");
+    let Ok(media_type) = HeaderValue::from_str(media) else {
+        ctx.error(&child.loc, format!("`{media}` is not a valid media type"));
+        return None;
+    };
+    match Template::parse(&child.text(), Escape::for_media_type(media)) {
+        Ok(template) => Some(MockBody {
+            media_type,
+            template,
+        }),
+        Err(error) => {
+            ctx.error(&child.loc, error);
+            None
+        }
     }
 }
 
