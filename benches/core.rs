@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, Uri};
-use axon::config::{Config, EndpointKind};
+use axon::base::uri_template::UriTemplate;
+use axon::config::EndpointKind;
 use axon::endpoints::address;
 use axon::endpoints::health::Health;
 use axon::endpoints::state::{HealthMachine, SuspensionPolicy};
+use axon::engine::Mediation;
 use axon::engine::dispatch::{RequestHead, Route, Router};
-use axon::engine::uri_template::UriTemplate;
 use axon::message::soap::{Envelope, EnvelopeCheck, SoapVersion};
 use axon::message::{Body, MessageContext};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -38,7 +39,7 @@ fn routing(c: &mut Criterion) {
         );
         std::fs::write(dir.path().join(format!("api{i}.xml")), api).expect("write");
     }
-    let config = Config::load(dir.path()).expect("valid");
+    let config = Mediation::load(dir.path()).expect("valid").config;
     let router = Router::new(&config);
     let head = RequestHead {
         method: &Method::GET,
@@ -68,7 +69,7 @@ fn uri_template_expand(c: &mut Criterion) {
         r#"<endpoint name="orders"><http uri-template="http://backend:8080/orders/{uri.var.id}/items/{uri.var.item}{?query.param.expand}" method="get"/></endpoint>"#,
     )
     .expect("write");
-    let config = Config::load(dir.path()).expect("valid");
+    let config = Mediation::load(dir.path()).expect("valid").config;
     let id = config.endpoint_named("orders").expect("endpoint");
     let endpoint = config.endpoint(id);
     let EndpointKind::Leaf(spec) = &endpoint.kind else {
@@ -196,7 +197,7 @@ fn config_load(c: &mut Criterion) {
     let mut group = c.benchmark_group("config");
     group.sample_size(10);
     group.bench_function("load_1000_artifacts", |b| {
-        b.iter(|| black_box(Config::load(dir.path()).expect("valid")))
+        b.iter(|| black_box(Mediation::load(dir.path()).expect("valid")))
     });
     group.finish();
 }

@@ -96,7 +96,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
     let addr = grpc.local_addr().expect("addr");
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let config = axon::config::Config::load(dir.path()).expect("valid config");
+        let config = axon::engine::Mediation::load(dir.path()).expect("valid config");
         let options = axon::server::ServerOptions {
             mediation_dir: dir.path().to_path_buf(),
             http: TcpListener::bind("127.0.0.1:0").expect("bind http"),
@@ -104,7 +104,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
             grpc: Some(grpc),
             grpc_tls: None,
             workers: Some(1),
-            limits: axon::engine::Limits::default(),
+            limits: axon::base::limits::Limits::default(),
             management_hosts: Vec::new(),
         };
         let system = actix_rt::System::new();
@@ -199,7 +199,7 @@ async fn run(
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    axon::tls::install_crypto_provider();
+    axon::base::tls::install_crypto_provider();
     let backend = start_backend();
     let axon = start_axon(backend);
     let client_rt = tokio::runtime::Builder::new_multi_thread()

@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use actix_web::http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use actix_web::http::{Method, Uri};
-use axon::config::Config;
+use axon::engine::Mediation;
 use axon::expr::Expression;
 use axon::mediators::{Env, Step};
 use axon::message::{Body, MessageContext};
@@ -122,10 +122,11 @@ fn bench_sequence(
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("s.xml"), xml).expect("write");
-    let config = Config::load(dir.path()).expect("valid configuration");
-    let env = Env { config: &config };
+    let mediation = Mediation::load(dir.path()).expect("valid configuration");
+    let config = &mediation.config;
+    let env = Env { config };
     let seq = config.sequence_named("s").expect("sequence");
-    let mediators = &config.sequence(seq).mediators;
+    let mediators = mediation.steps.sequence(seq);
     group.bench_function(name, |b| {
         b.iter(|| {
             let mut msg = message(body, content_type);

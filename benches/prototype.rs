@@ -6,9 +6,10 @@ use std::hint::black_box;
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
+use axon::base::lifecycle::{ApiLife, Lifecycle};
 use axon::config::{Config, EndpointKind, PrototypeSpec, Target};
 use axon::endpoints::prototype::{Request, plan};
-use axon::engine::lifecycle::{ApiLife, Lifecycle};
+use axon::engine::Mediation;
 use axon::message::{Body, MessageContext};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -60,7 +61,7 @@ fn prototypes(c: &mut Criterion) {
         ),
     )
     .expect("write");
-    let config = Config::load(dir.path()).expect("valid");
+    let config = Mediation::load(dir.path()).expect("valid").config;
     let inline = spec(&config, "Inline");
     let pets = spec(&config, "Pets");
 

@@ -16,7 +16,6 @@
 
 pub mod guard;
 pub mod lifecycle;
-pub mod readiness;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -30,7 +29,7 @@ use crate::config::{ApiConfig, EndpointKind, Mapping};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
 use crate::endpoints::group::GetGroupHealth;
 use crate::engine::Runtime;
-use crate::server::Shared;
+use crate::engine::live::Shared;
 
 /// Starts the management API on `listener` (one worker), answering to `hosts` besides IP
 /// literals and `localhost` (see [`guard`]).

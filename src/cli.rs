@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Config, Severity};
-use crate::engine::Limits;
+use crate::base::limits::Limits;
+use crate::config::Severity;
+use crate::engine::Mediation;
 use crate::server::{Server, ServerOptions};
 
 /// Exit code for an invalid configuration (EX_USAGE).
@@ -161,8 +162,8 @@ pub struct CheckArgs {
 
 /// Runs `axon check`: prints every problem, returns 0 when valid.
 pub fn check(args: &CheckArgs) -> ExitCode {
-    match Config::load(&args.dir) {
-        Ok(config) => {
+    match Mediation::load(&args.dir) {
+        Ok(Mediation { config, .. }) => {
             for w in &config.warnings {
                 eprintln!("{w}");
             }
@@ -199,8 +200,8 @@ pub fn check(args: &CheckArgs) -> ExitCode {
 /// # Errors
 /// When a port cannot be bound or the server fails to start.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(&args.mediation) {
-        Ok(config) => config,
+    let mediation = match Mediation::load(&args.mediation) {
+        Ok(mediation) => mediation,
         Err(diags) => {
             for d in diags.sorted() {
                 eprintln!("{d}");
@@ -212,7 +213,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    for w in &config.warnings {
+    for w in &mediation.config.warnings {
         tracing::warn!("{w}");
     }
     let backlog = args.listen_backlog;
@@ -223,7 +224,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         false => Some(bind(args.bind, args.grpc_port, backlog)?),
     };
     let grpc_tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::server_config(cert, key, &[b"h2"])?),
+        (Some(cert), Some(key)) => Some(crate::base::tls::server_config(cert, key, &[b"h2"])?),
         _ => None,
     };
     let options = ServerOptions {
@@ -264,7 +265,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let system = actix_rt::System::new();
     system.block_on(async move {
-        let server = Server::start(config, options).await?;
+        let server = Server::start(mediation, options).await?;
         server.run_until_signalled().await;
         Ok::<_, std::io::Error>(())
     })?;

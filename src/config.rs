@@ -4,18 +4,21 @@
 //! load fails (see `docs/ARCHITECTURE.md`):
 //!
 //! 1. [`loader`] walks the folder and parses each `*.xml` file into a positioned tree
-//!    ([`xml`]); a file's root is one artifact or a `<definitions>` holding many.
+//!    (`base/xml.rs`); a file's root is one artifact or a `<definitions>` holding many.
 //! 2. The names of all artifacts are collected first, so that every `key` reference can
 //!    be resolved (or reported as dangling) while the artifacts are parsed.
-//! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration;
-//!    mediators parse themselves (see [`crate::mediators`]).
-//! 4. [`graph`] rejects reference cycles.
+//! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration.
+//!    Each mediator element goes to the `StepParser` the caller hands in (the engine's
+//!    load hands in the mediators' own); configuration keeps only the plain
+//!    [`StepConfig`] of each (its references, whether it handles responses, its body use).
+//! 4. [`graph`] rejects reference cycles; `reach` and `grpc` check what sequences
+//!    reach.
 //!
-//! The result holds no running parts: [`crate::engine::Runtime::build`] turns it into
-//! actors.
+//! The result is plain data and holds no running parts: config imports nothing above the
+//! ground floor (`tests/layers.rs`). The engine's `Mediation::load` pairs it with the built
+//! mediators, and `Runtime::build` turns both into a live generation.
 
 mod api;
-mod diag;
 mod endpoint;
 mod graph;
 mod group;
@@ -28,17 +31,17 @@ mod proxy;
 mod reach;
 pub(crate) mod values;
 pub(crate) mod wsdl;
-pub(crate) mod xml;
 
-pub(crate) mod sequence;
+mod sequence;
 mod template;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
+pub(crate) use crate::base::xml::{Attr, Element};
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
-pub use diag::{Diagnostic, Diagnostics, Loc, Severity};
 #[cfg(feature = "fuzzing")]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
@@ -58,9 +61,9 @@ pub use prototype::{
     PrototypeSpec, Template,
 };
 pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
-pub use sequence::SequenceConfig;
+pub use sequence::{Reference, SequenceConfig, StepConfig};
+pub(crate) use sequence::{StepParser, each_mediator};
 pub use template::{TemplateConfig, TemplateParam};
-pub(crate) use xml::{Attr, Element};
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,6 +113,9 @@ pub(crate) struct Ctx<'a> {
     /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
     /// relative to it.
     pub(crate) dir: &'a Path,
+    /// Builds the mediators (handed in by the layer that owns them; taken out while it
+    /// parses one, so that it can use this context).
+    steps: Option<&'a mut dyn StepParser>,
 }
 
 #[derive(Debug, Default)]
@@ -147,50 +153,18 @@ const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
 // === impl Config ===
 
 impl Config {
-    /// Loads and validates every `*.xml` file under `dir`, recursively.
+    /// Loads and validates every `*.xml` file under `dir`, recursively, building each
+    /// mediator with `steps` (the engine's load hands in the mediators' parser).
     ///
     /// # Errors
     /// Every problem found, each with its file, line and column.
-    pub fn load(dir: &Path) -> Result<Config, Diagnostics> {
+    pub(crate) fn load_with(dir: &Path, steps: &mut dyn StepParser) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
         let files = loader::read_tree(dir, &mut diags);
         let artifacts = loader::artifacts(&files, &mut diags);
 
         // Stage 2: names first, so references resolve regardless of file order.
-        let mut names = Names::default();
-        let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
-        for el in &artifacts {
-            let kind = el.local_name();
-            if !matches!(kind, "sequence" | "endpoint" | "api" | "proxy" | "template") {
-                continue;
-            }
-            let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
-                continue; // reported by the artifact's own parser
-            };
-            let key = (kind, name.to_owned());
-            if let Some(first) = first_seen.get(&key) {
-                diags.error(
-                    &el.loc,
-                    format!("duplicate {kind} name `{name}` (first defined at {first})"),
-                );
-                continue;
-            }
-            first_seen.insert(key, el.loc.clone());
-            match kind {
-                "sequence" => {
-                    let id = SeqId(names.sequences.len() as u32);
-                    names.sequences.insert(name.to_owned(), id);
-                }
-                "endpoint" => {
-                    let id = EndpointId(names.endpoints.len() as u32);
-                    names.endpoints.insert(name.to_owned(), id);
-                }
-                "template" => {
-                    names.templates.insert(name.to_owned(), el.loc.clone());
-                }
-                _ => {}
-            }
-        }
+        let names = collect_names(&artifacts, &mut diags);
 
         // Stage 3: parse every artifact.
         let mut ctx = Ctx {
@@ -201,64 +175,10 @@ impl Config {
             templates: HashMap::new(),
             artifact: String::new(),
             dir,
+            steps: Some(steps),
         };
-        // Templates first, so every `call-template` can check its parameters.
-        for el in artifacts.iter().filter(|el| el.local_name() == "template") {
-            let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
-            if ctx.templates.contains_key(&name)
-                || names
-                    .templates
-                    .get(&name)
-                    .is_some_and(|first| *first != el.loc)
-            {
-                continue; // duplicate, already reported
-            }
-            ctx.artifact = name.clone();
-            if let Some(t) = template::parse(el, &mut ctx) {
-                ctx.templates.insert(name, Arc::new(t));
-            }
-        }
-        let mut apis = Vec::new();
-        let mut proxies = Vec::new();
-        let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
-        for el in &artifacts {
-            let kind = el.local_name();
-            let name = el.attr_value("name").unwrap_or_default().to_owned();
-            if matches!(kind, "sequence" | "endpoint")
-                && parsed_names.insert((kind, name.clone()), ()).is_some()
-            {
-                continue; // duplicate, already reported
-            }
-            ctx.artifact = name.clone();
-            match kind {
-                "api" => {
-                    if let Some(mut api) = api::parse(el, &mut ctx) {
-                        api.id = ApiId(apis.len() as u32);
-                        apis.push(api);
-                    }
-                }
-                "proxy" => {
-                    if let Some(p) = proxy::parse(el, &mut ctx) {
-                        proxies.push(p);
-                    }
-                }
-                "sequence" => {
-                    if let Some(seq) = sequence::parse_named(el, &mut ctx)
-                        && let Some(&id) = names.sequences.get(&name)
-                    {
-                        ctx.sequences[id.0 as usize] = Some(seq);
-                    }
-                }
-                "endpoint" => {
-                    if let Some(ep) = endpoint::parse_named(el, &mut ctx)
-                        && let Some(&id) = names.endpoints.get(&name)
-                    {
-                        ctx.endpoints[id.0 as usize] = Some(ep);
-                    }
-                }
-                _ => {}
-            }
-        }
+        parse_templates(&artifacts, &mut ctx);
+        let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
         check_api_contexts(&apis, ctx.diags);
         proxy::check_shadowing(&apis, &proxies, ctx.diags);
 
@@ -278,19 +198,9 @@ impl Config {
             &names.sequences,
             &mut diags,
         );
-        let complete =
-            sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
-        if diags.has_errors() || !complete {
-            if !diags.has_errors() {
-                diags.error(
-                    &Loc::file_start(Arc::from(dir.display().to_string())),
-                    "configuration incomplete",
-                );
-            }
+        let Some((sequences, endpoints)) = complete(sequences, endpoints, dir, &mut diags) else {
             return Err(diags);
-        }
-        let sequences: Vec<SequenceConfig> = sequences.into_iter().flatten().collect();
-        let endpoints: Vec<EndpointConfig> = endpoints.into_iter().flatten().collect();
+        };
         grpc::check(&apis, &sequences, &endpoints, &mut diags);
         if diags.has_errors() {
             return Err(diags);
@@ -383,9 +293,167 @@ fn check_api_contexts(apis: &[ApiConfig], diags: &mut Diagnostics) {
     }
 }
 
+/// Collects the names of every sequence, endpoint and template, reporting duplicates.
+fn collect_names(artifacts: &[&Element], diags: &mut Diagnostics) -> Names {
+    let mut names = Names::default();
+    let mut first_seen: HashMap<(&str, String), Loc> = HashMap::new();
+    for el in artifacts {
+        let kind = el.local_name();
+        if !matches!(kind, "sequence" | "endpoint" | "api" | "proxy" | "template") {
+            continue;
+        }
+        let Some(name) = el.attr_value("name").filter(|n| !n.trim().is_empty()) else {
+            continue; // reported by the artifact's own parser
+        };
+        let key = (kind, name.to_owned());
+        if let Some(first) = first_seen.get(&key) {
+            diags.error(
+                &el.loc,
+                format!("duplicate {kind} name `{name}` (first defined at {first})"),
+            );
+            continue;
+        }
+        first_seen.insert(key, el.loc.clone());
+        match kind {
+            "sequence" => {
+                let id = SeqId(names.sequences.len() as u32);
+                names.sequences.insert(name.to_owned(), id);
+            }
+            "endpoint" => {
+                let id = EndpointId(names.endpoints.len() as u32);
+                names.endpoints.insert(name.to_owned(), id);
+            }
+            "template" => {
+                names.templates.insert(name.to_owned(), el.loc.clone());
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Parses the templates first, so that every `call-template` can check its parameters.
+fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
+    for el in artifacts.iter().filter(|el| el.local_name() == "template") {
+        let name = el.attr_value("name").unwrap_or_default().trim().to_owned();
+        if ctx.templates.contains_key(&name)
+            || ctx
+                .names
+                .templates
+                .get(&name)
+                .is_some_and(|first| *first != el.loc)
+        {
+            continue; // duplicate, already reported
+        }
+        ctx.artifact = name.clone();
+        if let Some(t) = template::parse(el, ctx) {
+            ctx.templates.insert(name, Arc::new(t));
+        }
+    }
+}
+
+/// Parses every API, proxy, sequence and endpoint; sequences and endpoints go to their
+/// named slots in `ctx`.
+fn parse_artifacts(
+    artifacts: &[&Element],
+    ctx: &mut Ctx<'_>,
+) -> (Vec<ApiConfig>, Vec<ProxyConfig>) {
+    let mut apis = Vec::new();
+    let mut proxies = Vec::new();
+    let mut parsed_names: HashMap<(&str, String), ()> = HashMap::new();
+    for el in artifacts {
+        let kind = el.local_name();
+        let name = el.attr_value("name").unwrap_or_default().to_owned();
+        if matches!(kind, "sequence" | "endpoint")
+            && parsed_names.insert((kind, name.clone()), ()).is_some()
+        {
+            continue; // duplicate, already reported
+        }
+        ctx.artifact = name.clone();
+        match kind {
+            "api" => {
+                if let Some(mut api) = api::parse(el, ctx) {
+                    api.id = ApiId(apis.len() as u32);
+                    apis.push(api);
+                }
+            }
+            "proxy" => {
+                if let Some(p) = proxy::parse(el, ctx) {
+                    proxies.push(p);
+                }
+            }
+            "sequence" => {
+                if let Some(seq) = sequence::parse_named(el, ctx)
+                    && let Some(&id) = ctx.names.sequences.get(&name)
+                {
+                    ctx.sequences[id.0 as usize] = Some(seq);
+                }
+            }
+            "endpoint" => {
+                if let Some(ep) = endpoint::parse_named(el, ctx)
+                    && let Some(&id) = ctx.names.endpoints.get(&name)
+                {
+                    ctx.endpoints[id.0 as usize] = Some(ep);
+                }
+            }
+            _ => {}
+        }
+    }
+    (apis, proxies)
+}
+
+/// Every named sequence and endpoint, once each parsed; otherwise `None` (with an error
+/// when none was reported, which a parser that failed always does).
+fn complete(
+    sequences: Vec<Option<SequenceConfig>>,
+    endpoints: Vec<Option<EndpointConfig>>,
+    dir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<(Vec<SequenceConfig>, Vec<EndpointConfig>)> {
+    let complete = sequences.iter().all(Option::is_some) && endpoints.iter().all(Option::is_some);
+    if diags.has_errors() || !complete {
+        if !diags.has_errors() {
+            diags.error(
+                &Loc::file_start(Arc::from(dir.display().to_string())),
+                "configuration incomplete",
+            );
+        }
+        return None;
+    }
+    Some((
+        sequences.into_iter().flatten().collect(),
+        endpoints.into_iter().flatten().collect(),
+    ))
+}
+
 // === impl Ctx ===
 
 impl Ctx<'_> {
+    /// Parses mediator element `el` with the parser handed to the load.
+    pub(crate) fn parse_step(&mut self, el: &Element) -> Option<StepConfig> {
+        self.with_steps(|steps, ctx| steps.parse(el, ctx))
+    }
+
+    /// A step that runs sequence `target` (a proxy's in-sequence before its target).
+    pub(crate) fn step_invoke(&mut self, target: SeqId) -> Option<StepConfig> {
+        self.with_steps(|steps, _| Some(steps.invoke(target)))
+    }
+
+    /// A step that sends to `endpoint` (a proxy's target).
+    pub(crate) fn step_send_to(&mut self, endpoint: EndpointId) -> Option<StepConfig> {
+        self.with_steps(|steps, _| Some(steps.send_to(endpoint)))
+    }
+
+    fn with_steps<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn StepParser, &mut Ctx<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let steps = self.steps.take()?;
+        let out = f(&mut *steps, self);
+        self.steps = Some(steps);
+        out
+    }
+
     /// Records an error.
     pub(crate) fn error(&mut self, loc: &Loc, message: impl Into<String>) {
         self.diags.error(loc, message);
@@ -585,6 +653,3 @@ pub(crate) fn unsupported_artifact(kind: &str) -> Option<&'static str> {
         .find(|(k, _)| *k == kind)
         .map(|(_, what)| *what)
 }
-
-#[cfg(test)]
-mod tests;

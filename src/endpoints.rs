@@ -19,7 +19,6 @@
 
 pub mod actor;
 pub mod address;
-pub mod error;
 mod failover;
 pub(crate) mod format;
 pub mod group;
@@ -38,12 +37,12 @@ use actix::{Addr, ArbiterHandle, Supervisor};
 use tokio::time::Instant;
 
 use self::actor::{EndpointActor, ErrorRecord, LeafInfo, Report};
-use self::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use self::health::{Admission, Health};
 use self::state::EndpointState;
-use crate::admin::readiness::Readiness;
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use crate::base::limits::Limits;
+use crate::base::readiness::Readiness;
 use crate::config::{Config, EndpointConfig, EndpointId, EndpointKind, LeafSpec, Target};
-use crate::engine::Limits;
 use crate::message::{AttemptOutcome, MessageContext};
 
 /// The running endpoints of one configuration generation, indexed by [`EndpointId`].

@@ -10,128 +10,26 @@
 //! branch suspends the whole flow on the worker's event loop and resumes it with the
 //! response; mediators themselves never wait.
 
+#[cfg(test)]
+mod config_tests;
 pub mod dispatch;
 pub mod lifecycle;
+pub mod live;
 mod off_worker;
-pub mod uri_template;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::ArbiterHandle;
 use actix_web::http::StatusCode;
 
-use crate::admin::readiness::Readiness;
-use crate::config::{Config, EndpointId, SeqId};
+use crate::base::error::{EndpointError, ProtocolState, codes};
+use crate::base::limits::Limits;
+use crate::base::mediation::MediationError;
+use crate::base::readiness::Readiness;
+use crate::config::{Config, Diagnostics, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::endpoints::error::{EndpointError, ProtocolState, codes};
-use crate::mediators::{Env, Mediator, Step};
+use crate::mediators::{Env, Mediator, Parser, Step, Steps};
 use crate::message::{BodyError, MessageContext, Value};
-
-/// Limits that apply to every message.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest body a mediator may read into memory.
-    pub max_body: usize,
-    /// Deadline of an endpoint attempt without `<timeout><duration>`.
-    pub global_timeout: Duration,
-    /// gRPC front: connections open at once on the gRPC port; over it a new connection is
-    /// accepted and closed at once (`None`: derived from the descriptor limit, see
-    /// `front::limits::connection_cap`).
-    pub grpc_max_connections: Option<usize>,
-    /// gRPC front: how long a TLS handshake may take.
-    pub grpc_handshake_timeout: Duration,
-    /// gRPC front: how long a new connection (after its TLS handshake) may take to send the
-    /// HTTP/2 preface and its first frame.
-    pub grpc_preface_timeout: Duration,
-    /// gRPC front: a connection with no open call for this long gets GOAWAY and is closed.
-    pub grpc_idle_timeout: Duration,
-    /// gRPC front: concurrent calls per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`).
-    pub grpc_max_streams_per_connection: u32,
-    /// gRPC front: concurrent calls on the whole gRPC port; over it RESOURCE_EXHAUSTED.
-    pub grpc_max_streams: usize,
-    /// gRPC front: SETTINGS, PING, PRIORITY, empty DATA and unknown frames one connection
-    /// may send per second; over it GOAWAY ENHANCE_YOUR_CALM and the connection is closed.
-    pub grpc_max_control_frames_per_sec: u32,
-    /// Longest wait for the next bytes of a client's request body (408 when it passes).
-    pub body_read_timeout: Duration,
-    /// Longest wait for a client's complete request head on a new connection (408).
-    pub header_read_timeout: Duration,
-    /// How long an idle keep-alive client connection is kept open.
-    pub keep_alive: Duration,
-    /// Largest request head (request line and headers), in bytes (431 past it).
-    pub max_header_bytes: usize,
-    /// Most client connections the HTTP front holds open, over all workers.
-    /// (`None`: 10,000, or the port's share of the open-file limit when that is lower; see
-    /// `front::limits`).
-    pub max_connections: Option<usize>,
-    /// Longest drain of in-flight exchanges on a graceful stop; those still running
-    /// then are answered 503 with `Connection: close`.
-    pub drain_timeout: Duration,
-    /// Whether TRACE requests are served (refused with 405 by default).
-    pub allow_trace: bool,
-    /// Longest wait for the next bytes of a backend's response body, for an endpoint without
-    /// `<timeout><duration>` (which is used instead when set).
-    pub backend_read_timeout: Duration,
-    /// HTTP/2 connections each worker may open to one gRPC backend.
-    pub grpc_backend_connections: usize,
-    /// Concurrent calls on one connection to a gRPC backend (the backend's own
-    /// `MAX_CONCURRENT_STREAMS` applies when lower).
-    pub grpc_backend_streams: usize,
-    /// Receive window, in bytes, of one call to a gRPC backend: the most Axon buffers for
-    /// a call whose client does not read.
-    pub grpc_backend_stream_window: u32,
-    /// What one XML document built from a message may cost (nodes, attributes, memory).
-    pub xml: crate::message::XmlLimits,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body: 10 * 1024 * 1024,
-            global_timeout: Duration::from_secs(60),
-            grpc_max_connections: None,
-            grpc_handshake_timeout: Duration::from_secs(10),
-            grpc_preface_timeout: Duration::from_secs(10),
-            grpc_idle_timeout: Duration::from_secs(300),
-            grpc_max_streams_per_connection: 100,
-            grpc_max_streams: 10_000,
-            grpc_max_control_frames_per_sec: 100,
-            body_read_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(5),
-            keep_alive: Duration::from_secs(5),
-            max_header_bytes: 32 * 1024,
-            max_connections: None,
-            drain_timeout: Duration::from_secs(30),
-            allow_trace: false,
-            backend_read_timeout: Duration::from_secs(60),
-            grpc_backend_connections: 8,
-            grpc_backend_streams: 100,
-            grpc_backend_stream_window: 256 * 1024,
-            xml: crate::message::XmlLimits::default(),
-        }
-    }
-}
-
-/// A mediation failure (the engine's error layer).
-#[derive(Debug, thiserror::Error)]
-pub enum MediationError {
-    /// The body could not be read.
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    /// A bare `send`/`call` with no `To` address.
-    #[error("no endpoint to send to: the mediator names none and the message has no `To` address")]
-    NoDestination,
-    /// A mediator failed.
-    #[error("{0}")]
-    Failed(String),
-    /// The payload a mediator needed is malformed (the sender's fault: 400, code 601000).
-    #[error("{0}")]
-    Payload(String),
-    /// A property could not be set (a transport property that is no valid header).
-    #[error(transparent)]
-    Property(#[from] crate::message::PropertyError),
-}
 
 /// Why a flow went to the fault handlers.
 #[derive(Debug)]
@@ -173,11 +71,23 @@ pub struct BuiltinFault {
     pub message_id: String,
 }
 
+/// A loaded mediation folder: the plain, validated configuration and the mediators built
+/// from it, ready for [`Runtime::build`].
+#[derive(Debug)]
+pub struct Mediation {
+    /// The configuration.
+    pub config: Config,
+    /// The mediators of its sequences.
+    pub steps: Steps,
+}
+
 /// One configuration generation, live.
 #[derive(Debug)]
 pub struct Runtime {
     /// The configuration.
     pub config: Arc<Config>,
+    /// The mediators of its sequences (shared with steps that run off the I/O worker).
+    pub(crate) steps: Arc<Steps>,
     /// Its running endpoints.
     pub endpoints: Endpoints,
     /// The API router.
@@ -318,18 +228,36 @@ impl Failure {
     }
 }
 
+// === impl Mediation ===
+
+impl Mediation {
+    /// Loads and validates every `*.xml` file under `dir`, recursively, handing the
+    /// mediators' parser to the configuration load (what `axon check` runs).
+    ///
+    /// # Errors
+    /// Every problem found, each with its file, line and column.
+    pub fn load(dir: &std::path::Path) -> Result<Mediation, Diagnostics> {
+        let mut parser = Parser::default();
+        let config = Config::load_with(dir, &mut parser)?;
+        let steps = parser.into_steps(&config);
+        Ok(Mediation { config, steps })
+    }
+}
+
 // === impl Runtime ===
 
 impl Runtime {
     /// Makes `config` live: starts its endpoint actors on `arbiter` (reusing those of
     /// `previous` whose configuration did not change).
     pub fn build(
-        config: Arc<Config>,
+        mediation: Mediation,
         previous: Option<&Runtime>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
         limits: Limits,
     ) -> Runtime {
+        let Mediation { config, steps } = mediation;
+        let config = Arc::new(config);
         let endpoints =
             Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
         let router = dispatch::Router::new(&config);
@@ -337,6 +265,7 @@ impl Runtime {
         let grpc_router = dispatch::Router::grpc(&config);
         Runtime {
             config,
+            steps: Arc::new(steps),
             endpoints,
             router,
             grpc_router,
@@ -486,7 +415,7 @@ impl Runtime {
         msg: &mut MessageContext,
     ) -> FlowEnd {
         let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
-        push_sequence(&mut frames, &self.config, start);
+        push_sequence(&mut frames, self, start);
         loop {
             let Some(top) = frames.last_mut() else {
                 return FlowEnd::Finished;
@@ -520,7 +449,7 @@ impl Runtime {
             }
             match step {
                 Step::Continue => {}
-                Step::Sequence(id) => push_sequence(&mut frames, &self.config, id),
+                Step::Sequence(id) => push_sequence(&mut frames, self, id),
                 Step::Mediators(list) => frames.push(Frame {
                     mediators: list,
                     next: 0,
@@ -530,7 +459,7 @@ impl Runtime {
                 }),
                 Step::Template { sequence, params } => {
                     msg.push_func_scope(params);
-                    push_sequence(&mut frames, &self.config, sequence);
+                    push_sequence(&mut frames, self, sequence);
                     if let Some(top) = frames.last_mut() {
                         top.template = true;
                     }
@@ -571,12 +500,11 @@ impl Runtime {
     }
 }
 
-fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, config: &'c Config, id: SeqId) {
-    let seq = config.sequence(id);
+fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, rt: &'c Runtime, id: SeqId) {
     frames.push(Frame {
-        mediators: &seq.mediators,
+        mediators: rt.steps.sequence(id),
         next: 0,
-        on_error: seq.on_error,
+        on_error: rt.config.sequence(id).on_error,
         template: false,
         seq: Some(id),
     });
@@ -602,19 +530,6 @@ fn set_error_properties(msg: &mut MessageContext, failure: &Failure) {
         msg.set("LAST_ENDPOINT", last);
     }
     msg.set("SENDING_FAULT", Value::Bool(true));
-}
-
-/// The JSON body of Axon's own error answers: `{"error": {status, code, message, detail}}`.
-pub fn error_json(status: StatusCode, code: u32, message: &str, detail: &str) -> String {
-    serde_json::json!({
-        "error": {
-            "status": status.as_u16(),
-            "code": code,
-            "message": message,
-            "detail": detail,
-        }
-    })
-    .to_string()
 }
 
 fn builtin(failure: &Failure, msg: MessageContext) -> Reply {

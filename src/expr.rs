@@ -23,7 +23,7 @@ use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
 pub use self::error::{CompileError, XPathError};
-use crate::engine::MediationError;
+use crate::base::mediation::MediationError;
 use crate::message::payload::PayloadError;
 use crate::message::xml::{element_to_string, own_text};
 use crate::message::{MessageContext, Value};

@@ -14,10 +14,11 @@ use actix_web::http::{Method, Uri};
 use bytes::Bytes;
 use prost::Message as _;
 
+use crate::base::uri_template::{UriTemplate, UrlMapping};
 use crate::config::{AddressSpec, Config, EndpointKind, HttpSpec, Target};
 use crate::endpoints::address;
+use crate::engine::Mediation;
 use crate::engine::dispatch::{self, RequestHead, Route, Router};
-use crate::engine::uri_template::{UriTemplate, UrlMapping};
 use crate::expr::Expression;
 use crate::message::soap::{self, Envelope, EnvelopeCheck, SoapVersion};
 use crate::message::{Body, MessageContext, json_xml, payload};
@@ -73,8 +74,8 @@ pub fn config(data: &[u8]) {
     if std::fs::write(dir.join("fuzz.xml"), data).is_err() {
         return;
     }
-    match Config::load(dir) {
-        Ok(config) => {
+    match Mediation::load(dir) {
+        Ok(Mediation { config, .. }) => {
             _ = Router::new(&config);
             _ = Router::grpc(&config);
         }
@@ -256,19 +257,19 @@ pub fn soap(data: &[u8]) {
 /// length-prefixed body whose first message is decoded as a health-check request and
 /// response; then lines of `name: value` metadata converted from and to the wire.
 pub fn grpc(data: &[u8]) {
-    if let Some(timeout) = crate::grpc::parse_timeout(data) {
-        _ = crate::grpc::encode_timeout(timeout);
+    if let Some(timeout) = crate::base::grpc::parse_timeout(data) {
+        _ = crate::base::grpc::encode_timeout(timeout);
     }
     if let Ok(value) = http::HeaderValue::from_bytes(data) {
-        _ = crate::grpc::decode_message(&value);
+        _ = crate::base::grpc::decode_message(&value);
     }
-    _ = crate::grpc::encode_message(&String::from_utf8_lossy(data));
-    _ = crate::grpc::is_grpc_content_type(data);
-    if let Some(first) = crate::grpc::first_message(data) {
-        _ = crate::grpc::HealthCheckRequest::decode(first);
-        _ = crate::grpc::HealthCheckResponse::decode(first);
+    _ = crate::base::grpc::encode_message(&String::from_utf8_lossy(data));
+    _ = crate::base::grpc::is_grpc_content_type(data);
+    if let Some(first) = crate::base::grpc::first_message(data) {
+        _ = crate::base::grpc::HealthCheckRequest::decode(first);
+        _ = crate::base::grpc::HealthCheckResponse::decode(first);
     }
-    _ = crate::grpc::first_message(&crate::grpc::frame(data));
+    _ = crate::base::grpc::first_message(&crate::base::grpc::frame(data));
     let mut wire = http::HeaderMap::new();
     for line in data.split(|&b| b == b'\n') {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -345,8 +346,8 @@ fn routed() -> &'static (Config, Router) {
         if let Err(error) = written {
             panic!("cannot write the routed configuration: {error}");
         }
-        let config = match Config::load(&dir) {
-            Ok(config) => config,
+        let config = match Mediation::load(&dir) {
+            Ok(mediation) => mediation.config,
             Err(diags) => panic!("the routed configuration does not load:\n{diags}"),
         };
         let router = Router::new(&config);
@@ -400,7 +401,7 @@ pub fn http_request(data: &[u8]) {
         let postfix = uri.path().get(api.context.len()..).unwrap_or("");
         msg.set_axis2("REST_URL_POSTFIX", postfix.to_owned());
     }
-    _ = dispatch::parse_query(uri.query());
+    _ = crate::base::query::parse_query(uri.query());
     for (_, endpoint) in config.endpoints() {
         if let EndpointKind::Leaf(leaf) = &endpoint.kind {
             _ = address::resolve(&leaf.target, &endpoint.properties, &msg, true);

@@ -2,29 +2,35 @@
 //!
 //! # Layout
 //!
-//! A message goes, in order, through the modules below (see `docs/ARCHITECTURE.md`):
+//! The modules stand in layers; each imports only its own layer or lower ones
+//! (`docs/ARCHITECTURE.md`, "Layers"; `tests/layers.rs` checks it). Bottom to top:
 //!
-//! - [`front`]: listeners. [`front::http`] turns an HTTP request into a
-//!   [`message::MessageContext`] and an engine reply back into a response.
-//! - [`engine`]: one live configuration generation ([`engine::Runtime`]); API and resource
-//!   dispatch ([`engine::dispatch`]); the sequence interpreter and fault handling.
-//! - [`mediators`]: the steps of a sequence, one file each.
+//! - [`base`]: the ground floor, shared vocabulary that imports nothing of Axon: limits,
+//!   the one error classification and the Synapse error codes, header names, the positioned
+//!   XML tree, URI templates, lifecycle words, suspension settings, readiness, gRPC wire
+//!   facts, TLS setup.
+//! - [`config`]: the mediation folder to a validated [`config::Config`], plain data, with
+//!   every problem reported at `file:line:column` ([`engine::Mediation::load`] hands it the
+//!   mediators' parser).
+//! - [`message`]: the message context, its body (parsed lazily, once), its properties and the
+//!   conversions between kinds; [`expr`]: XPath 1.0 and `json-eval()` expressions, compiled
+//!   at load.
 //! - [`endpoints`]: where messages go; one actor per leaf owns its health state machine
-//!   ([`endpoints::state`]), workers carry the bytes.
-//! - [`admin`]: the management API (health of every actor, switches, reload).
+//!   ([`endpoints::state`]), workers carry the bytes. [`mediators`]: the steps of a
+//!   sequence, one file each.
+//! - [`engine`]: one live configuration generation ([`engine::Runtime`], shared through
+//!   [`engine::live::Shared`]); API and resource dispatch ([`engine::dispatch`]); the
+//!   sequence interpreter and fault handling.
+//! - [`front`]: listeners. [`front::http`] turns an HTTP request into a
+//!   [`message::MessageContext`] and an engine reply back into a response. [`admin`]: the
+//!   management API (health of every actor, switches, reload).
+//! - [`server`]: starting the fronts, the management API and the actors together; [`cli`],
+//!   [`telemetry`]: the command line and logging.
 //!
-//! Around them:
-//!
-//! - [`config`]: the mediation folder to a validated [`config::Config`], with every problem
-//!   reported at `file:line:column`.
-//! - [`message`]: the message context, its body (parsed lazily, once) and its properties.
-//! - [`expr`]: XPath 1.0 and `json-eval()` expressions, compiled at load.
-//! - [`server`]: starting the fronts, the management API and the actors together.
-//! - [`grpc`]: gRPC wire facts shared by the gRPC front and gRPC leaves (status codes,
-//!   `grpc-timeout`, framing, the health-check messages).
-//! - [`cli`], [`telemetry`], [`tls`]: the command line, logging, TLS setup.
+//! A message goes through them top down: front, engine, mediators and endpoints.
 
 pub mod admin;
+pub mod base;
 pub mod cli;
 pub mod config;
 pub mod endpoints;
@@ -34,9 +40,7 @@ pub mod front;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod grpc;
 pub mod mediators;
 pub mod message;
 pub mod server;
 pub mod telemetry;
-pub mod tls;

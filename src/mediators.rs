@@ -22,6 +22,7 @@ mod call;
 mod call_template;
 mod drop;
 mod enrich;
+mod expressions;
 mod filter;
 mod header;
 mod in_out;
@@ -37,8 +38,9 @@ mod switch;
 
 use std::fmt;
 
-use crate::config::{Config, Ctx, Element, EndpointId, SeqId};
-use crate::engine::MediationError;
+use crate::base::mediation::MediationError;
+pub use crate::config::Reference;
+use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
 
 /// What a mediator asks the engine to do next.
@@ -75,17 +77,6 @@ pub enum Step<'c> {
         /// Parameter values, read as `$func:name` inside.
         params: Vec<(String, crate::message::Value)>,
     },
-}
-
-/// Something a mediator refers to, for reference checks at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reference {
-    /// A sequence it invokes.
-    Sequence(SeqId),
-    /// An endpoint it sends to.
-    Endpoint(EndpointId),
-    /// A sequence that receives a response (`send receive`): reachable, but not a call.
-    Receive(SeqId),
 }
 
 /// What a mediator may read besides the message.
@@ -203,14 +194,98 @@ const NOT_YET: &[&str] = &[
     "xslt",
 ];
 
-/// The parser for mediator element `name`, if Axon implements it.
-pub(crate) fn parser(name: &str) -> Option<ParseFn> {
-    REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+/// Parses one mediator element: Axon's own, or a diagnostic for one it does not implement
+/// (yet) or does not know.
+fn parse_one(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
+    let name = el.local_name();
+    match REGISTRY.iter().find(|(n, _)| *n == name) {
+        Some((_, parse)) => parse(el, ctx),
+        None if NOT_YET.contains(&name) => {
+            ctx.unsupported(&el.loc, format!("the `{name}` mediator"));
+            None
+        }
+        None => {
+            ctx.error(&el.loc, format!("unknown mediator <{name}>"));
+            None
+        }
+    }
 }
 
-/// True when `name` is a Synapse mediator that Axon does not implement yet.
-pub(crate) fn unsupported(name: &str) -> bool {
-    NOT_YET.contains(&name)
+/// Parses the mediators that are the children of `el` (a branch of a mediator that holds
+/// others).
+pub(crate) fn parse_list(el: &Element, ctx: &mut Ctx<'_>) -> Vec<Box<dyn Mediator>> {
+    let mut out = Vec::new();
+    crate::config::each_mediator(el, ctx, |child, ctx| out.extend(parse_one(child, ctx)));
+    out
+}
+
+/// The mediators' parser that configuration loads with (`StepParser`): it builds each
+/// mediator and keeps it, handing configuration only the plain [`StepConfig`].
+#[derive(Debug, Default)]
+pub struct Parser {
+    built: Vec<Box<dyn Mediator>>,
+}
+
+/// The mediators of every sequence of one configuration, indexed by [`SeqId`].
+#[derive(Debug, Default)]
+pub struct Steps {
+    sequences: Vec<Vec<Box<dyn Mediator>>>,
+}
+
+// === impl Parser ===
+
+impl Parser {
+    fn keep(&mut self, m: Box<dyn Mediator>) -> StepConfig {
+        let mut references = Vec::new();
+        m.references(&mut |r| references.push(r));
+        let step = StepConfig {
+            index: self.built.len(),
+            references,
+            handles_responses: m.handles_responses(),
+            body_use: m.body_use(),
+        };
+        self.built.push(m);
+        step
+    }
+
+    /// The mediators built, grouped by the sequences of `config` that hold them.
+    pub fn into_steps(self, config: &Config) -> Steps {
+        let mut built: Vec<Option<Box<dyn Mediator>>> = self.built.into_iter().map(Some).collect();
+        let sequences = config
+            .sequences
+            .iter()
+            .map(|seq| {
+                seq.mediators
+                    .iter()
+                    .filter_map(|step| built.get_mut(step.index).and_then(Option::take))
+                    .collect()
+            })
+            .collect();
+        Steps { sequences }
+    }
+}
+
+impl StepParser for Parser {
+    fn parse(&mut self, el: &Element, ctx: &mut Ctx<'_>) -> Option<StepConfig> {
+        parse_one(el, ctx).map(|m| self.keep(m))
+    }
+
+    fn invoke(&mut self, target: SeqId) -> StepConfig {
+        self.keep(sequence::invoke(target))
+    }
+
+    fn send_to(&mut self, endpoint: EndpointId) -> StepConfig {
+        self.keep(send::to(endpoint))
+    }
+}
+
+// === impl Steps ===
+
+impl Steps {
+    /// The mediators of sequence `id` (none for an id of another configuration).
+    pub fn sequence(&self, id: SeqId) -> &[Box<dyn Mediator>] {
+        self.sequences.get(id.0 as usize).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The first body use among `list` (for mediators that hold others).
@@ -231,16 +306,6 @@ pub(crate) fn visit_all(list: &[Box<dyn Mediator>], visit: &mut dyn FnMut(Refere
     for m in list {
         m.references(visit);
     }
-}
-
-/// A `<sequence key>` mediator that runs `target` (used to build proxy service flows).
-pub(crate) fn invoke(target: SeqId) -> Box<dyn Mediator> {
-    sequence::invoke(target)
-}
-
-/// A `<send>` mediator to `endpoint` (used to build proxy service flows).
-pub(crate) fn send_to(endpoint: EndpointId) -> Box<dyn Mediator> {
-    send::to(endpoint)
 }
 
 /// Parses the optional `<endpoint>` child of `send`/`call` (the only child they take here).

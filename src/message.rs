@@ -7,6 +7,7 @@
 
 pub(crate) mod body;
 pub mod content;
+pub(crate) mod convert;
 mod flow;
 pub mod grpc;
 pub mod json_xml;
@@ -119,7 +120,7 @@ pub struct MessageContext {
     /// True while a fault handler runs; it is the status default for `respond`.
     pub fault_status: Option<StatusCode>,
     /// The live lifecycle of the API the request came through (`None` outside any API).
-    pub api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    pub api: Option<Arc<crate::base::lifecycle::ApiLife>>,
     /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
     pub client: ClientFormat,
     /// Set when an endpoint `format` changed the message's kind: the response is turned
@@ -252,6 +253,13 @@ pub enum PropertyError {
     /// The value is not a valid header value (for the header named).
     #[error("the value for header `{0}` is not a valid header value")]
     HeaderValue(String),
+}
+
+/// A property that cannot be set fails the mediation; the property's error stays its source.
+impl From<PropertyError> for crate::base::mediation::MediationError {
+    fn from(error: PropertyError) -> Self {
+        crate::base::mediation::MediationError::Property(Box::new(error))
+    }
 }
 
 // === impl MessageContext ===

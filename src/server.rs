@@ -9,16 +9,15 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::Arbiter;
 use actix_web::dev::ServerHandle;
-use arc_swap::ArcSwap;
-use serde::Serialize;
 
-use crate::admin::{self, readiness::Readiness};
-use crate::config::{Config, Diagnostics};
-use crate::engine::{Limits, Runtime};
+use crate::admin;
+use crate::base::limits::Limits;
+use crate::base::readiness::Readiness;
+use crate::engine::live::Shared;
+use crate::engine::{Mediation, Runtime};
 use crate::front;
 
 /// How to run a server.
@@ -43,36 +42,6 @@ pub struct ServerOptions {
     pub management_hosts: Vec<String>,
 }
 
-/// What the HTTP front, the management API and reloads share.
-#[derive(Debug)]
-pub struct Shared {
-    runtime: ArcSwap<Runtime>,
-    readiness: Readiness,
-    control: actix::ArbiterHandle,
-    mediation_dir: PathBuf,
-    limits: Limits,
-    generation: AtomicU64,
-    reload_lock: tokio::sync::Mutex<()>,
-    /// True once the drain of a graceful stop has ended: exchanges still running answer
-    /// 503 at once.
-    drain_ended: tokio::sync::watch::Sender<bool>,
-}
-
-/// What a successful reload did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadSummary {
-    /// The new generation number.
-    pub generation: u64,
-    /// APIs now served.
-    pub apis: usize,
-    /// Leaf endpoints whose actor (and health state) was kept.
-    pub endpoints_kept: Vec<String>,
-    /// Leaf endpoints started fresh.
-    pub endpoints_started: Vec<String>,
-    /// Warnings, as `file:line:col: warning: message`.
-    pub warnings: Vec<String>,
-}
-
 /// A running Axon.
 #[derive(Debug)]
 pub struct Server {
@@ -86,90 +55,6 @@ pub struct Server {
     control: Option<Arbiter>,
 }
 
-// === impl Shared ===
-
-impl Shared {
-    /// The current configuration generation.
-    pub fn runtime(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
-    }
-
-    /// The readiness latch.
-    pub fn readiness(&self) -> &Readiness {
-        &self.readiness
-    }
-
-    /// Becomes true when the drain of a graceful stop ends.
-    pub(crate) fn drain_ended(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.drain_ended.subscribe()
-    }
-
-    /// The current generation number.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Loads the mediation folder again and, when it is valid, swaps it in. Endpoints whose
-    /// configuration did not change keep their actors and health state. On error the
-    /// running configuration is kept and every problem is returned.
-    ///
-    /// # Errors
-    /// The diagnostics of the new configuration.
-    pub async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
-        let _serial = self.reload_lock.lock().await;
-        let dir = self.mediation_dir.clone();
-        let loaded = actix_web::rt::task::spawn_blocking(move || Config::load(&dir))
-            .await
-            .unwrap_or_else(|_| {
-                let mut d = Diagnostics::default();
-                d.error(
-                    &crate::config::Loc::file_start(Arc::from("<reload>")),
-                    "configuration loader crashed",
-                );
-                Err(d)
-            })?;
-        let old = self.runtime();
-        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
-        let runtime = Runtime::build(
-            Arc::new(loaded),
-            Some(&old),
-            &self.control,
-            &self.readiness,
-            self.limits,
-        );
-        let mut kept = Vec::new();
-        let mut started = Vec::new();
-        for leaf in runtime.endpoints.leaves() {
-            let same = old
-                .endpoints
-                .leaf_named(&leaf.name)
-                .is_some_and(|o| Arc::ptr_eq(&o.health, &leaf.health));
-            if same {
-                kept.push(leaf.name.to_string())
-            } else {
-                started.push(leaf.name.to_string())
-            }
-        }
-        let apis = runtime.config.apis.len();
-        self.runtime.store(Arc::new(runtime));
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        tracing::info!(
-            generation,
-            apis,
-            kept = kept.len(),
-            started = started.len(),
-            "Configuration reloaded"
-        );
-        Ok(ReloadSummary {
-            generation,
-            apis,
-            endpoints_kept: kept,
-            endpoints_started: started,
-            warnings,
-        })
-    }
-}
-
 // === impl Server ===
 
 impl Server {
@@ -177,27 +62,24 @@ impl Server {
     ///
     /// # Errors
     /// When a listener cannot be used.
-    pub async fn start(config: Config, options: ServerOptions) -> io::Result<Server> {
-        crate::tls::install_crypto_provider();
+    pub async fn start(mediation: Mediation, options: ServerOptions) -> io::Result<Server> {
+        crate::base::tls::install_crypto_provider();
         let readiness = Readiness::new();
         let control = Arbiter::new();
         let runtime = Runtime::build(
-            Arc::new(config),
+            mediation,
             None,
             &control.handle(),
             &readiness,
             options.limits,
         );
-        let shared = Arc::new(Shared {
-            runtime: ArcSwap::from_pointee(runtime),
-            readiness: readiness.clone(),
-            control: control.handle(),
-            mediation_dir: options.mediation_dir,
-            limits: options.limits,
-            generation: AtomicU64::new(1),
-            reload_lock: tokio::sync::Mutex::new(()),
-            drain_ended: tokio::sync::watch::Sender::new(false),
-        });
+        let shared = Arc::new(Shared::new(
+            runtime,
+            readiness.clone(),
+            control.handle(),
+            options.mediation_dir,
+            options.limits,
+        ));
         let http_addr = options.http.local_addr()?;
         let management_addr = options.management.local_addr()?;
         let workers = options
@@ -271,7 +153,7 @@ impl Server {
             }
         };
         let shared = self.shared.clone();
-        let drain = self.shared.limits.drain_timeout;
+        let drain = self.shared.limits().drain_timeout;
         let cut = actix_rt::spawn(async move {
             if graceful {
                 tokio::time::sleep(drain).await;
@@ -280,7 +162,7 @@ impl Server {
                     "The drain ended: exchanges still running are answered 503"
                 );
             }
-            shared.drain_ended.send_replace(true);
+            shared.end_drain();
         });
         futures_util::future::join(self.http.stop(graceful), grpc).await;
         cut.abort();

@@ -14,9 +14,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
+use crate::base::lifecycle::{ApiLife, Lifecycle, TransitionError};
 use crate::endpoints::actor::rfc3339;
-use crate::engine::lifecycle::{ApiLife, Lifecycle, TransitionError};
-use crate::server::Shared;
+use crate::engine::live::Shared;
 
 /// A lifecycle change request: exactly one of the two.
 #[derive(Debug, Default, Deserialize)]

@@ -5,8 +5,8 @@ use regex::Regex;
 
 use super::sequence;
 use super::{ApiId, Attr, Ctx, Element, Loc, SeqId};
-use crate::engine::lifecycle::Lifecycle;
-use crate::engine::uri_template::{UriTemplate, UrlMapping};
+use crate::base::lifecycle::Lifecycle;
+use crate::base::uri_template::{UriTemplate, UrlMapping};
 
 /// A REST API: a context and its resources.
 #[derive(Debug)]
@@ -115,64 +115,106 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
         .filter(|v| !v.is_empty())
         .map(str::to_owned);
     let version_type = el.attr("version-type");
-    let context = context_attr.and_then(|a| {
-        let raw = a.value.trim();
-        if !raw.starts_with('/') {
-            ctx.error(&a.loc, format!("API context `{raw}` must start with `/`"));
-            return None;
-        }
-        if raw.contains('?') || raw.contains('#') {
-            ctx.error(&a.loc, format!("API context `{raw}` must be a plain path"));
-            return None;
-        }
-        let base = if raw.len() > 1 {
-            raw.trim_end_matches('/')
-        } else {
-            raw
-        };
-        let effective = match (version.as_deref(), version_type.map(|v| v.value.as_str())) {
-            (None, None) => base.to_owned(),
-            (None, Some(_)) => {
-                if let Some(v) = version_type {
-                    ctx.error(&v.loc, "`version-type` needs a `version`");
-                }
-                base.to_owned()
-            }
-            (Some(v), None | Some("url")) => {
-                if base.contains("{version}") {
-                    ctx.error(
-                        &a.loc,
-                        "context contains `{version}` but version-type is not `context`",
-                    );
-                }
-                format!("{}/{v}", base.trim_end_matches('/'))
-            }
-            (Some(v), Some("context")) => {
-                if !base.contains("{version}") {
-                    ctx.error(
-                        &a.loc,
-                        "version-type `context` needs `{version}` in the context",
-                    );
-                }
-                base.replace("{version}", v)
-            }
-            (Some(_), Some(other)) => {
-                if let Some(vt) = version_type {
-                    ctx.error(
-                        &vt.loc,
-                        format!("unknown version-type `{other}` (expected `context` or `url`)"),
-                    );
-                }
-                base.to_owned()
-            }
-        };
-        Some((raw.to_owned(), effective))
-    });
+    let context =
+        context_attr.and_then(|a| parse_context(a, version.as_deref(), version_type, ctx));
     let hostname = el
         .attr_value("hostname")
         .map(|h| h.trim().to_ascii_lowercase());
-    let port = el
-        .attr("port")
+    let port = parse_port(el, ctx);
+    let lifecycle = parse_lifecycle(el, ctx);
+    let lifecycle_loc = el.attr("lifecycle").map_or(&el.loc, |a| &a.loc).clone();
+    let resources = parse_resources(el, ctx);
+    let (context_as_written, context) = context?;
+    Some(ApiConfig {
+        name: name?,
+        context,
+        context_as_written,
+        version,
+        hostname,
+        port,
+        resources,
+        grpc,
+        loc: el.loc.clone(),
+        id: ApiId(0),
+        lifecycle: lifecycle?,
+        lifecycle_loc,
+    })
+}
+
+/// The context as written and the effective one (with the version), checked.
+fn parse_context(
+    a: &Attr,
+    version: Option<&str>,
+    version_type: Option<&Attr>,
+    ctx: &mut Ctx<'_>,
+) -> Option<(String, String)> {
+    let raw = a.value.trim();
+    if !raw.starts_with('/') {
+        ctx.error(&a.loc, format!("API context `{raw}` must start with `/`"));
+        return None;
+    }
+    if raw.contains('?') || raw.contains('#') {
+        ctx.error(&a.loc, format!("API context `{raw}` must be a plain path"));
+        return None;
+    }
+    let base = if raw.len() > 1 {
+        raw.trim_end_matches('/')
+    } else {
+        raw
+    };
+    let effective = versioned(base, a, version, version_type, ctx);
+    Some((raw.to_owned(), effective))
+}
+
+/// The context `base` with `version` placed as `version-type` says.
+fn versioned(
+    base: &str,
+    a: &Attr,
+    version: Option<&str>,
+    version_type: Option<&Attr>,
+    ctx: &mut Ctx<'_>,
+) -> String {
+    match (version, version_type.map(|v| v.value.as_str())) {
+        (None, None) => base.to_owned(),
+        (None, Some(_)) => {
+            if let Some(v) = version_type {
+                ctx.error(&v.loc, "`version-type` needs a `version`");
+            }
+            base.to_owned()
+        }
+        (Some(v), None | Some("url")) => {
+            if base.contains("{version}") {
+                ctx.error(
+                    &a.loc,
+                    "context contains `{version}` but version-type is not `context`",
+                );
+            }
+            format!("{}/{v}", base.trim_end_matches('/'))
+        }
+        (Some(v), Some("context")) => {
+            if !base.contains("{version}") {
+                ctx.error(
+                    &a.loc,
+                    "version-type `context` needs `{version}` in the context",
+                );
+            }
+            base.replace("{version}", v)
+        }
+        (Some(_), Some(other)) => {
+            if let Some(vt) = version_type {
+                ctx.error(
+                    &vt.loc,
+                    format!("unknown version-type `{other}` (expected `context` or `url`)"),
+                );
+            }
+            base.to_owned()
+        }
+    }
+}
+
+/// `port`, when given: a TCP port number.
+fn parse_port(el: &Element, ctx: &mut Ctx<'_>) -> Option<u16> {
+    el.attr("port")
         .and_then(|a| match a.value.trim().parse::<u16>() {
             Ok(p) if p > 0 => Some(p),
             _ => {
@@ -182,9 +224,12 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
                 );
                 None
             }
-        });
+        })
+}
 
-    let lifecycle = match el.attr("lifecycle") {
+/// `lifecycle` (default PUBLISHED); `None` after reporting an unknown state.
+fn parse_lifecycle(el: &Element, ctx: &mut Ctx<'_>) -> Option<Lifecycle> {
+    match el.attr("lifecycle") {
         None => Some(Lifecycle::Published),
         Some(a) => {
             let parsed = Lifecycle::parse(&a.value);
@@ -200,9 +245,11 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
             }
             parsed
         }
-    };
-    let lifecycle_loc = el.attr("lifecycle").map_or(&el.loc, |a| &a.loc).clone();
+    }
+}
 
+/// The `<resource>` children, with the other children an API may (not) have checked.
+fn parse_resources(el: &Element, ctx: &mut Ctx<'_>) -> Vec<ResourceConfig> {
     let mut resources = Vec::new();
     for child in el.elements() {
         match child.local_name() {
@@ -221,21 +268,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ApiConfig> {
     if resources.is_empty() && !el.elements().any(|c| c.local_name() == "resource") {
         ctx.error(&el.loc, "<api> needs at least one <resource>");
     }
-    let (context_as_written, context) = context?;
-    Some(ApiConfig {
-        name: name?,
-        context,
-        context_as_written,
-        version,
-        hostname,
-        port,
-        resources,
-        grpc,
-        loc: el.loc.clone(),
-        id: ApiId(0),
-        lifecycle: lifecycle?,
-        lifecycle_loc,
-    })
+    resources
 }
 
 /// Parses a space- or comma-separated method list; `None` (with errors reported) when a
@@ -295,13 +328,36 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
             None => ok = false,
         }
     }
+    let (mapping, name) = parse_mapping(el, ctx)?;
+    let user_agent = parse_user_agent(el, &mut ok, ctx);
+    let protocol = parse_protocol(el, &mut ok, ctx);
+    let content_type = el.attr_value("content-type").map(|c| c.trim().to_owned());
+
+    let flows = parse_flows(el, &name, &mut ok, ctx);
+    let [in_sequence, out_sequence, fault_sequence] = flows;
+    ok.then(|| ResourceConfig {
+        methods,
+        mapping,
+        in_sequence,
+        out_sequence,
+        fault_sequence,
+        content_type,
+        user_agent,
+        protocol,
+        name,
+        loc: el.loc.clone(),
+    })
+}
+
+/// `url-mapping` or `uri-template` (the first wins), compiled, with the resource's name.
+fn parse_mapping(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Mapping, String)> {
     let url_mapping = el
         .attr("url-mapping")
         .filter(|a| !a.value.trim().is_empty());
     let uri_template = el
         .attr("uri-template")
         .filter(|a| !a.value.trim().is_empty());
-    let (mapping, name) = match (url_mapping, uri_template) {
+    Some(match (url_mapping, uri_template) {
         (Some(um), other) => {
             if let Some(t) = other {
                 ctx.diags.warning(
@@ -325,18 +381,25 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
             }
         },
         (None, None) => (Mapping::Default, "default".to_owned()),
-    };
-    let user_agent =
-        el.attr("user-agent")
-            .and_then(|a| match Regex::new(&format!("^(?:{})$", a.value)) {
-                Ok(r) => Some(r),
-                Err(error) => {
-                    ctx.error(&a.loc, format!("invalid user-agent regex: {error}"));
-                    ok = false;
-                    None
-                }
-            });
-    let protocol = el.attr("protocol").and_then(|a| match a.value.trim() {
+    })
+}
+
+/// `user-agent`: a regex the whole header must match.
+fn parse_user_agent(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Regex> {
+    el.attr("user-agent")
+        .and_then(|a| match Regex::new(&format!("^(?:{})$", a.value)) {
+            Ok(r) => Some(r),
+            Err(error) => {
+                ctx.error(&a.loc, format!("invalid user-agent regex: {error}"));
+                *ok = false;
+                None
+            }
+        })
+}
+
+/// `protocol`: http or https.
+fn parse_protocol(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Protocol> {
+    el.attr("protocol").and_then(|a| match a.value.trim() {
         "http" => Some(Protocol::Http),
         "https" => Some(Protocol::Https),
         other => {
@@ -344,19 +407,21 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                 &a.loc,
                 format!("unknown protocol `{other}` (expected `http` or `https`)"),
             );
-            ok = false;
+            *ok = false;
             None
         }
-    });
-    let content_type = el.attr_value("content-type").map(|c| c.trim().to_owned());
+    })
+}
 
+/// The in, out and fault sequences: each a `key` attribute or an inline element, not both.
+fn parse_flows(el: &Element, name: &str, ok: &mut bool, ctx: &mut Ctx<'_>) -> [Option<SeqId>; 3] {
     let mut flows = [None, None, None];
     let names = ["inSequence", "outSequence", "faultSequence"];
     for (i, flow) in names.iter().enumerate() {
         if let Some(a) = el.attr(flow) {
             flows[i] = ctx.sequence_ref(a.value.trim(), &a.loc);
             if flows[i].is_none() {
-                ok = false;
+                *ok = false;
             }
         }
     }
@@ -370,7 +435,7 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                 continue;
             }
             ctx.unknown_child(el, child);
-            ok = false;
+            *ok = false;
             continue;
         };
         if el.attr(names[i]).is_some() {
@@ -381,26 +446,14 @@ fn parse_resource(el: &Element, ctx: &mut Ctx<'_>) -> Option<ResourceConfig> {
                     names[i]
                 ),
             );
-            ok = false;
+            *ok = false;
             continue;
         }
         let label = format!("{}[{}].{}", ctx.artifact, name, names[i]);
         match sequence::parse_inline(child, label, ctx) {
             Some(id) => flows[i] = Some(id),
-            None => ok = false,
+            None => *ok = false,
         }
     }
-    let [in_sequence, out_sequence, fault_sequence] = flows;
-    ok.then(|| ResourceConfig {
-        methods,
-        mapping,
-        in_sequence,
-        out_sequence,
-        fault_sequence,
-        content_type,
-        user_agent,
-        protocol,
-        name,
-        loc: el.loc.clone(),
-    })
+    flows
 }

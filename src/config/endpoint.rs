@@ -11,7 +11,7 @@ use super::health_check::{self, HealthCheckSpec};
 use super::prototype::PrototypeSpec;
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc, SeqId};
-use crate::endpoints::state::SuspensionPolicy;
+use crate::base::suspension::SuspensionPolicy;
 
 /// One endpoint: named (an artifact) or inline (inside `send`/`call`).
 #[derive(Debug, Clone, PartialEq)]
@@ -218,21 +218,13 @@ fn parse_body(
         ],
     );
     ctx.no_text(el);
-    for unsupported in ["template", "uri", "key-expression"] {
-        if let Some(a) = el.attr(unsupported) {
-            let what = match unsupported {
-                "key-expression" => "computed endpoint keys (`key-expression`)",
-                _ => "template endpoints (`<endpoint template>`)",
-            };
-            ctx.unsupported(&a.loc, what);
-            return None;
-        }
+    if refuse_unsupported(el, ctx) {
+        return None;
     }
     let on_error = el
         .attr("onError")
         .and_then(|a| ctx.sequence_ref(a.value.trim(), &a.loc));
     let mut kind = None;
-    let mut properties = Vec::new();
     let mut ok = true;
     let mut sessions = el.elements().filter(|c| c.local_name() == "session");
     let session = sessions.next();
@@ -248,60 +240,7 @@ fn parse_body(
             .map(EndpointKind::Alias);
         ok &= kind.is_some();
     }
-    for child in ctx.synapse_children(el, &mut ok) {
-        let local = child.local_name();
-        let definition = matches!(
-            local,
-            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
-        );
-        if definition && kind.is_some() {
-            ctx.error(
-                &child.loc,
-                "an <endpoint> holds exactly one endpoint definition",
-            );
-            ok = false;
-            continue;
-        }
-        match local {
-            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
-                Some(leaf) => kind = Some(EndpointKind::Leaf(Box::new(leaf))),
-                None => ok = false,
-            },
-            "failover" | "loadbalance" => {
-                let spec = if local == "failover" {
-                    group::parse_failover(child, ctx)
-                } else {
-                    group::parse_loadbalance(child, session, ctx)
-                };
-                match spec {
-                    Some(g) => kind = Some(EndpointKind::Group(Box::new(g))),
-                    None => ok = false,
-                }
-            }
-            "session" => {
-                if !el.elements().any(|c| c.local_name() == "loadbalance") {
-                    ctx.error(
-                        &child.loc,
-                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
-                    );
-                    ok = false;
-                }
-            }
-            "property" => match parse_property(child, ctx) {
-                Some(p) => properties.push(p),
-                None => ok = false,
-            },
-            "description" => {}
-            _ if UNSUPPORTED_KINDS.contains(&local) => {
-                ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
-                ok = false;
-            }
-            _ => {
-                ctx.unknown_child(el, child);
-                ok = false;
-            }
-        }
-    }
+    let properties = parse_children(el, session, &mut kind, &mut ok, ctx);
     if kind.is_none() && ok {
         ctx.error(
             &el.loc,
@@ -320,6 +259,88 @@ fn parse_body(
         properties,
         loc: el.loc.clone(),
     })
+}
+
+/// Reports the `<endpoint>` attributes Axon does not support; true when there was one.
+fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
+    for unsupported in ["template", "uri", "key-expression"] {
+        if let Some(a) = el.attr(unsupported) {
+            let what = match unsupported {
+                "key-expression" => "computed endpoint keys (`key-expression`)",
+                _ => "template endpoints (`<endpoint template>`)",
+            };
+            ctx.unsupported(&a.loc, what);
+            return true;
+        }
+    }
+    false
+}
+
+/// The children of `<endpoint>`: its one definition (into `kind`), its properties (returned)
+/// and its `<session>`; `ok` turns false on a problem.
+fn parse_children(
+    el: &Element,
+    session: Option<&Element>,
+    kind: &mut Option<EndpointKind>,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> Vec<EndpointProperty> {
+    let mut properties = Vec::new();
+    for child in ctx.synapse_children(el, ok) {
+        let local = child.local_name();
+        let definition = matches!(
+            local,
+            "address" | "http" | "wsdl" | "prototype" | "grpc" | "failover" | "loadbalance"
+        );
+        if definition && kind.is_some() {
+            ctx.error(
+                &child.loc,
+                "an <endpoint> holds exactly one endpoint definition",
+            );
+            *ok = false;
+            continue;
+        }
+        match local {
+            "address" | "http" | "wsdl" | "prototype" | "grpc" => match parse_leaf(child, ctx) {
+                Some(leaf) => *kind = Some(EndpointKind::Leaf(Box::new(leaf))),
+                None => *ok = false,
+            },
+            "failover" | "loadbalance" => {
+                let spec = if local == "failover" {
+                    group::parse_failover(child, ctx)
+                } else {
+                    group::parse_loadbalance(child, session, ctx)
+                };
+                match spec {
+                    Some(g) => *kind = Some(EndpointKind::Group(Box::new(g))),
+                    None => *ok = false,
+                }
+            }
+            "session" => {
+                if !el.elements().any(|c| c.local_name() == "loadbalance") {
+                    ctx.error(
+                        &child.loc,
+                        "<session> applies only to a <loadbalance> group in the same <endpoint>",
+                    );
+                    *ok = false;
+                }
+            }
+            "property" => match parse_property(child, ctx) {
+                Some(p) => properties.push(p),
+                None => *ok = false,
+            },
+            "description" => {}
+            _ if UNSUPPORTED_KINDS.contains(&local) => {
+                ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
+                *ok = false;
+            }
+            _ => {
+                ctx.unknown_child(el, child);
+                *ok = false;
+            }
+        }
+    }
+    properties
 }
 
 fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
@@ -369,30 +390,55 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
     if el.local_name() == "prototype" {
         return super::prototype::parse(el, ctx);
     }
-    let is_http = el.local_name() == "http";
-    let is_wsdl = el.local_name() == "wsdl";
-    let is_grpc = el.local_name() == "grpc";
-    let allowed: &[&str] = if is_grpc {
-        &["uri", "caCertificate"]
-    } else if is_http {
-        &[
+    let kind = el.local_name();
+    ctx.check_attrs(el, leaf_attributes(kind));
+    if kind != "wsdl" {
+        ctx.no_text(el);
+    }
+    let mut ok = true;
+    let mut format = parse_format(el, &mut ok, ctx);
+    let target = match kind {
+        "grpc" => super::grpc::parse_target(el, ctx),
+        "http" => parse_http_target(el, ctx),
+        "wsdl" => super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
+            // An explicit `format` wins over the one the WSDL port implies.
+            format = format.or(Some(wsdl_format));
+            Target::Wsdl(spec)
+        }),
+        _ => parse_address_target(el, ctx),
+    };
+    let qos = parse_qos(el, target.as_ref(), &mut ok, ctx);
+    let target = target?;
+    ok.then_some(LeafSpec {
+        target,
+        timeout: qos.timeout,
+        suspension: qos.suspension,
+        retry: qos.retry,
+        health_check: qos.health_check,
+        format,
+    })
+}
+
+/// The attributes a leaf of element `kind` takes.
+fn leaf_attributes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "grpc" => &["uri", "caCertificate"],
+        "http" => &[
             "format",
             "optimize",
             "encoding",
             "uri-template",
             "method",
             "version",
-        ]
-    } else if is_wsdl {
-        &["format", "optimize", "encoding", "uri", "service", "port"]
-    } else {
-        &["format", "optimize", "encoding", "uri"]
-    };
-    ctx.check_attrs(el, allowed);
-    if !is_wsdl {
-        ctx.no_text(el);
+        ],
+        "wsdl" => &["format", "optimize", "encoding", "uri", "service", "port"],
+        _ => &["format", "optimize", "encoding", "uri"],
     }
-    let mut ok = true;
+}
+
+/// `format`, and the MTOM/SwA attributes Axon does not support; `ok` turns false on a
+/// problem.
+fn parse_format(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<EndpointFormat> {
     let mut format = None;
     if let Some(a) = el.attr("format") {
         match a.value.trim() {
@@ -406,50 +452,54 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     &a.loc,
                     format!("unknown format `{other}` (expected soap11, soap12, pox, get or rest)"),
                 );
-                ok = false;
+                *ok = false;
             }
         }
     }
     for attr in ["optimize", "encoding"] {
         if let Some(a) = el.attr(attr) {
             ctx.unsupported(&a.loc, format!("attribute `{attr}`"));
-            ok = false;
+            *ok = false;
         }
     }
-    let target = if is_grpc {
-        super::grpc::parse_target(el, ctx)
-    } else if is_http {
-        parse_http_target(el, ctx)
-    } else if is_wsdl {
-        super::wsdl::parse_endpoint(el, ctx).map(|(spec, wsdl_format)| {
-            // An explicit `format` wins over the one the WSDL port implies.
-            format = format.or(Some(wsdl_format));
-            Target::Wsdl(spec)
-        })
-    } else {
-        ctx.required_attr(el, "uri").and_then(|a| {
-            let uri = a.value.trim();
-            if !(uri.starts_with("http://") || uri.starts_with("https://")) {
-                let scheme = uri.split(':').next().unwrap_or(uri);
-                ctx.unsupported(
-                    &a.loc,
-                    format!("transport `{scheme}` (only http and https addresses)"),
-                );
-                return None;
-            }
-            if uri.parse::<actix_web::http::Uri>().is_err() && !uri.contains("${") {
-                ctx.error(&a.loc, format!("`{uri}` is not a valid URI"));
-                return None;
-            }
-            Some(Target::Address(AddressSpec {
-                uri: uri.to_owned(),
-            }))
-        })
-    };
-    let mut timeout = TimeoutSpec::default();
-    let mut suspension = SuspensionPolicy::default();
-    let mut retry = RetryConfig::default();
-    let mut health_check = None;
+    format
+}
+
+/// `<address uri>`: an http or https URI.
+fn parse_address_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
+    let a = ctx.required_attr(el, "uri")?;
+    let uri = a.value.trim();
+    if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+        let scheme = uri.split(':').next().unwrap_or(uri);
+        ctx.unsupported(
+            &a.loc,
+            format!("transport `{scheme}` (only http and https addresses)"),
+        );
+        return None;
+    }
+    if uri.parse::<actix_web::http::Uri>().is_err() && !uri.contains("${") {
+        ctx.error(&a.loc, format!("`{uri}` is not a valid URI"));
+        return None;
+    }
+    Some(Target::Address(AddressSpec {
+        uri: uri.to_owned(),
+    }))
+}
+
+/// The quality-of-service children every leaf shares.
+#[derive(Default)]
+struct Qos {
+    timeout: TimeoutSpec,
+    suspension: SuspensionPolicy,
+    retry: RetryConfig,
+    health_check: Option<HealthCheckSpec>,
+}
+
+/// Parses the children of a leaf: timeout, suspension, retry and health check settings;
+/// `ok` turns false on a problem.
+fn parse_qos(el: &Element, target: Option<&Target>, ok: &mut bool, ctx: &mut Ctx<'_>) -> Qos {
+    let (is_wsdl, is_http) = (el.local_name() == "wsdl", el.local_name() == "http");
+    let mut qos = Qos::default();
     let mut seen_suspend_on_failure = false;
     let mut seen_legacy_duration = false;
     for child in el.elements() {
@@ -458,15 +508,15 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         }
         if !child.is_synapse() {
             ctx.unknown_child(el, child);
-            ok = false;
+            *ok = false;
             continue;
         }
         match child.local_name() {
-            "timeout" => ok &= parse_timeout(child, &mut timeout, ctx),
-            "markForSuspension" => ok &= parse_mark(child, &mut suspension, ctx),
+            "timeout" => *ok &= parse_timeout(child, &mut qos.timeout, ctx),
+            "markForSuspension" => *ok &= parse_mark(child, &mut qos.suspension, ctx),
             "suspendOnFailure" => {
                 seen_suspend_on_failure = true;
-                ok &= parse_suspend(child, &mut suspension, ctx);
+                *ok &= parse_suspend(child, &mut qos.suspension, ctx);
             }
             "suspendDurationOnFailure" => {
                 seen_legacy_duration = true;
@@ -478,36 +528,37 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
                     ctx.diags,
                 ) {
                     Some(secs) => {
-                        suspension.initial_duration = Some(Duration::from_secs(u64::from(secs)));
-                        suspension.progression_factor = 1.0;
+                        qos.suspension.initial_duration =
+                            Some(Duration::from_secs(u64::from(secs)));
+                        qos.suspension.progression_factor = 1.0;
                     }
-                    None => ok = false,
+                    None => *ok = false,
                 }
             }
             "retryConfig" => match group::parse_retry_config(child, ctx) {
-                Some(r) => retry = r,
-                None => ok = false,
+                Some(r) => qos.retry = r,
+                None => *ok = false,
             },
-            "healthCheck" if health_check.is_some() => {
+            "healthCheck" if qos.health_check.is_some() => {
                 ctx.error(&child.loc, "an endpoint takes at most one <healthCheck>");
-                ok = false;
+                *ok = false;
             }
-            "healthCheck" => match health_check::parse(child, target.as_ref(), ctx) {
-                Some(h) => health_check = Some(h),
-                None => ok = false,
+            "healthCheck" => match health_check::parse(child, target, ctx) {
+                Some(h) => qos.health_check = Some(h),
+                None => *ok = false,
             },
             local if super::unsupported_ws(local).is_some() => {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
-                ok = false;
+                *ok = false;
             }
             "authentication" if is_http => {
                 ctx.unsupported(&child.loc, "endpoint authentication (`<authentication>`)");
-                ok = false;
+                *ok = false;
             }
             "description" => {}
             _ => {
                 ctx.unknown_child(el, child);
-                ok = false;
+                *ok = false;
             }
         }
     }
@@ -516,17 +567,9 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
             &el.loc,
             "use either <suspendOnFailure> or the legacy <suspendDurationOnFailure>, not both",
         );
-        ok = false;
+        *ok = false;
     }
-    let target = target?;
-    ok.then_some(LeafSpec {
-        target,
-        timeout,
-        suspension,
-        retry,
-        health_check,
-        format,
-    })
+    qos
 }
 
 fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {

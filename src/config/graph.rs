@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::diag::Diagnostics;
+use super::Reference;
 use super::{EndpointConfig, EndpointId, EndpointKind, SeqId, SequenceConfig};
-use crate::mediators::Reference;
+use crate::base::diag::Diagnostics;
 
 /// Reports sequences that invoke themselves through `<sequence key>` chains, and endpoints
 /// that refer to themselves through `key` chains.

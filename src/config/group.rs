@@ -377,22 +377,11 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
             }
             seen.push(local);
         }
-        let text = child.text();
         match local {
             "endpoint" => {
-                if let Some(key) = child.attr("key") {
-                    let name = key.value.trim().to_owned();
-                    if let Some(first) = keys.get(&name) {
-                        ctx.error(
-                            &key.loc,
-                            format!(
-                                "endpoint `{name}` is already a child of this group (at {first}); the same endpoint cannot be used twice among siblings"
-                            ),
-                        );
-                        ok = false;
-                        continue;
-                    }
-                    keys.insert(name, key.loc.clone());
+                if repeated_key(child, &mut keys, ctx) {
+                    ok = false;
+                    continue;
                 }
                 match parse_child(child, ctx) {
                     Some(c) => children.push(c),
@@ -404,49 +393,13 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
                 ok = false;
             }
             "description" => {}
-            "failoverHttpStatusCodes" => {
-                ctx.no_elements(child);
-                match status_codes(&text, &child.loc, ctx) {
-                    Some(codes) => policy.http_status_codes = codes,
-                    None => ok = false,
+            _ => match parse_policy(child, &mut policy, ctx) {
+                Some(good) => ok &= good,
+                None => {
+                    ctx.unknown_child(el, child);
+                    ok = false;
                 }
-            }
-            "maxRetries" => {
-                ctx.no_elements(child);
-                match values::count(&text, &child.loc, "maxRetries", ctx.diags) {
-                    Some(n) => policy.max_retries = Some(n),
-                    None => ok = false,
-                }
-            }
-            "deadline" => {
-                ctx.no_elements(child);
-                match values::millis(&text, &child.loc, "deadline", ctx.diags) {
-                    Some(d) if !d.is_zero() => policy.deadline = Some(d),
-                    Some(_) => {
-                        ctx.error(&child.loc, "`deadline` must be greater than 0");
-                        ok = false;
-                    }
-                    None => ok = false,
-                }
-            }
-            "retryNonIdempotent" => {
-                ctx.no_elements(child);
-                match values::boolean(&text, &child.loc, "retryNonIdempotent", ctx.diags) {
-                    Some(b) => policy.retry_non_idempotent = b,
-                    None => ok = false,
-                }
-            }
-            "replayBufferSize" => {
-                ctx.no_elements(child);
-                match values::count(&text, &child.loc, "replayBufferSize", ctx.diags) {
-                    Some(n) => policy.replay_buffer = n as usize,
-                    None => ok = false,
-                }
-            }
-            _ => {
-                ctx.unknown_child(el, child);
-                ok = false;
-            }
+            },
         }
     }
     if children.is_empty() && ok {
@@ -457,6 +410,75 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
         ok = false;
     }
     ok.then_some((children, policy))
+}
+
+/// True (after reporting it) when `child` names by `key` an endpoint a sibling already
+/// names.
+fn repeated_key(child: &Element, keys: &mut HashMap<String, Loc>, ctx: &mut Ctx<'_>) -> bool {
+    if let Some(key) = child.attr("key") {
+        let name = key.value.trim().to_owned();
+        if let Some(first) = keys.get(&name) {
+            ctx.error(
+                &key.loc,
+                format!(
+                    "endpoint `{name}` is already a child of this group (at {first}); the same endpoint cannot be used twice among siblings"
+                ),
+            );
+            return true;
+        }
+        keys.insert(name, key.loc.clone());
+    }
+    false
+}
+
+/// A failover policy child of a group; `None` when `child` is not one, else whether it
+/// parsed.
+fn parse_policy(child: &Element, policy: &mut FailoverPolicy, ctx: &mut Ctx<'_>) -> Option<bool> {
+    let text = child.text();
+    let mut good = true;
+    match child.local_name() {
+        "failoverHttpStatusCodes" => {
+            ctx.no_elements(child);
+            match status_codes(&text, &child.loc, ctx) {
+                Some(codes) => policy.http_status_codes = codes,
+                None => good = false,
+            }
+        }
+        "maxRetries" => {
+            ctx.no_elements(child);
+            match values::count(&text, &child.loc, "maxRetries", ctx.diags) {
+                Some(n) => policy.max_retries = Some(n),
+                None => good = false,
+            }
+        }
+        "deadline" => {
+            ctx.no_elements(child);
+            match values::millis(&text, &child.loc, "deadline", ctx.diags) {
+                Some(d) if !d.is_zero() => policy.deadline = Some(d),
+                Some(_) => {
+                    ctx.error(&child.loc, "`deadline` must be greater than 0");
+                    good = false;
+                }
+                None => good = false,
+            }
+        }
+        "retryNonIdempotent" => {
+            ctx.no_elements(child);
+            match values::boolean(&text, &child.loc, "retryNonIdempotent", ctx.diags) {
+                Some(b) => policy.retry_non_idempotent = b,
+                None => good = false,
+            }
+        }
+        "replayBufferSize" => {
+            ctx.no_elements(child);
+            match values::count(&text, &child.loc, "replayBufferSize", ctx.diags) {
+                Some(n) => policy.replay_buffer = n as usize,
+                None => good = false,
+            }
+        }
+        _ => return None,
+    }
+    Some(good)
 }
 
 /// One `<endpoint>` child: a `key` reference (which may carry its own weight) or an
@@ -638,185 +660,6 @@ mod tests {
             assert_eq!(Algorithm::from_name(name), Some(alg), "{name}");
         }
         assert_eq!(Algorithm::from_name("com.example.Mine"), None);
-    }
-
-    fn load(files: &[(&str, &str)]) -> Result<crate::config::Config, crate::config::Diagnostics> {
-        let dir = tempfile::tempdir().unwrap();
-        for (name, text) in files {
-            std::fs::write(dir.path().join(name), text).unwrap();
-        }
-        crate::config::Config::load(dir.path())
-    }
-
-    fn errors(files: &[(&str, &str)]) -> Vec<String> {
-        let diags = load(files).unwrap_err();
-        diags
-            .sorted()
-            .into_iter()
-            .map(ToString::to_string)
-            .collect()
-    }
-
-    const LEAVES: &str = r#"<definitions>
-        <endpoint name="a"><address uri="http://127.0.0.1:1/a"/></endpoint>
-        <endpoint name="b"><address uri="http://127.0.0.1:1/b"/><property name="loadbalance.weight" value="3"/></endpoint>
-      </definitions>"#;
-
-    #[test]
-    fn groups_load_with_their_children_settings_and_session() {
-        let config = load(&[
-            ("leaves.xml", LEAVES),
-            (
-                "lb.xml",
-                r#"<endpoint name="lb">
-                     <session type="http"><sessionTimeout>5000</sessionTimeout></session>
-                     <loadbalance algorithm="org.apache.synapse.endpoints.algorithms.WeightedRoundRobin" failover="false" buildMessage="true">
-                       <endpoint key="a"><property name="loadbalance.weight" value="2"/></endpoint>
-                       <endpoint key="b"/>
-                       <endpoint name="inline"><failover dynamic="false"><endpoint key="a"/><endpoint key="b"/></failover></endpoint>
-                       <failoverHttpStatusCodes>502, 5xx</failoverHttpStatusCodes>
-                       <maxRetries>2</maxRetries><deadline>3000</deadline>
-                       <retryNonIdempotent>true</retryNonIdempotent><replayBufferSize>2048</replayBufferSize>
-                     </loadbalance>
-                   </endpoint>"#,
-            ),
-        ])
-        .unwrap();
-        let id = config.endpoint_named("lb").unwrap();
-        let crate::config::EndpointKind::Group(g) = &config.endpoint(id).kind else {
-            panic!("not a group");
-        };
-        assert_eq!(
-            g.strategy,
-            Strategy::Loadbalance {
-                algorithm: Algorithm::WeightedRoundRobin,
-                failover: false,
-                session: Some(SessionSpec {
-                    kind: SessionKind::Http,
-                    timeout: Duration::from_millis(5000)
-                }),
-            }
-        );
-        assert!(g.build_message);
-        assert_eq!(g.children.len(), 3);
-        assert_eq!(g.children[0].weight, Some(2));
-        assert_eq!(
-            g.children[1].weight, None,
-            "taken from b's own property at run time"
-        );
-        assert!(g.policy.http_status_codes.contains(503));
-        assert_eq!(g.policy.max_retries, Some(2));
-        assert_eq!(g.policy.deadline, Some(Duration::from_millis(3000)));
-        assert!(g.policy.retry_non_idempotent);
-        assert_eq!(g.policy.replay_buffer, 2048);
-        let inline = &config.endpoint(g.children[2].id);
-        assert_eq!(inline.name, "inline");
-        assert!(
-            matches!(&inline.kind, crate::config::EndpointKind::Group(f) if f.strategy == Strategy::Failover { dynamic: false })
-        );
-    }
-
-    #[test]
-    fn group_mistakes_are_reported_where_they_are() {
-        let all = errors(&[
-            ("leaves.xml", LEAVES),
-            (
-                "both.xml",
-                r#"<endpoint name="both"><loadbalance algorithm="roundRobin" policy="roundRobin"><endpoint key="a"/></loadbalance></endpoint>"#,
-            ),
-            (
-                "weight.xml",
-                r#"<endpoint name="w"><loadbalance algorithm="weightedRoundRobin"><endpoint key="a"><property name="loadbalance.weight" value="0"/></endpoint></loadbalance></endpoint>"#,
-            ),
-            (
-                "dup.xml",
-                r#"<endpoint name="dup"><failover><endpoint key="a"/><endpoint key="a"/></failover></endpoint>"#,
-            ),
-            (
-                "empty.xml",
-                r#"<endpoint name="empty"><failover/></endpoint>"#,
-            ),
-            (
-                "session.xml",
-                r#"<endpoint name="s"><session type="http"/><failover><endpoint key="a"/></failover></endpoint>"#,
-            ),
-            (
-                "alg.xml",
-                r#"<endpoint name="alg"><loadbalance algorithm="com.acme.Mine"><endpoint key="a"/></loadbalance></endpoint>"#,
-            ),
-            (
-                "member.xml",
-                r#"<endpoint name="m"><loadbalance><member hostName="h" httpPort="1"/></loadbalance></endpoint>"#,
-            ),
-            (
-                "codes.xml",
-                r#"<endpoint name="c"><failover><endpoint key="a"/><failoverHttpStatusCodes>503 7xx</failoverHttpStatusCodes></failover></endpoint>"#,
-            ),
-            (
-                "cycle.xml",
-                r#"<definitions><endpoint name="x"><failover><endpoint key="y"/></failover></endpoint><endpoint name="y"><loadbalance><endpoint key="x"/></loadbalance></endpoint></definitions>"#,
-            ),
-            (
-                "propweight.xml",
-                r#"<endpoint name="pw"><address uri="http://h/"/><property name="loadbalance.weight" value="-2"/></endpoint>"#,
-            ),
-        ]);
-        let joined = all.join("\n");
-        for expected in [
-            "both.xml:1:36: error: <loadbalance> takes either `algorithm` or `policy`, not both",
-            "weight.xml:1:118: error: `loadbalance.weight` must be greater than 0, found `0`",
-            "dup.xml:1:61: error: endpoint `a` is already a child of this group",
-            "empty.xml:1:24: error: <failover> needs at least one <endpoint> child",
-            "session.xml:1:20: error: <session> applies only to a <loadbalance> group",
-            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon",
-            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon",
-            "codes.xml:1:49: error: `7xx` is not an HTTP status code",
-            "cycle.xml:1:14: error: endpoint reference cycle: x -> y -> x",
-            "propweight.xml:1:83: error: `loadbalance.weight` must be greater than 0, found `-2`",
-        ] {
-            assert!(
-                joined.contains(expected),
-                "missing `{expected}` in:\n{joined}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_prototype_inside_a_group_is_found_by_the_reachability_check() {
-        let all = errors(&[
-            (
-                "api.xml",
-                r#"<api name="Shop" context="/shop"><resource><inSequence><send><endpoint key="FO"/></send></inSequence></resource></api>"#,
-            ),
-            (
-                "fo.xml",
-                r#"<endpoint name="FO"><failover><endpoint key="a"/><endpoint key="Mock"/></failover></endpoint>"#,
-            ),
-            (
-                "mock.xml",
-                r#"<endpoint name="Mock"><prototype><response><body>{}</body></response></prototype></endpoint>"#,
-            ),
-            ("leaves.xml", LEAVES),
-        ]);
-        assert!(
-            all.iter()
-                .any(|e| e.contains("endpoint `FO` -> endpoint `Mock`")),
-            "{all:?}"
-        );
-    }
-
-    #[test]
-    fn weights_under_round_robin_only_warn() {
-        let config = load(&[
-            ("leaves.xml", LEAVES),
-            ("lb.xml", r#"<endpoint name="lb"><loadbalance><endpoint key="a"><property name="loadbalance.weight" value="2"/></endpoint></loadbalance></endpoint>"#),
-        ])
-        .unwrap();
-        assert!(
-            config.warnings[0]
-                .message
-                .contains("no effect with the roundRobin algorithm")
-        );
     }
 
     #[test]

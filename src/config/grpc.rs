@@ -11,9 +11,9 @@
 
 use std::collections::HashSet;
 
+use super::Reference;
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointConfig, EndpointId, Loc, SeqId};
-use super::{EndpointKind, Mapping, SequenceConfig, Target};
-use crate::mediators::Reference;
+use super::{EndpointKind, Mapping, ResourceConfig, SequenceConfig, StepConfig, Target};
 
 /// `<grpc uri>`: a gRPC backend reached over HTTP/2 (h2c for `http://`, TLS for `https://`).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub struct GrpcSpec {
 
 /// Something a sequence reaches while it runs, found by [`walk`].
 enum Reached<'c> {
-    Mediator(&'c dyn crate::mediators::Mediator, &'c SequenceConfig),
+    Mediator(&'c StepConfig, &'c SequenceConfig),
     Endpoint(EndpointId, &'c SequenceConfig),
 }
 
@@ -228,34 +228,9 @@ pub(crate) fn check(
         }
     };
     for api in apis {
-        if !api.grpc {
-            if is_service_name(&api.context) && api.context.contains('.') {
-                diags.warning(
-                    &api.loc,
-                    format!(
-                        "API `{}` has context `{}`, which looks like a gRPC service name; add transports=\"grpc\" to serve it on the gRPC port",
-                        api.name, api.context
-                    ),
-                );
-            }
-        } else {
-            check_grpc_api_shape(api, diags);
-        }
+        check_api_transport(api, diags);
         for resource in &api.resources {
-            let mut starts: Vec<SeqId> = [
-                resource.in_sequence,
-                resource.out_sequence,
-                resource.fault_sequence,
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            if api.grpc
-                && resource.fault_sequence.is_none()
-                && let Some(fault) = global_fault
-            {
-                starts.push(fault);
-            }
+            let starts = resource_starts(api, resource, global_fault);
             walk(
                 &starts,
                 sequences,
@@ -277,34 +252,79 @@ pub(crate) fn check(
                     Reached::Endpoint(id, seq) => {
                         for leaf_id in leaves(endpoints, id) {
                             let ep = &endpoints[leaf_id.0 as usize];
-                            let EndpointKind::Leaf(leaf) = &ep.kind else {
-                                continue;
-                            };
-                            let is_grpc = matches!(leaf.target, Target::Grpc(_));
-                            if api.grpc && !is_grpc {
-                                report(
-                                    diags,
-                                    &seq.loc,
-                                    format!(
-                                        "gRPC API `{}` sends to endpoint `{}` from sequence `{}`, but only <grpc> endpoints can carry gRPC calls",
-                                        api.name, ep.name, seq.name
-                                    ),
-                                );
-                            } else if !api.grpc && is_grpc {
-                                report(
-                                    diags,
-                                    &seq.loc,
-                                    format!(
-                                        "API `{}` sends to gRPC endpoint `{}` from sequence `{}`, but <grpc> endpoints carry only the calls of gRPC APIs (transports=\"grpc\")",
-                                        api.name, ep.name, seq.name
-                                    ),
-                                );
+                            if let Some(message) = transport_mismatch(api, ep, seq) {
+                                report(diags, &seq.loc, message);
                             }
                         }
                     }
                 },
             );
         }
+    }
+}
+
+/// A gRPC API's shape; for any other API, a warning when its context looks like a gRPC
+/// service name.
+fn check_api_transport(api: &ApiConfig, diags: &mut Diagnostics) {
+    if api.grpc {
+        check_grpc_api_shape(api, diags);
+    } else if is_service_name(&api.context) && api.context.contains('.') {
+        diags.warning(
+            &api.loc,
+            format!(
+                "API `{}` has context `{}`, which looks like a gRPC service name; add transports=\"grpc\" to serve it on the gRPC port",
+                api.name, api.context
+            ),
+        );
+    }
+}
+
+/// Where a resource's flows start: its sequences, and for a gRPC API without a fault
+/// sequence the global `fault` sequence.
+fn resource_starts(
+    api: &ApiConfig,
+    resource: &ResourceConfig,
+    global_fault: Option<SeqId>,
+) -> Vec<SeqId> {
+    let mut starts: Vec<SeqId> = [
+        resource.in_sequence,
+        resource.out_sequence,
+        resource.fault_sequence,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if api.grpc
+        && resource.fault_sequence.is_none()
+        && let Some(fault) = global_fault
+    {
+        starts.push(fault);
+    }
+    starts
+}
+
+/// The error when `seq` of `api` sends to leaf `ep` of the other transport.
+fn transport_mismatch(
+    api: &ApiConfig,
+    ep: &EndpointConfig,
+    seq: &SequenceConfig,
+) -> Option<String> {
+    let EndpointKind::Leaf(leaf) = &ep.kind else {
+        return None;
+    };
+    let is_grpc = matches!(leaf.target, Target::Grpc(_));
+    if api.grpc && !is_grpc {
+        Some(format!(
+            "gRPC API `{}` sends to endpoint `{}` from sequence `{}`, but only <grpc> endpoints can carry gRPC calls",
+            api.name, ep.name, seq.name
+        ))
+    } else if !api.grpc && is_grpc {
+        Some(format!(
+            "API `{}` sends to gRPC endpoint `{}` from sequence `{}`, but <grpc> endpoints carry only the calls of gRPC APIs (transports=\"grpc\")",
+            api.name, ep.name, seq.name
+        ))
+    } else {
+        None
     }
 }
 
@@ -391,7 +411,7 @@ fn walk<'c>(
         };
         stack.extend(seq.on_error);
         for m in &seq.mediators {
-            visit(Reached::Mediator(m.as_ref(), seq));
+            visit(Reached::Mediator(m, seq));
             m.references(&mut |r| match r {
                 Reference::Sequence(s) | Reference::Receive(s) => stack.push(s),
                 Reference::Endpoint(endpoint) => {

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::diag::{Diagnostics, Loc};
-use super::xml::{self, Element};
+use crate::base::diag::{Diagnostics, Loc};
+use crate::base::xml::{self, Element};
 
 /// One configuration file, parsed.
 #[derive(Debug)]
@@ -93,7 +93,7 @@ pub(crate) fn artifacts<'f>(files: &'f [SourceFile], diags: &mut Diagnostics) ->
                 format!(
                     "root element <{}> is not in the Synapse namespace `{}`",
                     root.name,
-                    super::xml::SYNAPSE_NS
+                    crate::base::xml::SYNAPSE_NS
                 ),
             );
             continue;

@@ -23,7 +23,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::prototype::PathPattern;
 use super::{Ctx, Loc};
-use crate::engine::uri_template::UriTemplate;
+use crate::base::uri_template::UriTemplate;
 
 /// The examples of one OpenAPI document, ready to send.
 #[derive(Debug, Clone, PartialEq)]

@@ -28,7 +28,7 @@ use super::api::parse_methods;
 use super::endpoint::{LeafSpec, Target};
 use super::openapi::{self, OpenApiMock};
 use super::{Ctx, Element, values};
-use crate::engine::uri_template::UriTemplate;
+use crate::base::uri_template::UriTemplate;
 
 /// What a prototype endpoint answers with.
 #[derive(Debug, Clone, PartialEq)]
@@ -400,6 +400,26 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
             "every", "header", "query", "equals", "status", "delay", "drop",
         ],
     );
+    let (when, ok) = parse_fault_when(el, ctx);
+    let delay = delay(el, ctx);
+    let drop = match el.attr("drop") {
+        None => Some(false),
+        Some(a) => values::boolean(&a.value, &a.loc, "drop", ctx.diags),
+    };
+    let status = el.attr("status").map(|a| status(&a.value, &a.loc, ctx));
+    let (headers, body) = parse_content(el, ctx);
+    let (drop, delay, headers, body) = (drop?, delay?, headers?, body?);
+    let action = fault_action(el, status, drop, delay, headers, body, ctx)?;
+    ok.then_some(FaultRule {
+        when: when?,
+        delay,
+        action,
+    })
+}
+
+/// The selector of a `<fault>` (`every`, `header` or `query`, with `equals`), and whether
+/// its attributes were consistent.
+fn parse_fault_when(el: &Element, ctx: &mut Ctx<'_>) -> (Option<FaultWhen>, bool) {
     let mut ok = true;
     let selectors: Vec<&str> = ["every", "header", "query"]
         .into_iter()
@@ -446,15 +466,20 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
             equals,
         })
     };
-    let delay = delay(el, ctx);
-    let drop = match el.attr("drop") {
-        None => Some(false),
-        Some(a) => values::boolean(&a.value, &a.loc, "drop", ctx.diags),
-    };
-    let status = el.attr("status").map(|a| status(&a.value, &a.loc, ctx));
-    let (headers, body) = parse_content(el, ctx);
-    let (drop, delay, headers, body) = (drop?, delay?, headers?, body?);
-    let action = match (status, drop) {
+    (when, ok)
+}
+
+/// What a `<fault>` does: answer a status, drop the connection, or only delay.
+fn fault_action(
+    el: &Element,
+    status: Option<Option<StatusCode>>,
+    drop: bool,
+    delay: Duration,
+    headers: Vec<(HeaderName, Template)>,
+    body: Option<MockBody>,
+    ctx: &mut Ctx<'_>,
+) -> Option<FaultAction> {
+    Some(match (status, drop) {
         (Some(_), true) => {
             ctx.error(
                 &el.loc,
@@ -497,11 +522,6 @@ fn parse_fault(el: &Element, ctx: &mut Ctx<'_>) -> Option<FaultRule> {
                 FaultAction::Delay
             }
         }
-    };
-    ok.then_some(FaultRule {
-        when: when?,
-        delay,
-        action,
     })
 }
 
@@ -520,67 +540,14 @@ fn parse_content(
     let mut body = None;
     for child in ctx.synapse_children(el, &mut ok) {
         match child.local_name() {
-            "header" => {
-                ctx.check_attrs(child, &["name", "value"]);
-                ctx.no_children(child);
-                let (Some(name), Some(value)) = (
-                    ctx.required_attr(child, "name"),
-                    child.attr("value").or_else(|| {
-                        ctx.error(&child.loc, "<header> needs a `value`");
-                        None
-                    }),
-                ) else {
-                    ok = false;
-                    continue;
-                };
-                let Ok(header) = HeaderName::from_bytes(name.value.trim().as_bytes()) else {
-                    ctx.error(
-                        &name.loc,
-                        format!("`{}` is not a valid header name", name.value.trim()),
-                    );
-                    ok = false;
-                    continue;
-                };
-                match Template::parse(&value.value, Escape::None) {
-                    Ok(t) if literals_are_header_safe(&t) => headers.push((header, t)),
-                    Ok(_) => {
-                        ctx.error(
-                            &value.loc,
-                            "the header value has characters not allowed in HTTP headers",
-                        );
-                        ok = false;
-                    }
-                    Err(error) => {
-                        ctx.error(&value.loc, error.to_string());
-                        ok = false;
-                    }
-                }
-            }
-            "body" if body.is_none() => {
-                ctx.check_attrs(child, &["media-type"]);
-                ctx.no_elements(child);
-                let media = child
-                    .attr_value("media-type")
-                    .map(str::trim)
-                    .unwrap_or("application/json");
-                let Ok(media_type) = HeaderValue::from_str(media) else {
-                    ctx.error(&child.loc, format!("`{media}` is not a valid media type"));
-                    ok = false;
-                    continue;
-                };
-                match Template::parse(&child.text(), Escape::for_media_type(media)) {
-                    Ok(template) => {
-                        body = Some(MockBody {
-                            media_type,
-                            template,
-                        })
-                    }
-                    Err(error) => {
-                        ctx.error(&child.loc, error.to_string());
-                        ok = false;
-                    }
-                }
-            }
+            "header" => match parse_header(child, ctx) {
+                Some(h) => headers.push(h),
+                None => ok = false,
+            },
+            "body" if body.is_none() => match parse_mock_body(child, ctx) {
+                Some(b) => body = Some(b),
+                None => ok = false,
+            },
             "body" => {
                 ctx.error(
                     &child.loc,
@@ -599,6 +566,66 @@ fn parse_content(
         (Some(headers), Some(body))
     } else {
         (None, None)
+    }
+}
+
+/// One `<header name value>` of a mock answer; `None` after reporting a problem.
+fn parse_header(child: &Element, ctx: &mut Ctx<'_>) -> Option<(HeaderName, Template)> {
+    ctx.check_attrs(child, &["name", "value"]);
+    ctx.no_children(child);
+    let (Some(name), Some(value)) = (
+        ctx.required_attr(child, "name"),
+        child.attr("value").or_else(|| {
+            ctx.error(&child.loc, "<header> needs a `value`");
+            None
+        }),
+    ) else {
+        return None;
+    };
+    let Ok(header) = HeaderName::from_bytes(name.value.trim().as_bytes()) else {
+        ctx.error(
+            &name.loc,
+            format!("`{}` is not a valid header name", name.value.trim()),
+        );
+        return None;
+    };
+    match Template::parse(&value.value, Escape::None) {
+        Ok(t) if literals_are_header_safe(&t) => Some((header, t)),
+        Ok(_) => {
+            ctx.error(
+                &value.loc,
+                "the header value has characters not allowed in HTTP headers",
+            );
+            None
+        }
+        Err(error) => {
+            ctx.error(&value.loc, error.to_string());
+            None
+        }
+    }
+}
+
+/// The `<body media-type>` of a mock answer; `None` after reporting a problem.
+fn parse_mock_body(child: &Element, ctx: &mut Ctx<'_>) -> Option<MockBody> {
+    ctx.check_attrs(child, &["media-type"]);
+    ctx.no_elements(child);
+    let media = child
+        .attr_value("media-type")
+        .map(str::trim)
+        .unwrap_or("application/json");
+    let Ok(media_type) = HeaderValue::from_str(media) else {
+        ctx.error(&child.loc, format!("`{media}` is not a valid media type"));
+        return None;
+    };
+    match Template::parse(&child.text(), Escape::for_media_type(media)) {
+        Ok(template) => Some(MockBody {
+            media_type,
+            template,
+        }),
+        Err(error) => {
+            ctx.error(&child.loc, error.to_string());
+            None
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use super::sequence::{self, SequenceConfig};
 use super::wsdl::{self, WSDL11_NS, WsdlDocument};
 use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointId, Loc, SeqId, values};
-use crate::config::xml::escape_attr;
+use crate::base::xml::escape_attr;
 
 /// A proxy service.
 #[derive(Debug)]
@@ -67,10 +67,10 @@ impl PublishedWsdl {
 fn mark_addresses(el: &mut Element) {
     let is_service = el.local_name() == "service" && el.ns.as_deref() == Some(WSDL11_NS);
     for child in el.children.iter_mut() {
-        if let super::xml::Node::Element(c) = child {
+        if let crate::base::xml::Node::Element(c) = child {
             if is_service {
                 for ext in c.children.iter_mut() {
-                    if let super::xml::Node::Element(a) = ext
+                    if let crate::base::xml::Node::Element(a) = ext
                         && a.local_name() == "address"
                         && let Some(loc) = a.attrs.iter_mut().find(|x| x.name == "location")
                     {
@@ -99,7 +99,35 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
     let name = ctx
         .required_attr(el, "name")
         .map(|a| a.value.trim().to_owned());
-    if let Some(n) = &name
+    check_name_and_attributes(el, name.as_deref(), ctx);
+    let start_on_load = match el.attr("startOnLoad") {
+        Some(a) => values::boolean(&a.value, &a.loc, "startOnLoad", ctx.diags).unwrap_or(true),
+        None => true,
+    };
+    let mut ok = true;
+    let (target, published) = parse_children(el, name.as_deref().unwrap_or(""), &mut ok, ctx);
+    let name = name?;
+    let Some((in_sequence, out_sequence, fault_sequence, endpoint)) = target else {
+        if ok && !el.elements().any(|c| c.local_name() == "target") {
+            ctx.error(&el.loc, "<proxy> needs a <target>");
+        }
+        return None;
+    };
+    ok.then_some(ProxyConfig {
+        name,
+        in_sequence,
+        out_sequence,
+        fault_sequence,
+        endpoint,
+        wsdl: published,
+        start_on_load,
+        loc: el.loc.clone(),
+    })
+}
+
+/// Checks the proxy's name and the attributes Axon does not act on.
+fn check_name_and_attributes(el: &Element, name: Option<&str>, ctx: &mut Ctx<'_>) {
+    if let Some(n) = name
         && (n.contains('/') || n.contains('?') || n.contains('#'))
     {
         ctx.error(
@@ -123,23 +151,28 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
             );
         }
     }
-    let start_on_load = match el.attr("startOnLoad") {
-        Some(a) => values::boolean(&a.value, &a.loc, "startOnLoad", ctx.diags).unwrap_or(true),
-        None => true,
-    };
+}
+
+/// The children of `<proxy>`: its one target and its published WSDL; `ok` turns false on a
+/// problem.
+fn parse_children(
+    el: &Element,
+    name: &str,
+    ok: &mut bool,
+    ctx: &mut Ctx<'_>,
+) -> (Option<Target4>, Option<PublishedWsdl>) {
     let mut target = None;
     let mut published = None;
-    let mut ok = true;
-    for child in ctx.synapse_children(el, &mut ok) {
+    for child in ctx.synapse_children(el, ok) {
         match child.local_name() {
             "target" if target.is_some() => {
                 ctx.error(&child.loc, "a <proxy> has one <target>");
-                ok = false;
+                *ok = false;
             }
-            "target" => target = parse_target(child, name.as_deref().unwrap_or(""), ctx),
+            "target" => target = parse_target(child, name, ctx),
             "publishWSDL" => match parse_publish(child, ctx) {
                 Some(w) => published = Some(w),
-                None => ok = false,
+                None => *ok = false,
             },
             "description" => {}
             "parameter" => {
@@ -152,35 +185,19 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
             }
             "policy" => {
                 ctx.unsupported(&child.loc, "WS-Policy on proxy services (`<policy>`)");
-                ok = false;
+                *ok = false;
             }
             local if super::unsupported_ws(local).is_some() => {
                 ctx.unsupported(&child.loc, super::unsupported_ws(local).unwrap_or(local));
-                ok = false;
+                *ok = false;
             }
             _ => {
                 ctx.unknown_child(el, child);
-                ok = false;
+                *ok = false;
             }
         }
     }
-    let name = name?;
-    let Some((in_sequence, out_sequence, fault_sequence, endpoint)) = target else {
-        if ok && !el.elements().any(|c| c.local_name() == "target") {
-            ctx.error(&el.loc, "<proxy> needs a <target>");
-        }
-        return None;
-    };
-    ok.then_some(ProxyConfig {
-        name,
-        in_sequence,
-        out_sequence,
-        fault_sequence,
-        endpoint,
-        wsdl: published,
-        start_on_load,
-        loc: el.loc.clone(),
-    })
+    (target, published)
 }
 
 type Target4 = (SeqId, Option<SeqId>, Option<SeqId>, Option<EndpointId>);
@@ -259,9 +276,9 @@ fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4>
         (seq, Some(ep)) => {
             let mut mediators = Vec::new();
             if let Some(seq) = seq {
-                mediators.push(crate::mediators::invoke(seq));
+                mediators.extend(ctx.step_invoke(seq));
             }
-            mediators.push(crate::mediators::send_to(ep));
+            mediators.extend(ctx.step_send_to(ep));
             ctx.add_sequence(SequenceConfig {
                 name: format!("{proxy}.target"),
                 named: false,

@@ -11,12 +11,12 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::diag::Diagnostics;
+use super::Reference;
 use super::{
     ApiConfig, EndpointConfig, EndpointId, EndpointKind, ProxyConfig, SeqId, SequenceConfig, Target,
 };
-use crate::engine::lifecycle::Lifecycle;
-use crate::mediators::Reference;
+use crate::base::diag::Diagnostics;
+use crate::base::lifecycle::Lifecycle;
 
 /// Sequences that run for requests without being part of one API.
 const GLOBAL_ROOTS: &[&str] = &[
@@ -55,6 +55,18 @@ pub(crate) fn check_prototypes(
         endpoints,
     };
     let fault = sequence_names.get("fault").copied();
+    check_apis(&graph, apis, fault, diags);
+    check_proxies(&graph, proxies, fault, diags);
+    check_global_sequences(&graph, sequence_names, fault, diags);
+}
+
+/// Every API that is not PROTOTYPED: its resources' flows must not reach a prototype.
+fn check_apis(
+    graph: &Graph<'_>,
+    apis: &[ApiConfig],
+    fault: Option<SeqId>,
+    diags: &mut Diagnostics,
+) {
     for api in apis {
         if api.lifecycle == Lifecycle::Prototyped {
             continue;
@@ -68,11 +80,7 @@ pub(crate) fn check_prototypes(
             ];
             for (flow, start) in flows {
                 let Some(start) = start else { continue };
-                for (ep, path) in graph.prototypes_from(Node::Seq(start), flow) {
-                    if reported.contains(&ep) {
-                        continue;
-                    }
-                    reported.push(ep);
+                for (ep, path) in graph.new_prototypes(Node::Seq(start), flow, &mut reported) {
                     let endpoint = graph.endpoint_label(ep);
                     diags.error(
                         &api.lifecycle_loc,
@@ -87,6 +95,15 @@ pub(crate) fn check_prototypes(
             }
         }
     }
+}
+
+/// Proxy services have no lifecycle: none may reach a prototype.
+fn check_proxies(
+    graph: &Graph<'_>,
+    proxies: &[ProxyConfig],
+    fault: Option<SeqId>,
+    diags: &mut Diagnostics,
+) {
     for proxy in proxies {
         let flows = [
             ("in-sequence", Some(Node::Seq(proxy.in_sequence))),
@@ -100,11 +117,7 @@ pub(crate) fn check_prototypes(
         let mut reported: Vec<EndpointId> = Vec::new();
         for (flow, start) in flows {
             let Some(start) = start else { continue };
-            for (ep, path) in graph.prototypes_from(start, flow) {
-                if reported.contains(&ep) {
-                    continue;
-                }
-                reported.push(ep);
+            for (ep, path) in graph.new_prototypes(start, flow, &mut reported) {
                 diags.error(
                     &proxy.loc,
                     format!(
@@ -118,6 +131,16 @@ pub(crate) fn check_prototypes(
             }
         }
     }
+}
+
+/// The sequences that run outside any one API (`main`, and `fault` with it) must not reach
+/// a prototype.
+fn check_global_sequences(
+    graph: &Graph<'_>,
+    sequence_names: &HashMap<String, SeqId>,
+    fault: Option<SeqId>,
+    diags: &mut Diagnostics,
+) {
     let globals: Vec<(&str, SeqId)> = GLOBAL_ROOTS
         .iter()
         .filter_map(|name| sequence_names.get(*name).map(|id| (*name, *id)))
@@ -130,12 +153,8 @@ pub(crate) fn check_prototypes(
     }
     let mut reported: Vec<EndpointId> = Vec::new();
     for (name, start) in roots {
-        for (ep, path) in graph.prototypes_from(Node::Seq(start), "sequence") {
-            if reported.contains(&ep) {
-                continue;
-            }
-            reported.push(ep);
-            let Some(seq) = sequences.get(start.0 as usize).and_then(Option::as_ref) else {
+        for (ep, path) in graph.new_prototypes(Node::Seq(start), "sequence", &mut reported) {
+            let Some(seq) = graph.sequence(start) else {
                 continue;
             };
             diags.error(
@@ -204,6 +223,25 @@ impl Graph<'_> {
     }
 
     /// The prototype endpoints reachable from `start`, each with the way it is reached.
+    /// The prototypes reachable from `root` that are not in `reported` yet, each with its
+    /// path; they are added to `reported`, so each is reported once per owner.
+    fn new_prototypes(
+        &self,
+        root: Node,
+        flow: &str,
+        reported: &mut Vec<EndpointId>,
+    ) -> Vec<(EndpointId, String)> {
+        let mut out = self.prototypes_from(root, flow);
+        out.retain(|(ep, _)| {
+            let new = !reported.contains(ep);
+            if new {
+                reported.push(*ep);
+            }
+            new
+        });
+        out
+    }
+
     fn prototypes_from(&self, root: Node, flow: &str) -> Vec<(EndpointId, String)> {
         let mut parent: HashMap<Node, Node> = HashMap::new();
         let mut queue = VecDeque::from([root]);

@@ -46,51 +46,17 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
     let mut ok = true;
     for child in el.elements() {
         match child.local_name() {
-            "parameter" if child.is_synapse() => {
-                ctx.check_attrs(
-                    child,
-                    &["name", "defaultValue", "isMandatory", "description"],
-                );
-                ctx.no_children(child);
-                let Some(pname) = ctx.required_attr(child, "name") else {
-                    ok = false;
-                    continue;
-                };
-                let pname = pname.value.trim().to_owned();
-                if params.iter().any(|p| p.name == pname) {
-                    ctx.error(&child.loc, format!("parameter `{pname}` is declared twice"));
-                    ok = false;
-                    continue;
-                }
-                let mandatory = match child.attr("isMandatory") {
-                    Some(a) => {
-                        match super::values::boolean(&a.value, &a.loc, "isMandatory", ctx.diags) {
-                            Some(b) => b,
-                            None => {
-                                ok = false;
-                                continue;
-                            }
-                        }
-                    }
-                    None => false,
-                };
-                params.push(TemplateParam {
-                    name: pname,
-                    default: child.attr_value("defaultValue").map(str::to_owned),
-                    mandatory,
-                });
-            }
+            "parameter" if child.is_synapse() => match parse_param(child, &params, ctx) {
+                Some(p) => params.push(p),
+                None => ok = false,
+            },
             "sequence" if child.is_synapse() => {
                 if body.is_some() {
                     ctx.error(&child.loc, "a <template> holds one <sequence>");
                     ok = false;
                     continue;
                 }
-                ctx.check_attrs(child, &["onError", "name"]);
-                let label = format!("template {name}");
-                let saved = std::mem::replace(&mut ctx.artifact, label.clone());
-                body = sequence::parse_inline_body(child, label, ctx);
-                ctx.artifact = saved;
+                body = parse_body(child, &name, ctx);
                 if body.is_none() {
                     ok = false;
                 }
@@ -122,4 +88,41 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
         sequence: body?,
         loc: el.loc.clone(),
     })
+}
+
+/// One `<parameter>` of a template; `None` after reporting a problem.
+fn parse_param(
+    child: &Element,
+    params: &[TemplateParam],
+    ctx: &mut Ctx<'_>,
+) -> Option<TemplateParam> {
+    ctx.check_attrs(
+        child,
+        &["name", "defaultValue", "isMandatory", "description"],
+    );
+    ctx.no_children(child);
+    let pname = ctx.required_attr(child, "name")?.value.trim().to_owned();
+    if params.iter().any(|p| p.name == pname) {
+        ctx.error(&child.loc, format!("parameter `{pname}` is declared twice"));
+        return None;
+    }
+    let mandatory = match child.attr("isMandatory") {
+        Some(a) => super::values::boolean(&a.value, &a.loc, "isMandatory", ctx.diags)?,
+        None => false,
+    };
+    Some(TemplateParam {
+        name: pname,
+        default: child.attr_value("defaultValue").map(str::to_owned),
+        mandatory,
+    })
+}
+
+/// The template's `<sequence>`, parsed with the template's name as its artifact.
+fn parse_body(child: &Element, name: &str, ctx: &mut Ctx<'_>) -> Option<SeqId> {
+    ctx.check_attrs(child, &["onError", "name"]);
+    let label = format!("template {name}");
+    let saved = std::mem::replace(&mut ctx.artifact, label.clone());
+    let body = sequence::parse_inline_body(child, label, ctx);
+    ctx.artifact = saved;
+    body
 }

@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use super::diag::{Diagnostics, Loc};
-use super::xml::{Attr, Element};
-use crate::expr::Expression;
+use crate::base::diag::{Diagnostics, Loc};
+use crate::base::xml::Element;
 
 /// A non-negative number of milliseconds (Synapse durations are milliseconds).
 pub(crate) fn millis(
@@ -117,18 +116,6 @@ pub(crate) fn boolean(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics
     }
 }
 
-/// The expression written in `attr` of `el` (namespace prefixes resolve in `el`'s scope),
-/// compiled once here; a diagnostic at the attribute otherwise.
-pub(crate) fn expression(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Option<Expression> {
-    match Expression::compile(&attr.value, &el.namespaces) {
-        Ok(it) => Some(it),
-        Err(message) => {
-            diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
-            None
-        }
-    }
-}
-
 /// The keyword written in `attr` of `el`, one of `choices` (`default` when the attribute is
 /// absent); otherwise the diagnostic "unknown `what` `x` (expected `expected`)".
 pub(crate) fn keyword<T: Copy>(
@@ -197,41 +184,6 @@ pub(crate) fn whole_regex(
             diags.error(loc, format!("invalid regex `{pattern}`: {reason}"));
             None
         }
-    }
-}
-
-/// A value that is either literal or computed per message (`{expression}`), as in
-/// `<sequence key="{...}">` and `<with-param value="{...}">`.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Dynamic {
-    /// Written as is.
-    Literal(String),
-    /// Written as `{expression}`.
-    Expr(Expression),
-}
-
-/// Parses a value that may be `{expression}`.
-pub(crate) fn dynamic(attr: &Attr, el: &Element, diags: &mut Diagnostics) -> Option<Dynamic> {
-    let raw = attr.value.trim();
-    match raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
-        Some(inner) if inner.starts_with('{') => {
-            diags.unsupported(
-                &attr.loc,
-                format!(
-                    "`{{{{...}}}}` (expressions evaluated inside the template) in `{}`",
-                    attr.name
-                ),
-            );
-            None
-        }
-        Some(inner) => match Expression::compile(inner, &el.namespaces) {
-            Ok(it) => Some(Dynamic::Expr(it)),
-            Err(message) => {
-                diags.error(&attr.loc, format!("`{}`: {message}", attr.name));
-                None
-            }
-        },
-        None => Some(Dynamic::Literal(raw.to_owned())),
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::endpoint::{AddressSpec, EndpointFormat, WsdlSpec};
-use super::xml::{self, Element};
 use super::{Ctx, Loc};
+use crate::base::xml::{self, Element};
 
 /// The WSDL 1.1 namespace.
 pub(crate) const WSDL11_NS: &str = "http://schemas.xmlsoap.org/wsdl/";
@@ -188,7 +188,7 @@ fn fetch(url: &str) -> Result<String, FetchError> {
         .spawn(move || {
             let system = actix_rt::System::new();
             system.block_on(async move {
-                crate::tls::install_crypto_provider();
+                crate::base::tls::install_crypto_provider();
                 let client = awc::Client::builder().timeout(FETCH_TIMEOUT).finish();
                 let mut response = client
                     .get(&url)

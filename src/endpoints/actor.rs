@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::health::Health;
 use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy, Transition};
-use crate::admin::readiness::Readiness;
+use crate::base::readiness::Readiness;
 
 pub(crate) mod probe;
 

@@ -28,11 +28,11 @@ use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
 
-use super::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use super::group::Group;
 use super::{Endpoints, Node, http};
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState, codes};
+use crate::base::limits::Limits;
 use crate::config::{Algorithm, EndpointId, Strategy};
-use crate::engine::Limits;
 use crate::message::{AttemptOutcome, Body, Buffered, MessageContext};
 
 /// A request carrying this header may be retried whatever its method (see `refusal`).

@@ -18,12 +18,13 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use super::Leaf;
-use super::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::base::limits::Limits;
+use crate::base::query::parse_query;
 use crate::config::EndpointFormat;
-use crate::engine::Limits;
-use crate::message::json_xml::{json_to_xml, xml_to_json, xml_to_json_in_scope};
+use crate::message::convert::{convert_for_client, current_kind, payload_xml, to_envelope};
 use crate::message::soap::{self, Envelope, Malformed, SoapVersion};
-use crate::message::xml::{TEXT_NS, XmlLimits};
+use crate::message::xml::XmlLimits;
 use crate::message::{Body, BodyStream, Buffered, ContentKind, MessageContext, Value};
 
 /// What preparing the request decided, for the sender.
@@ -181,25 +182,6 @@ async fn read(
     })
 }
 
-/// The kind of the message as it is now: a body in memory is looked at, a streamed one is
-/// judged by its headers.
-pub(crate) fn current_kind(msg: &MessageContext) -> ContentKind {
-    let ct = msg.content_type();
-    match &msg.body {
-        Body::Empty => ContentKind::Empty,
-        Body::Full(b) if b.is_empty() => ContentKind::Empty,
-        Body::Full(b) => match ContentKind::from_content_type(ct, true) {
-            k if k.is_xml() => soap::sniff(b).map_or(ContentKind::Xml, ContentKind::Soap),
-            k => k,
-        },
-        Body::Stream { .. } => {
-            let soap_action = msg.headers.contains_key(soap::SOAP_ACTION)
-                || (!msg.is_response() && msg.client.kind == ContentKind::Soap(SoapVersion::V11));
-            ContentKind::from_content_type(ct, soap_action)
-        }
-    }
-}
-
 /// Checks a SOAP request: in memory at once, streamed chunk by chunk as it is sent.
 fn check_request(
     msg: &mut MessageContext,
@@ -231,77 +213,6 @@ fn check_request(
     }
 }
 
-fn xml_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
-    let root = soap::parse_xml_with(bytes, limits)?;
-    Ok(soap::standalone(&root, &[], None))
-}
-
-fn json_payload(bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
-    let json: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|error| Malformed(format!("the JSON body is malformed: {error}")))?;
-    crate::message::json_xml::check_bounds(&json, limits)?;
-    Ok(json_to_xml(&json))
-}
-
-fn form_payload(bytes: &[u8]) -> Result<String, Malformed> {
-    let text = std::str::from_utf8(bytes).map_err(|_| Malformed("the form is not UTF-8".into()))?;
-    let pairs = crate::engine::dispatch::parse_query(Some(text))?;
-    let mut fields = serde_json::Map::new();
-    for (k, v) in pairs {
-        fields.insert(k, serde_json::Value::String(v));
-    }
-    let mut doc = serde_json::Map::new();
-    doc.insert("xformValues".into(), serde_json::Value::Object(fields));
-    Ok(json_to_xml(&serde_json::Value::Object(doc)))
-}
-
-fn text_payload(bytes: &[u8]) -> String {
-    format!(
-        "<text xmlns=\"{TEXT_NS}\">{}</text>",
-        crate::config::xml::escape_text(&String::from_utf8_lossy(bytes))
-    )
-}
-
-/// The payload of a message of `kind` as standalone XML (empty for no payload).
-fn payload_xml(
-    kind: ContentKind,
-    bytes: &[u8],
-    content_type: Option<&str>,
-    limits: XmlLimits,
-) -> Result<String, Malformed> {
-    match kind {
-        ContentKind::Soap(_) => Ok(Envelope::parse_with(bytes, limits)?
-            .payload()
-            .unwrap_or_default()),
-        ContentKind::Xml => xml_payload(bytes, limits),
-        ContentKind::Json => json_payload(bytes, limits),
-        ContentKind::Text => Ok(text_payload(bytes)),
-        ContentKind::Form => form_payload(bytes),
-        ContentKind::Empty => Ok(String::new()),
-        ContentKind::Other => Err(Malformed(format!(
-            "a body of Content-Type `{}` cannot be converted to XML",
-            content_type.unwrap_or("none")
-        ))),
-    }
-}
-
-fn to_envelope(
-    kind: ContentKind,
-    bytes: &[u8],
-    version: SoapVersion,
-    content_type: Option<&str>,
-    limits: XmlLimits,
-) -> Result<String, Malformed> {
-    match kind {
-        ContentKind::Soap(_) => Ok(Envelope::parse_with(bytes, limits)?.convert(version)),
-        other => Ok(soap::wrap(
-            version,
-            &payload_xml(other, bytes, content_type, limits)?,
-            &[],
-        )),
-    }
-}
-
 /// `format="get"`: the payload's simple children become query parameters.
 fn query_params(kind: ContentKind, bytes: &[u8], limits: XmlLimits) -> Result<String, Malformed> {
     let pairs: Vec<(String, String)> = match kind {
@@ -309,7 +220,7 @@ fn query_params(kind: ContentKind, bytes: &[u8], limits: XmlLimits) -> Result<St
         ContentKind::Form => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| Malformed("the form is not UTF-8".into()))?;
-            crate::engine::dispatch::parse_query(Some(text))?
+            parse_query(Some(text))?
         }
         ContentKind::Json => {
             let json: serde_json::Value = serde_json::from_slice(bytes)
@@ -543,44 +454,6 @@ pub(crate) async fn to_client(msg: &mut MessageContext, limits: &Limits) {
     }
 }
 
-/// The body of a message of `kind` rewritten as `target` (SOAP, JSON or POX), with its
-/// `Content-Type`; `None` when `target` is not one of those. Also used by mediation
-/// (`messageType`, XPath over JSON, json-eval over XML).
-///
-/// # Errors
-/// The body is not what `kind` says.
-pub(crate) fn convert_for_client(
-    kind: ContentKind,
-    bytes: &[u8],
-    target: ContentKind,
-    limits: XmlLimits,
-) -> Result<Option<(String, String)>, Malformed> {
-    Ok(Some(match target {
-        ContentKind::Soap(v) => (
-            to_envelope(kind, bytes, v, None, limits)?,
-            v.content_type(None),
-        ),
-        ContentKind::Json => {
-            let json = match kind {
-                ContentKind::Soap(_) => {
-                    let env = Envelope::parse_with(bytes, limits)?;
-                    match env.payload_element() {
-                        Some((el, scope)) => xml_to_json_in_scope(el, &scope),
-                        None => serde_json::Value::Object(serde_json::Map::new()),
-                    }
-                }
-                _ => xml_to_json(&soap::parse_xml_with(bytes, limits)?),
-            };
-            (json.to_string(), "application/json".to_owned())
-        }
-        ContentKind::Xml => (
-            payload_xml(kind, bytes, None, limits)?,
-            "application/xml; charset=UTF-8".to_owned(),
-        ),
-        _ => return Ok(None),
-    }))
-}
-
 // === streaming check ===
 
 /// A request body checked as a SOAP envelope while it streams. A problem ends the stream
@@ -634,17 +507,6 @@ fn malformed_payload(m: Malformed) -> PayloadError {
     PayloadError::Io(io::Error::new(io::ErrorKind::InvalidData, m))
 }
 
-/// The envelope problem behind a failed request body, if that is what failed it.
-pub(crate) fn malformed_cause<'e>(
-    error: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e Malformed> {
-    let payload = error.downcast_ref::<PayloadError>()?;
-    match payload {
-        PayloadError::Io(io) => io.get_ref()?.downcast_ref::<Malformed>(),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,7 +529,7 @@ mod tests {
 
     #[test]
     fn every_conversion_of_a_document_at_the_depth_limit_fits_a_small_stack() {
-        use crate::message::xml::MAX_DEPTH;
+        use crate::base::budget::MAX_DEPTH;
         on_small_stack(|| {
             let levels = MAX_DEPTH - 2; // inside Envelope and Body
             let payload = "<a x=\"1\">".repeat(levels) + &"</a>".repeat(levels);

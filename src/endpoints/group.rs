@@ -21,7 +21,7 @@ use super::select::{Selector, SmoothWeighted};
 use super::session::SessionTable;
 use super::state::EndpointState;
 use super::{Endpoints, Node};
-use crate::admin::readiness::Readiness;
+use crate::base::readiness::Readiness;
 use crate::config::{
     Algorithm, Config, EndpointConfig, EndpointFormat, EndpointId, EndpointKind, GroupSpec,
     SessionKind, Strategy, Target,

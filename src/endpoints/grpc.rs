@@ -19,10 +19,10 @@ use tokio::time::Instant;
 
 use self::pool::{ConnectError, NoStream, PoolLimits};
 use super::Leaf;
-use super::error::{Cause, EndpointError, ErrorKind, ProtocolState};
+use crate::base::error::{Cause, EndpointError, ErrorKind, ProtocolState};
+use crate::base::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
+use crate::base::limits::Limits;
 use crate::config::{GrpcSpec, ResponseAction};
-use crate::engine::Limits;
-use crate::grpc::{self as wire, HealthCheckRequest, HealthCheckResponse, ServingStatus};
 use crate::message::grpc::{
     BackendResponse, GrpcBody, RequestHandle, RequestTap, headers_from_wire, headers_to_wire,
 };

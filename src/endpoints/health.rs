@@ -223,8 +223,8 @@ impl Health {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoints::error::codes;
-    use crate::endpoints::state::SuspensionPolicy;
+    use crate::base::error::codes;
+    use crate::base::suspension::SuspensionPolicy;
 
     #[test]
     fn active_admits_and_off_refuses() {

@@ -11,12 +11,12 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 
-use super::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use super::{Leaf, address};
+use crate::base::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
+use crate::base::limits::Limits;
 use crate::config::{
     EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
 };
-use crate::engine::Limits;
 use crate::message::{Body, MessageContext, Scope, Value};
 
 mod framing;
@@ -42,7 +42,7 @@ const CONN_LIFETIME: Duration = Duration::from_secs(10);
 /// A client for backends: bounded connect time, keep-alive pool, no redirects, no
 /// default headers, no overall timeout (callers set their own deadlines).
 pub(crate) fn build_client() -> awc::Client {
-    crate::tls::install_crypto_provider();
+    crate::base::tls::install_crypto_provider();
     let connector = awc::Connector::new()
         .connector(framing::Connector::default())
         .timeout(CONNECT_TIMEOUT)

@@ -24,12 +24,13 @@ use bytes::Bytes;
 
 use self::negotiate::{MockError, parse_prefer};
 use super::Leaf;
-use super::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState};
+use crate::base::lifecycle::Lifecycle;
+use crate::base::limits::Limits;
+use crate::base::mediation::error_json;
 use crate::config::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, OpenApiMock, Part, PrototypeSpec, Template,
 };
-use crate::engine::lifecycle::Lifecycle;
-use crate::engine::{Limits, error_json};
 use crate::message::{Body, MessageContext, Value, body};
 
 /// The response header naming the programmed fault that produced a response.
@@ -386,7 +387,7 @@ fn error_outcome(status: StatusCode, code: u32, message: &str, detail: &str) -> 
         HeaderValue::from_static("application/json"),
     );
     headers.insert(
-        HeaderName::from_static(crate::front::http::ERROR_CODE_HEADER),
+        HeaderName::from_static(crate::base::headers::ERROR_CODE_HEADER),
         HeaderValue::from(code),
     );
     Outcome::Respond {
@@ -451,7 +452,7 @@ pub fn render(template: &Template, vars: &[(String, String)], req: &Request<'_>)
                 let quoted = serde_json::to_string(&value).unwrap_or_default();
                 out.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or(""));
             }
-            Escape::Xml => crate::config::xml::escape_attr_into(&value, &mut out),
+            Escape::Xml => crate::base::xml::escape_attr_into(&value, &mut out),
         }
     }
     out

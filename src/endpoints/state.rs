@@ -10,10 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::error::codes;
-
-/// Suspension used when `initialDuration` is not configured (Synapse's -1).
-pub const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
+pub use crate::base::suspension::{DEFAULT_SUSPEND, FailureClass, SuspensionPolicy};
 
 /// The four states of a leaf endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -27,37 +24,6 @@ pub enum EndpointState {
     Suspended,
     /// Switched off by an operator: nothing is sent until it is switched on.
     Off,
-}
-
-/// How a leaf reacts to failures: the `markForSuspension` and `suspendOnFailure` settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SuspensionPolicy {
-    /// Codes that put the endpoint in TIMEOUT; empty means 101504 and 101505.
-    pub timeout_codes: Vec<u32>,
-    /// Timeout-class failures tolerated before suspension (`retriesBeforeSuspension`).
-    pub retries_before_suspension: u32,
-    /// How long a TIMEOUT endpoint waits before it is tried again (`retryDelay`).
-    pub retry_delay: Duration,
-    /// Codes that suspend; empty means every code.
-    pub suspend_codes: Vec<u32>,
-    /// First suspension (`initialDuration`); `None` means 30 s.
-    pub initial_duration: Option<Duration>,
-    /// Growth of each further suspension (`progressionFactor`).
-    pub progression_factor: f64,
-    /// Cap on a suspension (`maximumDuration`); `None` means no cap.
-    pub maximum_duration: Option<Duration>,
-}
-
-/// What a failure meant for the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// A timeout-class code: counts towards `retriesBeforeSuspension`.
-    Timeout,
-    /// A suspend-class code: the endpoint is suspended.
-    Suspend,
-    /// Neither list matched: the state is unchanged.
-    NonFatal,
 }
 
 /// A change of state, with the reason to show in the health API.
@@ -117,54 +83,6 @@ impl EndpointState {
 impl fmt::Display for EndpointState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-// === impl SuspensionPolicy ===
-
-impl Default for SuspensionPolicy {
-    /// Synapse's defaults (§1.6): any error suspends for 30 s, without growth.
-    fn default() -> Self {
-        SuspensionPolicy {
-            timeout_codes: Vec::new(),
-            retries_before_suspension: 0,
-            retry_delay: Duration::ZERO,
-            suspend_codes: Vec::new(),
-            initial_duration: None,
-            progression_factor: 1.0,
-            maximum_duration: None,
-        }
-    }
-}
-
-impl SuspensionPolicy {
-    /// Classifies an error code the way Synapse's leaf `onFault` does (§2.2).
-    pub fn classify(&self, code: u32) -> FailureClass {
-        let is_timeout = if self.timeout_codes.is_empty() {
-            code == codes::CONNECTION_TIMEOUT || code == codes::CONNECTION_CLOSED
-        } else {
-            self.timeout_codes.contains(&code)
-        };
-        if is_timeout {
-            return FailureClass::Timeout;
-        }
-        if self.suspend_codes.is_empty() || self.suspend_codes.contains(&code) {
-            FailureClass::Suspend
-        } else {
-            FailureClass::NonFatal
-        }
-    }
-
-    /// The length of the next suspension, given the last one (§2.3).
-    pub fn next_suspension(&self, last: Option<Duration>) -> Duration {
-        let mut d = match last {
-            Some(last) if !last.is_zero() => last.mul_f64(self.progression_factor.max(0.0)),
-            _ => self.initial_duration.unwrap_or(DEFAULT_SUSPEND),
-        };
-        if let Some(max) = self.maximum_duration {
-            d = d.min(max);
-        }
-        d
     }
 }
 

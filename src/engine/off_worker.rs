@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::{Frame, MediationError, Runtime};
 use crate::config::{Config, SeqId};
-use crate::mediators::{Env, Mediator, Step};
+use crate::mediators::{Env, Mediator, Step, Steps};
 use crate::message::MessageContext;
 use crate::message::off_worker::{self, Detached};
 
@@ -54,9 +54,9 @@ impl Runtime {
         };
         let index = place.index;
         let (detached, kept) = msg.detach();
-        let config = Arc::clone(&self.config);
+        let (config, steps) = (Arc::clone(&self.config), Arc::clone(&self.steps));
         let Some((detached, ran, outcome)) =
-            off_worker::run(move || run_steps(&config, &place, detached)).await
+            off_worker::run(move || run_steps(&config, &steps, &place, detached)).await
         else {
             // The runtime is shutting down: `msg` is the shell `detach` left.
             return Err(MediationError::Failed(
@@ -76,10 +76,10 @@ impl Runtime {
 
 /// Runs, on a blocking thread, the mediator at `place` and the payload-reading ones after
 /// it while each continues and the body stays large.
-fn run_steps(config: &Config, place: &Place, detached: Detached) -> Done {
+fn run_steps(config: &Config, steps: &Steps, place: &Place, detached: Detached) -> Done {
     let env = Env { config };
     let mut msg = detached.into_message();
-    let list = place.list(config).unwrap_or_default();
+    let list = place.list(steps).unwrap_or_default();
     let mut ran = 0;
     let outcome = loop {
         let Some(mediator) = list.get(place.index + ran) else {
@@ -128,8 +128,8 @@ impl Place {
     }
 
     /// The list of mediators the place is in.
-    fn list<'a>(&self, config: &'a Config) -> Option<&'a [Box<dyn Mediator>]> {
-        let mut list: &[Box<dyn Mediator>] = &config.sequence(self.seq).mediators;
+    fn list<'a>(&self, steps: &'a Steps) -> Option<&'a [Box<dyn Mediator>]> {
+        let mut list: &[Box<dyn Mediator>] = steps.sequence(self.seq);
         for &(at, n) in &self.hops {
             list = list.get(at)?.branch(n)?;
         }

@@ -225,7 +225,7 @@ fn xpath_over_a_document_at_the_depth_limit_fits_a_small_stack() {
     std::thread::Builder::new()
         .stack_size(512 * 1024)
         .spawn(|| {
-            let levels = crate::message::xml::MAX_DEPTH - 2;
+            let levels = crate::base::budget::MAX_DEPTH - 2;
             let body = "<a>".repeat(levels) + "x" + &"</a>".repeat(levels);
             let mut m = msg(&body, "application/xml");
             assert_eq!(text("count(//a)", &mut m), levels.to_string());

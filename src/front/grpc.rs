@@ -50,15 +50,16 @@ use tokio::time::Instant;
 use self::body::{ResponseBody, status_trailers};
 use self::conn::{ConnState, Metered, OpenCall};
 use super::http::trace;
-use crate::engine::dispatch::{RequestHead, Route};
-use crate::engine::lifecycle::Gate;
-use crate::engine::{Limits, Reply};
-use crate::grpc::{
+use crate::base::grpc::{
     self as wire, HealthCheckRequest, HealthCheckResponse, LocalExec, ServingStatus, code,
 };
+use crate::base::lifecycle::Gate;
+use crate::base::limits::Limits;
+use crate::engine::Reply;
+use crate::engine::dispatch::{RequestHead, Route};
+use crate::engine::live::Shared;
 use crate::message::grpc::{GrpcCall, append_to_wire, headers_from_wire, headers_to_wire};
 use crate::message::{Body, MessageContext, Scope, Value};
-use crate::server::Shared;
 
 /// Largest health-check request Axon reads.
 const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;
@@ -597,7 +598,7 @@ fn call_head<'r>(
 /// The API's lifecycle gate for a call: BLOCKED and RETIRED APIs refuse it (the answer is
 /// the error), DEPRECATED ones say so (the `Deprecation` header's value).
 fn call_gate(
-    life: &crate::engine::lifecycle::ApiLife,
+    life: &crate::base::lifecycle::ApiLife,
 ) -> Result<Option<HeaderValue>, Box<Response<ResponseBody>>> {
     match life.gate() {
         Gate::Serve => Ok(None),

@@ -23,25 +23,18 @@ use actix_web::{
 use tokio::time::Instant;
 
 use super::limits::within_descriptors;
+use crate::base::lifecycle::Gate;
 use crate::config::SeqId;
 use crate::engine::dispatch::{RequestHead, Route};
-use crate::engine::lifecycle::Gate;
+use crate::engine::live::Shared;
 use crate::engine::{BuiltinFault, Reply, Runtime};
 use crate::message::body::ClientSide;
 use crate::message::{AttemptOutcome, Body, MessageContext, MessageId, Scope, Value};
-use crate::server::Shared;
 use flushed::FlushedBeforeError;
 
-/// The response header listing every endpoint tried for the message, in order.
-pub const TRACE_HEADER: &str = "x-axon-trace";
-/// The response header carrying the Synapse error code of a built-in fault reply.
-pub const ERROR_CODE_HEADER: &str = "x-axon-error-code";
-/// The response header of a DEPRECATED API (RFC 9745): `@` and the Unix time of deprecation.
-pub const DEPRECATION_HEADER: &str = "deprecation";
-/// The response header carrying the exchange's message id (`urn:uuid:…`), on every answer
-/// of the HTTP front; the same id is in error bodies, the exchange's log line and the
-/// health API's last error of an endpoint it failed on.
-pub const MESSAGE_ID_HEADER: &str = "x-axon-message-id";
+pub use crate::base::headers::{
+    DEPRECATION_HEADER, ERROR_CODE_HEADER, MESSAGE_ID_HEADER, TRACE_HEADER,
+};
 
 /// How much longer than the drain actix-web waits before it closes connections whose
 /// answer is still being written (exchanges themselves are answered when the drain ends).
@@ -136,7 +129,7 @@ async fn handle(
                 &req,
                 false,
                 StatusCode::SERVICE_UNAVAILABLE,
-                crate::endpoints::error::codes::SHUTTING_DOWN,
+                crate::base::error::codes::SHUTTING_DOWN,
                 "Axon is shutting down".into(),
                 String::new(),
             );
@@ -147,7 +140,7 @@ async fn handle(
 }
 
 /// The refusals made before routing: a request head over the limit (431), TRACE (405).
-fn refused_early(req: &HttpRequest, limits: &crate::engine::Limits) -> Option<HttpResponse> {
+fn refused_early(req: &HttpRequest, limits: &crate::base::limits::Limits) -> Option<HttpResponse> {
     if head_size(req) > limits.max_header_bytes {
         let mut response = plain(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         response
@@ -263,7 +256,7 @@ fn request_head<'r>(req: &'r HttpRequest, scheme: &'static str, has_body: bool) 
 /// one gets its answer.
 fn gate(
     req: &HttpRequest,
-    life: &crate::engine::lifecycle::ApiLife,
+    life: &crate::base::lifecycle::ApiLife,
     has_body: bool,
 ) -> Option<HttpResponse> {
     match life.gate() {
@@ -354,7 +347,7 @@ fn plan<'a>(
                 req,
                 has_body,
                 StatusCode::BAD_REQUEST,
-                crate::endpoints::error::codes::MALFORMED_MESSAGE,
+                crate::base::error::codes::MALFORMED_MESSAGE,
                 "Bad request".into(),
                 reason,
             ),
@@ -664,7 +657,7 @@ pub(crate) fn fault_response(fault: &BuiltinFault) -> HttpResponse {
     };
     let mut builder = HttpResponseBuilder::new(fault.status);
     builder.insert_header((ERROR_CODE_HEADER, fault.code.to_string()));
-    let escape = crate::config::xml::escape_text;
+    let escape = crate::base::xml::escape_text;
     if wants_xml {
         let body = format!(
             "<error><status>{}</status><code>{}</code><message>{}</message><detail>{}</detail><messageId>{}</messageId></error>",

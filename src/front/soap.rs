@@ -7,9 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use tokio::time::Instant;
 
 use super::http::{ERROR_CODE_HEADER, finish, into_response, request_body};
+use crate::base::limits::Limits;
+use crate::base::xml::escape_text;
 use crate::config::ProxyConfig;
-use crate::config::xml::escape_text;
-use crate::engine::{BuiltinFault, Limits, Reply, Runtime};
+use crate::engine::{BuiltinFault, Reply, Runtime};
 use crate::message::soap::{self, Fault, FaultCode, SoapVersion};
 use crate::message::{ClientFormat, MessageContext, Value};
 

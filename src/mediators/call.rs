@@ -1,8 +1,8 @@
 //! `<call [blocking]>`: send to an endpoint and continue the same flow with its response.
 
 use super::{Env, Mediator, Reference, Step, endpoint_child};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, EndpointId, values};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]

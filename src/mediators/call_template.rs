@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
+use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step};
-use crate::config::values::{self, Dynamic};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, TemplateConfig};
-use crate::engine::MediationError;
 use crate::expr::Evaluated;
 use crate::message::{MessageContext, Value};
 
@@ -54,7 +54,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             ok = false;
             continue;
         }
-        match values::dynamic(value, child, ctx.diags) {
+        match expressions::dynamic(value, child, ctx.diags) {
             Some(d) => given.push((name, d, child)),
             None => ok = false,
         }

@@ -1,8 +1,8 @@
 //! `<drop/>`: stop; nothing more is sent to any backend.
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]

@@ -19,10 +19,11 @@ use sxd_document::dom::{ChildOfElement, Element};
 use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element as ConfigElement};
-use crate::engine::MediationError;
 use crate::expr::{ExprError, Expression};
 use crate::message::payload::{PayloadError, PayloadKind};
 use crate::message::xml::{XmlDoc, element_to_string, node_to_string};
@@ -170,7 +171,7 @@ fn parse_source(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<(Source, bool)>
     let source = match ty {
         "custom" => {
             let x = ctx.required_attr(el, "xpath")?;
-            Source::Custom(values::expression(x, el, ctx.diags)?)
+            Source::Custom(expressions::expression(x, el, ctx.diags)?)
         }
         "envelope" => Source::Envelope,
         "body" => Source::Body,
@@ -231,7 +232,7 @@ fn parse_target(el: &ConfigElement, ctx: &mut Ctx<'_>) -> Option<(Target, Action
     let target = match el.attr_value("type").map(str::trim).unwrap_or("custom") {
         "custom" => {
             let x = ctx.required_attr(el, "xpath")?;
-            Target::Custom(values::expression(x, el, ctx.diags)?)
+            Target::Custom(expressions::expression(x, el, ctx.diags)?)
         }
         "envelope" => Target::Envelope,
         "body" => Target::Body,

@@ -7,11 +7,11 @@
 
 use regex::Regex;
 
+use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
-use crate::config::sequence::parse_mediators;
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element, SeqId};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 
@@ -43,14 +43,16 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.check_attrs(el, &["source", "regex", "xpath", "description"]);
     let condition = match (el.attr("source"), el.attr("regex"), el.attr("xpath")) {
         (Some(source), Some(regex), None) => {
-            let source = values::expression(source, el, ctx.diags);
+            let source = expressions::expression(source, el, ctx.diags);
             let regex = values::whole_regex(&regex.value, &regex.loc, ctx.diags);
             Condition::Matches {
                 source: source?,
                 regex: regex?,
             }
         }
-        (None, None, Some(xpath)) => Condition::Holds(values::expression(xpath, el, ctx.diags)?),
+        (None, None, Some(xpath)) => {
+            Condition::Holds(expressions::expression(xpath, el, ctx.diags)?)
+        }
         _ => {
             ctx.error(
                 &el.loc,
@@ -102,7 +104,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         (then.unwrap_or(Branch::Inline(Vec::new())), otherwise)
     } else {
         let before = ctx.diags.error_count();
-        let list = parse_mediators(el, ctx);
+        let list = super::parse_list(el, ctx);
         if ctx.diags.error_count() != before {
             return None;
         }
@@ -136,7 +138,7 @@ pub(super) fn branch(el: &Element, ctx: &mut Ctx<'_>) -> Option<Branch> {
                 .map(Branch::Sequence)
         }
         None => {
-            let list = parse_mediators(el, ctx);
+            let list = super::parse_list(el, ctx);
             (ctx.diags.error_count() == before).then_some(Branch::Inline(list))
         }
     }

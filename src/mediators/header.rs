@@ -10,10 +10,11 @@
 use actix_web::http::header::{HeaderName, HeaderValue};
 use sxd_document::dom::ChildOfElement;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Attr, Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::payload::PayloadError;
 use crate::message::xml::Envelope;
@@ -217,7 +218,7 @@ fn parse_content(
             }
             Some(Content::Literal(v.value.clone()))
         }
-        (None, Some(it), None) => Some(Content::Expr(values::expression(it, el, ctx.diags)?)),
+        (None, Some(it), None) => Some(Content::Expr(expressions::expression(it, el, ctx.diags)?)),
         (None, None, Some(xml)) => Some(Content::Xml(xml.to_content_xml())),
         _ => {
             ctx.error(

@@ -2,9 +2,8 @@
 //! (`out`), as in Synapse's `main` sequence (reference §5).
 
 use super::{Env, Mediator, Reference, Step, visit_all};
-use crate::config::sequence::parse_mediators;
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]
@@ -27,7 +26,7 @@ pub(super) fn parse_out(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Media
 fn parse(el: &Element, ctx: &mut Ctx<'_>, responses: bool) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(el, &["description"]);
     let before = ctx.diags.error_count();
-    let mediators = parse_mediators(el, ctx);
+    let mediators = super::parse_list(el, ctx);
     (ctx.diags.error_count() == before).then(|| {
         Box::new(InOut {
             responses,

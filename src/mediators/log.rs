@@ -1,9 +1,9 @@
 //! `<log level category separator>`: write one line about the message (reference §5).
 
+use super::expressions;
 use super::{Env, Mediator, Step};
-use crate::config::values;
-use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
+use crate::base::mediation::MediationError;
+use crate::config::{Ctx, Element, values};
 use crate::expr::{ExprError, Expression};
 use crate::message::{Body, Direction, MessageContext};
 
@@ -134,7 +134,7 @@ fn parse_property(child: &Element, ctx: &mut Ctx<'_>) -> Option<(String, LogValu
     let name = ctx.required_attr(child, "name")?;
     let value = match (child.attr("value"), child.attr("expression")) {
         (Some(v), None) => LogValue::Literal(v.value.clone()),
-        (None, Some(it)) => LogValue::Expr(values::expression(it, child, ctx.diags)?),
+        (None, Some(it)) => LogValue::Expr(expressions::expression(it, child, ctx.diags)?),
         _ => {
             ctx.error(
                 &child.loc,
@@ -273,7 +273,9 @@ mod tests {
     #[test]
     fn a_log_line_the_filter_drops_does_not_read_the_body() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = crate::config::Config::load(dir.path()).expect("an empty folder loads");
+        let config =
+            crate::config::Config::load_with(dir.path(), &mut super::super::Parser::default())
+                .expect("an empty folder loads");
         let env = Env { config: &config };
         let log = Log {
             level: Level::Full,

@@ -2,8 +2,8 @@
 //! through the out path (the resource's out-sequence, or straight back) (reference §5).
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]

@@ -22,10 +22,11 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use bytes::Bytes;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
-use crate::config::xml::{escape_text, escape_text_into};
+use crate::base::mediation::MediationError;
+use crate::base::xml::{escape_text, escape_text_into};
 use crate::config::{Attr, Ctx, Element, values};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::soap::{self, Envelope, Fault, FaultCode, SoapVersion};
 use crate::message::{Body, MessageContext, Value};
@@ -148,7 +149,7 @@ fn parse_part<T>(
     ctx.check_attrs(child, &["value", "expression"]);
     ctx.no_children(child);
     let part = if let Some(a) = child.attr("expression") {
-        values::expression(a, child, ctx.diags).map(Part::Expr)
+        expressions::expression(a, child, ctx.diags).map(Part::Expr)
     } else if let Some(a) = ctx.required_attr(child, "value") {
         fixed(a, ctx).map(Part::Fixed)
     } else {
@@ -163,15 +164,15 @@ fn parse_detail(child: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> Option<Par
     ctx.check_attrs(child, &["expression"]);
     if let Some(a) = child.attr("expression") {
         ctx.no_children(child);
-        let detail = values::expression(a, child, ctx.diags).map(Part::Expr);
+        let detail = expressions::expression(a, child, ctx.diags).map(Part::Expr);
         *ok &= detail.is_some();
         return detail;
     }
     let mut xml = String::new();
     for n in &child.children {
         match n {
-            crate::config::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
-            crate::config::xml::Node::Text(t) => escape_text_into(t, &mut xml),
+            crate::base::xml::Node::Element(inner) => xml.push_str(&inner.to_xml()),
+            crate::base::xml::Node::Text(t) => escape_text_into(t, &mut xml),
         }
     }
     Some(Part::Fixed(xml.trim().to_owned()))
@@ -381,7 +382,7 @@ mod tests {
             format!(r#"<sequence xmlns="http://ws.apache.org/ns/synapse" name="s">{mediator}</sequence>"#),
         )
         .unwrap();
-        Config::load(dir.path())
+        Config::load_with(dir.path(), &mut super::super::Parser::default())
     }
 
     #[test]

@@ -15,10 +15,11 @@
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
 use crate::message::payload::{json_as_xml, xml_as_json};
 use crate::message::soap::Malformed;
@@ -263,7 +264,7 @@ fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> 
                         return None;
                     }
                 },
-                None | Some((_, "xml")) => values::expression(it, arg, ctx.diags)?,
+                None | Some((_, "xml")) => expressions::expression(it, arg, ctx.diags)?,
                 Some((a, other)) => {
                     ctx.error(
                         &a.loc,
@@ -353,13 +354,13 @@ fn replacement(
             if !literal && is_xml(&text) {
                 text
             } else {
-                crate::config::xml::escape_text(&text)
+                crate::base::xml::escape_text(&text)
             }
         }
         (MediaType::Json, Evaluated::Json(j)) if !literal => {
             let text = j.to_string();
             if escape_xml_chars {
-                crate::config::xml::escape_text(&text)
+                crate::base::xml::escape_text(&text)
             } else {
                 text
             }

@@ -11,12 +11,13 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use bytes::Bytes;
 use regex::Regex;
 
+use super::expressions;
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element, Loc};
-use crate::endpoints::format::{convert_for_client, current_kind};
-use crate::engine::MediationError;
 use crate::expr::{Evaluated, Expression};
+use crate::message::convert::{convert_for_client, current_kind};
 use crate::message::{Body, ContentKind, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +80,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ],
     );
     let name_attr = ctx.required_attr(el, "name")?;
-    let name = match values::dynamic(name_attr, el, ctx.diags)? {
-        values::Dynamic::Literal(n) => Name::Fixed(n),
-        values::Dynamic::Expr(it) => Name::Computed(it),
+    let name = match expressions::dynamic(name_attr, el, ctx.diags)? {
+        expressions::Dynamic::Literal(n) => Name::Fixed(n),
+        expressions::Dynamic::Expr(it) => Name::Computed(it),
     };
     let scope = parse_scope(el, ctx)?;
     let remove = values::remove_action(el, ctx.diags)?;
@@ -112,7 +113,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         (Some(v), None, None) => {
             Source::Literal(literal(&v.value, ty, pattern.as_ref(), &v.loc, ctx)?)
         }
-        (None, Some(it), None) => Source::Expr(values::expression(it, el, ctx.diags)?),
+        (None, Some(it), None) => Source::Expr(expressions::expression(it, el, ctx.diags)?),
         (None, None, Some(xml)) => {
             // An inline element is an OM value, as in Synapse.
             ctx.no_text(el);

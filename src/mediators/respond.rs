@@ -1,8 +1,8 @@
 //! `<respond/>`: send the current message back to the client and stop.
 
 use super::{Env, Mediator, Step};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::message::MessageContext;
 
 #[derive(Debug)]

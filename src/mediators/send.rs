@@ -1,9 +1,9 @@
 //! `<send [receive]>`: hand the message to an endpoint (or, on a response, to the client).
 
+use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step, endpoint_child};
-use crate::config::values::Dynamic;
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, EndpointId, SeqId, values};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 
@@ -28,7 +28,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         values::boolean(&a.value, &a.loc, "buildmessage", ctx.diags)?;
     }
     let receive = match el.attr("receive") {
-        Some(a) => match values::dynamic(a, el, ctx.diags)? {
+        Some(a) => match expressions::dynamic(a, el, ctx.diags)? {
             Dynamic::Literal(name) => Receive::Fixed(ctx.sequence_ref(&name, &a.loc)?),
             Dynamic::Expr(it) => Receive::Computed(it),
         },

@@ -2,10 +2,10 @@
 //! may be computed per message (`key="{expression}"`), and then names a sequence that is
 //! looked up when the message gets there.
 
+use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step};
-use crate::config::values::{self, Dynamic};
+use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, SeqId};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 
@@ -20,7 +20,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.check_attrs(el, &["key"]);
     ctx.no_children(el);
     let key = ctx.required_attr(el, "key")?;
-    Some(Box::new(match values::dynamic(key, el, ctx.diags)? {
+    Some(Box::new(match expressions::dynamic(key, el, ctx.diags)? {
         Dynamic::Literal(name) => Invoke::Fixed(ctx.sequence_ref(&name, &key.loc)?),
         Dynamic::Expr(it) => Invoke::Computed(it),
     }))

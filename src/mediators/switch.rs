@@ -3,11 +3,11 @@
 
 use regex::Regex;
 
+use super::expressions;
 use super::{Env, Mediator, Reference, Step, visit_all};
-use crate::config::sequence::parse_mediators;
+use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Ctx, Element};
-use crate::engine::MediationError;
 use crate::expr::Expression;
 use crate::message::MessageContext;
 
@@ -24,7 +24,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.no_text(el);
     let source = ctx
         .required_attr(el, "source")
-        .and_then(|a| values::expression(a, el, ctx.diags));
+        .and_then(|a| expressions::expression(a, el, ctx.diags));
     let mut cases = Vec::new();
     let mut default = None;
     let mut ok = true;
@@ -40,7 +40,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 let regex = ctx
                     .required_attr(child, "regex")
                     .and_then(|a| values::whole_regex(&a.value, &a.loc, ctx.diags));
-                let list = parse_mediators(child, ctx);
+                let list = super::parse_list(child, ctx);
                 match regex {
                     Some(r) => cases.push((r, list)),
                     None => ok = false,
@@ -52,7 +52,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                     ok = false;
                 }
                 ctx.check_attrs(child, &[]);
-                default = Some(parse_mediators(child, ctx));
+                default = Some(super::parse_list(child, ctx));
             }
             _ => {
                 ctx.unknown_child(el, child);

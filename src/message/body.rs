@@ -11,6 +11,9 @@ use actix_web::error::PayloadError;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
+pub use crate::base::cause::BodyError;
+use crate::base::cause::BodyTimedOut;
+
 /// A body stream as received from a client or a backend (not `Send`).
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
@@ -27,27 +30,6 @@ pub enum Body {
     },
     /// Read into memory (or produced by a mediator).
     Full(Bytes),
-}
-
-/// Why a body could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// The body is larger than the configured limit.
-    #[error("the message body is larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// The limit, in bytes.
-        limit: usize,
-    },
-    /// The peer failed while sending the body.
-    #[error("reading the message body failed: {0}")]
-    Read(#[source] PayloadError),
-}
-
-impl BodyError {
-    /// True when the client stalled: it sent nothing for the body read timeout.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, BodyError::Read(cause) if is_body_timeout(cause))
-    }
 }
 
 // === impl Body ===
@@ -284,21 +266,6 @@ pub(crate) fn client_stream(stream: BodyStream) -> BodyStream {
             side,
         }),
         Err(_) => stream,
-    }
-}
-
-/// The error a client's body fails with when it stalls (inside [`PayloadError::Io`], kind
-/// `TimedOut`; see [`is_body_timeout`]).
-#[derive(Debug, thiserror::Error)]
-#[error("the client sent no request body bytes for {} ms", .0.as_millis())]
-pub(crate) struct BodyTimedOut(Duration);
-
-/// True when `error` (from a body stream, possibly boxed by the HTTP client) is a client's
-/// stalled body.
-pub(crate) fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    match error.downcast_ref::<PayloadError>() {
-        Some(PayloadError::Io(io)) => io.get_ref().is_some_and(|inner| inner.is::<BodyTimedOut>()),
-        _ => false,
     }
 }
 

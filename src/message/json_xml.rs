@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 
 use super::soap::{XSI_NS, declarations, uses_prefix};
-use crate::config::xml::{Element, Node, escape_attr, escape_text, escape_text_into, xmlns_prefix};
+use crate::base::xml::{Element, Node, escape_attr, escape_text, escape_text_into, xmlns_prefix};
 
 const OBJECT: &str = "jsonObject";
 const ARRAY: &str = "jsonArray";

@@ -128,7 +128,7 @@ travelling! {
     to: Option<String>,
     attempts: Vec<super::Attempt>,
     fault_status: Option<actix_web::http::StatusCode>,
-    api: Option<Arc<crate::engine::lifecycle::ApiLife>>,
+    api: Option<Arc<crate::base::lifecycle::ApiLife>>,
     client: super::ClientFormat,
     convert_reply: bool,
     headers_set: Vec<actix_web::http::header::HeaderName>,

@@ -279,7 +279,7 @@ impl MessageContext {
             // element, or the whole POX document.
             PayloadKind::Xml => {
                 let kind = super::soap::sniff(&bytes).map_or(ContentKind::Xml, ContentKind::Soap);
-                let converted = crate::endpoints::format::convert_for_client(
+                let converted = super::convert::convert_for_client(
                     kind,
                     &bytes,
                     ContentKind::Json,

@@ -10,10 +10,12 @@ use std::fmt::Write as _;
 
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::xml::{
+use crate::base::xml::{
     self as tree, Element, Node, escape_attr_into, escape_text, escape_text_into, xmlns_prefix,
 };
 use crate::message::xml::XmlLimits;
+
+pub use crate::base::cause::Malformed;
 
 /// The SOAP 1.1 envelope namespace.
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -34,18 +36,6 @@ pub enum SoapVersion {
     V11,
     /// SOAP 1.2: `application/soap+xml` with an `action` parameter.
     V12,
-}
-
-/// A message that is not what it claims to be (malformed XML, not an envelope, wrong
-/// version). Clients get a Client (1.1) / Sender (1.2) fault for it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Malformed(pub String);
-
-impl From<super::xml::LimitError> for Malformed {
-    fn from(error: super::xml::LimitError) -> Self {
-        Malformed(error.to_string())
-    }
 }
 
 /// The standard fault codes of both versions (reference §4.1).
@@ -690,7 +680,7 @@ fn write_decl(
         Some((from, to)) if uri == from.namespace() => to.namespace(),
         _ => uri,
     };
-    crate::config::xml::write_xmlns(prefix, uri, out);
+    crate::base::xml::write_xmlns(prefix, uri, out);
 }
 
 /// Translates an attribute in the envelope namespace: `actor` ↔ `role` (with the "next"

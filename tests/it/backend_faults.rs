@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axon::engine::Limits;
+use axon::base::limits::Limits;
 use serde_json::Value;
 
 use crate::support::backend::Backend;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axon::engine::Limits;
+use axon::base::limits::Limits;
 use serde_json::Value;
 
 use crate::support::scripted::{Act, RawClient, Scripted, status_of};

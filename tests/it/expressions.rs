@@ -80,7 +80,7 @@ fn load_errors(body: &str) -> Vec<String> {
             "<api xmlns=\"http://ws.apache.org/ns/synapse\" name=\"A\" context=\"/a\"><resource><inSequence>{body}</inSequence></resource></api>"
         ),
     );
-    match axon::config::Config::load(dir.path()) {
+    match axon::engine::Mediation::load(dir.path()) {
         Ok(_) => Vec::new(),
         Err(diags) => diags.iter().map(|d| d.message.clone()).collect(),
     }
@@ -216,7 +216,7 @@ fn content_aware_mediators_are_refused_in_grpc_apis_and_property_reads_are_not()
         "ep.xml",
         r#"<endpoint name="E"><grpc uri="http://127.0.0.1:9"/></endpoint>"#,
     );
-    let errors: Vec<String> = match axon::config::Config::load(dir.path()) {
+    let errors: Vec<String> = match axon::engine::Mediation::load(dir.path()) {
         Ok(_) => Vec::new(),
         Err(diags) => diags.iter().map(|d| d.message.clone()).collect(),
     };

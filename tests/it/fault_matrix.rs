@@ -55,14 +55,14 @@ const S11: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const S12: &str = "http://www.w3.org/2003/05/soap-envelope";
 
 /// The Axon-wide limits of every cell: short, so a cell that waits for one is fast.
-fn fault_limits(heavy: bool) -> axon::engine::Limits {
-    axon::engine::Limits {
+fn fault_limits(heavy: bool) -> axon::base::limits::Limits {
+    axon::base::limits::Limits {
         // A group's tries share one deadline; with large messages on an unoptimised build,
         // reading and parsing alone can take seconds.
         global_timeout: Duration::from_millis(if heavy { HEAVY_TIMEOUT_MS } else { 2000 }),
         // Short, so that the stalled-body cells answer 408 well within CELL_DEADLINE.
         body_read_timeout: Duration::from_millis(500),
-        ..axon::engine::Limits::default()
+        ..axon::base::limits::Limits::default()
     }
 }
 
@@ -1138,7 +1138,7 @@ async fn grpc_call(addr: SocketAddr, path: &str, message: &[u8]) -> Outcome {
             .body(())
             .expect("request");
         let (response, mut send) = client.send_request(request, false).map_err(|_| "reset")?;
-        send.send_data(axon::grpc::frame(message), true)
+        send.send_data(axon::base::grpc::frame(message), true)
             .map_err(|_| "reset")?;
         let response = response.await.map_err(|_| "reset")?;
         if let Some(status) = grpc_status(response.headers()) {
@@ -1206,7 +1206,7 @@ async fn unread_streams(addr: SocketAddr, connections: usize, streams: usize) ->
                 .body(())
                 .expect("request");
             let (response, mut send) = client.send_request(request, false).expect("stream");
-            send.send_data(axon::grpc::frame(&big_stream(100)), true)
+            send.send_data(axon::base::grpc::frame(&big_stream(100)), true)
                 .expect("send");
             held.push(response);
         }

@@ -35,7 +35,7 @@ pub(crate) fn echo_api(endpoint: &str) -> String {
 fn deadline_sent(backend: &GrpcBackend) -> Duration {
     let sent = backend.last().metadata.get("grpc-timeout").cloned();
     let sent = sent.expect("Axon propagated a deadline");
-    axon::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
+    axon::base::grpc::parse_timeout(sent.as_bytes()).expect("a valid grpc-timeout")
 }
 
 pub(crate) fn grpc_endpoint(name: &str, uri: &str, inner: &str) -> String {
@@ -952,7 +952,7 @@ fn load_errors(files: &[(&str, &str)]) -> String {
     for (name, text) in files {
         crate::support::write(dir.path(), name, text);
     }
-    match axon::config::Config::load(dir.path()) {
+    match axon::engine::Mediation::load(dir.path()) {
         Ok(_) => panic!("the configuration must be rejected"),
         Err(diags) => diags
             .sorted()

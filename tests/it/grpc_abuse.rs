@@ -79,7 +79,7 @@ async fn unread_stream(
     let req = req.body(()).expect("request");
     let mut ready = send.clone().ready().await.expect("stream slot");
     let (response, mut body) = ready.send_request(req, false).expect("open stream");
-    body.send_data(axon::grpc::frame(&message.encode_to_vec()), true)
+    body.send_data(axon::base::grpc::frame(&message.encode_to_vec()), true)
         .expect("send the request");
     (response, body)
 }
@@ -242,7 +242,7 @@ async fn answer_unary(
         body.flow_control().release_capacity(chunk.len()).ok();
         got.extend_from_slice(&chunk);
     }
-    let asked = axon::grpc::first_message(&got)
+    let asked = axon::base::grpc::first_message(&got)
         .and_then(|m| EchoRequest::decode(m).ok())
         .unwrap_or_default();
     let reply = EchoReply {
@@ -257,7 +257,7 @@ async fn answer_unary(
     let Ok(mut send) = respond.send_response(head, false) else {
         return;
     };
-    send.send_data(axon::grpc::frame(&reply.encode_to_vec()), false)
+    send.send_data(axon::base::grpc::frame(&reply.encode_to_vec()), false)
         .ok();
     let mut trailers = http::HeaderMap::new();
     trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
@@ -396,8 +396,11 @@ async fn a_deadline_cancels_the_backend_stream_even_when_the_client_reads_nothin
     let (response, mut body) = ready
         .send_request(req.body(()).expect("request"), false)
         .expect("open stream");
-    body.send_data(axon::grpc::frame(&request("hello").encode_to_vec()), false)
-        .expect("send a message, keep the stream open");
+    body.send_data(
+        axon::base::grpc::frame(&request("hello").encode_to_vec()),
+        false,
+    )
+    .expect("send a message, keep the stream open");
     backend_call_cancelled(&backend).await;
     drop((response, body, send));
 }

@@ -297,7 +297,7 @@ async fn an_unknown_lifecycle_state_is_a_configuration_error() {
         "shop.xml",
         "<api name=\"Shop\" context=\"/shop\"\n     lifecycle=\"LIVE\">\n  <resource><inSequence><drop/></inSequence></resource>\n</api>",
     );
-    let error = axon::config::Config::load(dir.path())
+    let error = axon::engine::Mediation::load(dir.path())
         .unwrap_err()
         .to_string();
     assert!(

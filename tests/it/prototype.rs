@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axon::engine::Limits;
+use axon::base::limits::Limits;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -580,7 +580,7 @@ fn openapi_problems_are_reported_with_their_place() {
         "<endpoint name=\"O\">\n  <prototype openapi=\"v2.json\"/>\n</endpoint>",
     );
     w("v2.json", r#"{"swagger": "2.0", "paths": {}}"#);
-    let error = axon::config::Config::load(dir.path())
+    let error = axon::engine::Mediation::load(dir.path())
         .unwrap_err()
         .to_string();
     let root = dir.path().display().to_string();

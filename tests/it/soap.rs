@@ -388,7 +388,7 @@ async fn wsdl_errors_name_the_document_and_what_is_missing() {
   <endpoint name="e"><wsdl uri="stock.wsdl" service="StockQuoteService"/></endpoint>
 </definitions>"#,
     );
-    let errors = axon::config::Config::load(dir.path())
+    let errors = axon::engine::Mediation::load(dir.path())
         .unwrap_err()
         .to_string();
     assert!(

@@ -8,8 +8,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use axon::config::Config;
-use axon::engine::Limits;
+use axon::base::limits::Limits;
+use axon::engine::Mediation;
 use axon::server::{Server, ServerOptions};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -68,12 +68,12 @@ impl TestAxon {
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
         workers: usize,
     ) -> TestAxon {
-        axon::tls::install_crypto_provider();
+        axon::base::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
-        let config = match Config::load(dir.path()) {
+        let config = match Mediation::load(dir.path()) {
             Ok(c) => c,
             Err(diags) => panic!("test configuration is invalid:\n{diags}"),
         };
@@ -244,7 +244,7 @@ impl Reply {
 }
 
 pub fn client() -> awc::Client {
-    axon::tls::install_crypto_provider();
+    axon::base::tls::install_crypto_provider();
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .finish()

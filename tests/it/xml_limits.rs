@@ -3,7 +3,7 @@
 //! fault (400 / Client fault, 601000) for a request, the backend's (502, counted) for a
 //! response that is converted; Axon keeps serving either way.
 
-use axon::engine::Limits;
+use axon::base::limits::Limits;
 use axon::message::XmlLimits;
 
 use crate::soap::axon_endpoint;

@@ -31,8 +31,8 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::{EndpointActor, ErrorRecord, rfc3339};
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, HealthCheckSpec, ProbeTarget, Target};
-use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::endpoints::state::EndpointState;
 use crate::endpoints::{grpc, http};
 

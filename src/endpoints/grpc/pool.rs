@@ -31,8 +31,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::preface::{Preface, Watched};
+use crate::base::grpc::LocalExec;
 use crate::config::GrpcSpec;
-use crate::grpc::LocalExec;
 use crate::message::grpc::GrpcBody;
 
 /// Longest time to establish a TCP (and TLS) connection, within the call's deadline.
@@ -60,8 +60,8 @@ pub(crate) struct PoolLimits {
     pub(crate) window: u32,
 }
 
-impl From<&crate::engine::Limits> for PoolLimits {
-    fn from(limits: &crate::engine::Limits) -> Self {
+impl From<&crate::base::limits::Limits> for PoolLimits {
+    fn from(limits: &crate::base::limits::Limits) -> Self {
         PoolLimits {
             connections: limits.grpc_backend_connections.max(1),
             streams: limits.grpc_backend_streams.max(1),
@@ -407,7 +407,7 @@ fn tls_config(spec: &GrpcSpec) -> Arc<rustls::ClientConfig> {
 }
 
 fn client_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
-    crate::tls::install_crypto_provider();
+    crate::base::tls::install_crypto_provider();
     let mut config = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -438,7 +438,7 @@ mod tests {
             connection_window(limits(usize::MAX, MIN_WINDOW)),
             MAX_WINDOW
         );
-        let default = PoolLimits::from(&crate::engine::Limits::default());
+        let default = PoolLimits::from(&crate::base::limits::Limits::default());
         assert_eq!(
             (default.connections, default.streams, default.window),
             (8, 100, 256 * 1024)

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::grpc::h2::{MAX_CONCURRENT_STREAMS, SETTINGS};
+use crate::base::grpc::h2::{MAX_CONCURRENT_STREAMS, SETTINGS};
 
 /// The largest preface payload read: a SETTINGS frame of every known setting, many times.
 const MAX_PREFACE: usize = 16 * 1024;

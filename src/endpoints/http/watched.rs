@@ -20,9 +20,9 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
+use crate::base::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::endpoints::Leaf;
 use crate::endpoints::actor::{EndpointActor, ErrorRecord, Report};
-use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::endpoints::health::Health;
 use crate::message::{BodyStream, MessageId};
 

@@ -3,8 +3,8 @@
 use actix_web::http::Uri;
 
 use super::*;
+use crate::base::uri_template::UriTemplate;
 use crate::config::{MockResponse, PathPattern};
-use crate::engine::uri_template::UriTemplate;
 
 fn msg(method: Method, path: &str, headers: &[(&str, &str)]) -> MessageContext {
     let mut map = HeaderMap::new();
@@ -115,7 +115,9 @@ fn no_match_is_404_and_a_wrong_method_is_405_with_allow() {
     let (status, headers, body) = respond(&plan_of(&s, &msg(Method::GET, "/other", &[]), 1));
     assert_eq!(status, 404);
     assert_eq!(
-        headers.get(crate::front::http::ERROR_CODE_HEADER).unwrap(),
+        headers
+            .get(crate::base::headers::ERROR_CODE_HEADER)
+            .unwrap(),
         "900906"
     );
     assert!(body.contains("has no response for GET /other"), "{body}");

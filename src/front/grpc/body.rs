@@ -11,7 +11,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use crate::grpc::{self as wire, code};
+use crate::base::grpc::{self as wire, code};
 use crate::message::grpc::BackendResponse;
 
 /// A gRPC response body.

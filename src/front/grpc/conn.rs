@@ -25,7 +25,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Duration, Instant};
 
-use crate::grpc::h2::{
+use crate::base::grpc::h2::{
     COMPRESSION_ERROR, DATA, ENHANCE_YOUR_CALM, FLAG_ACK, FLAG_END_STREAM, FLAG_PADDED,
     FLAG_PRIORITY, GOAWAY, HEADER_LEN, HEADER_TABLE_SIZE, HEADERS, LAST_KNOWN_TYPE, PING, PRIORITY,
     SETTINGS,

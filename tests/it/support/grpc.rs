@@ -348,7 +348,7 @@ impl RawReply {
             .as_ref()
             .unwrap_or(&self.headers)
             .get("grpc-message")
-            .map(axon::grpc::decode_message)
+            .map(axon::base::grpc::decode_message)
             .unwrap_or_default()
     }
 }
@@ -364,7 +364,7 @@ pub async fn raw_call(
     use http_body_util::BodyExt as _;
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let (mut send, conn) = hyper::client::conn::http2::handshake(
-        axon::grpc::LocalExec,
+        axon::base::grpc::LocalExec,
         hyper_util::rt::TokioIo::new(tcp),
     )
     .await
@@ -379,7 +379,7 @@ pub async fn raw_call(
         req = req.header(*k, *v);
     }
     let req = req
-        .body(http_body_util::Full::new(axon::grpc::frame(message)))
+        .body(http_body_util::Full::new(axon::base::grpc::frame(message)))
         .expect("request");
     let resp = send.send_request(req).await.expect("response");
     let (parts, body) = resp.into_parts();
@@ -410,7 +410,7 @@ impl LocalhostTls {
         let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
         std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
-        let server = axon::tls::server_config(&cert_path, &key_path, &[b"h2"]).expect("tls");
+        let server = axon::base::tls::server_config(&cert_path, &key_path, &[b"h2"]).expect("tls");
         LocalhostTls {
             cert_pem: cert.cert.pem(),
             cert_der: cert.cert.der().clone(),

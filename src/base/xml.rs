@@ -10,8 +10,8 @@ use std::sync::Arc;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use super::budget::{AttributeError, Budget, LimitError, XmlLimits, unique_attributes};
 use super::diag::{Diagnostic, Loc, Severity};
-use crate::message::xml::{AttributeError, Budget, LimitError, XmlLimits, unique_attributes};
 
 /// The Synapse configuration namespace.
 pub(crate) const SYNAPSE_NS: &str = "http://ws.apache.org/ns/synapse";
@@ -348,7 +348,7 @@ pub(crate) fn parse(file: Arc<str>, src: &str) -> Result<Element, Diagnostic> {
 }
 
 /// Parses a message (not a configuration file) into its root element, within `limits`
-/// and [`crate::message::xml::MAX_DEPTH`]: the tree that format conversions walk.
+/// and [`super::budget::MAX_DEPTH`]: the tree that format conversions walk.
 ///
 /// # Errors
 /// As [`parse`], or a document over one of the limits.
@@ -630,7 +630,7 @@ fn open_element(
 /// A configuration file nested deeper than a message may be is refused: no Synapse
 /// artifact comes near it, and the tree must stay shallow enough to walk and drop.
 fn config_depth(depth: usize) -> Result<(), SyntaxError> {
-    if depth > crate::message::xml::MAX_DEPTH {
+    if depth > super::budget::MAX_DEPTH {
         return Err(SyntaxError::TooDeep);
     }
     Ok(())
@@ -659,7 +659,7 @@ enum SyntaxError {
     /// A configuration nested deeper than a message may be.
     #[error(
         "malformed XML: nested deeper than {} elements",
-        crate::message::xml::MAX_DEPTH
+        super::budget::MAX_DEPTH
     )]
     TooDeep,
     /// Text after the root element.
@@ -704,7 +704,7 @@ mod tests {
 
     #[test]
     fn a_configuration_nested_deeper_than_a_message_may_be_is_a_diagnostic() {
-        let depth = crate::message::xml::MAX_DEPTH + 1;
+        let depth = crate::base::budget::MAX_DEPTH + 1;
         let src = "<a>".repeat(depth) + &"</a>".repeat(depth);
         let error = parse(file(), &src).expect_err("too deep");
         assert!(error.message.contains("nested deeper than"), "{error:?}");

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 
+use super::cause::{BodyError, is_body_timeout, malformed_cause};
+
 /// Synapse error codes (reference §2.5).
 pub mod codes {
     /// Sender I/O error while sending (base; plus the protocol state).
@@ -116,7 +118,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The kind of a failure to read the client's request body: its stall (the body read
     /// timeout) or any other failure of its own.
-    pub(crate) fn of_client_body(error: &crate::message::BodyError) -> ErrorKind {
+    pub(crate) fn of_client_body(error: &BodyError) -> ErrorKind {
         if error.is_timeout() {
             ErrorKind::ClientTimeout
         } else {
@@ -443,7 +445,7 @@ impl EndpointError {
     /// [`EndpointError::http_status`] (timeouts give DEADLINE_EXCEEDED, connection failures
     /// and "not ready" give UNAVAILABLE).
     pub fn grpc_code(&self) -> u32 {
-        crate::grpc::code_for_http(self.http_status().as_u16())
+        super::grpc::code_for_http(self.http_status().as_u16())
     }
 }
 
@@ -533,7 +535,7 @@ pub(crate) fn classify_send_error(
         S::Connect(_) => (ErrorKind::ConnectRefused, ProtocolState::RequestReady),
         S::Send(_) => (ErrorKind::SendIo, ProtocolState::RequestBody),
         S::Body(cause) => {
-            if let Some(m) = super::format::malformed_cause(cause.as_ref()) {
+            if let Some(m) = malformed_cause(cause.as_ref()) {
                 return EndpointError::new(
                     ErrorKind::MalformedRequest,
                     ProtocolState::RequestBody,
@@ -541,7 +543,7 @@ pub(crate) fn classify_send_error(
                     m.0.clone(),
                 );
             }
-            if crate::message::body::is_body_timeout(cause.as_ref()) {
+            if is_body_timeout(cause.as_ref()) {
                 (ErrorKind::ClientTimeout, ProtocolState::RequestBody)
             } else {
                 (ErrorKind::Downstream, ProtocolState::RequestBody)
@@ -662,7 +664,7 @@ mod tests {
 
     #[test]
     fn grpc_codes_follow_the_classification() {
-        use crate::grpc::code;
+        use crate::base::grpc::code;
         for (kind, state, expected) in [
             (
                 ErrorKind::Timeout,

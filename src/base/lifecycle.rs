@@ -1,0 +1,565 @@
+//! API lifecycle: the states of the WSO2 API lifecycle, their transition rules, and the live
+//! state of each API that the HTTP front reads on every request.
+//!
+//! The declared state comes from `<api lifecycle>` (default PUBLISHED). The live state is one
+//! atomic word per API ([`ApiLife`]), shared by every configuration generation in which the
+//! API's declared state is unchanged, so a change made through the management API survives a
+//! reload. Transitions are compare-and-swap loops over that word: every change is checked
+//! against the state it replaces, without a lock, and changes to one API have one order.
+//!
+//! What each state means for a request ([`ApiLife::gate`]):
+//!
+//! | state | the front |
+//! |---|---|
+//! | CREATED | not deployed: the router skips the API (404 unless another API or `main` takes the path) |
+//! | PROTOTYPED | served; the only state in which prototype endpoints answer |
+//! | PUBLISHED | served |
+//! | BLOCKED | refused: 503, error code 700700 |
+//! | DEPRECATED | served, with a `Deprecation` response header (RFC 9745) |
+//! | RETIRED | refused: 410 Gone, error code 700701 |
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::StatusCode;
+use serde::Serialize;
+
+/// Error code of a call to a BLOCKED API (Choreo Connect's "API blocked").
+pub const API_BLOCKED: u32 = 700_700;
+/// Error code of a call to a RETIRED API (Axon's own).
+pub const API_RETIRED: u32 = 700_701;
+
+/// The states of the WSO2 API lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Lifecycle {
+    /// Defined but not deployed.
+    Created,
+    /// Deployed as a pre-release; prototype endpoints answer only in this state.
+    Prototyped,
+    /// Deployed and served.
+    Published,
+    /// Deployed, but every call is refused.
+    Blocked,
+    /// Served, with a `Deprecation` header; no new consumers should use it.
+    Deprecated,
+    /// Removed: calls get 410 Gone.
+    Retired,
+}
+
+/// One allowed change of state: the WSO2 action name and where it leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// The action, as WSO2 names it (`Publish`, `Deploy as a Prototype`, ...).
+    pub action: &'static str,
+    /// The state it leads to.
+    pub target: Lifecycle,
+}
+
+/// Why a lifecycle change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// The action or state name is not one Axon knows.
+    #[error("unknown lifecycle {what} `{name}`")]
+    Unknown {
+        /// `action` or `state`.
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+    /// The lifecycle does not allow this change from the current state.
+    #[error("{from} cannot {requested}; allowed from {from}: {allowed}")]
+    NotAllowed {
+        /// The current state.
+        from: Lifecycle,
+        /// What was asked, for the message (`go to RETIRED`, `Publish`).
+        requested: String,
+        /// The allowed actions, for the message.
+        allowed: String,
+    },
+}
+
+/// What the front does with a request for an API, by its live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Serve it.
+    Serve,
+    /// Serve it with `Deprecation: @<unix seconds>`, the moment the API was deprecated.
+    Deprecated(u64),
+    /// Refuse it with Axon's error response.
+    Refuse(Refusal),
+}
+
+/// The error answer for an API that refuses calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Error code (`X-Axon-Error-Code`).
+    pub code: u32,
+    /// Short message.
+    pub message: &'static str,
+    /// What happened and what to do.
+    pub detail: String,
+}
+
+/// The live lifecycle state of one API, shared across configuration generations.
+#[derive(Debug)]
+pub struct ApiLife {
+    name: String,
+    declared: Lifecycle,
+    /// Low byte: the state; above it: the wall-clock second the state was entered.
+    word: AtomicU64,
+}
+
+/// The result of a successful lifecycle change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Changed {
+    /// The state before.
+    pub from: Lifecycle,
+    /// The state now.
+    pub to: Lifecycle,
+    /// False when the API was already in the requested state.
+    pub changed: bool,
+}
+
+const ALL: [Lifecycle; 6] = [
+    Lifecycle::Created,
+    Lifecycle::Prototyped,
+    Lifecycle::Published,
+    Lifecycle::Blocked,
+    Lifecycle::Deprecated,
+    Lifecycle::Retired,
+];
+
+const fn t(action: &'static str, target: Lifecycle) -> Transition {
+    Transition { action, target }
+}
+
+// The default API lifecycle of WSO2 API Manager (APILifeCycle.xml).
+const FROM_CREATED: &[Transition] = &[
+    t("Publish", Lifecycle::Published),
+    t("Deploy as a Prototype", Lifecycle::Prototyped),
+];
+const FROM_PROTOTYPED: &[Transition] = &[
+    t("Publish", Lifecycle::Published),
+    t("Demote to Created", Lifecycle::Created),
+];
+const FROM_PUBLISHED: &[Transition] = &[
+    t("Block", Lifecycle::Blocked),
+    t("Deploy as a Prototype", Lifecycle::Prototyped),
+    t("Demote to Created", Lifecycle::Created),
+    t("Deprecate", Lifecycle::Deprecated),
+];
+const FROM_BLOCKED: &[Transition] = &[
+    t("Deprecate", Lifecycle::Deprecated),
+    t("Re-Publish", Lifecycle::Published),
+];
+const FROM_DEPRECATED: &[Transition] = &[t("Retire", Lifecycle::Retired)];
+
+// === impl Lifecycle ===
+
+impl Lifecycle {
+    /// The name used in configuration, logs and the management API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Created => "CREATED",
+            Lifecycle::Prototyped => "PROTOTYPED",
+            Lifecycle::Published => "PUBLISHED",
+            Lifecycle::Blocked => "BLOCKED",
+            Lifecycle::Deprecated => "DEPRECATED",
+            Lifecycle::Retired => "RETIRED",
+        }
+    }
+
+    /// Parses a state name, ignoring case; `PRE-RELEASED` (the later WSO2 name) is PROTOTYPED.
+    pub fn parse(name: &str) -> Option<Lifecycle> {
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("PRE-RELEASED") || name.eq_ignore_ascii_case("PRE_RELEASED") {
+            return Some(Lifecycle::Prototyped);
+        }
+        ALL.into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Every state name, for error messages.
+    pub fn names() -> String {
+        ALL.map(Lifecycle::as_str).join(", ")
+    }
+
+    /// The changes the default WSO2 API lifecycle allows from this state.
+    pub fn transitions(self) -> &'static [Transition] {
+        match self {
+            Lifecycle::Created => FROM_CREATED,
+            Lifecycle::Prototyped => FROM_PROTOTYPED,
+            Lifecycle::Published => FROM_PUBLISHED,
+            Lifecycle::Blocked => FROM_BLOCKED,
+            Lifecycle::Deprecated => FROM_DEPRECATED,
+            Lifecycle::Retired => &[],
+        }
+    }
+
+    /// The state an action leads to from this state.
+    ///
+    /// # Errors
+    /// An unknown action, or one the lifecycle does not allow here. An action whose target
+    /// is the current state (`Publish` while PUBLISHED) is allowed and changes nothing.
+    pub fn apply(self, action: &str) -> Result<Lifecycle, TransitionError> {
+        let wanted = action.trim();
+        // "Demote to Prototyped" is the older WSO2 name of PUBLISHED -> PROTOTYPED.
+        let canonical = if wanted.eq_ignore_ascii_case("Demote to Prototyped") {
+            "Deploy as a Prototype"
+        } else {
+            wanted
+        };
+        if let Some(t) = self
+            .transitions()
+            .iter()
+            .find(|t| t.action.eq_ignore_ascii_case(canonical))
+        {
+            return Ok(t.target);
+        }
+        let known = ALL
+            .iter()
+            .flat_map(|s| s.transitions())
+            .find(|t| t.action.eq_ignore_ascii_case(canonical));
+        match known {
+            Some(t) if t.target == self => Ok(self),
+            Some(_) => Err(self.not_allowed(format!("`{wanted}`"))),
+            None => Err(TransitionError::Unknown {
+                what: "action",
+                name: wanted.to_owned(),
+            }),
+        }
+    }
+
+    /// Checks a move to `target` by the action that leads there.
+    ///
+    /// # Errors
+    /// When no allowed action leads from this state to `target`. Staying is allowed.
+    pub fn go_to(self, target: Lifecycle) -> Result<Lifecycle, TransitionError> {
+        if target == self || self.transitions().iter().any(|t| t.target == target) {
+            Ok(target)
+        } else {
+            Err(self.not_allowed(format!("go to {target}")))
+        }
+    }
+
+    fn not_allowed(self, requested: String) -> TransitionError {
+        let allowed: Vec<String> = self
+            .transitions()
+            .iter()
+            .map(|t| format!("`{}` (to {})", t.action, t.target))
+            .collect();
+        TransitionError::NotAllowed {
+            from: self,
+            requested,
+            allowed: if allowed.is_empty() {
+                "nothing (the state is final)".to_owned()
+            } else {
+                allowed.join(", ")
+            },
+        }
+    }
+
+    fn bits(self) -> u64 {
+        ALL.iter().position(|s| *s == self).unwrap_or(0) as u64
+    }
+
+    fn from_bits(bits: u64) -> Lifecycle {
+        ALL.get((bits & 0xff) as usize)
+            .copied()
+            .unwrap_or(Lifecycle::Published)
+    }
+}
+
+impl fmt::Display for Lifecycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// === impl ApiLife ===
+
+impl ApiLife {
+    /// A new cell in the `declared` state, entered now.
+    pub fn new(name: &str, declared: Lifecycle) -> Self {
+        ApiLife {
+            name: name.to_owned(),
+            declared,
+            word: AtomicU64::new(encode(declared, unix_now())),
+        }
+    }
+
+    /// The API's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The state written in the configuration.
+    pub fn declared(&self) -> Lifecycle {
+        self.declared
+    }
+
+    /// The live state (one atomic load).
+    pub fn state(&self) -> Lifecycle {
+        Lifecycle::from_bits(self.word.load(Ordering::Acquire))
+    }
+
+    /// The wall-clock second the live state was entered.
+    pub fn since(&self) -> u64 {
+        self.word.load(Ordering::Acquire) >> 8
+    }
+
+    /// True unless the API is CREATED (not deployed).
+    pub fn is_deployed(&self) -> bool {
+        self.state() != Lifecycle::Created
+    }
+
+    /// What the front does with a request for this API.
+    pub fn gate(&self) -> Gate {
+        let word = self.word.load(Ordering::Acquire);
+        match Lifecycle::from_bits(word) {
+            Lifecycle::Created | Lifecycle::Prototyped | Lifecycle::Published => Gate::Serve,
+            Lifecycle::Deprecated => Gate::Deprecated(word >> 8),
+            Lifecycle::Blocked => Gate::Refuse(Refusal {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: API_BLOCKED,
+                message: "API blocked",
+                detail: format!(
+                    "the API `{}` is BLOCKED: its calls are refused until it is re-published",
+                    self.name
+                ),
+            }),
+            Lifecycle::Retired => Gate::Refuse(Refusal {
+                status: StatusCode::GONE,
+                code: API_RETIRED,
+                message: "API retired",
+                detail: format!("the API `{}` is RETIRED and no longer served", self.name),
+            }),
+        }
+    }
+
+    /// Applies a WSO2 lifecycle action (`Publish`, `Block`, ...).
+    ///
+    /// # Errors
+    /// An unknown action, or one not allowed from the live state.
+    pub fn act(&self, action: &str) -> Result<Changed, TransitionError> {
+        self.change(|from| from.apply(action))
+    }
+
+    /// Moves to `target` by whichever allowed action leads there.
+    ///
+    /// # Errors
+    /// When the lifecycle allows no such move from the live state.
+    pub fn move_to(&self, target: Lifecycle) -> Result<Changed, TransitionError> {
+        self.change(|from| from.go_to(target))
+    }
+
+    fn change(
+        &self,
+        decide: impl Fn(Lifecycle) -> Result<Lifecycle, TransitionError>,
+    ) -> Result<Changed, TransitionError> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let from = Lifecycle::from_bits(current);
+            let to = decide(from)?;
+            if to == from {
+                return Ok(Changed {
+                    from,
+                    to,
+                    changed: false,
+                });
+            }
+            match self.word.compare_exchange(
+                current,
+                encode(to, unix_now()),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    tracing::info!(api = %self.name, %from, %to, "API lifecycle changed");
+                    return Ok(Changed {
+                        from,
+                        to,
+                        changed: true,
+                    });
+                }
+                // Someone else changed it meanwhile: decide again from the new state.
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+fn encode(state: Lifecycle, since: u64) -> u64 {
+    state.bits() | (since << 8)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lifecycle::*;
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn names_parse_ignoring_case_and_pre_released_is_prototyped() {
+        for s in ALL {
+            assert_eq!(Lifecycle::parse(s.as_str()), Some(s));
+            assert_eq!(Lifecycle::parse(&s.as_str().to_lowercase()), Some(s));
+        }
+        assert_eq!(Lifecycle::parse("Pre-Released"), Some(Prototyped));
+        assert_eq!(Lifecycle::parse("LIVE"), None);
+    }
+
+    #[test]
+    fn the_wso2_transition_table() {
+        let table: Vec<(Lifecycle, &str, Lifecycle)> = ALL
+            .iter()
+            .flat_map(|s| {
+                s.transitions()
+                    .iter()
+                    .map(move |t| (*s, t.action, t.target))
+            })
+            .collect();
+        assert_eq!(
+            table,
+            vec![
+                (Created, "Publish", Published),
+                (Created, "Deploy as a Prototype", Prototyped),
+                (Prototyped, "Publish", Published),
+                (Prototyped, "Demote to Created", Created),
+                (Published, "Block", Blocked),
+                (Published, "Deploy as a Prototype", Prototyped),
+                (Published, "Demote to Created", Created),
+                (Published, "Deprecate", Deprecated),
+                (Blocked, "Deprecate", Deprecated),
+                (Blocked, "Re-Publish", Published),
+                (Deprecated, "Retire", Retired),
+            ]
+        );
+    }
+
+    #[test]
+    fn actions_apply_by_name_and_refuse_what_the_lifecycle_forbids() {
+        assert_eq!(Created.apply("publish"), Ok(Published));
+        assert_eq!(Published.apply("Demote to Prototyped"), Ok(Prototyped));
+        assert_eq!(
+            Published.apply("Publish"),
+            Ok(Published),
+            "staying is a no-op"
+        );
+        assert!(matches!(
+            Created.apply("Retire"),
+            Err(TransitionError::NotAllowed { from: Created, .. })
+        ));
+        assert!(matches!(
+            Retired.apply("Re-Publish"),
+            Err(TransitionError::NotAllowed { .. })
+        ));
+        assert!(matches!(
+            Published.apply("Explode"),
+            Err(TransitionError::Unknown { .. })
+        ));
+        let message = Deprecated.apply("Publish").unwrap_err().to_string();
+        assert!(message.contains("`Retire` (to RETIRED)"), "{message}");
+    }
+
+    #[test]
+    fn moves_by_target_state() {
+        assert_eq!(Blocked.go_to(Published), Ok(Published));
+        assert_eq!(Prototyped.go_to(Prototyped), Ok(Prototyped));
+        assert!(Prototyped.go_to(Retired).is_err());
+        assert!(Retired.go_to(Created).is_err());
+        // Every state but RETIRED can eventually reach RETIRED, and nothing leaves it.
+        for s in ALL {
+            let mut seen = vec![s];
+            let mut frontier = vec![s];
+            while let Some(x) = frontier.pop() {
+                for t in x.transitions() {
+                    if !seen.contains(&t.target) {
+                        seen.push(t.target);
+                        frontier.push(t.target);
+                    }
+                }
+            }
+            assert!(seen.contains(&Retired), "{s} cannot reach RETIRED");
+        }
+    }
+
+    #[test]
+    fn the_gate_of_each_state() {
+        let life = ApiLife::new("Shop", Created);
+        assert!(!life.is_deployed());
+        life.move_to(Prototyped).unwrap();
+        assert_eq!(life.gate(), Gate::Serve);
+        life.move_to(Published).unwrap();
+        assert_eq!(life.gate(), Gate::Serve);
+        life.move_to(Blocked).unwrap();
+        let Gate::Refuse(r) = life.gate() else {
+            panic!("blocked must refuse")
+        };
+        assert_eq!((r.status.as_u16(), r.code), (503, API_BLOCKED));
+        assert!(r.detail.contains("`Shop` is BLOCKED"));
+        life.act("Deprecate").unwrap();
+        assert!(matches!(life.gate(), Gate::Deprecated(since) if since == life.since()));
+        life.act("Retire").unwrap();
+        let Gate::Refuse(r) = life.gate() else {
+            panic!("retired must refuse")
+        };
+        assert_eq!((r.status.as_u16(), r.code), (410, API_RETIRED));
+        assert_eq!(life.declared(), Created);
+    }
+
+    #[test]
+    fn a_change_reports_what_it_did() {
+        let life = ApiLife::new("Shop", Published);
+        assert_eq!(
+            life.act("Block").unwrap(),
+            Changed {
+                from: Published,
+                to: Blocked,
+                changed: true
+            }
+        );
+        assert!(!life.move_to(Blocked).unwrap().changed);
+        assert!(life.act("Retire").is_err());
+        assert_eq!(life.state(), Blocked, "a refused change leaves the state");
+    }
+
+    #[test]
+    fn concurrent_changes_have_one_order() {
+        // Many threads race Block and Re-Publish: every successful change starts from the
+        // state the previous one left, so the number of changes that moved to BLOCKED is
+        // at most one more than those that left it.
+        let life = Arc::new(ApiLife::new("Shop", Published));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let life = life.clone();
+                std::thread::spawn(move || {
+                    let mut blocked = 0i64;
+                    for _ in 0..500 {
+                        let action = if i % 2 == 0 { "Block" } else { "Re-Publish" };
+                        if let Ok(c) = life.act(action)
+                            && c.changed
+                        {
+                            blocked += if c.to == Blocked { 1 } else { -1 };
+                        }
+                    }
+                    blocked
+                })
+            })
+            .collect();
+        let net: i64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        let expected = i64::from(life.state() == Blocked);
+        assert_eq!(net, expected);
+    }
+}
