@@ -101,14 +101,14 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
     let rt = shared.runtime();
     if let Some(leaf) = rt.endpoints.leaf_named(&name) {
         return match leaf.addr.send(GetHealth).await {
-            Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
-            Err(_) => unavailable(&name),
+            Ok(Some(report)) => HttpResponse::Ok().json(leaf_json(report)),
+            _ => unavailable(&name),
         };
     }
     if let Some(group) = rt.endpoints.group_named(&name) {
         return match group.addr.send(GetGroupHealth).await {
-            Ok(report) => HttpResponse::Ok().json(report),
-            Err(_) => unavailable(&name),
+            Ok(Some(report)) => HttpResponse::Ok().json(report),
+            _ => unavailable(&name),
         };
     }
     if let Some(json) = alias_json(&rt, &name) {
@@ -139,8 +139,8 @@ async fn switch(shared: &Shared, name: &str, on: bool) -> HttpResponse {
         return not_found(name);
     };
     match leaf.addr.send(Switch { on }).await {
-        Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
-        Err(_) => unavailable(name),
+        Ok(Some(report)) => HttpResponse::Ok().json(leaf_json(report)),
+        _ => unavailable(name),
     }
 }
 
@@ -178,8 +178,8 @@ async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
         .iter()
         .zip(reports)
         .map(|(leaf, r)| match r {
-            Ok(report) => leaf_json(report),
-            Err(_) => {
+            Ok(Some(report)) => leaf_json(report),
+            _ => {
                 json!({ "name": &*leaf.name, "state": "UNKNOWN", "error": "actor did not answer" })
             }
         })
@@ -188,8 +188,8 @@ async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
     let reports = join_all(groups.iter().map(|g| g.addr.send(GetGroupHealth))).await;
     for (group, report) in groups.iter().zip(reports) {
         out.push(match report {
-            Ok(report) => serde_json::to_value(report).unwrap_or(Json::Null),
-            Err(_) => {
+            Ok(Some(report)) => serde_json::to_value(report).unwrap_or(Json::Null),
+            _ => {
                 json!({ "name": &*group.name, "state": "UNKNOWN", "error": "actor did not answer" })
             }
         });

@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::actor::{EndpointActor, GetHealth, HealthReport, Restart};
+use super::actor::{HealthReport, Restarts, contain};
 use super::select::{Selector, SmoothWeighted};
 use super::session::SessionTable;
 use super::state::EndpointState;
@@ -84,19 +84,16 @@ pub(crate) struct InFlight {
     child: usize,
 }
 
-/// The address of a child's actor.
-#[derive(Debug, Clone)]
-pub enum ChildAddr {
-    /// A leaf.
-    Leaf(Addr<EndpointActor>),
-    /// A nested group.
-    Group(Addr<GroupActor>),
-}
-
-/// Asks a group actor for its report, children nested.
+/// Asks a group actor for its report, children nested (`None` when the handler failed).
 #[derive(Debug, Message)]
-#[rtype(result = "GroupReport")]
+#[rtype(result = "Option<GroupReport>")]
 pub struct GetGroupHealth;
+
+/// Asks any actor of the graph, leaf or group, for its report: the one message a group
+/// sends its children, which it holds as `Recipient`s of it.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<NodeReport>")]
+pub struct GetNodeHealth;
 
 /// What the health API shows for a group.
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +118,8 @@ pub struct GroupReport {
     pub ready_children: usize,
     /// How many times the supervisor restarted this actor.
     pub restarts: u32,
+    /// When it last did (RFC 3339).
+    pub last_restart: Option<String>,
     /// The children, in declaration order.
     pub children: Vec<ChildReport>,
 }
@@ -179,10 +178,10 @@ struct GroupInfo {
 #[derive(Debug)]
 pub struct GroupActor {
     info: GroupInfo,
-    children: Vec<(Arc<str>, ChildAddr, u32)>,
+    children: Vec<(Arc<str>, Recipient<GetNodeHealth>, u32)>,
     state: Arc<GroupState>,
     lifeline: Arc<()>,
-    restarts: u32,
+    restarts: Restarts,
     readiness: Option<Readiness>,
 }
 
@@ -216,8 +215,8 @@ impl Group {
                 .or_else(|| weight_property(config.endpoint(target)))
                 .unwrap_or(1);
             let addr = match nodes.get(target.0 as usize)?.as_ref()? {
-                Node::Leaf(leaf) => ChildAddr::Leaf(leaf.addr.clone()),
-                Node::Group(group) => ChildAddr::Group(group.addr.clone()),
+                Node::Leaf(leaf) => leaf.addr.clone().recipient(),
+                Node::Group(group) => group.addr.clone().recipient(),
                 Node::Alias(_) => return None,
             };
             addrs.push((name.clone(), addr, weight));
@@ -256,7 +255,7 @@ impl Group {
             children: addrs,
             state: actor_state,
             lifeline: actor_lifeline,
-            restarts: 0,
+            restarts: Restarts::default(),
             readiness: Some(latch),
         });
         let can_retry = children.len() > 1
@@ -504,7 +503,8 @@ impl GroupActor {
             failover: self.info.failover,
             session,
             ready_children,
-            restarts: self.restarts,
+            restarts: self.restarts.count,
+            last_restart: self.restarts.last.clone(),
             children,
         }
     }
@@ -523,9 +523,12 @@ impl Actor for GroupActor {
                     ctx.stop();
                     return;
                 }
-                if let Some(sessions) = &act.state.sessions {
-                    sessions.purge(Instant::now());
-                }
+                let name = act.info.name.clone();
+                contain(act, ctx, &name, |act, _| {
+                    if let Some(sessions) = &act.state.sessions {
+                        sessions.purge(Instant::now());
+                    }
+                });
             });
         }
         if let Some(readiness) = self.readiness.take() {
@@ -537,48 +540,59 @@ impl Actor for GroupActor {
 
 impl Supervised for GroupActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        // The children's addresses are fields, so they survive the restart.
-        self.restarts += 1;
-        tracing::warn!(group = %self.info.name, restarts = self.restarts, "Group actor restarted");
+        // The children's recipients are fields, which the Supervisor keeps.
+        let restarts = self.restarts.count();
+        tracing::warn!(group = %self.info.name, restarts, "Group actor restarted");
+    }
+}
+
+impl GroupActor {
+    /// Asks every child for its report, and nests them in the group's.
+    fn ask_children(&mut self) -> ResponseActFuture<Self, Option<GroupReport>> {
+        let asks = self.children.iter().map(|(name, addr, _)| {
+            let ask = addr.send(GetNodeHealth);
+            let name = name.to_string();
+            async move {
+                ask.await.ok().flatten().unwrap_or(NodeReport::Unknown {
+                    name,
+                    state: "UNKNOWN",
+                })
+            }
+        });
+        Box::pin(join_all(asks).into_actor(self).map(|children, act, ctx| {
+            let name = act.info.name.clone();
+            contain(act, ctx, &name, |act, _| act.report(children))
+        }))
     }
 }
 
 impl Handler<GetGroupHealth> for GroupActor {
-    type Result = ResponseActFuture<Self, GroupReport>;
+    type Result = ResponseActFuture<Self, Option<GroupReport>>;
 
     fn handle(&mut self, _msg: GetGroupHealth, _ctx: &mut Self::Context) -> Self::Result {
-        let asks = self.children.iter().map(|(name, addr, _)| {
-            let name = name.to_string();
-            let addr = addr.clone();
-            async move {
-                let unknown = |name: String| NodeReport::Unknown {
-                    name,
-                    state: "UNKNOWN",
-                };
-                match addr {
-                    ChildAddr::Leaf(a) => a
-                        .send(GetHealth)
-                        .await
-                        .map_or_else(|_| unknown(name), |r| NodeReport::Leaf(Box::new(r))),
-                    ChildAddr::Group(a) => a
-                        .send(GetGroupHealth)
-                        .await
-                        .map_or_else(|_| unknown(name), |r| NodeReport::Group(Box::new(r))),
-                }
-            }
-        });
-        let all = join_all(asks);
+        self.ask_children()
+    }
+}
+
+impl Handler<GetNodeHealth> for GroupActor {
+    type Result = ResponseActFuture<Self, Option<NodeReport>>;
+
+    fn handle(&mut self, _msg: GetNodeHealth, _ctx: &mut Self::Context) -> Self::Result {
         Box::pin(
-            all.into_actor(self)
-                .map(|children, act, _| act.report(children)),
+            self.ask_children()
+                .map(|report, _, _| report.map(|r| NodeReport::Group(Box::new(r)))),
         )
     }
 }
 
-impl Handler<Restart> for GroupActor {
+#[cfg(feature = "test-hooks")]
+impl Handler<super::actor::Panic> for GroupActor {
     type Result = ();
 
-    fn handle(&mut self, _msg: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn handle(&mut self, _msg: super::actor::Panic, ctx: &mut Self::Context) {
+        let name = self.info.name.clone();
+        contain(self, ctx, &name, |act, _| {
+            panic!("test hook: group actor `{}` panics", act.info.name)
+        });
     }
 }
