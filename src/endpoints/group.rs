@@ -17,9 +17,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::actor::{HealthReport, Restarts, contain};
+use super::failover::plan::group_state;
 use super::select::{Selector, SmoothWeighted};
 use super::session::SessionTable;
-use super::state::EndpointState;
+use super::state::{Admission, EndpointState, admit};
 use super::{Endpoints, Node};
 use crate::admin::readiness::Readiness;
 use crate::config::{
@@ -438,25 +439,26 @@ impl Endpoints {
 // === impl NodeReport ===
 
 impl NodeReport {
-    /// Whether this child may take a message now, as far as its report tells.
+    /// Whether this child may take a message now, as far as its report tells ([`admit`]).
     fn ready(&self) -> bool {
         match self {
-            NodeReport::Leaf(r) => match r.state {
-                EndpointState::Active => true,
-                EndpointState::Off => false,
-                EndpointState::Timeout => r.retry_in_ms == Some(0),
-                EndpointState::Suspended => r.retry_in_ms == Some(0) && !r.trial_in_flight,
-            },
+            NodeReport::Leaf(r) => {
+                let wait = Duration::from_millis(r.retry_in_ms.unwrap_or(0));
+                !matches!(
+                    admit(r.state, wait, r.trial_in_flight),
+                    Admission::NotReady { .. }
+                )
+            }
             NodeReport::Group(g) => g.state == EndpointState::Active,
             NodeReport::Unknown { .. } => false,
         }
     }
 
-    fn is_off(&self) -> bool {
+    fn state(&self) -> EndpointState {
         match self {
-            NodeReport::Leaf(r) => r.state == EndpointState::Off,
-            NodeReport::Group(g) => g.state == EndpointState::Off,
-            NodeReport::Unknown { .. } => false,
+            NodeReport::Leaf(r) => r.state,
+            NodeReport::Group(g) => g.state,
+            NodeReport::Unknown { .. } => EndpointState::Suspended,
         }
     }
 }
@@ -466,13 +468,7 @@ impl NodeReport {
 impl GroupActor {
     fn report(&self, children: Vec<NodeReport>) -> GroupReport {
         let ready_children = children.iter().filter(|c| c.ready()).count();
-        let state = if ready_children > 0 {
-            EndpointState::Active
-        } else if !children.is_empty() && children.iter().all(NodeReport::is_off) {
-            EndpointState::Off
-        } else {
-            EndpointState::Suspended
-        };
+        let state = group_state(children.iter().map(|c| (c.ready(), c.state())));
         let session = self.state.sessions.as_ref().map(|s| SessionReport {
             kind: match s.kind() {
                 SessionKind::Http => "http",

@@ -34,7 +34,7 @@ use super::{EndpointActor, ErrorRecord, contain, rfc3339};
 use crate::config::{GrpcSpec, HealthCheckSpec, ProbeTarget, Target};
 use crate::endpoints::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::endpoints::state::EndpointState;
-use crate::endpoints::state::HealthMachine;
+use crate::endpoints::state::{Admission, HealthMachine};
 use crate::endpoints::{grpc, http};
 
 /// A probe verdict for the actor.
@@ -144,7 +144,7 @@ impl EndpointActor {
                 .machine
                 .on_probe_success(&self.policy, &format!("passed {in_a_row} checks in a row")),
             Probed::Down(error) => {
-                if !admit_probe_failure(&self.machine, now) {
+                if !failure_counts(&self.machine, now) {
                     return;
                 }
                 let (_, t) = self.machine.on_failure(error.code, &self.policy, now);
@@ -159,13 +159,18 @@ impl EndpointActor {
     }
 }
 
-/// Whether a failed probe counts now: not while OFF, nor while a suspension still says so.
-fn admit_probe_failure(machine: &HealthMachine, now: Instant) -> bool {
-    match machine.state() {
-        EndpointState::Off => false,
-        EndpointState::Suspended => machine.ready(now),
-        EndpointState::Active | EndpointState::Timeout => true,
-    }
+/// Whether a failed probe counts now: while the endpoint may be tried ([`admit`]), and
+/// in TIMEOUT (which the failure advances); not while it is OFF or still suspended.
+///
+/// [`admit`]: crate::endpoints::state::admit
+fn failure_counts(machine: &HealthMachine, now: Instant) -> bool {
+    !matches!(
+        machine.admission(now),
+        Admission::NotReady {
+            state: EndpointState::Off | EndpointState::Suspended,
+            ..
+        }
+    )
 }
 
 /// What one leaf's checks ask, and how often.
