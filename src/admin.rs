@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /health/live` | 200 while the process runs |
 //! | `GET /health/ready` | 200 once listeners and actors are up, else 503 |
-//! | `GET /health/actors` | JSON tree: APIs and every endpoint actor (with its `restarts` and `last_restart`) |
+//! | `GET /health/actors` | JSON tree: the front actors, APIs and every endpoint actor (with its `restarts` and `last_restart`) |
 //! | `GET /health/actors/{name}` | one endpoint (or API) |
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
 //! | `POST /config/reload` | load `mediation/` again; keeps the old one on error |
@@ -92,6 +92,7 @@ async fn actors(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "generation": shared.generation(),
         "ready": shared.readiness().is_ready(),
+        "fronts": shared.fronts().await,
         "apis": apis,
         "endpoints": endpoints,
     }))

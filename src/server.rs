@@ -8,11 +8,10 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use actix::Arbiter;
-use actix_web::dev::ServerHandle;
+use actix::{Addr, Arbiter};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
@@ -20,6 +19,7 @@ use crate::admin::{self, readiness::Readiness};
 use crate::config::{Config, Diagnostics};
 use crate::engine::{Limits, Runtime};
 use crate::front;
+use crate::front::actor::{Drain, FrontActor, FrontReport, GetFront, Install, Listening};
 
 /// How to run a server.
 #[derive(Debug)]
@@ -56,6 +56,8 @@ pub struct Shared {
     /// True once the drain of a graceful stop has ended: exchanges still running answer
     /// 503 at once.
     drain_ended: tokio::sync::watch::Sender<bool>,
+    /// The front actors, told of each generation switch.
+    fronts: OnceLock<Vec<Addr<FrontActor>>>,
 }
 
 /// What a successful reload did.
@@ -77,12 +79,12 @@ pub struct ReloadSummary {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    http: ServerHandle,
-    management: ServerHandle,
+    http: Addr<FrontActor>,
+    management: Addr<FrontActor>,
+    grpc: Option<Addr<FrontActor>>,
     http_addr: SocketAddr,
     management_addr: SocketAddr,
-    grpc: Option<front::grpc::GrpcFront>,
-    tasks: Vec<actix_rt::task::JoinHandle<io::Result<()>>>,
+    grpc_addr: Option<SocketAddr>,
     control: Option<Arbiter>,
 }
 
@@ -97,6 +99,14 @@ impl Shared {
     /// The readiness latch.
     pub fn readiness(&self) -> &Readiness {
         &self.readiness
+    }
+
+    /// What each front actor reports (those that answer).
+    pub(crate) async fn fronts(&self) -> Vec<FrontReport> {
+        let fronts = self.fronts.get().map_or(&[][..], Vec::as_slice);
+        let asks = fronts.iter().map(|f| f.send(GetFront));
+        let answers = futures_util::future::join_all(asks).await;
+        answers.into_iter().filter_map(Result::ok).collect()
     }
 
     /// Becomes true when the drain of a graceful stop ends.
@@ -151,8 +161,13 @@ impl Shared {
             }
         }
         let apis = runtime.config.apis.len();
+        // The switch: requests that start from now on get the new generation; those in
+        // flight keep the one they started with.
         self.runtime.store(Arc::new(runtime));
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        for front in self.fronts.get().into_iter().flatten() {
+            front.do_send(Install { generation });
+        }
         tracing::info!(
             generation,
             apis,
@@ -167,6 +182,13 @@ impl Shared {
             endpoints_started: started,
             warnings,
         })
+    }
+}
+
+/// Drains one front through its actor.
+async fn drain(front: &Addr<FrontActor>, graceful: bool) {
+    if let Err(error) = front.send(Drain { graceful }).await {
+        tracing::warn!(%error, "A front actor did not drain");
     }
 }
 
@@ -197,6 +219,7 @@ impl Server {
             generation: AtomicU64::new(1),
             reload_lock: tokio::sync::Mutex::new(()),
             drain_ended: tokio::sync::watch::Sender::new(false),
+            fronts: OnceLock::new(),
         });
         let http_addr = options.http.local_addr()?;
         let management_addr = options.management.local_addr()?;
@@ -223,18 +246,25 @@ impl Server {
             None => None,
         };
         let grpc_addr = grpc.as_ref().map(|g| g.addr());
-        let handles = (http.handle(), management.handle());
-        let tasks = vec![actix_rt::spawn(http), actix_rt::spawn(management)];
+        let http = FrontActor::serve_http("http", http_addr, http);
+        let management = FrontActor::serve_http("management", management_addr, management);
+        let grpc = grpc
+            .zip(grpc_addr)
+            .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
+        let fronts = [Some(&http), grpc.as_ref(), Some(&management)];
+        let fronts = fronts.into_iter().flatten().cloned().collect();
+        // Set once, here: the Shared was made just above.
+        shared.fronts.get_or_init(|| fronts);
         readiness.listeners_up();
         tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
         Ok(Server {
             shared,
-            http: handles.0,
-            management: handles.1,
+            http,
+            management,
+            grpc,
             http_addr,
             management_addr,
-            grpc,
-            tasks,
+            grpc_addr,
             control: Some(control),
         })
     }
@@ -251,7 +281,7 @@ impl Server {
 
     /// The gRPC listener's address, when the gRPC front runs.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc.as_ref().map(front::grpc::GrpcFront::addr)
+        self.grpc_addr
     }
 
     /// The shared state (for reloads and tests).
@@ -264,34 +294,27 @@ impl Server {
     /// is answered 503 with `Connection: close` (its backend call is abandoned), so every
     /// client that was accepted gets an answer.
     pub async fn stop(mut self, graceful: bool) {
-        // Both fronts stop accepting at once, and drain side by side.
+        // Both traffic fronts stop accepting at once, and drain side by side.
         let grpc = async {
-            if let Some(grpc) = self.grpc.take() {
-                grpc.stop(graceful).await;
+            if let Some(grpc) = &self.grpc {
+                drain(grpc, graceful).await;
             }
         };
         let shared = self.shared.clone();
-        let drain = self.shared.limits.drain_timeout;
+        let drain_timeout = self.shared.limits.drain_timeout;
         let cut = actix_rt::spawn(async move {
             if graceful {
-                tokio::time::sleep(drain).await;
+                tokio::time::sleep(drain_timeout).await;
                 tracing::warn!(
-                    drain_ms = drain.as_millis() as u64,
+                    drain_ms = drain_timeout.as_millis() as u64,
                     "The drain ended: exchanges still running are answered 503"
                 );
             }
             shared.drain_ended.send_replace(true);
         });
-        futures_util::future::join(self.http.stop(graceful), grpc).await;
+        futures_util::future::join(drain(&self.http, graceful), grpc).await;
         cut.abort();
-        self.management.stop(graceful).await;
-        for task in self.tasks.drain(..) {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "A listener stopped with an error"),
-                Err(error) => tracing::warn!(%error, "A listener task failed"),
-            }
-        }
+        drain(&self.management, graceful).await;
         if let Some(control) = self.control.take() {
             control.stop();
         }
