@@ -23,12 +23,11 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use futures_util::future::join_all;
 use serde_json::{Value as Json, json};
 
 use crate::config::{ApiConfig, EndpointKind, Mapping};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
-use crate::endpoints::group::GetGroupHealth;
+use crate::endpoints::group::{GetGroupHealth, NodeReport};
 use crate::engine::Runtime;
 use crate::server::Shared;
 
@@ -87,7 +86,7 @@ async fn ready(shared: web::Data<Shared>) -> HttpResponse {
 
 async fn actors(shared: web::Data<Shared>) -> HttpResponse {
     let rt = shared.runtime();
-    let endpoints = endpoint_reports(&rt).await;
+    let endpoints = endpoint_reports(&shared, &rt).await;
     let apis: Vec<Json> = rt.config.apis.iter().map(|a| api_json(&rt, a)).collect();
     HttpResponse::Ok().json(json!({
         "generation": shared.generation(),
@@ -172,29 +171,20 @@ fn unavailable(name: &str) -> HttpResponse {
         .json(json!({ "error": format!("actor `{name}` did not answer") }))
 }
 
-async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
-    let leaves: Vec<_> = rt.endpoints.leaves().collect();
-    let reports = join_all(leaves.iter().map(|l| l.addr.send(GetHealth))).await;
-    let mut out: Vec<Json> = leaves
-        .iter()
-        .zip(reports)
-        .map(|(leaf, r)| match r {
-            Ok(Some(report)) => leaf_json(report),
-            _ => {
-                json!({ "name": &*leaf.name, "state": "UNKNOWN", "error": "actor did not answer" })
-            }
-        })
+async fn endpoint_reports(shared: &Shared, rt: &Runtime) -> Vec<Json> {
+    let reports = shared.endpoint_reports().await.unwrap_or_else(|| {
+        let names = rt.endpoints.leaves().map(|l| &l.name);
+        let names = names.chain(rt.endpoints.groups().map(|g| &g.name));
+        let unknown = |name: &Arc<str>| NodeReport::Unknown {
+            name: name.to_string(),
+            state: "UNKNOWN",
+        };
+        names.map(unknown).collect()
+    });
+    let mut out: Vec<Json> = reports
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Json::Null))
         .collect();
-    let groups: Vec<_> = rt.endpoints.groups().collect();
-    let reports = join_all(groups.iter().map(|g| g.addr.send(GetGroupHealth))).await;
-    for (group, report) in groups.iter().zip(reports) {
-        out.push(match report {
-            Ok(Some(report)) => serde_json::to_value(report).unwrap_or(Json::Null),
-            _ => {
-                json!({ "name": &*group.name, "state": "UNKNOWN", "error": "actor did not answer" })
-            }
-        });
-    }
     for (_, ep) in rt.config.endpoints() {
         if let Some(j) = alias_json(rt, &ep.name) {
             out.push(j);

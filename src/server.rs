@@ -17,6 +17,8 @@ use serde::Serialize;
 
 use crate::admin::{self, readiness::Readiness};
 use crate::config::{Config, Diagnostics};
+use crate::endpoints::actor::registry::{self, GetReports, Registry};
+use crate::endpoints::group::NodeReport;
 use crate::engine::{Limits, Runtime};
 use crate::front;
 use crate::front::actor::{Drain, FrontActor, FrontReport, GetFront, Install, Listening};
@@ -56,6 +58,8 @@ pub struct Shared {
     /// True once the drain of a graceful stop has ended: exchanges still running answer
     /// 503 at once.
     drain_ended: tokio::sync::watch::Sender<bool>,
+    /// The root of the endpoint actors.
+    registry: Addr<Registry>,
     /// The front actors, told of each generation switch.
     fronts: OnceLock<Vec<Addr<FrontActor>>>,
 }
@@ -99,6 +103,12 @@ impl Shared {
     /// The readiness latch.
     pub fn readiness(&self) -> &Readiness {
         &self.readiness
+    }
+
+    /// The report of every endpoint actor, leaves then groups, through the registry
+    /// (`None` when it did not answer).
+    pub(crate) async fn endpoint_reports(&self) -> Option<Vec<NodeReport>> {
+        self.registry.send(GetReports).await.ok()
     }
 
     /// What each front actor reports (those that answer).
@@ -163,8 +173,13 @@ impl Shared {
         let apis = runtime.config.apis.len();
         // The switch: requests that start from now on get the new generation; those in
         // flight keep the one they started with.
+        let members = runtime.endpoints.members();
         self.runtime.store(Arc::new(runtime));
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.registry.do_send(registry::Install {
+            generation,
+            members,
+        });
         for front in self.fronts.get().into_iter().flatten() {
             front.do_send(Install { generation });
         }
@@ -210,8 +225,14 @@ impl Server {
             &readiness,
             options.limits,
         );
+        let registry = Registry::start(&control.handle());
+        registry.do_send(registry::Install {
+            generation: 1,
+            members: runtime.endpoints.members(),
+        });
         let shared = Arc::new(Shared {
             runtime: ArcSwap::from_pointee(runtime),
+            registry,
             readiness: readiness.clone(),
             control: control.handle(),
             mediation_dir: options.mediation_dir,

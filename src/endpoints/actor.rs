@@ -20,6 +20,7 @@ use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy,
 use crate::admin::readiness::Readiness;
 
 pub(crate) mod probe;
+pub(crate) mod registry;
 
 /// How many transitions the health API keeps per endpoint.
 const TRANSITION_HISTORY: usize = 32;

@@ -454,6 +454,22 @@ impl NodeReport {
         }
     }
 
+    /// Asks `actor` for its report: `Unknown` when it does not answer.
+    pub(crate) fn ask(
+        actor: &Recipient<GetNodeHealth>,
+        name: &str,
+    ) -> impl Future<Output = NodeReport> + 'static {
+        let ask = actor.send(GetNodeHealth);
+        let name = name.to_owned();
+        async move {
+            let unknown = || NodeReport::Unknown {
+                name,
+                state: "UNKNOWN",
+            };
+            ask.await.ok().flatten().unwrap_or_else(unknown)
+        }
+    }
+
     fn state(&self) -> EndpointState {
         match self {
             NodeReport::Leaf(r) => r.state,
@@ -545,16 +561,10 @@ impl Supervised for GroupActor {
 impl GroupActor {
     /// Asks every child for its report, and nests them in the group's.
     fn ask_children(&mut self) -> ResponseActFuture<Self, Option<GroupReport>> {
-        let asks = self.children.iter().map(|(name, addr, _)| {
-            let ask = addr.send(GetNodeHealth);
-            let name = name.to_string();
-            async move {
-                ask.await.ok().flatten().unwrap_or(NodeReport::Unknown {
-                    name,
-                    state: "UNKNOWN",
-                })
-            }
-        });
+        let asks = self
+            .children
+            .iter()
+            .map(|(name, addr, _)| NodeReport::ask(addr, name));
         Box::pin(join_all(asks).into_actor(self).map(|children, act, ctx| {
             let name = act.info.name.clone();
             contain(act, ctx, &name, |act, _| act.report(children))
