@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::actor::{HealthReport, Restarts, contain};
-use super::failover::plan::group_state;
+use super::failover::plan::{Rules, group_state};
 use super::select::{Selector, SmoothWeighted};
 use super::session::SessionTable;
 use super::state::{Admission, EndpointState, admit};
@@ -179,7 +179,7 @@ struct GroupInfo {
 #[derive(Debug)]
 pub struct GroupActor {
     info: GroupInfo,
-    children: Vec<(Arc<str>, Recipient<GetNodeHealth>, u32)>,
+    children: Vec<ChildActor>,
     state: Arc<GroupState>,
     lifeline: Arc<()>,
     restarts: Restarts,
@@ -204,70 +204,18 @@ impl Group {
         let EndpointKind::Group(spec) = &ep.kind else {
             return None;
         };
-        let mut children = Vec::with_capacity(spec.children.len());
-        let mut weights = Vec::with_capacity(spec.children.len());
-        let mut addrs = Vec::with_capacity(spec.children.len());
-        for c in &spec.children {
-            let target = config.resolve_endpoint(c.id);
-            let name: Arc<str> = Arc::from(config.endpoint(target).name.as_str());
-            let weight = c
-                .weight
-                .or_else(|| weight_property(config.endpoint(c.id)))
-                .or_else(|| weight_property(config.endpoint(target)))
-                .unwrap_or(1);
-            let addr = match nodes.get(target.0 as usize)?.as_ref()? {
-                Node::Leaf(leaf) => leaf.addr.clone().recipient(),
-                Node::Group(group) => group.addr.clone().recipient(),
-                Node::Alias(_) => return None,
-            };
-            addrs.push((name.clone(), addr, weight));
-            children.push(Child { id: target, name });
-            weights.push(weight);
-        }
-        let signature = format!(
-            "{:?}|{:?}|{}|{:?}",
-            spec.strategy,
-            spec.policy,
-            spec.build_message,
-            addrs
-                .iter()
-                .map(|(n, _, w)| (n.as_ref(), *w))
-                .collect::<Vec<_>>()
-        );
+        let (children, weights, actors) = children_of(config, spec, nodes)?;
+        let signature = signature(spec, &actors);
         let state = match previous.filter(|p| p.signature == signature) {
             Some(p) => p.state.clone(),
             None => Arc::new(GroupState::new(spec, children.len())),
         };
-        let info = GroupInfo {
-            name: ep.name.clone(),
-            kind: kind_name(spec),
-            algorithm: algorithm_name(spec),
-            failover: match &spec.strategy {
-                Strategy::Loadbalance { failover, .. } => Some(*failover),
-                Strategy::Failover { .. } => None,
-            },
-        };
         let lifeline = Arc::new(());
-        readiness.actor_expected();
-        let latch = readiness.clone();
-        let (actor_state, actor_lifeline) = (state.clone(), lifeline.clone());
-        let addr = Supervisor::start_in_arbiter(arbiter, move |_| GroupActor {
-            info,
-            children: addrs,
-            state: actor_state,
-            lifeline: actor_lifeline,
-            restarts: Restarts::default(),
-            readiness: Some(latch),
-        });
-        let can_retry = children.len() > 1
-            && spec.policy.max_retries != Some(0)
-            && !matches!(
-                spec.strategy,
-                Strategy::Loadbalance {
-                    failover: false,
-                    ..
-                }
-            );
+        let info = GroupInfo::of(ep, spec);
+        let actor = GroupActor::new(info, actors, state.clone(), lifeline.clone());
+        let addr = actor.supervised(arbiter, readiness);
+        let can_retry =
+            children.len() > 1 && spec.policy.max_retries != Some(0) && Rules::of(spec).failover;
         Some(Group {
             name: Arc::from(ep.name.as_str()),
             config: ep.clone(),
@@ -302,6 +250,51 @@ impl Group {
             .get(i)
             .map_or(0, |n| n.load(Ordering::Relaxed))
     }
+}
+
+/// A child's actor as its group holds it: name, recipient of the report ask, weight.
+type ChildActor = (Arc<str>, Recipient<GetNodeHealth>, u32);
+
+/// The children of the group `spec` (aliases followed), their weights and their actors,
+/// which `nodes` already holds (`None` if one is missing).
+fn children_of(
+    config: &Config,
+    spec: &GroupSpec,
+    nodes: &[Option<Node>],
+) -> Option<(Vec<Child>, Vec<u32>, Vec<ChildActor>)> {
+    let n = spec.children.len();
+    let (mut children, mut weights, mut actors) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for c in &spec.children {
+        let target = config.resolve_endpoint(c.id);
+        let name: Arc<str> = Arc::from(config.endpoint(target).name.as_str());
+        let weight = c
+            .weight
+            .or_else(|| weight_property(config.endpoint(c.id)))
+            .or_else(|| weight_property(config.endpoint(target)))
+            .unwrap_or(1);
+        let actor = match nodes.get(target.0 as usize)?.as_ref()? {
+            Node::Leaf(leaf) => leaf.addr.clone().recipient(),
+            Node::Group(group) => group.addr.clone().recipient(),
+            Node::Alias(_) => return None,
+        };
+        actors.push((name.clone(), actor, weight));
+        children.push(Child { id: target, name });
+        weights.push(weight);
+    }
+    Some((children, weights, actors))
+}
+
+/// What must be equal for a reloaded group to keep its selection state and sessions.
+fn signature(spec: &GroupSpec, actors: &[ChildActor]) -> String {
+    let children: Vec<_> = actors.iter().map(|(n, _, w)| (n.as_ref(), *w)).collect();
+    format!(
+        "{:?}|{:?}|{}|{:?}",
+        spec.strategy, spec.policy, spec.build_message, children
+    )
 }
 
 /// Groups in an order where every group comes after the groups it contains.
@@ -377,6 +370,22 @@ fn algorithm_name(spec: &GroupSpec) -> &'static str {
         Strategy::Failover { dynamic: true } => "priority",
         Strategy::Failover { dynamic: false } => "sticky",
         Strategy::Loadbalance { algorithm, .. } => algorithm.as_str(),
+    }
+}
+
+// === impl GroupInfo ===
+
+impl GroupInfo {
+    fn of(ep: &EndpointConfig, spec: &GroupSpec) -> Self {
+        GroupInfo {
+            name: ep.name.clone(),
+            kind: kind_name(spec),
+            algorithm: algorithm_name(spec),
+            failover: match &spec.strategy {
+                Strategy::Loadbalance { failover, .. } => Some(*failover),
+                Strategy::Failover { .. } => None,
+            },
+        }
     }
 }
 
@@ -482,6 +491,29 @@ impl NodeReport {
 // === impl GroupActor ===
 
 impl GroupActor {
+    fn new(
+        info: GroupInfo,
+        children: Vec<ChildActor>,
+        state: Arc<GroupState>,
+        lifeline: Arc<()>,
+    ) -> Self {
+        GroupActor {
+            info,
+            children,
+            state,
+            lifeline,
+            restarts: Restarts::default(),
+            readiness: None,
+        }
+    }
+
+    /// Starts the actor under a Supervisor on `arbiter`; `readiness` waits for it.
+    fn supervised(mut self, arbiter: &ArbiterHandle, readiness: &Readiness) -> Addr<GroupActor> {
+        readiness.actor_expected();
+        self.readiness = Some(readiness.clone());
+        Supervisor::start_in_arbiter(arbiter, move |_| self)
+    }
+
     fn report(&self, children: Vec<NodeReport>) -> GroupReport {
         let ready_children = children.iter().filter(|c| c.ready()).count();
         let state = group_state(children.iter().map(|c| (c.ready(), c.state())));
