@@ -185,9 +185,10 @@ pub(crate) struct Restarts {
 
 /// Runs one handler body of `actor`, containing a panic in it.
 ///
-/// actix does not restart an actor whose handler panics: the panic unwinds the
-/// control-plane arbiter's thread and takes every actor on it along. Each handler body
-/// therefore runs here; a panic is caught, logged, and the actor stopped, so that its
+/// actix does not restart an actor whose handler panics: the panic ends the task that runs
+/// the actor and its `Supervisor` together (the runtime catches it at the task's edge), so
+/// the actor is gone without having stopped, and its address answers no more. Each handler
+/// body therefore runs here; a panic is caught, logged, and the actor stopped, so that its
 /// `Supervisor` restarts it (see the `Supervised` impls). What the actor owns lives in
 /// fields the supervisor keeps (the [`HealthMachine`]) and in the shared [`Health`] word
 /// workers read, so nothing is lost but the message being handled. `None` when it panicked.
@@ -219,7 +220,7 @@ where
 
 impl Restarts {
     /// Counts one restart, now.
-    pub(crate) fn count(&mut self) -> u32 {
+    pub(crate) fn record(&mut self) -> u32 {
         self.count = self.count.saturating_add(1);
         self.last = Some(rfc3339(SystemTime::now()));
         self.count
@@ -361,7 +362,7 @@ impl Supervised for EndpointActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         // The health machine is a field of this struct, which the Supervisor keeps, and
         // `started` publishes it again.
-        let restarts = self.restarts.count();
+        let restarts = self.restarts.record();
         tracing::warn!(endpoint = %self.info.name, restarts, "Endpoint actor restarted");
     }
 }

@@ -585,7 +585,7 @@ impl Actor for GroupActor {
 impl Supervised for GroupActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         // The children's recipients are fields, which the Supervisor keeps.
-        let restarts = self.restarts.count();
+        let restarts = self.restarts.record();
         tracing::warn!(group = %self.info.name, restarts, "Group actor restarted");
     }
 }

@@ -408,6 +408,7 @@ pub enum Admission {
 ///
 /// The one rule for every reader: a leaf's worker on its health word (`health::Health`),
 /// a group on its children, a probe on its machine.
+#[inline]
 pub fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
     let due = wait.is_zero();
     match state {

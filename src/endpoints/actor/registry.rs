@@ -63,7 +63,7 @@ impl Actor for Registry {
 
 impl Supervised for Registry {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        let restarts = self.restarts.count();
+        let restarts = self.restarts.record();
         tracing::warn!(restarts, "Actor registry restarted");
     }
 }
