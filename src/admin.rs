@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /health/live` | 200 while the process runs |
 //! | `GET /health/ready` | 200 once listeners and actors are up, else 503 |
-//! | `GET /health/actors` | JSON tree: APIs and every endpoint actor |
+//! | `GET /health/actors` | JSON tree: the front actors, APIs and every endpoint actor (with its `restarts` and `last_restart`) |
 //! | `GET /health/actors/{name}` | one endpoint (or API) |
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
 //! | `POST /config/reload` | load `mediation/` again; keeps the old one on error |
@@ -22,12 +22,11 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use futures_util::future::join_all;
 use serde_json::{Value as Json, json};
 
 use crate::config::{ApiConfig, EndpointKind, Mapping};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
-use crate::endpoints::group::GetGroupHealth;
+use crate::endpoints::group::{GetGroupHealth, NodeReport};
 use crate::engine::Runtime;
 use crate::engine::live::Shared;
 
@@ -86,11 +85,12 @@ async fn ready(shared: web::Data<Shared>) -> HttpResponse {
 
 async fn actors(shared: web::Data<Shared>) -> HttpResponse {
     let rt = shared.runtime();
-    let endpoints = endpoint_reports(&rt).await;
+    let endpoints = endpoint_reports(&shared, &rt).await;
     let apis: Vec<Json> = rt.config.apis.iter().map(|a| api_json(&rt, a)).collect();
     HttpResponse::Ok().json(json!({
         "generation": shared.generation(),
         "ready": shared.readiness().is_ready(),
+        "fronts": shared.fronts().await,
         "apis": apis,
         "endpoints": endpoints,
     }))
@@ -100,14 +100,14 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
     let rt = shared.runtime();
     if let Some(leaf) = rt.endpoints.leaf_named(&name) {
         return match leaf.addr.send(GetHealth).await {
-            Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
-            Err(_) => unavailable(&name),
+            Ok(Some(report)) => HttpResponse::Ok().json(leaf_json(report)),
+            _ => unavailable(&name),
         };
     }
     if let Some(group) = rt.endpoints.group_named(&name) {
         return match group.addr.send(GetGroupHealth).await {
-            Ok(report) => HttpResponse::Ok().json(report),
-            Err(_) => unavailable(&name),
+            Ok(Some(report)) => HttpResponse::Ok().json(report),
+            _ => unavailable(&name),
         };
     }
     if let Some(json) = alias_json(&rt, &name) {
@@ -138,8 +138,8 @@ async fn switch(shared: &Shared, name: &str, on: bool) -> HttpResponse {
         return not_found(name);
     };
     match leaf.addr.send(Switch { on }).await {
-        Ok(report) => HttpResponse::Ok().json(leaf_json(report)),
-        Err(_) => unavailable(name),
+        Ok(Some(report)) => HttpResponse::Ok().json(leaf_json(report)),
+        _ => unavailable(name),
     }
 }
 
@@ -170,29 +170,20 @@ fn unavailable(name: &str) -> HttpResponse {
         .json(json!({ "error": format!("actor `{name}` did not answer") }))
 }
 
-async fn endpoint_reports(rt: &Runtime) -> Vec<Json> {
-    let leaves: Vec<_> = rt.endpoints.leaves().collect();
-    let reports = join_all(leaves.iter().map(|l| l.addr.send(GetHealth))).await;
-    let mut out: Vec<Json> = leaves
-        .iter()
-        .zip(reports)
-        .map(|(leaf, r)| match r {
-            Ok(report) => leaf_json(report),
-            Err(_) => {
-                json!({ "name": &*leaf.name, "state": "UNKNOWN", "error": "actor did not answer" })
-            }
-        })
+async fn endpoint_reports(shared: &Shared, rt: &Runtime) -> Vec<Json> {
+    let reports = shared.endpoint_reports().await.unwrap_or_else(|| {
+        let names = rt.endpoints.leaves().map(|l| &l.name);
+        let names = names.chain(rt.endpoints.groups().map(|g| &g.name));
+        let unknown = |name: &Arc<str>| NodeReport::Unknown {
+            name: name.to_string(),
+            state: "UNKNOWN",
+        };
+        names.map(unknown).collect()
+    });
+    let mut out: Vec<Json> = reports
+        .into_iter()
+        .map(|r| serde_json::to_value(r).unwrap_or(Json::Null))
         .collect();
-    let groups: Vec<_> = rt.endpoints.groups().collect();
-    let reports = join_all(groups.iter().map(|g| g.addr.send(GetGroupHealth))).await;
-    for (group, report) in groups.iter().zip(reports) {
-        out.push(match report {
-            Ok(report) => serde_json::to_value(report).unwrap_or(Json::Null),
-            Err(_) => {
-                json!({ "name": &*group.name, "state": "UNKNOWN", "error": "actor did not answer" })
-            }
-        });
-    }
     for (_, ep) in rt.config.endpoints() {
         if let Some(j) = alias_json(rt, &ep.name) {
             out.push(j);

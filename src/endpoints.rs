@@ -164,6 +164,27 @@ impl Endpoints {
         })
     }
 
+    /// Every actor of this generation for the registry, leaves then groups (the order of
+    /// the health API): the groups and the leaves no group contains are its roots.
+    pub(crate) fn members(&self) -> Vec<actor::registry::Member> {
+        let contained: std::collections::HashSet<&str> = self
+            .groups()
+            .flat_map(|g| g.children.iter().map(|c| &*c.name))
+            .collect();
+        let member = |name: &Arc<str>, actor| actor::registry::Member {
+            name: name.clone(),
+            root: !contained.contains(&**name),
+            actor,
+        };
+        let leaves = self
+            .leaves()
+            .map(|l| member(&l.name, l.addr.clone().recipient()));
+        let groups = self
+            .groups()
+            .map(|g| member(&g.name, g.addr.clone().recipient()));
+        leaves.chain(groups).collect()
+    }
+
     /// Sends `msg` through endpoint `id`; on success `msg` has become the response.
     ///
     /// # Errors

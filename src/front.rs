@@ -5,7 +5,9 @@
 //!   clients, and answering each client in the kind it speaks.
 //! - [`grpc`]: gRPC (h2c, and h2 over TLS), on hyper.
 //! - `limits`: the descriptor budget that caps each traffic port's connections.
+//! - `actor`: the front actor of each listener (binding, draining, generation switches).
 
+pub(crate) mod actor;
 pub mod grpc;
 pub mod http;
 pub(crate) mod limits;

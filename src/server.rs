@@ -10,15 +10,15 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use actix::Arbiter;
-use actix_web::dev::ServerHandle;
+use actix::{Addr, Arbiter};
 
 use crate::admin;
 use crate::base::limits::Limits;
 use crate::base::readiness::Readiness;
-use crate::engine::live::Shared;
+use crate::engine::live::{Front, Shared};
 use crate::engine::{Mediation, Runtime};
 use crate::front;
+use crate::front::actor::{Drain, FrontActor, Listening};
 
 /// How to run a server.
 #[derive(Debug)]
@@ -46,13 +46,20 @@ pub struct ServerOptions {
 #[derive(Debug)]
 pub struct Server {
     shared: Arc<Shared>,
-    http: ServerHandle,
-    management: ServerHandle,
+    http: Addr<FrontActor>,
+    management: Addr<FrontActor>,
+    grpc: Option<Addr<FrontActor>>,
     http_addr: SocketAddr,
     management_addr: SocketAddr,
-    grpc: Option<front::grpc::GrpcFront>,
-    tasks: Vec<actix_rt::task::JoinHandle<io::Result<()>>>,
+    grpc_addr: Option<SocketAddr>,
     control: Option<Arbiter>,
+}
+
+/// Drains one front through its actor.
+async fn drain(front: &Addr<FrontActor>, graceful: bool) {
+    if let Err(error) = front.send(Drain { graceful }).await {
+        tracing::warn!(%error, "A front actor did not drain");
+    }
 }
 
 // === impl Server ===
@@ -105,18 +112,32 @@ impl Server {
             None => None,
         };
         let grpc_addr = grpc.as_ref().map(|g| g.addr());
-        let handles = (http.handle(), management.handle());
-        let tasks = vec![actix_rt::spawn(http), actix_rt::spawn(management)];
+        let http = FrontActor::serve_http("http", http_addr, http);
+        let management = FrontActor::serve_http("management", management_addr, management);
+        let grpc = grpc
+            .zip(grpc_addr)
+            .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
+        let fronts = [Some(&http), grpc.as_ref(), Some(&management)];
+        shared.set_fronts(
+            fronts
+                .into_iter()
+                .flatten()
+                .map(|f| Front {
+                    install: f.clone().recipient(),
+                    report: f.clone().recipient(),
+                })
+                .collect(),
+        );
         readiness.listeners_up();
         tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
         Ok(Server {
             shared,
-            http: handles.0,
-            management: handles.1,
+            http,
+            management,
+            grpc,
             http_addr,
             management_addr,
-            grpc,
-            tasks,
+            grpc_addr,
             control: Some(control),
         })
     }
@@ -133,7 +154,7 @@ impl Server {
 
     /// The gRPC listener's address, when the gRPC front runs.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc.as_ref().map(front::grpc::GrpcFront::addr)
+        self.grpc_addr
     }
 
     /// The shared state (for reloads and tests).
@@ -146,34 +167,27 @@ impl Server {
     /// is answered 503 with `Connection: close` (its backend call is abandoned), so every
     /// client that was accepted gets an answer.
     pub async fn stop(mut self, graceful: bool) {
-        // Both fronts stop accepting at once, and drain side by side.
+        // Both traffic fronts stop accepting at once, and drain side by side.
         let grpc = async {
-            if let Some(grpc) = self.grpc.take() {
-                grpc.stop(graceful).await;
+            if let Some(grpc) = &self.grpc {
+                drain(grpc, graceful).await;
             }
         };
         let shared = self.shared.clone();
-        let drain = self.shared.limits().drain_timeout;
+        let drain_timeout = self.shared.limits().drain_timeout;
         let cut = actix_rt::spawn(async move {
             if graceful {
-                tokio::time::sleep(drain).await;
+                tokio::time::sleep(drain_timeout).await;
                 tracing::warn!(
-                    drain_ms = drain.as_millis() as u64,
+                    drain_ms = drain_timeout.as_millis() as u64,
                     "The drain ended: exchanges still running are answered 503"
                 );
             }
             shared.end_drain();
         });
-        futures_util::future::join(self.http.stop(graceful), grpc).await;
+        futures_util::future::join(drain(&self.http, graceful), grpc).await;
         cut.abort();
-        self.management.stop(graceful).await;
-        for task in self.tasks.drain(..) {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "A listener stopped with an error"),
-                Err(error) => tracing::warn!(%error, "A listener task failed"),
-            }
-        }
+        drain(&self.management, graceful).await;
         if let Some(control) = self.control.take() {
             control.stop();
         }

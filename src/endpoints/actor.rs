@@ -6,6 +6,7 @@
 //! response bytes never pass through it.
 
 use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,11 +14,13 @@ use actix::prelude::*;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::group::{GetNodeHealth, NodeReport};
 use super::health::Health;
 use super::state::{EndpointState, FailureClass, HealthMachine, SuspensionPolicy, Transition};
 use crate::base::readiness::Readiness;
 
 pub(crate) mod probe;
+pub(crate) mod registry;
 
 /// How many transitions the health API keeps per endpoint.
 const TRANSITION_HISTORY: usize = 32;
@@ -43,25 +46,36 @@ pub enum Report {
         /// True when the request was the trial of a suspended endpoint.
         trial: bool,
     },
+    /// Test hook: the handler panics while taking this report, as a bug would (see
+    /// [`contain`]). Only with the `test-hooks` feature, which release builds never enable.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    Panic {
+        /// As for the other reports: the trial slot is released even so.
+        trial: bool,
+    },
 }
 
-/// Asks for the endpoint's health report.
+/// Asks for the endpoint's health report (`None` when the handler failed).
 #[derive(Debug, Message)]
-#[rtype(result = "HealthReport")]
+#[rtype(result = "Option<HealthReport>")]
 pub struct GetHealth;
 
 /// Manual maintenance switch: OFF (`on: false`) until switched back on.
 #[derive(Debug, Message)]
-#[rtype(result = "HealthReport")]
+#[rtype(result = "Option<HealthReport>")]
 pub struct Switch {
     /// True to switch on, false to switch off.
     pub on: bool,
 }
 
-/// Stops the actor so that its supervisor restarts it (used by tests and the admin API).
+/// Test hook: makes a group actor's handler panic (see [`contain`]). Only with the
+/// `test-hooks` feature, which release builds never enable.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Restart;
+pub struct Panic;
 
 /// A failure as the health API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -133,6 +147,8 @@ pub struct HealthReport {
     pub transitions: Vec<TransitionRecord>,
     /// How many times the supervisor restarted this actor.
     pub restarts: u32,
+    /// When it last did (RFC 3339).
+    pub last_restart: Option<String>,
 }
 
 /// Static facts about the leaf, for reports.
@@ -155,8 +171,60 @@ pub struct EndpointActor {
     machine: HealthMachine,
     last_error: Option<ErrorRecord>,
     transitions: VecDeque<TransitionRecord>,
-    restarts: u32,
+    restarts: Restarts,
     readiness: Option<Readiness>,
+}
+
+/// How often an actor's supervisor restarted it, and when last. A field of the actor,
+/// which its `Supervisor` keeps across restarts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Restarts {
+    pub(crate) count: u32,
+    pub(crate) last: Option<String>,
+}
+
+/// Runs one handler body of `actor`, containing a panic in it.
+///
+/// actix does not restart an actor whose handler panics: the panic ends the task that runs
+/// the actor and its `Supervisor` together (the runtime catches it at the task's edge), so
+/// the actor is gone without having stopped, and its address answers no more. Each handler
+/// body therefore runs here; a panic is caught, logged, and the actor stopped, so that its
+/// `Supervisor` restarts it (see the `Supervised` impls). What the actor owns lives in
+/// fields the supervisor keeps (the [`HealthMachine`]) and in the shared [`Health`] word
+/// workers read, so nothing is lost but the message being handled. `None` when it panicked.
+pub(crate) fn contain<A, R>(
+    actor: &mut A,
+    ctx: &mut Context<A>,
+    name: &str,
+    body: impl FnOnce(&mut A, &mut Context<A>) -> R,
+) -> Option<R>
+where
+    A: Actor<Context = Context<A>>,
+{
+    match catch_unwind(AssertUnwindSafe(|| body(actor, ctx))) {
+        Ok(result) => Some(result),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            tracing::error!(actor = %name, panic = %what, "Actor handler panicked; its supervisor restarts it");
+            ctx.stop();
+            None
+        }
+    }
+}
+
+// === impl Restarts ===
+
+impl Restarts {
+    /// Counts one restart, now.
+    pub(crate) fn record(&mut self) -> u32 {
+        self.count = self.count.saturating_add(1);
+        self.last = Some(rfc3339(SystemTime::now()));
+        self.count
+    }
 }
 
 /// Formats a wall-clock time for the health API.
@@ -181,7 +249,7 @@ impl EndpointActor {
             machine: HealthMachine::new(),
             last_error: None,
             transitions: VecDeque::new(),
-            restarts: 0,
+            restarts: Restarts::default(),
             readiness,
         }
     }
@@ -237,7 +305,44 @@ impl EndpointActor {
             },
             last_error: self.last_error.clone(),
             transitions: self.transitions.iter().cloned().collect(),
-            restarts: self.restarts,
+            restarts: self.restarts.count,
+            last_restart: self.restarts.last.clone(),
+        }
+    }
+
+    fn take_report(&mut self, msg: Report) {
+        let now = Instant::now();
+        match msg {
+            Report::Success { .. } => {
+                let t = self.machine.on_success(&self.policy);
+                self.record(t);
+            }
+            Report::Failure { error, .. } => {
+                let (class, t) = self.machine.on_failure(error.code, &self.policy, now);
+                if class == FailureClass::NonFatal {
+                    tracing::debug!(endpoint = %self.info.name, code = error.code, "Non-fatal endpoint error");
+                }
+                self.last_error = Some(error);
+                self.record(t);
+            }
+            Report::Abandoned { .. } => {}
+            #[cfg(feature = "test-hooks")]
+            Report::Panic { .. } => panic!("test hook: endpoint actor `{}` panics", self.info.name),
+        }
+    }
+}
+
+// === impl Report ===
+
+impl Report {
+    /// True when the report ends a trial (so the trial slot must be released).
+    fn trial(&self) -> bool {
+        match self {
+            Report::Success { trial }
+            | Report::Failure { trial, .. }
+            | Report::Abandoned { trial } => *trial,
+            #[cfg(feature = "test-hooks")]
+            Report::Panic { trial } => *trial,
         }
     }
 }
@@ -255,65 +360,60 @@ impl Actor for EndpointActor {
 
 impl Supervised for EndpointActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        // The health machine is a field of this struct, so it survives the restart.
-        self.restarts += 1;
-        tracing::warn!(endpoint = %self.info.name, restarts = self.restarts, "Endpoint actor restarted");
+        // The health machine is a field of this struct, which the Supervisor keeps, and
+        // `started` publishes it again.
+        let restarts = self.restarts.record();
+        tracing::warn!(endpoint = %self.info.name, restarts, "Endpoint actor restarted");
     }
 }
 
 impl Handler<Report> for EndpointActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Report, _ctx: &mut Self::Context) {
-        let now = Instant::now();
-        let end_trial = match msg {
-            Report::Success { trial } => {
-                let t = self.machine.on_success(&self.policy);
-                self.record(t);
-                trial
-            }
-            Report::Failure { trial, error } => {
-                let (class, t) = self.machine.on_failure(error.code, &self.policy, now);
-                if class == FailureClass::NonFatal {
-                    tracing::debug!(endpoint = %self.info.name, code = error.code, "Non-fatal endpoint error");
-                }
-                self.last_error = Some(error);
-                self.record(t);
-                trial
-            }
-            Report::Abandoned { trial } => trial,
-        };
-        self.health.publish(&self.machine, end_trial);
+    fn handle(&mut self, msg: Report, ctx: &mut Self::Context) {
+        let trial = msg.trial();
+        let name = self.info.name.clone();
+        contain(self, ctx, &name, |act, _| act.take_report(msg));
+        // Also when the handler panicked, a trial's outcome is in: its slot is released,
+        // or the endpoint would never be tried again.
+        self.health.publish(&self.machine, trial);
     }
 }
 
 impl Handler<GetHealth> for EndpointActor {
     type Result = MessageResult<GetHealth>;
 
-    fn handle(&mut self, _msg: GetHealth, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.report())
+    fn handle(&mut self, _msg: GetHealth, ctx: &mut Self::Context) -> Self::Result {
+        let name = self.info.name.clone();
+        MessageResult(contain(self, ctx, &name, |act, _| act.report()))
+    }
+}
+
+impl Handler<GetNodeHealth> for EndpointActor {
+    type Result = MessageResult<GetNodeHealth>;
+
+    fn handle(&mut self, _msg: GetNodeHealth, ctx: &mut Self::Context) -> Self::Result {
+        let name = self.info.name.clone();
+        MessageResult(contain(self, ctx, &name, |act, _| {
+            NodeReport::Leaf(Box::new(act.report()))
+        }))
     }
 }
 
 impl Handler<Switch> for EndpointActor {
     type Result = MessageResult<Switch>;
 
-    fn handle(&mut self, msg: Switch, _ctx: &mut Self::Context) -> Self::Result {
-        let t = if msg.on {
-            self.machine.switch_on(&self.policy)
-        } else {
-            self.machine.switch_off()
-        };
-        self.record(t);
-        self.health.publish(&self.machine, false);
-        MessageResult(self.report())
-    }
-}
-
-impl Handler<Restart> for EndpointActor {
-    type Result = ();
-
-    fn handle(&mut self, _msg: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn handle(&mut self, msg: Switch, ctx: &mut Self::Context) -> Self::Result {
+        let name = self.info.name.clone();
+        MessageResult(contain(self, ctx, &name, |act, _| {
+            let t = if msg.on {
+                act.machine.switch_on(&act.policy)
+            } else {
+                act.machine.switch_off()
+            };
+            act.record(t);
+            act.health.publish(&act.machine, false);
+            act.report()
+        }))
     }
 }

@@ -28,12 +28,17 @@ use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 use tokio::time::Instant;
 
+use self::plan::{Failed, FailoverPlan, Refusal, Rules, Step};
 use super::group::Group;
+use super::session::RequestSession;
+use super::state::EndpointState;
 use super::{Endpoints, Node, http};
 use crate::base::error::{EndpointError, ErrorKind, ProtocolState, codes};
 use crate::base::limits::Limits;
 use crate::config::{Algorithm, EndpointId, Strategy};
-use crate::message::{AttemptOutcome, Body, Buffered, MessageContext};
+use crate::message::{AttemptOutcome, Body, Buffered, MessageContext, RequestSnapshot};
+
+pub(crate) mod plan;
 
 /// A request carrying this header may be retried whatever its method (see `refusal`).
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -54,14 +59,20 @@ enum Replay {
     Unavailable(String),
 }
 
-/// Why a group did not send a message to another child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    RetryDisabled,
-    NonIdempotent,
-    NotReplayable,
-    MaxRetries,
-    Deadline,
+/// One message's way through one group: what every step of the loop shares.
+#[derive(Debug)]
+struct Run {
+    replay: Replay,
+    snapshot: Option<RequestSnapshot>,
+    scope: Scope,
+    parent_path: Option<Arc<str>>,
+    session: Option<RequestSession>,
+    plan: FailoverPlan,
+    idempotency_key: bool,
+    started: Instant,
+    /// True once a try may have changed the message (so the next one restores it).
+    dirty: bool,
+    last: Option<EndpointError>,
 }
 
 // === impl Endpoints (groups) ===
@@ -88,15 +99,13 @@ impl Endpoints {
     }
 
     /// The state to show for a child that was not ready.
-    fn unready_state(&self, id: EndpointId) -> &'static str {
+    fn unready_state(&self, id: EndpointId) -> EndpointState {
         match self.node(id) {
-            Some(Node::Leaf(leaf)) => leaf.health.state().as_str(),
-            Some(Node::Group(g))
-                if g.children.iter().all(|c| self.unready_state(c.id) == "OFF") =>
-            {
-                "OFF"
+            Some(Node::Leaf(leaf)) => leaf.health.state(),
+            Some(Node::Group(g)) => {
+                plan::group_state(g.children.iter().map(|c| (false, self.unready_state(c.id))))
             }
-            _ => "SUSPENDED",
+            _ => EndpointState::Suspended,
         }
     }
 
@@ -107,22 +116,212 @@ impl Endpoints {
         limits: &Limits,
         outer: Option<&Scope>,
     ) -> Result<(), EndpointError> {
-        http::apply_endpoint_properties(&group.name, &group.config.properties, msg);
-        let client_sessions = group
-            .state
-            .sessions
-            .as_ref()
-            .is_some_and(|s| s.kind() == crate::config::SessionKind::ClientId);
-        let replay = if group.can_retry || client_sessions {
-            let limit = if group.spec.build_message {
-                limits.max_body
-            } else {
-                group.spec.policy.replay_buffer
-            };
-            Replay::prepare(msg, limit, &group.name).await?
-        } else {
-            Replay::Unavailable(format!("group `{}` never retries", group.name))
+        let mut run = Run::begin(group, msg, limits, outer).await?;
+        while let Some(i) = self.choose(group, msg, &mut run) {
+            run.rewind(msg);
+            let in_flight = group.enter(i);
+            match self.try_child(group, i, msg, limits, &run).await? {
+                Ok(()) => {
+                    if self.response_fails_over(group, i, msg, &mut run) {
+                        continue;
+                    }
+                    accept(group, i, msg, &mut run, in_flight);
+                    return Ok(());
+                }
+                Err(error) if not_tried(&error) => continue,
+                Err(error) => self.after_error(group, i, error, msg, &mut run)?,
+            }
+        }
+        Err(self.give_up(group, msg, run))
+    }
+
+    /// The next child, as the plan and the group's algorithm choose it among the ready
+    /// ones; the children passed over are shown in the trace.
+    fn choose(&self, group: &Group, msg: &mut MessageContext, run: &mut Run) -> Option<usize> {
+        let now = Instant::now();
+        let ready = |i: usize| self.ready(group.children[i].id, now);
+        let pick = |eligible: &dyn Fn(usize) -> bool| {
+            group
+                .state
+                .selector
+                .pick(&group.weights, |i| group.load(i), eligible)
         };
+        let i = run.plan.next(ready, pick)?;
+        for j in run.plan.passed_over(i, ready) {
+            self.record_skipped(group, j, msg, &run.scope);
+        }
+        Some(i)
+    }
+
+    fn record_skipped(&self, group: &Group, j: usize, msg: &mut MessageContext, scope: &Scope) {
+        let child = &group.children[j];
+        let state = self.unready_state(child.id).as_str();
+        msg.record_attempt_via(
+            Some(scope.path.clone()),
+            child.name.clone(),
+            AttemptOutcome::Skipped(state),
+        );
+    }
+
+    /// One try on child `i`, bounded by the group's deadline. The outer error is the
+    /// deadline passing: the try is abandoned, and as its own deadline had not passed, it
+    /// does not count against the child.
+    async fn try_child(
+        &self,
+        group: &Group,
+        i: usize,
+        msg: &mut MessageContext,
+        limits: &Limits,
+        run: &Run,
+    ) -> Result<Result<(), EndpointError>, EndpointError> {
+        let child = &group.children[i];
+        let attempt = async {
+            match self.node(child.id) {
+                Some(Node::Leaf(leaf)) => {
+                    self.deliver_leaf(leaf, msg, limits, Some(&run.scope.path))
+                        .await
+                }
+                Some(Node::Group(inner)) => {
+                    self.deliver_group(inner, msg, limits, Some(&run.scope))
+                        .await
+                }
+                _ => Err(EndpointError::new(
+                    ErrorKind::NotReady,
+                    ProtocolState::RequestReady,
+                    child.name.clone(),
+                    "endpoint is not part of this configuration",
+                )),
+            }
+        };
+        match tokio::time::timeout_at(run.scope.deadline, attempt).await {
+            Ok(result) => Ok(result),
+            Err(_) => {
+                msg.record_attempt_via(
+                    Some(run.scope.path.clone()),
+                    child.name.clone(),
+                    AttemptOutcome::Failed(codes::CONNECTION_TIMEOUT),
+                );
+                Err(deadline_passed(
+                    group,
+                    child.name.clone(),
+                    run.started,
+                    &run.scope,
+                ))
+            }
+        }
+    }
+
+    /// A response whose status the group fails over: true when the message goes to
+    /// another child (and this response is dropped unread).
+    fn response_fails_over(
+        &self,
+        group: &Group,
+        i: usize,
+        msg: &mut MessageContext,
+        run: &mut Run,
+    ) -> bool {
+        let status = msg.status.map_or(0, |s| s.as_u16());
+        if !group.spec.policy.http_status_codes.contains(status) {
+            return false;
+        }
+        let failed = self.failed(group, i, None, msg, run);
+        match run.plan.after(&failed, |j| {
+            self.ready(group.children[j].id, Instant::now())
+        }) {
+            Step::Retry => {
+                msg.body = Body::Empty;
+                let child = group.children[i].name.clone();
+                run.last = Some(status_failover(group, child, status));
+                true
+            }
+            Step::Refused(why) => {
+                not_retried(msg, &run.parent_path, group, why);
+                false
+            }
+            Step::Stop | Step::Exhausted => false,
+        }
+    }
+
+    /// After child `i` failed with `error`: `Ok` when the message goes to another child.
+    fn after_error(
+        &self,
+        group: &Group,
+        i: usize,
+        error: EndpointError,
+        msg: &mut MessageContext,
+        run: &mut Run,
+    ) -> Result<(), EndpointError> {
+        let failed = self.failed(group, i, Some(&error), msg, run);
+        match run.plan.after(&failed, |j| {
+            self.ready(group.children[j].id, Instant::now())
+        }) {
+            Step::Retry => {
+                run.last = Some(error);
+                Ok(())
+            }
+            Step::Stop => Err(error),
+            Step::Exhausted => Err(exhausted(group, &error)),
+            Step::Refused(why) => {
+                not_retried(msg, &run.parent_path, group, why);
+                Err(refused(error, why, &run.replay, msg, group))
+            }
+        }
+    }
+
+    /// No child left: the last child's error, or 303000 when none could be tried.
+    fn give_up(&self, group: &Group, msg: &mut MessageContext, run: Run) -> EndpointError {
+        if let Some(error) = &run.last {
+            return exhausted(group, error);
+        }
+        for j in run.plan.untried() {
+            self.record_skipped(group, j, msg, &run.scope);
+        }
+        no_ready_child(group)
+    }
+
+    /// What the plan needs to know of child `i`'s failure (with `error`, or with a
+    /// response status when `error` is `None`).
+    fn failed(
+        &self,
+        group: &Group,
+        i: usize,
+        error: Option<&EndpointError>,
+        msg: &MessageContext,
+        run: &Run,
+    ) -> Failed {
+        let leaf = match self.node(group.children[i].id) {
+            Some(Node::Leaf(leaf)) => Some(leaf.as_ref()),
+            _ => None,
+        };
+        let method = leaf.map_or_else(|| http::request_method(msg), |l| http::method_for(l, msg));
+        Failed {
+            status: error.is_none(),
+            client_fault: error.is_some_and(EndpointError::is_client_fault),
+            child_allows: match (leaf, error) {
+                (Some(leaf), Some(error)) => leaf.spec.retry.allows(error.code()),
+                _ => true,
+            },
+            reached: error.is_none_or(EndpointError::may_have_reached_backend),
+            idempotent: run.idempotency_key || is_idempotent(&method),
+            replayable: !matches!(run.replay, Replay::Unavailable(_)) && !grpc_stream_sent(msg),
+            deadline_passed: Instant::now() >= run.scope.deadline,
+        }
+    }
+}
+
+// === impl Run ===
+
+impl Run {
+    /// Applies the group's properties and keeps what a retry needs: the body, the
+    /// request, the deadline, the session.
+    async fn begin(
+        group: &Group,
+        msg: &mut MessageContext,
+        limits: &Limits,
+        outer: Option<&Scope>,
+    ) -> Result<Run, EndpointError> {
+        http::apply_endpoint_properties(&group.name, &group.config.properties, msg);
+        let replay = Replay::for_group(group, msg, limits).await?;
         let snapshot = (group.needs_snapshot && group.can_retry).then(|| msg.snapshot());
         let started = Instant::now();
         let own = started + group.spec.policy.deadline.unwrap_or(limits.global_timeout);
@@ -133,219 +332,52 @@ impl Endpoints {
                 None => group.name.clone(),
             },
         };
-        let parent_path = outer.map(|o| o.path.clone());
-        let mut session = group
+        let session = group
             .state
             .sessions
             .as_ref()
             .map(|t| t.lookup(msg, started));
-        let mut pinned = session.as_ref().and_then(|s| s.child);
-        let idempotency_key = msg.headers.contains_key(&IDEMPOTENCY_KEY);
-        let priority_order = matches!(group.spec.strategy, Strategy::Failover { .. });
-        let n = group.children.len();
-        let mut tried = vec![false; n];
-        let mut tries: u32 = 0;
-        let mut dirty = false;
-        let mut last: Option<EndpointError> = None;
-        loop {
-            let now = Instant::now();
-            let eligible = |i: usize| !tried[i] && self.ready(group.children[i].id, now);
-            let pick = pinned.take().filter(|&i| eligible(i)).or_else(|| {
-                group
-                    .state
-                    .selector
-                    .pick(&group.weights, |i| group.load(i), eligible)
-            });
-            let Some(i) = pick else { break };
-            if priority_order {
-                // Show the children passed over, so the trace explains the choice.
-                for (j, child) in group.children.iter().enumerate().take(i) {
-                    if !tried[j] && !self.ready(child.id, now) {
-                        tried[j] = true;
-                        msg.record_attempt_via(
-                            Some(scope.path.clone()),
-                            child.name.clone(),
-                            AttemptOutcome::Skipped(self.unready_state(child.id)),
-                        );
-                    }
-                }
-            }
-            tried[i] = true;
-            if dirty {
-                replay.restore(msg);
-                if let Some(s) = &snapshot {
-                    msg.restore(s);
-                }
-            }
-            dirty = true;
-            let child = &group.children[i];
-            let in_flight = group.enter(i);
-            let attempt = async {
-                match self.node(child.id) {
-                    Some(Node::Leaf(leaf)) => {
-                        self.deliver_leaf(leaf, msg, limits, Some(&scope.path))
-                            .await
-                    }
-                    Some(Node::Group(inner)) => {
-                        self.deliver_group(inner, msg, limits, Some(&scope)).await
-                    }
-                    _ => Err(EndpointError::new(
-                        ErrorKind::NotReady,
-                        ProtocolState::RequestReady,
-                        child.name.clone(),
-                        "endpoint is not part of this configuration",
-                    )),
-                }
-            };
-            let result = match tokio::time::timeout_at(scope.deadline, attempt).await {
-                Ok(result) => result,
-                Err(_) => {
-                    // The try is abandoned: its own deadline had not passed, so it does
-                    // not count against the child.
-                    msg.record_attempt_via(
-                        Some(scope.path.clone()),
-                        child.name.clone(),
-                        AttemptOutcome::Failed(codes::CONNECTION_TIMEOUT),
-                    );
-                    return Err(deadline_passed(group, child.name.clone(), started, &scope));
-                }
-            };
-            match result {
-                Ok(()) => {
-                    let status = msg.status.map_or(0, |s| s.as_u16());
-                    if group.spec.policy.http_status_codes.contains(status) {
-                        tries += 1;
-                        let others = (0..n)
-                            .any(|j| !tried[j] && self.ready(group.children[j].id, Instant::now()));
-                        let refusal = if others {
-                            self.refusal(
-                                group,
-                                i,
-                                None,
-                                msg,
-                                &replay,
-                                tries,
-                                &scope,
-                                idempotency_key,
-                            )
-                        } else {
-                            None
-                        };
-                        match (others, refusal) {
-                            (true, None) => {
-                                // Fail over: this response is dropped unread.
-                                msg.body = Body::Empty;
-                                last = Some(status_failover(group, child.name.clone(), status));
-                                continue;
-                            }
-                            (true, Some(why)) => {
-                                not_retried(msg, &parent_path, group, why);
-                            }
-                            (false, _) => {}
-                        }
-                    }
-                    group.state.selector.succeeded(i);
-                    if let (Some(table), Some(request)) = (&group.state.sessions, session.take()) {
-                        table.bind(request, msg, i, Instant::now());
-                    }
-                    hold_until_body_done(group, msg, in_flight);
-                    return Ok(());
-                }
-                Err(error) if not_tried(&error) => continue,
-                Err(error) => {
-                    tries += 1;
-                    if error.is_client_fault()
-                        || matches!(
-                            group.spec.strategy,
-                            Strategy::Loadbalance {
-                                failover: false,
-                                ..
-                            }
-                        )
-                    {
-                        return Err(error);
-                    }
-                    let now = Instant::now();
-                    if !(0..n).any(|j| !tried[j] && self.ready(group.children[j].id, now)) {
-                        return Err(exhausted(group, &error));
-                    }
-                    if let Some(why) = self.refusal(
-                        group,
-                        i,
-                        Some(&error),
-                        msg,
-                        &replay,
-                        tries,
-                        &scope,
-                        idempotency_key,
-                    ) {
-                        not_retried(msg, &parent_path, group, why);
-                        return Err(refused(error, why, &replay, msg, group));
-                    }
-                    last = Some(error);
-                }
-            }
-        }
-        match last {
-            Some(error) => Err(exhausted(group, &error)),
-            None => {
-                for (j, child) in group.children.iter().enumerate() {
-                    if !tried[j] {
-                        msg.record_attempt_via(
-                            Some(scope.path.clone()),
-                            child.name.clone(),
-                            AttemptOutcome::Skipped(self.unready_state(child.id)),
-                        );
-                    }
-                }
-                Err(no_ready_child(group))
-            }
-        }
+        let pinned = session.as_ref().and_then(|s| s.child);
+        let rules = Rules::of(&group.spec);
+        Ok(Run {
+            replay,
+            snapshot,
+            scope,
+            parent_path: outer.map(|o| o.path.clone()),
+            session,
+            plan: FailoverPlan::new(group.children.len(), rules, pinned),
+            idempotency_key: msg.headers.contains_key(&IDEMPOTENCY_KEY),
+            started,
+            dirty: false,
+            last: None,
+        })
     }
 
-    /// Why the message may not go to another child after child `i` failed (with `error`,
-    /// or with a response status when `error` is `None`), if it may not.
-    #[allow(clippy::too_many_arguments)]
-    fn refusal(
-        &self,
-        group: &Group,
-        i: usize,
-        error: Option<&EndpointError>,
-        msg: &MessageContext,
-        replay: &Replay,
-        tries: u32,
-        scope: &Scope,
-        idempotency_key: bool,
-    ) -> Option<Refusal> {
-        let leaf = match self.node(group.children[i].id) {
-            Some(Node::Leaf(leaf)) => Some(leaf.as_ref()),
-            _ => None,
-        };
-        if let (Some(leaf), Some(error)) = (leaf, error)
-            && !leaf.spec.retry.allows(error.code())
-        {
-            return Some(Refusal::RetryDisabled);
+    /// Before a try: puts back the request a previous try may have changed.
+    fn rewind(&mut self, msg: &mut MessageContext) {
+        if self.dirty {
+            self.replay.restore(msg);
+            if let Some(s) = &self.snapshot {
+                msg.restore(s);
+            }
         }
-        let reached = error.is_none_or(EndpointError::may_have_reached_backend);
-        let method = leaf.map_or_else(|| http::request_method(msg), |l| http::method_for(l, msg));
-        if reached
-            && !is_idempotent(&method)
-            && !idempotency_key
-            && !group.spec.policy.retry_non_idempotent
-        {
-            return Some(Refusal::NonIdempotent);
-        }
-        if group.spec.policy.max_retries.is_some_and(|max| tries > max) {
-            return Some(Refusal::MaxRetries);
-        }
-        if matches!(replay, Replay::Unavailable(_)) || grpc_stream_sent(msg) {
-            return Some(Refusal::NotReplayable);
-        }
-        if Instant::now() >= scope.deadline {
-            return Some(Refusal::Deadline);
-        }
-        None
+        self.dirty = true;
     }
+}
+
+/// The child answered for good: the algorithm and the session learn it.
+fn accept(
+    group: &Group,
+    i: usize,
+    msg: &mut MessageContext,
+    run: &mut Run,
+    in_flight: super::group::InFlight,
+) {
+    group.state.selector.succeeded(i);
+    if let (Some(table), Some(request)) = (&group.state.sessions, run.session.take()) {
+        table.bind(request, msg, i, Instant::now());
+    }
+    hold_until_body_done(group, msg, in_flight);
 }
 
 /// A gRPC call's request stream is sent once; the gRPC leaf puts it back only when the
@@ -507,23 +539,33 @@ fn hold_until_body_done(
     }
 }
 
-// === impl Refusal ===
-
-impl Refusal {
-    fn as_str(self) -> &'static str {
-        match self {
-            Refusal::RetryDisabled => "retry-disabled",
-            Refusal::NonIdempotent => "non-idempotent",
-            Refusal::NotReplayable => "body-not-replayable",
-            Refusal::MaxRetries => "max-retries",
-            Refusal::Deadline => "deadline",
-        }
-    }
-}
-
 // === impl Replay ===
 
 impl Replay {
+    /// The body kept for the tries of `group`: none when the group never sends a message
+    /// twice (nor needs it for a client-id session).
+    async fn for_group(
+        group: &Group,
+        msg: &mut MessageContext,
+        limits: &Limits,
+    ) -> Result<Replay, EndpointError> {
+        let client_sessions = group
+            .state
+            .sessions
+            .as_ref()
+            .is_some_and(|s| s.kind() == crate::config::SessionKind::ClientId);
+        if !(group.can_retry || client_sessions) {
+            let never = format!("group `{}` never retries", group.name);
+            return Ok(Replay::Unavailable(never));
+        }
+        let limit = if group.spec.build_message {
+            limits.max_body
+        } else {
+            group.spec.policy.replay_buffer
+        };
+        Replay::prepare(msg, limit, &group.name).await
+    }
+
     /// Keeps the request body for sending again, reading a streamed body of at most
     /// `limit` bytes into memory. A larger one stays a stream (with what was read put
     /// back in front) and is not kept.

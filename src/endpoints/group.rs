@@ -16,10 +16,11 @@ use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::actor::{EndpointActor, GetHealth, HealthReport, Restart};
+use super::actor::{HealthReport, Restarts, contain};
+use super::failover::plan::{Rules, group_state};
 use super::select::{Selector, SmoothWeighted};
 use super::session::SessionTable;
-use super::state::EndpointState;
+use super::state::{Admission, EndpointState, admit};
 use super::{Endpoints, Node};
 use crate::base::readiness::Readiness;
 use crate::config::{
@@ -84,19 +85,16 @@ pub(crate) struct InFlight {
     child: usize,
 }
 
-/// The address of a child's actor.
-#[derive(Debug, Clone)]
-pub enum ChildAddr {
-    /// A leaf.
-    Leaf(Addr<EndpointActor>),
-    /// A nested group.
-    Group(Addr<GroupActor>),
-}
-
-/// Asks a group actor for its report, children nested.
+/// Asks a group actor for its report, children nested (`None` when the handler failed).
 #[derive(Debug, Message)]
-#[rtype(result = "GroupReport")]
+#[rtype(result = "Option<GroupReport>")]
 pub struct GetGroupHealth;
+
+/// Asks any actor of the graph, leaf or group, for its report: the one message a group
+/// sends its children, which it holds as `Recipient`s of it.
+#[derive(Debug, Message)]
+#[rtype(result = "Option<NodeReport>")]
+pub struct GetNodeHealth;
 
 /// What the health API shows for a group.
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +119,8 @@ pub struct GroupReport {
     pub ready_children: usize,
     /// How many times the supervisor restarted this actor.
     pub restarts: u32,
+    /// When it last did (RFC 3339).
+    pub last_restart: Option<String>,
     /// The children, in declaration order.
     pub children: Vec<ChildReport>,
 }
@@ -179,10 +179,10 @@ struct GroupInfo {
 #[derive(Debug)]
 pub struct GroupActor {
     info: GroupInfo,
-    children: Vec<(Arc<str>, ChildAddr, u32)>,
+    children: Vec<ChildActor>,
     state: Arc<GroupState>,
     lifeline: Arc<()>,
-    restarts: u32,
+    restarts: Restarts,
     readiness: Option<Readiness>,
 }
 
@@ -204,70 +204,18 @@ impl Group {
         let EndpointKind::Group(spec) = &ep.kind else {
             return None;
         };
-        let mut children = Vec::with_capacity(spec.children.len());
-        let mut weights = Vec::with_capacity(spec.children.len());
-        let mut addrs = Vec::with_capacity(spec.children.len());
-        for c in &spec.children {
-            let target = config.resolve_endpoint(c.id);
-            let name: Arc<str> = Arc::from(config.endpoint(target).name.as_str());
-            let weight = c
-                .weight
-                .or_else(|| weight_property(config.endpoint(c.id)))
-                .or_else(|| weight_property(config.endpoint(target)))
-                .unwrap_or(1);
-            let addr = match nodes.get(target.0 as usize)?.as_ref()? {
-                Node::Leaf(leaf) => ChildAddr::Leaf(leaf.addr.clone()),
-                Node::Group(group) => ChildAddr::Group(group.addr.clone()),
-                Node::Alias(_) => return None,
-            };
-            addrs.push((name.clone(), addr, weight));
-            children.push(Child { id: target, name });
-            weights.push(weight);
-        }
-        let signature = format!(
-            "{:?}|{:?}|{}|{:?}",
-            spec.strategy,
-            spec.policy,
-            spec.build_message,
-            addrs
-                .iter()
-                .map(|(n, _, w)| (n.as_ref(), *w))
-                .collect::<Vec<_>>()
-        );
+        let (children, weights, actors) = children_of(config, spec, nodes)?;
+        let signature = signature(spec, &actors);
         let state = match previous.filter(|p| p.signature == signature) {
             Some(p) => p.state.clone(),
             None => Arc::new(GroupState::new(spec, children.len())),
         };
-        let info = GroupInfo {
-            name: ep.name.clone(),
-            kind: kind_name(spec),
-            algorithm: algorithm_name(spec),
-            failover: match &spec.strategy {
-                Strategy::Loadbalance { failover, .. } => Some(*failover),
-                Strategy::Failover { .. } => None,
-            },
-        };
         let lifeline = Arc::new(());
-        readiness.actor_expected();
-        let latch = readiness.clone();
-        let (actor_state, actor_lifeline) = (state.clone(), lifeline.clone());
-        let addr = Supervisor::start_in_arbiter(arbiter, move |_| GroupActor {
-            info,
-            children: addrs,
-            state: actor_state,
-            lifeline: actor_lifeline,
-            restarts: 0,
-            readiness: Some(latch),
-        });
-        let can_retry = children.len() > 1
-            && spec.policy.max_retries != Some(0)
-            && !matches!(
-                spec.strategy,
-                Strategy::Loadbalance {
-                    failover: false,
-                    ..
-                }
-            );
+        let info = GroupInfo::of(ep, spec);
+        let actor = GroupActor::new(info, actors, state.clone(), lifeline.clone());
+        let addr = actor.supervised(arbiter, readiness);
+        let can_retry =
+            children.len() > 1 && spec.policy.max_retries != Some(0) && Rules::of(spec).failover;
         Some(Group {
             name: Arc::from(ep.name.as_str()),
             config: ep.clone(),
@@ -302,6 +250,51 @@ impl Group {
             .get(i)
             .map_or(0, |n| n.load(Ordering::Relaxed))
     }
+}
+
+/// A child's actor as its group holds it: name, recipient of the report ask, weight.
+type ChildActor = (Arc<str>, Recipient<GetNodeHealth>, u32);
+
+/// The children of the group `spec` (aliases followed), their weights and their actors,
+/// which `nodes` already holds (`None` if one is missing).
+fn children_of(
+    config: &Config,
+    spec: &GroupSpec,
+    nodes: &[Option<Node>],
+) -> Option<(Vec<Child>, Vec<u32>, Vec<ChildActor>)> {
+    let n = spec.children.len();
+    let (mut children, mut weights, mut actors) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for c in &spec.children {
+        let target = config.resolve_endpoint(c.id);
+        let name: Arc<str> = Arc::from(config.endpoint(target).name.as_str());
+        let weight = c
+            .weight
+            .or_else(|| weight_property(config.endpoint(c.id)))
+            .or_else(|| weight_property(config.endpoint(target)))
+            .unwrap_or(1);
+        let actor = match nodes.get(target.0 as usize)?.as_ref()? {
+            Node::Leaf(leaf) => leaf.addr.clone().recipient(),
+            Node::Group(group) => group.addr.clone().recipient(),
+            Node::Alias(_) => return None,
+        };
+        actors.push((name.clone(), actor, weight));
+        children.push(Child { id: target, name });
+        weights.push(weight);
+    }
+    Some((children, weights, actors))
+}
+
+/// What must be equal for a reloaded group to keep its selection state and sessions.
+fn signature(spec: &GroupSpec, actors: &[ChildActor]) -> String {
+    let children: Vec<_> = actors.iter().map(|(n, _, w)| (n.as_ref(), *w)).collect();
+    format!(
+        "{:?}|{:?}|{}|{:?}",
+        spec.strategy, spec.policy, spec.build_message, children
+    )
 }
 
 /// Groups in an order where every group comes after the groups it contains.
@@ -380,6 +373,22 @@ fn algorithm_name(spec: &GroupSpec) -> &'static str {
     }
 }
 
+// === impl GroupInfo ===
+
+impl GroupInfo {
+    fn of(ep: &EndpointConfig, spec: &GroupSpec) -> Self {
+        GroupInfo {
+            name: ep.name.clone(),
+            kind: kind_name(spec),
+            algorithm: algorithm_name(spec),
+            failover: match &spec.strategy {
+                Strategy::Loadbalance { failover, .. } => Some(*failover),
+                Strategy::Failover { .. } => None,
+            },
+        }
+    }
+}
+
 // === impl GroupState ===
 
 impl GroupState {
@@ -439,25 +448,42 @@ impl Endpoints {
 // === impl NodeReport ===
 
 impl NodeReport {
-    /// Whether this child may take a message now, as far as its report tells.
+    /// Whether this child may take a message now, as far as its report tells ([`admit`]).
     fn ready(&self) -> bool {
         match self {
-            NodeReport::Leaf(r) => match r.state {
-                EndpointState::Active => true,
-                EndpointState::Off => false,
-                EndpointState::Timeout => r.retry_in_ms == Some(0),
-                EndpointState::Suspended => r.retry_in_ms == Some(0) && !r.trial_in_flight,
-            },
+            NodeReport::Leaf(r) => {
+                let wait = Duration::from_millis(r.retry_in_ms.unwrap_or(0));
+                !matches!(
+                    admit(r.state, wait, r.trial_in_flight),
+                    Admission::NotReady { .. }
+                )
+            }
             NodeReport::Group(g) => g.state == EndpointState::Active,
             NodeReport::Unknown { .. } => false,
         }
     }
 
-    fn is_off(&self) -> bool {
+    /// Asks `actor` for its report: `Unknown` when it does not answer.
+    pub(crate) fn ask(
+        actor: &Recipient<GetNodeHealth>,
+        name: &str,
+    ) -> impl Future<Output = NodeReport> + 'static {
+        let ask = actor.send(GetNodeHealth);
+        let name = name.to_owned();
+        async move {
+            let unknown = || NodeReport::Unknown {
+                name,
+                state: "UNKNOWN",
+            };
+            ask.await.ok().flatten().unwrap_or_else(unknown)
+        }
+    }
+
+    fn state(&self) -> EndpointState {
         match self {
-            NodeReport::Leaf(r) => r.state == EndpointState::Off,
-            NodeReport::Group(g) => g.state == EndpointState::Off,
-            NodeReport::Unknown { .. } => false,
+            NodeReport::Leaf(r) => r.state,
+            NodeReport::Group(g) => g.state,
+            NodeReport::Unknown { .. } => EndpointState::Suspended,
         }
     }
 }
@@ -465,15 +491,32 @@ impl NodeReport {
 // === impl GroupActor ===
 
 impl GroupActor {
+    fn new(
+        info: GroupInfo,
+        children: Vec<ChildActor>,
+        state: Arc<GroupState>,
+        lifeline: Arc<()>,
+    ) -> Self {
+        GroupActor {
+            info,
+            children,
+            state,
+            lifeline,
+            restarts: Restarts::default(),
+            readiness: None,
+        }
+    }
+
+    /// Starts the actor under a Supervisor on `arbiter`; `readiness` waits for it.
+    fn supervised(mut self, arbiter: &ArbiterHandle, readiness: &Readiness) -> Addr<GroupActor> {
+        readiness.actor_expected();
+        self.readiness = Some(readiness.clone());
+        Supervisor::start_in_arbiter(arbiter, move |_| self)
+    }
+
     fn report(&self, children: Vec<NodeReport>) -> GroupReport {
         let ready_children = children.iter().filter(|c| c.ready()).count();
-        let state = if ready_children > 0 {
-            EndpointState::Active
-        } else if !children.is_empty() && children.iter().all(NodeReport::is_off) {
-            EndpointState::Off
-        } else {
-            EndpointState::Suspended
-        };
+        let state = group_state(children.iter().map(|c| (c.ready(), c.state())));
         let session = self.state.sessions.as_ref().map(|s| SessionReport {
             kind: match s.kind() {
                 SessionKind::Http => "http",
@@ -504,7 +547,8 @@ impl GroupActor {
             failover: self.info.failover,
             session,
             ready_children,
-            restarts: self.restarts,
+            restarts: self.restarts.count,
+            last_restart: self.restarts.last.clone(),
             children,
         }
     }
@@ -523,9 +567,12 @@ impl Actor for GroupActor {
                     ctx.stop();
                     return;
                 }
-                if let Some(sessions) = &act.state.sessions {
-                    sessions.purge(Instant::now());
-                }
+                let name = act.info.name.clone();
+                contain(act, ctx, &name, |act, _| {
+                    if let Some(sessions) = &act.state.sessions {
+                        sessions.purge(Instant::now());
+                    }
+                });
             });
         }
         if let Some(readiness) = self.readiness.take() {
@@ -537,48 +584,53 @@ impl Actor for GroupActor {
 
 impl Supervised for GroupActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
-        // The children's addresses are fields, so they survive the restart.
-        self.restarts += 1;
-        tracing::warn!(group = %self.info.name, restarts = self.restarts, "Group actor restarted");
+        // The children's recipients are fields, which the Supervisor keeps.
+        let restarts = self.restarts.record();
+        tracing::warn!(group = %self.info.name, restarts, "Group actor restarted");
+    }
+}
+
+impl GroupActor {
+    /// Asks every child for its report, and nests them in the group's.
+    fn ask_children(&mut self) -> ResponseActFuture<Self, Option<GroupReport>> {
+        let asks = self
+            .children
+            .iter()
+            .map(|(name, addr, _)| NodeReport::ask(addr, name));
+        Box::pin(join_all(asks).into_actor(self).map(|children, act, ctx| {
+            let name = act.info.name.clone();
+            contain(act, ctx, &name, |act, _| act.report(children))
+        }))
     }
 }
 
 impl Handler<GetGroupHealth> for GroupActor {
-    type Result = ResponseActFuture<Self, GroupReport>;
+    type Result = ResponseActFuture<Self, Option<GroupReport>>;
 
     fn handle(&mut self, _msg: GetGroupHealth, _ctx: &mut Self::Context) -> Self::Result {
-        let asks = self.children.iter().map(|(name, addr, _)| {
-            let name = name.to_string();
-            let addr = addr.clone();
-            async move {
-                let unknown = |name: String| NodeReport::Unknown {
-                    name,
-                    state: "UNKNOWN",
-                };
-                match addr {
-                    ChildAddr::Leaf(a) => a
-                        .send(GetHealth)
-                        .await
-                        .map_or_else(|_| unknown(name), |r| NodeReport::Leaf(Box::new(r))),
-                    ChildAddr::Group(a) => a
-                        .send(GetGroupHealth)
-                        .await
-                        .map_or_else(|_| unknown(name), |r| NodeReport::Group(Box::new(r))),
-                }
-            }
-        });
-        let all = join_all(asks);
+        self.ask_children()
+    }
+}
+
+impl Handler<GetNodeHealth> for GroupActor {
+    type Result = ResponseActFuture<Self, Option<NodeReport>>;
+
+    fn handle(&mut self, _msg: GetNodeHealth, _ctx: &mut Self::Context) -> Self::Result {
         Box::pin(
-            all.into_actor(self)
-                .map(|children, act, _| act.report(children)),
+            self.ask_children()
+                .map(|report, _, _| report.map(|r| NodeReport::Group(Box::new(r)))),
         )
     }
 }
 
-impl Handler<Restart> for GroupActor {
+#[cfg(feature = "test-hooks")]
+impl Handler<super::actor::Panic> for GroupActor {
     type Result = ();
 
-    fn handle(&mut self, _msg: Restart, ctx: &mut Self::Context) {
-        ctx.stop();
+    fn handle(&mut self, _msg: super::actor::Panic, ctx: &mut Self::Context) {
+        let name = self.info.name.clone();
+        contain(self, ctx, &name, |act, _| {
+            panic!("test hook: group actor `{}` panics", act.info.name)
+        });
     }
 }

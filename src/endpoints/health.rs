@@ -16,27 +16,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::state::{EndpointState, HealthMachine};
+use super::state::{EndpointState, HealthMachine, admit};
 
 const STATE_MASK: u64 = 0b11;
 const TRIAL_BIT: u64 = 0b100;
 const RETRY_SHIFT: u32 = 3;
 
-/// The outcome of asking whether a request may be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Send it.
-    Go,
-    /// Send it as the one trial of a suspended endpoint whose suspension has ended.
-    Trial,
-    /// Do not send it.
-    NotReady {
-        /// The state that refused.
-        state: EndpointState,
-        /// How long until it may be tried again, if known.
-        retry_in: Option<Duration>,
-    },
-}
+pub use super::state::Admission;
 
 /// A leaf's health as workers see it, plus its traffic counters.
 #[derive(Debug)]
@@ -76,45 +62,19 @@ impl Snapshot {
             | (self.retry_at_ms << RETRY_SHIFT)
     }
 
-    /// The admission decision for this snapshot at `now_ms`, and the word to install
-    /// when the decision takes the trial slot.
+    /// The admission decision for this snapshot at `now_ms` (the one rule,
+    /// [`admit`]), and the word to install when the decision takes the trial slot.
     fn admit(self, now_ms: u64) -> (Admission, Option<Snapshot>) {
-        let retry_in = || {
-            Some(Duration::from_millis(
-                self.retry_at_ms.saturating_sub(now_ms),
-            ))
-        };
-        match self.state {
-            EndpointState::Active => (Admission::Go, None),
-            EndpointState::Off => (
-                Admission::NotReady {
-                    state: self.state,
-                    retry_in: None,
-                },
-                None,
-            ),
-            EndpointState::Timeout if now_ms >= self.retry_at_ms => (Admission::Go, None),
-            EndpointState::Suspended if now_ms >= self.retry_at_ms && !self.trial => (
+        let wait = Duration::from_millis(self.retry_at_ms.saturating_sub(now_ms));
+        match admit(self.state, wait, self.trial) {
+            Admission::Trial => (
                 Admission::Trial,
                 Some(Snapshot {
                     trial: true,
                     ..self
                 }),
             ),
-            EndpointState::Suspended if now_ms >= self.retry_at_ms => (
-                Admission::NotReady {
-                    state: self.state,
-                    retry_in: None,
-                },
-                None,
-            ),
-            EndpointState::Timeout | EndpointState::Suspended => (
-                Admission::NotReady {
-                    state: self.state,
-                    retry_in: retry_in(),
-                },
-                None,
-            ),
+            decision => (decision, None),
         }
     }
 }

@@ -189,52 +189,95 @@ pub(crate) async fn answer(
 /// fault that hits it, else the first inline response that matches, else the OpenAPI
 /// document, else 404/405.
 pub fn plan(spec: &PrototypeSpec, endpoint: &str, req: &Request<'_>, call: u64) -> Plan {
-    let mut delay = Duration::ZERO;
-    if let Some(fault) = spec.faults.iter().find(|f| hits(f, req, call)) {
-        delay = fault.delay;
-        let rule = fault.when.to_string();
-        match &fault.action {
-            FaultAction::Delay => {}
-            FaultAction::Drop => {
-                return Plan {
-                    delay,
-                    outcome: Outcome::Drop { rule },
-                };
-            }
-            FaultAction::Status {
-                status,
-                headers,
-                body,
-            } => {
-                let mut map = render_headers(headers, &[], req);
-                if let Ok(v) = HeaderValue::from_str(&rule) {
-                    map.insert(HeaderName::from_static(FAULT_HEADER), v);
-                }
-                let body = match body {
-                    Some(b) => render_body(b, &[], req, &mut map),
-                    None => {
-                        map.insert(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        );
-                        let detail =
-                            format!("programmed fault of prototype endpoint `{endpoint}`: {rule}");
-                        let message = status.canonical_reason().unwrap_or("Programmed fault");
-                        Bytes::from(error_json(*status, 0, message, &detail))
-                    }
-                };
-                return Plan {
-                    delay,
-                    outcome: Outcome::Respond {
-                        status: *status,
-                        headers: map,
-                        body,
-                    },
-                };
-            }
-        }
+    let (delay, fault) = programmed_fault(spec, endpoint, req, call);
+    if let Some(outcome) = fault {
+        return Plan { delay, outcome };
     }
     let mut allow: Vec<Method> = Vec::new();
+    if let Some((more, outcome)) = inline_response(spec, req, &mut allow) {
+        return Plan {
+            delay: delay + more,
+            outcome,
+        };
+    }
+    let outcome = match &spec.openapi {
+        Some(doc) => from_openapi(doc, req, &mut allow),
+        None => None,
+    };
+    let outcome = outcome.unwrap_or_else(|| no_response(endpoint, req, allow));
+    Plan { delay, outcome }
+}
+
+/// The first programmed fault that hits call number `call`: its delay, and its answer
+/// unless it only delays.
+fn programmed_fault(
+    spec: &PrototypeSpec,
+    endpoint: &str,
+    req: &Request<'_>,
+    call: u64,
+) -> (Duration, Option<Outcome>) {
+    let Some(fault) = spec.faults.iter().find(|f| hits(f, req, call)) else {
+        return (Duration::ZERO, None);
+    };
+    let rule = fault.when.to_string();
+    let outcome = match &fault.action {
+        FaultAction::Delay => None,
+        FaultAction::Drop => Some(Outcome::Drop { rule }),
+        FaultAction::Status {
+            status,
+            headers,
+            body,
+        } => Some(fault_response(
+            *status,
+            headers,
+            body.as_ref(),
+            &rule,
+            endpoint,
+            req,
+        )),
+    };
+    (fault.delay, outcome)
+}
+
+/// The answer of a fault programmed with a status: its headers and body, or a JSON error.
+fn fault_response(
+    status: StatusCode,
+    headers: &[(HeaderName, Template)],
+    body: Option<&MockBody>,
+    rule: &str,
+    endpoint: &str,
+    req: &Request<'_>,
+) -> Outcome {
+    let mut map = render_headers(headers, &[], req);
+    if let Ok(v) = HeaderValue::from_str(rule) {
+        map.insert(HeaderName::from_static(FAULT_HEADER), v);
+    }
+    let body = match body {
+        Some(b) => render_body(b, &[], req, &mut map),
+        None => {
+            map.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            let detail = format!("programmed fault of prototype endpoint `{endpoint}`: {rule}");
+            let message = status.canonical_reason().unwrap_or("Programmed fault");
+            Bytes::from(error_json(status, 0, message, &detail))
+        }
+    };
+    Outcome::Respond {
+        status,
+        headers: map,
+        body,
+    }
+}
+
+/// The first inline response matching the request, with its delay; the methods of those
+/// whose path matched but not their method are added to `allow`.
+fn inline_response(
+    spec: &PrototypeSpec,
+    req: &Request<'_>,
+    allow: &mut Vec<Method>,
+) -> Option<(Duration, Outcome)> {
     for response in &spec.responses {
         let vars = match &response.path {
             None => Vec::new(),
@@ -252,51 +295,48 @@ pub fn plan(spec: &PrototypeSpec, endpoint: &str, req: &Request<'_>, call: u64) 
             Some(b) => render_body(b, &vars, req, &mut headers),
             None => Bytes::new(),
         };
-        return Plan {
-            delay: delay + response.delay,
-            outcome: Outcome::Respond {
-                status: response.status,
-                headers,
-                body,
-            },
+        let outcome = Outcome::Respond {
+            status: response.status,
+            headers,
+            body,
         };
+        return Some((response.delay, outcome));
     }
-    let outcome = match &spec.openapi {
-        Some(doc) => from_openapi(doc, req, &mut allow),
-        None => None,
-    };
-    let outcome = outcome.unwrap_or_else(|| {
-        if allow.is_empty() {
-            error_outcome(
-                StatusCode::NOT_FOUND,
-                NO_MATCHING_RESOURCE,
-                "No matching resource",
-                &format!(
-                    "prototype endpoint `{endpoint}` has no response for {} {}",
-                    req.method, req.path
-                ),
-            )
-        } else {
-            allow.dedup();
-            let mut outcome = error_outcome(
-                StatusCode::METHOD_NOT_ALLOWED,
-                NO_MATCHING_RESOURCE,
-                "Method not allowed",
-                &format!(
-                    "prototype endpoint `{endpoint}` has no {} response for {}",
-                    req.method, req.path
-                ),
-            );
-            if let Outcome::Respond { headers, .. } = &mut outcome {
-                let list: Vec<&str> = allow.iter().map(Method::as_str).collect();
-                if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
-                    headers.insert(header::ALLOW, v);
-                }
-            }
-            outcome
+    None
+}
+
+/// Nothing answers the request: 404, or 405 with `Allow` when only the method differed.
+fn no_response(endpoint: &str, req: &Request<'_>, mut allow: Vec<Method>) -> Outcome {
+    if allow.is_empty() {
+        let detail = format!(
+            "prototype endpoint `{endpoint}` has no response for {} {}",
+            req.method, req.path
+        );
+        return error_outcome(
+            StatusCode::NOT_FOUND,
+            NO_MATCHING_RESOURCE,
+            "No matching resource",
+            &detail,
+        );
+    }
+    allow.dedup();
+    let detail = format!(
+        "prototype endpoint `{endpoint}` has no {} response for {}",
+        req.method, req.path
+    );
+    let mut outcome = error_outcome(
+        StatusCode::METHOD_NOT_ALLOWED,
+        NO_MATCHING_RESOURCE,
+        "Method not allowed",
+        &detail,
+    );
+    if let Outcome::Respond { headers, .. } = &mut outcome {
+        let list: Vec<&str> = allow.iter().map(Method::as_str).collect();
+        if let Ok(v) = HeaderValue::from_str(&list.join(", ")) {
+            headers.insert(header::ALLOW, v);
         }
-    });
-    Plan { delay, outcome }
+    }
+    outcome
 }
 
 fn hits(fault: &FaultRule, req: &Request<'_>, call: u64) -> bool {

@@ -131,15 +131,17 @@ impl HealthMachine {
     }
 
     /// Synapse's `readyToSend`: ACTIVE always, OFF never, TIMEOUT and SUSPENDED once their
-    /// retry time has come. Asking does not change the state.
+    /// retry time has come (see [`admit`]). Asking does not change the state.
     pub fn ready(&self, now: Instant) -> bool {
-        match self.state {
-            EndpointState::Active => true,
-            EndpointState::Off => false,
-            EndpointState::Timeout | EndpointState::Suspended => {
-                self.next_retry.is_none_or(|at| now >= at)
-            }
-        }
+        !matches!(self.admission(now), Admission::NotReady { .. })
+    }
+
+    /// What [`admit`] decides for this machine at `now`, no trial being in flight.
+    pub fn admission(&self, now: Instant) -> Admission {
+        let wait = self
+            .next_retry
+            .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
+        admit(self.state, wait, false)
     }
 
     /// A response arrived (whatever its HTTP status): any state but OFF becomes ACTIVE.
@@ -298,6 +300,51 @@ impl HealthMachine {
         } else {
             format!("error {code}{why}; suspended for {} ms", d.as_millis())
         }
+    }
+}
+
+/// Whether an endpoint may be tried now, as [`admit`] decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Send it.
+    Go,
+    /// Send it as the one trial of a suspended endpoint whose suspension has ended.
+    Trial,
+    /// Do not send it.
+    NotReady {
+        /// The state that refused.
+        state: EndpointState,
+        /// How long until it may be tried again, if known.
+        retry_in: Option<Duration>,
+    },
+}
+
+/// May an endpoint in `state` be tried now, `wait` before its retry time (zero once it has
+/// come), while another request may hold its trial slot (`trial_taken`)? ACTIVE always;
+/// OFF never; TIMEOUT once its retry delay has passed; SUSPENDED once its suspension has
+/// ended, one trial at a time.
+///
+/// The one rule for every reader: a leaf's worker on its health word (`health::Health`),
+/// a group on its children, a probe on its machine.
+#[inline]
+pub fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
+    let due = wait.is_zero();
+    match state {
+        EndpointState::Active => Admission::Go,
+        EndpointState::Timeout if due => Admission::Go,
+        EndpointState::Suspended if due && !trial_taken => Admission::Trial,
+        EndpointState::Off => Admission::NotReady {
+            state,
+            retry_in: None,
+        },
+        EndpointState::Suspended if due => Admission::NotReady {
+            state,
+            retry_in: None,
+        },
+        EndpointState::Timeout | EndpointState::Suspended => Admission::NotReady {
+            state,
+            retry_in: Some(wait),
+        },
     }
 }
 

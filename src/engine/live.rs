@@ -2,10 +2,11 @@
 //! and the reload that swaps in the next one.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use actix::ArbiterHandle;
+use actix::prelude::*;
+use actix::{ArbiterHandle, Recipient};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
@@ -13,6 +14,8 @@ use super::{Mediation, Runtime};
 use crate::base::limits::Limits;
 use crate::base::readiness::Readiness;
 use crate::config::Diagnostics;
+use crate::endpoints::actor::registry::{self, GetReports, Registry};
+use crate::endpoints::group::NodeReport;
 
 /// What the HTTP front, the management API and reloads share.
 #[derive(Debug)]
@@ -27,6 +30,42 @@ pub struct Shared {
     /// True once the drain of a graceful stop has ended: exchanges still running answer
     /// 503 at once.
     drain_ended: tokio::sync::watch::Sender<bool>,
+    /// The root of the endpoint actors.
+    registry: Addr<Registry>,
+    /// The front actors, told of each generation switch.
+    fronts: OnceLock<Vec<Front>>,
+}
+
+/// A front actor as the generation sees it: told of switches, asked for its report.
+#[derive(Debug)]
+pub(crate) struct Front {
+    /// Where a generation switch is told.
+    pub(crate) install: Recipient<Install>,
+    /// Where its report is asked.
+    pub(crate) report: Recipient<GetFront>,
+}
+
+/// The generation `generation` is now the one new requests get.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub(crate) struct Install {
+    pub(crate) generation: u64,
+}
+
+/// Asks a front for its report.
+#[derive(Debug, Message)]
+#[rtype(result = "FrontReport")]
+pub(crate) struct GetFront;
+
+/// What `GET /health/actors` shows of a front.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FrontReport {
+    /// `http`, `grpc` or `management`.
+    pub(crate) name: &'static str,
+    /// The address it listens on.
+    pub(crate) address: String,
+    /// The configuration generation new requests get.
+    pub(crate) generation: u64,
 }
 
 /// What a successful reload did.
@@ -47,7 +86,8 @@ pub struct ReloadSummary {
 // === impl Shared ===
 
 impl Shared {
-    /// The generation `runtime`, numbered 1, with what reloads need to build the next ones.
+    /// The generation `runtime`, numbered 1, with what reloads need to build the next ones;
+    /// its endpoint actors are installed under a new registry on `control`.
     pub(crate) fn new(
         runtime: Runtime,
         readiness: Readiness,
@@ -55,7 +95,14 @@ impl Shared {
         mediation_dir: PathBuf,
         limits: Limits,
     ) -> Self {
+        let registry = Registry::start(&control);
+        registry.do_send(registry::Install {
+            generation: 1,
+            members: runtime.endpoints.members(),
+        });
         Shared {
+            registry,
+            fronts: OnceLock::new(),
             runtime: ArcSwap::from_pointee(runtime),
             readiness,
             control,
@@ -65,6 +112,25 @@ impl Shared {
             reload_lock: tokio::sync::Mutex::new(()),
             drain_ended: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Sets the front actors told of generation switches (once, when the fronts started).
+    pub(crate) fn set_fronts(&self, fronts: Vec<Front>) {
+        self.fronts.get_or_init(|| fronts);
+    }
+
+    /// The report of every endpoint actor, leaves then groups, through the registry
+    /// (`None` when it did not answer).
+    pub(crate) async fn endpoint_reports(&self) -> Option<Vec<NodeReport>> {
+        self.registry.send(GetReports).await.ok()
+    }
+
+    /// What each front actor reports (those that answer).
+    pub(crate) async fn fronts(&self) -> Vec<FrontReport> {
+        let fronts = self.fronts.get().map_or(&[][..], Vec::as_slice);
+        let asks = fronts.iter().map(|f| f.report.send(GetFront));
+        let answers = futures_util::future::join_all(asks).await;
+        answers.into_iter().filter_map(Result::ok).collect()
     }
 
     /// The limits every generation runs with.
@@ -144,8 +210,18 @@ impl Shared {
             }
         }
         let apis = runtime.config.apis.len();
+        // The switch: requests that start from now on get the new generation; those in
+        // flight keep the one they started with.
+        let members = runtime.endpoints.members();
         self.runtime.store(Arc::new(runtime));
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.registry.do_send(registry::Install {
+            generation,
+            members,
+        });
+        for front in self.fronts.get().into_iter().flatten() {
+            front.install.do_send(Install { generation });
+        }
         tracing::info!(
             generation,
             apis,

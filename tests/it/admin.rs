@@ -1,7 +1,9 @@
 //! The management API: liveness, readiness, the actor tree, and reload.
 
-use crate::support::TestAxon;
+use std::time::Duration;
+
 use crate::support::backend::Backend;
+use crate::support::{TestAxon, eventually};
 
 const API: &str = r#"<api name="Svc" context="/svc"><resource methods="GET"><inSequence><send><endpoint key="Backend"/></send></inSequence></resource></api>"#;
 
@@ -40,6 +42,30 @@ async fn liveness_readiness_and_the_actor_tree() {
     assert_eq!(
         (alias["type"].as_str(), alias["target"].as_str()),
         (Some("key"), Some("Backend"))
+    );
+    let fronts: Vec<(String, String, u64)> = tree["fronts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (
+                text("name"),
+                text("address"),
+                f["generation"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let server = &axon.server;
+    let grpc = server.grpc_addr().expect("the tests run a gRPC front");
+    assert_eq!(
+        fronts,
+        vec![
+            ("http".into(), server.http_addr().to_string(), 1),
+            ("grpc".into(), grpc.to_string(), 1),
+            ("management".into(), server.management_addr().to_string(), 1)
+        ],
+        "one front actor per listener"
     );
     assert_eq!(axon.admin("/health/actors/Svc").await.1["type"], "api");
     assert_eq!(axon.admin("/health/actors/missing").await.0, 404);
@@ -81,6 +107,13 @@ async fn reload_keeps_health_of_unchanged_endpoints_and_rejects_bad_configuratio
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["endpoints_kept"], serde_json::json!(["Backend"]));
     assert_eq!(axon.get("/extra").await.status, 202);
+    let generation = summary["generation"].as_u64().unwrap();
+    eventually(Duration::from_secs(5), "fronts switched", || async {
+        let (_, tree) = axon.admin("/health/actors").await;
+        let fronts = tree["fronts"].as_array().cloned().unwrap_or_default();
+        fronts.len() == 3 && fronts.iter().all(|f| f["generation"] == generation)
+    })
+    .await;
     assert_eq!(axon.state("Backend").await, "OFF");
 
     // Changing the endpoint starts it afresh.

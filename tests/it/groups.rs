@@ -1,11 +1,12 @@
 //! Failover and load-balance groups end to end, over real backends on loopback.
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axon::endpoints::actor::Restart;
+use axon::endpoints::actor::{Panic, Report};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -763,34 +764,98 @@ async fn every_try_shares_the_groups_deadline() {
     );
 }
 
+/// Sent requests and failures of one leaf, as its report shows them.
+fn counters(report: &Value) -> (u64, u64) {
+    let c = &report["counters"];
+    (
+        c["sent"].as_u64().unwrap_or_default(),
+        c["failed"].as_u64().unwrap_or_default(),
+    )
+}
+
 #[actix_rt::test]
-async fn supervised_children_restart_with_their_health_state_intact() {
+async fn actors_whose_handler_panics_under_traffic_are_restarted_with_their_state_intact() {
     let secondary = Backend::named("secondary").await;
-    let axon = dead_primary_then(&secondary, "", "").await;
+    let qos = "<suspendOnFailure><initialDuration>60000</initialDuration></suspendOnFailure>";
+    let axon = dead_primary_then(&secondary, qos, "").await;
     assert_eq!(axon.get("/g").await.text(), "secondary");
-    eventually(Duration::from_secs(5), "SUSPENDED", || async {
-        axon.state("Primary").await == "SUSPENDED"
-    })
+    assert_eq!(axon.state("Primary").await, "SUSPENDED");
+    let stop = Cell::new(false);
+    let answers = RefCell::new(Vec::new());
+    let client = || async {
+        while !stop.get() {
+            let reply = axon.get("/g").await;
+            answers.borrow_mut().push((reply.status, reply.text()));
+        }
+    };
+    let served = || answers.borrow().len();
+    let driver = async {
+        eventually(Duration::from_secs(5), "traffic", || async {
+            served() >= 20
+        })
+        .await;
+        let before = (
+            axon.endpoint("Primary").await,
+            axon.endpoint("Secondary").await,
+        );
+        let rt = axon.server.shared().runtime();
+        for name in ["Primary", "Secondary"] {
+            let leaf = rt.endpoints.leaf_named(name).unwrap();
+            leaf.addr.do_send(Report::Panic { trial: false });
+        }
+        rt.endpoints.group_named("FO").unwrap().addr.do_send(Panic);
+        eventually(Duration::from_secs(5), "restarts counted", || async {
+            let report = axon.endpoint("FO").await;
+            report["restarts"] == 1
+                && child(&report, "Primary")["restarts"] == 1
+                && child(&report, "Secondary")["restarts"] == 1
+        })
+        .await;
+        let after_restart = served();
+        eventually(Duration::from_secs(5), "traffic after", || async {
+            served() >= after_restart + 20
+        })
+        .await;
+        stop.set(true);
+        before
+    };
+    let ((primary, secondary_before), _) = futures_util::future::join(
+        driver,
+        futures_util::future::join_all((0..4).map(|_| client())),
+    )
     .await;
-    let rt = axon.server.shared().runtime();
-    rt.endpoints
-        .leaf_named("Primary")
-        .unwrap()
-        .addr
-        .do_send(Restart);
-    rt.endpoints
-        .group_named("FO")
-        .unwrap()
-        .addr
-        .do_send(Restart);
-    eventually(Duration::from_secs(5), "restarts counted", || async {
-        let report = axon.endpoint("FO").await;
-        report["restarts"] == 1 && child(&report, "Primary")["restarts"] == 1
-    })
-    .await;
+
+    let wrong: Vec<_> = answers
+        .borrow()
+        .iter()
+        .filter(|(status, text)| (*status, text.as_str()) != (200, "secondary"))
+        .cloned()
+        .collect();
+    assert!(wrong.is_empty(), "clients saw errors: {wrong:?}");
     let report = axon.endpoint("Primary").await;
     assert_eq!(report["state"], "SUSPENDED", "{report}");
     assert_eq!(report["last_error"]["code"], 101503);
+    assert_eq!(
+        report["transitions"], primary["transitions"],
+        "history kept"
+    );
+    assert_eq!(counters(&report), counters(&primary));
+    assert_eq!(report["restarts"], 1);
+    assert!(report["last_restart"].is_string(), "{report}");
+    let secondary_after = axon.endpoint("Secondary").await;
+    assert!(
+        counters(&secondary_after).0 > counters(&secondary_before).0,
+        "counters kept and counting: {secondary_before} then {secondary_after}"
+    );
+    assert_eq!(secondary_after["state"], "ACTIVE");
+    let (_, tree) = axon.admin("/health/actors").await;
+    let fo = tree["endpoints"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["name"] == "FO"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(fo["restarts"], 1, "{tree}");
+    assert!(fo["last_restart"].is_string(), "{tree}");
     assert_eq!(
         trace(&axon.get("/g").await),
         "FO/Primary=skipped:SUSPENDED, FO/Secondary=200"

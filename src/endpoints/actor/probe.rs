@@ -30,10 +30,11 @@ use actix::WeakAddr;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::{EndpointActor, ErrorRecord, rfc3339};
+use super::{EndpointActor, ErrorRecord, contain, rfc3339};
 use crate::base::error::{EndpointError, ErrorKind, ProtocolState};
 use crate::config::{GrpcSpec, HealthCheckSpec, ProbeTarget, Target};
 use crate::endpoints::state::EndpointState;
+use crate::endpoints::state::{Admission, HealthMachine};
 use crate::endpoints::{grpc, http};
 
 /// A probe verdict for the actor.
@@ -128,21 +129,22 @@ impl From<&EndpointError> for ErrorRecord {
 impl Handler<Probed> for EndpointActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Probed, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Probed, ctx: &mut Self::Context) {
+        let name = self.info.name.clone();
+        contain(self, ctx, &name, |act, _| act.take_verdict(msg));
+        self.health.publish(&self.machine, false);
+    }
+}
+
+impl EndpointActor {
+    fn take_verdict(&mut self, msg: Probed) {
         let now = Instant::now();
-        let state = self.machine.state();
         let transition = match msg {
             Probed::Up { in_a_row } => self
                 .machine
                 .on_probe_success(&self.policy, &format!("passed {in_a_row} checks in a row")),
             Probed::Down(error) => {
-                let due = match state {
-                    EndpointState::Off => false,
-                    // Still suspended: the suspension already says so.
-                    EndpointState::Suspended => self.machine.ready(now),
-                    EndpointState::Active | EndpointState::Timeout => true,
-                };
-                if !due {
+                if !failure_counts(&self.machine, now) {
                     return;
                 }
                 let (_, t) = self.machine.on_failure(error.code, &self.policy, now);
@@ -154,8 +156,21 @@ impl Handler<Probed> for EndpointActor {
             t.reason = format!("health check: {}", t.reason);
             t
         }));
-        self.health.publish(&self.machine, false);
     }
+}
+
+/// Whether a failed probe counts now: while the endpoint may be tried ([`admit`]), and
+/// in TIMEOUT (which the failure advances); not while it is OFF or still suspended.
+///
+/// [`admit`]: crate::endpoints::state::admit
+fn failure_counts(machine: &HealthMachine, now: Instant) -> bool {
+    !matches!(
+        machine.admission(now),
+        Admission::NotReady {
+            state: EndpointState::Off | EndpointState::Suspended,
+            ..
+        }
+    )
 }
 
 /// What one leaf's checks ask, and how often.

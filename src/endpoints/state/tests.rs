@@ -261,3 +261,31 @@ fn state_encoding_round_trips() {
         assert_eq!(EndpointState::from_bits(s.bits()), s);
     }
 }
+
+#[test]
+fn admit_is_the_one_rule_of_every_state() {
+    use super::{Admission, admit};
+    let (now, later) = (Duration::ZERO, ms(5));
+    let refused = |state, wait: Duration| -> Admission {
+        Admission::NotReady {
+            state,
+            retry_in: (!wait.is_zero()).then_some(wait),
+        }
+    };
+    for trial in [false, true] {
+        assert_eq!(admit(EndpointState::Active, later, trial), Admission::Go);
+        let off = EndpointState::Off;
+        assert_eq!(admit(off, now, trial), refused(off, now));
+        assert_eq!(admit(EndpointState::Timeout, now, trial), Admission::Go);
+        let (timeout, suspended) = (EndpointState::Timeout, EndpointState::Suspended);
+        assert_eq!(admit(timeout, later, trial), refused(timeout, later));
+        assert_eq!(admit(suspended, later, trial), refused(suspended, later));
+    }
+    let suspended = EndpointState::Suspended;
+    assert_eq!(admit(suspended, now, false), Admission::Trial);
+    assert_eq!(
+        admit(suspended, now, true),
+        refused(suspended, now),
+        "one trial at a time"
+    );
+}
