@@ -34,10 +34,22 @@ static CAPTURE: Once = Once::new();
 
 #[actix_rt::test]
 async fn mediation_fixtures() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    run_corpus("tests/fixtures").await;
+}
+
+/// The compatibility corpus: configurations written the way WSO2 MI's documentation and
+/// tooling write them (not for Axon), in the same case format (see `tests/compat/README.md`).
+#[actix_rt::test]
+async fn compat_corpus() {
+    run_corpus("tests/compat").await;
+}
+
+/// Runs every case folder under `dir` (relative to the crate) and reports all failures.
+async fn run_corpus(dir: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let only = std::env::var("AXON_FIXTURE").ok();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("tests/fixtures exists")
+        .unwrap_or_else(|e| panic!("{dir} exists: {e}"))
         .filter_map(|it| it.ok().map(|it| it.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
@@ -50,7 +62,7 @@ async fn mediation_fixtures() {
     cases.sort();
     assert!(
         !cases.is_empty(),
-        "no fixture cases found in {}",
+        "no cases found in {}",
         root.display()
     );
     capture_logs();
@@ -67,7 +79,7 @@ async fn mediation_fixtures() {
     }
     assert!(
         failures.is_empty(),
-        "{} of {} fixture cases failed:\n{}",
+        "{} of {} cases in {dir} failed:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
