@@ -215,11 +215,7 @@ pub(crate) async fn send(
         .method
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
-    let no_body = msg
-        .get_axis2("NO_ENTITY_BODY")
-        .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
-        || (leaf.spec.format == Some(EndpointFormat::Rest)
-            && (method == Method::GET || method == Method::DELETE));
+    let no_body = sends_no_body(leaf, msg, &method);
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
@@ -230,6 +226,7 @@ pub(crate) async fn send(
     } else {
         msg.body.take()
     };
+    // Built and awaited here, so the request's future is never moved between steps.
     let sending = match body {
         Body::Empty => req.send(),
         Body::Full(bytes) => req.send_body(bytes),
@@ -244,39 +241,13 @@ pub(crate) async fn send(
     };
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
     let response = match tokio::time::timeout(deadline, sending).await {
-        // The backend cannot answer a request it has not received: the client's stall.
-        Err(_) if crate::message::body::ClientSide::waiting_on_client() => {
-            return Err(EndpointError::client_stalled(leaf.name.clone(), deadline).at(url));
-        }
-        Err(_) => {
-            return Err(EndpointError::timeout(
-                ProtocolState::RequestDone,
-                leaf.name.clone(),
-                format!("no response within {} ms", deadline.as_millis()),
-                leaf.spec.timeout.action == ResponseAction::Discard,
-            )
-            .at(url));
-        }
+        Err(_) => return Err(no_response(leaf, deadline).at(url)),
         Ok(Err(error)) => return Err(classify_send_error(error, &leaf.name).at(url)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
     let length =
-        declared_length(response.headers(), &leaf.name).map_err(|error| error.at(url.clone()))?;
-    if framing::unframed(
-        response.version(),
-        status,
-        response.headers(),
-        method == Method::HEAD,
-    ) {
-        return Err(EndpointError::new(
-            ErrorKind::Protocol,
-            ProtocolState::ResponseBody,
-            leaf.name.clone(),
-            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
-        )
-        .at(url));
-    }
+        response_length(leaf, &response, &method).map_err(|error| error.at(url.clone()))?;
     // The response's headers move into the message (no copy); its body stays a stream.
     let mut headers = HeaderMap::new();
     let mut response = response.map_body(|head, payload| {
@@ -301,6 +272,56 @@ pub(crate) async fn send(
     super::format::check_response(leaf, msg, limits)
         .await
         .map_err(|error| error.at(url))
+}
+
+/// Whether the request goes without a body: the message says so (`NO_ENTITY_BODY`), or
+/// a REST endpoint sends a GET or DELETE.
+fn sends_no_body(leaf: &Leaf, msg: &MessageContext, method: &Method) -> bool {
+    msg.get_axis2("NO_ENTITY_BODY")
+        .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
+        || (leaf.spec.format == Some(EndpointFormat::Rest)
+            && (*method == Method::GET || *method == Method::DELETE))
+}
+
+/// The failure of a request that had no response within `deadline`.
+fn no_response(leaf: &Leaf, deadline: Duration) -> EndpointError {
+    // The backend cannot answer a request it has not received: the client's stall.
+    if crate::message::body::ClientSide::waiting_on_client() {
+        return EndpointError::client_stalled(leaf.name.clone(), deadline);
+    }
+    EndpointError::timeout(
+        ProtocolState::RequestDone,
+        leaf.name.clone(),
+        format!("no response within {} ms", deadline.as_millis()),
+        leaf.spec.timeout.action == ResponseAction::Discard,
+    )
+}
+
+/// The declared length of a response's body.
+///
+/// # Errors
+/// A length that cannot be trusted, or a body delimited by the close of the connection
+/// ([`ErrorKind::Protocol`]).
+fn response_length<S>(
+    leaf: &Leaf,
+    response: &awc::ClientResponse<S>,
+    method: &Method,
+) -> Result<Option<u64>, EndpointError> {
+    let length = declared_length(response.headers(), &leaf.name)?;
+    if framing::unframed(
+        response.version(),
+        response.status(),
+        response.headers(),
+        *method == Method::HEAD,
+    ) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
+        ));
+    }
+    Ok(length)
 }
 
 /// The backend URL for `msg`: the leaf's address with the postfix and the query its format
