@@ -215,17 +215,12 @@ pub(crate) async fn send(
         .method
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
-    let no_body = sends_no_body(leaf, msg, &method);
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
         .no_decompress();
     forwarded_headers(msg, req.headers_mut());
-    let body = if no_body {
-        Body::Empty
-    } else {
-        msg.body.take()
-    };
+    let body = request_body(leaf, msg, &method);
     // Built and awaited here, so the request's future is never moved between steps.
     let sending = match body {
         Body::Empty => req.send(),
@@ -259,11 +254,7 @@ pub(crate) async fn send(
     let body = if method == Method::HEAD || length == Some(0) {
         Body::Empty
     } else {
-        let idle = leaf
-            .spec
-            .timeout
-            .duration
-            .unwrap_or(limits.backend_read_timeout);
+        let idle = read_idle(leaf, limits);
         let watched =
             watched::Watched::new(Box::pin(payload), length, idle, leaf, url.clone(), msg.id);
         Body::stream(Box::pin(watched), length)
@@ -274,13 +265,27 @@ pub(crate) async fn send(
         .map_err(|error| error.at(url))
 }
 
-/// Whether the request goes without a body: the message says so (`NO_ENTITY_BODY`), or
-/// a REST endpoint sends a GET or DELETE.
-fn sends_no_body(leaf: &Leaf, msg: &MessageContext, method: &Method) -> bool {
-    msg.get_axis2("NO_ENTITY_BODY")
+/// The body to send: none when the message says so (`NO_ENTITY_BODY`), or when a REST
+/// endpoint sends a GET or DELETE; else the message's.
+fn request_body(leaf: &Leaf, msg: &mut MessageContext, method: &Method) -> Body {
+    let no_body = msg
+        .get_axis2("NO_ENTITY_BODY")
         .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
         || (leaf.spec.format == Some(EndpointFormat::Rest)
-            && (*method == Method::GET || *method == Method::DELETE))
+            && (*method == Method::GET || *method == Method::DELETE));
+    if no_body {
+        Body::Empty
+    } else {
+        msg.body.take()
+    }
+}
+
+/// The longest wait for the next bytes of a response body.
+fn read_idle(leaf: &Leaf, limits: &Limits) -> Duration {
+    leaf.spec
+        .timeout
+        .duration
+        .unwrap_or(limits.backend_read_timeout)
 }
 
 /// The failure of a request that had no response within `deadline`.
