@@ -64,7 +64,14 @@ pub(crate) async fn change(
     };
     let requested = match requested_change(query.into_inner(), &body) {
         Ok(change) => change,
-        Err(response) => return response,
+        Err(error) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be JSON like {{\"action\": \"Publish\"}} or {{\"state\": \"PUBLISHED\"}}: {error}"
+                ),
+            );
+        }
     };
     let result = match requested {
         Change {
@@ -92,21 +99,14 @@ pub(crate) async fn change(
 }
 
 /// The change asked for: the body's fields, else the query's.
-fn requested_change(query: Change, body: &[u8]) -> Result<Change, HttpResponse> {
+///
+/// # Errors
+/// A body that is not a change in JSON.
+fn requested_change(query: Change, body: &[u8]) -> Result<Change, serde_json::Error> {
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         Change::default()
     } else {
-        match serde_json::from_slice::<Change>(body) {
-            Ok(change) => change,
-            Err(error) => {
-                return Err(problem(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "the body must be JSON like {{\"action\": \"Publish\"}} or {{\"state\": \"PUBLISHED\"}}: {error}"
-                    ),
-                ));
-            }
-        }
+        serde_json::from_slice::<Change>(body)?
     };
     Ok(Change {
         action: from_body.action.or(query.action),
