@@ -200,18 +200,8 @@ pub fn check(args: &CheckArgs) -> ExitCode {
 /// # Errors
 /// When a port cannot be bound or the server fails to start.
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mediation = match Mediation::load(&args.mediation) {
-        Ok(mediation) => mediation,
-        Err(diags) => {
-            for d in diags.sorted() {
-                eprintln!("{d}");
-            }
-            eprintln!(
-                "axon: the configuration in {} is invalid; not starting",
-                args.mediation.display()
-            );
-            return Ok(ExitCode::from(EXIT_CONFIG));
-        }
+    let Some(mediation) = load_or_report(&args.mediation) else {
+        return Ok(ExitCode::from(EXIT_CONFIG));
     };
     for w in &mediation.config.warnings {
         tracing::warn!("{w}");
@@ -234,33 +224,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         grpc,
         grpc_tls,
         workers: args.workers,
-        limits: Limits {
-            max_body: args.max_body_bytes,
-            global_timeout: Duration::from_millis(args.global_timeout_ms),
-            grpc_max_connections: args.grpc_max_connections,
-            grpc_handshake_timeout: Duration::from_millis(args.grpc_handshake_timeout_ms),
-            grpc_preface_timeout: Duration::from_millis(args.grpc_preface_timeout_ms),
-            grpc_idle_timeout: Duration::from_secs(args.grpc_idle_timeout_secs),
-            grpc_max_streams_per_connection: args.grpc_max_streams_per_connection,
-            grpc_max_streams: args.grpc_max_streams,
-            grpc_max_control_frames_per_sec: args.grpc_max_control_frames_per_sec,
-            body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
-            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
-            keep_alive: Duration::from_millis(args.keep_alive_ms),
-            max_header_bytes: args.max_header_bytes,
-            max_connections: args.max_connections,
-            drain_timeout: Duration::from_millis(args.drain_timeout_ms),
-            allow_trace: args.allow_trace,
-            backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
-            grpc_backend_connections: args.grpc_backend_connections,
-            grpc_backend_streams: args.grpc_backend_streams,
-            grpc_backend_stream_window: args.grpc_backend_stream_window,
-            xml: crate::message::XmlLimits {
-                max_nodes: args.max_xml_nodes,
-                max_attributes: args.max_xml_attributes,
-                max_memory: args.max_xml_memory,
-            },
-        },
+        limits: limits(&args),
         management_hosts: args.management_host.clone(),
     };
     let system = actix_rt::System::new();
@@ -270,6 +234,54 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, std::io::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration in `dir`, or `None` after printing why it is invalid.
+fn load_or_report(dir: &Path) -> Option<Mediation> {
+    match Mediation::load(dir) {
+        Ok(mediation) => Some(mediation),
+        Err(diags) => {
+            for d in diags.sorted() {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "axon: the configuration in {} is invalid; not starting",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+/// The limits `axon serve` was given.
+fn limits(args: &ServeArgs) -> Limits {
+    Limits {
+        max_body: args.max_body_bytes,
+        global_timeout: Duration::from_millis(args.global_timeout_ms),
+        grpc_max_connections: args.grpc_max_connections,
+        grpc_handshake_timeout: Duration::from_millis(args.grpc_handshake_timeout_ms),
+        grpc_preface_timeout: Duration::from_millis(args.grpc_preface_timeout_ms),
+        grpc_idle_timeout: Duration::from_secs(args.grpc_idle_timeout_secs),
+        grpc_max_streams_per_connection: args.grpc_max_streams_per_connection,
+        grpc_max_streams: args.grpc_max_streams,
+        grpc_max_control_frames_per_sec: args.grpc_max_control_frames_per_sec,
+        body_read_timeout: Duration::from_millis(args.body_read_timeout_ms),
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+        keep_alive: Duration::from_millis(args.keep_alive_ms),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        allow_trace: args.allow_trace,
+        backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
+        grpc_backend_connections: args.grpc_backend_connections,
+        grpc_backend_streams: args.grpc_backend_streams,
+        grpc_backend_stream_window: args.grpc_backend_stream_window,
+        xml: crate::message::XmlLimits {
+            max_nodes: args.max_xml_nodes,
+            max_attributes: args.max_xml_attributes,
+            max_memory: args.max_xml_memory,
+        },
+    }
 }
 
 /// Binds a listener with a production backlog: the standard library's 128 drops SYNs in

@@ -297,70 +297,57 @@ impl Runtime {
         let mut handling: Option<Failure> = None;
         loop {
             let end = self.run_flow(&env, current, &mut msg).await;
-            let failure = match end {
+            let (handler, failure) = match end {
                 FlowEnd::Respond => return self.respond(msg, handling.as_ref()),
                 FlowEnd::Drop => return Reply::Accepted(msg),
                 FlowEnd::Loopback => {
                     msg.loop_back();
-                    match out_seq.take() {
-                        Some(next) => {
-                            current = next;
-                            continue;
-                        }
-                        None => return self.respond(msg, handling.as_ref()),
-                    }
+                    let Some(next) = out_seq.take() else {
+                        return self.respond(msg, handling.as_ref());
+                    };
+                    current = next;
+                    continue;
                 }
-                FlowEnd::Finished => {
-                    if let Some(failure) = handling {
-                        // A fault sequence that neither responds nor drops: built-in reply.
-                        return builtin(&failure, msg);
-                    }
-                    if msg.is_response() {
-                        return self.respond(msg, None);
-                    }
-                    tracing::warn!(message_id = %msg.id, "The in-sequence ended without send, respond or drop; answering 202 Accepted");
-                    return Reply::Accepted(msg);
-                }
+                FlowEnd::Finished => return self.finished(msg, handling),
                 FlowEnd::Send { endpoint, receive } => {
                     if msg.is_response() && endpoint.is_none() {
                         return self.respond(msg, handling.as_ref());
                     }
                     match self.send(endpoint, &mut msg).await {
-                        Ok(()) => match receive.or(out_seq) {
-                            Some(next) => {
-                                out_seq = None;
-                                current = next;
-                                continue;
-                            }
-                            None => return self.respond(msg, None),
-                        },
-                        Err(failure) => {
-                            let handler = endpoint.and_then(|id| self.config.endpoint(id).on_error);
-                            (handler, failure)
+                        Ok(()) => {
+                            let Some(next) = receive.or(out_seq) else {
+                                return self.respond(msg, None);
+                            };
+                            out_seq = None;
+                            current = next;
+                            continue;
                         }
+                        Err(failure) => (self.on_error(endpoint), failure),
                     }
                 }
                 FlowEnd::Fault { handler, failure } => (handler, failure),
             };
-            let (handler, failure) = failure;
-            if handling.is_some() {
-                // A failure inside a fault handler: Axon's built-in handling answers.
+            let handler = handler.or(root_fault);
+            let Some(h) = fault_handler(&mut msg, handling.is_some(), handler, &failure) else {
                 return builtin(&failure, msg);
-            }
-            set_error_properties(&mut msg, &failure);
-            if failure.skips_fault_sequence() {
-                return builtin(&failure, msg);
-            }
-            match handler.or(root_fault) {
-                Some(h) => {
-                    msg.fault_status = Some(failure.status());
-                    handling = Some(failure);
-                    out_seq = None;
-                    current = h;
-                }
-                None => return builtin(&failure, msg),
-            }
+            };
+            handling = Some(failure);
+            out_seq = None;
+            current = h;
         }
+    }
+
+    /// The reply of a flow that ran to its end without respond, send or drop.
+    fn finished(&self, msg: MessageContext, handling: Option<Failure>) -> Reply {
+        if let Some(failure) = handling {
+            // A fault sequence that neither responds nor drops: built-in reply.
+            return builtin(&failure, msg);
+        }
+        if msg.is_response() {
+            return self.respond(msg, None);
+        }
+        tracing::warn!(message_id = %msg.id, "The in-sequence ended without send, respond or drop; answering 202 Accepted");
+        Reply::Accepted(msg)
     }
 
     fn respond(&self, mut msg: MessageContext, handling: Option<&Failure>) -> Reply {
@@ -417,16 +404,9 @@ impl Runtime {
         let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
         push_sequence(&mut frames, self, start);
         loop {
-            let Some(top) = frames.last_mut() else {
+            let Some(mediator) = next_mediator(&mut frames, msg) else {
                 return FlowEnd::Finished;
             };
-            let Some(mediator) = top.mediators.get(top.next) else {
-                if frames.pop().is_some_and(|f| f.template) {
-                    msg.pop_func_scope();
-                }
-                continue;
-            };
-            top.next += 1;
             // A step that reads a large payload runs off the I/O worker.
             let step = if off_worker::heavy_body(&msg.body) && mediator.reads_payload() {
                 self.mediate_off_worker(&mut frames, msg).await
@@ -437,26 +417,14 @@ impl Runtime {
                 Ok(step) => step,
                 Err(error) => return fault(&frames, Failure::of_mediation(msg, error)),
             };
-            if matches!(
-                step,
-                Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. }
-            ) && frames.len() >= MAX_FRAMES
-            {
-                let error = MediationError::Failed(format!(
-                    "sequences are nested deeper than {MAX_FRAMES} levels (does a computed sequence key call itself?)"
-                ));
-                return fault(&frames, Failure::Mediation(error));
+            if let Some(end) = too_deep(&frames, &step) {
+                return end;
             }
+            // The awaits stay here, so no step's future is moved between functions.
             match step {
                 Step::Continue => {}
                 Step::Sequence(id) => push_sequence(&mut frames, self, id),
-                Step::Mediators(list) => frames.push(Frame {
-                    mediators: list,
-                    next: 0,
-                    on_error: None,
-                    template: false,
-                    seq: None,
-                }),
+                Step::Mediators(list) => push_branch(&mut frames, list),
                 Step::Template { sequence, params } => {
                     msg.push_func_scope(params);
                     push_sequence(&mut frames, self, sequence);
@@ -465,15 +433,8 @@ impl Runtime {
                     }
                 }
                 Step::NeedBody => {
-                    if !matches!(msg.body, crate::message::Body::Stream { .. }) {
-                        // The body is in memory already: asking again would loop forever.
-                        let error = MediationError::Failed(
-                            "a mediator asked for a body that is already read".into(),
-                        );
-                        return fault(&frames, Failure::Mediation(error));
-                    }
-                    if let Some(top) = frames.last_mut() {
-                        top.next -= 1;
+                    if let Some(end) = rewind_for_body(&mut frames, msg) {
+                        return end;
                     }
                     if let Err(error) = msg.body.buffer(self.limits.max_body).await {
                         return fault(&frames, Failure::of_mediation(msg, error.into()));
@@ -481,14 +442,7 @@ impl Runtime {
                 }
                 Step::Call(endpoint) => {
                     if let Err(failure) = self.send(endpoint, msg).await {
-                        let on_error = endpoint.and_then(|id| self.config.endpoint(id).on_error);
-                        return match on_error {
-                            Some(h) => FlowEnd::Fault {
-                                handler: Some(h),
-                                failure,
-                            },
-                            None => fault(&frames, failure),
-                        };
+                        return self.call_failed(&frames, endpoint, failure);
                     }
                 }
                 Step::Send { endpoint, receive } => return FlowEnd::Send { endpoint, receive },
@@ -496,6 +450,28 @@ impl Runtime {
                 Step::Drop => return FlowEnd::Drop,
                 Step::Loopback => return FlowEnd::Loopback,
             }
+        }
+    }
+
+    /// The error handler of `endpoint`, if it has one.
+    fn on_error(&self, endpoint: Option<EndpointId>) -> Option<SeqId> {
+        endpoint.and_then(|id| self.config.endpoint(id).on_error)
+    }
+
+    /// The end of a flow whose `call` to `endpoint` failed: the endpoint's own error
+    /// handler, else the nearest frame's.
+    fn call_failed(
+        &self,
+        frames: &[Frame<'_>],
+        endpoint: Option<EndpointId>,
+        failure: Failure,
+    ) -> FlowEnd {
+        match self.on_error(endpoint) {
+            Some(h) => FlowEnd::Fault {
+                handler: Some(h),
+                failure,
+            },
+            None => fault(frames, failure),
         }
     }
 }
@@ -514,6 +490,84 @@ fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, rt: &'c Runtime, id: SeqId) {
 fn fault(frames: &[Frame<'_>], failure: Failure) -> FlowEnd {
     let handler = frames.iter().rev().find_map(|f| f.on_error);
     FlowEnd::Fault { handler, failure }
+}
+/// The next mediator to run, leaving the frames that are done (a template's parameters
+/// leave with it); `None` when the flow has run to its end.
+fn next_mediator<'c>(
+    frames: &mut Vec<Frame<'c>>,
+    msg: &mut MessageContext,
+) -> Option<&'c dyn Mediator> {
+    loop {
+        let top = frames.last_mut()?;
+        if let Some(mediator) = top.mediators.get(top.next) {
+            top.next += 1;
+            return Some(mediator.as_ref());
+        }
+        if frames.pop().is_some_and(|f| f.template) {
+            msg.pop_func_scope();
+        }
+    }
+}
+
+/// Runs the mediators of a branch next.
+fn push_branch<'c>(frames: &mut Vec<Frame<'c>>, list: &'c [Box<dyn Mediator>]) {
+    frames.push(Frame {
+        mediators: list,
+        next: 0,
+        on_error: None,
+        template: false,
+        seq: None,
+    });
+}
+
+/// The fault of a `step` that would nest the flow deeper than [`MAX_FRAMES`].
+fn too_deep(frames: &[Frame<'_>], step: &Step<'_>) -> Option<FlowEnd> {
+    if matches!(
+        step,
+        Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. }
+    ) && frames.len() >= MAX_FRAMES
+    {
+        let error = MediationError::Failed(format!(
+            "sequences are nested deeper than {MAX_FRAMES} levels (does a computed sequence key call itself?)"
+        ));
+        return Some(fault(frames, Failure::Mediation(error)));
+    }
+    None
+}
+
+/// Makes the mediator that asked for the body run again once it is read; the fault when
+/// the body is in memory already (asking again would loop forever).
+fn rewind_for_body(frames: &mut [Frame<'_>], msg: &MessageContext) -> Option<FlowEnd> {
+    if !matches!(msg.body, crate::message::Body::Stream { .. }) {
+        let error =
+            MediationError::Failed("a mediator asked for a body that is already read".into());
+        return Some(fault(frames, Failure::Mediation(error)));
+    }
+    if let Some(top) = frames.last_mut() {
+        top.next -= 1;
+    }
+    None
+}
+
+/// The fault handler to run for `failure` (`handler`, when the failure may run one), with
+/// the error properties set; `None` when Axon's built-in handling answers: for a
+/// failure inside a fault handler (`handling`), or one that skips fault sequences.
+fn fault_handler(
+    msg: &mut MessageContext,
+    handling: bool,
+    handler: Option<SeqId>,
+    failure: &Failure,
+) -> Option<SeqId> {
+    if handling {
+        return None;
+    }
+    set_error_properties(msg, failure);
+    if failure.skips_fault_sequence() {
+        return None;
+    }
+    let handler = handler?;
+    msg.fault_status = Some(failure.status());
+    Some(handler)
 }
 
 fn set_error_properties(msg: &mut MessageContext, failure: &Failure) {

@@ -62,6 +62,28 @@ async fn drain(front: &Addr<FrontActor>, graceful: bool) {
     }
 }
 
+/// Each traffic port's share of the descriptors, keeping a reserve for the management
+/// API (front::limits); the gRPC port, when there is one, is the second.
+fn port_cap(grpc: bool) -> usize {
+    let nofile = front::limits::raise_nofile_limit();
+    let traffic_ports = 1 + u64::from(grpc);
+    front::limits::connection_cap(nofile, traffic_ports)
+}
+
+/// Tells `shared` the front actors that take new configurations and reports.
+fn set_fronts(shared: &Shared, fronts: [Option<&Addr<FrontActor>>; 3]) {
+    shared.set_fronts(
+        fronts
+            .into_iter()
+            .flatten()
+            .map(|f| Front {
+                install: f.clone().recipient(),
+                report: f.clone().recipient(),
+            })
+            .collect(),
+    );
+}
+
 // === impl Server ===
 
 impl Server {
@@ -92,11 +114,7 @@ impl Server {
         let workers = options
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        // Each traffic port's share of the descriptors, keeping a reserve for the
-        // management API (front::limits).
-        let nofile = front::limits::raise_nofile_limit();
-        let traffic_ports = 1 + u64::from(options.grpc.is_some());
-        let port_cap = front::limits::connection_cap(nofile, traffic_ports);
+        let port_cap = port_cap(options.grpc.is_some());
         let http = front::http::serve(shared.clone(), options.http, workers, port_cap)?;
         let hosts = admin::guard::AllowedHosts::new(&options.management_hosts);
         let management = admin::serve(shared.clone(), options.management, hosts)?;
@@ -117,17 +135,7 @@ impl Server {
         let grpc = grpc
             .zip(grpc_addr)
             .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
-        let fronts = [Some(&http), grpc.as_ref(), Some(&management)];
-        shared.set_fronts(
-            fronts
-                .into_iter()
-                .flatten()
-                .map(|f| Front {
-                    install: f.clone().recipient(),
-                    report: f.clone().recipient(),
-                })
-                .collect(),
-        );
+        set_fronts(&shared, [Some(&http), grpc.as_ref(), Some(&management)]);
         readiness.listeners_up();
         tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
         Ok(Server {

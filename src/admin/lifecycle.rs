@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
-use crate::base::lifecycle::{ApiLife, Lifecycle, TransitionError};
+use crate::base::lifecycle::{ApiLife, Changed, Lifecycle, TransitionError};
 use crate::endpoints::actor::rfc3339;
 use crate::engine::live::Shared;
 
@@ -62,27 +62,26 @@ pub(crate) async fn change(
     let Some(life) = rt.apis.named(&name) else {
         return no_api(&name);
     };
-    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
-        Change::default()
-    } else {
-        match serde_json::from_slice::<Change>(&body) {
-            Ok(change) => change,
-            Err(error) => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "the body must be JSON like {{\"action\": \"Publish\"}} or {{\"state\": \"PUBLISHED\"}}: {error}"
-                    ),
-                );
-            }
+    let requested = match requested_change(query.into_inner(), &body) {
+        Ok(change) => change,
+        Err(error) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be JSON like {{\"action\": \"Publish\"}} or {{\"state\": \"PUBLISHED\"}}: {error}"
+                ),
+            );
         }
     };
-    let query = query.into_inner();
-    let action = from_body.action.or(query.action);
-    let state = from_body.state.or(query.state);
-    let result = match (action, state) {
-        (Some(action), None) => life.act(&action),
-        (None, Some(state)) => match Lifecycle::parse(&state) {
+    let result = match requested {
+        Change {
+            action: Some(action),
+            state: None,
+        } => life.act(&action),
+        Change {
+            action: None,
+            state: Some(state),
+        } => match Lifecycle::parse(&state) {
             Some(target) => life.move_to(target),
             None => Err(TransitionError::Unknown {
                 what: "state",
@@ -96,6 +95,27 @@ pub(crate) async fn change(
             );
         }
     };
+    changed(life, result)
+}
+
+/// The change asked for: the body's fields, else the query's.
+///
+/// # Errors
+/// A body that is not a change in JSON.
+fn requested_change(query: Change, body: &[u8]) -> Result<Change, serde_json::Error> {
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        Change::default()
+    } else {
+        serde_json::from_slice::<Change>(body)?
+    };
+    Ok(Change {
+        action: from_body.action.or(query.action),
+        state: from_body.state.or(query.state),
+    })
+}
+
+/// The answer to a change of `life`: its new state, or why it did not change.
+fn changed(life: &ApiLife, result: Result<Changed, TransitionError>) -> HttpResponse {
     match result {
         Ok(changed) => {
             let mut body = state_json(life);

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::budget::{AttributeError, Budget, LimitError, XmlLimits, unique_attributes};
 use super::diag::{Diagnostic, Loc, Severity};
@@ -360,11 +360,7 @@ pub(crate) fn parse_message(
     parse_bounded(file, src, Some(Budget::new(limits)))
 }
 
-fn parse_bounded(
-    file: Arc<str>,
-    src: &str,
-    mut budget: Option<Budget>,
-) -> Result<Element, Diagnostic> {
+fn parse_bounded(file: Arc<str>, src: &str, budget: Option<Budget>) -> Result<Element, Diagnostic> {
     // quick-xml skips a leading byte-order mark and counts its positions after it: unless
     // every leading mark goes here too, offsets point three bytes early (inside a
     // character, which panicked when sliced).
@@ -376,21 +372,17 @@ fn parse_bounded(
     cfg.check_end_names = true;
     cfg.expand_empty_elements = false;
 
-    let mut stack: Vec<(Element, HashMap<String, String>)> = Vec::new();
-    let mut root: Option<Element> = None;
-    let mut ns_scopes: Vec<HashMap<String, String>> = Vec::new();
-    let no_namespaces: Arc<[(String, String)]> = Arc::from(Vec::new());
-
+    let mut tree = Tree::new(budget);
     let fail = |offset: u64, message: String| Diagnostic {
         loc: index.loc(offset as usize),
         severity: Severity::Error,
         message,
     };
-
     loop {
         let start = reader.buffer_position();
         let event = match reader.read_event() {
-            Ok(ev) => ev,
+            Ok(Event::Eof) => break,
+            Ok(event) => event,
             Err(error) => {
                 return Err(fail(
                     reader.error_position(),
@@ -398,86 +390,133 @@ fn parse_bounded(
                 ));
             }
         };
+        tree.take(event, start as usize, (src, &index))
+            .map_err(|error| fail(start, error.to_string()))?;
+    }
+    tree.finish(&index)
+}
+
+/// A document being built: its open elements (each with the namespaces it declares), its
+/// finished root, and a message's budget (none for a configuration).
+struct Tree {
+    stack: Vec<(Element, HashMap<String, String>)>,
+    root: Option<Element>,
+    ns_scopes: Vec<HashMap<String, String>>,
+    no_namespaces: Arc<[(String, String)]>,
+    budget: Option<Budget>,
+}
+
+impl Tree {
+    fn new(budget: Option<Budget>) -> Self {
+        Self {
+            stack: Vec::new(),
+            root: None,
+            ns_scopes: Vec::new(),
+            no_namespaces: Arc::from(Vec::new()),
+            budget,
+        }
+    }
+
+    /// Adds what one event (read at `start`) says to the tree.
+    fn take(
+        &mut self,
+        event: Event<'_>,
+        start: usize,
+        src: (&str, &LineIndex<'_>),
+    ) -> Result<(), SyntaxError> {
         match event {
-            Event::Start(tag) | Event::Empty(tag) if root.is_some() && stack.is_empty() => {
-                let _ = tag;
-                return Err(fail(
-                    start,
-                    "malformed XML: more than one root element".into(),
-                ));
+            Event::Start(_) | Event::Empty(_) if self.root.is_some() && self.stack.is_empty() => {
+                Err(SyntaxError::SecondRoot)
             }
-            Event::Start(ref tag) | Event::Empty(ref tag) => {
-                let depth = stack.len() + 1;
-                match budget {
-                    Some(_) => Budget::depth(depth).map_err(SyntaxError::from),
-                    None => config_depth(depth),
-                }
-                .map_err(|error| fail(start, error.to_string()))?;
-                let inherited = stack.last().map_or(&no_namespaces, |(p, _)| &p.namespaces);
-                let (el, decls) = open_element(
-                    tag,
-                    start as usize,
-                    (src, &index),
-                    &ns_scopes,
-                    inherited,
-                    budget.as_mut(),
-                )
-                .map_err(|error| fail(start, error.to_string()))?;
-                if matches!(event, Event::Start(_)) {
-                    ns_scopes.push(decls.clone());
-                    stack.push((el, decls));
-                } else {
-                    attach(&mut stack, &mut root, el);
-                }
-            }
+            Event::Start(ref tag) => self.open(tag, start, src, true),
+            Event::Empty(ref tag) => self.open(tag, start, src, false),
             Event::End(_) => {
-                ns_scopes.pop();
-                if let Some((el, _)) = stack.pop() {
-                    attach(&mut stack, &mut root, el);
+                self.ns_scopes.pop();
+                if let Some((el, _)) = self.stack.pop() {
+                    attach(&mut self.stack, &mut self.root, el);
                 }
+                Ok(())
             }
             Event::Text(text) => {
                 let content = text.xml10_content();
-                let inside = root.is_some() || !stack.is_empty();
-                push_text(&mut stack, &content, inside, budget.as_mut())
-                    .map_err(|error| fail(start, error.to_string()))?;
+                let inside = self.root.is_some() || !self.stack.is_empty();
+                push_text(&mut self.stack, &content, inside, self.budget.as_mut())
             }
             Event::CData(cdata) => {
                 let content = cdata.xml10_content();
-                push_text(&mut stack, &content, true, budget.as_mut())
-                    .map_err(|error| fail(start, error.to_string()))?;
+                push_text(&mut self.stack, &content, true, self.budget.as_mut())
             }
             Event::GeneralRef(reference) => {
-                let resolved = match reference.resolve_char_ref() {
-                    Ok(Some(ch)) => ch.to_string(),
-                    Ok(None) => match predefined_entity(&reference) {
-                        Some(s) => s.to_owned(),
-                        None => {
-                            return Err(fail(
-                                start,
-                                format!("malformed XML: unknown entity `&{};`", &*reference),
-                            ));
-                        }
-                    },
-                    Err(error) => {
-                        return Err(fail(start, format!("malformed XML: {error}")));
-                    }
-                };
-                push_text(&mut stack, &resolved, true, budget.as_mut())
-                    .map_err(|error| fail(start, error.to_string()))?;
+                let resolved = resolve_reference(&reference)?;
+                push_text(&mut self.stack, &resolved, true, self.budget.as_mut())
             }
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
-            Event::Eof => break,
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Eof => {
+                Ok(())
+            }
         }
     }
-    if let Some((el, _)) = stack.last() {
-        return Err(Diagnostic {
-            loc: el.loc.clone(),
-            severity: Severity::Error,
-            message: format!("malformed XML: element `{}` is never closed", el.name),
-        });
+
+    /// Opens the element `tag`; one that is `open` stays on the stack for its children.
+    fn open(
+        &mut self,
+        tag: &BytesStart<'_>,
+        start: usize,
+        src: (&str, &LineIndex<'_>),
+        open: bool,
+    ) -> Result<(), SyntaxError> {
+        let depth = self.stack.len() + 1;
+        match self.budget {
+            Some(_) => Budget::depth(depth).map_err(SyntaxError::from),
+            None => config_depth(depth),
+        }?;
+        let inherited = self
+            .stack
+            .last()
+            .map_or(&self.no_namespaces, |(p, _)| &p.namespaces);
+        let (el, decls) = open_element(
+            tag,
+            start,
+            src,
+            &self.ns_scopes,
+            inherited,
+            self.budget.as_mut(),
+        )?;
+        if open {
+            self.ns_scopes.push(decls.clone());
+            self.stack.push((el, decls));
+        } else {
+            attach(&mut self.stack, &mut self.root, el);
+        }
+        Ok(())
     }
-    root.ok_or_else(|| fail(0, "malformed XML: the document has no root element".into()))
+
+    /// The root element, once every element is closed.
+    fn finish(self, index: &LineIndex<'_>) -> Result<Element, Diagnostic> {
+        if let Some((el, _)) = self.stack.last() {
+            return Err(Diagnostic {
+                loc: el.loc.clone(),
+                severity: Severity::Error,
+                message: format!("malformed XML: element `{}` is never closed", el.name),
+            });
+        }
+        self.root.ok_or_else(|| Diagnostic {
+            loc: index.loc(0),
+            severity: Severity::Error,
+            message: "malformed XML: the document has no root element".into(),
+        })
+    }
+}
+
+/// The text a character or entity reference stands for.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, SyntaxError> {
+    match reference.resolve_char_ref() {
+        Ok(Some(ch)) => Ok(ch.to_string()),
+        Ok(None) => match predefined_entity(reference) {
+            Some(s) => Ok(s.to_owned()),
+            None => Err(SyntaxError::UnknownEntity((**reference).to_owned())),
+        },
+        Err(error) => Err(SyntaxError::Reference(error.to_string())),
+    }
 }
 
 fn predefined_entity(name: &str) -> Option<&'static str> {
@@ -538,14 +577,45 @@ fn open_element(
     budget: Option<&mut Budget>,
 ) -> Result<(Element, HashMap<String, String>), SyntaxError> {
     let name: String = tag.name().as_ref().to_owned();
-    let mut attrs = Vec::new();
-    // A configuration keeps quick-xml's own checks, one attribute at a time as before
-    // (the same errors in the same order); a message is counted against its budget and
-    // checked for duplicates in linear time.
-    type Attrs<'t> = Box<
-        dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, SyntaxError>> + 't,
-    >;
-    let parsed: Attrs<'_> = match budget {
+    let parsed = checked_attributes(tag, &name, budget)?;
+    let (attrs, decls) = read_attributes(parsed, offset + 1 + name.len(), offset, (src, index))?;
+    let prefix = name.split_once(':').map(|(p, _)| p).unwrap_or("");
+    let ns = decls
+        .get(prefix)
+        .cloned()
+        .or_else(|| scopes.iter().rev().find_map(|s| s.get(prefix).cloned()))
+        .filter(|uri| !uri.is_empty());
+    if !prefix.is_empty() && ns.is_none() {
+        return Err(SyntaxError::UndeclaredPrefix(prefix.to_owned()));
+    }
+    let namespaces = namespaces_in_scope(inherited, &decls);
+    Ok((
+        Element {
+            name,
+            ns,
+            attrs,
+            children: Vec::new(),
+            loc: index.loc(offset),
+            namespaces,
+        },
+        decls,
+    ))
+}
+
+/// A start tag's attributes, each checked as it is read.
+type Attrs<'t> = Box<
+    dyn Iterator<Item = Result<quick_xml::events::attributes::Attribute<'t>, SyntaxError>> + 't,
+>;
+
+/// The attributes of `tag` (named `name`). A configuration keeps quick-xml's own checks,
+/// one attribute at a time as before (the same errors in the same order); a message is
+/// counted against its budget and checked for duplicates in linear time.
+fn checked_attributes<'t>(
+    tag: &'t BytesStart<'_>,
+    name: &str,
+    budget: Option<&mut Budget>,
+) -> Result<Attrs<'t>, SyntaxError> {
+    Ok(match budget {
         Some(b) => {
             b.node(name.len())?;
             let all = unique_attributes(tag, b)?;
@@ -559,14 +629,23 @@ fn open_element(
             all.with_checks(true);
             Box::new(all.map(|a| a.map_err(|error| AttributeError::Malformed(error).into())))
         }
-    };
+    })
+}
+
+/// The attributes of the start tag at `offset`, with their positions (found by searching
+/// the raw tag for each name in order, from `cursor`), and the namespaces they declare.
+fn read_attributes(
+    parsed: Attrs<'_>,
+    mut cursor: usize,
+    offset: usize,
+    (src, index): (&str, &LineIndex<'_>),
+) -> Result<(Vec<Attr>, HashMap<String, String>), SyntaxError> {
+    let mut attrs = Vec::new();
     let mut decls = HashMap::new();
-    // Attribute positions: search the raw start tag for each name in order.
     let tag_end = src
         .get(offset..)
         .and_then(|rest| rest.find('>'))
         .map_or(src.len(), |i| offset + i);
-    let mut cursor = offset + 1 + name.len();
     for attr in parsed {
         let attr = attr?;
         let key: String = attr.key.as_ref().to_owned();
@@ -588,43 +667,31 @@ fn open_element(
             loc: index.loc(at),
         });
     }
-    let prefix = name.split_once(':').map(|(p, _)| p).unwrap_or("");
-    let ns = decls
-        .get(prefix)
-        .cloned()
-        .or_else(|| scopes.iter().rev().find_map(|s| s.get(prefix).cloned()))
-        .filter(|uri| !uri.is_empty());
-    if !prefix.is_empty() && ns.is_none() {
-        return Err(SyntaxError::UndeclaredPrefix(prefix.to_owned()));
+    Ok((attrs, decls))
+}
+
+/// The namespaces in scope of an element that declares `decls` inside `inherited`: the
+/// parent's own list (shared) when it declares no prefix.
+fn namespaces_in_scope(
+    inherited: &Arc<[(String, String)]>,
+    decls: &HashMap<String, String>,
+) -> Arc<[(String, String)]> {
+    if decls.keys().all(String::is_empty) {
+        return inherited.clone();
     }
-    let namespaces = if decls.keys().all(String::is_empty) {
-        inherited.clone()
-    } else {
-        let mut all: Vec<(String, String)> = inherited
+    let mut all: Vec<(String, String)> = inherited
+        .iter()
+        .filter(|(p, _)| !decls.contains_key(p))
+        .cloned()
+        .collect();
+    all.extend(
+        decls
             .iter()
-            .filter(|(p, _)| !decls.contains_key(p))
-            .cloned()
-            .collect();
-        all.extend(
-            decls
-                .iter()
-                .filter(|(p, u)| !p.is_empty() && !u.is_empty())
-                .map(|(p, u)| (p.clone(), u.clone())),
-        );
-        all.sort();
-        Arc::from(all)
-    };
-    Ok((
-        Element {
-            name,
-            ns,
-            attrs,
-            children: Vec::new(),
-            loc: index.loc(offset),
-            namespaces,
-        },
-        decls,
-    ))
+            .filter(|(p, u)| !p.is_empty() && !u.is_empty())
+            .map(|(p, u)| (p.clone(), u.clone())),
+    );
+    all.sort();
+    Arc::from(all)
 }
 
 /// A configuration file nested deeper than a message may be is refused: no Synapse
@@ -668,6 +735,15 @@ enum SyntaxError {
     /// Text before the root element.
     #[error("malformed XML: text before the root element")]
     TextBeforeRoot,
+    /// A second root element.
+    #[error("malformed XML: more than one root element")]
+    SecondRoot,
+    /// An entity that is neither a character reference nor predefined.
+    #[error("malformed XML: unknown entity `&{0};`")]
+    UnknownEntity(String),
+    /// A character reference that does not resolve.
+    #[error("malformed XML: {0}")]
+    Reference(String),
 }
 
 fn find_attr(src: &str, from: usize, to: usize, key: &str) -> Option<usize> {

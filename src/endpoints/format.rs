@@ -54,85 +54,112 @@ pub(crate) async fn prepare(
         // A body that will be read must not come compressed.
         msg.headers.remove(header::ACCEPT_ENCODING);
     }
-    let fail = |m: Malformed| malformed(leaf, m);
-    let xml = limits.xml;
+    let to = Conversion { leaf, limits, kind };
     match format {
         None | Some(EndpointFormat::Rest) => {
             if let ContentKind::Soap(v) = kind {
-                check_request(msg, v, xml).map_err(fail)?;
+                check_request(msg, v, limits.xml).map_err(|m| malformed(leaf, m))?;
             }
             Ok(Prepared {
                 rest: format.is_some() || kind.soap().is_none(),
                 ..Prepared::default()
             })
         }
-        Some(f @ (EndpointFormat::Soap11 | EndpointFormat::Soap12)) => {
-            let version = if f == EndpointFormat::Soap11 {
-                SoapVersion::V11
-            } else {
-                SoapVersion::V12
-            };
-            let action =
-                soap::action(&msg.headers).or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
-            if kind == ContentKind::Soap(version) {
-                check_request(msg, version, xml).map_err(fail)?;
-            } else {
-                let bytes = read(leaf, msg, limits).await?;
-                let ct = msg.content_type().map(str::to_owned);
-                let envelope = off_worker(bytes, move |b| {
-                    to_envelope(kind, b, version, ct.as_deref(), xml)
-                })
-                .await
-                .map_err(fail)?;
-                msg.body = Body::Full(Bytes::from(envelope));
-            }
-            soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
-            msg.convert_reply |= msg.client.reply_kind() != ContentKind::Soap(version);
-            Ok(Prepared {
-                rest: false,
-                method: Some(Method::POST),
-                query: None,
-            })
-        }
-        Some(EndpointFormat::Pox) => {
-            if kind != ContentKind::Xml {
-                let bytes = read(leaf, msg, limits).await?;
-                let ct = msg.content_type().map(str::to_owned);
-                let pox = off_worker(bytes, move |b| payload_xml(kind, b, ct.as_deref(), xml))
-                    .await
-                    .map_err(fail)?;
-                msg.body = if pox.is_empty() {
-                    Body::Empty
-                } else {
-                    Body::Full(Bytes::from(pox))
-                };
-            }
-            msg.headers.remove(soap::SOAP_ACTION);
-            msg.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/xml; charset=UTF-8"),
-            );
-            msg.convert_reply |= msg.client.reply_kind() != ContentKind::Xml;
-            Ok(Prepared {
-                rest: true,
-                ..Prepared::default()
-            })
-        }
-        Some(EndpointFormat::Get) => {
+        Some(EndpointFormat::Soap11) => to.soap(msg, SoapVersion::V11).await,
+        Some(EndpointFormat::Soap12) => to.soap(msg, SoapVersion::V12).await,
+        Some(EndpointFormat::Pox) => to.pox(msg).await,
+        Some(EndpointFormat::Get) => to.get(msg).await,
+    }
+}
+
+/// A conversion of an outgoing message of `kind` for `leaf`'s format.
+#[derive(Clone, Copy)]
+struct Conversion<'a> {
+    leaf: &'a Leaf,
+    limits: &'a Limits,
+    kind: ContentKind,
+}
+
+// === impl Conversion ===
+
+impl Conversion<'_> {
+    /// `format="soap11"` or `"soap12"`: the message as a SOAP `version` envelope, posted with
+    /// the SOAP transport headers.
+    async fn soap(
+        &self,
+        msg: &mut MessageContext,
+        version: SoapVersion,
+    ) -> Result<Prepared, EndpointError> {
+        let Conversion { leaf, limits, kind } = *self;
+        let xml = limits.xml;
+        let action =
+            soap::action(&msg.headers).or_else(|| msg.get("SOAPAction").map(|v| v.to_string()));
+        if kind == ContentKind::Soap(version) {
+            check_request(msg, version, xml).map_err(|m| malformed(leaf, m))?;
+        } else {
             let bytes = read(leaf, msg, limits).await?;
-            let params = off_worker(bytes, move |b| query_params(kind, b, xml))
-                .await
-                .map_err(fail)?;
-            msg.body = Body::Empty;
-            msg.headers.remove(header::CONTENT_TYPE);
-            msg.headers.remove(soap::SOAP_ACTION);
-            msg.convert_reply = true;
-            Ok(Prepared {
-                rest: true,
-                method: Some(Method::GET),
-                query: (!params.is_empty()).then_some(params),
+            let ct = msg.content_type().map(str::to_owned);
+            let envelope = off_worker(bytes, move |b| {
+                to_envelope(kind, b, version, ct.as_deref(), xml)
             })
+            .await
+            .map_err(|m| malformed(leaf, m))?;
+            msg.body = Body::Full(Bytes::from(envelope));
         }
+        soap::set_transport_headers(&mut msg.headers, version, action.as_deref());
+        msg.convert_reply |= msg.client.reply_kind() != ContentKind::Soap(version);
+        Ok(Prepared {
+            rest: false,
+            method: Some(Method::POST),
+            query: None,
+        })
+    }
+
+    /// `format="pox"`: the message as plain XML.
+    async fn pox(&self, msg: &mut MessageContext) -> Result<Prepared, EndpointError> {
+        let Conversion { leaf, limits, kind } = *self;
+        let xml = limits.xml;
+        if kind != ContentKind::Xml {
+            let bytes = read(leaf, msg, limits).await?;
+            let ct = msg.content_type().map(str::to_owned);
+            let pox = off_worker(bytes, move |b| payload_xml(kind, b, ct.as_deref(), xml))
+                .await
+                .map_err(|m| malformed(leaf, m))?;
+            msg.body = if pox.is_empty() {
+                Body::Empty
+            } else {
+                Body::Full(Bytes::from(pox))
+            };
+        }
+        msg.headers.remove(soap::SOAP_ACTION);
+        msg.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml; charset=UTF-8"),
+        );
+        msg.convert_reply |= msg.client.reply_kind() != ContentKind::Xml;
+        Ok(Prepared {
+            rest: true,
+            ..Prepared::default()
+        })
+    }
+
+    /// `format="get"`: the message as query parameters of a GET without a body.
+    async fn get(&self, msg: &mut MessageContext) -> Result<Prepared, EndpointError> {
+        let Conversion { leaf, limits, kind } = *self;
+        let xml = limits.xml;
+        let bytes = read(leaf, msg, limits).await?;
+        let params = off_worker(bytes, move |b| query_params(kind, b, xml))
+            .await
+            .map_err(|m| malformed(leaf, m))?;
+        msg.body = Body::Empty;
+        msg.headers.remove(header::CONTENT_TYPE);
+        msg.headers.remove(soap::SOAP_ACTION);
+        msg.convert_reply = true;
+        Ok(Prepared {
+            rest: true,
+            method: Some(Method::GET),
+            query: (!params.is_empty()).then_some(params),
+        })
     }
 }
 

@@ -56,37 +56,153 @@ pub(crate) async fn send(
     super::http::apply_properties(leaf, msg);
     let started = Instant::now();
     let path = msg.uri.path().to_owned();
-    // Only failures need the full address; it is not built for calls that succeed.
-    let address = || format!("{}{path}", spec.uri.trim_end_matches('/'));
-    let fail = |kind, state, detail: String| {
-        EndpointError::new(kind, state, leaf.name.clone(), detail).at(address())
-    };
-    let discard = leaf.spec.timeout.action == ResponseAction::Discard;
-    // Neither of the next two failures is the backend's: they do not count against it.
-    let Some(call) = msg.grpc.as_deref_mut() else {
-        return Err(fail(
+    // Neither failure of taking the request is the backend's: they do not count against it.
+    let (body, client_deadline) = take_request(msg).map_err(|why| {
+        EndpointError::new(
             ErrorKind::Downstream,
             ProtocolState::RequestReady,
-            "a <grpc> endpoint carries only the calls of gRPC APIs".into(),
-        ));
+            leaf.name.clone(),
+            why.to_owned(),
+        )
+        .at(call_address(spec, &path))
+    })?;
+    let clock = CallClock::new(started, client_deadline, leaf, limits);
+    let call = Call {
+        leaf,
+        spec,
+        path: &path,
+        clock,
+    };
+    let outcome = match call.head(&msg.headers) {
+        Ok(head) => exchange(spec, limits.into(), head, body, clock.deadlines()).await,
+        Err(failure) => Err(Failed {
+            failure,
+            unsent: Some(body),
+        }),
+    };
+    match outcome {
+        Ok(exchanged) => {
+            become_response(msg, exchanged, clock.deadline);
+            Ok(())
+        }
+        Err(failed) => Err(call.failed(failed, msg)),
+    }
+}
+
+/// The call's request stream and the client's deadline, or why the message carries no
+/// call that can be sent.
+fn take_request(msg: &mut MessageContext) -> Result<(GrpcBody, Option<Instant>), &'static str> {
+    let Some(call) = msg.grpc.as_deref_mut() else {
+        return Err("a <grpc> endpoint carries only the calls of gRPC APIs");
     };
     let Some(body) = call.request.take() else {
-        return Err(fail(
-            ErrorKind::Downstream,
-            ProtocolState::RequestReady,
-            "this gRPC call was already sent: a call's request stream can be sent once".into(),
-        ));
+        return Err("this gRPC call was already sent: a call's request stream can be sent once");
     };
-    let endpoint_deadline = leaf.spec.timeout.duration.map(|d| started + d);
-    let deadline = match (call.client_deadline, endpoint_deadline) {
-        (Some(client), Some(endpoint)) if client <= endpoint => Some((client, true)),
-        (Some(client), None) => Some((client, true)),
-        (_, Some(endpoint)) => Some((endpoint, false)),
-        (None, None) => None,
-    };
-    let timed_out = |connected: bool| {
-        let by_client = deadline.is_some_and(|(_, client)| client);
-        let kind = match (by_client, connected) {
+    Ok((body, call.client_deadline))
+}
+
+/// The full address of a call, for failures only (calls that succeed do not build it).
+fn call_address(spec: &GrpcSpec, path: &str) -> String {
+    format!("{}{path}", spec.uri.trim_end_matches('/'))
+}
+
+/// The deadlines of one call.
+#[derive(Debug, Clone, Copy)]
+struct CallClock {
+    started: Instant,
+    /// The earlier of the client's and the endpoint's deadline, and whether it is the
+    /// client's.
+    deadline: Option<(Instant, bool)>,
+    /// When the wait for the response headers ends: the deadline, or else the global
+    /// timeout.
+    wait_until: Instant,
+}
+
+impl CallClock {
+    fn new(started: Instant, client: Option<Instant>, leaf: &Leaf, limits: &Limits) -> Self {
+        let endpoint = leaf.spec.timeout.duration.map(|d| started + d);
+        let deadline = match (client, endpoint) {
+            (Some(client), Some(endpoint)) if client <= endpoint => Some((client, true)),
+            (Some(client), None) => Some((client, true)),
+            (_, Some(endpoint)) => Some((endpoint, false)),
+            (None, None) => None,
+        };
+        let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
+        Self {
+            started,
+            deadline,
+            wait_until,
+        }
+    }
+
+    fn by_client(&self) -> bool {
+        self.deadline.is_some_and(|(_, client)| client)
+    }
+
+    /// What [`exchange`] waits for: the end of the wait, and the call's deadline.
+    fn deadlines(&self) -> (Instant, Option<Instant>) {
+        (self.wait_until, self.deadline.map(|(at, _)| at))
+    }
+}
+
+/// One call to a leaf's backend: what its head and its failures are made of.
+struct Call<'a> {
+    leaf: &'a Leaf,
+    spec: &'a GrpcSpec,
+    path: &'a str,
+    clock: CallClock,
+}
+
+impl Call<'_> {
+    /// The request head for the backend, or why the call cannot start.
+    fn head(
+        &self,
+        client_headers: &actix_web::http::header::HeaderMap,
+    ) -> Result<(http::Uri, http::HeaderMap), Failure> {
+        let uri = call_uri(self.spec, self.path);
+        if self.clock.wait_until <= self.clock.started {
+            return Err(Failure::Deadline { connected: false });
+        }
+        let uri = uri.map_err(Failure::BadPath)?;
+        let mut headers = headers_to_wire(client_headers, REPLACED);
+        headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        if let Some((at, _)) = self.clock.deadline {
+            headers.insert(
+                "grpc-timeout",
+                wire::encode_timeout(at.saturating_duration_since(Instant::now())),
+            );
+        }
+        Ok((uri, headers))
+    }
+
+    /// The classified failure of the call. Nothing of a call given back `unsent` was
+    /// written: it stays sendable (to another leaf of a group, for example), and the error
+    /// says nothing reached the backend.
+    fn failed(
+        &self,
+        Failed { failure, unsent }: Failed,
+        msg: &mut MessageContext,
+    ) -> EndpointError {
+        let untouched = unsent.is_some();
+        if let (Some(body), Some(call)) = (unsent, msg.grpc.as_deref_mut()) {
+            call.request = Some(body);
+        }
+        match failure {
+            Failure::Deadline { connected } => self.timed_out(connected && !untouched),
+            // The client's deadline passed while every stream was taken: that is the
+            // client's answer, and the backend's stream limit is not its failure.
+            Failure::Busy if self.clock.by_client() && Instant::now() >= self.clock.wait_until => {
+                self.timed_out(false)
+            }
+            other => other
+                .classify(&self.leaf.name, untouched)
+                .at(call_address(self.spec, self.path)),
+        }
+    }
+
+    /// The failure of a call whose deadline passed, `connected` or not.
+    fn timed_out(&self, connected: bool) -> EndpointError {
+        let kind = match (self.clock.by_client(), connected) {
             (true, _) => ErrorKind::ClientDeadline,
             (false, true) => ErrorKind::Timeout,
             (false, false) => ErrorKind::ConnectTimeout,
@@ -96,63 +212,33 @@ pub(crate) async fn send(
         } else {
             ProtocolState::RequestReady
         };
-        let whose = match deadline {
+        let whose = match self.clock.deadline {
             Some((_, true)) => "the client's deadline",
             Some((_, false)) => "the endpoint timeout",
             None => "the global timeout",
         };
         let detail = format!(
             "{whose} passed after {} ms without response headers",
-            started.elapsed().as_millis()
+            self.clock.started.elapsed().as_millis()
         );
-        if kind == ErrorKind::Timeout {
-            EndpointError::timeout(state, leaf.name.clone(), detail, discard).at(address())
+        let name = self.leaf.name.clone();
+        let error = if kind == ErrorKind::Timeout {
+            let discard = self.leaf.spec.timeout.action == ResponseAction::Discard;
+            EndpointError::timeout(state, name, detail, discard)
         } else {
-            fail(kind, state, detail)
-        }
-    };
-    let wait_until = deadline.map_or(started + limits.global_timeout, |(at, _)| at);
-    let outcome = match call_uri(spec, &path) {
-        _ if wait_until <= started => Err(Failed {
-            failure: Failure::Deadline { connected: false },
-            unsent: Some(body),
-        }),
-        Err(bad) => Err(Failed {
-            failure: Failure::BadPath(bad),
-            unsent: Some(body),
-        }),
-        Ok(uri) => {
-            let mut headers = headers_to_wire(&msg.headers, REPLACED);
-            headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-            if let Some((at, _)) = deadline {
-                headers.insert(
-                    "grpc-timeout",
-                    wire::encode_timeout(at.saturating_duration_since(Instant::now())),
-                );
-            }
-            let deadlines = (wait_until, deadline.map(|(at, _)| at));
-            exchange(spec, limits.into(), (uri, headers), body, deadlines).await
-        }
-    };
-    let (response, tap, lease) = match outcome {
-        Ok(exchanged) => exchanged,
-        Err(Failed { failure, unsent }) => {
-            // Nothing of the call was written: it stays sendable (to another leaf of a
-            // group, for example), and the error says nothing reached the backend.
-            let untouched = unsent.is_some();
-            if let (Some(body), Some(call)) = (unsent, msg.grpc.as_deref_mut()) {
-                call.request = Some(body);
-            }
-            let by_client = deadline.is_some_and(|(_, client)| client);
-            return Err(match failure {
-                Failure::Deadline { connected } => timed_out(connected && !untouched),
-                // The client's deadline passed while every stream was taken: that is the
-                // client's answer, and the backend's stream limit is not its failure.
-                Failure::Busy if by_client && Instant::now() >= wait_until => timed_out(false),
-                other => other.classify(&leaf.name, untouched).at(address()),
-            });
-        }
-    };
+            EndpointError::new(kind, state, name, detail)
+        };
+        error.at(call_address(self.spec, self.path))
+    }
+}
+
+/// Turns the message into the backend's response: its metadata in `headers`, its stream
+/// in `msg.grpc`.
+fn become_response(
+    msg: &mut MessageContext,
+    (response, tap, lease): Exchanged,
+    deadline: Option<(Instant, bool)>,
+) {
     let (parts, body) = response.into_parts();
     let body = BackendResponse::new(body, tap, Box::new(lease));
     let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
@@ -162,7 +248,6 @@ pub(crate) async fn send(
         call.call_deadline = deadline;
     }
     msg.become_response(status, headers_from_wire(&parts.headers), Body::Empty);
-    Ok(())
 }
 
 /// The absolute URI of a call to `path` on `spec`'s backend.
@@ -448,11 +533,7 @@ pub(crate) async fn check_health(
         spec.uri.trim_end_matches('/'),
         wire::HEALTH_CHECK_PATH
     );
-    let payload = HealthCheckRequest {
-        service: service.to_owned(),
-    }
-    .encode_to_vec();
-    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH).map_err(|bad| {
+    let (head, body) = health_request(spec, service, timeout).map_err(|bad| {
         EndpointError::new(
             ErrorKind::InvalidAddress,
             ProtocolState::RequestReady,
@@ -460,21 +541,6 @@ pub(crate) async fn check_health(
             Cause::error(bad.to_string(), bad),
         )
     })?;
-    let body = Full::new(wire::frame(&payload))
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let mut headers = http::HeaderMap::with_capacity(4);
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/grpc"),
-    );
-    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
-    headers.insert(
-        http::header::USER_AGENT,
-        HeaderValue::from_static("axon-health-check"),
-    );
-    headers.insert("grpc-timeout", wire::encode_timeout(timeout));
-
     let unhealthy = |detail: String| {
         EndpointError::new(
             ErrorKind::Unhealthy,
@@ -489,10 +555,9 @@ pub(crate) async fn check_health(
     let probe = async {
         let deadline = Instant::now() + timeout;
         let limits = PoolLimits::from(&Limits::default());
-        let (response, _tap, _lease) =
-            exchange(spec, limits, (uri, headers), body, (deadline, None))
-                .await
-                .map_err(|failed| failed.failure)?;
+        let (response, _tap, _lease) = exchange(spec, limits, head, body, (deadline, None))
+            .await
+            .map_err(|failed| failed.failure)?;
         let (parts, body) = response.into_parts();
         let collected = body.collect().await.map_err(Failure::Call);
         Ok::<_, Failure>((parts, collected))
@@ -511,8 +576,47 @@ pub(crate) async fn check_health(
     }
     let collected =
         collected.map_err(|failure| failure.classify(endpoint, false).at(address.clone()))?;
+    health_verdict(&parts.headers, collected, service, &unhealthy)
+}
+
+/// The head and body of a health check call about `service`, within `timeout`.
+fn health_request(
+    spec: &GrpcSpec,
+    service: &str,
+    timeout: Duration,
+) -> Result<((http::Uri, http::HeaderMap), GrpcBody), BadPath> {
+    let payload = HealthCheckRequest {
+        service: service.to_owned(),
+    }
+    .encode_to_vec();
+    let uri = call_uri(spec, wire::HEALTH_CHECK_PATH)?;
+    let body = Full::new(wire::frame(&payload))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut headers = http::HeaderMap::with_capacity(4);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert(http::header::TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static("axon-health-check"),
+    );
+    headers.insert("grpc-timeout", wire::encode_timeout(timeout));
+    Ok(((uri, headers), body))
+}
+
+/// Whether a health check's answer (its `headers` and `collected` stream) says the
+/// backend serves `service`; otherwise the `unhealthy` failure saying why not.
+fn health_verdict(
+    headers: &http::HeaderMap,
+    collected: http_body_util::Collected<bytes::Bytes>,
+    service: &str,
+    unhealthy: &dyn Fn(String) -> EndpointError,
+) -> Result<(), EndpointError> {
     // A trailers-only answer carries its status in the headers.
-    let status_map = collected.trailers().unwrap_or(&parts.headers);
+    let status_map = collected.trailers().unwrap_or(headers);
     let grpc_status = status_map
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())

@@ -215,21 +215,13 @@ pub(crate) async fn send(
         .method
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
-    let no_body = msg
-        .get_axis2("NO_ENTITY_BODY")
-        .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
-        || (leaf.spec.format == Some(EndpointFormat::Rest)
-            && (method == Method::GET || method == Method::DELETE));
 
     let mut req = CLIENT
         .with(|c| c.request(method.clone(), uri))
         .no_decompress();
     forwarded_headers(msg, req.headers_mut());
-    let body = if no_body {
-        Body::Empty
-    } else {
-        msg.body.take()
-    };
+    let body = request_body(leaf, msg, &method);
+    // Built and awaited here, so the request's future is never moved between steps.
     let sending = match body {
         Body::Empty => req.send(),
         Body::Full(bytes) => req.send_body(bytes),
@@ -244,39 +236,13 @@ pub(crate) async fn send(
     };
     let deadline = leaf.spec.timeout.duration.unwrap_or(limits.global_timeout);
     let response = match tokio::time::timeout(deadline, sending).await {
-        // The backend cannot answer a request it has not received: the client's stall.
-        Err(_) if crate::message::body::ClientSide::waiting_on_client() => {
-            return Err(EndpointError::client_stalled(leaf.name.clone(), deadline).at(url));
-        }
-        Err(_) => {
-            return Err(EndpointError::timeout(
-                ProtocolState::RequestDone,
-                leaf.name.clone(),
-                format!("no response within {} ms", deadline.as_millis()),
-                leaf.spec.timeout.action == ResponseAction::Discard,
-            )
-            .at(url));
-        }
+        Err(_) => return Err(no_response(leaf, deadline).at(url)),
         Ok(Err(error)) => return Err(classify_send_error(error, &leaf.name).at(url)),
         Ok(Ok(response)) => response,
     };
     let status = response.status();
     let length =
-        declared_length(response.headers(), &leaf.name).map_err(|error| error.at(url.clone()))?;
-    if framing::unframed(
-        response.version(),
-        status,
-        response.headers(),
-        method == Method::HEAD,
-    ) {
-        return Err(EndpointError::new(
-            ErrorKind::Protocol,
-            ProtocolState::ResponseBody,
-            leaf.name.clone(),
-            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
-        )
-        .at(url));
-    }
+        response_length(leaf, &response, &method).map_err(|error| error.at(url.clone()))?;
     // The response's headers move into the message (no copy); its body stays a stream.
     let mut headers = HeaderMap::new();
     let mut response = response.map_body(|head, payload| {
@@ -288,11 +254,7 @@ pub(crate) async fn send(
     let body = if method == Method::HEAD || length == Some(0) {
         Body::Empty
     } else {
-        let idle = leaf
-            .spec
-            .timeout
-            .duration
-            .unwrap_or(limits.backend_read_timeout);
+        let idle = read_idle(leaf, limits);
         let watched =
             watched::Watched::new(Box::pin(payload), length, idle, leaf, url.clone(), msg.id);
         Body::stream(Box::pin(watched), length)
@@ -301,6 +263,70 @@ pub(crate) async fn send(
     super::format::check_response(leaf, msg, limits)
         .await
         .map_err(|error| error.at(url))
+}
+
+/// The body to send: none when the message says so (`NO_ENTITY_BODY`), or when a REST
+/// endpoint sends a GET or DELETE; else the message's.
+fn request_body(leaf: &Leaf, msg: &mut MessageContext, method: &Method) -> Body {
+    let no_body = msg
+        .get_axis2("NO_ENTITY_BODY")
+        .is_some_and(|v| *v == Value::Bool(true) || v.to_string() == "true")
+        || (leaf.spec.format == Some(EndpointFormat::Rest)
+            && (*method == Method::GET || *method == Method::DELETE));
+    if no_body {
+        Body::Empty
+    } else {
+        msg.body.take()
+    }
+}
+
+/// The longest wait for the next bytes of a response body.
+fn read_idle(leaf: &Leaf, limits: &Limits) -> Duration {
+    leaf.spec
+        .timeout
+        .duration
+        .unwrap_or(limits.backend_read_timeout)
+}
+
+/// The failure of a request that had no response within `deadline`.
+fn no_response(leaf: &Leaf, deadline: Duration) -> EndpointError {
+    // The backend cannot answer a request it has not received: the client's stall.
+    if crate::message::body::ClientSide::waiting_on_client() {
+        return EndpointError::client_stalled(leaf.name.clone(), deadline);
+    }
+    EndpointError::timeout(
+        ProtocolState::RequestDone,
+        leaf.name.clone(),
+        format!("no response within {} ms", deadline.as_millis()),
+        leaf.spec.timeout.action == ResponseAction::Discard,
+    )
+}
+
+/// The declared length of a response's body.
+///
+/// # Errors
+/// A length that cannot be trusted, or a body delimited by the close of the connection
+/// ([`ErrorKind::Protocol`]).
+fn response_length<S>(
+    leaf: &Leaf,
+    response: &awc::ClientResponse<S>,
+    method: &Method,
+) -> Result<Option<u64>, EndpointError> {
+    let length = declared_length(response.headers(), &leaf.name)?;
+    if framing::unframed(
+        response.version(),
+        response.status(),
+        response.headers(),
+        *method == Method::HEAD,
+    ) {
+        return Err(EndpointError::new(
+            ErrorKind::Protocol,
+            ProtocolState::ResponseBody,
+            leaf.name.clone(),
+            "the response body is delimited by the close of the connection, which Axon cannot read over TLS: the backend should send Content-Length or use chunked encoding",
+        ));
+    }
+    Ok(length)
 }
 
 /// The backend URL for `msg`: the leaf's address with the postfix and the query its format

@@ -196,32 +196,9 @@ impl Shared {
             &self.readiness,
             self.limits,
         );
-        let mut kept = Vec::new();
-        let mut started = Vec::new();
-        for leaf in runtime.endpoints.leaves() {
-            let same = old
-                .endpoints
-                .leaf_named(&leaf.name)
-                .is_some_and(|o| Arc::ptr_eq(&o.health, &leaf.health));
-            if same {
-                kept.push(leaf.name.to_string())
-            } else {
-                started.push(leaf.name.to_string())
-            }
-        }
+        let (kept, started) = kept_and_started(&old, &runtime);
         let apis = runtime.config.apis.len();
-        // The switch: requests that start from now on get the new generation; those in
-        // flight keep the one they started with.
-        let members = runtime.endpoints.members();
-        self.runtime.store(Arc::new(runtime));
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        self.registry.do_send(registry::Install {
-            generation,
-            members,
-        });
-        for front in self.fronts.get().into_iter().flatten() {
-            front.install.do_send(Install { generation });
-        }
+        let generation = self.install(runtime);
         tracing::info!(
             generation,
             apis,
@@ -237,4 +214,39 @@ impl Shared {
             warnings,
         })
     }
+
+    /// The switch to `runtime`: requests that start from now on get the new generation
+    /// (returned); those in flight keep the one they started with.
+    fn install(&self, runtime: Runtime) -> u64 {
+        let members = runtime.endpoints.members();
+        self.runtime.store(Arc::new(runtime));
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.registry.do_send(registry::Install {
+            generation,
+            members,
+        });
+        for front in self.fronts.get().into_iter().flatten() {
+            front.install.do_send(Install { generation });
+        }
+        generation
+    }
+}
+
+/// The names of the leaves of `new` that kept the health state they had in `old`, and of
+/// those that started afresh.
+fn kept_and_started(old: &Runtime, new: &Runtime) -> (Vec<String>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut started = Vec::new();
+    for leaf in new.endpoints.leaves() {
+        let same = old
+            .endpoints
+            .leaf_named(&leaf.name)
+            .is_some_and(|o| Arc::ptr_eq(&o.health, &leaf.health));
+        if same {
+            kept.push(leaf.name.to_string())
+        } else {
+            started.push(leaf.name.to_string())
+        }
+    }
+    (kept, started)
 }

@@ -190,27 +190,7 @@ pub(crate) fn format_date(pattern: &str, time: SystemTime) -> String {
     while i < chars.len() {
         let c = chars[i];
         if c == '\'' {
-            let mut j = i + 1;
-            if chars.get(j) == Some(&'\'') {
-                out.push('\'');
-                i += 2;
-                continue;
-            }
-            loop {
-                match (chars.get(j), chars.get(j + 1)) {
-                    (None, _) => break,
-                    (Some('\''), Some('\'')) => {
-                        out.push('\'');
-                        j += 2;
-                    }
-                    (Some('\''), _) => break,
-                    (Some(c), _) => {
-                        out.push(*c);
-                        j += 1;
-                    }
-                }
-            }
-            i = j + 1;
+            i = push_quoted(&chars, i, &mut out);
             continue;
         }
         let mut n = 1;
@@ -239,6 +219,31 @@ pub(crate) fn format_date(pattern: &str, time: SystemTime) -> String {
         i += n;
     }
     out
+}
+
+/// Copies the quoted literal that starts at `chars[start]` (`''` is a quote) to `out`;
+/// returns the index after it.
+fn push_quoted(chars: &[char], start: usize, out: &mut String) -> usize {
+    let mut j = start + 1;
+    if chars.get(j) == Some(&'\'') {
+        out.push('\'');
+        return start + 2;
+    }
+    loop {
+        match (chars.get(j), chars.get(j + 1)) {
+            (None, _) => break,
+            (Some('\''), Some('\'')) => {
+                out.push('\'');
+                j += 2;
+            }
+            (Some('\''), _) => break,
+            (Some(c), _) => {
+                out.push(*c);
+                j += 1;
+            }
+        }
+    }
+    j + 1
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.

@@ -456,7 +456,6 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
         Err(response) => return log(*response, "", ""),
     };
     let post = actix_web::http::Method::POST;
-    let (service, method) = split_path(&path);
     let route = rt.grpc_router.route_where(
         &rt.config,
         &call_head(&parts, &post, &path, ctx.scheme),
@@ -472,17 +471,9 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
         Route::NoApi if path == wire::HEALTH_CHECK_PATH => {
             return log(health_check(&ctx.shared, body).await, "", "");
         }
-        Route::NoApi => {
-            let message = format!("unknown service {service}");
-            return log(trailers_only(code::UNIMPLEMENTED, &message), "", "");
-        }
-        Route::NotFound(api) | Route::MethodNotAllowed { api, .. } | Route::Options { api, .. } => {
-            let message = format!("unknown method {method} for service {service}");
-            return log(trailers_only(code::UNIMPLEMENTED, &message), &api.name, "");
-        }
-        Route::BadRequest { api, reason } => {
-            let message = format!("the call is not accepted here: {reason}");
-            return log(trailers_only(code::UNIMPLEMENTED, &message), &api.name, "");
+        missed => {
+            let (message, api) = unrouted(&missed, &path);
+            return log(trailers_only(code::UNIMPLEMENTED, &message), api, "");
         }
     };
     // The API's lifecycle: BLOCKED and RETIRED APIs refuse the call, DEPRECATED ones say so.
@@ -491,27 +482,9 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
         Ok(deprecated) => deprecated,
         Err(response) => return log(*response, &api.name, ""),
     };
-    let uri = path.parse().unwrap_or_default();
-    let mut msg = MessageContext::request(
-        actix_web::http::Method::POST,
-        uri,
-        ctx.scheme,
-        headers_from_wire(&parts.headers),
-        Body::Empty,
-    );
-    let request = body.map_err(Into::into).boxed_unsync();
-    msg.grpc = Some(Box::new(GrpcCall::new(request, client_deadline)));
+    let mut msg = call_message(ctx.scheme, &parts, body, client_deadline, &path);
     msg.api = Some(life);
-    crate::engine::dispatch::set_api_properties(
-        &mut msg,
-        api,
-        &resource.name,
-        &vars,
-        method,
-        path.as_str(),
-    );
-    msg.set("GRPC_SERVICE", service);
-    msg.set("GRPC_METHOD", method.trim_start_matches('/'));
+    set_call_properties(&mut msg, api, &resource.name, &vars, &path);
     let reply = rt
         .run_exchange(
             msg,
@@ -527,6 +500,62 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
             .insert(super::http::DEPRECATION_HEADER, since);
     }
     log(response, &api.name, &trace)
+}
+
+/// Why no resource takes a call to `path`, and the API that was found, if any.
+fn unrouted<'c>(route: &Route<'c>, path: &str) -> (String, &'c str) {
+    let (service, method) = split_path(path);
+    match route {
+        Route::NoApi => (format!("unknown service {service}"), ""),
+        Route::BadRequest { api, reason } => (
+            format!("the call is not accepted here: {reason}"),
+            &api.name,
+        ),
+        // (A matched resource is not passed here.)
+        Route::NotFound(api)
+        | Route::MethodNotAllowed { api, .. }
+        | Route::Options { api, .. }
+        | Route::Resource { api, .. } => (
+            format!("unknown method {method} for service {service}"),
+            &api.name,
+        ),
+    }
+}
+
+/// The message of a call to `path` whose request stream is `body`.
+fn call_message(
+    scheme: &'static str,
+    parts: &http::request::Parts,
+    body: Incoming,
+    client_deadline: Option<Instant>,
+    path: &str,
+) -> MessageContext {
+    let uri = path.parse().unwrap_or_default();
+    let mut msg = MessageContext::request(
+        actix_web::http::Method::POST,
+        uri,
+        scheme,
+        headers_from_wire(&parts.headers),
+        Body::Empty,
+    );
+    let request = body.map_err(Into::into).boxed_unsync();
+    msg.grpc = Some(Box::new(GrpcCall::new(request, client_deadline)));
+    msg
+}
+
+/// The properties of a call to `path` routed to `resource` of `api`: the API's, and the
+/// gRPC service and method.
+fn set_call_properties(
+    msg: &mut MessageContext,
+    api: &crate::config::ApiConfig,
+    resource: &str,
+    vars: &[(String, String)],
+    path: &str,
+) {
+    let (service, method) = split_path(path);
+    crate::engine::dispatch::set_api_properties(msg, api, resource, vars, method, path);
+    msg.set("GRPC_SERVICE", service);
+    msg.set("GRPC_METHOD", method.trim_start_matches('/'));
 }
 
 /// The checks of a call before routing: an HTTP/2 POST with a gRPC content type and a

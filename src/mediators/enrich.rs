@@ -327,74 +327,72 @@ impl Enrich {
         let changed = detached
             | match &self.target {
                 Target::Property(name) => {
-                    match (self.action, data) {
-                        (Action::Remove, _) | (_, Data::Nothing) => {
-                            msg.remove_property(Scope::Default, name)
-                        }
-                        (_, Data::Xml(x)) => msg.set(name.clone(), Value::Xml(x)),
-                        (_, Data::Text(t)) => msg.set(name.clone(), Value::Str(t)),
-                        (_, Data::Json(j)) => msg.set(name.clone(), Value::Json(j)),
-                    }
+                    self.set_property(msg, name, data);
                     false
                 }
-                Target::Envelope => {
-                    let Data::Xml(xml) = data else {
-                        return Err(failed(
-                            "an envelope target needs an XML element as its source",
-                        ));
-                    };
-                    let doc = XmlDoc::parse(xml.as_bytes()).map_err(failed)?;
-                    if doc.envelope != crate::message::xml::Envelope::Soap11
-                        && doc.envelope != crate::message::xml::Envelope::Soap12
-                    {
-                        return Err(failed(
-                            "an envelope target needs a SOAP Envelope as its source",
-                        ));
-                    }
-                    msg.body = crate::message::Body::Full(bytes::Bytes::from(xml));
-                    return Ok(());
-                }
-                Target::Body => {
-                    let doc = xml(msg)?;
-                    let body = doc
-                        .body()
-                        .ok_or_else(|| failed("the message has no Body"))?;
-                    let nodes = nodes_of(doc, &data)?;
-                    match self.action {
-                        Action::Replace => body.replace_children(nodes),
-                        Action::Child => body.append_children(nodes),
-                        Action::Remove => body.clear_children(),
-                        Action::Sibling => {}
-                    }
-                    true
-                }
-                Target::Custom(expr) => {
-                    let doc = xml(msg)?;
-                    let xpath = expr
-                        .as_xpath()
-                        .ok_or_else(|| failed("the target is not an XPath"))?;
-                    let selected = xpath.select(doc, msg).map_err(failed)?;
-                    let XValue::Nodeset(set) = selected else {
-                        return Err(failed(format!("target `{expr}` does not select nodes")));
-                    };
-                    let targets = set.document_order();
-                    if targets.is_empty() {
-                        return Err(failed(format!("target `{expr}` matched nothing")));
-                    }
-                    if self.action == Action::Remove {
-                        for node in targets {
-                            remove(node);
-                        }
-                    } else {
-                        apply(doc, targets[0], self.action, &data)?;
-                    }
-                    true
-                }
+                Target::Envelope => return replace_envelope(msg, data),
+                Target::Body => self.enrich_body(msg, &data)?,
+                Target::Custom(expr) => self.enrich_selected(msg, expr, &data)?,
             };
         if changed {
             msg.commit_xml();
         }
         Ok(())
+    }
+
+    /// A property target: the source's value, or none.
+    fn set_property(&self, msg: &mut MessageContext, name: &str, data: Data) {
+        match (self.action, data) {
+            (Action::Remove, _) | (_, Data::Nothing) => msg.remove_property(Scope::Default, name),
+            (_, Data::Xml(x)) => msg.set(name.to_owned(), Value::Xml(x)),
+            (_, Data::Text(t)) => msg.set(name.to_owned(), Value::Str(t)),
+            (_, Data::Json(j)) => msg.set(name.to_owned(), Value::Json(j)),
+        }
+    }
+
+    /// The SOAP Body target; whether the payload changed.
+    fn enrich_body(&self, msg: &MessageContext, data: &Data) -> Result<bool, MediationError> {
+        let doc = xml(msg)?;
+        let body = doc
+            .body()
+            .ok_or_else(|| failed("the message has no Body"))?;
+        let nodes = nodes_of(doc, data)?;
+        match self.action {
+            Action::Replace => body.replace_children(nodes),
+            Action::Child => body.append_children(nodes),
+            Action::Remove => body.clear_children(),
+            Action::Sibling => {}
+        }
+        Ok(true)
+    }
+
+    /// An XPath target: what `expr` selects; whether the payload changed.
+    fn enrich_selected(
+        &self,
+        msg: &MessageContext,
+        expr: &Expression,
+        data: &Data,
+    ) -> Result<bool, MediationError> {
+        let doc = xml(msg)?;
+        let xpath = expr
+            .as_xpath()
+            .ok_or_else(|| failed("the target is not an XPath"))?;
+        let selected = xpath.select(doc, msg).map_err(failed)?;
+        let XValue::Nodeset(set) = selected else {
+            return Err(failed(format!("target `{expr}` does not select nodes")));
+        };
+        let targets = set.document_order();
+        if targets.is_empty() {
+            return Err(failed(format!("target `{expr}` matched nothing")));
+        }
+        if self.action == Action::Remove {
+            for node in targets {
+                remove(node);
+            }
+        } else {
+            apply(doc, targets[0], self.action, data)?;
+        }
+        Ok(true)
     }
 
     /// Evaluates the source (and, without `clone`, detaches what it took from the payload).
@@ -435,44 +433,66 @@ impl Enrich {
                     .as_xpath()
                     .ok_or_else(|| failed("the source is not an XPath"))?;
                 match xpath.select(doc, msg).map_err(failed)? {
-                    XValue::Nodeset(set) => {
-                        let nodes = set.document_order();
-                        let mut xml = String::new();
-                        let mut text = String::new();
-                        for node in &nodes {
-                            match node {
-                                Node::Element(it) => xml.push_str(&element_to_string(*it)),
-                                Node::Text(t) => {
-                                    text.push_str(t.text());
-                                    xml.push_str(&node_to_string(ChildOfElement::Text(*t)));
-                                }
-                                Node::Attribute(a) => text.push_str(a.value()),
-                                other => text.push_str(&other.string_value()),
-                            }
-                        }
-                        let any_element = nodes.iter().any(|n| matches!(n, Node::Element(_)));
-                        if !self.clone {
-                            for node in nodes {
-                                remove(node);
-                            }
-                        }
-                        if nodes_is_empty(&xml, &text) {
-                            Data::Nothing
-                        } else if any_element {
-                            Data::Xml(xml)
-                        } else {
-                            Data::Text(text)
-                        }
-                    }
+                    XValue::Nodeset(set) => self.take_nodes(set.document_order()),
                     other => Data::Text(other.string()),
                 }
             }
         })
     }
+
+    /// The selected `nodes` as the source: their XML when one is an element, else their
+    /// text; without `clone` they leave the payload.
+    fn take_nodes(&self, nodes: Vec<Node<'_>>) -> Data {
+        let mut xml = String::new();
+        let mut text = String::new();
+        for node in &nodes {
+            match node {
+                Node::Element(it) => xml.push_str(&element_to_string(*it)),
+                Node::Text(t) => {
+                    text.push_str(t.text());
+                    xml.push_str(&node_to_string(ChildOfElement::Text(*t)));
+                }
+                Node::Attribute(a) => text.push_str(a.value()),
+                other => text.push_str(&other.string_value()),
+            }
+        }
+        let any_element = nodes.iter().any(|n| matches!(n, Node::Element(_)));
+        if !self.clone {
+            for node in nodes {
+                remove(node);
+            }
+        }
+        if nodes_is_empty(&xml, &text) {
+            Data::Nothing
+        } else if any_element {
+            Data::Xml(xml)
+        } else {
+            Data::Text(text)
+        }
+    }
 }
 
 fn nodes_is_empty(xml: &str, text: &str) -> bool {
     xml.is_empty() && text.is_empty()
+}
+
+/// The envelope target: the source, which must be a SOAP envelope, becomes the payload.
+fn replace_envelope(msg: &mut MessageContext, data: Data) -> Result<(), MediationError> {
+    let Data::Xml(xml) = data else {
+        return Err(failed(
+            "an envelope target needs an XML element as its source",
+        ));
+    };
+    let doc = XmlDoc::parse(xml.as_bytes()).map_err(failed)?;
+    if doc.envelope != crate::message::xml::Envelope::Soap11
+        && doc.envelope != crate::message::xml::Envelope::Soap12
+    {
+        return Err(failed(
+            "an envelope target needs a SOAP Envelope as its source",
+        ));
+    }
+    msg.body = crate::message::Body::Full(bytes::Bytes::from(xml));
+    Ok(())
 }
 
 /// The source as nodes created in `doc`.

@@ -185,6 +185,18 @@ impl Mediator for Log {
             return Ok(Step::NeedBody);
         }
         // Evaluate first: a payload read restarts this mediator, so nothing is logged twice.
+        let Some(values) = self.evaluate(msg) else {
+            return Ok(Step::NeedBody);
+        };
+        let line = self.line(msg, &values);
+        self.emit(&msg.id.to_string(), &line);
+        Ok(Step::Continue)
+    }
+}
+
+impl Log {
+    /// The values of the properties; `None` when one needs the payload read first.
+    fn evaluate(&self, msg: &mut MessageContext) -> Option<Vec<String>> {
         let mut values: Vec<String> = Vec::with_capacity(self.properties.len());
         for (_, value) in &self.properties {
             values.push(match value {
@@ -192,11 +204,16 @@ impl Mediator for Log {
                 // A log line never fails the message: an error is logged in its place.
                 LogValue::Expr(it) => match it.string(msg) {
                     Ok(v) => v.unwrap_or_default(),
-                    Err(ExprError::NeedBody) => return Ok(Step::NeedBody),
+                    Err(ExprError::NeedBody) => return None,
                     Err(error) => format!("<error: {error}>"),
                 },
             });
         }
+        Some(values)
+    }
+
+    /// The log line: what the level shows of `msg`, then the properties' `values`.
+    fn line(&self, msg: &MessageContext, values: &[String]) -> String {
         let mut parts: Vec<String> = Vec::new();
         if matches!(self.level, Level::Simple | Level::Full) {
             if let Some(to) = &msg.to {
@@ -217,7 +234,7 @@ impl Mediator for Log {
                 parts.push(format!("{name} : {}", value.to_str().unwrap_or("<binary>")));
             }
         }
-        for ((name, _), value) in self.properties.iter().zip(&values) {
+        for ((name, _), value) in self.properties.iter().zip(values) {
             parts.push(format!("{name} = {value}"));
         }
         if self.level == Level::Full {
@@ -227,8 +244,11 @@ impl Mediator for Log {
             }
             parts.push(payload);
         }
-        let line = parts.join(&self.separator);
-        let id = msg.id.to_string();
+        parts.join(&self.separator)
+    }
+
+    /// Writes `line` about message `id` at the category's level.
+    fn emit(&self, id: &str, line: &str) {
         match self.category {
             Category::Trace => {
                 tracing::trace!(target: "axon::mediation::log", message_id = %id, "{line}")
@@ -246,7 +266,6 @@ impl Mediator for Log {
                 tracing::error!(target: "axon::mediation::log", message_id = %id, "{line}")
             }
         }
-        Ok(Step::Continue)
     }
 }
 

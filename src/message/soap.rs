@@ -939,7 +939,6 @@ impl Shape {
     }
 
     fn check(&mut self, event: rxml::Event) -> Result<(), Malformed> {
-        let expected = self.expected;
         match event {
             rxml::Event::XmlDeclaration(..) => Ok(()),
             rxml::Event::StartElement(_, (ns, local), attrs) => {
@@ -953,48 +952,9 @@ impl Shape {
                         self.max_attributes
                     )));
                 }
-                let in_env = ns.as_str() == expected.namespace();
                 match self.depth {
-                    1 => {
-                        if local.as_str() != "Envelope" {
-                            return Err(Malformed(format!(
-                                "the message is not a SOAP envelope (its root element is <{}>)",
-                                local.as_str()
-                            )));
-                        }
-                        if !in_env {
-                            return Err(match SoapVersion::from_namespace(ns.as_str()) {
-                                Some(v) => Malformed(format!(
-                                    "SOAP version mismatch: the Content-Type says {} but the envelope is {}",
-                                    expected.label(),
-                                    v.label()
-                                )),
-                                None => Malformed(format!(
-                                    "the envelope namespace `{}` is not the {} namespace",
-                                    ns.as_str(),
-                                    expected.label()
-                                )),
-                            });
-                        }
-                        Ok(())
-                    }
-                    2 => match (in_env, local.as_str()) {
-                        (true, "Header") if !self.seen_header && !self.seen_body => {
-                            self.seen_header = true;
-                            Ok(())
-                        }
-                        (true, "Body") if !self.seen_body => {
-                            self.seen_body = true;
-                            Ok(())
-                        }
-                        (true, part @ ("Body" | "Header")) => Err(Malformed(format!(
-                            "the SOAP envelope has a second {part} (or a Header after the Body)"
-                        ))),
-                        _ if self.seen_body && expected == SoapVersion::V11 => Ok(()),
-                        (_, other) => Err(Malformed(format!(
-                            "unexpected element <{other}> in the SOAP envelope (expected an optional Header, then Body)"
-                        ))),
-                    },
+                    1 => self.check_root(ns.as_str(), local.as_str()),
+                    2 => self.check_part(ns.as_str() == self.expected.namespace(), local.as_str()),
                     _ => Ok(()),
                 }
             }
@@ -1014,6 +974,53 @@ impl Shape {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The root element (`local` in namespace `ns`) must be the envelope of the expected
+    /// SOAP version.
+    fn check_root(&self, ns: &str, local: &str) -> Result<(), Malformed> {
+        let expected = self.expected;
+        if local != "Envelope" {
+            return Err(Malformed(format!(
+                "the message is not a SOAP envelope (its root element is <{local}>)"
+            )));
+        }
+        if ns != expected.namespace() {
+            return Err(match SoapVersion::from_namespace(ns) {
+                Some(v) => Malformed(format!(
+                    "SOAP version mismatch: the Content-Type says {} but the envelope is {}",
+                    expected.label(),
+                    v.label()
+                )),
+                None => Malformed(format!(
+                    "the envelope namespace `{ns}` is not the {} namespace",
+                    expected.label()
+                )),
+            });
+        }
+        Ok(())
+    }
+
+    /// A child of the envelope (`local`, `in_env` when in the envelope's namespace): an
+    /// optional Header, then one Body (SOAP 1.1 allows more elements after the Body).
+    fn check_part(&mut self, in_env: bool, local: &str) -> Result<(), Malformed> {
+        match (in_env, local) {
+            (true, "Header") if !self.seen_header && !self.seen_body => {
+                self.seen_header = true;
+                Ok(())
+            }
+            (true, "Body") if !self.seen_body => {
+                self.seen_body = true;
+                Ok(())
+            }
+            (true, part @ ("Body" | "Header")) => Err(Malformed(format!(
+                "the SOAP envelope has a second {part} (or a Header after the Body)"
+            ))),
+            _ if self.seen_body && self.expected == SoapVersion::V11 => Ok(()),
+            (_, other) => Err(Malformed(format!(
+                "unexpected element <{other}> in the SOAP envelope (expected an optional Header, then Body)"
+            ))),
         }
     }
 }

@@ -382,80 +382,10 @@ impl<'d> Builder<'d> {
                 at: reader.error_position(),
                 reason: error.to_string(),
             })?;
-            match event {
-                Event::Start(tag) => {
-                    self.flush_text()?;
-                    self.count_root()?;
-                    Budget::depth(self.stack.len() + 1)?;
-                    let opened = self.open(&tag)?;
-                    self.stack.push(opened);
-                }
-                Event::Empty(tag) => {
-                    self.flush_text()?;
-                    self.count_root()?;
-                    Budget::depth(self.stack.len() + 1)?;
-                    let (el, mark) = self.open(&tag)?;
-                    self.bindings.truncate(mark);
-                    self.attach(ChildOfElement::Element(el));
-                }
-                Event::End(_) => {
-                    self.flush_text()?;
-                    if let Some((el, mark)) = self.stack.pop() {
-                        self.bindings.truncate(mark);
-                        self.attach(ChildOfElement::Element(el));
-                    }
-                }
-                Event::Text(t) => {
-                    let content = t.xml10_content();
-                    self.push_text(&content)?;
-                }
-                Event::CData(c) => {
-                    let content = c.xml10_content();
-                    self.push_text(&content)?;
-                }
-                Event::GeneralRef(reference) => {
-                    let resolved = match reference.resolve_char_ref() {
-                        Ok(Some(ch)) => ch.to_string(),
-                        Ok(None) => match &*reference {
-                            "amp" => "&".into(),
-                            "lt" => "<".into(),
-                            "gt" => ">".into(),
-                            "quot" => "\"".into(),
-                            "apos" => "'".into(),
-                            other => {
-                                return Err(XmlError::Malformed(format!(
-                                    "malformed XML: unknown entity `&{other};`"
-                                )));
-                            }
-                        },
-                        Err(error) => {
-                            return Err(XmlError::Malformed(format!("malformed XML: {error}")));
-                        }
-                    };
-                    self.push_text(&resolved)?;
-                }
-                Event::Comment(c) => {
-                    self.flush_text()?;
-                    self.budget.node(c.len())?;
-                    let node = self.doc.create_comment(&c);
-                    self.attach(ChildOfElement::Comment(node));
-                }
-                Event::PI(pi) => {
-                    self.flush_text()?;
-                    self.budget.node(pi.len())?;
-                    let content = pi.content().trim();
-                    let value = (!content.is_empty()).then_some(content);
-                    let node = self.doc.create_processing_instruction(pi.target(), value);
-                    self.attach(ChildOfElement::ProcessingInstruction(node));
-                }
-                Event::DocType(_) => {
-                    return Err(XmlError::Malformed(
-                        "a DTD (`<!DOCTYPE`) is not accepted in a message".into(),
-                    ));
-                }
-                Event::Decl(_) => {}
-                Event::Eof => break,
+            if matches!(event, Event::Eof) {
+                break;
             }
+            self.take(event)?;
         }
         if let Some((el, _)) = self.stack.last() {
             return Err(XmlError::Malformed(format!(
@@ -470,6 +400,65 @@ impl<'d> Builder<'d> {
             ));
         }
         Ok(self.out)
+    }
+
+    /// Adds what one event says to the nodes being built.
+    fn take(&mut self, event: quick_xml::events::Event<'_>) -> Result<(), XmlError> {
+        use quick_xml::events::Event;
+        match event {
+            Event::Start(tag) => {
+                let opened = self.open_child(&tag)?;
+                self.stack.push(opened);
+            }
+            Event::Empty(tag) => {
+                let (el, mark) = self.open_child(&tag)?;
+                self.bindings.truncate(mark);
+                self.attach(ChildOfElement::Element(el));
+            }
+            Event::End(_) => {
+                self.flush_text()?;
+                if let Some((el, mark)) = self.stack.pop() {
+                    self.bindings.truncate(mark);
+                    self.attach(ChildOfElement::Element(el));
+                }
+            }
+            Event::Text(t) => self.push_text(&t.xml10_content())?,
+            Event::CData(c) => self.push_text(&c.xml10_content())?,
+            Event::GeneralRef(reference) => self.push_text(&resolve_reference(&reference)?)?,
+            Event::Comment(c) => {
+                self.flush_text()?;
+                self.budget.node(c.len())?;
+                let node = self.doc.create_comment(&c);
+                self.attach(ChildOfElement::Comment(node));
+            }
+            Event::PI(pi) => {
+                self.flush_text()?;
+                self.budget.node(pi.len())?;
+                let content = pi.content().trim();
+                let value = (!content.is_empty()).then_some(content);
+                let node = self.doc.create_processing_instruction(pi.target(), value);
+                self.attach(ChildOfElement::ProcessingInstruction(node));
+            }
+            Event::DocType(_) => {
+                return Err(XmlError::Malformed(
+                    "a DTD (`<!DOCTYPE`) is not accepted in a message".into(),
+                ));
+            }
+            Event::Decl(_) | Event::Eof => {}
+        }
+        Ok(())
+    }
+
+    /// Opens the element of a start tag in place: the text before it ends, and it counts
+    /// as a root or a level of depth.
+    fn open_child(
+        &mut self,
+        tag: &quick_xml::events::BytesStart<'_>,
+    ) -> Result<(Element<'d>, usize), XmlError> {
+        self.flush_text()?;
+        self.count_root()?;
+        Budget::depth(self.stack.len() + 1)?;
+        self.open(tag)
     }
 
     fn count_root(&mut self) -> Result<(), XmlError> {
@@ -535,8 +524,42 @@ impl<'d> Builder<'d> {
     ) -> Result<(Element<'d>, usize), XmlError> {
         let mark = self.bindings.len();
         let name: String = tag.name().as_ref().to_owned();
-        let mut attrs: Vec<(String, String)> = Vec::new();
         self.budget.node(name.len())?;
+        let attrs = self.read_attributes(tag)?;
+        let (prefix, local) = split_qname(&name);
+        let ns = match prefix {
+            Some(p) => Some(self.declared(p)?),
+            None => self.lookup(""),
+        };
+        let el = self
+            .doc
+            .create_element(QName::with_namespace_uri(ns, local));
+        el.set_preferred_prefix(prefix);
+        // Keep declarations on the element they were written on, so serialising keeps
+        // them (QNames in content, such as xsi:type values, need them).
+        for (p, u) in &self.bindings[mark..] {
+            if p.is_empty() {
+                el.set_default_namespace_uri(Some(u.as_str()).filter(|u| !u.is_empty()));
+            } else {
+                el.register_prefix(p, u);
+            }
+        }
+        for (key, value) in &attrs {
+            let (ap, alocal) = split_qname(key);
+            let ans = ap.map(|p| self.declared(p)).transpose()?;
+            let a = el.set_attribute_value(QName::with_namespace_uri(ans, alocal), value);
+            a.set_preferred_prefix(ap);
+        }
+        Ok((el, mark))
+    }
+
+    /// The attributes of a start tag, counted against the budget; its namespace
+    /// declarations go to `bindings` instead.
+    fn read_attributes(
+        &mut self,
+        tag: &quick_xml::events::BytesStart<'_>,
+    ) -> Result<Vec<(String, String)>, XmlError> {
+        let mut attrs: Vec<(String, String)> = Vec::new();
         for attr in unique_attributes(tag, &self.budget)? {
             self.budget
                 .node(attr.key.as_ref().len() + attr.value.len())?;
@@ -560,42 +583,16 @@ impl<'d> Builder<'d> {
                 attrs.push((key, value));
             }
         }
-        let (prefix, local) = split_qname(&name);
-        let ns = match prefix {
-            Some(p) => Some(self.lookup(p).ok_or_else(|| {
-                XmlError::Malformed(format!(
-                    "malformed XML: namespace prefix `{p}` is not declared"
-                ))
-            })?),
-            None => self.lookup(""),
-        };
-        let el = self
-            .doc
-            .create_element(QName::with_namespace_uri(ns, local));
-        el.set_preferred_prefix(prefix);
-        // Keep declarations on the element they were written on, so serialising keeps
-        // them (QNames in content, such as xsi:type values, need them).
-        for (p, u) in &self.bindings[mark..] {
-            if p.is_empty() {
-                el.set_default_namespace_uri(Some(u.as_str()).filter(|u| !u.is_empty()));
-            } else {
-                el.register_prefix(p, u);
-            }
-        }
-        for (key, value) in &attrs {
-            let (ap, alocal) = split_qname(key);
-            let ans = match ap {
-                Some(p) => Some(self.lookup(p).ok_or_else(|| {
-                    XmlError::Malformed(format!(
-                        "malformed XML: namespace prefix `{p}` is not declared"
-                    ))
-                })?),
-                None => None,
-            };
-            let a = el.set_attribute_value(QName::with_namespace_uri(ans, alocal), value);
-            a.set_preferred_prefix(ap);
-        }
-        Ok((el, mark))
+        Ok(attrs)
+    }
+
+    /// The namespace `prefix` is bound to; a prefix must be declared.
+    fn declared(&self, prefix: &str) -> Result<&str, XmlError> {
+        self.lookup(prefix).ok_or_else(|| {
+            XmlError::Malformed(format!(
+                "malformed XML: namespace prefix `{prefix}` is not declared"
+            ))
+        })
     }
 }
 
@@ -604,6 +601,28 @@ fn split_qname(name: &str) -> (Option<&str>, &str) {
         Some((p, l)) => (Some(p), l),
         None => (None, name),
     }
+}
+
+/// The text a character or entity reference stands for.
+fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, XmlError> {
+    Ok(match reference.resolve_char_ref() {
+        Ok(Some(ch)) => ch.to_string(),
+        Ok(None) => match &**reference {
+            "amp" => "&".into(),
+            "lt" => "<".into(),
+            "gt" => ">".into(),
+            "quot" => "\"".into(),
+            "apos" => "'".into(),
+            other => {
+                return Err(XmlError::Malformed(format!(
+                    "malformed XML: unknown entity `&{other};`"
+                )));
+            }
+        },
+        Err(error) => {
+            return Err(XmlError::Malformed(format!("malformed XML: {error}")));
+        }
+    })
 }
 
 // --- serialising ---
@@ -713,7 +732,6 @@ fn write_element(el: Element<'_>, scope: &mut Scope, out: &mut String) {
 /// what the output needs; returns the prefix written.
 fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Option<&'d str> {
     let name = el.name();
-    let local = name.local_part();
     let prefix = el
         .preferred_prefix()
         .filter(|_| name.namespace_uri().is_some());
@@ -722,11 +740,20 @@ fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Opti
         out.push_str(p);
         out.push(':');
     }
-    out.push_str(local);
+    out.push_str(name.local_part());
     // The element's own name first, then every other binding in scope in the tree that
     // the output does not have yet (its own declarations, or inherited ones when it is
     // written alone), sorted so the output is stable.
-    match (name.namespace_uri(), prefix) {
+    declare_name(name.namespace_uri(), prefix, scope, out);
+    declare_bindings(el, scope, out);
+    write_attributes(el, scope, out);
+    prefix
+}
+
+/// Declares the namespace of an element's own name (`uri`, written with `prefix`) when
+/// the output does not have it yet.
+fn declare_name(uri: Option<&str>, prefix: Option<&str>, scope: &mut Scope, out: &mut String) {
+    match (uri, prefix) {
         (Some(uri), Some(p)) => {
             if p != "xml" && scope.lookup(p) != Some(uri) {
                 scope.declare(p, uri, out);
@@ -743,6 +770,10 @@ fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Opti
             }
         }
     }
+}
+
+/// Declares the other bindings in scope of `el` that the output does not have yet.
+fn declare_bindings(el: Element<'_>, scope: &mut Scope, out: &mut String) {
     let mut pending: Vec<(&str, &str)> = Vec::new();
     // A binding inherited from an ancestor that was not written (the element is written
     // alone) is carried only when the subtree uses it, QNames in content included.
@@ -768,6 +799,10 @@ fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Opti
             scope.declare(p, uri, out);
         }
     }
+}
+
+/// Writes the attributes of `el`, declaring (or generating) the prefixes they need.
+fn write_attributes(el: Element<'_>, scope: &mut Scope, out: &mut String) {
     let mut generated = 0usize;
     for attr in el.attributes() {
         let aname = attr.name();
@@ -809,7 +844,6 @@ fn write_start<'d>(el: Element<'d>, scope: &mut Scope, out: &mut String) -> Opti
         escape_attr_into(attr.value(), out);
         out.push('"');
     }
-    prefix
 }
 
 /// Prefixes a subtree uses: in element and attribute names, and as `prefix:` at the start

@@ -112,26 +112,48 @@ pub fn choose<'a>(
     prefer: &Preference,
     accept: Option<&str>,
 ) -> Result<Choice<'a>, MockError> {
-    let what = || format!("{} {template}", op.method);
     let mut applied = Vec::new();
-    let preferred = match prefer.code.as_deref() {
-        None => None,
-        Some(code) => {
-            let status = (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| code.parse::<u16>().ok())
-                .flatten()
-                .filter(|n| (100..=599).contains(n))
-                .and_then(|n| StatusCode::from_u16(n).ok());
-            match status {
-                Some(s) => Some((code, s)),
-                None => {
-                    return Err(MockError::BadPreference(format!(
-                        "Invalid format for code preference `{code}`: expected a three-digit HTTP status"
-                    )));
-                }
-            }
-        }
+    let preferred = preferred_code(prefer)?;
+    check_mockable(op, template)?;
+    let (response, status) = preferred_response(op, preferred, &mut applied)?;
+    if status.is_informational() {
+        return Err(MockError::NotImplemented(format!(
+            "an informational status ({}) cannot be a mock answer",
+            status.as_u16()
+        )));
+    }
+    let (media_type, examples) = media(response, accept)?;
+    let body = preferred_example(prefer, examples, &mut applied)?;
+    Ok(Choice {
+        status,
+        media_type,
+        body,
+        headers: &response.headers,
+        applied,
+    })
+}
+
+/// The `code=` preference and its status (step 1).
+fn preferred_code(prefer: &Preference) -> Result<Option<(&str, StatusCode)>, MockError> {
+    let Some(code) = prefer.code.as_deref() else {
+        return Ok(None);
     };
+    let status = (code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| code.parse::<u16>().ok())
+        .flatten()
+        .filter(|n| (100..=599).contains(n))
+        .and_then(|n| StatusCode::from_u16(n).ok());
+    match status {
+        Some(s) => Ok(Some((code, s))),
+        None => Err(MockError::BadPreference(format!(
+            "Invalid format for code preference `{code}`: expected a three-digit HTTP status"
+        ))),
+    }
+}
+
+/// Whether `op` (of path `template`) has anything to answer with (step 6).
+fn check_mockable(op: &Operation, template: &str) -> Result<(), MockError> {
+    let what = || format!("{} {template}", op.method);
     if op.responses.is_empty() {
         return Err(MockError::NotImplemented(format!(
             "{} has no responses in the OpenAPI document",
@@ -149,34 +171,43 @@ pub fn choose<'a>(
             what()
         )));
     }
+    Ok(())
+}
 
-    let (response, status) = match preferred {
-        Some((code, status)) => {
-            let find = |key: &str| op.responses.iter().find(|r| r.key == key);
-            let found = find(code)
-                .or_else(|| find(&format!("{}x", &code[..2])))
-                .or_else(|| find(&format!("{}xx", &code[..1])));
-            let Some(r) = found else {
-                return Err(MockError::NotImplemented(format!(
-                    "Preferred code {code} is not supported for this resource"
-                )));
-            };
-            applied.push(format!("code={code}"));
-            (r, status)
-        }
-        None => match op.responses.iter().find(|r| r.key == "default") {
+/// The response for the `preferred` code and the status to answer with (steps 2 and 3);
+/// an applied preference is added to `applied`. `op` has at least one response.
+fn preferred_response<'a>(
+    op: &'a Operation,
+    preferred: Option<(&str, StatusCode)>,
+    applied: &mut Vec<String>,
+) -> Result<(&'a MockedResponse, StatusCode), MockError> {
+    let Some((code, status)) = preferred else {
+        return Ok(match op.responses.iter().find(|r| r.key == "default") {
             Some(r) => (r, StatusCode::OK),
             None => (&op.responses[0], status_of(&op.responses[0].key)),
-        },
+        });
     };
-    if status.is_informational() {
+    let find = |key: &str| op.responses.iter().find(|r| r.key == key);
+    let found = find(code)
+        .or_else(|| find(&format!("{}x", &code[..2])))
+        .or_else(|| find(&format!("{}xx", &code[..1])));
+    let Some(r) = found else {
         return Err(MockError::NotImplemented(format!(
-            "an informational status ({}) cannot be a mock answer",
-            status.as_u16()
+            "Preferred code {code} is not supported for this resource"
         )));
-    }
-    let (media_type, examples) = media(response, accept)?;
-    let body = match (prefer.example.as_deref(), examples) {
+    };
+    applied.push(format!("code={code}"));
+    Ok((r, status))
+}
+
+/// The body: the `example=` preference among `examples`, or the first (step 5); an
+/// applied preference is added to `applied`.
+fn preferred_example<'a>(
+    prefer: &Preference,
+    examples: Option<&'a Examples>,
+    applied: &mut Vec<String>,
+) -> Result<Option<&'a Bytes>, MockError> {
+    Ok(match (prefer.example.as_deref(), examples) {
         (Some(name), Some(examples)) if !name.is_empty() => {
             let Some((_, body)) = examples.iter().find(|(n, _)| n.eq_ignore_ascii_case(name))
             else {
@@ -193,13 +224,6 @@ pub fn choose<'a>(
             )));
         }
         (_, examples) => examples.and_then(|list| list.first()).map(|(_, body)| body),
-    };
-    Ok(Choice {
-        status,
-        media_type,
-        body,
-        headers: &response.headers,
-        applied,
     })
 }
 
