@@ -116,6 +116,8 @@ pub(crate) struct Ctx<'a> {
     /// Builds the mediators (handed in by the layer that owns them; taken out while it
     /// parses one, so that it can use this context).
     steps: Option<&'a mut dyn StepParser>,
+    /// The built-in `main`/`fault` sequences, added the first time a reference needs one.
+    builtins: Vec<(&'static str, SeqId)>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +149,9 @@ const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
     ("dataService", "data services (`<dataService>`)"),
 ];
 
+/// The sequences every Synapse configuration has, whether or not the project defines them.
+const BUILTIN_SEQUENCES: &[&str] = &["main", "fault"];
+
 /// Attributes Synapse accepts everywhere for its own tooling; Axon warns and ignores them.
 const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
 
@@ -176,6 +181,7 @@ impl Config {
             artifact: String::new(),
             dir,
             steps: Some(steps),
+            builtins: Vec::new(),
         };
         parse_templates(&artifacts, &mut ctx);
         let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
@@ -589,12 +595,37 @@ impl Ctx<'_> {
 
     /// Resolves a sequence `key`, reporting a dangling one.
     pub(crate) fn sequence_ref(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
-        let found = self.names.sequences.get(key).copied();
+        let found = self
+            .names
+            .sequences
+            .get(key)
+            .copied()
+            .or_else(|| self.builtin_sequence(key, loc));
         if found.is_none() {
             self.diags
                 .error(loc, format!("sequence `{key}` is not defined"));
         }
         found
+    }
+
+    /// The built-in sequence `main` or `fault` (a project that defines its own never gets
+    /// here): an empty sequence, which as a fault handler falls through to Axon's built-in
+    /// fault handling and as a call runs nothing. It is not a named sequence, so the fronts
+    /// still answer unmatched messages and failures as when nothing names it.
+    fn builtin_sequence(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
+        let name = BUILTIN_SEQUENCES.iter().find(|n| **n == key)?;
+        if let Some((_, id)) = self.builtins.iter().find(|(n, _)| n == name) {
+            return Some(*id);
+        }
+        let id = self.add_sequence(SequenceConfig {
+            name: format!("{name} (built-in)"),
+            named: false,
+            on_error: None,
+            mediators: Vec::new(),
+            loc: loc.clone(),
+        });
+        self.builtins.push((name, id));
+        Some(id)
     }
 
     /// Resolves a template `target`, reporting a dangling one (or one that failed to parse,

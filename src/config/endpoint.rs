@@ -725,15 +725,22 @@ fn parse_mark(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> bool
                 None => ok = false,
             },
             "retriesBeforeSuspension" => {
-                match values::count(&text, &child.loc, "retriesBeforeSuspension", ctx.diags) {
-                    Some(n) => p.retries_before_suspension = n,
+                match values::count_or_default(
+                    &text,
+                    &child.loc,
+                    "retriesBeforeSuspension",
+                    ctx.diags,
+                ) {
+                    Some(n) => p.retries_before_suspension = n.unwrap_or(0),
                     None => ok = false,
                 }
             }
-            "retryDelay" => match values::millis(&text, &child.loc, "retryDelay", ctx.diags) {
-                Some(d) => p.retry_delay = d,
-                None => ok = false,
-            },
+            "retryDelay" => {
+                match values::millis_or_default(&text, &child.loc, "retryDelay", ctx.diags) {
+                    Some(d) => p.retry_delay = d.unwrap_or_default(),
+                    None => ok = false,
+                }
+            }
             _ => {
                 ctx.unknown_child(el, child);
                 ok = false;
@@ -756,20 +763,23 @@ fn parse_suspend(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> b
                 None => ok = false,
             },
             "initialDuration" => {
-                match values::millis(&text, &child.loc, "initialDuration", ctx.diags) {
-                    Some(d) => p.initial_duration = Some(d),
+                match values::millis_or_default(&text, &child.loc, "initialDuration", ctx.diags) {
+                    Some(d) => p.initial_duration = d,
                     None => ok = false,
                 }
             }
-            "progressionFactor" => {
-                match values::positive_float(&text, &child.loc, "progressionFactor", ctx.diags) {
-                    Some(f) => p.progression_factor = f,
-                    None => ok = false,
-                }
-            }
+            "progressionFactor" => match values::positive_float_or_default(
+                &text,
+                &child.loc,
+                "progressionFactor",
+                ctx.diags,
+            ) {
+                Some(f) => p.progression_factor = f.unwrap_or(1.0),
+                None => ok = false,
+            },
             "maximumDuration" => {
-                match values::millis(&text, &child.loc, "maximumDuration", ctx.diags) {
-                    Some(d) => p.maximum_duration = Some(d),
+                match values::millis_or_default(&text, &child.loc, "maximumDuration", ctx.diags) {
+                    Some(d) => p.maximum_duration = d,
                     None => ok = false,
                 }
             }

@@ -39,6 +39,53 @@ pub(crate) fn millis(
     }
 }
 
+/// A number of milliseconds where a negative one (MI's tooling writes `-1`) means "the
+/// default": `Some(None)` then, `Some(Some(d))` for a value, `None` after a diagnostic.
+pub(crate) fn millis_or_default(
+    text: &str,
+    loc: &Loc,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Option<Duration>> {
+    if is_negative(text) {
+        return Some(None);
+    }
+    millis(text, loc, what, diags).map(Some)
+}
+
+/// A whole number where a negative one means "the default" (as [`millis_or_default`]).
+pub(crate) fn count_or_default(
+    text: &str,
+    loc: &Loc,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Option<u32>> {
+    if is_negative(text) {
+        return Some(None);
+    }
+    count(text, loc, what, diags).map(Some)
+}
+
+/// A positive decimal number where a negative one means "the default".
+pub(crate) fn positive_float_or_default(
+    text: &str,
+    loc: &Loc,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Option<f64>> {
+    if is_negative(text) {
+        return Some(None);
+    }
+    positive_float(text, loc, what, diags).map(Some)
+}
+
+/// True for a negative number as Synapse parses one (`-1`, `-2.5`).
+fn is_negative(text: &str) -> bool {
+    text.trim()
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n < 0.0)
+}
+
 /// A non-negative integer.
 pub(crate) fn count(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics) -> Option<u32> {
     let t = text.trim();
@@ -82,16 +129,17 @@ pub(crate) fn positive_float(
     }
 }
 
-/// A list of error codes separated by commas and/or whitespace.
-pub(crate) fn error_codes(text: &str, loc: &Loc, diags: &mut Diagnostics) -> Option<Vec<u32>> {
+/// A list of error codes separated by commas and/or whitespace. Codes are 32-bit signed
+/// numbers, as Synapse reads them: `-1`, which MI writes for "no codes", matches no failure.
+pub(crate) fn error_codes(text: &str, loc: &Loc, diags: &mut Diagnostics) -> Option<Vec<i64>> {
     let mut out = Vec::new();
     let mut ok = true;
     for item in text
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
     {
-        match item.parse::<u32>() {
-            Ok(code) => out.push(code),
+        match item.parse::<i32>() {
+            Ok(code) => out.push(i64::from(code)),
             Err(_) => {
                 diags.error(loc, format!("error code `{item}` is not a number"));
                 ok = false;
@@ -220,6 +268,29 @@ mod tests {
             Some(vec![101504, 101505, 101507])
         );
         assert_eq!(error_codes("101504,x", &loc(), &mut d), None);
+        assert_eq!(d.error_count(), 1);
+    }
+
+    #[test]
+    fn minus_one_means_no_codes_and_negative_numbers_the_default() {
+        let mut d = Diagnostics::default();
+        assert_eq!(error_codes("-1", &loc(), &mut d), Some(vec![-1]));
+        assert_eq!(millis_or_default("-1", &loc(), "i", &mut d), Some(None));
+        assert_eq!(
+            millis_or_default("0", &loc(), "i", &mut d),
+            Some(Some(Duration::ZERO))
+        );
+        assert_eq!(count_or_default("-1", &loc(), "r", &mut d), Some(None));
+        assert_eq!(
+            positive_float_or_default("-1", &loc(), "f", &mut d),
+            Some(None)
+        );
+        assert_eq!(
+            positive_float_or_default("-0.5", &loc(), "f", &mut d),
+            Some(None)
+        );
+        assert!(d.is_empty());
+        assert_eq!(millis_or_default("soon", &loc(), "i", &mut d), None);
         assert_eq!(d.error_count(), 1);
     }
 

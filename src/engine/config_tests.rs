@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use super::Mediation;
 use crate::config::*;
@@ -249,6 +250,51 @@ fn endpoint_qos_is_typed() {
         leaf.suspension.maximum_duration,
         Some(std::time::Duration::from_millis(60000))
     );
+}
+
+#[test]
+fn mi_tooling_minus_ones_mean_no_codes_and_defaults() {
+    use crate::base::suspension::FailureClass;
+    let config = load(&[(
+        "e.xml",
+        r#"<endpoint name="e" xmlns="http://ws.apache.org/ns/synapse"><address uri="http://h/x">
+             <suspendOnFailure><errorCodes>-1</errorCodes><initialDuration>-1</initialDuration><progressionFactor>-1</progressionFactor><maximumDuration>0</maximumDuration></suspendOnFailure>
+             <markForSuspension><errorCodes>-1</errorCodes><retriesBeforeSuspension>-1</retriesBeforeSuspension><retryDelay>-1</retryDelay></markForSuspension>
+           </address></endpoint>"#,
+    )])
+    .unwrap();
+    let id = config.endpoint_named("e").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    let s = &leaf.suspension;
+    // `-1` matches no failure: a refused connection neither times out nor suspends.
+    assert_eq!(s.classify(101503), FailureClass::NonFatal);
+    assert_eq!(s.classify(101504), FailureClass::NonFatal);
+    assert_eq!(
+        (s.retries_before_suspension, s.retry_delay),
+        (0, Duration::ZERO)
+    );
+    assert_eq!((s.initial_duration, s.progression_factor), (None, 1.0));
+    // MI suspends for 30 s with these values, `maximumDuration` 0 notwithstanding.
+    assert_eq!(s.next_suspension(None), Duration::from_secs(30));
+}
+
+#[test]
+fn builtin_main_and_fault_resolve_unless_defined() {
+    let config = load(&[(
+        "s.xml",
+        r#"<sequence name="s" onError="fault" xmlns="http://ws.apache.org/ns/synapse"><sequence key="fault"/><sequence key="main"/></sequence>"#,
+    )])
+    .unwrap();
+    // Still not named sequences: the fronts answer as when nothing names them.
+    assert!(config.sequence_named("fault").is_none() && config.sequence_named("main").is_none());
+    let err = load(&[(
+        "s.xml",
+        r#"<sequence name="s" onError="faults" xmlns="http://ws.apache.org/ns/synapse"/>"#,
+    )])
+    .unwrap_err();
+    assert!(messages(&err)[0].contains("sequence `faults` is not defined"));
 }
 
 #[test]
