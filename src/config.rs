@@ -30,6 +30,7 @@ mod prototype;
 mod proxy;
 mod reach;
 pub(crate) mod values;
+mod vocabulary;
 pub(crate) mod wsdl;
 
 mod sequence;
@@ -39,6 +40,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::base::diag::did_you_mean;
 pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
@@ -151,9 +153,6 @@ const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
 
 /// The sequences every Synapse configuration has, whether or not the project defines them.
 const BUILTIN_SEQUENCES: &[&str] = &["main", "fault"];
-
-/// Attributes Synapse accepts everywhere for its own tooling; Axon warns and ignores them.
-const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
 
 // === impl Config ===
 
@@ -470,7 +469,9 @@ impl Ctx<'_> {
         self.diags.unsupported(loc, what);
     }
 
-    /// Reports every attribute of `el` that is not in `allowed`.
+    /// Reports every attribute of `el` that is not in `allowed`: the ones MI's tooling
+    /// writes everywhere are accepted (see [`vocabulary::common_attr`]), any other is an
+    /// error with a "did you mean" among the names `el` takes.
     pub(crate) fn check_attrs(&mut self, el: &Element, allowed: &[&str]) {
         for a in &el.attrs {
             if a.name == "xmlns"
@@ -479,20 +480,22 @@ impl Ctx<'_> {
             {
                 continue;
             }
-            if IGNORED_ATTRS.contains(&a.name.as_str()) {
-                self.diags.warning(
-                    &a.loc,
-                    format!(
-                        "attribute `{}` is not supported by Axon and has no effect",
-                        a.name
-                    ),
-                );
-                continue;
+            match vocabulary::common_attr(a) {
+                Some(None) => {}
+                Some(Some(warning)) => self.diags.warning(&a.loc, warning),
+                None => {
+                    let known = allowed.iter().copied().chain(vocabulary::COMMON_ATTRS);
+                    self.diags.error(
+                        &a.loc,
+                        format!(
+                            "unknown attribute `{}` on <{}>{}",
+                            a.name,
+                            el.local_name(),
+                            did_you_mean(&a.name, known)
+                        ),
+                    );
+                }
             }
-            self.diags.error(
-                &a.loc,
-                format!("unknown attribute `{}` on <{}>", a.name, el.local_name()),
-            );
         }
     }
 
@@ -585,9 +588,10 @@ impl Ctx<'_> {
             self.diags.error(
                 &child.loc,
                 format!(
-                    "unknown element <{}> in <{}>",
+                    "unknown element <{}> in <{}>{}",
                     child.local_name(),
-                    parent.local_name()
+                    parent.local_name(),
+                    did_you_mean(child.local_name(), vocabulary::ELEMENTS.iter().copied())
                 ),
             );
         }

@@ -38,6 +38,7 @@ mod switch;
 
 use std::fmt;
 
+use crate::base::diag::did_you_mean;
 use crate::base::mediation::MediationError;
 pub use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
@@ -205,7 +206,14 @@ fn parse_one(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
             None
         }
         None => {
-            ctx.error(&el.loc, format!("unknown mediator <{name}>"));
+            let known = REGISTRY
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(NOT_YET.iter().copied());
+            ctx.error(
+                &el.loc,
+                format!("unknown mediator <{name}>{}", did_you_mean(name, known)),
+            );
             None
         }
     }

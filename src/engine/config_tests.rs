@@ -152,30 +152,53 @@ fn synapse_features_not_implemented_are_reported_as_not_supported() {
     .unwrap_err();
     let m = messages(&err);
     assert!(
-        m.iter()
-            .any(|x| x == "local entries (`<localEntry>`) is not supported by Axon"),
+        m.iter().any(|x| x
+            == "local entries (`<localEntry>`) is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `xslt` mediator is not supported by Axon"),
+            .any(|x| x == "the `xslt` mediator is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `<class>` endpoint is not supported by Axon"),
+            .any(|x| x == "the `<class>` endpoint is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
 }
 
 #[test]
 fn observability_attributes_only_warn() {
+    // `disable` (what MI's tooling writes) asks for nothing; `enable` warns.
     let config = load(&[(
         "a.xml",
-        r#"<api name="a" context="/a" statistics="enable" trace="disable"><resource><inSequence><drop/></inSequence></resource></api>"#,
+        r#"<api name="a" context="/a" statistics="enable" trace="disable" description="d"><resource><inSequence><drop/></inSequence></resource></api>"#,
     )])
     .unwrap();
-    assert_eq!(config.warnings.len(), 2);
+    assert_eq!(config.warnings.len(), 1);
+    assert!(
+        config.warnings[0]
+            .message
+            .contains("`statistics=\"enable\"` has no effect")
+    );
+}
+
+#[test]
+fn unknown_names_suggest_the_known_one() {
+    let err = load(&[(
+        "a.xml",
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="a" context="/a"><resource methods="GET" uri-templat="/x"><inSequence><respnd/></inSequence><outsequence/></resource></api>"#,
+    )])
+    .unwrap_err();
+    let m = messages(&err);
+    for expected in [
+        "unknown attribute `uri-templat` on <resource> (did you mean `uri-template`?)",
+        "unknown mediator <respnd> (did you mean `respond`?)",
+        "unknown element <outsequence> in <resource> (did you mean `outSequence`?)",
+    ] {
+        assert!(m.iter().any(|x| x == expected), "{expected} in {m:?}");
+    }
 }
 
 #[test]
@@ -461,8 +484,8 @@ mod groups {
             "dup.xml:1:61: error: endpoint `a` is already a child of this group",
             "empty.xml:1:24: error: <failover> needs at least one <endpoint> child",
             "session.xml:1:20: error: <session> applies only to a <loadbalance> group",
-            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon",
-            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon",
+            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon (see docs/migrating.md)",
+            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon (see docs/migrating.md)",
             "codes.xml:1:49: error: `7xx` is not an HTTP status code",
             "cycle.xml:1:14: error: endpoint reference cycle: x -> y -> x",
             "propweight.xml:1:83: error: `loadbalance.weight` must be greater than 0, found `-2`",

@@ -1,0 +1,90 @@
+//! What MI's own serializers write: the attributes every artifact and mediator may carry,
+//! and the element names of the Synapse language, so that `axon check` can tell a typo
+//! ("did you mean") from a value MI's tooling writes and Axon accepts.
+
+use super::Attr;
+
+/// Attributes MI's tooling writes on artifacts and mediators alike.
+pub(crate) const COMMON_ATTRS: [&str; 3] = ["description", "trace", "statistics"];
+
+/// For an attribute in [`COMMON_ATTRS`]: `Some(None)` when it is accepted silently,
+/// `Some(Some(warning))` when it asks for something Axon does not do; `None` for any other.
+///
+/// `description` is documentation. `trace` and `statistics` switch on MI's message tracing
+/// and statistics publishing: `disable` (what the tooling writes) asks for nothing, while
+/// `enable` has no effect, as Axon's tracing and metrics come from its telemetry.
+pub(crate) fn common_attr(a: &Attr) -> Option<Option<String>> {
+    match a.name.as_str() {
+        "description" => Some(None),
+        "trace" | "statistics" if a.value.trim() == "disable" => Some(None),
+        "trace" | "statistics" => Some(Some(format!(
+            "attribute `{}=\"{}\"` has no effect in Axon: tracing and statistics come from \
+             Axon's telemetry (see docs/configuration.md)",
+            a.name,
+            a.value.trim()
+        ))),
+        _ => None,
+    }
+}
+
+/// The element names of the Synapse configuration language (outside mediators, which the
+/// mediators' parser names), for "did you mean" on an unknown child.
+pub(crate) const ELEMENTS: &[&str] = &[
+    "address",
+    "api",
+    "arg",
+    "args",
+    "authentication",
+    "case",
+    "default",
+    "definitions",
+    "description",
+    "disabledErrorCodes",
+    "duration",
+    "else",
+    "enableAddressing",
+    "enableRM",
+    "enableSec",
+    "enabledErrorCodes",
+    "endpoint",
+    "errorCodes",
+    "failover",
+    "failoverHttpStatusCodes",
+    "faultSequence",
+    "format",
+    "handler",
+    "handlers",
+    "healthCheck",
+    "http",
+    "inSequence",
+    "initialDuration",
+    "loadbalance",
+    "localEntry",
+    "markForSuspension",
+    "maximumDuration",
+    "member",
+    "outSequence",
+    "parameter",
+    "policy",
+    "progressionFactor",
+    "property",
+    "proxy",
+    "publishWSDL",
+    "recipientlist",
+    "resource",
+    "responseAction",
+    "retriesBeforeSuspension",
+    "retryConfig",
+    "retryDelay",
+    "sequence",
+    "session",
+    "source",
+    "suspendDurationOnFailure",
+    "suspendOnFailure",
+    "target",
+    "template",
+    "then",
+    "timeout",
+    "with-param",
+    "wsdl",
+];
