@@ -20,6 +20,7 @@
 
 mod api;
 mod endpoint;
+mod endpoint_template;
 mod graph;
 mod group;
 mod grpc;
@@ -120,6 +121,8 @@ pub(crate) struct Ctx<'a> {
     steps: Option<&'a mut dyn StepParser>,
     /// The built-in `main`/`fault` sequences, added the first time a reference needs one.
     builtins: Vec<(&'static str, SeqId)>,
+    /// Endpoint templates, by name (parsed with the sequence templates, before the rest).
+    endpoint_templates: HashMap<String, Arc<endpoint_template::EndpointTemplate>>,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +184,7 @@ impl Config {
             dir,
             steps: Some(steps),
             builtins: Vec::new(),
+            endpoint_templates: HashMap::new(),
         };
         parse_templates(&artifacts, &mut ctx);
         let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
@@ -351,7 +355,11 @@ fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
-        if let Some(t) = template::parse(el, ctx) {
+        if endpoint_template::is_endpoint_template(el) {
+            if let Some(t) = endpoint_template::parse(el, ctx) {
+                ctx.endpoint_templates.insert(name, Arc::new(t));
+            }
+        } else if let Some(t) = template::parse(el, ctx) {
             ctx.templates.insert(name, Arc::new(t));
         }
     }
@@ -636,9 +644,34 @@ impl Ctx<'_> {
     /// which was reported already).
     pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
         let found = self.templates.get(name).cloned();
-        if found.is_none() && !self.names.templates.contains_key(name) {
+        if found.is_none() && self.endpoint_templates.contains_key(name) {
+            self.diags.error(
+                loc,
+                format!("template `{name}` is an endpoint template, not a sequence template"),
+            );
+        } else if found.is_none() && !self.names.templates.contains_key(name) {
             self.diags
                 .error(loc, format!("template `{name}` is not defined"));
+        }
+        found
+    }
+
+    /// Resolves the endpoint template `name`, reporting a dangling one (or one that failed
+    /// to parse, which was reported already).
+    pub(crate) fn endpoint_template(
+        &mut self,
+        name: &str,
+        loc: &Loc,
+    ) -> Option<Arc<endpoint_template::EndpointTemplate>> {
+        let found = self.endpoint_templates.get(name).cloned();
+        if found.is_none() && self.templates.contains_key(name) {
+            self.diags.error(
+                loc,
+                format!("template `{name}` is a sequence template, not an endpoint template"),
+            );
+        } else if found.is_none() && !self.names.templates.contains_key(name) {
+            self.diags
+                .error(loc, format!("endpoint template `{name}` is not defined"));
         }
         found
     }

@@ -206,6 +206,14 @@ fn parse_body(
     named: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<EndpointConfig> {
+    if el.attr("template").is_some() {
+        let expanded = super::endpoint_template::expand(el, ctx)?;
+        let mut ep = parse_body(&expanded, name, named, ctx)?;
+        if let Some(a) = el.attr("onError") {
+            ep.on_error = ctx.sequence_ref(a.value.trim(), &a.loc);
+        }
+        return Some(ep);
+    }
     ctx.check_attrs(
         el,
         &[
@@ -261,17 +269,19 @@ fn parse_body(
     })
 }
 
-/// Reports the `<endpoint>` attributes Axon does not support; true when there was one.
+/// Reports the `<endpoint>` attributes Axon does not support (and `uri`, which only a
+/// template endpoint takes); true when there was one.
 fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
-    for unsupported in ["template", "uri", "key-expression"] {
-        if let Some(a) = el.attr(unsupported) {
-            let what = match unsupported {
-                "key-expression" => "computed endpoint keys (`key-expression`)",
-                _ => "template endpoints (`<endpoint template>`)",
-            };
-            ctx.unsupported(&a.loc, what);
-            return true;
-        }
+    if let Some(a) = el.attr("key-expression") {
+        ctx.unsupported(&a.loc, "computed endpoint keys (`key-expression`)");
+        return true;
+    }
+    if let Some(a) = el.attr("uri") {
+        ctx.error(
+            &a.loc,
+            "`uri` on an <endpoint> goes with `template` (a template endpoint); put the address in <address uri>",
+        );
+        return true;
     }
     false
 }

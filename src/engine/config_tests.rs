@@ -321,6 +321,51 @@ fn builtin_main_and_fault_resolve_unless_defined() {
 }
 
 #[test]
+fn endpoint_templates_expand_at_load_and_report_misuse() {
+    const T: &str = r#"<template name="T" xmlns="http://ws.apache.org/ns/synapse"><parameter name="codes"/><endpoint name="$name"><address uri="$uri"><suspendOnFailure><errorCodes>$codes</errorCodes></suspendOnFailure></address></endpoint></template>"#;
+    let config = load(&[
+        ("t.xml", T),
+        (
+            "e.xml",
+            r#"<endpoint name="E" template="T" uri="http://h/x" xmlns="http://ws.apache.org/ns/synapse"><parameter name="codes" value="101503"/></endpoint>"#,
+        ),
+    ])
+    .unwrap();
+    let id = config.endpoint_named("E").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(leaf.suspension.suspend_codes, vec![101503]);
+    assert_eq!(config.endpoint(id).name, "E");
+    let err = load(&[
+        ("t.xml", T),
+        (
+            "s.xml",
+            r#"<template name="S"><sequence><log/></sequence></template>"#,
+        ),
+        (
+            "e.xml",
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+<endpoint name="A" template="T" uri="http://h/x"><parameter name="code" value="1"/></endpoint>
+<endpoint name="B" template="Nope" uri="http://h/x"/>
+<endpoint name="C" template="S" uri="http://h/x"/>
+<endpoint name="D" uri="http://h/x"><address uri="http://h/y"/></endpoint>
+</definitions>"#,
+        ),
+    ])
+    .unwrap_err();
+    let m = messages(&err);
+    for expected in [
+        "template `T` has no parameter `code` (did you mean `codes`?)",
+        "endpoint template `Nope` is not defined",
+        "template `S` is a sequence template, not an endpoint template",
+        "`uri` on an <endpoint> goes with `template` (a template endpoint); put the address in <address uri>",
+    ] {
+        assert!(m.iter().any(|x| x == expected), "{expected} in {m:?}");
+    }
+}
+
+#[test]
 fn missing_folder_is_an_error() {
     let err = Mediation::load(Path::new("/definitely/not/here")).unwrap_err();
     assert!(messages(&err)[0].contains("does not exist"));
