@@ -12,14 +12,14 @@ pub(crate) const COMMON_ATTRS: [&str; 3] = ["description", "trace", "statistics"
 ///
 /// `description` is documentation. `trace` and `statistics` switch on MI's message tracing
 /// and statistics publishing: `disable` (what the tooling writes) asks for nothing, while
-/// `enable` has no effect, as Axon's tracing and metrics come from its telemetry.
+/// `enable` has no effect, as Axon's tracing comes from its logs and admin API.
 pub(crate) fn common_attr(a: &Attr) -> Option<Option<String>> {
     match a.name.as_str() {
         "description" => Some(None),
         "trace" | "statistics" if a.value.trim() == "disable" => Some(None),
         "trace" | "statistics" => Some(Some(format!(
-            "attribute `{}=\"{}\"` has no effect in Axon: tracing and statistics come from \
-             Axon's telemetry (see docs/configuration.md)",
+            "attribute `{}=\"{}\"` has no effect in Axon: tracing comes from its logs \
+             (`AXON_LOG`) and admin API (see docs/configuration.md)",
             a.name,
             a.value.trim()
         ))),
