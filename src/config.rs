@@ -644,14 +644,9 @@ impl Ctx<'_> {
     /// which was reported already).
     pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
         let found = self.templates.get(name).cloned();
-        if found.is_none() && self.endpoint_templates.contains_key(name) {
-            self.diags.error(
-                loc,
-                format!("template `{name}` is an endpoint template, not a sequence template"),
-            );
-        } else if found.is_none() && !self.names.templates.contains_key(name) {
-            self.diags
-                .error(loc, format!("template `{name}` is not defined"));
+        if found.is_none() {
+            let other = self.endpoint_templates.contains_key(name);
+            self.missing_template(name, loc, other, ("an endpoint", "a sequence", ""));
         }
         found
     }
@@ -664,16 +659,31 @@ impl Ctx<'_> {
         loc: &Loc,
     ) -> Option<Arc<endpoint_template::EndpointTemplate>> {
         let found = self.endpoint_templates.get(name).cloned();
-        if found.is_none() && self.templates.contains_key(name) {
-            self.diags.error(
-                loc,
-                format!("template `{name}` is a sequence template, not an endpoint template"),
-            );
-        } else if found.is_none() && !self.names.templates.contains_key(name) {
-            self.diags
-                .error(loc, format!("endpoint template `{name}` is not defined"));
+        if found.is_none() {
+            let other = self.templates.contains_key(name);
+            self.missing_template(name, loc, other, ("a sequence", "an endpoint", "endpoint "));
         }
         found
+    }
+
+    /// Reports template `name` as the wrong kind (`other`: it is a template of the other
+    /// kind) or not defined (unless it is defined and failed to parse, reported already).
+    fn missing_template(
+        &mut self,
+        name: &str,
+        loc: &Loc,
+        other: bool,
+        (is, wanted, prefix): (&str, &str, &str),
+    ) {
+        if other {
+            self.diags.error(
+                loc,
+                format!("template `{name}` is {is} template, not {wanted} template"),
+            );
+        } else if !self.names.templates.contains_key(name) {
+            self.diags
+                .error(loc, format!("{prefix}template `{name}` is not defined"));
+        }
     }
 
     /// Resolves an endpoint `key`, reporting a dangling one.

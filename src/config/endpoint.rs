@@ -735,18 +735,17 @@ fn parse_mark(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> bool
                 None => ok = false,
             },
             "retriesBeforeSuspension" => {
-                match values::count_or_default(
-                    &text,
-                    &child.loc,
-                    "retriesBeforeSuspension",
-                    ctx.diags,
-                ) {
+                match values::or_default(&text, |t| {
+                    values::count(t, &child.loc, "retriesBeforeSuspension", ctx.diags)
+                }) {
                     Some(n) => p.retries_before_suspension = n.unwrap_or(0),
                     None => ok = false,
                 }
             }
             "retryDelay" => {
-                match values::millis_or_default(&text, &child.loc, "retryDelay", ctx.diags) {
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "retryDelay", ctx.diags)
+                }) {
                     Some(d) => p.retry_delay = d.unwrap_or_default(),
                     None => ok = false,
                 }
@@ -773,22 +772,23 @@ fn parse_suspend(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> b
                 None => ok = false,
             },
             "initialDuration" => {
-                match values::millis_or_default(&text, &child.loc, "initialDuration", ctx.diags) {
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "initialDuration", ctx.diags)
+                }) {
                     Some(d) => p.initial_duration = d,
                     None => ok = false,
                 }
             }
-            "progressionFactor" => match values::positive_float_or_default(
-                &text,
-                &child.loc,
-                "progressionFactor",
-                ctx.diags,
-            ) {
+            "progressionFactor" => match values::or_default(&text, |t| {
+                values::positive_float(t, &child.loc, "progressionFactor", ctx.diags)
+            }) {
                 Some(f) => p.progression_factor = f.unwrap_or(1.0),
                 None => ok = false,
             },
             "maximumDuration" => {
-                match values::millis_or_default(&text, &child.loc, "maximumDuration", ctx.diags) {
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "maximumDuration", ctx.diags)
+                }) {
                     Some(d) => p.maximum_duration = d,
                     None => ok = false,
                 }

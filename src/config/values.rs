@@ -39,44 +39,16 @@ pub(crate) fn millis(
     }
 }
 
-/// A number of milliseconds where a negative one (MI's tooling writes `-1`) means "the
-/// default": `Some(None)` then, `Some(Some(d))` for a value, `None` after a diagnostic.
-pub(crate) fn millis_or_default(
+/// A value where a negative number (MI's tooling writes `-1`) means "the default":
+/// `Some(None)` then, `Some(Some(v))` for what `parse` accepts, `None` after its diagnostic.
+pub(crate) fn or_default<T>(
     text: &str,
-    loc: &Loc,
-    what: &str,
-    diags: &mut Diagnostics,
-) -> Option<Option<Duration>> {
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<Option<T>> {
     if is_negative(text) {
         return Some(None);
     }
-    millis(text, loc, what, diags).map(Some)
-}
-
-/// A whole number where a negative one means "the default" (as [`millis_or_default`]).
-pub(crate) fn count_or_default(
-    text: &str,
-    loc: &Loc,
-    what: &str,
-    diags: &mut Diagnostics,
-) -> Option<Option<u32>> {
-    if is_negative(text) {
-        return Some(None);
-    }
-    count(text, loc, what, diags).map(Some)
-}
-
-/// A positive decimal number where a negative one means "the default".
-pub(crate) fn positive_float_or_default(
-    text: &str,
-    loc: &Loc,
-    what: &str,
-    diags: &mut Diagnostics,
-) -> Option<Option<f64>> {
-    if is_negative(text) {
-        return Some(None);
-    }
-    positive_float(text, loc, what, diags).map(Some)
+    parse(text).map(Some)
 }
 
 /// True for a negative number as Synapse parses one (`-1`, `-2.5`).
@@ -275,22 +247,18 @@ mod tests {
     fn minus_one_means_no_codes_and_negative_numbers_the_default() {
         let mut d = Diagnostics::default();
         assert_eq!(error_codes("-1", &loc(), &mut d), Some(vec![-1]));
-        assert_eq!(millis_or_default("-1", &loc(), "i", &mut d), Some(None));
+        let ms = |t: &str, d: &mut Diagnostics| or_default(t, |t| millis(t, &loc(), "i", d));
+        assert_eq!(ms("-1", &mut d), Some(None));
+        assert_eq!(ms("0", &mut d), Some(Some(Duration::ZERO)));
         assert_eq!(
-            millis_or_default("0", &loc(), "i", &mut d),
-            Some(Some(Duration::ZERO))
-        );
-        assert_eq!(count_or_default("-1", &loc(), "r", &mut d), Some(None));
-        assert_eq!(
-            positive_float_or_default("-1", &loc(), "f", &mut d),
+            or_default("-1", |t| count(t, &loc(), "r", &mut d)),
             Some(None)
         );
-        assert_eq!(
-            positive_float_or_default("-0.5", &loc(), "f", &mut d),
-            Some(None)
-        );
+        let f = |t: &str, d: &mut Diagnostics| or_default(t, |t| positive_float(t, &loc(), "f", d));
+        assert_eq!(f("-1", &mut d), Some(None));
+        assert_eq!(f("-0.5", &mut d), Some(None));
         assert!(d.is_empty());
-        assert_eq!(millis_or_default("soon", &loc(), "i", &mut d), None);
+        assert_eq!(ms("soon", &mut d), None);
         assert_eq!(d.error_count(), 1);
     }
 
