@@ -371,7 +371,13 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
             match a.value.trim() {
                 "default" => PropertyScope::Default,
                 "transport" => PropertyScope::Transport,
-                "axis2" => PropertyScope::Axis2,
+                // MI's endpoint editor offers `axis2-client`; as for the property
+                // mediator, it is the `axis2` scope in Axon.
+                "axis2" | "axis2-client" => PropertyScope::Axis2,
+                "registry" => {
+                    ctx.unsupported(&a.loc, "endpoint property scope `registry`");
+                    return None;
+                }
                 other => {
                     ctx.error(&a.loc, format!("unknown property scope `{other}` (expected default, transport or axis2)"));
                     return None;
