@@ -15,7 +15,8 @@ use crate::base::xml::Node;
 /// An endpoint template: its declared parameters and the `<endpoint>` to copy.
 #[derive(Debug)]
 pub(crate) struct EndpointTemplate {
-    params: Vec<String>,
+    /// Declared parameters (`name` and `uri` first) with their `defaultValue`.
+    params: Vec<(String, Option<String>)>,
     endpoint: Element,
 }
 
@@ -30,7 +31,8 @@ pub(crate) fn is_endpoint_template(el: &Element) -> bool {
 pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointTemplate> {
     ctx.check_attrs(el, &["name"]);
     ctx.no_text(el);
-    let mut params = vec!["name".to_owned(), "uri".to_owned()];
+    let mut params: Vec<(String, Option<String>)> =
+        vec![("name".to_owned(), None), ("uri".to_owned(), None)];
     let mut endpoint = None;
     let mut ok = true;
     for child in ctx.synapse_children(el, &mut ok) {
@@ -38,11 +40,13 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointTemplate>
             "parameter" => {
                 ctx.check_attrs(child, &["name", "defaultValue", "isMandatory"]);
                 ctx.no_children(child);
+                let default = child.attr_value("defaultValue").map(str::to_owned);
                 match ctx.required_attr(child, "name") {
-                    Some(a) if !params.contains(&a.value.trim().to_owned()) => {
-                        params.push(a.value.trim().to_owned());
-                    }
-                    Some(_) => {} // `name`/`uri` declared, as the tooling writes them
+                    Some(a) => match params.iter_mut().find(|(n, _)| n == a.value.trim()) {
+                        // `name`/`uri` declared, as the tooling writes them
+                        Some(known) => known.1 = default.or(known.1.take()),
+                        None => params.push((a.value.trim().to_owned(), default)),
+                    },
                     None => ok = false,
                 }
             }
@@ -70,7 +74,11 @@ pub(crate) fn expand(use_el: &Element, ctx: &mut Ctx<'_>) -> Option<Element> {
     ctx.no_text(use_el);
     let target = ctx.required_attr(use_el, "template")?;
     let template = ctx.endpoint_template(target.value.trim(), &target.loc)?;
-    let mut values: HashMap<String, String> = HashMap::new();
+    let mut values: HashMap<String, String> = template
+        .params
+        .iter()
+        .filter_map(|(n, d)| Some((n.clone(), d.clone()?)))
+        .collect();
     for a in ["name", "uri"] {
         if let Some(v) = use_el.attr_value(a) {
             values.insert(a.to_owned(), v.trim().to_owned());
@@ -98,8 +106,8 @@ pub(crate) fn expand(use_el: &Element, ctx: &mut Ctx<'_>) -> Option<Element> {
             continue;
         };
         let name = name.value.trim().to_owned();
-        if !template.params.contains(&name) {
-            let known = template.params.iter().map(String::as_str);
+        if !template.params.iter().any(|(n, _)| *n == name) {
+            let known = template.params.iter().map(|(n, _)| n.as_str());
             ctx.error(
                 &child.loc,
                 format!(
@@ -114,33 +122,53 @@ pub(crate) fn expand(use_el: &Element, ctx: &mut Ctx<'_>) -> Option<Element> {
     }
     let mut endpoint = template.endpoint.clone();
     endpoint.attrs.retain(|a| a.name != "name");
-    substitute(&mut endpoint, &template.params, &values);
+    let mut missing = Vec::new();
+    substitute(&mut endpoint, &template.params, &values, &mut missing);
+    for p in missing {
+        ctx.error(
+            &use_el.loc,
+            format!(
+                "template `{}` needs a value for parameter `{p}`",
+                target.value.trim()
+            ),
+        );
+        ok = false;
+    }
     ok.then_some(endpoint)
 }
 
 /// Replaces, in `el` and below, each attribute value and text that is exactly `$p` for a
-/// declared parameter `p` with a given value.
-fn substitute(el: &mut Element, params: &[String], values: &HashMap<String, String>) {
-    let lookup = |text: &str| -> Option<String> {
-        let p = text.trim().strip_prefix('$')?;
-        params
-            .iter()
-            .any(|d| d == p)
-            .then(|| values.get(p).cloned())?
+/// declared parameter `p` with its value; a declared `p` without one goes to `missing`.
+fn substitute(
+    el: &mut Element,
+    params: &[(String, Option<String>)],
+    values: &HashMap<String, String>,
+    missing: &mut Vec<String>,
+) {
+    let mut lookup = |text: &mut String| {
+        let Some(p) = text.trim().strip_prefix('$') else {
+            return;
+        };
+        if !params.iter().any(|(d, _)| d == p) {
+            return;
+        }
+        match values.get(p) {
+            Some(v) => *text = v.clone(),
+            None if !missing.iter().any(|m| m == p) => missing.push(p.to_owned()),
+            None => {}
+        }
     };
     for a in &mut el.attrs {
-        if let Some(v) = lookup(&a.value) {
-            a.value = v;
-        }
+        lookup(&mut a.value);
     }
+    let mut children: Vec<&mut Element> = Vec::new();
     for node in &mut el.children {
         match node {
-            Node::Element(child) => substitute(child, params, values),
-            Node::Text(text) => {
-                if let Some(v) = lookup(text) {
-                    *text = v;
-                }
-            }
+            Node::Element(child) => children.push(child),
+            Node::Text(text) => lookup(text),
         }
+    }
+    for child in children {
+        substitute(child, params, values, missing);
     }
 }

@@ -337,6 +337,24 @@ fn endpoint_templates_expand_at_load_and_report_misuse() {
     };
     assert_eq!(leaf.suspension.suspend_codes, vec![101503]);
     assert_eq!(config.endpoint(id).name, "E");
+    // A `defaultValue` stands in for a parameter the use leaves out.
+    let with_default = T.replace(
+        r#"name="codes"/>"#,
+        r#"name="codes" defaultValue="101504"/>"#,
+    );
+    let config = load(&[
+        ("t.xml", &with_default),
+        (
+            "e.xml",
+            r#"<endpoint name="E" template="T" uri="http://h/x" xmlns="http://ws.apache.org/ns/synapse"/>"#,
+        ),
+    ])
+    .unwrap();
+    let id = config.endpoint_named("E").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(leaf.suspension.suspend_codes, vec![101504]);
     let err = load(&[
         ("t.xml", T),
         (
@@ -350,6 +368,7 @@ fn endpoint_templates_expand_at_load_and_report_misuse() {
 <endpoint name="B" template="Nope" uri="http://h/x"/>
 <endpoint name="C" template="S" uri="http://h/x"/>
 <endpoint name="D" uri="http://h/x"><address uri="http://h/y"/></endpoint>
+<endpoint name="F" template="T" uri="http://h/x"/>
 </definitions>"#,
         ),
     ])
@@ -360,6 +379,7 @@ fn endpoint_templates_expand_at_load_and_report_misuse() {
         "endpoint template `Nope` is not defined",
         "template `S` is a sequence template, not an endpoint template",
         "`uri` on an <endpoint> goes with `template` (a template endpoint); put the address in <address uri>",
+        "template `T` needs a value for parameter `codes`",
     ] {
         assert!(m.iter().any(|x| x == expected), "{expected} in {m:?}");
     }
