@@ -488,22 +488,19 @@ impl Ctx<'_> {
             {
                 continue;
             }
-            match vocabulary::common_attr(a) {
-                Some(None) => {}
-                Some(Some(warning)) => self.diags.warning(&a.loc, warning),
-                None => {
-                    let known = allowed.iter().copied().chain(vocabulary::COMMON_ATTRS);
-                    self.diags.error(
-                        &a.loc,
-                        format!(
-                            "unknown attribute `{}` on <{}>{}",
-                            a.name,
-                            el.local_name(),
-                            did_you_mean(&a.name, known)
-                        ),
-                    );
-                }
+            if vocabulary::common_attr(a, self.diags) {
+                continue;
             }
+            let known = allowed.iter().copied().chain(vocabulary::COMMON_ATTRS);
+            self.diags.error(
+                &a.loc,
+                format!(
+                    "unknown attribute `{}` on <{}>{}",
+                    a.name,
+                    el.local_name(),
+                    did_you_mean(&a.name, known)
+                ),
+            );
         }
     }
 

@@ -98,6 +98,17 @@ impl Diagnostics {
         );
     }
 
+    /// Records that `what`, a value Synapse or MI accepts, is accepted and does nothing in
+    /// Axon (a warning; `why` says what to use instead, or is empty).
+    pub fn no_effect(&mut self, loc: &Loc, what: impl fmt::Display, why: &str) {
+        let sep = if why.is_empty() { "" } else { ": " };
+        self.push(
+            loc,
+            Severity::Warning,
+            format!("{what} has no effect in Axon{sep}{why}"),
+        );
+    }
+
     fn push(&mut self, loc: &Loc, severity: Severity, message: String) {
         self.items.push(Diagnostic {
             loc: loc.clone(),

@@ -3,27 +3,30 @@
 //! ("did you mean") from a value MI's tooling writes and Axon accepts.
 
 use super::Attr;
+use crate::base::diag::Diagnostics;
 
 /// Attributes MI's tooling writes on artifacts and mediators alike.
 pub(crate) const COMMON_ATTRS: [&str; 3] = ["description", "trace", "statistics"];
 
-/// For an attribute in [`COMMON_ATTRS`]: `Some(None)` when it is accepted silently,
-/// `Some(Some(warning))` when it asks for something Axon does not do; `None` for any other.
+/// True for an attribute in [`COMMON_ATTRS`], accepted (with a warning to `diags` when it
+/// asks for something Axon does not do); false for any other.
 ///
 /// `description` is documentation. `trace` and `statistics` switch on MI's message tracing
 /// and statistics publishing: `disable` (what the tooling writes) asks for nothing, while
 /// `enable` has no effect, as Axon's tracing comes from its logs and admin API.
-pub(crate) fn common_attr(a: &Attr) -> Option<Option<String>> {
+pub(crate) fn common_attr(a: &Attr, diags: &mut Diagnostics) -> bool {
     match a.name.as_str() {
-        "description" => Some(None),
-        "trace" | "statistics" if a.value.trim() == "disable" => Some(None),
-        "trace" | "statistics" => Some(Some(format!(
-            "attribute `{}=\"{}\"` has no effect in Axon: tracing comes from its logs \
-             (`AXON_LOG`) and admin API (see docs/configuration.md)",
-            a.name,
-            a.value.trim()
-        ))),
-        _ => None,
+        "description" => true,
+        "trace" | "statistics" if a.value.trim() == "disable" => true,
+        "trace" | "statistics" => {
+            diags.no_effect(
+                &a.loc,
+                format!("attribute `{}=\"{}\"`", a.name, a.value.trim()),
+                "tracing comes from Axon's logs (`AXON_LOG`) and admin API (see docs/configuration.md)",
+            );
+            true
+        }
+        _ => false,
     }
 }
 
