@@ -457,7 +457,22 @@ impl Runtime {
                     template: false,
                     seq: None,
                 }),
-                Step::Template { sequence, params } => {
+                Step::Template {
+                    sequence,
+                    params,
+                    on_error,
+                } => {
+                    if on_error.is_some() {
+                        // An empty frame that only holds the call's handler, popped once
+                        // the template's body ends.
+                        frames.push(Frame {
+                            mediators: &[],
+                            next: 0,
+                            on_error,
+                            template: false,
+                            seq: None,
+                        });
+                    }
                     msg.push_func_scope(params);
                     push_sequence(&mut frames, self, sequence);
                     if let Some(top) = frames.last_mut() {

@@ -77,6 +77,9 @@ pub enum Step<'c> {
         sequence: SeqId,
         /// Parameter values, read as `$func:name` inside.
         params: Vec<(String, crate::message::Value)>,
+        /// The call's `onError`: handles failures inside the template (below the template
+        /// sequence's own `onError`).
+        on_error: Option<SeqId>,
     },
 }
 
