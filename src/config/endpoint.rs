@@ -537,15 +537,13 @@ fn parse_qos(el: &Element, target: Option<&Target>, ok: &mut bool, ctx: &mut Ctx
             "suspendDurationOnFailure" => {
                 seen_legacy_duration = true;
                 ctx.no_elements(child);
-                match values::count(
-                    &child.text(),
-                    &child.loc,
-                    "suspendDurationOnFailure",
-                    ctx.diags,
-                ) {
+                let text = child.text();
+                match values::or_default(&text, |t| {
+                    values::count(t, &child.loc, "suspendDurationOnFailure", ctx.diags)
+                }) {
                     Some(secs) => {
                         qos.suspension.initial_duration =
-                            Some(Duration::from_secs(u64::from(secs)));
+                            secs.map(|s| Duration::from_secs(u64::from(s)));
                         qos.suspension.progression_factor = 1.0;
                     }
                     None => *ok = false,

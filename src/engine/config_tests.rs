@@ -301,6 +301,19 @@ fn mi_tooling_minus_ones_mean_no_codes_and_defaults() {
     assert_eq!((s.initial_duration, s.progression_factor), (None, 1.0));
     // MI suspends for 30 s with these values, `maximumDuration` 0 notwithstanding.
     assert_eq!(s.next_suspension(None), Duration::from_secs(30));
+    let config = load(&[(
+        "e.xml",
+        r#"<endpoint name="e" xmlns="http://ws.apache.org/ns/synapse"><address uri="http://h/x"><suspendDurationOnFailure>-1</suspendDurationOnFailure></address></endpoint>"#,
+    )])
+    .unwrap();
+    let id = config.endpoint_named("e").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(
+        leaf.suspension.initial_duration, None,
+        "legacy -1: the default"
+    );
 }
 
 #[test]
