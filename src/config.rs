@@ -20,6 +20,7 @@
 
 mod api;
 mod endpoint;
+mod endpoint_template;
 mod graph;
 mod group;
 mod grpc;
@@ -30,6 +31,7 @@ mod prototype;
 mod proxy;
 mod reach;
 pub(crate) mod values;
+mod vocabulary;
 pub(crate) mod wsdl;
 
 mod sequence;
@@ -39,6 +41,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::base::diag::did_you_mean;
 pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
@@ -116,6 +119,10 @@ pub(crate) struct Ctx<'a> {
     /// Builds the mediators (handed in by the layer that owns them; taken out while it
     /// parses one, so that it can use this context).
     steps: Option<&'a mut dyn StepParser>,
+    /// The built-in `main`/`fault` sequences, added the first time a reference needs one.
+    builtins: Vec<(&'static str, SeqId)>,
+    /// Endpoint templates, by name (parsed with the sequence templates, before the rest).
+    endpoint_templates: HashMap<String, Arc<endpoint_template::EndpointTemplate>>,
 }
 
 #[derive(Debug, Default)]
@@ -147,8 +154,8 @@ const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
     ("dataService", "data services (`<dataService>`)"),
 ];
 
-/// Attributes Synapse accepts everywhere for its own tooling; Axon warns and ignores them.
-const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
+/// The sequences every Synapse configuration has, whether or not the project defines them.
+const BUILTIN_SEQUENCES: &[&str] = &["main", "fault"];
 
 // === impl Config ===
 
@@ -176,6 +183,8 @@ impl Config {
             artifact: String::new(),
             dir,
             steps: Some(steps),
+            builtins: Vec::new(),
+            endpoint_templates: HashMap::new(),
         };
         parse_templates(&artifacts, &mut ctx);
         let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
@@ -346,7 +355,11 @@ fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
-        if let Some(t) = template::parse(el, ctx) {
+        if endpoint_template::is_endpoint_template(el) {
+            if let Some(t) = endpoint_template::parse(el, ctx) {
+                ctx.endpoint_templates.insert(name, Arc::new(t));
+            }
+        } else if let Some(t) = template::parse(el, ctx) {
             ctx.templates.insert(name, Arc::new(t));
         }
     }
@@ -464,7 +477,9 @@ impl Ctx<'_> {
         self.diags.unsupported(loc, what);
     }
 
-    /// Reports every attribute of `el` that is not in `allowed`.
+    /// Reports every attribute of `el` that is not in `allowed`: the ones MI's tooling
+    /// writes everywhere are accepted (see [`vocabulary::common_attr`]), any other is an
+    /// error with a "did you mean" among the names `el` takes.
     pub(crate) fn check_attrs(&mut self, el: &Element, allowed: &[&str]) {
         for a in &el.attrs {
             if a.name == "xmlns"
@@ -473,19 +488,18 @@ impl Ctx<'_> {
             {
                 continue;
             }
-            if IGNORED_ATTRS.contains(&a.name.as_str()) {
-                self.diags.warning(
-                    &a.loc,
-                    format!(
-                        "attribute `{}` is not supported by Axon and has no effect",
-                        a.name
-                    ),
-                );
+            if vocabulary::common_attr(a, self.diags) {
                 continue;
             }
+            let known = allowed.iter().copied().chain(vocabulary::COMMON_ATTRS);
             self.diags.error(
                 &a.loc,
-                format!("unknown attribute `{}` on <{}>", a.name, el.local_name()),
+                format!(
+                    "unknown attribute `{}` on <{}>{}",
+                    a.name,
+                    el.local_name(),
+                    did_you_mean(&a.name, known)
+                ),
             );
         }
     }
@@ -579,9 +593,10 @@ impl Ctx<'_> {
             self.diags.error(
                 &child.loc,
                 format!(
-                    "unknown element <{}> in <{}>",
+                    "unknown element <{}> in <{}>{}",
                     child.local_name(),
-                    parent.local_name()
+                    parent.local_name(),
+                    did_you_mean(child.local_name(), vocabulary::ELEMENTS.iter().copied())
                 ),
             );
         }
@@ -589,7 +604,12 @@ impl Ctx<'_> {
 
     /// Resolves a sequence `key`, reporting a dangling one.
     pub(crate) fn sequence_ref(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
-        let found = self.names.sequences.get(key).copied();
+        let found = self
+            .names
+            .sequences
+            .get(key)
+            .copied()
+            .or_else(|| self.builtin_sequence(key, loc));
         if found.is_none() {
             self.diags
                 .error(loc, format!("sequence `{key}` is not defined"));
@@ -597,15 +617,70 @@ impl Ctx<'_> {
         found
     }
 
+    /// The built-in sequence `main` or `fault` (a project that defines its own never gets
+    /// here): an empty sequence, which as a fault handler falls through to Axon's built-in
+    /// fault handling and as a call runs nothing. It is not a named sequence, so the fronts
+    /// still answer unmatched messages and failures as when nothing names it.
+    fn builtin_sequence(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
+        let name = BUILTIN_SEQUENCES.iter().find(|n| **n == key)?;
+        if let Some((_, id)) = self.builtins.iter().find(|(n, _)| n == name) {
+            return Some(*id);
+        }
+        let id = self.add_sequence(SequenceConfig {
+            name: format!("{name} (built-in)"),
+            named: false,
+            on_error: None,
+            mediators: Vec::new(),
+            loc: loc.clone(),
+        });
+        self.builtins.push((name, id));
+        Some(id)
+    }
+
     /// Resolves a template `target`, reporting a dangling one (or one that failed to parse,
     /// which was reported already).
     pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
         let found = self.templates.get(name).cloned();
-        if found.is_none() && !self.names.templates.contains_key(name) {
-            self.diags
-                .error(loc, format!("template `{name}` is not defined"));
+        if found.is_none() {
+            let other = self.endpoint_templates.contains_key(name);
+            self.missing_template(name, loc, other, ("an endpoint", "a sequence", ""));
         }
         found
+    }
+
+    /// Resolves the endpoint template `name`, reporting a dangling one (or one that failed
+    /// to parse, which was reported already).
+    pub(crate) fn endpoint_template(
+        &mut self,
+        name: &str,
+        loc: &Loc,
+    ) -> Option<Arc<endpoint_template::EndpointTemplate>> {
+        let found = self.endpoint_templates.get(name).cloned();
+        if found.is_none() {
+            let other = self.templates.contains_key(name);
+            self.missing_template(name, loc, other, ("a sequence", "an endpoint", "endpoint "));
+        }
+        found
+    }
+
+    /// Reports template `name` as the wrong kind (`other`: it is a template of the other
+    /// kind) or not defined (unless it is defined and failed to parse, reported already).
+    fn missing_template(
+        &mut self,
+        name: &str,
+        loc: &Loc,
+        other: bool,
+        (is, wanted, prefix): (&str, &str, &str),
+    ) {
+        if other {
+            self.diags.error(
+                loc,
+                format!("template `{name}` is {is} template, not {wanted} template"),
+            );
+        } else if !self.names.templates.contains_key(name) {
+            self.diags
+                .error(loc, format!("{prefix}template `{name}` is not defined"));
+        }
     }
 
     /// Resolves an endpoint `key`, reporting a dangling one.

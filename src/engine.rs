@@ -425,12 +425,13 @@ impl Runtime {
                 Step::Continue => {}
                 Step::Sequence(id) => push_sequence(&mut frames, self, id),
                 Step::Mediators(list) => push_branch(&mut frames, list),
-                Step::Template { sequence, params } => {
+                Step::Template {
+                    sequence,
+                    params,
+                    on_error,
+                } => {
                     msg.push_func_scope(params);
-                    push_sequence(&mut frames, self, sequence);
-                    if let Some(top) = frames.last_mut() {
-                        top.template = true;
-                    }
+                    push_template(&mut frames, self, sequence, on_error);
                 }
                 Step::NeedBody => {
                     if let Some(end) = rewind_for_body(&mut frames, msg) {
@@ -518,6 +519,26 @@ fn push_branch<'c>(frames: &mut Vec<Frame<'c>>, list: &'c [Box<dyn Mediator>]) {
         template: false,
         seq: None,
     });
+}
+
+/// The frames of a call to the template `sequence`: under it, when the call has an
+/// `onError`, an empty frame that only holds that handler (popped once the body ends).
+fn push_template<'c>(
+    frames: &mut Vec<Frame<'c>>,
+    rt: &'c Runtime,
+    sequence: SeqId,
+    on_error: Option<SeqId>,
+) {
+    if on_error.is_some() {
+        push_branch(frames, &[]);
+        if let Some(top) = frames.last_mut() {
+            top.on_error = on_error;
+        }
+    }
+    push_sequence(frames, rt, sequence);
+    if let Some(top) = frames.last_mut() {
+        top.template = true;
+    }
 }
 
 /// The fault of a `step` that would nest the flow deeper than [`MAX_FRAMES`].

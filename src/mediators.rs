@@ -38,6 +38,7 @@ mod switch;
 
 use std::fmt;
 
+use crate::base::diag::did_you_mean;
 use crate::base::mediation::MediationError;
 pub use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
@@ -76,6 +77,9 @@ pub enum Step<'c> {
         sequence: SeqId,
         /// Parameter values, read as `$func:name` inside.
         params: Vec<(String, crate::message::Value)>,
+        /// The call's `onError`: handles failures inside the template (below the template
+        /// sequence's own `onError`).
+        on_error: Option<SeqId>,
     },
 }
 
@@ -205,7 +209,14 @@ fn parse_one(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
             None
         }
         None => {
-            ctx.error(&el.loc, format!("unknown mediator <{name}>"));
+            let known = REGISTRY
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(NOT_YET.iter().copied());
+            ctx.error(
+                &el.loc,
+                format!("unknown mediator <{name}>{}", did_you_mean(name, known)),
+            );
             None
         }
     }

@@ -88,12 +88,24 @@ impl Diagnostics {
         self.push(loc, Severity::Warning, message.into());
     }
 
-    /// Records that `what` is a Synapse feature Axon does not implement yet.
+    /// Records that `what` is a Synapse feature Axon does not implement yet (an error that
+    /// points to the migration guide, where each such feature is listed).
     pub fn unsupported(&mut self, loc: &Loc, what: impl fmt::Display) {
         self.push(
             loc,
             Severity::Error,
-            format!("{what} is not supported by Axon"),
+            format!("{what} is not supported by Axon (see docs/migrating.md)"),
+        );
+    }
+
+    /// Records that `what`, a value Synapse or MI accepts, is accepted and does nothing in
+    /// Axon (a warning; `why` says what to use instead, or is empty).
+    pub fn no_effect(&mut self, loc: &Loc, what: impl fmt::Display, why: &str) {
+        let sep = if why.is_empty() { "" } else { ": " };
+        self.push(
+            loc,
+            Severity::Warning,
+            format!("{what} has no effect in Axon{sep}{why}"),
         );
     }
 
@@ -147,6 +159,42 @@ impl Diagnostics {
     }
 }
 
+/// ` (did you mean `x`?)` for the candidate nearest to `word` when it is close enough to be
+/// a typo (an edit distance of at most a third of its length, and at least one); otherwise
+/// the empty string.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let limit = (word.chars().count() / 3).max(1);
+    let best = candidates
+        .into_iter()
+        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!(" (did you mean `{c}`?)"),
+        None => String::new(),
+    }
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in self.sorted() {
@@ -157,3 +205,23 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_only_for_near_misses() {
+        let known = ["inSequence", "outSequence", "faultSequence", "uri-template"];
+        assert_eq!(
+            did_you_mean("insequence", known),
+            " (did you mean `inSequence`?)"
+        );
+        assert_eq!(
+            did_you_mean("uri-templat", known),
+            " (did you mean `uri-template`?)"
+        );
+        assert_eq!(did_you_mean("colour", known), "");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

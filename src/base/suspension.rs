@@ -13,14 +13,15 @@ pub const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
 /// How a leaf reacts to failures: the `markForSuspension` and `suspendOnFailure` settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SuspensionPolicy {
-    /// Codes that put the endpoint in TIMEOUT; empty means 101504 and 101505.
-    pub timeout_codes: Vec<u32>,
+    /// Codes that put the endpoint in TIMEOUT; empty means 101504 and 101505. Codes are
+    /// signed, as Synapse reads them: MI writes `-1`, which no failure has, for "none".
+    pub timeout_codes: Vec<i64>,
     /// Timeout-class failures tolerated before suspension (`retriesBeforeSuspension`).
     pub retries_before_suspension: u32,
     /// How long a TIMEOUT endpoint waits before it is tried again (`retryDelay`).
     pub retry_delay: Duration,
-    /// Codes that suspend; empty means every code.
-    pub suspend_codes: Vec<u32>,
+    /// Codes that suspend; empty means every code (`-1` alone: none).
+    pub suspend_codes: Vec<i64>,
     /// First suspension (`initialDuration`); `None` means 30 s.
     pub initial_duration: Option<Duration>,
     /// Growth of each further suspension (`progressionFactor`).
@@ -61,8 +62,10 @@ impl Default for SuspensionPolicy {
 impl SuspensionPolicy {
     /// Classifies an error code the way Synapse's leaf `onFault` does (§2.2).
     pub fn classify(&self, code: u32) -> FailureClass {
+        let code = i64::from(code);
         let is_timeout = if self.timeout_codes.is_empty() {
-            code == codes::CONNECTION_TIMEOUT || code == codes::CONNECTION_CLOSED
+            code == i64::from(codes::CONNECTION_TIMEOUT)
+                || code == i64::from(codes::CONNECTION_CLOSED)
         } else {
             self.timeout_codes.contains(&code)
         };
@@ -77,10 +80,17 @@ impl SuspensionPolicy {
     }
 
     /// The length of the next suspension, given the last one (§2.3).
+    ///
+    /// An unset `initialDuration` (Synapse's -1) gives 30 s, which `maximumDuration` does
+    /// not cap: Synapse caps the configured -1 and then replaces the negative result, so the
+    /// `-1`/`-1`/`0` that MI's tooling writes suspends for 30 s, not 0.
     pub fn next_suspension(&self, last: Option<Duration>) -> Duration {
         let mut d = match last {
             Some(last) if !last.is_zero() => last.mul_f64(self.progression_factor.max(0.0)),
-            _ => self.initial_duration.unwrap_or(DEFAULT_SUSPEND),
+            _ => match self.initial_duration {
+                Some(d) => d,
+                None => return DEFAULT_SUSPEND,
+            },
         };
         if let Some(max) = self.maximum_duration {
             d = d.min(max);

@@ -206,6 +206,14 @@ fn parse_body(
     named: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<EndpointConfig> {
+    if el.attr("template").is_some() {
+        let expanded = super::endpoint_template::expand(el, ctx)?;
+        let mut ep = parse_body(&expanded, name, named, ctx)?;
+        if let Some(a) = el.attr("onError") {
+            ep.on_error = ctx.sequence_ref(a.value.trim(), &a.loc);
+        }
+        return Some(ep);
+    }
     ctx.check_attrs(
         el,
         &[
@@ -261,17 +269,19 @@ fn parse_body(
     })
 }
 
-/// Reports the `<endpoint>` attributes Axon does not support; true when there was one.
+/// Reports the `<endpoint>` attributes Axon does not support (and `uri`, which only a
+/// template endpoint takes); true when there was one.
 fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
-    for unsupported in ["template", "uri", "key-expression"] {
-        if let Some(a) = el.attr(unsupported) {
-            let what = match unsupported {
-                "key-expression" => "computed endpoint keys (`key-expression`)",
-                _ => "template endpoints (`<endpoint template>`)",
-            };
-            ctx.unsupported(&a.loc, what);
-            return true;
-        }
+    if let Some(a) = el.attr("key-expression") {
+        ctx.unsupported(&a.loc, "computed endpoint keys (`key-expression`)");
+        return true;
+    }
+    if let Some(a) = el.attr("uri") {
+        ctx.error(
+            &a.loc,
+            "`uri` on an <endpoint> goes with `template` (a template endpoint); put the address in <address uri>",
+        );
+        return true;
     }
     false
 }
@@ -361,7 +371,13 @@ fn parse_property(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointProperty> {
             match a.value.trim() {
                 "default" => PropertyScope::Default,
                 "transport" => PropertyScope::Transport,
-                "axis2" => PropertyScope::Axis2,
+                // MI's endpoint editor offers `axis2-client`; as for the property
+                // mediator, it is the `axis2` scope in Axon.
+                "axis2" | "axis2-client" => PropertyScope::Axis2,
+                "registry" => {
+                    ctx.unsupported(&a.loc, "endpoint property scope `registry`");
+                    return None;
+                }
                 other => {
                     ctx.error(&a.loc, format!("unknown property scope `{other}` (expected default, transport or axis2)"));
                     return None;
@@ -521,15 +537,13 @@ fn parse_qos(el: &Element, target: Option<&Target>, ok: &mut bool, ctx: &mut Ctx
             "suspendDurationOnFailure" => {
                 seen_legacy_duration = true;
                 ctx.no_elements(child);
-                match values::count(
-                    &child.text(),
-                    &child.loc,
-                    "suspendDurationOnFailure",
-                    ctx.diags,
-                ) {
+                let text = child.text();
+                match values::or_default(&text, |t| {
+                    values::count(t, &child.loc, "suspendDurationOnFailure", ctx.diags)
+                }) {
                     Some(secs) => {
                         qos.suspension.initial_duration =
-                            Some(Duration::from_secs(u64::from(secs)));
+                            secs.map(|s| Duration::from_secs(u64::from(s)));
                         qos.suspension.progression_factor = 1.0;
                     }
                     None => *ok = false,
@@ -725,15 +739,21 @@ fn parse_mark(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> bool
                 None => ok = false,
             },
             "retriesBeforeSuspension" => {
-                match values::count(&text, &child.loc, "retriesBeforeSuspension", ctx.diags) {
-                    Some(n) => p.retries_before_suspension = n,
+                match values::or_default(&text, |t| {
+                    values::count(t, &child.loc, "retriesBeforeSuspension", ctx.diags)
+                }) {
+                    Some(n) => p.retries_before_suspension = n.unwrap_or(0),
                     None => ok = false,
                 }
             }
-            "retryDelay" => match values::millis(&text, &child.loc, "retryDelay", ctx.diags) {
-                Some(d) => p.retry_delay = d,
-                None => ok = false,
-            },
+            "retryDelay" => {
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "retryDelay", ctx.diags)
+                }) {
+                    Some(d) => p.retry_delay = d.unwrap_or_default(),
+                    None => ok = false,
+                }
+            }
             _ => {
                 ctx.unknown_child(el, child);
                 ok = false;
@@ -756,20 +776,24 @@ fn parse_suspend(el: &Element, p: &mut SuspensionPolicy, ctx: &mut Ctx<'_>) -> b
                 None => ok = false,
             },
             "initialDuration" => {
-                match values::millis(&text, &child.loc, "initialDuration", ctx.diags) {
-                    Some(d) => p.initial_duration = Some(d),
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "initialDuration", ctx.diags)
+                }) {
+                    Some(d) => p.initial_duration = d,
                     None => ok = false,
                 }
             }
-            "progressionFactor" => {
-                match values::positive_float(&text, &child.loc, "progressionFactor", ctx.diags) {
-                    Some(f) => p.progression_factor = f,
-                    None => ok = false,
-                }
-            }
+            "progressionFactor" => match values::or_default(&text, |t| {
+                values::positive_float(t, &child.loc, "progressionFactor", ctx.diags)
+            }) {
+                Some(f) => p.progression_factor = f.unwrap_or(1.0),
+                None => ok = false,
+            },
             "maximumDuration" => {
-                match values::millis(&text, &child.loc, "maximumDuration", ctx.diags) {
-                    Some(d) => p.maximum_duration = Some(d),
+                match values::or_default(&text, |t| {
+                    values::millis(t, &child.loc, "maximumDuration", ctx.diags)
+                }) {
+                    Some(d) => p.maximum_duration = d,
                     None => ok = false,
                 }
             }

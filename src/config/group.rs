@@ -117,10 +117,10 @@ pub struct FailoverPolicy {
 /// A child's `<retryConfig>`: which of its failures may be retried on a sibling (§2.9).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryConfig {
-    /// Codes never retried.
-    pub disabled_codes: Vec<u32>,
+    /// Codes never retried (signed, as Synapse reads them; see `values::error_codes`).
+    pub disabled_codes: Vec<i64>,
     /// When not empty, only these codes are retried.
-    pub enabled_codes: Vec<u32>,
+    pub enabled_codes: Vec<i64>,
 }
 
 // === impl StatusCodes ===
@@ -157,6 +157,7 @@ impl RetryConfig {
     /// WSO2 Synapse's `isRetry`: a disabled code is never retried; otherwise, when enabled
     /// codes are listed, only they are.
     pub fn allows(&self, code: u32) -> bool {
+        let code = i64::from(code);
         if self.disabled_codes.contains(&code) {
             return false;
         }

@@ -145,10 +145,8 @@ fn check_name_and_attributes(el: &Element, name: Option<&str>, ctx: &mut Ctx<'_>
     }
     for attr in ["pinnedServers", "serviceGroup"] {
         if let Some(a) = el.attr(attr) {
-            ctx.diags.warning(
-                &a.loc,
-                format!("attribute `{attr}` is not supported by Axon and has no effect"),
-            );
+            ctx.diags
+                .no_effect(&a.loc, format!("attribute `{attr}`"), "");
         }
     }
 }
@@ -178,10 +176,8 @@ fn parse_children(
             "parameter" => {
                 ctx.check_attrs(child, &["name", "locked"]);
                 let n = child.attr_value("name").unwrap_or("");
-                ctx.diags.warning(
-                    &child.loc,
-                    format!("proxy parameter `{n}` is not supported by Axon and has no effect"),
-                );
+                ctx.diags
+                    .no_effect(&child.loc, format!("proxy parameter `{n}`"), "");
             }
             "policy" => {
                 ctx.unsupported(&child.loc, "WS-Policy on proxy services (`<policy>`)");

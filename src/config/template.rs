@@ -1,8 +1,7 @@
 //! `<template>` artifacts holding a sequence (sequence templates), invoked by
 //! `<call-template target>` with `<with-param>` values (reference §1.14).
 //!
-//! Endpoint templates (`<template>` holding an `<endpoint>`) are reported as not
-//! supported.
+//! Endpoint templates (`<template>` holding an `<endpoint>`) are in `endpoint_template`.
 
 use super::{Ctx, Element, Loc, SeqId, sequence};
 
@@ -60,13 +59,6 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<TemplateConfig> {
                 if body.is_none() {
                     ok = false;
                 }
-            }
-            "endpoint" if child.is_synapse() => {
-                ctx.unsupported(
-                    &child.loc,
-                    "endpoint templates (`<template>` holding an `<endpoint>`)",
-                );
-                ok = false;
             }
             "description" if child.is_synapse() => {}
             _ => {

@@ -39,6 +39,25 @@ pub(crate) fn millis(
     }
 }
 
+/// A value where a negative number (MI's tooling writes `-1`) means "the default":
+/// `Some(None)` then, `Some(Some(v))` for what `parse` accepts, `None` after its diagnostic.
+pub(crate) fn or_default<T>(
+    text: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<Option<T>> {
+    if is_negative(text) {
+        return Some(None);
+    }
+    parse(text).map(Some)
+}
+
+/// True for a negative number as Synapse parses one (`-1`, `-2.5`).
+fn is_negative(text: &str) -> bool {
+    text.trim()
+        .parse::<f64>()
+        .is_ok_and(|n| n.is_finite() && n < 0.0)
+}
+
 /// A non-negative integer.
 pub(crate) fn count(text: &str, loc: &Loc, what: &str, diags: &mut Diagnostics) -> Option<u32> {
     let t = text.trim();
@@ -82,16 +101,17 @@ pub(crate) fn positive_float(
     }
 }
 
-/// A list of error codes separated by commas and/or whitespace.
-pub(crate) fn error_codes(text: &str, loc: &Loc, diags: &mut Diagnostics) -> Option<Vec<u32>> {
+/// A list of error codes separated by commas and/or whitespace. Codes are 32-bit signed
+/// numbers, as Synapse reads them: `-1`, which MI writes for "no codes", matches no failure.
+pub(crate) fn error_codes(text: &str, loc: &Loc, diags: &mut Diagnostics) -> Option<Vec<i64>> {
     let mut out = Vec::new();
     let mut ok = true;
     for item in text
         .split(|c: char| c == ',' || c.is_whitespace())
         .filter(|s| !s.is_empty())
     {
-        match item.parse::<u32>() {
-            Ok(code) => out.push(code),
+        match item.parse::<i32>() {
+            Ok(code) => out.push(i64::from(code)),
             Err(_) => {
                 diags.error(loc, format!("error code `{item}` is not a number"));
                 ok = false;
@@ -220,6 +240,25 @@ mod tests {
             Some(vec![101504, 101505, 101507])
         );
         assert_eq!(error_codes("101504,x", &loc(), &mut d), None);
+        assert_eq!(d.error_count(), 1);
+    }
+
+    #[test]
+    fn minus_one_means_no_codes_and_negative_numbers_the_default() {
+        let mut d = Diagnostics::default();
+        assert_eq!(error_codes("-1", &loc(), &mut d), Some(vec![-1]));
+        let ms = |t: &str, d: &mut Diagnostics| or_default(t, |t| millis(t, &loc(), "i", d));
+        assert_eq!(ms("-1", &mut d), Some(None));
+        assert_eq!(ms("0", &mut d), Some(Some(Duration::ZERO)));
+        assert_eq!(
+            or_default("-1", |t| count(t, &loc(), "r", &mut d)),
+            Some(None)
+        );
+        let f = |t: &str, d: &mut Diagnostics| or_default(t, |t| positive_float(t, &loc(), "f", d));
+        assert_eq!(f("-1", &mut d), Some(None));
+        assert_eq!(f("-0.5", &mut d), Some(None));
+        assert!(d.is_empty());
+        assert_eq!(ms("soon", &mut d), None);
         assert_eq!(d.error_count(), 1);
     }
 

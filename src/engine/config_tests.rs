@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::time::Duration;
 
 use super::Mediation;
 use crate::config::*;
@@ -151,30 +152,53 @@ fn synapse_features_not_implemented_are_reported_as_not_supported() {
     .unwrap_err();
     let m = messages(&err);
     assert!(
-        m.iter()
-            .any(|x| x == "local entries (`<localEntry>`) is not supported by Axon"),
+        m.iter().any(|x| x
+            == "local entries (`<localEntry>`) is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `xslt` mediator is not supported by Axon"),
+            .any(|x| x == "the `xslt` mediator is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
     assert!(
         m.iter()
-            .any(|x| x == "the `<class>` endpoint is not supported by Axon"),
+            .any(|x| x == "the `<class>` endpoint is not supported by Axon (see docs/migrating.md)"),
         "{m:?}"
     );
 }
 
 #[test]
 fn observability_attributes_only_warn() {
+    // `disable` (what MI's tooling writes) asks for nothing; `enable` warns.
     let config = load(&[(
         "a.xml",
-        r#"<api name="a" context="/a" statistics="enable" trace="disable"><resource><inSequence><drop/></inSequence></resource></api>"#,
+        r#"<api name="a" context="/a" statistics="enable" trace="disable" description="d"><resource><inSequence><drop/></inSequence></resource></api>"#,
     )])
     .unwrap();
-    assert_eq!(config.warnings.len(), 2);
+    assert_eq!(config.warnings.len(), 1);
+    assert!(
+        config.warnings[0]
+            .message
+            .contains("`statistics=\"enable\"` has no effect")
+    );
+}
+
+#[test]
+fn unknown_names_suggest_the_known_one() {
+    let err = load(&[(
+        "a.xml",
+        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="a" context="/a"><resource methods="GET" uri-templat="/x"><inSequence><respnd/></inSequence><outsequence/></resource></api>"#,
+    )])
+    .unwrap_err();
+    let m = messages(&err);
+    for expected in [
+        "unknown attribute `uri-templat` on <resource> (did you mean `uri-template`?)",
+        "unknown mediator <respnd> (did you mean `respond`?)",
+        "unknown element <outsequence> in <resource> (did you mean `outSequence`?)",
+    ] {
+        assert!(m.iter().any(|x| x == expected), "{expected} in {m:?}");
+    }
 }
 
 #[test]
@@ -249,6 +273,129 @@ fn endpoint_qos_is_typed() {
         leaf.suspension.maximum_duration,
         Some(std::time::Duration::from_millis(60000))
     );
+}
+
+#[test]
+fn mi_tooling_minus_ones_mean_no_codes_and_defaults() {
+    use crate::base::suspension::FailureClass;
+    let config = load(&[(
+        "e.xml",
+        r#"<endpoint name="e" xmlns="http://ws.apache.org/ns/synapse"><address uri="http://h/x">
+             <suspendOnFailure><errorCodes>-1</errorCodes><initialDuration>-1</initialDuration><progressionFactor>-1</progressionFactor><maximumDuration>0</maximumDuration></suspendOnFailure>
+             <markForSuspension><errorCodes>-1</errorCodes><retriesBeforeSuspension>-1</retriesBeforeSuspension><retryDelay>-1</retryDelay></markForSuspension>
+           </address></endpoint>"#,
+    )])
+    .unwrap();
+    let id = config.endpoint_named("e").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    let s = &leaf.suspension;
+    // `-1` matches no failure: a refused connection neither times out nor suspends.
+    assert_eq!(s.classify(101503), FailureClass::NonFatal);
+    assert_eq!(s.classify(101504), FailureClass::NonFatal);
+    assert_eq!(
+        (s.retries_before_suspension, s.retry_delay),
+        (0, Duration::ZERO)
+    );
+    assert_eq!((s.initial_duration, s.progression_factor), (None, 1.0));
+    // MI suspends for 30 s with these values, `maximumDuration` 0 notwithstanding.
+    assert_eq!(s.next_suspension(None), Duration::from_secs(30));
+    let config = load(&[(
+        "e.xml",
+        r#"<endpoint name="e" xmlns="http://ws.apache.org/ns/synapse"><address uri="http://h/x"><suspendDurationOnFailure>-1</suspendDurationOnFailure></address></endpoint>"#,
+    )])
+    .unwrap();
+    let id = config.endpoint_named("e").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(
+        leaf.suspension.initial_duration, None,
+        "legacy -1: the default"
+    );
+}
+
+#[test]
+fn builtin_main_and_fault_resolve_unless_defined() {
+    let config = load(&[(
+        "s.xml",
+        r#"<sequence name="s" onError="fault" xmlns="http://ws.apache.org/ns/synapse"><sequence key="fault"/><sequence key="main"/></sequence>"#,
+    )])
+    .unwrap();
+    // Still not named sequences: the fronts answer as when nothing names them.
+    assert!(config.sequence_named("fault").is_none() && config.sequence_named("main").is_none());
+    let err = load(&[(
+        "s.xml",
+        r#"<sequence name="s" onError="faults" xmlns="http://ws.apache.org/ns/synapse"/>"#,
+    )])
+    .unwrap_err();
+    assert!(messages(&err)[0].contains("sequence `faults` is not defined"));
+}
+
+#[test]
+fn endpoint_templates_expand_at_load_and_report_misuse() {
+    const T: &str = r#"<template name="T" xmlns="http://ws.apache.org/ns/synapse"><parameter name="codes"/><endpoint name="$name"><address uri="$uri"><suspendOnFailure><errorCodes>$codes</errorCodes></suspendOnFailure></address></endpoint></template>"#;
+    let config = load(&[
+        ("t.xml", T),
+        (
+            "e.xml",
+            r#"<endpoint name="E" template="T" uri="http://h/x" xmlns="http://ws.apache.org/ns/synapse"><parameter name="codes" value="101503"/></endpoint>"#,
+        ),
+    ])
+    .unwrap();
+    let id = config.endpoint_named("E").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(leaf.suspension.suspend_codes, vec![101503]);
+    assert_eq!(config.endpoint(id).name, "E");
+    // A `defaultValue` stands in for a parameter the use leaves out.
+    let with_default = T.replace(
+        r#"name="codes"/>"#,
+        r#"name="codes" defaultValue="101504"/>"#,
+    );
+    let config = load(&[
+        ("t.xml", &with_default),
+        (
+            "e.xml",
+            r#"<endpoint name="E" template="T" uri="http://h/x" xmlns="http://ws.apache.org/ns/synapse"/>"#,
+        ),
+    ])
+    .unwrap();
+    let id = config.endpoint_named("E").unwrap();
+    let EndpointKind::Leaf(leaf) = &config.endpoint(id).kind else {
+        panic!("not a leaf")
+    };
+    assert_eq!(leaf.suspension.suspend_codes, vec![101504]);
+    let err = load(&[
+        ("t.xml", T),
+        (
+            "s.xml",
+            r#"<template name="S"><sequence><log/></sequence></template>"#,
+        ),
+        (
+            "e.xml",
+            r#"<definitions xmlns="http://ws.apache.org/ns/synapse">
+<endpoint name="A" template="T" uri="http://h/x"><parameter name="code" value="1"/></endpoint>
+<endpoint name="B" template="Nope" uri="http://h/x"/>
+<endpoint name="C" template="S" uri="http://h/x"/>
+<endpoint name="D" uri="http://h/x"><address uri="http://h/y"/></endpoint>
+<endpoint name="F" template="T" uri="http://h/x"/>
+</definitions>"#,
+        ),
+    ])
+    .unwrap_err();
+    let m = messages(&err);
+    for expected in [
+        "template `T` has no parameter `code` (did you mean `codes`?)",
+        "endpoint template `Nope` is not defined",
+        "template `S` is a sequence template, not an endpoint template",
+        "`uri` on an <endpoint> goes with `template` (a template endpoint); put the address in <address uri>",
+        "template `T` needs a value for parameter `codes`",
+    ] {
+        assert!(m.iter().any(|x| x == expected), "{expected} in {m:?}");
+    }
 }
 
 #[test]
@@ -415,8 +562,8 @@ mod groups {
             "dup.xml:1:61: error: endpoint `a` is already a child of this group",
             "empty.xml:1:24: error: <failover> needs at least one <endpoint> child",
             "session.xml:1:20: error: <session> applies only to a <loadbalance> group",
-            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon",
-            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon",
+            "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon (see docs/migrating.md)",
+            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon (see docs/migrating.md)",
             "codes.xml:1:49: error: `7xx` is not an HTTP status code",
             "cycle.xml:1:14: error: endpoint reference cycle: x -> y -> x",
             "propweight.xml:1:83: error: `loadbalance.weight` must be greater than 0, found `-2`",

@@ -162,7 +162,15 @@ impl Sent {
             Step::Respond => Step::Respond,
             Step::Drop => Step::Drop,
             Step::Loopback => Step::Loopback,
-            Step::Template { sequence, params } => Step::Template { sequence, params },
+            Step::Template {
+                sequence,
+                params,
+                on_error,
+            } => Step::Template {
+                sequence,
+                params,
+                on_error,
+            },
         }))
     }
 }

@@ -2,7 +2,9 @@
 //! (reference §1.14). Inside the template, `$func:name` and `get-property('func', 'name')`
 //! read the values; they are gone once the template's sequence ends.
 //!
-//! Values are literals or `{expression}`, evaluated when the template is called. Every
+//! Values are literals or `{expression}`, evaluated when the template is called. `onError`
+//! names a sequence that handles failures inside the template (MI's rule; the template
+//! sequence's own `onError`, when it has one, comes first). Every
 //! parameter name must be declared by the template, and every mandatory one given, both
 //! checked at load.
 
@@ -11,13 +13,15 @@ use std::sync::Arc;
 use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step};
 use crate::base::mediation::MediationError;
-use crate::config::{Ctx, Element, TemplateConfig};
+use crate::config::{Ctx, Element, SeqId, TemplateConfig};
 use crate::expr::Evaluated;
 use crate::message::{MessageContext, Value};
 
 #[derive(Debug)]
 struct CallTemplate {
     template: Arc<TemplateConfig>,
+    /// `onError`: the sequence that handles failures inside the template.
+    on_error: Option<SeqId>,
     /// One value per declared parameter, in the template's order; `None` leaves it unset.
     values: Vec<Option<Dynamic>>,
 }
@@ -26,9 +30,10 @@ struct CallTemplate {
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(el, &["target", "description", "onError"]);
     ctx.no_text(el);
-    if let Some(a) = el.attr("onError") {
-        ctx.unsupported(&a.loc, "`onError` on <call-template>");
-    }
+    let on_error = match el.attr("onError") {
+        Some(a) => Some(ctx.sequence_ref(a.value.trim(), &a.loc)?),
+        None => None,
+    };
     let target = ctx.required_attr(el, "target")?;
     let template = ctx.template_ref(target.value.trim(), &target.loc);
     let mut given: Vec<(String, Dynamic, &Element)> = Vec::new();
@@ -91,6 +96,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ok.then(|| {
         Box::new(CallTemplate {
             template,
+            on_error,
             values: values_in_order,
         }) as Box<dyn Mediator>
     })
@@ -128,10 +134,15 @@ impl Mediator for CallTemplate {
         Ok(Step::Template {
             sequence: self.template.sequence,
             params,
+            on_error: self.on_error,
         })
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
         visit(Reference::Sequence(self.template.sequence));
+        // The handler is reachable but not called (as a sequence's `onError`): no cycle.
+        if let Some(handler) = self.on_error {
+            visit(Reference::Receive(handler));
+        }
     }
 }

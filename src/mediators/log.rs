@@ -52,8 +52,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ],
     );
     ctx.no_text(el);
+    // MI 4.4's tooling writes both as `false` on every log, which asks for nothing.
     for attr in ["logMessageID", "logFullPayload"] {
-        if let Some(a) = el.attr(attr) {
+        if let Some(a) = el.attr(attr).filter(|a| a.value.trim() != "false") {
             ctx.unsupported(&a.loc, format!("attribute `{attr}` of <log>"));
         }
     }

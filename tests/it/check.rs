@@ -143,3 +143,35 @@ fn every_commented_endpoint_example_in_the_shipped_folder_loads() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `axon check` separates a typo (an error with a suggestion), a Synapse feature Axon lacks
+/// (an error pointing to the migration guide) and a value with no effect (a warning).
+#[test]
+fn unknown_unsupported_and_no_effect_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "apis/a.xml",
+        "<api name=\"A\" context=\"/a\" trace=\"enable\">\n  <resource methods=\"GET\" uri-templat=\"/x\">\n    <inSequence><xslt key=\"t\"/><respond/></inSequence>\n  </resource>\n</api>\n",
+    );
+    let out = crate::support::axon_check(dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let root = dir.path().display().to_string();
+    for expected in [
+        format!(
+            "{root}/apis/a.xml:2:27: error: unknown attribute `uri-templat` on <resource> (did you mean `uri-template`?)"
+        ),
+        format!(
+            "{root}/apis/a.xml:3:17: error: the `xslt` mediator is not supported by Axon (see docs/migrating.md)"
+        ),
+        format!(
+            "{root}/apis/a.xml:1:28: warning: attribute `trace=\"enable\"` has no effect in Axon"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+}

@@ -212,7 +212,8 @@ async fn failover_sticks_to_the_primary_moves_on_its_death_and_returns_after_its
         &leaf(
             "Primary",
             &primary.url("/"),
-            "<suspendOnFailure><initialDuration>300</initialDuration></suspendOnFailure>",
+            // Long enough that a busy machine still sees it suspended on the next request.
+            "<suspendOnFailure><initialDuration>1500</initialDuration></suspendOnFailure>",
         ),
         &secondary,
         "",
@@ -229,7 +230,10 @@ async fn failover_sticks_to_the_primary_moves_on_its_death_and_returns_after_its
         t.starts_with("FO/Primary=failed:") && t.ends_with(", FO/Secondary=200"),
         "{t}"
     );
-    assert_eq!(axon.state("Primary").await, "SUSPENDED");
+    eventually(Duration::from_secs(5), "the primary suspended", || async {
+        axon.state("Primary").await == "SUSPENDED"
+    })
+    .await;
     let skipping = axon.get("/g").await;
     assert_eq!(
         trace(&skipping),
@@ -424,6 +428,11 @@ async fn all_children_down_gives_a_prompt_503_and_no_request_storm() {
         "{}",
         trace(&first)
     );
+    // A failure reaches its leaf's actor as a message; wait until all three are suspended.
+    eventually(Duration::from_secs(5), "every child suspended", || async {
+        axon.endpoint("LB").await["ready_children"] == 0
+    })
+    .await;
     for _ in 0..20 {
         let reply = axon.get("/g").await;
         assert_eq!(reply.status, 503);

@@ -236,3 +236,25 @@ async fn only_one_trial_request_reaches_a_recovering_backend() {
     assert_eq!(other.1.as_deref(), Some("Trial=skipped:SUSPENDED"));
     assert_eq!(axon.endpoint("Trial").await["counters"]["sent"], 2);
 }
+
+/// MI's tooling writes `<errorCodes>-1</errorCodes>` for "no codes": a refused connection
+/// neither suspends nor times out the endpoint, so every request is tried on the backend
+/// (and fails on its own), never skipped as suspended.
+#[actix_rt::test]
+async fn minus_one_error_codes_never_suspend() {
+    let port = dead_port();
+    let qos = "<suspendOnFailure><errorCodes>-1</errorCodes><initialDuration>-1</initialDuration><progressionFactor>-1</progressionFactor><maximumDuration>0</maximumDuration></suspendOnFailure><markForSuspension><errorCodes>-1</errorCodes><retriesBeforeSuspension>0</retriesBeforeSuspension></markForSuspension>";
+    let ep = endpoint("Steady", &format!("http://127.0.0.1:{port}/"), qos);
+    let axon = TestAxon::start(&[("api.xml", &api_to("Steady")), ("ep.xml", &ep)]).await;
+    for _ in 0..3 {
+        let reply = axon.get("/a").await;
+        assert_eq!(reply.status, 502);
+        assert_eq!(reply.json()["error"]["code"], 101503);
+    }
+    assert_eq!(axon.state("Steady").await, "ACTIVE");
+    let report = axon.endpoint("Steady").await;
+    assert_eq!(
+        report["counters"]["sent"], 3,
+        "every request tried: {report}"
+    );
+}

@@ -1,0 +1,93 @@
+//! What MI's own serializers write: the attributes every artifact and mediator may carry,
+//! and the element names of the Synapse language, so that `axon check` can tell a typo
+//! ("did you mean") from a value MI's tooling writes and Axon accepts.
+
+use super::Attr;
+use crate::base::diag::Diagnostics;
+
+/// Attributes MI's tooling writes on artifacts and mediators alike.
+pub(crate) const COMMON_ATTRS: [&str; 3] = ["description", "trace", "statistics"];
+
+/// True for an attribute in [`COMMON_ATTRS`], accepted (with a warning to `diags` when it
+/// asks for something Axon does not do); false for any other.
+///
+/// `description` is documentation. `trace` and `statistics` switch on MI's message tracing
+/// and statistics publishing: `disable` (what the tooling writes) asks for nothing, while
+/// `enable` has no effect, as Axon's tracing comes from its logs and admin API.
+pub(crate) fn common_attr(a: &Attr, diags: &mut Diagnostics) -> bool {
+    match a.name.as_str() {
+        "description" => true,
+        "trace" | "statistics" if a.value.trim() == "disable" => true,
+        "trace" | "statistics" => {
+            diags.no_effect(
+                &a.loc,
+                format!("attribute `{}=\"{}\"`", a.name, a.value.trim()),
+                "tracing comes from Axon's logs (`AXON_LOG`) and admin API (see docs/configuration.md)",
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The element names of the Synapse configuration language (outside mediators, which the
+/// mediators' parser names), for "did you mean" on an unknown child.
+pub(crate) const ELEMENTS: &[&str] = &[
+    "address",
+    "api",
+    "arg",
+    "args",
+    "authentication",
+    "case",
+    "default",
+    "definitions",
+    "description",
+    "disabledErrorCodes",
+    "duration",
+    "else",
+    "enableAddressing",
+    "enableRM",
+    "enableSec",
+    "enabledErrorCodes",
+    "endpoint",
+    "errorCodes",
+    "failover",
+    "failoverHttpStatusCodes",
+    "faultSequence",
+    "format",
+    "handler",
+    "handlers",
+    "healthCheck",
+    "http",
+    "inSequence",
+    "initialDuration",
+    "loadbalance",
+    "localEntry",
+    "markForSuspension",
+    "maximumDuration",
+    "member",
+    "outSequence",
+    "parameter",
+    "policy",
+    "progressionFactor",
+    "property",
+    "proxy",
+    "publishWSDL",
+    "recipientlist",
+    "resource",
+    "responseAction",
+    "retriesBeforeSuspension",
+    "retryConfig",
+    "retryDelay",
+    "sequence",
+    "session",
+    "source",
+    "suspendDurationOnFailure",
+    "suspendOnFailure",
+    "target",
+    "template",
+    "then",
+    "timeout",
+    "with-param",
+    "wsdl",
+];
