@@ -13,7 +13,7 @@ use crate::engine::Mediation;
 use crate::server::{Server, ServerOptions};
 
 /// Exit code for an invalid configuration (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 
 /// Axon: a message-mediation engine for Synapse-style configurations.
 #[derive(Debug, Parser)]

@@ -39,31 +39,33 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
+pub(crate) use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
-pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+pub(crate) use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use endpoint::AddressSpec;
 #[cfg(feature = "fuzzing")]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
-pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
-    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
+pub(crate) use endpoint::{
+    EndpointConfig, EndpointFormat, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
+    ResponseAction, WsdlSpec,
 };
-pub use group::{
-    Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
-    StatusCodes, Strategy, WEIGHT_PROPERTY,
-};
-pub use grpc::GrpcSpec;
-pub use health_check::{HealthCheckSpec, ProbeTarget};
-pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
-pub use prototype::{
-    Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
-    PrototypeSpec, Template,
-};
-pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
-pub use sequence::{Reference, SequenceConfig, StepConfig};
+pub use endpoint::{EndpointKind, Target};
+pub(crate) use group::{Algorithm, GroupSpec, SessionKind, SessionSpec, Strategy, WEIGHT_PROPERTY};
+pub(crate) use grpc::GrpcSpec;
+pub(crate) use health_check::{HealthCheckSpec, ProbeTarget};
+#[cfg(test)]
+pub(crate) use openapi::MediaExamples;
+pub(crate) use openapi::{MockedResponse, OpenApiMock, Operation};
+pub use prototype::PrototypeSpec;
+pub(crate) use prototype::{Escape, FaultAction, FaultRule, FaultWhen, MockBody, Part, Template};
+#[cfg(test)]
+pub(crate) use prototype::{MockResponse, PathPattern};
+pub(crate) use proxy::{ProxyConfig, route as proxy_route};
+pub(crate) use sequence::{Reference, SequenceConfig, StepConfig};
 pub(crate) use sequence::{StepParser, each_mediator};
-pub use template::{TemplateConfig, TemplateParam};
+pub(crate) use template::TemplateConfig;
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -17,17 +17,17 @@
 //! - [`group`], `failover`, [`select`], [`session`]: failover and load-balance groups,
 //!   their retry loop, their selection algorithms and their session affinity.
 
-pub mod actor;
+pub(crate) mod actor;
 pub mod address;
 mod failover;
 pub(crate) mod format;
-pub mod group;
+pub(crate) mod group;
 pub(crate) mod grpc;
 pub mod health;
 pub(crate) mod http;
 pub mod prototype;
 pub mod select;
-pub mod session;
+pub(crate) mod session;
 pub mod state;
 
 use std::sync::Arc;

@@ -13,8 +13,8 @@
 #[cfg(test)]
 mod config_tests;
 pub mod dispatch;
-pub mod lifecycle;
-pub mod live;
+pub(crate) mod lifecycle;
+pub(crate) mod live;
 mod off_worker;
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ use crate::message::{BodyError, MessageContext, Value};
 
 /// Why a flow went to the fault handlers.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// An endpoint failed.
     Endpoint(EndpointError),
     /// A mediator failed.
@@ -134,7 +134,7 @@ const MAX_FRAMES: usize = 128;
 
 impl Failure {
     /// Synapse's `ERROR_CODE`.
-    pub fn code(&self) -> u32 {
+    pub(crate) fn code(&self) -> u32 {
         match self {
             Failure::Endpoint(error) => error.code(),
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
@@ -156,7 +156,7 @@ impl Failure {
     }
 
     /// Synapse's `ERROR_MESSAGE`.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Failure::Endpoint(error) => error.message(),
             Failure::Mediation(m) => m.to_string(),

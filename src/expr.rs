@@ -22,7 +22,7 @@ use std::fmt;
 use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
-pub use self::error::{CompileError, XPathError};
+pub(crate) use self::error::{CompileError, XPathError};
 use crate::base::mediation::MediationError;
 use crate::message::payload::PayloadError;
 use crate::message::xml::{element_to_string, own_text};

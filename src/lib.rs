@@ -29,14 +29,14 @@
 //!
 //! A message goes through them top down: front, engine, mediators and endpoints.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod base;
 pub mod cli;
 pub mod config;
 pub mod endpoints;
 pub mod engine;
 pub mod expr;
-pub mod front;
+pub(crate) mod front;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

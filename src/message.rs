@@ -6,11 +6,11 @@
 //! its body stream is not `Send`, by design.
 
 pub(crate) mod body;
-pub mod content;
+pub(crate) mod content;
 pub(crate) mod convert;
 mod flow;
-pub mod grpc;
-pub mod json_xml;
+pub(crate) mod grpc;
+pub(crate) mod json_xml;
 pub(crate) mod off_worker;
 pub(crate) mod payload;
 pub mod soap;
@@ -26,8 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
-pub use body::{Body, BodyError, BodyStream, Buffered};
-pub use content::{ClientFormat, ContentKind};
+pub use body::Body;
+pub(crate) use body::{BodyError, BodyStream, Buffered};
+pub(crate) use content::{ClientFormat, ContentKind};
 pub use xml::XmlLimits;
 
 /// Which way a message travels.
@@ -144,7 +145,7 @@ pub struct MessageContext {
 type Properties = HashMap<Cow<'static, str>, Value, foldhash::fast::RandomState>;
 
 /// A property name: a `&'static str` is kept as is, anything else is owned.
-pub type PropertyName = Cow<'static, str>;
+pub(crate) type PropertyName = Cow<'static, str>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

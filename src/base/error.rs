@@ -13,42 +13,42 @@ use actix_web::http::StatusCode;
 use super::cause::{BodyError, is_body_timeout, malformed_cause};
 
 /// Synapse error codes (reference §2.5).
-pub mod codes {
+pub(crate) mod codes {
     /// Sender I/O error while sending (base; plus the protocol state).
-    pub const SND_IO_ERROR: u32 = 101_500;
+    pub(crate) const SND_IO_ERROR: u32 = 101_500;
     /// Sender I/O error while receiving (base; plus the protocol state).
-    pub const SND_IO_ERROR_RECEIVING: u32 = 101_501;
+    pub(crate) const SND_IO_ERROR_RECEIVING: u32 = 101_501;
     /// Connection refused or failed.
-    pub const CONNECTION_FAILED: u32 = 101_503;
+    pub(crate) const CONNECTION_FAILED: u32 = 101_503;
     /// Endpoint "Send timeout" (and the socket idle timeout base).
-    pub const CONNECTION_TIMEOUT: u32 = 101_504;
+    pub(crate) const CONNECTION_TIMEOUT: u32 = 101_504;
     /// The backend closed the connection mid-exchange (base).
-    pub const CONNECTION_CLOSED: u32 = 101_505;
+    pub(crate) const CONNECTION_CLOSED: u32 = 101_505;
     /// HTTP protocol violation (base).
-    pub const PROTOCOL_VIOLATION: u32 = 101_506;
+    pub(crate) const PROTOCOL_VIOLATION: u32 = 101_506;
     /// Timeout while establishing a new connection.
-    pub const CONNECT_TIMEOUT: u32 = 101_508;
+    pub(crate) const CONNECT_TIMEOUT: u32 = 101_508;
     /// Group with no ready child, or a retry refused for the error code.
-    pub const NO_READY_CHILD: u32 = 303_000;
+    pub(crate) const NO_READY_CHILD: u32 = 303_000;
     /// Address/HTTP leaf used as the root endpoint is not ready.
-    pub const LEAF_NOT_READY: u32 = 303_001;
+    pub(crate) const LEAF_NOT_READY: u32 = 303_001;
     /// WSDL leaf used as the root endpoint is not ready.
-    pub const WSDL_NOT_READY: u32 = 303_002;
+    pub(crate) const WSDL_NOT_READY: u32 = 303_002;
     /// A SOAP fault counted as a failure because of `FORCE_ERROR_ON_SOAP_FAULT`.
-    pub const SOAP_FAULT_AS_ERROR: u32 = 500_000;
+    pub(crate) const SOAP_FAULT_AS_ERROR: u32 = 500_000;
     /// A mediator failed and no code was set.
-    pub const MEDIATION_ERROR: u32 = 0;
+    pub(crate) const MEDIATION_ERROR: u32 = 0;
     /// A malformed XML/JSON message was received.
-    pub const MALFORMED_MESSAGE: u32 = 601_000;
+    pub(crate) const MALFORMED_MESSAGE: u32 = 601_000;
     /// Axon: an active health check (`grpc.health.v1.Health/Check`) did not answer
     /// SERVING. Synapse has no active checks, so it has no code for this.
-    pub const HEALTH_CHECK_FAILED: u32 = 101_600;
+    pub(crate) const HEALTH_CHECK_FAILED: u32 = 101_600;
     /// Axon: the drain of a graceful stop ended before the exchange did (503).
-    pub const SHUTTING_DOWN: u32 = 101_700;
+    pub(crate) const SHUTTING_DOWN: u32 = 101_700;
     /// Axon: no stream to a gRPC backend was free (every connection Axon may open to it
     /// was at its concurrent-stream limit until the deadline, or the backend refused the
     /// stream unprocessed). Nothing was sent.
-    pub const NO_FREE_STREAM: u32 = 101_601;
+    pub(crate) const NO_FREE_STREAM: u32 = 101_601;
 }
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).

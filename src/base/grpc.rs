@@ -44,37 +44,35 @@ pub(crate) mod h2 {
 }
 
 /// gRPC status codes used by Axon (the numbers of `google.rpc.Code`).
-pub mod code {
+pub(crate) mod code {
     /// Success.
-    pub const OK: u32 = 0;
-    /// The call was cancelled.
-    pub const CANCELLED: u32 = 1;
+    pub(crate) const OK: u32 = 0;
     /// Unknown error.
-    pub const UNKNOWN: u32 = 2;
+    pub(crate) const UNKNOWN: u32 = 2;
     /// The client sent an invalid argument.
-    pub const INVALID_ARGUMENT: u32 = 3;
+    pub(crate) const INVALID_ARGUMENT: u32 = 3;
     /// The deadline passed before the call completed.
-    pub const DEADLINE_EXCEEDED: u32 = 4;
+    pub(crate) const DEADLINE_EXCEEDED: u32 = 4;
     /// Not found (the health service's answer for an unknown service).
-    pub const NOT_FOUND: u32 = 5;
+    pub(crate) const NOT_FOUND: u32 = 5;
     /// The caller may not do this.
-    pub const PERMISSION_DENIED: u32 = 7;
+    pub(crate) const PERMISSION_DENIED: u32 = 7;
     /// A limit was hit.
-    pub const RESOURCE_EXHAUSTED: u32 = 8;
+    pub(crate) const RESOURCE_EXHAUSTED: u32 = 8;
     /// No such service or method.
-    pub const UNIMPLEMENTED: u32 = 12;
+    pub(crate) const UNIMPLEMENTED: u32 = 12;
     /// An internal error.
-    pub const INTERNAL: u32 = 13;
+    pub(crate) const INTERNAL: u32 = 13;
     /// The service is unavailable; the call may be retried.
-    pub const UNAVAILABLE: u32 = 14;
+    pub(crate) const UNAVAILABLE: u32 = 14;
     /// The caller is not authenticated.
-    pub const UNAUTHENTICATED: u32 = 16;
+    pub(crate) const UNAUTHENTICATED: u32 = 16;
 }
 
 /// The path of the standard health check (`grpc.health.v1.Health/Check`).
-pub const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+pub(crate) const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 /// The service name of the standard health protocol.
-pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+pub(crate) const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Runs hyper's HTTP/2 tasks on the current thread's `LocalSet` (an actix arbiter or
 /// worker), so a gRPC connection and every call on it stay on the thread that owns them.
@@ -83,7 +81,7 @@ pub struct LocalExec;
 
 /// `grpc.health.v1.HealthCheckRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct HealthCheckRequest {
+pub(crate) struct HealthCheckRequest {
     /// The service asked about; empty for the server as a whole.
     #[prost(string, tag = "1")]
     pub service: String,
@@ -91,7 +89,7 @@ pub struct HealthCheckRequest {
 
 /// `grpc.health.v1.HealthCheckResponse`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct HealthCheckResponse {
+pub(crate) struct HealthCheckResponse {
     /// A [`ServingStatus`] number.
     #[prost(int32, tag = "1")]
     pub status: i32,
@@ -99,7 +97,7 @@ pub struct HealthCheckResponse {
 
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServingStatus {
+pub(crate) enum ServingStatus {
     /// 0.
     Unknown,
     /// 1.
@@ -118,7 +116,7 @@ const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
 
 impl ServingStatus {
     /// The wire number.
-    pub fn number(self) -> i32 {
+    pub(crate) fn number(self) -> i32 {
         match self {
             ServingStatus::Unknown => 0,
             ServingStatus::Serving => 1,
@@ -128,7 +126,7 @@ impl ServingStatus {
     }
 
     /// From the wire number (unknown numbers are `Unknown`).
-    pub fn from_number(n: i32) -> Self {
+    pub(crate) fn from_number(n: i32) -> Self {
         match n {
             1 => ServingStatus::Serving,
             2 => ServingStatus::NotServing,
@@ -138,7 +136,7 @@ impl ServingStatus {
     }
 
     /// The proto enum name, for logs and health reports.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServingStatus::Unknown => "UNKNOWN",
             ServingStatus::Serving => "SERVING",
@@ -151,7 +149,7 @@ impl ServingStatus {
 /// The gRPC status for an HTTP status, as the gRPC specification maps them
 /// ("HTTP to gRPC Status Code Mapping"), extended for the statuses Axon's own fault
 /// handling produces (500 mediation failure, 413 body too large, 504 timeout).
-pub fn code_for_http(status: u16) -> u32 {
+pub(crate) fn code_for_http(status: u16) -> u32 {
     match status {
         200..=299 => code::OK,
         400 => code::INTERNAL,
@@ -167,7 +165,7 @@ pub fn code_for_http(status: u16) -> u32 {
 }
 
 /// The name of a status code, for messages.
-pub fn code_name(code: u32) -> &'static str {
+pub(crate) fn code_name(code: u32) -> &'static str {
     match code {
         0 => "OK",
         1 => "CANCELLED",
@@ -211,7 +209,7 @@ pub fn parse_timeout(value: &[u8]) -> Option<Duration> {
 
 /// Encodes `d` as a `grpc-timeout` value, in the finest unit whose count fits in 8 digits.
 /// The count is rounded up, so a positive remainder is never sent as zero.
-pub fn encode_timeout(d: Duration) -> HeaderValue {
+pub(crate) fn encode_timeout(d: Duration) -> HeaderValue {
     const MAX: u128 = 99_999_999;
     let nanos = d.as_nanos().max(1);
     let units: [(u128, char); 6] = [
@@ -253,7 +251,7 @@ pub fn first_message(body: &[u8]) -> Option<&[u8]> {
 }
 
 /// Percent-encodes a `grpc-message` value.
-pub fn encode_message(text: &str) -> HeaderValue {
+pub(crate) fn encode_message(text: &str) -> HeaderValue {
     let encoded = utf8_percent_encode(text, MESSAGE_ESCAPES).to_string();
     HeaderValue::from_str(&encoded).unwrap_or(HeaderValue::from_static("error"))
 }
@@ -265,7 +263,7 @@ pub fn decode_message(value: &HeaderValue) -> String {
 }
 
 /// True for `application/grpc` and its `+proto`/`+json`/`;...` variants.
-pub fn is_grpc_content_type(value: &[u8]) -> bool {
+pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
     value
         .strip_prefix(b"application/grpc")
         .is_some_and(|rest| rest.is_empty() || rest[0] == b'+' || rest[0] == b';')

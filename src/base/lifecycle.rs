@@ -26,9 +26,9 @@ use actix_web::http::StatusCode;
 use serde::Serialize;
 
 /// Error code of a call to a BLOCKED API (Choreo Connect's "API blocked").
-pub const API_BLOCKED: u32 = 700_700;
+pub(crate) const API_BLOCKED: u32 = 700_700;
 /// Error code of a call to a RETIRED API (Axon's own).
-pub const API_RETIRED: u32 = 700_701;
+pub(crate) const API_RETIRED: u32 = 700_701;
 
 /// The states of the WSO2 API lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::codes;
 
 /// Suspension used when `initialDuration` is not configured (Synapse's -1).
-pub const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
+pub(crate) const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
 
 /// How a leaf reacts to failures: the `markForSuspension` and `suspendOnFailure` settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,7 @@ pub(crate) const DEFAULT_REPLAY_BUFFER: usize = 1024 * 1024;
 pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_millis(120_000);
 
 /// The property that gives a load-balance child its weight.
-pub const WEIGHT_PROPERTY: &str = "loadbalance.weight";
+pub(crate) const WEIGHT_PROPERTY: &str = "loadbalance.weight";
 
 /// A failover or load-balance group.
 #[derive(Debug, Clone, PartialEq)]

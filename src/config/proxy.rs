@@ -348,7 +348,10 @@ pub(crate) fn check_shadowing(
 }
 
 /// The proxy a request path goes to, and the rest of the path after `/services/<name>`.
-pub fn route<'c>(proxies: &'c [ProxyConfig], path: &str) -> Option<(&'c ProxyConfig, String)> {
+pub(crate) fn route<'c>(
+    proxies: &'c [ProxyConfig],
+    path: &str,
+) -> Option<(&'c ProxyConfig, String)> {
     let rest = path.strip_prefix("/services/")?;
     let (name, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),

@@ -22,7 +22,7 @@ const STATE_MASK: u64 = 0b11;
 const TRIAL_BIT: u64 = 0b100;
 const RETRY_SHIFT: u32 = 3;
 
-pub use super::state::Admission;
+pub(crate) use super::state::Admission;
 
 /// A leaf's health as workers see it, plus its traffic counters.
 #[derive(Debug)]

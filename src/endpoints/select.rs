@@ -11,12 +11,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The first eligible child in declaration order (failover's priority order).
-pub fn first(n: usize, eligible: impl Fn(usize) -> bool) -> Option<usize> {
+pub(crate) fn first(n: usize, eligible: impl Fn(usize) -> bool) -> Option<usize> {
     (0..n).find(|&i| eligible(i))
 }
 
 /// The first eligible child at or after `start`, wrapping around.
-pub fn next_from(start: usize, n: usize, eligible: impl Fn(usize) -> bool) -> Option<usize> {
+pub(crate) fn next_from(start: usize, n: usize, eligible: impl Fn(usize) -> bool) -> Option<usize> {
     if n == 0 {
         return None;
     }
@@ -25,7 +25,7 @@ pub fn next_from(start: usize, n: usize, eligible: impl Fn(usize) -> bool) -> Op
 
 /// The eligible child with the lowest `(load + 1) / weight`, scanning from `start` so that
 /// ties rotate instead of always going to the first child.
-pub fn least_loaded(
+pub(crate) fn least_loaded(
     start: usize,
     weights: &[u32],
     load: impl Fn(usize) -> u64,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-pub use crate::base::suspension::{DEFAULT_SUSPEND, FailureClass, SuspensionPolicy};
+pub(crate) use crate::base::suspension::FailureClass;
+pub use crate::base::suspension::SuspensionPolicy;
 
 /// The four states of a leaf endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -327,7 +328,7 @@ pub enum Admission {
 /// The one rule for every reader: a leaf's worker on its health word (`health::Health`),
 /// a group on its children, a probe on its machine.
 #[inline]
-pub fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
+pub(crate) fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
     let due = wait.is_zero();
     match state {
         EndpointState::Active => Admission::Go,

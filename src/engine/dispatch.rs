@@ -295,7 +295,7 @@ fn filter(resource: &ResourceConfig, req: &RequestHead<'_>) -> Option<String> {
 /// The properties dispatch sets on a message routed to `resource` of `api`, the same for
 /// every front (Synapse's names): the API, its context and version, the resource, the
 /// paths, the method and each `uri.var.*`. Fronts add what only they know.
-pub fn set_api_properties(
+pub(crate) fn set_api_properties(
     msg: &mut crate::message::MessageContext,
     api: &ApiConfig,
     resource: &str,

@@ -11,11 +11,11 @@ use actix_web::error::PayloadError;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-pub use crate::base::cause::BodyError;
+pub(crate) use crate::base::cause::BodyError;
 use crate::base::cause::BodyTimedOut;
 
 /// A body stream as received from a client or a backend (not `Send`).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
 /// A message body.
 pub enum Body {

@@ -23,10 +23,10 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 /// The error type of a boxed gRPC body.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A request body on its way to a gRPC backend.
-pub type GrpcBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type GrpcBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// One gRPC call as it moves through Axon.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl GrpcCall {
 
 /// Request bytes kept, until the backend's response headers, to send a call again that the
 /// backend refused unprocessed (REFUSED_STREAM); a call that sent more is not sent again.
-pub const REPLAY_LIMIT: usize = 64 * 1024;
+pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
 
 /// A backend's response stream, and the backend call it belongs to.
 ///
@@ -114,7 +114,7 @@ impl fmt::Debug for BackendResponse {
 /// the response side is not being read (its client does not read), the backend call ends
 /// at the deadline.
 #[derive(Debug)]
-pub struct RequestTap {
+pub(crate) struct RequestTap {
     state: Arc<Mutex<TapState>>,
     replay: VecDeque<Bytes>,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -147,7 +147,7 @@ impl fmt::Debug for TapState {
 
 impl RequestTap {
     /// A tap over `source` that ends the backend call at `deadline`, and its handle.
-    pub fn wrap(source: GrpcBody, deadline: Option<Instant>) -> (GrpcBody, RequestHandle) {
+    pub(crate) fn wrap(source: GrpcBody, deadline: Option<Instant>) -> (GrpcBody, RequestHandle) {
         Self::with_replay(source, deadline, Vec::new(), 0)
     }
 
@@ -288,7 +288,7 @@ impl RequestHandle {
 
 /// HTTP/2 forbids connection-specific headers; these never cross Axon in either direction
 /// (`te` is set again to `trailers` on the way to the backend).
-pub fn is_connection_specific(name: &str) -> bool {
+pub(crate) fn is_connection_specific(name: &str) -> bool {
     matches!(
         name,
         "connection"
@@ -305,7 +305,7 @@ pub fn is_connection_specific(name: &str) -> bool {
 /// Copies HTTP/2 metadata (hyper's `http` 1 types) into a message's header map (actix's
 /// types), without connection-specific headers. Binary (`-bin`) values are copied as the
 /// base64 text they are on the wire, so they stay byte-exact.
-pub fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
+pub(crate) fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(from.len());
     for (name, value) in from {
         if is_connection_specific(name.as_str()) {
@@ -323,7 +323,7 @@ pub fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
 
 /// Copies a message's headers to HTTP/2 metadata, leaving out connection-specific headers
 /// and those `skip` names.
-pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
+pub(crate) fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
     let mut out = http::HeaderMap::with_capacity(from.len() + 2);
     append_to_wire(&mut out, from, skip);
     out
@@ -331,7 +331,7 @@ pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
 
 /// Appends `from`'s headers to `out` (an HTTP/2 header block), leaving out those named in
 /// `skip` and every connection-specific one, which HTTP/2 forbids.
-pub fn append_to_wire<'h>(
+pub(crate) fn append_to_wire<'h>(
     out: &mut http::HeaderMap,
     from: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
     skip: &[&str],

@@ -15,16 +15,16 @@ use crate::base::xml::{
 };
 use crate::message::xml::XmlLimits;
 
-pub use crate::base::cause::Malformed;
+pub(crate) use crate::base::cause::Malformed;
 
 /// The SOAP 1.1 envelope namespace.
-pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The SOAP 1.2 envelope namespace.
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// The `xsi` namespace (used for `xsi:nil`).
-pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// The header that carries the SOAP 1.1 action.
-pub const SOAP_ACTION: HeaderName = HeaderName::from_static("soapaction");
+pub(crate) const SOAP_ACTION: HeaderName = HeaderName::from_static("soapaction");
 
 const ACTOR_NEXT_11: &str = "http://schemas.xmlsoap.org/soap/actor/next";
 const ROLE_NEXT_12: &str = "http://www.w3.org/2003/05/soap-envelope/role/next";
@@ -55,7 +55,7 @@ pub enum FaultCode {
 
 /// A fault to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// The code.
     pub code: FaultCode,
     /// `faultstring` (1.1) / `Reason/Text` (1.2).
@@ -173,7 +173,7 @@ impl FaultCode {
 // === headers ===
 
 /// The media type of a `Content-Type` value, lowercase, without parameters.
-pub fn media_type(content_type: &str) -> String {
+pub(crate) fn media_type(content_type: &str) -> String {
     content_type
         .split(';')
         .next()
@@ -183,7 +183,7 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// The value of parameter `name` of a `Content-Type`, unquoted.
-pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
+pub(crate) fn content_type_param(content_type: &str, name: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         k.trim()
@@ -194,7 +194,7 @@ pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
 
 /// The SOAP action of a request: the `SOAPAction` header (1.1, unquoted) or the `action`
 /// parameter of the `Content-Type` (1.2). An empty action is `None`.
-pub fn action(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn action(headers: &HeaderMap) -> Option<String> {
     let from_header = headers
         .get(SOAP_ACTION)
         .and_then(|v| v.to_str().ok())
@@ -207,7 +207,11 @@ pub fn action(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Sets `Content-Type` (and for 1.1 `SOAPAction`, quoted) for a message of `version`.
-pub fn set_transport_headers(headers: &mut HeaderMap, version: SoapVersion, action: Option<&str>) {
+pub(crate) fn set_transport_headers(
+    headers: &mut HeaderMap,
+    version: SoapVersion,
+    action: Option<&str>,
+) {
     if let Ok(v) = HeaderValue::from_str(&version.content_type(action)) {
         headers.insert(header::CONTENT_TYPE, v);
     }
@@ -253,7 +257,7 @@ pub(crate) fn parse_xml_with(bytes: &[u8], limits: XmlLimits) -> Result<Element,
 /// The root element's namespace and local name, found without reading the whole document
 /// (comments, the XML declaration and whitespace are skipped). `None` when the bytes do
 /// not start like an XML document.
-pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
+pub(crate) fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
     let mut reader = quick_xml::NsReader::from_reader(bytes);
     loop {
         match reader.read_resolved_event() {
@@ -278,7 +282,7 @@ pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
 }
 
 /// The SOAP version of `bytes` when they start with an envelope.
-pub fn sniff(bytes: &[u8]) -> Option<SoapVersion> {
+pub(crate) fn sniff(bytes: &[u8]) -> Option<SoapVersion> {
     let (ns, local) = root_name(bytes)?;
     (local == "Envelope")
         .then(|| ns.as_deref().and_then(SoapVersion::from_namespace))
@@ -452,7 +456,7 @@ impl Envelope {
 
 /// An envelope of `version` around `payload` (standalone XML, without an XML declaration;
 /// empty for an empty body), with `headers` as header blocks.
-pub fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
+pub(crate) fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
     let mut out = String::with_capacity(payload.len() + 256);
     _ = write!(
         out,
@@ -478,7 +482,7 @@ pub fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
 }
 
 /// A fault envelope of `version`.
-pub fn fault_envelope(version: SoapVersion, fault: &Fault, headers: &[String]) -> String {
+pub(crate) fn fault_envelope(version: SoapVersion, fault: &Fault, headers: &[String]) -> String {
     let code = format!("soapenv:{}", fault.code.local_name(version));
     let mut body = String::new();
     match version {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axon::endpoints::actor::{Panic, Report};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -798,12 +797,9 @@ async fn actors_whose_handler_panics_under_traffic_are_restarted_with_their_stat
             axon.endpoint("Primary").await,
             axon.endpoint("Secondary").await,
         );
-        let rt = axon.server.shared().runtime();
-        for name in ["Primary", "Secondary"] {
-            let leaf = rt.endpoints.leaf_named(name).unwrap();
-            leaf.addr.do_send(Report::Panic { trial: false });
+        for name in ["Primary", "Secondary", "FO"] {
+            assert!(axon.server.panic_endpoint_actor(name), "{name} exists");
         }
-        rt.endpoints.group_named("FO").unwrap().addr.do_send(Panic);
         eventually(Duration::from_secs(5), "restarts counted", || async {
             let report = axon.endpoint("FO").await;
             report["restarts"] == 1

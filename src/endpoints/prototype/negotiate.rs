@@ -23,13 +23,13 @@ use bytes::Bytes;
 use crate::config::{MockedResponse, Operation};
 
 /// Error code of a malformed `Prefer` (Choreo Connect's).
-pub const BAD_PREFERENCE: u32 = 900_870;
+pub(crate) const BAD_PREFERENCE: u32 = 900_870;
 /// Error code of a request no example fits (Choreo Connect's).
-pub const NOT_IMPLEMENTED: u32 = 900_871;
+pub(crate) const NOT_IMPLEMENTED: u32 = 900_871;
 
 /// What the client asked for in `Prefer`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Preference {
+pub(crate) struct Preference {
     /// `code=`, as written.
     pub code: Option<String>,
     /// `example=`, as written (quotes removed).
@@ -38,7 +38,7 @@ pub struct Preference {
 
 /// Why no example could be chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MockError {
+pub(crate) enum MockError {
     /// The preference is malformed: 400, code 900870.
     BadPreference(String),
     /// No example fits the request: 501, code 900871.
@@ -47,7 +47,7 @@ pub enum MockError {
 
 /// The chosen answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Choice<'a> {
+pub(crate) struct Choice<'a> {
     /// The status to answer with.
     pub status: StatusCode,
     /// The `Content-Type`, when there is a body.
@@ -64,7 +64,7 @@ pub struct Choice<'a> {
 
 impl MockError {
     /// The HTTP status, error code and message of the error answer.
-    pub fn status_code_message(&self) -> (StatusCode, u32, &'static str, &str) {
+    pub(crate) fn status_code_message(&self) -> (StatusCode, u32, &'static str, &str) {
         match self {
             MockError::BadPreference(detail) => (
                 StatusCode::BAD_REQUEST,
@@ -83,7 +83,7 @@ impl MockError {
 }
 
 /// Reads the `Prefer` header values. The first occurrence of a preference wins (RFC 7240).
-pub fn parse_prefer<'h>(values: impl IntoIterator<Item = &'h str>) -> Preference {
+pub(crate) fn parse_prefer<'h>(values: impl IntoIterator<Item = &'h str>) -> Preference {
     let mut out = Preference::default();
     for value in values {
         for token in value.split([',', ';']) {
@@ -106,7 +106,7 @@ pub fn parse_prefer<'h>(values: impl IntoIterator<Item = &'h str>) -> Preference
 ///
 /// # Errors
 /// [`MockError`] when the preference is malformed or no example fits.
-pub fn choose<'a>(
+pub(crate) fn choose<'a>(
     op: &'a Operation,
     template: &str,
     prefer: &Preference,
