@@ -83,21 +83,29 @@ pub struct EndpointId(pub(crate) u32);
 #[derive(Debug)]
 pub struct Config {
     /// The folder it was loaded from.
-    pub dir: PathBuf,
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) dir: PathBuf,
     /// REST APIs, in load order.
-    pub apis: Vec<ApiConfig>,
+    pub(crate) apis: Vec<ApiConfig>,
     /// Proxy services, in load order.
-    pub proxies: Vec<ProxyConfig>,
+    pub(crate) proxies: Vec<ProxyConfig>,
     pub(crate) sequences: Vec<SequenceConfig>,
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
     pub(crate) endpoint_names: HashMap<String, EndpointId>,
     /// Sequence templates, by name.
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
     pub(crate) templates: HashMap<String, Arc<TemplateConfig>>,
     /// Problems that do not stop the load.
-    pub warnings: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     /// Number of XML files read.
-    pub files: usize,
+    pub(crate) files: usize,
 }
 
 /// What the parsing stage carries: diagnostics, the name tables, and the growing lists
@@ -223,7 +231,7 @@ impl Config {
     }
 
     /// The sequence with this id.
-    pub fn sequence(&self, id: SeqId) -> &SequenceConfig {
+    pub(crate) fn sequence(&self, id: SeqId) -> &SequenceConfig {
         &self.sequences[id.0 as usize]
     }
 
@@ -233,7 +241,7 @@ impl Config {
     }
 
     /// Every endpoint, named and inline, in id order.
-    pub fn endpoints(&self) -> impl Iterator<Item = (EndpointId, &EndpointConfig)> {
+    pub(crate) fn endpoints(&self) -> impl Iterator<Item = (EndpointId, &EndpointConfig)> {
         self.endpoints
             .iter()
             .enumerate()
@@ -241,7 +249,7 @@ impl Config {
     }
 
     /// Every sequence, named and inline, in id order.
-    pub fn sequences(&self) -> impl Iterator<Item = (SeqId, &SequenceConfig)> {
+    pub(crate) fn sequences(&self) -> impl Iterator<Item = (SeqId, &SequenceConfig)> {
         self.sequences
             .iter()
             .enumerate()
@@ -254,7 +262,11 @@ impl Config {
     }
 
     /// The sequence template `name`.
-    pub fn template_named(&self, name: &str) -> Option<&TemplateConfig> {
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) fn template_named(&self, name: &str) -> Option<&TemplateConfig> {
         self.templates.get(name).map(|t| t.as_ref())
     }
 
@@ -264,7 +276,7 @@ impl Config {
     }
 
     /// Follows `key` aliases to the endpoint that does the work.
-    pub fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
+    pub(crate) fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
         // Cycles were rejected at load, so this terminates; the bound is a guard.
         for _ in 0..=self.endpoints.len() {
             match &self.endpoint(id).kind {

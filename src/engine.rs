@@ -58,17 +58,17 @@ pub enum Reply {
 #[derive(Debug, Clone)]
 pub struct BuiltinFault {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Synapse error code.
-    pub code: u32,
+    pub(crate) code: u32,
     /// Error message.
-    pub message: String,
+    pub(crate) message: String,
     /// Details (the cause).
-    pub detail: String,
+    pub(crate) detail: String,
     /// What the client speaks, to answer in kind (not what the backend answered).
-    pub client: crate::message::ClientFormat,
+    pub(crate) client: crate::message::ClientFormat,
     /// The exchange's message id, also in the log line and `X-Axon-Message-Id`.
-    pub message_id: String,
+    pub(crate) message_id: String,
 }
 
 /// A loaded mediation folder: the plain, validated configuration and the mediators built
@@ -85,19 +85,19 @@ pub struct Mediation {
 #[derive(Debug)]
 pub struct Runtime {
     /// The configuration.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The mediators of its sequences (shared with steps that run off the I/O worker).
     pub(crate) steps: Arc<Steps>,
     /// Its running endpoints.
-    pub endpoints: Endpoints,
+    pub(crate) endpoints: Endpoints,
     /// The API router.
-    pub router: dispatch::Router,
+    pub(crate) router: dispatch::Router,
     /// The router of the gRPC front (gRPC APIs only).
-    pub grpc_router: dispatch::Router,
+    pub(crate) grpc_router: dispatch::Router,
     /// Message limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// The live lifecycle state of each API.
-    pub apis: lifecycle::ApiStates,
+    pub(crate) apis: lifecycle::ApiStates,
 }
 
 /// How a flow (one sequence and what it invokes) ended.
@@ -249,7 +249,7 @@ impl Mediation {
 impl Runtime {
     /// Makes `config` live: starts its endpoint actors on `arbiter` (reusing those of
     /// `previous` whose configuration did not change).
-    pub fn build(
+    pub(crate) fn build(
         mediation: Mediation,
         previous: Option<&Runtime>,
         arbiter: &ArbiterHandle,
@@ -277,7 +277,7 @@ impl Runtime {
     /// Runs one exchange: `in_seq` on the request, then the endpoint's response through
     /// `out_seq`, with `fault_seq` (else the global `fault` sequence, else the built-in
     /// handling) on failure. Always returns exactly one reply.
-    pub async fn run_exchange(
+    pub(crate) async fn run_exchange(
         &self,
         mut msg: MessageContext,
         in_seq: Option<SeqId>,

@@ -207,7 +207,7 @@ impl Server {
     }
 
     /// Runs until SIGINT/SIGTERM (graceful stop); SIGHUP reloads the configuration.
-    pub async fn run_until_signalled(self) {
+    pub(crate) async fn run_until_signalled(self) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};

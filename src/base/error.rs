@@ -53,10 +53,14 @@ pub(crate) mod codes {
 
 /// How far the exchange with the backend had gone when it failed (Synapse's `ProtocolState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProtocolState {
+pub(crate) enum ProtocolState {
     /// Before the request was written (connect phase).
     RequestReady = 0,
     /// Writing the request head.
+    #[allow(
+        dead_code,
+        reason = "Synapse's numbering of protocol states; no failure is classified here yet"
+    )]
     RequestHead = 1,
     /// Writing the request body.
     RequestBody = 2,
@@ -70,7 +74,7 @@ pub enum ProtocolState {
 
 /// What went wrong, independent of wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The TCP connection was refused or could not be made (also an unknown host).
     ConnectRefused,
     /// Establishing the connection (TCP or TLS) took too long.
@@ -130,7 +134,7 @@ impl ErrorKind {
 /// Why an endpoint failed: Axon's own words, or the error from below (io, awc, hyper, h2)
 /// kept as the source. Its `Display` is the detail of logs and `ERROR_DETAIL`.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum Cause {
+pub(crate) enum Cause {
     /// Axon's own account: a state, a deadline, a refusal, a status.
     #[error("{0}")]
     Said(String),
@@ -198,17 +202,17 @@ impl From<&str> for Cause {
 /// [`EndpointError::new`] from the kind and state, or by the constructors of the codes a
 /// kind alone does not tell) and never change afterwards.
 #[derive(Debug, Clone)]
-pub struct EndpointError {
+pub(crate) struct EndpointError {
     /// What went wrong.
-    pub kind: ErrorKind,
+    pub(crate) kind: ErrorKind,
     /// How far the exchange had gone.
-    pub state: ProtocolState,
+    pub(crate) state: ProtocolState,
     /// The leaf (or group) that failed.
-    pub endpoint: Arc<str>,
+    pub(crate) endpoint: Arc<str>,
     /// The resolved backend address, when there was one.
-    pub address: Option<String>,
+    pub(crate) address: Option<String>,
     /// The underlying cause, for logs and `ERROR_DETAIL`.
-    pub cause: Cause,
+    pub(crate) cause: Cause,
     /// Synapse's `ERROR_CODE`.
     code: u32,
     /// Synapse's `BASE_ERROR_CODE`.
@@ -222,7 +226,7 @@ pub struct EndpointError {
 
 impl EndpointError {
     /// A new error of `kind` at `state`, with the codes the classification gives them.
-    pub fn new(
+    pub(crate) fn new(
         kind: ErrorKind,
         state: ProtocolState,
         endpoint: Arc<str>,
@@ -331,23 +335,23 @@ impl EndpointError {
     }
 
     /// Sets the resolved backend address.
-    pub fn at(mut self, address: impl Into<String>) -> Self {
+    pub(crate) fn at(mut self, address: impl Into<String>) -> Self {
         self.address = Some(address.into());
         self
     }
 
     /// Synapse's `ERROR_CODE`: base code plus protocol state for transport errors (§2.5).
-    pub fn code(&self) -> u32 {
+    pub(crate) fn code(&self) -> u32 {
         self.code
     }
 
     /// Synapse's `BASE_ERROR_CODE`: the code without the protocol state.
-    pub fn base_code(&self) -> u32 {
+    pub(crate) fn base_code(&self) -> u32 {
         self.base_code
     }
 
     /// Synapse's `ERROR_MESSAGE` wording for this kind of failure.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self.kind {
             ErrorKind::ConnectRefused | ErrorKind::InvalidAddress => {
                 "Error connecting to the back end".into()
@@ -371,7 +375,7 @@ impl EndpointError {
 
     /// Whether this failure says something about the backend's health. Failures of the
     /// client's own request, and refusals made before anything was sent, do not.
-    pub fn counts_against_endpoint(&self) -> bool {
+    pub(crate) fn counts_against_endpoint(&self) -> bool {
         !self.is_client_fault()
             && !matches!(
                 self.kind,
@@ -381,7 +385,7 @@ impl EndpointError {
 
     /// Whether the client's own request (its body, its content, its deadline) failed: any
     /// other endpoint would fail alike, so a group does not try another child.
-    pub fn is_client_fault(&self) -> bool {
+    pub(crate) fn is_client_fault(&self) -> bool {
         matches!(
             self.kind,
             ErrorKind::Downstream
@@ -410,7 +414,7 @@ impl EndpointError {
 
     /// Whether any byte of the request may have reached the backend. Failover of a
     /// non-idempotent request is only safe when this is false.
-    pub fn may_have_reached_backend(&self) -> bool {
+    pub(crate) fn may_have_reached_backend(&self) -> bool {
         match self.kind {
             ErrorKind::ConnectRefused
             | ErrorKind::ConnectTimeout
@@ -423,7 +427,7 @@ impl EndpointError {
     }
 
     /// The HTTP status Axon's built-in fault handling answers with.
-    pub fn http_status(&self) -> StatusCode {
+    pub(crate) fn http_status(&self) -> StatusCode {
         match self.kind {
             ErrorKind::Timeout | ErrorKind::ConnectTimeout | ErrorKind::ClientDeadline => {
                 StatusCode::GATEWAY_TIMEOUT
@@ -437,15 +441,6 @@ impl EndpointError {
             ErrorKind::RequestTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_GATEWAY,
         }
-    }
-}
-
-impl EndpointError {
-    /// The gRPC status the gRPC front answers with: the gRPC specification's mapping of
-    /// [`EndpointError::http_status`] (timeouts give DEADLINE_EXCEEDED, connection failures
-    /// and "not ready" give UNAVAILABLE).
-    pub fn grpc_code(&self) -> u32 {
-        super::grpc::code_for_http(self.http_status().as_u16())
     }
 }
 
@@ -566,6 +561,16 @@ pub(crate) fn classify_send_error(
         _ => Cause::Said(text),
     };
     EndpointError::new(kind, state, endpoint.clone(), cause)
+}
+
+#[cfg(test)]
+impl EndpointError {
+    /// The gRPC status the gRPC front answers with: the gRPC specification's mapping of
+    /// [`EndpointError::http_status`] (timeouts give DEADLINE_EXCEEDED, connection failures
+    /// and "not ready" give UNAVAILABLE).
+    pub(crate) fn grpc_code(&self) -> u32 {
+        super::grpc::code_for_http(self.http_status().as_u16())
+    }
 }
 
 #[cfg(test)]

@@ -84,7 +84,7 @@ pub struct LocalExec;
 pub(crate) struct HealthCheckRequest {
     /// The service asked about; empty for the server as a whole.
     #[prost(string, tag = "1")]
-    pub service: String,
+    pub(crate) service: String,
 }
 
 /// `grpc.health.v1.HealthCheckResponse`.
@@ -92,7 +92,7 @@ pub(crate) struct HealthCheckRequest {
 pub(crate) struct HealthCheckResponse {
     /// A [`ServingStatus`] number.
     #[prost(int32, tag = "1")]
-    pub status: i32,
+    pub(crate) status: i32,
 }
 
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus`.

@@ -52,9 +52,9 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Transition {
     /// The action, as WSO2 names it (`Publish`, `Deploy as a Prototype`, ...).
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// The state it leads to.
-    pub target: Lifecycle,
+    pub(crate) target: Lifecycle,
 }
 
 /// Why a lifecycle change was refused.
@@ -95,13 +95,13 @@ pub enum Gate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Error code (`X-Axon-Error-Code`).
-    pub code: u32,
+    pub(crate) code: u32,
     /// Short message.
-    pub message: &'static str,
+    pub(crate) message: &'static str,
     /// What happened and what to do.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// The live lifecycle state of one API, shared across configuration generations.
@@ -117,11 +117,11 @@ pub struct ApiLife {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Changed {
     /// The state before.
-    pub from: Lifecycle,
+    pub(crate) from: Lifecycle,
     /// The state now.
-    pub to: Lifecycle,
+    pub(crate) to: Lifecycle,
     /// False when the API was already in the requested state.
-    pub changed: bool,
+    pub(crate) changed: bool,
 }
 
 const ALL: [Lifecycle; 6] = [
@@ -162,7 +162,7 @@ const FROM_DEPRECATED: &[Transition] = &[t("Retire", Lifecycle::Retired)];
 
 impl Lifecycle {
     /// The name used in configuration, logs and the management API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Lifecycle::Created => "CREATED",
             Lifecycle::Prototyped => "PROTOTYPED",
@@ -174,7 +174,7 @@ impl Lifecycle {
     }
 
     /// Parses a state name, ignoring case; `PRE-RELEASED` (the later WSO2 name) is PROTOTYPED.
-    pub fn parse(name: &str) -> Option<Lifecycle> {
+    pub(crate) fn parse(name: &str) -> Option<Lifecycle> {
         let name = name.trim();
         if name.eq_ignore_ascii_case("PRE-RELEASED") || name.eq_ignore_ascii_case("PRE_RELEASED") {
             return Some(Lifecycle::Prototyped);
@@ -184,12 +184,12 @@ impl Lifecycle {
     }
 
     /// Every state name, for error messages.
-    pub fn names() -> String {
+    pub(crate) fn names() -> String {
         ALL.map(Lifecycle::as_str).join(", ")
     }
 
     /// The changes the default WSO2 API lifecycle allows from this state.
-    pub fn transitions(self) -> &'static [Transition] {
+    pub(crate) fn transitions(self) -> &'static [Transition] {
         match self {
             Lifecycle::Created => FROM_CREATED,
             Lifecycle::Prototyped => FROM_PROTOTYPED,
@@ -205,7 +205,7 @@ impl Lifecycle {
     /// # Errors
     /// An unknown action, or one the lifecycle does not allow here. An action whose target
     /// is the current state (`Publish` while PUBLISHED) is allowed and changes nothing.
-    pub fn apply(self, action: &str) -> Result<Lifecycle, TransitionError> {
+    pub(crate) fn apply(self, action: &str) -> Result<Lifecycle, TransitionError> {
         let wanted = action.trim();
         // "Demote to Prototyped" is the older WSO2 name of PUBLISHED -> PROTOTYPED.
         let canonical = if wanted.eq_ignore_ascii_case("Demote to Prototyped") {
@@ -238,7 +238,7 @@ impl Lifecycle {
     ///
     /// # Errors
     /// When no allowed action leads from this state to `target`. Staying is allowed.
-    pub fn go_to(self, target: Lifecycle) -> Result<Lifecycle, TransitionError> {
+    pub(crate) fn go_to(self, target: Lifecycle) -> Result<Lifecycle, TransitionError> {
         if target == self || self.transitions().iter().any(|t| t.target == target) {
             Ok(target)
         } else {
@@ -293,27 +293,27 @@ impl ApiLife {
     }
 
     /// The API's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The state written in the configuration.
-    pub fn declared(&self) -> Lifecycle {
+    pub(crate) fn declared(&self) -> Lifecycle {
         self.declared
     }
 
     /// The live state (one atomic load).
-    pub fn state(&self) -> Lifecycle {
+    pub(crate) fn state(&self) -> Lifecycle {
         Lifecycle::from_bits(self.word.load(Ordering::Acquire))
     }
 
     /// The wall-clock second the live state was entered.
-    pub fn since(&self) -> u64 {
+    pub(crate) fn since(&self) -> u64 {
         self.word.load(Ordering::Acquire) >> 8
     }
 
     /// True unless the API is CREATED (not deployed).
-    pub fn is_deployed(&self) -> bool {
+    pub(crate) fn is_deployed(&self) -> bool {
         self.state() != Lifecycle::Created
     }
 
@@ -345,7 +345,7 @@ impl ApiLife {
     ///
     /// # Errors
     /// An unknown action, or one not allowed from the live state.
-    pub fn act(&self, action: &str) -> Result<Changed, TransitionError> {
+    pub(crate) fn act(&self, action: &str) -> Result<Changed, TransitionError> {
         self.change(|from| from.apply(action))
     }
 
@@ -353,7 +353,7 @@ impl ApiLife {
     ///
     /// # Errors
     /// When the lifecycle allows no such move from the live state.
-    pub fn move_to(&self, target: Lifecycle) -> Result<Changed, TransitionError> {
+    pub(crate) fn move_to(&self, target: Lifecycle) -> Result<Changed, TransitionError> {
         self.change(|from| from.go_to(target))
     }
 

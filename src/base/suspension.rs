@@ -60,7 +60,7 @@ impl Default for SuspensionPolicy {
 
 impl SuspensionPolicy {
     /// Classifies an error code the way Synapse's leaf `onFault` does (§2.2).
-    pub fn classify(&self, code: u32) -> FailureClass {
+    pub(crate) fn classify(&self, code: u32) -> FailureClass {
         let is_timeout = if self.timeout_codes.is_empty() {
             code == codes::CONNECTION_TIMEOUT || code == codes::CONNECTION_CLOSED
         } else {
@@ -77,7 +77,7 @@ impl SuspensionPolicy {
     }
 
     /// The length of the next suspension, given the last one (§2.3).
-    pub fn next_suspension(&self, last: Option<Duration>) -> Duration {
+    pub(crate) fn next_suspension(&self, last: Option<Duration>) -> Duration {
         let mut d = match last {
             Some(last) if !last.is_zero() => last.mul_f64(self.progression_factor.max(0.0)),
             _ => self.initial_duration.unwrap_or(DEFAULT_SUSPEND),

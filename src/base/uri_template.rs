@@ -161,7 +161,7 @@ impl UriTemplate {
     }
 
     /// The template as written.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.source
     }
 
@@ -284,7 +284,7 @@ impl UrlMapping {
     ///
     /// # Errors
     /// When the value is empty or mixes `*` into a segment (`/a*b`).
-    pub fn parse(s: &str) -> Result<UrlMapping, TemplateError> {
+    pub(crate) fn parse(s: &str) -> Result<UrlMapping, TemplateError> {
         let s = s.trim();
         if s.is_empty() {
             return Err(TemplateError::EmptyMapping);
@@ -311,7 +311,7 @@ impl UrlMapping {
     }
 
     /// Matches a sub-path (query already removed). Returns the rank of the match.
-    pub fn matches(&self, path: &str) -> Option<MappingRank> {
+    pub(crate) fn matches(&self, path: &str) -> Option<MappingRank> {
         let path = normalise(path);
         match self {
             UrlMapping::Exact(p) => (*p == path).then_some(MappingRank::Exact),

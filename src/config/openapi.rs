@@ -27,51 +27,51 @@ use crate::base::uri_template::UriTemplate;
 
 /// The examples of one OpenAPI document, ready to send.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpenApiMock {
+pub(crate) struct OpenApiMock {
     /// The document as named in `openapi` (relative to the mediation folder).
-    pub file: String,
+    pub(crate) file: String,
     /// Its paths: concrete ones first, then templated ones, each in document order.
-    pub paths: Vec<ApiPath>,
+    pub(crate) paths: Vec<ApiPath>,
 }
 
 /// One entry of `paths`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiPath {
+pub(crate) struct ApiPath {
     /// The path as written (`/pets/{petId}`).
-    pub template: String,
+    pub(crate) template: String,
     /// Its matcher.
-    pub pattern: PathPattern,
+    pub(crate) pattern: PathPattern,
     /// Its operations, in document order.
-    pub operations: Vec<Operation>,
+    pub(crate) operations: Vec<Operation>,
 }
 
 /// One operation (a method of a path).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Operation {
+pub(crate) struct Operation {
     /// The method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// Its responses, in document order.
-    pub responses: Vec<MockedResponse>,
+    pub(crate) responses: Vec<MockedResponse>,
 }
 
 /// One entry of an operation's `responses`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MockedResponse {
+pub(crate) struct MockedResponse {
     /// The key, lowercased: `200`, `5xx`, `40x` or `default`.
-    pub key: String,
+    pub(crate) key: String,
     /// Example headers.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     /// Media types, in document order.
-    pub content: Vec<MediaExamples>,
+    pub(crate) content: Vec<MediaExamples>,
 }
 
 /// The examples of one media type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MediaExamples {
+pub(crate) struct MediaExamples {
     /// The media type as written (`application/json`).
-    pub media_type: String,
+    pub(crate) media_type: String,
     /// Named examples, serialised for the media type, in document order.
-    pub examples: Vec<(String, Bytes)>,
+    pub(crate) examples: Vec<(String, Bytes)>,
 }
 
 /// A YAML or JSON value with mapping order kept.

@@ -30,11 +30,11 @@ pub struct Health {
     snapshot: AtomicU64,
     epoch: Instant,
     /// Requests sent to the backend.
-    pub sent: AtomicU64,
+    pub(crate) sent: AtomicU64,
     /// Responses received (any status).
-    pub succeeded: AtomicU64,
+    pub(crate) succeeded: AtomicU64,
     /// Failures that count against the endpoint.
-    pub failed: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 /// Decoded snapshot word.
@@ -113,12 +113,12 @@ impl Health {
     }
 
     /// The state as last published.
-    pub fn state(&self) -> EndpointState {
+    pub(crate) fn state(&self) -> EndpointState {
         Snapshot::decode(self.snapshot.load(Ordering::Acquire)).state
     }
 
     /// True when a trial request is in flight.
-    pub fn trial_in_flight(&self) -> bool {
+    pub(crate) fn trial_in_flight(&self) -> bool {
         Snapshot::decode(self.snapshot.load(Ordering::Acquire)).trial
     }
 
@@ -153,7 +153,7 @@ impl Health {
 
     /// Publishes the machine's state. Called only by the endpoint actor. The trial slot is
     /// kept unless `end_trial` says the trial's outcome is what is being published.
-    pub fn publish(&self, machine: &HealthMachine, end_trial: bool) {
+    pub(crate) fn publish(&self, machine: &HealthMachine, end_trial: bool) {
         let retry_at_ms = machine
             .next_retry()
             .map(|at| self.ms_since_epoch(at))

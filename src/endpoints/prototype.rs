@@ -42,9 +42,9 @@ pub(crate) const NO_MATCHING_RESOURCE: u32 = 900_906;
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// How long to wait before the outcome.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
     /// The outcome.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 /// How a call ends.

@@ -87,7 +87,11 @@ impl SmoothWeighted {
     }
 
     /// Picks the next eligible child; `None` when no child is eligible.
-    pub fn pick(&mut self, weights: &[u32], eligible: impl Fn(usize) -> bool) -> Option<usize> {
+    pub(crate) fn pick(
+        &mut self,
+        weights: &[u32],
+        eligible: impl Fn(usize) -> bool,
+    ) -> Option<usize> {
         if self.current.len() != weights.len() {
             self.current = vec![0; weights.len()];
         }
@@ -163,7 +167,7 @@ impl Selector {
     }
 
     /// Child `i` answered the message: a sticky failover stays on it.
-    pub fn succeeded(&self, i: usize) {
+    pub(crate) fn succeeded(&self, i: usize) {
         if let Selector::Sticky(current) = self {
             current.store(i, Ordering::Relaxed);
         }

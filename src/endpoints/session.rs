@@ -55,9 +55,9 @@ struct Binding {
 #[derive(Debug, Default)]
 pub(crate) struct RequestSession {
     /// The session key the request carries (for `http`, only once it is known).
-    pub key: Option<String>,
+    pub(crate) key: Option<String>,
     /// The child the session is bound to, if it is.
-    pub child: Option<usize>,
+    pub(crate) child: Option<usize>,
 }
 
 // === impl SessionTable ===

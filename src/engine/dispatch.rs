@@ -84,7 +84,7 @@ pub struct Router {
 
 impl<'c> Route<'c> {
     /// The API the request went to, if any.
-    pub fn api(&self) -> Option<&'c ApiConfig> {
+    pub(crate) fn api(&self) -> Option<&'c ApiConfig> {
         match self {
             Route::Resource { api, .. }
             | Route::NotFound(api)
@@ -105,7 +105,7 @@ impl Router {
     }
 
     /// Builds the router of the gRPC front for `config` (only gRPC APIs).
-    pub fn grpc(config: &Config) -> Router {
+    pub(crate) fn grpc(config: &Config) -> Router {
         Self::build(config, true)
     }
 
@@ -128,7 +128,7 @@ impl Router {
 
     /// Finds where `req` goes among the APIs for which `deployed` holds (an API that is not
     /// deployed is skipped, as if it did not exist).
-    pub fn route_where<'c>(
+    pub(crate) fn route_where<'c>(
         &self,
         config: &'c Config,
         req: &RequestHead<'_>,

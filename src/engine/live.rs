@@ -72,15 +72,15 @@ pub(crate) struct FrontReport {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ReloadSummary {
     /// The new generation number.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// APIs now served.
-    pub apis: usize,
+    pub(crate) apis: usize,
     /// Leaf endpoints whose actor (and health state) was kept.
-    pub endpoints_kept: Vec<String>,
+    pub(crate) endpoints_kept: Vec<String>,
     /// Leaf endpoints started fresh.
-    pub endpoints_started: Vec<String>,
+    pub(crate) endpoints_started: Vec<String>,
     /// Warnings, as `file:line:col: warning: message`.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 // === impl Shared ===

@@ -30,24 +30,24 @@ pub(crate) type GrpcBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// One gRPC call as it moves through Axon.
 #[derive(Debug)]
-pub struct GrpcCall {
+pub(crate) struct GrpcCall {
     /// The client's request stream, until an endpoint sends it (a call is sent once).
-    pub request: Option<GrpcBody>,
+    pub(crate) request: Option<GrpcBody>,
     /// The backend's response stream, once a gRPC endpoint has answered.
-    pub response: Option<BackendResponse>,
+    pub(crate) response: Option<BackendResponse>,
     /// When the client's `grpc-timeout` runs out.
-    pub client_deadline: Option<Instant>,
+    pub(crate) client_deadline: Option<Instant>,
     /// The deadline of the backend call (the earlier of the client's and the endpoint's
     /// `<timeout>`), and whether it is the client's; the response stream ends with
     /// DEADLINE_EXCEEDED when it passes.
-    pub call_deadline: Option<(Instant, bool)>,
+    pub(crate) call_deadline: Option<(Instant, bool)>,
 }
 
 // === impl GrpcCall ===
 
 impl GrpcCall {
     /// A call whose request stream is `request`.
-    pub fn new(request: GrpcBody, client_deadline: Option<Instant>) -> Self {
+    pub(crate) fn new(request: GrpcBody, client_deadline: Option<Instant>) -> Self {
         GrpcCall {
             request: Some(request),
             response: None,
@@ -67,9 +67,9 @@ pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
 /// a deadline passed, the client reset the call or went away, mediation answered by
 /// itself), the backend stream is reset with CANCEL at once, even while the client's
 /// request stream is still open, and the call's place on its connection is freed.
-pub struct BackendResponse {
+pub(crate) struct BackendResponse {
     /// The response stream.
-    pub body: Incoming,
+    pub(crate) body: Incoming,
     request: RequestHandle,
     _hold: Box<dyn Any>,
 }
@@ -77,7 +77,7 @@ pub struct BackendResponse {
 impl BackendResponse {
     /// `body` of the call whose request stream is `request`; `hold` (the call's place on
     /// its connection) is released when the call ends.
-    pub fn new(body: Incoming, request: RequestHandle, hold: Box<dyn Any>) -> Self {
+    pub(crate) fn new(body: Incoming, request: RequestHandle, hold: Box<dyn Any>) -> Self {
         BackendResponse {
             body,
             request,
@@ -86,7 +86,7 @@ impl BackendResponse {
     }
 
     /// Resets the backend stream now (the body may still be dropped later).
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         self.request.cancel();
     }
 }
@@ -122,7 +122,7 @@ pub(crate) struct RequestTap {
 
 /// Control over a [`RequestTap`] that hyper owns: cancel it, or take its stream back.
 #[derive(Debug, Clone)]
-pub struct RequestHandle(Arc<Mutex<TapState>>);
+pub(crate) struct RequestHandle(Arc<Mutex<TapState>>);
 
 struct TapState {
     source: Option<GrpcBody>,
@@ -254,12 +254,12 @@ impl TapState {
 
 impl RequestHandle {
     /// The backend answered: nothing more needs keeping for a second attempt.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         lock(&self.0).stop_keeping(false);
     }
 
     /// Fails the request stream with CANCEL, so hyper resets the backend stream.
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         let mut state = lock(&self.0);
         state.cancelled = true;
         if let Some(waker) = state.waker.take() {
@@ -269,7 +269,7 @@ impl RequestHandle {
 
     /// The whole request stream again (what was sent, then the rest), for a stream the
     /// backend refused unprocessed; `None` when more than [`REPLAY_LIMIT`] bytes went.
-    pub fn resend(&self) -> Option<(GrpcBody, RequestHandle)> {
+    pub(crate) fn resend(&self) -> Option<(GrpcBody, RequestHandle)> {
         let mut state = lock(&self.0);
         if !state.replayable || state.cancelled {
             return None;

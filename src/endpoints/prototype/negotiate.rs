@@ -31,9 +31,9 @@ pub(crate) const NOT_IMPLEMENTED: u32 = 900_871;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Preference {
     /// `code=`, as written.
-    pub code: Option<String>,
+    pub(crate) code: Option<String>,
     /// `example=`, as written (quotes removed).
-    pub example: Option<String>,
+    pub(crate) example: Option<String>,
 }
 
 /// Why no example could be chosen.
@@ -49,15 +49,15 @@ pub(crate) enum MockError {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Choice<'a> {
     /// The status to answer with.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// The `Content-Type`, when there is a body.
-    pub media_type: Option<String>,
+    pub(crate) media_type: Option<String>,
     /// The body.
-    pub body: Option<&'a Bytes>,
+    pub(crate) body: Option<&'a Bytes>,
     /// Example headers of the response.
-    pub headers: &'a [(HeaderName, HeaderValue)],
+    pub(crate) headers: &'a [(HeaderName, HeaderValue)],
     /// What was applied, for `Preference-Applied`.
-    pub applied: Vec<String>,
+    pub(crate) applied: Vec<String>,
 }
 
 // === impl MockError ===
