@@ -49,7 +49,7 @@ async fn run_corpus(dir: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let only = std::env::var("AXON_FIXTURE").ok();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|err| panic!("{dir} exists: {err}"))
+        .unwrap_or_else(|error| panic!("{dir} exists: {error}"))
         .filter_map(|it| it.ok().map(|it| it.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
