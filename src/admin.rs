@@ -14,8 +14,8 @@
 //! Every request passes [`guard`] first: a `Host` Axon does not answer to, or an `Origin`
 //! other than the API's own, is refused with 403 (DNS rebinding, cross-site requests).
 
-pub mod guard;
-pub mod lifecycle;
+pub(crate) mod guard;
+pub(crate) mod lifecycle;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ use crate::engine::live::Shared;
 ///
 /// # Errors
 /// When the listener cannot be used.
-pub fn serve(
+pub(crate) fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     hosts: guard::AllowedHosts,

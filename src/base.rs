@@ -16,18 +16,18 @@
 //! - [`grpc`]: gRPC wire facts (status codes, `grpc-timeout`, framing, health messages).
 //! - [`tls`]: TLS setup shared by every client and listener.
 
-pub mod budget;
-pub mod cause;
-pub mod diag;
-pub mod error;
+pub(crate) mod budget;
+pub(crate) mod cause;
+pub(crate) mod diag;
+pub(crate) mod error;
 pub mod grpc;
-pub mod headers;
+pub(crate) mod headers;
 pub mod lifecycle;
 pub mod limits;
-pub mod mediation;
-pub mod query;
-pub mod readiness;
-pub mod suspension;
+pub(crate) mod mediation;
+pub(crate) mod query;
+pub(crate) mod readiness;
+pub(crate) mod suspension;
 pub mod tls;
 pub mod uri_template;
 pub(crate) mod xml;

@@ -13,7 +13,7 @@ use crate::engine::Mediation;
 use crate::server::{Server, ServerOptions};
 
 /// Exit code for an invalid configuration (EX_USAGE).
-pub const EXIT_CONFIG: u8 = 64;
+pub(crate) const EXIT_CONFIG: u8 = 64;
 
 /// Axon: a message-mediation engine for Synapse-style configurations.
 #[derive(Debug, Parser)]
@@ -38,115 +38,115 @@ pub enum Command {
 pub struct ServeArgs {
     /// The mediation folder.
     #[arg(long, default_value = "mediation")]
-    pub mediation: PathBuf,
+    pub(crate) mediation: PathBuf,
     /// Port for traffic (HTTP).
     #[arg(long, default_value_t = 8290)]
-    pub http_port: u16,
+    pub(crate) http_port: u16,
     /// Port for the management API.
     #[arg(long, default_value_t = 9164)]
-    pub management_port: u16,
+    pub(crate) management_port: u16,
     /// Port for gRPC (HTTP/2: h2c, or h2 over TLS with --grpc-tls-cert/--grpc-tls-key).
     #[arg(long, default_value_t = 8295)]
-    pub grpc_port: u16,
+    pub(crate) grpc_port: u16,
     /// Do not start the gRPC listener.
     #[arg(long)]
-    pub no_grpc: bool,
+    pub(crate) no_grpc: bool,
     /// PEM certificate chain for gRPC over TLS (with --grpc-tls-key).
     #[arg(long, requires = "grpc_tls_key")]
-    pub grpc_tls_cert: Option<PathBuf>,
+    pub(crate) grpc_tls_cert: Option<PathBuf>,
     /// PEM private key for gRPC over TLS (with --grpc-tls-cert).
     #[arg(long, requires = "grpc_tls_cert")]
-    pub grpc_tls_key: Option<PathBuf>,
+    pub(crate) grpc_tls_key: Option<PathBuf>,
     /// Address the traffic listener binds.
     #[arg(long, default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    pub(crate) bind: IpAddr,
     /// Address the management API binds.
     #[arg(long, default_value = "127.0.0.1")]
-    pub management_bind: IpAddr,
+    pub(crate) management_bind: IpAddr,
     /// Worker threads for the HTTP front (default: one per core).
     #[arg(long)]
-    pub workers: Option<usize>,
+    pub(crate) workers: Option<usize>,
     /// Deadline, in milliseconds, of an endpoint call whose endpoint sets no <timeout>.
     #[arg(long, default_value_t = 60_000)]
-    pub global_timeout_ms: u64,
+    pub(crate) global_timeout_ms: u64,
     /// Longest wait, in milliseconds, for the next bytes of a backend's response body when
     /// the endpoint sets no <timeout> (an endpoint's <timeout> is used when set).
     #[arg(long, default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub backend_read_timeout_ms: u64,
+    pub(crate) backend_read_timeout_ms: u64,
     /// Largest message body, in bytes, that mediation may read into memory.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// Connections open at once on the gRPC port (default: derived from the open-file limit,
     /// keeping a reserve for the management API).
     #[arg(long, value_parser = at_least_one_usize())]
-    pub grpc_max_connections: Option<usize>,
+    pub(crate) grpc_max_connections: Option<usize>,
     /// Milliseconds a gRPC client has for its TLS handshake.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub grpc_handshake_timeout_ms: u64,
+    pub(crate) grpc_handshake_timeout_ms: u64,
     /// Milliseconds a new gRPC connection has to send the HTTP/2 preface.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub grpc_preface_timeout_ms: u64,
+    pub(crate) grpc_preface_timeout_ms: u64,
     /// Seconds a gRPC connection with no open call stays open.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-    pub grpc_idle_timeout_secs: u64,
+    pub(crate) grpc_idle_timeout_secs: u64,
     /// Concurrent calls per gRPC connection (advertised to the client).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub grpc_max_streams_per_connection: u32,
+    pub(crate) grpc_max_streams_per_connection: u32,
     /// Concurrent calls on the gRPC port in total (over it: RESOURCE_EXHAUSTED).
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one_usize())]
-    pub grpc_max_streams: usize,
+    pub(crate) grpc_max_streams: usize,
     /// SETTINGS, PING and other control frames one gRPC connection may send per second.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub grpc_max_control_frames_per_sec: u32,
+    pub(crate) grpc_max_control_frames_per_sec: u32,
     /// Longest pause, in milliseconds, between bytes of a client's request body (408).
     #[arg(long, default_value_t = 30_000)]
-    pub body_read_timeout_ms: u64,
+    pub(crate) body_read_timeout_ms: u64,
     /// Longest wait, in milliseconds, for a client's complete request head (408).
     #[arg(long, default_value_t = 5_000)]
-    pub header_read_timeout_ms: u64,
+    pub(crate) header_read_timeout_ms: u64,
     /// How long, in milliseconds, an idle keep-alive client connection is kept open.
     #[arg(long, default_value_t = 5_000)]
-    pub keep_alive_ms: u64,
+    pub(crate) keep_alive_ms: u64,
     /// Largest request head (request line and headers), in bytes (431 past it).
     #[arg(long, default_value_t = 32 * 1024)]
-    pub max_header_bytes: usize,
+    pub(crate) max_header_bytes: usize,
     /// Most client connections the HTTP front holds open (over all workers); more wait in
     /// the listen backlog.
     #[arg(long, value_parser = at_least_one_usize())]
-    pub max_connections: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
     /// Length of the listen backlogs (connections the kernel queues before Axon accepts
     /// them).
     #[arg(long, default_value_t = 4096)]
-    pub listen_backlog: i32,
+    pub(crate) listen_backlog: i32,
     /// Longest drain, in milliseconds, of in-flight exchanges on SIGTERM; those still
     /// running then are answered 503.
     #[arg(long, default_value_t = 30_000)]
-    pub drain_timeout_ms: u64,
+    pub(crate) drain_timeout_ms: u64,
     /// Serve TRACE requests (refused with 405 by default: they echo cookies).
     #[arg(long)]
-    pub allow_trace: bool,
+    pub(crate) allow_trace: bool,
     /// Host names the management API answers to, besides its bind address and
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
-    pub management_host: Vec<String>,
+    pub(crate) management_host: Vec<String>,
     /// HTTP/2 connections each worker may open to one gRPC backend.
     #[arg(long, default_value_t = 8)]
-    pub grpc_backend_connections: usize,
+    pub(crate) grpc_backend_connections: usize,
     /// Concurrent calls per connection to a gRPC backend (its own limit applies if lower).
     #[arg(long, default_value_t = 100)]
-    pub grpc_backend_streams: usize,
+    pub(crate) grpc_backend_streams: usize,
     /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
     #[arg(long, default_value_t = 256 * 1024)]
-    pub grpc_backend_stream_window: u32,
+    pub(crate) grpc_backend_stream_window: u32,
     /// Most nodes (elements, attributes, text) in one XML document built from a message.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_nodes)]
-    pub max_xml_nodes: usize,
+    pub(crate) max_xml_nodes: usize,
     /// Most attributes on one element of a message's XML.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_attributes)]
-    pub max_xml_attributes: usize,
+    pub(crate) max_xml_attributes: usize,
     /// Estimated memory, in bytes, that one message's XML tree may take.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
-    pub max_xml_memory: usize,
+    pub(crate) max_xml_memory: usize,
 }
 
 /// `axon check` options.
@@ -154,10 +154,10 @@ pub struct ServeArgs {
 pub struct CheckArgs {
     /// The mediation folder.
     #[arg(default_value = "mediation")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Treat warnings as errors.
     #[arg(long)]
-    pub deny_warnings: bool,
+    pub(crate) deny_warnings: bool,
 }
 
 /// Runs `axon check`: prints every problem, returns 0 when valid.

@@ -42,31 +42,33 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::base::diag::did_you_mean;
-pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
+pub(crate) use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
-pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+pub(crate) use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use endpoint::AddressSpec;
 #[cfg(feature = "fuzzing")]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
-pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
-    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
+pub(crate) use endpoint::{
+    EndpointConfig, EndpointFormat, EndpointProperty, HttpSpec, LeafSpec, PropertyScope,
+    ResponseAction, WsdlSpec,
 };
-pub use group::{
-    Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,
-    StatusCodes, Strategy, WEIGHT_PROPERTY,
-};
-pub use grpc::GrpcSpec;
-pub use health_check::{HealthCheckSpec, ProbeTarget};
-pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
-pub use prototype::{
-    Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
-    PrototypeSpec, Template,
-};
-pub use proxy::{ProxyConfig, PublishedWsdl, route as proxy_route};
-pub use sequence::{Reference, SequenceConfig, StepConfig};
+pub use endpoint::{EndpointKind, Target};
+pub(crate) use group::{Algorithm, GroupSpec, SessionKind, SessionSpec, Strategy, WEIGHT_PROPERTY};
+pub(crate) use grpc::GrpcSpec;
+pub(crate) use health_check::{HealthCheckSpec, ProbeTarget};
+#[cfg(test)]
+pub(crate) use openapi::MediaExamples;
+pub(crate) use openapi::{MockedResponse, OpenApiMock, Operation};
+pub use prototype::PrototypeSpec;
+pub(crate) use prototype::{Escape, FaultAction, FaultRule, FaultWhen, MockBody, Part, Template};
+#[cfg(test)]
+pub(crate) use prototype::{MockResponse, PathPattern};
+pub(crate) use proxy::{ProxyConfig, route as proxy_route};
+pub(crate) use sequence::{Reference, SequenceConfig, StepConfig};
 pub(crate) use sequence::{StepParser, each_mediator};
-pub use template::{TemplateConfig, TemplateParam};
+pub(crate) use template::TemplateConfig;
 
 /// Index of a sequence (named or inline) in [`Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,21 +86,29 @@ pub struct EndpointId(pub(crate) u32);
 #[derive(Debug)]
 pub struct Config {
     /// The folder it was loaded from.
-    pub dir: PathBuf,
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) dir: PathBuf,
     /// REST APIs, in load order.
-    pub apis: Vec<ApiConfig>,
+    pub(crate) apis: Vec<ApiConfig>,
     /// Proxy services, in load order.
-    pub proxies: Vec<ProxyConfig>,
+    pub(crate) proxies: Vec<ProxyConfig>,
     pub(crate) sequences: Vec<SequenceConfig>,
     pub(crate) endpoints: Vec<EndpointConfig>,
     pub(crate) sequence_names: HashMap<String, SeqId>,
     pub(crate) endpoint_names: HashMap<String, EndpointId>,
     /// Sequence templates, by name.
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
     pub(crate) templates: HashMap<String, Arc<TemplateConfig>>,
     /// Problems that do not stop the load.
-    pub warnings: Vec<Diagnostic>,
+    pub(crate) warnings: Vec<Diagnostic>,
     /// Number of XML files read.
-    pub files: usize,
+    pub(crate) files: usize,
 }
 
 /// What the parsing stage carries: diagnostics, the name tables, and the growing lists
@@ -230,7 +240,7 @@ impl Config {
     }
 
     /// The sequence with this id.
-    pub fn sequence(&self, id: SeqId) -> &SequenceConfig {
+    pub(crate) fn sequence(&self, id: SeqId) -> &SequenceConfig {
         &self.sequences[id.0 as usize]
     }
 
@@ -240,7 +250,7 @@ impl Config {
     }
 
     /// Every endpoint, named and inline, in id order.
-    pub fn endpoints(&self) -> impl Iterator<Item = (EndpointId, &EndpointConfig)> {
+    pub(crate) fn endpoints(&self) -> impl Iterator<Item = (EndpointId, &EndpointConfig)> {
         self.endpoints
             .iter()
             .enumerate()
@@ -248,7 +258,7 @@ impl Config {
     }
 
     /// Every sequence, named and inline, in id order.
-    pub fn sequences(&self) -> impl Iterator<Item = (SeqId, &SequenceConfig)> {
+    pub(crate) fn sequences(&self) -> impl Iterator<Item = (SeqId, &SequenceConfig)> {
         self.sequences
             .iter()
             .enumerate()
@@ -261,7 +271,11 @@ impl Config {
     }
 
     /// The sequence template `name`.
-    pub fn template_named(&self, name: &str) -> Option<&TemplateConfig> {
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) fn template_named(&self, name: &str) -> Option<&TemplateConfig> {
         self.templates.get(name).map(|t| t.as_ref())
     }
 
@@ -271,7 +285,7 @@ impl Config {
     }
 
     /// Follows `key` aliases to the endpoint that does the work.
-    pub fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
+    pub(crate) fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
         // Cycles were rejected at load, so this terminates; the bound is a guard.
         for _ in 0..=self.endpoints.len() {
             match &self.endpoint(id).kind {

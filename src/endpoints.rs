@@ -17,17 +17,17 @@
 //! - [`group`], `failover`, [`select`], [`session`]: failover and load-balance groups,
 //!   their retry loop, their selection algorithms and their session affinity.
 
-pub mod actor;
+pub(crate) mod actor;
 pub mod address;
 mod failover;
 pub(crate) mod format;
-pub mod group;
+pub(crate) mod group;
 pub(crate) mod grpc;
 pub mod health;
 pub(crate) mod http;
 pub mod prototype;
 pub mod select;
-pub mod session;
+pub(crate) mod session;
 pub mod state;
 
 use std::sync::Arc;
@@ -62,15 +62,15 @@ enum Node {
 #[derive(Debug)]
 pub struct Leaf {
     /// Endpoint name.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The configuration it was built from.
-    pub config: EndpointConfig,
+    pub(crate) config: EndpointConfig,
     /// The leaf's settings.
-    pub spec: LeafSpec,
+    pub(crate) spec: LeafSpec,
     /// Shared health view.
-    pub health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
     /// The actor owning the health state.
-    pub addr: Addr<EndpointActor>,
+    pub(crate) addr: Addr<EndpointActor>,
 }
 
 /// The outcome reporter for one request: reports exactly once, also when dropped.
@@ -143,21 +143,13 @@ impl Endpoints {
         None
     }
 
-    /// The leaf behind `id`, following aliases.
-    pub fn leaf(&self, id: EndpointId) -> Option<&Leaf> {
-        match self.node(id)? {
-            Node::Leaf(leaf) => Some(leaf.as_ref()),
-            _ => None,
-        }
-    }
-
     /// The leaf called `name`.
-    pub fn leaf_named(&self, name: &str) -> Option<&Leaf> {
+    pub(crate) fn leaf_named(&self, name: &str) -> Option<&Leaf> {
         self.leaves().find(|l| &*l.name == name)
     }
 
     /// Every leaf, in id order.
-    pub fn leaves(&self) -> impl Iterator<Item = &Leaf> {
+    pub(crate) fn leaves(&self) -> impl Iterator<Item = &Leaf> {
         self.nodes.iter().filter_map(|n| match n {
             Node::Leaf(l) => Some(l.as_ref()),
             _ => None,

@@ -13,8 +13,8 @@
 #[cfg(test)]
 mod config_tests;
 pub mod dispatch;
-pub mod lifecycle;
-pub mod live;
+pub(crate) mod lifecycle;
+pub(crate) mod live;
 mod off_worker;
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ use crate::message::{BodyError, MessageContext, Value};
 
 /// Why a flow went to the fault handlers.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// An endpoint failed.
     Endpoint(EndpointError),
     /// A mediator failed.
@@ -58,17 +58,17 @@ pub enum Reply {
 #[derive(Debug, Clone)]
 pub struct BuiltinFault {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Synapse error code.
-    pub code: u32,
+    pub(crate) code: u32,
     /// Error message.
-    pub message: String,
+    pub(crate) message: String,
     /// Details (the cause).
-    pub detail: String,
+    pub(crate) detail: String,
     /// What the client speaks, to answer in kind (not what the backend answered).
-    pub client: crate::message::ClientFormat,
+    pub(crate) client: crate::message::ClientFormat,
     /// The exchange's message id, also in the log line and `X-Axon-Message-Id`.
-    pub message_id: String,
+    pub(crate) message_id: String,
 }
 
 /// A loaded mediation folder: the plain, validated configuration and the mediators built
@@ -85,19 +85,19 @@ pub struct Mediation {
 #[derive(Debug)]
 pub struct Runtime {
     /// The configuration.
-    pub config: Arc<Config>,
+    pub(crate) config: Arc<Config>,
     /// The mediators of its sequences (shared with steps that run off the I/O worker).
     pub(crate) steps: Arc<Steps>,
     /// Its running endpoints.
-    pub endpoints: Endpoints,
+    pub(crate) endpoints: Endpoints,
     /// The API router.
-    pub router: dispatch::Router,
+    pub(crate) router: dispatch::Router,
     /// The router of the gRPC front (gRPC APIs only).
-    pub grpc_router: dispatch::Router,
+    pub(crate) grpc_router: dispatch::Router,
     /// Message limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// The live lifecycle state of each API.
-    pub apis: lifecycle::ApiStates,
+    pub(crate) apis: lifecycle::ApiStates,
 }
 
 /// How a flow (one sequence and what it invokes) ended.
@@ -134,7 +134,7 @@ const MAX_FRAMES: usize = 128;
 
 impl Failure {
     /// Synapse's `ERROR_CODE`.
-    pub fn code(&self) -> u32 {
+    pub(crate) fn code(&self) -> u32 {
         match self {
             Failure::Endpoint(error) => error.code(),
             Failure::Mediation(MediationError::Body(BodyError::TooLarge { .. })) => {
@@ -156,7 +156,7 @@ impl Failure {
     }
 
     /// Synapse's `ERROR_MESSAGE`.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Failure::Endpoint(error) => error.message(),
             Failure::Mediation(m) => m.to_string(),
@@ -249,7 +249,7 @@ impl Mediation {
 impl Runtime {
     /// Makes `config` live: starts its endpoint actors on `arbiter` (reusing those of
     /// `previous` whose configuration did not change).
-    pub fn build(
+    pub(crate) fn build(
         mediation: Mediation,
         previous: Option<&Runtime>,
         arbiter: &ArbiterHandle,
@@ -277,7 +277,7 @@ impl Runtime {
     /// Runs one exchange: `in_seq` on the request, then the endpoint's response through
     /// `out_seq`, with `fault_seq` (else the global `fault` sequence, else the built-in
     /// handling) on failure. Always returns exactly one reply.
-    pub async fn run_exchange(
+    pub(crate) async fn run_exchange(
         &self,
         mut msg: MessageContext,
         in_seq: Option<SeqId>,

@@ -22,7 +22,7 @@ use std::fmt;
 use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
-pub use self::error::{CompileError, XPathError};
+pub(crate) use self::error::{CompileError, XPathError};
 use crate::base::mediation::MediationError;
 use crate::message::payload::PayloadError;
 use crate::message::xml::{element_to_string, own_text};
@@ -101,7 +101,7 @@ impl Expression {
     ///
     /// # Errors
     /// A message for a load diagnostic.
-    pub fn compile_json(path: &str) -> Result<Expression, CompileError> {
+    pub(crate) fn compile_json(path: &str) -> Result<Expression, CompileError> {
         let trimmed = path.trim();
         let inner = json_eval_path(trimmed).unwrap_or(trimmed);
         Ok(Expression {
@@ -110,18 +110,13 @@ impl Expression {
         })
     }
 
-    /// The expression as written.
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-
     /// True for `json-eval(...)`.
-    pub fn is_json(&self) -> bool {
+    pub(crate) fn is_json(&self) -> bool {
         matches!(self.kind, ExprKind::Json(_))
     }
 
     /// Whether evaluating reads the payload (property-only XPaths do not).
-    pub fn needs_payload(&self) -> bool {
+    pub(crate) fn needs_payload(&self) -> bool {
         match &self.kind {
             ExprKind::XPath(x) => x.needs_payload(),
             ExprKind::Json(_) => true,
@@ -162,7 +157,7 @@ impl Expression {
     ///
     /// # Errors
     /// See [`ExprError`].
-    pub fn evaluate(&self, msg: &mut MessageContext) -> Result<Evaluated, ExprError> {
+    pub(crate) fn evaluate(&self, msg: &mut MessageContext) -> Result<Evaluated, ExprError> {
         self.prepare(msg)?;
         self.evaluate_prepared(msg)
     }
@@ -221,7 +216,7 @@ impl Expression {
     ///
     /// # Errors
     /// See [`ExprError`].
-    pub fn boolean(&self, msg: &mut MessageContext) -> Result<bool, ExprError> {
+    pub(crate) fn boolean(&self, msg: &mut MessageContext) -> Result<bool, ExprError> {
         self.prepare(msg)?;
         match &self.kind {
             ExprKind::XPath(x) => {
@@ -310,7 +305,7 @@ fn from_xpath(value: XValue<'_>) -> Evaluated {
 
 impl Evaluated {
     /// The value as text; `None` for [`Evaluated::Null`].
-    pub fn into_string(self) -> Option<String> {
+    pub(crate) fn into_string(self) -> Option<String> {
         match self {
             Evaluated::Null => None,
             Evaluated::Text(s) | Evaluated::Xml(s) => Some(s),

@@ -8,7 +8,7 @@
 //! - `actor`: the front actor of each listener (binding, draining, generation switches).
 
 pub(crate) mod actor;
-pub mod grpc;
-pub mod http;
+pub(crate) mod grpc;
+pub(crate) mod http;
 pub(crate) mod limits;
-pub mod soap;
+pub(crate) mod soap;

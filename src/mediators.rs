@@ -40,7 +40,7 @@ use std::fmt;
 
 use crate::base::diag::did_you_mean;
 use crate::base::mediation::MediationError;
-pub use crate::config::Reference;
+pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
 
@@ -233,7 +233,7 @@ pub(crate) fn parse_list(el: &Element, ctx: &mut Ctx<'_>) -> Vec<Box<dyn Mediato
 /// The mediators' parser that configuration loads with (`StepParser`): it builds each
 /// mediator and keeps it, handing configuration only the plain [`StepConfig`].
 #[derive(Debug, Default)]
-pub struct Parser {
+pub(crate) struct Parser {
     built: Vec<Box<dyn Mediator>>,
 }
 
@@ -260,7 +260,7 @@ impl Parser {
     }
 
     /// The mediators built, grouped by the sequences of `config` that hold them.
-    pub fn into_steps(self, config: &Config) -> Steps {
+    pub(crate) fn into_steps(self, config: &Config) -> Steps {
         let mut built: Vec<Option<Box<dyn Mediator>>> = self.built.into_iter().map(Some).collect();
         let sequences = config
             .sequences

@@ -6,11 +6,11 @@
 //! its body stream is not `Send`, by design.
 
 pub(crate) mod body;
-pub mod content;
+pub(crate) mod content;
 pub(crate) mod convert;
 mod flow;
-pub mod grpc;
-pub mod json_xml;
+pub(crate) mod grpc;
+pub(crate) mod json_xml;
 pub(crate) mod off_worker;
 pub(crate) mod payload;
 pub mod soap;
@@ -26,8 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode, Uri};
 
-pub use body::{Body, BodyError, BodyStream, Buffered};
-pub use content::{ClientFormat, ContentKind};
+pub use body::Body;
+pub(crate) use body::{BodyError, BodyStream, Buffered};
+pub(crate) use content::{ClientFormat, ContentKind};
 pub use xml::XmlLimits;
 
 /// Which way a message travels.
@@ -71,11 +72,11 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     /// The leaf tried.
-    pub endpoint: Arc<str>,
+    pub(crate) endpoint: Arc<str>,
     /// What happened.
-    pub outcome: AttemptOutcome,
+    pub(crate) outcome: AttemptOutcome,
     /// The groups the try went through, outermost first (`LB/FO1`), if any.
-    pub via: Option<Arc<str>>,
+    pub(crate) via: Option<Arc<str>>,
 }
 
 /// How a try ended.
@@ -98,36 +99,36 @@ pub struct MessageId(u64);
 /// The message: transport facts, body, properties, and the endpoints tried.
 pub struct MessageContext {
     /// Unique id, for logs and `MessageID`.
-    pub id: MessageId,
+    pub(crate) id: MessageId,
     /// Request or response.
-    pub direction: Direction,
+    pub(crate) direction: Direction,
     /// The client's request method.
-    pub method: Method,
+    pub(crate) method: Method,
     /// The client's request URI (path and query as received).
-    pub uri: Uri,
+    pub(crate) uri: Uri,
     /// `http` or `https`, as the client connected.
-    pub scheme: &'static str,
+    pub(crate) scheme: &'static str,
     /// The response status, once the message is a response.
-    pub status: Option<StatusCode>,
+    pub(crate) status: Option<StatusCode>,
     /// The transport headers of the current message.
-    pub headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     /// The body.
-    pub body: Body,
+    pub(crate) body: Body,
     /// The WS-Addressing `To` (the implicit destination of a bare `send`).
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Every endpoint tried, in order.
-    pub attempts: Vec<Attempt>,
+    pub(crate) attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
-    pub fault_status: Option<StatusCode>,
+    pub(crate) fault_status: Option<StatusCode>,
     /// The live lifecycle of the API the request came through (`None` outside any API).
-    pub api: Option<Arc<crate::base::lifecycle::ApiLife>>,
+    pub(crate) api: Option<Arc<crate::base::lifecycle::ApiLife>>,
     /// What the client speaks (its SOAP version, JSON, XML), for answering in kind.
-    pub client: ClientFormat,
+    pub(crate) client: ClientFormat,
     /// Set when an endpoint `format` changed the message's kind: the response is turned
     /// back into the client's kind before it leaves Axon.
-    pub convert_reply: bool,
+    pub(crate) convert_reply: bool,
     /// The streamed halves of a gRPC call (`None` for HTTP messages).
-    pub grpc: Option<Box<grpc::GrpcCall>>,
+    pub(crate) grpc: Option<Box<grpc::GrpcCall>>,
     headers_set: Vec<HeaderName>,
     props: Properties,
     axis2: Properties,
@@ -144,7 +145,7 @@ pub struct MessageContext {
 type Properties = HashMap<Cow<'static, str>, Value, foldhash::fast::RandomState>;
 
 /// A property name: a `&'static str` is kept as is, anything else is owned.
-pub type PropertyName = Cow<'static, str>;
+pub(crate) type PropertyName = Cow<'static, str>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -179,7 +180,7 @@ impl From<String> for Value {
 
 impl MessageId {
     /// A fresh id.
-    pub fn next() -> Self {
+    pub(crate) fn next() -> Self {
         MessageId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -315,7 +316,7 @@ impl MessageContext {
 
     /// Turns this message into the response that arrived from a backend, keeping the
     /// properties (they span the whole exchange, as in Synapse).
-    pub fn become_response(&mut self, status: StatusCode, headers: HeaderMap, body: Body) {
+    pub(crate) fn become_response(&mut self, status: StatusCode, headers: HeaderMap, body: Body) {
         self.direction = Direction::Response;
         self.status = Some(status);
         self.headers = headers;
@@ -329,12 +330,12 @@ impl MessageContext {
     }
 
     /// True once the message is a backend's response.
-    pub fn is_response(&self) -> bool {
+    pub(crate) fn is_response(&self) -> bool {
         self.direction == Direction::Response
     }
 
     /// Reads a property of `scope`. Transport properties are header values.
-    pub fn property(&self, scope: Scope, name: &str) -> Option<Value> {
+    pub(crate) fn property(&self, scope: Scope, name: &str) -> Option<Value> {
         match scope {
             Scope::Default => self.props.get(name).cloned(),
             Scope::Axis2 => self.axis2.get(name).cloned(),
@@ -347,18 +348,18 @@ impl MessageContext {
     }
 
     /// Reads a default-scope property as text, without cloning.
-    pub fn get(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Value> {
         self.props.get(name)
     }
 
     /// Reads an axis2-scope property.
-    pub fn get_axis2(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn get_axis2(&self, name: &str) -> Option<&Value> {
         self.axis2.get(name)
     }
 
     /// Sets a property of `scope`. A transport property becomes an HTTP header; an
     /// invalid header name or value is reported as an error.
-    pub fn set_property(
+    pub(crate) fn set_property(
         &mut self,
         scope: Scope,
         name: &str,
@@ -384,7 +385,7 @@ impl MessageContext {
     }
 
     /// Removes a property of `scope`.
-    pub fn remove_property(&mut self, scope: Scope, name: &str) {
+    pub(crate) fn remove_property(&mut self, scope: Scope, name: &str) {
         match scope {
             Scope::Default => {
                 self.props.remove(name);
@@ -407,23 +408,12 @@ impl MessageContext {
     }
 
     /// Sets an axis2-scope property.
-    pub fn set_axis2(&mut self, name: impl Into<PropertyName>, value: impl Into<Value>) {
+    pub(crate) fn set_axis2(&mut self, name: impl Into<PropertyName>, value: impl Into<Value>) {
         self.axis2.insert(name.into(), value.into());
     }
 
-    /// Default-scope properties whose names start with `prefix`.
-    pub fn properties_with_prefix<'a>(
-        &'a self,
-        prefix: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
-        self.props
-            .iter()
-            .filter(move |(k, _)| k.starts_with(prefix))
-            .map(|(k, v)| (k.as_ref(), v))
-    }
-
     /// Sets a header, remembering that mediation set it (so `respond` on a request sends it).
-    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+    pub(crate) fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
         if !self.headers_set.contains(&name) {
             self.headers_set.push(name.clone());
         }
@@ -431,21 +421,23 @@ impl MessageContext {
     }
 
     /// Headers set by mediation (not received from the client) on the current message.
-    pub fn headers_set_by_mediation(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    pub(crate) fn headers_set_by_mediation(
+        &self,
+    ) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
         self.headers_set
             .iter()
             .filter_map(|n| self.headers.get(n).map(|v| (n, v)))
     }
 
     /// The `Content-Type` of the current message, if any.
-    pub fn content_type(&self) -> Option<&str> {
+    pub(crate) fn content_type(&self) -> Option<&str> {
         self.headers
             .get(actix_web::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
     }
 
     /// The leaf endpoint tried last (Synapse's `LAST_ENDPOINT`).
-    pub fn last_endpoint(&self) -> Option<&str> {
+    pub(crate) fn last_endpoint(&self) -> Option<&str> {
         self.attempts
             .iter()
             .rev()
@@ -453,13 +445,8 @@ impl MessageContext {
             .map(|a| &*a.endpoint)
     }
 
-    /// Records an endpoint try.
-    pub fn record_attempt(&mut self, endpoint: Arc<str>, outcome: AttemptOutcome) {
-        self.record_attempt_via(None, endpoint, outcome);
-    }
-
     /// Records an endpoint try made through the groups `via` (`LB/FO1`).
-    pub fn record_attempt_via(
+    pub(crate) fn record_attempt_via(
         &mut self,
         via: Option<Arc<str>>,
         endpoint: Arc<str>,
@@ -475,7 +462,7 @@ impl MessageContext {
     /// Keeps what sending may change (headers, properties, direction), so that a group
     /// can send exactly the same request to another child ([`MessageContext::restore`]).
     /// The body is kept separately, by the group's replay buffer.
-    pub fn snapshot(&self) -> RequestSnapshot {
+    pub(crate) fn snapshot(&self) -> RequestSnapshot {
         RequestSnapshot {
             direction: self.direction,
             status: self.status,
@@ -489,7 +476,7 @@ impl MessageContext {
     }
 
     /// Puts back what [`MessageContext::snapshot`] kept.
-    pub fn restore(&mut self, snapshot: &RequestSnapshot) {
+    pub(crate) fn restore(&mut self, snapshot: &RequestSnapshot) {
         self.direction = snapshot.direction;
         self.status = snapshot.status;
         self.headers.clone_from(&snapshot.headers);

@@ -165,9 +165,22 @@ impl Server {
         self.grpc_addr
     }
 
-    /// The shared state (for reloads and tests).
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// Test hook: makes the handler of endpoint `name`'s actor (a leaf or a group) panic, as a
+    /// bug would, so that tests can watch its supervisor restart it. False when no endpoint has
+    /// that name. Only with the `test-hooks` feature, which release builds never enable.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub fn panic_endpoint_actor(&self, name: &str) -> bool {
+        use crate::endpoints::actor::{Panic, Report};
+        let rt = self.shared.runtime();
+        if let Some(leaf) = rt.endpoints.leaf_named(name) {
+            leaf.addr.do_send(Report::Panic { trial: false });
+        } else if let Some(group) = rt.endpoints.group_named(name) {
+            group.addr.do_send(Panic);
+        } else {
+            return false;
+        }
+        true
     }
 
     /// Stops accepting, drains in-flight exchanges (up to `Limits::drain_timeout` when
@@ -202,7 +215,7 @@ impl Server {
     }
 
     /// Runs until SIGINT/SIGTERM (graceful stop); SIGHUP reloads the configuration.
-    pub async fn run_until_signalled(self) {
+    pub(crate) async fn run_until_signalled(self) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};

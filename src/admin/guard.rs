@@ -22,13 +22,13 @@ use serde_json::json;
 
 /// The names the management API answers to, besides IP literals and `localhost`.
 #[derive(Debug, Clone, Default)]
-pub struct AllowedHosts {
+pub(crate) struct AllowedHosts {
     names: Vec<String>,
 }
 
 impl AllowedHosts {
     /// Also accepts `names` (case-insensitive, without port).
-    pub fn new(names: &[String]) -> Self {
+    pub(crate) fn new(names: &[String]) -> Self {
         AllowedHosts {
             names: names
                 .iter()

@@ -23,7 +23,7 @@ pub enum BodyError {
 
 impl BodyError {
     /// True when the client stalled: it sent nothing for the body read timeout.
-    pub fn is_timeout(&self) -> bool {
+    pub(crate) fn is_timeout(&self) -> bool {
         matches!(self, BodyError::Read(cause) if is_body_timeout(cause))
     }
 }

@@ -9,18 +9,18 @@ use std::sync::Arc;
 
 /// A place in a configuration file: 1-based line and column (in characters).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Loc {
+pub(crate) struct Loc {
     /// The file, as the user named it (relative to the working directory when possible).
-    pub file: Arc<str>,
+    pub(crate) file: Arc<str>,
     /// 1-based line number.
-    pub line: u32,
+    pub(crate) line: u32,
     /// 1-based column, counted in characters.
-    pub col: u32,
+    pub(crate) col: u32,
 }
 
 /// How bad a diagnostic is: errors stop the load, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// The configuration cannot be used.
     Error,
     /// The configuration works, but probably not as the user meant.
@@ -31,9 +31,9 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Where the problem is.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// Error or warning.
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// What is wrong, lowercase, without a trailing period.
     pub message: String,
 }
@@ -48,7 +48,7 @@ pub struct Diagnostics {
 
 impl Loc {
     /// A location for a whole file (line 1, column 1).
-    pub fn file_start(file: Arc<str>) -> Self {
+    pub(crate) fn file_start(file: Arc<str>) -> Self {
         Loc {
             file,
             line: 1,
@@ -79,18 +79,18 @@ impl fmt::Display for Diagnostic {
 
 impl Diagnostics {
     /// Records an error at `loc`.
-    pub fn error(&mut self, loc: &Loc, message: impl Into<String>) {
+    pub(crate) fn error(&mut self, loc: &Loc, message: impl Into<String>) {
         self.push(loc, Severity::Error, message.into());
     }
 
     /// Records a warning at `loc`.
-    pub fn warning(&mut self, loc: &Loc, message: impl Into<String>) {
+    pub(crate) fn warning(&mut self, loc: &Loc, message: impl Into<String>) {
         self.push(loc, Severity::Warning, message.into());
     }
 
     /// Records that `what` is a Synapse feature Axon does not implement yet (an error that
     /// points to the migration guide, where each such feature is listed).
-    pub fn unsupported(&mut self, loc: &Loc, what: impl fmt::Display) {
+    pub(crate) fn unsupported(&mut self, loc: &Loc, what: impl fmt::Display) {
         self.push(
             loc,
             Severity::Error,
@@ -100,7 +100,7 @@ impl Diagnostics {
 
     /// Records that `what`, a value Synapse or MI accepts, is accepted and does nothing in
     /// Axon (a warning; `why` says what to use instead, or is empty).
-    pub fn no_effect(&mut self, loc: &Loc, what: impl fmt::Display, why: &str) {
+    pub(crate) fn no_effect(&mut self, loc: &Loc, what: impl fmt::Display, why: &str) {
         let sep = if why.is_empty() { "" } else { ": " };
         self.push(
             loc,
@@ -118,12 +118,12 @@ impl Diagnostics {
     }
 
     /// True when at least one error (not only warnings) was recorded.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// Number of errors recorded.
-    pub fn error_count(&self) -> usize {
+    pub(crate) fn error_count(&self) -> usize {
         self.items
             .iter()
             .filter(|d| d.severity == Severity::Error)
@@ -150,7 +150,7 @@ impl Diagnostics {
     }
 
     /// Moves the warnings out, leaving only errors.
-    pub fn take_warnings(&mut self) -> Vec<Diagnostic> {
+    pub(crate) fn take_warnings(&mut self) -> Vec<Diagnostic> {
         let (warnings, errors) = std::mem::take(&mut self.items)
             .into_iter()
             .partition(|d| d.severity == Severity::Warning);
@@ -162,7 +162,10 @@ impl Diagnostics {
 /// ` (did you mean `x`?)` for the candidate nearest to `word` when it is close enough to be
 /// a typo (an edit distance of at most a third of its length, and at least one); otherwise
 /// the empty string.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     let limit = (word.chars().count() / 3).max(1);
     let best = candidates
         .into_iter()

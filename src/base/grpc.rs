@@ -44,37 +44,35 @@ pub(crate) mod h2 {
 }
 
 /// gRPC status codes used by Axon (the numbers of `google.rpc.Code`).
-pub mod code {
+pub(crate) mod code {
     /// Success.
-    pub const OK: u32 = 0;
-    /// The call was cancelled.
-    pub const CANCELLED: u32 = 1;
+    pub(crate) const OK: u32 = 0;
     /// Unknown error.
-    pub const UNKNOWN: u32 = 2;
+    pub(crate) const UNKNOWN: u32 = 2;
     /// The client sent an invalid argument.
-    pub const INVALID_ARGUMENT: u32 = 3;
+    pub(crate) const INVALID_ARGUMENT: u32 = 3;
     /// The deadline passed before the call completed.
-    pub const DEADLINE_EXCEEDED: u32 = 4;
+    pub(crate) const DEADLINE_EXCEEDED: u32 = 4;
     /// Not found (the health service's answer for an unknown service).
-    pub const NOT_FOUND: u32 = 5;
+    pub(crate) const NOT_FOUND: u32 = 5;
     /// The caller may not do this.
-    pub const PERMISSION_DENIED: u32 = 7;
+    pub(crate) const PERMISSION_DENIED: u32 = 7;
     /// A limit was hit.
-    pub const RESOURCE_EXHAUSTED: u32 = 8;
+    pub(crate) const RESOURCE_EXHAUSTED: u32 = 8;
     /// No such service or method.
-    pub const UNIMPLEMENTED: u32 = 12;
+    pub(crate) const UNIMPLEMENTED: u32 = 12;
     /// An internal error.
-    pub const INTERNAL: u32 = 13;
+    pub(crate) const INTERNAL: u32 = 13;
     /// The service is unavailable; the call may be retried.
-    pub const UNAVAILABLE: u32 = 14;
+    pub(crate) const UNAVAILABLE: u32 = 14;
     /// The caller is not authenticated.
-    pub const UNAUTHENTICATED: u32 = 16;
+    pub(crate) const UNAUTHENTICATED: u32 = 16;
 }
 
 /// The path of the standard health check (`grpc.health.v1.Health/Check`).
-pub const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
+pub(crate) const HEALTH_CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 /// The service name of the standard health protocol.
-pub const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+pub(crate) const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Runs hyper's HTTP/2 tasks on the current thread's `LocalSet` (an actix arbiter or
 /// worker), so a gRPC connection and every call on it stay on the thread that owns them.
@@ -83,23 +81,23 @@ pub struct LocalExec;
 
 /// `grpc.health.v1.HealthCheckRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct HealthCheckRequest {
+pub(crate) struct HealthCheckRequest {
     /// The service asked about; empty for the server as a whole.
     #[prost(string, tag = "1")]
-    pub service: String,
+    pub(crate) service: String,
 }
 
 /// `grpc.health.v1.HealthCheckResponse`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct HealthCheckResponse {
+pub(crate) struct HealthCheckResponse {
     /// A [`ServingStatus`] number.
     #[prost(int32, tag = "1")]
-    pub status: i32,
+    pub(crate) status: i32,
 }
 
 /// `grpc.health.v1.HealthCheckResponse.ServingStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServingStatus {
+pub(crate) enum ServingStatus {
     /// 0.
     Unknown,
     /// 1.
@@ -118,7 +116,7 @@ const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
 
 impl ServingStatus {
     /// The wire number.
-    pub fn number(self) -> i32 {
+    pub(crate) fn number(self) -> i32 {
         match self {
             ServingStatus::Unknown => 0,
             ServingStatus::Serving => 1,
@@ -128,7 +126,7 @@ impl ServingStatus {
     }
 
     /// From the wire number (unknown numbers are `Unknown`).
-    pub fn from_number(n: i32) -> Self {
+    pub(crate) fn from_number(n: i32) -> Self {
         match n {
             1 => ServingStatus::Serving,
             2 => ServingStatus::NotServing,
@@ -138,7 +136,7 @@ impl ServingStatus {
     }
 
     /// The proto enum name, for logs and health reports.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ServingStatus::Unknown => "UNKNOWN",
             ServingStatus::Serving => "SERVING",
@@ -151,7 +149,7 @@ impl ServingStatus {
 /// The gRPC status for an HTTP status, as the gRPC specification maps them
 /// ("HTTP to gRPC Status Code Mapping"), extended for the statuses Axon's own fault
 /// handling produces (500 mediation failure, 413 body too large, 504 timeout).
-pub fn code_for_http(status: u16) -> u32 {
+pub(crate) fn code_for_http(status: u16) -> u32 {
     match status {
         200..=299 => code::OK,
         400 => code::INTERNAL,
@@ -167,7 +165,7 @@ pub fn code_for_http(status: u16) -> u32 {
 }
 
 /// The name of a status code, for messages.
-pub fn code_name(code: u32) -> &'static str {
+pub(crate) fn code_name(code: u32) -> &'static str {
     match code {
         0 => "OK",
         1 => "CANCELLED",
@@ -211,7 +209,7 @@ pub fn parse_timeout(value: &[u8]) -> Option<Duration> {
 
 /// Encodes `d` as a `grpc-timeout` value, in the finest unit whose count fits in 8 digits.
 /// The count is rounded up, so a positive remainder is never sent as zero.
-pub fn encode_timeout(d: Duration) -> HeaderValue {
+pub(crate) fn encode_timeout(d: Duration) -> HeaderValue {
     const MAX: u128 = 99_999_999;
     let nanos = d.as_nanos().max(1);
     let units: [(u128, char); 6] = [
@@ -253,7 +251,7 @@ pub fn first_message(body: &[u8]) -> Option<&[u8]> {
 }
 
 /// Percent-encodes a `grpc-message` value.
-pub fn encode_message(text: &str) -> HeaderValue {
+pub(crate) fn encode_message(text: &str) -> HeaderValue {
     let encoded = utf8_percent_encode(text, MESSAGE_ESCAPES).to_string();
     HeaderValue::from_str(&encoded).unwrap_or(HeaderValue::from_static("error"))
 }
@@ -265,7 +263,7 @@ pub fn decode_message(value: &HeaderValue) -> String {
 }
 
 /// True for `application/grpc` and its `+proto`/`+json`/`;...` variants.
-pub fn is_grpc_content_type(value: &[u8]) -> bool {
+pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
     value
         .strip_prefix(b"application/grpc")
         .is_some_and(|rest| rest.is_empty() || rest[0] == b'+' || rest[0] == b';')
@@ -281,109 +279,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use prost::Message as _;
-
-    #[test]
-    fn timeouts_parse_in_every_unit_and_reject_malformed_values() {
-        assert_eq!(parse_timeout(b"2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_timeout(b"3M"), Some(Duration::from_secs(180)));
-        assert_eq!(parse_timeout(b"4S"), Some(Duration::from_secs(4)));
-        assert_eq!(parse_timeout(b"250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_timeout(b"7u"), Some(Duration::from_micros(7)));
-        assert_eq!(
-            parse_timeout(b"99999999n"),
-            Some(Duration::from_nanos(99_999_999))
-        );
-        for bad in [
-            &b""[..],
-            b"m",
-            b"123",
-            b"123x",
-            b"123456789m",
-            b"-1m",
-            b"1.5S",
-            b" 1S",
-        ] {
-            assert_eq!(
-                parse_timeout(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-
-    #[test]
-    fn timeouts_encode_in_the_finest_unit_that_fits_and_round_up() {
-        let enc = |d| encode_timeout(d).to_str().unwrap_or_default().to_owned();
-        assert_eq!(enc(Duration::from_nanos(1500)), "1500n");
-        assert_eq!(enc(Duration::from_millis(250)), "250000u");
-        assert_eq!(enc(Duration::from_secs(5)), "5000000u");
-        assert_eq!(enc(Duration::from_secs(500)), "500000m");
-        assert_eq!(enc(Duration::from_secs(200_000)), "200000S");
-        assert_eq!(enc(Duration::ZERO), "1n");
-        assert_eq!(enc(Duration::from_nanos(100_000_000_001)), "100001m");
-        for d in [
-            Duration::from_millis(3),
-            Duration::from_secs(77),
-            Duration::from_nanos(123_456_789_123),
-        ] {
-            let back = parse_timeout(encode_timeout(d).as_bytes()).unwrap_or_default();
-            assert!(
-                back >= d && back - d < d / 1000 + Duration::from_micros(1),
-                "{d:?} -> {back:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn frames_round_trip_and_partial_frames_are_rejected() {
-        let framed = frame(b"hello");
-        assert_eq!(&framed[..5], &[0, 0, 0, 0, 5]);
-        assert_eq!(first_message(&framed), Some(&b"hello"[..]));
-        assert_eq!(first_message(&framed[..7]), None);
-        assert_eq!(first_message(&[1, 0, 0, 0, 0]), None, "compressed");
-        assert_eq!(first_message(&[]), None);
-    }
-
-    #[test]
-    fn messages_are_percent_encoded_both_ways() {
-        let v = encode_message("100% sure: naïve\nline");
-        assert_eq!(v.to_str().ok(), Some("100%25 sure: na%C3%AFve%0Aline"));
-        assert_eq!(decode_message(&v), "100% sure: naïve\nline");
-    }
-
-    #[test]
-    fn health_messages_match_the_standard_encoding() {
-        // Field 1, length-delimited, "abc"; field 1, varint, 2.
-        let req = HealthCheckRequest {
-            service: "abc".into(),
-        }
-        .encode_to_vec();
-        assert_eq!(req, vec![0x0a, 3, b'a', b'b', b'c']);
-        let resp = HealthCheckResponse::decode(&[0x08, 2][..]).map(|r| r.status);
-        assert_eq!(resp.ok(), Some(ServingStatus::NotServing.number()));
-        assert_eq!(ServingStatus::from_number(1), ServingStatus::Serving);
-    }
-
-    #[test]
-    fn http_statuses_map_to_the_grpc_specification_codes() {
-        assert_eq!(code_for_http(504), code::DEADLINE_EXCEEDED);
-        assert_eq!(code_for_http(503), code::UNAVAILABLE);
-        assert_eq!(code_for_http(502), code::UNAVAILABLE);
-        assert_eq!(code_for_http(404), code::UNIMPLEMENTED);
-        assert_eq!(
-            code_for_http(410),
-            code::UNIMPLEMENTED,
-            "a retired API is gone for good"
-        );
-        assert_eq!(code_for_http(200), code::OK);
-        assert_eq!(code_for_http(418), code::UNKNOWN);
-        assert!(is_grpc_content_type(b"application/grpc"));
-        assert!(is_grpc_content_type(b"application/grpc+proto"));
-        assert!(!is_grpc_content_type(b"application/grpcx"));
-        assert!(!is_grpc_content_type(b"application/json"));
-    }
-}
+mod tests;

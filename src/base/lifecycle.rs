@@ -26,9 +26,9 @@ use actix_web::http::StatusCode;
 use serde::Serialize;
 
 /// Error code of a call to a BLOCKED API (Choreo Connect's "API blocked").
-pub const API_BLOCKED: u32 = 700_700;
+pub(crate) const API_BLOCKED: u32 = 700_700;
 /// Error code of a call to a RETIRED API (Axon's own).
-pub const API_RETIRED: u32 = 700_701;
+pub(crate) const API_RETIRED: u32 = 700_701;
 
 /// The states of the WSO2 API lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -52,9 +52,9 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Transition {
     /// The action, as WSO2 names it (`Publish`, `Deploy as a Prototype`, ...).
-    pub action: &'static str,
+    pub(crate) action: &'static str,
     /// The state it leads to.
-    pub target: Lifecycle,
+    pub(crate) target: Lifecycle,
 }
 
 /// Why a lifecycle change was refused.
@@ -95,13 +95,13 @@ pub enum Gate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// HTTP status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Error code (`X-Axon-Error-Code`).
-    pub code: u32,
+    pub(crate) code: u32,
     /// Short message.
-    pub message: &'static str,
+    pub(crate) message: &'static str,
     /// What happened and what to do.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// The live lifecycle state of one API, shared across configuration generations.
@@ -117,11 +117,11 @@ pub struct ApiLife {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Changed {
     /// The state before.
-    pub from: Lifecycle,
+    pub(crate) from: Lifecycle,
     /// The state now.
-    pub to: Lifecycle,
+    pub(crate) to: Lifecycle,
     /// False when the API was already in the requested state.
-    pub changed: bool,
+    pub(crate) changed: bool,
 }
 
 const ALL: [Lifecycle; 6] = [
@@ -162,7 +162,7 @@ const FROM_DEPRECATED: &[Transition] = &[t("Retire", Lifecycle::Retired)];
 
 impl Lifecycle {
     /// The name used in configuration, logs and the management API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Lifecycle::Created => "CREATED",
             Lifecycle::Prototyped => "PROTOTYPED",
@@ -174,7 +174,7 @@ impl Lifecycle {
     }
 
     /// Parses a state name, ignoring case; `PRE-RELEASED` (the later WSO2 name) is PROTOTYPED.
-    pub fn parse(name: &str) -> Option<Lifecycle> {
+    pub(crate) fn parse(name: &str) -> Option<Lifecycle> {
         let name = name.trim();
         if name.eq_ignore_ascii_case("PRE-RELEASED") || name.eq_ignore_ascii_case("PRE_RELEASED") {
             return Some(Lifecycle::Prototyped);
@@ -184,12 +184,12 @@ impl Lifecycle {
     }
 
     /// Every state name, for error messages.
-    pub fn names() -> String {
+    pub(crate) fn names() -> String {
         ALL.map(Lifecycle::as_str).join(", ")
     }
 
     /// The changes the default WSO2 API lifecycle allows from this state.
-    pub fn transitions(self) -> &'static [Transition] {
+    pub(crate) fn transitions(self) -> &'static [Transition] {
         match self {
             Lifecycle::Created => FROM_CREATED,
             Lifecycle::Prototyped => FROM_PROTOTYPED,
@@ -205,7 +205,7 @@ impl Lifecycle {
     /// # Errors
     /// An unknown action, or one the lifecycle does not allow here. An action whose target
     /// is the current state (`Publish` while PUBLISHED) is allowed and changes nothing.
-    pub fn apply(self, action: &str) -> Result<Lifecycle, TransitionError> {
+    pub(crate) fn apply(self, action: &str) -> Result<Lifecycle, TransitionError> {
         let wanted = action.trim();
         // "Demote to Prototyped" is the older WSO2 name of PUBLISHED -> PROTOTYPED.
         let canonical = if wanted.eq_ignore_ascii_case("Demote to Prototyped") {
@@ -238,7 +238,7 @@ impl Lifecycle {
     ///
     /// # Errors
     /// When no allowed action leads from this state to `target`. Staying is allowed.
-    pub fn go_to(self, target: Lifecycle) -> Result<Lifecycle, TransitionError> {
+    pub(crate) fn go_to(self, target: Lifecycle) -> Result<Lifecycle, TransitionError> {
         if target == self || self.transitions().iter().any(|t| t.target == target) {
             Ok(target)
         } else {
@@ -293,27 +293,27 @@ impl ApiLife {
     }
 
     /// The API's name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The state written in the configuration.
-    pub fn declared(&self) -> Lifecycle {
+    pub(crate) fn declared(&self) -> Lifecycle {
         self.declared
     }
 
     /// The live state (one atomic load).
-    pub fn state(&self) -> Lifecycle {
+    pub(crate) fn state(&self) -> Lifecycle {
         Lifecycle::from_bits(self.word.load(Ordering::Acquire))
     }
 
     /// The wall-clock second the live state was entered.
-    pub fn since(&self) -> u64 {
+    pub(crate) fn since(&self) -> u64 {
         self.word.load(Ordering::Acquire) >> 8
     }
 
     /// True unless the API is CREATED (not deployed).
-    pub fn is_deployed(&self) -> bool {
+    pub(crate) fn is_deployed(&self) -> bool {
         self.state() != Lifecycle::Created
     }
 
@@ -345,7 +345,7 @@ impl ApiLife {
     ///
     /// # Errors
     /// An unknown action, or one not allowed from the live state.
-    pub fn act(&self, action: &str) -> Result<Changed, TransitionError> {
+    pub(crate) fn act(&self, action: &str) -> Result<Changed, TransitionError> {
         self.change(|from| from.apply(action))
     }
 
@@ -353,7 +353,7 @@ impl ApiLife {
     ///
     /// # Errors
     /// When the lifecycle allows no such move from the live state.
-    pub fn move_to(&self, target: Lifecycle) -> Result<Changed, TransitionError> {
+    pub(crate) fn move_to(&self, target: Lifecycle) -> Result<Changed, TransitionError> {
         self.change(|from| from.go_to(target))
     }
 
@@ -405,161 +405,4 @@ fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::Lifecycle::*;
-    use super::*;
-    use std::sync::Arc;
-
-    #[test]
-    fn names_parse_ignoring_case_and_pre_released_is_prototyped() {
-        for s in ALL {
-            assert_eq!(Lifecycle::parse(s.as_str()), Some(s));
-            assert_eq!(Lifecycle::parse(&s.as_str().to_lowercase()), Some(s));
-        }
-        assert_eq!(Lifecycle::parse("Pre-Released"), Some(Prototyped));
-        assert_eq!(Lifecycle::parse("LIVE"), None);
-    }
-
-    #[test]
-    fn the_wso2_transition_table() {
-        let table: Vec<(Lifecycle, &str, Lifecycle)> = ALL
-            .iter()
-            .flat_map(|s| {
-                s.transitions()
-                    .iter()
-                    .map(move |t| (*s, t.action, t.target))
-            })
-            .collect();
-        assert_eq!(
-            table,
-            vec![
-                (Created, "Publish", Published),
-                (Created, "Deploy as a Prototype", Prototyped),
-                (Prototyped, "Publish", Published),
-                (Prototyped, "Demote to Created", Created),
-                (Published, "Block", Blocked),
-                (Published, "Deploy as a Prototype", Prototyped),
-                (Published, "Demote to Created", Created),
-                (Published, "Deprecate", Deprecated),
-                (Blocked, "Deprecate", Deprecated),
-                (Blocked, "Re-Publish", Published),
-                (Deprecated, "Retire", Retired),
-            ]
-        );
-    }
-
-    #[test]
-    fn actions_apply_by_name_and_refuse_what_the_lifecycle_forbids() {
-        assert_eq!(Created.apply("publish"), Ok(Published));
-        assert_eq!(Published.apply("Demote to Prototyped"), Ok(Prototyped));
-        assert_eq!(
-            Published.apply("Publish"),
-            Ok(Published),
-            "staying is a no-op"
-        );
-        assert!(matches!(
-            Created.apply("Retire"),
-            Err(TransitionError::NotAllowed { from: Created, .. })
-        ));
-        assert!(matches!(
-            Retired.apply("Re-Publish"),
-            Err(TransitionError::NotAllowed { .. })
-        ));
-        assert!(matches!(
-            Published.apply("Explode"),
-            Err(TransitionError::Unknown { .. })
-        ));
-        let message = Deprecated.apply("Publish").unwrap_err().to_string();
-        assert!(message.contains("`Retire` (to RETIRED)"), "{message}");
-    }
-
-    #[test]
-    fn moves_by_target_state() {
-        assert_eq!(Blocked.go_to(Published), Ok(Published));
-        assert_eq!(Prototyped.go_to(Prototyped), Ok(Prototyped));
-        assert!(Prototyped.go_to(Retired).is_err());
-        assert!(Retired.go_to(Created).is_err());
-        // Every state but RETIRED can eventually reach RETIRED, and nothing leaves it.
-        for s in ALL {
-            let mut seen = vec![s];
-            let mut frontier = vec![s];
-            while let Some(x) = frontier.pop() {
-                for t in x.transitions() {
-                    if !seen.contains(&t.target) {
-                        seen.push(t.target);
-                        frontier.push(t.target);
-                    }
-                }
-            }
-            assert!(seen.contains(&Retired), "{s} cannot reach RETIRED");
-        }
-    }
-
-    #[test]
-    fn the_gate_of_each_state() {
-        let life = ApiLife::new("Shop", Created);
-        assert!(!life.is_deployed());
-        life.move_to(Prototyped).unwrap();
-        assert_eq!(life.gate(), Gate::Serve);
-        life.move_to(Published).unwrap();
-        assert_eq!(life.gate(), Gate::Serve);
-        life.move_to(Blocked).unwrap();
-        let Gate::Refuse(r) = life.gate() else {
-            panic!("blocked must refuse")
-        };
-        assert_eq!((r.status.as_u16(), r.code), (503, API_BLOCKED));
-        assert!(r.detail.contains("`Shop` is BLOCKED"));
-        life.act("Deprecate").unwrap();
-        assert!(matches!(life.gate(), Gate::Deprecated(since) if since == life.since()));
-        life.act("Retire").unwrap();
-        let Gate::Refuse(r) = life.gate() else {
-            panic!("retired must refuse")
-        };
-        assert_eq!((r.status.as_u16(), r.code), (410, API_RETIRED));
-        assert_eq!(life.declared(), Created);
-    }
-
-    #[test]
-    fn a_change_reports_what_it_did() {
-        let life = ApiLife::new("Shop", Published);
-        assert_eq!(
-            life.act("Block").unwrap(),
-            Changed {
-                from: Published,
-                to: Blocked,
-                changed: true
-            }
-        );
-        assert!(!life.move_to(Blocked).unwrap().changed);
-        assert!(life.act("Retire").is_err());
-        assert_eq!(life.state(), Blocked, "a refused change leaves the state");
-    }
-
-    #[test]
-    fn concurrent_changes_have_one_order() {
-        // Many threads race Block and Re-Publish: every successful change starts from the
-        // state the previous one left, so the number of changes that moved to BLOCKED is
-        // at most one more than those that left it.
-        let life = Arc::new(ApiLife::new("Shop", Published));
-        let threads: Vec<_> = (0..4)
-            .map(|i| {
-                let life = life.clone();
-                std::thread::spawn(move || {
-                    let mut blocked = 0i64;
-                    for _ in 0..500 {
-                        let action = if i % 2 == 0 { "Block" } else { "Re-Publish" };
-                        if let Ok(c) = life.act(action)
-                            && c.changed
-                        {
-                            blocked += if c.to == Blocked { 1 } else { -1 };
-                        }
-                    }
-                    blocked
-                })
-            })
-            .collect();
-        let net: i64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        let expected = i64::from(life.state() == Blocked);
-        assert_eq!(net, expected);
-    }
-}
+mod tests;

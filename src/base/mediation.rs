@@ -25,7 +25,7 @@ pub enum MediationError {
 }
 
 /// The JSON body of Axon's own error answers: `{"error": {status, code, message, detail}}`.
-pub fn error_json(status: StatusCode, code: u32, message: &str, detail: &str) -> String {
+pub(crate) fn error_json(status: StatusCode, code: u32, message: &str, detail: &str) -> String {
     serde_json::json!({
         "error": {
             "status": status.as_u16(),

@@ -5,7 +5,7 @@
 ///
 /// # Errors
 /// A malformed percent-encoding.
-pub fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, QueryError> {
+pub(crate) fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, QueryError> {
     let Some(q) = query.filter(|q| !q.is_empty()) else {
         return Ok(Vec::new());
     };

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Shared readiness counters. Cloning shares the same latch.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     inner: Arc<Inner>,
 }
 
@@ -19,34 +19,34 @@ struct Inner {
 
 impl Readiness {
     /// A latch that is not ready.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// One more actor must start before the process is ready.
-    pub fn actor_expected(&self) {
+    pub(crate) fn actor_expected(&self) {
         self.inner.expected.fetch_add(1, Ordering::AcqRel);
     }
 
     /// An actor has started.
-    pub fn actor_started(&self) {
+    pub(crate) fn actor_started(&self) {
         self.inner.started.fetch_add(1, Ordering::AcqRel);
     }
 
     /// All listeners are bound and serving.
-    pub fn listeners_up(&self) {
+    pub(crate) fn listeners_up(&self) {
         self.inner.listeners.store(true, Ordering::Release);
     }
 
     /// True when listeners are up and every expected actor has started.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.inner.listeners.load(Ordering::Acquire)
             && self.inner.started.load(Ordering::Acquire)
                 >= self.inner.expected.load(Ordering::Acquire)
     }
 
     /// (started, expected) actors.
-    pub fn actors(&self) -> (usize, usize) {
+    pub(crate) fn actors(&self) -> (usize, usize) {
         (
             self.inner.started.load(Ordering::Acquire),
             self.inner.expected.load(Ordering::Acquire),

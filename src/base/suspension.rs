@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::error::codes;
 
 /// Suspension used when `initialDuration` is not configured (Synapse's -1).
-pub const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
+pub(crate) const DEFAULT_SUSPEND: Duration = Duration::from_millis(30_000);
 
 /// How a leaf reacts to failures: the `markForSuspension` and `suspendOnFailure` settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +61,7 @@ impl Default for SuspensionPolicy {
 
 impl SuspensionPolicy {
     /// Classifies an error code the way Synapse's leaf `onFault` does (§2.2).
-    pub fn classify(&self, code: u32) -> FailureClass {
+    pub(crate) fn classify(&self, code: u32) -> FailureClass {
         let code = i64::from(code);
         let is_timeout = if self.timeout_codes.is_empty() {
             code == i64::from(codes::CONNECTION_TIMEOUT)
@@ -84,7 +84,7 @@ impl SuspensionPolicy {
     /// An unset `initialDuration` (Synapse's -1) gives 30 s, which `maximumDuration` does
     /// not cap: Synapse caps the configured -1 and then replaces the negative result, so the
     /// `-1`/`-1`/`0` that MI's tooling writes suspends for 30 s, not 0.
-    pub fn next_suspension(&self, last: Option<Duration>) -> Duration {
+    pub(crate) fn next_suspension(&self, last: Option<Duration>) -> Duration {
         let mut d = match last {
             Some(last) if !last.is_zero() => last.mul_f64(self.progression_factor.max(0.0)),
             _ => match self.initial_duration {

@@ -12,34 +12,38 @@ use crate::base::uri_template::{UriTemplate, UrlMapping};
 #[derive(Debug)]
 pub struct ApiConfig {
     /// The API's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The effective context (version applied), always starting with `/`.
-    pub context: String,
+    pub(crate) context: String,
     /// The context as written.
-    pub context_as_written: String,
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) context_as_written: String,
     /// `version`, if any.
-    pub version: Option<String>,
+    pub(crate) version: Option<String>,
     /// Requests must carry this host name (from `Host`), if set.
-    pub hostname: Option<String>,
+    pub(crate) hostname: Option<String>,
     /// Requests must arrive for this port (from `Host`), if set.
-    pub port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// Resources in declaration order.
-    pub resources: Vec<ResourceConfig>,
+    pub(crate) resources: Vec<ResourceConfig>,
     /// `transports="grpc"`: served on the gRPC port, the context is the service name.
-    pub grpc: bool,
+    pub(crate) grpc: bool,
     /// Where the API is defined.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
     /// Its index in [`crate::config::Config::apis`].
-    pub id: ApiId,
+    pub(crate) id: ApiId,
     /// The declared lifecycle state (`lifecycle`, default PUBLISHED).
-    pub lifecycle: Lifecycle,
+    pub(crate) lifecycle: Lifecycle,
     /// Where `lifecycle` is written (the API's own place when it is not).
-    pub lifecycle_loc: Loc,
+    pub(crate) lifecycle_loc: Loc,
 }
 
 /// How a resource matches request paths.
 #[derive(Debug, Clone)]
-pub enum Mapping {
+pub(crate) enum Mapping {
     /// `uri-template`.
     Template(UriTemplate),
     /// `url-mapping`.
@@ -50,7 +54,7 @@ pub enum Mapping {
 
 /// Scheme filter of a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// Plain HTTP only.
     Http,
     /// HTTPS only.
@@ -61,25 +65,25 @@ pub enum Protocol {
 #[derive(Debug)]
 pub struct ResourceConfig {
     /// Accepted methods; empty means every method.
-    pub methods: Vec<Method>,
+    pub(crate) methods: Vec<Method>,
     /// Path matching.
-    pub mapping: Mapping,
+    pub(crate) mapping: Mapping,
     /// Request-path sequence.
-    pub in_sequence: Option<SeqId>,
+    pub(crate) in_sequence: Option<SeqId>,
     /// Response-path sequence.
-    pub out_sequence: Option<SeqId>,
+    pub(crate) out_sequence: Option<SeqId>,
     /// Fault handler.
-    pub fault_sequence: Option<SeqId>,
+    pub(crate) fault_sequence: Option<SeqId>,
     /// Exact `Content-Type` the request must carry (when it has a body).
-    pub content_type: Option<String>,
+    pub(crate) content_type: Option<String>,
     /// Regex the `User-Agent` must match in full.
-    pub user_agent: Option<Regex>,
+    pub(crate) user_agent: Option<Regex>,
     /// Scheme filter.
-    pub protocol: Option<Protocol>,
+    pub(crate) protocol: Option<Protocol>,
     /// A display name: the mapping as written, or `default`.
-    pub name: String,
+    pub(crate) name: String,
     /// Where the resource is defined.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
 }
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "PATCH"];

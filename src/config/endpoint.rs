@@ -17,17 +17,17 @@ use crate::base::suspension::SuspensionPolicy;
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointConfig {
     /// The name shown in the health API: the artifact's name, or a generated one.
-    pub name: String,
+    pub(crate) name: String,
     /// True for `<endpoint name>` artifacts.
-    pub named: bool,
+    pub(crate) named: bool,
     /// What the endpoint is.
     pub kind: EndpointKind,
     /// Fault handler that runs before the enclosing sequence's (`onError`).
-    pub on_error: Option<SeqId>,
+    pub(crate) on_error: Option<SeqId>,
     /// `<property>` children, applied to the message on every send.
     pub properties: Vec<EndpointProperty>,
     /// Where it is defined.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
 }
 
 /// The kinds of endpoint.
@@ -47,20 +47,20 @@ pub struct LeafSpec {
     /// The backend address.
     pub target: Target,
     /// Per-attempt deadline.
-    pub timeout: TimeoutSpec,
+    pub(crate) timeout: TimeoutSpec,
     /// Suspension settings.
-    pub suspension: SuspensionPolicy,
+    pub(crate) suspension: SuspensionPolicy,
     /// `<retryConfig>`: which failures a group may retry on a sibling.
-    pub retry: RetryConfig,
+    pub(crate) retry: RetryConfig,
     /// `<healthCheck>`: optional active probing.
-    pub health_check: Option<HealthCheckSpec>,
+    pub(crate) health_check: Option<HealthCheckSpec>,
     /// `format`: how the outgoing message is converted; `None` leaves it as it is.
-    pub format: Option<EndpointFormat>,
+    pub(crate) format: Option<EndpointFormat>,
 }
 
 /// The `format` of a leaf (reference §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointFormat {
+pub(crate) enum EndpointFormat {
     /// A SOAP 1.1 envelope, `text/xml`, `SOAPAction`, POST.
     Soap11,
     /// A SOAP 1.2 envelope, `application/soap+xml` with `action`, POST.
@@ -92,47 +92,47 @@ pub enum Target {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WsdlSpec {
     /// The port's address, used like an `<address uri>`.
-    pub address: AddressSpec,
+    pub(crate) address: AddressSpec,
     /// The WSDL document (`uri` as written).
-    pub wsdl: String,
+    pub(crate) wsdl: String,
     /// `service`.
-    pub service: String,
+    pub(crate) service: String,
     /// `port`.
-    pub port: String,
+    pub(crate) port: String,
 }
 
 /// `<address>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressSpec {
     /// The URI; `${name}` tokens are replaced by message properties on each send.
-    pub uri: String,
+    pub(crate) uri: String,
 }
 
 /// `<http>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSpec {
     /// The template as written (without a `legacy-encoding:` prefix).
-    pub template_source: String,
+    pub(crate) template_source: String,
     /// The compiled RFC 6570 template.
-    pub template: UriTemplateString,
+    pub(crate) template: UriTemplateString,
     /// Forced method; `None` keeps the incoming one.
-    pub method: Option<Method>,
+    pub(crate) method: Option<Method>,
     /// `legacy-encoding:` prefix: values are percent-decoded before expansion.
-    pub legacy_encoding: bool,
+    pub(crate) legacy_encoding: bool,
 }
 
 /// `<timeout>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TimeoutSpec {
+pub(crate) struct TimeoutSpec {
     /// `<duration>`; `None` means the global timeout.
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// `<responseAction>`.
-    pub action: ResponseAction,
+    pub(crate) action: ResponseAction,
 }
 
 /// What happens when the deadline passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ResponseAction {
+pub(crate) enum ResponseAction {
     /// Run the fault handling (the user's fault sequence, then Axon's built-in reply).
     #[default]
     Fault,
@@ -147,16 +147,16 @@ pub enum ResponseAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointProperty {
     /// Property name.
-    pub name: String,
+    pub(crate) name: String,
     /// Literal value.
-    pub value: String,
+    pub(crate) value: String,
     /// Where it goes.
-    pub scope: PropertyScope,
+    pub(crate) scope: PropertyScope,
 }
 
 /// Scope of an endpoint property.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PropertyScope {
+pub(crate) enum PropertyScope {
     /// Message context (`uri.var.*`, `query.param.*` feed `<http>` templates).
     Default,
     /// An outgoing HTTP header.

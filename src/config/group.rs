@@ -15,26 +15,26 @@ pub(crate) const DEFAULT_REPLAY_BUFFER: usize = 1024 * 1024;
 pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_millis(120_000);
 
 /// The property that gives a load-balance child its weight.
-pub const WEIGHT_PROPERTY: &str = "loadbalance.weight";
+pub(crate) const WEIGHT_PROPERTY: &str = "loadbalance.weight";
 
 /// A failover or load-balance group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSpec {
     /// How a child is chosen.
-    pub strategy: Strategy,
+    pub(crate) strategy: Strategy,
     /// The children, in declaration order.
-    pub children: Vec<GroupChild>,
+    pub(crate) children: Vec<GroupChild>,
     /// `buildMessage="true"`: read the whole request body (up to the mediation body limit)
     /// before the first try, so that even a body larger than the replay buffer can be
     /// sent again.
-    pub build_message: bool,
+    pub(crate) build_message: bool,
     /// When and how often a message is sent to another child.
-    pub policy: FailoverPolicy,
+    pub(crate) policy: FailoverPolicy,
 }
 
 /// How a group chooses the child for a message.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Strategy {
+pub(crate) enum Strategy {
     /// `<failover>`: the first ready child in declaration order.
     Failover {
         /// `dynamic="true"` (default): go back to the first child as soon as it is ready;
@@ -54,7 +54,7 @@ pub enum Strategy {
 
 /// Load-balance algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
+pub(crate) enum Algorithm {
     /// Each ready child in turn.
     RoundRobin,
     /// Smooth weighted round-robin over the ready children (`loadbalance.weight`).
@@ -65,26 +65,26 @@ pub enum Algorithm {
 
 /// One child of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupChild {
+pub(crate) struct GroupChild {
     /// The child endpoint (a named endpoint for `key` children, else an inline one).
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// A weight given on the `<endpoint key>` element itself; otherwise the child
     /// endpoint's own `loadbalance.weight` property applies (default 1).
-    pub weight: Option<u32>,
+    pub(crate) weight: Option<u32>,
 }
 
 /// Session affinity of a load-balance group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionSpec {
+pub(crate) struct SessionSpec {
     /// How the session of a message is recognised.
-    pub kind: SessionKind,
+    pub(crate) kind: SessionKind,
     /// How long a session lives after its last message (`<sessionTimeout>`).
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// Session types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionKind {
+pub(crate) enum SessionKind {
     /// `type="http"`: the cookie the backend set (`Set-Cookie`), sent back by the client.
     Http,
     /// `type="simpleClientSession"`: the client's `ClientID` (SOAP header in the Synapse
@@ -94,45 +94,45 @@ pub enum SessionKind {
 
 /// HTTP statuses that make a group try another child (`<failoverHttpStatusCodes>`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatusCodes(Vec<(u16, u16)>);
+pub(crate) struct StatusCodes(Vec<(u16, u16)>);
 
 /// When a group sends a message to another child, and how often.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailoverPolicy {
+pub(crate) struct FailoverPolicy {
     /// Responses with these statuses are treated as failures of the child.
-    pub http_status_codes: StatusCodes,
+    pub(crate) http_status_codes: StatusCodes,
     /// Further tries after the first one, at most (`<maxRetries>`); by default only the
     /// number of children limits them (each child is tried at most once per message).
-    pub max_retries: Option<u32>,
+    pub(crate) max_retries: Option<u32>,
     /// Time for all tries of a message through this group (`<deadline>`); by default the
     /// global timeout.
-    pub deadline: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
     /// `<retryNonIdempotent>true`: POST and PATCH are retried even when the request may
     /// have reached the backend.
-    pub retry_non_idempotent: bool,
+    pub(crate) retry_non_idempotent: bool,
     /// Largest request body kept for sending again (`<replayBufferSize>`, bytes).
-    pub replay_buffer: usize,
+    pub(crate) replay_buffer: usize,
 }
 
 /// A child's `<retryConfig>`: which of its failures may be retried on a sibling (§2.9).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetryConfig {
+pub(crate) struct RetryConfig {
     /// Codes never retried (signed, as Synapse reads them; see `values::error_codes`).
-    pub disabled_codes: Vec<i64>,
+    pub(crate) disabled_codes: Vec<i64>,
     /// When not empty, only these codes are retried.
-    pub enabled_codes: Vec<i64>,
+    pub(crate) enabled_codes: Vec<i64>,
 }
 
 // === impl StatusCodes ===
 
 impl StatusCodes {
     /// True when `status` is listed.
-    pub fn contains(&self, status: u16) -> bool {
+    pub(crate) fn contains(&self, status: u16) -> bool {
         self.0.iter().any(|&(lo, hi)| (lo..=hi).contains(&status))
     }
 
     /// True when no status is listed.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }
@@ -156,7 +156,7 @@ impl Default for FailoverPolicy {
 impl RetryConfig {
     /// WSO2 Synapse's `isRetry`: a disabled code is never retried; otherwise, when enabled
     /// codes are listed, only they are.
-    pub fn allows(&self, code: u32) -> bool {
+    pub(crate) fn allows(&self, code: u32) -> bool {
         let code = i64::from(code);
         if self.disabled_codes.contains(&code) {
             return false;
@@ -169,7 +169,7 @@ impl RetryConfig {
 
 impl Algorithm {
     /// The name the health API shows.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Algorithm::RoundRobin => "roundRobin",
             Algorithm::WeightedRoundRobin => "weightedRoundRobin",

@@ -19,19 +19,19 @@ use super::{EndpointKind, Mapping, ResourceConfig, SequenceConfig, StepConfig, T
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrpcSpec {
     /// The URI as written.
-    pub uri: String,
+    pub(crate) uri: String,
     /// True for `https://` (TLS with ALPN `h2`, server certificate checked against the
     /// web PKI roots).
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// `host:port`, the port made explicit.
-    pub authority: String,
+    pub(crate) authority: String,
     /// The host name (for TLS server name indication and certificate checks).
-    pub host: String,
+    pub(crate) host: String,
     /// A path prefix put before `/package.Service/Method` (empty for none).
-    pub path_prefix: String,
+    pub(crate) path_prefix: String,
     /// `caCertificate`: the only certificates trusted for this backend's TLS (a private
     /// CA); empty means the web PKI roots.
-    pub trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub(crate) trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// Something a sequence reaches while it runs, found by [`walk`].

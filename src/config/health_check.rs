@@ -27,22 +27,22 @@ pub(crate) const DEFAULT_UNHEALTHY_THRESHOLD: u32 = 3;
 
 /// An active health check of one leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheckSpec {
+pub(crate) struct HealthCheckSpec {
     /// What a probe asks.
-    pub target: ProbeTarget,
+    pub(crate) target: ProbeTarget,
     /// Time between probes (each one jittered by up to ±10%).
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Deadline of one probe.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Consecutive failing probes that take the leaf down.
-    pub unhealthy_threshold: u32,
+    pub(crate) unhealthy_threshold: u32,
     /// Consecutive passing probes that make a TIMEOUT or SUSPENDED leaf ACTIVE.
-    pub healthy_threshold: u32,
+    pub(crate) healthy_threshold: u32,
 }
 
 /// What a probe asks, by kind of leaf.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProbeTarget {
+pub(crate) enum ProbeTarget {
     /// HTTP leaves (`<address>`, `<http>`, `<wsdl>`): `GET` this URL; 2xx or 3xx passes.
     Http(String),
     /// `<grpc>` leaves: `grpc.health.v1.Health/Check` for this service (empty: the server

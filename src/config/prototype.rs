@@ -34,53 +34,53 @@ use crate::base::uri_template::UriTemplate;
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrototypeSpec {
     /// Programmed faults, checked in order before any response.
-    pub faults: Vec<FaultRule>,
+    pub(crate) faults: Vec<FaultRule>,
     /// Inline responses; the first whose method and path match answers.
-    pub responses: Vec<MockResponse>,
+    pub(crate) responses: Vec<MockResponse>,
     /// Responses generated from an OpenAPI document, used when no inline response matches.
-    pub openapi: Option<Arc<OpenApiMock>>,
+    pub(crate) openapi: Option<Arc<OpenApiMock>>,
 }
 
 /// One inline `<response>`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MockResponse {
+pub(crate) struct MockResponse {
     /// Methods it answers; empty means every method.
-    pub methods: Vec<Method>,
+    pub(crate) methods: Vec<Method>,
     /// The path (after the API context) it answers; `None` means every path.
-    pub path: Option<PathPattern>,
+    pub(crate) path: Option<PathPattern>,
     /// The status.
-    pub status: StatusCode,
+    pub(crate) status: StatusCode,
     /// Headers, with templated values.
-    pub headers: Vec<(HeaderName, Template)>,
+    pub(crate) headers: Vec<(HeaderName, Template)>,
     /// The body, if any.
-    pub body: Option<MockBody>,
+    pub(crate) body: Option<MockBody>,
     /// How long to wait before answering.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
 }
 
 /// A templated body and its media type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MockBody {
+pub(crate) struct MockBody {
     /// The `Content-Type`.
-    pub media_type: HeaderValue,
+    pub(crate) media_type: HeaderValue,
     /// The text, with `{uri.var.*}`, `{query.param.*}` and `{header.*}` placeholders.
-    pub template: Template,
+    pub(crate) template: Template,
 }
 
 /// A programmed `<fault>`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     /// Which calls it hits.
-    pub when: FaultWhen,
+    pub(crate) when: FaultWhen,
     /// How long to wait first.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
     /// What happens after the delay.
-    pub action: FaultAction,
+    pub(crate) action: FaultAction,
 }
 
 /// Which calls a fault hits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FaultWhen {
+pub(crate) enum FaultWhen {
     /// Every `n`th call of the endpoint (calls `n`, `2n`, ...).
     Every(u32),
     /// Requests carrying this header (with this value, when given).
@@ -101,7 +101,7 @@ pub enum FaultWhen {
 
 /// What a fault does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FaultAction {
+pub(crate) enum FaultAction {
     /// Only the delay: then the normal answer.
     Delay,
     /// Answer with this status (and these headers and body).
@@ -119,16 +119,16 @@ pub enum FaultAction {
 
 /// A text with placeholders, split at load.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     /// The parts, in order.
-    pub parts: Vec<Part>,
+    pub(crate) parts: Vec<Part>,
     /// How values are escaped when they are inserted.
-    pub escape: Escape,
+    pub(crate) escape: Escape,
 }
 
 /// One part of a [`Template`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Part {
+pub(crate) enum Part {
     /// Text copied as is.
     Literal(String),
     /// `{uri.var.NAME}`: a path variable.
@@ -141,7 +141,7 @@ pub enum Part {
 
 /// How inserted values are escaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Escape {
+pub(crate) enum Escape {
     /// As is (headers, text bodies).
     None,
     /// As the inside of a JSON string.
@@ -152,7 +152,7 @@ pub enum Escape {
 
 /// A compiled path template (Synapse's inbound `uri-template` matcher), compared by source.
 #[derive(Debug, Clone)]
-pub struct PathPattern(pub UriTemplate);
+pub(crate) struct PathPattern(pub UriTemplate);
 
 // === impl PathPattern ===
 
@@ -196,7 +196,7 @@ impl fmt::Display for FaultWhen {
 
 impl PrototypeSpec {
     /// What the health API shows as the endpoint's address.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         if let Some(doc) = &self.openapi {
             parts.push(format!("openapi:{}", doc.file));
@@ -254,7 +254,7 @@ impl Template {
     }
 
     /// The text when it has no placeholders.
-    pub fn as_literal(&self) -> Option<&str> {
+    pub(crate) fn as_literal(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),
             [Part::Literal(s)] => Some(s),
@@ -267,7 +267,7 @@ impl Template {
 
 impl Escape {
     /// The escaping for a body of media type `media`.
-    pub fn for_media_type(media: &str) -> Escape {
+    pub(crate) fn for_media_type(media: &str) -> Escape {
         let base = media
             .split(';')
             .next()

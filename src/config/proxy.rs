@@ -8,30 +8,30 @@ use crate::base::xml::escape_attr;
 
 /// A proxy service.
 #[derive(Debug)]
-pub struct ProxyConfig {
+pub(crate) struct ProxyConfig {
     /// The name: the service is at `/services/<name>`.
-    pub name: String,
+    pub(crate) name: String,
     /// The request flow: the target's in-sequence, followed by a send to the target
     /// endpoint when there is one.
-    pub in_sequence: SeqId,
+    pub(crate) in_sequence: SeqId,
     /// The response flow (`None`: the response goes straight back).
-    pub out_sequence: Option<SeqId>,
+    pub(crate) out_sequence: Option<SeqId>,
     /// The fault handler (`None`: the global `fault` sequence, else Axon's built-in).
-    pub fault_sequence: Option<SeqId>,
+    pub(crate) fault_sequence: Option<SeqId>,
     /// The target endpoint, if any.
-    pub endpoint: Option<EndpointId>,
+    pub(crate) endpoint: Option<EndpointId>,
     /// The WSDL served at `?wsdl`.
-    pub wsdl: Option<PublishedWsdl>,
+    pub(crate) wsdl: Option<PublishedWsdl>,
     /// `startOnLoad="false"`: validated, but not served.
-    pub start_on_load: bool,
+    pub(crate) start_on_load: bool,
     /// Where it is defined.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
 }
 
 /// A WSDL ready to serve: the document split around its service addresses, which are
 /// replaced by the proxy's own address on each `?wsdl`.
 #[derive(Debug, Clone)]
-pub struct PublishedWsdl {
+pub(crate) struct PublishedWsdl {
     parts: Vec<String>,
 }
 
@@ -54,12 +54,12 @@ impl PublishedWsdl {
     }
 
     /// The document with every service address set to `address`.
-    pub fn render(&self, address: &str) -> String {
+    pub(crate) fn render(&self, address: &str) -> String {
         self.parts.join(&escape_attr(address))
     }
 
     /// How many service addresses the document has.
-    pub fn addresses(&self) -> usize {
+    pub(crate) fn addresses(&self) -> usize {
         self.parts.len() - 1
     }
 }
@@ -344,7 +344,10 @@ pub(crate) fn check_shadowing(
 }
 
 /// The proxy a request path goes to, and the rest of the path after `/services/<name>`.
-pub fn route<'c>(proxies: &'c [ProxyConfig], path: &str) -> Option<(&'c ProxyConfig, String)> {
+pub(crate) fn route<'c>(
+    proxies: &'c [ProxyConfig],
+    path: &str,
+) -> Option<(&'c ProxyConfig, String)> {
     let rest = path.strip_prefix("/services/")?;
     let (name, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),

@@ -4,18 +4,18 @@ use super::{Ctx, Element, EndpointId, Loc, SeqId};
 
 /// A sequence: a list of mediators run in order.
 #[derive(Debug)]
-pub struct SequenceConfig {
+pub(crate) struct SequenceConfig {
     /// The name: the artifact name, or a generated one for inline sequences.
-    pub name: String,
+    pub(crate) name: String,
     /// True for `<sequence name>` artifacts.
-    pub named: bool,
+    pub(crate) named: bool,
     /// Fault handler pushed while this sequence runs (`onError`).
-    pub on_error: Option<SeqId>,
+    pub(crate) on_error: Option<SeqId>,
     /// The mediators, as the load checks see them (the mediators themselves are built by
     /// the `StepParser` handed to the load, and run from the engine's runtime).
-    pub mediators: Vec<StepConfig>,
+    pub(crate) mediators: Vec<StepConfig>,
     /// Where it is defined.
-    pub loc: Loc,
+    pub(crate) loc: Loc,
 }
 
 /// Something a mediator refers to, for the reference, cycle and reachability checks at
@@ -117,32 +117,32 @@ pub(crate) fn each_mediator(
 /// reachability, gRPC body use). The mediator itself is built by the `StepParser` and
 /// kept, at `index`, by the layer that runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepConfig {
+pub(crate) struct StepConfig {
     /// Where the parser keeps the built mediator (the order it built them in).
-    pub index: usize,
+    pub(crate) index: usize,
     /// The sequences and endpoints it (or any mediator inside it) refers to.
-    pub references: Vec<Reference>,
+    pub(crate) references: Vec<Reference>,
     /// True for a mediator that acts on responses (`<out>`).
-    pub handles_responses: bool,
+    pub(crate) handles_responses: bool,
     /// When it reads or replaces the body: how to name it in an error.
-    pub body_use: Option<&'static str>,
+    pub(crate) body_use: Option<&'static str>,
 }
 
 impl StepConfig {
     /// Reports each reference, in the order the mediator gave them.
-    pub fn references(&self, visit: &mut dyn FnMut(Reference)) {
+    pub(crate) fn references(&self, visit: &mut dyn FnMut(Reference)) {
         for r in &self.references {
             visit(*r);
         }
     }
 
     /// True for a mediator that acts on responses (`<out>`).
-    pub fn handles_responses(&self) -> bool {
+    pub(crate) fn handles_responses(&self) -> bool {
         self.handles_responses
     }
 
     /// When it reads or replaces the body: how to name it in an error.
-    pub fn body_use(&self) -> Option<&'static str> {
+    pub(crate) fn body_use(&self) -> Option<&'static str> {
         self.body_use
     }
 }

@@ -7,26 +7,30 @@ use super::{Ctx, Element, Loc, SeqId, sequence};
 
 /// A sequence template.
 #[derive(Debug)]
-pub struct TemplateConfig {
+pub(crate) struct TemplateConfig {
     /// The template's name.
-    pub name: String,
+    pub(crate) name: String,
     /// Declared parameters, in order.
-    pub params: Vec<TemplateParam>,
+    pub(crate) params: Vec<TemplateParam>,
     /// The body, run with the parameters in the `func` scope.
-    pub sequence: SeqId,
+    pub(crate) sequence: SeqId,
     /// Where it is defined.
-    pub loc: Loc,
+    #[allow(
+        dead_code,
+        reason = "configuration as loaded and checked; no runtime step reads it yet"
+    )]
+    pub(crate) loc: Loc,
 }
 
 /// A `<parameter>` of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateParam {
+pub(crate) struct TemplateParam {
     /// Its name (`$func:name`).
-    pub name: String,
+    pub(crate) name: String,
     /// `defaultValue`, used when the call gives none.
-    pub default: Option<String>,
+    pub(crate) default: Option<String>,
     /// `isMandatory="true"`: every call must give it (checked at load).
-    pub mandatory: bool,
+    pub(crate) mandatory: bool,
 }
 
 /// Parses a `<template name>` artifact.

@@ -28,7 +28,7 @@ const TRANSITION_HISTORY: usize = 32;
 /// A worker reports the outcome of one request sent through this endpoint.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub enum Report {
+pub(crate) enum Report {
     /// A response arrived (any status).
     Success {
         /// True when the request was the trial of a suspended endpoint.
@@ -59,14 +59,14 @@ pub enum Report {
 /// Asks for the endpoint's health report (`None` when the handler failed).
 #[derive(Debug, Message)]
 #[rtype(result = "Option<HealthReport>")]
-pub struct GetHealth;
+pub(crate) struct GetHealth;
 
 /// Manual maintenance switch: OFF (`on: false`) until switched back on.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<HealthReport>")]
-pub struct Switch {
+pub(crate) struct Switch {
     /// True to switch on, false to switch off.
-    pub on: bool,
+    pub(crate) on: bool,
 }
 
 /// Test hook: makes a group actor's handler panic (see [`contain`]). Only with the
@@ -75,96 +75,96 @@ pub struct Switch {
 #[doc(hidden)]
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct Panic;
+pub(crate) struct Panic;
 
 /// A failure as the health API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct ErrorRecord {
+pub(crate) struct ErrorRecord {
     /// Synapse error code.
-    pub code: u32,
+    pub(crate) code: u32,
     /// Synapse error message.
-    pub message: String,
+    pub(crate) message: String,
     /// The underlying cause.
-    pub detail: String,
+    pub(crate) detail: String,
     /// The resolved backend address.
-    pub address: Option<String>,
+    pub(crate) address: Option<String>,
     /// When it happened (RFC 3339).
-    pub time: String,
+    pub(crate) time: String,
     /// The message that failed (as in its error answer and log line); none for a probe.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
+    pub(crate) message_id: Option<String>,
 }
 
 /// One state change as the health API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct TransitionRecord {
+pub(crate) struct TransitionRecord {
     /// State before.
-    pub from: EndpointState,
+    pub(crate) from: EndpointState,
     /// State after.
-    pub to: EndpointState,
+    pub(crate) to: EndpointState,
     /// Why.
-    pub reason: String,
+    pub(crate) reason: String,
     /// When (RFC 3339).
-    pub time: String,
+    pub(crate) time: String,
 }
 
 /// Traffic counters.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Requests sent.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Responses received.
-    pub succeeded: u64,
+    pub(crate) succeeded: u64,
     /// Failures.
-    pub failed: u64,
+    pub(crate) failed: u64,
 }
 
 /// What `GET /health/actors/{name}` shows for a leaf.
 #[derive(Debug, Clone, Serialize)]
-pub struct HealthReport {
+pub(crate) struct HealthReport {
     /// Endpoint name.
-    pub name: String,
+    pub(crate) name: String,
     /// Element name: `address`, `http`, ...
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// The configured address or template.
-    pub address: String,
+    pub(crate) address: String,
     /// Current state.
-    pub state: EndpointState,
+    pub(crate) state: EndpointState,
     /// Milliseconds until a TIMEOUT/SUSPENDED endpoint may be tried (0 when ready).
-    pub retry_in_ms: Option<u64>,
+    pub(crate) retry_in_ms: Option<u64>,
     /// The last suspension's length.
-    pub last_suspension_ms: Option<u64>,
+    pub(crate) last_suspension_ms: Option<u64>,
     /// Timeout-class failures still tolerated before suspension.
-    pub remaining_retries: u32,
+    pub(crate) remaining_retries: u32,
     /// True while the trial request of a recovering endpoint is in flight.
-    pub trial_in_flight: bool,
+    pub(crate) trial_in_flight: bool,
     /// Traffic counters.
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// The last failure.
-    pub last_error: Option<ErrorRecord>,
+    pub(crate) last_error: Option<ErrorRecord>,
     /// Recent transitions, oldest first.
-    pub transitions: Vec<TransitionRecord>,
+    pub(crate) transitions: Vec<TransitionRecord>,
     /// How many times the supervisor restarted this actor.
-    pub restarts: u32,
+    pub(crate) restarts: u32,
     /// When it last did (RFC 3339).
-    pub last_restart: Option<String>,
+    pub(crate) last_restart: Option<String>,
 }
 
 /// Static facts about the leaf, for reports.
 #[derive(Debug, Clone)]
-pub struct LeafInfo {
+pub(crate) struct LeafInfo {
     /// Endpoint name.
-    pub name: String,
+    pub(crate) name: String,
     /// Element name.
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Address or template as configured.
-    pub address: String,
+    pub(crate) address: String,
 }
 
 /// The actor owning one leaf's [`HealthMachine`].
 #[derive(Debug)]
-pub struct EndpointActor {
+pub(crate) struct EndpointActor {
     info: LeafInfo,
     health: Arc<Health>,
     policy: SuspensionPolicy,
@@ -236,7 +236,7 @@ pub(crate) fn rfc3339(at: SystemTime) -> String {
 
 impl EndpointActor {
     /// A new actor for a leaf whose shared view is `health`.
-    pub fn new(
+    pub(crate) fn new(
         info: LeafInfo,
         health: Arc<Health>,
         policy: SuspensionPolicy,

@@ -30,22 +30,22 @@ use crate::config::{
 
 /// A running group.
 #[derive(Debug)]
-pub struct Group {
+pub(crate) struct Group {
     /// Endpoint name.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
     /// The configuration it was built from.
-    pub config: EndpointConfig,
+    pub(crate) config: EndpointConfig,
     /// The group's settings.
-    pub spec: GroupSpec,
+    pub(crate) spec: GroupSpec,
     /// The children, in declaration order.
-    pub children: Vec<Child>,
+    pub(crate) children: Vec<Child>,
     /// Child weights, in the same order (1 unless `loadbalance.weight` says otherwise).
-    pub weights: Vec<u32>,
+    pub(crate) weights: Vec<u32>,
     /// Selection state, requests in flight and sessions; kept across reloads while the
     /// group's configuration is unchanged.
     pub(crate) state: Arc<GroupState>,
     /// The actor supervising the children.
-    pub addr: Addr<GroupActor>,
+    pub(crate) addr: Addr<GroupActor>,
     /// True when a try may change the request (endpoint properties, converting formats or
     /// prototypes below the group, or failover on response statuses), so each retry
     /// restores a snapshot first.
@@ -60,11 +60,11 @@ pub struct Group {
 
 /// One child of a running group.
 #[derive(Debug, Clone)]
-pub struct Child {
+pub(crate) struct Child {
     /// The endpoint doing the work (aliases followed).
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// Its name.
-    pub name: Arc<str>,
+    pub(crate) name: Arc<str>,
 }
 
 /// What workers share for one group.
@@ -88,71 +88,71 @@ pub(crate) struct InFlight {
 /// Asks a group actor for its report, children nested (`None` when the handler failed).
 #[derive(Debug, Message)]
 #[rtype(result = "Option<GroupReport>")]
-pub struct GetGroupHealth;
+pub(crate) struct GetGroupHealth;
 
 /// Asks any actor of the graph, leaf or group, for its report: the one message a group
 /// sends its children, which it holds as `Recipient`s of it.
 #[derive(Debug, Message)]
 #[rtype(result = "Option<NodeReport>")]
-pub struct GetNodeHealth;
+pub(crate) struct GetNodeHealth;
 
 /// What the health API shows for a group.
 #[derive(Debug, Clone, Serialize)]
-pub struct GroupReport {
+pub(crate) struct GroupReport {
     /// Endpoint name.
-    pub name: String,
+    pub(crate) name: String,
     /// `failover` or `loadbalance`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// ACTIVE while any child is ready; OFF when every child is OFF; else SUSPENDED.
-    pub state: EndpointState,
+    pub(crate) state: EndpointState,
     /// `priority` or `sticky` (failover); `roundRobin`, `weightedRoundRobin` or
     /// `leastConnections` (load balance).
-    pub algorithm: &'static str,
+    pub(crate) algorithm: &'static str,
     /// Load balance only: whether a failed message goes to another child.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failover: Option<bool>,
+    pub(crate) failover: Option<bool>,
     /// Session affinity, if configured.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session: Option<SessionReport>,
+    pub(crate) session: Option<SessionReport>,
     /// Children that may take a message now.
-    pub ready_children: usize,
+    pub(crate) ready_children: usize,
     /// How many times the supervisor restarted this actor.
-    pub restarts: u32,
+    pub(crate) restarts: u32,
     /// When it last did (RFC 3339).
-    pub last_restart: Option<String>,
+    pub(crate) last_restart: Option<String>,
     /// The children, in declaration order.
-    pub children: Vec<ChildReport>,
+    pub(crate) children: Vec<ChildReport>,
 }
 
 /// Session affinity in a group report.
 #[derive(Debug, Clone, Serialize)]
-pub struct SessionReport {
+pub(crate) struct SessionReport {
     /// `http` or `simpleClientSession`.
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
     /// Lifetime after the last message.
-    pub timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
     /// Sessions remembered.
-    pub sessions: usize,
+    pub(crate) sessions: usize,
 }
 
 /// One child in a group report.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChildReport {
+pub(crate) struct ChildReport {
     /// The child's own report.
     #[serde(flatten)]
-    pub node: NodeReport,
+    pub(crate) node: NodeReport,
     /// Its weight in the group.
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Requests of this group in flight on it.
-    pub in_flight: u64,
+    pub(crate) in_flight: u64,
 }
 
 /// A leaf's or a nested group's report.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum NodeReport {
+pub(crate) enum NodeReport {
     /// A leaf.
     Leaf(Box<HealthReport>),
     /// A nested group.
@@ -177,7 +177,7 @@ struct GroupInfo {
 
 /// The actor of one group: holds its children's addresses and reports on them.
 #[derive(Debug)]
-pub struct GroupActor {
+pub(crate) struct GroupActor {
     info: GroupInfo,
     children: Vec<ChildActor>,
     state: Arc<GroupState>,
@@ -432,12 +432,12 @@ impl Drop for InFlight {
 
 impl Endpoints {
     /// The group called `name`.
-    pub fn group_named(&self, name: &str) -> Option<&Group> {
+    pub(crate) fn group_named(&self, name: &str) -> Option<&Group> {
         self.groups().find(|g| &*g.name == name)
     }
 
     /// Every group, in id order.
-    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+    pub(crate) fn groups(&self) -> impl Iterator<Item = &Group> {
         self.nodes.iter().filter_map(|n| match n {
             Node::Group(g) => Some(g.as_ref()),
             _ => None,

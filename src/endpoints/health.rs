@@ -22,7 +22,7 @@ const STATE_MASK: u64 = 0b11;
 const TRIAL_BIT: u64 = 0b100;
 const RETRY_SHIFT: u32 = 3;
 
-pub use super::state::Admission;
+pub(crate) use super::state::Admission;
 
 /// A leaf's health as workers see it, plus its traffic counters.
 #[derive(Debug)]
@@ -30,11 +30,11 @@ pub struct Health {
     snapshot: AtomicU64,
     epoch: Instant,
     /// Requests sent to the backend.
-    pub sent: AtomicU64,
+    pub(crate) sent: AtomicU64,
     /// Responses received (any status).
-    pub succeeded: AtomicU64,
+    pub(crate) succeeded: AtomicU64,
     /// Failures that count against the endpoint.
-    pub failed: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 /// Decoded snapshot word.
@@ -113,12 +113,12 @@ impl Health {
     }
 
     /// The state as last published.
-    pub fn state(&self) -> EndpointState {
+    pub(crate) fn state(&self) -> EndpointState {
         Snapshot::decode(self.snapshot.load(Ordering::Acquire)).state
     }
 
     /// True when a trial request is in flight.
-    pub fn trial_in_flight(&self) -> bool {
+    pub(crate) fn trial_in_flight(&self) -> bool {
         Snapshot::decode(self.snapshot.load(Ordering::Acquire)).trial
     }
 
@@ -153,7 +153,7 @@ impl Health {
 
     /// Publishes the machine's state. Called only by the endpoint actor. The trial slot is
     /// kept unless `end_trial` says the trial's outcome is what is being published.
-    pub fn publish(&self, machine: &HealthMachine, end_trial: bool) {
+    pub(crate) fn publish(&self, machine: &HealthMachine, end_trial: bool) {
         let retry_at_ms = machine
             .next_retry()
             .map(|at| self.ms_since_epoch(at))
@@ -181,153 +181,4 @@ impl Health {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::base::error::codes;
-    use crate::base::suspension::SuspensionPolicy;
-
-    #[test]
-    fn active_admits_and_off_refuses() {
-        let h = Health::new();
-        let now = Instant::now();
-        assert_eq!(h.admit(now), Admission::Go);
-        let mut m = HealthMachine::new();
-        m.switch_off();
-        h.publish(&m, false);
-        assert_eq!(
-            h.admit(now),
-            Admission::NotReady {
-                state: EndpointState::Off,
-                retry_in: None
-            }
-        );
-    }
-
-    #[test]
-    fn suspended_refuses_until_retry_time_then_admits_one_trial() {
-        let h = Health::new();
-        let p = SuspensionPolicy {
-            initial_duration: Some(Duration::from_millis(1000)),
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        let mut m = HealthMachine::new();
-        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
-        h.publish(&m, false);
-        match h.admit(t0 + Duration::from_millis(400)) {
-            Admission::NotReady {
-                state: EndpointState::Suspended,
-                retry_in: Some(d),
-            } => {
-                assert!(
-                    d <= Duration::from_millis(601) && d >= Duration::from_millis(599),
-                    "{d:?}"
-                );
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        let later = t0 + Duration::from_millis(1000);
-        assert_eq!(h.admit(later), Admission::Trial);
-        assert!(h.trial_in_flight());
-        assert!(matches!(
-            h.admit(later),
-            Admission::NotReady {
-                state: EndpointState::Suspended,
-                ..
-            }
-        ));
-        // The trial fails: a new suspension; the trial slot is released.
-        m.on_failure(codes::CONNECTION_FAILED, &p, later);
-        h.publish(&m, true);
-        assert!(!h.trial_in_flight());
-        assert!(matches!(h.admit(later), Admission::NotReady { .. }));
-        // The next trial succeeds.
-        let again = later + Duration::from_millis(1000);
-        assert_eq!(h.admit(again), Admission::Trial);
-        m.on_success(&p);
-        h.publish(&m, true);
-        assert_eq!(h.admit(again), Admission::Go);
-    }
-
-    #[test]
-    fn ready_asks_without_taking_the_trial_slot() {
-        let h = Health::new();
-        let p = SuspensionPolicy {
-            initial_duration: Some(Duration::from_millis(100)),
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        assert!(h.ready(t0));
-        let mut m = HealthMachine::new();
-        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
-        h.publish(&m, false);
-        assert!(!h.ready(t0));
-        let later = t0 + Duration::from_millis(100);
-        assert!(
-            h.ready(later) && h.ready(later),
-            "asking twice keeps it ready"
-        );
-        assert_eq!(h.admit(later), Admission::Trial);
-        assert!(!h.ready(later), "the trial slot is taken");
-    }
-
-    #[test]
-    fn publishing_another_outcome_keeps_an_outstanding_trial() {
-        let h = Health::new();
-        let p = SuspensionPolicy {
-            initial_duration: Some(Duration::ZERO),
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        let mut m = HealthMachine::new();
-        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
-        h.publish(&m, false);
-        assert_eq!(h.admit(t0), Admission::Trial);
-        m.on_failure(codes::CONNECTION_FAILED, &p, t0);
-        h.publish(&m, false);
-        assert!(h.trial_in_flight());
-    }
-
-    #[test]
-    fn timeout_state_admits_everyone_after_the_retry_delay() {
-        let h = Health::new();
-        let p = SuspensionPolicy {
-            retries_before_suspension: 2,
-            retry_delay: Duration::from_millis(50),
-            ..Default::default()
-        };
-        let t0 = Instant::now();
-        let mut m = HealthMachine::new();
-        m.on_failure(codes::CONNECTION_TIMEOUT, &p, t0);
-        h.publish(&m, false);
-        assert!(matches!(
-            h.admit(t0),
-            Admission::NotReady {
-                state: EndpointState::Timeout,
-                ..
-            }
-        ));
-        let later = t0 + Duration::from_millis(50);
-        assert_eq!(h.admit(later), Admission::Go);
-        assert_eq!(h.admit(later), Admission::Go);
-    }
-
-    #[test]
-    fn snapshot_words_round_trip() {
-        for state in [
-            EndpointState::Active,
-            EndpointState::Timeout,
-            EndpointState::Suspended,
-            EndpointState::Off,
-        ] {
-            for trial in [false, true] {
-                let s = Snapshot {
-                    state,
-                    trial,
-                    retry_at_ms: 123_456_789,
-                };
-                assert_eq!(Snapshot::decode(s.encode()), s);
-            }
-        }
-    }
-}
+mod tests;

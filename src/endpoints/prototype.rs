@@ -14,7 +14,7 @@
 //! PROTOTYPED ([`in_service`]); for any other the endpoint is not ready (503, 303001), so
 //! moving an API away from PROTOTYPED at run time takes its mock out of service.
 
-pub mod negotiate;
+pub(crate) mod negotiate;
 
 use std::time::Duration;
 
@@ -34,17 +34,17 @@ use crate::config::{
 use crate::message::{Body, MessageContext, Value, body};
 
 /// The response header naming the programmed fault that produced a response.
-pub const FAULT_HEADER: &str = "x-axon-prototype-fault";
+pub(crate) const FAULT_HEADER: &str = "x-axon-prototype-fault";
 /// Error code of a request no mock resource matches (WSO2's "no matching resource").
-pub const NO_MATCHING_RESOURCE: u32 = 900_906;
+pub(crate) const NO_MATCHING_RESOURCE: u32 = 900_906;
 
 /// What a prototype will do for one call.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// How long to wait before the outcome.
-    pub delay: Duration,
+    pub(crate) delay: Duration,
     /// The outcome.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 /// How a call ends.
@@ -469,7 +469,7 @@ fn render_body(
 
 /// Fills a template: path variables of the matched response first, then the message's
 /// `uri.var.*`; `query.param.*` properties; request headers. A missing value is empty.
-pub fn render(template: &Template, vars: &[(String, String)], req: &Request<'_>) -> String {
+pub(crate) fn render(template: &Template, vars: &[(String, String)], req: &Request<'_>) -> String {
     let mut out = String::new();
     for part in &template.parts {
         let value = match part {

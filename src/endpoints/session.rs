@@ -30,7 +30,7 @@ use crate::config::{SessionKind, SessionSpec};
 use crate::message::{Body, MessageContext};
 
 /// The most sessions one group remembers.
-pub const MAX_SESSIONS: usize = 100_000;
+pub(crate) const MAX_SESSIONS: usize = 100_000;
 
 const SYNAPSE_NS: &str = "http://ws.apache.org/ns/synapse";
 const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
@@ -38,7 +38,7 @@ const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 
 /// The sessions of one load-balance group.
 #[derive(Debug)]
-pub struct SessionTable {
+pub(crate) struct SessionTable {
     kind: SessionKind,
     timeout: Duration,
     bindings: Mutex<HashMap<String, Binding>>,
@@ -53,18 +53,18 @@ struct Binding {
 
 /// What a request says about its session.
 #[derive(Debug, Default)]
-pub struct RequestSession {
+pub(crate) struct RequestSession {
     /// The session key the request carries (for `http`, only once it is known).
-    pub key: Option<String>,
+    pub(crate) key: Option<String>,
     /// The child the session is bound to, if it is.
-    pub child: Option<usize>,
+    pub(crate) child: Option<usize>,
 }
 
 // === impl SessionTable ===
 
 impl SessionTable {
     /// An empty table for `spec`.
-    pub fn new(spec: &SessionSpec) -> Self {
+    pub(crate) fn new(spec: &SessionSpec) -> Self {
         SessionTable {
             kind: spec.kind,
             timeout: spec.timeout,
@@ -79,7 +79,7 @@ impl SessionTable {
     }
 
     /// The session of a request, and the child it is bound to (refreshing its lifetime).
-    pub fn lookup(&self, msg: &MessageContext, now: Instant) -> RequestSession {
+    pub(crate) fn lookup(&self, msg: &MessageContext, now: Instant) -> RequestSession {
         let mut map = self.lock();
         let mut hit = |key: &str| -> Option<usize> {
             let binding = map.get_mut(key)?;
@@ -118,7 +118,7 @@ impl SessionTable {
     /// `child` answered the request whose session was `request`: binds the request's
     /// session (re-pinning it when it was bound elsewhere) and, for `http`, the session
     /// the response starts with `Set-Cookie`.
-    pub fn bind(
+    pub(crate) fn bind(
         &self,
         request: RequestSession,
         response: &MessageContext,
@@ -165,29 +165,24 @@ impl SessionTable {
     }
 
     /// Forgets expired sessions; returns how many remain.
-    pub fn purge(&self, now: Instant) -> usize {
+    pub(crate) fn purge(&self, now: Instant) -> usize {
         let mut map = self.lock();
         map.retain(|_, b| b.expires > now);
         map.len()
     }
 
     /// Sessions currently remembered (expired ones included until purged).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.lock().len()
     }
 
-    /// True when no session is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The session type, as configured.
-    pub fn kind(&self) -> SessionKind {
+    pub(crate) fn kind(&self) -> SessionKind {
         self.kind
     }
 
     /// The session lifetime after its last message.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-pub use crate::base::suspension::{DEFAULT_SUSPEND, FailureClass, SuspensionPolicy};
+pub(crate) use crate::base::suspension::FailureClass;
+pub use crate::base::suspension::SuspensionPolicy;
 
 /// The four states of a leaf endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -30,11 +31,11 @@ pub enum EndpointState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     /// State before.
-    pub from: EndpointState,
+    pub(crate) from: EndpointState,
     /// State after.
-    pub to: EndpointState,
+    pub(crate) to: EndpointState,
     /// Why, as a short sentence.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// The per-endpoint state of Synapse's `EndpointContext`.
@@ -50,7 +51,7 @@ pub struct HealthMachine {
 
 impl EndpointState {
     /// The name used in logs, the health API and error messages.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EndpointState::Active => "ACTIVE",
             EndpointState::Timeout => "TIMEOUT",
@@ -106,12 +107,12 @@ impl HealthMachine {
     }
 
     /// The current state.
-    pub fn state(&self) -> EndpointState {
+    pub(crate) fn state(&self) -> EndpointState {
         self.state
     }
 
     /// When a TIMEOUT or SUSPENDED endpoint may be tried again.
-    pub fn next_retry(&self) -> Option<Instant> {
+    pub(crate) fn next_retry(&self) -> Option<Instant> {
         match self.state {
             EndpointState::Timeout | EndpointState::Suspended => self.next_retry,
             EndpointState::Active | EndpointState::Off => None,
@@ -120,24 +121,25 @@ impl HealthMachine {
 
     /// The length of the last suspension, if the endpoint has been suspended since it was
     /// last ACTIVE.
-    pub fn last_suspension(&self) -> Option<Duration> {
+    pub(crate) fn last_suspension(&self) -> Option<Duration> {
         self.last_suspend
     }
 
     /// Timeout-class failures still tolerated before suspension.
-    pub fn remaining_retries(&self, policy: &SuspensionPolicy) -> u32 {
+    pub(crate) fn remaining_retries(&self, policy: &SuspensionPolicy) -> u32 {
         self.remaining_retries
             .unwrap_or(policy.retries_before_suspension)
     }
 
     /// Synapse's `readyToSend`: ACTIVE always, OFF never, TIMEOUT and SUSPENDED once their
     /// retry time has come (see [`admit`]). Asking does not change the state.
-    pub fn ready(&self, now: Instant) -> bool {
+    #[cfg(test)]
+    pub(crate) fn ready(&self, now: Instant) -> bool {
         !matches!(self.admission(now), Admission::NotReady { .. })
     }
 
     /// What [`admit`] decides for this machine at `now`, no trial being in flight.
-    pub fn admission(&self, now: Instant) -> Admission {
+    pub(crate) fn admission(&self, now: Instant) -> Admission {
         let wait = self
             .next_retry
             .map_or(Duration::ZERO, |at| at.saturating_duration_since(now));
@@ -190,7 +192,7 @@ impl HealthMachine {
     }
 
     /// Manual maintenance: OFF until switched on. Counters are reset.
-    pub fn switch_off(&mut self) -> Option<Transition> {
+    pub(crate) fn switch_off(&mut self) -> Option<Transition> {
         if self.state == EndpointState::Off {
             return None;
         }
@@ -207,7 +209,7 @@ impl HealthMachine {
     }
 
     /// Manual maintenance: back to ACTIVE from any state.
-    pub fn switch_on(&mut self, policy: &SuspensionPolicy) -> Option<Transition> {
+    pub(crate) fn switch_on(&mut self, policy: &SuspensionPolicy) -> Option<Transition> {
         if self.state == EndpointState::Active {
             return None;
         }
@@ -222,7 +224,8 @@ impl HealthMachine {
 
     /// An active health check failed: suspend as if a message had failed with a
     /// suspend-class error, unless the endpoint is OFF.
-    pub fn on_probe_failure(
+    #[cfg(test)]
+    pub(crate) fn on_probe_failure(
         &mut self,
         policy: &SuspensionPolicy,
         now: Instant,
@@ -242,7 +245,11 @@ impl HealthMachine {
 
     /// An active health check passed enough times: a TIMEOUT or SUSPENDED endpoint becomes
     /// ACTIVE at once, without waiting for a trial message. OFF stays OFF.
-    pub fn on_probe_success(&mut self, policy: &SuspensionPolicy, why: &str) -> Option<Transition> {
+    pub(crate) fn on_probe_success(
+        &mut self,
+        policy: &SuspensionPolicy,
+        why: &str,
+    ) -> Option<Transition> {
         match self.state {
             EndpointState::Active | EndpointState::Off => None,
             from => {
@@ -327,7 +334,7 @@ pub enum Admission {
 /// The one rule for every reader: a leaf's worker on its health word (`health::Health`),
 /// a group on its children, a probe on its machine.
 #[inline]
-pub fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
+pub(crate) fn admit(state: EndpointState, wait: Duration, trial_taken: bool) -> Admission {
     let due = wait.is_zero();
     match state {
         EndpointState::Active => Admission::Go,

@@ -84,7 +84,7 @@ pub struct Router {
 
 impl<'c> Route<'c> {
     /// The API the request went to, if any.
-    pub fn api(&self) -> Option<&'c ApiConfig> {
+    pub(crate) fn api(&self) -> Option<&'c ApiConfig> {
         match self {
             Route::Resource { api, .. }
             | Route::NotFound(api)
@@ -105,7 +105,7 @@ impl Router {
     }
 
     /// Builds the router of the gRPC front for `config` (only gRPC APIs).
-    pub fn grpc(config: &Config) -> Router {
+    pub(crate) fn grpc(config: &Config) -> Router {
         Self::build(config, true)
     }
 
@@ -128,7 +128,7 @@ impl Router {
 
     /// Finds where `req` goes among the APIs for which `deployed` holds (an API that is not
     /// deployed is skipped, as if it did not exist).
-    pub fn route_where<'c>(
+    pub(crate) fn route_where<'c>(
         &self,
         config: &'c Config,
         req: &RequestHead<'_>,
@@ -295,7 +295,7 @@ fn filter(resource: &ResourceConfig, req: &RequestHead<'_>) -> Option<String> {
 /// The properties dispatch sets on a message routed to `resource` of `api`, the same for
 /// every front (Synapse's names): the API, its context and version, the resource, the
 /// paths, the method and each `uri.var.*`. Fronts add what only they know.
-pub fn set_api_properties(
+pub(crate) fn set_api_properties(
     msg: &mut crate::message::MessageContext,
     api: &ApiConfig,
     resource: &str,

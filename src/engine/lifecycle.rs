@@ -8,7 +8,7 @@ use crate::config::{ApiId, Config};
 
 /// The lifecycle cells of one configuration generation, indexed by [`ApiId`].
 #[derive(Debug, Default)]
-pub struct ApiStates {
+pub(crate) struct ApiStates {
     apis: Vec<Arc<ApiLife>>,
 }
 
@@ -18,7 +18,7 @@ impl ApiStates {
     /// The cells for `config`. An API that `previous` also has, with the same declared
     /// state, keeps its cell (and so any change made at run time); the others start in
     /// their declared state.
-    pub fn build(config: &Config, previous: Option<&ApiStates>) -> ApiStates {
+    pub(crate) fn build(config: &Config, previous: Option<&ApiStates>) -> ApiStates {
         let apis = config
             .apis
             .iter()
@@ -37,12 +37,12 @@ impl ApiStates {
     ///
     /// # Panics
     /// Never for an id of the configuration these states were built from.
-    pub fn get(&self, id: ApiId) -> &Arc<ApiLife> {
+    pub(crate) fn get(&self, id: ApiId) -> &Arc<ApiLife> {
         &self.apis[id.0 as usize]
     }
 
     /// The cell of the API called `name`.
-    pub fn named(&self, name: &str) -> Option<&Arc<ApiLife>> {
+    pub(crate) fn named(&self, name: &str) -> Option<&Arc<ApiLife>> {
         self.apis.iter().find(|a| a.name() == name)
     }
 }

@@ -19,7 +19,7 @@ use crate::endpoints::group::NodeReport;
 
 /// What the HTTP front, the management API and reloads share.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     runtime: ArcSwap<Runtime>,
     readiness: Readiness,
     control: ArbiterHandle,
@@ -70,17 +70,17 @@ pub(crate) struct FrontReport {
 
 /// What a successful reload did.
 #[derive(Debug, Clone, Serialize)]
-pub struct ReloadSummary {
+pub(crate) struct ReloadSummary {
     /// The new generation number.
-    pub generation: u64,
+    pub(crate) generation: u64,
     /// APIs now served.
-    pub apis: usize,
+    pub(crate) apis: usize,
     /// Leaf endpoints whose actor (and health state) was kept.
-    pub endpoints_kept: Vec<String>,
+    pub(crate) endpoints_kept: Vec<String>,
     /// Leaf endpoints started fresh.
-    pub endpoints_started: Vec<String>,
+    pub(crate) endpoints_started: Vec<String>,
     /// Warnings, as `file:line:col: warning: message`.
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 // === impl Shared ===
@@ -144,12 +144,12 @@ impl Shared {
     }
 
     /// The current configuration generation.
-    pub fn runtime(&self) -> Arc<Runtime> {
+    pub(crate) fn runtime(&self) -> Arc<Runtime> {
         self.runtime.load_full()
     }
 
     /// The readiness latch.
-    pub fn readiness(&self) -> &Readiness {
+    pub(crate) fn readiness(&self) -> &Readiness {
         &self.readiness
     }
 
@@ -159,7 +159,7 @@ impl Shared {
     }
 
     /// The current generation number.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
@@ -169,7 +169,7 @@ impl Shared {
     ///
     /// # Errors
     /// The diagnostics of the new configuration.
-    pub async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
+    pub(crate) async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
         let _serial = self.reload_lock.lock().await;
         let dir = self.mediation_dir.clone();
         let loaded = actix_web::rt::task::spawn_blocking(move || Mediation::load(&dir))

@@ -66,7 +66,7 @@ const HEALTH_REQUEST_LIMIT: usize = 16 * 1024;
 
 /// The running gRPC front.
 #[derive(Debug)]
-pub struct GrpcFront {
+pub(crate) struct GrpcFront {
     addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     port: Arc<Port>,
@@ -121,7 +121,7 @@ struct ConnCtx {
 ///
 /// # Errors
 /// When the listener cannot be used.
-pub fn serve(
+pub(crate) fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -161,13 +161,13 @@ pub fn serve(
 
 impl GrpcFront {
     /// The listener's address.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting; when `graceful`, lets every open call finish (up to 30 s) before
     /// the worker threads stop.
-    pub async fn stop(self, graceful: bool) {
+    pub(crate) async fn stop(self, graceful: bool) {
         // Every worker may already be gone; there is nothing to tell then.
         self.shutdown.send_replace(true);
         if graceful {

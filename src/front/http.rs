@@ -32,7 +32,7 @@ use crate::message::body::ClientSide;
 use crate::message::{AttemptOutcome, Body, MessageContext, MessageId, Scope, Value};
 use flushed::FlushedBeforeError;
 
-pub use crate::base::headers::{
+pub(crate) use crate::base::headers::{
     DEPRECATION_HEADER, ERROR_CODE_HEADER, MESSAGE_ID_HEADER, TRACE_HEADER,
 };
 
@@ -56,7 +56,7 @@ struct Deprecated(u64);
 ///
 /// # Errors
 /// When the listener cannot be used.
-pub fn serve(
+pub(crate) fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
     workers: usize,

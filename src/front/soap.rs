@@ -15,7 +15,7 @@ use crate::message::soap::{self, Fault, FaultCode, SoapVersion};
 use crate::message::{ClientFormat, MessageContext, Value};
 
 /// The namespace of the error details Axon puts in the faults it makes.
-pub const ERROR_NS: &str = "urn:axon:error";
+pub(crate) const ERROR_NS: &str = "urn:axon:error";
 
 /// Handles one request to proxy service `proxy`; `tail` is the path after
 /// `/services/<name>`.

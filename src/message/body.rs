@@ -11,11 +11,11 @@ use actix_web::error::PayloadError;
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 
-pub use crate::base::cause::BodyError;
+pub(crate) use crate::base::cause::BodyError;
 use crate::base::cause::BodyTimedOut;
 
 /// A body stream as received from a client or a backend (not `Send`).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>;
 
 /// A message body.
 pub enum Body {
@@ -46,7 +46,7 @@ impl fmt::Debug for Body {
 
 impl Body {
     /// A streamed body.
-    pub fn stream(stream: BodyStream, length: Option<u64>) -> Self {
+    pub(crate) fn stream(stream: BodyStream, length: Option<u64>) -> Self {
         if length == Some(0) {
             return Body::Empty;
         }
@@ -54,7 +54,7 @@ impl Body {
     }
 
     /// True for a body known to be empty.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         match self {
             Body::Empty => true,
             Body::Full(b) => b.is_empty(),
@@ -66,7 +66,7 @@ impl Body {
     ///
     /// # Errors
     /// [`BodyError::TooLarge`] past the limit (the body is then lost), or the read error.
-    pub async fn buffer(&mut self, limit: usize) -> Result<Bytes, BodyError> {
+    pub(crate) async fn buffer(&mut self, limit: usize) -> Result<Bytes, BodyError> {
         match self {
             Body::Empty => Ok(Bytes::new()),
             Body::Full(b) => Ok(b.clone()),
@@ -112,7 +112,7 @@ impl Body {
     /// # Errors
     /// The read error, or [`PayloadError::Incomplete`] when the stream ended before its
     /// declared length; the body is then `Empty`.
-    pub async fn buffer_within(&mut self, limit: usize) -> Result<Buffered, BodyError> {
+    pub(crate) async fn buffer_within(&mut self, limit: usize) -> Result<Buffered, BodyError> {
         let (mut stream, length) = match self.take() {
             Body::Stream { stream, length } => (stream, length),
             Body::Empty => return Ok(Buffered::Whole(Bytes::new())),
@@ -150,14 +150,14 @@ impl Body {
     }
 
     /// Takes the body out, leaving `Empty`.
-    pub fn take(&mut self) -> Body {
+    pub(crate) fn take(&mut self) -> Body {
         std::mem::replace(self, Body::Empty)
     }
 }
 
 /// What [`Body::buffer_within`] found.
 #[derive(Debug)]
-pub enum Buffered {
+pub(crate) enum Buffered {
     /// The whole body, now `Full`.
     Whole(Bytes),
     /// The body is larger than the limit and still streams; these are the bytes read

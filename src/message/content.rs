@@ -8,7 +8,7 @@ use super::soap::{self, SoapVersion};
 /// The kind of a message's content, from its `Content-Type` (and, for a body already in
 /// memory, its first element).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentKind {
+pub(crate) enum ContentKind {
     /// A SOAP envelope.
     Soap(SoapVersion),
     /// Plain XML (POX).
@@ -27,11 +27,11 @@ pub enum ContentKind {
 
 /// What the client of an exchange speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientFormat {
+pub(crate) struct ClientFormat {
     /// The kind of the request the client sent.
-    pub kind: ContentKind,
+    pub(crate) kind: ContentKind,
     /// For a request without a body: the kind its `Accept` asks for (JSON or XML).
-    pub accept: Option<ContentKind>,
+    pub(crate) accept: Option<ContentKind>,
 }
 
 // === impl ContentKind ===
@@ -40,7 +40,7 @@ impl ContentKind {
     /// The kind announced by `content_type`. `text/xml` is SOAP 1.1 only when `soap_action`
     /// (the request carried a `SOAPAction` header, or it reached a proxy service);
     /// otherwise it is plain XML.
-    pub fn from_content_type(content_type: Option<&str>, soap_action: bool) -> ContentKind {
+    pub(crate) fn from_content_type(content_type: Option<&str>, soap_action: bool) -> ContentKind {
         let Some(ct) = content_type else {
             return ContentKind::Other;
         };
@@ -70,7 +70,7 @@ impl ContentKind {
     }
 
     /// The SOAP version, for a SOAP kind.
-    pub fn soap(self) -> Option<SoapVersion> {
+    pub(crate) fn soap(self) -> Option<SoapVersion> {
         match self {
             ContentKind::Soap(v) => Some(v),
             _ => None,
@@ -78,7 +78,7 @@ impl ContentKind {
     }
 
     /// True for SOAP and plain XML.
-    pub fn is_xml(self) -> bool {
+    pub(crate) fn is_xml(self) -> bool {
         matches!(self, ContentKind::Soap(_) | ContentKind::Xml)
     }
 }
@@ -88,7 +88,11 @@ impl ContentKind {
 impl ClientFormat {
     /// What a request with these headers speaks. `soap_service` is true for requests to
     /// proxy services, where `text/xml` always means SOAP 1.1 (as in Axis2).
-    pub fn of_request(headers: &HeaderMap, has_body: bool, soap_service: bool) -> ClientFormat {
+    pub(crate) fn of_request(
+        headers: &HeaderMap,
+        has_body: bool,
+        soap_service: bool,
+    ) -> ClientFormat {
         let soap_action = soap_service || headers.contains_key(soap::SOAP_ACTION);
         let content_type = headers
             .get(header::CONTENT_TYPE)
@@ -114,13 +118,13 @@ impl ClientFormat {
     }
 
     /// The SOAP version the client speaks, if it speaks SOAP.
-    pub fn soap(&self) -> Option<SoapVersion> {
+    pub(crate) fn soap(&self) -> Option<SoapVersion> {
         self.kind.soap()
     }
 
     /// The kind a response to this client should have: the request's own kind, or for a
     /// request without a body what `Accept` asks for (plain XML when it says nothing).
-    pub fn reply_kind(&self) -> ContentKind {
+    pub(crate) fn reply_kind(&self) -> ContentKind {
         match self.kind {
             ContentKind::Empty | ContentKind::Form | ContentKind::Other => {
                 self.accept.unwrap_or(ContentKind::Xml)

@@ -23,31 +23,31 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 /// The error type of a boxed gRPC body.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// A request body on its way to a gRPC backend.
-pub type GrpcBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type GrpcBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// One gRPC call as it moves through Axon.
 #[derive(Debug)]
-pub struct GrpcCall {
+pub(crate) struct GrpcCall {
     /// The client's request stream, until an endpoint sends it (a call is sent once).
-    pub request: Option<GrpcBody>,
+    pub(crate) request: Option<GrpcBody>,
     /// The backend's response stream, once a gRPC endpoint has answered.
-    pub response: Option<BackendResponse>,
+    pub(crate) response: Option<BackendResponse>,
     /// When the client's `grpc-timeout` runs out.
-    pub client_deadline: Option<Instant>,
+    pub(crate) client_deadline: Option<Instant>,
     /// The deadline of the backend call (the earlier of the client's and the endpoint's
     /// `<timeout>`), and whether it is the client's; the response stream ends with
     /// DEADLINE_EXCEEDED when it passes.
-    pub call_deadline: Option<(Instant, bool)>,
+    pub(crate) call_deadline: Option<(Instant, bool)>,
 }
 
 // === impl GrpcCall ===
 
 impl GrpcCall {
     /// A call whose request stream is `request`.
-    pub fn new(request: GrpcBody, client_deadline: Option<Instant>) -> Self {
+    pub(crate) fn new(request: GrpcBody, client_deadline: Option<Instant>) -> Self {
         GrpcCall {
             request: Some(request),
             response: None,
@@ -59,7 +59,7 @@ impl GrpcCall {
 
 /// Request bytes kept, until the backend's response headers, to send a call again that the
 /// backend refused unprocessed (REFUSED_STREAM); a call that sent more is not sent again.
-pub const REPLAY_LIMIT: usize = 64 * 1024;
+pub(crate) const REPLAY_LIMIT: usize = 64 * 1024;
 
 /// A backend's response stream, and the backend call it belongs to.
 ///
@@ -67,9 +67,9 @@ pub const REPLAY_LIMIT: usize = 64 * 1024;
 /// a deadline passed, the client reset the call or went away, mediation answered by
 /// itself), the backend stream is reset with CANCEL at once, even while the client's
 /// request stream is still open, and the call's place on its connection is freed.
-pub struct BackendResponse {
+pub(crate) struct BackendResponse {
     /// The response stream.
-    pub body: Incoming,
+    pub(crate) body: Incoming,
     request: RequestHandle,
     _hold: Box<dyn Any>,
 }
@@ -77,7 +77,7 @@ pub struct BackendResponse {
 impl BackendResponse {
     /// `body` of the call whose request stream is `request`; `hold` (the call's place on
     /// its connection) is released when the call ends.
-    pub fn new(body: Incoming, request: RequestHandle, hold: Box<dyn Any>) -> Self {
+    pub(crate) fn new(body: Incoming, request: RequestHandle, hold: Box<dyn Any>) -> Self {
         BackendResponse {
             body,
             request,
@@ -86,7 +86,7 @@ impl BackendResponse {
     }
 
     /// Resets the backend stream now (the body may still be dropped later).
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         self.request.cancel();
     }
 }
@@ -114,7 +114,7 @@ impl fmt::Debug for BackendResponse {
 /// the response side is not being read (its client does not read), the backend call ends
 /// at the deadline.
 #[derive(Debug)]
-pub struct RequestTap {
+pub(crate) struct RequestTap {
     state: Arc<Mutex<TapState>>,
     replay: VecDeque<Bytes>,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -122,7 +122,7 @@ pub struct RequestTap {
 
 /// Control over a [`RequestTap`] that hyper owns: cancel it, or take its stream back.
 #[derive(Debug, Clone)]
-pub struct RequestHandle(Arc<Mutex<TapState>>);
+pub(crate) struct RequestHandle(Arc<Mutex<TapState>>);
 
 struct TapState {
     source: Option<GrpcBody>,
@@ -147,7 +147,7 @@ impl fmt::Debug for TapState {
 
 impl RequestTap {
     /// A tap over `source` that ends the backend call at `deadline`, and its handle.
-    pub fn wrap(source: GrpcBody, deadline: Option<Instant>) -> (GrpcBody, RequestHandle) {
+    pub(crate) fn wrap(source: GrpcBody, deadline: Option<Instant>) -> (GrpcBody, RequestHandle) {
         Self::with_replay(source, deadline, Vec::new(), 0)
     }
 
@@ -254,12 +254,12 @@ impl TapState {
 
 impl RequestHandle {
     /// The backend answered: nothing more needs keeping for a second attempt.
-    pub fn answered(&self) {
+    pub(crate) fn answered(&self) {
         lock(&self.0).stop_keeping(false);
     }
 
     /// Fails the request stream with CANCEL, so hyper resets the backend stream.
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         let mut state = lock(&self.0);
         state.cancelled = true;
         if let Some(waker) = state.waker.take() {
@@ -269,7 +269,7 @@ impl RequestHandle {
 
     /// The whole request stream again (what was sent, then the rest), for a stream the
     /// backend refused unprocessed; `None` when more than [`REPLAY_LIMIT`] bytes went.
-    pub fn resend(&self) -> Option<(GrpcBody, RequestHandle)> {
+    pub(crate) fn resend(&self) -> Option<(GrpcBody, RequestHandle)> {
         let mut state = lock(&self.0);
         if !state.replayable || state.cancelled {
             return None;
@@ -288,7 +288,7 @@ impl RequestHandle {
 
 /// HTTP/2 forbids connection-specific headers; these never cross Axon in either direction
 /// (`te` is set again to `trailers` on the way to the backend).
-pub fn is_connection_specific(name: &str) -> bool {
+pub(crate) fn is_connection_specific(name: &str) -> bool {
     matches!(
         name,
         "connection"
@@ -305,7 +305,7 @@ pub fn is_connection_specific(name: &str) -> bool {
 /// Copies HTTP/2 metadata (hyper's `http` 1 types) into a message's header map (actix's
 /// types), without connection-specific headers. Binary (`-bin`) values are copied as the
 /// base64 text they are on the wire, so they stay byte-exact.
-pub fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
+pub(crate) fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(from.len());
     for (name, value) in from {
         if is_connection_specific(name.as_str()) {
@@ -323,7 +323,7 @@ pub fn headers_from_wire(from: &http::HeaderMap) -> HeaderMap {
 
 /// Copies a message's headers to HTTP/2 metadata, leaving out connection-specific headers
 /// and those `skip` names.
-pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
+pub(crate) fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
     let mut out = http::HeaderMap::with_capacity(from.len() + 2);
     append_to_wire(&mut out, from, skip);
     out
@@ -331,7 +331,7 @@ pub fn headers_to_wire(from: &HeaderMap, skip: &[&str]) -> http::HeaderMap {
 
 /// Appends `from`'s headers to `out` (an HTTP/2 header block), leaving out those named in
 /// `skip` and every connection-specific one, which HTTP/2 forbids.
-pub fn append_to_wire<'h>(
+pub(crate) fn append_to_wire<'h>(
     out: &mut http::HeaderMap,
     from: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
     skip: &[&str],

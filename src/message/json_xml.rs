@@ -37,7 +37,7 @@ const ITEM: &str = "jsonElement";
 const SCALAR: &str = "jsonValue";
 
 /// The XML document (no declaration) for a JSON value.
-pub fn json_to_xml(json: &Value) -> String {
+pub(crate) fn json_to_xml(json: &Value) -> String {
     let mut out = String::new();
     match json {
         Value::Object(map) => match document_member(map) {

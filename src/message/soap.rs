@@ -15,16 +15,16 @@ use crate::base::xml::{
 };
 use crate::message::xml::XmlLimits;
 
-pub use crate::base::cause::Malformed;
+pub(crate) use crate::base::cause::Malformed;
 
 /// The SOAP 1.1 envelope namespace.
-pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub(crate) const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The SOAP 1.2 envelope namespace.
-pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+pub(crate) const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
 /// The `xsi` namespace (used for `xsi:nil`).
-pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+pub(crate) const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
 /// The header that carries the SOAP 1.1 action.
-pub const SOAP_ACTION: HeaderName = HeaderName::from_static("soapaction");
+pub(crate) const SOAP_ACTION: HeaderName = HeaderName::from_static("soapaction");
 
 const ACTOR_NEXT_11: &str = "http://schemas.xmlsoap.org/soap/actor/next";
 const ROLE_NEXT_12: &str = "http://www.w3.org/2003/05/soap-envelope/role/next";
@@ -55,37 +55,37 @@ pub enum FaultCode {
 
 /// A fault to build.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// The code.
-    pub code: FaultCode,
+    pub(crate) code: FaultCode,
     /// `faultstring` (1.1) / `Reason/Text` (1.2).
-    pub reason: String,
+    pub(crate) reason: String,
     /// `Node` (1.2 only).
-    pub node: Option<String>,
+    pub(crate) node: Option<String>,
     /// `faultactor` (1.1) / `Role` (1.2).
-    pub role: Option<String>,
+    pub(crate) role: Option<String>,
     /// The content of `detail` / `Detail`, as XML.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 /// What a received fault says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultInfo {
     /// The code as written (`soapenv:Server`, or the 1.2 `Code/Value`).
-    pub code: String,
+    pub(crate) code: String,
     /// The standard code, when the code is one.
-    pub standard: Option<FaultCode>,
+    pub(crate) standard: Option<FaultCode>,
     /// `faultstring` / the first `Reason/Text`.
-    pub reason: String,
+    pub(crate) reason: String,
     /// The content of the detail element, as XML.
-    pub detail: Option<String>,
+    pub(crate) detail: Option<String>,
 }
 
 /// An envelope read into memory.
 #[derive(Debug)]
 pub struct Envelope {
     /// Its version.
-    pub version: SoapVersion,
+    pub(crate) version: SoapVersion,
     root: Element,
 }
 
@@ -93,7 +93,7 @@ pub struct Envelope {
 
 impl SoapVersion {
     /// The envelope namespace.
-    pub fn namespace(self) -> &'static str {
+    pub(crate) fn namespace(self) -> &'static str {
         match self {
             SoapVersion::V11 => SOAP11_NS,
             SoapVersion::V12 => SOAP12_NS,
@@ -101,7 +101,7 @@ impl SoapVersion {
     }
 
     /// The media type of the `Content-Type`.
-    pub fn media_type(self) -> &'static str {
+    pub(crate) fn media_type(self) -> &'static str {
         match self {
             SoapVersion::V11 => "text/xml",
             SoapVersion::V12 => "application/soap+xml",
@@ -109,7 +109,7 @@ impl SoapVersion {
     }
 
     /// The version whose envelope namespace is `ns`.
-    pub fn from_namespace(ns: &str) -> Option<SoapVersion> {
+    pub(crate) fn from_namespace(ns: &str) -> Option<SoapVersion> {
         match ns {
             SOAP11_NS => Some(SoapVersion::V11),
             SOAP12_NS => Some(SoapVersion::V12),
@@ -118,7 +118,7 @@ impl SoapVersion {
     }
 
     /// `SOAP 1.1` / `SOAP 1.2`, for messages.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             SoapVersion::V11 => "SOAP 1.1",
             SoapVersion::V12 => "SOAP 1.2",
@@ -126,7 +126,7 @@ impl SoapVersion {
     }
 
     /// The `Content-Type` of a message of this version with `action`.
-    pub fn content_type(self, action: Option<&str>) -> String {
+    pub(crate) fn content_type(self, action: Option<&str>) -> String {
         match (self, action) {
             (SoapVersion::V12, Some(a)) if !a.is_empty() => {
                 format!("application/soap+xml; charset=UTF-8; action=\"{a}\"")
@@ -140,7 +140,7 @@ impl SoapVersion {
 
 impl FaultCode {
     /// The local name of the code in `version`.
-    pub fn local_name(self, version: SoapVersion) -> &'static str {
+    pub(crate) fn local_name(self, version: SoapVersion) -> &'static str {
         match (self, version) {
             (FaultCode::VersionMismatch, _) => "VersionMismatch",
             (FaultCode::MustUnderstand, _) => "MustUnderstand",
@@ -156,7 +156,7 @@ impl FaultCode {
     /// The standard code called `local` (either version's name), and the version the name
     /// belongs to when only one has it (`Client`/`Server` are 1.1, `Sender`/`Receiver`/
     /// `DataEncodingUnknown` are 1.2).
-    pub fn from_local_name(local: &str) -> Option<(FaultCode, Option<SoapVersion>)> {
+    pub(crate) fn from_local_name(local: &str) -> Option<(FaultCode, Option<SoapVersion>)> {
         Some(match local {
             "VersionMismatch" => (FaultCode::VersionMismatch, None),
             "MustUnderstand" => (FaultCode::MustUnderstand, None),
@@ -173,7 +173,7 @@ impl FaultCode {
 // === headers ===
 
 /// The media type of a `Content-Type` value, lowercase, without parameters.
-pub fn media_type(content_type: &str) -> String {
+pub(crate) fn media_type(content_type: &str) -> String {
     content_type
         .split(';')
         .next()
@@ -183,7 +183,7 @@ pub fn media_type(content_type: &str) -> String {
 }
 
 /// The value of parameter `name` of a `Content-Type`, unquoted.
-pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
+pub(crate) fn content_type_param(content_type: &str, name: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         k.trim()
@@ -194,7 +194,7 @@ pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
 
 /// The SOAP action of a request: the `SOAPAction` header (1.1, unquoted) or the `action`
 /// parameter of the `Content-Type` (1.2). An empty action is `None`.
-pub fn action(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn action(headers: &HeaderMap) -> Option<String> {
     let from_header = headers
         .get(SOAP_ACTION)
         .and_then(|v| v.to_str().ok())
@@ -207,7 +207,11 @@ pub fn action(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Sets `Content-Type` (and for 1.1 `SOAPAction`, quoted) for a message of `version`.
-pub fn set_transport_headers(headers: &mut HeaderMap, version: SoapVersion, action: Option<&str>) {
+pub(crate) fn set_transport_headers(
+    headers: &mut HeaderMap,
+    version: SoapVersion,
+    action: Option<&str>,
+) {
     if let Ok(v) = HeaderValue::from_str(&version.content_type(action)) {
         headers.insert(header::CONTENT_TYPE, v);
     }
@@ -253,7 +257,7 @@ pub(crate) fn parse_xml_with(bytes: &[u8], limits: XmlLimits) -> Result<Element,
 /// The root element's namespace and local name, found without reading the whole document
 /// (comments, the XML declaration and whitespace are skipped). `None` when the bytes do
 /// not start like an XML document.
-pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
+pub(crate) fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
     let mut reader = quick_xml::NsReader::from_reader(bytes);
     loop {
         match reader.read_resolved_event() {
@@ -278,7 +282,7 @@ pub fn root_name(bytes: &[u8]) -> Option<(Option<String>, String)> {
 }
 
 /// The SOAP version of `bytes` when they start with an envelope.
-pub fn sniff(bytes: &[u8]) -> Option<SoapVersion> {
+pub(crate) fn sniff(bytes: &[u8]) -> Option<SoapVersion> {
     let (ns, local) = root_name(bytes)?;
     (local == "Envelope")
         .then(|| ns.as_deref().and_then(SoapVersion::from_namespace))
@@ -299,7 +303,7 @@ impl Envelope {
     ///
     /// # Errors
     /// As [`Envelope::parse`], or a document over one of `limits`.
-    pub fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<Envelope, Malformed> {
+    pub(crate) fn parse_with(bytes: &[u8], limits: XmlLimits) -> Result<Envelope, Malformed> {
         let root = parse_xml_with(bytes, limits)?;
         let version = match (root.local_name(), root.ns.as_deref()) {
             ("Envelope", Some(ns)) => SoapVersion::from_namespace(ns).ok_or_else(|| {
@@ -345,7 +349,8 @@ impl Envelope {
     }
 
     /// Each header block, as standalone XML.
-    pub fn header_blocks(&self) -> Vec<String> {
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn header_blocks(&self) -> Vec<String> {
         let Some(header) = self.part("Header") else {
             return Vec::new();
         };
@@ -357,7 +362,7 @@ impl Envelope {
     }
 
     /// The first child of the body (the payload), as standalone XML.
-    pub fn payload(&self) -> Option<String> {
+    pub(crate) fn payload(&self) -> Option<String> {
         let body = self.part("Body")?;
         let scope = self.scope_of(body);
         body.elements().next().map(|p| standalone(p, &scope, None))
@@ -371,7 +376,7 @@ impl Envelope {
     }
 
     /// The fault, when the body holds one.
-    pub fn fault(&self) -> Option<FaultInfo> {
+    pub(crate) fn fault(&self) -> Option<FaultInfo> {
         let ns = self.version.namespace();
         let body = self.part("Body")?;
         let fault = body
@@ -436,7 +441,7 @@ impl Envelope {
     }
 
     /// The header blocks, converted to `to`.
-    pub fn converted_headers(&self, to: SoapVersion) -> Vec<String> {
+    pub(crate) fn converted_headers(&self, to: SoapVersion) -> Vec<String> {
         let Some(header) = self.part("Header") else {
             return Vec::new();
         };
@@ -452,7 +457,7 @@ impl Envelope {
 
 /// An envelope of `version` around `payload` (standalone XML, without an XML declaration;
 /// empty for an empty body), with `headers` as header blocks.
-pub fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
+pub(crate) fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
     let mut out = String::with_capacity(payload.len() + 256);
     _ = write!(
         out,
@@ -478,7 +483,7 @@ pub fn wrap(version: SoapVersion, payload: &str, headers: &[String]) -> String {
 }
 
 /// A fault envelope of `version`.
-pub fn fault_envelope(version: SoapVersion, fault: &Fault, headers: &[String]) -> String {
+pub(crate) fn fault_envelope(version: SoapVersion, fault: &Fault, headers: &[String]) -> String {
     let code = format!("soapenv:{}", fault.code.local_name(version));
     let mut body = String::new();
     match version {
@@ -776,7 +781,7 @@ impl EnvelopeCheck {
 
     /// A check for an envelope of `expected`, within the nesting limit and `limits`'
     /// attributes per element.
-    pub fn with_limits(expected: SoapVersion, limits: XmlLimits) -> Self {
+    pub(crate) fn with_limits(expected: SoapVersion, limits: XmlLimits) -> Self {
         use rxml::WithOptions as _;
         let options = rxml::Options {
             comments: rxml::parser::CommentMode::Discard,

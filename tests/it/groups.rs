@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axon::endpoints::actor::{Panic, Report};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -247,8 +246,13 @@ async fn failover_sticks_to_the_primary_moves_on_its_death_and_returns_after_its
         || async { axon.get("/g").await.text() == "primary again" },
     )
     .await;
+    // The successful trial reaches the actor as a message: once it is ACTIVE again, traffic
+    // stays on the primary.
+    eventually(Duration::from_secs(5), "the primary active", || async {
+        axon.state("Primary").await == "ACTIVE"
+    })
+    .await;
     assert!(bodies(&axon, 3).await.iter().all(|b| b == "primary again"));
-    assert_eq!(axon.state("Primary").await, "ACTIVE");
 }
 
 #[actix_rt::test]
@@ -807,12 +811,9 @@ async fn actors_whose_handler_panics_under_traffic_are_restarted_with_their_stat
             axon.endpoint("Primary").await,
             axon.endpoint("Secondary").await,
         );
-        let rt = axon.server.shared().runtime();
-        for name in ["Primary", "Secondary"] {
-            let leaf = rt.endpoints.leaf_named(name).unwrap();
-            leaf.addr.do_send(Report::Panic { trial: false });
+        for name in ["Primary", "Secondary", "FO"] {
+            assert!(axon.server.panic_endpoint_actor(name), "{name} exists");
         }
-        rt.endpoints.group_named("FO").unwrap().addr.do_send(Panic);
         eventually(Duration::from_secs(5), "restarts counted", || async {
             let report = axon.endpoint("FO").await;
             report["restarts"] == 1

@@ -40,7 +40,7 @@ use crate::endpoints::{grpc, http};
 /// A probe verdict for the actor.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub enum Probed {
+pub(crate) enum Probed {
     /// The backend passed `healthyThreshold` checks in a row.
     Up {
         /// How many (the threshold), for the transition's reason.

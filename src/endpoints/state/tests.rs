@@ -1,5 +1,6 @@
 use super::*;
 use crate::base::error::codes;
+use crate::base::suspension::DEFAULT_SUSPEND;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -1,0 +1,120 @@
+use super::*;
+use crate::config::AddressSpec;
+use crate::message::{Body, Scope, Value};
+use actix_web::http::Method;
+use actix_web::http::header::HeaderMap;
+use iri_string::template::UriTemplateString;
+
+fn msg() -> MessageContext {
+    MessageContext::request(
+        Method::GET,
+        "/api/x".parse().unwrap(),
+        "http",
+        HeaderMap::new(),
+        Body::Empty,
+    )
+}
+
+fn http(template: &str, method: Option<Method>) -> Target {
+    let effective = match template.strip_prefix('{') {
+        Some(rest) if !rest.starts_with('+') => format!("{{+{rest}"),
+        _ => template.to_owned(),
+    };
+    Target::Http(HttpSpec {
+        template_source: template.to_owned(),
+        template: UriTemplateString::try_from(effective).unwrap(),
+        method,
+        legacy_encoding: false,
+    })
+}
+
+#[test]
+fn postfix_join_rules() {
+    assert_eq!(
+        join("http://b/svc".into(), "orders/1"),
+        "http://b/svc/orders/1"
+    );
+    assert_eq!(
+        join("http://b/svc/".into(), "/orders/1"),
+        "http://b/svc/orders/1"
+    );
+    assert_eq!(join("http://b/svc/".into(), "?q=1"), "http://b/svc?q=1");
+    assert_eq!(
+        join("http://b/svc".into(), "/orders?q=1"),
+        "http://b/svc/orders?q=1"
+    );
+    assert_eq!(join("http://b/svc".into(), ""), "http://b/svc");
+}
+
+#[test]
+fn address_appends_postfix_and_substitutes_properties() {
+    let mut m = msg();
+    m.set_property(
+        Scope::Axis2,
+        "REST_URL_POSTFIX",
+        Value::from("/orders/7?x=1"),
+    )
+    .unwrap();
+    m.set("tenant", "acme");
+    let t = Target::Address(AddressSpec {
+        uri: "http://b/${tenant}".into(),
+    });
+    assert_eq!(
+        resolve(&t, &[], &m, true).unwrap(),
+        "http://b/acme/orders/7?x=1"
+    );
+    assert_eq!(resolve(&t, &[], &m, false).unwrap(), "http://b/acme");
+    let missing = Target::Address(AddressSpec {
+        uri: "http://b/${nope}".into(),
+    });
+    assert_eq!(
+        resolve(&missing, &[], &m, true).unwrap_err().to_string(),
+        "property `nope` used in address `http://b/${nope}` is not set"
+    );
+}
+
+#[test]
+fn http_templates_expand_with_encoding_and_endpoint_properties_win() {
+    let mut m = msg();
+    m.set("uri.var.id", "a b/c");
+    m.set("query.param.q", "x&y");
+    m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/ignored"))
+        .unwrap();
+    let t = http(
+        "http://b/orders/{uri.var.id}{?query.param.q,query.param.none}",
+        Some(Method::GET),
+    );
+    assert_eq!(
+        resolve(&t, &[], &m, true).unwrap(),
+        "http://b/orders/a%20b%2Fc?query.param.q=x%26y"
+    );
+    let props = vec![EndpointProperty {
+        name: "uri.var.id".into(),
+        value: "42".into(),
+        scope: PropertyScope::Default,
+    }];
+    assert_eq!(
+        resolve(&t, &props, &m, true).unwrap(),
+        "http://b/orders/42?query.param.q=x%26y"
+    );
+}
+
+#[test]
+fn leading_expression_is_reserved_expansion() {
+    let mut m = msg();
+    m.set("uri.var.base", "http://backend:8080/x");
+    let t = http("{uri.var.base}/y", Some(Method::GET));
+    assert_eq!(
+        resolve(&t, &[], &m, true).unwrap(),
+        "http://backend:8080/x/y"
+    );
+}
+
+#[test]
+fn http_without_method_appends_the_postfix() {
+    let mut m = msg();
+    m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/more"))
+        .unwrap();
+    let t = http("http://b/base", None);
+    assert_eq!(resolve(&t, &[], &m, true).unwrap(), "http://b/base/more");
+}
