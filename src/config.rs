@@ -110,6 +110,10 @@ pub(crate) struct Ctx<'a> {
     templates: HashMap<String, Arc<TemplateConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
+    /// Where a named inline endpoint's name is local to: the artifact (`Api`, or
+    /// `Api/resource` inside a resource); `None` inside a top-level endpoint, whose
+    /// children keep their own names.
+    pub(crate) scope: Option<String>,
     /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
     /// relative to it.
     pub(crate) dir: &'a Path,
@@ -174,6 +178,7 @@ impl Config {
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
             templates: HashMap::new(),
             artifact: String::new(),
+            scope: None,
             dir,
             steps: Some(steps),
         };
@@ -346,6 +351,7 @@ fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
+        ctx.scope = Some(name.clone());
         if let Some(t) = template::parse(el, ctx) {
             ctx.templates.insert(name, Arc::new(t));
         }
@@ -370,6 +376,7 @@ fn parse_artifacts(
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
+        ctx.scope = (kind != "endpoint").then(|| name.clone());
         match kind {
             "api" => {
                 if let Some(mut api) = api::parse(el, ctx) {
@@ -628,6 +635,15 @@ impl Ctx<'_> {
     pub(crate) fn add_endpoint(&mut self, ep: EndpointConfig) -> EndpointId {
         self.endpoints.push(Some(ep));
         EndpointId(self.endpoints.len() as u32 - 1)
+    }
+
+    /// The name of an inline endpoint written `name`: local to its artifact (and
+    /// resource), so that two artifacts may use the same one.
+    pub(crate) fn local_endpoint_name(&self, name: &str) -> String {
+        match &self.scope {
+            Some(scope) => format!("{scope}/{name}"),
+            None => name.to_owned(),
+        }
     }
 
     /// A name for an inline part of the current artifact, unique by position.

@@ -60,11 +60,7 @@ async fn run_corpus(dir: &str) {
         })
         .collect();
     cases.sort();
-    assert!(
-        !cases.is_empty(),
-        "no cases found in {}",
-        root.display()
-    );
+    assert!(!cases.is_empty(), "no cases found in {}", root.display());
     capture_logs();
     let mut failures = Vec::new();
     for case in &cases {
