@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// Serve TRACE requests (refused with 405 by default: they echo cookies).
     #[arg(long)]
     pub allow_trace: bool,
+    /// Refuse to start when the configuration has warnings (such as artifacts Axon does
+    /// not run).
+    #[arg(long)]
+    pub deny_warnings: bool,
     /// Host names the management API answers to, besides its bind address and
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
@@ -158,11 +162,19 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Print what the project uses that Axon honours, ignores and refuses.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// Runs `axon check`: prints every problem, returns 0 when valid.
 pub fn check(args: &CheckArgs) -> ExitCode {
-    match Mediation::load(&args.dir) {
+    eprintln!("{}: {}", args.dir.display(), detect(&args.dir));
+    let loaded = Mediation::load(&args.dir);
+    if args.report {
+        print_report(&loaded);
+    }
+    match loaded {
         Ok(Mediation { config, .. }) => {
             for w in &config.warnings {
                 eprintln!("{w}");
@@ -195,6 +207,44 @@ pub fn check(args: &CheckArgs) -> ExitCode {
     }
 }
 
+/// The layout of the project at `path`, as `check` and `serve` print it first.
+fn detect(path: &Path) -> String {
+    format!("layout: {}", crate::config::project::detect(path))
+}
+
+/// `axon check --report`: what the project uses, in three parts.
+fn print_report(loaded: &Result<Mediation, crate::config::Diagnostics>) {
+    let (warnings, errors): (Vec<_>, Vec<_>) = match loaded {
+        Ok(m) => (m.config.warnings.iter().collect(), Vec::new()),
+        Err(diags) => diags
+            .sorted()
+            .into_iter()
+            .partition(|d| d.severity == Severity::Warning),
+    };
+    println!("== honoured by Axon");
+    if let Ok(Mediation { config, .. }) = loaded {
+        println!(
+            "{} API(s), {} proxy service(s)",
+            config.apis.len(),
+            config.proxies.len()
+        );
+        let named = config.sequences().filter(|(_, s)| s.named).count();
+        let endpoints = config.endpoints().filter(|(_, e)| e.named).count();
+        println!("{named} sequence(s), {endpoints} named endpoint(s)");
+        println!(
+            "{} template(s), {} key(s)",
+            config.templates.len(),
+            config.keys.len()
+        );
+    } else {
+        println!("(the project does not load: see the refusals)");
+    }
+    println!("== accepted with no effect, or not loaded");
+    warnings.iter().for_each(|d| println!("{d}"));
+    println!("== refused");
+    errors.iter().for_each(|d| println!("{d}"));
+}
+
 /// Runs `axon serve` until a signal stops it.
 ///
 /// # Errors
@@ -213,8 +263,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
+    tracing::info!("{}: {}", args.mediation.display(), detect(&args.mediation));
     for w in &mediation.config.warnings {
         tracing::warn!("{w}");
+    }
+    if args.deny_warnings && !mediation.config.warnings.is_empty() {
+        eprintln!(
+            "axon: {} warning(s) in {}, denied; not starting",
+            mediation.config.warnings.len(),
+            args.mediation.display()
+        );
+        return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let backlog = args.listen_backlog;
     let http = bind(args.bind, args.http_port, backlog)?;

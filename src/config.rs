@@ -24,8 +24,10 @@ mod graph;
 mod group;
 mod grpc;
 mod health_check;
+mod keys;
 mod loader;
 mod openapi;
+pub mod project;
 mod prototype;
 mod proxy;
 mod reach;
@@ -55,7 +57,10 @@ pub use group::{
 };
 pub use grpc::GrpcSpec;
 pub use health_check::{HealthCheckSpec, ProbeTarget};
+use keys::Keys;
+pub(crate) use keys::Resource;
 pub use openapi::{ApiPath, MediaExamples, MockedResponse, OpenApiMock, Operation};
+pub use project::Layout;
 pub use prototype::{
     Escape, FaultAction, FaultRule, FaultWhen, MockBody, MockResponse, Part, PathPattern,
     PrototypeSpec, Template,
@@ -82,6 +87,11 @@ pub struct EndpointId(pub(crate) u32);
 pub struct Config {
     /// The folder it was loaded from.
     pub dir: PathBuf,
+    /// The kind of project found there.
+    pub layout: Layout,
+    /// Keys (local entries, registry resources) that name artifacts, and the resources
+    /// the others hold.
+    pub(crate) keys: Keys,
     /// REST APIs, in load order.
     pub apis: Vec<ApiConfig>,
     /// Proxy services, in load order.
@@ -104,6 +114,8 @@ pub struct Config {
 pub(crate) struct Ctx<'a> {
     pub(crate) diags: &'a mut Diagnostics,
     names: &'a Names,
+    /// Local entries and registry resources, by key.
+    pub(crate) keys: &'a Keys,
     sequences: Vec<Option<SequenceConfig>>,
     endpoints: Vec<Option<EndpointConfig>>,
     /// Sequence templates parsed so far (parsed before everything else).
@@ -131,7 +143,6 @@ struct Names {
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
-    ("localEntry", "local entries (`<localEntry>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
     ("messageStore", "message stores (`<messageStore>`)"),
     (
@@ -139,7 +150,6 @@ const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
         "message processors (`<messageProcessor>`)",
     ),
     ("task", "scheduled tasks (`<task>`)"),
-    ("registry", "registries (`<registry>`)"),
     ("taskManager", "task managers (`<taskManager>`)"),
     ("eventSource", "event sources (`<eventSource>`)"),
     ("executor", "priority executors (`<executor>`)"),
@@ -164,8 +174,12 @@ impl Config {
     /// Every problem found, each with its file, line and column.
     pub(crate) fn load_with(dir: &Path, steps: &mut dyn StepParser) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let files = loader::read_tree(dir, &mut diags);
-        let artifacts = loader::artifacts(&files, &mut diags);
+        let project = project::open(dir, &mut diags);
+        let files = loader::parse_files(&project.files, &mut diags);
+        let mut keys = Keys::default();
+        let registry = keys::read_registry(&project.registry, &mut keys, &mut diags);
+        let mut artifacts = loader::artifacts(&files, &mut diags);
+        keys::collect(&mut artifacts, &registry, &mut keys, &mut diags);
 
         // Stage 2: names first, so references resolve regardless of file order.
         let names = collect_names(&artifacts, &mut diags);
@@ -174,12 +188,13 @@ impl Config {
         let mut ctx = Ctx {
             diags: &mut diags,
             names: &names,
+            keys: &keys,
             sequences: (0..names.sequences.len()).map(|_| None).collect(),
             endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
             templates: HashMap::new(),
             artifact: String::new(),
             scope: None,
-            dir,
+            dir: &project.base,
             steps: Some(steps),
         };
         parse_templates(&artifacts, &mut ctx);
@@ -213,6 +228,8 @@ impl Config {
         let warnings = diags.take_warnings();
         Ok(Config {
             dir: dir.to_path_buf(),
+            layout: project.layout,
+            keys,
             apis,
             proxies,
             sequences,
@@ -251,8 +268,9 @@ impl Config {
             .map(|(i, s)| (SeqId(i as u32), s))
     }
 
-    /// The named sequence `name`.
+    /// The named sequence `name`, or the one a local entry or registry key names.
     pub fn sequence_named(&self, name: &str) -> Option<SeqId> {
+        let name = self.keys.artifact(name);
         self.sequence_names.get(name).copied()
     }
 
@@ -596,7 +614,7 @@ impl Ctx<'_> {
 
     /// Resolves a sequence `key`, reporting a dangling one.
     pub(crate) fn sequence_ref(&mut self, key: &str, loc: &Loc) -> Option<SeqId> {
-        let found = self.names.sequences.get(key).copied();
+        let found = self.names.sequences.get(self.keys.artifact(key)).copied();
         if found.is_none() {
             self.diags
                 .error(loc, format!("sequence `{key}` is not defined"));
@@ -607,8 +625,8 @@ impl Ctx<'_> {
     /// Resolves a template `target`, reporting a dangling one (or one that failed to parse,
     /// which was reported already).
     pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
-        let found = self.templates.get(name).cloned();
-        if found.is_none() && !self.names.templates.contains_key(name) {
+        let found = self.templates.get(self.keys.artifact(name)).cloned();
+        if found.is_none() && !self.names.templates.contains_key(self.keys.artifact(name)) {
             self.diags
                 .error(loc, format!("template `{name}` is not defined"));
         }
@@ -617,7 +635,7 @@ impl Ctx<'_> {
 
     /// Resolves an endpoint `key`, reporting a dangling one.
     pub(crate) fn endpoint_ref(&mut self, key: &str, loc: &Loc) -> Option<EndpointId> {
-        let found = self.names.endpoints.get(key).copied();
+        let found = self.names.endpoints.get(self.keys.artifact(key)).copied();
         if found.is_none() {
             self.diags
                 .error(loc, format!("endpoint `{key}` is not defined"));

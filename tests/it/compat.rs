@@ -54,3 +54,91 @@ async fn inline_endpoint_names_are_local_to_their_artifact() {
     assert_eq!(axon.get("/stock/order").await.status, 200);
     assert_eq!(axon.state("StockAPI%2Forder%2FQuoteEP").await, "ACTIVE");
 }
+
+fn check(args: &[&str]) -> (bool, String, String) {
+    let out = assert_cmd::Command::cargo_bin("axon")
+        .expect("the axon binary is built")
+        .arg("check")
+        .args(args)
+        .output()
+        .expect("axon check runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+const MI: &str = "src/main/wso2mi/artifacts";
+const API: &str = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="A" context="/a"><resource methods="GET"><inSequence><respond/></inSequence></resource></api>"#;
+
+/// An MI project with an inbound endpoint and a data service: the layout is printed, both
+/// are listed as not supported with their files (warnings, so the project still loads),
+/// `--deny-warnings` makes them errors, and `--report` sorts what the project uses.
+#[test]
+fn an_mi_project_lists_what_axon_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let inbound = r#"<inboundEndpoint xmlns="http://ws.apache.org/ns/synapse" name="In" protocol="http" sequence="s"/>"#;
+    crate::support::write(dir.path(), &format!("{MI}/apis/A.xml"), API);
+    crate::support::write(
+        dir.path(),
+        &format!("{MI}/inbound-endpoints/In.xml"),
+        inbound,
+    );
+    crate::support::write(dir.path(), &format!("{MI}/data-services/D.dbs"), "<data/>");
+    crate::support::write(dir.path(), "pom.xml", "<project/>");
+    let path = dir.path().to_str().unwrap();
+
+    let (ok, _, err) = check(&[path]);
+    assert!(ok, "{err}");
+    assert!(err.contains("layout: MI integration project"), "{err}");
+    assert!(
+        err.contains("In.xml:1:1: warning: inbound endpoints"),
+        "{err}"
+    );
+    assert!(
+        err.contains("D.dbs:1:1: warning: data services are not supported by Axon"),
+        "{err}"
+    );
+
+    let (ok, _, err) = check(&["--deny-warnings", path]);
+    assert!(!ok, "{err}");
+
+    let (_, report, _) = check(&["--report", path]);
+    let honoured = report.find("== honoured").unwrap();
+    let ignored = report.find("== accepted with no effect").unwrap();
+    assert!(report[honoured..ignored].contains("1 API(s)"), "{report}");
+    assert!(report[ignored..].contains("In.xml"), "{report}");
+}
+
+/// A `.car` named directly is read as one: its layout is printed and its artifacts load;
+/// a zip that is not a Carbon application is refused with the reason.
+#[test]
+fn a_car_archive_loads_and_a_plain_zip_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let write_zip = |name: &str, entries: &[(&str, &str)]| {
+        let path = dir.path().join(name);
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (entry, text) in entries {
+            zip.start_file(*entry, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(text.as_bytes()).unwrap();
+        }
+        zip.finish().unwrap();
+        path
+    };
+    let car = write_zip(
+        "app.car",
+        &[
+            ("artifacts.xml", "<artifacts/>"),
+            ("A_1.0.0/A-1.0.0.xml", API),
+        ],
+    );
+    let (ok, out, err) = check(&[car.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(err.contains("layout: Carbon application (.car)"), "{err}");
+    assert!(out.contains("1 API(s)"), "{out}");
+
+    let zip = write_zip("plain.car", &[("A.xml", API)]);
+    let (ok, _, err) = check(&[zip.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("not a Carbon application"), "{err}");
+}
