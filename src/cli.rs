@@ -263,16 +263,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    tracing::info!("{}: {}", args.mediation.display(), detect(&args.mediation));
-    for w in &mediation.config.warnings {
-        tracing::warn!("{w}");
-    }
-    if args.deny_warnings && !mediation.config.warnings.is_empty() {
-        eprintln!(
-            "axon: {} warning(s) in {}, denied; not starting",
-            mediation.config.warnings.len(),
-            args.mediation.display()
-        );
+    if warnings_denied(&args, &mediation) {
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let backlog = args.listen_backlog;
@@ -329,6 +320,25 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, std::io::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
+/// refuses them.
+fn warnings_denied(args: &ServeArgs, mediation: &Mediation) -> bool {
+    tracing::info!("{}: {}", args.mediation.display(), detect(&args.mediation));
+    let warnings = &mediation.config.warnings;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let denied = args.deny_warnings && !warnings.is_empty();
+    if denied {
+        eprintln!(
+            "axon: {} warning(s) in {}, denied; not starting",
+            warnings.len(),
+            args.mediation.display()
+        );
+    }
+    denied
 }
 
 /// Binds a listener with a production backlog: the standard library's 128 drops SYNs in

@@ -185,18 +185,7 @@ impl Config {
         let names = collect_names(&artifacts, &mut diags);
 
         // Stage 3: parse every artifact.
-        let mut ctx = Ctx {
-            diags: &mut diags,
-            names: &names,
-            keys: &keys,
-            sequences: (0..names.sequences.len()).map(|_| None).collect(),
-            endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
-            templates: HashMap::new(),
-            artifact: String::new(),
-            scope: None,
-            dir: &project.base,
-            steps: Some(steps),
-        };
+        let mut ctx = Ctx::new(&mut diags, &names, &keys, &project.base, steps);
         parse_templates(&artifacts, &mut ctx);
         let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
         check_api_contexts(&apis, ctx.diags);
@@ -452,6 +441,29 @@ fn complete(
 }
 
 // === impl Ctx ===
+
+impl<'a> Ctx<'a> {
+    fn new(
+        diags: &'a mut Diagnostics,
+        names: &'a Names,
+        keys: &'a Keys,
+        dir: &'a Path,
+        steps: &'a mut dyn StepParser,
+    ) -> Ctx<'a> {
+        Ctx {
+            diags,
+            names,
+            keys,
+            sequences: (0..names.sequences.len()).map(|_| None).collect(),
+            endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
+            templates: HashMap::new(),
+            artifact: String::new(),
+            scope: None,
+            dir,
+            steps: Some(steps),
+        }
+    }
+}
 
 impl Ctx<'_> {
     /// Parses mediator element `el` with the parser handed to the load.

@@ -142,3 +142,27 @@ fn a_car_archive_loads_and_a_plain_zip_is_refused() {
     assert!(!ok);
     assert!(err.contains("not a Carbon application"), "{err}");
 }
+
+/// `axon serve --deny-warnings` refuses to start a project with an artifact Axon does not
+/// run (exit 64), rather than serving without it.
+#[test]
+fn serve_with_deny_warnings_refuses_what_axon_does_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = r#"<task xmlns="http://ws.apache.org/ns/synapse" name="T" class="x"/>"#;
+    crate::support::write(dir.path(), &format!("{MI}/apis/A.xml"), API);
+    crate::support::write(dir.path(), &format!("{MI}/tasks/T.xml"), task);
+    let out = assert_cmd::Command::cargo_bin("axon")
+        .expect("the axon binary is built")
+        .args(["serve", "--deny-warnings", "--no-grpc", "--http-port", "0"])
+        .args(["--management-port", "0", "--mediation"])
+        .arg(dir.path())
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .expect("axon serve runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(
+        err.contains("warning(s)") && err.contains("denied"),
+        "{err}"
+    );
+}
