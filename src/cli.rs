@@ -229,7 +229,7 @@ fn print_report(loaded: &Result<Mediation, crate::config::Diagnostics>) {
             config.proxies.len()
         );
         let named = config.sequences().filter(|(_, s)| s.named).count();
-        let endpoints = config.endpoints().filter(|(_, e)| e.named).count();
+        let endpoints = config.endpoints().filter(|(_, ep)| ep.named).count();
         println!("{named} sequence(s), {endpoints} named endpoint(s)");
         println!(
             "{} template(s), {} key(s)",

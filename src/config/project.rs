@@ -103,7 +103,7 @@ fn read_cars(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
     let is_car = |p: &str| {
         Path::new(p)
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("car"))
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("car"))
     };
     if dir.is_dir() {
         collect(dir, &mut cars, &is_car, diags);
@@ -118,7 +118,7 @@ fn read_cars(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
 pub(crate) fn detect(path: &Path) -> Layout {
     let ext = path
         .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        .map(|ext| ext.to_string_lossy().to_ascii_lowercase());
     if path.is_file() {
         return match ext.as_deref() {
             Some("car") => Layout::Car,
@@ -319,7 +319,7 @@ pub(crate) fn read_dir_xml(dir: &Path, out: &mut Vec<RawFile>, diags: &mut Diagn
     let is_xml = |p: &str| {
         Path::new(p)
             .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("xml"))
     };
     collect(dir, &mut paths, &is_xml, diags);
     paths.sort();
@@ -345,7 +345,7 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .map(|e| e.path())
+        .map(|entry| entry.path())
         .filter(|p| p.is_dir() && !hidden(p))
         .collect();
     out.sort();

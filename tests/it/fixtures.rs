@@ -49,7 +49,7 @@ async fn run_corpus(dir: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let only = std::env::var("AXON_FIXTURE").ok();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{dir} exists: {e}"))
+        .unwrap_or_else(|error| panic!("{dir} exists: {error}"))
         .filter_map(|it| it.ok().map(|it| it.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
@@ -228,14 +228,15 @@ async fn run_case(case: &Path) -> Result<(), String> {
     if files.is_empty() && car.is_none() {
         return Err("mediation/ holds no files".into());
     }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
     for (rel, text) in &files {
         crate::support::write(dir.path(), rel, &fill(text));
     }
     if let Some(bytes) = car {
         let path = dir.path().join("carbonapps/app.car");
-        std::fs::create_dir_all(dir.path().join("carbonapps")).map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir.path().join("carbonapps"))
+            .map_err(|error| error.to_string())?;
+        std::fs::write(path, bytes).map_err(|error| error.to_string())?;
     }
     let axon = TestAxon::start_dir(dir).await;
 
@@ -354,11 +355,12 @@ fn read_car(case: &Path, fill: &dyn Fn(&str) -> String) -> Result<Option<Vec<u8>
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     for (rel, text) in files {
-        zip.start_file(rel, options).map_err(|e| e.to_string())?;
+        zip.start_file(rel, options)
+            .map_err(|error| error.to_string())?;
         zip.write_all(fill(&text).as_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(|error| error.to_string())?;
     }
-    let done = zip.finish().map_err(|e| e.to_string())?;
+    let done = zip.finish().map_err(|error| error.to_string())?;
     Ok(Some(done.into_inner()))
 }
 

@@ -48,7 +48,7 @@ pub(super) fn read(path: &Path, project: &mut Project, diags: &mut Diagnostics) 
         }
         if name.to_ascii_lowercase().ends_with(".xml") {
             project.files.push(RawFile { shown, bytes });
-        } else if let Some((_, what)) = SKIPPED.iter().find(|(e, _)| name.ends_with(e)) {
+        } else if let Some((_, what)) = SKIPPED.iter().find(|(ext, _)| name.ends_with(ext)) {
             diags.warning(
                 &Loc::file_start(shown),
                 format!("{what} are not supported by Axon; this file is not loaded"),
@@ -85,19 +85,21 @@ fn read_registry(
 
 /// Every file entry of the archive by name, refusing archives past the bounds.
 fn unpack(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
-    let size = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|error| error.to_string())?
+        .len();
     if size > MAX_ARCHIVE {
         return Err(format!("larger than {MAX_ARCHIVE} bytes"));
     }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(path).map_err(|error| error.to_string())?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|error| error.to_string())?;
     if zip.len() > MAX_ENTRIES {
         return Err(format!("more than {MAX_ENTRIES} entries"));
     }
     let mut out = BTreeMap::new();
     let mut total = 0u64;
     for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| e.to_string())?;
+        let mut entry = zip.by_index(i).map_err(|error| error.to_string())?;
         if entry.is_dir() {
             continue;
         }
@@ -107,7 +109,7 @@ fn unpack(path: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
         let read = (&mut entry)
             .take(MAX_ENTRY + 1)
             .read_to_end(&mut data)
-            .map_err(|e| format!("entry `{name}`: {e}"))? as u64;
+            .map_err(|error| format!("entry `{name}`: {error}"))? as u64;
         total += read;
         if read > MAX_ENTRY {
             return Err(format!("entry `{name}` is larger than {MAX_ENTRY} bytes"));
