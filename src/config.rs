@@ -3,8 +3,11 @@
 //! Loading runs in stages, and each stage reports every problem it finds before the
 //! load fails (see `docs/ARCHITECTURE.md`):
 //!
-//! 1. [`loader`] walks the folder and parses each `*.xml` file into a positioned tree
-//!    (`base/xml.rs`); a file's root is one artifact or a `<definitions>` holding many.
+//! 1. [`project`] detects the layout of the path (a folder, an MI project, a `.car`, ...)
+//!    and reads its artifact files and registry resources; [`loader`] parses each file
+//!    into a positioned tree (`base/xml.rs`); a file's root is one artifact or a
+//!    `<definitions>` holding many. [`keys`] turns local entries and registry resources
+//!    into other names of artifacts, or resources.
 //! 2. The names of all artifacts are collected first, so that every `key` reference can
 //!    be resolved (or reported as dangling) while the artifacts are parsed.
 //! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration.

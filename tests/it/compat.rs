@@ -53,6 +53,12 @@ async fn inline_endpoint_names_are_local_to_their_artifact() {
     assert_eq!(axon.get("/stock/quote").await.status, 503);
     assert_eq!(axon.get("/stock/order").await.status, 200);
     assert_eq!(axon.state("StockAPI%2Forder%2FQuoteEP").await, "ACTIVE");
+
+    // A reload finds the same names, so the endpoint keeps its actor and stays OFF.
+    let (status, body) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(axon.state("StockAPI%2Fquote%2FQuoteEP").await, "OFF");
+    assert_eq!(axon.get("/stock/quote").await.status, 503);
 }
 
 fn check(args: &[&str]) -> (bool, String, String) {
