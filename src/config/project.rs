@@ -385,3 +385,20 @@ fn collect(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_paths_and_keys_have_one_spelling() {
+        let key = registry_key("/_system/governance/custom/", "Seq.xml");
+        assert_eq!(key.as_deref(), Some("gov:custom/Seq.xml"));
+        let key = registry_key("/_system/config", "ep.xml");
+        assert_eq!(key.as_deref(), Some("conf:ep.xml"));
+        assert_eq!(registry_key("/_system/local/x", "a.xml"), None);
+        assert_eq!(normalise_key("gov:/a/b.xml"), "gov:a/b.xml");
+        assert_eq!(normalise_key("conf:a.xml"), "conf:a.xml");
+        assert_eq!(normalise_key("LocalEntry"), "LocalEntry");
+    }
+}

@@ -172,3 +172,32 @@ fn serve_with_deny_warnings_refuses_what_axon_does_not_run() {
         "{err}"
     );
 }
+
+/// Each layout is detected from its shape and printed first: a single `synapse.xml`, a
+/// `synapse-config` folder, an Integration Studio project, a plain folder.
+#[test]
+fn the_layout_is_detected_and_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let defs =
+        format!(r#"<definitions xmlns="http://ws.apache.org/ns/synapse">{API}</definitions>"#);
+    let root = dir.path();
+    crate::support::write(root, "synapse/synapse-config/synapse.xml", &defs);
+    crate::support::write(
+        root,
+        "studio/ShopConfigs/src/main/synapse-config/api/A.xml",
+        API,
+    );
+    crate::support::write(root, "studio/ShopConfigs/pom.xml", "<project/>");
+    crate::support::write(root, "plain/apis/A.xml", API);
+    for (path, layout) in [
+        ("synapse/synapse-config/synapse.xml", "single synapse.xml"),
+        ("synapse/synapse-config", "Synapse synapse-config folder"),
+        ("studio", "Integration Studio project"),
+        ("plain", "folder of Synapse XML"),
+    ] {
+        let (ok, out, err) = check(&[root.join(path).to_str().unwrap()]);
+        assert!(ok, "{path}: {err}");
+        assert!(err.contains(&format!("layout: {layout}")), "{path}: {err}");
+        assert!(out.contains("1 API(s)"), "{path}: {out}");
+    }
+}
