@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::loader::{self, SourceFile};
 use super::project::{RawFile, normalise_key};
 use crate::base::diag::Diagnostics;
-use crate::base::xml::Element;
+use crate::base::xml::{Attr, Element};
 
 /// What a key names when it is not an artifact.
 #[derive(Debug, Clone)]
@@ -72,16 +72,30 @@ pub(crate) fn read_registry(
             keys.resources.insert(key.clone(), Resource::Text);
             continue;
         }
-        let Some(file) = loader::parse_one(raw, diags) else {
+        let Some(mut file) = loader::parse_one(raw, diags) else {
             continue;
         };
         if file.root.is_synapse() && KEYED_KINDS.contains(&file.root.local_name()) {
+            name_by_key(&mut file.root, key);
             artifacts.push((key.clone(), file));
         } else {
             keys.resources.insert(key.clone(), Resource::Xml(file.root));
         }
     }
     artifacts
+}
+
+/// A registry sequence, endpoint or template without a `name` (MI loads it by its key)
+/// is named by its key.
+fn name_by_key(root: &mut Element, key: &str) {
+    if root.attr_value("name").is_none_or(|n| n.trim().is_empty()) {
+        root.attrs.retain(|a| a.name != "name");
+        root.attrs.push(Attr {
+            name: "name".to_owned(),
+            value: key.to_owned(),
+            loc: root.loc.clone(),
+        });
+    }
 }
 
 /// Takes the local entries out of `artifacts`: those holding an artifact put it in their
