@@ -72,7 +72,14 @@ pub(crate) fn read_registry(
             keys.resources.insert(key.clone(), Resource::Text);
             continue;
         }
-        let Some(mut file) = loader::parse_one(raw, diags) else {
+        // A resource nothing uses must not stop the load: a malformed one is a warning
+        // (and an error where a key names it, as a missing resource).
+        let mut own = Diagnostics::default();
+        let Some(mut file) = loader::parse_one(raw, &mut own) else {
+            for d in own.iter() {
+                let what = format!("registry resource `{key}` is not usable: {}", d.message);
+                diags.warning(&d.loc, what);
+            }
             continue;
         };
         if file.root.is_synapse() && KEYED_KINDS.contains(&file.root.local_name()) {

@@ -201,3 +201,33 @@ fn the_layout_is_detected_and_printed() {
         assert!(out.contains("1 API(s)"), "{path}: {out}");
     }
 }
+
+/// A registry resource that nothing uses does not stop the load when it is malformed (a
+/// warning); a key that names a missing registry resource is an error.
+#[test]
+fn registry_resources_are_checked_where_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = "src/main/wso2mi/resources/registry/gov";
+    crate::support::write(dir.path(), &format!("{MI}/apis/A.xml"), API);
+    crate::support::write(
+        dir.path(),
+        &format!("{reg}/xslt/broken.xslt"),
+        "<xsl:stylesheet",
+    );
+    let path = dir.path().to_str().unwrap();
+    let (ok, _, err) = check(&[path]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("registry resource `gov:xslt/broken.xslt` is not usable"),
+        "{err}"
+    );
+
+    let uses = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="B" context="/b"><resource methods="GET"><inSequence><sequence key="gov:sequences/Missing.xml"/><respond/></inSequence></resource></api>"#;
+    crate::support::write(dir.path(), &format!("{MI}/apis/B.xml"), uses);
+    let (ok, _, err) = check(&[path]);
+    assert!(!ok);
+    assert!(
+        err.contains("sequence `gov:sequences/Missing.xml` is not defined"),
+        "{err}"
+    );
+}
