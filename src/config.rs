@@ -170,7 +170,7 @@ const IGNORED_ATTRS: &[&str] = &["trace", "statistics"];
 // === impl Config ===
 
 impl Config {
-    /// Loads and validates every `*.xml` file under `dir`, recursively, building each
+    /// Loads and validates the project at `dir` (see [`project`]), building each
     /// mediator with `steps` (the engine's load hands in the mediators' parser).
     ///
     /// # Errors
