@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// Serve TRACE requests (refused with 405 by default: they echo cookies).
     #[arg(long)]
     pub(crate) allow_trace: bool,
+    /// Refuse to start when the configuration has warnings (such as artifacts Axon does
+    /// not run).
+    #[arg(long)]
+    pub(crate) deny_warnings: bool,
     /// Host names the management API answers to, besides its bind address and
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
@@ -158,11 +162,19 @@ pub struct CheckArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     pub(crate) deny_warnings: bool,
+    /// Print what the project uses that Axon honours, ignores and refuses.
+    #[arg(long)]
+    pub(crate) report: bool,
 }
 
 /// Runs `axon check`: prints every problem, returns 0 when valid.
 pub fn check(args: &CheckArgs) -> ExitCode {
-    match Mediation::load(&args.dir) {
+    eprintln!("{}: {}", args.dir.display(), detect(&args.dir));
+    let loaded = Mediation::load(&args.dir);
+    if args.report {
+        print_report(&loaded);
+    }
+    match loaded {
         Ok(Mediation { config, .. }) => {
             for w in &config.warnings {
                 eprintln!("{w}");
@@ -195,6 +207,44 @@ pub fn check(args: &CheckArgs) -> ExitCode {
     }
 }
 
+/// The layout of the project at `path`, as `check` and `serve` print it first.
+fn detect(path: &Path) -> String {
+    format!("layout: {}", crate::config::project::detect(path))
+}
+
+/// `axon check --report`: what the project uses, in three parts.
+fn print_report(loaded: &Result<Mediation, crate::config::Diagnostics>) {
+    let (warnings, errors): (Vec<_>, Vec<_>) = match loaded {
+        Ok(m) => (m.config.warnings.iter().collect(), Vec::new()),
+        Err(diags) => diags
+            .sorted()
+            .into_iter()
+            .partition(|d| d.severity == Severity::Warning),
+    };
+    println!("== honoured by Axon");
+    if let Ok(Mediation { config, .. }) = loaded {
+        println!(
+            "{} API(s), {} proxy service(s)",
+            config.apis.len(),
+            config.proxies.len()
+        );
+        let named = config.sequences().filter(|(_, s)| s.named).count();
+        let endpoints = config.endpoints().filter(|(_, ep)| ep.named).count();
+        println!("{named} sequence(s), {endpoints} named endpoint(s)");
+        println!(
+            "{} template(s), {} key(s)",
+            config.templates.len(),
+            config.keys.len()
+        );
+    } else {
+        println!("(the project does not load: see the refusals)");
+    }
+    println!("== accepted with no effect, or not loaded");
+    warnings.iter().for_each(|d| println!("{d}"));
+    println!("== refused");
+    errors.iter().for_each(|d| println!("{d}"));
+}
+
 /// Runs `axon serve` until a signal stops it.
 ///
 /// # Errors
@@ -203,8 +253,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(mediation) = load_or_report(&args.mediation) else {
         return Ok(ExitCode::from(EXIT_CONFIG));
     };
-    for w in &mediation.config.warnings {
-        tracing::warn!("{w}");
+    if warnings_denied(&args, &mediation) {
+        return Ok(ExitCode::from(EXIT_CONFIG));
     }
     let backlog = args.listen_backlog;
     let http = bind(args.bind, args.http_port, backlog)?;
@@ -282,6 +332,29 @@ fn limits(args: &ServeArgs) -> Limits {
             max_memory: args.max_xml_memory,
         },
     }
+}
+
+/// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
+/// refuses them.
+fn warnings_denied(args: &ServeArgs, mediation: &Mediation) -> bool {
+    tracing::info!(
+        "{}: layout: {}",
+        args.mediation.display(),
+        mediation.config.layout
+    );
+    let warnings = &mediation.config.warnings;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let denied = args.deny_warnings && !warnings.is_empty();
+    if denied {
+        eprintln!(
+            "axon: {} warning(s) in {}, denied; not starting",
+            warnings.len(),
+            args.mediation.display()
+        );
+    }
+    denied
 }
 
 /// Binds a listener with a production backlog: the standard library's 128 drops SYNs in

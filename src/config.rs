@@ -3,8 +3,11 @@
 //! Loading runs in stages, and each stage reports every problem it finds before the
 //! load fails (see `docs/ARCHITECTURE.md`):
 //!
-//! 1. [`loader`] walks the folder and parses each `*.xml` file into a positioned tree
-//!    (`base/xml.rs`); a file's root is one artifact or a `<definitions>` holding many.
+//! 1. [`project`] detects the layout of the path (a folder, an MI project, a `.car`, ...)
+//!    and reads its artifact files and registry resources; [`loader`] parses each file
+//!    into a positioned tree (`base/xml.rs`); a file's root is one artifact or a
+//!    `<definitions>` holding many. [`keys`] turns local entries and registry resources
+//!    into other names of artifacts, or resources.
 //! 2. The names of all artifacts are collected first, so that every `key` reference can
 //!    be resolved (or reported as dangling) while the artifacts are parsed.
 //! 3. [`api`], [`endpoint`] and [`sequence`] turn elements into typed configuration.
@@ -25,8 +28,10 @@ mod graph;
 mod group;
 mod grpc;
 mod health_check;
+mod keys;
 mod loader;
 mod openapi;
+pub mod project;
 mod prototype;
 mod proxy;
 mod reach;
@@ -58,9 +63,12 @@ pub use endpoint::{EndpointKind, Target};
 pub(crate) use group::{Algorithm, GroupSpec, SessionKind, SessionSpec, Strategy, WEIGHT_PROPERTY};
 pub(crate) use grpc::GrpcSpec;
 pub(crate) use health_check::{HealthCheckSpec, ProbeTarget};
+use keys::Keys;
+pub(crate) use keys::Resource;
 #[cfg(test)]
 pub(crate) use openapi::MediaExamples;
 pub(crate) use openapi::{MockedResponse, OpenApiMock, Operation};
+pub(crate) use project::Layout;
 pub use prototype::PrototypeSpec;
 pub(crate) use prototype::{Escape, FaultAction, FaultRule, FaultWhen, MockBody, Part, Template};
 #[cfg(test)]
@@ -91,6 +99,11 @@ pub struct Config {
         reason = "configuration as loaded and checked; no runtime step reads it yet"
     )]
     pub(crate) dir: PathBuf,
+    /// Keys (local entries, registry resources) that name artifacts, and the resources
+    /// the others hold.
+    pub(crate) keys: Keys,
+    /// The kind of project found there.
+    pub(crate) layout: Layout,
     /// REST APIs, in load order.
     pub(crate) apis: Vec<ApiConfig>,
     /// Proxy services, in load order.
@@ -117,12 +130,18 @@ pub struct Config {
 pub(crate) struct Ctx<'a> {
     pub(crate) diags: &'a mut Diagnostics,
     names: &'a Names,
+    /// Local entries and registry resources, by key.
+    pub(crate) keys: &'a Keys,
     sequences: Vec<Option<SequenceConfig>>,
     endpoints: Vec<Option<EndpointConfig>>,
     /// Sequence templates parsed so far (parsed before everything else).
     templates: HashMap<String, Arc<TemplateConfig>>,
     /// Name of the artifact being parsed, used to name inline sequences and endpoints.
     pub(crate) artifact: String,
+    /// Where a named inline endpoint's name is local to: the artifact (`Api`, or
+    /// `Api/resource` inside a resource); `None` inside a top-level endpoint, whose
+    /// children keep their own names.
+    pub(crate) scope: Option<String>,
     /// The mediation folder: files that artifacts name (WSDL and OpenAPI documents) are
     /// relative to it.
     pub(crate) dir: &'a Path,
@@ -144,7 +163,6 @@ struct Names {
 
 /// Top-level artifact kinds that Synapse has and Axon does not implement yet.
 const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
-    ("localEntry", "local entries (`<localEntry>`)"),
     ("inboundEndpoint", "inbound endpoints (`<inboundEndpoint>`)"),
     ("messageStore", "message stores (`<messageStore>`)"),
     (
@@ -152,7 +170,6 @@ const UNSUPPORTED_ARTIFACTS: &[(&str, &str)] = &[
         "message processors (`<messageProcessor>`)",
     ),
     ("task", "scheduled tasks (`<task>`)"),
-    ("registry", "registries (`<registry>`)"),
     ("taskManager", "task managers (`<taskManager>`)"),
     ("eventSource", "event sources (`<eventSource>`)"),
     ("executor", "priority executors (`<executor>`)"),
@@ -170,32 +187,25 @@ const BUILTIN_SEQUENCES: &[&str] = &["main", "fault"];
 // === impl Config ===
 
 impl Config {
-    /// Loads and validates every `*.xml` file under `dir`, recursively, building each
+    /// Loads and validates the project at `dir` (see [`project`]), building each
     /// mediator with `steps` (the engine's load hands in the mediators' parser).
     ///
     /// # Errors
     /// Every problem found, each with its file, line and column.
     pub(crate) fn load_with(dir: &Path, steps: &mut dyn StepParser) -> Result<Config, Diagnostics> {
         let mut diags = Diagnostics::default();
-        let files = loader::read_tree(dir, &mut diags);
-        let artifacts = loader::artifacts(&files, &mut diags);
+        let project = project::open(dir, &mut diags);
+        let files = loader::parse_files(&project.files, &mut diags);
+        let mut keys = Keys::default();
+        let registry = keys::read_registry(&project.registry, &mut keys, &mut diags);
+        let mut artifacts = loader::artifacts(&files, &mut diags);
+        keys::collect(&mut artifacts, &registry, &mut keys, &mut diags);
 
         // Stage 2: names first, so references resolve regardless of file order.
         let names = collect_names(&artifacts, &mut diags);
 
         // Stage 3: parse every artifact.
-        let mut ctx = Ctx {
-            diags: &mut diags,
-            names: &names,
-            sequences: (0..names.sequences.len()).map(|_| None).collect(),
-            endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
-            templates: HashMap::new(),
-            artifact: String::new(),
-            dir,
-            steps: Some(steps),
-            builtins: Vec::new(),
-            endpoint_templates: HashMap::new(),
-        };
+        let mut ctx = Ctx::new(&mut diags, &names, &keys, &project.base, steps);
         parse_templates(&artifacts, &mut ctx);
         let (apis, proxies) = parse_artifacts(&artifacts, &mut ctx);
         check_api_contexts(&apis, ctx.diags);
@@ -227,6 +237,8 @@ impl Config {
         let warnings = diags.take_warnings();
         Ok(Config {
             dir: dir.to_path_buf(),
+            keys,
+            layout: project.layout,
             apis,
             proxies,
             sequences,
@@ -265,8 +277,9 @@ impl Config {
             .map(|(i, s)| (SeqId(i as u32), s))
     }
 
-    /// The named sequence `name`.
+    /// The named sequence `name`, or the one a local entry or registry key names.
     pub fn sequence_named(&self, name: &str) -> Option<SeqId> {
+        let name = self.keys.artifact(name);
         self.sequence_names.get(name).copied()
     }
 
@@ -369,6 +382,7 @@ fn parse_templates(artifacts: &[&Element], ctx: &mut Ctx<'_>) {
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
+        ctx.scope = Some(name.clone());
         if endpoint_template::is_endpoint_template(el) {
             if let Some(t) = endpoint_template::parse(el, ctx) {
                 ctx.endpoint_templates.insert(name, Arc::new(t));
@@ -397,6 +411,7 @@ fn parse_artifacts(
             continue; // duplicate, already reported
         }
         ctx.artifact = name.clone();
+        ctx.scope = (kind != "endpoint").then(|| name.clone());
         match kind {
             "api" => {
                 if let Some(mut api) = api::parse(el, ctx) {
@@ -454,6 +469,31 @@ fn complete(
 }
 
 // === impl Ctx ===
+
+impl<'a> Ctx<'a> {
+    fn new(
+        diags: &'a mut Diagnostics,
+        names: &'a Names,
+        keys: &'a Keys,
+        dir: &'a Path,
+        steps: &'a mut dyn StepParser,
+    ) -> Ctx<'a> {
+        Ctx {
+            diags,
+            names,
+            keys,
+            sequences: (0..names.sequences.len()).map(|_| None).collect(),
+            endpoints: (0..names.endpoints.len()).map(|_| None).collect(),
+            templates: HashMap::new(),
+            artifact: String::new(),
+            scope: None,
+            dir,
+            steps: Some(steps),
+            builtins: Vec::new(),
+            endpoint_templates: HashMap::new(),
+        }
+    }
+}
 
 impl Ctx<'_> {
     /// Parses mediator element `el` with the parser handed to the load.
@@ -621,7 +661,7 @@ impl Ctx<'_> {
         let found = self
             .names
             .sequences
-            .get(key)
+            .get(self.keys.artifact(key))
             .copied()
             .or_else(|| self.builtin_sequence(key, loc));
         if found.is_none() {
@@ -654,9 +694,11 @@ impl Ctx<'_> {
     /// Resolves a template `target`, reporting a dangling one (or one that failed to parse,
     /// which was reported already).
     pub(crate) fn template_ref(&mut self, name: &str, loc: &Loc) -> Option<Arc<TemplateConfig>> {
-        let found = self.templates.get(name).cloned();
+        let found = self.templates.get(self.keys.artifact(name)).cloned();
         if found.is_none() {
-            let other = self.endpoint_templates.contains_key(name);
+            let other = self
+                .endpoint_templates
+                .contains_key(self.keys.artifact(name));
             self.missing_template(name, loc, other, ("an endpoint", "a sequence", ""));
         }
         found
@@ -669,9 +711,12 @@ impl Ctx<'_> {
         name: &str,
         loc: &Loc,
     ) -> Option<Arc<endpoint_template::EndpointTemplate>> {
-        let found = self.endpoint_templates.get(name).cloned();
+        let found = self
+            .endpoint_templates
+            .get(self.keys.artifact(name))
+            .cloned();
         if found.is_none() {
-            let other = self.templates.contains_key(name);
+            let other = self.templates.contains_key(self.keys.artifact(name));
             self.missing_template(name, loc, other, ("a sequence", "an endpoint", "endpoint "));
         }
         found
@@ -691,7 +736,7 @@ impl Ctx<'_> {
                 loc,
                 format!("template `{name}` is {is} template, not {wanted} template"),
             );
-        } else if !self.names.templates.contains_key(name) {
+        } else if !self.names.templates.contains_key(self.keys.artifact(name)) {
             self.diags
                 .error(loc, format!("{prefix}template `{name}` is not defined"));
         }
@@ -699,7 +744,7 @@ impl Ctx<'_> {
 
     /// Resolves an endpoint `key`, reporting a dangling one.
     pub(crate) fn endpoint_ref(&mut self, key: &str, loc: &Loc) -> Option<EndpointId> {
-        let found = self.names.endpoints.get(key).copied();
+        let found = self.names.endpoints.get(self.keys.artifact(key)).copied();
         if found.is_none() {
             self.diags
                 .error(loc, format!("endpoint `{key}` is not defined"));
@@ -717,6 +762,15 @@ impl Ctx<'_> {
     pub(crate) fn add_endpoint(&mut self, ep: EndpointConfig) -> EndpointId {
         self.endpoints.push(Some(ep));
         EndpointId(self.endpoints.len() as u32 - 1)
+    }
+
+    /// The name of an inline endpoint written `name`: local to its artifact (and
+    /// resource), so that two artifacts may use the same one.
+    pub(crate) fn local_endpoint_name(&self, name: &str) -> String {
+        match &self.scope {
+            Some(scope) => format!("{scope}/{name}"),
+            None => name.to_owned(),
+        }
     }
 
     /// A name for an inline part of the current artifact, unique by position.

@@ -231,8 +231,8 @@ impl Failure {
 // === impl Mediation ===
 
 impl Mediation {
-    /// Loads and validates every `*.xml` file under `dir`, recursively, handing the
-    /// mediators' parser to the configuration load (what `axon check` runs).
+    /// Loads and validates the project at `dir` (a folder, an MI project, a `.car`, ...),
+    /// handing the mediators' parser to the configuration load (what `axon check` runs).
     ///
     /// # Errors
     /// Every problem found, each with its file, line and column.

@@ -454,7 +454,11 @@ fn parse_flows(el: &Element, name: &str, ok: &mut bool, ctx: &mut Ctx<'_>) -> [O
             continue;
         }
         let label = format!("{}[{}].{}", ctx.artifact, name, names[i]);
-        match sequence::parse_inline(child, label, ctx) {
+        let scope = format!("{}/{}", ctx.artifact, name.trim_start_matches('/'));
+        let outer = ctx.scope.replace(scope);
+        let parsed = sequence::parse_inline(child, label, ctx);
+        ctx.scope = outer;
+        match parsed {
             Some(id) => flows[i] = Some(id),
             None => *ok = false,
         }

@@ -193,7 +193,7 @@ pub(crate) fn parse_inline(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointId
         .map(str::trim)
         .filter(|n| !n.is_empty())
     {
-        Some(n) => n.to_owned(),
+        Some(n) => ctx.local_endpoint_name(n),
         None => ctx.inline_name("endpoint", &el.loc),
     };
     let ep = parse_body(el, name, false, ctx)?;

@@ -1,8 +1,6 @@
-//! Reads the mediation folder: every `*.xml` file, recursively, in a stable order.
+//! Parses a project's artifact files and picks out their artifacts.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
+use super::project::RawFile;
 use crate::base::diag::{Diagnostics, Loc};
 use crate::base::xml::{self, Element};
 
@@ -12,71 +10,27 @@ pub(crate) struct SourceFile {
     pub(crate) root: Element,
 }
 
-/// Reads and parses every `*.xml` file under `dir`. Unreadable or malformed files are
-/// reported and skipped, so the other files are still checked.
-pub(crate) fn read_tree(dir: &Path, diags: &mut Diagnostics) -> Vec<SourceFile> {
-    let mut paths = Vec::new();
-    if !dir.is_dir() {
-        diags.error(
-            &Loc::file_start(Arc::from(dir.display().to_string())),
-            "mediation folder does not exist or is not a directory",
-        );
-        return Vec::new();
-    }
-    collect(dir, &mut paths, diags);
-    paths.sort();
-    let mut files = Vec::new();
-    for path in paths {
-        let shown: Arc<str> = Arc::from(path.display().to_string());
-        let text = match std::fs::read(&path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(_) => {
-                    diags.error(&Loc::file_start(shown), "file is not valid UTF-8");
-                    continue;
-                }
-            },
-            Err(error) => {
-                diags.error(
-                    &Loc::file_start(shown),
-                    format!("cannot read file: {error}"),
-                );
-                continue;
-            }
-        };
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        match xml::parse(shown, text) {
-            Ok(root) => files.push(SourceFile { root }),
-            Err(diag) => diags.error(&diag.loc, diag.message),
-        }
-    }
-    files
+/// Parses every artifact file of a project. Malformed files are reported and skipped, so
+/// the other files are still checked.
+pub(crate) fn parse_files(raw: &[RawFile], diags: &mut Diagnostics) -> Vec<SourceFile> {
+    raw.iter().filter_map(|f| parse_one(f, diags)).collect()
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Diagnostics) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) => {
-            diags.error(
-                &Loc::file_start(Arc::from(dir.display().to_string())),
-                format!("cannot read folder: {error}"),
-            );
-            return;
-        }
+/// Parses one file, reporting text that is not UTF-8 or not well-formed XML.
+pub(crate) fn parse_one(raw: &RawFile, diags: &mut Diagnostics) -> Option<SourceFile> {
+    let Ok(text) = std::str::from_utf8(&raw.bytes) else {
+        diags.error(
+            &Loc::file_start(raw.shown.clone()),
+            "file is not valid UTF-8",
+        );
+        return None;
     };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            collect(&path, out, diags);
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext.eq_ignore_ascii_case("xml"))
-        {
-            out.push(path);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match xml::parse(raw.shown.clone(), text) {
+        Ok(root) => Some(SourceFile { root }),
+        Err(diag) => {
+            diags.error(&diag.loc, diag.message);
+            None
         }
     }
 }
@@ -125,9 +79,16 @@ fn classify<'f>(el: &'f Element, diags: &mut Diagnostics, out: &mut Vec<&'f Elem
     }
     let kind = el.local_name();
     match kind {
-        "api" | "sequence" | "endpoint" | "proxy" | "template" => out.push(el),
+        "api" | "sequence" | "endpoint" | "proxy" | "template" | "localEntry" => out.push(el),
+        "registry" => diags.warning(
+            &el.loc,
+            "<registry> has no effect: Axon reads `gov:` and `conf:` keys from the project's registry folders",
+        ),
         _ => match super::unsupported_artifact(kind) {
-            Some(what) => diags.unsupported(&el.loc, what),
+            Some(what) => diags.warning(
+                &el.loc,
+                format!("{what} is not supported by Axon; this artifact is not loaded"),
+            ),
             None => diags.error(&el.loc, format!("unknown artifact <{kind}>")),
         },
     }

@@ -291,7 +291,6 @@ fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4>
 fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
     ctx.check_attrs(el, &["uri", "key", "endpoint", "preservePolicy"]);
     for (attr, what) in [
-        ("key", "a published WSDL from a registry key (`key`)"),
         (
             "endpoint",
             "a published WSDL fetched from an endpoint (`endpoint`)",

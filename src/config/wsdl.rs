@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Resource;
 use super::endpoint::{AddressSpec, EndpointFormat, WsdlSpec};
 use super::{Ctx, Loc};
 use crate::base::xml::{self, Element};
@@ -70,7 +71,7 @@ pub(crate) fn document(el: &Element, ctx: &mut Ctx<'_>) -> Option<WsdlDocument> 
     let inline = el
         .elements()
         .find(|c| c.local_name() == "definitions" || c.local_name() == "description");
-    match (el.attr("uri"), inline) {
+    match (el.attr("uri").or_else(|| el.attr("key")), inline) {
         (Some(a), None) => load(a.value.trim(), &a.loc, ctx),
         (None, Some(def)) => inline_document(def, ctx),
         (Some(_), Some(_)) => {
@@ -92,6 +93,36 @@ pub(crate) fn document(el: &Element, ctx: &mut Ctx<'_>) -> Option<WsdlDocument> 
     }
 }
 
+/// The WSDL at a local entry or registry key, when `uri` is one: `Some(None)` when the key
+/// holds something that is not a WSDL (reported).
+fn keyed(uri: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<Option<WsdlDocument>> {
+    let keys = ctx.keys;
+    let found = match keys.resource(uri) {
+        Some(Resource::Xml(root)) => {
+            let doc = WsdlDocument {
+                root: root.clone(),
+                source: uri.to_owned(),
+            };
+            check_version(&doc, loc, ctx).then_some(doc)
+        }
+        Some(Resource::Src(src)) if keys.resource(src).is_none() => load(src, loc, ctx),
+        Some(Resource::Src(src)) => {
+            ctx.error(loc, format!("key `{uri}` points at another key, `{src}`"));
+            None
+        }
+        Some(Resource::Text) => {
+            ctx.error(loc, format!("key `{uri}` holds text, not a WSDL document"));
+            None
+        }
+        None if uri.starts_with("gov:") || uri.starts_with("conf:") => {
+            ctx.error(loc, format!("registry resource `{uri}` does not exist"));
+            None
+        }
+        None => return None,
+    };
+    Some(found)
+}
+
 /// Takes an inline `<wsdl:definitions>` as a document.
 pub(crate) fn inline_document(def: &Element, ctx: &mut Ctx<'_>) -> Option<WsdlDocument> {
     let doc = WsdlDocument {
@@ -104,6 +135,9 @@ pub(crate) fn inline_document(def: &Element, ctx: &mut Ctx<'_>) -> Option<WsdlDo
 /// Loads the WSDL at `uri`: `http(s)://` is fetched now; `file:` and plain paths are read
 /// relative to the mediation folder.
 pub(crate) fn load(uri: &str, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<WsdlDocument> {
+    if let Some(found) = keyed(uri, loc, ctx) {
+        return found;
+    }
     let (text, shown) = if uri.starts_with("http://") || uri.starts_with("https://") {
         match fetch(uri) {
             Ok(text) => (text, uri.to_owned()),

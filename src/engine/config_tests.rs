@@ -145,17 +145,11 @@ fn reference_cycles_are_errors() {
 #[test]
 fn synapse_features_not_implemented_are_reported_as_not_supported() {
     let err = load(&[
-        ("p.xml", r#"<localEntry key="p"/>"#),
         ("a.xml", r#"<api name="a" context="/a"><resource><inSequence><xslt key="t"/></inSequence></resource></api>"#),
         ("e.xml", r#"<endpoint name="e"><class name="x"/></endpoint>"#),
     ])
     .unwrap_err();
     let m = messages(&err);
-    assert!(
-        m.iter().any(|x| x
-            == "local entries (`<localEntry>`) is not supported by Axon (see docs/migrating.md)"),
-        "{m:?}"
-    );
     assert!(
         m.iter()
             .any(|x| x == "the `xslt` mediator is not supported by Axon (see docs/migrating.md)"),

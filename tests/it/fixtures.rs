@@ -221,16 +221,24 @@ async fn run_case(case: &Path) -> Result<(), String> {
     };
 
     let mut files: Vec<(String, String)> = Vec::new();
-    collect(&case.join("mediation"), &case.join("mediation"), &mut files)?;
-    if files.is_empty() {
+    if case.join("mediation").is_dir() {
+        collect(&case.join("mediation"), &case.join("mediation"), &mut files)?;
+    }
+    let car = read_car(case, &fill)?;
+    if files.is_empty() && car.is_none() {
         return Err("mediation/ holds no files".into());
     }
-    let files: Vec<(String, String)> = files.into_iter().map(|(p, t)| (p, fill(&t))).collect();
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, t)| (p.as_str(), t.as_str()))
-        .collect();
-    let axon = TestAxon::start(&refs).await;
+    let dir = tempfile::tempdir().map_err(|error| error.to_string())?;
+    for (rel, text) in &files {
+        crate::support::write(dir.path(), rel, &fill(text));
+    }
+    if let Some(bytes) = car {
+        let path = dir.path().join("carbonapps/app.car");
+        std::fs::create_dir_all(dir.path().join("carbonapps"))
+            .map_err(|error| error.to_string())?;
+        std::fs::write(path, bytes).map_err(|error| error.to_string())?;
+    }
+    let axon = TestAxon::start_dir(dir).await;
 
     let request = parse_http(&fill(
         &read(case, "request.http").ok_or("request.http is missing")?,
@@ -332,6 +340,28 @@ async fn run_case(case: &Path) -> Result<(), String> {
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// A case's `car/` folder (its files with the placeholders filled) as a `.car` archive,
+/// which the runner puts in the mediation folder's `carbonapps/`, as MI deploys it.
+fn read_car(case: &Path, fill: &dyn Fn(&str) -> String) -> Result<Option<Vec<u8>>, String> {
+    let root = case.join("car");
+    if !root.is_dir() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files)?;
+    files.sort();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for (rel, text) in files {
+        zip.start_file(rel, options)
+            .map_err(|error| error.to_string())?;
+        zip.write_all(fill(&text).as_bytes())
+            .map_err(|error| error.to_string())?;
+    }
+    let done = zip.finish().map_err(|error| error.to_string())?;
+    Ok(Some(done.into_inner()))
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {

@@ -9,6 +9,7 @@ mod admin;
 mod backend_faults;
 mod check;
 mod client_abuse;
+mod compat;
 mod expressions;
 mod fault_matrix;
 mod fixtures;

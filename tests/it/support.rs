@@ -68,11 +68,25 @@ impl TestAxon {
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
         workers: usize,
     ) -> TestAxon {
-        axon::base::tls::install_crypto_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
+        Self::start_in(dir, limits, grpc_tls, workers).await
+    }
+
+    /// Starts Axon on a mediation folder the caller filled (binary files, such as a `.car`).
+    pub async fn start_dir(dir: tempfile::TempDir) -> TestAxon {
+        Self::start_in(dir, Limits::default(), None, 2).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        limits: Limits,
+        grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        workers: usize,
+    ) -> TestAxon {
+        axon::base::tls::install_crypto_provider();
         let config = match Mediation::load(dir.path()) {
             Ok(c) => c,
             Err(diags) => panic!("test configuration is invalid:\n{diags}"),
