@@ -23,6 +23,7 @@ use sxd_xpath::{Context, Factory, Value as XValue, XPath};
 use super::error::{CompileError, XPathError};
 use super::lexer::{self, Kind, Token};
 use super::synapse::{self, Source};
+use super::xpath2;
 use crate::message::MessageContext;
 use crate::message::xml::XmlDoc;
 
@@ -97,7 +98,13 @@ pub(crate) fn compile(
             }
             Kind::Function { prefix, local } => {
                 let arity = arity(&tokens, i);
-                check_function(prefix.as_deref(), local, arity)?;
+                check_function(prefix.as_deref(), local, arity, namespaces)?;
+                check_literal_regex(&tokens, i, local)?;
+                if let Some(p) = prefix {
+                    // `fn:name`: sxd-xpath knows the functions by their local names.
+                    out.push_str(&trimmed[copied..token.start]);
+                    copied = token.start + p.len() + 1;
+                }
                 if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local.as_str()) {
                     needs_payload = true;
                 }
@@ -249,20 +256,35 @@ fn arity(tokens: &[Token], at: usize) -> usize {
     if empty { 0 } else { commas + 1 }
 }
 
-fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(), CompileError> {
-    if let Some(p) = prefix {
-        return Err(CompileError::ForeignFunction {
-            prefix: p.to_owned(),
-            local: local.to_owned(),
-        });
-    }
-    let known = synapse::CORE
-        .iter()
-        .chain(synapse::EXTENSIONS)
-        .find(|(name, _, _)| *name == local);
-    let Some((_, min, max)) = known else {
-        return Err(CompileError::UnknownFunction(local.to_owned()));
+fn check_function(
+    prefix: Option<&str>,
+    local: &str,
+    arity: usize,
+    namespaces: &[(String, String)],
+) -> Result<(), CompileError> {
+    let core = synapse::CORE.iter().chain(xpath2::FUNCTIONS);
+    let known = match prefix {
+        Some(p) => {
+            let uri = namespaces.iter().find(|(q, _)| q == p).map(|(_, u)| u.as_str());
+            // `fn` is predeclared in XPath 2.0; MI's configurations usually declare it too.
+            if uri.unwrap_or(if p == "fn" { xpath2::FN_NAMESPACE } else { "" })
+                != xpath2::FN_NAMESPACE
+            {
+                return Err(CompileError::ForeignFunction {
+                    prefix: p.to_owned(),
+                    local: local.to_owned(),
+                });
+            }
+            let mut core = core;
+            core.find(|(name, _, _)| *name == local)
+                .ok_or_else(|| CompileError::UnsupportedXPath2(local.to_owned()))?
+        }
+        None => core
+            .chain(synapse::EXTENSIONS)
+            .find(|(name, _, _)| *name == local)
+            .ok_or_else(|| CompileError::UnknownFunction(local.to_owned()))?,
     };
+    let (_, min, max) = known;
     if arity < *min || arity > *max {
         let expected = if min == max {
             format!("{min}")
@@ -278,6 +300,62 @@ fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Compiles at load the pattern of a `matches()` or `replace()` written as a literal (with
+/// literal or absent flags), so a bad one is a load error.
+fn check_literal_regex(tokens: &[Token], at: usize, local: &str) -> Result<(), CompileError> {
+    let flags_at = match local {
+        "matches" => 2,
+        "replace" => 3,
+        _ => return Ok(()),
+    };
+    let (Some(Some(pattern)), Some(flags)) = (
+        literal_arg(tokens, at, 1),
+        literal_arg(tokens, at, flags_at),
+    ) else {
+        return Ok(());
+    };
+    match xpath2::compile_regex(pattern, flags.unwrap_or("")) {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(CompileError::Regex {
+            function: local.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// Argument `n` of the call whose name is `tokens[at]`: `Some(Some(text))` when it is one
+/// literal, `Some(None)` when the call has fewer arguments, `None` when it is computed.
+fn literal_arg(tokens: &[Token], at: usize, n: usize) -> Option<Option<&str>> {
+    let mut depth = 0usize;
+    let mut index = 0usize;
+    let mut found: Vec<&Kind> = Vec::new();
+    for t in &tokens[at + 1..] {
+        match t.kind {
+            Kind::LParen | Kind::LBracket => depth += 1,
+            Kind::RParen | Kind::RBracket => depth = depth.saturating_sub(1),
+            Kind::Comma if depth == 1 => {
+                index += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            break;
+        }
+        if index == n && !(depth == 1 && t.kind == Kind::LParen && found.is_empty() && n == 0)
+        {
+            found.push(&t.kind);
+        }
+    }
+    if index < n {
+        return Some(None);
+    }
+    match found.as_slice() {
+        [Kind::Literal(text)] => Some(Some(text.as_str())),
+        _ => None,
+    }
 }
 
 /// The variable that holds `src`, added to `reads` when new.
@@ -398,6 +476,7 @@ impl XPathExpr {
         context.set_function("base64Encode", synapse::BASE64_ENCODE);
         context.set_function("base64Decode", synapse::BASE64_DECODE);
         context.set_function("url-encode", synapse::URL_ENCODE);
+        xpath2::register(&mut context);
         Ok(Compiled { xpath, context })
     }
 }
@@ -437,8 +516,9 @@ mod tests {
     fn load_errors_are_specific() {
         let err = |src: &str| compile(src, &ns()).unwrap_err().to_string();
         assert!(err("//x:order").contains("prefix `x` is not declared"));
-        assert!(err("fn:upper-case('a')").contains("not available"));
-        assert!(err("upper-case('a')").contains("unknown function"));
+        assert!(err("xs:string('a')").contains("not available"));
+        assert!(err("fn:tokenize('a', ',')").contains("not supported by Axon"));
+        assert!(err("upper-kase('a')").contains("unknown function"));
         assert!(err("concat('a')").contains("at least 2"));
         assert!(err("$nope").contains("unknown variable"));
         assert!(err("$zz:a").contains("unknown variable"));
