@@ -49,7 +49,7 @@ async fn run_corpus(dir: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let only = std::env::var("AXON_FIXTURE").ok();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("{dir} exists: {e}"))
+        .unwrap_or_else(|it| panic!("{dir} exists: {it}"))
         .filter_map(|it| it.ok().map(|it| it.path()))
         .filter(|p| p.is_dir())
         .filter(|p| {
@@ -60,11 +60,7 @@ async fn run_corpus(dir: &str) {
         })
         .collect();
     cases.sort();
-    assert!(
-        !cases.is_empty(),
-        "no cases found in {}",
-        root.display()
-    );
+    assert!(!cases.is_empty(), "no cases found in {}", root.display());
     capture_logs();
     let mut failures = Vec::new();
     for case in &cases {
