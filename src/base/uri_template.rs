@@ -258,9 +258,7 @@ fn push_wildcard(pattern: &mut String, literal: &str, after_expr: bool) {
 }
 
 fn has_repeats(vars: &[String]) -> bool {
-    vars.iter()
-        .enumerate()
-        .any(|(i, v)| vars[..i].contains(v))
+    vars.iter().enumerate().any(|(i, v)| vars[..i].contains(v))
 }
 
 /// Drops trailing slashes from a path, keeping a lone `/`.
@@ -529,7 +527,12 @@ mod tests {
 
     #[test]
     fn query_template_values_may_be_empty() {
-        let v = vars("/quote?symbol={symbol}&x={x}", "/quote", Some("symbol=IBM&x=")).unwrap();
+        let v = vars(
+            "/quote?symbol={symbol}&x={x}",
+            "/quote",
+            Some("symbol=IBM&x="),
+        )
+        .unwrap();
         assert_eq!(
             v,
             vec![("symbol".into(), "IBM".into()), ("x".into(), String::new())]

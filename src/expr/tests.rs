@@ -250,12 +250,24 @@ fn xpath2_functions_with_and_without_the_fn_prefix() {
             .into_string()
             .unwrap_or_default()
     };
-    assert_eq!(t("fn:concat('a', get-property('uri.var.id'))", &mut m), "a42");
+    assert_eq!(
+        t("fn:concat('a', get-property('uri.var.id'))", &mut m),
+        "a42"
+    );
     assert_eq!(t("fn:upper-case(//o:Customer)", &mut m), "ACME");
     assert_eq!(t("lower-case('IBM')", &mut m), "ibm");
-    assert_eq!(t("fn:string-join(//o:Item, '|')", &mut m), "Gadget|Gizmo & co");
+    assert_eq!(
+        t("fn:string-join(//o:Item, '|')", &mut m),
+        "Gadget|Gizmo & co"
+    );
     assert_eq!(t("fn:matches(//o:Customer, '^ac', 'i')", &mut m), "true");
-    assert_eq!(t("fn:replace('2024-03-05', '(\\d+)-(\\d+)-(\\d+)', '$3/$2/$1')", &mut m), "05/03/2024");
+    assert_eq!(
+        t(
+            "fn:replace('2024-03-05', '(\\d+)-(\\d+)-(\\d+)', '$3/$2/$1')",
+            &mut m
+        ),
+        "05/03/2024"
+    );
     assert_eq!(t("fn:ends-with('order.xml', '.xml')", &mut m), "true");
     assert_eq!(t("fn:max(//o:Item/@qty)", &mut m), "5");
     assert_eq!(t("fn:min(//o:Item/@qty)", &mut m), "2");
@@ -265,7 +277,10 @@ fn xpath2_functions_with_and_without_the_fn_prefix() {
     assert_eq!(t("fn:empty(//o:Nothing)", &mut m), "true");
     assert_eq!(t("fn:max(//o:Nothing)", &mut m), "");
     assert_eq!(
-        t("fn:format-dateTime('2024-03-05T14:07:09Z', '[Y0001]/[M01]/[D01] [H01]:[m01]')", &mut m),
+        t(
+            "fn:format-dateTime('2024-03-05T14:07:09Z', '[Y0001]/[M01]/[D01] [H01]:[m01]')",
+            &mut m
+        ),
         "2024/03/05 14:07"
     );
     let now = t("fn:current-dateTime()", &mut m);
@@ -283,5 +298,10 @@ fn xpath2_errors_are_load_errors_naming_the_function() {
     assert!(err("fn:upper-case('a', 'b')").contains("takes 1 argument"));
     let mut other = ns();
     other.push(("fn".into(), "urn:not-functions".into()));
-    assert!(Expression::compile("fn:upper-case('a')", &other).unwrap_err().to_string().contains("not available"));
+    assert!(
+        Expression::compile("fn:upper-case('a')", &other)
+            .unwrap_err()
+            .to_string()
+            .contains("not available")
+    );
 }

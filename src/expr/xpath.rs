@@ -265,7 +265,10 @@ fn check_function(
     let core = synapse::CORE.iter().chain(xpath2::FUNCTIONS);
     let known = match prefix {
         Some(p) => {
-            let uri = namespaces.iter().find(|(q, _)| q == p).map(|(_, u)| u.as_str());
+            let uri = namespaces
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, u)| u.as_str());
             // `fn` is predeclared in XPath 2.0; MI's configurations usually declare it too.
             if uri.unwrap_or(if p == "fn" { xpath2::FN_NAMESPACE } else { "" })
                 != xpath2::FN_NAMESPACE
@@ -344,8 +347,7 @@ fn literal_arg(tokens: &[Token], at: usize, n: usize) -> Option<Option<&str>> {
         if depth == 0 {
             break;
         }
-        if index == n && !(depth == 1 && t.kind == Kind::LParen && found.is_empty() && n == 0)
-        {
+        if index == n && !(depth == 1 && t.kind == Kind::LParen && found.is_empty() && n == 0) {
             found.push(&t.kind);
         }
     }

@@ -93,7 +93,9 @@ pub(crate) fn register(context: &mut Context<'_>) {
 }
 
 fn first<'d>(args: Vec<XValue<'d>>) -> Result<XValue<'d>, function::Error> {
-    args.into_iter().next().ok_or(function::Error::ArgumentMissing)
+    args.into_iter()
+        .next()
+        .ok_or(function::Error::ArgumentMissing)
 }
 
 fn text1(args: Vec<XValue<'_>>, f: fn(&str) -> String) -> FnResult<'_> {
@@ -188,7 +190,7 @@ pub(crate) fn compile_regex(pattern: &str, flags: &str) -> Result<Regex, String>
         .ignore_whitespace(flags.contains('x'))
         .size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|it| it.to_string())
 }
 
 /// An XPath replacement string (`$1`, `\$`, `\\`) in the `regex` crate's form.
@@ -256,7 +258,9 @@ impl Function for RegexFunction {
             regex.replace_all(&input, regex::NoExpand(&with))
         } else {
             let with = replacement(&with).map_err(function::Error::Other)?;
-            return Ok(XValue::String(regex.replace_all(&input, with.as_str()).into_owned()));
+            return Ok(XValue::String(
+                regex.replace_all(&input, with.as_str()).into_owned(),
+            ));
         };
         Ok(XValue::String(result.into_owned()))
     }
@@ -337,7 +341,9 @@ fn parse_offset(zone: &str) -> Option<Option<i32>> {
         _ => {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let (h, m) = zone.get(1..)?.split_once(':')?;
-            Some(Some(sign * (h.parse::<i32>().ok()? * 60 + m.parse::<i32>().ok()?)))
+            Some(Some(
+                sign * (h.parse::<i32>().ok()? * 60 + m.parse::<i32>().ok()?),
+            ))
         }
     }
 }
@@ -350,7 +356,9 @@ fn format_date_time<'d>(_: &Eval<'_, 'd>, args: Vec<XValue<'d>>) -> FnResult<'d>
         return Ok(XValue::Nodeset(Nodeset::new()));
     }
     let when = parse_date_time(&value).ok_or_else(|| {
-        function::Error::Other(format!("format-dateTime(): `{value}` is not an xs:dateTime"))
+        function::Error::Other(format!(
+            "format-dateTime(): `{value}` is not an xs:dateTime"
+        ))
     })?;
     format_picture(&when, &picture)
         .map(XValue::String)
@@ -370,7 +378,10 @@ pub(crate) fn format_picture(when: &DateTime, picture: &str) -> Result<String, S
             let end = rest
                 .find(']')
                 .ok_or_else(|| "format-dateTime(): a `[` is not closed".to_owned())?;
-            let spec: String = rest[1..end].chars().filter(|c| !c.is_whitespace()).collect();
+            let spec: String = rest[1..end]
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             out.push_str(&component(when, &spec)?);
             rest = &rest[end + 1..];
         } else {
@@ -427,12 +438,20 @@ fn component(when: &DateTime, spec: &str) -> Result<String, String> {
         'f' => fraction(when.millis, modifier),
         'P' => (if when.hour < 12 { "am" } else { "pm" }).to_owned(),
         'Z' | 'z' => zone(when.offset, letter == 'z'),
-        other => return Err(format!("format-dateTime(): component `[{other}]` is not supported")),
+        other => {
+            return Err(format!(
+                "format-dateTime(): component `[{other}]` is not supported"
+            ));
+        }
     })
 }
 
 fn present_number(n: i64, modifier: &str, default: &str) -> String {
-    let modifier = if modifier.is_empty() { default } else { modifier };
+    let modifier = if modifier.is_empty() {
+        default
+    } else {
+        modifier
+    };
     let width = modifier.chars().filter(char::is_ascii_digit).count().max(1);
     format!("{n:0width$}")
 }
@@ -455,7 +474,11 @@ fn present_name(name: &str, modifier: &str) -> String {
 }
 
 fn fraction(millis: u32, modifier: &str) -> String {
-    let width = modifier.chars().filter(char::is_ascii_digit).count().clamp(1, 3);
+    let width = modifier
+        .chars()
+        .filter(char::is_ascii_digit)
+        .count()
+        .clamp(1, 3);
     format!("{millis:03}")[..width].to_owned()
 }
 
@@ -515,7 +538,10 @@ mod tests {
         assert_eq!(f("[[[Y01]]]"), "[24]");
         assert!(format_picture(&when, "[Q]").is_err());
         let date = parse_date_time("1999-12-31").unwrap();
-        assert_eq!(format_picture(&date, "[D01]/[M01]/[Y0001]").unwrap(), "31/12/1999");
+        assert_eq!(
+            format_picture(&date, "[D01]/[M01]/[Y0001]").unwrap(),
+            "31/12/1999"
+        );
         assert!(parse_date_time("yesterday").is_none());
         assert!(parse_date_time("2024-13-01T00:00:00").is_none());
     }

@@ -271,7 +271,7 @@ impl Mediator for Header {
             (Target::Wsa(field), v) => msg
                 .wsa
                 .set(*field, v)
-                .map_err(|e| MediationError::Failed(e.to_string()))?,
+                .map_err(|it| MediationError::Failed(it.to_string()))?,
             (Target::Soap { ns, local, prefix }, value) => {
                 match msg.load_xml() {
                     Ok(()) => {}
