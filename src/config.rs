@@ -46,8 +46,8 @@ pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
-    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
-    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
+    AddressSpec, AddressingVersion, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty,
+    HttpSpec, LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
 pub use group::{
     Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,

@@ -19,6 +19,7 @@
 
 pub mod actor;
 pub mod address;
+mod addressing;
 mod failover;
 pub(crate) mod format;
 pub mod group;

@@ -211,6 +211,7 @@ pub(crate) async fn send(
     apply_properties(leaf, msg);
     let prepared = super::format::prepare(leaf, msg, limits).await?;
     let (url, uri) = target(leaf, msg, &prepared)?;
+    super::addressing::apply(leaf, msg, &url, limits).await?;
     let method = prepared
         .method
         .clone()
