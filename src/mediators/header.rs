@@ -18,7 +18,7 @@ use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Attr, Ctx, Element};
 use crate::expr::Expression;
-use crate::message::addressing::Field;
+use crate::message::addressing::{Field, MAX_VALUE};
 use crate::message::payload::PayloadError;
 use crate::message::xml::Envelope;
 use crate::message::{MessageContext, Scope, Value};
@@ -259,6 +259,12 @@ impl Mediator for Header {
                 msg.set_header(name.clone(), hv);
             }
             (Target::Transport(name), None) => msg.remove_property(Scope::Transport, name.as_str()),
+            (Target::To, Some(v)) if v.len() > MAX_VALUE => {
+                return Err(MediationError::Failed(format!(
+                    "the WS-Addressing `To` value is {} bytes, more than {MAX_VALUE}",
+                    v.len()
+                )));
+            }
             (Target::To, v) => msg.to = v,
             (Target::Action, Some(v)) => {
                 msg.set_property(
