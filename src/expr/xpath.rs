@@ -75,80 +75,24 @@ pub(crate) fn compile(
         return Err(CompileError::SynapseExpression);
     }
     let tokens = lexer::tokenize(trimmed)?;
-    let mut out = String::with_capacity(trimmed.len() + 16);
-    let mut reads: Vec<(String, Source)> = Vec::new();
-    let mut needs_payload = false;
-    let mut copied = 0;
+    let mut rewrite = Rewrite {
+        src: trimmed,
+        out: String::with_capacity(trimmed.len() + 16),
+        copied: 0,
+        reads: Vec::new(),
+        needs_payload: false,
+    };
     let mut i = 0;
     while i < tokens.len() {
-        let token = &tokens[i];
-        match &token.kind {
-            Kind::Function {
-                prefix: None,
-                local,
-            } if local == "get-property" => {
-                let (args, end) = literal_args(trimmed, &tokens, i)?;
-                let src = synapse::get_property(&args)?;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push('$');
-                out.push_str(&variable_for(&mut reads, src));
-                copied = tokens[end].end;
-                i = end + 1;
-                continue;
-            }
-            Kind::Function { prefix, local } => {
-                let arity = arity(&tokens, i);
-                check_function(prefix.as_deref(), local, arity, namespaces)?;
-                check_literal_regex(&tokens, i, local)?;
-                if let Some(p) = prefix {
-                    // `fn:name`: sxd-xpath knows the functions by their local names.
-                    out.push_str(&trimmed[copied..token.start]);
-                    copied = token.start + p.len() + 1;
-                }
-                if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local.as_str()) {
-                    needs_payload = true;
-                }
-            }
-            Kind::Variable {
-                prefix: None,
-                local,
-            } => {
-                let path = match local.as_str() {
-                    "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
-                    "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
-                    other => return Err(CompileError::UnknownVariable(other.to_owned())),
-                };
-                needs_payload = true;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push_str(path);
-                copied = token.end;
-            }
-            Kind::Variable {
-                prefix: Some(prefix),
-                local,
-            } => {
-                let src = synapse::variable(prefix, local)?;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push('$');
-                out.push_str(&variable_for(&mut reads, src));
-                copied = token.end;
-            }
-            Kind::NameTest { prefix, .. } => {
-                needs_payload = true;
-                if let Some(p) = prefix
-                    && !namespaces.iter().any(|(q, _)| q == p)
-                {
-                    return Err(CompileError::UndeclaredPrefix(p.clone()));
-                }
-            }
-            Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
-                needs_payload = true;
-            }
-            Kind::Operator(op) if op == "/" || op == "//" => needs_payload = true,
-            _ => {}
-        }
-        i += 1;
+        i = rewrite.token(&tokens, i, namespaces)?;
     }
+    let Rewrite {
+        mut out,
+        copied,
+        reads,
+        needs_payload,
+        ..
+    } = rewrite;
     out.push_str(&trimmed[copied..]);
     // Let sxd-xpath judge the syntax now, so errors are load errors.
     match Factory::new().build(&out) {
@@ -173,6 +117,109 @@ pub(crate) fn compile(
         reads,
         needs_payload,
     })
+}
+
+/// The expression being checked and rewritten into what sxd-xpath compiles.
+struct Rewrite<'s> {
+    src: &'s str,
+    out: String,
+    /// How much of `src` is already in `out`.
+    copied: usize,
+    reads: Vec<(String, Source)>,
+    needs_payload: bool,
+}
+
+impl Rewrite<'_> {
+    /// Writes `with` in place of `src[start..end]`.
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        self.out.push_str(&self.src[self.copied..start]);
+        self.out.push_str(with);
+        self.copied = end;
+    }
+
+    /// Checks and rewrites `tokens[i]`; returns the index of the next token to look at.
+    fn token(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        namespaces: &[(String, String)],
+    ) -> Result<usize, CompileError> {
+        let token = &tokens[i];
+        match &token.kind {
+            Kind::Function {
+                prefix: None,
+                local,
+            } if local == "get-property" => {
+                let (args, end) = literal_args(self.src, tokens, i)?;
+                let name = variable_for(&mut self.reads, synapse::get_property(&args)?);
+                self.replace(token.start, tokens[end].end, &format!("${name}"));
+                return Ok(end + 1);
+            }
+            Kind::Function { prefix, local } => {
+                self.function(tokens, i, prefix.as_deref(), local, namespaces)?;
+            }
+            Kind::Variable { prefix, local } => self.variable(token, prefix.as_deref(), local)?,
+            Kind::NameTest { prefix, .. } => {
+                self.needs_payload = true;
+                if let Some(p) = prefix
+                    && !namespaces.iter().any(|(q, _)| q == p)
+                {
+                    return Err(CompileError::UndeclaredPrefix(p.clone()));
+                }
+            }
+            Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
+                self.needs_payload = true;
+            }
+            Kind::Operator(op) if op == "/" || op == "//" => self.needs_payload = true,
+            _ => {}
+        }
+        Ok(i + 1)
+    }
+
+    /// A function call at `tokens[i]`: known, with the right arity; `fn:` dropped.
+    fn function(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        prefix: Option<&str>,
+        local: &str,
+        namespaces: &[(String, String)],
+    ) -> Result<(), CompileError> {
+        let arity = arity(tokens, i);
+        check_function(prefix, local, arity, namespaces)?;
+        check_literal_regex(tokens, i, local)?;
+        if let Some(p) = prefix {
+            // `fn:name`: sxd-xpath knows the functions by their local names.
+            let start = tokens[i].start;
+            self.replace(start, start + p.len() + 1, "");
+        }
+        if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local) {
+            self.needs_payload = true;
+        }
+        Ok(())
+    }
+
+    /// `$body`, `$header` (paths into the envelope) or a Synapse `$prefix:name` (a read).
+    fn variable(
+        &mut self,
+        token: &Token,
+        prefix: Option<&str>,
+        local: &str,
+    ) -> Result<(), CompileError> {
+        let Some(prefix) = prefix else {
+            let path = match local {
+                "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
+                "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
+                other => return Err(CompileError::UnknownVariable(other.to_owned())),
+            };
+            self.needs_payload = true;
+            self.replace(token.start, token.end, path);
+            return Ok(());
+        };
+        let name = variable_for(&mut self.reads, synapse::variable(prefix, local)?);
+        self.replace(token.start, token.end, &format!("${name}"));
+        Ok(())
+    }
 }
 
 /// sxd-xpath reports errors as variant names; say them in words.
