@@ -42,12 +42,13 @@ use std::sync::Arc;
 pub use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
 pub use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
+pub(crate) use endpoint::AddressingVersion;
 #[cfg(feature = "fuzzing")]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;
 pub use endpoint::{
-    AddressSpec, AddressingVersion, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty,
-    HttpSpec, LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
+    AddressSpec, EndpointConfig, EndpointFormat, EndpointKind, EndpointProperty, HttpSpec,
+    LeafSpec, PropertyScope, ResponseAction, Target, TimeoutSpec, WsdlSpec,
 };
 pub use group::{
     Algorithm, FailoverPolicy, GroupChild, GroupSpec, RetryConfig, SessionKind, SessionSpec,

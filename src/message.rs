@@ -5,7 +5,7 @@
 //! record of every endpoint tried. It lives on the worker thread that accepted the request;
 //! its body stream is not `Send`, by design.
 
-pub mod addressing;
+pub(crate) mod addressing;
 pub(crate) mod body;
 pub mod content;
 pub(crate) mod convert;
@@ -117,7 +117,7 @@ pub struct MessageContext {
     /// The WS-Addressing `To` (the implicit destination of a bare `send`).
     pub to: Option<String>,
     /// The other WS-Addressing fields set by the `header` mediator.
-    pub wsa: addressing::Addressing,
+    pub(crate) wsa: addressing::Addressing,
     /// Every endpoint tried, in order.
     pub attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.

@@ -57,12 +57,12 @@ pub struct LeafSpec {
     /// `format`: how the outgoing message is converted; `None` leaves it as it is.
     pub format: Option<EndpointFormat>,
     /// `<enableAddressing>`: the WS-Addressing headers a SOAP request gets.
-    pub addressing: Option<AddressingVersion>,
+    pub(crate) addressing: Option<AddressingVersion>,
 }
 
 /// The WS-Addressing version of `<enableAddressing version>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressingVersion {
+pub(crate) enum AddressingVersion {
     /// `final` (the default): `http://www.w3.org/2005/08/addressing`.
     Final,
     /// `submission`: `http://schemas.xmlsoap.org/ws/2004/08/addressing`.

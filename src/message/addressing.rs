@@ -6,11 +6,11 @@
 //! each is bounded ([`MAX_VALUE`]): a longer one is refused, never stored.
 
 /// The longest value one field holds, in bytes.
-pub const MAX_VALUE: usize = 2048;
+pub(crate) const MAX_VALUE: usize = 2048;
 
 /// One WS-Addressing field, by its Synapse name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
+pub(crate) enum Field {
     /// `From`: the sender's endpoint reference (its address).
     From,
     /// `ReplyTo`: where replies go (its address).
@@ -25,7 +25,7 @@ pub enum Field {
 
 /// The fields set on one message (unset fields read as the empty string).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Addressing {
+pub(crate) struct Addressing {
     from: Option<String>,
     reply_to: Option<String>,
     fault_to: Option<String>,
@@ -36,16 +36,16 @@ pub struct Addressing {
 /// A value over [`MAX_VALUE`] bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the WS-Addressing `{field}` value is {len} bytes, more than {max}", max = MAX_VALUE)]
-pub struct TooLong {
+pub(crate) struct TooLong {
     /// The field's name.
-    pub field: &'static str,
+    pub(crate) field: &'static str,
     /// The value's length.
-    pub len: usize,
+    pub(crate) len: usize,
 }
 
 impl Field {
     /// The field for a Synapse header or property name, case-sensitive as in Synapse.
-    pub fn named(name: &str) -> Option<Field> {
+    pub(crate) fn named(name: &str) -> Option<Field> {
         Some(match name {
             "From" => Field::From,
             "ReplyTo" => Field::ReplyTo,
@@ -57,7 +57,7 @@ impl Field {
     }
 
     /// The Synapse name.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Field::From => "From",
             Field::ReplyTo => "ReplyTo",
@@ -80,7 +80,7 @@ impl Addressing {
     }
 
     /// The field's value, if set.
-    pub fn get(&self, field: Field) -> Option<&str> {
+    pub(crate) fn get(&self, field: Field) -> Option<&str> {
         let value = match field {
             Field::From => &self.from,
             Field::ReplyTo => &self.reply_to,
@@ -95,7 +95,7 @@ impl Addressing {
     ///
     /// # Errors
     /// A value longer than [`MAX_VALUE`] bytes (the field keeps its old value).
-    pub fn set(&mut self, field: Field, value: Option<String>) -> Result<(), TooLong> {
+    pub(crate) fn set(&mut self, field: Field, value: Option<String>) -> Result<(), TooLong> {
         if let Some(v) = &value
             && v.len() > MAX_VALUE
         {
