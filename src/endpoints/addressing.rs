@@ -7,7 +7,8 @@
 //! else the SOAP action), `wsa:ReplyTo` (the one set, else the anonymous address), and
 //! `wsa:From`, `wsa:FaultTo`, `wsa:RelatesTo` when set. A request that is not SOAP is sent
 //! as it is (WS-Addressing lives in the SOAP header). `separateListener` is accepted; the
-//! reply still comes back on the same connection.
+//! reply still comes back on the same connection, and its `wsa:RelatesTo` becomes the
+//! message's `RelatesTo`.
 
 use sxd_document::dom::{ChildOfElement, Element};
 
@@ -19,6 +20,7 @@ use crate::message::addressing::Field;
 use crate::message::convert::current_kind;
 use crate::message::payload::PayloadError;
 use crate::message::soap::{self, Malformed};
+use crate::message::xml::own_text;
 use crate::message::{Body, ContentKind, MessageContext};
 
 /// The final (2005/08) namespace.
@@ -145,5 +147,40 @@ impl Headers {
         el.set_preferred_prefix(Some("wsa"));
         el.register_prefix("wsa", self.ns);
         el
+    }
+}
+
+/// Reads `wsa:RelatesTo` from the SOAP response of a leaf with `<enableAddressing>` into
+/// the message's field, for `get-property('RelatesTo')`. A response too large to buffer,
+/// or not well-formed, is left as it is (the usual checks report it).
+pub(crate) async fn read_reply(leaf: &Leaf, msg: &mut MessageContext, limits: &Limits) {
+    // A streamed response's kind is only known as XML until its bytes are seen.
+    if leaf.spec.addressing.is_none() || msg.body.is_empty() || !current_kind(msg).is_xml() {
+        return;
+    }
+    if msg.body.buffer(limits.max_body).await.is_err()
+        || !matches!(current_kind(msg), ContentKind::Soap(_))
+        || msg.load_xml().is_err()
+    {
+        return;
+    }
+    let relates = msg
+        .xml_doc()
+        .and_then(|doc| doc.header())
+        .and_then(|header| {
+            header
+                .children()
+                .into_iter()
+                .filter_map(ChildOfElement::element)
+                .find(|it| {
+                    it.name().local_part() == "RelatesTo"
+                        && matches!(it.name().namespace_uri(), Some(FINAL | SUBMISSION))
+                })
+                .map(|it| own_text(it).trim().to_owned())
+        });
+    if let Some(value) = relates
+        && let Err(error) = msg.wsa.set(Field::RelatesTo, Some(value))
+    {
+        tracing::debug!(message_id = %msg.id, %error, "wsa:RelatesTo of the response not kept");
     }
 }

@@ -301,7 +301,9 @@ pub(crate) async fn send(
     msg.become_response(status, headers, body);
     super::format::check_response(leaf, msg, limits)
         .await
-        .map_err(|error| error.at(url))
+        .map_err(|error| error.at(url))?;
+    super::addressing::read_reply(leaf, msg, limits).await;
+    Ok(())
 }
 
 /// The backend URL for `msg`: the leaf's address with the postfix and the query its format
