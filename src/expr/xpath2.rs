@@ -307,7 +307,8 @@ fn now(with_time: bool) -> XValue<'static> {
 pub(crate) fn parse_date_time(text: &str) -> Option<DateTime> {
     let text = text.trim();
     let num = |s: Option<&str>| s.and_then(|s| s.parse::<u32>().ok());
-    let (date, rest) = text.split_at(text.len().min(10));
+    let cut = text.len().min(10);
+    let (date, rest) = (text.get(..cut)?, text.get(cut..)?);
     let mut d = date.splitn(3, '-');
     let year: i64 = d.next()?.parse().ok()?;
     let (month, day) = (num(d.next())?, num(d.next())?);
@@ -318,7 +319,7 @@ pub(crate) fn parse_date_time(text: &str) -> Option<DateTime> {
     let (clock, fraction) = time.split_once('.').unwrap_or((time, "0"));
     let mut c = clock.splitn(3, ':');
     let (hour, minute, second) = (num(c.next())?, num(c.next())?, num(c.next())?);
-    let millis = num(Some(&format!("{fraction:0<3}")[..3]))?;
+    let millis = num(format!("{fraction:0<3}").get(..3))?;
     let offset = parse_offset(zone)?;
     let valid = (1..=12).contains(&month) && (1..=31).contains(&day) && hour < 24;
     valid.then_some(DateTime {
@@ -544,6 +545,9 @@ mod tests {
         );
         assert!(parse_date_time("yesterday").is_none());
         assert!(parse_date_time("2024-13-01T00:00:00").is_none());
+        // Never a panic on text that is not ASCII.
+        assert!(parse_date_time("2024-03-0\u{e9}T00:00:00").is_none());
+        assert!(parse_date_time("2024-03-05T00:00:00.\u{e9}\u{e9}").is_none());
     }
 
     #[test]
