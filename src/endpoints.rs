@@ -19,6 +19,7 @@
 
 pub(crate) mod actor;
 pub mod address;
+mod addressing;
 mod failover;
 pub(crate) mod format;
 pub(crate) mod group;

@@ -373,7 +373,11 @@ impl Runtime {
         msg: &mut MessageContext,
     ) -> Result<(), Failure> {
         let Some(id) = endpoint else {
-            return Err(Failure::Mediation(MediationError::NoDestination));
+            let error = match &msg.to {
+                Some(to) => MediationError::ImplicitTo(to.chars().take(200).collect()),
+                None => MediationError::NoDestination,
+            };
+            return Err(Failure::Mediation(error));
         };
         self.endpoints
             .deliver(id, msg, &self.limits)

@@ -16,6 +16,7 @@ pub(crate) mod json;
 pub(crate) mod lexer;
 pub(crate) mod synapse;
 pub(crate) mod xpath;
+pub(crate) mod xpath2;
 
 use std::fmt;
 

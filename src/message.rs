@@ -5,6 +5,7 @@
 //! record of every endpoint tried. It lives on the worker thread that accepted the request;
 //! its body stream is not `Send`, by design.
 
+pub(crate) mod addressing;
 pub(crate) mod body;
 pub(crate) mod content;
 pub(crate) mod convert;
@@ -116,6 +117,8 @@ pub struct MessageContext {
     pub(crate) body: Body,
     /// The WS-Addressing `To` (the implicit destination of a bare `send`).
     pub(crate) to: Option<String>,
+    /// The other WS-Addressing fields set by the `header` mediator.
+    pub(crate) wsa: addressing::Addressing,
     /// Every endpoint tried, in order.
     pub(crate) attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
@@ -298,6 +301,7 @@ impl MessageContext {
             headers,
             body,
             to: None,
+            wsa: addressing::Addressing::default(),
             attempts: Vec::new(),
             fault_status: None,
             api: None,

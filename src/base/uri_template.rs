@@ -16,6 +16,11 @@ pub struct UriTemplate {
     regex: Regex,
     vars: Vec<String>,
     has_query: bool,
+    /// Ends in WSO2's `*` wildcard: the request path is matched as sent (not trimmed),
+    /// as MI does, so `/view/*` takes `/view/` and below but not `/view`.
+    wildcard: bool,
+    /// A variable appears twice: both places must hold the same value.
+    repeats: bool,
 }
 
 /// A compiled resource `url-mapping` (servlet style).
@@ -76,6 +81,9 @@ pub enum TemplateError {
     /// An empty `url-mapping`.
     #[error("url-mapping must not be empty")]
     EmptyMapping,
+    /// A `*` wildcard that is not at the end of the template.
+    #[error("invalid uri-template `{0}`: the `*` wildcard only at the end")]
+    WildcardNotLast(String),
     /// An extension mapping (`*.ext`) with no extension, or a `/` or `*` in it.
     #[error("invalid extension mapping `{0}`")]
     Extension(String),
@@ -106,57 +114,35 @@ impl UriTemplate {
             None => trim_path(path_part).to_owned(),
         };
         let tokens = tokenize(&trimmed)?;
+        let wildcard = wildcard_at_end(&tokens, source)?;
         let mut pattern = String::from("^");
         let mut vars = Vec::new();
+        let mut in_query = false;
         for (i, token) in tokens.iter().enumerate() {
             match token {
-                Token::Literal(lit) => pattern.push_str(&regex::escape(lit)),
+                Token::Literal(lit) if wildcard && i + 1 == tokens.len() => {
+                    push_wildcard(&mut pattern, lit, i > 0);
+                }
+                Token::Literal(lit) => {
+                    in_query |= lit.contains('?');
+                    pattern.push_str(&regex::escape(lit));
+                }
                 Token::Expr { op, vars: specs } => {
-                    let next_char = tokens.get(i + 1).and_then(|t| match t {
-                        Token::Literal(l) => l.chars().next(),
-                        Token::Expr { .. } => None,
-                    });
-                    let mut stop = String::from(RESERVED);
-                    if let Some(c) = next_char {
-                        stop.push(c);
-                    }
-                    let class = format!("[^{}]", regex::escape(&stop).replace('-', "\\-"));
-                    let (lead, sep) = match op {
-                        None => ("", ","),
-                        Some('+') => ("", ","),
-                        Some('#') => ("#", ","),
-                        Some('.') => (".", "."),
-                        Some('/') => ("/", "/"),
-                        Some(other) => return Err(TemplateError::UnsupportedOperator(*other)),
-                    };
-                    pattern.push_str(&regex::escape(lead));
-                    for (j, (name, prefix)) in specs.iter().enumerate() {
-                        if j > 0 {
-                            pattern.push_str(&regex::escape(sep));
-                        }
-                        let unit = match op {
-                            Some('+') | Some('#') => ".".to_owned(),
-                            Some('.') => format!("[^{}.]", regex::escape(&stop)),
-                            _ => class.clone(),
-                        };
-                        let reps = match prefix {
-                            Some(n) => format!("{{1,{n}}}"),
-                            None if matches!(op, Some('+') | Some('#')) => "+?".to_owned(),
-                            None => "+".to_owned(),
-                        };
-                        pattern.push_str(&format!("({unit}{reps})"));
-                        vars.push(name.clone());
-                    }
+                    push_expr(&mut pattern, &tokens, i, *op, specs, in_query)?;
+                    vars.extend(specs.iter().map(|(name, _)| name.clone()));
                 }
             }
         }
         pattern.push('$');
         let regex = Regex::new(&pattern).map_err(TemplateError::Regex)?;
+        let repeats = has_repeats(&vars);
         Ok(UriTemplate {
             source: source.to_owned(),
             regex,
             vars,
             has_query,
+            wildcard,
+            repeats,
         })
     }
 
@@ -169,7 +155,7 @@ impl UriTemplate {
     /// Returns the variables, percent-decoded, or `None` when the template does not match
     /// or a value is not valid percent-encoded UTF-8.
     pub fn matches(&self, path: &str, query: Option<&str>) -> Option<Vec<(String, String)>> {
-        let path = trim_path(path);
+        let path = if self.wildcard { path } else { trim_path(path) };
         let owned;
         let subject = match (self.has_query, query) {
             (true, Some(q)) => {
@@ -179,16 +165,100 @@ impl UriTemplate {
             _ => path,
         };
         let caps = self.regex.captures(subject)?;
-        let mut out = Vec::with_capacity(self.vars.len());
+        let mut out: Vec<(String, String)> = Vec::with_capacity(self.vars.len());
         for (i, name) in self.vars.iter().enumerate() {
             let raw = caps.get(i + 1).map(|m| m.as_str()).unwrap_or("");
             let value = percent_encoding::percent_decode_str(raw)
                 .decode_utf8()
                 .ok()?;
+            if self.repeats
+                && let Some((_, first)) = out.iter().find(|(n, _)| n == name)
+            {
+                if *first != value {
+                    return None;
+                }
+                continue;
+            }
             out.push((name.clone(), value.into_owned()));
         }
         Some(out)
     }
+}
+
+/// The pattern of one `{...}` expression at `tokens[i]`. Inside the query part a simple
+/// `{var}` may be empty (`?a=&b=1`), as MI allows.
+fn push_expr(
+    pattern: &mut String,
+    tokens: &[Token],
+    i: usize,
+    op: Option<char>,
+    specs: &[(String, Option<usize>)],
+    in_query: bool,
+) -> Result<(), TemplateError> {
+    let next_char = tokens.get(i + 1).and_then(|t| match t {
+        Token::Literal(l) => l.chars().next(),
+        Token::Expr { .. } => None,
+    });
+    let mut stop = String::from(RESERVED);
+    if let Some(c) = next_char {
+        stop.push(c);
+    }
+    let class = format!("[^{}]", regex::escape(&stop).replace('-', "\\-"));
+    let (lead, sep) = match op {
+        None | Some('+') => ("", ","),
+        Some('#') => ("#", ","),
+        Some('.') => (".", "."),
+        Some('/') => ("/", "/"),
+        Some(other) => return Err(TemplateError::UnsupportedOperator(other)),
+    };
+    pattern.push_str(&regex::escape(lead));
+    for (j, (_, prefix)) in specs.iter().enumerate() {
+        if j > 0 {
+            pattern.push_str(&regex::escape(sep));
+        }
+        let unit = match op {
+            Some('+') | Some('#') => ".".to_owned(),
+            Some('.') => format!("[^{}.]", regex::escape(&stop)),
+            _ => class.clone(),
+        };
+        let reps = match prefix {
+            Some(n) => format!("{{1,{n}}}"),
+            None if matches!(op, Some('+') | Some('#')) => "+?".to_owned(),
+            None if op.is_none() && in_query => "*".to_owned(),
+            None => "+".to_owned(),
+        };
+        pattern.push_str(&format!("({unit}{reps})"));
+    }
+    Ok(())
+}
+
+/// Whether the template ends in WSO2's wildcard (a last literal ending in `*`); a literal
+/// ending in `*` anywhere else is refused, since it would swallow what follows.
+fn wildcard_at_end(tokens: &[Token], source: &str) -> Result<bool, TemplateError> {
+    let ends = |t: &Token| matches!(t, Token::Literal(l) if l.ends_with('*'));
+    let Some((last, rest)) = tokens.split_last() else {
+        return Ok(false);
+    };
+    if rest.iter().any(ends) {
+        return Err(TemplateError::WildcardNotLast(source.to_owned()));
+    }
+    Ok(ends(last))
+}
+
+/// The wildcard literal: its text before `*`, then anything (query included). Right after
+/// a variable, a `/*` may also match nothing (`/orders/{id}/*` takes `/orders/7`), as in MI.
+fn push_wildcard(pattern: &mut String, literal: &str, after_expr: bool) {
+    let prefix = &literal[..literal.len() - 1];
+    if after_expr && prefix == "/" {
+        pattern.push_str("(?:/(?s:.*))?");
+    } else {
+        pattern.push_str(&regex::escape(prefix));
+        pattern.push_str("(?s:.*)");
+    }
+}
+
+fn has_repeats(vars: &[String]) -> bool {
+    vars.iter().enumerate().any(|(i, v)| vars[..i].contains(v))
 }
 
 /// Drops trailing slashes from a path, keeping a lone `/`.

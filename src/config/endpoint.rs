@@ -56,6 +56,17 @@ pub struct LeafSpec {
     pub(crate) health_check: Option<HealthCheckSpec>,
     /// `format`: how the outgoing message is converted; `None` leaves it as it is.
     pub(crate) format: Option<EndpointFormat>,
+    /// `<enableAddressing>`: the WS-Addressing headers a SOAP request gets.
+    pub(crate) addressing: Option<AddressingVersion>,
+}
+
+/// The WS-Addressing version of `<enableAddressing version>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AddressingVersion {
+    /// `final` (the default): `http://www.w3.org/2005/08/addressing`.
+    Final,
+    /// `submission`: `http://schemas.xmlsoap.org/ws/2004/08/addressing`.
+    Submission,
 }
 
 /// The `format` of a leaf (reference §4.2).
@@ -432,7 +443,29 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         retry: qos.retry,
         health_check: qos.health_check,
         format,
+        addressing: qos.addressing,
     })
+}
+
+/// `<enableAddressing [version="final|submission"] [separateListener="true|false"]/>`.
+/// A separate listener is accepted: Axon reads the reply on the same connection.
+fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<AddressingVersion> {
+    ctx.check_attrs(el, &["version", "separateListener"]);
+    ctx.no_elements(el);
+    if let Some(a) = el.attr("separateListener") {
+        values::boolean(&a.value, &a.loc, "separateListener", ctx.diags)?;
+    }
+    values::keyword(
+        el,
+        "version",
+        AddressingVersion::Final,
+        &[
+            ("final", AddressingVersion::Final),
+            ("submission", AddressingVersion::Submission),
+        ],
+        ("WS-Addressing version", "final or submission"),
+        ctx.diags,
+    )
 }
 
 /// The attributes a leaf of element `kind` takes.
@@ -509,6 +542,7 @@ struct Qos {
     suspension: SuspensionPolicy,
     retry: RetryConfig,
     health_check: Option<HealthCheckSpec>,
+    addressing: Option<AddressingVersion>,
 }
 
 /// Parses the children of a leaf: timeout, suspension, retry and health check settings;
@@ -559,6 +593,10 @@ fn parse_qos(el: &Element, target: Option<&Target>, ok: &mut bool, ctx: &mut Ctx
             }
             "healthCheck" => match health_check::parse(child, target, ctx) {
                 Some(h) => qos.health_check = Some(h),
+                None => *ok = false,
+            },
+            "enableAddressing" => match parse_addressing(child, ctx) {
+                Some(v) => qos.addressing = Some(v),
                 None => *ok = false,
             },
             local if super::unsupported_ws(local).is_some() => {

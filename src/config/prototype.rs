@@ -342,6 +342,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         retry: Default::default(),
         health_check: None,
         format: None,
+        addressing: None,
     })
 }
 

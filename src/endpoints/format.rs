@@ -181,7 +181,7 @@ async fn off_worker<T: Send + 'static>(
         })
 }
 
-fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {
+pub(super) fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {
     EndpointError::new(
         ErrorKind::MalformedRequest,
         ProtocolState::RequestReady,
@@ -190,7 +190,7 @@ fn malformed(leaf: &Leaf, m: Malformed) -> EndpointError {
     )
 }
 
-async fn read(
+pub(super) async fn read(
     leaf: &Leaf,
     msg: &mut MessageContext,
     limits: &Limits,

@@ -211,6 +211,7 @@ pub(crate) async fn send(
     apply_properties(leaf, msg);
     let prepared = super::format::prepare(leaf, msg, limits).await?;
     let (url, uri) = target(leaf, msg, &prepared)?;
+    super::addressing::apply(leaf, msg, &url, limits).await?;
     let method = prepared
         .method
         .clone()
@@ -262,7 +263,9 @@ pub(crate) async fn send(
     msg.become_response(status, headers, body);
     super::format::check_response(leaf, msg, limits)
         .await
-        .map_err(|error| error.at(url))
+        .map_err(|error| error.at(url))?;
+    super::addressing::read_reply(leaf, msg, limits).await;
+    Ok(())
 }
 
 /// The body to send: none when the message says so (`NO_ENTITY_BODY`), or when a REST

@@ -607,3 +607,35 @@ mod groups {
         );
     }
 }
+
+#[test]
+fn enable_addressing_takes_a_version_and_accepts_a_separate_listener() {
+    let ep = |inner: &str| {
+        format!(r#"<endpoint name="ep"><address uri="http://h/x">{inner}</address></endpoint>"#)
+    };
+    let addressing = |inner: &str| {
+        let config = load(&[("ep.xml", &ep(inner))]).unwrap();
+        let id = config.endpoint_named("ep").unwrap();
+        match &config.endpoint(id).kind {
+            EndpointKind::Leaf(spec) => spec.addressing,
+            other => panic!("a leaf, not {other:?}"),
+        }
+    };
+    assert_eq!(addressing(""), None);
+    assert_eq!(
+        addressing("<enableAddressing/>"),
+        Some(AddressingVersion::Final)
+    );
+    assert_eq!(
+        addressing(r#"<enableAddressing version="submission" separateListener="true"/>"#),
+        Some(AddressingVersion::Submission)
+    );
+    let err = load(&[("ep.xml", &ep(r#"<enableAddressing version="2004"/>"#))]).unwrap_err();
+    assert!(
+        messages(&err)
+            .iter()
+            .any(|m| m.contains("unknown WS-Addressing version `2004`")),
+        "{:?}",
+        messages(&err)
+    );
+}

@@ -134,8 +134,32 @@ impl Router {
         req: &RequestHead<'_>,
         deployed: impl Fn(&ApiConfig) -> bool,
     ) -> Route<'c> {
+        let Some((api, sub_path)) = self.find_api(config, req, deployed) else {
+            return Route::NoApi;
+        };
+        let params = match parse_query(req.query) {
+            Ok(p) => p,
+            Err(error) => {
+                return Route::BadRequest {
+                    api,
+                    reason: error.to_string(),
+                };
+            }
+        };
+        let candidates = candidates(api, &sub_path, req.query);
+        choose(api, candidates, req, params, sub_path)
+    }
+
+    /// The first deployed API (longest context first) whose host, port and context take
+    /// `req`, with the sub-path after its context.
+    fn find_api<'c>(
+        &self,
+        config: &'c Config,
+        req: &RequestHead<'_>,
+        deployed: impl Fn(&ApiConfig) -> bool,
+    ) -> Option<(&'c ApiConfig, String)> {
         let (host, port) = split_host(req.host);
-        let Some((api, sub_path)) = self.order.iter().map(|&i| &config.apis[i]).find_map(|api| {
+        self.order.iter().map(|&i| &config.apis[i]).find_map(|api| {
             if !deployed(api) {
                 return None;
             }
@@ -151,83 +175,87 @@ impl Router {
                 }
             }
             context_match(&api.context, req.path).map(|sub| (api, sub))
-        }) else {
-            return Route::NoApi;
-        };
-        let params = match parse_query(req.query) {
-            Ok(p) => p,
-            Err(error) => {
-                return Route::BadRequest {
-                    api,
-                    reason: error.to_string(),
-                };
-            }
-        };
-
-        // Resources whose mapping matches the path, in dispatcher order: url-mappings by
-        // rank, then uri-templates in declaration order, then default resources.
-        let mut url_matches: Vec<(MappingRank, usize, &ResourceConfig)> = Vec::new();
-        let mut template_matches: Vec<(&ResourceConfig, Vec<(String, String)>)> = Vec::new();
-        let mut defaults: Vec<&ResourceConfig> = Vec::new();
-        for (i, r) in api.resources.iter().enumerate() {
-            match &r.mapping {
-                Mapping::Url(m) => {
-                    if let Some(rank) = m.matches(&sub_path) {
-                        url_matches.push((rank, i, r));
-                    }
-                }
-                Mapping::Template(t) => {
-                    if let Some(vars) = t.matches(&sub_path, req.query) {
-                        template_matches.push((r, vars));
-                    }
-                }
-                Mapping::Default => defaults.push(r),
-            }
-        }
-        url_matches.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let candidates = url_matches
-            .into_iter()
-            .map(|(_, _, r)| (r, Vec::new()))
-            .chain(template_matches)
-            .chain(defaults.into_iter().map(|r| (r, Vec::new())));
-
-        let mut allow: Vec<Method> = Vec::new();
-        let mut path_matched = false;
-        let mut filtered: Option<String> = None;
-        for (resource, vars) in candidates {
-            path_matched = true;
-            let method_ok = resource.methods.is_empty() || resource.methods.contains(req.method);
-            if !method_ok {
-                for m in &resource.methods {
-                    if !allow.contains(m) {
-                        allow.push(m.clone());
-                    }
-                }
-                continue;
-            }
-            if let Some(reason) = filter(resource, req) {
-                filtered.get_or_insert(reason);
-                continue;
-            }
-            return Route::Resource {
-                api,
-                resource,
-                vars,
-                params,
-                sub_path,
-            };
-        }
-        if !path_matched {
-            return Route::NotFound(api);
-        }
-        if let Some(reason) = filtered {
-            return Route::BadRequest { api, reason };
-        }
-        if req.method == Method::OPTIONS {
-            return Route::Options { api, allow };
-        }
-        Route::MethodNotAllowed { api, allow }
+        })
     }
+}
+
+/// Resources whose mapping matches the path, in dispatcher order: url-mappings by rank,
+/// then uri-templates in declaration order, then default resources.
+fn candidates<'c>(
+    api: &'c ApiConfig,
+    sub_path: &str,
+    query: Option<&str>,
+) -> impl Iterator<Item = (&'c ResourceConfig, Vec<(String, String)>)> + use<'c> {
+    let mut url_matches: Vec<(MappingRank, usize, &ResourceConfig)> = Vec::new();
+    let mut template_matches: Vec<(&ResourceConfig, Vec<(String, String)>)> = Vec::new();
+    let mut defaults: Vec<&ResourceConfig> = Vec::new();
+    for (i, r) in api.resources.iter().enumerate() {
+        match &r.mapping {
+            Mapping::Url(m) => {
+                if let Some(rank) = m.matches(sub_path) {
+                    url_matches.push((rank, i, r));
+                }
+            }
+            Mapping::Template(t) => {
+                if let Some(vars) = t.matches(sub_path, query) {
+                    template_matches.push((r, vars));
+                }
+            }
+            Mapping::Default => defaults.push(r),
+        }
+    }
+    url_matches.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    url_matches
+        .into_iter()
+        .map(|(_, _, r)| (r, Vec::new()))
+        .chain(template_matches)
+        .chain(defaults.into_iter().map(|r| (r, Vec::new())))
+}
+
+/// The first candidate whose method and filters take `req`; else 404, 400, OPTIONS or 405.
+fn choose<'c>(
+    api: &'c ApiConfig,
+    candidates: impl Iterator<Item = (&'c ResourceConfig, Vec<(String, String)>)>,
+    req: &RequestHead<'_>,
+    params: Vec<(String, String)>,
+    sub_path: String,
+) -> Route<'c> {
+    let mut allow: Vec<Method> = Vec::new();
+    let mut path_matched = false;
+    let mut filtered: Option<String> = None;
+    for (resource, vars) in candidates {
+        path_matched = true;
+        let method_ok = resource.methods.is_empty() || resource.methods.contains(req.method);
+        if !method_ok {
+            for m in &resource.methods {
+                if !allow.contains(m) {
+                    allow.push(m.clone());
+                }
+            }
+            continue;
+        }
+        if let Some(reason) = filter(resource, req) {
+            filtered.get_or_insert(reason);
+            continue;
+        }
+        return Route::Resource {
+            api,
+            resource,
+            vars,
+            params,
+            sub_path,
+        };
+    }
+    if !path_matched {
+        return Route::NotFound(api);
+    }
+    if let Some(reason) = filtered {
+        return Route::BadRequest { api, reason };
+    }
+    if req.method == Method::OPTIONS {
+        return Route::Options { api, allow };
+    }
+    Route::MethodNotAllowed { api, allow }
 }
 
 /// The sub-path when `path` is inside `context` (segment boundary), `/` when empty.

@@ -62,6 +62,19 @@ pub enum CompileError {
         /// The function's local name.
         local: String,
     },
+    /// An XPath 2.0 function (`fn:` namespace) Axon does not provide.
+    #[error(
+        "XPath 2.0 function `fn:{0}()` is not supported by Axon (supported: the XPath 1.0 functions and fn:upper-case, lower-case, matches, replace, string-join, ends-with, current-dateTime, current-date, format-dateTime, abs, avg, max, min, exists, empty)"
+    )]
+    UnsupportedXPath2(String),
+    /// A regular expression given as a literal that does not compile.
+    #[error("invalid regular expression in `{function}()`: {reason}")]
+    Regex {
+        /// The function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
     /// A function neither XPath 1.0 nor Synapse has.
     #[error(
         "unknown function `{0}()` (XPath 1.0 functions and Synapse's get-property, base64Encode, base64Decode, url-encode are available)"

@@ -78,77 +78,89 @@ pub(crate) enum Kind {
 /// # Errors
 /// An unterminated literal or a character that cannot start a token, with its offset.
 pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, CompileError> {
-    let bytes = src.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
+    while i < src.len() {
         let c = src[i..].chars().next().unwrap_or(' ');
         if c.is_whitespace() {
             i += c.len_utf8();
             continue;
         }
-        let start = i;
-        let simple = |k: Kind, len: usize| (k, start + len);
-        let (kind, end) = match c {
-            '(' => simple(Kind::LParen, 1),
-            ')' => simple(Kind::RParen, 1),
-            '[' => simple(Kind::LBracket, 1),
-            ']' => simple(Kind::RBracket, 1),
-            '@' => simple(Kind::At, 1),
-            ',' => simple(Kind::Comma, 1),
-            ':' if src[i..].starts_with("::") => simple(Kind::ColonColon, 2),
-            '.' if src[i..].starts_with("..") => simple(Kind::DotDot, 2),
-            '.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                (Kind::Number, scan_number(bytes, i))
-            }
-            '.' => simple(Kind::Dot, 1),
-            '0'..='9' => (Kind::Number, scan_number(bytes, i)),
-            '"' | '\'' => {
-                let Some(close) = src[i + 1..].find(c) else {
-                    return Err(CompileError::UnterminatedLiteral { at: i });
-                };
-                let content = src[i + 1..i + 1 + close].to_owned();
-                (Kind::Literal(content), i + close + 2)
-            }
-            '/' if src[i..].starts_with("//") => simple(Kind::Operator("//".into()), 2),
-            '!' if src[i..].starts_with("!=") => simple(Kind::Operator("!=".into()), 2),
-            '<' if src[i..].starts_with("<=") => simple(Kind::Operator("<=".into()), 2),
-            '>' if src[i..].starts_with(">=") => simple(Kind::Operator(">=".into()), 2),
-            '/' | '|' | '+' | '-' | '=' | '<' | '>' => simple(Kind::Operator(c.to_string()), 1),
-            '*' => {
-                if operator_context(&out) {
-                    simple(Kind::Operator("*".into()), 1)
-                } else {
-                    simple(
-                        Kind::NameTest {
-                            prefix: None,
-                            local: "*".into(),
-                        },
-                        1,
-                    )
-                }
-            }
-            '$' => {
-                let (prefix, local, end) =
-                    scan_qname(src, i + 1).ok_or(CompileError::NoVariableName { at: i })?;
-                (Kind::Variable { prefix, local }, end)
-            }
-            c if is_name_start(c) => {
-                let (prefix, local, end) = scan_qname(src, i)
-                    .ok_or(CompileError::UnexpectedCharacter { found: c, at: i })?;
-                (classify_name(src, &out, prefix, local, end), end)
-            }
-            other => {
-                return Err(CompileError::UnexpectedCharacter {
-                    found: other,
-                    at: i,
-                });
-            }
+        let (kind, end) = match symbol(src, i, c, &out) {
+            Some(found) => found,
+            None => word(src, i, c, &out)?,
         };
-        out.push(Token { kind, start, end });
+        out.push(Token {
+            kind,
+            start: i,
+            end,
+        });
         i = end;
     }
     Ok(out)
+}
+
+/// Punctuation, operators and `*` at `i` (`c` is the character there).
+fn symbol(src: &str, i: usize, c: char, out: &[Token]) -> Option<(Kind, usize)> {
+    let rest = &src[i..];
+    let op = |s: &str| Some((Kind::Operator(s.into()), i + s.len()));
+    let simple = |k: Kind| Some((k, i + 1));
+    match c {
+        '(' => simple(Kind::LParen),
+        ')' => simple(Kind::RParen),
+        '[' => simple(Kind::LBracket),
+        ']' => simple(Kind::RBracket),
+        '@' => simple(Kind::At),
+        ',' => simple(Kind::Comma),
+        ':' if rest.starts_with("::") => Some((Kind::ColonColon, i + 2)),
+        '/' if rest.starts_with("//") => op("//"),
+        '!' if rest.starts_with("!=") => op("!="),
+        '<' if rest.starts_with("<=") => op("<="),
+        '>' if rest.starts_with(">=") => op(">="),
+        '/' | '|' | '+' | '-' | '=' | '<' | '>' => op(&rest[..1]),
+        '*' if operator_context(out) => op("*"),
+        '*' => simple(Kind::NameTest {
+            prefix: None,
+            local: "*".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// Dots, numbers, literals, variables and names at `i`.
+fn word(src: &str, i: usize, c: char, out: &[Token]) -> Result<(Kind, usize), CompileError> {
+    let bytes = src.as_bytes();
+    Ok(match c {
+        '.' if src[i..].starts_with("..") => (Kind::DotDot, i + 2),
+        '.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+            (Kind::Number, scan_number(bytes, i))
+        }
+        '.' => (Kind::Dot, i + 1),
+        '0'..='9' => (Kind::Number, scan_number(bytes, i)),
+        '"' | '\'' => {
+            let Some(close) = src[i + 1..].find(c) else {
+                return Err(CompileError::UnterminatedLiteral { at: i });
+            };
+            let content = src[i + 1..i + 1 + close].to_owned();
+            (Kind::Literal(content), i + close + 2)
+        }
+        '$' => {
+            let (prefix, local, end) =
+                scan_qname(src, i + 1).ok_or(CompileError::NoVariableName { at: i })?;
+            (Kind::Variable { prefix, local }, end)
+        }
+        c if is_name_start(c) => {
+            let (prefix, local, end) =
+                scan_qname(src, i).ok_or(CompileError::UnexpectedCharacter { found: c, at: i })?;
+            (classify_name(src, out, prefix, local, end), end)
+        }
+        other => {
+            return Err(CompileError::UnexpectedCharacter {
+                found: other,
+                at: i,
+            });
+        }
+    })
 }
 
 /// True when the previous token makes `*` a multiplication and a name an operator name.

@@ -13,6 +13,7 @@ use sxd_xpath::function::{self, Args, Function};
 use sxd_xpath::{Value as XValue, context};
 
 use super::error::{CompileError, FunctionError};
+use crate::message::addressing::Field;
 use crate::message::{MessageContext, Scope, Value};
 
 /// Where a property read takes its value from.
@@ -36,8 +37,11 @@ pub(crate) enum Source {
     SystemDate(String),
     /// The `To` address (`To`).
     To,
-    /// The message id (`MessageID`).
+    /// The message id (`MessageID`): the one the `header` mediator set, else Axon's.
     MessageId,
+    /// A WS-Addressing field set by the `header` mediator (`From`, `ReplyTo`, `FaultTo`,
+    /// `RelatesTo`); the empty string when unset.
+    Wsa(Field),
     /// The SOAP action (`Action`).
     Action,
     /// `soap11`, `soap12`, `json`, `pox` or `text`, from the `Content-Type` (`MESSAGE_FORMAT`).
@@ -90,6 +94,7 @@ fn special(name: &str) -> Option<Source> {
         "SYSTEM_DATE" => Source::SystemDate(DEFAULT_DATE_FORMAT.to_owned()),
         "To" => Source::To,
         "MessageID" => Source::MessageId,
+        "From" | "ReplyTo" | "FaultTo" | "RelatesTo" => Source::Wsa(Field::named(name)?),
         "Action" => Source::Action,
         "MESSAGE_FORMAT" => Source::MessageFormat,
         _ => return None,
@@ -134,7 +139,12 @@ pub(crate) fn resolve(source: &Source, msg: &MessageContext) -> String {
             .map(|d| d.as_millis().to_string()),
         Source::SystemDate(pattern) => Some(format_date(pattern, SystemTime::now())),
         Source::To => msg.to.clone().or_else(|| Some(msg.uri.to_string())),
-        Source::MessageId => Some(msg.id.to_string()),
+        Source::MessageId => Some(
+            msg.wsa
+                .get(Field::MessageId)
+                .map_or_else(|| msg.id.to_string(), str::to_owned),
+        ),
+        Source::Wsa(field) => msg.wsa.get(*field).map(str::to_owned),
         Source::Action => crate::message::soap::action(&msg.headers),
         Source::MessageFormat => Some(message_format(msg.content_type()).to_owned()),
     };
@@ -247,7 +257,7 @@ fn push_quoted(chars: &[char], start: usize, out: &mut String) -> usize {
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

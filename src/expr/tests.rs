@@ -235,3 +235,73 @@ fn xpath_over_a_document_at_the_depth_limit_fits_a_small_stack() {
         .join()
         .expect("no stack overflow");
 }
+
+#[test]
+fn xpath2_functions_with_and_without_the_fn_prefix() {
+    let mut m = msg(ORDER_SOAP, "text/xml");
+    let fns = "http://www.w3.org/2005/xpath-functions";
+    let mut with_fn = ns();
+    with_fn.push(("fn".into(), fns.into()));
+    let t = |src: &str, m: &mut MessageContext| {
+        Expression::compile(src, &with_fn)
+            .unwrap_or_else(|it| panic!("{src}: {it}"))
+            .evaluate(m)
+            .unwrap_or_else(|it| panic!("{src}: {it}"))
+            .into_string()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        t("fn:concat('a', get-property('uri.var.id'))", &mut m),
+        "a42"
+    );
+    assert_eq!(t("fn:upper-case(//o:Customer)", &mut m), "ACME");
+    assert_eq!(t("lower-case('IBM')", &mut m), "ibm");
+    assert_eq!(
+        t("fn:string-join(//o:Item, '|')", &mut m),
+        "Gadget|Gizmo & co"
+    );
+    assert_eq!(t("fn:matches(//o:Customer, '^ac', 'i')", &mut m), "true");
+    assert_eq!(
+        t(
+            "fn:replace('2024-03-05', '(\\d+)-(\\d+)-(\\d+)', '$3/$2/$1')",
+            &mut m
+        ),
+        "05/03/2024"
+    );
+    assert_eq!(t("fn:ends-with('order.xml', '.xml')", &mut m), "true");
+    assert_eq!(t("fn:max(//o:Item/@qty)", &mut m), "5");
+    assert_eq!(t("fn:min(//o:Item/@qty)", &mut m), "2");
+    assert_eq!(t("fn:avg(//o:Item/@qty)", &mut m), "3.5");
+    assert_eq!(t("fn:abs(-3)", &mut m), "3");
+    assert_eq!(t("fn:exists(//o:Item)", &mut m), "true");
+    assert_eq!(t("fn:empty(//o:Nothing)", &mut m), "true");
+    assert_eq!(t("fn:max(//o:Nothing)", &mut m), "");
+    assert_eq!(
+        t(
+            "fn:format-dateTime('2024-03-05T14:07:09Z', '[Y0001]/[M01]/[D01] [H01]:[m01]')",
+            &mut m
+        ),
+        "2024/03/05 14:07"
+    );
+    let now = t("fn:current-dateTime()", &mut m);
+    assert!(now.ends_with('Z') && now.len() == 24, "{now}");
+    assert_eq!(t("fn:current-date()", &mut m).len(), 11);
+}
+
+#[test]
+fn xpath2_errors_are_load_errors_naming_the_function() {
+    let err = |src: &str| Expression::compile(src, &ns()).unwrap_err().to_string();
+    assert!(err("fn:tokenize('a,b', ',')").contains("`fn:tokenize()` is not supported by Axon"));
+    assert!(err("fn:format-number(1, '0')").contains("fn:format-number"));
+    assert!(err("fn:matches('a', '(')").contains("invalid regular expression in `matches()`"));
+    assert!(err("matches('a', 'a', 'k')").contains("unknown flag"));
+    assert!(err("fn:upper-case('a', 'b')").contains("takes 1 argument"));
+    let mut other = ns();
+    other.push(("fn".into(), "urn:not-functions".into()));
+    assert!(
+        Expression::compile("fn:upper-case('a')", &other)
+            .unwrap_err()
+            .to_string()
+            .contains("not available")
+    );
+}

@@ -23,6 +23,7 @@ use sxd_xpath::{Context, Factory, Value as XValue, XPath};
 use super::error::{CompileError, XPathError};
 use super::lexer::{self, Kind, Token};
 use super::synapse::{self, Source};
+use super::xpath2;
 use crate::message::MessageContext;
 use crate::message::xml::XmlDoc;
 
@@ -74,74 +75,24 @@ pub(crate) fn compile(
         return Err(CompileError::SynapseExpression);
     }
     let tokens = lexer::tokenize(trimmed)?;
-    let mut out = String::with_capacity(trimmed.len() + 16);
-    let mut reads: Vec<(String, Source)> = Vec::new();
-    let mut needs_payload = false;
-    let mut copied = 0;
+    let mut rewrite = Rewrite {
+        src: trimmed,
+        out: String::with_capacity(trimmed.len() + 16),
+        copied: 0,
+        reads: Vec::new(),
+        needs_payload: false,
+    };
     let mut i = 0;
     while i < tokens.len() {
-        let token = &tokens[i];
-        match &token.kind {
-            Kind::Function {
-                prefix: None,
-                local,
-            } if local == "get-property" => {
-                let (args, end) = literal_args(trimmed, &tokens, i)?;
-                let src = synapse::get_property(&args)?;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push('$');
-                out.push_str(&variable_for(&mut reads, src));
-                copied = tokens[end].end;
-                i = end + 1;
-                continue;
-            }
-            Kind::Function { prefix, local } => {
-                let arity = arity(&tokens, i);
-                check_function(prefix.as_deref(), local, arity)?;
-                if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local.as_str()) {
-                    needs_payload = true;
-                }
-            }
-            Kind::Variable {
-                prefix: None,
-                local,
-            } => {
-                let path = match local.as_str() {
-                    "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
-                    "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
-                    other => return Err(CompileError::UnknownVariable(other.to_owned())),
-                };
-                needs_payload = true;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push_str(path);
-                copied = token.end;
-            }
-            Kind::Variable {
-                prefix: Some(prefix),
-                local,
-            } => {
-                let src = synapse::variable(prefix, local)?;
-                out.push_str(&trimmed[copied..token.start]);
-                out.push('$');
-                out.push_str(&variable_for(&mut reads, src));
-                copied = token.end;
-            }
-            Kind::NameTest { prefix, .. } => {
-                needs_payload = true;
-                if let Some(p) = prefix
-                    && !namespaces.iter().any(|(q, _)| q == p)
-                {
-                    return Err(CompileError::UndeclaredPrefix(p.clone()));
-                }
-            }
-            Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
-                needs_payload = true;
-            }
-            Kind::Operator(op) if op == "/" || op == "//" => needs_payload = true,
-            _ => {}
-        }
-        i += 1;
+        i = rewrite.token(&tokens, i, namespaces)?;
     }
+    let Rewrite {
+        mut out,
+        copied,
+        reads,
+        needs_payload,
+        ..
+    } = rewrite;
     out.push_str(&trimmed[copied..]);
     // Let sxd-xpath judge the syntax now, so errors are load errors.
     match Factory::new().build(&out) {
@@ -166,6 +117,109 @@ pub(crate) fn compile(
         reads,
         needs_payload,
     })
+}
+
+/// The expression being checked and rewritten into what sxd-xpath compiles.
+struct Rewrite<'s> {
+    src: &'s str,
+    out: String,
+    /// How much of `src` is already in `out`.
+    copied: usize,
+    reads: Vec<(String, Source)>,
+    needs_payload: bool,
+}
+
+impl Rewrite<'_> {
+    /// Writes `with` in place of `src[start..end]`.
+    fn replace(&mut self, start: usize, end: usize, with: &str) {
+        self.out.push_str(&self.src[self.copied..start]);
+        self.out.push_str(with);
+        self.copied = end;
+    }
+
+    /// Checks and rewrites `tokens[i]`; returns the index of the next token to look at.
+    fn token(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        namespaces: &[(String, String)],
+    ) -> Result<usize, CompileError> {
+        let token = &tokens[i];
+        match &token.kind {
+            Kind::Function {
+                prefix: None,
+                local,
+            } if local == "get-property" => {
+                let (args, end) = literal_args(self.src, tokens, i)?;
+                let name = variable_for(&mut self.reads, synapse::get_property(&args)?);
+                self.replace(token.start, tokens[end].end, &format!("${name}"));
+                return Ok(end + 1);
+            }
+            Kind::Function { prefix, local } => {
+                self.function(tokens, i, prefix.as_deref(), local, namespaces)?;
+            }
+            Kind::Variable { prefix, local } => self.variable(token, prefix.as_deref(), local)?,
+            Kind::NameTest { prefix, .. } => {
+                self.needs_payload = true;
+                if let Some(p) = prefix
+                    && !namespaces.iter().any(|(q, _)| q == p)
+                {
+                    return Err(CompileError::UndeclaredPrefix(p.clone()));
+                }
+            }
+            Kind::NodeType(_) | Kind::Axis(_) | Kind::Dot | Kind::DotDot | Kind::At => {
+                self.needs_payload = true;
+            }
+            Kind::Operator(op) if op == "/" || op == "//" => self.needs_payload = true,
+            _ => {}
+        }
+        Ok(i + 1)
+    }
+
+    /// A function call at `tokens[i]`: known, with the right arity; `fn:` dropped.
+    fn function(
+        &mut self,
+        tokens: &[Token],
+        i: usize,
+        prefix: Option<&str>,
+        local: &str,
+        namespaces: &[(String, String)],
+    ) -> Result<(), CompileError> {
+        let arity = arity(tokens, i);
+        check_function(prefix, local, arity, namespaces)?;
+        check_literal_regex(tokens, i, local)?;
+        if let Some(p) = prefix {
+            // `fn:name`: sxd-xpath knows the functions by their local names.
+            let start = tokens[i].start;
+            self.replace(start, start + p.len() + 1, "");
+        }
+        if arity == 0 && synapse::CONTEXT_FUNCTIONS.contains(&local) {
+            self.needs_payload = true;
+        }
+        Ok(())
+    }
+
+    /// `$body`, `$header` (paths into the envelope) or a Synapse `$prefix:name` (a read).
+    fn variable(
+        &mut self,
+        token: &Token,
+        prefix: Option<&str>,
+        local: &str,
+    ) -> Result<(), CompileError> {
+        let Some(prefix) = prefix else {
+            let path = match local {
+                "body" => "(/*[local-name()='Envelope']/*[local-name()='Body'])",
+                "header" => "(/*[local-name()='Envelope']/*[local-name()='Header'])",
+                other => return Err(CompileError::UnknownVariable(other.to_owned())),
+            };
+            self.needs_payload = true;
+            self.replace(token.start, token.end, path);
+            return Ok(());
+        };
+        let name = variable_for(&mut self.reads, synapse::variable(prefix, local)?);
+        self.replace(token.start, token.end, &format!("${name}"));
+        Ok(())
+    }
 }
 
 /// sxd-xpath reports errors as variant names; say them in words.
@@ -249,20 +303,38 @@ fn arity(tokens: &[Token], at: usize) -> usize {
     if empty { 0 } else { commas + 1 }
 }
 
-fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(), CompileError> {
-    if let Some(p) = prefix {
-        return Err(CompileError::ForeignFunction {
-            prefix: p.to_owned(),
-            local: local.to_owned(),
-        });
-    }
-    let known = synapse::CORE
-        .iter()
-        .chain(synapse::EXTENSIONS)
-        .find(|(name, _, _)| *name == local);
-    let Some((_, min, max)) = known else {
-        return Err(CompileError::UnknownFunction(local.to_owned()));
+fn check_function(
+    prefix: Option<&str>,
+    local: &str,
+    arity: usize,
+    namespaces: &[(String, String)],
+) -> Result<(), CompileError> {
+    let core = synapse::CORE.iter().chain(xpath2::FUNCTIONS);
+    let known = match prefix {
+        Some(p) => {
+            let uri = namespaces
+                .iter()
+                .find(|(q, _)| q == p)
+                .map(|(_, u)| u.as_str());
+            // `fn` is predeclared in XPath 2.0; MI's configurations usually declare it too.
+            if uri.unwrap_or(if p == "fn" { xpath2::FN_NAMESPACE } else { "" })
+                != xpath2::FN_NAMESPACE
+            {
+                return Err(CompileError::ForeignFunction {
+                    prefix: p.to_owned(),
+                    local: local.to_owned(),
+                });
+            }
+            let mut core = core;
+            core.find(|(name, _, _)| *name == local)
+                .ok_or_else(|| CompileError::UnsupportedXPath2(local.to_owned()))?
+        }
+        None => core
+            .chain(synapse::EXTENSIONS)
+            .find(|(name, _, _)| *name == local)
+            .ok_or_else(|| CompileError::UnknownFunction(local.to_owned()))?,
     };
+    let (_, min, max) = known;
     if arity < *min || arity > *max {
         let expected = if min == max {
             format!("{min}")
@@ -278,6 +350,61 @@ fn check_function(prefix: Option<&str>, local: &str, arity: usize) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Compiles at load the pattern of a `matches()` or `replace()` written as a literal (with
+/// literal or absent flags), so a bad one is a load error.
+fn check_literal_regex(tokens: &[Token], at: usize, local: &str) -> Result<(), CompileError> {
+    let flags_at = match local {
+        "matches" => 2,
+        "replace" => 3,
+        _ => return Ok(()),
+    };
+    let (Some(Some(pattern)), Some(flags)) = (
+        literal_arg(tokens, at, 1),
+        literal_arg(tokens, at, flags_at),
+    ) else {
+        return Ok(());
+    };
+    match xpath2::compile_regex(pattern, flags.unwrap_or("")) {
+        Ok(_) => Ok(()),
+        Err(reason) => Err(CompileError::Regex {
+            function: local.to_owned(),
+            reason,
+        }),
+    }
+}
+
+/// Argument `n` of the call whose name is `tokens[at]`: `Some(Some(text))` when it is one
+/// literal, `Some(None)` when the call has fewer arguments, `None` when it is computed.
+fn literal_arg(tokens: &[Token], at: usize, n: usize) -> Option<Option<&str>> {
+    let mut depth = 0usize;
+    let mut index = 0usize;
+    let mut found: Vec<&Kind> = Vec::new();
+    for t in &tokens[at + 1..] {
+        match t.kind {
+            Kind::LParen | Kind::LBracket => depth += 1,
+            Kind::RParen | Kind::RBracket => depth = depth.saturating_sub(1),
+            Kind::Comma if depth == 1 => {
+                index += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            break;
+        }
+        if index == n && !(depth == 1 && t.kind == Kind::LParen && found.is_empty() && n == 0) {
+            found.push(&t.kind);
+        }
+    }
+    if index < n {
+        return Some(None);
+    }
+    match found.as_slice() {
+        [Kind::Literal(text)] => Some(Some(text.as_str())),
+        _ => None,
+    }
 }
 
 /// The variable that holds `src`, added to `reads` when new.
@@ -398,6 +525,7 @@ impl XPathExpr {
         context.set_function("base64Encode", synapse::BASE64_ENCODE);
         context.set_function("base64Decode", synapse::BASE64_DECODE);
         context.set_function("url-encode", synapse::URL_ENCODE);
+        xpath2::register(&mut context);
         Ok(Compiled { xpath, context })
     }
 }
@@ -437,8 +565,9 @@ mod tests {
     fn load_errors_are_specific() {
         let err = |src: &str| compile(src, &ns()).unwrap_err().to_string();
         assert!(err("//x:order").contains("prefix `x` is not declared"));
-        assert!(err("fn:upper-case('a')").contains("not available"));
-        assert!(err("upper-case('a')").contains("unknown function"));
+        assert!(err("xs:string('a')").contains("not available"));
+        assert!(err("fn:tokenize('a', ',')").contains("not supported by Axon"));
+        assert!(err("upper-kase('a')").contains("unknown function"));
         assert!(err("concat('a')").contains("at least 2"));
         assert!(err("$nope").contains("unknown variable"));
         assert!(err("$zz:a").contains("unknown variable"));

@@ -4,7 +4,9 @@
 //! A SOAP header is named by a prefixed QName (the prefix declared on the element or an
 //! ancestor), or given as an inline XML element. Setting replaces the blocks with that
 //! name (or adds one, creating `<Header>` if needed); removing deletes them. `To` sets the
-//! message's destination and `Action` its SOAP action. On a message that is not a SOAP
+//! message's destination, `Action` its SOAP action, and `From`, `ReplyTo`, `FaultTo`,
+//! `MessageID`, `RelatesTo` the message's WS-Addressing fields (unqualified names, as in
+//! Synapse; a prefixed `wsa:To` is a literal SOAP header block). On a message that is not a SOAP
 //! envelope there are no SOAP headers to change, as in Synapse, and nothing happens.
 
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -16,6 +18,7 @@ use crate::base::mediation::MediationError;
 use crate::config::values;
 use crate::config::{Attr, Ctx, Element};
 use crate::expr::Expression;
+use crate::message::addressing::{Field, MAX_VALUE};
 use crate::message::payload::PayloadError;
 use crate::message::xml::Envelope;
 use crate::message::{MessageContext, Scope, Value};
@@ -44,6 +47,8 @@ enum Target {
     To,
     /// WS-Addressing `Action`, which is also the SOAP action.
     Action,
+    /// Another WS-Addressing field of the message (`From`, `ReplyTo`, ...).
+    Wsa(Field),
 }
 
 #[derive(Debug)]
@@ -153,15 +158,7 @@ fn named_soap_target(el: &Element, n: &Attr, ctx: &mut Ctx<'_>) -> Option<Target
     match name {
         "To" => Some(Target::To),
         "Action" => Some(Target::Action),
-        "From" | "FaultTo" | "ReplyTo" | "MessageID" | "RelatesTo" => {
-            ctx.unsupported(
-                &n.loc,
-                format!(
-                    "the WS-Addressing header `{name}` (Axon does not implement WS-Addressing)"
-                ),
-            );
-            None
-        }
+        _ if Field::named(name).is_some() => Field::named(name).map(Target::Wsa),
         _ => {
             let Some((prefix, local)) = name.split_once(':') else {
                 ctx.error(
@@ -262,6 +259,12 @@ impl Mediator for Header {
                 msg.set_header(name.clone(), hv);
             }
             (Target::Transport(name), None) => msg.remove_property(Scope::Transport, name.as_str()),
+            (Target::To, Some(v)) if v.len() > MAX_VALUE => {
+                return Err(MediationError::Failed(format!(
+                    "the WS-Addressing `To` value is {} bytes, more than {MAX_VALUE}",
+                    v.len()
+                )));
+            }
             (Target::To, v) => msg.to = v,
             (Target::Action, Some(v)) => {
                 msg.set_property(
@@ -271,6 +274,10 @@ impl Mediator for Header {
                 )?;
             }
             (Target::Action, None) => msg.remove_property(Scope::Transport, "SOAPAction"),
+            (Target::Wsa(field), v) => msg
+                .wsa
+                .set(*field, v)
+                .map_err(|it| MediationError::Failed(it.to_string()))?,
             (Target::Soap { ns, local, prefix }, value) => {
                 match msg.load_xml() {
                     Ok(()) => {}

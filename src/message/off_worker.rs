@@ -126,6 +126,7 @@ travelling! {
     status: Option<actix_web::http::StatusCode>,
     headers: actix_web::http::header::HeaderMap,
     to: Option<String>,
+    wsa: super::addressing::Addressing,
     attempts: Vec<super::Attempt>,
     fault_status: Option<actix_web::http::StatusCode>,
     api: Option<Arc<crate::base::lifecycle::ApiLife>>,

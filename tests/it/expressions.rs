@@ -15,7 +15,7 @@ fn bad_expressions_are_check_errors_with_positions() {
             "    <inSequence>\n",
             "      <property name=\"p1\" expression=\"//order[\"/>\n",
             "      <property name=\"p2\" expression=\"//x:order\"/>\n",
-            "      <log><property name=\"p3\" expression=\"fn:upper-case('a')\"/></log>\n",
+            "      <log><property name=\"p3\" expression=\"fn:tokenize('a', ',')\"/></log>\n",
             "      <filter source=\"json-eval($.items[)\" regex=\"a\"><drop/></filter>\n",
             "      <switch source=\"//kind\"><case regex=\"([a-z\"><drop/></case></switch>\n",
             "      <property name=\"p4\" expression=\"get-property(concat('a', 'b'))\"/>\n",
@@ -45,7 +45,11 @@ fn bad_expressions_are_check_errors_with_positions() {
             "`expression`: invalid XPath: an empty predicate `[]`",
         ),
         (5, 27, "namespace prefix `x` is not declared"),
-        (6, 32, "function `fn:upper-case` is not available"),
+        (
+            6,
+            32,
+            "XPath 2.0 function `fn:tokenize()` is not supported by Axon",
+        ),
         (7, 15, "invalid JSONPath `$.items[`"),
         (8, 37, "invalid regex `([a-z`: unclosed character class"),
         (9, 27, "get-property() takes quoted literal arguments"),
@@ -139,8 +143,8 @@ fn mediator_misconfigurations_are_load_errors() {
             "needs a namespace prefix",
         ),
         (
-            r#"<header name="ReplyTo" value="x"/>"#,
-            "WS-Addressing header `ReplyTo`",
+            r#"<header name="ReplyTo" value="x" action="remove"/>"#,
+            "`value` has no meaning with action=\"remove\"",
         ),
         (
             r#"<header name="Bad Name" scope="transport" value="x"/>"#,

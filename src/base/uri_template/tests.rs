@@ -77,6 +77,49 @@ fn invalid_templates_are_rejected() {
 }
 
 #[test]
+fn wso2_wildcards_take_the_rest_of_the_uri() {
+    assert_eq!(one("/view/*", "/view/IBM"), Some(String::new()));
+    assert_eq!(one("/view/*", "/view/a/b/c"), Some(String::new()));
+    assert_eq!(one("/view/*", "/view/"), Some(String::new()));
+    // As in MI: the literal before `*` must be there whole.
+    assert_eq!(one("/view/*", "/view"), None);
+    assert_eq!(one("/view/*", "/viewer/x"), None);
+    assert_eq!(one("/*", "/anything/at/all"), Some(String::new()));
+    assert_eq!(one("/orders/{id}/*", "/orders/7"), Some("7".into()));
+    assert_eq!(one("/orders/{id}/*", "/orders/7/lines/2"), Some("7".into()));
+    assert_eq!(one("/orders/{id}/*", "/orders"), None);
+    assert!(vars("/view/*", "/view/x", Some("a=1")).is_some());
+    assert!(matches!(
+        UriTemplate::parse("/a*{x}"),
+        Err(TemplateError::WildcardNotLast(_))
+    ));
+    // A `*` inside a literal is a character.
+    assert_eq!(one("/a*b/{x}", "/a*b/1"), Some("1".into()));
+}
+
+#[test]
+fn a_repeated_variable_must_hold_one_value() {
+    let v = vars("/{id}/copy/{id}", "/7/copy/7", None).unwrap();
+    assert_eq!(v, vec![("id".into(), "7".into())]);
+    assert!(vars("/{id}/copy/{id}", "/7/copy/8", None).is_none());
+}
+
+#[test]
+fn query_template_values_may_be_empty() {
+    let v = vars(
+        "/quote?symbol={symbol}&x={x}",
+        "/quote",
+        Some("symbol=IBM&x="),
+    )
+    .unwrap();
+    assert_eq!(
+        v,
+        vec![("symbol".into(), "IBM".into()), ("x".into(), String::new())]
+    );
+    assert!(vars("/quote/{symbol}", "/quote/", None).is_none());
+}
+
+#[test]
 fn bad_percent_encoding_does_not_match() {
     assert_eq!(one("/v/{s}", "/v/%FF"), None);
 }
