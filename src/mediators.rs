@@ -76,7 +76,7 @@ pub enum Step<'c> {
         /// The template's sequence.
         sequence: SeqId,
         /// Parameter values, read as `$func:name` inside.
-        params: Vec<(String, crate::message::Value)>,
+        params: Vec<(String, crate::message::FuncParam)>,
         /// The call's `onError`: handles failures inside the template (below the template
         /// sequence's own `onError`).
         on_error: Option<SeqId>,
