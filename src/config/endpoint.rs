@@ -284,7 +284,10 @@ fn parse_body(
 /// template endpoint takes); true when there was one.
 fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
     if let Some(a) = el.attr("key-expression") {
-        ctx.unsupported(&a.loc, "computed endpoint keys (`key-expression`)");
+        ctx.unsupported(
+            &a.loc,
+            "computed endpoint keys (`key-expression`) outside `send` and `call`",
+        );
         return true;
     }
     if let Some(a) = el.attr("uri") {

@@ -185,6 +185,14 @@ fn mediator_misconfigurations_are_load_errors() {
             "template `t` is not defined",
         ),
         (
+            r#"<send><endpoint key-expression="//tier["/></send>"#,
+            "`key-expression`: invalid XPath",
+        ),
+        (
+            r#"<call><endpoint key-expression="//tier" name="x"/></call>"#,
+            "unknown attribute `name` on <endpoint>",
+        ),
+        (
             r#"<xslt key="t"/>"#,
             "the `xslt` mediator is not supported by Axon",
         ),
