@@ -483,7 +483,9 @@ fn leaf_attributes(kind: &str) -> &'static [&'static str] {
             "method",
             "version",
         ],
-        "wsdl" => &["format", "optimize", "encoding", "uri", "service", "port"],
+        "wsdl" => &[
+            "format", "optimize", "encoding", "uri", "key", "service", "port",
+        ],
         _ => &["format", "optimize", "encoding", "uri"],
     }
 }

@@ -185,6 +185,10 @@ fn mediator_misconfigurations_are_load_errors() {
             "template `t` is not defined",
         ),
         (
+            r#"<send><endpoint><wsdl uri="a.wsdl" key="b" service="s" port="p"/></endpoint></send>"#,
+            "<wsdl> takes either `uri` or `key`, not both",
+        ),
+        (
             r#"<send><endpoint key-expression="//tier["/></send>"#,
             "`key-expression`: invalid XPath",
         ),
