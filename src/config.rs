@@ -298,6 +298,12 @@ impl Config {
         self.endpoint_names.get(name).copied()
     }
 
+    /// The top-level endpoint `key` names: its name, or a local entry or registry key
+    /// holding it (inline endpoints are not reachable by name).
+    pub(crate) fn endpoint_for_key(&self, key: &str) -> Option<EndpointId> {
+        self.endpoint_names.get(self.keys.artifact(key)).copied()
+    }
+
     /// Follows `key` aliases to the endpoint that does the work.
     pub(crate) fn resolve_endpoint(&self, mut id: EndpointId) -> EndpointId {
         // Cycles were rejected at load, so this terminates; the bound is a guard.

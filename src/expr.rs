@@ -124,6 +124,12 @@ impl Expression {
         }
     }
 
+    /// Whether evaluating reads a template parameter (`$func:`).
+    pub(crate) fn reads_func(&self) -> bool {
+        self.as_xpath()
+            .is_some_and(|x| x.func_reads().next().is_some())
+    }
+
     pub(crate) fn as_xpath(&self) -> Option<&xpath::XPathExpr> {
         match &self.kind {
             ExprKind::XPath(x) => Some(x),
@@ -138,12 +144,18 @@ impl Expression {
         }
     }
 
-    /// Makes the payload available in the form this expression reads (parsing it once).
+    /// Makes the payload available in the form this expression reads (parsing it once),
+    /// and in the form the `{{...}}` template parameters it reads need.
     ///
     /// # Errors
     /// [`ExprError::NeedBody`] while the body is a stream; a malformed or unconvertible
     /// payload.
     pub fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
+        if let Some(x) = self.as_xpath() {
+            for name in x.func_reads() {
+                msg.prepare_func_param(name)?;
+            }
+        }
         if !self.needs_payload() {
             return Ok(());
         }

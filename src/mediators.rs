@@ -35,6 +35,7 @@ mod respond;
 mod send;
 mod sequence;
 mod switch;
+mod target;
 
 use std::fmt;
 
@@ -43,6 +44,7 @@ use crate::base::mediation::MediationError;
 pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
+pub(crate) use target::Target;
 
 /// What a mediator asks the engine to do next.
 #[derive(Debug)]
@@ -76,7 +78,7 @@ pub enum Step<'c> {
         /// The template's sequence.
         sequence: SeqId,
         /// Parameter values, read as `$func:name` inside.
-        params: Vec<(String, crate::message::Value)>,
+        params: Vec<(String, crate::message::FuncParam)>,
         /// The call's `onError`: handles failures inside the template (below the template
         /// sequence's own `onError`).
         on_error: Option<SeqId>,
@@ -320,7 +322,7 @@ pub(crate) fn visit_all(list: &[Box<dyn Mediator>], visit: &mut dyn FnMut(Refere
 }
 
 /// Parses the optional `<endpoint>` child of `send`/`call` (the only child they take here).
-pub(crate) fn endpoint_child(el: &Element, ctx: &mut Ctx<'_>) -> Result<Option<EndpointId>, ()> {
+pub(crate) fn endpoint_child(el: &Element, ctx: &mut Ctx<'_>) -> Result<Option<Target>, ()> {
     ctx.no_text(el);
     let mut endpoint = None;
     let mut ok = true;
@@ -335,8 +337,12 @@ pub(crate) fn endpoint_child(el: &Element, ctx: &mut Ctx<'_>) -> Result<Option<E
                     ok = false;
                     continue;
                 }
-                match crate::config::endpoint_inline(child, ctx) {
-                    Some(id) => endpoint = Some(id),
+                let target = match child.attr("key-expression") {
+                    Some(_) => target::computed(child, ctx),
+                    None => crate::config::endpoint_inline(child, ctx).map(Target::Fixed),
+                };
+                match target {
+                    Some(it) => endpoint = Some(it),
                     None => ok = false,
                 }
             }

@@ -30,6 +30,8 @@ use actix_web::http::{Method, StatusCode, Uri};
 pub use body::Body;
 pub(crate) use body::{BodyError, BodyStream, Buffered};
 pub(crate) use content::{ClientFormat, ContentKind};
+pub(crate) use template::Deferred;
+pub use template::{DeferredParam, FuncParam};
 pub use xml::XmlLimits;
 
 /// Which way a message travels.
@@ -138,7 +140,7 @@ pub struct MessageContext {
     /// The parsed form of the body, made on first use (see `message/payload.rs`).
     payload: payload::PayloadCache,
     /// Parameters of the sequence templates being run, innermost last (`$func:`).
-    func_scopes: Vec<Vec<(String, Value)>>,
+    func_scopes: Vec<Vec<(String, FuncParam)>>,
 }
 
 /// One scope's properties. Most names are the engine's own (`SYNAPSE_REST_API`,

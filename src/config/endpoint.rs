@@ -284,7 +284,10 @@ fn parse_body(
 /// template endpoint takes); true when there was one.
 fn refuse_unsupported(el: &Element, ctx: &mut Ctx<'_>) -> bool {
     if let Some(a) = el.attr("key-expression") {
-        ctx.unsupported(&a.loc, "computed endpoint keys (`key-expression`)");
+        ctx.unsupported(
+            &a.loc,
+            "computed endpoint keys (`key-expression`) outside `send` and `call`",
+        );
         return true;
     }
     if let Some(a) = el.attr("uri") {
@@ -480,7 +483,9 @@ fn leaf_attributes(kind: &str) -> &'static [&'static str] {
             "method",
             "version",
         ],
-        "wsdl" => &["format", "optimize", "encoding", "uri", "service", "port"],
+        "wsdl" => &[
+            "format", "optimize", "encoding", "uri", "key", "service", "port",
+        ],
         _ => &["format", "optimize", "encoding", "uri"],
     }
 }

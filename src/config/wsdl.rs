@@ -47,6 +47,10 @@ pub(crate) fn parse_endpoint(
     let port = ctx
         .required_attr(el, "port")
         .map(|a| a.value.trim().to_owned());
+    if let (Some(_), Some(key)) = (el.attr("uri"), el.attr("key")) {
+        ctx.error(&key.loc, "<wsdl> takes either `uri` or `key`, not both");
+        return None;
+    }
     let doc = document(el, ctx)?;
     let (service, port) = (service?, port?);
     match doc.port_address(&service, &port) {

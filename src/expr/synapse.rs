@@ -119,7 +119,7 @@ pub(crate) fn typed_value(source: &Source, msg: &MessageContext) -> Option<Value
     match source {
         Source::Default(name) => msg.property(Scope::Default, name),
         Source::Axis2(name) => msg.property(Scope::Axis2, name),
-        Source::Func(name) => msg.func_param(name).cloned(),
+        Source::Func(name) => msg.func_param(name),
         _ => None,
     }
 }

@@ -113,7 +113,7 @@ fn xpath_over_plain_xml_sees_a_virtual_envelope() {
 #[test]
 fn synapse_functions_and_variables() {
     let mut m = msg("<a/>", "application/xml");
-    m.push_func_scope(vec![("greeting".into(), Value::from("hi"))]);
+    m.push_func_scope(vec![("greeting".into(), Value::from("hi").into())]);
     assert_eq!(text("get-property('uri.var.id')", &mut m), "42");
     assert_eq!(text("$ctx:uri.var.id", &mut m), "42");
     assert_eq!(text("get-property('axis2', 'HTTP_SC')", &mut m), "201");

@@ -440,6 +440,14 @@ impl XPathExpr {
         &self.compiled
     }
 
+    /// The template parameters the expression reads (`$func:`, `get-property('func', ..)`).
+    pub(crate) fn func_reads(&self) -> impl Iterator<Item = &str> {
+        self.reads.iter().filter_map(|(_, s)| match s {
+            Source::Func(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
     /// Evaluates against `doc` (context node: the envelope element, as in Synapse).
     ///
     /// # Errors

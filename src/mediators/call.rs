@@ -1,13 +1,13 @@
 //! `<call [blocking]>`: send to an endpoint and continue the same flow with its response.
 
-use super::{Env, Mediator, Reference, Step, endpoint_child};
+use super::{Env, Mediator, Reference, Step, Target, endpoint_child};
 use crate::base::mediation::MediationError;
-use crate::config::{Ctx, Element, EndpointId, values};
+use crate::config::{Ctx, Element, values};
 use crate::message::MessageContext;
 
 #[derive(Debug)]
 struct Call {
-    endpoint: Option<EndpointId>,
+    endpoint: Option<Target>,
 }
 
 /// Parses `<call>`. Both blocking and non-blocking calls continue at the next mediator
@@ -35,16 +35,25 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 }
 
 impl Mediator for Call {
+    fn body_use(&self) -> Option<&'static str> {
+        let expr = self.endpoint.as_ref()?.expression()?;
+        super::reads_payload(expr, "call endpoint key-expression")
+    }
+
     fn mediate<'c>(
         &'c self,
-        _msg: &mut MessageContext,
-        _env: &Env<'c>,
+        msg: &mut MessageContext,
+        env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        Ok(Step::Call(self.endpoint))
+        let endpoint = match &self.endpoint {
+            Some(target) => Some(eval!(target.endpoint(msg, env))),
+            None => None,
+        };
+        Ok(Step::Call(endpoint))
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
-        if let Some(id) = self.endpoint {
+        if let Some(Target::Fixed(id)) = self.endpoint {
             visit(Reference::Endpoint(id));
         }
     }

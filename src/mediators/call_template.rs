@@ -2,7 +2,9 @@
 //! (reference §1.14). Inside the template, `$func:name` and `get-property('func', 'name')`
 //! read the values; they are gone once the template's sequence ends.
 //!
-//! Values are literals or `{expression}`, evaluated when the template is called. `onError`
+//! Values are literals or `{expression}`, evaluated when the template is called, or
+//! `{{expression}}` (MI's escaped form), evaluated each time the template reads the
+//! parameter, against the message as it is then. `onError`
 //! names a sequence that handles failures inside the template (MI's rule; the template
 //! sequence's own `onError`, when it has one, comes first). Every
 //! parameter name must be declared by the template, and every mandatory one given, both
@@ -14,8 +16,9 @@ use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, SeqId, TemplateConfig};
-use crate::expr::Evaluated;
-use crate::message::{MessageContext, Value};
+use crate::expr::{Evaluated, Expression};
+use crate::message::payload::PayloadError;
+use crate::message::{Deferred, DeferredParam, FuncParam, MessageContext, Value};
 
 #[derive(Debug)]
 struct CallTemplate {
@@ -23,7 +26,73 @@ struct CallTemplate {
     /// `onError`: the sequence that handles failures inside the template.
     on_error: Option<SeqId>,
     /// One value per declared parameter, in the template's order; `None` leaves it unset.
-    values: Vec<Option<Dynamic>>,
+    values: Vec<Option<Param>>,
+}
+
+/// A `with-param` value.
+#[derive(Debug, Clone)]
+enum Param {
+    /// A literal or `{expression}`: evaluated when the template is entered.
+    Now(Dynamic),
+    /// `{{expression}}`: evaluated on every read inside the template.
+    Deferred(Arc<DeferredExpr>),
+}
+
+/// The expression of a `{{...}}` parameter.
+#[derive(Debug)]
+struct DeferredExpr(Expression);
+
+impl Deferred for DeferredExpr {
+    fn value(&self, msg: &MessageContext) -> Option<Value> {
+        // `prepare` ran before the read; a failure reads as no value.
+        self.0.evaluate_prepared(msg).ok().and_then(to_value)
+    }
+
+    fn prepare(&self, msg: &mut MessageContext) -> Result<(), PayloadError> {
+        if !self.0.needs_payload() {
+            return Ok(());
+        }
+        if self.0.is_json() {
+            msg.load_json()
+        } else {
+            msg.load_xml()
+        }
+    }
+}
+
+fn to_value(evaluated: Evaluated) -> Option<Value> {
+    match evaluated {
+        Evaluated::Null => None,
+        Evaluated::Xml(x) => Some(Value::Xml(x)),
+        Evaluated::Json(j) => Some(Value::Json(j)),
+        other => Some(Value::Str(other.into_string().unwrap_or_default())),
+    }
+}
+
+/// Parses a `with-param` value: `{{expression}}` here, the other forms as everywhere.
+fn param_value(attr: &crate::config::Attr, child: &Element, ctx: &mut Ctx<'_>) -> Option<Param> {
+    let raw = attr.value.trim();
+    let escaped = raw
+        .strip_prefix("{{")
+        .and_then(|r| r.strip_suffix("}}"))
+        .filter(|inner| !inner.trim().is_empty());
+    let Some(inner) = escaped else {
+        return expressions::dynamic(attr, child, ctx.diags).map(Param::Now);
+    };
+    match Expression::compile(inner, &child.namespaces) {
+        Ok(expr) if expr.reads_func() => {
+            ctx.error(
+                &attr.loc,
+                "`{{...}}` parameters cannot read `$func:` (the value is computed inside the template, where it would read itself)",
+            );
+            None
+        }
+        Ok(expr) => Some(Param::Deferred(Arc::new(DeferredExpr(expr)))),
+        Err(message) => {
+            ctx.error(&attr.loc, format!("`value`: {message}"));
+            None
+        }
+    }
 }
 
 /// Parses `<call-template>`.
@@ -36,7 +105,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     };
     let target = ctx.required_attr(el, "target")?;
     let template = ctx.template_ref(target.value.trim(), &target.loc);
-    let mut given: Vec<(String, Dynamic, &Element)> = Vec::new();
+    let mut given: Vec<(String, Param, &Element)> = Vec::new();
     let mut ok = true;
     for child in el.elements() {
         if child.local_name() != "with-param" || !child.is_synapse() {
@@ -59,7 +128,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             ok = false;
             continue;
         }
-        match expressions::dynamic(value, child, ctx.diags) {
+        match param_value(value, child, ctx) {
             Some(d) => given.push((name, d, child)),
             None => ok = false,
         }
@@ -80,7 +149,12 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             .iter()
             .position(|(n, _, _)| *n == param.name)
             .map(|i| given[i].1.clone())
-            .or_else(|| param.default.clone().map(Dynamic::Literal));
+            .or_else(|| {
+                param
+                    .default
+                    .clone()
+                    .map(|d| Param::Now(Dynamic::Literal(d)))
+            });
         if value.is_none() && param.mandatory {
             ctx.error(
                 &el.loc,
@@ -105,10 +179,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 impl Mediator for CallTemplate {
     fn body_use(&self) -> Option<&'static str> {
         self.values.iter().flatten().find_map(|v| match v {
-            Dynamic::Expr(expr) => {
+            Param::Now(Dynamic::Expr(expr)) => {
                 super::reads_payload(expr, "call-template with-param expression")
             }
-            Dynamic::Literal(_) => None,
+            Param::Deferred(it) => super::reads_payload(&it.0, "call-template `{{...}}` parameter"),
+            Param::Now(Dynamic::Literal(_)) => None,
         })
     }
 
@@ -121,13 +196,14 @@ impl Mediator for CallTemplate {
         for (param, value) in self.template.params.iter().zip(&self.values) {
             let value = match value {
                 None => continue,
-                Some(Dynamic::Literal(v)) => Value::Str(v.clone()),
-                Some(Dynamic::Expr(it)) => match eval!(it.evaluate(msg)) {
-                    Evaluated::Null => continue,
-                    Evaluated::Xml(x) => Value::Xml(x),
-                    Evaluated::Json(j) => Value::Json(j),
-                    other => Value::Str(other.into_string().unwrap_or_default()),
+                Some(Param::Now(Dynamic::Literal(v))) => Value::Str(v.clone()).into(),
+                Some(Param::Now(Dynamic::Expr(it))) => match to_value(eval!(it.evaluate(msg))) {
+                    None => continue,
+                    Some(v) => v.into(),
                 },
+                Some(Param::Deferred(it)) => {
+                    FuncParam::Deferred(DeferredParam(Arc::clone(it) as Arc<dyn Deferred>))
+                }
             };
             params.push((param.name.clone(), value));
         }

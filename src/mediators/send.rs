@@ -1,7 +1,7 @@
 //! `<send [receive]>`: hand the message to an endpoint (or, on a response, to the client).
 
 use super::expressions::{self, Dynamic};
-use super::{Env, Mediator, Reference, Step, endpoint_child};
+use super::{Env, Mediator, Reference, Step, Target, endpoint_child};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, EndpointId, SeqId, values};
 use crate::expr::Expression;
@@ -17,7 +17,7 @@ enum Receive {
 
 #[derive(Debug)]
 struct Send {
-    endpoint: Option<EndpointId>,
+    endpoint: Option<Target>,
     receive: Receive,
 }
 
@@ -41,17 +41,21 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
 /// A mediator that sends to `endpoint`.
 pub(super) fn to(endpoint: EndpointId) -> Box<dyn Mediator> {
     Box::new(Send {
-        endpoint: Some(endpoint),
+        endpoint: Some(Target::Fixed(endpoint)),
         receive: Receive::None,
     })
 }
 
 impl Mediator for Send {
     fn body_use(&self) -> Option<&'static str> {
-        match &self.receive {
+        let receive = match &self.receive {
             Receive::Computed(expr) => super::reads_payload(expr, "send receive expression"),
             _ => None,
-        }
+        };
+        receive.or_else(|| {
+            let expr = self.endpoint.as_ref()?.expression()?;
+            super::reads_payload(expr, "send endpoint key-expression")
+        })
     }
 
     fn mediate<'c>(
@@ -59,6 +63,10 @@ impl Mediator for Send {
         msg: &mut MessageContext,
         env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
+        let endpoint = match &self.endpoint {
+            Some(target) => Some(eval!(target.endpoint(msg, env))),
+            None => None,
+        };
         let receive = match &self.receive {
             Receive::None => None,
             Receive::Fixed(id) => Some(*id),
@@ -71,14 +79,11 @@ impl Mediator for Send {
                 )?)
             }
         };
-        Ok(Step::Send {
-            endpoint: self.endpoint,
-            receive,
-        })
+        Ok(Step::Send { endpoint, receive })
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
-        if let Some(id) = self.endpoint {
+        if let Some(Target::Fixed(id)) = self.endpoint {
             visit(Reference::Endpoint(id));
         }
         if let Receive::Fixed(id) = self.receive {

@@ -135,7 +135,7 @@ travelling! {
     headers_set: Vec<actix_web::http::header::HeaderName>,
     props: super::Properties,
     axis2: super::Properties,
-    func_scopes: Vec<Vec<(String, super::Value)>>,
+    func_scopes: Vec<Vec<(String, super::FuncParam)>>,
 }
 
 impl MessageContext {

@@ -24,6 +24,7 @@ fn bad_expressions_are_check_errors_with_positions() {
             "      <call-template target=\"missing\"/>\n",
             "      <payloadFactory media-type=\"json\"><format>{\"a\": $1}</format><args><arg expression=\"count(//a, //b)\"/></args></payloadFactory>\n",
             "      <sequence key=\"{//kind[}\"/>\n",
+            "      <call-template target=\"greet\"><with-param name=\"name\" value=\"{{$func:x}}\"/></call-template>\n",
             "    </inSequence>\n",
             "  </resource>\n",
             "</api>\n",
@@ -63,6 +64,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         (12, 22, "template `missing` is not defined"),
         (13, 78, "`count()` takes 1 argument(s), found 2"),
         (14, 17, "`key`: invalid XPath"),
+        (15, 61, "`{{...}}` parameters cannot read `$func:`"),
     ] {
         let expected = format!("{file}:{line}:{col}: error: ");
         assert!(
@@ -181,6 +183,18 @@ fn mediator_misconfigurations_are_load_errors() {
         (
             r#"<call-template target="t"/>"#,
             "template `t` is not defined",
+        ),
+        (
+            r#"<send><endpoint><wsdl uri="a.wsdl" key="b" service="s" port="p"/></endpoint></send>"#,
+            "<wsdl> takes either `uri` or `key`, not both",
+        ),
+        (
+            r#"<send><endpoint key-expression="//tier["/></send>"#,
+            "`key-expression`: invalid XPath",
+        ),
+        (
+            r#"<call><endpoint key-expression="//tier" name="x"/></call>"#,
+            "unknown attribute `name` on <endpoint>",
         ),
         (
             r#"<xslt key="t"/>"#,
