@@ -152,15 +152,30 @@ impl Context for Vars<'_> {
         let value = from_endpoint.or_else(|| self.msg.get(name).map(|v| v.to_string()));
         match value {
             Some(v) if self.legacy => {
-                let decoded = percent_encoding::percent_decode_str(&v)
-                    .decode_utf8_lossy()
-                    .into_owned();
-                visitor.visit_string(decoded)
+                let decoded = percent_encoding::percent_decode_str(&v).decode_utf8_lossy();
+                visitor.visit_string(literal_percents(&decoded))
             }
-            Some(v) => visitor.visit_string(v),
+            Some(v) => visitor.visit_string(literal_percents(&v)),
             None => visitor.visit_undefined(),
         }
     }
+}
+
+/// `value` with every `%` that does not start a percent-escape written as `%25`: the
+/// expander keeps well-formed escapes of a reserved expansion as they are, and a stray `%`
+/// (before a multi-byte character, it panicked inside the expander) is a literal percent.
+fn literal_percents(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = String::with_capacity(value.len());
+    for (i, c) in value.char_indices() {
+        let escape = bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
+        match c {
+            '%' if !escape => out.push_str("%25"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn expand(

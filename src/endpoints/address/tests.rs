@@ -111,6 +111,18 @@ fn leading_expression_is_reserved_expansion() {
 }
 
 #[test]
+fn a_stray_percent_in_a_value_is_a_literal_percent() {
+    // Found by the fuzzer: `%` then a multi-byte character panicked inside the expander.
+    let mut m = msg();
+    m.set("uri.var.url", "http://h/p?x=%a\u{20ac}x&y=%41");
+    let t = http("{uri.var.url}", Some(Method::GET));
+    assert_eq!(
+        resolve(&t, &[], &m, true).unwrap(),
+        "http://h/p?x=%25a%E2%82%ACx&y=%41"
+    );
+}
+
+#[test]
 fn http_without_method_appends_the_postfix() {
     let mut m = msg();
     m.set_property(Scope::Axis2, "REST_URL_POSTFIX", Value::from("/more"))
