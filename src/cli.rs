@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::base::allow_to::AllowTo;
 use crate::base::limits::Limits;
 use crate::config::Severity;
 use crate::engine::Mediation;
@@ -133,6 +134,10 @@ pub struct ServeArgs {
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
     pub(crate) management_host: Vec<String>,
+    /// An http or https URL prefix a bare `<send/>` may send to when the message's `To`
+    /// address starts with it (same scheme, host and port; repeat the flag). Default: none.
+    #[arg(long, value_parser = allow_to_entry)]
+    pub(crate) allow_to: Vec<String>,
     /// HTTP/2 connections each worker may open to one gRPC backend.
     #[arg(long, default_value_t = 8)]
     pub(crate) grpc_backend_connections: usize,
@@ -331,7 +336,24 @@ fn limits(args: &ServeArgs) -> Limits {
             max_attributes: args.max_xml_attributes,
             max_memory: args.max_xml_memory,
         },
+        allow_to: allow_to(args),
     }
+}
+
+/// One `--allow-to` entry, checked when the arguments are parsed.
+fn allow_to_entry(entry: &str) -> Result<String, String> {
+    AllowTo::new(&[entry]).map_err(|error| error.to_string())?;
+    Ok(entry.to_owned())
+}
+
+/// The `--allow-to` list, kept for the life of the process (one per `serve`); the entries
+/// were checked when the arguments were parsed.
+fn allow_to(args: &ServeArgs) -> &'static AllowTo {
+    if args.allow_to.is_empty() {
+        return &crate::base::allow_to::NONE;
+    }
+    let list = AllowTo::new(&args.allow_to).unwrap_or_default();
+    Box::leak(Box::new(list))
 }
 
 /// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
