@@ -325,15 +325,9 @@ impl Endpoints {
 const IMPLICIT: &str = "implicit-To";
 
 fn implicit_config() -> EndpointConfig {
-    let spec = LeafSpec {
-        target: Target::Address(crate::config::AddressSpec { uri: String::new() }),
-        timeout: Default::default(),
-        suspension: Default::default(),
-        retry: Default::default(),
-        health_check: None,
-        format: None,
-        addressing: None,
-    };
+    let spec = LeafSpec::plain(Target::Address(crate::config::AddressSpec {
+        uri: String::new(),
+    }));
     EndpointConfig {
         name: IMPLICIT.to_owned(),
         named: false,

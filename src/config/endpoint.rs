@@ -60,6 +60,21 @@ pub struct LeafSpec {
     pub(crate) addressing: Option<AddressingVersion>,
 }
 
+impl LeafSpec {
+    /// A leaf sending to `target` with every quality-of-service setting at its default.
+    pub(crate) fn plain(target: Target) -> LeafSpec {
+        LeafSpec {
+            target,
+            timeout: TimeoutSpec::default(),
+            suspension: SuspensionPolicy::default(),
+            retry: RetryConfig::default(),
+            health_check: None,
+            format: None,
+            addressing: None,
+        }
+    }
+}
+
 /// The WS-Addressing version of `<enableAddressing version>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AddressingVersion {
