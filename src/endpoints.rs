@@ -181,6 +181,7 @@ impl Endpoints {
         let mut leaf = implicit_leaf_parts(base);
         leaf.spec.target = Target::Address(crate::config::AddressSpec {
             uri: url.to_owned(),
+            member: false,
         });
         let result = http::send(&leaf, msg, limits).await;
         let outcome = match &result {
@@ -327,6 +328,7 @@ const IMPLICIT: &str = "implicit-To";
 fn implicit_config() -> EndpointConfig {
     let spec = LeafSpec::plain(Target::Address(crate::config::AddressSpec {
         uri: String::new(),
+        member: false,
     }));
     EndpointConfig {
         name: IMPLICIT.to_owned(),

@@ -132,6 +132,9 @@ pub struct WsdlSpec {
 pub struct AddressSpec {
     /// The URI; `${name}` tokens are replaced by message properties on each send.
     pub(crate) uri: String,
+    /// A static load-balance `<member>`: `uri` is `scheme://host:port`, and the request's
+    /// own path and query (as the client sent them) are sent there.
+    pub(crate) member: bool,
 }
 
 /// `<http>`.
@@ -547,6 +550,7 @@ fn parse_address_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     }
     Some(Target::Address(AddressSpec {
         uri: uri.to_owned(),
+        member: false,
     }))
 }
 

@@ -20,7 +20,8 @@
 //! - `allow-to.txt` (optional): the `axon serve --allow-to` entries, one a line.
 //!
 //! In every file, `{{backend}}` is the recording backend's base URL and `{{dead}}` a URL
-//! on which connections are refused. A single trailing newline of a file is not part of
+//! on which connections are refused (both on 127.0.0.1; `{{backend-port}}` and
+//! `{{dead-port}}` are their ports). A single trailing newline of a file is not part of
 //! the body. Set `AXON_FIXTURE=<substring>` to run only the matching cases.
 
 use std::io::Write;
@@ -195,7 +196,8 @@ fn check_body(what: &str, expected: Option<&str>, actual: &[u8], problems: &mut 
 }
 
 async fn run_case(case: &Path) -> Result<(), String> {
-    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let dead_port = dead_port();
+    let dead = format!("http://127.0.0.1:{dead_port}");
     let canned = match read(case, "backend.http") {
         Some(text) => {
             let spec = parse_http(&text);
@@ -222,6 +224,8 @@ async fn run_case(case: &Path) -> Result<(), String> {
     let fill = |text: &str| {
         text.replace("{{backend}}", &base)
             .replace("{{dead}}", &dead)
+            .replace("{{backend-port}}", base.rsplit(':').next().unwrap_or(""))
+            .replace("{{dead-port}}", &dead_port.to_string())
     };
 
     let mut files: Vec<(String, String)> = Vec::new();
