@@ -467,7 +467,7 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
 
 /// `<enableAddressing [version="final|submission"] [separateListener="true|false"]/>`.
 /// A separate listener is accepted: Axon reads the reply on the same connection.
-fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<AddressingVersion> {
+pub(crate) fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<AddressingVersion> {
     ctx.check_attrs(el, &["version", "separateListener"]);
     ctx.no_elements(el);
     if let Some(a) = el.attr("separateListener") {
