@@ -403,3 +403,26 @@ fn at_least_one_usize() -> clap::builder::RangedU64ValueParser<usize> {
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["axon", "serve"].iter().chain(args))
+    }
+
+    #[test]
+    fn allow_to_is_repeatable_and_refuses_what_is_no_http_url() {
+        let cli = serve(&["--allow-to", "http://a:1/x/", "--allow-to", "https://b/"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.allow_to, ["http://a:1/x/", "https://b/"]);
+        assert!(super::allow_to(&args).permits("https://b:443/y"));
+        assert!(serve(&["--allow-to", "a:1"]).is_err());
+        assert!(serve(&["--allow-to", "file:///etc/"]).is_err());
+    }
+}
