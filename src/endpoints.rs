@@ -186,7 +186,10 @@ impl Endpoints {
         let result = http::send(&leaf, msg, limits).await;
         let outcome = match &result {
             Ok(()) => AttemptOutcome::Response(msg.status.map(|s| s.as_u16()).unwrap_or(0)),
-            Err(error) => AttemptOutcome::Failed(error.code()),
+            Err(error) => {
+                tracing::warn!(message_id = %msg.id, endpoint = IMPLICIT, code = error.code(), address = url, error = %error.cause, "Endpoint request failed");
+                AttemptOutcome::Failed(error.code())
+            }
         };
         msg.record_attempt_via(None, leaf.name.clone(), outcome);
         result
