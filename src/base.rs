@@ -16,6 +16,7 @@
 //! - [`grpc`]: gRPC wire facts (status codes, `grpc-timeout`, framing, health messages).
 //! - [`tls`]: TLS setup shared by every client and listener.
 
+pub mod allow_to;
 pub(crate) mod budget;
 pub(crate) mod cause;
 pub(crate) mod diag;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::base::allow_to::AllowTo;
 use crate::base::limits::Limits;
 use crate::config::Severity;
 use crate::engine::Mediation;
@@ -133,6 +134,10 @@ pub struct ServeArgs {
     /// `localhost` (repeat the flag, or separate with commas).
     #[arg(long, value_delimiter = ',')]
     pub(crate) management_host: Vec<String>,
+    /// An http or https URL prefix a bare `<send/>` may send to when the message's `To`
+    /// address starts with it (same scheme, host and port; repeat the flag). Default: none.
+    #[arg(long, value_parser = allow_to_entry)]
+    pub(crate) allow_to: Vec<String>,
     /// HTTP/2 connections each worker may open to one gRPC backend.
     #[arg(long, default_value_t = 8)]
     pub(crate) grpc_backend_connections: usize,
@@ -331,7 +336,24 @@ fn limits(args: &ServeArgs) -> Limits {
             max_attributes: args.max_xml_attributes,
             max_memory: args.max_xml_memory,
         },
+        allow_to: allow_to(args),
     }
+}
+
+/// One `--allow-to` entry, checked when the arguments are parsed.
+fn allow_to_entry(entry: &str) -> Result<String, String> {
+    AllowTo::new(&[entry]).map_err(|error| error.to_string())?;
+    Ok(entry.to_owned())
+}
+
+/// The `--allow-to` list, kept for the life of the process (one per `serve`); the entries
+/// were checked when the arguments were parsed.
+fn allow_to(args: &ServeArgs) -> &'static AllowTo {
+    if args.allow_to.is_empty() {
+        return &crate::base::allow_to::NONE;
+    }
+    let list = AllowTo::new(&args.allow_to).unwrap_or_default();
+    Box::leak(Box::new(list))
 }
 
 /// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
@@ -380,4 +402,27 @@ fn at_least_one_usize() -> clap::builder::RangedU64ValueParser<usize> {
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(["axon", "serve"].iter().chain(args))
+    }
+
+    #[test]
+    fn allow_to_is_repeatable_and_refuses_what_is_no_http_url() {
+        let cli = serve(&["--allow-to", "http://a:1/x/", "--allow-to", "https://b/"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.allow_to, ["http://a:1/x/", "https://b/"]);
+        assert!(super::allow_to(&args).permits("https://b:443/y"));
+        assert!(serve(&["--allow-to", "a:1"]).is_err());
+        assert!(serve(&["--allow-to", "file:///etc/"]).is_err());
+    }
 }

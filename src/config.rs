@@ -50,7 +50,6 @@ use crate::base::diag::did_you_mean;
 pub(crate) use crate::base::diag::{Diagnostic, Diagnostics, Loc, Severity};
 pub(crate) use crate::base::xml::{Attr, Element};
 pub(crate) use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
-#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use endpoint::AddressSpec;
 pub(crate) use endpoint::AddressingVersion;
 #[cfg(feature = "fuzzing")]

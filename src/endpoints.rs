@@ -50,6 +50,8 @@ use crate::message::{AttemptOutcome, MessageContext};
 #[derive(Debug)]
 pub struct Endpoints {
     nodes: Vec<Node>,
+    /// The leaf a bare `<send/>` uses for an allowed `To` address (see [`Endpoints::deliver_to`]).
+    implicit: Option<Box<Leaf>>,
 }
 
 #[derive(Debug)]
@@ -130,7 +132,67 @@ impl Endpoints {
             // to nothing rather than to a wrong endpoint.
             .map(|(i, n)| n.unwrap_or(Node::Alias(EndpointId(i as u32))))
             .collect();
-        Endpoints { nodes }
+        Endpoints {
+            nodes,
+            implicit: None,
+        }
+    }
+
+    /// Adds the leaf of bare `<send/>`s to allowed `To` addresses (kept from `previous`).
+    pub(crate) fn with_implicit(
+        mut self,
+        previous: Option<&Endpoints>,
+        arbiter: &ArbiterHandle,
+        readiness: &Readiness,
+    ) -> Endpoints {
+        let kept = previous
+            .and_then(|p| p.implicit.as_deref())
+            .map(implicit_leaf_parts);
+        self.implicit = Some(Box::new(kept.unwrap_or_else(|| {
+            let ep = implicit_config();
+            let EndpointKind::Leaf(spec) = &ep.kind else {
+                unreachable!("the implicit endpoint is a leaf")
+            };
+            start_leaf(&ep, spec, arbiter, readiness)
+        })));
+        self
+    }
+
+    /// Sends `msg` to `url`, the message's own `To` address, which the allow-list has
+    /// admitted: a plain address leaf with the global timeout. No health state is kept
+    /// per address (any address could be named), so nothing is suspended.
+    ///
+    /// # Errors
+    /// The classified failure, as for any leaf.
+    pub(crate) async fn deliver_to(
+        &self,
+        url: &str,
+        msg: &mut MessageContext,
+        limits: &Limits,
+    ) -> Result<(), EndpointError> {
+        let Some(base) = &self.implicit else {
+            return Err(EndpointError::new(
+                ErrorKind::NotReady,
+                ProtocolState::RequestReady,
+                Arc::from(IMPLICIT),
+                "no `To` address is allowed (axon serve --allow-to)",
+            ));
+        };
+        let mut leaf = implicit_leaf_parts(base);
+        leaf.spec.target = Target::Address(crate::config::AddressSpec {
+            uri: url.to_owned(),
+            member: false,
+        });
+        let result = http::send(&leaf, msg, limits).await;
+        let outcome = match &result {
+            Ok(()) => AttemptOutcome::Response(msg.status.map(|s| s.as_u16()).unwrap_or(0)),
+            Err(error) => {
+                tracing::warn!(message_id = %msg.id, endpoint = IMPLICIT, code = error.code(), address = url, error = %error.cause, "Endpoint request failed");
+                AttemptOutcome::Failed(error.code())
+            }
+        };
+        msg.record_attempt_via(None, leaf.name.clone(), outcome);
+        result
     }
 
     /// The leaf or group behind `id`, following aliases.
@@ -260,6 +322,35 @@ impl Endpoints {
             }
         }
         result
+    }
+}
+
+/// The name of the implicit `To` endpoint (health API, logs, error details).
+const IMPLICIT: &str = "implicit-To";
+
+fn implicit_config() -> EndpointConfig {
+    let spec = LeafSpec::plain(Target::Address(crate::config::AddressSpec {
+        uri: String::new(),
+        member: false,
+    }));
+    EndpointConfig {
+        name: IMPLICIT.to_owned(),
+        named: false,
+        kind: EndpointKind::Leaf(Box::new(spec)),
+        on_error: None,
+        properties: Vec::new(),
+        loc: crate::base::diag::Loc::file_start(Arc::from("<implicit To>")),
+    }
+}
+
+/// A copy of the implicit leaf, sharing its actor (its address is set per send).
+fn implicit_leaf_parts(leaf: &Leaf) -> Leaf {
+    Leaf {
+        name: leaf.name.clone(),
+        config: leaf.config.clone(),
+        spec: leaf.spec.clone(),
+        health: leaf.health.clone(),
+        addr: leaf.addr.clone(),
     }
 }
 

@@ -258,8 +258,11 @@ impl Runtime {
     ) -> Runtime {
         let Mediation { config, steps } = mediation;
         let config = Arc::new(config);
-        let endpoints =
-            Endpoints::build(&config, previous.map(|p| &p.endpoints), arbiter, readiness);
+        let old = previous.map(|p| &p.endpoints);
+        let mut endpoints = Endpoints::build(&config, old, arbiter, readiness);
+        if !limits.allow_to.is_empty() {
+            endpoints = endpoints.with_implicit(old, arbiter, readiness);
+        }
         let router = dispatch::Router::new(&config);
         let apis = lifecycle::ApiStates::build(&config, previous.map(|p| &p.apis));
         let grpc_router = dispatch::Router::grpc(&config);
@@ -374,6 +377,11 @@ impl Runtime {
     ) -> Result<(), Failure> {
         let Some(id) = endpoint else {
             let error = match &msg.to {
+                Some(to) if self.limits.allow_to.permits(to) => {
+                    let to = to.clone();
+                    return (self.endpoints.deliver_to(&to, msg, &self.limits).await)
+                        .map_err(Failure::Endpoint);
+                }
                 Some(to) => MediationError::ImplicitTo(to.chars().take(200).collect()),
                 None => MediationError::NoDestination,
             };

@@ -123,6 +123,7 @@ pub fn uri_template(data: &[u8]) {
     }
     let plain = Target::Address(AddressSpec {
         uri: template.to_owned(),
+        member: false,
     });
     _ = address::resolve(&plain, &props, &msg, true);
 }

@@ -121,6 +121,9 @@ pub struct MessageContext {
     pub(crate) to: Option<String>,
     /// The other WS-Addressing fields set by the `header` mediator.
     pub(crate) wsa: addressing::Addressing,
+    /// The WS-Addressing version a proxy's `<enableAddressing>` engages for every send of
+    /// its flows (an endpoint's own `<enableAddressing>` wins).
+    pub(crate) engaged_addressing: Option<crate::config::AddressingVersion>,
     /// Every endpoint tried, in order.
     pub(crate) attempts: Vec<Attempt>,
     /// True while a fault handler runs; it is the status default for `respond`.
@@ -304,6 +307,7 @@ impl MessageContext {
             body,
             to: None,
             wsa: addressing::Addressing::default(),
+            engaged_addressing: None,
             attempts: Vec::new(),
             fault_status: None,
             api: None,

@@ -84,6 +84,19 @@ fn set_fronts(shared: &Shared, fronts: [Option<&Addr<FrontActor>>; 3]) {
     );
 }
 
+/// The allow-list of `To` addresses, never allowing the management API's port (kept for
+/// the life of the process, as the list it refines).
+fn guard_management(
+    list: &'static crate::base::allow_to::AllowTo,
+    management: &TcpListener,
+) -> io::Result<&'static crate::base::allow_to::AllowTo> {
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let port = management.local_addr()?.port();
+    Ok(Box::leak(Box::new(list.clone().without_port(port))))
+}
+
 // === impl Server ===
 
 impl Server {
@@ -95,6 +108,8 @@ impl Server {
         crate::base::tls::install_crypto_provider();
         let readiness = Readiness::new();
         let control = Arbiter::new();
+        let mut options = options;
+        options.limits.allow_to = guard_management(options.limits.allow_to, &options.management)?;
         let runtime = Runtime::build(
             mediation,
             None,

@@ -13,10 +13,11 @@ pub enum MediationError {
     /// A bare `send`/`call` with no `To` address.
     #[error("no endpoint to send to: the mediator names none and the message has no `To` address")]
     NoDestination,
-    /// A bare `send`/`call` on a message whose `To` address is set (shown shortened):
-    /// Axon never sends to an address the message carries.
+    /// A bare `send`/`call` on a message whose `To` address is set (shown shortened) and
+    /// not on the allow-list: Axon never sends to an address the message carries unless
+    /// the operator allowed it.
     #[error(
-        "a bare <send/> does not go to the message's `To` address (`{0}`): Axon has no implicit endpoint, so a message's own address can never turn it into an open proxy; name the endpoint in <send>"
+        "a bare <send/> does not go to the message's `To` address (`{0}`): it is not on the allow-list (axon serve --allow-to), so a message's own address can never turn Axon into an open proxy; allow it, or name the endpoint in <send>"
     )]
     ImplicitTo(String),
     /// A mediator failed.

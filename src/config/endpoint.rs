@@ -60,6 +60,21 @@ pub struct LeafSpec {
     pub(crate) addressing: Option<AddressingVersion>,
 }
 
+impl LeafSpec {
+    /// A leaf sending to `target` with every quality-of-service setting at its default.
+    pub(crate) fn plain(target: Target) -> LeafSpec {
+        LeafSpec {
+            target,
+            timeout: TimeoutSpec::default(),
+            suspension: SuspensionPolicy::default(),
+            retry: RetryConfig::default(),
+            health_check: None,
+            format: None,
+            addressing: None,
+        }
+    }
+}
+
 /// The WS-Addressing version of `<enableAddressing version>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AddressingVersion {
@@ -117,6 +132,9 @@ pub struct WsdlSpec {
 pub struct AddressSpec {
     /// The URI; `${name}` tokens are replaced by message properties on each send.
     pub(crate) uri: String,
+    /// A static load-balance `<member>`: `uri` is `scheme://host:port`, and the request's
+    /// own path and query (as the client sent them) are sent there.
+    pub(crate) member: bool,
 }
 
 /// `<http>`.
@@ -452,7 +470,7 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
 
 /// `<enableAddressing [version="final|submission"] [separateListener="true|false"]/>`.
 /// A separate listener is accepted: Axon reads the reply on the same connection.
-fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<AddressingVersion> {
+pub(crate) fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<AddressingVersion> {
     ctx.check_attrs(el, &["version", "separateListener"]);
     ctx.no_elements(el);
     if let Some(a) = el.attr("separateListener") {
@@ -537,6 +555,7 @@ fn parse_address_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     }
     Some(Target::Address(AddressSpec {
         uri: uri.to_owned(),
+        member: false,
     }))
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::endpoint::parse_inline;
+use super::endpoint::{AddressSpec, EndpointConfig, EndpointKind, LeafSpec, Target, parse_inline};
 use super::values;
 use super::{Ctx, Element, EndpointId, Loc};
 
@@ -389,10 +389,10 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
                     None => ok = false,
                 }
             }
-            "member" => {
-                ctx.unsupported(&child.loc, "static load-balance members (`<member>`)");
-                ok = false;
-            }
+            "member" => match parse_member(child, ctx) {
+                Some(id) => children.push(GroupChild { id, weight: None }),
+                None => ok = false,
+            },
             "description" => {}
             _ => match parse_policy(child, &mut policy, ctx) {
                 Some(good) => ok &= good,
@@ -411,6 +411,49 @@ fn parse_members(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Vec<GroupChild>, Fa
         ok = false;
     }
     ok.then_some((children, policy))
+}
+
+/// A static load-balance `<member hostName httpPort httpsPort>`: an address leaf on the
+/// member's host that gets the request's own path (`httpPort` when given, else https on
+/// `httpsPort`).
+fn parse_member(el: &Element, ctx: &mut Ctx<'_>) -> Option<EndpointId> {
+    ctx.check_attrs(el, &["hostName", "httpPort", "httpsPort"]);
+    ctx.no_children(el);
+    let host = ctx.required_attr(el, "hostName")?.value.trim().to_owned();
+    let port = |name| {
+        el.attr(name)
+            .map(|a| (a.value.trim().to_owned(), a.loc.clone()))
+    };
+    let (scheme, (port, loc)) = match (port("httpPort"), port("httpsPort")) {
+        (Some(p), _) => ("http", p),
+        (None, Some(p)) => ("https", p),
+        (None, None) => {
+            ctx.error(&el.loc, "<member> needs an `httpPort` or an `httpsPort`");
+            return None;
+        }
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        ctx.error(&loc, format!("`{port}` is not a port number"));
+        return None;
+    };
+    let uri = format!("{scheme}://{host}:{port}");
+    let valid = uri.parse::<actix_web::http::Uri>().ok().is_some_and(|u| {
+        u.host() == Some(host.as_str()) && u.path_and_query().is_none_or(|p| p.as_str() == "/")
+    });
+    if !valid || host.is_empty() {
+        ctx.error(&el.loc, format!("`{host}` is not a host name"));
+        return None;
+    }
+    let target = Target::Address(AddressSpec { uri, member: true });
+    let ep = EndpointConfig {
+        name: ctx.inline_name("member", &el.loc),
+        named: false,
+        kind: EndpointKind::Leaf(Box::new(LeafSpec::plain(target))),
+        on_error: None,
+        properties: Vec::new(),
+        loc: el.loc.clone(),
+    };
+    Some(ctx.add_endpoint(ep))
 }
 
 /// True (after reporting it) when `child` names by `key` an endpoint a sibling already

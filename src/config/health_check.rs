@@ -186,7 +186,10 @@ mod tests {
     use crate::config::AddressSpec;
 
     fn address(uri: &str) -> Target {
-        Target::Address(AddressSpec { uri: uri.into() })
+        Target::Address(AddressSpec {
+            uri: uri.into(),
+            member: false,
+        })
     }
 
     #[test]

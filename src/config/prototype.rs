@@ -331,18 +331,12 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         );
         ok = false;
     }
-    ok.then(|| LeafSpec {
-        target: Target::Prototype(Arc::new(PrototypeSpec {
+    ok.then(|| {
+        LeafSpec::plain(Target::Prototype(Arc::new(PrototypeSpec {
             faults,
             responses,
             openapi,
-        })),
-        timeout: Default::default(),
-        suspension: Default::default(),
-        retry: Default::default(),
-        health_check: None,
-        format: None,
-        addressing: None,
+        })))
     })
 }
 

@@ -3,7 +3,9 @@
 
 use super::sequence::{self, SequenceConfig};
 use super::wsdl::{self, WSDL11_NS, WsdlDocument};
-use super::{ApiConfig, Ctx, Diagnostics, Element, EndpointId, Loc, SeqId, values};
+use super::{
+    AddressingVersion, ApiConfig, Ctx, Diagnostics, Element, EndpointId, Loc, SeqId, values,
+};
 use crate::base::xml::escape_attr;
 
 /// A proxy service.
@@ -24,6 +26,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) wsdl: Option<PublishedWsdl>,
     /// `startOnLoad="false"`: validated, but not served.
     pub(crate) start_on_load: bool,
+    /// `<enableAddressing>`: the WS-Addressing version every send of its flows uses.
+    pub(crate) addressing: Option<AddressingVersion>,
     /// Where it is defined.
     pub(crate) loc: Loc,
 }
@@ -105,7 +109,8 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
         None => true,
     };
     let mut ok = true;
-    let (target, published) = parse_children(el, name.as_deref().unwrap_or(""), &mut ok, ctx);
+    let (target, published, addressing) =
+        parse_children(el, name.as_deref().unwrap_or(""), &mut ok, ctx);
     let name = name?;
     let Some((in_sequence, out_sequence, fault_sequence, endpoint)) = target else {
         if ok && !el.elements().any(|c| c.local_name() == "target") {
@@ -121,6 +126,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
         endpoint,
         wsdl: published,
         start_on_load,
+        addressing,
         loc: el.loc.clone(),
     })
 }
@@ -158,9 +164,14 @@ fn parse_children(
     name: &str,
     ok: &mut bool,
     ctx: &mut Ctx<'_>,
-) -> (Option<Target4>, Option<PublishedWsdl>) {
+) -> (
+    Option<Target4>,
+    Option<PublishedWsdl>,
+    Option<AddressingVersion>,
+) {
     let mut target = None;
     let mut published = None;
+    let mut addressing = None;
     for child in ctx.synapse_children(el, ok) {
         match child.local_name() {
             "target" if target.is_some() => {
@@ -170,6 +181,10 @@ fn parse_children(
             "target" => target = parse_target(child, name, ctx),
             "publishWSDL" => match parse_publish(child, ctx) {
                 Some(w) => published = Some(w),
+                None => *ok = false,
+            },
+            "enableAddressing" => match super::endpoint::parse_addressing(child, ctx) {
+                Some(version) => addressing = Some(version),
                 None => *ok = false,
             },
             "description" => {}
@@ -193,7 +208,7 @@ fn parse_children(
             }
         }
     }
-    (target, published)
+    (target, published, addressing)
 }
 
 type Target4 = (SeqId, Option<SeqId>, Option<SeqId>, Option<EndpointId>);

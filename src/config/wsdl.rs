@@ -56,7 +56,7 @@ pub(crate) fn parse_endpoint(
     match doc.port_address(&service, &port) {
         Ok((uri, format)) => Some((
             WsdlSpec {
-                address: AddressSpec { uri },
+                address: AddressSpec { uri, member: false },
                 wsdl: doc.source.clone(),
                 service,
                 port,

@@ -51,6 +51,10 @@ pub fn resolve(
 ) -> Result<String, AddressError> {
     match target {
         Target::Address(spec) | Target::Wsdl(crate::config::WsdlSpec { address: spec, .. }) => {
+            if spec.member {
+                let path = msg.uri.path_and_query().map_or("/", |p| p.as_str());
+                return Ok(format!("{}{path}", spec.uri));
+            }
             let base = substitute(&spec.uri, msg)?;
             // The postfix joins REST messages only (reference §1.7): not SOAP ones.
             Ok(if rest {

@@ -39,7 +39,8 @@ fn names(version: AddressingVersion) -> (&'static str, &'static str) {
     }
 }
 
-/// Adds the WS-Addressing headers to a SOAP request sent to `url`, when the leaf asks.
+/// Adds the WS-Addressing headers to a SOAP request sent to `url`, when the leaf asks
+/// (or the proxy whose flow sends engaged addressing).
 ///
 /// # Errors
 /// The body cannot be read or is not a well-formed envelope.
@@ -49,7 +50,7 @@ pub(crate) async fn apply(
     url: &str,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
-    let Some(version) = leaf.spec.addressing else {
+    let Some(version) = leaf.spec.addressing.or(msg.engaged_addressing) else {
         return Ok(());
     };
     if !matches!(current_kind(msg), ContentKind::Soap(_)) {
@@ -155,7 +156,8 @@ impl Headers {
 /// or not well-formed, is left as it is (the usual checks report it).
 pub(crate) async fn read_reply(leaf: &Leaf, msg: &mut MessageContext, limits: &Limits) {
     // A streamed response's kind is only known as XML until its bytes are seen.
-    if leaf.spec.addressing.is_none() || msg.body.is_empty() || !current_kind(msg).is_xml() {
+    let engaged = leaf.spec.addressing.or(msg.engaged_addressing);
+    if engaged.is_none() || msg.body.is_empty() || !current_kind(msg).is_xml() {
         return;
     }
     if msg.body.buffer(limits.max_body).await.is_err()

@@ -534,7 +534,7 @@ mod groups {
             ),
             (
                 "member.xml",
-                r#"<endpoint name="m"><loadbalance><member hostName="h" httpPort="1"/></loadbalance></endpoint>"#,
+                r#"<endpoint name="m"><loadbalance><member hostName="h"/></loadbalance></endpoint>"#,
             ),
             (
                 "codes.xml",
@@ -557,7 +557,7 @@ mod groups {
             "empty.xml:1:24: error: <failover> needs at least one <endpoint> child",
             "session.xml:1:20: error: <session> applies only to a <loadbalance> group",
             "alg.xml:1:35: error: the custom load-balance algorithm `com.acme.Mine` is not supported by Axon (see docs/migrating.md)",
-            "member.xml:1:33: error: static load-balance members (`<member>`) is not supported by Axon (see docs/migrating.md)",
+            "member.xml:1:33: error: <member> needs an `httpPort` or an `httpsPort`",
             "codes.xml:1:49: error: `7xx` is not an HTTP status code",
             "cycle.xml:1:14: error: endpoint reference cycle: x -> y -> x",
             "propweight.xml:1:83: error: `loadbalance.weight` must be greater than 0, found `-2`",

@@ -44,6 +44,7 @@ pub(crate) async fn handle_proxy(
     // A proxy service is a SOAP service: `text/xml` is SOAP 1.1 here (as in Axis2).
     msg.client = ClientFormat::of_request(req.headers(), has_body, true);
     msg.set("proxy.name", proxy.name.as_str());
+    msg.engaged_addressing = proxy.addressing;
     let postfix = match req.uri().query() {
         Some(q) => format!("{tail}?{q}"),
         None => tail.to_owned(),

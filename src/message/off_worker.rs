@@ -127,6 +127,7 @@ travelling! {
     headers: actix_web::http::header::HeaderMap,
     to: Option<String>,
     wsa: super::addressing::Addressing,
+    engaged_addressing: Option<crate::config::AddressingVersion>,
     attempts: Vec<super::Attempt>,
     fault_status: Option<actix_web::http::StatusCode>,
     api: Option<Arc<crate::base::lifecycle::ApiLife>>,

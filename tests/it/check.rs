@@ -175,3 +175,29 @@ fn unknown_unsupported_and_no_effect_are_told_apart() {
         );
     }
 }
+
+/// A `<member>` names a host and a port, nothing else: a host with a path or user
+/// information, a port that is no number, or no port at all is refused at load.
+#[test]
+fn a_member_that_is_no_host_and_port_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "endpoints/lb.xml",
+        "<endpoint name=\"LB\"><loadbalance>\n<member hostName=\"evil/x\" httpPort=\"80\"/>\n<member hostName=\"a@b\" httpPort=\"80\"/>\n<member hostName=\"h\" httpPort=\"http\"/>\n<member hostName=\"h\"/>\n<member hostName=\"h\" httpsPort=\"8443\"/>\n</loadbalance></endpoint>",
+    );
+    let out = crate::support::axon_check(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "lb.xml:2:1: error: `evil/x` is not a host name",
+        "lb.xml:3:1: error: `a@b` is not a host name",
+        "lb.xml:4:22: error: `http` is not a port number",
+        "lb.xml:5:1: error: <member> needs an `httpPort` or an `httpsPort`",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("4 error(s)"), "{stderr}");
+}

@@ -17,14 +17,19 @@
 //!   blank line, exact body. An empty file means the backend must see nothing.
 //! - `expected-log.txt` (optional): lines that must each appear in some line written by
 //!   the `log` mediator.
+//! - `allow-to.txt` (optional): the `axon serve --allow-to` entries, one a line.
 //!
 //! In every file, `{{backend}}` is the recording backend's base URL and `{{dead}}` a URL
-//! on which connections are refused. A single trailing newline of a file is not part of
+//! on which connections are refused (both on 127.0.0.1; `{{backend-port}}` and
+//! `{{dead-port}}` are their ports). A single trailing newline of a file is not part of
 //! the body. Set `AXON_FIXTURE=<substring>` to run only the matching cases.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
+
+use axon::base::allow_to::AllowTo;
+use axon::base::limits::Limits;
 
 use crate::support::backend::{Backend, Canned};
 use crate::support::{TestAxon, dead_port};
@@ -191,7 +196,8 @@ fn check_body(what: &str, expected: Option<&str>, actual: &[u8], problems: &mut 
 }
 
 async fn run_case(case: &Path) -> Result<(), String> {
-    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let dead_port = dead_port();
+    let dead = format!("http://127.0.0.1:{dead_port}");
     let canned = match read(case, "backend.http") {
         Some(text) => {
             let spec = parse_http(&text);
@@ -218,6 +224,8 @@ async fn run_case(case: &Path) -> Result<(), String> {
     let fill = |text: &str| {
         text.replace("{{backend}}", &base)
             .replace("{{dead}}", &dead)
+            .replace("{{backend-port}}", base.rsplit(':').next().unwrap_or(""))
+            .replace("{{dead-port}}", &dead_port.to_string())
     };
 
     let mut files: Vec<(String, String)> = Vec::new();
@@ -238,7 +246,7 @@ async fn run_case(case: &Path) -> Result<(), String> {
             .map_err(|error| error.to_string())?;
         std::fs::write(path, bytes).map_err(|error| error.to_string())?;
     }
-    let axon = TestAxon::start_dir(dir).await;
+    let axon = TestAxon::start_dir_with(dir, limits(case, &fill)?).await;
 
     let request = parse_http(&fill(
         &read(case, "request.http").ok_or("request.http is missing")?,
@@ -344,6 +352,21 @@ async fn run_case(case: &Path) -> Result<(), String> {
 
 /// A case's `car/` folder (its files with the placeholders filled) as a `.car` archive,
 /// which the runner puts in the mediation folder's `carbonapps/`, as MI deploys it.
+/// The limits of a case: the default ones, with its `allow-to.txt` entries.
+fn limits(case: &Path, fill: &dyn Fn(&str) -> String) -> Result<Limits, String> {
+    let Some(text) = read(case, "allow-to.txt") else {
+        return Ok(Limits::default());
+    };
+    let text = fill(&text);
+    let entries: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let list = AllowTo::new(&entries).map_err(|error| format!("allow-to.txt: {error}"))?;
+    Ok(Limits {
+        // One list per case, for the life of the test process (as for a server).
+        allow_to: Box::leak(Box::new(list)),
+        ..Limits::default()
+    })
+}
+
 fn read_car(case: &Path, fill: &dyn Fn(&str) -> String) -> Result<Option<Vec<u8>>, String> {
     let root = case.join("car");
     if !root.is_dir() {

@@ -300,3 +300,41 @@ async fn a_backend_response_that_cannot_be_mediated_is_a_bad_gateway_not_a_bad_r
         reply.text()
     );
 }
+
+/// A bare `<send/>` goes to the message's `To` address only when `--allow-to` lists its
+/// prefix: the allowed address gets the request through the implicit endpoint; any other
+/// (here one taken from the client's header) is refused and nothing is sent.
+#[actix_rt::test]
+async fn a_bare_send_goes_to_an_allowed_to_address_only() {
+    let backend = Backend::named("quotes").await;
+    let api = api(
+        "Route",
+        "/route",
+        r#"<resource methods="POST" url-mapping="/*"><inSequence><header name="To" expression="$trp:x-to"/><send/></inSequence></resource>"#,
+    );
+    let list = axon::base::allow_to::AllowTo::new(&[backend.url("/services/")]).unwrap();
+    let limits = axon::base::limits::Limits {
+        allow_to: Box::leak(Box::new(list)),
+        ..Default::default()
+    };
+    let axon = TestAxon::start_with(&[("apis/route.xml", &api)], limits).await;
+
+    let allowed = backend.url("/services/Quote");
+    let headers = [("content-type", "application/json"), ("x-to", &*allowed)];
+    let reply = axon.request("POST", "/route", Some(b"{}"), &headers).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "quotes");
+    assert_eq!(backend.last().uri, "/services/Quote");
+    assert_eq!(
+        reply.header("x-axon-trace").as_deref(),
+        Some("implicit-To=200")
+    );
+
+    for refused in [backend.url("/admin"), "http://169.254.169.254/".to_owned()] {
+        let headers = [("content-type", "application/json"), ("x-to", &*refused)];
+        let reply = axon.request("POST", "/route", Some(b"{}"), &headers).await;
+        assert_eq!(reply.status, 500, "{}", reply.text());
+        assert!(reply.text().contains("allow-list"), "{}", reply.text());
+    }
+    assert_eq!(backend.hits(), 1);
+}

@@ -76,8 +76,8 @@ impl TestAxon {
     }
 
     /// Starts Axon on a mediation folder the caller filled (binary files, such as a `.car`).
-    pub async fn start_dir(dir: tempfile::TempDir) -> TestAxon {
-        Self::start_in(dir, Limits::default(), None, 2).await
+    pub async fn start_dir_with(dir: tempfile::TempDir, limits: Limits) -> TestAxon {
+        Self::start_in(dir, limits, None, 2).await
     }
 
     async fn start_in(

@@ -58,6 +58,7 @@ fn address_appends_postfix_and_substitutes_properties() {
     m.set("tenant", "acme");
     let t = Target::Address(AddressSpec {
         uri: "http://b/${tenant}".into(),
+        member: false,
     });
     assert_eq!(
         resolve(&t, &[], &m, true).unwrap(),
@@ -66,6 +67,7 @@ fn address_appends_postfix_and_substitutes_properties() {
     assert_eq!(resolve(&t, &[], &m, false).unwrap(), "http://b/acme");
     let missing = Target::Address(AddressSpec {
         uri: "http://b/${nope}".into(),
+        member: false,
     });
     assert_eq!(
         resolve(&missing, &[], &m, true).unwrap_err().to_string(),
