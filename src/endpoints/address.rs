@@ -140,6 +140,8 @@ struct Vars<'a> {
     props: &'a [EndpointProperty],
     msg: &'a MessageContext,
     legacy: bool,
+    /// The template as the expander reads it (to tell reserved expansions).
+    template: &'a str,
 }
 
 impl Context for Vars<'_> {
@@ -154,21 +156,40 @@ impl Context for Vars<'_> {
             .find(|p| p.scope == PropertyScope::Default && p.name == name)
             .map(|p| p.value.clone());
         let value = from_endpoint.or_else(|| self.msg.get(name).map(|v| v.to_string()));
-        match value {
-            Some(v) if self.legacy => {
-                let decoded = percent_encoding::percent_decode_str(&v).decode_utf8_lossy();
-                visitor.visit_string(literal_percents(&decoded))
-            }
-            Some(v) => visitor.visit_string(literal_percents(&v)),
-            None => visitor.visit_undefined(),
+        let value = match value {
+            Some(v) if self.legacy => percent_encoding::percent_decode_str(&v)
+                .decode_utf8_lossy()
+                .into_owned(),
+            Some(v) => v,
+            None => return visitor.visit_undefined(),
+        };
+        if reserved(self.template, name) {
+            visitor.visit_string(encoded_as_reserved(&value))
+        } else {
+            visitor.visit_string(value)
         }
     }
 }
 
-/// `value` with every `%` that does not start a percent-escape written as `%25`: the
-/// expander keeps well-formed escapes of a reserved expansion as they are, and a stray `%`
-/// (before a multi-byte character, it panicked inside the expander) is a literal percent.
-fn literal_percents(value: &str) -> String {
+/// Whether `name` is expanded by a `{+...}` or `{#...}` expression of `template`.
+fn reserved(template: &str, name: &str) -> bool {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}'))
+        .any(|(expr, _)| {
+            expr.strip_prefix(['+', '#']).is_some_and(|vars| {
+                vars.split(',')
+                    .any(|v| v.split(':').next().unwrap_or(v).trim_end_matches('*') == name)
+            })
+        })
+}
+
+/// `value` as a reserved expansion writes it, for the expander to keep as it is: a `%`
+/// that starts no percent-escape becomes `%25` and every non-ASCII character its UTF-8
+/// escapes. iri-string 0.7.14 panics on a stray `%` before a multi-byte character in a
+/// reserved expansion (found by fuzzing); the output is the same as its own.
+fn encoded_as_reserved(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = String::with_capacity(value.len());
     for (i, c) in value.char_indices() {
@@ -176,7 +197,13 @@ fn literal_percents(value: &str) -> String {
             && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit);
         match c {
             '%' if !escape => out.push_str("%25"),
-            _ => out.push(c),
+            c if !c.is_ascii() => {
+                let mut utf8 = [0; 4];
+                for b in c.encode_utf8(&mut utf8).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            c => out.push(c),
         }
     }
     out
@@ -191,14 +218,21 @@ fn expand(
         props,
         msg,
         legacy: spec.legacy_encoding,
+        template: spec.template.as_str(),
     };
-    spec.template
-        .expand::<UriSpec, _>(&vars)
-        .map(|expanded| expanded.to_string())
-        .map_err(|error| AddressError::Expand {
-            template: spec.template_source.clone(),
-            reason: error.to_string(),
-        })
+    // The expander is a dependency: should it still panic on some value, the message gets
+    // an address error, never a dead worker.
+    let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        spec.template
+            .expand::<UriSpec, _>(&vars)
+            .map(|expanded| expanded.to_string())
+            .map_err(|error| error.to_string())
+    }))
+    .unwrap_or_else(|_| Err("the template expander failed on this value".to_owned()));
+    expanded.map_err(|reason| AddressError::Expand {
+        template: spec.template_source.clone(),
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -122,6 +122,19 @@ fn a_stray_percent_in_a_value_is_a_literal_percent() {
         resolve(&t, &[], &m, true).unwrap(),
         "http://h/p?x=%25a%E2%82%ACx&y=%41"
     );
+    // A stray `%` after an escape, before a replacement character (the second finding).
+    m.set("uri.var.url", "http://h/%\u{fffd}\u{fffd}+x/%25a\u{fffd}");
+    assert_eq!(
+        resolve(&t, &[], &m, true).unwrap(),
+        "http://h/%25%EF%BF%BD%EF%BF%BD+x/%25a%EF%BF%BD"
+    );
+    // A simple expansion encodes the value whole, as before: `%` is `%25`, once.
+    m.set("uri.var.p", "100%\u{20ac}");
+    let simple = http("http://h/{uri.var.p}", Some(Method::GET));
+    assert_eq!(
+        resolve(&simple, &[], &m, true).unwrap(),
+        "http://h/100%25%E2%82%AC"
+    );
 }
 
 #[test]
