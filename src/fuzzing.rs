@@ -131,12 +131,12 @@ pub fn uri_template(data: &[u8]) {
 /// An `<http uri-template>` target as the config loader compiles it.
 fn http_target(raw: &str) -> Option<Target> {
     let (legacy_encoding, source, template) = crate::config::http_template(raw).ok()?;
-    Some(Target::Http(HttpSpec {
-        template_source: source.to_owned(),
+    Some(Target::Http(HttpSpec::new(
+        source.to_owned(),
         template,
-        method: None,
+        None,
         legacy_encoding,
-    }))
+    )))
 }
 
 // === expressions ===

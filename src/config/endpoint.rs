@@ -148,6 +148,46 @@ pub struct HttpSpec {
     pub(crate) method: Option<Method>,
     /// `legacy-encoding:` prefix: values are percent-decoded before expansion.
     pub(crate) legacy_encoding: bool,
+    /// The variables a `{+...}` or `{#...}` expression expands (their values are written
+    /// in output form before expansion, see `endpoints/address.rs`).
+    pub(crate) reserved: Vec<String>,
+}
+
+impl HttpSpec {
+    /// The target of `<http uri-template>`, its reserved variables found once, here.
+    pub(crate) fn new(
+        template_source: String,
+        template: UriTemplateString,
+        method: Option<Method>,
+        legacy_encoding: bool,
+    ) -> Self {
+        let reserved = reserved_variables(template.as_str());
+        HttpSpec {
+            template_source,
+            template,
+            method,
+            legacy_encoding,
+            reserved,
+        }
+    }
+}
+
+/// The names of the variables that `{+...}` and `{#...}` expressions of `template` expand.
+fn reserved_variables(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (expr, _) in template
+        .split('{')
+        .skip(1)
+        .filter_map(|r| r.split_once('}'))
+    {
+        if let Some(vars) = expr.strip_prefix(['+', '#']) {
+            for var in vars.split(',') {
+                let name = var.split(':').next().unwrap_or(var).trim_end_matches('*');
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
 }
 
 /// `<timeout>`.
@@ -682,12 +722,12 @@ fn parse_http_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
     }
     let a = ctx.required_attr(el, "uri-template")?;
     match http_template(&a.value) {
-        Ok((legacy_encoding, source, template)) => Some(Target::Http(HttpSpec {
-            template_source: source.to_owned(),
+        Ok((legacy_encoding, source, template)) => Some(Target::Http(HttpSpec::new(
+            source.to_owned(),
             template,
             method,
             legacy_encoding,
-        })),
+        ))),
         Err(error) => {
             ctx.error(&a.loc, error.to_string());
             None

@@ -140,8 +140,8 @@ struct Vars<'a> {
     props: &'a [EndpointProperty],
     msg: &'a MessageContext,
     legacy: bool,
-    /// The template as the expander reads it (to tell reserved expansions).
-    template: &'a str,
+    /// The variables of reserved expansions (found at load).
+    reserved: &'a [String],
 }
 
 impl Context for Vars<'_> {
@@ -163,7 +163,7 @@ impl Context for Vars<'_> {
             Some(v) => v,
             None => return visitor.visit_undefined(),
         };
-        if reserved(self.template, name) {
+        if self.reserved.iter().any(|r| r == name) {
             visitor.visit_string(encoded_as_reserved(&value))
         } else {
             visitor.visit_string(value)
@@ -171,25 +171,12 @@ impl Context for Vars<'_> {
     }
 }
 
-/// Whether `name` is expanded by a `{+...}` or `{#...}` expression of `template`.
-fn reserved(template: &str, name: &str) -> bool {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}'))
-        .any(|(expr, _)| {
-            expr.strip_prefix(['+', '#']).is_some_and(|vars| {
-                vars.split(',')
-                    .any(|v| v.split(':').next().unwrap_or(v).trim_end_matches('*') == name)
-            })
-        })
-}
-
 /// `value` as a reserved expansion writes it, for the expander to keep as it is: a `%`
 /// that starts no percent-escape becomes `%25` and every non-ASCII character its UTF-8
 /// escapes. iri-string 0.7.14 panics on a stray `%` before a multi-byte character in a
 /// reserved expansion (found by fuzzing); the output is the same as its own.
 fn encoded_as_reserved(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let bytes = value.as_bytes();
     let mut out = String::with_capacity(value.len());
     for (i, c) in value.char_indices() {
@@ -200,7 +187,9 @@ fn encoded_as_reserved(value: &str) -> String {
             c if !c.is_ascii() => {
                 let mut utf8 = [0; 4];
                 for b in c.encode_utf8(&mut utf8).bytes() {
-                    out.push_str(&format!("%{b:02X}"));
+                    out.push('%');
+                    out.push(char::from(HEX[usize::from(b >> 4)]));
+                    out.push(char::from(HEX[usize::from(b & 0xf)]));
                 }
             }
             c => out.push(c),
@@ -218,7 +207,7 @@ fn expand(
         props,
         msg,
         legacy: spec.legacy_encoding,
-        template: spec.template.as_str(),
+        reserved: &spec.reserved,
     };
     // The expander is a dependency: should it still panic on some value, the message gets
     // an address error, never a dead worker.

@@ -3,7 +3,6 @@ use crate::config::AddressSpec;
 use crate::message::{Body, Scope, Value};
 use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
-use iri_string::template::UriTemplateString;
 
 fn msg() -> MessageContext {
     MessageContext::request(
@@ -16,16 +15,8 @@ fn msg() -> MessageContext {
 }
 
 fn http(template: &str, method: Option<Method>) -> Target {
-    let effective = match template.strip_prefix('{') {
-        Some(rest) if !rest.starts_with('+') => format!("{{+{rest}"),
-        _ => template.to_owned(),
-    };
-    Target::Http(HttpSpec {
-        template_source: template.to_owned(),
-        template: UriTemplateString::try_from(effective).unwrap(),
-        method,
-        legacy_encoding: false,
-    })
+    let (legacy, source, compiled) = crate::config::http_template(template).unwrap();
+    Target::Http(HttpSpec::new(source.to_owned(), compiled, method, legacy))
 }
 
 #[test]
@@ -144,4 +135,17 @@ fn http_without_method_appends_the_postfix() {
         .unwrap();
     let t = http("http://b/base", None);
     assert_eq!(resolve(&t, &[], &m, true).unwrap(), "http://b/base/more");
+}
+
+#[test]
+fn reserved_variables_are_found_once_at_load() {
+    let Target::Http(spec) = http("http://h/{+a,b:3}/{c}{#d*}{?e}", None) else {
+        panic!("an http target");
+    };
+    assert_eq!(spec.reserved, ["a", "b", "d"]);
+    // A template that starts with a variable is a reserved expansion of it.
+    let Target::Http(spec) = http("{uri.var.base}/x/{uri.var.id}", None) else {
+        panic!("an http target");
+    };
+    assert_eq!(spec.reserved, ["uri.var.base"]);
 }
