@@ -102,12 +102,20 @@ async fn reload_keeps_health_of_unchanged_endpoints_and_rejects_bad_configuratio
     assert_eq!(axon.get("/extra").await.status, 404);
 
     // A good reload: the new API is served, and the unchanged endpoint kept its state.
+    let (_, tree) = axon.admin("/health/actors").await;
+    let before = tree["fronts"][0]["generation"]
+        .as_u64()
+        .expect("a front's generation");
     axon.write("extra.xml", "<api name=\"Extra\" context=\"/extra\"><resource><inSequence><drop/></inSequence></resource></api>");
     let (status, summary) = axon.admin_post("/config/reload").await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["endpoints_kept"], serde_json::json!(["Backend"]));
     assert_eq!(axon.get("/extra").await.status, 202);
     let generation = summary["generation"].as_u64().unwrap();
+    assert!(
+        generation > before,
+        "a reload is a new generation ({before} -> {generation})"
+    );
     eventually(Duration::from_secs(5), "fronts switched", || async {
         let (_, tree) = axon.admin("/health/actors").await;
         let fronts = tree["fronts"].as_array().cloned().unwrap_or_default();

@@ -338,3 +338,34 @@ async fn a_bare_send_goes_to_an_allowed_to_address_only() {
     }
     assert_eq!(backend.hits(), 1);
 }
+
+/// An `--allow-to` entry that covers the management API's own port never lets a bare
+/// `<send/>` reach it: the server refines the operator's list with the port it listens on.
+#[actix_web::test]
+async fn a_bare_send_never_goes_to_the_management_port_even_when_allowed() {
+    let api = api(
+        "Route",
+        "/route",
+        r#"<resource methods="POST" url-mapping="/*"><inSequence><header name="To" expression="$trp:x-to"/><send/></inSequence></resource>"#,
+    );
+    let management = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = management.local_addr().unwrap().port();
+    let list = axon::base::allow_to::AllowTo::new(&[format!("http://127.0.0.1:{port}/")]).unwrap();
+    let limits = axon::base::limits::Limits {
+        allow_to: Box::leak(Box::new(list)),
+        ..Default::default()
+    };
+    let axon =
+        TestAxon::start_with_management(&[("apis/route.xml", &api)], limits, management).await;
+    let (status, _) = axon.admin("/health/live").await;
+    assert_eq!(
+        status, 200,
+        "the management API listens on the allowed port"
+    );
+
+    let to = format!("http://127.0.0.1:{port}/health/live");
+    let headers = [("content-type", "application/json"), ("x-to", &*to)];
+    let reply = axon.request("POST", "/route", Some(b"{}"), &headers).await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    assert!(reply.text().contains("allow-list"), "{}", reply.text());
+}

@@ -72,12 +72,26 @@ impl TestAxon {
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
-        Self::start_in(dir, limits, grpc_tls, workers).await
+        Self::start_in(dir, limits, grpc_tls, workers, None).await
+    }
+
+    /// As [`TestAxon::start_with`], with the management API on a listener the caller bound
+    /// (so the test knows its port before Axon starts).
+    pub async fn start_with_management(
+        files: &[(&str, &str)],
+        limits: Limits,
+        management: TcpListener,
+    ) -> TestAxon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, text) in files {
+            write(dir.path(), rel, text);
+        }
+        Self::start_in(dir, limits, None, 2, Some(management)).await
     }
 
     /// Starts Axon on a mediation folder the caller filled (binary files, such as a `.car`).
     pub async fn start_dir_with(dir: tempfile::TempDir, limits: Limits) -> TestAxon {
-        Self::start_in(dir, limits, None, 2).await
+        Self::start_in(dir, limits, None, 2, None).await
     }
 
     async fn start_in(
@@ -85,6 +99,7 @@ impl TestAxon {
         limits: Limits,
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
         workers: usize,
+        management: Option<TcpListener>,
     ) -> TestAxon {
         axon::base::tls::install_crypto_provider();
         let config = match Mediation::load(dir.path()) {
@@ -94,7 +109,8 @@ impl TestAxon {
         let options = ServerOptions {
             mediation_dir: dir.path().to_path_buf(),
             http: TcpListener::bind("127.0.0.1:0").expect("bind"),
-            management: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            management: management
+                .unwrap_or_else(|| TcpListener::bind("127.0.0.1:0").expect("bind")),
             grpc: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
             grpc_tls,
             workers: Some(workers),
