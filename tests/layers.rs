@@ -88,7 +88,7 @@ fn lower_layers_never_import_higher_ones() {
 /// Each import (not in KNOWN) that points to a higher layer or is a NEVER pair, a line each.
 fn upward(edges: &[Edge]) -> String {
     let mut problems = String::new();
-    for edge in edges.iter().filter(|e| !is_known(e)) {
+    for edge in edges.iter().filter(|edge| !is_known(edge)) {
         let (from, to) = (layer(&edge.from), layer(&edge.to));
         if to > from {
             problems += &format!("{edge} (layers {from} to {to})\n");
