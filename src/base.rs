@@ -15,6 +15,7 @@
 //! - [`readiness`]: the latch `/health/ready` reads, counted by listeners and actors.
 //! - [`grpc`]: gRPC wire facts (status codes, `grpc-timeout`, framing, health messages).
 //! - [`tls`]: TLS setup shared by every client and listener.
+//! - `io`: the pass-through half of `AsyncWrite` for stream wrappers that watch the other.
 
 pub mod allow_to;
 pub(crate) mod budget;
@@ -23,6 +24,7 @@ pub(crate) mod diag;
 pub(crate) mod error;
 pub mod grpc;
 pub(crate) mod headers;
+pub(crate) mod io;
 pub mod lifecycle;
 pub mod limits;
 pub(crate) mod mediation;
