@@ -62,7 +62,7 @@ enum Node {
 }
 
 /// A running leaf: its configuration, its shared health view and its actor.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Leaf {
     /// Endpoint name.
     pub(crate) name: Arc<str>,
@@ -145,9 +145,7 @@ impl Endpoints {
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
     ) -> Endpoints {
-        let kept = previous
-            .and_then(|p| p.implicit.as_deref())
-            .map(implicit_leaf_parts);
+        let kept = previous.and_then(|p| p.implicit.as_deref()).cloned();
         self.implicit = Some(Box::new(kept.unwrap_or_else(|| {
             let ep = implicit_config();
             let EndpointKind::Leaf(spec) = &ep.kind else {
@@ -178,7 +176,8 @@ impl Endpoints {
                 "no `To` address is allowed (axon serve --allow-to)",
             ));
         };
-        let mut leaf = implicit_leaf_parts(base);
+        // A copy sharing the implicit leaf's actor; its address is set per send.
+        let mut leaf = Leaf::clone(base);
         leaf.spec.target = Target::Address(crate::config::AddressSpec {
             uri: url.to_owned(),
             member: false,
@@ -340,17 +339,6 @@ fn implicit_config() -> EndpointConfig {
         on_error: None,
         properties: Vec::new(),
         loc: crate::base::diag::Loc::file_start(Arc::from("<implicit To>")),
-    }
-}
-
-/// A copy of the implicit leaf, sharing its actor (its address is set per send).
-fn implicit_leaf_parts(leaf: &Leaf) -> Leaf {
-    Leaf {
-        name: leaf.name.clone(),
-        config: leaf.config.clone(),
-        spec: leaf.spec.clone(),
-        health: leaf.health.clone(),
-        addr: leaf.addr.clone(),
     }
 }
 

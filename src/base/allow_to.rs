@@ -23,6 +23,8 @@ pub struct AllowTo {
 struct Entry {
     scheme: String,
     authority: String,
+    /// The port of `authority` (the scheme's default when it names none).
+    port: u16,
     path: String,
 }
 
@@ -75,8 +77,7 @@ impl AllowTo {
         let Some(wanted) = Entry::parse(to) else {
             return false;
         };
-        let port = wanted.port();
-        if port.is_some() && port == self.management_port {
+        if Some(wanted.port) == self.management_port {
             return false;
         }
         self.entries.iter().any(|entry| entry.covers(&wanted))
@@ -100,12 +101,9 @@ impl Entry {
         Some(Entry {
             authority: format!("{}:{port}", authority.host().to_ascii_lowercase()),
             scheme,
+            port,
             path: uri.path().to_owned(),
         })
-    }
-
-    fn port(&self) -> Option<u16> {
-        self.authority.rsplit(':').next()?.parse().ok()
     }
 
     fn covers(&self, wanted: &Entry) -> bool {
