@@ -28,6 +28,7 @@ pub(crate) mod io;
 pub mod lifecycle;
 pub mod limits;
 pub(crate) mod mediation;
+pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod readiness;
 pub(crate) mod suspension;

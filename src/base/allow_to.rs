@@ -8,6 +8,8 @@
 
 use actix_web::http::Uri;
 
+use super::path::has_dot_segment;
+
 /// The longest `To` address considered, in bytes (as the WS-Addressing fields).
 const MAX_TO: usize = 2048;
 
@@ -77,7 +79,7 @@ impl AllowTo {
         let Some(wanted) = Entry::parse(to) else {
             return false;
         };
-        if Some(wanted.port) == self.management_port {
+        if Some(wanted.port) == self.management_port || has_dot_segment(&wanted.path) {
             return false;
         }
         self.entries.iter().any(|entry| entry.covers(&wanted))
@@ -109,7 +111,16 @@ impl Entry {
     fn covers(&self, wanted: &Entry) -> bool {
         self.scheme == wanted.scheme
             && self.authority == wanted.authority
-            && wanted.path.starts_with(&self.path)
+            && within(&wanted.path, &self.path)
+    }
+}
+
+/// Whether `path` is `prefix` or below it, segment by segment (`/services` covers
+/// `/services/x`, never `/servicesX`).
+fn within(path: &str, prefix: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
     }
 }
 
@@ -133,6 +144,13 @@ mod tests {
         assert!(!list.permits("http://user@backend:9000/services/Stock"));
         assert!(!list.permits("http://backend:9000/services/${x}"));
         assert!(!list.permits("ftp://backend:9000/services/"));
+        // A backend resolves dot segments: they could leave the allowed path.
+        assert!(!list.permits("http://backend:9000/services/../admin"));
+        assert!(!list.permits("http://backend:9000/services/%2e%2E/admin"));
+        let bare = AllowTo::new(&["http://backend:9000/services"]).unwrap();
+        assert!(bare.permits("http://backend:9000/services"));
+        assert!(bare.permits("http://backend:9000/services/Stock"));
+        assert!(!bare.permits("http://backend:9000/servicesX"));
     }
 
     #[test]
