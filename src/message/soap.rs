@@ -748,7 +748,19 @@ pub struct EnvelopeCheck {
     /// The bytes before the root element, until it starts. The prolog is handled here:
     /// rxml refuses whitespace and comments before the root when there is no XML
     /// declaration, which XML allows and clients send.
-    prolog: Option<Vec<u8>>,
+    prolog: Option<Prolog>,
+}
+
+/// The prolog bytes received so far, and how far they have been scanned: each byte is
+/// looked at a bounded number of times however the prolog is split into chunks (a client
+/// that sends one byte per packet must not make the scan quadratic).
+#[derive(Debug, Default)]
+struct Prolog {
+    bytes: Vec<u8>,
+    /// Where the first token not yet complete starts.
+    at: usize,
+    /// Where the search for that token's terminator (`?>`, `-->`) goes on.
+    search: usize,
 }
 
 /// Longest prolog (XML declaration, comments, whitespace) accepted before the root.
@@ -791,7 +803,7 @@ impl EnvelopeCheck {
         parser.set_text_buffering(false);
         EnvelopeCheck {
             parser,
-            prolog: Some(Vec::new()),
+            prolog: Some(Prolog::default()),
             shape: Shape {
                 expected,
                 max_attributes: limits.max_attributes,
@@ -812,24 +824,25 @@ impl EnvelopeCheck {
         if let Some(p) = &self.shape.problem {
             return Err(p.clone());
         }
-        let Some(mut buffered) = self.prolog.take() else {
+        let Some(mut prolog) = self.prolog.take() else {
             return self.parse(bytes, at_eof);
         };
-        buffered.extend_from_slice(bytes);
-        match find_root(&buffered) {
+        prolog.bytes.extend_from_slice(bytes);
+        match prolog.find_root() {
             Ok(Some(root)) => {
-                let mut start = xml_declaration(&buffered).to_vec();
+                let buffered = &prolog.bytes;
+                let mut start = xml_declaration(buffered).to_vec();
                 start.extend_from_slice(&buffered[root..]);
                 self.parse(&start, at_eof)
             }
             Ok(None) if at_eof => self.fail(Malformed(
                 "the message has no root element (it is empty or holds only a prolog)".into(),
             )),
-            Ok(None) if buffered.len() > MAX_PROLOG => self.fail(Malformed(
+            Ok(None) if prolog.bytes.len() > MAX_PROLOG => self.fail(Malformed(
                 "the XML prolog is too long before the root element".into(),
             )),
             Ok(None) => {
-                self.prolog = Some(buffered);
+                self.prolog = Some(prolog);
                 Ok(())
             }
             Err(p) => self.fail(p),
@@ -888,48 +901,73 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|i| i + from)
 }
 
-/// Where the root element starts in a prolog, skipping the XML declaration, whitespace and
-/// comments. `Ok(None)`: more bytes are needed.
-///
-/// # Errors
-/// A document type declaration or a processing instruction (SOAP forbids both).
-fn find_root(buf: &[u8]) -> Result<Option<usize>, Malformed> {
-    let mut i = 0;
-    if buf.len() < 5 && b"<?xml".starts_with(buf) {
-        return Ok(None);
-    }
-    if buf.starts_with(b"<?xml") {
-        match find(buf, b"?>", 5) {
-            Some(end) => i = end + 2,
-            None => return Ok(None),
-        }
-    }
-    loop {
-        while buf.get(i).is_some_and(u8::is_ascii_whitespace) {
-            i += 1;
-        }
-        let rest = &buf[i..];
-        if rest.len() < 4 && (b"<!--".starts_with(rest) || b"<!DOCTYPE".starts_with(rest)) {
-            return Ok(None);
-        }
-        if rest.starts_with(b"<!--") {
-            match find(buf, b"-->", i + 4) {
-                Some(end) => i = end + 3,
-                None => return Ok(None),
+impl Prolog {
+    /// Where the root element starts, skipping the XML declaration, whitespace and
+    /// comments; the scan resumes where the previous call stopped. `Ok(None)`: more bytes
+    /// are needed.
+    ///
+    /// # Errors
+    /// A document type declaration or a processing instruction (SOAP forbids both).
+    fn find_root(&mut self) -> Result<Option<usize>, Malformed> {
+        let buf = self.bytes.as_slice();
+        if self.at == 0 {
+            if buf.len() < 5 && b"<?xml".starts_with(buf) {
+                return Ok(None);
             }
-            continue;
+            if buf.starts_with(b"<?xml") {
+                match self.terminator(b"?>", 5) {
+                    Some(end) => self.advance(end + 2),
+                    None => return Ok(None),
+                }
+            }
         }
-        if rest.starts_with(b"<!") {
-            return Err(Malformed(
-                "a document type declaration is not allowed in a SOAP message".into(),
-            ));
+        loop {
+            let buf = self.bytes.as_slice();
+            let mut i = self.at;
+            while buf.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            self.advance(i);
+            let rest = &self.bytes[i..];
+            if rest.len() < 4 && (b"<!--".starts_with(rest) || b"<!DOCTYPE".starts_with(rest)) {
+                return Ok(None);
+            }
+            if rest.starts_with(b"<!--") {
+                match self.terminator(b"-->", i + 4) {
+                    Some(end) => self.advance(end + 3),
+                    None => return Ok(None),
+                }
+                continue;
+            }
+            if rest.starts_with(b"<!") {
+                return Err(Malformed(
+                    "a document type declaration is not allowed in a SOAP message".into(),
+                ));
+            }
+            if rest.starts_with(b"<?") {
+                return Err(Malformed(
+                    "a processing instruction is not allowed in a SOAP message".into(),
+                ));
+            }
+            return Ok(Some(i));
         }
-        if rest.starts_with(b"<?") {
-            return Err(Malformed(
-                "a processing instruction is not allowed in a SOAP message".into(),
-            ));
+    }
+
+    /// The next token starts at `at`.
+    fn advance(&mut self, at: usize) {
+        self.at = at;
+        self.search = at;
+    }
+
+    /// Where `needle` occurs from `from` on, searching only bytes not searched before;
+    /// when absent, remembers how far the search got (keeping a possible partial match).
+    fn terminator(&mut self, needle: &[u8], from: usize) -> Option<usize> {
+        let start = from.max(self.search);
+        let found = find(&self.bytes, needle, start);
+        if found.is_none() {
+            self.search = start.max((self.bytes.len() + 1).saturating_sub(needle.len()));
         }
-        return Ok(Some(i));
+        found
     }
 }
 

@@ -242,3 +242,36 @@ fn the_streaming_check_stops_at_the_depth_limit_and_at_a_second_body() {
         .unwrap_err();
     assert!(error.0.contains("--max-xml-attributes"), "{error}");
 }
+
+#[test]
+fn a_prolog_split_at_every_byte_reads_as_the_whole() {
+    let body =
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>"#;
+    let ok = [
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- - ? -? ->- ->\n <!---->{body}"),
+        format!("  <!-- <?x?> <!DOCTYPE -->\t<!-- - ->- -->{body}"),
+    ];
+    for doc in &ok {
+        for size in 1..doc.len() {
+            check_chunks(SoapVersion::V11, doc.as_bytes(), size)
+                .unwrap_or_else(|error| panic!("{doc} / {size}: {error}"));
+        }
+    }
+    let refused = [
+        (
+            format!("<?xml version=\"1.0\"?><!-- ok --><?pi?>{body}"),
+            "processing instruction",
+        ),
+        (format!("<!-- ok -->\n<!DOCTYPE s>{body}"), "document type"),
+        (
+            "<?xml version=\"1.0\"?> <!-- never closed -".to_owned(),
+            "no root element",
+        ),
+    ];
+    for (doc, expected) in &refused {
+        for size in 1..doc.len() {
+            let error = check_chunks(SoapVersion::V11, doc.as_bytes(), size).unwrap_err();
+            assert!(error.0.contains(expected), "{doc} / {size}: {error}");
+        }
+    }
+}
