@@ -761,6 +761,9 @@ struct Prolog {
     at: usize,
     /// Where the search for that token's terminator (`?>`, `-->`) goes on.
     search: usize,
+    /// How many bytes the terminator searches have read in all.
+    #[cfg(test)]
+    searched: usize,
 }
 
 /// Longest prolog (XML declaration, comments, whitespace) accepted before the root.
@@ -953,16 +956,23 @@ impl Prolog {
         }
     }
 
-    /// The next token starts at `at`.
+    /// The next token starts at `at` (a search already under way for the token at
+    /// `at` goes on where it was).
     fn advance(&mut self, at: usize) {
-        self.at = at;
-        self.search = at;
+        if at != self.at {
+            self.at = at;
+            self.search = at;
+        }
     }
 
     /// Where `needle` occurs from `from` on, searching only bytes not searched before;
     /// when absent, remembers how far the search got (keeping a possible partial match).
     fn terminator(&mut self, needle: &[u8], from: usize) -> Option<usize> {
         let start = from.max(self.search);
+        #[cfg(test)]
+        {
+            self.searched += self.bytes.len().saturating_sub(start);
+        }
         let found = find(&self.bytes, needle, start);
         if found.is_none() {
             self.search = start.max((self.bytes.len() + 1).saturating_sub(needle.len()));

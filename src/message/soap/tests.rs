@@ -275,3 +275,21 @@ fn a_prolog_split_at_every_byte_reads_as_the_whole() {
         }
     }
 }
+
+#[test]
+fn a_prolog_fed_byte_by_byte_is_scanned_once() {
+    let doc = format!("<?xml version=\"1.0\"?>  <!-- {}", "- ".repeat(2000));
+    let mut check = EnvelopeCheck::new(SoapVersion::V11);
+    for byte in doc.as_bytes() {
+        check.feed(std::slice::from_ref(byte), false).unwrap();
+    }
+    // Each search resumes next to where the last one stopped: never from the start of
+    // the declaration or the comment (which made a byte-per-packet prolog quadratic).
+    let searched = check.prolog.as_ref().unwrap().searched;
+    // A byte-per-call search rereads the terminator's length less one.
+    assert!(
+        searched <= 3 * doc.len(),
+        "{searched} for {} bytes",
+        doc.len()
+    );
+}
