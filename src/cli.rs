@@ -147,6 +147,9 @@ pub struct ServeArgs {
     /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
     #[arg(long, default_value_t = 256 * 1024)]
     pub(crate) grpc_backend_stream_window: u32,
+    /// HTTPS on the traffic side (see docs/tls.md).
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     /// Most nodes (elements, attributes, text) in one XML document built from a message.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_nodes)]
     pub(crate) max_xml_nodes: usize,
@@ -156,6 +159,72 @@ pub struct ServeArgs {
     /// Estimated memory, in bytes, that one message's XML tree may take.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
     pub(crate) max_xml_memory: usize,
+}
+
+/// TLS options of `axon serve` (docs/tls.md).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// Port for HTTPS traffic (HTTP/1.1 and HTTP/2 by ALPN); the listener runs when a
+    /// --tls-cert is given.
+    #[arg(long, default_value_t = 8253)]
+    pub(crate) https_port: u16,
+    /// A PEM certificate chain and its PEM private key, `CERT,KEY`. Repeat it to serve
+    /// several names: each client gets the first certificate whose DNS names (subject
+    /// alternative names, `*.` wildcards too) match the name it asks for (SNI), else the
+    /// first one. Read again on SIGHUP and `POST /config/reload`.
+    #[arg(long, value_name = "CERT,KEY", value_parser = cert_files)]
+    pub(crate) tls_cert: Vec<crate::base::tls::CertFiles>,
+    /// PEM CA bundle that issues client certificates: the HTTPS listener asks clients for
+    /// one (mTLS).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: `required` (a client without a valid certificate is refused
+    /// in the handshake) or `optional` (a certificate, when sent, must be valid).
+    #[arg(long, default_value = "required", value_parser = ["required", "optional"])]
+    pub(crate) tls_client_auth: String,
+    /// The oldest TLS version the HTTPS listener accepts: 1.2 or 1.3.
+    #[arg(long, default_value = "1.2")]
+    pub(crate) tls_min_version: crate::base::tls::MinVersion,
+}
+
+/// One `--tls-cert CERT,KEY`.
+fn cert_files(value: &str) -> Result<crate::base::tls::CertFiles, String> {
+    match value.split_once(',') {
+        Some((cert, key)) if !cert.is_empty() && !key.is_empty() => {
+            Ok(crate::base::tls::CertFiles {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            })
+        }
+        _ => Err("expected CERT,KEY (two PEM files)".to_owned()),
+    }
+}
+
+/// The HTTPS listener, bound, and what it serves (`None` without --tls-cert).
+fn https(args: &ServeArgs) -> anyhow::Result<Option<(TcpListener, crate::base::tls::ServerTls)>> {
+    use crate::base::tls::{ClientAuth, ServerTls};
+    let tls = &args.tls;
+    if tls.tls_cert.is_empty() {
+        if tls.tls_client_ca.is_some() {
+            anyhow::bail!("--tls-client-ca needs --tls-cert");
+        }
+        return Ok(None);
+    }
+    let client_auth = match (&tls.tls_client_ca, tls.tls_client_auth.as_str()) {
+        (None, _) => ClientAuth::None,
+        (Some(ca), "optional") => ClientAuth::Optional(ca.clone()),
+        (Some(ca), _) => ClientAuth::Required(ca.clone()),
+    };
+    let config = ServerTls {
+        certs: tls.tls_cert.clone(),
+        client_auth,
+        min_version: tls.tls_min_version,
+    };
+    // Read once now, so that a bad file stops `serve` before anything listens.
+    config.config()?;
+    let listener = bind(args.bind, tls.https_port, args.listen_backlog)?;
+    Ok(Some((listener, config)))
 }
 
 /// `axon check` options.
@@ -272,12 +341,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(crate::base::tls::server_config(cert, key, &[b"h2"])?),
         _ => None,
     };
+    let https = https(&args)?;
     let options = ServerOptions {
         mediation_dir: absolute(&args.mediation),
         http,
         management,
         grpc,
         grpc_tls,
+        https,
         workers: args.workers,
         limits: limits(&args),
         management_hosts: args.management_host.clone(),

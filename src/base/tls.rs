@@ -1,10 +1,15 @@
-//! TLS setup shared by every client and listener.
+//! TLS setup shared by every client and listener: the HTTPS listener's certificates (chosen
+//! by SNI, swapped whole on reload), client-certificate verification, and the trust and
+//! client certificates Axon uses toward backends.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
+use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 
 static PROVIDER: Once = Once::new();
 
@@ -22,6 +27,14 @@ pub fn install_crypto_provider() {
     });
 }
 
+/// The process's crypto provider (installed first when needed).
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    install_crypto_provider();
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+}
+
 /// A TLS server configuration from a PEM certificate chain and a PEM private key, offering
 /// the `alpn` protocols (for example `h2`).
 ///
@@ -33,21 +46,279 @@ pub fn server_config(
     alpn: &[&[u8]],
 ) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     install_crypto_provider();
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| {
-            anyhow::anyhow!("cannot read certificates from {}: {error}", cert.display())
-        })?;
-    if chain.is_empty() {
-        anyhow::bail!("{} holds no PEM certificate", cert.display());
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|error| {
-        anyhow::anyhow!("cannot read a private key from {}: {error}", key.display())
-    })?;
+    let chain = read_certs(cert)?;
+    let key = read_key(key)?;
     let mut config = rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(|error| anyhow::anyhow!("the TLS certificate and key do not work: {error}"))?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
+}
+
+/// The PEM certificates in `path` (at least one).
+///
+/// # Errors
+/// When the file cannot be read or holds no certificate.
+pub fn read_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| {
+            anyhow::anyhow!("cannot read certificates from {}: {error}", path.display())
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
+}
+
+/// The PEM private key in `path`.
+fn read_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|error| {
+        anyhow::anyhow!("cannot read a private key from {}: {error}", path.display())
+    })
+}
+
+/// A certificate chain and its private key, as PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    /// The PEM certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl CertFiles {
+    /// Reads both files into a signing certificate, checking the key matches.
+    fn load(&self) -> anyhow::Result<CertifiedKey> {
+        let chain = read_certs(&self.cert)?;
+        let key = read_key(&self.key)?;
+        CertifiedKey::from_der(chain, key, &provider()).map_err(|error| {
+            anyhow::anyhow!(
+                "the certificate {} and the key {} do not work together: {error}",
+                self.cert.display(),
+                self.key.display()
+            )
+        })
+    }
+}
+
+/// Whether an HTTPS listener asks clients for a certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    #[default]
+    None,
+    /// A client certificate is asked for and checked against the CA bundle when sent; a
+    /// client without one is served too.
+    Optional(PathBuf),
+    /// A client must present a certificate issued by the CA bundle.
+    Required(PathBuf),
+}
+
+/// The oldest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MinVersion {
+    /// TLS 1.2 and 1.3 (the default).
+    #[default]
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+impl std::str::FromStr for MinVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "1.2" => Ok(MinVersion::Tls12),
+            "1.3" => Ok(MinVersion::Tls13),
+            other => Err(format!("`{other}` is not a TLS version (1.2 or 1.3)")),
+        }
+    }
+}
+
+/// What an HTTPS listener serves.
+#[derive(Debug, Clone, Default)]
+pub struct ServerTls {
+    /// The certificates, chosen by the name the client asks for (SNI); the first one is
+    /// served to a client that asks for no name or for a name none of them carries.
+    pub certs: Vec<CertFiles>,
+    /// Client certificates.
+    pub client_auth: ClientAuth,
+    /// The oldest TLS version accepted.
+    pub min_version: MinVersion,
+}
+
+impl ServerTls {
+    /// The server configuration (no ALPN set: actix-web offers `h2` and `http/1.1` itself)
+    /// and its certificates, which [`Certificates::reload`] swaps in place.
+    ///
+    /// # Errors
+    /// When a file cannot be read, or a certificate and its key do not match.
+    pub fn config(&self) -> anyhow::Result<(rustls::ServerConfig, Arc<Certificates>)> {
+        let certs = Arc::new(Certificates::load(self.certs.clone())?);
+        let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version {
+            MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            MinVersion::Tls13 => &[&rustls::version::TLS13],
+        };
+        let builder = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .map_err(|error| anyhow::anyhow!("TLS versions: {error}"))?;
+        let builder = match &self.client_auth {
+            ClientAuth::None => builder.with_no_client_auth(),
+            ClientAuth::Optional(ca) => builder.with_client_cert_verifier(verifier(ca, false)?),
+            ClientAuth::Required(ca) => builder.with_client_cert_verifier(verifier(ca, true)?),
+        };
+        let config = builder.with_cert_resolver(certs.clone());
+        Ok((config, certs))
+    }
+}
+
+/// A verifier of client certificates issued by the CA bundle `ca`.
+fn verifier(
+    ca: &Path,
+    required: bool,
+) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+    let roots = Arc::new(root_store(ca)?);
+    let builder = WebPkiClientVerifier::builder_with_provider(roots, provider());
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    builder
+        .build()
+        .map_err(|error| anyhow::anyhow!("client CA bundle {}: {error}", ca.display()))
+}
+
+/// A root store of the PEM certificates in `ca`.
+fn root_store(ca: &Path) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _) = roots.add_parsable_certificates(read_certs(ca)?);
+    if added == 0 {
+        anyhow::bail!("{} holds no usable CA certificate", ca.display());
+    }
+    Ok(roots)
+}
+
+/// One loaded certificate and the DNS names it is valid for.
+#[derive(Debug)]
+struct Named {
+    key: Arc<CertifiedKey>,
+    names: Vec<String>,
+}
+
+/// The certificates of an HTTPS listener: the whole set is read again by
+/// [`Certificates::reload`] and swapped at once, so a handshake sees either the old set or
+/// the new one, and connections already open are not touched.
+#[derive(Debug)]
+pub struct Certificates {
+    files: Vec<CertFiles>,
+    current: ArcSwap<Vec<Named>>,
+}
+
+impl Certificates {
+    fn load(files: Vec<CertFiles>) -> anyhow::Result<Certificates> {
+        let set = read_set(&files)?;
+        Ok(Certificates {
+            files,
+            current: ArcSwap::from_pointee(set),
+        })
+    }
+
+    /// Reads every certificate and key again; on any error the served set is kept.
+    ///
+    /// # Errors
+    /// When a file cannot be read, or a certificate and its key do not match.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let set = read_set(&self.files)?;
+        self.current.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// The certificate for `sni`: the first whose names match it, else the first one.
+    fn choose(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        let set = self.current.load();
+        let matching = sni.and_then(|sni| {
+            set.iter()
+                .find(|c| c.names.iter().any(|n| name_matches(n, sni)))
+        });
+        matching.or_else(|| set.first()).map(|c| c.key.clone())
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.choose(hello.server_name())
+    }
+}
+
+fn read_set(files: &[CertFiles]) -> anyhow::Result<Vec<Named>> {
+    if files.is_empty() {
+        anyhow::bail!("no TLS certificate is configured");
+    }
+    files
+        .iter()
+        .map(|f| {
+            let key = f.load()?;
+            let names = dns_names(key.cert.first().map(AsRef::as_ref).unwrap_or_default());
+            Ok(Named {
+                key: Arc::new(key),
+                names,
+            })
+        })
+        .collect()
+}
+
+/// The DNS names of a certificate's subject alternative names, lowercased.
+fn dns_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(name) => Some(name.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True when the certificate name `pattern` (maybe `*.example.com`) covers `host`; a
+/// wildcard stands for exactly one label.
+fn name_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(suffix)),
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
+/// The subject of a DER certificate, its attributes in the certificate's order
+/// (`C=.., O=.., CN=..`); `None` when it cannot be parsed.
+pub(crate) fn subject(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.subject().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn a_wildcard_covers_one_label_and_names_ignore_case() {
+        assert!(name_matches("a.example.com", "A.Example.com"));
+        assert!(name_matches("*.example.com", "x.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("*.example.com", "y.x.example.com"));
+        assert!(!name_matches("a.example.com", "b.example.com"));
+    }
 }
