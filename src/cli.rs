@@ -186,6 +186,33 @@ pub struct TlsArgs {
     /// The oldest TLS version the HTTPS listener accepts: 1.2 or 1.3.
     #[arg(long, default_value = "1.2")]
     pub(crate) tls_min_version: crate::base::tls::MinVersion,
+    /// PEM CA bundle trusted for HTTPS and gRPC-over-TLS backends, besides the public
+    /// roots (a gRPC endpoint's own `caCertificate` replaces both).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) backend_ca: Option<PathBuf>,
+    /// Trust only --backend-ca for backends, not the public roots.
+    #[arg(long, requires = "backend_ca")]
+    pub(crate) backend_ca_only: bool,
+    /// A PEM certificate chain and key, `CERT,KEY`, shown to TLS backends that ask for a
+    /// client certificate (mTLS).
+    #[arg(long, value_name = "CERT,KEY", value_parser = cert_files)]
+    pub(crate) backend_cert: Option<crate::base::tls::CertFiles>,
+}
+
+/// How backends are trusted (`--backend-ca`, `--backend-cert`), kept for the life of the
+/// process; the public roots when neither is given.
+fn backend_tls(args: &ServeArgs) -> anyhow::Result<&'static crate::base::tls::BackendTls> {
+    use crate::base::tls::{BackendTls, PUBLIC_ROOTS};
+    let tls = &args.tls;
+    if tls.backend_ca.is_none() && tls.backend_cert.is_none() {
+        return Ok(&PUBLIC_ROOTS);
+    }
+    let loaded = BackendTls::load(
+        tls.backend_ca.as_deref(),
+        tls.backend_ca_only,
+        tls.backend_cert.as_ref(),
+    )?;
+    Ok(Box::leak(Box::new(loaded)))
 }
 
 /// One `--tls-cert CERT,KEY`.
@@ -350,7 +377,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         grpc_tls,
         https,
         workers: args.workers,
-        limits: limits(&args),
+        limits: Limits {
+            backend_tls: backend_tls(&args)?,
+            ..limits(&args)
+        },
         management_hosts: args.management_host.clone(),
     };
     let system = actix_rt::System::new();
@@ -408,6 +438,7 @@ fn limits(args: &ServeArgs) -> Limits {
             max_memory: args.max_xml_memory,
         },
         allow_to: allow_to(args),
+        backend_tls: &crate::base::tls::PUBLIC_ROOTS,
     }
 }
 

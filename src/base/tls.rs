@@ -309,6 +309,100 @@ pub(crate) fn subject(der: &[u8]) -> Option<String> {
     Some(cert.subject().to_string())
 }
 
+/// How Axon trusts TLS backends and authenticates to them, for every HTTP and gRPC leaf
+/// (a gRPC leaf's own `caCertificate` replaces the trust, not the client certificate).
+#[derive(Debug)]
+pub struct BackendTls {
+    /// CA certificates trusted besides the public (web PKI) roots, or instead of them.
+    ca: Vec<CertificateDer<'static>>,
+    /// Trust `ca` only, not the public roots.
+    ca_only: bool,
+    /// The certificate chain and key presented to a backend that asks for one (mTLS).
+    client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+}
+
+/// The public roots and no client certificate (what awc and the gRPC leaves use without
+/// any `--backend-*` option).
+pub static PUBLIC_ROOTS: BackendTls = BackendTls {
+    ca: Vec::new(),
+    ca_only: false,
+    client: None,
+};
+
+impl BackendTls {
+    /// Reads the CA bundle `ca` (trusted besides the public roots, or alone when
+    /// `ca_only`) and the client certificate `client`.
+    ///
+    /// # Errors
+    /// When a file cannot be read, or the certificate and its key do not match.
+    pub fn load(
+        ca: Option<&Path>,
+        ca_only: bool,
+        client: Option<&CertFiles>,
+    ) -> anyhow::Result<BackendTls> {
+        let ca = match ca {
+            Some(path) => read_certs(path)?,
+            None if ca_only => anyhow::bail!("trusting only a CA bundle needs the bundle"),
+            None => Vec::new(),
+        };
+        let client = match client {
+            Some(files) => {
+                let key = files.load()?;
+                let der = read_key(&files.key)?;
+                Some((key.cert, Arc::new(der)))
+            }
+            None => None,
+        };
+        Ok(BackendTls {
+            ca,
+            ca_only,
+            client,
+        })
+    }
+
+    /// True for the public roots with no client certificate.
+    pub(crate) fn is_public(&self) -> bool {
+        self.ca.is_empty() && self.client.is_none()
+    }
+
+    /// A client configuration offering `alpn`, trusting `own` when given (a leaf's own CA
+    /// bundle), else this trust.
+    pub(crate) fn client_config(
+        &self,
+        own: Option<&[CertificateDer<'static>]>,
+        alpn: &[&[u8]],
+    ) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        let (extra, public) = match own {
+            Some(own) => (own, false),
+            None => (self.ca.as_slice(), !self.ca_only),
+        };
+        if public {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        let (_, ignored) = roots.add_parsable_certificates(extra.iter().cloned());
+        if ignored > 0 {
+            tracing::warn!(ignored, "Some CA certificates are not usable trust anchors");
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| rustls::ClientConfig::builder())
+            .with_root_certificates(roots);
+        let with_client = self.client.as_ref().and_then(|(chain, key)| {
+            builder
+                .clone()
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(
+                    |error| tracing::warn!(%error, "The backend client certificate is not usable"),
+                )
+                .ok()
+        });
+        let mut config = with_client.unwrap_or_else(|| builder.with_no_client_auth());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::name_matches;

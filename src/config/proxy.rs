@@ -175,7 +175,11 @@ fn transports(el: &Element, ctx: &mut Ctx<'_>) -> Transports {
             other => ctx.unsupported(&a.loc, format!("proxy transport `{other}`")),
         }
     }
-    if on.http || on.https { on } else { Transports::ALL }
+    if on.http || on.https {
+        on
+    } else {
+        Transports::ALL
+    }
 }
 
 /// Checks the proxy's name and the attributes Axon does not act on.

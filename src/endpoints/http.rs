@@ -15,6 +15,7 @@ use super::{Leaf, address};
 use crate::base::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use crate::base::limits::Limits;
 use crate::base::path::has_dot_segment;
+use crate::base::tls::BackendTls;
 use crate::config::{
     EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
 };
@@ -27,7 +28,30 @@ mod watched;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 thread_local! {
-    static CLIENT: awc::Client = build_client();
+    static CLIENT: awc::Client = build_client(&crate::base::tls::PUBLIC_ROOTS);
+    /// Clients for servers given other backend TLS settings, by the settings' address
+    /// (each set lives as long as the process, so the address is its identity).
+    static TRUSTING: std::cell::RefCell<Vec<(usize, awc::Client)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's client for backends trusted as `tls` says.
+fn with_client<R>(tls: &'static BackendTls, f: impl FnOnce(&awc::Client) -> R) -> R {
+    if tls.is_public() {
+        return CLIENT.with(f);
+    }
+    let key = std::ptr::from_ref(tls) as usize;
+    TRUSTING.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        let at = match clients.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                clients.push((key, build_client(tls)));
+                clients.len() - 1
+            }
+        };
+        f(&clients[at].1)
+    })
 }
 
 /// How long one backend connection is reused before it is closed (at its next use).
@@ -40,11 +64,15 @@ thread_local! {
 /// reconnect per connection per lifetime.
 const CONN_LIFETIME: Duration = Duration::from_secs(10);
 
-/// A client for backends: bounded connect time, keep-alive pool, no redirects, no
+/// A client for backends trusted as `tls` says: bounded connect time, keep-alive pool, no redirects, no
 /// default headers, no overall timeout (callers set their own deadlines).
-pub(crate) fn build_client() -> awc::Client {
+pub(crate) fn build_client(tls: &BackendTls) -> awc::Client {
     crate::base::tls::install_crypto_provider();
-    let connector = awc::Connector::new()
+    let mut connector = awc::Connector::new();
+    if !tls.is_public() {
+        connector = connector.rustls_0_23(tls.client_config(None, &[b"h2", b"http/1.1"]));
+    }
+    let connector = connector
         .connector(framing::Connector::default())
         .timeout(CONNECT_TIMEOUT)
         .limit(0)
@@ -163,10 +191,10 @@ pub(crate) async fn probe(
     url: &str,
     timeout: Duration,
     endpoint: &std::sync::Arc<str>,
+    tls: &'static BackendTls,
 ) -> Result<(), EndpointError> {
-    let request = CLIENT
-        .with(|c| c.get(url))
-        .insert_header((header::USER_AGENT, "axon-health-check"));
+    let request =
+        with_client(tls, |c| c.get(url)).insert_header((header::USER_AGENT, "axon-health-check"));
     let exchange = async {
         let mut response = request
             .send()
@@ -218,9 +246,8 @@ pub(crate) async fn send(
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
 
-    let mut req = CLIENT
-        .with(|c| c.request(method.clone(), uri))
-        .no_decompress();
+    let mut req =
+        with_client(limits.backend_tls, |c| c.request(method.clone(), uri)).no_decompress();
     forwarded_headers(msg, req.headers_mut());
     let body = request_body(leaf, msg, &method);
     // Built and awaited here, so the request's future is never moved between steps.

@@ -95,10 +95,7 @@ impl TestAxon {
     }
 
     /// Starts Axon with an HTTPS listener serving `tls` (see [`TestAxon::https_addr`]).
-    pub async fn start_https(
-        files: &[(&str, &str)],
-        tls: axon::base::tls::ServerTls,
-    ) -> TestAxon {
+    pub async fn start_https(files: &[(&str, &str)], tls: axon::base::tls::ServerTls) -> TestAxon {
         let dir = tempfile::tempdir().expect("temp dir");
         for (rel, text) in files {
             write(dir.path(), rel, text);
