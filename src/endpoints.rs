@@ -377,7 +377,7 @@ fn start_leaf(
     });
     if let Some(check) = &spec.health_check {
         let name = Arc::from(ep.name.as_str());
-        let probe = actor::probe::Probe::new(&spec.target, check.clone(), tls);
+        let probe = actor::probe::Probe::new(spec, check.clone(), tls);
         actor::probe::start(arbiter, addr.downgrade(), probe, name);
     }
     Leaf {

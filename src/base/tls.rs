@@ -366,10 +366,12 @@ impl BackendTls {
     }
 
     /// A client configuration offering `alpn`, trusting `own` when given (a leaf's own CA
-    /// bundle), else this trust.
+    /// bundle), else this trust; with `any_host`, a certificate is not checked against the
+    /// backend's host name (its chain still is).
     pub(crate) fn client_config(
         &self,
         own: Option<&[CertificateDer<'static>]>,
+        any_host: bool,
         alpn: &[&[u8]],
     ) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
@@ -386,8 +388,19 @@ impl BackendTls {
         }
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .unwrap_or_else(|_| rustls::ClientConfig::builder())
-            .with_root_certificates(roots);
+            .unwrap_or_else(|_| rustls::ClientConfig::builder());
+        let builder = match any_host {
+            false => builder.with_root_certificates(roots),
+            true => match AnyHost::new(roots) {
+                Ok(verifier) => builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier)),
+                Err(error) => {
+                    tracing::warn!(%error, "No usable CA certificate: every backend certificate is refused");
+                    builder.with_root_certificates(rustls::RootCertStore::empty())
+                }
+            },
+        };
         let with_client = self.client.as_ref().and_then(|(chain, key)| {
             builder
                 .clone()
@@ -400,6 +413,64 @@ impl BackendTls {
         let mut config = with_client.unwrap_or_else(|| builder.with_no_client_auth());
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(config)
+    }
+}
+
+/// The web PKI check of a backend's certificate without its host name check
+/// (`hostnameVerifier="AllowAll"`): the chain must still lead to a trusted root.
+#[derive(Debug)]
+struct AnyHost(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl AnyHost {
+    fn new(roots: rustls::RootCertStore) -> Result<AnyHost, rustls::client::VerifierBuilderError> {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map(AnyHost)
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyHost {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::{CertificateError, Error};
+        // The chain is checked first; a name mismatch is reported only for a good chain.
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

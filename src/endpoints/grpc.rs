@@ -674,6 +674,7 @@ mod tests {
             host: "127.0.0.1".into(),
             path_prefix: String::new(),
             trusted: Vec::new(),
+            any_host: false,
         }
     }
 

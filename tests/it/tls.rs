@@ -397,3 +397,43 @@ async fn a_backend_asking_for_a_client_certificate_gets_axons() {
     let reply = without.get("/front").await;
     assert_eq!(reply.status, 502, "{}", reply.text());
 }
+
+#[actix_rt::test]
+async fn an_endpoint_trusts_its_own_ca_and_may_opt_out_of_the_host_name_check_with_a_warning() {
+    let ca = Ca::new();
+    // The backend's certificate names another host than the one Axon dials.
+    let port = tls_backend(&ca.issue("backend", "backend", &["backend.test"]), None).await;
+    let endpoint = |name: &str, extra: &str| {
+        format!(
+            r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="{name}"><address uri="https://localhost:{port}/" caCertificate="ca.pem"{extra}/></endpoint>"#
+        )
+    };
+    let lax = endpoint("Lax", r#" hostnameVerifier="AllowAll""#);
+    let strict = endpoint("Strict", "");
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Front" context="/front">
+        <resource methods="GET" uri-template="/lax"><inSequence><send><endpoint key="Lax"/></send></inSequence></resource>
+        <resource methods="GET" uri-template="/strict"><inSequence><send><endpoint key="Strict"/></send></inSequence></resource></api>"#;
+    let files = [
+        ("apis/front.xml", api),
+        ("endpoints/lax.xml", lax.as_str()),
+        ("endpoints/strict.xml", strict.as_str()),
+        ("endpoints/ca.pem", ca.pem.as_str()),
+    ];
+    let axon = TestAxon::start(&files).await;
+    let reply = axon.get("/front/lax").await;
+    assert_eq!((reply.status, reply.text().as_str()), (200, "secure"));
+    let reply = axon.get("/front/strict").await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+
+    let dir = tempfile::tempdir().expect("dir");
+    for (rel, text) in files {
+        write(dir.path(), rel, text);
+    }
+    let out = crate::support::axon_check(dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("lax.xml") && stderr.contains("hostnameVerifier=\"AllowAll\""),
+        "{stderr}"
+    );
+}

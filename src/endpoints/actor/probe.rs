@@ -180,6 +180,8 @@ pub(crate) struct Probe {
     grpc: Option<GrpcSpec>,
     /// How the backend's TLS is trusted (`--backend-ca`, `--backend-cert`).
     tls: &'static crate::base::tls::BackendTls,
+    /// The leaf's own TLS settings.
+    leaf_tls: crate::config::LeafTls,
 }
 
 /// A small random source for jitter (SplitMix64), seeded per leaf.
@@ -191,15 +193,21 @@ pub(crate) struct Jitter(u64);
 impl Probe {
     /// The checks `check` asks of the leaf sending to `target`.
     pub(crate) fn new(
-        target: &Target,
+        spec: &crate::config::LeafSpec,
         check: HealthCheckSpec,
         tls: &'static crate::base::tls::BackendTls,
     ) -> Self {
+        let target = &spec.target;
         let grpc = match target {
             Target::Grpc(spec) => Some(spec.clone()),
             _ => None,
         };
-        Probe { check, grpc, tls }
+        Probe {
+            check,
+            grpc,
+            tls,
+            leaf_tls: spec.tls.clone(),
+        }
     }
 
     /// One check, on this thread's connection to the backend.
@@ -209,7 +217,7 @@ impl Probe {
                 grpc::check_health(spec, service, self.check.timeout, name, self.tls).await
             }
             (ProbeTarget::Http(url), _) => {
-                http::probe(url, self.check.timeout, name, self.tls).await
+                http::probe(url, self.check.timeout, name, self.tls, &self.leaf_tls).await
             }
             (ProbeTarget::Grpc { .. }, None) => Err(EndpointError::new(
                 ErrorKind::InvalidAddress,

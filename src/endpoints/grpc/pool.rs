@@ -394,13 +394,13 @@ where
 /// certificate.
 fn tls_config(spec: &GrpcSpec, tls: &'static BackendTls) -> Arc<rustls::ClientConfig> {
     static WEB_PKI: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if spec.trusted.is_empty() && tls.is_public() {
+    if spec.trusted.is_empty() && tls.is_public() && !spec.any_host {
         return WEB_PKI
-            .get_or_init(|| tls.client_config(None, &[b"h2"]))
+            .get_or_init(|| tls.client_config(None, false, &[b"h2"]))
             .clone();
     }
     let own = (!spec.trusted.is_empty()).then_some(spec.trusted.as_slice());
-    tls.client_config(own, &[b"h2"])
+    tls.client_config(own, spec.any_host, &[b"h2"])
 }
 
 #[cfg(test)]
