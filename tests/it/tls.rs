@@ -437,3 +437,46 @@ async fn an_endpoint_trusts_its_own_ca_and_may_opt_out_of_the_host_name_check_wi
         "{stderr}"
     );
 }
+
+#[actix_rt::test]
+async fn grpc_leaves_use_the_server_wide_ca_and_the_host_name_opt_out() {
+    use crate::grpc::{echo_api, grpc_endpoint};
+    use crate::support::grpc::pb::echo_client::EchoClient;
+    use crate::support::grpc::{GrpcBackend, request};
+    let ca = Ca::new();
+    let cert = ca.issue("backend", "backend", &["backend.test"]);
+    let backend = GrpcBackend::start_tls("over-tls", &cert.pem, &cert.key_pem).await;
+    let uri = format!("https://localhost:{}", backend.port);
+    let trust = backend_tls(Some(&ca.ca_file()), None);
+    let axon_with = |opt_out: &'static str| {
+        let endpoint =
+            grpc_endpoint("Echo", &uri, "").replace("<grpc ", &format!("<grpc {opt_out}"));
+        async move {
+            let limits = Limits {
+                backend_tls: trust,
+                ..Limits::default()
+            };
+            TestAxon::start_with(
+                &[("api.xml", &echo_api("Echo")), ("ep.xml", &endpoint)],
+                limits,
+            )
+            .await
+        }
+    };
+    let lax = axon_with(r#"hostnameVerifier="AllowAll" "#).await;
+    let mut c = EchoClient::connect(lax.grpc_url()).await.expect("connect");
+    let reply = c.unary(request("x")).await.expect("over TLS").into_inner();
+    assert_eq!(reply.server, "over-tls");
+
+    // The same CA, but the certificate names backend.test, not localhost.
+    let strict = axon_with("").await;
+    let mut c = EchoClient::connect(strict.grpc_url())
+        .await
+        .expect("connect");
+    let status = c
+        .unary(request("x"))
+        .await
+        .expect_err("the name is checked");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert_eq!(backend.calls(), 1);
+}
