@@ -138,8 +138,12 @@ const WHO: &str = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Who" con
   </inSequence></resource></api>"#;
 
 async fn get(client: &awc::Client, url: &str) -> Result<(awc::http::Version, u16, String), String> {
-    let mut resp = client.get(url).send().await.map_err(|e| e.to_string())?;
-    let body = resp.body().await.map_err(|e| e.to_string())?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| error.to_string())?;
+    let body = resp.body().await.map_err(|error| error.to_string())?;
     Ok((
         resp.version(),
         resp.status().as_u16(),
@@ -339,10 +343,8 @@ async fn tls_backend(server: &Issued, client_ca: Option<&Path>) -> u16 {
 }
 
 async fn axon_to(port: u16, backend_tls: &'static BackendTls) -> TestAxon {
-    let api = format!(
-        r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Front" context="/front">
-        <resource methods="GET"><inSequence><send><endpoint key="Sec"/></send></inSequence></resource></api>"#
-    );
+    let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Front" context="/front">
+        <resource methods="GET"><inSequence><send><endpoint key="Sec"/></send></inSequence></resource></api>"#;
     let endpoint = format!(
         r#"<endpoint xmlns="http://ws.apache.org/ns/synapse" name="Sec"><address uri="https://localhost:{port}/"/></endpoint>"#
     );
@@ -351,7 +353,7 @@ async fn axon_to(port: u16, backend_tls: &'static BackendTls) -> TestAxon {
         ..Limits::default()
     };
     TestAxon::start_with(
-        &[("apis/front.xml", &api), ("endpoints/sec.xml", &endpoint)],
+        &[("apis/front.xml", api), ("endpoints/sec.xml", &endpoint)],
         limits,
     )
     .await
