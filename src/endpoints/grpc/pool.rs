@@ -192,7 +192,7 @@ pub(crate) async fn stream(
 fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let backend = pool.entry(spec.uri.clone()).or_default();
+        let backend = pool.entry(pool_key(spec)).or_default();
         backend
             .conns
             .retain(|c| !c.state.closed.get() && !c.sender.is_closed());
@@ -230,7 +230,7 @@ async fn add_connection(
     let result = connected.as_ref().map(|_| ()).map_err(Arc::clone);
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let backend = pool.entry(spec.uri.clone()).or_default();
+        let backend = pool.entry(pool_key(&spec)).or_default();
         backend.connecting = None;
         if let Ok(conn) = connected {
             backend.conns.push(conn);
@@ -387,6 +387,18 @@ where
             tracing::debug!(%backend, %error, "gRPC backend connection ended");
         }
     });
+}
+
+/// The pool of a backend: its URI, and for a leaf with its own TLS settings those too, so
+/// that a connection made under one leaf's trust never serves a leaf with a stricter one.
+fn pool_key(spec: &GrpcSpec) -> String {
+    if spec.trusted.is_empty() && !spec.any_host {
+        return spec.uri.clone();
+    }
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    spec.trusted.hash(&mut hasher);
+    format!("{} any_host={} ca={:x}", spec.uri, spec.any_host, hasher.finish())
 }
 
 /// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else `tls`'s
