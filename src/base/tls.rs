@@ -157,7 +157,12 @@ impl ServerTls {
     /// # Errors
     /// When a file cannot be read, or a certificate and its key do not match.
     pub fn config(&self) -> anyhow::Result<(rustls::ServerConfig, Arc<Certificates>)> {
-        let certs = Arc::new(Certificates::load(self.certs.clone())?);
+        let clients = match &self.client_auth {
+            ClientAuth::None => None,
+            ClientAuth::Optional(ca) => Some(Arc::new(ClientCas::load(ca.clone(), false)?)),
+            ClientAuth::Required(ca) => Some(Arc::new(ClientCas::load(ca.clone(), true)?)),
+        };
+        let certs = Arc::new(Certificates::load(self.certs.clone(), clients.clone())?);
         let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version {
             MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
             MinVersion::Tls13 => &[&rustls::version::TLS13],
@@ -165,10 +170,9 @@ impl ServerTls {
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(|error| anyhow::anyhow!("TLS versions: {error}"))?;
-        let builder = match &self.client_auth {
-            ClientAuth::None => builder.with_no_client_auth(),
-            ClientAuth::Optional(ca) => builder.with_client_cert_verifier(verifier(ca, false)?),
-            ClientAuth::Required(ca) => builder.with_client_cert_verifier(verifier(ca, true)?),
+        let builder = match clients {
+            None => builder.with_no_client_auth(),
+            Some(clients) => builder.with_client_cert_verifier(clients),
         };
         let config = builder.with_cert_resolver(certs.clone());
         Ok((config, certs))
@@ -190,6 +194,83 @@ fn verifier(
     builder
         .build()
         .map_err(|error| anyhow::anyhow!("client CA bundle {}: {error}", ca.display()))
+}
+
+/// The check of client certificates against a CA bundle that each reload reads again.
+#[derive(Debug)]
+struct ClientCas {
+    ca: PathBuf,
+    required: bool,
+    current: ArcSwap<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+}
+
+impl ClientCas {
+    fn load(ca: PathBuf, required: bool) -> anyhow::Result<ClientCas> {
+        let current = ArcSwap::from_pointee(verifier(&ca, required)?);
+        Ok(ClientCas {
+            ca,
+            required,
+            current,
+        })
+    }
+
+    /// The verifier of the bundle as it is now in its file.
+    fn read(&self) -> anyhow::Result<Arc<dyn rustls::server::danger::ClientCertVerifier>> {
+        verifier(&self.ca, self.required)
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientCas {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.required
+    }
+
+    /// No CA names are sent: the bundle may change under a handshake, and a client
+    /// presents its certificate without them.
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        self.current
+            .load()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.current
+            .load()
+            .verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.current
+            .load()
+            .verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.current.load().supported_verify_schemes()
+    }
 }
 
 /// A root store of the PEM certificates in `ca`.
@@ -216,24 +297,35 @@ struct Named {
 pub struct Certificates {
     files: Vec<CertFiles>,
     current: ArcSwap<Vec<Named>>,
+    /// The client CA bundle, read again with the certificates.
+    clients: Option<Arc<ClientCas>>,
 }
 
 impl Certificates {
-    fn load(files: Vec<CertFiles>) -> anyhow::Result<Certificates> {
+    fn load(
+        files: Vec<CertFiles>,
+        clients: Option<Arc<ClientCas>>,
+    ) -> anyhow::Result<Certificates> {
         let set = read_set(&files)?;
         Ok(Certificates {
             files,
             current: ArcSwap::from_pointee(set),
+            clients,
         })
     }
 
-    /// Reads every certificate and key again; on any error the served set is kept.
+    /// Reads every certificate and key, and the client CA bundle, again; on any error
+    /// nothing changes.
     ///
     /// # Errors
     /// When a file cannot be read, or a certificate and its key do not match.
     pub fn reload(&self) -> anyhow::Result<()> {
         let set = read_set(&self.files)?;
+        let verifier = self.clients.as_ref().map(|c| c.read()).transpose()?;
         self.current.store(Arc::new(set));
+        if let (Some(clients), Some(verifier)) = (&self.clients, verifier) {
+            clients.current.store(Arc::new(verifier));
+        }
         Ok(())
     }
 

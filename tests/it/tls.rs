@@ -222,6 +222,17 @@ async fn mtls_accepts_a_client_of_the_ca_with_its_subject_and_refuses_others() {
     let stranger = stranger_ca.issue("stranger", "stranger", &[]);
     let foreign = get(&https_client(&ca, false, Some(&stranger)), &url).await;
     assert!(foreign.is_err(), "{foreign:?}");
+
+    // The bundle is read again on reload: now the other CA's clients are the ones served.
+    std::fs::write(ca.ca_file(), &stranger_ca.pem).expect("write bundle");
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    let reply = get(&https_client(&ca, false, Some(&stranger)), &url)
+        .await
+        .expect("a client of the new CA is served");
+    assert!(reply.2.contains("CN=stranger"), "{}", reply.2);
+    let former = get(&https_client(&ca, false, Some(&client)), &url).await;
+    assert!(former.is_err(), "{former:?}");
 }
 
 #[actix_rt::test]

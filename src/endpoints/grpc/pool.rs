@@ -398,7 +398,12 @@ fn pool_key(spec: &GrpcSpec) -> String {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     spec.trusted.hash(&mut hasher);
-    format!("{} any_host={} ca={:x}", spec.uri, spec.any_host, hasher.finish())
+    format!(
+        "{} any_host={} ca={:x}",
+        spec.uri,
+        spec.any_host,
+        hasher.finish()
+    )
 }
 
 /// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else `tls`'s
