@@ -163,39 +163,38 @@ pub struct ServeArgs {
 
 /// TLS options of `axon serve` (docs/tls.md).
 #[derive(Debug, clap::Args)]
-#[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
     /// Port for HTTPS traffic (HTTP/1.1 and HTTP/2 by ALPN); the listener runs when a
     /// --tls-cert is given.
-    #[arg(long, default_value_t = 8253)]
+    #[arg(long, help_heading = "TLS", default_value_t = 8253)]
     pub(crate) https_port: u16,
     /// A PEM certificate chain and its PEM private key, `CERT,KEY`. Repeat it to serve
     /// several names: each client gets the first certificate whose DNS names (subject
     /// alternative names, `*.` wildcards too) match the name it asks for (SNI), else the
     /// first one. Read again on SIGHUP and `POST /config/reload`.
-    #[arg(long, value_name = "CERT,KEY", value_parser = cert_files)]
+    #[arg(long, help_heading = "TLS", value_name = "CERT,KEY", value_parser = cert_files)]
     pub(crate) tls_cert: Vec<crate::base::tls::CertFiles>,
     /// PEM CA bundle that issues client certificates: the HTTPS listener asks clients for
     /// one (mTLS).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, help_heading = "TLS", value_name = "FILE")]
     pub(crate) tls_client_ca: Option<PathBuf>,
     /// With --tls-client-ca: `required` (a client without a valid certificate is refused
     /// in the handshake) or `optional` (a certificate, when sent, must be valid).
-    #[arg(long, default_value = "required", value_parser = ["required", "optional"])]
+    #[arg(long, help_heading = "TLS", default_value = "required", value_parser = ["required", "optional"])]
     pub(crate) tls_client_auth: String,
     /// The oldest TLS version the HTTPS listener accepts: 1.2 or 1.3.
-    #[arg(long, default_value = "1.2")]
+    #[arg(long, help_heading = "TLS", default_value = "1.2")]
     pub(crate) tls_min_version: crate::base::tls::MinVersion,
     /// PEM CA bundle trusted for HTTPS and gRPC-over-TLS backends, besides the public
-    /// roots (a gRPC endpoint's own `caCertificate` replaces both).
-    #[arg(long, value_name = "FILE")]
+    /// roots (an endpoint's own `caCertificate` replaces both).
+    #[arg(long, help_heading = "TLS", value_name = "FILE")]
     pub(crate) backend_ca: Option<PathBuf>,
     /// Trust only --backend-ca for backends, not the public roots.
-    #[arg(long, requires = "backend_ca")]
+    #[arg(long, help_heading = "TLS", requires = "backend_ca")]
     pub(crate) backend_ca_only: bool,
     /// A PEM certificate chain and key, `CERT,KEY`, shown to TLS backends that ask for a
     /// client certificate (mTLS).
-    #[arg(long, value_name = "CERT,KEY", value_parser = cert_files)]
+    #[arg(long, help_heading = "TLS", value_name = "CERT,KEY", value_parser = cert_files)]
     pub(crate) backend_cert: Option<crate::base::tls::CertFiles>,
 }
 
