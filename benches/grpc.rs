@@ -103,6 +103,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
             management: TcpListener::bind("127.0.0.1:0").expect("bind admin"),
             grpc: Some(grpc),
             grpc_tls: None,
+            https: None,
             workers: Some(1),
             limits: axon::base::limits::Limits::default(),
             management_hosts: Vec::new(),

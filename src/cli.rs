@@ -147,6 +147,9 @@ pub struct ServeArgs {
     /// Receive window, in bytes, of one gRPC backend call (16 KiB to 2 GiB).
     #[arg(long, default_value_t = 256 * 1024)]
     pub(crate) grpc_backend_stream_window: u32,
+    /// HTTPS on the traffic side (see docs/tls.md).
+    #[command(flatten)]
+    pub(crate) tls: TlsArgs,
     /// Most nodes (elements, attributes, text) in one XML document built from a message.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_nodes)]
     pub(crate) max_xml_nodes: usize,
@@ -156,6 +159,98 @@ pub struct ServeArgs {
     /// Estimated memory, in bytes, that one message's XML tree may take.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
     pub(crate) max_xml_memory: usize,
+}
+
+/// TLS options of `axon serve` (docs/tls.md).
+#[derive(Debug, clap::Args)]
+pub struct TlsArgs {
+    /// Port for HTTPS traffic (HTTP/1.1 and HTTP/2 by ALPN); the listener runs when a
+    /// --tls-cert is given.
+    #[arg(long, help_heading = "TLS", default_value_t = 8253)]
+    pub(crate) https_port: u16,
+    /// A PEM certificate chain and its PEM private key, `CERT,KEY`. Repeat it to serve
+    /// several names: each client gets the first certificate whose DNS names (subject
+    /// alternative names, `*.` wildcards too) match the name it asks for (SNI), else the
+    /// first one. Read again on SIGHUP and `POST /config/reload`.
+    #[arg(long, help_heading = "TLS", value_name = "CERT,KEY", value_parser = cert_files)]
+    pub(crate) tls_cert: Vec<crate::base::tls::CertFiles>,
+    /// PEM CA bundle that issues client certificates: the HTTPS listener asks clients for
+    /// one (mTLS).
+    #[arg(long, help_heading = "TLS", value_name = "FILE")]
+    pub(crate) tls_client_ca: Option<PathBuf>,
+    /// With --tls-client-ca: `required` (a client without a valid certificate is refused
+    /// in the handshake) or `optional` (a certificate, when sent, must be valid).
+    #[arg(long, help_heading = "TLS", default_value = "required", value_parser = ["required", "optional"])]
+    pub(crate) tls_client_auth: String,
+    /// The oldest TLS version the HTTPS listener accepts: 1.2 or 1.3.
+    #[arg(long, help_heading = "TLS", default_value = "1.2")]
+    pub(crate) tls_min_version: crate::base::tls::MinVersion,
+    /// PEM CA bundle trusted for HTTPS and gRPC-over-TLS backends, besides the public
+    /// roots (an endpoint's own `caCertificate` replaces both).
+    #[arg(long, help_heading = "TLS", value_name = "FILE")]
+    pub(crate) backend_ca: Option<PathBuf>,
+    /// Trust only --backend-ca for backends, not the public roots.
+    #[arg(long, help_heading = "TLS", requires = "backend_ca")]
+    pub(crate) backend_ca_only: bool,
+    /// A PEM certificate chain and key, `CERT,KEY`, shown to TLS backends that ask for a
+    /// client certificate (mTLS).
+    #[arg(long, help_heading = "TLS", value_name = "CERT,KEY", value_parser = cert_files)]
+    pub(crate) backend_cert: Option<crate::base::tls::CertFiles>,
+}
+
+/// How backends are trusted (`--backend-ca`, `--backend-cert`), kept for the life of the
+/// process; the public roots when neither is given.
+fn backend_tls(args: &ServeArgs) -> anyhow::Result<&'static crate::base::tls::BackendTls> {
+    use crate::base::tls::{BackendTls, PUBLIC_ROOTS};
+    let tls = &args.tls;
+    if tls.backend_ca.is_none() && tls.backend_cert.is_none() {
+        return Ok(&PUBLIC_ROOTS);
+    }
+    let loaded = BackendTls::load(
+        tls.backend_ca.as_deref(),
+        tls.backend_ca_only,
+        tls.backend_cert.as_ref(),
+    )?;
+    Ok(Box::leak(Box::new(loaded)))
+}
+
+/// One `--tls-cert CERT,KEY`.
+fn cert_files(value: &str) -> Result<crate::base::tls::CertFiles, String> {
+    match value.split_once(',') {
+        Some((cert, key)) if !cert.is_empty() && !key.is_empty() => {
+            Ok(crate::base::tls::CertFiles {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            })
+        }
+        _ => Err("expected CERT,KEY (two PEM files)".to_owned()),
+    }
+}
+
+/// The HTTPS listener, bound, and what it serves (`None` without --tls-cert).
+fn https(args: &ServeArgs) -> anyhow::Result<Option<(TcpListener, crate::base::tls::ServerTls)>> {
+    use crate::base::tls::{ClientAuth, ServerTls};
+    let tls = &args.tls;
+    if tls.tls_cert.is_empty() {
+        if tls.tls_client_ca.is_some() {
+            anyhow::bail!("--tls-client-ca needs --tls-cert");
+        }
+        return Ok(None);
+    }
+    let client_auth = match (&tls.tls_client_ca, tls.tls_client_auth.as_str()) {
+        (None, _) => ClientAuth::None,
+        (Some(ca), "optional") => ClientAuth::Optional(ca.clone()),
+        (Some(ca), _) => ClientAuth::Required(ca.clone()),
+    };
+    let config = ServerTls {
+        certs: tls.tls_cert.clone(),
+        client_auth,
+        min_version: tls.tls_min_version,
+    };
+    // Read once now, so that a bad file stops `serve` before anything listens.
+    config.config()?;
+    let listener = bind(args.bind, tls.https_port, args.listen_backlog)?;
+    Ok(Some((listener, config)))
 }
 
 /// `axon check` options.
@@ -272,14 +367,19 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(crate::base::tls::server_config(cert, key, &[b"h2"])?),
         _ => None,
     };
+    let https = https(&args)?;
     let options = ServerOptions {
         mediation_dir: absolute(&args.mediation),
         http,
         management,
         grpc,
         grpc_tls,
+        https,
         workers: args.workers,
-        limits: limits(&args),
+        limits: Limits {
+            backend_tls: backend_tls(&args)?,
+            ..limits(&args)
+        },
         management_hosts: args.management_host.clone(),
     };
     let system = actix_rt::System::new();
@@ -337,6 +437,7 @@ fn limits(args: &ServeArgs) -> Limits {
             max_memory: args.max_xml_memory,
         },
         allow_to: allow_to(args),
+        backend_tls: &crate::base::tls::PUBLIC_ROOTS,
     }
 }
 

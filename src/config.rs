@@ -52,6 +52,7 @@ pub(crate) use crate::base::xml::{Attr, Element};
 pub(crate) use api::{ApiConfig, Mapping, Protocol, ResourceConfig};
 pub(crate) use endpoint::AddressSpec;
 pub(crate) use endpoint::AddressingVersion;
+pub(crate) use endpoint::LeafTls;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use endpoint::http_template;
 pub(crate) use endpoint::parse_inline as endpoint_inline;

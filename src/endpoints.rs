@@ -93,6 +93,7 @@ impl Endpoints {
         previous: Option<&Endpoints>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
+        tls: &'static crate::base::tls::BackendTls,
     ) -> Endpoints {
         let mut nodes = Vec::with_capacity(config.endpoints.len());
         for (_, ep) in config.endpoints() {
@@ -112,7 +113,7 @@ impl Endpoints {
                             health: old.health.clone(),
                             addr: old.addr.clone(),
                         })),
-                        None => Node::Leaf(Box::new(start_leaf(ep, spec, arbiter, readiness))),
+                        None => Node::Leaf(Box::new(start_leaf(ep, spec, arbiter, readiness, tls))),
                     })
                 }
             };
@@ -144,6 +145,7 @@ impl Endpoints {
         previous: Option<&Endpoints>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
+        tls: &'static crate::base::tls::BackendTls,
     ) -> Endpoints {
         let kept = previous.and_then(|p| p.implicit.as_deref()).cloned();
         self.implicit = Some(Box::new(kept.unwrap_or_else(|| {
@@ -151,7 +153,7 @@ impl Endpoints {
             let EndpointKind::Leaf(spec) = &ep.kind else {
                 unreachable!("the implicit endpoint is a leaf")
             };
-            start_leaf(&ep, spec, arbiter, readiness)
+            start_leaf(&ep, spec, arbiter, readiness, tls)
         })));
         self
     }
@@ -351,6 +353,7 @@ fn start_leaf(
     spec: &LeafSpec,
     arbiter: &ArbiterHandle,
     readiness: &Readiness,
+    tls: &'static crate::base::tls::BackendTls,
 ) -> Leaf {
     let health = Arc::new(Health::new());
     let (kind, address) = match &spec.target {
@@ -374,7 +377,7 @@ fn start_leaf(
     });
     if let Some(check) = &spec.health_check {
         let name = Arc::from(ep.name.as_str());
-        let probe = actor::probe::Probe::new(&spec.target, check.clone());
+        let probe = actor::probe::Probe::new(spec, check.clone(), tls);
         actor::probe::start(arbiter, addr.downgrade(), probe, name);
     }
     Leaf {

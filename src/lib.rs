@@ -40,7 +40,8 @@
 //!   [`telemetry::init`]; [`engine::Mediation::load`] and [`server::Server`] with
 //!   [`server::ServerOptions`], the limits they take ([`base::limits::Limits`],
 //!   [`message::XmlLimits`]) and TLS setup ([`base::tls::install_crypto_provider`],
-//!   [`base::tls::server_config`]).
+//!   [`base::tls::server_config`], the HTTPS listener's [`base::tls::ServerTls`] and the
+//!   backends' [`base::tls::BackendTls`]).
 //! - gRPC wire helpers the tests' own clients and backends use:
 //!   [`base::grpc::frame`], [`base::grpc::first_message`], [`base::grpc::decode_message`],
 //!   [`base::grpc::parse_timeout`], [`base::grpc::LocalExec`].

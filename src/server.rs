@@ -33,6 +33,8 @@ pub struct ServerOptions {
     pub grpc: Option<TcpListener>,
     /// TLS for the gRPC listener (`None`: h2c).
     pub grpc_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Bound listener for HTTPS traffic and what it serves (`None`: no HTTPS listener).
+    pub https: Option<(TcpListener, crate::base::tls::ServerTls)>,
     /// Worker threads for the HTTP front (`None`: one per core).
     pub workers: Option<usize>,
     /// Message limits.
@@ -50,6 +52,7 @@ pub struct Server {
     management: Addr<FrontActor>,
     grpc: Option<Addr<FrontActor>>,
     http_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     management_addr: SocketAddr,
     grpc_addr: Option<SocketAddr>,
     control: Option<Arbiter>,
@@ -97,6 +100,22 @@ fn guard_management(
     Ok(Box::leak(Box::new(list.clone().without_port(port))))
 }
 
+/// The HTTPS listener's server configuration; its certificates are handed to `shared`,
+/// which reads them again on each reload.
+fn https_front(
+    shared: &Shared,
+    https: Option<(TcpListener, crate::base::tls::ServerTls)>,
+) -> io::Result<Option<(TcpListener, rustls::ServerConfig)>> {
+    let Some((listener, tls)) = https else {
+        return Ok(None);
+    };
+    let (config, certificates) = tls
+        .config()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, format!("{error:#}")))?;
+    shared.set_certificates(certificates);
+    Ok(Some((listener, config)))
+}
+
 // === impl Server ===
 
 impl Server {
@@ -130,7 +149,12 @@ impl Server {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let port_cap = port_cap(options.grpc.is_some());
-        let http = front::http::serve(shared.clone(), options.http, workers, port_cap)?;
+        let https_addr = match &options.https {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let https = https_front(&shared, options.https)?;
+        let http = front::http::serve(shared.clone(), options.http, https, workers, port_cap)?;
         let hosts = admin::guard::AllowedHosts::new(&options.management_hosts);
         let management = admin::serve(shared.clone(), options.management, hosts)?;
         let grpc = match options.grpc {
@@ -152,13 +176,14 @@ impl Server {
             .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
         set_fronts(&shared, [Some(&http), grpc.as_ref(), Some(&management)]);
         readiness.listeners_up();
-        tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
+        tracing::info!(%http_addr, ?https_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
         Ok(Server {
             shared,
             http,
             management,
             grpc,
             http_addr,
+            https_addr,
             management_addr,
             grpc_addr,
             control: Some(control),
@@ -168,6 +193,11 @@ impl Server {
     /// The traffic listener's address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The HTTPS listener's address, when one runs.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// The management API's address.

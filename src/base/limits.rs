@@ -62,6 +62,9 @@ pub struct Limits {
     /// The `To` addresses a bare `<send/>` may go to (`--allow-to`; default: none). Set
     /// once per server, so it lives as long as the process.
     pub allow_to: &'static super::allow_to::AllowTo,
+    /// How TLS backends are trusted and what client certificate they are shown
+    /// (`--backend-ca`, `--backend-cert`; default: the public roots). Set once per server.
+    pub backend_tls: &'static super::tls::BackendTls,
 }
 
 impl Default for Limits {
@@ -89,6 +92,7 @@ impl Default for Limits {
             grpc_backend_stream_window: 256 * 1024,
             xml: XmlLimits::default(),
             allow_to: &super::allow_to::NONE,
+            backend_tls: &super::tls::PUBLIC_ROOTS,
         }
     }
 }

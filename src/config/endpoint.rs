@@ -58,6 +58,63 @@ pub struct LeafSpec {
     pub(crate) format: Option<EndpointFormat>,
     /// `<enableAddressing>`: the WS-Addressing headers a SOAP request gets.
     pub(crate) addressing: Option<AddressingVersion>,
+    /// Axon's own TLS settings of the leaf (`caCertificate`, `hostnameVerifier`).
+    pub(crate) tls: LeafTls,
+}
+
+/// How a leaf checks its backend's certificate, besides the server-wide settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct LeafTls {
+    /// `caCertificate` on `<address>`, `<http>`, `<wsdl>`: the only CA certificates
+    /// trusted for this backend (empty: the server's trust). A `<grpc>` leaf keeps its
+    /// own in its `GrpcSpec`.
+    pub(crate) trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `hostnameVerifier="AllowAll"`: the certificate's chain is checked, its host name
+    /// is not (a warning at load).
+    pub(crate) any_host: bool,
+}
+
+impl LeafTls {
+    /// True when the leaf uses the server's settings unchanged.
+    pub(crate) fn is_default(&self) -> bool {
+        self.trusted.is_empty() && !self.any_host
+    }
+}
+
+/// `caCertificate` (not on `<grpc>`, which reads its own) and `hostnameVerifier`.
+fn parse_tls(el: &Element, ok: &mut bool, ctx: &mut Ctx<'_>) -> LeafTls {
+    let mut tls = LeafTls::default();
+    if let Some(a) = el.attr("caCertificate")
+        && el.local_name() != "grpc"
+    {
+        match super::grpc::read_certificates(a.value.trim(), &a.loc) {
+            Ok(certs) => tls.trusted = certs,
+            Err(why) => {
+                ctx.error(&a.loc, why.to_string());
+                *ok = false;
+            }
+        }
+    }
+    if let Some(a) = el.attr("hostnameVerifier") {
+        match a.value.trim() {
+            "Strict" | "DefaultAndLocalHost" => {}
+            "AllowAll" => {
+                tls.any_host = true;
+                ctx.diags.warning(
+                    &a.loc,
+                    "hostnameVerifier=\"AllowAll\": the backend's certificate is not checked against its host name",
+                );
+            }
+            other => {
+                ctx.error(
+                    &a.loc,
+                    format!("hostnameVerifier `{other}` (expected Strict, DefaultAndLocalHost or AllowAll)"),
+                );
+                *ok = false;
+            }
+        }
+    }
+    tls
 }
 
 impl LeafSpec {
@@ -71,6 +128,7 @@ impl LeafSpec {
             health_check: None,
             format: None,
             addressing: None,
+            tls: LeafTls::default(),
         }
     }
 }
@@ -496,7 +554,14 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         _ => parse_address_target(el, ctx),
     };
     let qos = parse_qos(el, target.as_ref(), &mut ok, ctx);
-    let target = target?;
+    let tls = parse_tls(el, &mut ok, ctx);
+    let target = match target? {
+        Target::Grpc(spec) => Target::Grpc(super::grpc::GrpcSpec {
+            any_host: tls.any_host,
+            ..spec
+        }),
+        other => other,
+    };
     ok.then_some(LeafSpec {
         target,
         timeout: qos.timeout,
@@ -505,6 +570,7 @@ fn parse_leaf(el: &Element, ctx: &mut Ctx<'_>) -> Option<LeafSpec> {
         health_check: qos.health_check,
         format,
         addressing: qos.addressing,
+        tls,
     })
 }
 
@@ -532,7 +598,7 @@ pub(crate) fn parse_addressing(el: &Element, ctx: &mut Ctx<'_>) -> Option<Addres
 /// The attributes a leaf of element `kind` takes.
 fn leaf_attributes(kind: &str) -> &'static [&'static str] {
     match kind {
-        "grpc" => &["uri", "caCertificate"],
+        "grpc" => &["uri", "caCertificate", "hostnameVerifier"],
         "http" => &[
             "format",
             "optimize",
@@ -540,11 +606,28 @@ fn leaf_attributes(kind: &str) -> &'static [&'static str] {
             "uri-template",
             "method",
             "version",
+            "caCertificate",
+            "hostnameVerifier",
         ],
         "wsdl" => &[
-            "format", "optimize", "encoding", "uri", "key", "service", "port",
+            "format",
+            "optimize",
+            "encoding",
+            "uri",
+            "key",
+            "service",
+            "port",
+            "caCertificate",
+            "hostnameVerifier",
         ],
-        _ => &["format", "optimize", "encoding", "uri"],
+        _ => &[
+            "format",
+            "optimize",
+            "encoding",
+            "uri",
+            "caCertificate",
+            "hostnameVerifier",
+        ],
     }
 }
 

@@ -32,6 +32,9 @@ pub struct GrpcSpec {
     /// `caCertificate`: the only certificates trusted for this backend's TLS (a private
     /// CA); empty means the web PKI roots.
     pub(crate) trusted: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// `hostnameVerifier="AllowAll"`: the backend's certificate is not checked against
+    /// its host name.
+    pub(crate) any_host: bool,
 }
 
 /// Something a sequence reaches while it runs, found by [`walk`].
@@ -72,10 +75,10 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Target> {
 
 /// Reads the PEM certificates of `caCertificate`; a relative path is taken from the folder
 /// of the file that names it.
-fn read_certificates(
+pub(crate) fn read_certificates(
     path: &str,
     loc: &Loc,
-) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, GrpcUriError> {
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, impl std::fmt::Display> {
     use rustls::pki_types::pem::PemObject as _;
     let file = std::path::Path::new(&*loc.file)
         .parent()
@@ -125,6 +128,7 @@ fn parse_uri(raw: &str) -> Result<GrpcSpec, GrpcUriError> {
             .to_owned(),
         path_prefix,
         trusted: Vec::new(),
+        any_host: false,
     })
 }
 

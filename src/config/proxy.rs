@@ -28,8 +28,33 @@ pub(crate) struct ProxyConfig {
     pub(crate) start_on_load: bool,
     /// `<enableAddressing>`: the WS-Addressing version every send of its flows uses.
     pub(crate) addressing: Option<AddressingVersion>,
+    /// `transports`: served on the plain HTTP listener, on the HTTPS one (both when the
+    /// attribute is absent or says `all`).
+    pub(crate) transports: Transports,
     /// Where it is defined.
     pub(crate) loc: Loc,
+}
+
+/// The listeners a proxy service is served on (its `transports` attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transports {
+    /// Served on the plain HTTP listener.
+    pub(crate) http: bool,
+    /// Served on the HTTPS listener.
+    pub(crate) https: bool,
+}
+
+impl Transports {
+    /// Both listeners (no `transports`, or `all`).
+    const ALL: Transports = Transports {
+        http: true,
+        https: true,
+    };
+
+    /// True when a request that came over TLS (`secure`) or not may reach the proxy.
+    pub(crate) fn serves(self, secure: bool) -> bool {
+        if secure { self.https } else { self.http }
+    }
 }
 
 /// A WSDL ready to serve: the document split around its service addresses, which are
@@ -104,6 +129,7 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
         .required_attr(el, "name")
         .map(|a| a.value.trim().to_owned());
     check_name_and_attributes(el, name.as_deref(), ctx);
+    let transports = transports(el, ctx);
     let start_on_load = match el.attr("startOnLoad") {
         Some(a) => values::boolean(&a.value, &a.loc, "startOnLoad", ctx.diags).unwrap_or(true),
         None => true,
@@ -127,8 +153,33 @@ pub(crate) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<ProxyConfig> {
         wsdl: published,
         start_on_load,
         addressing,
+        transports,
         loc: el.loc.clone(),
     })
+}
+
+/// The `transports` attribute (`http`, `https`, `all`, separated by spaces or commas).
+fn transports(el: &Element, ctx: &mut Ctx<'_>) -> Transports {
+    let Some(a) = el.attr("transports") else {
+        return Transports::ALL;
+    };
+    let mut on = Transports {
+        http: false,
+        https: false,
+    };
+    for t in a.value.split([' ', ',']).filter(|t| !t.is_empty()) {
+        match t {
+            "http" => on.http = true,
+            "https" => on.https = true,
+            "all" => on = Transports::ALL,
+            other => ctx.unsupported(&a.loc, format!("proxy transport `{other}`")),
+        }
+    }
+    if on.http || on.https {
+        on
+    } else {
+        Transports::ALL
+    }
 }
 
 /// Checks the proxy's name and the attributes Axon does not act on.
@@ -140,14 +191,6 @@ fn check_name_and_attributes(el: &Element, name: Option<&str>, ctx: &mut Ctx<'_>
             &el.loc,
             format!("proxy name `{n}` must not contain `/`, `?` or `#`"),
         );
-    }
-    if let Some(a) = el.attr("transports") {
-        for t in a.value.split([' ', ',']).filter(|t| !t.is_empty()) {
-            match t {
-                "http" | "https" | "all" => {}
-                other => ctx.unsupported(&a.loc, format!("proxy transport `{other}`")),
-            }
-        }
     }
     for attr in ["pinnedServers", "serviceGroup"] {
         if let Some(a) = el.attr(attr) {

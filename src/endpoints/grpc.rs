@@ -527,6 +527,7 @@ pub(crate) async fn check_health(
     service: &str,
     timeout: Duration,
     endpoint: &Arc<str>,
+    tls: &'static crate::base::tls::BackendTls,
 ) -> Result<(), EndpointError> {
     let address = format!(
         "{}{}",
@@ -554,7 +555,10 @@ pub(crate) async fn check_health(
         || EndpointError::health_check_timeout(endpoint.clone(), timeout).at(address.clone());
     let probe = async {
         let deadline = Instant::now() + timeout;
-        let limits = PoolLimits::from(&Limits::default());
+        let limits = PoolLimits {
+            tls,
+            ..PoolLimits::from(&Limits::default())
+        };
         let (response, _tap, _lease) = exchange(spec, limits, head, body, (deadline, None))
             .await
             .map_err(|failed| failed.failure)?;
@@ -670,6 +674,7 @@ mod tests {
             host: "127.0.0.1".into(),
             path_prefix: String::new(),
             trusted: Vec::new(),
+            any_host: false,
         }
     }
 

@@ -15,6 +15,8 @@ use super::{Leaf, address};
 use crate::base::error::{Cause, EndpointError, ErrorKind, ProtocolState, classify_send_error};
 use crate::base::limits::Limits;
 use crate::base::path::has_dot_segment;
+use crate::base::tls::BackendTls;
+use crate::config::LeafTls;
 use crate::config::{
     EndpointFormat, EndpointProperty, PropertyScope, ResponseAction, Target, WEIGHT_PROPERTY,
 };
@@ -27,7 +29,34 @@ mod watched;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 thread_local! {
-    static CLIENT: awc::Client = build_client();
+    static CLIENT: awc::Client =
+        build_client(&crate::base::tls::PUBLIC_ROOTS, &LeafTls::default());
+    /// Clients for other TLS settings: the server's (by their address: each set lives as
+    /// long as the process) with a leaf's own; one per distinct pair.
+    static TRUSTING: std::cell::RefCell<Vec<(usize, LeafTls, awc::Client)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's client for backends trusted as the server's `tls` and the
+/// leaf's own `leaf` settings say.
+fn with_client<R>(
+    tls: &'static BackendTls,
+    leaf: &LeafTls,
+    f: impl FnOnce(&awc::Client) -> R,
+) -> R {
+    if tls.is_public() && leaf.is_default() {
+        return CLIENT.with(f);
+    }
+    let key = std::ptr::from_ref(tls) as usize;
+    TRUSTING.with(|clients| {
+        let mut clients = clients.borrow_mut();
+        let found = clients.iter().position(|(k, l, _)| *k == key && l == leaf);
+        let at = found.unwrap_or_else(|| {
+            clients.push((key, leaf.clone(), build_client(tls, leaf)));
+            clients.len() - 1
+        });
+        f(&clients[at].2)
+    })
 }
 
 /// How long one backend connection is reused before it is closed (at its next use).
@@ -40,11 +69,17 @@ thread_local! {
 /// reconnect per connection per lifetime.
 const CONN_LIFETIME: Duration = Duration::from_secs(10);
 
-/// A client for backends: bounded connect time, keep-alive pool, no redirects, no
+/// A client for backends trusted as `tls` says: bounded connect time, keep-alive pool, no redirects, no
 /// default headers, no overall timeout (callers set their own deadlines).
-pub(crate) fn build_client() -> awc::Client {
+pub(crate) fn build_client(tls: &BackendTls, leaf: &LeafTls) -> awc::Client {
     crate::base::tls::install_crypto_provider();
-    let connector = awc::Connector::new()
+    let mut connector = awc::Connector::new();
+    if !tls.is_public() || !leaf.is_default() {
+        let own = (!leaf.trusted.is_empty()).then_some(leaf.trusted.as_slice());
+        let config = tls.client_config(own, leaf.any_host, &[b"h2", b"http/1.1"]);
+        connector = connector.rustls_0_23(config);
+    }
+    let connector = connector
         .connector(framing::Connector::default())
         .timeout(CONNECT_TIMEOUT)
         .limit(0)
@@ -163,9 +198,10 @@ pub(crate) async fn probe(
     url: &str,
     timeout: Duration,
     endpoint: &std::sync::Arc<str>,
+    tls: &'static BackendTls,
+    leaf: &LeafTls,
 ) -> Result<(), EndpointError> {
-    let request = CLIENT
-        .with(|c| c.get(url))
+    let request = with_client(tls, leaf, |c| c.get(url))
         .insert_header((header::USER_AGENT, "axon-health-check"));
     let exchange = async {
         let mut response = request
@@ -218,9 +254,10 @@ pub(crate) async fn send(
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
 
-    let mut req = CLIENT
-        .with(|c| c.request(method.clone(), uri))
-        .no_decompress();
+    let mut req = with_client(limits.backend_tls, &leaf.spec.tls, |c| {
+        c.request(method.clone(), uri)
+    })
+    .no_decompress();
     forwarded_headers(msg, req.headers_mut());
     let body = request_body(leaf, msg, &method);
     // Built and awaited here, so the request's future is never moved between steps.

@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     registry: Addr<Registry>,
     /// The front actors, told of each generation switch.
     fronts: OnceLock<Vec<Front>>,
+    /// The HTTPS listener's certificates, read again by each reload.
+    certificates: OnceLock<Arc<crate::base::tls::Certificates>>,
 }
 
 /// A front actor as the generation sees it: told of switches, asked for its report.
@@ -103,6 +105,7 @@ impl Shared {
         Shared {
             registry,
             fronts: OnceLock::new(),
+            certificates: OnceLock::new(),
             runtime: ArcSwap::from_pointee(runtime),
             readiness,
             control,
@@ -158,14 +161,36 @@ impl Shared {
         self.drain_ended.subscribe()
     }
 
+    /// Sets the HTTPS certificates each reload reads again (once, when the fronts started).
+    pub(crate) fn set_certificates(&self, certificates: Arc<crate::base::tls::Certificates>) {
+        self.certificates.get_or_init(|| certificates);
+    }
+
+    /// Reads the HTTPS certificates again (a reload's first step once the folder loaded):
+    /// handshakes from now on get the new ones; open connections keep theirs.
+    fn reload_certificates(&self) -> Result<(), Diagnostics> {
+        let Some(certificates) = self.certificates.get() else {
+            return Ok(());
+        };
+        certificates.reload().map_err(|error| {
+            let mut d = Diagnostics::default();
+            d.error(
+                &crate::config::Loc::file_start(Arc::from("<tls>")),
+                format!("{error:#}; the running certificates and configuration are kept"),
+            );
+            d
+        })
+    }
+
     /// The current generation number.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     /// Loads the mediation folder again and, when it is valid, swaps it in. Endpoints whose
-    /// configuration did not change keep their actors and health state. On error the
-    /// running configuration is kept and every problem is returned.
+    /// configuration did not change keep their actors and health state; the HTTPS
+    /// certificates are read again too. On error the running configuration (and the
+    /// certificates) are kept and every problem is returned.
     ///
     /// # Errors
     /// The diagnostics of the new configuration.
@@ -182,6 +207,7 @@ impl Shared {
                 );
                 Err(d)
             })?;
+        self.reload_certificates()?;
         let old = self.runtime();
         let warnings = loaded
             .config

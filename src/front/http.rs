@@ -59,6 +59,7 @@ struct Deprecated(u64);
 pub(crate) fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
+    https: Option<(TcpListener, rustls::ServerConfig)>,
     workers: usize,
     descriptor_cap: usize,
 ) -> std::io::Result<Server> {
@@ -85,9 +86,48 @@ pub(crate) fn serve(
     .keep_alive(limits.keep_alive)
     .disable_signals()
     .shutdown_timeout(limits.drain_timeout.as_secs() + DRAIN_MARGIN_SECS)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .tls_handshake_timeout(limits.header_read_timeout)
+    .on_connect(note_client_certificate)
+    .listen(listener)?;
+    let server = match https {
+        Some((listener, config)) => server.listen_rustls_0_23(listener, config)?,
+        None => server,
+    };
+    Ok(server.run())
+}
+
+/// The subject of the certificate a client presented on the HTTPS listener (a connection
+/// extension, set once per connection).
+#[derive(Debug, Clone)]
+struct ClientSubject(Arc<str>);
+
+/// The property that holds the subject of the client's certificate (mTLS).
+pub(crate) const CLIENT_SUBJECT_PROPERTY: &str = "SSL_CLIENT_SUBJECT";
+
+/// Keeps the subject of a TLS client's certificate with its connection.
+fn note_client_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    let Some(tls) = conn.downcast_ref::<Tls>() else {
+        return;
+    };
+    let subject = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| crate::base::tls::subject(cert));
+    if let Some(subject) = subject {
+        ext.insert(ClientSubject(subject.into()));
+    }
+}
+
+/// Puts what the connection knows of its client on the message: its address, and the
+/// subject of its certificate when it presented one.
+pub(crate) fn note_client(msg: &mut MessageContext, req: &HttpRequest) {
+    crate::endpoints::http::note_client_address(msg, req.peer_addr());
+    if let Some(subject) = req.conn_data::<ClientSubject>() {
+        msg.set(CLIENT_SUBJECT_PROPERTY, Value::Str(subject.0.to_string()));
+    }
 }
 
 /// The HTTP front's connection cap when none is configured (or the port's share of the
@@ -185,7 +225,9 @@ async fn exchange(
         return finish(&req, started, "", "", response, None);
     }
     let scheme = client_scheme(&req);
-    if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path()) {
+    if let Some((proxy, tail)) = crate::config::proxy_route(&rt.config.proxies, req.uri().path())
+        && proxy.transports.serves(req.app_config().secure())
+    {
         return super::soap::handle_proxy(&req, payload, &rt, proxy, &tail, scheme, started).await;
     }
     let (body, has_body) = request_body(req.headers(), payload);
@@ -208,7 +250,7 @@ async fn exchange(
         body,
     );
     msg.id = id;
-    crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
+    note_client(&mut msg, &req);
     msg.api = api_life;
     let (api_name, resource_name, sequences) = match plan(&rt, &req, route, &mut msg, has_body) {
         Plan::Run {

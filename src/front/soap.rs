@@ -40,7 +40,7 @@ pub(crate) async fn handle_proxy(
         req.headers().clone(),
         body,
     );
-    crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
+    super::http::note_client(&mut msg, req);
     // A proxy service is a SOAP service: `text/xml` is SOAP 1.1 here (as in Axis2).
     msg.client = ClientFormat::of_request(req.headers(), has_body, true);
     msg.set("proxy.name", proxy.name.as_str());

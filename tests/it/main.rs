@@ -24,4 +24,5 @@ mod prototype;
 mod serve;
 mod soap;
 mod suspension;
+mod tls;
 mod xml_limits;

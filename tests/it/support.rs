@@ -72,7 +72,7 @@ impl TestAxon {
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
-        Self::start_in(dir, limits, grpc_tls, workers, None).await
+        Self::start_in(dir, limits, grpc_tls, workers, None, None).await
     }
 
     /// As [`TestAxon::start_with`], with the management API on a listener the caller bound
@@ -86,12 +86,21 @@ impl TestAxon {
         for (rel, text) in files {
             write(dir.path(), rel, text);
         }
-        Self::start_in(dir, limits, None, 2, Some(management)).await
+        Self::start_in(dir, limits, None, 2, Some(management), None).await
     }
 
     /// Starts Axon on a mediation folder the caller filled (binary files, such as a `.car`).
     pub async fn start_dir_with(dir: tempfile::TempDir, limits: Limits) -> TestAxon {
-        Self::start_in(dir, limits, None, 2, None).await
+        Self::start_in(dir, limits, None, 2, None, None).await
+    }
+
+    /// Starts Axon with an HTTPS listener serving `tls` (see [`TestAxon::https_addr`]).
+    pub async fn start_https(files: &[(&str, &str)], tls: axon::base::tls::ServerTls) -> TestAxon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (rel, text) in files {
+            write(dir.path(), rel, text);
+        }
+        Self::start_in(dir, Limits::default(), None, 2, None, Some(tls)).await
     }
 
     async fn start_in(
@@ -100,6 +109,7 @@ impl TestAxon {
         grpc_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
         workers: usize,
         management: Option<TcpListener>,
+        https: Option<axon::base::tls::ServerTls>,
     ) -> TestAxon {
         axon::base::tls::install_crypto_provider();
         let config = match Mediation::load(dir.path()) {
@@ -113,6 +123,7 @@ impl TestAxon {
                 .unwrap_or_else(|| TcpListener::bind("127.0.0.1:0").expect("bind")),
             grpc: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
             grpc_tls,
+            https: https.map(|tls| (TcpListener::bind("127.0.0.1:0").expect("bind"), tls)),
             workers: Some(workers),
             limits,
             management_hosts: Vec::new(),
@@ -129,6 +140,11 @@ impl TestAxon {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.server.http_addr(), path)
+    }
+
+    /// The HTTPS listener's address (started with [`TestAxon::start_https`]).
+    pub fn https_addr(&self) -> std::net::SocketAddr {
+        self.server.https_addr().expect("the HTTPS listener runs")
     }
 
     /// The gRPC listener, as a URI for tonic clients.

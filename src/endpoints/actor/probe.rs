@@ -178,6 +178,10 @@ fn failure_counts(machine: &HealthMachine, now: Instant) -> bool {
 pub(crate) struct Probe {
     check: HealthCheckSpec,
     grpc: Option<GrpcSpec>,
+    /// How the backend's TLS is trusted (`--backend-ca`, `--backend-cert`).
+    tls: &'static crate::base::tls::BackendTls,
+    /// The leaf's own TLS settings.
+    leaf_tls: crate::config::LeafTls,
 }
 
 /// A small random source for jitter (SplitMix64), seeded per leaf.
@@ -188,21 +192,33 @@ pub(crate) struct Jitter(u64);
 
 impl Probe {
     /// The checks `check` asks of the leaf sending to `target`.
-    pub(crate) fn new(target: &Target, check: HealthCheckSpec) -> Self {
+    pub(crate) fn new(
+        spec: &crate::config::LeafSpec,
+        check: HealthCheckSpec,
+        tls: &'static crate::base::tls::BackendTls,
+    ) -> Self {
+        let target = &spec.target;
         let grpc = match target {
             Target::Grpc(spec) => Some(spec.clone()),
             _ => None,
         };
-        Probe { check, grpc }
+        Probe {
+            check,
+            grpc,
+            tls,
+            leaf_tls: spec.tls.clone(),
+        }
     }
 
     /// One check, on this thread's connection to the backend.
     async fn once(&self, name: &Arc<str>) -> Result<(), EndpointError> {
         match (&self.check.target, &self.grpc) {
             (ProbeTarget::Grpc { service }, Some(spec)) => {
-                grpc::check_health(spec, service, self.check.timeout, name).await
+                grpc::check_health(spec, service, self.check.timeout, name, self.tls).await
             }
-            (ProbeTarget::Http(url), _) => http::probe(url, self.check.timeout, name).await,
+            (ProbeTarget::Http(url), _) => {
+                http::probe(url, self.check.timeout, name, self.tls, &self.leaf_tls).await
+            }
             (ProbeTarget::Grpc { .. }, None) => Err(EndpointError::new(
                 ErrorKind::InvalidAddress,
                 ProtocolState::RequestReady,

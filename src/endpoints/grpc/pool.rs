@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use super::preface::{Preface, Watched};
 use crate::base::grpc::LocalExec;
+use crate::base::tls::BackendTls;
 use crate::config::GrpcSpec;
 use crate::message::grpc::GrpcBody;
 
@@ -58,6 +59,8 @@ pub(crate) struct PoolLimits {
     /// The receive window of one backend stream: the most a backend can send ahead of what
     /// the call's client has read, and so the most one call buffers in Axon.
     pub(crate) window: u32,
+    /// How the backend's TLS is trusted and what client certificate it is shown.
+    pub(crate) tls: &'static crate::base::tls::BackendTls,
 }
 
 impl From<&crate::base::limits::Limits> for PoolLimits {
@@ -68,6 +71,7 @@ impl From<&crate::base::limits::Limits> for PoolLimits {
             window: limits
                 .grpc_backend_stream_window
                 .clamp(MIN_WINDOW, MAX_WINDOW),
+            tls: limits.backend_tls,
         }
     }
 }
@@ -188,7 +192,7 @@ pub(crate) async fn stream(
 fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let backend = pool.entry(spec.uri.clone()).or_default();
+        let backend = pool.entry(pool_key(spec)).or_default();
         backend
             .conns
             .retain(|c| !c.state.closed.get() && !c.sender.is_closed());
@@ -226,7 +230,7 @@ async fn add_connection(
     let result = connected.as_ref().map(|_| ()).map_err(Arc::clone);
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
-        let backend = pool.entry(spec.uri.clone()).or_default();
+        let backend = pool.entry(pool_key(&spec)).or_default();
         backend.connecting = None;
         if let Ok(conn) = connected {
             backend.conns.push(conn);
@@ -295,7 +299,7 @@ async fn connect(
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error),
         ))
     })?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config(&spec));
+    let connector = tokio_rustls::TlsConnector::from(tls_config(&spec, limits.tls));
     let tls = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => return Err(Arc::new(ConnectError::Timeout(authority))),
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
@@ -385,34 +389,35 @@ where
     });
 }
 
-/// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else the web PKI
-/// roots (built once).
-fn tls_config(spec: &GrpcSpec) -> Arc<rustls::ClientConfig> {
-    static WEB_PKI: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    if spec.trusted.is_empty() {
-        return WEB_PKI
-            .get_or_init(|| {
-                client_config(rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                })
-            })
-            .clone();
+/// The pool of a backend: its URI, and for a leaf with its own TLS settings those too, so
+/// that a connection made under one leaf's trust never serves a leaf with a stricter one.
+fn pool_key(spec: &GrpcSpec) -> String {
+    if spec.trusted.is_empty() && !spec.any_host {
+        return spec.uri.clone();
     }
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, ignored) = roots.add_parsable_certificates(spec.trusted.iter().cloned());
-    if ignored > 0 {
-        tracing::warn!(backend = %spec.uri, added, ignored, "Some caCertificate entries are not usable trust anchors");
-    }
-    client_config(roots)
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    spec.trusted.hash(&mut hasher);
+    format!(
+        "{} any_host={} ca={:x}",
+        spec.uri,
+        spec.any_host,
+        hasher.finish()
+    )
 }
 
-fn client_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
-    crate::base::tls::install_crypto_provider();
-    let mut config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Arc::new(config)
+/// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else `tls`'s
+/// trust (`--backend-ca`, else the web PKI roots, built once), with `tls`'s client
+/// certificate.
+fn tls_config(spec: &GrpcSpec, tls: &'static BackendTls) -> Arc<rustls::ClientConfig> {
+    static WEB_PKI: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if spec.trusted.is_empty() && tls.is_public() && !spec.any_host {
+        return WEB_PKI
+            .get_or_init(|| tls.client_config(None, false, &[b"h2"]))
+            .clone();
+    }
+    let own = (!spec.trusted.is_empty()).then_some(spec.trusted.as_slice());
+    tls.client_config(own, spec.any_host, &[b"h2"])
 }
 
 #[cfg(test)]
@@ -422,6 +427,7 @@ mod tests {
     #[test]
     fn every_stream_a_connection_may_carry_has_its_whole_window() {
         let limits = |streams, window| PoolLimits {
+            tls: &crate::base::tls::PUBLIC_ROOTS,
             connections: 1,
             streams,
             window,
