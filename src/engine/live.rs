@@ -75,6 +75,8 @@ pub(crate) struct ReloadSummary {
     pub(crate) generation: u64,
     /// APIs now served.
     pub(crate) apis: usize,
+    /// Proxy services now served.
+    pub(crate) proxies: usize,
     /// Leaf endpoints whose actor (and health state) was kept.
     pub(crate) endpoints_kept: Vec<String>,
     /// Leaf endpoints started fresh.
@@ -198,10 +200,12 @@ impl Shared {
         );
         let (kept, started) = kept_and_started(&old, &runtime);
         let apis = runtime.config.apis.len();
+        let proxies = runtime.config.proxies.len();
         let generation = self.install(runtime);
         tracing::info!(
             generation,
             apis,
+            proxies,
             kept = kept.len(),
             started = started.len(),
             "Configuration reloaded"
@@ -209,6 +213,7 @@ impl Shared {
         Ok(ReloadSummary {
             generation,
             apis,
+            proxies,
             endpoints_kept: kept,
             endpoints_started: started,
             warnings,

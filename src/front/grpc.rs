@@ -111,6 +111,8 @@ struct ConnCtx {
     scheme: &'static str,
     port: Arc<Port>,
     conn: Rc<ConnState>,
+    /// The client's address (who gets `X-Axon-Trace`).
+    peer: SocketAddr,
 }
 
 // === impl GrpcFront ===
@@ -165,7 +167,8 @@ impl GrpcFront {
         self.addr
     }
 
-    /// Stops accepting; when `graceful`, lets every open call finish (up to 30 s) before
+    /// Stops accepting; when `graceful`, lets every open call finish (up to the drain
+    /// timeout, `--shutdown-grace`) before
     /// the worker threads stop.
     pub(crate) async fn stop(self, graceful: bool) {
         // Every worker may already be gone; there is nothing to tell then.
@@ -180,11 +183,11 @@ impl GrpcFront {
                     idle.await;
                 }
             };
-            if tokio::time::timeout(Duration::from_secs(30), drained)
+            if tokio::time::timeout(self.port.limits.drain_timeout, drained)
                 .await
                 .is_err()
             {
-                tracing::warn!("gRPC calls still open after 30 s; closing them");
+                tracing::warn!("gRPC calls still open when the drain ended; closing them");
             }
         }
         for worker in self.workers {
@@ -320,6 +323,7 @@ async fn connection(
         scheme: "http",
         port,
         conn: ConnState::new(),
+        peer,
     };
     let Some(tls) = ctx.port.tls.clone() else {
         return serve_io(stream, ctx, stop, peer).await;
@@ -448,8 +452,16 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
     let rt = ctx.shared.runtime();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    let traced = rt
+        .limits
+        .trace
+        .allows(Some(ctx.peer.ip()), |name| parts.headers.contains_key(name));
     let log = |response: Response<ResponseBody>, api: &str, trace: &str| {
-        finish(response, &path, api, trace, started)
+        let mut response = finish(response, &path, api, trace, started);
+        if !traced {
+            response.headers_mut().remove(super::http::TRACE_HEADER);
+        }
+        response
     };
     let client_deadline = match call_deadline(&parts, started) {
         Ok(deadline) => deadline,

@@ -330,10 +330,10 @@ fn plan<'a>(
                 resource: "main",
                 sequences: [Some(main), main_out(rt, main), None],
             },
-            None => answer("", plain(StatusCode::NOT_FOUND)),
+            None => answer("", not_found(req, has_body)),
         },
         Route::NotFound(api) => handler_or(rt, &api.name, "_resource_mismatch_handler_", || {
-            plain(StatusCode::NOT_FOUND)
+            not_found(req, has_body)
         }),
         Route::MethodNotAllowed { api, allow } => {
             handler_or(rt, &api.name, "_method_not_allowed_handler_", || {
@@ -353,6 +353,19 @@ fn plan<'a>(
             ),
         ),
     }
+}
+
+/// Axon's answer to a request no API or resource matches: an error body like every other
+/// (JSON, or the client's own kind), with APIM's code for it.
+fn not_found(req: &HttpRequest, has_body: bool) -> HttpResponse {
+    builtin_response(
+        req,
+        has_body,
+        StatusCode::NOT_FOUND,
+        crate::endpoints::prototype::NO_MATCHING_RESOURCE,
+        "No API or resource matches the request".into(),
+        String::new(),
+    )
 }
 
 /// The sequence `name` when it is configured (run with no out or fault sequence), else
@@ -587,6 +600,17 @@ fn reply_response(reply: Reply) -> (HttpResponse, String) {
     }
 }
 
+/// True when the client of `req` gets `X-Axon-Trace` (`Limits::trace`).
+pub(crate) fn trace_allowed(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<Shared>>().is_none_or(|shared| {
+        let peer = req.peer_addr().map(|a| a.ip());
+        shared
+            .limits()
+            .trace
+            .allows(peer, |name| req.headers().contains_key(name))
+    })
+}
+
 /// The endpoints tried for `msg`, as the trace header shows them.
 pub(crate) fn trace(msg: &MessageContext) -> String {
     let mut out = String::new();
@@ -703,6 +727,7 @@ pub(crate) fn finish(
     }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
+        && trace_allowed(req)
         && let Ok(v) = HeaderValue::from_str(endpoints)
     {
         response.headers_mut().insert(TRACE, v);
