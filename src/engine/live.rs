@@ -160,6 +160,13 @@ impl Shared {
         self.drain_ended.subscribe()
     }
 
+    /// Resolves when the drain of a graceful stop ends (never, if it cannot).
+    pub(crate) async fn drain_end(&self) {
+        if self.drain_ended().wait_for(|ended| *ended).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// The current generation number.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)

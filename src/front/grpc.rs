@@ -183,11 +183,11 @@ impl GrpcFront {
                     idle.await;
                 }
             };
-            if tokio::time::timeout(self.port.limits.drain_timeout, drained)
-                .await
-                .is_err()
-            {
-                tracing::warn!("gRPC calls still open when the drain ended; closing them");
+            // The drain's end answers the calls still running (UNAVAILABLE): a moment more
+            // lets those answers go out before the workers stop.
+            let grace = self.port.limits.drain_timeout + Duration::from_secs(2);
+            if tokio::time::timeout(grace, drained).await.is_err() {
+                tracing::warn!("gRPC connections still open when the drain ended; closing them");
             }
         }
         for worker in self.workers {
@@ -440,7 +440,18 @@ async fn counted_call(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Counted
             _calls: (open, None),
         });
     };
-    handle(ctx, req).await.map(|body| Counted {
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    // A call still running when the drain of a graceful stop ends is answered, never cut.
+    let response = tokio::select! {
+        biased;
+        response = handle(ctx, req) => response,
+        () = ctx.shared.drain_end() => {
+            let response = trailers_only(code::UNAVAILABLE, "Axon is shutting down");
+            finish(response, &path, "", "", started)
+        }
+    };
+    response.map(|body| Counted {
         body,
         _calls: (open, Some(call)),
     })

@@ -115,16 +115,10 @@ async fn handle(
     } else {
         Box::pin(exchange)
     };
-    let mut drain = shared.drain_ended();
-    let drain_ended = async {
-        if drain.wait_for(|ended| *ended).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
         biased;
         response = exchange => response,
-        () = drain_ended => {
+        () = shared.drain_end() => {
             let mut response = builtin_response(
                 &req,
                 false,

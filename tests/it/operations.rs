@@ -260,3 +260,50 @@ async fn an_unmatched_path_gets_an_error_body_and_a_503_says_its_message_once() 
     );
     assert_eq!(error["detail"], "", "{error}");
 }
+
+/// A gRPC call still waiting on its backend when the drain ends is answered UNAVAILABLE,
+/// not cut.
+#[actix_rt::test]
+async fn a_grpc_call_still_running_when_the_drain_ends_is_answered_unavailable() {
+    use prost::Message as _;
+
+    use crate::support::grpc::pb::EchoRequest;
+    use crate::support::grpc::{GRPC_HEADERS, GrpcBackend, raw_call, request};
+
+    let backend = GrpcBackend::start("b1").await;
+    let limits = Limits {
+        drain_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let endpoint = crate::grpc::grpc_endpoint("Echo", &backend.uri(), "");
+    let axon = TestAxon::start_with(
+        &[
+            ("api.xml", &crate::grpc::echo_api("Echo")),
+            ("ep.xml", &endpoint),
+        ],
+        limits,
+    )
+    .await;
+    let addr = axon.server.grpc_addr().expect("grpc");
+    let slow = EchoRequest {
+        delay_ms: 10_000,
+        ..request("slow")
+    }
+    .encode_to_vec();
+    let call = actix_rt::spawn(async move {
+        raw_call(addr, "/axon.test.Echo/Unary", &GRPC_HEADERS, &slow).await
+    });
+    eventually(
+        Duration::from_secs(5),
+        "the call at the backend",
+        || async { backend.calls() == 1 },
+    )
+    .await;
+    let TestAxon { server, dir, .. } = axon;
+    let stopping = actix_rt::spawn(server.stop(true));
+    let reply = call.await.expect("an answer, not a cut");
+    assert_eq!(reply.grpc_status(), Some(14), "UNAVAILABLE: {reply:?}");
+    assert!(reply.grpc_message().contains("shutting down"), "{reply:?}");
+    stopping.await.expect("the server stops");
+    drop(dir);
+}
