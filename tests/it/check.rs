@@ -238,3 +238,26 @@ fn check_messages_say_what_is_wrong_in_words() {
         assert!(!stderr.contains(never), "{never}: {stderr}");
     }
 }
+
+/// `--help` tells a new operator where logging, reload, the management API and the exit
+/// statuses are.
+#[test]
+fn help_mentions_logging_reload_the_management_api_and_exit_64() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let out = Command::cargo_bin("axon")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needed in [
+            "AXON_LOG",
+            "/config/reload",
+            "SIGHUP",
+            "Management API",
+            "64",
+        ] {
+            assert!(help.contains(needed), "{args:?} lacks {needed}:\n{help}");
+        }
+    }
+}

@@ -307,3 +307,52 @@ async fn a_grpc_call_still_running_when_the_drain_ends_is_answered_unavailable()
     stopping.await.expect("the server stops");
     drop(dir);
 }
+
+/// TLS on the management port: served over HTTPS with the configured certificate, the
+/// token still required.
+#[actix_rt::test]
+async fn the_management_api_can_be_served_over_tls() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::write(dir.path(), "med/api.xml", &api("http://127.0.0.1:1/"));
+    crate::support::write(dir.path(), "cert.pem", &cert.cert.pem());
+    crate::support::write(dir.path(), "key.pem", &cert.signing_key.serialize_pem());
+    let axon = Binary::serve_env(
+        dir.path(),
+        &[
+            "--mediation",
+            "med",
+            "--no-grpc",
+            "--management-tls-cert",
+            "cert.pem",
+            "--management-tls-key",
+            "key.pem",
+        ],
+        &[("AXON_MANAGEMENT_TOKEN", WRITE)],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let c = awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
+        .finish();
+    let port = axon.management.rsplit_once(':').expect("port").1;
+    let url = format!("https://localhost:{port}/health/actors");
+    let refused = c.get(&url).send().await.expect("an HTTPS answer");
+    assert_eq!(refused.status(), 401);
+    let served = c
+        .get(&url)
+        .insert_header(("Authorization", format!("Bearer {WRITE}")))
+        .send()
+        .await
+        .expect("an HTTPS answer");
+    assert_eq!(served.status(), 200);
+    // Plain HTTP on the TLS port gets no answer from the API.
+    let plain = client()
+        .get(format!("http://{}/health/live", axon.management))
+        .send()
+        .await;
+    assert!(plain.map_or(true, |r| r.status() != 200));
+}
