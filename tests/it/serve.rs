@@ -135,4 +135,19 @@ async fn a_reload_keeps_a_suspended_wsdl_endpoint_of_a_relative_mediation_path()
     );
     assert_eq!(summary["proxies"], 1, "{summary}");
     assert_eq!(state().await, "SUSPENDED");
+    // A refused reload names its files as `axon check med` would: relative.
+    crate::support::write(
+        dir.path(),
+        "med/broken.xml",
+        "<api name=\"B\" context=\"/b\">",
+    );
+    let mut refused = c
+        .post(admin("/config/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(refused.status(), 400);
+    let refused: serde_json::Value = refused.json().await.expect("json");
+    let first = refused["errors"][0].as_str().unwrap_or_default();
+    assert!(first.starts_with("med/broken.xml:"), "{refused}");
 }
