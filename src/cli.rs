@@ -196,6 +196,11 @@ pub struct OpsArgs {
     /// PEM private key for TLS on the management port (with --management-tls-cert).
     #[arg(long, requires = "management_tls_cert")]
     pub(crate) management_tls_key: Option<PathBuf>,
+    /// PEM CA bundle: the management port (with --management-tls-cert) then accepts only
+    /// clients presenting a certificate it signed (mTLS), which also allows a bind beyond
+    /// loopback without a token.
+    #[arg(long, requires = "management_tls_cert")]
+    pub(crate) management_client_ca: Option<PathBuf>,
     /// On SIGTERM, how long /health/ready answers 503 while new connections are still
     /// accepted, so that load balancers stop sending first (e.g. `5s`).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
@@ -382,16 +387,21 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
         ops.management_read_token_file.as_deref(),
         "AXON_MANAGEMENT_READ_TOKEN",
     )?;
-    if !bind.is_loopback() && write_token.is_none() && read_token.is_none() {
+    let guarded = write_token.is_some() || read_token.is_some();
+    if !bind.is_loopback() && !guarded && ops.management_client_ca.is_none() {
         return Err(format!(
-            "the management API would listen on {bind}, beyond loopback, with no token: give it one with --management-token-file or AXON_MANAGEMENT_TOKEN (docs/operations.md)"
+            "the management API would listen on {bind}, beyond loopback, with no token: give it one with --management-token-file or AXON_MANAGEMENT_TOKEN, or require client certificates with --management-client-ca (docs/operations.md)"
         ));
     }
     let tls = match (&ops.management_tls_cert, &ops.management_tls_key) {
-        (Some(cert), Some(key)) => Some(
-            crate::base::tls::server_config(cert, key, &[b"http/1.1"])
-                .map_err(|error| format!("management TLS: {error:#}"))?,
-        ),
+        (Some(cert), Some(key)) => {
+            let config = crate::base::tls::server_config(cert, key, &[b"http/1.1"])
+                .map_err(|error| format!("management TLS: {error:#}"))?;
+            match &ops.management_client_ca {
+                Some(ca) => Some(with_client_ca(&config, ca)?),
+                None => Some(config),
+            }
+        }
         _ => None,
     };
     let access = ManagementAccess {
@@ -402,6 +412,37 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
     // The tokens' own rules (length, read differs from write), checked before binding.
     access.access(&[])?;
     Ok(access)
+}
+
+/// `config` (its certificate and ALPN) requiring client certificates signed by the CAs in
+/// the PEM bundle `ca`.
+fn with_client_ca(
+    config: &rustls::ServerConfig,
+    ca: &Path,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let unreadable = |error: &dyn std::fmt::Display| {
+        format!("cannot read the client CA bundle {}: {error}", ca.display())
+    };
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| unreadable(&error))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|error| unreadable(&error))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&"it holds no certificate"));
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
+        .build()
+        .map_err(|error| unreadable(&error))?;
+    let mut with_ca = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(config.cert_resolver.clone());
+    with_ca.alpn_protocols = config.alpn_protocols.clone();
+    Ok(std::sync::Arc::new(with_ca))
 }
 
 /// A token from `file` (its content without the final line break), else from the

@@ -1,6 +1,7 @@
 //! Who may use the management API: bearer tokens, a read token and a write token.
 //!
-//! Without tokens the API trusts whoever reaches it, which is why it binds loopback by
+//! Without tokens the API trusts whoever reaches it (on loopback, or through the TLS
+//! handshake when client certificates are required), which is why it binds loopback by
 //! default and `serve` refuses another bind without a token or client certificates. With
 //! tokens every request carries `Authorization: Bearer <token>`:
 //!

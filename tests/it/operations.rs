@@ -356,3 +356,73 @@ async fn the_management_api_can_be_served_over_tls() {
         .await;
     assert!(plain.map_or(true, |r| r.status() != 200));
 }
+
+/// mTLS on the management port: beyond loopback without a token when client certificates
+/// are required; a client with a certificate from the CA is served, one without is not.
+#[actix_rt::test]
+async fn client_certificates_guard_the_management_api_instead_of_a_token() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+
+    let server = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().expect("key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let client_key = KeyPair::generate().expect("key");
+    let client_cert = CertificateParams::new(vec!["operator".to_owned()])
+        .expect("params")
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::support::write(dir.path(), "med/api.xml", &api("http://127.0.0.1:1/"));
+    crate::support::write(dir.path(), "cert.pem", &server.cert.pem());
+    crate::support::write(dir.path(), "key.pem", &server.signing_key.serialize_pem());
+    crate::support::write(dir.path(), "ca.pem", &ca_cert.pem());
+    let axon = Binary::serve_env(
+        dir.path(),
+        &[
+            "--mediation",
+            "med",
+            "--no-grpc",
+            "--management-bind",
+            "0.0.0.0",
+            "--management-tls-cert",
+            "cert.pem",
+            "--management-tls-key",
+            "key.pem",
+            "--management-client-ca",
+            "ca.pem",
+        ],
+        &[],
+    );
+    let https = |identity: Option<(rustls::pki_types::CertificateDer<'static>, Vec<u8>)>| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(server.cert.der().clone()).expect("root");
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let config = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vec![cert],
+                    rustls::pki_types::PrivatePkcs8KeyDer::from(key).into(),
+                )
+                .expect("client auth"),
+            None => builder.with_no_client_auth(),
+        };
+        awc::Client::builder()
+            .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
+            .finish()
+    };
+    let port = axon.management.rsplit_once(':').expect("port").1;
+    let url = format!("https://localhost:{port}/health/actors");
+    let identity = (client_cert.der().clone(), client_key.serialize_der());
+    let served = https(Some(identity))
+        .get(&url)
+        .send()
+        .await
+        .expect("served");
+    assert_eq!(served.status(), 200);
+    let anonymous = https(None).get(&url).send().await;
+    assert!(anonymous.is_err(), "served without a client certificate");
+}
