@@ -596,6 +596,31 @@ mod tests {
     }
 
     #[test]
+    fn the_operations_flags_parse_and_shutdown_grace_replaces_the_drain_timeout() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+        let cli = serve(&["--shutdown-delay", "5s", "--shutdown-grace", "1500ms"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.ops.shutdown_delay, std::time::Duration::from_secs(5));
+        let limits = super::limits(&args);
+        assert_eq!(limits.drain_timeout, std::time::Duration::from_millis(1500));
+        assert!(serve(&["--shutdown-grace", "1s", "--drain-timeout-ms", "5"]).is_err());
+        assert!(
+            serve(&["--management-client-ca", "ca.pem"]).is_err(),
+            "needs TLS"
+        );
+        let trace = serve(&["--trace-header", "off", "--trace-debug-header", "X-Debug"]).unwrap();
+        let Command::Serve(args) = trace.command else {
+            panic!("not serve")
+        };
+        let policy = super::trace_policy(&args.ops);
+        assert!(!policy.loopback && !policy.all);
+        assert_eq!(policy.debug_header, Some("x-debug"));
+    }
+
+    #[test]
     fn allow_to_is_repeatable_and_refuses_what_is_no_http_url() {
         let cli = serve(&["--allow-to", "http://a:1/x/", "--allow-to", "https://b/"]).unwrap();
         let Command::Serve(args) = cli.command else {
