@@ -12,6 +12,14 @@ use crate::support::binary::Binary;
 use crate::support::{TestAxon, client, eventually};
 
 const WRITE: &str = "write-token-0123456789abcdef";
+/// `axon serve` on the folder `med` with its management API beyond loopback.
+const BEYOND_LOOPBACK: [&str; 5] = [
+    "--mediation",
+    "med",
+    "--no-grpc",
+    "--management-bind",
+    "0.0.0.0",
+];
 const READ: &str = "read-token-0123456789abcdef";
 
 fn api(url: &str) -> String {
@@ -70,14 +78,10 @@ async fn a_management_api_beyond_loopback_needs_a_token_and_separates_read_from_
     let axon = Binary::serve_env(
         dir.path(),
         &[
-            "--mediation",
-            "med",
-            "--no-grpc",
-            "--management-bind",
-            "0.0.0.0",
-            "--management-token-file",
-            "write-token",
-        ],
+            &BEYOND_LOOPBACK[..],
+            &["--management-token-file", "write-token"],
+        ]
+        .concat(),
         &[("AXON_MANAGEMENT_READ_TOKEN", READ)],
     );
     let m = axon.management.as_str();
@@ -383,18 +387,16 @@ async fn client_certificates_guard_the_management_api_instead_of_a_token() {
     let axon = Binary::serve_env(
         dir.path(),
         &[
-            "--mediation",
-            "med",
-            "--no-grpc",
-            "--management-bind",
-            "0.0.0.0",
-            "--management-tls-cert",
-            "cert.pem",
-            "--management-tls-key",
-            "key.pem",
-            "--management-client-ca",
-            "ca.pem",
-        ],
+            &BEYOND_LOOPBACK[..],
+            &[
+                "--management-tls-cert",
+                "cert.pem",
+                "--management-tls-key",
+                "key.pem",
+            ],
+            &["--management-client-ca", "ca.pem"],
+        ]
+        .concat(),
         &[],
     );
     let https = |identity: Option<(rustls::pki_types::CertificateDer<'static>, Vec<u8>)>| {
