@@ -719,6 +719,16 @@ pub(crate) fn finish(
     if !response.headers().contains_key(&MESSAGE_ID) {
         set_message_id(&mut response, exchange_id(req));
     }
+    // Shutting down: a keep-alive client moves to a new connection (which the load balancer
+    // sends elsewhere) before the listener closes, instead of racing its close.
+    if req
+        .app_data::<web::Data<Shared>>()
+        .is_some_and(|shared| shared.readiness().is_draining())
+    {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
         && trace_allowed(req)

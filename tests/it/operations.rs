@@ -114,9 +114,12 @@ async fn a_management_api_beyond_loopback_needs_a_token_and_separates_read_from_
 /// backend takes longer than the delay).
 #[actix_rt::test]
 async fn sigterm_under_load_loses_no_request() {
-    let backend = Backend::start(|_| Canned {
-        delay: Duration::from_millis(2500),
-        ..Canned::ok("slow")
+    let backend = Backend::start(|seen| match seen.uri.ends_with("/fast") {
+        true => Canned::ok("fast"),
+        false => Canned {
+            delay: Duration::from_millis(2500),
+            ..Canned::ok("slow")
+        },
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -180,11 +183,9 @@ async fn sigterm_under_load_loses_no_request() {
     )
     .await;
     removed.store(true, Ordering::Release);
-    // Within the delay a new connection is still accepted and served.
-    let late = client()
-        .get(format!("http://{http}/svc"))
-        .force_close()
-        .send();
+    // Within the delay a new connection is still accepted and served (before the listener
+    // closes); the client, which would keep it alive, is asked to close it.
+    let late = client().get(format!("http://{http}/svc/fast")).send();
     let late = actix_rt::spawn(late);
     for handle in clients {
         let failures = handle.await.expect("client task");
@@ -195,6 +196,8 @@ async fn sigterm_under_load_loses_no_request() {
         .expect("late task")
         .expect("late request answered");
     assert_eq!(late.status(), 200);
+    let connection = late.headers().get("connection").map(|v| v.as_bytes());
+    assert_eq!(connection, Some(&b"close"[..]));
     let status = axon.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "exit {status:?}\n{}", axon.output());
     let log = axon.output();
