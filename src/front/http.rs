@@ -350,16 +350,19 @@ fn plan<'a>(
 }
 
 /// Axon's answer to a request no API or resource matches: an error body like every other
-/// (JSON, or the client's own kind), with APIM's code for it.
+/// (JSON, or the client's own kind), with APIM's code for it, and 404 also for a SOAP
+/// client (whose faults are otherwise 500).
 fn not_found(req: &HttpRequest, has_body: bool) -> HttpResponse {
-    builtin_response(
+    let mut response = builtin_response(
         req,
         has_body,
         StatusCode::NOT_FOUND,
         crate::endpoints::prototype::NO_MATCHING_RESOURCE,
         "No API or resource matches the request".into(),
         String::new(),
-    )
+    );
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// The sequence `name` when it is configured (run with no out or fault sequence), else
