@@ -107,6 +107,7 @@ fn start_axon(backend: SocketAddr) -> SocketAddr {
             workers: Some(1),
             limits: axon::base::limits::Limits::default(),
             management_hosts: Vec::new(),
+            management_access: Default::default(),
         };
         let system = actix_rt::System::new();
         system.block_on(async move {

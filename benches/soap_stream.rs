@@ -42,26 +42,21 @@ fn main() {
         ),
     )
     .expect("write config");
-    let http = free_port();
-    let management = free_port();
-    let axon = Axon(
+    // Every port is 0 (never a default port a running `axon serve` may hold): the bound
+    // traffic port is read back from the start-up line.
+    let mut axon = Axon(
         Command::new(env!("CARGO_BIN_EXE_axon"))
             .args(["serve", "--workers", "1", "--max-body-bytes", "67108864"])
-            .args([
-                "--http-port",
-                &http.to_string(),
-                "--management-port",
-                &management.to_string(),
-            ])
+            .args(["--http-port", "0", "--management-port", "0", "--no-grpc"])
             .arg("--mediation")
             .arg(dir.path())
-            .env("AXON_LOG", "warn")
+            .env("AXON_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start axon"),
     );
-    wait_for(http);
+    let http = wait_for(&mut axon.0);
     let pid = axon.0.id();
     let message = envelope(size);
     println!(
@@ -119,22 +114,36 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+/// The traffic port from axon's "Axon is listening" line; panics with everything axon
+/// printed when it exits (or goes quiet for 30 s) without listening.
+fn wait_for(axon: &mut Child) -> u16 {
+    let stderr = axon.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Keeps reading after the port is found, so axon never writes to a closed pipe.
+            tx.send(line).ok();
+        }
+    });
+    let mut printed = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) {
+        if line.contains("Axon is listening")
+            && let Some(port) = http_port(&line)
+        {
+            return port;
+        }
+        printed.push(line);
+    }
+    panic!(
+        "axon did not start listening; it printed:\n{}",
+        printed.join("\n")
+    );
 }
 
-fn wait_for(port: u16) {
-    for _ in 0..500 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-    panic!("axon did not start listening");
+/// The port of `http_addr=IP:PORT` in a log line.
+fn http_port(line: &str) -> Option<u16> {
+    let addr = line.split("http_addr=").nth(1)?.split_whitespace().next()?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 /// POSTs `body` to `/services/<proxy>` in 64 KiB writes and returns the status.

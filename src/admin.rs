@@ -4,7 +4,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /health/live` | 200 while the process runs |
-//! | `GET /health/ready` | 200 once listeners and actors are up, else 503 |
+//! | `GET /health/ready` | 200 once listeners and actors are up, else 503 (`draining` from SIGTERM on) |
 //! | `GET /health/actors` | JSON tree: the front actors, APIs and every endpoint actor (with its `restarts` and `last_restart`) |
 //! | `GET /health/actors/{name}` | one endpoint (or API) |
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
@@ -13,7 +13,10 @@
 //!
 //! Every request passes [`guard`] first: a `Host` Axon does not answer to, or an `Origin`
 //! other than the API's own, is refused with 403 (DNS rebinding, cross-site requests).
+//! Then, when tokens are configured, [`auth`]: a read token for reads, the write token for
+//! changes (docs/operations.md).
 
+pub(crate) mod auth;
 pub(crate) mod guard;
 pub(crate) mod lifecycle;
 
@@ -24,28 +27,42 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::{Value as Json, json};
 
-use crate::config::{ApiConfig, EndpointKind, Mapping};
+use crate::config::{ApiConfig, EndpointKind, Mapping, ProxyConfig};
 use crate::endpoints::actor::{GetHealth, HealthReport, Switch};
 use crate::endpoints::group::{GetGroupHealth, NodeReport};
 use crate::engine::Runtime;
 use crate::engine::live::Shared;
 
-/// Starts the management API on `listener` (one worker), answering to `hosts` besides IP
-/// literals and `localhost` (see [`guard`]).
+/// Who may reach the management API, and over what.
+#[derive(Debug, Default)]
+pub(crate) struct Access {
+    /// The names it answers to besides IP literals and `localhost` (see [`guard`]).
+    pub(crate) hosts: guard::AllowedHosts,
+    /// The tokens requests must carry (see [`auth`]).
+    pub(crate) tokens: auth::Tokens,
+    /// TLS on its port (`None`: plain HTTP).
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Starts the management API on `listener` (one worker), guarded by `access`.
 ///
 /// # Errors
 /// When the listener cannot be used.
 pub(crate) fn serve(
     shared: Arc<Shared>,
     listener: TcpListener,
-    hosts: guard::AllowedHosts,
+    access: Access,
 ) -> std::io::Result<Server> {
     let data = web::Data::from(shared);
-    let hosts = web::Data::new(hosts);
+    let hosts = web::Data::new(access.hosts);
+    let tokens = web::Data::new(access.tokens);
     let server = HttpServer::new(move || {
+        // Middleware wraps outwards: the guard runs first, then the token check.
         App::new()
             .app_data(data.clone())
             .app_data(hosts.clone())
+            .app_data(tokens.clone())
+            .wrap(actix_web::middleware::from_fn(auth::check))
             .wrap(actix_web::middleware::from_fn(guard::check))
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
@@ -58,10 +75,12 @@ pub(crate) fn serve(
             .route("/apis/{name}/lifecycle", web::post().to(lifecycle::change))
     })
     .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .disable_signals();
+    let server = match access.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (*tls).clone())?,
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }
 
 async fn live() -> HttpResponse {
@@ -71,7 +90,11 @@ async fn live() -> HttpResponse {
 async fn ready(shared: web::Data<Shared>) -> HttpResponse {
     let (started, expected) = shared.readiness().actors();
     let body = json!({
-        "status": if shared.readiness().is_ready() { "ready" } else { "starting" },
+        "status": match (shared.readiness().is_ready(), shared.readiness().is_draining()) {
+            (_, true) => "draining",
+            (true, false) => "ready",
+            (false, false) => "starting",
+        },
         "actors_started": started,
         "actors_expected": expected,
         "generation": shared.generation(),
@@ -87,11 +110,18 @@ async fn actors(shared: web::Data<Shared>) -> HttpResponse {
     let rt = shared.runtime();
     let endpoints = endpoint_reports(&shared, &rt).await;
     let apis: Vec<Json> = rt.config.apis.iter().map(|a| api_json(&rt, a)).collect();
+    let proxies: Vec<Json> = rt
+        .config
+        .proxies
+        .iter()
+        .map(|p| proxy_json(&rt, p))
+        .collect();
     HttpResponse::Ok().json(json!({
         "generation": shared.generation(),
         "ready": shared.readiness().is_ready(),
         "fronts": shared.fronts().await,
         "apis": apis,
+        "proxies": proxies,
         "endpoints": endpoints,
     }))
 }
@@ -115,6 +145,9 @@ async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpRespon
     }
     if let Some(api) = rt.config.apis.iter().find(|a| a.name == *name) {
         return HttpResponse::Ok().json(api_json(&rt, api));
+    }
+    if let Some(proxy) = rt.config.proxies.iter().find(|p| p.name == *name) {
+        return HttpResponse::Ok().json(proxy_json(&rt, proxy));
     }
     not_found(&name)
 }
@@ -203,6 +236,19 @@ fn alias_json(rt: &Runtime, name: &str) -> Option<Json> {
     };
     let resolved = rt.config.endpoint(rt.config.resolve_endpoint(target));
     Some(json!({ "name": name, "type": "key", "target": resolved.name }))
+}
+
+fn proxy_json(rt: &Runtime, proxy: &ProxyConfig) -> Json {
+    let endpoint = proxy.endpoint.map(|id| rt.config.endpoint(id).name.clone());
+    json!({
+        "name": proxy.name,
+        "type": "proxy",
+        "path": format!("/services/{}", proxy.name),
+        // startOnLoad="false": loaded, not served.
+        "state": if proxy.start_on_load { "ACTIVE" } else { "INACTIVE" },
+        "endpoint": endpoint,
+        "wsdl": proxy.wsdl.is_some(),
+    })
 }
 
 fn api_json(rt: &Runtime, api: &ApiConfig) -> Json {

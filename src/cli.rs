@@ -11,14 +11,30 @@ use crate::base::allow_to::AllowTo;
 use crate::base::limits::Limits;
 use crate::config::Severity;
 use crate::engine::Mediation;
-use crate::server::{Server, ServerOptions};
+use crate::server::{ManagementAccess, Server, ServerOptions};
 
 /// Exit code for an invalid configuration (EX_USAGE).
 pub(crate) const EXIT_CONFIG: u8 = 64;
 
+/// What `axon --help` adds after the options: what a new operator asks first.
+const AFTER_HELP: &str = "\
+Logging: AXON_LOG sets what is logged (error, warn, info (default), debug, trace, or a
+tracing filter such as `axon=debug`).
+
+Reload: SIGHUP or `POST /config/reload` on the management API loads the mediation folder
+again; a configuration with errors is refused and the running one kept.
+
+Management API (default 127.0.0.1:9164): /health/live, /health/ready, /health/actors,
+endpoint switches, API lifecycles, reload. Beyond loopback it needs a token
+(--management-token-file); see docs/operations.md.
+
+Exit status: 0 after a clean stop; 64 when the configuration or the command line is refused
+(invalid mediation folder, denied warnings, a management bind without a token); 1 on any
+other failure (such as a port that cannot be bound). `axon check` exits 1 on problems.";
+
 /// Axon: a message-mediation engine for Synapse-style configurations.
 #[derive(Debug, Parser)]
-#[command(name = "axon", version, about)]
+#[command(name = "axon", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -29,6 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server on a mediation folder.
+    #[command(after_help = AFTER_HELP)]
     Serve(Box<ServeArgs>),
     /// Load and validate a mediation folder exactly as `serve` does, and print every problem.
     Check(CheckArgs),
@@ -159,6 +176,62 @@ pub struct ServeArgs {
     /// Estimated memory, in bytes, that one message's XML tree may take.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
     pub(crate) max_xml_memory: usize,
+    #[command(flatten)]
+    pub(crate) ops: OpsArgs,
+}
+
+/// The options for running Axon in production: the management API's guard, graceful
+/// shutdown, the trace header (docs/operations.md).
+#[derive(Debug, clap::Args)]
+pub struct OpsArgs {
+    /// File holding the management API's write token (or AXON_MANAGEMENT_TOKEN): requests
+    /// must then carry `Authorization: Bearer <token>`. Required when --management-bind is
+    /// not a loopback address.
+    #[arg(long)]
+    pub(crate) management_token_file: Option<PathBuf>,
+    /// File holding a read-only token for the management API (or
+    /// AXON_MANAGEMENT_READ_TOKEN): it may GET /health/* and /metrics, never change anything.
+    #[arg(long)]
+    pub(crate) management_read_token_file: Option<PathBuf>,
+    /// PEM certificate chain for TLS on the management port (with --management-tls-key).
+    #[arg(long, requires = "management_tls_key")]
+    pub(crate) management_tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS on the management port (with --management-tls-cert).
+    #[arg(long, requires = "management_tls_cert")]
+    pub(crate) management_tls_key: Option<PathBuf>,
+    /// PEM CA bundle: the management port (with --management-tls-cert) then accepts only
+    /// clients presenting a certificate it signed (mTLS), which also allows a bind beyond
+    /// loopback without a token.
+    #[arg(long, requires = "management_tls_cert")]
+    pub(crate) management_client_ca: Option<PathBuf>,
+    /// On SIGTERM, how long /health/ready answers 503 while new connections are still
+    /// accepted, so that load balancers stop sending first (e.g. `5s`).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub(crate) shutdown_delay: Duration,
+    /// After the listeners close, how long in-flight exchanges have to finish (e.g. `30s`);
+    /// those still running are then answered 503 (gRPC: UNAVAILABLE). Replaces
+    /// --drain-timeout-ms.
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "drain_timeout_ms")]
+    pub(crate) shutdown_grace: Option<Duration>,
+    /// Who gets the X-Axon-Trace header (the endpoints tried): `loopback` clients only
+    /// (default), `all`, or `off`.
+    #[arg(long, value_enum, default_value_t = TraceTo::Loopback)]
+    pub(crate) trace_header: TraceTo,
+    /// A request header whose presence also turns X-Axon-Trace on for that request (e.g.
+    /// `X-Debug-Trace`).
+    #[arg(long)]
+    pub(crate) trace_debug_header: Option<String>,
+}
+
+/// Who gets the `X-Axon-Trace` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceTo {
+    /// Clients on a loopback address (and requests with --trace-debug-header).
+    Loopback,
+    /// Every client.
+    All,
+    /// Only requests with --trace-debug-header.
+    Off,
 }
 
 /// TLS options of `axon serve` (docs/tls.md).
@@ -284,10 +357,11 @@ pub fn check(args: &CheckArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
             println!(
-                "{}: ok: {} file(s), {} API(s), {} endpoint(s), {} sequence(s)",
+                "{}: ok: {} file(s), {} API(s), {} proxy service(s), {} endpoint(s), {} sequence(s)",
                 args.dir.display(),
                 config.files,
                 config.apis.len(),
+                config.proxies.len(),
                 config.endpoints().count(),
                 config.sequences().filter(|(_, s)| s.named).count()
             );
@@ -356,6 +430,13 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if warnings_denied(&args, &mediation) {
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
+    let management_access = match management_access(&args.ops, args.management_bind) {
+        Ok(access) => access,
+        Err(why) => {
+            eprintln!("axon: {why}; not starting");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
     let backlog = args.listen_backlog;
     let http = bind(args.bind, args.http_port, backlog)?;
     let management = bind(args.management_bind, args.management_port, backlog)?;
@@ -369,7 +450,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let https = https(&args)?;
     let options = ServerOptions {
-        mediation_dir: absolute(&args.mediation),
+        // Reloads read the folder by the very spelling the start-up load used: an
+        // endpoint's definition can hold paths built from it (a WSDL read from the
+        // folder), and a different spelling would make it look changed and restart it.
+        mediation_dir: args.mediation.clone(),
         http,
         management,
         grpc,
@@ -381,14 +465,98 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..limits(&args)
         },
         management_hosts: args.management_host.clone(),
+        management_access,
     };
+    let shutdown_delay = args.ops.shutdown_delay;
     let system = actix_rt::System::new();
     system.block_on(async move {
         let server = Server::start(mediation, options).await?;
-        server.run_until_signalled().await;
+        server.run_until_signalled(shutdown_delay).await;
         Ok::<_, std::io::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The management API's tokens and TLS; refuses a bind beyond loopback without a token.
+fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, String> {
+    let write_token = token(
+        ops.management_token_file.as_deref(),
+        "AXON_MANAGEMENT_TOKEN",
+    )?;
+    let read_token = token(
+        ops.management_read_token_file.as_deref(),
+        "AXON_MANAGEMENT_READ_TOKEN",
+    )?;
+    let guarded = write_token.is_some() || read_token.is_some();
+    if !bind.is_loopback() && !guarded && ops.management_client_ca.is_none() {
+        return Err(format!(
+            "the management API would listen on {bind}, beyond loopback, with no token: give it one with --management-token-file or AXON_MANAGEMENT_TOKEN, or require client certificates with --management-client-ca (docs/operations.md)"
+        ));
+    }
+    let tls = match (&ops.management_tls_cert, &ops.management_tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = crate::base::tls::server_config(cert, key, &[b"http/1.1"])
+                .map_err(|error| format!("management TLS: {error:#}"))?;
+            match &ops.management_client_ca {
+                Some(ca) => Some(with_client_ca(&config, ca)?),
+                None => Some(config),
+            }
+        }
+        _ => None,
+    };
+    let access = ManagementAccess {
+        read_token,
+        write_token,
+        tls,
+    };
+    // The tokens' own rules (length, read differs from write), checked before binding.
+    access.access(&[])?;
+    Ok(access)
+}
+
+/// `config` (its certificate and ALPN) requiring client certificates signed by the CAs in
+/// the PEM bundle `ca`.
+fn with_client_ca(
+    config: &rustls::ServerConfig,
+    ca: &Path,
+) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let unreadable = |error: &dyn std::fmt::Display| {
+        format!("cannot read the client CA bundle {}: {error}", ca.display())
+    };
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| unreadable(&error))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots.add(cert).map_err(|error| unreadable(&error))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable(&"it holds no certificate"));
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
+        .build()
+        .map_err(|error| unreadable(&error))?;
+    let mut with_ca = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(config.cert_resolver.clone());
+    with_ca.alpn_protocols = config.alpn_protocols.clone();
+    Ok(std::sync::Arc::new(with_ca))
+}
+
+/// A token from `file` (its content without the final line break), else from the
+/// environment variable `var`.
+fn token(file: Option<&Path>, var: &str) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(file) => std::fs::read_to_string(file)
+            .map_err(|error| format!("cannot read the token file {}: {error}", file.display()))?,
+        None => match std::env::var(var) {
+            Ok(token) => token,
+            Err(_) => return Ok(None),
+        },
+    };
+    Ok(Some(token.trim_end_matches(['\r', '\n']).to_owned()))
 }
 
 /// The configuration in `dir`, or `None` after printing why it is invalid.
@@ -425,7 +593,10 @@ fn limits(args: &ServeArgs) -> Limits {
         keep_alive: Duration::from_millis(args.keep_alive_ms),
         max_header_bytes: args.max_header_bytes,
         max_connections: args.max_connections,
-        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        drain_timeout: args
+            .ops
+            .shutdown_grace
+            .unwrap_or(Duration::from_millis(args.drain_timeout_ms)),
         allow_trace: args.allow_trace,
         backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
         grpc_backend_connections: args.grpc_backend_connections,
@@ -438,6 +609,20 @@ fn limits(args: &ServeArgs) -> Limits {
         },
         allow_to: allow_to(args),
         backend_tls: &crate::base::tls::PUBLIC_ROOTS,
+        trace: trace_policy(&args.ops),
+    }
+}
+
+/// Who gets `X-Axon-Trace`, from `--trace-header` and `--trace-debug-header`.
+fn trace_policy(ops: &OpsArgs) -> crate::base::limits::TracePolicy {
+    let debug_header = ops
+        .trace_debug_header
+        .as_deref()
+        .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()));
+    crate::base::limits::TracePolicy {
+        all: ops.trace_header == TraceTo::All,
+        loopback: ops.trace_header == TraceTo::Loopback,
+        debug_header,
     }
 }
 
@@ -501,10 +686,6 @@ fn at_least_one_usize() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
 #[cfg(test)]
 mod tests {
     use clap::Parser;
@@ -513,6 +694,31 @@ mod tests {
 
     fn serve(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(["axon", "serve"].iter().chain(args))
+    }
+
+    #[test]
+    fn the_operations_flags_parse_and_shutdown_grace_replaces_the_drain_timeout() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+        let cli = serve(&["--shutdown-delay", "5s", "--shutdown-grace", "1500ms"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.ops.shutdown_delay, std::time::Duration::from_secs(5));
+        let limits = super::limits(&args);
+        assert_eq!(limits.drain_timeout, std::time::Duration::from_millis(1500));
+        assert!(serve(&["--shutdown-grace", "1s", "--drain-timeout-ms", "5"]).is_err());
+        assert!(
+            serve(&["--management-client-ca", "ca.pem"]).is_err(),
+            "needs TLS"
+        );
+        let trace = serve(&["--trace-header", "off", "--trace-debug-header", "X-Debug"]).unwrap();
+        let Command::Serve(args) = trace.command else {
+            panic!("not serve")
+        };
+        let policy = super::trace_policy(&args.ops);
+        assert!(!policy.loopback && !policy.all);
+        assert_eq!(policy.debug_header, Some("x-debug"));
     }
 
     #[test]

@@ -173,8 +173,17 @@ impl Failure {
     }
 
     /// The detail a client is shown: what is wrong with its own request, never a
-    /// backend's address or an OS error (see [`EndpointError::public_detail`]).
+    /// backend's address or an OS error (see [`EndpointError::public_detail`]), and
+    /// nothing when the message already says it.
     fn client_detail(&self) -> String {
+        let detail = self.client_detail_text();
+        match self.client_message().contains(&detail) {
+            true => String::new(),
+            false => detail,
+        }
+    }
+
+    fn client_detail_text(&self) -> String {
         match self {
             Failure::Endpoint(error) => error
                 .public_detail()

@@ -42,6 +42,44 @@ pub struct ServerOptions {
     /// Host names the management API answers to besides its bind address and the
     /// loopback names (see [`crate::admin`]).
     pub management_hosts: Vec<String>,
+    /// Tokens and TLS of the management API (default: none, for a loopback bind).
+    pub management_access: ManagementAccess,
+}
+
+/// Who may use the management API beyond its `Host`/`Origin` guard (docs/operations.md).
+#[derive(Clone, Default)]
+pub struct ManagementAccess {
+    /// The token that may read (`GET`), at least 16 characters.
+    pub read_token: Option<String>,
+    /// The token that may read and change (switches, lifecycles, reload).
+    pub write_token: Option<String>,
+    /// TLS on the management port.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for ManagementAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the tokens themselves.
+        f.debug_struct("ManagementAccess")
+            .field("read_token", &self.read_token.is_some())
+            .field("write_token", &self.write_token.is_some())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl ManagementAccess {
+    /// The management API's guard from these and `hosts`.
+    ///
+    /// # Errors
+    /// A token that is too short, or the same token for reading and writing.
+    pub(crate) fn access(&self, hosts: &[String]) -> Result<admin::Access, String> {
+        Ok(admin::Access {
+            hosts: admin::guard::AllowedHosts::new(hosts),
+            tokens: admin::auth::Tokens::new(self.read_token.clone(), self.write_token.clone())?,
+            tls: self.tls.clone(),
+        })
+    }
 }
 
 /// A running Axon.
@@ -155,8 +193,11 @@ impl Server {
         };
         let https = https_front(&shared, options.https)?;
         let http = front::http::serve(shared.clone(), options.http, https, workers, port_cap)?;
-        let hosts = admin::guard::AllowedHosts::new(&options.management_hosts);
-        let management = admin::serve(shared.clone(), options.management, hosts)?;
+        let access = options
+            .management_access
+            .access(&options.management_hosts)
+            .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        let management = admin::serve(shared.clone(), options.management, access)?;
         let grpc = match options.grpc {
             Some(listener) => Some(front::grpc::serve(
                 shared.clone(),
@@ -259,8 +300,9 @@ impl Server {
         }
     }
 
-    /// Runs until SIGINT/SIGTERM (graceful stop); SIGHUP reloads the configuration.
-    pub(crate) async fn run_until_signalled(self) {
+    /// Runs until SIGINT/SIGTERM, then shuts down gracefully (see [`Server::shut_down`]);
+    /// SIGHUP reloads the configuration.
+    pub(crate) async fn run_until_signalled(self, delay: std::time::Duration) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -269,26 +311,70 @@ impl Server {
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
-                    _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => break,
-                    _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
-                        match self.shared.reload().await {
-                            Ok(summary) => tracing::info!(generation = summary.generation, "Reloaded on SIGHUP"),
-                            Err(diags) => {
-                                for d in diags.sorted() {
-                                    tracing::error!("{d}");
-                                }
-                                tracing::error!("Reload failed; the running configuration is kept");
-                            }
-                        }
-                    }
+                    _ = next(&mut term) => break,
+                    _ = next(&mut hup) => self.reload_on_signal().await,
                 }
             }
+            self.shut_down(delay, async {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = next(&mut term) => {}
+                }
+            })
+            .await;
         }
         #[cfg(not(unix))]
         {
             let _ = tokio::signal::ctrl_c().await;
+            self.shut_down(delay, std::future::pending()).await;
         }
-        tracing::info!("Shutting down");
+    }
+
+    /// The shutdown an orchestrator expects: `/health/ready` answers 503 at once, new
+    /// connections are still accepted for `delay` (load balancers notice the probe and stop
+    /// sending; `again`, a second signal, cuts it short), then the listeners close and
+    /// in-flight exchanges have `Limits::drain_timeout` to finish ([`Server::stop`]).
+    pub(crate) async fn shut_down(
+        self,
+        delay: std::time::Duration,
+        again: impl Future<Output = ()>,
+    ) {
+        self.shared.readiness().draining();
+        tracing::info!(
+            delay_ms = delay.as_millis() as u64,
+            grace_ms = self.shared.limits().drain_timeout.as_millis() as u64,
+            "Shutting down: not ready; still accepting during the delay"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = again => tracing::info!("Second signal: the shutdown delay is cut short"),
+        }
+        tracing::info!("Closing the listeners and draining in-flight exchanges");
         self.stop(true).await;
+        tracing::info!("Axon stopped");
+    }
+
+    #[cfg(unix)]
+    async fn reload_on_signal(&self) {
+        match self.shared.reload().await {
+            Ok(summary) => tracing::info!(generation = summary.generation, "Reloaded on SIGHUP"),
+            Err(diags) => {
+                for d in diags.sorted() {
+                    tracing::error!("{d}");
+                }
+                tracing::error!("Reload failed; the running configuration is kept");
+            }
+        }
+    }
+}
+
+/// The next delivery of `signal`; never, when it could not be installed.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

@@ -118,12 +118,22 @@ pub(crate) enum AttributeError {
     /// More attributes than the limit.
     #[error(transparent)]
     Limit(#[from] LimitError),
-    /// An attribute quick-xml cannot read.
-    #[error("malformed XML: {0}")]
+    /// An attribute quick-xml cannot read (its byte offset left out: the diagnostic has
+    /// the tag's line and column).
+    #[error("malformed XML: {}", without_position(&.0.to_string()))]
     Malformed(#[source] quick_xml::events::attributes::AttrError),
     /// The same attribute name twice on one element.
     #[error("malformed XML: attribute `{0}` is written twice on one element")]
     Duplicate(String),
+}
+
+/// quick-xml's message without its leading `position N: `.
+fn without_position(message: &str) -> String {
+    let stripped = message.strip_prefix("position ").and_then(|rest| {
+        let (number, rest) = rest.split_once(": ")?;
+        number.bytes().all(|b| b.is_ascii_digit()).then_some(rest)
+    });
+    stripped.unwrap_or(message).to_owned()
 }
 
 /// The attributes of a start tag, at most `max` of them, each name once. Duplicates are

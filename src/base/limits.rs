@@ -65,6 +65,8 @@ pub struct Limits {
     /// How TLS backends are trusted and what client certificate they are shown
     /// (`--backend-ca`, `--backend-cert`; default: the public roots). Set once per server.
     pub backend_tls: &'static super::tls::BackendTls,
+    /// Who gets the `X-Axon-Trace` header (`--trace-header`, `--trace-debug-header`).
+    pub trace: TracePolicy,
 }
 
 impl Default for Limits {
@@ -93,6 +95,72 @@ impl Default for Limits {
             xml: XmlLimits::default(),
             allow_to: &super::allow_to::NONE,
             backend_tls: &super::tls::PUBLIC_ROOTS,
+            trace: TracePolicy::default(),
         }
+    }
+}
+
+/// Who gets the `X-Axon-Trace` header: it names internal endpoints, so by default only clients on a
+/// loopback address, and requests carrying the configured debug header.
+#[derive(Debug, Clone, Copy)]
+pub struct TracePolicy {
+    /// Every client gets it.
+    pub all: bool,
+    /// Clients on a loopback address get it.
+    pub loopback: bool,
+    /// A request header whose presence turns it on for that request.
+    pub debug_header: Option<&'static str>,
+}
+
+impl Default for TracePolicy {
+    fn default() -> Self {
+        TracePolicy {
+            all: false,
+            loopback: true,
+            debug_header: None,
+        }
+    }
+}
+
+impl TracePolicy {
+    /// True when a client at `peer` whose request has the headers `has_header` tells
+    /// present gets the trace header.
+    pub(crate) fn allows(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        has_header: impl Fn(&str) -> bool,
+    ) -> bool {
+        self.all
+            || (self.loopback && peer.is_some_and(|ip| ip.to_canonical().is_loopback()))
+            || self.debug_header.is_some_and(has_header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TracePolicy;
+
+    #[test]
+    fn the_trace_goes_to_loopback_and_to_requests_with_the_debug_header() {
+        let local = Some("127.0.0.1".parse().unwrap());
+        let mapped = Some("::ffff:127.0.0.1".parse().unwrap());
+        let remote = Some("10.0.0.7".parse().unwrap());
+        let none = |_: &str| false;
+        let policy = TracePolicy {
+            debug_header: Some("x-debug"),
+            ..TracePolicy::default()
+        };
+        assert!(policy.allows(local, none));
+        assert!(policy.allows(mapped, none));
+        assert!(!policy.allows(remote, none));
+        assert!(!policy.allows(None, none));
+        assert!(policy.allows(remote, |name| name == "x-debug"));
+        let off = TracePolicy {
+            loopback: false,
+            ..policy
+        };
+        assert!(!off.allows(local, none));
+        let all = TracePolicy { all: true, ..off };
+        assert!(all.allows(remote, none));
     }
 }

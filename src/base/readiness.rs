@@ -1,5 +1,5 @@
 //! The readiness latch: `/health/ready` turns green once every listener is bound and every
-//! endpoint actor has started.
+//! endpoint actor has started, and red again for good when the process starts draining.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,6 +15,7 @@ struct Inner {
     expected: AtomicUsize,
     started: AtomicUsize,
     listeners: AtomicBool,
+    draining: AtomicBool,
 }
 
 impl Readiness {
@@ -38,9 +39,21 @@ impl Readiness {
         self.inner.listeners.store(true, Ordering::Release);
     }
 
-    /// True when listeners are up and every expected actor has started.
+    /// The process is shutting down: not ready any more, whatever else happens.
+    pub(crate) fn draining(&self) {
+        self.inner.draining.store(true, Ordering::Release);
+    }
+
+    /// True once [`Readiness::draining`] was called.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Acquire)
+    }
+
+    /// True when listeners are up, every expected actor has started, and the process is
+    /// not draining.
     pub(crate) fn is_ready(&self) -> bool {
-        self.inner.listeners.load(Ordering::Acquire)
+        !self.is_draining()
+            && self.inner.listeners.load(Ordering::Acquire)
             && self.inner.started.load(Ordering::Acquire)
                 >= self.inner.expected.load(Ordering::Acquire)
     }
@@ -69,5 +82,9 @@ mod tests {
         assert!(!r.is_ready());
         r.clone().actor_started();
         assert!(r.is_ready());
+        r.draining();
+        assert!(!r.is_ready());
+        r.listeners_up();
+        assert!(!r.is_ready(), "draining is for good");
     }
 }

@@ -77,6 +77,8 @@ pub(crate) struct ReloadSummary {
     pub(crate) generation: u64,
     /// APIs now served.
     pub(crate) apis: usize,
+    /// Proxy services now served.
+    pub(crate) proxies: usize,
     /// Leaf endpoints whose actor (and health state) was kept.
     pub(crate) endpoints_kept: Vec<String>,
     /// Leaf endpoints started fresh.
@@ -182,6 +184,13 @@ impl Shared {
         })
     }
 
+    /// Resolves when the drain of a graceful stop ends (never, if it cannot).
+    pub(crate) async fn drain_end(&self) {
+        if self.drain_ended().wait_for(|ended| *ended).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// The current generation number.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
@@ -224,10 +233,12 @@ impl Shared {
         );
         let (kept, started) = kept_and_started(&old, &runtime);
         let apis = runtime.config.apis.len();
+        let proxies = runtime.config.proxies.len();
         let generation = self.install(runtime);
         tracing::info!(
             generation,
             apis,
+            proxies,
             kept = kept.len(),
             started = started.len(),
             "Configuration reloaded"
@@ -235,6 +246,7 @@ impl Shared {
         Ok(ReloadSummary {
             generation,
             apis,
+            proxies,
             endpoints_kept: kept,
             endpoints_started: started,
             warnings,

@@ -46,7 +46,7 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, CompileError> {
     }
     let parsed = JsonPath::parse(&source).map_err(|error| CompileError::JsonPathSyntax {
         path: source.clone(),
-        reason: error.to_string(),
+        reason: syntax_reason(&source, &error),
     })?;
     let indefinite = is_indefinite(&source);
     Ok(JsonExpr {
@@ -55,6 +55,31 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, CompileError> {
         length,
         indefinite,
     })
+}
+
+/// What is wrong with a JSONPath, in words: where (the character, 1-based, and itself) and
+/// what the parser was reading there, instead of its bare "parser error".
+fn syntax_reason(source: &str, error: &serde_json_path::ParseError) -> String {
+    let at = error.position();
+    let context = error
+        .message()
+        .trim_end_matches("parser error")
+        .trim_end_matches([',', ' '])
+        .replace("long-hand segment", "a bracketed selector `[...]`")
+        .replace("short-hand segment", "a dotted name `.name`");
+    // `get`: a position inside a character (never expected) reads as the end.
+    let mut rest = source.get(at..).unwrap_or_default().chars();
+    let what = match (rest.next(), rest.next()) {
+        (Some(c), None) if "[(.,:?".contains(c) => {
+            format!("the path ends too early after `{c}`")
+        }
+        (Some(c), _) => format!("`{c}` is not expected at character {}", at + 1),
+        (None, _) => "the path ends too early".to_owned(),
+    };
+    match context.is_empty() {
+        true => what,
+        false => format!("{what}, {context}"),
+    }
 }
 
 /// Jayway's rule: a path with `..`, `*`, a filter `?`, a slice `:` or a union `,` (outside

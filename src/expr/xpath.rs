@@ -98,7 +98,12 @@ pub(crate) fn compile(
     match Factory::new().build(&out) {
         Ok(Some(_)) => {}
         Ok(None) => return Err(CompileError::Empty),
-        Err(error) => return Err(CompileError::XPathSyntax(describe(&error.to_string()))),
+        Err(error) => {
+            return Err(CompileError::XPathSyntax(describe(
+                &error.to_string(),
+                &out,
+            )));
+        }
     }
     let mut namespaces: Vec<(String, String)> = namespaces.to_vec();
     namespaces.sort();
@@ -222,9 +227,14 @@ impl Rewrite<'_> {
     }
 }
 
-/// sxd-xpath reports errors as variant names; say them in words.
-fn describe(raw: &str) -> String {
+/// sxd-xpath reports errors as variant names; say them in words. It reports a `[` left
+/// open at the end of `source` as an empty predicate: that one is said as it is.
+fn describe(raw: &str, source: &str) -> String {
+    let unclosed = source.matches('[').count() > source.matches(']').count();
     let words = match raw {
+        "EmptyPredicate" | "RanOutOfInput" if unclosed => {
+            "an unterminated predicate: a `[` has no `]`"
+        }
         "EmptyPredicate" => "an empty predicate `[]`",
         "ExtraUnparsedTokens" => "unexpected text after the end of the expression",
         "RanOutOfInput" => "the expression ends too early",

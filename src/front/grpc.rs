@@ -111,6 +111,8 @@ struct ConnCtx {
     scheme: &'static str,
     port: Arc<Port>,
     conn: Rc<ConnState>,
+    /// The client's address (who gets `X-Axon-Trace`).
+    peer: SocketAddr,
 }
 
 // === impl GrpcFront ===
@@ -165,7 +167,8 @@ impl GrpcFront {
         self.addr
     }
 
-    /// Stops accepting; when `graceful`, lets every open call finish (up to 30 s) before
+    /// Stops accepting; when `graceful`, lets every open call finish (up to the drain
+    /// timeout, `--shutdown-grace`) before
     /// the worker threads stop.
     pub(crate) async fn stop(self, graceful: bool) {
         // Every worker may already be gone; there is nothing to tell then.
@@ -180,11 +183,11 @@ impl GrpcFront {
                     idle.await;
                 }
             };
-            if tokio::time::timeout(Duration::from_secs(30), drained)
-                .await
-                .is_err()
-            {
-                tracing::warn!("gRPC calls still open after 30 s; closing them");
+            // The drain's end answers the calls still running (UNAVAILABLE): a moment more
+            // lets those answers go out before the workers stop.
+            let grace = self.port.limits.drain_timeout + Duration::from_secs(2);
+            if tokio::time::timeout(grace, drained).await.is_err() {
+                tracing::warn!("gRPC connections still open when the drain ended; closing them");
             }
         }
         for worker in self.workers {
@@ -320,6 +323,7 @@ async fn connection(
         scheme: "http",
         port,
         conn: ConnState::new(),
+        peer,
     };
     let Some(tls) = ctx.port.tls.clone() else {
         return serve_io(stream, ctx, stop, peer).await;
@@ -436,7 +440,18 @@ async fn counted_call(ctx: &ConnCtx, req: Request<Incoming>) -> Response<Counted
             _calls: (open, None),
         });
     };
-    handle(ctx, req).await.map(|body| Counted {
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    // A call still running when the drain of a graceful stop ends is answered, never cut.
+    let response = tokio::select! {
+        biased;
+        response = handle(ctx, req) => response,
+        () = ctx.shared.drain_end() => {
+            let response = trailers_only(code::UNAVAILABLE, "Axon is shutting down");
+            finish(response, &path, "", "", started)
+        }
+    };
+    response.map(|body| Counted {
         body,
         _calls: (open, Some(call)),
     })
@@ -448,8 +463,16 @@ async fn handle(ctx: &ConnCtx, req: Request<Incoming>) -> Response<ResponseBody>
     let rt = ctx.shared.runtime();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
+    let traced = rt
+        .limits
+        .trace
+        .allows(Some(ctx.peer.ip()), |name| parts.headers.contains_key(name));
     let log = |response: Response<ResponseBody>, api: &str, trace: &str| {
-        finish(response, &path, api, trace, started)
+        let mut response = finish(response, &path, api, trace, started);
+        if !traced {
+            response.headers_mut().remove(super::http::TRACE_HEADER);
+        }
+        response
     };
     let client_deadline = match call_deadline(&parts, started) {
         Ok(deadline) => deadline,

@@ -155,16 +155,10 @@ async fn handle(
     } else {
         Box::pin(exchange)
     };
-    let mut drain = shared.drain_ended();
-    let drain_ended = async {
-        if drain.wait_for(|ended| *ended).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
         biased;
         response = exchange => response,
-        () = drain_ended => {
+        () = shared.drain_end() => {
             let mut response = builtin_response(
                 &req,
                 false,
@@ -372,10 +366,10 @@ fn plan<'a>(
                 resource: "main",
                 sequences: [Some(main), main_out(rt, main), None],
             },
-            None => answer("", plain(StatusCode::NOT_FOUND)),
+            None => answer("", not_found(req, has_body)),
         },
         Route::NotFound(api) => handler_or(rt, &api.name, "_resource_mismatch_handler_", || {
-            plain(StatusCode::NOT_FOUND)
+            not_found(req, has_body)
         }),
         Route::MethodNotAllowed { api, allow } => {
             handler_or(rt, &api.name, "_method_not_allowed_handler_", || {
@@ -395,6 +389,22 @@ fn plan<'a>(
             ),
         ),
     }
+}
+
+/// Axon's answer to a request no API or resource matches: an error body like every other
+/// (JSON, or the client's own kind), with APIM's code for it, and 404 also for a SOAP
+/// client (whose faults are otherwise 500).
+fn not_found(req: &HttpRequest, has_body: bool) -> HttpResponse {
+    let mut response = builtin_response(
+        req,
+        has_body,
+        StatusCode::NOT_FOUND,
+        crate::endpoints::prototype::NO_MATCHING_RESOURCE,
+        "No API or resource matches the request".into(),
+        String::new(),
+    );
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// The sequence `name` when it is configured (run with no out or fault sequence), else
@@ -629,6 +639,17 @@ fn reply_response(reply: Reply) -> (HttpResponse, String) {
     }
 }
 
+/// True when the client of `req` gets `X-Axon-Trace` (`Limits::trace`).
+pub(crate) fn trace_allowed(req: &HttpRequest) -> bool {
+    req.app_data::<web::Data<Shared>>().is_none_or(|shared| {
+        let peer = req.peer_addr().map(|a| a.ip());
+        shared
+            .limits()
+            .trace
+            .allows(peer, |name| req.headers().contains_key(name))
+    })
+}
+
 /// The endpoints tried for `msg`, as the trace header shows them.
 pub(crate) fn trace(msg: &MessageContext) -> String {
     let mut out = String::new();
@@ -743,8 +764,19 @@ pub(crate) fn finish(
     if !response.headers().contains_key(&MESSAGE_ID) {
         set_message_id(&mut response, exchange_id(req));
     }
+    // Shutting down: a keep-alive client moves to a new connection (which the load balancer
+    // sends elsewhere) before the listener closes, instead of racing its close.
+    if req
+        .app_data::<web::Data<Shared>>()
+        .is_some_and(|shared| shared.readiness().is_draining())
+    {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
+        && trace_allowed(req)
         && let Ok(v) = HeaderValue::from_str(endpoints)
     {
         response.headers_mut().insert(TRACE, v);

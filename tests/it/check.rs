@@ -201,3 +201,63 @@ fn a_member_that_is_no_host_and_port_is_refused() {
     }
     assert!(stderr.contains("4 error(s)"), "{stderr}");
 }
+
+/// Check messages a new user reads first: no byte offsets next to line:col, an unclosed
+/// XPath predicate called unclosed, a bad JSONPath saying where and what.
+#[test]
+fn check_messages_say_what_is_wrong_in_words() {
+    let cases = [
+        (
+            r#"<api name="A" context=/a><resource/></api>"#,
+            "attribute value must be enclosed",
+            "position",
+        ),
+        (
+            r#"<api name="A" context="/a"><resource><inSequence><filter xpath="//a["><then><drop/></then></filter></inSequence></resource></api>"#,
+            "an unterminated predicate",
+            "empty predicate",
+        ),
+        (
+            r#"<api name="A" context="/a"><resource><inSequence><property name="p" expression="json-eval($.items[?(@.x == ])"/></inSequence></resource></api>"#,
+            "`(` is not expected at character 10, in a bracketed selector",
+            "parser error",
+        ),
+        (
+            r#"<api name="A" context="/a"><resource><inSequence><property name="p" expression="json-eval($.items[)"/></inSequence></resource></api>"#,
+            "the path ends too early after `[`",
+            "parser error",
+        ),
+    ];
+    for (api, expected, never) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.xml", api);
+        let out = crate::support::axon_check(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        assert!(!stderr.contains(never), "{never}: {stderr}");
+    }
+}
+
+/// `--help` tells a new operator where logging, reload, the management API and the exit
+/// statuses are.
+#[test]
+fn help_mentions_logging_reload_the_management_api_and_exit_64() {
+    for args in [&["--help"][..], &["serve", "--help"][..]] {
+        let out = Command::cargo_bin("axon")
+            .unwrap()
+            .args(args)
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        for needed in [
+            "AXON_LOG",
+            "/config/reload",
+            "SIGHUP",
+            "Management API",
+            "64",
+        ] {
+            assert!(help.contains(needed), "{args:?} lacks {needed}:\n{help}");
+        }
+    }
+}

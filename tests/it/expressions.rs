@@ -43,7 +43,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         (
             4,
             27,
-            "`expression`: invalid XPath: an empty predicate `[]`",
+            "`expression`: invalid XPath: an unterminated predicate: a `[` has no `]`",
         ),
         (5, 27, "namespace prefix `x` is not declared"),
         (

@@ -33,9 +33,10 @@ async fn each_state_serves_refuses_or_hides_the_api() {
     ])
     .await;
 
-    // CREATED: not deployed.
+    // CREATED: not deployed, answered as a path no API matches.
     let r = axon.get("/draft").await;
-    assert_eq!((r.status, r.body.len()), (404, 0));
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], 900906, "{}", r.text());
 
     for (path, name) in [("/beta", "Beta"), ("/live", "Live"), ("/plain", "Plain")] {
         let r = axon.get(path).await;

@@ -456,7 +456,9 @@ async fn leaving_prototyped_at_run_time_takes_the_mock_out_of_service() {
         r.header("x-axon-trace").as_deref(),
         Some("InventoryMock=skipped:OUT_OF_SERVICE")
     );
-    let detail = r.json()["error"]["detail"].as_str().unwrap().to_owned();
+    // The message says it all; the detail does not repeat it.
+    assert_eq!(r.json()["error"]["detail"], "");
+    let detail = r.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(
         detail.contains(
             "prototype endpoint `InventoryMock` is out of service: the API `Inventory` is PUBLISHED"

@@ -1,67 +1,19 @@
 //! The real binary: `axon serve` on the shipped `mediation/` folder.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::binary::Binary;
 use crate::support::client;
-
-/// Kills the child on drop so a failing test leaves no process behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // The child may have exited already; either way it is gone afterwards.
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
 
 #[actix_rt::test]
 async fn serve_runs_the_shipped_configuration_and_answers_ping() {
-    let bin = assert_cmd::cargo::cargo_bin("axon");
-    let mut child = Child(
-        Command::new(bin)
-            .args([
-                "serve",
-                "--http-port",
-                "0",
-                "--management-port",
-                "0",
-                "--grpc-port",
-                "0",
-                "--mediation",
-            ])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))
-            .env("AXON_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn axon"),
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mediation = concat!(env!("CARGO_MANIFEST_DIR"), "/mediation");
+    let axon = Binary::serve(
+        root.as_ref(),
+        &["--grpc-port", "0", "--mediation", mediation],
     );
-    // The listening line carries the bound addresses (port 0 was asked for).
-    let stderr = child.0.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("Axon is listening") {
-                tx.send(line).ok();
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("axon started");
-    let field = |name: &str| -> String {
-        let start = line.find(&format!("{name}=")).expect("field") + name.len() + 1;
-        line[start..]
-            .split_whitespace()
-            .next()
-            .expect("value")
-            .to_owned()
-    };
-    let http = field("http_addr").replace("0.0.0.0", "127.0.0.1");
-    let management = field("management_addr");
+    let (http, management) = (&axon.http, &axon.management);
 
     let c = client();
     crate::support::eventually(
@@ -120,4 +72,82 @@ async fn serve_runs_the_shipped_configuration_and_answers_ping() {
             .iter()
             .any(|e| e["name"] == "OrdersBackend")
     );
+    // Proxy services are in the tree beside the APIs.
+    let proxy = &tree["proxies"][0];
+    assert_eq!(proxy["name"], "StockQuoteProxy", "{tree}");
+    assert_eq!(proxy["type"], "proxy");
+    assert_eq!(proxy["endpoint"], "StockQuoteProxy/StockQuoteService");
+}
+
+/// The first reload after start keeps the health of an endpoint whose definition did not
+/// change, although `--mediation` was given relative: a WSDL endpoint whose document is
+/// read from the folder stays SUSPENDED.
+#[actix_rt::test]
+async fn a_reload_keeps_a_suspended_wsdl_endpoint_of_a_relative_mediation_path() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/mediation");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dead = format!("127.0.0.1:{}", crate::support::dead_port());
+    let wsdl = std::fs::read_to_string(format!("{root}/wsdl/stockquote.wsdl")).expect("wsdl");
+    let proxy = std::fs::read_to_string(format!("{root}/proxy-services/stockquote-proxy.xml"));
+    crate::support::write(
+        dir.path(),
+        "med/wsdl/stockquote.wsdl",
+        &wsdl.replace("127.0.0.1:9000", &dead),
+    );
+    crate::support::write(dir.path(), "med/proxy.xml", &proxy.expect("proxy"));
+    let axon = Binary::serve(dir.path(), &["--no-grpc", "--mediation", "med"]);
+    let c = client();
+    let admin = |path: &str| format!("http://{}{path}", axon.management);
+    let state = || async {
+        let mut r = c.get(admin("/health/actors")).send().await.expect("tree");
+        let tree: serde_json::Value = r.json().await.expect("json");
+        let endpoints = tree["endpoints"].as_array().cloned().unwrap_or_default();
+        let name = "StockQuoteProxy/StockQuoteService";
+        let endpoint = endpoints.iter().find(|e| e["name"] == name);
+        endpoint.map_or_else(String::new, |e| {
+            e["state"].as_str().unwrap_or("").to_owned()
+        })
+    };
+    let envelope = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><m:getQuote xmlns:m="http://services.samples"/></soapenv:Body></soapenv:Envelope>"#;
+    let sent = c
+        .post(format!("http://{}/services/StockQuoteProxy", axon.http))
+        .insert_header(("Content-Type", "text/xml"))
+        .insert_header(("SOAPAction", "\"urn:getQuote\""))
+        .send_body(envelope)
+        .await
+        .expect("soap call");
+    assert_ne!(sent.status(), 200);
+    crate::support::eventually(Duration::from_secs(5), "the endpoint suspends", || async {
+        state().await == "SUSPENDED"
+    })
+    .await;
+    let mut reload = c
+        .post(admin("/config/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(reload.status(), 200);
+    let summary: serde_json::Value = reload.json().await.expect("json");
+    assert_eq!(
+        summary["endpoints_started"],
+        serde_json::json!([]),
+        "{summary}"
+    );
+    assert_eq!(summary["proxies"], 1, "{summary}");
+    assert_eq!(state().await, "SUSPENDED");
+    // A refused reload names its files as `axon check med` would: relative.
+    crate::support::write(
+        dir.path(),
+        "med/broken.xml",
+        "<api name=\"B\" context=\"/b\">",
+    );
+    let mut refused = c
+        .post(admin("/config/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(refused.status(), 400);
+    let refused: serde_json::Value = refused.json().await.expect("json");
+    let first = refused["errors"][0].as_str().unwrap_or_default();
+    assert!(first.starts_with("med/broken.xml:"), "{refused}");
 }

@@ -1,6 +1,7 @@
 //! Test harness: Axon started in-process on port 0, fake backends, and polling helpers.
 
 pub mod backend;
+pub mod binary;
 pub mod grpc;
 pub mod scripted;
 
@@ -127,6 +128,7 @@ impl TestAxon {
             workers: Some(workers),
             limits,
             management_hosts: Vec::new(),
+            management_access: Default::default(),
         };
         let server = Server::start(config, options).await.expect("server starts");
         let axon = TestAxon {
