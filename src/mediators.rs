@@ -18,11 +18,14 @@ macro_rules! eval {
     };
 }
 
+pub(crate) mod aggregate;
 mod call;
 mod call_template;
+mod clone;
 mod drop;
 mod enrich;
 mod expressions;
+mod fan_out;
 mod filter;
 mod header;
 mod in_out;
@@ -45,6 +48,9 @@ pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
 pub(crate) use target::Target;
+pub use aggregate::Aggregate;
+pub use fan_out::{Fork, ForkBranch};
+pub(crate) use filter::Branch;
 
 /// What a mediator asks the engine to do next.
 #[derive(Debug)]
@@ -73,6 +79,12 @@ pub enum Step<'c> {
     /// End the request flow and run the message, as a response, through the out path
     /// (`loopback`).
     Loopback,
+    /// Run copies of the message through these branches, then go on as the engine's
+    /// fan-out decides (`clone`, `iterate`; see `engine/fan_out.rs`).
+    Fork(Fork<'c>),
+    /// This message (a branch of a fan-out) is collected by this `aggregate`; outside a
+    /// fan-out the engine goes on with the next mediator.
+    Aggregate(&'c Aggregate),
     /// Run a sequence template's body with these parameter values (`call-template`).
     Template {
         /// The template's sequence.
@@ -140,8 +152,10 @@ type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
 
 /// Every mediator Axon implements, by element name.
 const REGISTRY: &[(&str, ParseFn)] = &[
+    ("aggregate", aggregate::parse),
     ("call", call::parse),
     ("call-template", call_template::parse),
+    ("clone", clone::parse),
     ("drop", drop::parse),
     ("enrich", enrich::parse),
     ("filter", filter::parse),
@@ -161,13 +175,11 @@ const REGISTRY: &[(&str, ParseFn)] = &[
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
 const NOT_YET: &[&str] = &[
-    "aggregate",
     "bean",
     "builder",
     "cache",
     "callout",
     "class",
-    "clone",
     "conditionalRouter",
     "dataServiceCall",
     "datamapper",

@@ -62,6 +62,8 @@ pub struct Limits {
     /// The `To` addresses a bare `<send/>` may go to (`--allow-to`; default: none). Set
     /// once per server, so it lives as long as the process.
     pub allow_to: &'static super::allow_to::AllowTo,
+    /// Branches of one fan-out (`clone`, `iterate`) that run at once, per message.
+    pub max_branches: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +91,7 @@ impl Default for Limits {
             grpc_backend_stream_window: 256 * 1024,
             xml: XmlLimits::default(),
             allow_to: &super::allow_to::NONE,
+            max_branches: 64,
         }
     }
 }

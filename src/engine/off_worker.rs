@@ -154,6 +154,8 @@ impl Sent {
                     .map(Sent::Branch)
                     .ok_or_else(lost);
             }
+            // Fan-out steps never read the payload themselves, so never run here.
+            Step::Fork(_) | Step::Aggregate(_) => return Err(lost()),
             Step::Continue => Step::Continue,
             Step::Sequence(id) => Step::Sequence(id),
             Step::NeedBody => Step::NeedBody,
