@@ -29,6 +29,7 @@ mod fan_out;
 mod filter;
 mod header;
 mod in_out;
+mod iterate;
 mod log;
 mod loopback;
 mod makefault;
@@ -146,6 +147,13 @@ pub trait Mediator: fmt::Debug + Send + Sync {
     fn branch(&self, _n: usize) -> Option<&[Box<dyn Mediator>]> {
         None
     }
+
+    /// The [`Step::Fork`] this mediator returned on another thread, made again from its
+    /// branches' bodies (a step run off the I/O worker sends back only what can cross
+    /// threads).
+    fn fork_from(&self, _bodies: Vec<Option<(bytes::Bytes, &'static str)>>) -> Option<Step<'_>> {
+        None
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
@@ -161,6 +169,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("filter", filter::parse),
     ("header", header::parse),
     ("in", in_out::parse_in),
+    ("iterate", iterate::parse),
     ("log", log::parse),
     ("loopback", loopback::parse),
     ("makefault", makefault::parse),
@@ -191,7 +200,6 @@ const NOT_YET: &[&str] = &[
     "event",
     "fastXSLT",
     "foreach",
-    "iterate",
     "jsontransform",
     "oauthService",
     "pojoCommand",

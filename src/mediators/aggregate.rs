@@ -88,7 +88,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
             _ => ctx.unknown_child(el, child),
         }
     }
-    if !saw_complete && ctx.diags.error_count() == before {
+    if !saw_complete {
         ctx.error(&el.loc, "<aggregate> needs an <onComplete>");
     }
     (ctx.diags.error_count() == before).then(|| Box::new(agg) as Box<dyn Mediator>)

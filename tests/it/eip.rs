@@ -90,3 +90,223 @@ async fn clone_with_all_branches_collects_every_response() {
     got.sort_unstable();
     assert_eq!(got, vec![1, 2, 3]);
 }
+
+/// A backend that answers each request with its own body (JSON).
+async fn echo(content_type: &'static str) -> Backend {
+    Backend::start(move |seen| Canned {
+        content_type,
+        ..Canned::ok(&String::from_utf8_lossy(&seen.body))
+    })
+    .await
+}
+
+fn iterate_api(body: &str) -> String {
+    format!(
+        "<api {NS} name=\"I\" context=\"/i\"><resource methods=\"POST\"><inSequence>{body}</inSequence></resource></api>"
+    )
+}
+
+fn items(n: usize) -> String {
+    let list: Vec<String> = (0..n).map(|i| format!("{{\"id\":{i}}}")).collect();
+    format!("{{\"items\":[{}]}}", list.join(","))
+}
+
+fn ids(value: &serde_json::Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| v["id"].as_i64().expect("an id"))
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn json_split(url: &str, sequential: bool) -> String {
+    iterate_api(&format!(
+        "<iterate id=\"it\" sequential=\"{sequential}\" expression=\"json-eval($.items)\"><target><sequence>\
+         <call><endpoint><http method=\"POST\" uri-template=\"{url}\"/></endpoint></call>\
+         </sequence></target></iterate>\
+         <aggregate id=\"it\"><onComplete expression=\"json-eval($)\"><respond/></onComplete></aggregate>"
+    ))
+}
+
+#[actix_rt::test]
+async fn iterate_splits_json_and_aggregate_merges_10_and_1000_elements() {
+    let backend = echo("application/json").await;
+    let api = json_split(&backend.url("/item"), false);
+    let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
+    for n in [10, 1000] {
+        let body = items(n);
+        let reply = axon
+            .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let want: Vec<i64> = (0..n as i64).collect();
+        assert_eq!(ids(&reply.json()), want, "n = {n}");
+    }
+    assert_eq!(backend.hits(), 1010);
+    // Each split message carried its own element only.
+    assert!(backend.seen.lock().unwrap().iter().all(|s| s.body.len() < 20));
+}
+
+#[actix_rt::test]
+async fn iterate_splits_xml_and_aggregate_encloses_10_and_1000_elements() {
+    let backend = echo("application/xml").await;
+    let api = iterate_api(&format!(
+        "<property name=\"ENC\" type=\"OM\"><orders xmlns=\"\"/></property>\
+         <iterate expression=\"//order\"><target><sequence>\
+         <call><endpoint><http method=\"POST\" uri-template=\"{}\"/></endpoint></call>\
+         </sequence></target></iterate>\
+         <aggregate><onComplete expression=\"//order\" enclosingElementProperty=\"ENC\"><respond/></onComplete></aggregate>",
+        backend.url("/order")
+    ));
+    let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
+    for n in [10, 1000] {
+        let orders: String = (0..n).map(|i| format!("<order><id>{i}</id></order>")).collect();
+        let body = format!("<orders>{orders}</orders>");
+        let reply = axon
+            .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/xml")])
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let text = reply.text();
+        assert!(text.starts_with("<orders") && text.ends_with("</orders>"), "{text}");
+        assert_eq!(text.matches("<order>").count(), n);
+        for i in [0, n - 1] {
+            assert!(text.contains(&format!("<order><id>{i}</id></order>")), "{i}");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn sequential_iterate_runs_one_at_a_time_in_order() {
+    // The first elements answer slowest: only one at a time keeps the order.
+    let backend = Backend::start(|seen| {
+        let id: serde_json::Value = serde_json::from_slice(&seen.body).unwrap_or_default();
+        let wait = 5 * (5 - id["id"].as_u64().unwrap_or(0).min(5));
+        Canned {
+            delay: Duration::from_millis(wait),
+            ..json(&String::from_utf8_lossy(&seen.body))
+        }
+    })
+    .await;
+    let api = json_split(&backend.url("/item"), true);
+    let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
+    let body = items(6);
+    let reply = axon
+        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let got: Vec<i64> = reply.json().as_array().unwrap().iter().map(|v| v["id"].as_i64().unwrap()).collect();
+    assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
+    let seen: Vec<String> = backend.seen.lock().unwrap().iter().map(|s| String::from_utf8_lossy(&s.body).into_owned()).collect();
+    let want: Vec<String> = (0..6).map(|i| format!("{{\"id\":{i}}}")).collect();
+    assert_eq!(seen, want);
+}
+
+#[actix_rt::test]
+async fn two_concurrent_parents_never_mix_their_branches() {
+    let backend = Backend::start(|seen| Canned {
+        delay: Duration::from_millis(20),
+        ..json(&String::from_utf8_lossy(&seen.body))
+    })
+    .await;
+    let api = json_split(&backend.url("/item"), false);
+    let axon = TestAxon::start_one_worker(&[("apis/i.xml", &api)]).await;
+    let first: Vec<String> = (0..20).map(|i| format!("{{\"id\":{i}}}")).collect();
+    let second: Vec<String> = (100..120).map(|i| format!("{{\"id\":{i}}}")).collect();
+    let (a, b) = (format!("{{\"items\":[{}]}}", first.join(",")), format!("{{\"items\":[{}]}}", second.join(",")));
+    let headers = [("Content-Type", "application/json")];
+    let (ra, rb) = tokio::join!(
+        axon.request("POST", "/i", Some(a.as_bytes()), &headers),
+        axon.request("POST", "/i", Some(b.as_bytes()), &headers)
+    );
+    assert_eq!(ids(&ra.json()), (0..20).collect::<Vec<i64>>());
+    assert_eq!(ids(&rb.json()), (100..120).collect::<Vec<i64>>());
+}
+
+#[actix_rt::test]
+async fn nested_iterate_and_aggregate() {
+    let backend = echo("application/json").await;
+    let api = iterate_api(&format!(
+        "<iterate id=\"outer\" expression=\"json-eval($.groups)\"><target><sequence>\
+           <iterate id=\"inner\" expression=\"json-eval($.items)\"><target><sequence>\
+             <call><endpoint><http method=\"POST\" uri-template=\"{}\"/></endpoint></call>\
+           </sequence></target></iterate>\
+           <aggregate id=\"inner\"><onComplete expression=\"json-eval($)\"><property name=\"done\" value=\"1\"/></onComplete></aggregate>\
+         </sequence></target></iterate>\
+         <aggregate id=\"outer\"><onComplete expression=\"json-eval($)\"><respond/></onComplete></aggregate>",
+        backend.url("/x")
+    ));
+    let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
+    let body = "{\"groups\":[{\"items\":[{\"id\":1},{\"id\":2}]},{\"items\":[{\"id\":3}]},{\"items\":[{\"id\":4},{\"id\":5},{\"id\":6}]}]}";
+    let reply = axon
+        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let mut groups: Vec<Vec<i64>> = reply.json().as_array().expect("groups").iter().map(ids).collect();
+    groups.sort();
+    assert_eq!(groups, vec![vec![1, 2], vec![3], vec![4, 5, 6]]);
+    assert_eq!(backend.hits(), 6);
+}
+
+#[actix_rt::test]
+async fn send_in_branches_and_aggregate_in_the_out_sequence() {
+    let backend = echo("application/json").await;
+    let api = format!(
+        "<api {NS} name=\"O\" context=\"/o\"><resource methods=\"POST\"><inSequence>\
+         <iterate expression=\"json-eval($.items)\"><target><sequence>\
+         <send><endpoint><http method=\"POST\" uri-template=\"{}\"/></endpoint></send>\
+         </sequence></target></iterate></inSequence>\
+         <outSequence><aggregate><onComplete expression=\"json-eval($)\"><send/></onComplete></aggregate></outSequence>\
+         </resource></api>",
+        backend.url("/x")
+    );
+    let axon = TestAxon::start(&[("apis/o.xml", &api)]).await;
+    let body = items(5);
+    let reply = axon
+        .request("POST", "/o", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(ids(&reply.json()), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn fan_out_configuration_errors_are_reported_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::write(
+        dir.path(),
+        "apis/a.xml",
+        concat!(
+            "<api xmlns=\"http://ws.apache.org/ns/synapse\" name=\"A\" context=\"/a\">\n",
+            "  <resource methods=\"POST\">\n",
+            "    <inSequence>\n",
+            "      <clone/>\n",
+            "      <clone><target sequence=\"s\" endpoint=\"e\"/></clone>\n",
+            "      <iterate><target/></iterate>\n",
+            "      <aggregate><completeCondition timeout=\"soon\"/><onComplete/></aggregate>\n",
+            "      <aggregate><completeCondition><messageCount min=\"two\"/></completeCondition></aggregate>\n",
+            "    </inSequence>\n",
+            "  </resource>\n",
+            "</api>\n",
+        ),
+    );
+    crate::support::write(dir.path(), "sequences/s.xml", "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\"><drop/></sequence>\n");
+    crate::support::write(dir.path(), "endpoints/e.xml", "<endpoint xmlns=\"http://ws.apache.org/ns/synapse\" name=\"e\"><address uri=\"http://127.0.0.1:9/\"/></endpoint>\n");
+    let out = crate::support::axon_check(dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (line, text) in [
+        (4, "<clone> needs at least one <target>"),
+        (5, "runs a sequence or sends to an endpoint, not both"),
+        (6, "`expression`"),
+        (7, "`timeout` must be a number"),
+        (8, "expected a whole number"),
+        (8, "<aggregate> needs an <onComplete>"),
+    ] {
+        assert!(
+            stderr.lines().any(|l| l.contains(&format!("a.xml:{line}:")) && l.contains(text)),
+            "line {line}: {text}\n{stderr}"
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! `<iterate>`: splits the payload into one message per matched element (reference
+//! §7.2): XML by XPath, JSON by `json-eval` (the expression must select an array). Each
+//! split message carries the parent's properties and only its own element as its body,
+//! so a split of 10,000 elements holds each element once, never 10,000 copies of the
+//! parent. The engine runs the split messages (`engine/fan_out.rs`) as it runs `clone`'s.
+
+use bytes::Bytes;
+use sxd_xpath::Value as XValue;
+use sxd_xpath::nodeset::Node;
+
+use super::clone::fan_flags;
+use super::fan_out::{self, FanTarget, Fork, ForkBranch};
+use super::{Env, Mediator, Reference, Step, expressions};
+use crate::base::mediation::MediationError;
+use crate::config::{Ctx, Element};
+use crate::expr::{ExprError, Expression};
+use crate::message::xml::element_to_string;
+use crate::message::{MessageContext, soap};
+
+#[derive(Debug)]
+struct Iterate {
+    id: String,
+    sequential: bool,
+    continue_parent: bool,
+    expression: Expression,
+    target: FanTarget,
+}
+
+/// A split message's body and `Content-Type`.
+type Piece = (Bytes, &'static str);
+
+/// Parses `<iterate expression [id] [sequential] [continueParent] [preservePayload]
+/// [attachPath]>` with one `<target>`.
+pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
+    ctx.check_attrs(
+        el,
+        &[
+            "expression",
+            "id",
+            "sequential",
+            "continueParent",
+            "preservePayload",
+            "attachPath",
+        ],
+    );
+    ctx.no_text(el);
+    let flags = fan_flags(el, ctx)?;
+    let before = ctx.diags.error_count();
+    if let Some(a) = el.attr("preservePayload").filter(|a| a.value.trim() == "true") {
+        ctx.unsupported(&a.loc, "`preservePayload=\"true\"` on <iterate>");
+    }
+    if let Some(a) = el.attr("attachPath") {
+        ctx.unsupported(&a.loc, "`attachPath` on <iterate>");
+    }
+    let expression = ctx
+        .required_attr(el, "expression")
+        .and_then(|a| expressions::expression(a, el, ctx.diags));
+    let mut target = None;
+    for child in el.elements() {
+        match child.local_name() {
+            "target" if child.is_synapse() && target.is_none() => {
+                target = fan_out::parse_target(child, ctx);
+            }
+            "target" if child.is_synapse() => {
+                ctx.error(&child.loc, "<iterate> takes one <target>");
+            }
+            _ => ctx.unknown_child(el, child),
+        }
+    }
+    if el.elements().all(|c| c.local_name() != "target") {
+        ctx.error(&el.loc, "<iterate> needs a <target>");
+    }
+    if ctx.diags.error_count() != before {
+        return None;
+    }
+    Some(Box::new(Iterate {
+        id: flags.id,
+        sequential: flags.sequential,
+        continue_parent: flags.continue_parent,
+        expression: expression?,
+        target: target?,
+    }))
+}
+
+impl Iterate {
+    fn fork(&self, pieces: Vec<Piece>) -> Step<'_> {
+        let branches = pieces
+            .into_iter()
+            .map(|piece| ForkBranch {
+                target: &self.target,
+                body: Some(piece),
+            })
+            .collect();
+        Step::Fork(Fork {
+            id: &self.id,
+            sequential: self.sequential,
+            continue_parent: self.continue_parent,
+            branches,
+        })
+    }
+
+    /// One piece per element of the array the json-eval selects.
+    fn split_json(&self, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
+        self.expression.prepare(msg)?;
+        let (Some(path), Some(doc)) = (self.expression.as_json(), msg.json_value()) else {
+            return Err(ExprError::NeedBody);
+        };
+        match path.evaluate(doc) {
+            Some(serde_json::Value::Array(items)) => Ok(items
+                .iter()
+                .map(|item| (Bytes::from(item.to_string()), "application/json"))
+                .collect()),
+            None => Ok(Vec::new()),
+            Some(_) => Err(ExprError::Failed(format!(
+                "the iterate expression `{}` does not select a JSON array",
+                self.expression
+            ))),
+        }
+    }
+
+    /// One piece per element the XPath selects, in document order: in a SOAP envelope of
+    /// the parent's version when the parent is SOAP, else the element alone.
+    fn split_xml(&self, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
+        self.expression.prepare(msg)?;
+        let soap = msg.body_bytes().ok().and_then(|b| soap::sniff(&b));
+        let content_type = match soap {
+            Some(version) => version.media_type(),
+            None => "application/xml",
+        };
+        let (Some(xpath), Some(doc)) = (self.expression.as_xpath(), msg.xml_doc()) else {
+            return Err(ExprError::NeedBody);
+        };
+        let nodes = match xpath.select(doc, msg).map_err(ExprError::XPath)? {
+            XValue::Nodeset(set) => set.document_order(),
+            _ => {
+                return Err(ExprError::Failed(format!(
+                    "the iterate expression `{}` does not select elements",
+                    self.expression
+                )));
+            }
+        };
+        let mut pieces = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let Node::Element(el) = node else {
+                return Err(ExprError::Failed(format!(
+                    "the iterate expression `{}` selected a node that is not an element",
+                    self.expression
+                )));
+            };
+            let xml = element_to_string(el);
+            let body = match soap {
+                Some(version) => soap::wrap(version, &xml, &[]),
+                None => xml,
+            };
+            pieces.push((Bytes::from(body), content_type));
+        }
+        Ok(pieces)
+    }
+}
+
+impl Mediator for Iterate {
+    fn mediate<'c>(
+        &'c self,
+        msg: &mut MessageContext,
+        _env: &Env<'c>,
+    ) -> Result<Step<'c>, MediationError> {
+        let pieces = if self.expression.is_json() {
+            eval!(self.split_json(msg))
+        } else {
+            eval!(self.split_xml(msg))
+        };
+        Ok(self.fork(pieces))
+    }
+
+    fn fork_from(&self, bodies: Vec<Option<Piece>>) -> Option<Step<'_>> {
+        Some(self.fork(bodies.into_iter().flatten().collect()))
+    }
+
+    fn body_use(&self) -> Option<&'static str> {
+        Some("iterate")
+    }
+
+    fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
+        (n == 0).then(|| self.target.list())
+    }
+
+    fn references(&self, visit: &mut dyn FnMut(Reference)) {
+        self.target.references(visit);
+    }
+}
