@@ -196,6 +196,16 @@ impl Aggregate {
         let Some(expr) = &self.expression else {
             return default_part(msg);
         };
+        if let Some(path) = expr.as_json() {
+            // The JSON value as it is (a number stays a number).
+            expr.prepare(msg).map_err(MediationError::from)?;
+            let doc = msg.json_value().ok_or_else(unread)?;
+            return path.evaluate(doc).map(Part::Json).ok_or_else(|| {
+                MediationError::Failed(format!(
+                    "the aggregate expression `{expr}` matched nothing in a collected message"
+                ))
+            });
+        }
         let value = match expr.evaluate(msg) {
             Ok(v) => v,
             Err(ExprError::NeedBody) => return Err(unread()),

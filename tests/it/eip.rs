@@ -310,3 +310,23 @@ fn fan_out_configuration_errors_are_reported_at_load() {
         );
     }
 }
+
+#[actix_rt::test]
+async fn a_large_split_runs_off_the_worker_and_merges_10000_elements() {
+    // Over 256 KiB: the split runs on the blocking pool and comes back as its pieces.
+    let api = iterate_api(
+        "<iterate expression=\"json-eval($.items)\"><target><sequence><property name=\"seen\" value=\"1\"/></sequence></target></iterate>\
+         <aggregate><onComplete expression=\"json-eval($.id)\"><respond/></onComplete></aggregate>",
+    );
+    let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
+    let list: Vec<String> = (0..10_000).map(|i| format!("{{\"id\":{i},\"pad\":\"{:020}\"}}", i)).collect();
+    let body = format!("{{\"items\":[{}]}}", list.join(","));
+    assert!(body.len() > 256 * 1024);
+    let reply = axon
+        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let mut got: Vec<i64> = reply.json().as_array().expect("array").iter().map(|v| v.as_i64().expect("id")).collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..10_000).collect::<Vec<i64>>());
+}
