@@ -18,8 +18,12 @@ use super::filter::Branch;
 use super::{Env, Mediator, Reference, Step};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, values};
+use sxd_xpath::Value as XValue;
+use sxd_xpath::nodeset::Node;
+
 use crate::expr::{Evaluated, ExprError, Expression};
 use crate::message::payload::PayloadKind;
+use crate::message::xml::element_to_string;
 use crate::message::{Body, MessageContext, Value, soap};
 
 /// The `aggregate` mediator.
@@ -206,20 +210,32 @@ impl Aggregate {
                 ))
             });
         }
-        let value = match expr.evaluate(msg) {
-            Ok(v) => v,
-            Err(ExprError::NeedBody) => return Err(unread()),
-            Err(other) => return Err(other.into()),
+        expr.prepare(msg).map_err(MediationError::from)?;
+        let (Some(xpath), Some(doc)) = (expr.as_xpath(), msg.xml_doc()) else {
+            return Err(unread());
         };
-        match value {
-            Evaluated::Null => Err(MediationError::Failed(format!(
+        let selected = xpath
+            .select(doc, msg)
+            .map_err(|e| MediationError::from(ExprError::XPath(e)))?;
+        let xml = match selected {
+            XValue::Nodeset(set) => {
+                let nodes = set.document_order();
+                let mut out = String::new();
+                for node in &nodes {
+                    match node {
+                        Node::Element(el) => out.push_str(&element_to_string(*el)),
+                        other => out.push_str(&escape(&other.string_value())),
+                    }
+                }
+                (!nodes.is_empty()).then_some(out)
+            }
+            other => Some(escape(&other.string())),
+        };
+        xml.map(Part::Xml).ok_or_else(|| {
+            MediationError::Failed(format!(
                 "the aggregate expression `{expr}` matched nothing in a collected message"
-            ))),
-            Evaluated::Xml(xml) if !expr.is_json() => Ok(Part::Xml(xml)),
-            Evaluated::Json(json) => Ok(Part::Json(json)),
-            Evaluated::Text(text) if expr.is_json() => Ok(Part::Json(text.into())),
-            other => Ok(Part::Xml(escape(&other.into_string().unwrap_or_default()))),
-        }
+            ))
+        })
     }
 
     /// Makes `first` (the first collected message) the merged message: its payload
@@ -282,7 +298,7 @@ fn default_part(msg: &mut MessageContext) -> Result<Part, MediationError> {
     msg.load_xml().map_err(payload)?;
     let doc = msg.xml_doc().ok_or_else(none)?;
     let el = doc.first_body_element().ok_or_else(none)?;
-    Ok(Part::Xml(crate::message::xml::element_to_string(el)))
+    Ok(Part::Xml(element_to_string(el)))
 }
 
 fn payload(error: crate::message::payload::PayloadError) -> MediationError {
