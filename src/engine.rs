@@ -122,7 +122,7 @@ enum FlowEnd<'c> {
         frames: Vec<Frame<'c>>,
     },
     /// A fan-out decided the exchange's reply.
-    Done(Reply),
+    Done(Box<Reply>),
 }
 
 /// What every flow of one exchange shares, branches of a fan-out included.
@@ -366,7 +366,7 @@ impl Runtime {
             let (handler, failure) = match end {
                 FlowEnd::Respond => return Driven::Reply(self.respond(msg, handling.as_ref())),
                 FlowEnd::Drop => return Driven::Reply(Reply::Accepted(msg)),
-                FlowEnd::Done(reply) => return Driven::Reply(reply),
+                FlowEnd::Done(reply) => return Driven::Reply(*reply),
                 FlowEnd::Arrive { aggregate, frames } => {
                     return Driven::Arrived {
                         aggregate,

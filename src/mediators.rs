@@ -48,10 +48,10 @@ use crate::base::mediation::MediationError;
 pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
-pub(crate) use target::Target;
-pub use aggregate::Aggregate;
+pub use aggregate::{Aggregate, Part};
 pub use fan_out::{Fork, ForkBranch};
 pub(crate) use filter::Branch;
+pub(crate) use target::Target;
 
 /// What a mediator asks the engine to do next.
 #[derive(Debug)]

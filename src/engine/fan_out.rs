@@ -32,8 +32,7 @@ use super::{
     push_sequence,
 };
 use crate::base::mediation::MediationError;
-use crate::mediators::aggregate::Part;
-use crate::mediators::{Aggregate, Branch, Env, Fork, ForkBranch};
+use crate::mediators::{Aggregate, Branch, Env, Fork, ForkBranch, Part};
 use crate::message::{Attempt, AttemptOutcome, Body, MessageContext, Scope, Value};
 
 /// How the parent goes on after a fan-out.
@@ -397,7 +396,7 @@ impl<'c> Gather<'c> {
             let m = reply_message(&mut reply);
             m.id = msg.id;
             m.attempts = std::mem::take(&mut msg.attempts);
-            return FlowEnd::Done(reply);
+            return FlowEnd::Done(Box::new(reply));
         }
         if self.timed_out {
             let error = MediationError::Failed(format!(

@@ -47,7 +47,7 @@ pub struct Aggregate {
 
 /// What one collected message contributes to the merged payload.
 #[derive(Debug)]
-pub(crate) enum Part {
+pub enum Part {
     /// Serialised XML (one or more elements).
     Xml(String),
     /// A JSON value.
@@ -81,8 +81,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
                 ctx.check_attrs(child, &["expression"]);
                 ctx.no_children(child);
                 let expr = ctx.required_attr(child, "expression");
-                agg.correlate_on =
-                    expr.and_then(|a| expressions::expression(a, child, ctx.diags));
+                agg.correlate_on = expr.and_then(|a| expressions::expression(a, child, ctx.diags));
             }
             "completeCondition" if child.is_synapse() => complete_condition(child, ctx, &mut agg),
             "onComplete" if child.is_synapse() => {
@@ -196,7 +195,7 @@ impl Aggregate {
     /// # Errors
     /// The expression fails or matches nothing (Synapse: "could not find matching
     /// elements").
-    pub(crate) fn part(&self, msg: &mut MessageContext) -> Result<Part, MediationError> {
+    pub fn part(&self, msg: &mut MessageContext) -> Result<Part, MediationError> {
         let Some(expr) = &self.expression else {
             return default_part(msg);
         };
@@ -216,7 +215,7 @@ impl Aggregate {
         };
         let selected = xpath
             .select(doc, msg)
-            .map_err(|e| MediationError::from(ExprError::XPath(e)))?;
+            .map_err(|error| MediationError::from(ExprError::XPath(error)))?;
         let xml = match selected {
             XValue::Nodeset(set) => {
                 let nodes = set.document_order();
@@ -244,7 +243,7 @@ impl Aggregate {
     ///
     /// # Errors
     /// Parts of both kinds, or an enclosing property that holds no element.
-    pub(crate) fn merge(
+    pub fn merge(
         &self,
         first: &mut MessageContext,
         parts: Vec<Part>,
@@ -428,4 +427,3 @@ impl Mediator for Aggregate {
         }
     }
 }
-

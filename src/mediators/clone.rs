@@ -59,7 +59,10 @@ pub(super) fn fan_flags(el: &Element, ctx: &mut Ctx<'_>) -> Option<FanFlags> {
     let sequential = flag("sequential", ctx);
     let continue_parent = flag("continueParent", ctx);
     Some(FanFlags {
-        id: el.attr("id").map(|a| a.value.trim().to_owned()).unwrap_or_default(),
+        id: el
+            .attr("id")
+            .map(|a| a.value.trim().to_owned())
+            .unwrap_or_default(),
         sequential: sequential?,
         continue_parent: continue_parent?,
     })

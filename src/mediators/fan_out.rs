@@ -105,7 +105,10 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<FanTarget>
             }
             "sequence" | "endpoint" if child.is_synapse() => ctx.error(
                 &child.loc,
-                format!("<target> takes one {} (attribute or child)", child.local_name()),
+                format!(
+                    "<target> takes one {} (attribute or child)",
+                    child.local_name()
+                ),
             ),
             _ => ctx.unknown_child(el, child),
         }

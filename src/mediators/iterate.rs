@@ -46,7 +46,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     ctx.no_text(el);
     let flags = fan_flags(el, ctx)?;
     let before = ctx.diags.error_count();
-    if let Some(a) = el.attr("preservePayload").filter(|a| a.value.trim() == "true") {
+    if let Some(a) = el
+        .attr("preservePayload")
+        .filter(|a| a.value.trim() == "true")
+    {
         ctx.unsupported(&a.loc, "`preservePayload=\"true\"` on <iterate>");
     }
     if let Some(a) = el.attr("attachPath") {

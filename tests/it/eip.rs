@@ -15,7 +15,10 @@ fn json(body: &str) -> Canned {
 }
 
 fn slow(body: &str, delay: Duration) -> Canned {
-    Canned { delay, ..json(body) }
+    Canned {
+        delay,
+        ..json(body)
+    }
 }
 
 /// An API whose POST clones the request to three endpoints and aggregates after the
@@ -55,7 +58,10 @@ async fn clone_to_three_endpoints_one_slow_one_dead_completes_on_timeout() {
     assert_eq!(reply.json(), serde_json::json!([{"from": "fast"}]));
     let trace = reply.header("x-axon-trace").unwrap_or_default();
     assert!(trace.contains("fan[0]/"), "{trace}");
-    assert!(trace.contains("fan[2]/") && trace.contains("=failed:"), "{trace}");
+    assert!(
+        trace.contains("fan[2]/") && trace.contains("=failed:"),
+        "{trace}"
+    );
     assert!(trace.contains("fan[1]=skipped:late"), "{trace}");
     assert_eq!(slow.hits(), 1);
 }
@@ -72,7 +78,13 @@ async fn clone_completes_by_count_without_waiting_for_the_rest() {
     let axon = TestAxon::start(&[("apis/c.xml", &api)]).await;
     let reply = axon.get("/c").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut got: Vec<i64> = reply.json().as_array().expect("array").iter().map(|v| v["n"].as_i64().unwrap_or(0)).collect();
+    let mut got: Vec<i64> = reply
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap_or(0))
+        .collect();
     got.sort_unstable();
     assert_eq!(got, vec![1, 2]);
 }
@@ -86,7 +98,13 @@ async fn clone_with_all_branches_collects_every_response() {
     let axon = TestAxon::start(&[("apis/c.xml", &api)]).await;
     let reply = axon.get("/c").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut got: Vec<i64> = reply.json().as_array().expect("array").iter().map(|v| v["n"].as_i64().unwrap_or(0)).collect();
+    let mut got: Vec<i64> = reply
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["n"].as_i64().unwrap_or(0))
+        .collect();
     got.sort_unstable();
     assert_eq!(got, vec![1, 2, 3]);
 }
@@ -139,7 +157,12 @@ async fn iterate_splits_json_and_aggregate_merges_10_and_1000_elements() {
     for n in [10, 1000] {
         let body = items(n);
         let reply = axon
-            .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+            .request(
+                "POST",
+                "/i",
+                Some(body.as_bytes()),
+                &[("Content-Type", "application/json")],
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         let want: Vec<i64> = (0..n as i64).collect();
@@ -147,7 +170,14 @@ async fn iterate_splits_json_and_aggregate_merges_10_and_1000_elements() {
     }
     assert_eq!(backend.hits(), 1010);
     // Each split message carried its own element only.
-    assert!(backend.seen.lock().unwrap().iter().all(|s| s.body.len() < 20));
+    assert!(
+        backend
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.body.len() < 20)
+    );
 }
 
 #[actix_rt::test]
@@ -163,17 +193,30 @@ async fn iterate_splits_xml_and_aggregate_encloses_10_and_1000_elements() {
     ));
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     for n in [10, 1000] {
-        let orders: String = (0..n).map(|i| format!("<order><id>{i}</id></order>")).collect();
+        let orders: String = (0..n)
+            .map(|i| format!("<order><id>{i}</id></order>"))
+            .collect();
         let body = format!("<orders>{orders}</orders>");
         let reply = axon
-            .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/xml")])
+            .request(
+                "POST",
+                "/i",
+                Some(body.as_bytes()),
+                &[("Content-Type", "application/xml")],
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         let text = reply.text();
-        assert!(text.starts_with("<orders") && text.ends_with("</orders>"), "{text}");
+        assert!(
+            text.starts_with("<orders") && text.ends_with("</orders>"),
+            "{text}"
+        );
         assert_eq!(text.matches("<order>").count(), n);
         for i in [0, n - 1] {
-            assert!(text.contains(&format!("<order><id>{i}</id></order>")), "{i}");
+            assert!(
+                text.contains(&format!("<order><id>{i}</id></order>")),
+                "{i}"
+            );
         }
     }
 }
@@ -194,12 +237,29 @@ async fn sequential_iterate_runs_one_at_a_time_in_order() {
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     let body = items(6);
     let reply = axon
-        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .request(
+            "POST",
+            "/i",
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/json")],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let got: Vec<i64> = reply.json().as_array().unwrap().iter().map(|v| v["id"].as_i64().unwrap()).collect();
+    let got: Vec<i64> = reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
-    let seen: Vec<String> = backend.seen.lock().unwrap().iter().map(|s| String::from_utf8_lossy(&s.body).into_owned()).collect();
+    let seen: Vec<String> = backend
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| String::from_utf8_lossy(&s.body).into_owned())
+        .collect();
     let want: Vec<String> = (0..6).map(|i| format!("{{\"id\":{i}}}")).collect();
     assert_eq!(seen, want);
 }
@@ -215,7 +275,10 @@ async fn two_concurrent_parents_never_mix_their_branches() {
     let axon = TestAxon::start_one_worker(&[("apis/i.xml", &api)]).await;
     let first: Vec<String> = (0..20).map(|i| format!("{{\"id\":{i}}}")).collect();
     let second: Vec<String> = (100..120).map(|i| format!("{{\"id\":{i}}}")).collect();
-    let (a, b) = (format!("{{\"items\":[{}]}}", first.join(",")), format!("{{\"items\":[{}]}}", second.join(",")));
+    let (a, b) = (
+        format!("{{\"items\":[{}]}}", first.join(",")),
+        format!("{{\"items\":[{}]}}", second.join(",")),
+    );
     let headers = [("Content-Type", "application/json")];
     let (ra, rb) = tokio::join!(
         axon.request("POST", "/i", Some(a.as_bytes()), &headers),
@@ -241,10 +304,21 @@ async fn nested_iterate_and_aggregate() {
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     let body = "{\"groups\":[{\"items\":[{\"id\":1},{\"id\":2}]},{\"items\":[{\"id\":3}]},{\"items\":[{\"id\":4},{\"id\":5},{\"id\":6}]}]}";
     let reply = axon
-        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .request(
+            "POST",
+            "/i",
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/json")],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut groups: Vec<Vec<i64>> = reply.json().as_array().expect("groups").iter().map(ids).collect();
+    let mut groups: Vec<Vec<i64>> = reply
+        .json()
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(ids)
+        .collect();
     groups.sort();
     assert_eq!(groups, vec![vec![1, 2], vec![3], vec![4, 5, 6]]);
     assert_eq!(backend.hits(), 6);
@@ -265,7 +339,12 @@ async fn send_in_branches_and_aggregate_in_the_out_sequence() {
     let axon = TestAxon::start(&[("apis/o.xml", &api)]).await;
     let body = items(5);
     let reply = axon
-        .request("POST", "/o", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .request(
+            "POST",
+            "/o",
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/json")],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(ids(&reply.json()), vec![0, 1, 2, 3, 4]);
@@ -291,8 +370,16 @@ fn fan_out_configuration_errors_are_reported_at_load() {
             "</api>\n",
         ),
     );
-    crate::support::write(dir.path(), "sequences/s.xml", "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\"><drop/></sequence>\n");
-    crate::support::write(dir.path(), "endpoints/e.xml", "<endpoint xmlns=\"http://ws.apache.org/ns/synapse\" name=\"e\"><address uri=\"http://127.0.0.1:9/\"/></endpoint>\n");
+    crate::support::write(
+        dir.path(),
+        "sequences/s.xml",
+        "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"s\"><drop/></sequence>\n",
+    );
+    crate::support::write(
+        dir.path(),
+        "endpoints/e.xml",
+        "<endpoint xmlns=\"http://ws.apache.org/ns/synapse\" name=\"e\"><address uri=\"http://127.0.0.1:9/\"/></endpoint>\n",
+    );
     let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -305,7 +392,9 @@ fn fan_out_configuration_errors_are_reported_at_load() {
         (8, "<aggregate> needs an <onComplete>"),
     ] {
         assert!(
-            stderr.lines().any(|l| l.contains(&format!("a.xml:{line}:")) && l.contains(text)),
+            stderr
+                .lines()
+                .any(|l| l.contains(&format!("a.xml:{line}:")) && l.contains(text)),
             "line {line}: {text}\n{stderr}"
         );
     }
@@ -319,14 +408,27 @@ async fn a_large_split_runs_off_the_worker_and_merges_10000_elements() {
          <aggregate><onComplete expression=\"json-eval($.id)\"><respond/></onComplete></aggregate>",
     );
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
-    let list: Vec<String> = (0..10_000).map(|i| format!("{{\"id\":{i},\"pad\":\"{:020}\"}}", i)).collect();
+    let list: Vec<String> = (0..10_000)
+        .map(|i| format!("{{\"id\":{i},\"pad\":\"{:020}\"}}", i))
+        .collect();
     let body = format!("{{\"items\":[{}]}}", list.join(","));
     assert!(body.len() > 256 * 1024);
     let reply = axon
-        .request("POST", "/i", Some(body.as_bytes()), &[("Content-Type", "application/json")])
+        .request(
+            "POST",
+            "/i",
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/json")],
+        )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut got: Vec<i64> = reply.json().as_array().expect("array").iter().map(|v| v.as_i64().expect("id")).collect();
+    let mut got: Vec<i64> = reply
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_i64().expect("id"))
+        .collect();
     got.sort_unstable();
     assert_eq!(got, (0..10_000).collect::<Vec<i64>>());
 }
