@@ -390,6 +390,10 @@ impl Runtime {
                             start = Start::Seq(next);
                             continue;
                         }
+                        // A branch that just ends: the fan-out decides the reply.
+                        _ if branch && handling.is_none() && !msg.is_response() => {
+                            return Driven::Reply(Reply::Accepted(msg));
+                        }
                         _ => return Driven::Reply(self.finished(msg, handling)),
                     }
                 }

@@ -27,6 +27,7 @@ mod enrich;
 mod expressions;
 mod fan_out;
 mod filter;
+mod foreach;
 mod header;
 mod in_out;
 mod iterate;
@@ -49,7 +50,7 @@ pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
 pub use aggregate::{Aggregate, Part};
-pub use fan_out::{Fork, ForkBranch};
+pub use fan_out::{Fork, ForkBranch, Reassemble};
 pub(crate) use filter::Branch;
 pub(crate) use target::Target;
 
@@ -167,6 +168,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("drop", drop::parse),
     ("enrich", enrich::parse),
     ("filter", filter::parse),
+    ("foreach", foreach::parse),
     ("header", header::parse),
     ("in", in_out::parse_in),
     ("iterate", iterate::parse),
@@ -199,7 +201,6 @@ const NOT_YET: &[&str] = &[
     "entitlementService",
     "event",
     "fastXSLT",
-    "foreach",
     "jsontransform",
     "oauthService",
     "pojoCommand",

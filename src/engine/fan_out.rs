@@ -32,7 +32,7 @@ use super::{
     push_sequence,
 };
 use crate::base::mediation::MediationError;
-use crate::mediators::{Aggregate, Branch, Env, Fork, ForkBranch, Part};
+use crate::mediators::{Aggregate, Branch, Env, Fork, ForkBranch, Part, Reassemble};
 use crate::message::{Attempt, AttemptOutcome, Body, MessageContext, Scope, Value};
 
 /// How the parent goes on after a fan-out.
@@ -66,6 +66,8 @@ struct Gather<'c> {
     complete: bool,
     /// The deadline passed before anything was collected.
     timed_out: bool,
+    /// In place: the body each branch ended with, by index.
+    items: Option<Vec<Option<Bytes>>>,
 }
 
 /// The messages an aggregate collected.
@@ -103,9 +105,13 @@ impl Runtime {
             sequential,
             continue_parent,
             branches,
+            in_place,
         } = fork;
         let n = branches.len();
         let mut gather = Gather::new(id, n);
+        if in_place.is_some() {
+            gather.items = Some(vec![None; n]);
+        }
         let limit = if sequential {
             1
         } else {
@@ -117,7 +123,9 @@ impl Runtime {
         loop {
             while running.len() < limit && !gather.complete {
                 let Some((i, b)) = pending.next() else { break };
-                let (start, m) = self.branch_start(frames, id, (i, n), b, msg, &parent_body);
+                // In place, an item runs its target only.
+                let on = if in_place.is_some() { &[] } else { frames };
+                let (start, m) = self.branch_start(on, id, (i, n), b, msg, &parent_body);
                 gather.started += 1;
                 running.push(Box::pin(async move {
                     (i, self.drive(env, ex, start, m, true).await)
@@ -136,6 +144,9 @@ impl Runtime {
         drop(running);
         let timed_out = Instant::now() >= deadline && gather.done.iter().any(|d| !d);
         gather.finish(msg, timed_out);
+        if let Some(reassemble) = in_place {
+            return gather.put_back(reassemble, msg, frames);
+        }
         self.after_fork(env, ex, frames, gather, msg, (continue_parent, branch))
             .await
     }
@@ -262,6 +273,7 @@ impl<'c> Gather<'c> {
             timer: None,
             complete: false,
             timed_out: false,
+            items: None,
         }
     }
 
@@ -286,6 +298,9 @@ impl<'c> Gather<'c> {
             }
             Driven::Reply(mut reply) => {
                 self.take_attempts(i, reply_message(&mut reply));
+                if self.items.is_some() {
+                    return self.item(rt, i, reply).await;
+                }
                 match reply {
                     Reply::Message(_) if self.reply.is_none() => self.reply = Some(reply),
                     Reply::Message(_) => self.dropped += 1,
@@ -296,6 +311,48 @@ impl<'c> Gather<'c> {
                     Reply::Accepted(_) => {}
                 }
             }
+        }
+    }
+
+    /// In place: keeps the body item `i` ended with (a failed item keeps none).
+    async fn item(&mut self, rt: &Runtime, i: usize, reply: Reply) {
+        let mut m = match reply {
+            Reply::Message(m) | Reply::Accepted(m) => m,
+            Reply::Fault(..) => {
+                self.failed += 1;
+                return;
+            }
+        };
+        let body = match m.body.buffer(rt.limits.max_body).await {
+            Ok(_) => m.body_bytes().ok(),
+            Err(_) => None,
+        };
+        if let Some(slot) = self.items.as_mut().and_then(|items| items.get_mut(i)) {
+            *slot = body;
+        }
+    }
+
+    /// In place: the results put back into the parent, which goes on; a failed or
+    /// unfinished item fails the mediator.
+    fn put_back(
+        &mut self,
+        reassemble: &dyn Reassemble,
+        msg: &mut MessageContext,
+        frames: &[Frame<'_>],
+    ) -> Forked<'c> {
+        msg.attempts.append(&mut self.attempts);
+        let items: Option<Vec<Bytes>> = self.items.take().unwrap_or_default().into_iter().collect();
+        let result = match items {
+            Some(items) => reassemble.reassemble(msg, items),
+            None => Err(MediationError::Failed(format!(
+                "`{}`: {} item(s) failed or did not finish",
+                self.label(),
+                self.failed.max(1)
+            ))),
+        };
+        match result {
+            Ok(()) => Forked::Continue,
+            Err(error) => Forked::End(fault(frames, Failure::of_mediation(msg, error))),
         }
     }
 

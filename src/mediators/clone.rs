@@ -84,6 +84,7 @@ impl Mediator for Clone {
             sequential: self.sequential,
             continue_parent: self.continue_parent,
             branches,
+            in_place: None,
         }))
     }
 

@@ -3,10 +3,18 @@
 //! (`engine/fan_out.rs`) and an `aggregate` reached by the branches collects them.
 
 use bytes::Bytes;
+use sxd_xpath::Value as XValue;
+use sxd_xpath::nodeset::Node;
 
 use super::filter::{self, Branch};
 use super::{Mediator, Reference};
 use crate::config::{Ctx, Element, EndpointId};
+use crate::expr::{ExprError, Expression};
+use crate::message::xml::element_to_string;
+use crate::message::{MessageContext, soap};
+
+/// A split message's body and `Content-Type`.
+pub(crate) type Piece = (Bytes, &'static str);
 
 /// A `<target>` of `clone` or `iterate`: what a branch sets, then runs.
 #[derive(Debug)]
@@ -33,6 +41,23 @@ pub struct Fork<'c> {
     pub(crate) continue_parent: bool,
     /// One entry per branch, in order.
     pub(crate) branches: Vec<ForkBranch<'c>>,
+    /// In place (`foreach`): each branch runs only its target, and what the branches end
+    /// with is put back into the parent, in order, by this; the parent goes on.
+    pub(crate) in_place: Option<&'c dyn Reassemble>,
+}
+
+/// Puts the results of an in-place fan-out (`foreach`) back into the parent, in order.
+pub trait Reassemble: std::fmt::Debug + Sync {
+    /// Replaces, in `parent`, each element the split took with `items` (the bodies the
+    /// branches ended with, in the split's order).
+    ///
+    /// # Errors
+    /// A result that does not fit where its element was.
+    fn reassemble(
+        &self,
+        parent: &mut MessageContext,
+        items: Vec<Bytes>,
+    ) -> Result<(), crate::base::mediation::MediationError>;
 }
 
 /// One branch of a [`Fork`].
@@ -128,4 +153,79 @@ pub(crate) fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<FanTarget>
         sequence,
         endpoint,
     })
+}
+
+/// Splits the payload of `msg` by `expression`: one piece per element the XPath selects,
+/// or per item of the array the json-eval selects.
+///
+/// # Errors
+/// The expression's errors ([`ExprError::NeedBody`] first); a selection that is not
+/// elements, or not an array.
+pub(crate) fn split(
+    expression: &Expression,
+    msg: &mut MessageContext,
+) -> Result<Vec<Piece>, ExprError> {
+    if expression.is_json() {
+        split_json(expression, msg)
+    } else {
+        split_xml(expression, msg)
+    }
+}
+
+/// One piece per element of the array the json-eval selects.
+fn split_json(expression: &Expression, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
+    expression.prepare(msg)?;
+    let (Some(path), Some(doc)) = (expression.as_json(), msg.json_value()) else {
+        return Err(ExprError::NeedBody);
+    };
+    match path.evaluate(doc) {
+        Some(serde_json::Value::Array(items)) => Ok(items
+            .iter()
+            .map(|item| (Bytes::from(item.to_string()), "application/json"))
+            .collect()),
+        None => Ok(Vec::new()),
+        Some(_) => Err(ExprError::Failed(format!(
+            "the iterate expression `{}` does not select a JSON array",
+            expression
+        ))),
+    }
+}
+
+/// One piece per element the XPath selects, in document order: in a SOAP envelope of
+/// the parent's version when the parent is SOAP, else the element alone.
+fn split_xml(expression: &Expression, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
+    expression.prepare(msg)?;
+    let soap = msg.body_bytes().ok().and_then(|b| soap::sniff(&b));
+    let content_type = match soap {
+        Some(version) => version.media_type(),
+        None => "application/xml",
+    };
+    let (Some(xpath), Some(doc)) = (expression.as_xpath(), msg.xml_doc()) else {
+        return Err(ExprError::NeedBody);
+    };
+    let nodes = match xpath.select(doc, msg).map_err(ExprError::XPath)? {
+        XValue::Nodeset(set) => set.document_order(),
+        _ => {
+            return Err(ExprError::Failed(format!(
+                "the iterate expression `{}` does not select elements",
+                expression
+            )));
+        }
+    };
+    let mut pieces = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let Node::Element(el) = node else {
+            return Err(ExprError::Failed(format!(
+                "the iterate expression `{}` selected a node that is not an element",
+                expression
+            )));
+        };
+        let xml = element_to_string(el);
+        let body = match soap {
+            Some(version) => soap::wrap(version, &xml, &[]),
+            None => xml,
+        };
+        pieces.push((Bytes::from(body), content_type));
+    }
+    Ok(pieces)
 }

@@ -4,18 +4,13 @@
 //! so a split of 10,000 elements holds each element once, never 10,000 copies of the
 //! parent. The engine runs the split messages (`engine/fan_out.rs`) as it runs `clone`'s.
 
-use bytes::Bytes;
-use sxd_xpath::Value as XValue;
-use sxd_xpath::nodeset::Node;
-
 use super::clone::fan_flags;
-use super::fan_out::{self, FanTarget, Fork, ForkBranch};
+use super::fan_out::{self, FanTarget, Fork, ForkBranch, Piece};
 use super::{Env, Mediator, Reference, Step, expressions};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::expr::{ExprError, Expression};
-use crate::message::xml::element_to_string;
-use crate::message::{MessageContext, soap};
+use crate::expr::Expression;
+use crate::message::MessageContext;
 
 #[derive(Debug)]
 struct Iterate {
@@ -25,9 +20,6 @@ struct Iterate {
     expression: Expression,
     target: FanTarget,
 }
-
-/// A split message's body and `Content-Type`.
-type Piece = (Bytes, &'static str);
 
 /// Parses `<iterate expression [id] [sequential] [continueParent] [preservePayload]
 /// [attachPath]>` with one `<target>`.
@@ -99,65 +91,8 @@ impl Iterate {
             sequential: self.sequential,
             continue_parent: self.continue_parent,
             branches,
+            in_place: None,
         })
-    }
-
-    /// One piece per element of the array the json-eval selects.
-    fn split_json(&self, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
-        self.expression.prepare(msg)?;
-        let (Some(path), Some(doc)) = (self.expression.as_json(), msg.json_value()) else {
-            return Err(ExprError::NeedBody);
-        };
-        match path.evaluate(doc) {
-            Some(serde_json::Value::Array(items)) => Ok(items
-                .iter()
-                .map(|item| (Bytes::from(item.to_string()), "application/json"))
-                .collect()),
-            None => Ok(Vec::new()),
-            Some(_) => Err(ExprError::Failed(format!(
-                "the iterate expression `{}` does not select a JSON array",
-                self.expression
-            ))),
-        }
-    }
-
-    /// One piece per element the XPath selects, in document order: in a SOAP envelope of
-    /// the parent's version when the parent is SOAP, else the element alone.
-    fn split_xml(&self, msg: &mut MessageContext) -> Result<Vec<Piece>, ExprError> {
-        self.expression.prepare(msg)?;
-        let soap = msg.body_bytes().ok().and_then(|b| soap::sniff(&b));
-        let content_type = match soap {
-            Some(version) => version.media_type(),
-            None => "application/xml",
-        };
-        let (Some(xpath), Some(doc)) = (self.expression.as_xpath(), msg.xml_doc()) else {
-            return Err(ExprError::NeedBody);
-        };
-        let nodes = match xpath.select(doc, msg).map_err(ExprError::XPath)? {
-            XValue::Nodeset(set) => set.document_order(),
-            _ => {
-                return Err(ExprError::Failed(format!(
-                    "the iterate expression `{}` does not select elements",
-                    self.expression
-                )));
-            }
-        };
-        let mut pieces = Vec::with_capacity(nodes.len());
-        for node in nodes {
-            let Node::Element(el) = node else {
-                return Err(ExprError::Failed(format!(
-                    "the iterate expression `{}` selected a node that is not an element",
-                    self.expression
-                )));
-            };
-            let xml = element_to_string(el);
-            let body = match soap {
-                Some(version) => soap::wrap(version, &xml, &[]),
-                None => xml,
-            };
-            pieces.push((Bytes::from(body), content_type));
-        }
-        Ok(pieces)
     }
 }
 
@@ -167,11 +102,7 @@ impl Mediator for Iterate {
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let pieces = if self.expression.is_json() {
-            eval!(self.split_json(msg))
-        } else {
-            eval!(self.split_xml(msg))
-        };
+        let pieces = eval!(fan_out::split(&self.expression, msg));
         Ok(self.fork(pieces))
     }
 
