@@ -7,7 +7,7 @@ use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
 use super::filter::{self, Branch};
-use super::{Mediator, Reference};
+use super::{Mediator, Reference, Step};
 use crate::config::{Ctx, Element, EndpointId};
 use crate::expr::{ExprError, Expression};
 use crate::message::xml::element_to_string;
@@ -96,6 +96,44 @@ impl FanTarget {
         if let Some(id) = self.endpoint {
             visit(Reference::Endpoint(id));
         }
+    }
+}
+
+/// What `iterate` and `foreach` split by, and what each piece runs.
+#[derive(Debug)]
+pub(crate) struct Split {
+    pub(crate) id: String,
+    pub(crate) expression: Expression,
+    pub(crate) target: FanTarget,
+}
+
+impl Split {
+    /// The fan-out of `pieces`, each to the target.
+    pub(crate) fn fork<'c>(
+        &'c self,
+        pieces: Vec<Piece>,
+        (sequential, continue_parent): (bool, bool),
+        in_place: Option<&'c dyn Reassemble>,
+    ) -> Step<'c> {
+        let branches = pieces
+            .into_iter()
+            .map(|piece| ForkBranch {
+                target: &self.target,
+                body: Some(piece),
+            })
+            .collect();
+        Step::Fork(Fork {
+            id: &self.id,
+            sequential,
+            continue_parent,
+            branches,
+            in_place,
+        })
+    }
+
+    /// The target's inline mediators, as branch 0.
+    pub(crate) fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
+        (n == 0).then(|| self.target.list())
     }
 }
 

@@ -9,19 +9,17 @@ use bytes::Bytes;
 use sxd_xpath::Value as XValue;
 use sxd_xpath::nodeset::Node;
 
-use super::fan_out::{self, FanTarget, Fork, ForkBranch, Piece, Reassemble};
+use super::fan_out::{self, FanTarget, Piece, Reassemble, Split};
 use super::filter::{self, Branch};
 use super::{Env, Mediator, Reference, Step, expressions};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::expr::{ExprError, Expression};
+use crate::expr::ExprError;
 use crate::message::{MessageContext, soap};
 
 #[derive(Debug)]
 struct ForEach {
-    id: String,
-    expression: Expression,
-    target: FanTarget,
+    split: Split,
 }
 
 /// Parses `<foreach expression [id] [sequence="key"]><sequence>...</sequence>?</foreach>`.
@@ -54,37 +52,25 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     if ctx.diags.error_count() != before {
         return None;
     }
+    let id = el.attr("id").map(|a| a.value.trim().to_owned());
     Some(Box::new(ForEach {
-        id: el
-            .attr("id")
-            .map(|a| a.value.trim().to_owned())
-            .unwrap_or_default(),
-        expression: expression?,
-        target: FanTarget {
-            soap_action: None,
-            to: None,
-            sequence,
-            endpoint: None,
+        split: Split {
+            id: id.unwrap_or_default(),
+            expression: expression?,
+            target: FanTarget {
+                soap_action: None,
+                to: None,
+                sequence,
+                endpoint: None,
+            },
         },
     }))
 }
 
 impl ForEach {
     fn fork(&self, pieces: Vec<Piece>) -> Step<'_> {
-        let branches = pieces
-            .into_iter()
-            .map(|piece| ForkBranch {
-                target: &self.target,
-                body: Some(piece),
-            })
-            .collect();
-        Step::Fork(Fork {
-            id: &self.id,
-            sequential: true,
-            continue_parent: true,
-            branches,
-            in_place: Some(self),
-        })
+        // One at a time; the parent goes on once the items are back.
+        self.split.fork(pieces, (true, true), Some(self))
     }
 
     fn put_back_json(
@@ -99,8 +85,8 @@ impl ForEach {
             .map_err(|error| {
                 ExprError::Failed(format!("a foreach item's result is not JSON: {error}"))
             })?;
-        self.expression.prepare(parent)?;
-        let (Some(path), Some(doc)) = (self.expression.as_json(), parent.json_value()) else {
+        self.split.expression.prepare(parent)?;
+        let (Some(path), Some(doc)) = (self.split.expression.as_json(), parent.json_value()) else {
             return Err(ExprError::NeedBody);
         };
         let pointers = path.pointers(doc);
@@ -129,8 +115,8 @@ impl ForEach {
         parent: &mut MessageContext,
         items: Vec<Bytes>,
     ) -> Result<(), ExprError> {
-        self.expression.prepare(parent)?;
-        let (Some(xpath), Some(doc)) = (self.expression.as_xpath(), parent.xml_doc()) else {
+        self.split.expression.prepare(parent)?;
+        let (Some(xpath), Some(doc)) = (self.split.expression.as_xpath(), parent.xml_doc()) else {
             return Err(ExprError::NeedBody);
         };
         let XValue::Nodeset(set) = xpath.select(doc, parent).map_err(ExprError::XPath)? else {
@@ -166,7 +152,7 @@ impl Reassemble for ForEach {
         parent: &mut MessageContext,
         items: Vec<Bytes>,
     ) -> Result<(), MediationError> {
-        let done = if self.expression.is_json() {
+        let done = if self.split.expression.is_json() {
             self.put_back_json(parent, items)
         } else {
             self.put_back_xml(parent, items)
@@ -181,7 +167,7 @@ impl Mediator for ForEach {
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let pieces = eval!(fan_out::split(&self.expression, msg));
+        let pieces = eval!(fan_out::split(&self.split.expression, msg));
         if pieces.is_empty() {
             return Ok(Step::Continue);
         }
@@ -197,10 +183,10 @@ impl Mediator for ForEach {
     }
 
     fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
-        (n == 0).then(|| self.target.list())
+        self.split.branch(n)
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
-        self.target.references(visit);
+        self.split.target.references(visit);
     }
 }

@@ -5,20 +5,17 @@
 //! parent. The engine runs the split messages (`engine/fan_out.rs`) as it runs `clone`'s.
 
 use super::clone::fan_flags;
-use super::fan_out::{self, FanTarget, Fork, ForkBranch, Piece};
+use super::fan_out::{self, Piece, Split};
 use super::{Env, Mediator, Reference, Step, expressions};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element};
-use crate::expr::Expression;
 use crate::message::MessageContext;
 
 #[derive(Debug)]
 struct Iterate {
-    id: String,
+    split: Split,
     sequential: bool,
     continue_parent: bool,
-    expression: Expression,
-    target: FanTarget,
 }
 
 /// Parses `<iterate expression [id] [sequential] [continueParent] [preservePayload]
@@ -69,30 +66,20 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         return None;
     }
     Some(Box::new(Iterate {
-        id: flags.id,
+        split: Split {
+            id: flags.id,
+            expression: expression?,
+            target: target?,
+        },
         sequential: flags.sequential,
         continue_parent: flags.continue_parent,
-        expression: expression?,
-        target: target?,
     }))
 }
 
 impl Iterate {
     fn fork(&self, pieces: Vec<Piece>) -> Step<'_> {
-        let branches = pieces
-            .into_iter()
-            .map(|piece| ForkBranch {
-                target: &self.target,
-                body: Some(piece),
-            })
-            .collect();
-        Step::Fork(Fork {
-            id: &self.id,
-            sequential: self.sequential,
-            continue_parent: self.continue_parent,
-            branches,
-            in_place: None,
-        })
+        let flags = (self.sequential, self.continue_parent);
+        self.split.fork(pieces, flags, None)
     }
 }
 
@@ -102,7 +89,7 @@ impl Mediator for Iterate {
         msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let pieces = eval!(fan_out::split(&self.expression, msg));
+        let pieces = eval!(fan_out::split(&self.split.expression, msg));
         Ok(self.fork(pieces))
     }
 
@@ -115,10 +102,10 @@ impl Mediator for Iterate {
     }
 
     fn branch(&self, n: usize) -> Option<&[Box<dyn Mediator>]> {
-        (n == 0).then(|| self.target.list())
+        self.split.branch(n)
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
-        self.target.references(visit);
+        self.split.target.references(visit);
     }
 }

@@ -78,15 +78,7 @@ async fn clone_completes_by_count_without_waiting_for_the_rest() {
     let axon = TestAxon::start(&[("apis/c.xml", &api)]).await;
     let reply = axon.get("/c").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut got: Vec<i64> = reply
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|v| v["n"].as_i64().unwrap_or(0))
-        .collect();
-    got.sort_unstable();
-    assert_eq!(got, vec![1, 2]);
+    assert_eq!(sorted(&reply.json(), "n"), vec![1, 2]);
 }
 
 #[actix_rt::test]
@@ -98,15 +90,7 @@ async fn clone_with_all_branches_collects_every_response() {
     let axon = TestAxon::start(&[("apis/c.xml", &api)]).await;
     let reply = axon.get("/c").await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let mut got: Vec<i64> = reply
-        .json()
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|v| v["n"].as_i64().unwrap_or(0))
-        .collect();
-    got.sort_unstable();
-    assert_eq!(got, vec![1, 2, 3]);
+    assert_eq!(sorted(&reply.json(), "n"), vec![1, 2, 3]);
 }
 
 /// A backend that answers each request with its own body (JSON).
@@ -130,14 +114,29 @@ fn items(n: usize) -> String {
 }
 
 fn ids(value: &serde_json::Value) -> Vec<i64> {
-    let mut ids: Vec<i64> = value
+    sorted(value, "id")
+}
+
+/// The `field` of each object of the array `value`, sorted.
+fn sorted(value: &serde_json::Value, field: &str) -> Vec<i64> {
+    let mut out: Vec<i64> = value
         .as_array()
         .expect("an array")
         .iter()
-        .map(|v| v["id"].as_i64().expect("an id"))
+        .map(|v| v[field].as_i64().expect("a number"))
         .collect();
-    ids.sort_unstable();
-    ids
+    out.sort_unstable();
+    out
+}
+
+async fn post_json(axon: &TestAxon, path: &str, body: &str) -> crate::support::Reply {
+    axon.request(
+        "POST",
+        path,
+        Some(body.as_bytes()),
+        &[("Content-Type", "application/json")],
+    )
+    .await
 }
 
 fn json_split(url: &str, sequential: bool) -> String {
@@ -156,14 +155,7 @@ async fn iterate_splits_json_and_aggregate_merges_10_and_1000_elements() {
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     for n in [10, 1000] {
         let body = items(n);
-        let reply = axon
-            .request(
-                "POST",
-                "/i",
-                Some(body.as_bytes()),
-                &[("Content-Type", "application/json")],
-            )
-            .await;
+        let reply = post_json(&axon, "/i", &body).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         let want: Vec<i64> = (0..n as i64).collect();
         assert_eq!(ids(&reply.json()), want, "n = {n}");
@@ -236,14 +228,7 @@ async fn sequential_iterate_runs_one_at_a_time_in_order() {
     let api = json_split(&backend.url("/item"), true);
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     let body = items(6);
-    let reply = axon
-        .request(
-            "POST",
-            "/i",
-            Some(body.as_bytes()),
-            &[("Content-Type", "application/json")],
-        )
-        .await;
+    let reply = post_json(&axon, "/i", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let got: Vec<i64> = reply
         .json()
@@ -303,14 +288,7 @@ async fn nested_iterate_and_aggregate() {
     ));
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     let body = "{\"groups\":[{\"items\":[{\"id\":1},{\"id\":2}]},{\"items\":[{\"id\":3}]},{\"items\":[{\"id\":4},{\"id\":5},{\"id\":6}]}]}";
-    let reply = axon
-        .request(
-            "POST",
-            "/i",
-            Some(body.as_bytes()),
-            &[("Content-Type", "application/json")],
-        )
-        .await;
+    let reply = post_json(&axon, "/i", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let mut groups: Vec<Vec<i64>> = reply
         .json()
@@ -338,14 +316,7 @@ async fn send_in_branches_and_aggregate_in_the_out_sequence() {
     );
     let axon = TestAxon::start(&[("apis/o.xml", &api)]).await;
     let body = items(5);
-    let reply = axon
-        .request(
-            "POST",
-            "/o",
-            Some(body.as_bytes()),
-            &[("Content-Type", "application/json")],
-        )
-        .await;
+    let reply = post_json(&axon, "/o", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(ids(&reply.json()), vec![0, 1, 2, 3, 4]);
 }
@@ -413,14 +384,7 @@ async fn a_large_split_runs_off_the_worker_and_merges_10000_elements() {
         .collect();
     let body = format!("{{\"items\":[{}]}}", list.join(","));
     assert!(body.len() > 256 * 1024);
-    let reply = axon
-        .request(
-            "POST",
-            "/i",
-            Some(body.as_bytes()),
-            &[("Content-Type", "application/json")],
-        )
-        .await;
+    let reply = post_json(&axon, "/i", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let mut got: Vec<i64> = reply
         .json()
