@@ -396,3 +396,25 @@ async fn a_large_split_runs_off_the_worker_and_merges_10000_elements() {
     got.sort_unstable();
     assert_eq!(got, (0..10_000).collect::<Vec<i64>>());
 }
+
+#[actix_rt::test]
+async fn clone_with_continue_parent_answers_with_the_parent_after_the_branches() {
+    let backend = echo("application/json").await;
+    let api = format!(
+        "<api {NS} name=\"P\" context=\"/p\"><resource methods=\"POST\"><inSequence>\
+         <clone continueParent=\"true\"><target><sequence>\
+         <call><endpoint><http method=\"POST\" uri-template=\"{}\"/></endpoint></call>\
+         <respond/></sequence></target></clone>\
+         <payloadFactory media-type=\"json\"><format>{{\"parent\": true}}</format><args/></payloadFactory>\
+         <respond/></inSequence></resource></api>",
+        backend.url("/notify")
+    );
+    let axon = TestAxon::start(&[("apis/p.xml", &api)]).await;
+    let reply = post_json(&axon, "/p", "{\"event\":1}").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), serde_json::json!({"parent": true}));
+    assert_eq!(backend.hits(), 1);
+    assert_eq!(backend.last().body, b"{\"event\":1}");
+    let trace = reply.header("x-axon-trace").unwrap_or_default();
+    assert!(trace.starts_with("fork[0]/"), "{trace}");
+}
