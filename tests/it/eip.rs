@@ -288,7 +288,7 @@ async fn nested_iterate_and_aggregate() {
     ));
     let axon = TestAxon::start(&[("apis/i.xml", &api)]).await;
     let body = "{\"groups\":[{\"items\":[{\"id\":1},{\"id\":2}]},{\"items\":[{\"id\":3}]},{\"items\":[{\"id\":4},{\"id\":5},{\"id\":6}]}]}";
-    let reply = post_json(&axon, "/i", &body).await;
+    let reply = post_json(&axon, "/i", body).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let mut groups: Vec<Vec<i64>> = reply
         .json()
