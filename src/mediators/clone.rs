@@ -89,7 +89,8 @@ impl Mediator for Clone {
     }
 
     fn body_use(&self) -> Option<&'static str> {
-        self.targets.iter().find_map(FanTarget::body_use)
+        // Every copy carries the body: a gRPC call's stream cannot be copied.
+        Some("clone")
     }
 
     fn reads_payload(&self) -> bool {

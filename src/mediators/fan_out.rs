@@ -72,14 +72,6 @@ pub struct ForkBranch<'c> {
 // === impl FanTarget ===
 
 impl FanTarget {
-    /// What the target reads of the body (for the gRPC checks).
-    pub(crate) fn body_use(&self) -> Option<&'static str> {
-        match &self.sequence {
-            Some(Branch::Inline(list)) => super::body_use_of(list),
-            _ => None,
-        }
-    }
-
     /// The inline mediators of the target's sequence (empty for a key or none).
     pub(crate) fn list(&self) -> &[Box<dyn Mediator>] {
         match &self.sequence {
