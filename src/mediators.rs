@@ -37,6 +37,7 @@ mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod scatter_gather;
 mod send;
 mod sequence;
 mod switch;
@@ -179,6 +180,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
     ("respond", respond::parse),
+    ("scatter-gather", scatter_gather::parse),
     ("send", send::parse),
     ("sequence", sequence::parse),
     ("switch", switch::parse),
@@ -207,7 +209,6 @@ const NOT_YET: &[&str] = &[
     "publishEvent",
     "rewrite",
     "router",
-    "scatter-gather",
     "script",
     "smooks",
     "spring",

@@ -118,6 +118,12 @@ impl Runtime {
             self.limits.max_branches.max(1)
         };
         let deadline = Instant::now() + self.limits.global_timeout;
+        // In place, an item's response never goes on to the out-sequence.
+        let item_ex = Exchange {
+            out_seq: None,
+            root_fault: ex.root_fault,
+        };
+        let ex = if in_place.is_some() { &item_ex } else { ex };
         let mut pending = branches.into_iter().enumerate();
         let mut running: Running<'_, 'c> = FuturesUnordered::new();
         loop {
@@ -332,8 +338,8 @@ impl<'c> Gather<'c> {
         }
     }
 
-    /// In place: the results put back into the parent, which goes on; a failed or
-    /// unfinished item fails the mediator.
+    /// In place: the results put back into the parent, which goes on (the mediator
+    /// decides what a failed item means).
     fn put_back(
         &mut self,
         reassemble: &dyn Reassemble,
@@ -341,15 +347,8 @@ impl<'c> Gather<'c> {
         frames: &[Frame<'_>],
     ) -> Forked<'c> {
         msg.attempts.append(&mut self.attempts);
-        let items: Option<Vec<Bytes>> = self.items.take().unwrap_or_default().into_iter().collect();
-        let result = match items {
-            Some(items) => reassemble.reassemble(msg, items),
-            None => Err(MediationError::Failed(format!(
-                "`{}`: {} item(s) failed or did not finish",
-                self.label(),
-                self.failed.max(1)
-            ))),
-        };
+        let items = self.items.take().unwrap_or_default();
+        let result = reassemble.reassemble(msg, items);
         match result {
             Ok(()) => Forked::Continue,
             Err(error) => Forked::End(fault(frames, Failure::of_mediation(msg, error))),

@@ -199,38 +199,7 @@ impl Aggregate {
         let Some(expr) = &self.expression else {
             return default_part(msg);
         };
-        if let Some(path) = expr.as_json() {
-            // The JSON value as it is (a number stays a number).
-            expr.prepare(msg).map_err(MediationError::from)?;
-            let doc = msg.json_value().ok_or_else(unread)?;
-            return path.evaluate(doc).map(Part::Json).ok_or_else(|| {
-                MediationError::Failed(format!(
-                    "the aggregate expression `{expr}` matched nothing in a collected message"
-                ))
-            });
-        }
-        expr.prepare(msg).map_err(MediationError::from)?;
-        let (Some(xpath), Some(doc)) = (expr.as_xpath(), msg.xml_doc()) else {
-            return Err(unread());
-        };
-        let selected = xpath
-            .select(doc, msg)
-            .map_err(|error| MediationError::from(ExprError::XPath(error)))?;
-        let xml = match selected {
-            XValue::Nodeset(set) => {
-                let nodes = set.document_order();
-                let mut out = String::new();
-                for node in &nodes {
-                    match node {
-                        Node::Element(el) => out.push_str(&element_to_string(*el)),
-                        other => out.push_str(&escape(&other.string_value())),
-                    }
-                }
-                (!nodes.is_empty()).then_some(out)
-            }
-            other => Some(escape(&other.string())),
-        };
-        xml.map(Part::Xml).ok_or_else(|| {
+        take(expr, msg)?.ok_or_else(|| {
             MediationError::Failed(format!(
                 "the aggregate expression `{expr}` matched nothing in a collected message"
             ))
@@ -287,8 +256,45 @@ impl Aggregate {
     }
 }
 
+/// What `expr` takes of `msg` (whose body is in memory): a json-eval's JSON value as it
+/// is (a number stays a number); an XPath's matched elements themselves, serialised (not
+/// their text); `None` when nothing matched.
+///
+/// # Errors
+/// The expression fails.
+pub(crate) fn take(
+    expr: &Expression,
+    msg: &mut MessageContext,
+) -> Result<Option<Part>, MediationError> {
+    expr.prepare(msg).map_err(MediationError::from)?;
+    if let Some(path) = expr.as_json() {
+        let doc = msg.json_value().ok_or_else(unread)?;
+        return Ok(path.evaluate(doc).map(Part::Json));
+    }
+    let (Some(xpath), Some(doc)) = (expr.as_xpath(), msg.xml_doc()) else {
+        return Err(unread());
+    };
+    let selected = xpath
+        .select(doc, msg)
+        .map_err(|error| MediationError::from(ExprError::XPath(error)))?;
+    Ok(match selected {
+        XValue::Nodeset(set) => {
+            let nodes = set.document_order();
+            let mut out = String::new();
+            for node in &nodes {
+                match node {
+                    Node::Element(el) => out.push_str(&element_to_string(*el)),
+                    other => out.push_str(&escape(&other.string_value())),
+                }
+            }
+            (!nodes.is_empty()).then_some(Part::Xml(out))
+        }
+        other => Some(Part::Xml(escape(&other.string()))),
+    })
+}
+
 /// The first element of the body, or the whole JSON payload.
-fn default_part(msg: &mut MessageContext) -> Result<Part, MediationError> {
+pub(crate) fn default_part(msg: &mut MessageContext) -> Result<Part, MediationError> {
     let none = || MediationError::Failed("a collected message has no payload element".into());
     if msg.payload_kind().map_err(|_| unread())? == PayloadKind::Json {
         msg.load_json().map_err(payload)?;

@@ -48,15 +48,15 @@ pub struct Fork<'c> {
 
 /// Puts the results of an in-place fan-out (`foreach`) back into the parent, in order.
 pub trait Reassemble: std::fmt::Debug + Sync {
-    /// Replaces, in `parent`, each element the split took with `items` (the bodies the
-    /// branches ended with, in the split's order).
+    /// Puts `items` (the bodies the branches ended with, in the branches' order; `None`
+    /// for a branch that failed) into `parent`.
     ///
     /// # Errors
     /// A result that does not fit where its element was.
     fn reassemble(
         &self,
         parent: &mut MessageContext,
-        items: Vec<Bytes>,
+        items: Vec<Option<Bytes>>,
     ) -> Result<(), crate::base::mediation::MediationError>;
 }
 

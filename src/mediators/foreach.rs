@@ -150,8 +150,13 @@ impl Reassemble for ForEach {
     fn reassemble(
         &self,
         parent: &mut MessageContext,
-        items: Vec<Bytes>,
+        items: Vec<Option<Bytes>>,
     ) -> Result<(), MediationError> {
+        let Some(items) = items.into_iter().collect::<Option<Vec<Bytes>>>() else {
+            return Err(MediationError::Failed(
+                "foreach: the sequence of an item failed".into(),
+            ));
+        };
         let done = if self.split.expression.is_json() {
             self.put_back_json(parent, items)
         } else {

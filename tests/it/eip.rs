@@ -418,3 +418,39 @@ async fn clone_with_continue_parent_answers_with_the_parent_after_the_branches()
     let trace = reply.header("x-axon-trace").unwrap_or_default();
     assert!(trace.starts_with("fork[0]/"), "{trace}");
 }
+
+#[actix_rt::test]
+async fn scatter_gather_merges_json_and_xml_results_in_the_sequences_order() {
+    let a = Backend::start(|_| slow("{\"price\":10}", Duration::from_millis(30))).await;
+    let b = Backend::start(|_| json("{\"price\":12}")).await;
+    let seq = |u: &str| {
+        format!(
+            "<sequence><call><endpoint><http method=\"GET\" uri-template=\"{u}\"/></endpoint></call></sequence>"
+        )
+    };
+    let api = format!(
+        "<api {NS} name=\"S\" context=\"/s\">\
+         <resource methods=\"GET\" uri-template=\"/json\"><inSequence>\
+         <scatter-gather parallel-execution=\"true\" result-content-type=\"JSON\" target=\"body\">\
+         <aggregation expression=\"${{payload.price}}\"/>{}{}</scatter-gather>\
+         <respond/></inSequence></resource>\
+         <resource methods=\"GET\" uri-template=\"/xml\"><inSequence>\
+         <scatter-gather result-content-type=\"XML\" result-enclosing-element=\"quotes\" target=\"body\">\
+         <aggregation expression=\"${{xpath('//price')}}\"/>{}{}</scatter-gather>\
+         <respond/></inSequence></resource></api>",
+        seq(&a.url("/a")),
+        seq(&b.url("/b")),
+        seq(&a.url("/a")),
+        seq(&b.url("/b")),
+    );
+    let axon = TestAxon::start(&[("apis/s.xml", &api)]).await;
+    let reply = axon.get("/s/json").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), serde_json::json!([10, 12]));
+    let reply = axon.get("/s/xml").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.text(),
+        "<quotes><price>10</price><price>12</price></quotes>"
+    );
+}
