@@ -2,7 +2,7 @@
 //! runs the copies (`engine/fan_out.rs`), concurrently unless `sequential="true"`; an
 //! `<aggregate>` the copies reach collects their results.
 
-use super::fan_out::{self, FanTarget, Fork, ForkBranch};
+use super::fan_out::{self, FanTarget, Fork};
 use super::{Env, Mediator, Reference, Step};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, values};
@@ -74,11 +74,7 @@ impl Mediator for Clone {
         _msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let branches = self
-            .targets
-            .iter()
-            .map(|target| ForkBranch { target, body: None })
-            .collect();
+        let branches = fan_out::copies(&self.targets);
         Ok(Step::Fork(Fork {
             id: &self.id,
             sequential: self.sequential,

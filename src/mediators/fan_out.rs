@@ -129,6 +129,14 @@ impl Split {
     }
 }
 
+/// One branch per target, each a copy of the parent's body (`clone`, `scatter-gather`).
+pub(crate) fn copies(targets: &[FanTarget]) -> Vec<ForkBranch<'_>> {
+    targets
+        .iter()
+        .map(|target| ForkBranch { target, body: None })
+        .collect()
+}
+
 /// Reports the references of every target.
 pub(crate) fn visit_targets(targets: &[FanTarget], visit: &mut dyn FnMut(Reference)) {
     for t in targets {

@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::aggregate::{self, Part};
-use super::fan_out::{FanTarget, Fork, ForkBranch, Reassemble};
+use super::fan_out::{self, FanTarget, Fork, Reassemble};
 use super::filter::Branch;
 use super::{Env, Mediator, Reference, Step, parse_list};
 use crate::base::mediation::MediationError;
@@ -222,11 +222,7 @@ impl Mediator for ScatterGather {
         _msg: &mut MessageContext,
         _env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let branches = self
-            .targets
-            .iter()
-            .map(|target| ForkBranch { target, body: None })
-            .collect();
+        let branches = fan_out::copies(&self.targets);
         Ok(Step::Fork(Fork {
             id: "scatter-gather",
             sequential: !self.parallel,
@@ -249,6 +245,6 @@ impl Mediator for ScatterGather {
     }
 
     fn references(&self, visit: &mut dyn FnMut(Reference)) {
-        super::fan_out::visit_targets(&self.targets, visit);
+        fan_out::visit_targets(&self.targets, visit);
     }
 }
