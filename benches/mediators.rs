@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the mediation language, one group per family: XPath evaluation,
-//! JSONPath (`json-eval`) evaluation, and payloadFactory. Each measures the work one
+//! JSONPath (`json-eval`) evaluation, payloadFactory, and split/merge (`iterate`,
+//! `aggregate`). Each measures the work one
 //! message costs on a worker thread, without the network. Results are recorded in
 //! docs/benchmarks.md.
 //!
