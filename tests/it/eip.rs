@@ -454,3 +454,42 @@ async fn scatter_gather_merges_json_and_xml_results_in_the_sequences_order() {
         "<quotes><price>10</price><price>12</price></quotes>"
     );
 }
+
+#[actix_rt::test]
+async fn a_failed_branch_runs_its_own_fault_handling_and_the_aggregate_completes_without_it() {
+    let good = Backend::start(|_| json("{\"n\":1}")).await;
+    let audit = Backend::start(|_| json("{}")).await;
+    let dead = format!("http://127.0.0.1:{}/x", crate::support::dead_port());
+    let seq = |name: &str, body: &str, on_error: &str| {
+        format!("<sequence {NS} name=\"{name}\"{on_error}>{body}</sequence>")
+    };
+    let call = |u: &str| {
+        format!("<call><endpoint><http method=\"GET\" uri-template=\"{u}\"/></endpoint></call>")
+    };
+    let api = format!(
+        "<api {NS} name=\"C\" context=\"/c\"><resource methods=\"GET\"><inSequence>\
+         <clone><target sequence=\"good\"/><target sequence=\"bad\"/></clone>\
+         <aggregate><onComplete expression=\"json-eval($)\"><respond/></onComplete></aggregate>\
+         </inSequence></resource></api>"
+    );
+    let axon = TestAxon::start(&[
+        ("apis/c.xml", &api),
+        (
+            "sequences/good.xml",
+            &seq("good", &call(&good.url("/g")), ""),
+        ),
+        (
+            "sequences/bad.xml",
+            &seq("bad", &call(&dead), " onError=\"audit\""),
+        ),
+        (
+            "sequences/audit.xml",
+            &seq("audit", &call(&audit.url("/audit")), ""),
+        ),
+    ])
+    .await;
+    let reply = axon.get("/c").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), serde_json::json!([{"n": 1}]));
+    assert_eq!(audit.hits(), 1, "the failed branch's onError ran once");
+}
