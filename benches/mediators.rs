@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the mediation language, one group per family: XPath evaluation,
-//! JSONPath (`json-eval`) evaluation, and payloadFactory. Each measures the work one
+//! JSONPath (`json-eval`) evaluation, payloadFactory, and split/merge (`iterate`,
+//! `aggregate`). Each measures the work one
 //! message costs on a worker thread, without the network. Results are recorded in
 //! docs/benchmarks.md.
 //!
@@ -178,5 +179,106 @@ fn payload_factory(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, xpath, jsonpath, payload_factory);
+/// The one mediator of sequence `s` in `xml`, loaded.
+fn load_one(xml: &str) -> Mediation {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("s.xml"), xml).expect("write");
+    Mediation::load(dir.path()).expect("valid configuration")
+}
+
+fn first_step<'c>(mediation: &'c Mediation, msg: &mut MessageContext) -> Step<'c> {
+    let config = &mediation.config;
+    let seq = config.sequence_named("s").expect("sequence");
+    let env = Env { config };
+    mediation.steps.sequence(seq)[0]
+        .mediate(msg, &env)
+        .expect("mediates")
+}
+
+/// `iterate` splitting 1,000 elements (XML by XPath, JSON by json-eval) into its branches'
+/// bodies, and `aggregate` taking the part of 1,000 collected messages and merging them:
+/// the per-message work of a fan-out without the network (criterion reports per element).
+fn split_merge(c: &mut Criterion) {
+    const N: usize = 1000;
+    let mut group = c.benchmark_group("split_merge");
+    group.throughput(criterion::Throughput::Elements(N as u64));
+    let xml: &'static str = Box::leak(
+        format!(
+            "<orders>{}</orders>",
+            (0..N)
+                .map(|i| format!("<order><id>{i}</id><sku>A-{i}</sku></order>"))
+                .collect::<String>()
+        )
+        .into_boxed_str(),
+    );
+    let json: &'static str = Box::leak(
+        format!(
+            "{{\"items\":[{}]}}",
+            (0..N)
+                .map(|i| format!("{{\"id\":{i},\"sku\":\"A-{i}\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+        .into_boxed_str(),
+    );
+    let split_xml = load_one(
+        r#"<sequence name="s"><iterate expression="//order"><target><sequence><drop/></sequence></target></iterate></sequence>"#,
+    );
+    let split_json = load_one(
+        r#"<sequence name="s"><iterate expression="json-eval($.items)"><target><sequence><drop/></sequence></target></iterate></sequence>"#,
+    );
+    for (name, mediation, body, ct) in [
+        ("split_xml_1000", &split_xml, xml, "application/xml"),
+        ("split_json_1000", &split_json, json, "application/json"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut msg = message(body, ct);
+                match first_step(mediation, &mut msg) {
+                    Step::Fork(fork) => black_box(fork),
+                    other => panic!("unexpected step: {other:?}"),
+                };
+            })
+        });
+    }
+    let merge_xml = load_one(
+        r#"<sequence name="s"><aggregate><onComplete expression="//order"><respond/></onComplete></aggregate></sequence>"#,
+    );
+    let merge_json = load_one(
+        r#"<sequence name="s"><aggregate><onComplete expression="json-eval($)"><respond/></onComplete></aggregate></sequence>"#,
+    );
+    for (name, mediation, body, ct) in [
+        (
+            "merge_xml_1000",
+            &merge_xml,
+            "<order><id>1</id><sku>A-1</sku></order>",
+            "application/xml",
+        ),
+        (
+            "merge_json_1000",
+            &merge_json,
+            r#"{"id":1,"sku":"A-1"}"#,
+            "application/json",
+        ),
+    ] {
+        let mut probe = message(body, ct);
+        probe.set("aggregateCorelation", "p");
+        let Step::Aggregate(aggregate) = first_step(mediation, &mut probe) else {
+            panic!("the aggregate collects");
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut first = message(body, ct);
+                let parts: Vec<_> = (0..N)
+                    .map(|_| aggregate.part(&mut message(body, ct)).expect("part"))
+                    .collect();
+                aggregate.merge(&mut first, parts).expect("merges");
+                black_box(first)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, xpath, jsonpath, payload_factory, split_merge);
 criterion_main!(benches);

@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// running then are answered 503.
     #[arg(long, default_value_t = 30_000)]
     pub(crate) drain_timeout_ms: u64,
+    /// Branches of one `clone` or `iterate` that run at once, per message (the others
+    /// wait their turn).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub(crate) max_branches_in_flight: u64,
     /// Serve TRACE requests (refused with 405 by default: they echo cookies).
     #[arg(long)]
     pub(crate) allow_trace: bool,
@@ -610,6 +614,7 @@ fn limits(args: &ServeArgs) -> Limits {
         allow_to: allow_to(args),
         backend_tls: &crate::base::tls::PUBLIC_ROOTS,
         trace: trace_policy(&args.ops),
+        max_branches: usize::try_from(args.max_branches_in_flight).unwrap_or(64),
     }
 }
 

@@ -13,6 +13,7 @@
 #[cfg(test)]
 mod config_tests;
 pub mod dispatch;
+mod fan_out;
 pub(crate) mod lifecycle;
 pub(crate) mod live;
 mod off_worker;
@@ -28,7 +29,7 @@ use crate::base::mediation::MediationError;
 use crate::base::readiness::Readiness;
 use crate::config::{Config, Diagnostics, EndpointId, SeqId};
 use crate::endpoints::Endpoints;
-use crate::mediators::{Env, Mediator, Parser, Step, Steps};
+use crate::mediators::{Aggregate, Env, Mediator, Parser, Step, Steps};
 use crate::message::{BodyError, MessageContext, Value};
 
 /// Why a flow went to the fault handlers.
@@ -101,7 +102,7 @@ pub struct Runtime {
 }
 
 /// How a flow (one sequence and what it invokes) ended.
-enum FlowEnd {
+enum FlowEnd<'c> {
     Finished,
     Respond,
     Drop,
@@ -114,8 +115,48 @@ enum FlowEnd {
         handler: Option<SeqId>,
         failure: Failure,
     },
+    /// A branch of a fan-out reached this aggregate; `frames` are where it goes on once
+    /// the aggregate completes.
+    Arrive {
+        aggregate: &'c Aggregate,
+        frames: Vec<Frame<'c>>,
+    },
+    /// A fan-out decided the exchange's reply.
+    Done(Box<Reply>),
 }
 
+/// What every flow of one exchange shares, branches of a fan-out included.
+struct Exchange {
+    /// The out-sequence, for the responses to a `send`.
+    out_seq: Option<SeqId>,
+    /// The fault handler when no `onError` takes a failure.
+    root_fault: Option<SeqId>,
+}
+
+/// Where a flow starts.
+enum Start<'c> {
+    /// At the top of a sequence.
+    Seq(SeqId),
+    /// On these frames (a branch of a fan-out, or what follows an aggregate), after
+    /// calling this endpoint when there is one.
+    Frames {
+        frames: Vec<Frame<'c>>,
+        call: Option<EndpointId>,
+    },
+}
+
+/// How [`Runtime::drive`] ended: the exchange's reply, or a branch collected by an
+/// aggregate.
+enum Driven<'c> {
+    Reply(Reply),
+    Arrived {
+        aggregate: &'c Aggregate,
+        frames: Vec<Frame<'c>>,
+        msg: MessageContext,
+    },
+}
+
+#[derive(Clone)]
 struct Frame<'c> {
     mediators: &'c [Box<dyn Mediator>],
     next: usize,
@@ -300,38 +341,82 @@ impl Runtime {
             config: &self.config,
         };
         msg.set_xml_limits(self.limits.xml);
-        let root_fault = fault_seq.or_else(|| self.config.sequence_named("fault"));
-        let Some(mut current) = in_seq else {
+        let ex = Exchange {
+            out_seq,
+            root_fault: fault_seq.or_else(|| self.config.sequence_named("fault")),
+        };
+        let Some(current) = in_seq else {
             return Reply::Accepted(msg);
         };
-        let mut out_seq = out_seq;
+        match self.drive(&env, &ex, Start::Seq(current), msg, false).await {
+            Driven::Reply(reply) => reply,
+            // Only a branch of a fan-out arrives at an aggregate.
+            Driven::Arrived { msg, .. } => Reply::Accepted(msg),
+        }
+    }
+
+    /// Runs `msg` from `start` to its reply: the flow, the endpoint of a `send` and the
+    /// sequence that receives its response, the fault handlers. A `branch` of a fan-out
+    /// may instead arrive at an aggregate; its responses to a `call` that run to the end
+    /// of its frames go on in the out-sequence (where Synapse users put the aggregate).
+    async fn drive<'c>(
+        &'c self,
+        env: &Env<'c>,
+        ex: &Exchange,
+        mut start: Start<'c>,
+        mut msg: MessageContext,
+        branch: bool,
+    ) -> Driven<'c> {
+        let mut out_seq = ex.out_seq;
         // The failure being handled, once a fault handler runs.
         let mut handling: Option<Failure> = None;
         loop {
-            let end = self.run_flow(&env, current, &mut msg).await;
+            let end = self.run_flow(env, ex, start, &mut msg, branch).await;
             let (handler, failure) = match end {
-                FlowEnd::Respond => return self.respond(msg, handling.as_ref()),
-                FlowEnd::Drop => return Reply::Accepted(msg),
+                FlowEnd::Respond => return Driven::Reply(self.respond(msg, handling.as_ref())),
+                FlowEnd::Drop => return Driven::Reply(Reply::Accepted(msg)),
+                FlowEnd::Done(reply) => return Driven::Reply(*reply),
+                FlowEnd::Arrive { aggregate, frames } => {
+                    return Driven::Arrived {
+                        aggregate,
+                        frames,
+                        msg,
+                    };
+                }
                 FlowEnd::Loopback => {
                     msg.loop_back();
                     let Some(next) = out_seq.take() else {
-                        return self.respond(msg, handling.as_ref());
+                        return Driven::Reply(self.respond(msg, handling.as_ref()));
                     };
-                    current = next;
+                    start = Start::Seq(next);
                     continue;
                 }
-                FlowEnd::Finished => return self.finished(msg, handling),
+                FlowEnd::Finished => {
+                    let next = out_seq.filter(|_| branch && handling.is_none());
+                    match next {
+                        Some(next) if msg.is_response() => {
+                            out_seq = None;
+                            start = Start::Seq(next);
+                            continue;
+                        }
+                        // A branch that just ends: the fan-out decides the reply.
+                        _ if branch && handling.is_none() && !msg.is_response() => {
+                            return Driven::Reply(Reply::Accepted(msg));
+                        }
+                        _ => return Driven::Reply(self.finished(msg, handling)),
+                    }
+                }
                 FlowEnd::Send { endpoint, receive } => {
                     if msg.is_response() && endpoint.is_none() {
-                        return self.respond(msg, handling.as_ref());
+                        return Driven::Reply(self.respond(msg, handling.as_ref()));
                     }
                     match self.send(endpoint, &mut msg).await {
                         Ok(()) => {
                             let Some(next) = receive.or(out_seq) else {
-                                return self.respond(msg, None);
+                                return Driven::Reply(self.respond(msg, None));
                             };
                             out_seq = None;
-                            current = next;
+                            start = Start::Seq(next);
                             continue;
                         }
                         Err(failure) => (self.on_error(endpoint), failure),
@@ -339,13 +424,13 @@ impl Runtime {
                 }
                 FlowEnd::Fault { handler, failure } => (handler, failure),
             };
-            let handler = handler.or(root_fault);
+            let handler = handler.or(ex.root_fault);
             let Some(h) = fault_handler(&mut msg, handling.is_some(), handler, &failure) else {
-                return builtin(&failure, msg);
+                return Driven::Reply(builtin(&failure, msg));
             };
             handling = Some(failure);
             out_seq = None;
-            current = h;
+            start = Start::Seq(h);
         }
     }
 
@@ -406,11 +491,13 @@ impl Runtime {
     async fn run_flow<'c>(
         &'c self,
         env: &Env<'c>,
-        start: SeqId,
+        ex: &Exchange,
+        start: Start<'c>,
         msg: &mut MessageContext,
-    ) -> FlowEnd {
+        branch: bool,
+    ) -> FlowEnd<'c> {
         let templates = msg.func_depth();
-        let end = self.interpret(env, start, msg).await;
+        let end = self.interpret(env, ex, start, msg, branch).await;
         // Template parameters never outlive the flow that set them.
         msg.truncate_func_scopes(templates);
         end
@@ -419,11 +506,26 @@ impl Runtime {
     async fn interpret<'c>(
         &'c self,
         env: &Env<'c>,
-        start: SeqId,
+        ex: &Exchange,
+        start: Start<'c>,
         msg: &mut MessageContext,
-    ) -> FlowEnd {
-        let mut frames: Vec<Frame<'c>> = Vec::with_capacity(4);
-        push_sequence(&mut frames, self, start);
+        branch: bool,
+    ) -> FlowEnd<'c> {
+        let mut frames: Vec<Frame<'c>> = match start {
+            Start::Seq(id) => {
+                let mut frames = Vec::with_capacity(4);
+                push_sequence(&mut frames, self, id);
+                frames
+            }
+            Start::Frames { frames, call } => {
+                if call.is_some()
+                    && let Err(failure) = self.send(call, msg).await
+                {
+                    return self.call_failed(&frames, call, failure);
+                }
+                frames
+            }
+        };
         loop {
             let Some(mediator) = next_mediator(&mut frames, msg) else {
                 return FlowEnd::Finished;
@@ -471,6 +573,15 @@ impl Runtime {
                 Step::Respond => return FlowEnd::Respond,
                 Step::Drop => return FlowEnd::Drop,
                 Step::Loopback => return FlowEnd::Loopback,
+                Step::Fork(fork) => match self.fork(env, ex, &frames, fork, msg, branch).await {
+                    fan_out::Forked::Continue => {}
+                    fan_out::Forked::Replace(next) => frames = next,
+                    fan_out::Forked::End(end) => return end,
+                },
+                Step::Aggregate(aggregate) if branch => {
+                    return FlowEnd::Arrive { aggregate, frames };
+                }
+                Step::Aggregate(_) => {}
             }
         }
     }
@@ -487,7 +598,7 @@ impl Runtime {
         frames: &[Frame<'_>],
         endpoint: Option<EndpointId>,
         failure: Failure,
-    ) -> FlowEnd {
+    ) -> FlowEnd<'static> {
         match self.on_error(endpoint) {
             Some(h) => FlowEnd::Fault {
                 handler: Some(h),
@@ -509,7 +620,7 @@ fn push_sequence<'c>(frames: &mut Vec<Frame<'c>>, rt: &'c Runtime, id: SeqId) {
 }
 
 /// The innermost `onError` handler on the stack takes the failure; otherwise the root's.
-fn fault(frames: &[Frame<'_>], failure: Failure) -> FlowEnd {
+fn fault(frames: &[Frame<'_>], failure: Failure) -> FlowEnd<'static> {
     let handler = frames.iter().rev().find_map(|f| f.on_error);
     FlowEnd::Fault { handler, failure }
 }
@@ -563,10 +674,10 @@ fn push_template<'c>(
 }
 
 /// The fault of a `step` that would nest the flow deeper than [`MAX_FRAMES`].
-fn too_deep(frames: &[Frame<'_>], step: &Step<'_>) -> Option<FlowEnd> {
+fn too_deep(frames: &[Frame<'_>], step: &Step<'_>) -> Option<FlowEnd<'static>> {
     if matches!(
         step,
-        Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. }
+        Step::Sequence(_) | Step::Mediators(_) | Step::Template { .. } | Step::Fork(_)
     ) && frames.len() >= MAX_FRAMES
     {
         let error = MediationError::Failed(format!(
@@ -579,7 +690,7 @@ fn too_deep(frames: &[Frame<'_>], step: &Step<'_>) -> Option<FlowEnd> {
 
 /// Makes the mediator that asked for the body run again once it is read; the fault when
 /// the body is in memory already (asking again would loop forever).
-fn rewind_for_body(frames: &mut [Frame<'_>], msg: &MessageContext) -> Option<FlowEnd> {
+fn rewind_for_body(frames: &mut [Frame<'_>], msg: &MessageContext) -> Option<FlowEnd<'static>> {
     if !matches!(msg.body, crate::message::Body::Stream { .. }) {
         let error =
             MediationError::Failed("a mediator asked for a body that is already read".into());

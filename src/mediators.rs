@@ -18,20 +18,26 @@ macro_rules! eval {
     };
 }
 
+pub(crate) mod aggregate;
 mod call;
 mod call_template;
+mod clone;
 mod drop;
 mod enrich;
 mod expressions;
+mod fan_out;
 mod filter;
+mod foreach;
 mod header;
 mod in_out;
+mod iterate;
 mod log;
 mod loopback;
 mod makefault;
 mod payload_factory;
 mod property;
 mod respond;
+mod scatter_gather;
 mod send;
 mod sequence;
 mod switch;
@@ -44,6 +50,9 @@ use crate::base::mediation::MediationError;
 pub(crate) use crate::config::Reference;
 use crate::config::{Config, Ctx, Element, EndpointId, SeqId, StepConfig, StepParser};
 use crate::message::MessageContext;
+pub use aggregate::{Aggregate, Part};
+pub use fan_out::{Fork, ForkBranch, Reassemble};
+pub(crate) use filter::Branch;
 pub(crate) use target::Target;
 
 /// What a mediator asks the engine to do next.
@@ -73,6 +82,12 @@ pub enum Step<'c> {
     /// End the request flow and run the message, as a response, through the out path
     /// (`loopback`).
     Loopback,
+    /// Run copies of the message through these branches, then go on as the engine's
+    /// fan-out decides (`clone`, `iterate`; see `engine/fan_out.rs`).
+    Fork(Fork<'c>),
+    /// This message (a branch of a fan-out) is collected by this `aggregate`; outside a
+    /// fan-out the engine goes on with the next mediator.
+    Aggregate(&'c Aggregate),
     /// Run a sequence template's body with these parameter values (`call-template`).
     Template {
         /// The template's sequence.
@@ -134,19 +149,30 @@ pub trait Mediator: fmt::Debug + Send + Sync {
     fn branch(&self, _n: usize) -> Option<&[Box<dyn Mediator>]> {
         None
     }
+
+    /// The [`Step::Fork`] this mediator returned on another thread, made again from its
+    /// branches' bodies (a step run off the I/O worker sends back only what can cross
+    /// threads).
+    fn fork_from(&self, _bodies: Vec<Option<(bytes::Bytes, &'static str)>>) -> Option<Step<'_>> {
+        None
+    }
 }
 
 type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
 
 /// Every mediator Axon implements, by element name.
 const REGISTRY: &[(&str, ParseFn)] = &[
+    ("aggregate", aggregate::parse),
     ("call", call::parse),
     ("call-template", call_template::parse),
+    ("clone", clone::parse),
     ("drop", drop::parse),
     ("enrich", enrich::parse),
     ("filter", filter::parse),
+    ("foreach", foreach::parse),
     ("header", header::parse),
     ("in", in_out::parse_in),
+    ("iterate", iterate::parse),
     ("log", log::parse),
     ("loopback", loopback::parse),
     ("makefault", makefault::parse),
@@ -154,6 +180,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("payloadFactory", payload_factory::parse),
     ("property", property::parse),
     ("respond", respond::parse),
+    ("scatter-gather", scatter_gather::parse),
     ("send", send::parse),
     ("sequence", sequence::parse),
     ("switch", switch::parse),
@@ -161,13 +188,11 @@ const REGISTRY: &[(&str, ParseFn)] = &[
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
 const NOT_YET: &[&str] = &[
-    "aggregate",
     "bean",
     "builder",
     "cache",
     "callout",
     "class",
-    "clone",
     "conditionalRouter",
     "dataServiceCall",
     "datamapper",
@@ -178,15 +203,12 @@ const NOT_YET: &[&str] = &[
     "entitlementService",
     "event",
     "fastXSLT",
-    "foreach",
-    "iterate",
     "jsontransform",
     "oauthService",
     "pojoCommand",
     "publishEvent",
     "rewrite",
     "router",
-    "scatter-gather",
     "script",
     "smooks",
     "spring",

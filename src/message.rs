@@ -469,6 +469,37 @@ impl MessageContext {
         });
     }
 
+    /// A copy of this message for one branch of a fan-out (`clone`, `iterate`): the same
+    /// transport facts, headers, properties and template parameters, with `body` as its
+    /// body and no endpoint tries yet (the branch's tries are added back under the
+    /// mediator's id when it ends). The parsed payload is not copied.
+    pub(crate) fn branch(&self, body: Body) -> MessageContext {
+        MessageContext {
+            id: MessageId::next(),
+            direction: self.direction,
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            scheme: self.scheme,
+            status: self.status,
+            headers: self.headers.clone(),
+            body,
+            to: self.to.clone(),
+            wsa: self.wsa.clone(),
+            engaged_addressing: self.engaged_addressing,
+            attempts: Vec::new(),
+            fault_status: self.fault_status,
+            api: self.api.clone(),
+            client: self.client,
+            convert_reply: self.convert_reply,
+            grpc: None,
+            headers_set: self.headers_set.clone(),
+            props: self.props.clone(),
+            axis2: self.axis2.clone(),
+            payload: payload::PayloadCache::with_limits(self.xml_limits()),
+            func_scopes: self.func_scopes.clone(),
+        }
+    }
+
     /// Keeps what sending may change (headers, properties, direction), so that a group
     /// can send exactly the same request to another child ([`MessageContext::restore`]).
     /// The body is kept separately, by the group's replay buffer.

@@ -67,6 +67,8 @@ pub struct Limits {
     pub backend_tls: &'static super::tls::BackendTls,
     /// Who gets the `X-Axon-Trace` header (`--trace-header`, `--trace-debug-header`).
     pub trace: TracePolicy,
+    /// Branches of one fan-out (`clone`, `iterate`) that run at once, per message.
+    pub max_branches: usize,
 }
 
 impl Default for Limits {
@@ -96,6 +98,7 @@ impl Default for Limits {
             allow_to: &super::allow_to::NONE,
             backend_tls: &super::tls::PUBLIC_ROOTS,
             trace: TracePolicy::default(),
+            max_branches: 64,
         }
     }
 }

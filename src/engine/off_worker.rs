@@ -35,6 +35,8 @@ struct Place {
 enum Sent {
     Step(Step<'static>),
     Branch(usize),
+    /// A fan-out: the bodies of its branches (`Mediator::fork_from` makes it again).
+    Fork(Vec<Option<(bytes::Bytes, &'static str)>>),
 }
 
 /// What comes back from the blocking thread: the message, how many steps ran, the last
@@ -69,7 +71,8 @@ impl Runtime {
         match (outcome?, last) {
             (Sent::Step(step), _) => Ok(step),
             (Sent::Branch(n), Some(m)) => m.branch(n).map(Step::Mediators).ok_or_else(lost),
-            (Sent::Branch(_), None) => Err(lost()),
+            (Sent::Fork(bodies), Some(m)) => m.fork_from(bodies).ok_or_else(lost),
+            (Sent::Branch(_) | Sent::Fork(_), None) => Err(lost()),
         }
     }
 }
@@ -154,6 +157,13 @@ impl Sent {
                     .map(Sent::Branch)
                     .ok_or_else(lost);
             }
+            Step::Fork(fork) => {
+                return Ok(Sent::Fork(
+                    fork.branches.into_iter().map(|b| b.body).collect(),
+                ));
+            }
+            // `aggregate` never reads the payload itself, so never runs here.
+            Step::Aggregate(_) => return Err(lost()),
             Step::Continue => Step::Continue,
             Step::Sequence(id) => Step::Sequence(id),
             Step::NeedBody => Step::NeedBody,

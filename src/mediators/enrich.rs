@@ -568,7 +568,7 @@ fn apply(
 }
 
 /// Inserts `nodes` after `anchor` in `parent`'s children, removing `anchor` if `replace`.
-fn splice<'d>(
+pub(super) fn splice<'d>(
     parent: Element<'d>,
     anchor: Element<'d>,
     nodes: Vec<ChildOfElement<'d>>,

@@ -24,7 +24,7 @@ enum Condition {
 
 /// What a branch runs.
 #[derive(Debug)]
-pub(super) enum Branch {
+pub(crate) enum Branch {
     /// Inline mediators.
     Inline(Vec<Box<dyn Mediator>>),
     /// A named sequence.

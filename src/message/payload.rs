@@ -26,6 +26,14 @@ pub(crate) struct PayloadCache {
 }
 
 impl PayloadCache {
+    /// An empty cache with these limits.
+    pub(crate) fn with_limits(limits: XmlLimits) -> Self {
+        PayloadCache {
+            limits,
+            ..PayloadCache::default()
+        }
+    }
+
     /// Forgets the parsed form (a new body arrived); the limits stay.
     pub(crate) fn clear(&mut self) {
         self.source = None;

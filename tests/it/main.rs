@@ -10,6 +10,7 @@ mod backend_faults;
 mod check;
 mod client_abuse;
 mod compat;
+mod eip;
 mod expressions;
 mod fault_matrix;
 mod fixtures;
