@@ -36,6 +36,7 @@ mod send;
 mod sequence;
 mod switch;
 mod target;
+mod throttle;
 
 use std::fmt;
 
@@ -157,6 +158,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("send", send::parse),
     ("sequence", sequence::parse),
     ("switch", switch::parse),
+    ("throttle", throttle::parse),
 ];
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
@@ -191,7 +193,6 @@ const NOT_YET: &[&str] = &[
     "smooks",
     "spring",
     "store",
-    "throttle",
     "transaction",
     "urlrewrite",
     "validate",
