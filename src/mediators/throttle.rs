@@ -12,13 +12,14 @@ mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::filter::{self, Branch};
 use super::{Env, Mediator, Reference, Step, visit_all};
@@ -161,7 +162,7 @@ impl State {
         let limiters = policy
             .entries
             .iter()
-            .map(|e| match e.access {
+            .map(|entry| match entry.access {
                 Access::Rate {
                     max,
                     unit,
@@ -216,13 +217,16 @@ impl State {
     fn entry_for(&self, ip: Option<&str>, domain: Option<&str>) -> Option<usize> {
         let entries = &self.policy.entries;
         let named = |want_domain: bool| {
-            entries.iter().position(|e| {
-                matches!(e.caller, Caller::Domain(_)) == want_domain && e.caller.covers(ip, domain)
+            entries.iter().position(|entry| {
+                matches!(entry.caller, Caller::Domain(_)) == want_domain
+                    && entry.caller.covers(ip, domain)
             })
         };
-        named(true)
-            .or_else(|| named(false))
-            .or_else(|| entries.iter().position(|e| e.caller == Caller::Other))
+        named(true).or_else(|| named(false)).or_else(|| {
+            entries
+                .iter()
+                .position(|entry| entry.caller == Caller::Other)
+        })
     }
 }
 

@@ -95,7 +95,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Policy> {
 fn assertion(root: &Element, ctx: &mut Ctx<'_>) -> Option<Policy> {
     let Some(assertion) = root
         .descendants()
-        .find(|e| e.local_name() == "MediatorThrottleAssertion")
+        .find(|el| el.local_name() == "MediatorThrottleAssertion")
     else {
         ctx.error(
             &root.loc,
@@ -115,7 +115,7 @@ fn assertion(root: &Element, ctx: &mut Ctx<'_>) -> Option<Policy> {
                 None => ok = false,
             },
             "Policy" => match entry(child, ctx) {
-                Some(e) => policy.entries.push(e),
+                Some(it) => policy.entries.push(it),
                 None => ok = false,
             },
             other => {
@@ -170,7 +170,7 @@ fn entry(el: &Element, ctx: &mut Ctx<'_>) -> Option<Entry> {
 /// `MaximumCount`, `UnitTime` (ms) and `ProhibitTimePeriod` (ms) of a `Control`.
 fn rate(control: &Element, ctx: &mut Ctx<'_>) -> Option<Access> {
     let value = |name: &str, ctx: &mut Ctx<'_>| match find(control, name) {
-        Some(e) => number(e, ctx).map(Some),
+        Some(el) => number(el, ctx).map(Some),
         None => Some(None),
     };
     let max = value("MaximumCount", ctx)?;
@@ -228,7 +228,7 @@ fn ip_caller(text: &str, at: &Element, ctx: &mut Ctx<'_>) -> Option<Caller> {
 
 /// The first element named `local` at or below `el`.
 fn find<'e>(el: &'e Element, local: &str) -> Option<&'e Element> {
-    el.descendants().find(|e| e.local_name() == local)
+    el.descendants().find(|it| it.local_name() == local)
 }
 
 /// The text of `el` as a count or milliseconds.
