@@ -117,7 +117,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         on_accept: on_accept.ok().flatten().map(list).unwrap_or_default(),
         on_reject: on_reject.ok().flatten().map(|b| {
             let mut run = list(b);
-            run.push(Box::new(Stop));
+            run.push(super::drop::stop());
             run
         }),
     }))
@@ -342,18 +342,4 @@ fn too_many<'c>(msg: &mut MessageContext, rejected: Rejected) -> Step<'c> {
     );
     msg.become_response(status, headers, Body::Full(Bytes::from(body)));
     Step::Respond
-}
-
-/// Ends the flow after `onReject` (a rejected request goes no further).
-#[derive(Debug)]
-struct Stop;
-
-impl Mediator for Stop {
-    fn mediate<'c>(
-        &'c self,
-        _msg: &mut MessageContext,
-        _env: &Env<'c>,
-    ) -> Result<Step<'c>, MediationError> {
-        Ok(Step::Drop)
-    }
 }
