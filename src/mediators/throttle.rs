@@ -77,6 +77,10 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let mut ok = on_accept.is_ok() && on_reject.is_ok();
     for child in el.elements() {
         let parsed = match child.local_name() {
+            "policy" if child.is_synapse() && policy.is_some() => {
+                ctx.error(&child.loc, "<throttle> takes one <policy>");
+                false
+            }
             "policy" if child.is_synapse() => {
                 policy = policy::parse(child, ctx);
                 policy.is_some()

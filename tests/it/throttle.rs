@@ -214,3 +214,31 @@ async fn a_policy_by_key_loads_and_bad_policies_are_load_errors() {
         assert!(stderr.contains(expected), "{expected:?} in {stderr}");
     }
 }
+
+#[actix_rt::test]
+async fn a_reload_keeps_the_counts_while_the_policy_stays_the_same() {
+    let backend = Backend::named("b").await;
+    let with = |max| {
+        api(&entry("other", max, 600_000), "", &backend).replace("id=\"limit\"", "id=\"reload\"")
+    };
+    let axon = TestAxon::start(&[("apis/t.xml", &with(1))]).await;
+    assert_eq!(axon.get("/t/x").await.status, 200);
+
+    axon.write("apis/other.xml", r#"<api xmlns="http://ws.apache.org/ns/synapse" name="O" context="/o"><resource><inSequence><drop/></inSequence></resource></api>"#);
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        axon.get("/t/x").await.status,
+        429,
+        "the count survived the reload"
+    );
+
+    axon.write("apis/t.xml", &with(2));
+    let (status, summary) = axon.admin_post("/config/reload").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(
+        axon.get("/t/x").await.status,
+        200,
+        "a new policy counts afresh"
+    );
+}
