@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the mediation language, one group per family: XPath evaluation,
-//! JSONPath (`json-eval`) evaluation, payloadFactory, and split/merge (`iterate`,
-//! `aggregate`). Each measures the work one
+//! JSONPath (`json-eval`) evaluation, payloadFactory, split/merge (`iterate`,
+//! `aggregate`) and throttle. Each measures the work one
 //! message costs on a worker thread, without the network. Results are recorded in
 //! docs/benchmarks.md.
 //!
@@ -280,5 +280,33 @@ fn split_merge(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, xpath, jsonpath, payload_factory, split_merge);
+/// `throttle` admitting a request: the caller lookup, one GCRA check and a concurrency slot
+/// taken (and given back when the message is dropped).
+fn throttle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("throttle");
+    bench_sequence(
+        &mut group,
+        "admit_with_concurrency_slot",
+        r#"<sequence name="s"><throttle id="bench"><policy>
+             <wsp:Policy xmlns:wsp="http://schemas.xmlsoap.org/ws/2004/09/policy" xmlns:t="http://www.wso2.org/products/wso2commons/throttle">
+               <t:MediatorThrottleAssertion><t:MaximumConcurrentAccess>1000</t:MaximumConcurrentAccess>
+                 <wsp:Policy><t:ID t:type="IP">other</t:ID><wsp:Policy><t:Control><wsp:Policy>
+                   <t:MaximumCount>4000000000</t:MaximumCount><t:UnitTime>1000</t:UnitTime>
+                 </wsp:Policy></t:Control></wsp:Policy></wsp:Policy>
+               </t:MediatorThrottleAssertion></wsp:Policy>
+           </policy></throttle></sequence>"#,
+        JSON,
+        "application/json",
+    );
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    xpath,
+    jsonpath,
+    payload_factory,
+    split_merge,
+    throttle
+);
 criterion_main!(benches);

@@ -42,6 +42,7 @@ mod send;
 mod sequence;
 mod switch;
 mod target;
+mod throttle;
 
 use std::fmt;
 
@@ -184,6 +185,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("send", send::parse),
     ("sequence", sequence::parse),
     ("switch", switch::parse),
+    ("throttle", throttle::parse),
 ];
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
@@ -213,7 +215,6 @@ const NOT_YET: &[&str] = &[
     "smooks",
     "spring",
     "store",
-    "throttle",
     "transaction",
     "urlrewrite",
     "validate",

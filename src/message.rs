@@ -137,6 +137,8 @@ pub struct MessageContext {
     pub(crate) convert_reply: bool,
     /// The streamed halves of a gRPC call (`None` for HTTP messages).
     pub(crate) grpc: Option<Box<grpc::GrpcCall>>,
+    /// Concurrency slots the message holds (`throttle`), given back when it ends.
+    pub(crate) slots: Vec<tokio::sync::OwnedSemaphorePermit>,
     headers_set: Vec<HeaderName>,
     props: Properties,
     axis2: Properties,
@@ -314,6 +316,7 @@ impl MessageContext {
             client,
             convert_reply: false,
             grpc: None,
+            slots: Vec::new(),
             headers_set: Vec::new(),
             // Dispatch alone sets about ten default-scope properties: room for them
             // up front saves the map from growing three times per message.
@@ -487,6 +490,8 @@ impl MessageContext {
             wsa: self.wsa.clone(),
             engaged_addressing: self.engaged_addressing,
             attempts: Vec::new(),
+            // The parent keeps its throttle slots until it ends; a branch holds none.
+            slots: Vec::new(),
             fault_status: self.fault_status,
             api: self.api.clone(),
             client: self.client,

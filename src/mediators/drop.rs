@@ -15,6 +15,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Drop))
 }
 
+/// A `<drop/>` made by another mediator (`throttle` ends the flow after `onReject`).
+pub(super) fn stop() -> Box<dyn Mediator> {
+    Box::new(Drop)
+}
+
 impl Mediator for Drop {
     fn mediate<'c>(
         &'c self,

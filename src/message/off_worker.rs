@@ -133,6 +133,7 @@ travelling! {
     api: Option<Arc<crate::base::lifecycle::ApiLife>>,
     client: super::ClientFormat,
     convert_reply: bool,
+    slots: Vec<tokio::sync::OwnedSemaphorePermit>,
     headers_set: Vec<actix_web::http::header::HeaderName>,
     props: super::Properties,
     axis2: super::Properties,

@@ -26,5 +26,6 @@ mod prototype;
 mod serve;
 mod soap;
 mod suspension;
+mod throttle;
 mod tls;
 mod xml_limits;

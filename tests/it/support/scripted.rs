@@ -229,6 +229,21 @@ impl RawClient {
         RawClient { socket }
     }
 
+    /// Connects to `127.0.0.1:port` from the loopback address `source` (any of
+    /// 127.0.0.0/8 on Linux), so that one test can play several clients.
+    pub async fn connect_from(source: std::net::Ipv4Addr, port: u16) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind((source, 0).into())
+            .expect("bind the source address");
+        let socket = socket
+            .connect(([127, 0, 0, 1], port).into())
+            .await
+            .expect("connect");
+        socket.set_nodelay(true).expect("nodelay");
+        RawClient { socket }
+    }
+
     /// Writes `bytes`; false once the server has closed the connection.
     pub async fn send(&mut self, bytes: &[u8]) -> bool {
         self.socket.write_all(bytes).await.is_ok()
