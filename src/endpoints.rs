@@ -308,6 +308,7 @@ impl Endpoints {
                 ticket.success();
             }
             Err(error) => {
+                crate::base::metrics::global().endpoint_failure(&leaf.name, error.code());
                 let outcome = AttemptOutcome::Failed(error.code());
                 msg.record_attempt_via(via.cloned(), leaf.name.clone(), outcome);
                 // A prototype's own outcomes are programmed: they never change its health.

@@ -256,6 +256,13 @@ impl EndpointActor {
 
     fn record(&mut self, transition: Option<Transition>) {
         let Some(t) = transition else { return };
+        let suspended = t.to == EndpointState::Suspended;
+        crate::base::metrics::global().endpoint_transition(
+            &self.info.name,
+            t.from.as_str(),
+            t.to.as_str(),
+            self.machine.last_suspension().filter(|_| suspended),
+        );
         tracing::info!(
             endpoint = %self.info.name,
             from = %t.from,

@@ -73,6 +73,10 @@ pub(crate) fn serve(
             .app_data(data.clone())
             .default_service(web::to(handle))
     })
+    // Counts the connection open until actix-web drops its extensions, at its close.
+    .on_connect(|_, extensions| {
+        extensions.insert(crate::base::metrics::global().connection("http"));
+    })
     // Without TCP_NODELAY, a response streamed in several writes (a backend's body arrives
     // in chunks) waits on Nagle's algorithm for the client's delayed ACK: 40 ms per
     // response on Linux, which capped 64 KiB pass-through at 50 connections to ~1,100 req/s.
@@ -714,6 +718,7 @@ pub(crate) fn finish(
         .get(&MESSAGE_ID)
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default();
+    record_exchange(req, api, resource, &response, started);
     tracing::info!(
         message_id,
         method = %req.method(),
@@ -726,4 +731,44 @@ pub(crate) fn finish(
         "Exchange completed"
     );
     response
+}
+
+/// Marks a request answered by a proxy service (a request extension read by `finish`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProxyExchange;
+
+/// Counts the answered exchange in its route's metrics.
+fn record_exchange(
+    req: &HttpRequest,
+    api: &str,
+    resource: &str,
+    response: &HttpResponse,
+    started: Instant,
+) {
+    use crate::base::metrics::{Exchange, RouteKind, record_exchange};
+    use actix_web::body::{BodySize, MessageBody as _};
+    let kind = if api.is_empty() {
+        RouteKind::None
+    } else if req.extensions().contains::<ProxyExchange>() {
+        RouteKind::Proxy
+    } else {
+        RouteKind::Api
+    };
+    let request_bytes = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let response_bytes = match response.body().size() {
+        BodySize::Sized(n) => Some(n),
+        BodySize::None | BodySize::Stream => None,
+    };
+    record_exchange(&Exchange {
+        kind,
+        api,
+        resource,
+        status: response.status().as_u16(),
+        elapsed: started.elapsed(),
+        request_bytes,
+        response_bytes,
+    });
 }

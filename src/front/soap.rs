@@ -28,6 +28,7 @@ pub(crate) async fn handle_proxy(
     scheme: &'static str,
     started: Instant,
 ) -> HttpResponse {
+    actix_web::HttpMessage::extensions_mut(req).insert(super::http::ProxyExchange);
     if req.method() == Method::GET && wants_wsdl(req.uri().query()) {
         let response = wsdl_response(req, proxy, scheme);
         return finish(req, started, &proxy.name, "?wsdl", response, None);

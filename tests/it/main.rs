@@ -20,6 +20,7 @@ mod grpc_front_abuse;
 mod health_checks;
 mod http_proxy;
 mod lifecycle;
+mod observability;
 mod prototype;
 mod serve;
 mod soap;

@@ -235,6 +235,7 @@ async fn run(actor: WeakAddr<EndpointActor>, probe: Probe, name: Arc<str>) {
             return;
         }
         let outcome = probe.once(&name).await;
+        crate::base::metrics::global().probe(&name, outcome.is_ok());
         let verdict = tally.record(outcome.is_ok());
         let Some(addr) = actor.upgrade() else {
             return;

@@ -1,0 +1,152 @@
+//! Observability: `GET /metrics` after a known sequence of requests and failures.
+
+use crate::support::backend::Backend;
+use crate::support::{TestAxon, dead_port};
+
+/// `/mx/ok` to a live leaf, `/mx/dead` to a leaf where nothing listens, `/mx/fo` to a
+/// failover group whose first child is dead too. The metrics are the process's, so each
+/// test names its API and endpoints with its own `tag`.
+fn files(live: &str, tag: &str) -> Vec<(&'static str, String)> {
+    let dead = format!("http://127.0.0.1:{}/", dead_port());
+    let resource = |path: &str, key: &str| {
+        format!(
+            r#"<resource methods="GET" uri-template="{path}"><inSequence><send><endpoint key="{key}{tag}"/></send></inSequence></resource>"#
+        )
+    };
+    let api = format!(
+        r#"<api name="MetricsApi{tag}" context="/mx">{}{}{}</api>"#,
+        resource("/ok", "MxLive"),
+        resource("/dead", "MxDead"),
+        resource("/fo", "MxFo")
+    );
+    let leaf = |name: &str, uri: &str| {
+        format!(r#"<endpoint name="{name}{tag}"><address uri="{uri}"/></endpoint>"#)
+    };
+    let group = format!(
+        r#"<endpoint name="MxFo{tag}"><failover>{}{}</failover></endpoint>"#,
+        leaf("MxFoDead", &dead),
+        leaf("MxFoLive", live)
+    );
+    vec![
+        ("api.xml", api),
+        ("live.xml", leaf("MxLive", live)),
+        ("dead.xml", leaf("MxDead", &dead)),
+        ("fo.xml", group),
+    ]
+}
+
+/// The scrape: its content type and text.
+async fn scrape(axon: &TestAxon, accept: Option<&str>) -> (String, String) {
+    let mut request = crate::support::client().get(axon.admin_url("/metrics"));
+    if let Some(accept) = accept {
+        request = request.insert_header(("Accept", accept));
+    }
+    let mut response = request.send().await.expect("scrape");
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.body().limit(4 << 20).await.expect("scrape body");
+    (content_type, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The value of the series written exactly as `series` (name and labels).
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split(' ').next()?.parse().ok())
+}
+
+#[actix_rt::test]
+async fn metrics_count_requests_failures_transitions_and_failovers() {
+    let backend = Backend::named("live").await;
+    let files = files(&backend.url("/"), "");
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let axon = TestAxon::start(&files).await;
+    for _ in 0..3 {
+        assert_eq!(axon.get("/mx/ok").await.status, 200);
+    }
+    assert_eq!(axon.get("/mx/dead").await.status, 502);
+    // Suspended now: refused without a try.
+    assert_eq!(axon.get("/mx/dead").await.status, 503);
+    assert_eq!(axon.get("/mx/fo").await.status, 200);
+
+    let (content_type, text) = scrape(&axon, None).await;
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let at = |series: &str| value(&text, series);
+    let route = |resource: &str, class: &str| {
+        format!(
+            r#"axon_requests_total{{kind="api",api="MetricsApi",resource="{resource}",class="{class}"}}"#
+        )
+    };
+    assert_eq!(at(&route("/ok", "2xx")), Some(3.0), "{text}");
+    assert_eq!(at(&route("/dead", "5xx")), Some(2.0), "{text}");
+    assert_eq!(at(&route("/fo", "2xx")), Some(1.0), "{text}");
+    let histogram =
+        r#"axon_request_duration_seconds_count{kind="api",api="MetricsApi",resource="/ok"}"#;
+    assert_eq!(at(histogram), Some(3.0), "{text}");
+    assert_eq!(
+        at(r#"axon_endpoint_tries_total{endpoint="MxLive"}"#),
+        Some(3.0),
+        "{text}"
+    );
+    let outcome = r#"axon_endpoint_outcomes_total{endpoint="MxLive",outcome="response"}"#;
+    assert_eq!(at(outcome), Some(3.0), "{text}");
+    let failed = r#"axon_endpoint_failures_total{endpoint="MxDead",code="101503"}"#;
+    assert_eq!(at(failed), Some(1.0), "{text}");
+    let transition =
+        r#"axon_endpoint_transitions_total{endpoint="MxDead",from="ACTIVE",to="SUSPENDED"}"#;
+    assert_eq!(at(transition), Some(1.0), "{text}");
+    let suspension = r#"axon_endpoint_suspension_seconds_count{endpoint="MxDead"}"#;
+    assert_eq!(at(suspension), Some(1.0), "{text}");
+    let state = |name: &str, node: &str, state: &str| {
+        at(&format!(
+            r#"axon_endpoint_state{{endpoint="{name}",node="{node}",state="{state}"}}"#
+        ))
+    };
+    assert_eq!(state("MxDead", "leaf", "SUSPENDED"), Some(1.0), "{text}");
+    assert_eq!(state("MxDead", "leaf", "ACTIVE"), Some(0.0), "{text}");
+    assert_eq!(state("MxFo", "group", "ACTIVE"), Some(1.0), "{text}");
+    let failover = r#"axon_group_failovers_total{group="MxFo",reason="error"}"#;
+    assert_eq!(at(failover), Some(1.0), "{text}");
+    assert_eq!(at("axon_config_generation"), Some(1.0), "{text}");
+    assert!(at("axon_uptime_seconds").is_some(), "{text}");
+    assert!(
+        at(r#"axon_front_open_connections{front="http"}"#).is_some(),
+        "{text}"
+    );
+    assert!(!text.contains("/mx/ok?"), "no per-URL label");
+
+    // A rejected reload is counted and leaves the generation as it was.
+    axon.write("broken.xml", "<api name=");
+    assert_eq!(axon.admin_post("/config/reload").await.0, 400);
+    let (_, text) = scrape(&axon, None).await;
+    assert!(
+        value(&text, r#"axon_config_reloads_total{result="failed"}"#) >= Some(1.0),
+        "{text}"
+    );
+    assert_eq!(value(&text, "axon_config_generation"), Some(1.0), "{text}");
+}
+
+#[actix_rt::test]
+async fn metrics_speak_openmetrics_when_asked() {
+    let backend = Backend::named("live").await;
+    let files = files(&backend.url("/"), "Om");
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let axon = TestAxon::start(&files).await;
+    assert_eq!(axon.get("/mx/ok").await.status, 200);
+    let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    let (content_type, text) = scrape(&axon, Some(accept)).await;
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert!(text.contains("# TYPE axon_requests counter"), "{text}");
+}
