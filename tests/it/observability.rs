@@ -1,7 +1,9 @@
 //! Observability: `GET /metrics` after a known sequence of requests and failures.
 
+use std::time::Duration;
+
 use crate::support::backend::Backend;
-use crate::support::{TestAxon, dead_port};
+use crate::support::{TestAxon, dead_port, eventually};
 
 /// `/mx/ok` to a live leaf, `/mx/dead` to a leaf where nothing listens, `/mx/fo` to a
 /// failover group whose first child is dead too. The metrics are the process's, so each
@@ -70,6 +72,11 @@ async fn metrics_count_requests_failures_transitions_and_failovers() {
         assert_eq!(axon.get("/mx/ok").await.status, 200);
     }
     assert_eq!(axon.get("/mx/dead").await.status, 502);
+    // The leaf's actor suspends it after the failure, off the request path.
+    eventually(Duration::from_secs(5), "MxDead SUSPENDED", || async {
+        axon.state("MxDead").await == "SUSPENDED"
+    })
+    .await;
     // Suspended now: refused without a try.
     assert_eq!(axon.get("/mx/dead").await.status, 503);
     assert_eq!(axon.get("/mx/fo").await.status, 200);
