@@ -156,6 +156,11 @@ pub struct ServeArgs {
     /// Estimated memory, in bytes, that one message's XML tree may take.
     #[arg(long, default_value_t = crate::message::XmlLimits::default().max_memory)]
     pub(crate) max_xml_memory: usize,
+    // Logging (the filter and the format come from AXON_LOG and AXON_LOG_FORMAT).
+    /// The fields of the access-log line written per exchange at info level: `all`, `off`,
+    /// or some of client,method,path,api,status,bytes,latency,endpoint,error_code,message_id.
+    #[arg(long, default_value = "all", help_heading = "Logging")]
+    pub(crate) access_log: crate::base::limits::AccessLog,
 }
 
 /// `axon check` options.
@@ -327,6 +332,7 @@ fn limits(args: &ServeArgs) -> Limits {
         max_connections: args.max_connections,
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         allow_trace: args.allow_trace,
+        access_log: args.access_log,
         backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
         grpc_backend_connections: args.grpc_backend_connections,
         grpc_backend_streams: args.grpc_backend_streams,

@@ -315,7 +315,7 @@ impl Endpoints {
                 let prototype = matches!(leaf.spec.target, Target::Prototype(_));
                 if error.counts_against_endpoint() && !prototype {
                     tracing::warn!(message_id = %msg.id, endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.cause, "Endpoint request failed");
-                    ticket.failure(error, msg.id);
+                    ticket.failure(error, msg.id.clone());
                 } else {
                     ticket.neutral();
                 }

@@ -43,9 +43,11 @@ const DRAIN_MARGIN_SECS: u64 = 5;
 /// The names of the headers set on every answer, checked once at compile time.
 const MESSAGE_ID: header::HeaderName = header::HeaderName::from_static(MESSAGE_ID_HEADER);
 const TRACE: header::HeaderName = header::HeaderName::from_static(TRACE_HEADER);
+const REQUEST_ID: header::HeaderName =
+    header::HeaderName::from_static(super::access::REQUEST_ID_HEADER);
 
 /// The exchange's id, for answers made before (or without) a message context.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ExchangeId(MessageId);
 
 /// Marks a request for a DEPRECATED API (a request extension read by `finish`).
@@ -106,9 +108,9 @@ async fn handle(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let id = MessageId::next();
-    req.extensions_mut().insert(ExchangeId(id));
-    let exchange = exchange(req.clone(), payload, &shared, started, id);
+    let id = super::access::message_id(req.headers());
+    req.extensions_mut().insert(ExchangeId(id.clone()));
+    let exchange = exchange(req.clone(), payload, &shared, started);
     // Boxed: the exchange's future is large, and the handler's future is moved twice by
     // actix-web before it is polled. Only a request with a body has a client side to watch
     // (a read timeout, a stall to blame on the client): a GET runs without the task-local.
@@ -182,7 +184,6 @@ async fn exchange(
     payload: web::Payload,
     shared: &Shared,
     started: Instant,
-    id: MessageId,
 ) -> HttpResponse {
     let rt = shared.runtime();
     if let Some(response) = refused_early(&req, &rt.limits) {
@@ -211,7 +212,7 @@ async fn exchange(
         req.headers().clone(),
         body,
     );
-    msg.id = id;
+    correlate(&req, &mut msg);
     crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
     msg.api = api_life;
     let (api_name, resource_name, sequences) = match plan(&rt, &req, route, &mut msg, has_body) {
@@ -508,7 +509,7 @@ fn plain(status: StatusCode) -> HttpResponse {
 /// Turns the engine's reply into a response, and returns the endpoints tried.
 pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     let id = match &reply {
-        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id,
+        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id.clone(),
     };
     // The rest of a stalled body will not be read: the connection cannot be reused (a SOAP
     // client's fault has another status, so the failure's status is looked at here).
@@ -519,7 +520,7 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
             .head_mut()
             .set_connection_type(ConnectionType::Close);
     }
-    set_message_id(&mut response, id);
+    set_message_id(&mut response, &id);
     (response, attempts)
 }
 
@@ -527,12 +528,30 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
 fn exchange_id(req: &HttpRequest) -> MessageId {
     req.extensions()
         .get::<ExchangeId>()
-        .map_or_else(MessageId::next, |exchange| exchange.0)
+        .map_or_else(MessageId::next, |exchange| exchange.0.clone())
 }
 
-fn set_message_id(response: &mut HttpResponse, id: MessageId) {
-    if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
+/// The message id on an answer: `X-Axon-Message-Id` and `X-Request-ID`.
+fn set_message_id(response: &mut HttpResponse, id: &MessageId) {
+    let value = if id.is_given() {
+        HeaderValue::from_str(&id.to_string())
+    } else {
+        HeaderValue::from_bytes(&id.urn())
+    };
+    if let Ok(v) = value {
+        response.headers_mut().insert(REQUEST_ID, v.clone());
         response.headers_mut().insert(MESSAGE_ID, v);
+    }
+}
+
+/// Gives `msg` the exchange's id, and names the request with it for the backends when the
+/// client did not (or named it with an id Axon did not take).
+pub(crate) fn correlate(req: &HttpRequest, msg: &mut MessageContext) {
+    msg.id = exchange_id(req);
+    if !msg.id.is_given()
+        && let Ok(v) = HeaderValue::from_bytes(&msg.id.urn())
+    {
+        msg.headers.insert(REQUEST_ID, v);
     }
 }
 
@@ -703,7 +722,7 @@ pub(crate) fn finish(
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
     if !response.headers().contains_key(&MESSAGE_ID) {
-        set_message_id(&mut response, exchange_id(req));
+        set_message_id(&mut response, &exchange_id(req));
     }
     let endpoints = attempts.unwrap_or("");
     if !endpoints.is_empty()
@@ -718,17 +737,32 @@ pub(crate) fn finish(
         .get(&MESSAGE_ID)
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default();
-    record_exchange(req, api, resource, &response, started);
-    tracing::info!(
-        message_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-        api,
-        resource,
-        endpoint = endpoints,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
-        "Exchange completed"
+    let exchange = measured(req, api, resource, &response, started);
+    crate::base::metrics::record_exchange(&exchange);
+    let fields = req
+        .app_data::<web::Data<Shared>>()
+        .map_or(crate::base::limits::AccessLog::ALL, |s| {
+            s.limits().access_log
+        });
+    super::access::log(
+        fields,
+        &super::access::AccessLine {
+            client: req.peer_addr(),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            api,
+            resource,
+            status: exchange.status,
+            bytes_in: exchange.request_bytes,
+            bytes_out: exchange.response_bytes,
+            latency_ms: exchange.elapsed.as_micros() as f64 / 1000.0,
+            endpoint: endpoints,
+            error_code: response
+                .headers()
+                .get(ERROR_CODE_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            message_id,
+        },
     );
     response
 }
@@ -737,15 +771,15 @@ pub(crate) fn finish(
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ProxyExchange;
 
-/// Counts the answered exchange in its route's metrics.
-fn record_exchange(
+/// What the metrics and the access log count of an answered exchange.
+fn measured<'a>(
     req: &HttpRequest,
-    api: &str,
-    resource: &str,
+    api: &'a str,
+    resource: &'a str,
     response: &HttpResponse,
     started: Instant,
-) {
-    use crate::base::metrics::{Exchange, RouteKind, record_exchange};
+) -> crate::base::metrics::Exchange<'a> {
+    use crate::base::metrics::{Exchange, RouteKind};
     use actix_web::body::{BodySize, MessageBody as _};
     let kind = if api.is_empty() {
         RouteKind::None
@@ -762,7 +796,7 @@ fn record_exchange(
         BodySize::Sized(n) => Some(n),
         BodySize::None | BodySize::Stream => None,
     };
-    record_exchange(&Exchange {
+    Exchange {
         kind,
         api,
         resource,
@@ -770,5 +804,5 @@ fn record_exchange(
         elapsed: started.elapsed(),
         request_bytes,
         response_bytes,
-    });
+    }
 }

@@ -41,6 +41,7 @@ pub(crate) async fn handle_proxy(
         req.headers().clone(),
         body,
     );
+    super::http::correlate(req, &mut msg);
     crate::endpoints::http::note_client_address(&mut msg, req.peer_addr());
     // A proxy service is a SOAP service: `text/xml` is SOAP 1.1 here (as in Axis2).
     msg.client = ClientFormat::of_request(req.headers(), has_body, true);

@@ -157,3 +157,49 @@ async fn metrics_speak_openmetrics_when_asked() {
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert!(text.contains("# TYPE axon_requests counter"), "{text}");
 }
+
+/// Axon sending `/rid` to `backend` and `/rid/dead` to a port where nothing listens.
+async fn request_id_axon(backend: &Backend) -> TestAxon {
+    let dead = format!("http://127.0.0.1:{}/", dead_port());
+    let api = format!(
+        r#"<api name="RidApi" context="/rid">
+             <resource methods="GET" uri-template="/dead"><inSequence><send><endpoint><address uri="{dead}"/></endpoint></send></inSequence></resource>
+             <resource methods="GET" uri-template="/"><inSequence><send><endpoint><address uri="{}"/></endpoint></send></inSequence></resource>
+           </api>"#,
+        backend.url("/")
+    );
+    TestAxon::start(&[("api.xml", &api)]).await
+}
+
+#[actix_rt::test]
+async fn a_request_id_travels_to_the_backend_and_back() {
+    let backend = Backend::named("rid").await;
+    let axon = request_id_axon(&backend).await;
+    let given = "obs-42.a:b";
+    let reply = axon
+        .request("GET", "/rid/", None, &[("X-Request-ID", given)])
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(backend.last().header("x-request-id"), Some(given));
+    assert_eq!(reply.header("x-request-id").as_deref(), Some(given));
+    assert_eq!(reply.header("x-axon-message-id").as_deref(), Some(given));
+
+    // Without one (or with one Axon does not take), the generated id goes both ways.
+    for sent in [None, Some("two words")] {
+        let headers: Vec<(&str, &str)> = sent.map(|v| ("X-Request-ID", v)).into_iter().collect();
+        let reply = axon.request("GET", "/rid/", None, &headers).await;
+        let seen = backend.last().header("x-request-id").map(str::to_owned);
+        let generated = seen.expect("the backend is given an id");
+        assert!(generated.starts_with("urn:uuid:"), "{generated}");
+        assert_eq!(reply.header("x-request-id"), Some(generated.clone()));
+        assert_eq!(reply.header("x-axon-message-id"), Some(generated));
+    }
+
+    // A fault made by Axon names the client's id in its body.
+    let reply = axon
+        .request("GET", "/rid/dead", None, &[("X-Request-ID", given)])
+        .await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.json()["error"]["message_id"], given);
+    assert_eq!(reply.header("x-request-id").as_deref(), Some(given));
+}
