@@ -203,3 +203,101 @@ async fn a_request_id_travels_to_the_backend_and_back() {
     assert_eq!(reply.json()["error"]["message_id"], given);
     assert_eq!(reply.header("x-request-id").as_deref(), Some(given));
 }
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[actix_rt::test]
+async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let backend = Backend::named("json").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = format!(
+        r#"<api name="JsonApi" context="/json"><resource methods="GET" uri-template="/"><inSequence><log level="custom"><property name="seen" value="yes"/></log><send><endpoint name="JsonBackend"><address uri="{}"/></endpoint></send></inSequence></resource></api>"#,
+        backend.url("/")
+    );
+    crate::support::write(dir.path(), "api.xml", &api);
+    let mut child = Child(
+        Command::new(assert_cmd::cargo::cargo_bin("axon"))
+            .args([
+                "serve",
+                "--http-port",
+                "0",
+                "--management-port",
+                "0",
+                "--no-grpc",
+            ])
+            .arg("--mediation")
+            .arg(dir.path())
+            .env("AXON_LOG", "info")
+            .env("AXON_LOG_FORMAT", "json")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn axon"),
+    );
+    let stderr = child.0.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let json = serde_json::from_str(&line)
+                .unwrap_or_else(|_| serde_json::json!({ "not_json": line }));
+            if tx.send(json).is_err() {
+                return;
+            }
+        }
+    });
+    let next = |what: &str, pick: &dyn Fn(&serde_json::Value) -> bool| loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no {what} line"));
+        assert!(line.get("not_json").is_none(), "every line is JSON: {line}");
+        if pick(&line) {
+            return line;
+        }
+    };
+    let listening = next("listening", &|l| l["message"] == "Axon is listening");
+    let http = listening["http_addr"]
+        .as_str()
+        .expect("http_addr")
+        .to_owned();
+    let http = http.replace("0.0.0.0", "127.0.0.1");
+    let url = format!("http://{http}/json/");
+    let c = crate::support::client();
+    let response = c
+        .get(&url)
+        .insert_header(("X-Request-ID", "json-7"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let logged = next("log mediator", &|l| {
+        l["message"].as_str().is_some_and(|m| m.contains("seen"))
+    });
+    assert_eq!(logged["message_id"], "json-7", "{logged}");
+    let line = next("exchange", &|l| l["message"] == "Exchange completed");
+    assert_eq!(line["message_id"], "json-7", "{line}");
+    assert_eq!(line["api"], "JsonApi", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["path"], "/json/", "{line}");
+    let endpoint = line["endpoint"].as_str().unwrap_or_default();
+    assert!(endpoint.ends_with("JsonBackend=200"), "{line}");
+    assert_eq!(line["bytes_out"], 4, "{line}");
+    assert!(
+        line["client"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("127.0.0.1:")),
+        "{line}"
+    );
+    assert!(line["latency_ms"].is_number(), "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
+}
