@@ -278,7 +278,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ => None,
     };
     let options = ServerOptions {
-        mediation_dir: absolute(&args.mediation),
+        // As given: reload diagnostics then name files as start-up and `check` do.
+        mediation_dir: args.mediation.clone(),
         http,
         management,
         grpc,
@@ -365,10 +366,16 @@ fn allow_to(args: &ServeArgs) -> &'static AllowTo {
 /// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
 /// refuses them.
 fn warnings_denied(args: &ServeArgs, mediation: &Mediation) -> bool {
+    let config = &mediation.config;
     tracing::info!(
-        "{}: layout: {}",
-        args.mediation.display(),
-        mediation.config.layout
+        folder = %args.mediation.display(),
+        layout = %config.layout,
+        apis = config.apis.len(),
+        proxies = config.proxies.len(),
+        endpoints = config.endpoints().filter(|(_, ep)| ep.named).count(),
+        sequences = config.sequences().filter(|(_, s)| s.named).count(),
+        warnings = config.warnings.len(),
+        "Configuration loaded"
     );
     let warnings = &mediation.config.warnings;
     for w in warnings {
@@ -404,10 +411,6 @@ fn bind(ip: IpAddr, port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
 /// A count that must be at least 1.
 fn at_least_one_usize() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 #[cfg(test)]

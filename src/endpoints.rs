@@ -321,6 +321,13 @@ impl Endpoints {
                 }
             }
         }
+        tracing::debug!(
+            message_id = %msg.id,
+            endpoint = %leaf.name,
+            via = via.map(|v| &**v),
+            outcome = msg.attempts.last().map(|a| tracing::field::display(&a.outcome)),
+            "Endpoint tried"
+        );
         result
     }
 }

@@ -152,7 +152,8 @@ impl Server {
             .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
         set_fronts(&shared, [Some(&http), grpc.as_ref(), Some(&management)]);
         readiness.listeners_up();
-        tracing::info!(%http_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
+        let grpc_addr_text = grpc_addr.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        tracing::info!(%http_addr, %management_addr, grpc_addr = %grpc_addr_text, workers, "Axon is listening");
         Ok(Server {
             shared,
             http,
@@ -241,14 +242,9 @@ impl Server {
                     _ = tokio::signal::ctrl_c() => break,
                     _ = async { match term.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => break,
                     _ = async { match hup.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending::<()>().await } } => {
-                        match self.shared.reload().await {
-                            Ok(summary) => tracing::info!(generation = summary.generation, "Reloaded on SIGHUP"),
-                            Err(diags) => {
-                                for d in diags.sorted() {
-                                    tracing::error!("{d}");
-                                }
-                                tracing::error!("Reload failed; the running configuration is kept");
-                            }
+                        // A rejected reload is logged by Shared::reload, with each error.
+                        if let Ok(summary) = self.shared.reload().await {
+                            tracing::info!(generation = summary.generation, "Reloaded on SIGHUP");
                         }
                     }
                 }

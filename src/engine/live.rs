@@ -172,6 +172,15 @@ impl Shared {
     pub(crate) async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
         let result = self.load_next().await;
         crate::base::metrics::global().reload(result.is_ok());
+        if let Err(diags) = &result {
+            for d in diags.sorted() {
+                tracing::error!("{d}");
+            }
+            tracing::error!(
+                folder = %self.mediation_dir.display(),
+                "Reload rejected; the running configuration is kept"
+            );
+        }
         result
     }
 

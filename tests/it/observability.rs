@@ -214,63 +214,94 @@ impl Drop for Child {
     }
 }
 
+/// A running `axon serve` writing JSON lines at `level`, started in `dir` on its folder
+/// `med` (a relative path, as a user would type it) with `api`.
+struct LoggingAxon {
+    _child: Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    http: String,
+    management: String,
+    dir: tempfile::TempDir,
+}
+
+impl LoggingAxon {
+    fn start(level: &str, api: &str) -> LoggingAxon {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().expect("tempdir");
+        crate::support::write(&dir.path().join("med"), "api.xml", api);
+        let mut child = Child(
+            Command::new(assert_cmd::cargo::cargo_bin("axon"))
+                .args([
+                    "serve",
+                    "--http-port",
+                    "0",
+                    "--management-port",
+                    "0",
+                    "--no-grpc",
+                ])
+                .args(["--mediation", "med"])
+                .current_dir(dir.path())
+                .env("AXON_LOG", level)
+                .env("AXON_LOG_FORMAT", "json")
+                .stderr(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn axon"),
+        );
+        let stderr = child.0.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel::<serde_json::Value>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let json = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "not_json": line }));
+                if tx.send(json).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut axon = LoggingAxon {
+            _child: child,
+            lines,
+            http: String::new(),
+            management: String::new(),
+            dir,
+        };
+        let listening = axon.next("listening", |l| l["message"] == "Axon is listening");
+        let addr = |name: &str| listening[name].as_str().unwrap_or_default().to_owned();
+        axon.http = addr("http_addr").replace("0.0.0.0", "127.0.0.1");
+        axon.management = addr("management_addr");
+        axon
+    }
+
+    /// The next line `pick` takes; every line before it must be JSON too.
+    fn next(&self, what: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no {what} line"));
+            assert!(line.get("not_json").is_none(), "every line is JSON: {line}");
+            assert!(
+                !line.to_string().contains("Some("),
+                "no Rust Debug forms: {line}"
+            );
+            if pick(&line) {
+                return line;
+            }
+        }
+    }
+}
+
 #[actix_rt::test]
 async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     let backend = Backend::named("json").await;
-    let dir = tempfile::tempdir().expect("tempdir");
     let api = format!(
         r#"<api name="JsonApi" context="/json"><resource methods="GET" uri-template="/"><inSequence><log level="custom"><property name="seen" value="yes"/></log><send><endpoint name="JsonBackend"><address uri="{}"/></endpoint></send></inSequence></resource></api>"#,
         backend.url("/")
     );
-    crate::support::write(dir.path(), "api.xml", &api);
-    let mut child = Child(
-        Command::new(assert_cmd::cargo::cargo_bin("axon"))
-            .args([
-                "serve",
-                "--http-port",
-                "0",
-                "--management-port",
-                "0",
-                "--no-grpc",
-            ])
-            .arg("--mediation")
-            .arg(dir.path())
-            .env("AXON_LOG", "info")
-            .env("AXON_LOG_FORMAT", "json")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn axon"),
-    );
-    let stderr = child.0.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let json = serde_json::from_str(&line)
-                .unwrap_or_else(|_| serde_json::json!({ "not_json": line }));
-            if tx.send(json).is_err() {
-                return;
-            }
-        }
-    });
-    let next = |what: &str, pick: &dyn Fn(&serde_json::Value) -> bool| loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no {what} line"));
-        assert!(line.get("not_json").is_none(), "every line is JSON: {line}");
-        if pick(&line) {
-            return line;
-        }
-    };
-    let listening = next("listening", &|l| l["message"] == "Axon is listening");
-    let http = listening["http_addr"]
-        .as_str()
-        .expect("http_addr")
-        .to_owned();
-    let http = http.replace("0.0.0.0", "127.0.0.1");
-    let url = format!("http://{http}/json/");
+    let axon = LoggingAxon::start("info", &api);
+    let url = format!("http://{}/json/", axon.http);
     let c = crate::support::client();
     let response = c
         .get(&url)
@@ -279,11 +310,11 @@ async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
         .await
         .expect("request");
     assert_eq!(response.status().as_u16(), 200);
-    let logged = next("log mediator", &|l| {
+    let logged = axon.next("log mediator", |l| {
         l["message"].as_str().is_some_and(|m| m.contains("seen"))
     });
     assert_eq!(logged["message_id"], "json-7", "{logged}");
-    let line = next("exchange", &|l| l["message"] == "Exchange completed");
+    let line = axon.next("exchange", |l| l["message"] == "Exchange completed");
     assert_eq!(line["message_id"], "json-7", "{line}");
     assert_eq!(line["api"], "JsonApi", "{line}");
     assert_eq!(line["status"], 200, "{line}");
@@ -300,4 +331,54 @@ async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
     );
     assert!(line["latency_ms"].is_number(), "{line}");
     assert_eq!(line["level"], "INFO", "{line}");
+}
+
+#[actix_rt::test]
+async fn debug_logs_show_the_mediators_and_the_endpoint_tries_and_a_rejected_reload() {
+    let backend = Backend::named("debug").await;
+    let api = format!(
+        r#"<api name="DebugApi" context="/dbg"><resource methods="GET" uri-template="/"><inSequence><log/><send><endpoint name="DebugBackend"><address uri="{}"/></endpoint></send></inSequence></resource></api>"#,
+        backend.url("/")
+    );
+    let axon = LoggingAxon::start("debug", &api);
+    let response = crate::support::client()
+        .get(format!("http://{}/dbg/", axon.http))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a message id")
+        .to_owned();
+    let mediator = |name: &'static str| {
+        move |l: &serde_json::Value| l["message"] == "Mediator runs" && l["mediator"] == name
+    };
+    assert_eq!(axon.next("Log mediator", mediator("Log"))["message_id"], id);
+    assert_eq!(
+        axon.next("Send mediator", mediator("Send"))["message_id"],
+        id
+    );
+    let tried = axon.next("endpoint try", |l| l["message"] == "Endpoint tried");
+    let endpoint = tried["endpoint"].as_str().unwrap_or_default();
+    assert!(endpoint.ends_with("DebugBackend"), "{tried}");
+    assert_eq!(tried["outcome"], "200", "{tried}");
+
+    // A rejected reload is logged, naming files as the folder was given.
+    crate::support::write(&axon.dir.path().join("med"), "broken.xml", "<api name=");
+    let status = crate::support::client()
+        .post(format!("http://{}/config/reload", axon.management))
+        .send()
+        .await
+        .expect("reload")
+        .status();
+    assert_eq!(status.as_u16(), 400);
+    let error = axon.next("reload error", |l| l["level"] == "ERROR");
+    let text = error["message"].as_str().unwrap_or_default();
+    assert!(text.starts_with("med/broken.xml:"), "{error}");
+    axon.next("reload rejected", |l| {
+        l["message"] == "Reload rejected; the running configuration is kept"
+    });
 }
