@@ -375,8 +375,12 @@ struct RouteHandles {
     response_bytes: Counter,
 }
 
+/// Names to handles, hashed with foldhash (the names are the configuration's, not a
+/// client's).
+type ByName<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 /// Per route kind: API (or proxy) name, then resource name, to its handles.
-type RouteCache = [HashMap<Box<str>, HashMap<Box<str>, RouteHandles>>; 4];
+type RouteCache = [ByName<ByName<RouteHandles>>; 4];
 
 thread_local! {
     /// Each worker's own handles: looked up by name without a lock or an allocation.
@@ -399,22 +403,26 @@ pub(crate) struct Exchange<'a> {
 pub(crate) fn record_exchange(exchange: &Exchange<'_>) {
     ROUTES.with_borrow_mut(|cache| {
         let by_api = &mut cache[exchange.kind.index()];
-        if !by_api
-            .get(exchange.api)
-            .is_some_and(|r| r.contains_key(exchange.resource))
-        {
-            let handles = global().route(exchange.kind, exchange.api, exchange.resource);
-            by_api
-                .entry(exchange.api.into())
-                .or_default()
-                .insert(exchange.resource.into(), handles);
-        }
-        let Some(handles) = by_api
+        match by_api
             .get(exchange.api)
             .and_then(|r| r.get(exchange.resource))
-        else {
-            return;
-        };
+        {
+            Some(handles) => handles.observe(exchange),
+            None => {
+                let handles = global().route(exchange.kind, exchange.api, exchange.resource);
+                handles.observe(exchange);
+                by_api
+                    .entry(exchange.api.into())
+                    .or_default()
+                    .insert(exchange.resource.into(), handles);
+            }
+        }
+    });
+}
+
+impl RouteHandles {
+    fn observe(&self, exchange: &Exchange<'_>) {
+        let handles = self;
         handles.by_class[class_index(exchange.status)].inc();
         handles.duration.observe(exchange.elapsed.as_secs_f64());
         if let Some(n) = exchange.request_bytes {
@@ -423,7 +431,7 @@ pub(crate) fn record_exchange(exchange: &Exchange<'_>) {
         if let Some(n) = exchange.response_bytes {
             handles.response_bytes.inc_by(n);
         }
-    });
+    }
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ impl Handler<Probed> for EndpointActor {
     fn handle(&mut self, msg: Probed, ctx: &mut Self::Context) {
         let name = self.info.name.clone();
         contain(self, ctx, &name, |act, _| act.take_verdict(msg));
-        self.health.publish(&self.machine, false);
+        self.publish(false);
     }
 }
 
