@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::backend::Backend;
-use crate::support::{TestAxon, dead_port, eventually};
+use crate::support::{Child, TestAxon, dead_port, eventually};
 
 /// `/mx/ok` to a live leaf, `/mx/dead` to a leaf where nothing listens, `/mx/fo` to a
 /// failover group whose first child is dead too. The metrics are the process's, so each
@@ -202,16 +202,6 @@ async fn a_request_id_travels_to_the_backend_and_back() {
     assert_eq!(reply.status, 502);
     assert_eq!(reply.json()["error"]["message_id"], given);
     assert_eq!(reply.header("x-request-id").as_deref(), Some(given));
-}
-
-/// Kills the child on drop so a failing test leaves no process behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
 }
 
 /// A running `axon serve` writing JSON lines at `level`, started in `dir` on its folder

@@ -4,18 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::client;
-
-/// Kills the child on drop so a failing test leaves no process behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        // The child may have exited already; either way it is gone afterwards.
-        self.0.kill().ok();
-        self.0.wait().ok();
-    }
-}
+use crate::support::{Child, client};
 
 #[actix_rt::test]
 async fn serve_runs_the_shipped_configuration_and_answers_ping() {

@@ -349,3 +349,14 @@ pub fn rebind(port: u16) -> TcpListener {
     }
     TcpListener::bind(("127.0.0.1", port)).expect("rebind a port kept for a backend")
 }
+
+/// Kills the child on drop so a failing test leaves no process behind.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The child may have exited already; either way it is gone afterwards.
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
