@@ -531,15 +531,15 @@ fn exchange_id(req: &HttpRequest) -> MessageId {
         .map_or_else(MessageId::next, |exchange| exchange.0.clone())
 }
 
-/// The message id on an answer: `X-Axon-Message-Id` and `X-Request-ID`.
+/// The message id on an answer: `X-Axon-Message-Id`, and `X-Request-ID` echoed to a
+/// client that named its request (one header less on every other answer).
 fn set_message_id(response: &mut HttpResponse, id: &MessageId) {
-    let value = if id.is_given() {
-        HeaderValue::from_str(&id.to_string())
-    } else {
-        HeaderValue::from_bytes(&id.urn())
-    };
-    if let Ok(v) = value {
-        response.headers_mut().insert(REQUEST_ID, v.clone());
+    if id.is_given() {
+        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+            response.headers_mut().insert(REQUEST_ID, v.clone());
+            response.headers_mut().insert(MESSAGE_ID, v);
+        }
+    } else if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
         response.headers_mut().insert(MESSAGE_ID, v);
     }
 }
