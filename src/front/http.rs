@@ -739,6 +739,10 @@ pub(crate) fn finish(
         .unwrap_or_default();
     let exchange = measured(req, api, resource, &response, started);
     crate::base::metrics::record_exchange(&exchange);
+    // The line's fields are gathered only when it will be written.
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return response;
+    }
     let fields = req
         .app_data::<web::Data<Shared>>()
         .map_or(crate::base::limits::AccessLog::ALL, |s| {
