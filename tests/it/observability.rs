@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::support::backend::Backend;
-use crate::support::{Child, TestAxon, dead_port, eventually};
+use crate::support::{Child, TestAxon, axon_serve, dead_port, eventually, stderr_lines};
 
 /// `/mx/ok` to a live leaf, `/mx/dead` to a leaf where nothing listens, `/mx/fo` to a
 /// failover group whose first child is dead too. The metrics are the process's, so each
@@ -216,33 +216,18 @@ struct LoggingAxon {
 
 impl LoggingAxon {
     fn start(level: &str, api: &str) -> LoggingAxon {
-        use std::io::{BufRead, BufReader};
-        use std::process::{Command, Stdio};
         let dir = tempfile::tempdir().expect("tempdir");
         crate::support::write(&dir.path().join("med"), "api.xml", api);
-        let mut child = Child(
-            Command::new(assert_cmd::cargo::cargo_bin("axon"))
-                .args([
-                    "serve",
-                    "--http-port",
-                    "0",
-                    "--management-port",
-                    "0",
-                    "--no-grpc",
-                ])
-                .args(["--mediation", "med"])
+        // Started in `dir`, on `med`: the folder as a user types it.
+        let mut child = axon_serve(std::path::Path::new("med"), level, |command| {
+            command
                 .current_dir(dir.path())
-                .env("AXON_LOG", level)
-                .env("AXON_LOG_FORMAT", "json")
-                .stderr(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("spawn axon"),
-        );
-        let stderr = child.0.stderr.take().expect("stderr");
+                .env("AXON_LOG_FORMAT", "json");
+        });
+        let text = stderr_lines(&mut child);
         let (tx, lines) = std::sync::mpsc::channel::<serde_json::Value>();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in text {
                 let json = serde_json::from_str(&line)
                     .unwrap_or_else(|_| serde_json::json!({ "not_json": line }));
                 if tx.send(json).is_err() {

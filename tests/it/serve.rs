@@ -1,45 +1,17 @@
 //! The real binary: `axon serve` on the shipped `mediation/` folder.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Child, client};
+use crate::support::{axon_serve, client, stderr_lines};
 
 #[actix_rt::test]
 async fn serve_runs_the_shipped_configuration_and_answers_ping() {
-    let bin = assert_cmd::cargo::cargo_bin("axon");
-    let mut child = Child(
-        Command::new(bin)
-            .args([
-                "serve",
-                "--http-port",
-                "0",
-                "--management-port",
-                "0",
-                "--grpc-port",
-                "0",
-                "--mediation",
-            ])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/mediation"))
-            .env("AXON_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn axon"),
-    );
+    let mediation = concat!(env!("CARGO_MANIFEST_DIR"), "/mediation");
+    let mut child = axon_serve(std::path::Path::new(mediation), "info", |_| {});
     // The listening line carries the bound addresses (port 0 was asked for).
-    let stderr = child.0.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("Axon is listening") {
-                tx.send(line).ok();
-            }
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
+    let lines = stderr_lines(&mut child);
+    let line = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|line| line.contains("Axon is listening"))
         .expect("axon started");
     let field = |name: &str| -> String {
         let start = line.find(&format!("{name}=")).expect("field") + name.len() + 1;
