@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /health/live` | 200 while the process runs |
 //! | `GET /health/ready` | 200 once listeners and actors are up, else 503 (`draining` from SIGTERM on) |
+//! | `GET /metrics` | Prometheus metrics ([`metrics`]) |
 //! | `GET /health/actors` | JSON tree: the front actors, APIs and every endpoint actor (with its `restarts` and `last_restart`) |
 //! | `GET /health/actors/{name}` | one endpoint (or API) |
 //! | `POST /health/actors/{name}/off`, `/on` | manual maintenance switch |
@@ -19,6 +20,7 @@
 pub(crate) mod auth;
 pub(crate) mod guard;
 pub(crate) mod lifecycle;
+pub(crate) mod metrics;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -66,6 +68,7 @@ pub(crate) fn serve(
             .wrap(actix_web::middleware::from_fn(guard::check))
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics::scrape))
             .route("/health/actors", web::get().to(actors))
             .route("/health/actors/{name}", web::get().to(actor))
             .route("/health/actors/{name}/off", web::post().to(switch_off))

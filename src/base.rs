@@ -15,6 +15,7 @@
 //! - [`readiness`]: the latch `/health/ready` reads, counted by listeners and actors.
 //! - [`grpc`]: gRPC wire facts (status codes, `grpc-timeout`, framing, health messages).
 //! - [`tls`]: TLS setup shared by every client and listener.
+//! - [`metrics`]: the Prometheus metric families, recorded where things happen.
 //! - `io`: the pass-through half of `AsyncWrite` for stream wrappers that watch the other.
 
 pub mod allow_to;
@@ -28,6 +29,7 @@ pub(crate) mod io;
 pub mod lifecycle;
 pub mod limits;
 pub(crate) mod mediation;
+pub(crate) mod metrics;
 pub(crate) mod path;
 pub(crate) mod query;
 pub(crate) mod readiness;

@@ -182,6 +182,11 @@ pub struct ServeArgs {
     pub(crate) max_xml_memory: usize,
     #[command(flatten)]
     pub(crate) ops: OpsArgs,
+    // Logging (the filter and the format come from AXON_LOG and AXON_LOG_FORMAT).
+    /// The fields of the access-log line written per exchange at info level: `all`, `off`,
+    /// or some of client,method,path,api,status,bytes,latency,endpoint,error_code,message_id.
+    #[arg(long, default_value = "all", help_heading = "Logging")]
+    pub(crate) access_log: crate::base::limits::AccessLog,
 }
 
 /// The options for running Axon in production: the management API's guard, graceful
@@ -602,6 +607,7 @@ fn limits(args: &ServeArgs) -> Limits {
             .shutdown_grace
             .unwrap_or(Duration::from_millis(args.drain_timeout_ms)),
         allow_trace: args.allow_trace,
+        access_log: args.access_log,
         backend_read_timeout: Duration::from_millis(args.backend_read_timeout_ms),
         grpc_backend_connections: args.grpc_backend_connections,
         grpc_backend_streams: args.grpc_backend_streams,
@@ -650,10 +656,16 @@ fn allow_to(args: &ServeArgs) -> &'static AllowTo {
 /// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`
 /// refuses them.
 fn warnings_denied(args: &ServeArgs, mediation: &Mediation) -> bool {
+    let config = &mediation.config;
     tracing::info!(
-        "{}: layout: {}",
-        args.mediation.display(),
-        mediation.config.layout
+        folder = %args.mediation.display(),
+        layout = %config.layout,
+        apis = config.apis.len(),
+        proxies = config.proxies.len(),
+        endpoints = config.endpoints().filter(|(_, ep)| ep.named).count(),
+        sequences = config.sequences().filter(|(_, s)| s.named).count(),
+        warnings = config.warnings.len(),
+        "Configuration loaded"
     );
     let warnings = &mediation.config.warnings;
     for w in warnings {

@@ -310,18 +310,26 @@ impl Endpoints {
                 ticket.success();
             }
             Err(error) => {
+                crate::base::metrics::global().endpoint_failure(&leaf.name, error.code());
                 let outcome = AttemptOutcome::Failed(error.code());
                 msg.record_attempt_via(via.cloned(), leaf.name.clone(), outcome);
                 // A prototype's own outcomes are programmed: they never change its health.
                 let prototype = matches!(leaf.spec.target, Target::Prototype(_));
                 if error.counts_against_endpoint() && !prototype {
                     tracing::warn!(message_id = %msg.id, endpoint = %leaf.name, code = error.code(), address = error.address.as_deref().unwrap_or(""), error = %error.cause, "Endpoint request failed");
-                    ticket.failure(error, msg.id);
+                    ticket.failure(error, msg.id.clone());
                 } else {
                     ticket.neutral();
                 }
             }
         }
+        tracing::debug!(
+            message_id = %msg.id,
+            endpoint = %leaf.name,
+            via = via.map(|v| &**v),
+            outcome = msg.attempts.last().map(|a| tracing::field::display(&a.outcome)),
+            "Endpoint tried"
+        );
         result
     }
 }

@@ -125,6 +125,19 @@ enum FlowEnd<'c> {
     Done(Box<Reply>),
 }
 
+/// A mediator shown by its type's name (`Log`, `Send`), for the debug log.
+struct MediatorName<'m>(&'m dyn crate::mediators::Mediator);
+
+impl std::fmt::Display for MediatorName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = format!("{:?}", self.0);
+        let end = shown
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(shown.len());
+        f.write_str(&shown[..end])
+    }
+}
+
 /// What every flow of one exchange shares, branches of a fan-out included.
 struct Exchange {
     /// The out-sequence, for the responses to a `send`.
@@ -530,6 +543,7 @@ impl Runtime {
             let Some(mediator) = next_mediator(&mut frames, msg) else {
                 return FlowEnd::Finished;
             };
+            tracing::debug!(message_id = %msg.id, mediator = %MediatorName(mediator), "Mediator runs");
             // A step that reads a large payload runs off the I/O worker.
             let step = if off_worker::heavy_body(&msg.body) && mediator.reads_payload() {
                 self.mediate_off_worker(&mut frames, msg).await

@@ -4,9 +4,11 @@
 //! - [`soap`]: proxy services at `/services/<name>` (with `?wsdl`), SOAP faults for SOAP
 //!   clients, and answering each client in the kind it speaks.
 //! - [`grpc`]: gRPC (h2c, and h2 over TLS), on hyper.
+//! - `access`: the message id from `X-Request-ID`, and the access-log line.
 //! - `limits`: the descriptor budget that caps each traffic port's connections.
 //! - `actor`: the front actor of each listener (binding, draining, generation switches).
 
+pub(crate) mod access;
 pub(crate) mod actor;
 pub(crate) mod grpc;
 pub(crate) mod http;

@@ -95,9 +95,13 @@ pub enum AttemptOutcome {
     NotRetried(&'static str),
 }
 
-/// A unique id per message, shown in logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MessageId(u64);
+/// A unique id per message, shown in logs: the client's `X-Request-ID` when the front
+/// took it, else a generated `urn:uuid:`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageId {
+    n: u64,
+    given: Option<Arc<str>>,
+}
 
 /// The message: transport facts, body, properties, and the endpoints tried.
 pub struct MessageContext {
@@ -191,7 +195,23 @@ impl From<String> for Value {
 impl MessageId {
     /// A fresh id.
     pub(crate) fn next() -> Self {
-        MessageId(NEXT_ID.fetch_add(1, Ordering::Relaxed))
+        MessageId {
+            n: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            given: None,
+        }
+    }
+
+    /// The id a client gave its request (checked by the front: short, plain characters).
+    pub(crate) fn given(id: &str) -> Self {
+        MessageId {
+            given: Some(Arc::from(id)),
+            ..MessageId::next()
+        }
+    }
+
+    /// True when the id is the client's own.
+    pub(crate) fn is_given(&self) -> bool {
+        self.given.is_some()
     }
 }
 
@@ -201,14 +221,18 @@ impl MessageId {
 /// many messages Axon has handled.
 impl fmt::Display for MessageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(given) = &self.given {
+            return f.write_str(given);
+        }
         f.write_str(std::str::from_utf8(&self.urn()).map_err(|_| fmt::Error)?)
     }
 }
 
 impl MessageId {
-    /// The id as shown (`urn:uuid:` and the UUID's 36 characters), written without the
-    /// formatting machinery: it goes on every answer of the HTTP front.
-    pub(crate) fn urn(self) -> [u8; 45] {
+    /// The generated id (`urn:uuid:` and the UUID's 36 characters, also for a message
+    /// whose shown id is the client's), written without the formatting machinery: it goes
+    /// on every answer of the HTTP front.
+    pub(crate) fn urn(&self) -> [u8; 45] {
         static KEY: std::sync::LazyLock<(u64, u64)> = std::sync::LazyLock::new(|| {
             use std::hash::{BuildHasher, RandomState};
             let seed = RandomState::new();
@@ -218,7 +242,7 @@ impl MessageId {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let (process, key) = *KEY;
         // Multiplying by an odd number and xor-shifting right are bijections modulo 2^62.
-        let mut x = (self.0 ^ key) & LOW;
+        let mut x = (self.n ^ key) & LOW;
         x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15) & LOW;
         x ^= x >> 31;
         x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9) & LOW;

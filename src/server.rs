@@ -217,7 +217,10 @@ impl Server {
             .map(|(front, addr)| FrontActor::start("grpc", addr, Listening::Grpc(Some(front))));
         set_fronts(&shared, [Some(&http), grpc.as_ref(), Some(&management)]);
         readiness.listeners_up();
-        tracing::info!(%http_addr, ?https_addr, %management_addr, ?grpc_addr, workers, "Axon is listening");
+        let off = |addr: Option<std::net::SocketAddr>| {
+            addr.map_or_else(|| "off".to_owned(), |a| a.to_string())
+        };
+        tracing::info!(%http_addr, https_addr = %off(https_addr), %management_addr, grpc_addr = %off(grpc_addr), workers, "Axon is listening");
         Ok(Server {
             shared,
             http,
@@ -356,14 +359,9 @@ impl Server {
 
     #[cfg(unix)]
     async fn reload_on_signal(&self) {
-        match self.shared.reload().await {
-            Ok(summary) => tracing::info!(generation = summary.generation, "Reloaded on SIGHUP"),
-            Err(diags) => {
-                for d in diags.sorted() {
-                    tracing::error!("{d}");
-                }
-                tracing::error!("Reload failed; the running configuration is kept");
-            }
+        // A rejected reload is logged by Shared::reload, with each error.
+        if let Ok(summary) = self.shared.reload().await {
+            tracing::info!(generation = summary.generation, "Reloaded on SIGHUP");
         }
     }
 }

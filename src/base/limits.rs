@@ -46,6 +46,8 @@ pub struct Limits {
     pub drain_timeout: Duration,
     /// Whether TRACE requests are served (refused with 405 by default).
     pub allow_trace: bool,
+    /// The fields of the HTTP front's access-log line (`--access-log`).
+    pub access_log: AccessLog,
     /// Longest wait for the next bytes of a backend's response body, for an endpoint without
     /// `<timeout><duration>` (which is used instead when set).
     pub backend_read_timeout: Duration,
@@ -90,6 +92,7 @@ impl Default for Limits {
             max_connections: None,
             drain_timeout: Duration::from_secs(30),
             allow_trace: false,
+            access_log: AccessLog::ALL,
             backend_read_timeout: Duration::from_secs(60),
             grpc_backend_connections: 8,
             grpc_backend_streams: 100,
@@ -136,6 +139,77 @@ impl TracePolicy {
         self.all
             || (self.loopback && peer.is_some_and(|ip| ip.to_canonical().is_loopback()))
             || self.debug_header.is_some_and(has_header)
+    }
+}
+
+/// The fields of the access-log line (`--access-log`): a set of flags, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLog(u16);
+
+impl AccessLog {
+    pub(crate) const CLIENT: u16 = 1;
+    pub(crate) const METHOD: u16 = 1 << 1;
+    pub(crate) const PATH: u16 = 1 << 2;
+    pub(crate) const API: u16 = 1 << 3;
+    pub(crate) const STATUS: u16 = 1 << 4;
+    pub(crate) const BYTES: u16 = 1 << 5;
+    pub(crate) const LATENCY: u16 = 1 << 6;
+    pub(crate) const ENDPOINT: u16 = 1 << 7;
+    pub(crate) const ERROR_CODE: u16 = 1 << 8;
+    pub(crate) const MESSAGE_ID: u16 = 1 << 9;
+
+    /// The field names `--access-log` takes, with their flags.
+    const NAMES: [(&'static str, u16); 10] = [
+        ("client", Self::CLIENT),
+        ("method", Self::METHOD),
+        ("path", Self::PATH),
+        ("api", Self::API),
+        ("status", Self::STATUS),
+        ("bytes", Self::BYTES),
+        ("latency", Self::LATENCY),
+        ("endpoint", Self::ENDPOINT),
+        ("error_code", Self::ERROR_CODE),
+        ("message_id", Self::MESSAGE_ID),
+    ];
+
+    /// Every field (the default).
+    pub const ALL: AccessLog = AccessLog((1 << 10) - 1);
+    /// No access-log line at all.
+    pub const OFF: AccessLog = AccessLog(0);
+
+    /// True when no line is written.
+    pub(crate) fn is_off(self) -> bool {
+        self.0 == 0
+    }
+
+    /// True when `field` (one of the flags) is in the line.
+    pub(crate) fn has(self, field: u16) -> bool {
+        self.0 & field != 0
+    }
+}
+
+impl std::str::FromStr for AccessLog {
+    type Err = String;
+
+    /// `off`, `all`, or a comma-separated list of field names.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "off" => return Ok(AccessLog::OFF),
+            "all" => return Ok(AccessLog::ALL),
+            _ => {}
+        }
+        let mut set = 0;
+        for name in text.split(',').map(str::trim) {
+            let Some((_, flag)) = Self::NAMES.iter().find(|(n, _)| *n == name) else {
+                let known: Vec<&str> = Self::NAMES.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "unknown access-log field `{name}`: use `off`, `all` or some of {}",
+                    known.join(",")
+                ));
+            };
+            set |= flag;
+        }
+        Ok(AccessLog(set))
     }
 }
 

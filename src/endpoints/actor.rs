@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use actix::prelude::*;
 use serde::Serialize;
@@ -173,6 +173,8 @@ pub(crate) struct EndpointActor {
     transitions: VecDeque<TransitionRecord>,
     restarts: Restarts,
     readiness: Option<Readiness>,
+    /// Transitions not yet counted in the metrics (counted once the state is published).
+    unmetered: Vec<(EndpointState, EndpointState, Option<Duration>)>,
 }
 
 /// How often an actor's supervisor restarted it, and when last. A field of the actor,
@@ -251,11 +253,15 @@ impl EndpointActor {
             transitions: VecDeque::new(),
             restarts: Restarts::default(),
             readiness,
+            unmetered: Vec::new(),
         }
     }
 
     fn record(&mut self, transition: Option<Transition>) {
         let Some(t) = transition else { return };
+        let suspended = t.to == EndpointState::Suspended;
+        let length = self.machine.last_suspension().filter(|_| suspended);
+        self.unmetered.push((t.from, t.to, length));
         tracing::info!(
             endpoint = %self.info.name,
             from = %t.from,
@@ -272,6 +278,16 @@ impl EndpointActor {
             reason: t.reason,
             time: rfc3339(SystemTime::now()),
         });
+    }
+
+    /// Publishes the state to the workers, then counts the transitions in the metrics
+    /// (after: a worker's next admission should not wait for the counting).
+    pub(crate) fn publish(&mut self, trial_done: bool) {
+        self.health.publish(&self.machine, trial_done);
+        let metrics = crate::base::metrics::global();
+        for (from, to, length) in self.unmetered.drain(..) {
+            metrics.endpoint_transition(&self.info.name, from.as_str(), to.as_str(), length);
+        }
     }
 
     fn report(&self) -> HealthReport {
@@ -376,7 +392,7 @@ impl Handler<Report> for EndpointActor {
         contain(self, ctx, &name, |act, _| act.take_report(msg));
         // Also when the handler panicked, a trial's outcome is in: its slot is released,
         // or the endpoint would never be tried again.
-        self.health.publish(&self.machine, trial);
+        self.publish(trial);
     }
 }
 
@@ -412,7 +428,7 @@ impl Handler<Switch> for EndpointActor {
                 act.machine.switch_off()
             };
             act.record(t);
-            act.health.publish(&act.machine, false);
+            act.publish(false);
             act.report()
         }))
     }

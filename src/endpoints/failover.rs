@@ -229,6 +229,7 @@ impl Endpoints {
             self.ready(group.children[j].id, Instant::now())
         }) {
             Step::Retry => {
+                crate::base::metrics::global().failover(&group.name, "status");
                 msg.body = Body::Empty;
                 let child = group.children[i].name.clone();
                 run.last = Some(status_failover(group, child, status));
@@ -256,6 +257,7 @@ impl Endpoints {
             self.ready(group.children[j].id, Instant::now())
         }) {
             Step::Retry => {
+                crate::base::metrics::global().failover(&group.name, "error");
                 run.last = Some(error);
                 Ok(())
             }
@@ -468,6 +470,7 @@ fn status_failover(group: &Group, child: Arc<str>, status: u16) -> EndpointError
 }
 
 fn not_retried(msg: &mut MessageContext, via: &Option<Arc<str>>, group: &Group, why: Refusal) {
+    crate::base::metrics::global().not_retried(&group.name, why.as_str());
     msg.record_attempt_via(
         via.clone(),
         group.name.clone(),

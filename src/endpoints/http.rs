@@ -294,8 +294,14 @@ pub(crate) async fn send(
         Body::Empty
     } else {
         let idle = read_idle(leaf, limits);
-        let watched =
-            watched::Watched::new(Box::pin(payload), length, idle, leaf, url.clone(), msg.id);
+        let watched = watched::Watched::new(
+            Box::pin(payload),
+            length,
+            idle,
+            leaf,
+            url.clone(),
+            msg.id.clone(),
+        );
         Body::stream(Box::pin(watched), length)
     };
     msg.become_response(status, headers, body);

@@ -231,7 +231,7 @@ impl Runtime {
             parts,
             frames: mut next,
         } = bucket;
-        first.id = msg.id;
+        first.id = msg.id.clone();
         first.attempts = std::mem::take(&mut msg.attempts);
         first.attempts.append(&mut gather.attempts);
         let merged = aggregate.merge(&mut first, parts);
@@ -450,7 +450,7 @@ impl<'c> Gather<'c> {
                 fault.message_id = msg.id.to_string();
             }
             let m = reply_message(&mut reply);
-            m.id = msg.id;
+            m.id = msg.id.clone();
             m.attempts = std::mem::take(&mut msg.attempts);
             return FlowEnd::Done(Box::new(reply));
         }

@@ -204,6 +204,22 @@ impl Shared {
     /// # Errors
     /// The diagnostics of the new configuration.
     pub(crate) async fn reload(&self) -> Result<ReloadSummary, Diagnostics> {
+        let result = self.load_next().await;
+        crate::base::metrics::global().reload(result.is_ok());
+        if let Err(diags) = &result {
+            for d in diags.sorted() {
+                tracing::error!("{d}");
+            }
+            tracing::error!(
+                folder = %self.mediation_dir.display(),
+                "Reload rejected; the running configuration is kept"
+            );
+        }
+        result
+    }
+
+    /// Loads the folder again and installs it, unless it has errors.
+    async fn load_next(&self) -> Result<ReloadSummary, Diagnostics> {
         let _serial = self.reload_lock.lock().await;
         let dir = self.mediation_dir.clone();
         let loaded = actix_web::rt::task::spawn_blocking(move || Mediation::load(&dir))

@@ -294,9 +294,10 @@ async fn accept_loop(
                     continue;
                 };
                 let (shared, port, stop) = (shared.clone(), port.clone(), stop.clone());
+                let open = crate::base::metrics::global().connection("grpc");
                 actix_rt::spawn(async move {
                     connection(stream, peer, shared, port, stop).await;
-                    drop(guard);
+                    drop((guard, open));
                 });
             }
             Err(error) => {
@@ -823,6 +824,20 @@ fn finish(
         response.headers_mut().insert(super::http::TRACE_HEADER, v);
     }
     let status = grpc_status(response.headers());
+    use crate::base::metrics::{Exchange, RouteKind, record_exchange};
+    record_exchange(&Exchange {
+        kind: if api.is_empty() {
+            RouteKind::None
+        } else {
+            RouteKind::Grpc
+        },
+        api,
+        resource: "",
+        status: response.status().as_u16(),
+        elapsed: started.elapsed(),
+        request_bytes: None,
+        response_bytes: None,
+    });
     tracing::info!(
         path,
         api,

@@ -43,9 +43,11 @@ const DRAIN_MARGIN_SECS: u64 = 5;
 /// The names of the headers set on every answer, checked once at compile time.
 const MESSAGE_ID: header::HeaderName = header::HeaderName::from_static(MESSAGE_ID_HEADER);
 const TRACE: header::HeaderName = header::HeaderName::from_static(TRACE_HEADER);
+const REQUEST_ID: header::HeaderName =
+    header::HeaderName::from_static(super::access::REQUEST_ID_HEADER);
 
 /// The exchange's id, for answers made before (or without) a message context.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ExchangeId(MessageId);
 
 /// Marks a request for a DEPRECATED API (a request extension read by `finish`).
@@ -87,7 +89,7 @@ pub(crate) fn serve(
     .disable_signals()
     .shutdown_timeout(limits.drain_timeout.as_secs() + DRAIN_MARGIN_SECS)
     .tls_handshake_timeout(limits.header_read_timeout)
-    .on_connect(note_client_certificate)
+    .on_connect(on_connect)
     .listen(listener)?;
     let server = match https {
         Some((listener, config)) => server.listen_rustls_0_23(listener, config)?,
@@ -104,10 +106,14 @@ struct ClientSubject(Arc<str>);
 /// The property that holds the subject of the client's certificate (mTLS).
 pub(crate) const CLIENT_SUBJECT_PROPERTY: &str = "SSL_CLIENT_SUBJECT";
 
-/// Keeps the subject of a TLS client's certificate with its connection.
-fn note_client_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+/// Counts the connection open (until actix-web drops its extensions, at its close) and
+/// keeps the subject of a TLS client's certificate with it.
+fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
     type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
-    let Some(tls) = conn.downcast_ref::<Tls>() else {
+    let tls = conn.downcast_ref::<Tls>();
+    let front = if tls.is_some() { "https" } else { "http" };
+    ext.insert(crate::base::metrics::global().connection(front));
+    let Some(tls) = tls else {
         return;
     };
     let subject = tls
@@ -142,9 +148,9 @@ async fn handle(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let id = MessageId::next();
-    req.extensions_mut().insert(ExchangeId(id));
-    let exchange = exchange(req.clone(), payload, &shared, started, id);
+    let id = super::access::message_id(req.headers());
+    req.extensions_mut().insert(ExchangeId(id.clone()));
+    let exchange = exchange(req.clone(), payload, &shared, started);
     // Boxed: the exchange's future is large, and the handler's future is moved twice by
     // actix-web before it is polled. Only a request with a body has a client side to watch
     // (a read timeout, a stall to blame on the client): a GET runs without the task-local.
@@ -212,7 +218,6 @@ async fn exchange(
     payload: web::Payload,
     shared: &Shared,
     started: Instant,
-    id: MessageId,
 ) -> HttpResponse {
     let rt = shared.runtime();
     if let Some(response) = refused_early(&req, &rt.limits) {
@@ -243,7 +248,7 @@ async fn exchange(
         req.headers().clone(),
         body,
     );
-    msg.id = id;
+    correlate(&req, &mut msg);
     note_client(&mut msg, &req);
     msg.api = api_life;
     let (api_name, resource_name, sequences) = match plan(&rt, &req, route, &mut msg, has_body) {
@@ -556,7 +561,7 @@ fn plain(status: StatusCode) -> HttpResponse {
 /// Turns the engine's reply into a response, and returns the endpoints tried.
 pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
     let id = match &reply {
-        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id,
+        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id.clone(),
     };
     // The rest of a stalled body will not be read: the connection cannot be reused (a SOAP
     // client's fault has another status, so the failure's status is looked at here).
@@ -567,7 +572,7 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
             .head_mut()
             .set_connection_type(ConnectionType::Close);
     }
-    set_message_id(&mut response, id);
+    set_message_id(&mut response, &id);
     (response, attempts)
 }
 
@@ -575,12 +580,30 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
 fn exchange_id(req: &HttpRequest) -> MessageId {
     req.extensions()
         .get::<ExchangeId>()
-        .map_or_else(MessageId::next, |exchange| exchange.0)
+        .map_or_else(MessageId::next, |exchange| exchange.0.clone())
 }
 
-fn set_message_id(response: &mut HttpResponse, id: MessageId) {
-    if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
+/// The message id on an answer: `X-Axon-Message-Id`, and `X-Request-ID` echoed to a
+/// client that named its request (one header less on every other answer).
+fn set_message_id(response: &mut HttpResponse, id: &MessageId) {
+    if id.is_given() {
+        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+            response.headers_mut().insert(REQUEST_ID, v.clone());
+            response.headers_mut().insert(MESSAGE_ID, v);
+        }
+    } else if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
         response.headers_mut().insert(MESSAGE_ID, v);
+    }
+}
+
+/// Gives `msg` the exchange's id, and names the request with it for the backends when the
+/// client did not (or named it with an id Axon did not take).
+pub(crate) fn correlate(req: &HttpRequest, msg: &mut MessageContext) {
+    msg.id = exchange_id(req);
+    if !msg.id.is_given()
+        && let Ok(v) = HeaderValue::from_bytes(&msg.id.urn())
+    {
+        msg.headers.insert(REQUEST_ID, v);
     }
 }
 
@@ -762,7 +785,7 @@ pub(crate) fn finish(
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
     if !response.headers().contains_key(&MESSAGE_ID) {
-        set_message_id(&mut response, exchange_id(req));
+        set_message_id(&mut response, &exchange_id(req));
     }
     // Shutting down: a keep-alive client moves to a new connection (which the load balancer
     // sends elsewhere) before the listener closes, instead of racing its close.
@@ -788,16 +811,76 @@ pub(crate) fn finish(
         .get(&MESSAGE_ID)
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default();
-    tracing::info!(
-        message_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-        api,
-        resource,
-        endpoint = endpoints,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_micros() as f64 / 1000.0,
-        "Exchange completed"
+    let exchange = measured(req, api, resource, &response, started);
+    crate::base::metrics::record_exchange(&exchange);
+    // The line's fields are gathered only when it will be written.
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return response;
+    }
+    let fields = req
+        .app_data::<web::Data<Shared>>()
+        .map_or(crate::base::limits::AccessLog::ALL, |s| {
+            s.limits().access_log
+        });
+    super::access::log(
+        fields,
+        &super::access::AccessLine {
+            client: req.peer_addr(),
+            method: req.method().as_str(),
+            path: req.uri().path(),
+            api,
+            resource,
+            status: exchange.status,
+            bytes_in: exchange.request_bytes,
+            bytes_out: exchange.response_bytes,
+            latency_ms: exchange.elapsed.as_micros() as f64 / 1000.0,
+            endpoint: endpoints,
+            error_code: response
+                .headers()
+                .get(ERROR_CODE_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            message_id,
+        },
     );
     response
+}
+
+/// Marks a request answered by a proxy service (a request extension read by `finish`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProxyExchange;
+
+/// What the metrics and the access log count of an answered exchange.
+fn measured<'a>(
+    req: &HttpRequest,
+    api: &'a str,
+    resource: &'a str,
+    response: &HttpResponse,
+    started: Instant,
+) -> crate::base::metrics::Exchange<'a> {
+    use crate::base::metrics::{Exchange, RouteKind};
+    use actix_web::body::{BodySize, MessageBody as _};
+    let kind = if api.is_empty() {
+        RouteKind::None
+    } else if req.extensions().contains::<ProxyExchange>() {
+        RouteKind::Proxy
+    } else {
+        RouteKind::Api
+    };
+    let request_bytes = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let response_bytes = match response.body().size() {
+        BodySize::Sized(n) => Some(n),
+        BodySize::None | BodySize::Stream => None,
+    };
+    Exchange {
+        kind,
+        api,
+        resource,
+        status: response.status().as_u16(),
+        elapsed: started.elapsed(),
+        request_bytes,
+        response_bytes,
+    }
 }

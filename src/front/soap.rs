@@ -28,6 +28,7 @@ pub(crate) async fn handle_proxy(
     scheme: &'static str,
     started: Instant,
 ) -> HttpResponse {
+    actix_web::HttpMessage::extensions_mut(req).insert(super::http::ProxyExchange);
     if req.method() == Method::GET && wants_wsdl(req.uri().query()) {
         let response = wsdl_response(req, proxy, scheme);
         return finish(req, started, &proxy.name, "?wsdl", response, None);
@@ -40,6 +41,7 @@ pub(crate) async fn handle_proxy(
         req.headers().clone(),
         body,
     );
+    super::http::correlate(req, &mut msg);
     super::http::note_client(&mut msg, req);
     // A proxy service is a SOAP service: `text/xml` is SOAP 1.1 here (as in Axis2).
     msg.client = ClientFormat::of_request(req.headers(), has_body, true);

@@ -150,7 +150,7 @@ impl MessageContext {
             Default::default(),
             Body::Empty,
         );
-        shell.id = self.id;
+        shell.id = self.id.clone();
         shell.direction = self.direction;
         shell.client = self.client;
         shell
@@ -204,7 +204,7 @@ mod tests {
         };
         msg.set_xml_limits(limits);
         msg.load_xml().expect("parsed");
-        let id = msg.id;
+        let id = msg.id.clone();
         let (detached, kept) = msg.detach();
         assert_eq!(msg.id, id, "the shell keeps the id");
         assert!(msg.get("p").is_none());

@@ -21,6 +21,7 @@ mod grpc_front_abuse;
 mod health_checks;
 mod http_proxy;
 mod lifecycle;
+mod observability;
 mod operations;
 mod prototype;
 mod serve;

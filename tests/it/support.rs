@@ -367,3 +367,51 @@ pub fn rebind(port: u16) -> TcpListener {
     }
     TcpListener::bind(("127.0.0.1", port)).expect("rebind a port kept for a backend")
 }
+
+/// Kills the child on drop so a failing test leaves no process behind.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // The child may have exited already; either way it is gone afterwards.
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+/// `axon serve` (the built binary) on the folder `mediation`, every port chosen by the
+/// system, logging at `level` to a piped standard error; `configure` adds to the command.
+pub fn axon_serve(
+    mediation: &Path,
+    level: &str,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> Child {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("axon"));
+    command
+        .args(["serve", "--http-port", "0", "--management-port", "0"])
+        .args(["--grpc-port", "0", "--mediation"])
+        .arg(mediation)
+        .env("AXON_LOG", level)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    configure(&mut command);
+    Child(command.spawn().expect("spawn axon"))
+}
+
+/// The lines `child` writes to standard error, read on a thread of their own.
+pub fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let stderr = child.0.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}

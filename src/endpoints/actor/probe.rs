@@ -132,7 +132,7 @@ impl Handler<Probed> for EndpointActor {
     fn handle(&mut self, msg: Probed, ctx: &mut Self::Context) {
         let name = self.info.name.clone();
         contain(self, ctx, &name, |act, _| act.take_verdict(msg));
-        self.health.publish(&self.machine, false);
+        self.publish(false);
     }
 }
 
@@ -251,6 +251,7 @@ async fn run(actor: WeakAddr<EndpointActor>, probe: Probe, name: Arc<str>) {
             return;
         }
         let outcome = probe.once(&name).await;
+        crate::base::metrics::global().probe(&name, outcome.is_ok());
         let verdict = tally.record(outcome.is_ok());
         let Some(addr) = actor.upgrade() else {
             return;
