@@ -224,9 +224,18 @@ pub(crate) fn register(context: &mut sxd_xpath::Context<'_>) {
                 Ok(XValue::String(items.join(&separator)))
             }),
         ),
-        ("count", Consumer(|items, _| Ok(XValue::Number(items.len() as f64)))),
-        ("exists", Consumer(|items, _| Ok(XValue::Boolean(!items.is_empty())))),
-        ("empty", Consumer(|items, _| Ok(XValue::Boolean(items.is_empty())))),
+        (
+            "count",
+            Consumer(|items, _| Ok(XValue::Number(items.len() as f64))),
+        ),
+        (
+            "exists",
+            Consumer(|items, _| Ok(XValue::Boolean(!items.is_empty()))),
+        ),
+        (
+            "empty",
+            Consumer(|items, _| Ok(XValue::Boolean(items.is_empty()))),
+        ),
         (
             "distinct-values",
             Consumer(|items, _| Ok(XValue::String(encode(&distinct(items))))),
@@ -243,7 +252,12 @@ pub(crate) fn register(context: &mut sxd_xpath::Context<'_>) {
         ),
         (
             "last",
-            Consumer(|items, _| Ok(items.into_iter().last().map_or_else(nothing, XValue::String))),
+            Consumer(|items, _| {
+                Ok(items
+                    .into_iter()
+                    .last()
+                    .map_or_else(nothing, XValue::String))
+            }),
         ),
     ];
     for (name, consumer) in consumers {

@@ -300,7 +300,10 @@ fn sequences_of_strings_work_where_they_are_consumed() {
             .unwrap_or_default()
     };
     let cases = [
-        ("fn:string-join(fn:tokenize('a, b,,c', ',\\s*'), '|')", "a|b||c"),
+        (
+            "fn:string-join(fn:tokenize('a, b,,c', ',\\s*'), '|')",
+            "a|b||c",
+        ),
         ("string-join(tokenize('IBM MSFT', ' '))", "IBMMSFT"),
         ("count(tokenize('a/b/c', '/'))", "3"),
         ("count(tokenize('', '/'))", "0"),
@@ -308,9 +311,15 @@ fn sequences_of_strings_work_where_they_are_consumed() {
         ("concat(tokenize('a-b-c', '-')[last()], '!')", "c!"),
         ("tokenize('a-b', '-')[5]", ""),
         ("tokenize(tokenize('k=v;x=y', ';')[2], '=')[1]", "x"),
-        ("string-join(distinct-values(tokenize('b,a,b,c,a', ',')), ',')", "b,a,c"),
+        (
+            "string-join(distinct-values(tokenize('b,a,b,c,a', ',')), ',')",
+            "b,a,c",
+        ),
         ("count(distinct-values(//o:Item/@qty))", "2"),
-        ("string-join(distinct-values(//o:Item), ';')", "Gadget;Gizmo & co"),
+        (
+            "string-join(distinct-values(//o:Item), ';')",
+            "Gadget;Gizmo & co",
+        ),
         ("exists(tokenize('a', ','))", "true"),
         ("empty(distinct-values(//o:Nothing))", "true"),
         ("distinct-values(tokenize('x,y,x', ','))[last()]", "y"),
@@ -344,7 +353,9 @@ fn sequences_of_strings_elsewhere_are_load_errors() {
     ] {
         assert!(err(src).contains(outside), "{src}: {}", err(src));
     }
-    assert!(err("count(tokenize('a', '('))").contains("invalid regular expression in `tokenize()`"));
+    assert!(
+        err("count(tokenize('a', '('))").contains("invalid regular expression in `tokenize()`")
+    );
     assert!(err("count(tokenize('a'))").contains("takes 2 to 3 argument"));
     assert!(err("axon-seq-count('1:a')").contains("unknown function"));
 }

@@ -274,7 +274,11 @@ impl Function for RegexFunction {
             return Ok(XValue::Boolean(regex.is_match(&input)));
         }
         if regex.is_match("") {
-            let name = if self.how == RegexUse::Tokenize { "tokenize" } else { "replace" };
+            let name = if self.how == RegexUse::Tokenize {
+                "tokenize"
+            } else {
+                "replace"
+            };
             return Err(function::Error::Other(format!(
                 "{name}(): the pattern matches the empty string"
             )));
