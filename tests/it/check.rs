@@ -206,6 +206,16 @@ fn wso2_elements_axon_lacks_are_not_supported_rather_than_unknown() {
             "</endpoint>\n",
         ),
     );
+    write(
+        dir.path(),
+        "proxy-services/p.xml",
+        concat!(
+            "<proxy xmlns=\"http://ws.apache.org/ns/synapse\" name=\"P\">\n",
+            "  <target><inSequence><drop/></inSequence></target>\n",
+            "  <publishWSDL uri=\"file:x.wsdl\" preservePolicy=\"false\"/>\n",
+            "</proxy>\n",
+        ),
+    );
     let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -223,6 +233,9 @@ fn wso2_elements_axon_lacks_are_not_supported_rather_than_unknown() {
         ),
         format!(
             "{root}/endpoints/e.xml:4:3: error: element <target> is not allowed in <endpoint>\n"
+        ),
+        format!(
+            "{root}/proxy-services/p.xml:3:34: error: removing WS-Policy from a published WSDL (`preservePolicy=\"false\"`) {unsupported}"
         ),
     ] {
         assert!(
