@@ -643,14 +643,9 @@ fn allow_to_entry(entry: &str) -> Result<String, String> {
     Ok(entry.to_owned())
 }
 
-/// The `--allow-to` list, kept for the life of the process (one per `serve`); the entries
-/// were checked when the arguments were parsed.
-fn allow_to(args: &ServeArgs) -> &'static AllowTo {
-    if args.allow_to.is_empty() {
-        return &crate::base::allow_to::NONE;
-    }
-    let list = AllowTo::new(&args.allow_to).unwrap_or_default();
-    Box::leak(Box::new(list))
+/// The `--allow-to` list; the entries were checked when the arguments were parsed.
+fn allow_to(args: &ServeArgs) -> std::sync::Arc<AllowTo> {
+    std::sync::Arc::new(AllowTo::new(&args.allow_to).unwrap_or_default())
 }
 
 /// Logs the layout and the warnings of what `serve` loaded; true when `--deny-warnings`

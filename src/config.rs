@@ -36,7 +36,7 @@ mod prototype;
 mod proxy;
 mod reach;
 pub(crate) mod values;
-mod vocabulary;
+pub(crate) mod vocabulary;
 pub(crate) mod wsdl;
 
 mod sequence;
@@ -647,6 +647,15 @@ impl Ctx<'_> {
                     "element <{}> in namespace `{}` is not allowed in <{}>",
                     child.name,
                     child.ns.as_deref().unwrap_or(""),
+                    parent.local_name()
+                ),
+            );
+        } else if vocabulary::ELEMENTS.contains(&child.local_name()) {
+            self.diags.error(
+                &child.loc,
+                format!(
+                    "element <{}> is not allowed in <{}>",
+                    child.local_name(),
                     parent.local_name()
                 ),
             );

@@ -178,13 +178,9 @@ impl Endpoints {
                 "no `To` address is allowed (axon serve --allow-to)",
             ));
         };
-        // A copy sharing the implicit leaf's actor; its address is set per send.
-        let mut leaf = Leaf::clone(base);
-        leaf.spec.target = Target::Address(crate::config::AddressSpec {
-            uri: url.to_owned(),
-            member: false,
-        });
-        let result = http::send(&leaf, msg, limits).await;
+        // The one implicit leaf, with this message's address.
+        let leaf = &**base;
+        let result = http::send_via(leaf, Some(url), msg, limits).await;
         let outcome = match &result {
             Ok(()) => AttemptOutcome::Response(msg.status.map(|s| s.as_u16()).unwrap_or(0)),
             Err(error) => {

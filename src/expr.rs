@@ -14,6 +14,7 @@
 mod error;
 pub(crate) mod json;
 pub(crate) mod lexer;
+mod sequence;
 pub(crate) mod synapse;
 pub(crate) mod xpath;
 pub(crate) mod xpath2;

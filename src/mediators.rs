@@ -233,6 +233,11 @@ fn parse_one(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
             ctx.unsupported(&el.loc, format!("the `{name}` mediator"));
             None
         }
+        None if crate::config::vocabulary::unsupported_mediator(name).is_some() => {
+            let what = crate::config::vocabulary::unsupported_mediator(name);
+            ctx.unsupported(&el.loc, what.unwrap_or_default());
+            None
+        }
         None => {
             let known = REGISTRY
                 .iter()

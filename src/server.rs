@@ -125,17 +125,16 @@ fn set_fronts(shared: &Shared, fronts: [Option<&Addr<FrontActor>>; 3]) {
     );
 }
 
-/// The allow-list of `To` addresses, never allowing the management API's port (kept for
-/// the life of the process, as the list it refines).
+/// The allow-list of `To` addresses, never allowing the management API's port.
 fn guard_management(
-    list: &'static crate::base::allow_to::AllowTo,
+    list: Arc<crate::base::allow_to::AllowTo>,
     management: &TcpListener,
-) -> io::Result<&'static crate::base::allow_to::AllowTo> {
+) -> io::Result<Arc<crate::base::allow_to::AllowTo>> {
     if list.is_empty() {
         return Ok(list);
     }
     let port = management.local_addr()?.port();
-    Ok(Box::leak(Box::new(list.clone().without_port(port))))
+    Ok(Arc::new((*list).clone().without_port(port)))
 }
 
 /// The HTTPS listener's server configuration; its certificates are handed to `shared`,
@@ -166,20 +165,21 @@ impl Server {
         let readiness = Readiness::new();
         let control = Arbiter::new();
         let mut options = options;
-        options.limits.allow_to = guard_management(options.limits.allow_to, &options.management)?;
+        options.limits.allow_to =
+            guard_management(options.limits.allow_to.clone(), &options.management)?;
         let runtime = Runtime::build(
             mediation,
             None,
             &control.handle(),
             &readiness,
-            options.limits,
+            options.limits.clone(),
         );
         let shared = Arc::new(Shared::new(
             runtime,
             readiness.clone(),
             control.handle(),
             options.mediation_dir,
-            options.limits,
+            options.limits.clone(),
         ));
         let http_addr = options.http.local_addr()?;
         let management_addr = options.management.local_addr()?;
@@ -204,7 +204,7 @@ impl Server {
                 listener,
                 options.grpc_tls,
                 workers,
-                options.limits,
+                options.limits.clone(),
                 options.limits.grpc_max_connections.unwrap_or(port_cap),
             )?),
             None => None,

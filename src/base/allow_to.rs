@@ -35,12 +35,6 @@ struct Entry {
 #[error("`{0}` is not an http or https URL prefix (for example http://backend:9000/services/)")]
 pub struct BadEntry(String);
 
-/// The empty list, which allows nothing (the default of [`Limits`](super::limits::Limits)).
-pub static NONE: AllowTo = AllowTo {
-    entries: Vec::new(),
-    management_port: None,
-};
-
 impl AllowTo {
     /// The list of `entries` (URL prefixes).
     ///

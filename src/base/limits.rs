@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::budget::XmlLimits;
 
 /// Limits that apply to every message.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest body a mediator may read into memory.
     pub max_body: usize,
@@ -61,9 +61,9 @@ pub struct Limits {
     pub grpc_backend_stream_window: u32,
     /// What one XML document built from a message may cost (nodes, attributes, memory).
     pub xml: XmlLimits,
-    /// The `To` addresses a bare `<send/>` may go to (`--allow-to`; default: none). Set
-    /// once per server, so it lives as long as the process.
-    pub allow_to: &'static super::allow_to::AllowTo,
+    /// The `To` addresses a bare `<send/>` may go to (`--allow-to`; default: none), shared
+    /// by every generation of one server.
+    pub allow_to: std::sync::Arc<super::allow_to::AllowTo>,
     /// How TLS backends are trusted and what client certificate they are shown
     /// (`--backend-ca`, `--backend-cert`; default: the public roots). Set once per server.
     pub backend_tls: &'static super::tls::BackendTls,
@@ -98,7 +98,7 @@ impl Default for Limits {
             grpc_backend_streams: 100,
             grpc_backend_stream_window: 256 * 1024,
             xml: XmlLimits::default(),
-            allow_to: &super::allow_to::NONE,
+            allow_to: std::sync::Arc::default(),
             backend_tls: &super::tls::PUBLIC_ROOTS,
             trace: TracePolicy::default(),
             max_branches: 64,

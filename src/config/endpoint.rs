@@ -470,6 +470,17 @@ fn parse_children(
                 None => *ok = false,
             },
             "description" => {}
+            "parameter" => {
+                // MI reads an endpoint's parameters only when it names a `template`
+                // (expanded before this); elsewhere its tooling may still write them.
+                ctx.check_attrs(child, &["name", "value"]);
+                let n = child.attr_value("name").unwrap_or("");
+                ctx.diags.no_effect(
+                    &child.loc,
+                    format!("endpoint parameter `{n}`"),
+                    "an endpoint's <parameter>s are read only with `template`",
+                );
+            }
             _ if UNSUPPORTED_KINDS.contains(&local) => {
                 ctx.unsupported(&child.loc, format!("the `<{local}>` endpoint"));
                 *ok = false;

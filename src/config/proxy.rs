@@ -348,17 +348,22 @@ fn parse_target(el: &Element, proxy: &str, ctx: &mut Ctx<'_>) -> Option<Target4>
 
 fn parse_publish(el: &Element, ctx: &mut Ctx<'_>) -> Option<PublishedWsdl> {
     ctx.check_attrs(el, &["uri", "key", "endpoint", "preservePolicy"]);
-    for (attr, what) in [
-        (
-            "endpoint",
+    if let Some(a) = el.attr("endpoint") {
+        ctx.unsupported(
+            &a.loc,
             "a published WSDL fetched from an endpoint (`endpoint`)",
-        ),
-        ("preservePolicy", "attribute `preservePolicy`"),
-    ] {
-        if let Some(a) = el.attr(attr) {
-            ctx.unsupported(&a.loc, what);
-            return None;
-        }
+        );
+        return None;
+    }
+    // Synapse's default, `true`, keeps the WSDL's policies: Axon publishes it unchanged.
+    if let Some(a) = el.attr("preservePolicy")
+        && !values::boolean(&a.value, &a.loc, "preservePolicy", ctx.diags)?
+    {
+        ctx.unsupported(
+            &a.loc,
+            "removing WS-Policy from a published WSDL (`preservePolicy=\"false\"`)",
+        );
+        return None;
     }
     if let Some(r) = el.elements().find(|c| c.local_name() == "resource") {
         ctx.unsupported(&r.loc, "WSDL import resources (`<resource>`)");

@@ -245,9 +245,23 @@ pub(crate) async fn send(
     msg: &mut MessageContext,
     limits: &Limits,
 ) -> Result<(), EndpointError> {
+    send_via(leaf, None, msg, limits).await
+}
+
+/// As [`send`], to the address `to` instead of the leaf's own (the implicit `To` leaf,
+/// shared by every bare `<send/>`, with the address of each message).
+///
+/// # Errors
+/// As [`send`].
+pub(crate) async fn send_via(
+    leaf: &Leaf,
+    to: Option<&str>,
+    msg: &mut MessageContext,
+    limits: &Limits,
+) -> Result<(), EndpointError> {
     apply_properties(leaf, msg);
     let prepared = super::format::prepare(leaf, msg, limits).await?;
-    let (url, uri) = target(leaf, msg, &prepared)?;
+    let (url, uri) = target(leaf, to, msg, &prepared)?;
     super::addressing::apply(leaf, msg, &url, limits).await?;
     let method = prepared
         .method
@@ -384,6 +398,7 @@ fn response_length<S>(
 /// ([`ErrorKind::MalformedRequest`], see [`has_dot_segment`](crate::base::path::has_dot_segment)).
 fn target(
     leaf: &Leaf,
+    to: Option<&str>,
     msg: &MessageContext,
     prepared: &super::format::Prepared,
 ) -> Result<(String, Uri), EndpointError> {
@@ -395,13 +410,19 @@ fn target(
             cause,
         )
     };
-    let mut url = address::resolve(
-        &leaf.spec.target,
-        &leaf.config.properties,
-        msg,
-        prepared.rest,
-    )
-    .map_err(|error| invalid(Cause::error(error.to_string(), error)))?;
+    let own;
+    let address = match to {
+        Some(to) => {
+            own = Target::Address(crate::config::AddressSpec {
+                uri: to.to_owned(),
+                member: false,
+            });
+            &own
+        }
+        None => &leaf.spec.target,
+    };
+    let mut url = address::resolve(address, &leaf.config.properties, msg, prepared.rest)
+        .map_err(|error| invalid(Cause::error(error.to_string(), error)))?;
     if let Some(query) = &prepared.query {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(query);

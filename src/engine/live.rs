@@ -245,7 +245,7 @@ impl Shared {
             Some(&old),
             &self.control,
             &self.readiness,
-            self.limits,
+            self.limits.clone(),
         );
         let (kept, started) = kept_and_started(&old, &runtime);
         let apis = runtime.config.apis.len();

@@ -64,9 +64,14 @@ pub enum CompileError {
     },
     /// An XPath 2.0 function (`fn:` namespace) Axon does not provide.
     #[error(
-        "XPath 2.0 function `fn:{0}()` is not supported by Axon (supported: the XPath 1.0 functions and fn:upper-case, lower-case, matches, replace, string-join, ends-with, current-dateTime, current-date, format-dateTime, abs, avg, max, min, exists, empty)"
+        "XPath 2.0 function `fn:{0}()` is not supported by Axon (supported: the XPath 1.0 functions and fn:upper-case, lower-case, matches, replace, tokenize, string-join, distinct-values, ends-with, current-dateTime, current-date, format-dateTime, abs, avg, max, min, exists, empty)"
     )]
     UnsupportedXPath2(String),
+    /// `tokenize()` or `distinct-values()` where its sequence is not consumed at once.
+    #[error(
+        "`fn:{0}()` returns a sequence of strings, which Axon supports only as the first argument of string-join(), count(), exists(), empty() or distinct-values(), or with a position predicate such as `[1]` or `[last()]`"
+    )]
+    SequenceOutsideConsumer(String),
     /// A regular expression given as a literal that does not compile.
     #[error("invalid regular expression in `{function}()`: {reason}")]
     Regex {

@@ -22,6 +22,7 @@ use sxd_xpath::{Context, Factory, Value as XValue, XPath};
 
 use super::error::{CompileError, XPathError};
 use super::lexer::{self, Kind, Token};
+use super::sequence::{self, Replacements};
 use super::synapse::{self, Source};
 use super::xpath2;
 use crate::message::MessageContext;
@@ -81,6 +82,7 @@ pub(crate) fn compile(
         copied: 0,
         reads: Vec::new(),
         needs_payload: false,
+        pending: Vec::new(),
     };
     let mut i = 0;
     while i < tokens.len() {
@@ -132,6 +134,8 @@ struct Rewrite<'s> {
     copied: usize,
     reads: Vec<(String, Source)>,
     needs_payload: bool,
+    /// Tokens still to be replaced (the predicates of sequence calls).
+    pending: Replacements,
 }
 
 impl Rewrite<'_> {
@@ -149,6 +153,11 @@ impl Rewrite<'_> {
         i: usize,
         namespaces: &[(String, String)],
     ) -> Result<usize, CompileError> {
+        if let Some(k) = self.pending.iter().position(|(first, ..)| *first == i) {
+            let (first, last, text) = self.pending.swap_remove(k);
+            self.replace(tokens[first].start, tokens[last].end, text);
+            return Ok(last + 1);
+        }
         let token = &tokens[i];
         match &token.kind {
             Kind::Function {
@@ -193,7 +202,12 @@ impl Rewrite<'_> {
         let arity = arity(tokens, i);
         check_function(prefix, local, arity, namespaces)?;
         check_literal_regex(tokens, i, local)?;
-        if let Some(p) = prefix {
+        if let Some(plan) = sequence::plan(tokens, i, local)? {
+            let (start, end) = (tokens[i].start, tokens[i].end);
+            self.replace(start, start, plan.before);
+            self.replace(start, end, &plan.name);
+            self.pending.extend(plan.predicate);
+        } else if let Some(p) = prefix {
             // `fn:name`: sxd-xpath knows the functions by their local names.
             let start = tokens[i].start;
             self.replace(start, start + p.len() + 1, "");
@@ -366,7 +380,7 @@ fn check_function(
 /// literal or absent flags), so a bad one is a load error.
 fn check_literal_regex(tokens: &[Token], at: usize, local: &str) -> Result<(), CompileError> {
     let flags_at = match local {
-        "matches" => 2,
+        "matches" | "tokenize" => 2,
         "replace" => 3,
         _ => return Ok(()),
     };
@@ -580,11 +594,33 @@ mod tests {
     }
 
     #[test]
+    fn sequence_calls_compile_into_their_consumers() {
+        let c = |src: &str| compile(src, &ns()).unwrap().compiled().to_owned();
+        assert_eq!(
+            c("fn:string-join(fn:tokenize($ctx:s, ','), '|')"),
+            "axon-seq-string-join(axon-tokenize($axon.p0, ','), '|')"
+        );
+        assert_eq!(
+            c("count(distinct-values(tokenize('a', ',')))"),
+            "axon-seq-count(axon-seq-distinct-values(axon-tokenize('a', ',')))"
+        );
+        assert_eq!(
+            c("tokenize('a/b', '/')[2]"),
+            "axon-seq-item(axon-tokenize('a/b', '/'), 2)"
+        );
+        assert_eq!(
+            c("fn:tokenize('a/b', '/')[fn:last()]"),
+            "axon-seq-last(axon-tokenize('a/b', '/'))"
+        );
+        assert_eq!(c("count(//m:a)"), "count(//m:a)");
+    }
+
+    #[test]
     fn load_errors_are_specific() {
         let err = |src: &str| compile(src, &ns()).unwrap_err().to_string();
         assert!(err("//x:order").contains("prefix `x` is not declared"));
         assert!(err("xs:string('a')").contains("not available"));
-        assert!(err("fn:tokenize('a', ',')").contains("not supported by Axon"));
+        assert!(err("fn:tokenize('a', ',')").contains("returns a sequence of strings"));
         assert!(err("upper-kase('a')").contains("unknown function"));
         assert!(err("concat('a')").contains("at least 2"));
         assert!(err("$nope").contains("unknown variable"));

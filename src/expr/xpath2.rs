@@ -20,6 +20,7 @@ use sxd_xpath::function::{self, Function};
 use sxd_xpath::nodeset::Nodeset;
 use sxd_xpath::{Context, Value as XValue, context};
 
+use super::sequence;
 use super::synapse::civil_from_days;
 
 /// The namespace of the XPath functions.
@@ -32,7 +33,9 @@ pub(crate) const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("ends-with", 2, 2),
     ("matches", 2, 3),
     ("replace", 3, 4),
+    ("tokenize", 2, 3),
     ("string-join", 1, 2),
+    ("distinct-values", 1, 2),
     ("current-dateTime", 0, 0),
     ("current-date", 0, 0),
     ("format-dateTime", 2, 5),
@@ -65,9 +68,18 @@ impl Function for Native {
     }
 }
 
-/// `matches` or `replace`, with this worker's compiled patterns.
+/// What a regular expression function does with its pattern.
+#[derive(Clone, Copy, PartialEq)]
+enum RegexUse {
+    Matches,
+    Replace,
+    /// `tokenize`, whose items leave in the private form of `sequence`.
+    Tokenize,
+}
+
+/// `matches`, `replace` or `tokenize`, with this worker's compiled patterns.
 struct RegexFunction {
-    replace: bool,
+    how: RegexUse,
     cache: RefCell<HashMap<(String, String), Regex>>,
 }
 
@@ -86,10 +98,16 @@ pub(crate) fn register(context: &mut Context<'_>) {
     context.set_function("min", Native(|_, a| aggregate(a, Aggregate::Min)));
     context.set_function("exists", Native(|_, a| Ok(XValue::Boolean(exists(a)?))));
     context.set_function("empty", Native(|_, a| Ok(XValue::Boolean(!exists(a)?))));
-    for (name, replace) in [("matches", false), ("replace", true)] {
+    context.set_function("axon-distinct-values", Native(distinct_values));
+    for (name, how) in [
+        ("matches", RegexUse::Matches),
+        ("replace", RegexUse::Replace),
+        ("axon-tokenize", RegexUse::Tokenize),
+    ] {
         let cache = RefCell::new(HashMap::new());
-        context.set_function(name, RegexFunction { replace, cache });
+        context.set_function(name, RegexFunction { how, cache });
     }
+    sequence::register(context);
 }
 
 fn first<'d>(args: Vec<XValue<'d>>) -> Result<XValue<'d>, function::Error> {
@@ -130,6 +148,12 @@ fn string_join<'d>(_: &Eval<'_, 'd>, args: Vec<XValue<'d>>) -> FnResult<'d> {
     let parts = it.next().map(items).unwrap_or_default();
     let separator = it.next().map(XValue::into_string).unwrap_or_default();
     Ok(XValue::String(parts.join(&separator)))
+}
+
+/// `distinct-values` over a node-set or one value; the collation argument is ignored.
+fn distinct_values<'d>(_: &Eval<'_, 'd>, args: Vec<XValue<'d>>) -> FnResult<'d> {
+    let items = sequence::distinct(items(first(args)?));
+    Ok(XValue::String(sequence::encode(&items)))
 }
 
 fn exists(args: Vec<XValue<'_>>) -> Result<bool, function::Error> {
@@ -243,17 +267,25 @@ impl Function for RegexFunction {
         let mut it = args.into_iter().map(XValue::into_string);
         let input = it.next().unwrap_or_default();
         let pattern = it.next().unwrap_or_default();
-        let replacement_text = if self.replace { it.next() } else { None };
+        let replacement_text = (self.how == RegexUse::Replace).then(|| it.next()).flatten();
         let flags = it.next().unwrap_or_default();
         let regex = self.regex(pattern, flags.clone())?;
-        let Some(with) = replacement_text else {
+        if self.how == RegexUse::Matches {
             return Ok(XValue::Boolean(regex.is_match(&input)));
-        };
-        if regex.is_match("") {
-            return Err(function::Error::Other(
-                "replace(): the pattern matches the empty string".to_owned(),
-            ));
         }
+        if regex.is_match("") {
+            let name = if self.how == RegexUse::Tokenize {
+                "tokenize"
+            } else {
+                "replace"
+            };
+            return Err(function::Error::Other(format!(
+                "{name}(): the pattern matches the empty string"
+            )));
+        }
+        let Some(with) = replacement_text else {
+            return Ok(XValue::String(tokenize(&regex, &input)));
+        };
         let result = if flags.contains('q') {
             regex.replace_all(&input, regex::NoExpand(&with))
         } else {
@@ -264,6 +296,16 @@ impl Function for RegexFunction {
         };
         Ok(XValue::String(result.into_owned()))
     }
+}
+
+/// The pieces of `input` between the matches (none for the empty string), as XPath 2.0
+/// `tokenize` gives them, in the private form of a sequence.
+fn tokenize(regex: &Regex, input: &str) -> String {
+    if input.is_empty() {
+        return String::new();
+    }
+    let pieces: Vec<String> = regex.split(input).map(str::to_owned).collect();
+    sequence::encode(&pieces)
 }
 
 // --- dates ---

@@ -345,7 +345,7 @@ async fn serve_io<I>(io: I, ctx: ConnCtx, mut stop: watch::Receiver<bool>, peer:
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
-    let limits = ctx.port.limits;
+    let limits = ctx.port.limits.clone();
     let state = ctx.conn.clone();
     let io = Metered::new(io, state.clone(), limits.grpc_max_control_frames_per_sec);
     let service = service_fn(move |req: Request<Incoming>| {

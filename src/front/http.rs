@@ -65,7 +65,7 @@ pub(crate) fn serve(
     workers: usize,
     descriptor_cap: usize,
 ) -> std::io::Result<Server> {
-    let limits = shared.runtime().limits;
+    let limits = shared.runtime().limits.clone();
     let cap = match limits.max_connections {
         Some(configured) => within_descriptors(configured, descriptor_cap, "--max-connections"),
         None => descriptor_cap.min(DEFAULT_MAX_CONNECTIONS),

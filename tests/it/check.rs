@@ -176,6 +176,75 @@ fn unknown_unsupported_and_no_effect_are_told_apart() {
     }
 }
 
+/// Every mediator element of WSO2's language is named as not supported, never unknown:
+/// the ones Axon lacks and connector operations; an element of the language in the wrong
+/// place is "not allowed" (no "did you mean" itself); a plain endpoint's `<parameter>`
+/// has no effect.
+#[test]
+fn wso2_elements_axon_lacks_are_not_supported_rather_than_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "sequences/s.xml",
+        concat!(
+            "<sequence xmlns=\"http://ws.apache.org/ns/synapse\" name=\"S\">\n",
+            "  <throwError type=\"E\" errorMessage=\"m\"/>\n",
+            "  <email.send configKey=\"smtp\"/>\n",
+            "  <propertyGroup><property name=\"a\" value=\"b\"/></propertyGroup>\n",
+            "  <logg/>\n",
+            "</sequence>\n",
+        ),
+    );
+    write(
+        dir.path(),
+        "endpoints/e.xml",
+        concat!(
+            "<endpoint xmlns=\"http://ws.apache.org/ns/synapse\" name=\"E\">\n",
+            "  <address uri=\"http://127.0.0.1:9/\"/>\n",
+            "  <parameter name=\"p\" value=\"v\"/>\n",
+            "  <target/>\n",
+            "</endpoint>\n",
+        ),
+    );
+    write(
+        dir.path(),
+        "proxy-services/p.xml",
+        concat!(
+            "<proxy xmlns=\"http://ws.apache.org/ns/synapse\" name=\"P\">\n",
+            "  <target><inSequence><drop/></inSequence></target>\n",
+            "  <publishWSDL uri=\"file:x.wsdl\" preservePolicy=\"false\"/>\n",
+            "</proxy>\n",
+        ),
+    );
+    let out = crate::support::axon_check(dir.path());
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let root = dir.path().display().to_string();
+    let unsupported = "is not supported by Axon (see docs/migrating.md)";
+    for expected in [
+        format!("{root}/sequences/s.xml:2:3: error: the `throwError` mediator {unsupported}"),
+        format!(
+            "{root}/sequences/s.xml:3:3: error: connector operation <email.send> (connectors) {unsupported}"
+        ),
+        format!("{root}/sequences/s.xml:4:3: error: the `propertyGroup` mediator {unsupported}"),
+        format!("{root}/sequences/s.xml:5:3: error: unknown mediator <logg> (did you mean `log`?)"),
+        format!(
+            "{root}/endpoints/e.xml:3:3: warning: endpoint parameter `p` has no effect in Axon"
+        ),
+        format!(
+            "{root}/endpoints/e.xml:4:3: error: element <target> is not allowed in <endpoint>\n"
+        ),
+        format!(
+            "{root}/proxy-services/p.xml:3:34: error: removing WS-Policy from a published WSDL (`preservePolicy=\"false\"`) {unsupported}"
+        ),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing `{expected}` in:\n{stderr}"
+        );
+    }
+}
+
 /// A `<member>` names a host and a port, nothing else: a host with a path or user
 /// information, a port that is no number, or no port at all is refused at load.
 #[test]

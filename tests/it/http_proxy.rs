@@ -314,7 +314,7 @@ async fn a_bare_send_goes_to_an_allowed_to_address_only() {
     );
     let list = axon::base::allow_to::AllowTo::new(&[backend.url("/services/")]).unwrap();
     let limits = axon::base::limits::Limits {
-        allow_to: Box::leak(Box::new(list)),
+        allow_to: std::sync::Arc::new(list),
         ..Default::default()
     };
     let axon = TestAxon::start_with(&[("apis/route.xml", &api)], limits).await;
@@ -352,7 +352,7 @@ async fn a_bare_send_never_goes_to_the_management_port_even_when_allowed() {
     let port = management.local_addr().unwrap().port();
     let list = axon::base::allow_to::AllowTo::new(&[format!("http://127.0.0.1:{port}/")]).unwrap();
     let limits = axon::base::limits::Limits {
-        allow_to: Box::leak(Box::new(list)),
+        allow_to: std::sync::Arc::new(list),
         ..Default::default()
     };
     let axon =
