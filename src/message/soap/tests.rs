@@ -293,3 +293,22 @@ fn a_prolog_fed_byte_by_byte_is_scanned_once() {
         doc.len()
     );
 }
+
+#[test]
+fn a_large_body_fed_whole_stops_at_the_first_problem() {
+    let n = 100_000;
+    let deep = format!(
+        r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body>{}{}</s:Body></s:Envelope>"#,
+        "<a>".repeat(n),
+        "</a>".repeat(n)
+    );
+    let flat = format!(
+        r#"<s:Envelope xmlns:s="{SOAP11_NS}"><s:Body><r>{}</r></s:Body></s:Envelope>"#,
+        "<a>x</a>".repeat(n)
+    );
+    for size in [deep.len(), 65536, 8192] {
+        let error = check_chunks(SoapVersion::V11, deep.as_bytes(), size).unwrap_err();
+        assert!(error.0.contains("deeper than 512"), "{size}: {error}");
+        check_chunks(SoapVersion::V11, flat.as_bytes(), size).unwrap();
+    }
+}
