@@ -178,23 +178,32 @@ function applyFilter() {
   }
 }
 
-function summarize(data) {
+function summarize(generation, endpoints) {
   const counts = {};
   const count = (n) => {
     if (Array.isArray(n.children)) n.children.forEach(count);
     else if (n.state) counts[n.state] = (counts[n.state] || 0) + 1;
   };
-  data.endpoints.forEach(count);
+  endpoints.forEach(count);
   const node = document.getElementById("summary");
-  node.replaceChildren(el("span", { text: "generation " + data.generation }),
+  node.replaceChildren(el("span", { text: "generation " + generation }),
     ...Object.keys(counts).sort().map((s) => el("span", {}, badge(s), " " + counts[s])));
+}
+
+// The endpoints not inside a group: a group's members are shown under it only.
+function roots(endpoints) {
+  const members = new Set();
+  const collect = (n) => (n.children || []).forEach((c) => { members.add(c.name); collect(c); });
+  endpoints.forEach(collect);
+  return endpoints.filter((n) => !members.has(n.name));
 }
 
 function render(data) {
   const services = data.apis.concat(data.proxies).map(serviceCard);
   document.getElementById("services").replaceChildren(...services);
-  document.getElementById("endpoints").replaceChildren(...data.endpoints.map(node));
-  summarize(data);
+  const top = roots(data.endpoints);
+  document.getElementById("endpoints").replaceChildren(...top.map(node));
+  summarize(data.generation, top);
   applyFilter();
 }
 
