@@ -29,6 +29,12 @@ fn screenshot() -> PathBuf {
 #[actix_rt::test]
 async fn switching_an_endpoint_off_in_the_browser_shows_off_everywhere() {
     let python = crate::support::python();
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            std::path::Path::new(tool).is_file(),
+            "{tool} is missing: install Debian's chromium and chromium-driver (scripts/test does)"
+        );
+    }
     let backend = Backend::named("b").await;
     let dead = format!("http://127.0.0.1:{}/", dead_port());
     let axon = TestAxon::start(&[
@@ -50,13 +56,25 @@ async fn switching_an_endpoint_off_in_the_browser_shows_off_everywhere() {
         .await
         .expect("the page answers");
     assert_eq!(page.status().as_u16(), 200);
-    let header = |name: &str| page.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(header("content-type").as_deref(), Some("text/html; charset=utf-8"));
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("text/html; charset=utf-8")
+    );
     let csp = header("content-security-policy").expect("a CSP");
-    assert!(csp.contains("script-src 'self'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
 
     let shot = screenshot();
-    let _ = std::fs::remove_file(&shot);
+    if shot.exists() {
+        std::fs::remove_file(&shot).expect("the old screenshot goes");
+    }
     let (url, out) = (axon.admin_url("/"), shot.clone());
     let output = actix_web::web::block(move || {
         std::process::Command::new(python)
