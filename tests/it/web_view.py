@@ -3,8 +3,10 @@ switch, waits for the page to show it OFF, and keeps a screenshot.
 
     web_view.py <page url> <endpoint name> <other endpoint name> <screenshot path>
 
-Prints the final state the page shows. Fails on any browser console error (a CSP
-violation is one)."""
+With AXON_WEB_TOKEN set, the page must first ask for the management token, which is then
+typed into it. Prints the final state the page shows. Fails on any browser console error (a
+CSP violation is one) other than the 401 that makes the page ask for the token."""
+import os
 import sys
 
 from selenium import webdriver
@@ -26,6 +28,10 @@ try:
     wait = WebDriverWait(driver, 20)
     card = f'details[data-actor="{name}"]'
     driver.get(url)
+    token = os.environ.get("AXON_WEB_TOKEN")
+    if token:
+        wait.until(ec.visibility_of_element_located((By.ID, "token"))).send_keys(token)
+        driver.find_element(By.CSS_SELECTOR, "#login button").click()
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, card + '[data-state="ACTIVE"]')))
 
     # The filter box hides what does not match, and shows it again when cleared.
@@ -48,7 +54,11 @@ try:
             "document.querySelector(arguments[0]).open = true", f'details[data-actor="{actor}"]')
     driver.save_screenshot(shot)
 
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    if token:
+        kept = driver.execute_script("return sessionStorage.getItem('axon-management-token')")
+        assert kept == token, "the token is not kept in sessionStorage"
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+              and not (token and "status of 401" in e["message"])]
     assert not errors, f"browser console errors: {errors}"
     print(badge)
 finally:
