@@ -123,6 +123,7 @@ function groupCard(group) {
     el("span", { class: "counters", text: group.ready_children + "/" + children.length + " ready" })];
   const search = [group.name, group.state, group.type].join(" ");
   const details = card(group.name, group.state, summary, children, search);
+  details.classList.add("group");
   if (!open.has("closed:" + group.name)) details.open = true;
   details.addEventListener("toggle", () => {
     if (details.open) open.delete("closed:" + group.name); else open.add("closed:" + group.name);
@@ -195,7 +196,8 @@ function roots(endpoints) {
   const members = new Set();
   const collect = (n) => (n.children || []).forEach((c) => { members.add(c.name); collect(c); });
   endpoints.forEach(collect);
-  return endpoints.filter((n) => !members.has(n.name));
+  return endpoints.filter((n) => !members.has(n.name))
+    .sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
 }
 
 function render(data) {
