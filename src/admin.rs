@@ -3,6 +3,7 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /` | the live web view of the actor graph ([`web_view`]) |
 //! | `GET /health/live` | 200 while the process runs |
 //! | `GET /health/ready` | 200 once listeners and actors are up, else 503 (`draining` from SIGTERM on) |
 //! | `GET /metrics` | Prometheus metrics ([`metrics`]) |
@@ -21,6 +22,7 @@ pub(crate) mod auth;
 pub(crate) mod guard;
 pub(crate) mod lifecycle;
 pub(crate) mod metrics;
+pub(crate) mod web_view;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -66,6 +68,7 @@ pub(crate) fn serve(
             .app_data(tokens.clone())
             .wrap(actix_web::middleware::from_fn(auth::check))
             .wrap(actix_web::middleware::from_fn(guard::check))
+            .configure(web_view::routes)
             .route("/health/live", web::get().to(live))
             .route("/health/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics::scrape))

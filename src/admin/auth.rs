@@ -13,7 +13,8 @@
 //! The probes `/health/live` and `/health/ready` answer without a token: an orchestrator's
 //! probe carries no secret, and they say nothing but "up" and "ready". No token, or a wrong
 //! one, is answered 401 with `WWW-Authenticate`; the read token on a write route 403. Tokens
-//! are compared in constant time.
+//! are compared in constant time. The web view's static files (`/`, `/web/*`) answer
+//! without a token too: they carry no data, and the page asks for the token itself.
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -108,7 +109,7 @@ impl Tokens {
         path: &str,
         authorization: Option<&[u8]>,
     ) -> Option<HttpResponse> {
-        if !self.required() || PROBES.contains(&path) {
+        if !self.required() || PROBES.contains(&path) || super::web_view::PATHS.contains(&path) {
             return None;
         }
         let reads = method == Method::GET || method == Method::HEAD;
@@ -183,6 +184,16 @@ mod tests {
         tokens
             .refusal(&method, path, auth.map(str::as_bytes))
             .map_or(200, |r| r.status().as_u16())
+    }
+
+    #[test]
+    fn the_web_views_static_files_need_no_token_but_its_data_does() {
+        let tokens = Tokens::new(Some(READ.into()), Some(WRITE.into())).unwrap();
+        for path in super::super::web_view::PATHS {
+            assert_eq!(status(&tokens, Method::GET, path, None), 200, "{path}");
+        }
+        assert_eq!(status(&tokens, Method::GET, "/health/actors", None), 401);
+        assert_eq!(status(&tokens, Method::GET, "/web/other", None), 401);
     }
 
     #[test]

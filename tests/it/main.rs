@@ -29,4 +29,5 @@ mod soap;
 mod suspension;
 mod throttle;
 mod tls;
+mod web_view;
 mod xml_limits;
