@@ -10,8 +10,8 @@
 
 mod store;
 
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use actix_web::http::Method;
@@ -92,7 +92,9 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         ctx.unsupported(&scope.loc, "a cache `scope` other than per-host");
         return None;
     }
-    let collector = el.attr("collector").is_some_and(|a| a.value.trim() == "true");
+    let collector = el
+        .attr("collector")
+        .is_some_and(|a| a.value.trim() == "true");
     let name = match el.attr("id") {
         Some(id) => format!("{}\0{}", ctx.artifact, id.value.trim()),
         None => format!("{}\0{}:{}", ctx.artifact, el.loc.line, el.loc.col),
@@ -233,7 +235,10 @@ impl Settings {
             }
             Ok(-1) => true,
             _ => {
-                ctx.error(&a.loc, "<implementation maxSize> must be a positive whole number");
+                ctx.error(
+                    &a.loc,
+                    "<implementation maxSize> must be a positive whole number",
+                );
                 false
             }
         }
@@ -266,7 +271,10 @@ impl Settings {
                         true
                     }
                     Err(e) => {
-                        ctx.error(&child.loc, format!("<responseCodes> is not a regular expression: {e}"));
+                        ctx.error(
+                            &child.loc,
+                            format!("<responseCodes> is not a regular expression: {e}"),
+                        );
                         false
                     }
                 },
@@ -300,10 +308,16 @@ impl Settings {
                 self.methods = None;
                 return true;
             }
-            match VERBS.contains(&m.as_str()).then(|| Method::from_bytes(m.as_bytes())) {
+            match VERBS
+                .contains(&m.as_str())
+                .then(|| Method::from_bytes(m.as_bytes()))
+            {
                 Some(Ok(method)) => methods.push(method),
                 _ => {
-                    ctx.error(&el.loc, format!("<methods> names `{m}`, which is no HTTP method"));
+                    ctx.error(
+                        &el.loc,
+                        format!("<methods> names `{m}`, which is no HTTP method"),
+                    );
                     return false;
                 }
             }
@@ -337,7 +351,10 @@ fn bool_text(text: &str, el: &Element, ctx: &mut Ctx<'_>) -> Option<bool> {
         "true" => Some(true),
         "false" => Some(false),
         _ => {
-            ctx.error(&el.loc, format!("<{}> must be true or false", el.local_name()));
+            ctx.error(
+                &el.loc,
+                format!("<{}> must be true or false", el.local_name()),
+            );
             None
         }
     }
@@ -412,7 +429,8 @@ impl Cache {
 
 /// The collector: stores the response when the finder missed and the settings allow it.
 fn collect<'c>(msg: &mut MessageContext) -> Step<'c> {
-    let (Some(Value::Str(key)), Some(Value::Str(hash))) = (msg.get(STORE_KEY), msg.get(REQUEST_HASH))
+    let (Some(Value::Str(key)), Some(Value::Str(hash))) =
+        (msg.get(STORE_KEY), msg.get(REQUEST_HASH))
     else {
         return Step::Continue;
     };
@@ -434,7 +452,10 @@ fn collect<'c>(msg: &mut MessageContext) -> Step<'c> {
         Err(PayloadError::NeedBody) => return Step::NeedBody,
         Err(_) => return Step::Continue,
     };
-    if settings.max_message_size.is_some_and(|max| body.len() > max) {
+    if settings
+        .max_message_size
+        .is_some_and(|max| body.len() > max)
+    {
         return Step::Continue;
     }
     let hash = hash.clone();

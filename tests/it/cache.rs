@@ -172,8 +172,13 @@ async fn on_cache_hit_runs_on_the_stored_response() {
 async fn bad_values_are_load_errors() {
     let backend = echo().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let bad = api(r#"timeout="soon""#, "<methods>GET,FETCH</methods>", "0", &backend)
-        .replace("2[0-9][0-9]", "2[0-9");
+    let bad = api(
+        r#"timeout="soon""#,
+        "<methods>GET,FETCH</methods>",
+        "0",
+        &backend,
+    )
+    .replace("2[0-9][0-9]", "2[0-9");
     crate::support::write(dir.path(), "apis/c.xml", &bad);
     let out = crate::support::axon_check(dir.path());
     assert!(!out.status.success());
