@@ -126,11 +126,17 @@ async fn a_no_store_response_is_not_cached() {
     assert_eq!(backend.hits(), 2);
 }
 
+/// Axon caching `methods`, before a fresh counting backend.
+async fn with_methods(methods: &str) -> (Backend, TestAxon) {
+    let backend = echo().await;
+    let methods = format!("<methods>{methods}</methods>");
+    let axon = TestAxon::start(&[("apis/c.xml", &api("", &methods, "10", &backend))]).await;
+    (backend, axon)
+}
+
 #[actix_rt::test]
 async fn posts_are_cached_only_when_listed_and_by_their_body() {
-    let backend = echo().await;
-    let methods = "<methods>GET,POST</methods>";
-    let axon = TestAxon::start(&[("apis/c.xml", &api("", methods, "10", &backend))]).await;
+    let (backend, axon) = with_methods("GET,POST").await;
     let post = |body: &'static str| axon.request("POST", "/c/p", Some(body.as_bytes()), &[]);
     let a = post("alpha").await.text();
     let b = post("beta").await.text();
@@ -139,9 +145,7 @@ async fn posts_are_cached_only_when_listed_and_by_their_body() {
     assert_eq!(post("beta").await.text(), b);
     assert_eq!(backend.hits(), 2);
 
-    let backend = echo().await;
-    let methods = "<methods>GET</methods>";
-    let axon = TestAxon::start(&[("apis/c.xml", &api("", methods, "10", &backend))]).await;
+    let (backend, axon) = with_methods("GET").await;
     let post = |body: &'static str| axon.request("POST", "/c/p", Some(body.as_bytes()), &[]);
     post("alpha").await;
     post("alpha").await;
