@@ -50,7 +50,9 @@ const DEFAULT_MAX_SIZE: usize = 1000;
 
 #[derive(Debug)]
 struct Cache {
-    store: Arc<Store>,
+    /// The finder's store (`None` for a `collector="true"` cache: it stores in the store
+    /// the finder marked the message with).
+    store: Option<Arc<Store>>,
     /// Runs on a hit (the message is the cached response), then the flow stops.
     on_hit: Option<Vec<Box<dyn Mediator>>>,
 }
@@ -101,7 +103,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     };
     let parsed = Settings::parse_attrs(el, ctx);
     let mut ok = parsed.is_some();
-    let mut settings = parsed.unwrap_or_else(Settings::default);
+    let mut settings = parsed.unwrap_or_default();
     let mut on_hit = None;
     for child in el.elements() {
         ok &= match child.local_name() {
@@ -124,7 +126,7 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     }
     let id = el.attr("id").map(|a| a.value.trim().to_owned());
     Some(Box::new(Cache {
-        store: store(&name, id, settings),
+        store: (!collector).then(|| store(&name, id, settings)),
         on_hit,
     }))
 }
@@ -270,10 +272,10 @@ impl Settings {
                         self.codes = codes;
                         true
                     }
-                    Err(e) => {
+                    Err(err) => {
                         ctx.error(
                             &child.loc,
-                            format!("<responseCodes> is not a regular expression: {e}"),
+                            format!("<responseCodes> is not a regular expression: {err}"),
                         );
                         false
                     }
@@ -371,7 +373,10 @@ impl Mediator for Cache {
         if msg.is_response() {
             return Ok(collect(msg));
         }
-        if !self.store.settings.allows(&msg.method) {
+        let Some(store) = &self.store else {
+            return Ok(Step::Continue);
+        };
+        if !store.settings.allows(&msg.method) {
             return Ok(Step::Continue);
         }
         let body = match msg.body_bytes() {
@@ -379,12 +384,12 @@ impl Mediator for Cache {
             Err(PayloadError::NeedBody) => return Ok(Step::NeedBody),
             Err(_) => return Ok(Step::Continue),
         };
-        let digest = digest(msg, &self.store.settings, &body);
-        match self.store.find(&digest) {
-            Some(hit) => Ok(self.answer(msg, hit)),
+        let digest = digest(msg, &store.settings, &body);
+        match store.find(&digest) {
+            Some(hit) => Ok(self.answer(msg, hit, store.settings.age)),
             None => {
                 msg.set(REQUEST_HASH, hex(&digest));
-                msg.set(STORE_KEY, self.store.key.clone());
+                msg.set(STORE_KEY, store.key.clone());
                 Ok(Step::Continue)
             }
         }
@@ -411,9 +416,9 @@ impl Mediator for Cache {
 
 impl Cache {
     /// Turns the request into the stored response and answers it (or runs `onCacheHit`).
-    fn answer<'c>(&'c self, msg: &mut MessageContext, hit: Stored) -> Step<'c> {
+    fn answer<'c>(&'c self, msg: &mut MessageContext, hit: Stored, age: bool) -> Step<'c> {
         let mut headers = hit.headers;
-        if self.store.settings.age {
+        if age {
             headers.insert(
                 HeaderName::from_static("age"),
                 HeaderValue::from(hit.age.as_secs()),

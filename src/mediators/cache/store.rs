@@ -84,13 +84,13 @@ impl Store {
         let fresh = entries
             .by_hash
             .get(&hash)
-            .map(|e| now.duration_since(e.written) < self.settings.timeout);
+            .map(|entry| now.duration_since(entry.written) < self.settings.timeout);
         let found = match fresh {
-            Some(true) => entries.touch(&hash).map(|e| Stored {
-                status: e.status,
-                headers: e.headers.clone(),
-                body: e.body.clone(),
-                age: now.duration_since(e.written),
+            Some(true) => entries.touch(&hash).map(|entry| Stored {
+                status: entry.status,
+                headers: entry.headers.clone(),
+                body: entry.body.clone(),
+                age: now.duration_since(entry.written),
             }),
             Some(false) => {
                 entries.remove(&hash);
