@@ -74,6 +74,19 @@ async fn a_miss_then_a_hit_calls_the_backend_once() {
     assert_ne!(other.text(), first.text());
     assert_eq!(backend.hits(), 2);
     assert_eq!(counts(&axon, "once").await, (1, 2, 0));
+    let mut scrape = axon
+        .client
+        .get(axon.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    let text = String::from_utf8(scrape.body().await.expect("body").to_vec()).expect("text");
+    for line in [
+        r#"axon_cache_total{cache="once",result="hit"} 1"#,
+        r#"axon_cache_total{cache="once",result="miss"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 }
 
 #[actix_rt::test]

@@ -98,12 +98,12 @@ impl Store {
             }
             None => None,
         };
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
+        let (counter, result) = match found {
+            Some(_) => (&self.hits, "hit"),
+            None => (&self.misses, "miss"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.record(result);
         found
     }
 
@@ -117,6 +117,7 @@ impl Store {
             };
             entries.by_hash.remove(&oldest);
             self.evictions.fetch_add(1, Ordering::Relaxed);
+            self.record("eviction");
         }
         entries.tick += 1;
         let used = entries.tick;
@@ -129,6 +130,12 @@ impl Store {
             used,
         };
         entries.by_hash.insert(hash.to_owned(), entry);
+    }
+
+    /// Counts `result` in the process's metrics (`axon_cache_total`).
+    fn record(&self, result: &'static str) {
+        let name = self.id.as_deref().unwrap_or_default();
+        crate::base::metrics::global().cache(name, result);
     }
 
     pub(super) fn stats(&self) -> Stats {
