@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the mediation language, one group per family: XPath evaluation,
 //! JSONPath (`json-eval`) evaluation, payloadFactory, split/merge (`iterate`,
-//! `aggregate`) and throttle. Each measures the work one
+//! `aggregate`), throttle and cache. Each measures the work one
 //! message costs on a worker thread, without the network. Results are recorded in
 //! docs/benchmarks.md.
 //!
@@ -301,12 +301,27 @@ fn throttle(c: &mut Criterion) {
     group.finish();
 }
 
+/// `cache` on a request it has not stored: the SHA-1 digest of the method, URI, headers
+/// and body, the store lookup, and the message marked for the collector.
+fn cache(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cache");
+    bench_sequence(
+        &mut group,
+        "digest_and_miss",
+        r#"<sequence name="s"><cache id="bench"><protocol type="HTTP"><methods>*</methods></protocol></cache></sequence>"#,
+        JSON,
+        "application/json",
+    );
+    group.finish();
+}
+
 criterion_group!(
     benches,
     xpath,
     jsonpath,
     payload_factory,
     split_merge,
-    throttle
+    throttle,
+    cache
 );
 criterion_main!(benches);

@@ -129,7 +129,19 @@ async fn actors(shared: web::Data<Shared>) -> HttpResponse {
         "apis": apis,
         "proxies": proxies,
         "endpoints": endpoints,
+        "caches": caches_json(),
     }))
+}
+
+/// The `cache` mediators' stores: entries and hit, miss and eviction counts.
+fn caches_json() -> Vec<Json> {
+    crate::mediators::cache::stats()
+        .into_iter()
+        .map(|c| {
+            json!({ "id": c.name, "entries": c.entries, "max_size": c.max_size,
+                "hits": c.hits, "misses": c.misses, "evictions": c.evictions })
+        })
+        .collect()
 }
 
 async fn actor(shared: web::Data<Shared>, name: web::Path<String>) -> HttpResponse {

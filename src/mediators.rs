@@ -19,6 +19,7 @@ macro_rules! eval {
 }
 
 pub(crate) mod aggregate;
+pub(crate) mod cache;
 mod call;
 mod call_template;
 mod clone;
@@ -164,6 +165,7 @@ type ParseFn = fn(&Element, &mut Ctx<'_>) -> Option<Box<dyn Mediator>>;
 /// Every mediator Axon implements, by element name.
 const REGISTRY: &[(&str, ParseFn)] = &[
     ("aggregate", aggregate::parse),
+    ("cache", cache::parse),
     ("call", call::parse),
     ("call-template", call_template::parse),
     ("clone", clone::parse),
@@ -192,7 +194,6 @@ const REGISTRY: &[(&str, ParseFn)] = &[
 const NOT_YET: &[&str] = &[
     "bean",
     "builder",
-    "cache",
     "callout",
     "class",
     "conditionalRouter",

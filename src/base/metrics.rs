@@ -111,6 +111,13 @@ struct ReloadLabels {
     result: &'static str,
 }
 
+/// A `cache` mediator's lookup or eviction.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CacheLabels {
+    cache: String,
+    result: &'static str,
+}
+
 /// The families recorded while Axon runs.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -126,6 +133,7 @@ pub(crate) struct Metrics {
     probes: Family<ProbeLabels, Counter>,
     connections: Family<FrontLabels, Gauge>,
     reloads: Family<ReloadLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
     started: std::time::SystemTime,
 }
 
@@ -173,6 +181,7 @@ impl Metrics {
             probes: Family::default(),
             connections: Family::default(),
             reloads: Family::default(),
+            cache: Family::default(),
             started: std::time::SystemTime::now(),
         }
     }
@@ -222,6 +231,11 @@ impl Metrics {
     }
 
     fn register_groups_and_process(&self, registry: &mut Registry) {
+        registry.register(
+            "cache",
+            "Cache mediator lookups and evictions, by cache id and result (hit, miss, eviction)",
+            self.cache.clone(),
+        );
         registry.register(
             "group_failovers",
             "Messages a group sent on to another child, by cause (error or status)",
@@ -311,6 +325,15 @@ impl Metrics {
             result: if ok { "up" } else { "down" },
         };
         self.probes.get_or_create(&labels).inc();
+    }
+
+    /// The `cache` mediator `cache` had a `hit`, a `miss` or an `eviction`.
+    pub(crate) fn cache(&self, cache: &str, result: &'static str) {
+        let labels = CacheLabels {
+            cache: cache.to_owned(),
+            result,
+        };
+        self.cache.get_or_create(&labels).inc();
     }
 
     /// A reload succeeded or was rejected.

@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod backend_faults;
+mod cache;
 mod check;
 mod client_abuse;
 mod compat;
