@@ -15,6 +15,7 @@ mod error;
 pub(crate) mod json;
 pub(crate) mod lexer;
 pub(crate) mod synapse;
+pub(crate) mod synexpr;
 pub(crate) mod xpath;
 pub(crate) mod xpath2;
 
@@ -40,6 +41,8 @@ pub struct Expression {
 enum ExprKind {
     XPath(xpath::XPathExpr),
     Json(json::JsonExpr),
+    /// An MI 4.4 `${...}` expression.
+    Synapse(synexpr::SynExpr),
 }
 
 /// The value of an expression for one message.
@@ -88,9 +91,10 @@ impl Expression {
         namespaces: &[(String, String)],
     ) -> Result<Expression, CompileError> {
         let trimmed = source.trim();
-        let kind = match json_eval_path(trimmed) {
-            Some(path) => ExprKind::Json(json::compile(path)?),
-            None => ExprKind::XPath(xpath::compile(trimmed, namespaces)?),
+        let kind = match (json_eval_path(trimmed), synexpr::inner(trimmed)) {
+            (Some(path), _) => ExprKind::Json(json::compile(path)?),
+            (None, Some(inner)) => ExprKind::Synapse(synexpr::SynExpr::compile(inner, namespaces)?),
+            (None, None) => ExprKind::XPath(xpath::compile(trimmed, namespaces)?),
         };
         Ok(Expression {
             source: trimmed.to_owned(),
@@ -121,6 +125,7 @@ impl Expression {
         match &self.kind {
             ExprKind::XPath(x) => x.needs_payload(),
             ExprKind::Json(_) => true,
+            ExprKind::Synapse(e) => e.reads_json() || e.reads_xml(),
         }
     }
 
@@ -133,14 +138,14 @@ impl Expression {
     pub(crate) fn as_xpath(&self) -> Option<&xpath::XPathExpr> {
         match &self.kind {
             ExprKind::XPath(x) => Some(x),
-            ExprKind::Json(_) => None,
+            ExprKind::Json(_) | ExprKind::Synapse(_) => None,
         }
     }
 
     pub(crate) fn as_json(&self) -> Option<&json::JsonExpr> {
         match &self.kind {
             ExprKind::Json(j) => Some(j),
-            ExprKind::XPath(_) => None,
+            ExprKind::XPath(_) | ExprKind::Synapse(_) => None,
         }
     }
 
@@ -151,6 +156,9 @@ impl Expression {
     /// [`ExprError::NeedBody`] while the body is a stream; a malformed or unconvertible
     /// payload.
     pub fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
+        if let ExprKind::Synapse(e) = &self.kind {
+            return e.prepare(msg);
+        }
         if let Some(x) = self.as_xpath() {
             for name in x.func_reads() {
                 msg.prepare_func_param(name)?;
@@ -160,7 +168,7 @@ impl Expression {
             return Ok(());
         }
         let loaded = match &self.kind {
-            ExprKind::XPath(_) => msg.load_xml(),
+            ExprKind::XPath(_) | ExprKind::Synapse(_) => msg.load_xml(),
             ExprKind::Json(_) => msg.load_json(),
         };
         loaded.map_err(ExprError::from)
@@ -213,6 +221,7 @@ impl Expression {
                     Some(other) => Evaluated::Text(other.to_string()),
                 })
             }
+            ExprKind::Synapse(e) => e.evaluate(msg),
         }
     }
 
@@ -249,6 +258,7 @@ impl Expression {
                     Some(_) => true,
                 })
             }
+            ExprKind::Synapse(e) => e.boolean(msg),
         }
     }
 }

@@ -140,6 +140,8 @@ pub struct MessageContext {
     headers_set: Vec<HeaderName>,
     props: Properties,
     axis2: Properties,
+    /// MI 4.4 variables (`variable` mediator, `${vars.x}`), apart from properties.
+    vars: Properties,
     /// The parsed form of the body, made on first use (see `message/payload.rs`).
     payload: payload::PayloadCache,
     /// Parameters of the sequence templates being run, innermost last (`$func:`).
@@ -319,6 +321,7 @@ impl MessageContext {
             // up front saves the map from growing three times per message.
             props: Properties::with_capacity_and_hasher(16, Default::default()),
             axis2: Properties::with_capacity_and_hasher(4, Default::default()),
+            vars: Properties::default(),
             payload: payload::PayloadCache::default(),
             func_scopes: Vec::new(),
         }
@@ -417,6 +420,21 @@ impl MessageContext {
         self.props.insert(name.into(), value.into());
     }
 
+    /// Reads a variable (MI 4.4 `variable` mediator).
+    pub(crate) fn variable(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+
+    /// Sets a variable.
+    pub(crate) fn set_variable(&mut self, name: &str, value: Value) {
+        self.vars.insert(Cow::Owned(name.to_owned()), value);
+    }
+
+    /// Removes a variable.
+    pub(crate) fn remove_variable(&mut self, name: &str) {
+        self.vars.remove(name);
+    }
+
     /// Sets an axis2-scope property.
     pub(crate) fn set_axis2(&mut self, name: impl Into<PropertyName>, value: impl Into<Value>) {
         self.axis2.insert(name.into(), value.into());
@@ -495,6 +513,7 @@ impl MessageContext {
             headers_set: self.headers_set.clone(),
             props: self.props.clone(),
             axis2: self.axis2.clone(),
+            vars: self.vars.clone(),
             payload: payload::PayloadCache::with_limits(self.xml_limits()),
             func_scopes: self.func_scopes.clone(),
         }

@@ -12,6 +12,9 @@ pub enum CompileError {
         "Synapse expressions (`${{...}}`) are not supported by Axon; use an XPath or json-eval()"
     )]
     SynapseExpression,
+    /// A `${...}` MI 4.4 Synapse expression that does not compile.
+    #[error(transparent)]
+    Synapse(#[from] super::synexpr::SynError),
     /// A string literal with no closing quote, opened at byte `at`.
     #[error("unterminated string literal at offset {at}")]
     UnterminatedLiteral {

@@ -136,6 +136,7 @@ travelling! {
     headers_set: Vec<actix_web::http::header::HeaderName>,
     props: super::Properties,
     axis2: super::Properties,
+    vars: super::Properties,
     func_scopes: Vec<Vec<(String, super::FuncParam)>>,
 }
 

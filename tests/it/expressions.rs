@@ -19,7 +19,7 @@ fn bad_expressions_are_check_errors_with_positions() {
             "      <filter source=\"json-eval($.items[)\" regex=\"a\"><drop/></filter>\n",
             "      <switch source=\"//kind\"><case regex=\"([a-z\"><drop/></case></switch>\n",
             "      <property name=\"p4\" expression=\"get-property(concat('a', 'b'))\"/>\n",
-            "      <property name=\"p5\" expression=\"${payload.id}\"/>\n",
+            "      <property name=\"p5\" expression=\"${toUppr(payload.id)}\"/>\n",
             "      <call-template target=\"greet\"><with-param name=\"nmae\" value=\"x\"/></call-template>\n",
             "      <call-template target=\"missing\"/>\n",
             "      <payloadFactory media-type=\"json\"><format>{\"a\": $1}</format><args><arg expression=\"count(//a, //b)\"/></args></payloadFactory>\n",
@@ -57,7 +57,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         (
             10,
             27,
-            "Synapse expressions (`${...}`) are not supported by Axon",
+            "Synapse expression: unknown function `toUppr()`",
         ),
         (11, 37, "template `greet` has no parameter `nmae`"),
         (11, 7, "template `greet` needs parameter `name`"),
