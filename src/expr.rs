@@ -108,6 +108,9 @@ impl Expression {
     /// A message for a load diagnostic.
     pub(crate) fn compile_json(path: &str) -> Result<Expression, CompileError> {
         let trimmed = path.trim();
+        if synexpr::inner(trimmed).is_some() {
+            return Expression::compile(trimmed, &[]);
+        }
         let inner = json_eval_path(trimmed).unwrap_or(trimmed);
         Ok(Expression {
             source: trimmed.to_owned(),
@@ -139,6 +142,13 @@ impl Expression {
         match &self.kind {
             ExprKind::XPath(x) => Some(x),
             ExprKind::Json(_) | ExprKind::Synapse(_) => None,
+        }
+    }
+
+    pub(crate) fn as_synapse(&self) -> Option<&synexpr::SynExpr> {
+        match &self.kind {
+            ExprKind::Synapse(e) => Some(e),
+            _ => None,
         }
     }
 

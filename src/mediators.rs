@@ -41,6 +41,7 @@ mod scatter_gather;
 mod send;
 mod sequence;
 mod switch;
+mod variable;
 mod target;
 
 use std::fmt;
@@ -184,6 +185,7 @@ const REGISTRY: &[(&str, ParseFn)] = &[
     ("send", send::parse),
     ("sequence", sequence::parse),
     ("switch", switch::parse),
+    ("variable", variable::parse),
 ];
 
 /// Synapse and WSO2 mediators that Axon does not implement yet.
@@ -217,7 +219,6 @@ const NOT_YET: &[&str] = &[
     "transaction",
     "urlrewrite",
     "validate",
-    "variable",
     "xquery",
     "xslt",
 ];

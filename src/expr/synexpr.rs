@@ -210,6 +210,14 @@ impl SynExpr {
         })
     }
 
+    /// The value as JSON (text, numbers and booleans as JSON scalars; nothing is null).
+    ///
+    /// # Errors
+    /// As [`SynExpr::evaluate`].
+    pub(crate) fn value(&self, msg: &MessageContext) -> Result<Json, ExprError> {
+        self.root.eval(msg)
+    }
+
     /// The value as a condition (MI: `true`, a non-empty string, a non-zero number).
     ///
     /// # Errors
@@ -338,7 +346,10 @@ fn scoped(root: &Root, name: &str, msg: &MessageContext) -> Option<Value> {
             .map(Value::from),
         Root::Synapse => msg.get(name).cloned(),
         Root::Axis2 => msg.get_axis2(name).cloned(),
-        Root::Query => msg.get(&format!("query.param.{name}")).cloned(),
+        Root::Query => msg
+            .get(&format!("query.param.{name}"))
+            .cloned()
+            .or_else(|| super::synapse::query_param(msg, name).map(Value::Str)),
         Root::PathParam => msg.get(&format!("uri.var.{name}")).cloned(),
         Root::Function => msg.func_param(name),
         Root::Payload => None,

@@ -21,7 +21,7 @@ use crate::message::convert::{convert_for_client, current_kind};
 use crate::message::{Body, ContentKind, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Type {
+pub(super) enum Type {
     String,
     Boolean,
     Integer,
@@ -247,7 +247,7 @@ fn apply_pattern(text: &str, pattern: Option<&(Regex, usize)>) -> String {
     }
 }
 
-fn literal(
+pub(super) fn literal(
     raw: &str,
     ty: Type,
     pattern: Option<&(Regex, usize)>,
@@ -266,7 +266,7 @@ fn literal(
 
 /// Why text is not a value of the property's type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum ConvertError {
+pub(super) enum ConvertError {
     /// Not a BOOLEAN.
     #[error("`{0}` is not a BOOLEAN")]
     Boolean(String),
@@ -335,7 +335,7 @@ fn convert(text: &str, ty: Type) -> Result<Value, ConvertError> {
 }
 
 /// The value of an expression as the property's type.
-fn typed(
+pub(super) fn typed(
     result: Evaluated,
     ty: Type,
     pattern: Option<&(Regex, usize)>,
