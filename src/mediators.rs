@@ -369,6 +369,8 @@ pub(crate) fn endpoint_child(el: &Element, ctx: &mut Ctx<'_>) -> Result<Option<T
                     None => ok = false,
                 }
             }
+            // `call` reads its own <source> and <target> (`mediators/call.rs`).
+            "source" | "target" if child.is_synapse() && el.local_name() == "call" => {}
             "source" | "target" if child.is_synapse() => {
                 ctx.unsupported(
                     &child.loc,

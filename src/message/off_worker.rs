@@ -137,6 +137,7 @@ travelling! {
     props: super::Properties,
     axis2: super::Properties,
     vars: super::Properties,
+    call_kept: Option<Box<super::CallKept>>,
     func_scopes: Vec<Vec<(String, super::FuncParam)>>,
 }
 
