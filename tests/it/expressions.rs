@@ -153,6 +153,39 @@ fn mediator_misconfigurations_are_load_errors() {
             "not a valid HTTP header name",
         ),
         (
+            r#"<variable name="v" value="x" type="OM"/>"#,
+            "unknown variable type `OM`",
+        ),
+        (r#"<variable name="v"/>"#, "exactly one of `value` and `expression`"),
+        (
+            r#"<variable name="v" value="seven" type="INTEGER"/>"#,
+            "is not an integer",
+        ),
+        (
+            r#"<variable name="v" expression="${vars.a +}"/>"#,
+            "Synapse expression: unexpected end",
+        ),
+        (
+            r#"<payloadFactory media-type="json"><format>{"a": ${nope(1)}}</format><args/></payloadFactory>"#,
+            "unknown function `nope()`",
+        ),
+        (
+            r#"<payloadFactory media-type="json"><format>{"a": ${payload.a</format><args/></payloadFactory>"#,
+            "has no closing `}`",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><source type="custom"/></call>"#,
+            "<source> needs an expression",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><target type="property"/></call>"#,
+            "<target> needs a property name",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><target type="registry">x</target></call>"#,
+            "<target> type `registry` (expected body, property, variable)",
+        ),
+        (
             r#"<payloadFactory><format><a>$2</a></format><args><arg value="x"/></args></payloadFactory>"#,
             "`$2` in <format> has no matching <arg>",
         ),
