@@ -128,7 +128,7 @@ impl Expression {
         match &self.kind {
             ExprKind::XPath(x) => x.needs_payload(),
             ExprKind::Json(_) => true,
-            ExprKind::Synapse(e) => e.reads_json() || e.reads_xml(),
+            ExprKind::Synapse(synapse) => synapse.reads_json() || synapse.reads_xml(),
         }
     }
 
@@ -147,7 +147,7 @@ impl Expression {
 
     pub(crate) fn as_synapse(&self) -> Option<&synexpr::SynExpr> {
         match &self.kind {
-            ExprKind::Synapse(e) => Some(e),
+            ExprKind::Synapse(synapse) => Some(synapse),
             _ => None,
         }
     }
@@ -166,8 +166,8 @@ impl Expression {
     /// [`ExprError::NeedBody`] while the body is a stream; a malformed or unconvertible
     /// payload.
     pub fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
-        if let ExprKind::Synapse(e) = &self.kind {
-            return e.prepare(msg);
+        if let ExprKind::Synapse(synapse) = &self.kind {
+            return synapse.prepare(msg);
         }
         if let Some(x) = self.as_xpath() {
             for name in x.func_reads() {
@@ -231,7 +231,7 @@ impl Expression {
                     Some(other) => Evaluated::Text(other.to_string()),
                 })
             }
-            ExprKind::Synapse(e) => e.evaluate(msg),
+            ExprKind::Synapse(synapse) => synapse.evaluate(msg),
         }
     }
 
@@ -268,7 +268,7 @@ impl Expression {
                     Some(_) => true,
                 })
             }
-            ExprKind::Synapse(e) => e.boolean(msg),
+            ExprKind::Synapse(synapse) => synapse.boolean(msg),
         }
     }
 }

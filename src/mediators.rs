@@ -41,8 +41,8 @@ mod scatter_gather;
 mod send;
 mod sequence;
 mod switch;
-mod variable;
 mod target;
+mod variable;
 
 use std::fmt;
 

@@ -163,7 +163,8 @@ impl SynExpr {
 
     /// Whether evaluating reads the JSON payload.
     pub(crate) fn reads_json(&self) -> bool {
-        self.root.any(&|n| matches!(n, Node::Path(Root::Payload, _)))
+        self.root
+            .any(&|n| matches!(n, Node::Path(Root::Payload, _)))
     }
 
     /// Whether evaluating runs an XPath over the payload.
@@ -483,7 +484,10 @@ fn call(f: Func, args: &[Json]) -> Result<Json, ExprError> {
         "trim" => Json::String(s(0).trim().to_owned()),
         "replace" => Json::String(s(0).replace(&s(1), &s(2))),
         "split" => Json::Array(s(0).split(&s(1)).map(Json::from).collect()),
-        "indexOf" => Json::from(s(0).find(&s(1)).map_or(-1, |b| s(0)[..b].chars().count() as i64)),
+        "indexOf" => Json::from(
+            s(0).find(&s(1))
+                .map_or(-1, |b| s(0)[..b].chars().count() as i64),
+        ),
         "charAt" => s(0)
             .chars()
             .nth(n(1)? as usize)
@@ -518,7 +522,9 @@ fn math(name: &str, x: f64, y: Option<f64>) -> Json {
 fn substring(text: &str, start: f64, end: Option<f64>) -> Json {
     let chars: Vec<char> = text.chars().collect();
     let start = (start.max(0.0) as usize).min(chars.len());
-    let end = end.map_or(chars.len(), |e| (e.max(0.0) as usize).min(chars.len()));
+    let end = end.map_or(chars.len(), |stop| {
+        (stop.max(0.0) as usize).min(chars.len())
+    });
     Json::String(chars[start..end.max(start)].iter().collect())
 }
 
@@ -550,8 +556,8 @@ impl Token {
 }
 
 const PUNCTS: &[&str] = &[
-    "==", "!=", "<=", ">=", "&&", "||", "(", ")", "[", "]", ".", ",", "+", "-", "*", "/", "%",
-    "<", ">", "!", "?", ":", "$",
+    "==", "!=", "<=", ">=", "&&", "||", "(", ")", "[", "]", ".", ",", "+", "-", "*", "/", "%", "<",
+    ">", "!", "?", ":", "$",
 ];
 
 fn lex(text: &str) -> Result<Vec<Token>, SynError> {
@@ -638,7 +644,9 @@ impl Parser<'_> {
             return Ok(());
         }
         let found = self.peek().map_or("the end".to_owned(), Token::text);
-        Err(SynError::Syntax(format!("expected `{word}`, found `{found}`")))
+        Err(SynError::Syntax(format!(
+            "expected `{word}`, found `{found}`"
+        )))
     }
 
     fn enter(&mut self) -> Result<(), SynError> {
@@ -729,7 +737,9 @@ impl Parser<'_> {
             "payload" => Root::Payload,
             "vars" => Root::Vars,
             "headers" => Root::Headers,
-            "props" | "properties" => self.scope(&[("synapse", Root::Synapse), ("axis2", Root::Axis2)])?,
+            "props" | "properties" => {
+                self.scope(&[("synapse", Root::Synapse), ("axis2", Root::Axis2)])?
+            }
             "params" => self.scope(&[
                 ("queryParams", Root::Query),
                 ("pathParams", Root::PathParam),
@@ -807,8 +817,8 @@ fn xpath(args: &[Node], namespaces: &[(String, String)]) -> Result<Node, SynErro
     let [Node::Lit(Json::String(text))] = args else {
         return Err(SynError::XPath("takes one string literal".into()));
     };
-    let compiled =
-        Expression::compile(text, namespaces).map_err(|e| SynError::XPath(e.to_string()))?;
+    let compiled = Expression::compile(text, namespaces)
+        .map_err(|error| SynError::XPath(error.to_string()))?;
     Ok(Node::XPath(Box::new(compiled)))
 }
 

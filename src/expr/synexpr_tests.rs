@@ -35,41 +35,78 @@ fn payload_paths_vars_and_properties() {
     assert_eq!(eval("props.synapse.p", &mut msg), text("prop"));
     assert_eq!(eval("properties.axis2.HTTP_SC", &mut msg), text("201"));
     assert_eq!(eval("params.queryParams.q", &mut msg), text("qq"));
-    assert_eq!(eval("params.pathParams.id == 42", &mut msg), Evaluated::Bool(true));
+    assert_eq!(
+        eval("params.pathParams.id == 42", &mut msg),
+        Evaluated::Bool(true)
+    );
     assert_eq!(eval("vars.missing", &mut msg), Evaluated::Null);
-    assert_eq!(eval("payload.n * 2 > 5 ? 'big' : 'small'", &mut msg), text("big"));
+    assert_eq!(
+        eval("payload.n * 2 > 5 ? 'big' : 'small'", &mut msg),
+        text("big")
+    );
 }
 
 #[test]
 fn functions_and_operators() {
     let mut msg = json_msg(r#"{"s":"  Hello World "}"#);
-    assert_eq!(eval("toUpper(trim(payload.s))", &mut msg), text("HELLO WORLD"));
+    assert_eq!(
+        eval("toUpper(trim(payload.s))", &mut msg),
+        text("HELLO WORLD")
+    );
     assert_eq!(eval("length(trim(payload.s))", &mut msg), text("11"));
     assert_eq!(eval("subString('abcdef', 1, 3)", &mut msg), text("bc"));
-    assert_eq!(eval("contains(payload.s, 'World') && !startsWith('a', 'b')", &mut msg), Evaluated::Bool(true));
+    assert_eq!(
+        eval(
+            "contains(payload.s, 'World') && !startsWith('a', 'b')",
+            &mut msg
+        ),
+        Evaluated::Bool(true)
+    );
     assert_eq!(eval("replace('a-b-c', '-', '+')", &mut msg), text("a+b+c"));
-    assert_eq!(eval("split('a,b', ',')", &mut msg), Evaluated::Json(serde_json::json!(["a", "b"])));
-    assert_eq!(eval("round(2.5) + floor(1.9) + ceil(0.1) + abs(-1)", &mut msg), text("6"));
+    assert_eq!(
+        eval("split('a,b', ',')", &mut msg),
+        Evaluated::Json(serde_json::json!(["a", "b"]))
+    );
+    assert_eq!(
+        eval("round(2.5) + floor(1.9) + ceil(0.1) + abs(-1)", &mut msg),
+        text("6")
+    );
     assert_eq!(eval("sqrt(16)", &mut msg), text("4"));
     assert_eq!(eval("integer('12') + 1", &mut msg), text("13"));
     assert_eq!(eval("'a' + 1", &mut msg), text("a1"));
     assert_eq!(eval("10 % 4 - 2 / 4", &mut msg), text("1.5"));
-    assert_eq!(eval("exists(payload.none) or isString(payload.s)", &mut msg), Evaluated::Bool(true));
-    assert_eq!(eval("boolean('') == false", &mut msg), Evaluated::Bool(true));
+    assert_eq!(
+        eval("exists(payload.none) or isString(payload.s)", &mut msg),
+        Evaluated::Bool(true)
+    );
+    assert_eq!(
+        eval("boolean('') == false", &mut msg),
+        Evaluated::Bool(true)
+    );
 }
 
 #[test]
 fn headers_and_xpath() {
     let mut msg = crate::expr::tests::msg("<r><a>1</a><a>2</a></r>", "application/xml");
-    assert_eq!(eval("headers[\"Content-Type\"]", &mut msg), text("application/xml"));
+    assert_eq!(
+        eval("headers[\"Content-Type\"]", &mut msg),
+        text("application/xml")
+    );
     assert_eq!(eval("xpath('count(//a)')", &mut msg), text("2"));
-    assert_eq!(eval("xpath('//a[2]') == 2", &mut msg), Evaluated::Bool(true));
+    assert_eq!(
+        eval("xpath('//a[2]') == 2", &mut msg),
+        Evaluated::Bool(true)
+    );
 }
 
 #[test]
 fn load_errors_name_what_is_wrong() {
     let err = |t: &str| compile(t).unwrap_err().to_string();
-    assert!(err("frobnicate(1)").contains("unknown function `frobnicate()`"), "{}", err("frobnicate(1)"));
+    assert!(
+        err("frobnicate(1)").contains("unknown function `frobnicate()`"),
+        "{}",
+        err("frobnicate(1)")
+    );
     assert!(err("length(1, 2)").contains("`length()` takes 1 to 1"));
     assert!(err("payload.a +").contains("unexpected end"));
     assert!(err("'open").contains("unterminated"));
@@ -104,6 +141,9 @@ fn evaluation_errors_are_errors_not_panics() {
     for text in ["1 / 0", "payload.s * 2", "5 % 0", "payload.s < 1"] {
         let e = compile(text).unwrap();
         e.prepare(&mut msg).unwrap();
-        assert!(matches!(e.evaluate(&msg), Err(ExprError::Failed(_))), "{text}");
+        assert!(
+            matches!(e.evaluate(&msg), Err(ExprError::Failed(_))),
+            "{text}"
+        );
     }
 }

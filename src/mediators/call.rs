@@ -74,8 +74,12 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         values::boolean(&a.value, &a.loc, "blocking", ctx.diags)?;
     }
     let endpoint = endpoint_child(el, ctx).ok()?;
-    let source = el.elements().find(|c| c.is_synapse() && c.local_name() == "source");
-    let target = el.elements().find(|c| c.is_synapse() && c.local_name() == "target");
+    let source = el
+        .elements()
+        .find(|c| c.is_synapse() && c.local_name() == "source");
+    let target = el
+        .elements()
+        .find(|c| c.is_synapse() && c.local_name() == "target");
     let call = Box::new(Call { endpoint });
     if source.is_none() && target.is_none() {
         return Some(call);
@@ -103,16 +107,21 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     Some(Box::new(Shaped { steps }))
 }
 
-fn kind<'e>(el: &'e Element, ctx: &mut Ctx<'_>, kinds: &[&str]) -> Option<String> {
-    let kind = el
-        .attr("type")
-        .map_or_else(|| "body".to_owned(), |a| a.value.trim().to_ascii_lowercase());
+fn kind(el: &Element, ctx: &mut Ctx<'_>, kinds: &[&str]) -> Option<String> {
+    let kind = el.attr("type").map_or_else(
+        || "body".to_owned(),
+        |a| a.value.trim().to_ascii_lowercase(),
+    );
     if kinds.contains(&kind.as_str()) {
         return Some(kind);
     }
     ctx.error(
         &el.loc,
-        format!("<{}> type `{kind}` (expected {})", el.local_name(), kinds.join(", ")),
+        format!(
+            "<{}> type `{kind}` (expected {})",
+            el.local_name(),
+            kinds.join(", ")
+        ),
     );
     None
 }
@@ -136,7 +145,13 @@ fn parse_source(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Option<HeaderValue>,
         })?),
         None => None,
     };
-    let source = match kind(el, ctx, &["envelope", "body", "property", "inline", "custom"])?.as_str() {
+    let source = match kind(
+        el,
+        ctx,
+        &["envelope", "body", "property", "inline", "custom"],
+    )?
+    .as_str()
+    {
         "property" => Source::Property(named(el, "a property name", ctx)?),
         "inline" => match el.elements().next() {
             Some(xml) => Source::Inline(xml.to_content_xml()),
@@ -146,8 +161,8 @@ fn parse_source(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Option<HeaderValue>,
             let text = named(el, "an expression", ctx)?;
             match Expression::compile(&text, &el.namespaces) {
                 Ok(it) => Source::Custom(it),
-                Err(e) => {
-                    ctx.error(&el.loc, format!("<source>: {e}"));
+                Err(error) => {
+                    ctx.error(&el.loc, format!("<source>: {error}"));
                     return None;
                 }
             }
@@ -159,11 +174,13 @@ fn parse_source(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Option<HeaderValue>,
 
 fn parse_target(el: &Element, ctx: &mut Ctx<'_>) -> Option<Destination> {
     ctx.check_attrs(el, &["type"]);
-    Some(match kind(el, ctx, &["body", "property", "variable"])?.as_str() {
-        "property" => Destination::Property(named(el, "a property name", ctx)?),
-        "variable" => Destination::Variable(named(el, "a variable name", ctx)?),
-        _ => Destination::Body,
-    })
+    Some(
+        match kind(el, ctx, &["body", "property", "variable"])?.as_str() {
+            "property" => Destination::Property(named(el, "a property name", ctx)?),
+            "variable" => Destination::Variable(named(el, "a variable name", ctx)?),
+            _ => Destination::Body,
+        },
+    )
 }
 
 impl Mediator for Call {

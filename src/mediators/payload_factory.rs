@@ -304,7 +304,7 @@ fn split_inline(
         };
         out.extend(split(before, numbered).map_err(missing)?);
         let expr = Expression::compile(&rest[start..=end], namespaces)
-            .map_err(|e| format!("<format>: `{}`: {e}", &rest[start..=end]))?;
+            .map_err(|error| format!("<format>: `{}`: {error}", &rest[start..=end]))?;
         args.push(Arg::Expr {
             expr,
             literal: false,

@@ -6,7 +6,7 @@
 //! or an expression (`expression`, XPath, `json-eval()` or `${...}`, converted per
 //! message). Types: STRING, BOOLEAN, INTEGER, LONG, SHORT, FLOAT, DOUBLE, JSON, XML.
 
-use super::property::{Type, literal, typed};
+use super::property::{Type, literal, meaningless_with_remove, parse_type_of, typed};
 use super::{Env, Mediator, Step, expressions};
 use crate::base::mediation::MediationError;
 use crate::config::values;
@@ -31,25 +31,28 @@ struct Variable {
 pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>> {
     ctx.check_attrs(
         el,
-        &["name", "value", "expression", "type", "action", "description"],
+        &[
+            "name",
+            "value",
+            "expression",
+            "type",
+            "action",
+            "description",
+        ],
     );
     ctx.no_children(el);
     let name = ctx.required_attr(el, "name")?.value.trim().to_owned();
     if values::remove_action(el, ctx.diags)? {
-        for attr in ["value", "expression", "type"] {
-            if let Some(a) = el.attr(attr) {
-                ctx.error(&a.loc, format!("`{attr}` has no meaning with action=\"remove\""));
-            }
-        }
+        meaningless_with_remove(el, ctx, &["value", "expression", "type"]);
         return Some(Box::new(Variable {
             name,
             action: Action::Remove,
         }));
     }
-    let ty = parse_type(el, ctx)?;
+    let ty = parse_type_of(el, ctx, "variable", "XML")?;
     let action = match (el.attr("value"), el.attr("expression")) {
         (Some(v), None) => Action::Literal(literal(&v.value, ty, None, &v.loc, ctx)?),
-        (None, Some(e)) => Action::Expr(expressions::expression(e, el, ctx.diags)?, ty),
+        (None, Some(attr)) => Action::Expr(expressions::expression(attr, el, ctx.diags)?, ty),
         _ => {
             ctx.error(
                 &el.loc,
@@ -59,27 +62,6 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
         }
     };
     Some(Box::new(Variable { name, action }))
-}
-
-fn parse_type(el: &Element, ctx: &mut Ctx<'_>) -> Option<Type> {
-    let Some(a) = el.attr("type") else {
-        return Some(Type::String);
-    };
-    Some(match a.value.trim().to_ascii_uppercase().as_str() {
-        "STRING" => Type::String,
-        "BOOLEAN" => Type::Boolean,
-        "INTEGER" | "LONG" | "SHORT" => Type::Integer,
-        "FLOAT" | "DOUBLE" => Type::Float,
-        "XML" => Type::Om,
-        "JSON" => Type::Json,
-        other => {
-            ctx.error(
-                &a.loc,
-                format!("unknown variable type `{other}` (expected STRING, BOOLEAN, INTEGER, LONG, SHORT, FLOAT, DOUBLE, JSON or XML)"),
-            );
-            return None;
-        }
-    })
 }
 
 impl Mediator for Variable {

@@ -54,11 +54,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         (7, 15, "invalid JSONPath `$.items[`"),
         (8, 37, "invalid regex `([a-z`: unclosed character class"),
         (9, 27, "get-property() takes quoted literal arguments"),
-        (
-            10,
-            27,
-            "Synapse expression: unknown function `toUppr()`",
-        ),
+        (10, 27, "Synapse expression: unknown function `toUppr()`"),
         (11, 37, "template `greet` has no parameter `nmae`"),
         (11, 7, "template `greet` needs parameter `name`"),
         (12, 22, "template `missing` is not defined"),
@@ -156,7 +152,10 @@ fn mediator_misconfigurations_are_load_errors() {
             r#"<variable name="v" value="x" type="OM"/>"#,
             "unknown variable type `OM`",
         ),
-        (r#"<variable name="v"/>"#, "exactly one of `value` and `expression`"),
+        (
+            r#"<variable name="v"/>"#,
+            "exactly one of `value` and `expression`",
+        ),
         (
             r#"<variable name="v" value="seven" type="INTEGER"/>"#,
             "is not an integer",
