@@ -1,7 +1,7 @@
 //! `<call [blocking]>`: send to an endpoint and continue the same flow with its response.
 //!
-//! `<source type="body|property|inline|custom">` chooses what is sent (the body; a
-//! property's value; inline XML or JSON; an expression's value), `contentType` its type.
+//! `<source type="body|property|variable|inline|custom">` chooses what is sent (the body;
+//! a property's or variable's value; inline XML or JSON; an expression's value), `contentType` its type.
 //! `<target type="body|property|variable">` chooses where the response goes: it replaces
 //! the message (`body`), or is stored in a property or variable while the message stays
 //! as it was before the call. Such a call runs as three steps: prepare, send, store.
@@ -30,6 +30,7 @@ struct Shaped {
 enum Source {
     Body,
     Property(String),
+    Variable(String),
     Inline(String),
     Custom(Expression),
 }
@@ -148,11 +149,14 @@ fn parse_source(el: &Element, ctx: &mut Ctx<'_>) -> Option<(Option<HeaderValue>,
     let source = match kind(
         el,
         ctx,
-        &["envelope", "body", "property", "inline", "custom"],
+        &[
+            "envelope", "body", "property", "variable", "inline", "custom",
+        ],
     )?
     .as_str()
     {
         "property" => Source::Property(named(el, "a property name", ctx)?),
+        "variable" => Source::Variable(named(el, "a variable name", ctx)?),
         "inline" => match el.elements().next() {
             Some(xml) => Source::Inline(xml.to_content_xml()),
             None => Source::Inline(named(el, "inline XML or JSON content", ctx)?),
@@ -256,6 +260,7 @@ impl Mediator for Prepare {
         let sent = match &self.source {
             Source::Body => None,
             Source::Property(name) => Some(typed_text(msg.get(name).cloned())),
+            Source::Variable(name) => Some(typed_text(msg.variable(name).cloned())),
             Source::Inline(text) => Some((text.clone(), Some(guess(text)))),
             Source::Custom(expr) => Some(evaluated_text(eval!(expr.evaluate(msg)))),
         };
