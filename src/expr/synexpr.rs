@@ -295,8 +295,10 @@ impl Node {
 }
 
 fn read_path(root: &Root, steps: &[Step], msg: &MessageContext) -> Result<Json, ExprError> {
-    let (start, rest) = match root {
-        Root::Payload => (msg.json_value().ok_or(ExprError::NeedBody)?.clone(), steps),
+    // The payload is walked by reference: only what the path ends at is copied.
+    let owned;
+    let (mut current, rest) = match root {
+        Root::Payload => (msg.json_value().ok_or(ExprError::NeedBody)?, steps),
         _ => {
             let Some((first, rest)) = steps.split_first() else {
                 return Ok(Json::Null);
@@ -305,35 +307,32 @@ fn read_path(root: &Root, steps: &[Step], msg: &MessageContext) -> Result<Json, 
                 Step::Field(name) => name.clone(),
                 Step::Index(n) => text(&n.eval(msg)?),
             };
-            (scoped(root, &name, msg).map_or(Json::Null, to_json), rest)
+            owned = scoped(root, &name, msg).map_or(Json::Null, to_json);
+            (&owned, rest)
         }
     };
-    let mut current = start;
     for step in rest {
         current = match step {
-            Step::Field(name) => current.get(name).cloned().unwrap_or(Json::Null),
+            Step::Field(name) => current.get(name).unwrap_or(&Json::Null),
             Step::Index(n) => match n.eval(msg)? {
-                Json::String(key) => current.get(&key).cloned().unwrap_or(Json::Null),
-                other => {
-                    let i = to_num(&other)?;
-                    index(&current, i)
-                }
+                Json::String(key) => current.get(&key).unwrap_or(&Json::Null),
+                other => index(current, to_num(&other)?),
             },
         };
     }
-    Ok(current)
+    Ok(current.clone())
 }
 
-fn index(value: &Json, i: f64) -> Json {
+fn index(value: &Json, i: f64) -> &Json {
     let Json::Array(items) = value else {
-        return Json::Null;
+        return &Json::Null;
     };
     let len = items.len() as f64;
     let at = if i < 0.0 { len + i } else { i };
     if at < 0.0 || at >= len {
-        return Json::Null;
+        return &Json::Null;
     }
-    items[at as usize].clone()
+    &items[at as usize]
 }
 
 /// Reads `name` from the scope `root` names (everything but the payload).
@@ -482,7 +481,7 @@ fn call(f: Func, args: &[Json]) -> Result<Json, ExprError> {
         "endsWith" => Json::Bool(s(0).ends_with(&s(1))),
         "contains" => Json::Bool(s(0).contains(&s(1))),
         "trim" => Json::String(s(0).trim().to_owned()),
-        "replace" => Json::String(s(0).replace(&s(1), &s(2))),
+        "replace" => replace(&s(0), &s(1), &s(2))?,
         "split" => Json::Array(s(0).split(&s(1)).map(Json::from).collect()),
         "indexOf" => Json::from(
             s(0).find(&s(1))
@@ -505,6 +504,25 @@ fn call(f: Func, args: &[Json]) -> Result<Json, ExprError> {
         "now" => Json::from(now_millis()),
         _ => math(name, n(0)?, args.get(1).map(to_num).transpose()?),
     })
+}
+
+/// The most text `replace` may make: its result grows with the product of its inputs.
+const MAX_REPLACED: usize = 16 << 20;
+
+/// `replace(text, from, to)`; an empty `from` changes nothing (MI would put `to` between
+/// every character).
+fn replace(text: &str, from: &str, to: &str) -> Result<Json, ExprError> {
+    if from.is_empty() {
+        return Ok(Json::String(text.to_owned()));
+    }
+    let grows = to.len().saturating_sub(from.len());
+    let size = text.len() + text.matches(from).count().saturating_mul(grows);
+    if size > MAX_REPLACED {
+        return Err(ExprError::Failed(format!(
+            "replace() would make {size} bytes (at most {MAX_REPLACED})"
+        )));
+    }
+    Ok(Json::String(text.replace(from, to)))
 }
 
 fn math(name: &str, x: f64, y: Option<f64>) -> Json {

@@ -63,6 +63,7 @@ fn functions_and_operators() {
         Evaluated::Bool(true)
     );
     assert_eq!(eval("replace('a-b-c', '-', '+')", &mut msg), text("a+b+c"));
+    assert_eq!(eval("replace('ab', '', 'x')", &mut msg), text("ab"));
     assert_eq!(
         eval("split('a,b', ',')", &mut msg),
         Evaluated::Json(serde_json::json!(["a", "b"]))
@@ -138,7 +139,14 @@ fn deeply_nested_input_is_a_clear_error_not_a_stack_overflow() {
 #[test]
 fn evaluation_errors_are_errors_not_panics() {
     let mut msg = json_msg(r#"{"s":"x"}"#);
-    for text in ["1 / 0", "payload.s * 2", "5 % 0", "payload.s < 1"] {
+    msg.set_variable("big", Value::Str("a".repeat(1 << 20)));
+    for text in [
+        "1 / 0",
+        "payload.s * 2",
+        "5 % 0",
+        "payload.s < 1",
+        "replace(vars.big, 'a', vars.big)",
+    ] {
         let e = compile(text).unwrap();
         e.prepare(&mut msg).unwrap();
         assert!(
