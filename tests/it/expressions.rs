@@ -153,6 +153,10 @@ fn mediator_misconfigurations_are_load_errors() {
             "unknown variable type `OM`",
         ),
         (
+            r#"<property name="p" expression="${payload.a"/>"#,
+            "a Synapse expression `${...}` must end with `}`",
+        ),
+        (
             r#"<variable name="v"/>"#,
             "exactly one of `value` and `expression`",
         ),
