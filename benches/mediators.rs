@@ -110,6 +110,30 @@ fn jsonpath(c: &mut Criterion) {
     group.bench_function("parsed_filter", |b| {
         b.iter(|| black_box(filter.evaluate_prepared(black_box(&parsed)).expect("value")))
     });
+    let synapse = Expression::compile("${payload.order.customer.name}", &[]).expect("synapse");
+    group.bench_function("parsed_synapse_path", |b| {
+        b.iter(|| {
+            black_box(
+                synapse
+                    .evaluate_prepared(black_box(&parsed))
+                    .expect("value"),
+            )
+        })
+    });
+    let computed = Expression::compile(
+        "${toUpper(payload.order.customer.name) + '-' + payload.order.items[1].qty * 2}",
+        &[],
+    )
+    .expect("synapse");
+    group.bench_function("parsed_synapse_computed", |b| {
+        b.iter(|| {
+            black_box(
+                computed
+                    .evaluate_prepared(black_box(&parsed))
+                    .expect("value"),
+            )
+        })
+    });
     group.finish();
 }
 

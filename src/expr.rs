@@ -16,6 +16,7 @@ pub(crate) mod json;
 pub(crate) mod lexer;
 mod sequence;
 pub(crate) mod synapse;
+pub(crate) mod synexpr;
 pub(crate) mod xpath;
 pub(crate) mod xpath2;
 
@@ -41,6 +42,8 @@ pub struct Expression {
 enum ExprKind {
     XPath(xpath::XPathExpr),
     Json(json::JsonExpr),
+    /// An MI 4.4 `${...}` expression.
+    Synapse(synexpr::SynExpr),
 }
 
 /// The value of an expression for one message.
@@ -89,9 +92,10 @@ impl Expression {
         namespaces: &[(String, String)],
     ) -> Result<Expression, CompileError> {
         let trimmed = source.trim();
-        let kind = match json_eval_path(trimmed) {
-            Some(path) => ExprKind::Json(json::compile(path)?),
-            None => ExprKind::XPath(xpath::compile(trimmed, namespaces)?),
+        let kind = match (json_eval_path(trimmed), synexpr::inner(trimmed)) {
+            (Some(path), _) => ExprKind::Json(json::compile(path)?),
+            (None, Some(inner)) => ExprKind::Synapse(synexpr::SynExpr::compile(inner, namespaces)?),
+            (None, None) => ExprKind::XPath(xpath::compile(trimmed, namespaces)?),
         };
         Ok(Expression {
             source: trimmed.to_owned(),
@@ -105,6 +109,9 @@ impl Expression {
     /// A message for a load diagnostic.
     pub(crate) fn compile_json(path: &str) -> Result<Expression, CompileError> {
         let trimmed = path.trim();
+        if synexpr::inner(trimmed).is_some() {
+            return Expression::compile(trimmed, &[]);
+        }
         let inner = json_eval_path(trimmed).unwrap_or(trimmed);
         Ok(Expression {
             source: trimmed.to_owned(),
@@ -122,6 +129,7 @@ impl Expression {
         match &self.kind {
             ExprKind::XPath(x) => x.needs_payload(),
             ExprKind::Json(_) => true,
+            ExprKind::Synapse(synapse) => synapse.reads_json() || synapse.reads_xml(),
         }
     }
 
@@ -134,14 +142,21 @@ impl Expression {
     pub(crate) fn as_xpath(&self) -> Option<&xpath::XPathExpr> {
         match &self.kind {
             ExprKind::XPath(x) => Some(x),
-            ExprKind::Json(_) => None,
+            ExprKind::Json(_) | ExprKind::Synapse(_) => None,
+        }
+    }
+
+    pub(crate) fn as_synapse(&self) -> Option<&synexpr::SynExpr> {
+        match &self.kind {
+            ExprKind::Synapse(synapse) => Some(synapse),
+            _ => None,
         }
     }
 
     pub(crate) fn as_json(&self) -> Option<&json::JsonExpr> {
         match &self.kind {
             ExprKind::Json(j) => Some(j),
-            ExprKind::XPath(_) => None,
+            ExprKind::XPath(_) | ExprKind::Synapse(_) => None,
         }
     }
 
@@ -152,6 +167,9 @@ impl Expression {
     /// [`ExprError::NeedBody`] while the body is a stream; a malformed or unconvertible
     /// payload.
     pub fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
+        if let ExprKind::Synapse(synapse) = &self.kind {
+            return synapse.prepare(msg);
+        }
         if let Some(x) = self.as_xpath() {
             for name in x.func_reads() {
                 msg.prepare_func_param(name)?;
@@ -161,7 +179,7 @@ impl Expression {
             return Ok(());
         }
         let loaded = match &self.kind {
-            ExprKind::XPath(_) => msg.load_xml(),
+            ExprKind::XPath(_) | ExprKind::Synapse(_) => msg.load_xml(),
             ExprKind::Json(_) => msg.load_json(),
         };
         loaded.map_err(ExprError::from)
@@ -214,6 +232,7 @@ impl Expression {
                     Some(other) => Evaluated::Text(other.to_string()),
                 })
             }
+            ExprKind::Synapse(synapse) => synapse.evaluate(msg),
         }
     }
 
@@ -250,6 +269,7 @@ impl Expression {
                     Some(_) => true,
                 })
             }
+            ExprKind::Synapse(synapse) => synapse.boolean(msg),
         }
     }
 }

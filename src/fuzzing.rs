@@ -172,7 +172,8 @@ pub fn xpath(data: &[u8]) {
 
 /// Line one is a JSONPath, the rest the payload of an `application/json` request. The
 /// path is evaluated as `json-eval(...)` (value, string, condition) and its result mapped
-/// to XML as the enrich and payload mediators do.
+/// to XML as the enrich and payload mediators do; then line one is compiled and evaluated
+/// as a `${...}` Synapse expression.
 pub fn json_eval(data: &[u8]) {
     let (path, body) = first_line(data);
     let mut msg = message(
@@ -190,6 +191,11 @@ pub fn json_eval(data: &[u8]) {
     }
     _ = expr.string(&mut msg);
     _ = expr.boolean(&mut msg);
+    // The same line as an MI 4.4 Synapse expression over the same payload.
+    if let Ok(expr) = Expression::compile(&format!("${{{path}}}"), &[]) {
+        _ = expr.evaluate(&mut msg);
+        _ = expr.boolean(&mut msg);
+    }
 }
 
 // === JSON <-> XML ===

@@ -146,10 +146,24 @@ pub struct MessageContext {
     headers_set: Vec<HeaderName>,
     props: Properties,
     axis2: Properties,
+    /// MI 4.4 variables (`variable` mediator, `${vars.x}`), apart from properties.
+    vars: Properties,
+    /// The message a `call` with a property or variable `<target>` puts back afterwards.
+    call_kept: Option<Box<CallKept>>,
     /// The parsed form of the body, made on first use (see `message/payload.rs`).
     payload: payload::PayloadCache,
     /// Parameters of the sequence templates being run, innermost last (`$func:`).
     func_scopes: Vec<Vec<(String, FuncParam)>>,
+}
+
+/// The message as it was before a `call` whose response is stored, not kept as the body.
+#[derive(Debug)]
+pub(crate) struct CallKept {
+    direction: Direction,
+    status: Option<StatusCode>,
+    headers: HeaderMap,
+    headers_set: Vec<HeaderName>,
+    body: bytes::Bytes,
 }
 
 /// One scope's properties. Most names are the engine's own (`SYNAPSE_REST_API`,
@@ -346,6 +360,8 @@ impl MessageContext {
             // up front saves the map from growing three times per message.
             props: Properties::with_capacity_and_hasher(16, Default::default()),
             axis2: Properties::with_capacity_and_hasher(4, Default::default()),
+            vars: Properties::default(),
+            call_kept: None,
             payload: payload::PayloadCache::default(),
             func_scopes: Vec::new(),
         }
@@ -444,6 +460,55 @@ impl MessageContext {
         self.props.insert(name.into(), value.into());
     }
 
+    /// Reads a variable (MI 4.4 `variable` mediator).
+    pub(crate) fn variable(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+
+    /// Sets a variable.
+    pub(crate) fn set_variable(&mut self, name: &str, value: Value) {
+        self.vars.insert(Cow::Owned(name.to_owned()), value);
+    }
+
+    /// Removes a variable.
+    pub(crate) fn remove_variable(&mut self, name: &str) {
+        self.vars.remove(name);
+    }
+
+    /// Keeps the message as it is (its body must be in memory) for
+    /// [`MessageContext::restore_after_call`].
+    pub(crate) fn keep_for_call(&mut self) {
+        let body = match &self.body {
+            Body::Full(bytes) => bytes.clone(),
+            _ => bytes::Bytes::new(),
+        };
+        self.call_kept = Some(Box::new(CallKept {
+            direction: self.direction,
+            status: self.status,
+            headers: self.headers.clone(),
+            headers_set: self.headers_set.clone(),
+            body,
+        }));
+    }
+
+    /// Puts back the message [`MessageContext::keep_for_call`] kept; returns the current
+    /// (response) body and its `Content-Type`.
+    pub(crate) fn restore_after_call(&mut self) -> (Body, Option<String>) {
+        let content_type = self.content_type().map(str::to_owned);
+        let Some(kept) = self.call_kept.take() else {
+            return (self.body.take(), content_type);
+        };
+        self.direction = kept.direction;
+        self.status = kept.status;
+        self.headers = kept.headers;
+        self.headers_set = kept.headers_set;
+        let kept_body = match kept.body.is_empty() {
+            true => Body::Empty,
+            false => Body::Full(kept.body),
+        };
+        (std::mem::replace(&mut self.body, kept_body), content_type)
+    }
+
     /// Sets an axis2-scope property.
     pub(crate) fn set_axis2(&mut self, name: impl Into<PropertyName>, value: impl Into<Value>) {
         self.axis2.insert(name.into(), value.into());
@@ -524,6 +589,8 @@ impl MessageContext {
             headers_set: self.headers_set.clone(),
             props: self.props.clone(),
             axis2: self.axis2.clone(),
+            vars: self.vars.clone(),
+            call_kept: None,
             payload: payload::PayloadCache::with_limits(self.xml_limits()),
             func_scopes: self.func_scopes.clone(),
         }

@@ -7,11 +7,12 @@ pub enum CompileError {
     /// Nothing to evaluate.
     #[error("the XPath is empty")]
     Empty,
-    /// A `${...}` Synapse expression.
-    #[error(
-        "Synapse expressions (`${{...}}`) are not supported by Axon; use an XPath or json-eval()"
-    )]
+    /// Text that starts as a `${...}` Synapse expression but does not end with `}`.
+    #[error("a Synapse expression `${{...}}` must end with `}}`")]
     SynapseExpression,
+    /// A `${...}` MI 4.4 Synapse expression that does not compile.
+    #[error(transparent)]
+    Synapse(#[from] super::synexpr::SynError),
     /// A string literal with no closing quote, opened at byte `at`.
     #[error("unterminated string literal at offset {at}")]
     UnterminatedLiteral {

@@ -168,7 +168,7 @@ fn message_format(content_type: Option<&str>) -> &'static str {
     }
 }
 
-fn query_param(msg: &MessageContext, name: &str) -> Option<String> {
+pub(crate) fn query_param(msg: &MessageContext, name: &str) -> Option<String> {
     let query = msg.uri.query()?;
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));

@@ -18,7 +18,7 @@ const ORDER_SOAP: &str = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmls
   </soapenv:Body>
 </soapenv:Envelope>"#;
 
-fn msg(body: &str, content_type: &'static str) -> MessageContext {
+pub(super) fn msg(body: &str, content_type: &'static str) -> MessageContext {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(

@@ -629,7 +629,7 @@ mod tests {
         assert!(err("get-property('registry', 'x')").contains("not supported"));
         assert!(err("//a[").contains("invalid XPath"));
         assert!(err("'unterminated").contains("unterminated"));
-        assert!(err("${payload.x}").contains("not supported"));
+        assert!(err("${payload.x}").contains("Synapse expression `${...}` must"));
         assert!(err("  ").contains("empty"));
     }
 }

@@ -267,6 +267,10 @@ pub(crate) fn take(
     msg: &mut MessageContext,
 ) -> Result<Option<Part>, MediationError> {
     expr.prepare(msg).map_err(MediationError::from)?;
+    if let Some(synapse) = expr.as_synapse() {
+        let value = synapse.value(msg).map_err(MediationError::from)?;
+        return Ok((!value.is_null()).then_some(Part::Json(value)));
+    }
     if let Some(path) = expr.as_json() {
         let doc = msg.json_value().ok_or_else(unread)?;
         return Ok(path.evaluate(doc).map(Part::Json));

@@ -206,16 +206,11 @@ fn build_payload(
     escape_xml_chars: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<Payload> {
-    let segments = match split(format, args.len()) {
+    let mut args = args;
+    let segments = match split_inline(format, &mut args, &el.namespaces) {
         Ok(s) => s,
-        Err(index) => {
-            ctx.error(
-                &el.loc,
-                format!(
-                    "`${index}` in <format> has no matching <arg> (there are {})",
-                    args.len()
-                ),
-            );
+        Err(message) => {
+            ctx.error(&el.loc, message);
             return None;
         }
     };
@@ -283,6 +278,65 @@ fn parse_arg(arg: &Element, media: MediaType, ctx: &mut Ctx<'_>) -> Option<Arg> 
             None
         }
     }
+}
+
+/// Splits the template at MI 4.4's inline `${...}` (also written `{${...}}`), each
+/// compiled and added to `args`, and at `$1`..`$n` between them.
+fn split_inline(
+    template: &str,
+    args: &mut Vec<Arg>,
+    namespaces: &[(String, String)],
+) -> Result<Vec<Segment>, String> {
+    let numbered = args.len();
+    let missing = |index: usize| {
+        format!("`${index}` in <format> has no matching <arg> (there are {numbered})")
+    };
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("${") {
+        let end = closing_brace(&rest[start..])
+            .ok_or_else(|| format!("`{}` in <format> has no closing `}}`", &rest[start..]))?
+            + start;
+        let braced = rest[..start].ends_with('{') && rest[end + 1..].starts_with('}');
+        let (before, after) = match braced {
+            true => (&rest[..start - 1], &rest[end + 2..]),
+            false => (&rest[..start], &rest[end + 1..]),
+        };
+        out.extend(split(before, numbered).map_err(missing)?);
+        let expr = Expression::compile(&rest[start..=end], namespaces)
+            .map_err(|error| format!("<format>: `{}`: {error}", &rest[start..=end]))?;
+        args.push(Arg::Expr {
+            expr,
+            literal: false,
+        });
+        out.push(Segment::Arg(args.len() - 1));
+        rest = after;
+    }
+    out.extend(split(rest, numbered).map_err(missing)?);
+    Ok(out)
+}
+
+/// The byte offset of the `}` that closes the `${` at the start of `text` (quoted
+/// strings inside are skipped).
+fn closing_brace(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote = None;
+    for (i, c) in text.char_indices().skip(1) {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '{') => depth += 1,
+            (None, '}') => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Splits the template at `$1`..`$n`. Returns the number of an argument that is missing.

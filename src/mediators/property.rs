@@ -21,7 +21,7 @@ use crate::message::convert::{convert_for_client, current_kind};
 use crate::message::{Body, ContentKind, MessageContext, Scope, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Type {
+pub(super) enum Type {
     String,
     Boolean,
     Integer,
@@ -88,14 +88,11 @@ pub(super) fn parse(el: &Element, ctx: &mut Ctx<'_>) -> Option<Box<dyn Mediator>
     let remove = values::remove_action(el, ctx.diags)?;
     if remove {
         ctx.no_children(el);
-        for attr in ["value", "expression", "type", "pattern", "group"] {
-            if let Some(a) = el.attr(attr) {
-                ctx.error(
-                    &a.loc,
-                    format!("`{attr}` has no meaning with action=\"remove\""),
-                );
-            }
-        }
+        meaningless_with_remove(
+            el,
+            ctx,
+            &["value", "expression", "type", "pattern", "group"],
+        );
         return Some(Box::new(Property {
             name,
             scope,
@@ -177,24 +174,47 @@ fn parse_scope(el: &Element, ctx: &mut Ctx<'_>) -> Option<Scope> {
     })
 }
 
+/// Errors for the attributes in `attrs` that `el` has although it removes.
+pub(super) fn meaningless_with_remove(el: &Element, ctx: &mut Ctx<'_>, attrs: &[&str]) {
+    for attr in attrs {
+        if let Some(a) = el.attr(attr) {
+            ctx.error(
+                &a.loc,
+                format!("`{attr}` has no meaning with action=\"remove\""),
+            );
+        }
+    }
+}
+
 fn parse_type(el: &Element, ctx: &mut Ctx<'_>) -> Option<Type> {
-    Some(match el.attr("type") {
-        None => Type::String,
-        Some(a) => match a.value.trim().to_ascii_uppercase().as_str() {
-            "STRING" => Type::String,
-            "BOOLEAN" => Type::Boolean,
-            "INTEGER" | "LONG" | "SHORT" => Type::Integer,
-            "FLOAT" | "DOUBLE" => Type::Float,
-            "OM" => Type::Om,
-            "JSON" => Type::Json,
-            other => {
-                ctx.error(
-                    &a.loc,
-                    format!("unknown property type `{other}` (expected STRING, BOOLEAN, INTEGER, LONG, SHORT, FLOAT, DOUBLE, OM or JSON)"),
-                );
-                return None;
-            }
-        },
+    parse_type_of(el, ctx, "property", "OM")
+}
+
+/// `type`: Synapse's names of value types; `xml` is the name of the XML type (`OM` for
+/// properties, `XML` for variables), `what` names the mediator in the error.
+pub(super) fn parse_type_of(
+    el: &Element,
+    ctx: &mut Ctx<'_>,
+    what: &str,
+    xml: &str,
+) -> Option<Type> {
+    let Some(a) = el.attr("type") else {
+        return Some(Type::String);
+    };
+    Some(match a.value.trim().to_ascii_uppercase().as_str() {
+        "STRING" => Type::String,
+        "BOOLEAN" => Type::Boolean,
+        "INTEGER" | "LONG" | "SHORT" => Type::Integer,
+        "FLOAT" | "DOUBLE" => Type::Float,
+        "JSON" => Type::Json,
+        other if other == xml => Type::Om,
+        other => {
+            ctx.error(
+                &a.loc,
+                format!("unknown {what} type `{other}` (expected STRING, BOOLEAN, INTEGER, LONG, SHORT, FLOAT, DOUBLE, {xml} or JSON)"),
+            );
+            return None;
+        }
     })
 }
 
@@ -247,7 +267,7 @@ fn apply_pattern(text: &str, pattern: Option<&(Regex, usize)>) -> String {
     }
 }
 
-fn literal(
+pub(super) fn literal(
     raw: &str,
     ty: Type,
     pattern: Option<&(Regex, usize)>,
@@ -266,7 +286,7 @@ fn literal(
 
 /// Why text is not a value of the property's type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-enum ConvertError {
+pub(super) enum ConvertError {
     /// Not a BOOLEAN.
     #[error("`{0}` is not a BOOLEAN")]
     Boolean(String),
@@ -335,7 +355,7 @@ fn convert(text: &str, ty: Type) -> Result<Value, ConvertError> {
 }
 
 /// The value of an expression as the property's type.
-fn typed(
+pub(super) fn typed(
     result: Evaluated,
     ty: Type,
     pattern: Option<&(Regex, usize)>,

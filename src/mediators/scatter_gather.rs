@@ -4,9 +4,9 @@
 //! then goes on after the mediator. Results are in the sequences' order (MI: arrival
 //! order), and a sequence that fails is left out.
 //!
-//! The aggregation expression is an MI 4.4 Synapse expression; Axon takes the forms that
-//! name the payload: `${payload}`, `${payload.a.b}` (as `json-eval($.a.b)`) and
-//! `${xpath('...')}`.
+//! The aggregation expression is an MI 4.4 Synapse expression (`expr/synexpr.rs`):
+//! `${payload}` takes each whole result, `${xpath('...')}` the nodes it selects, any other
+//! `${...}` its value.
 
 use bytes::Bytes;
 
@@ -141,19 +141,15 @@ fn aggregation(el: &Element, ctx: &mut Ctx<'_>) -> Option<Expression> {
         .map(str::trim);
     let compiled = match inner {
         Some("payload") => return None,
-        Some(path) if path.starts_with("payload.") || path.starts_with("payload[") => {
-            Expression::compile(
-                &format!("json-eval(${})", &path["payload".len()..]),
-                &el.namespaces,
-            )
-        }
+        // A lone XPath selects nodes (kept as XML), as `aggregate` takes them.
         Some(x) if x.starts_with("xpath('") && x.ends_with("')") => {
             Expression::compile(&x[7..x.len() - 2], &el.namespaces)
         }
-        _ => {
-            ctx.unsupported(
+        Some(_) => Expression::compile(text, &el.namespaces),
+        None => {
+            ctx.error(
                 &a.loc,
-                format!("the aggregation expression {text:?} (Axon takes ${{payload}}, ${{payload.path}}, ${{xpath('...')}})"),
+                format!("the aggregation expression {text:?} is a Synapse expression, `${{...}}`"),
             );
             return None;
         }

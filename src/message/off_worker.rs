@@ -137,6 +137,8 @@ travelling! {
     headers_set: Vec<actix_web::http::header::HeaderName>,
     props: super::Properties,
     axis2: super::Properties,
+    vars: super::Properties,
+    call_kept: Option<Box<super::CallKept>>,
     func_scopes: Vec<Vec<(String, super::FuncParam)>>,
 }
 

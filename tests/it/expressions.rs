@@ -19,7 +19,7 @@ fn bad_expressions_are_check_errors_with_positions() {
             "      <filter source=\"json-eval($.items[)\" regex=\"a\"><drop/></filter>\n",
             "      <switch source=\"//kind\"><case regex=\"([a-z\"><drop/></case></switch>\n",
             "      <property name=\"p4\" expression=\"get-property(concat('a', 'b'))\"/>\n",
-            "      <property name=\"p5\" expression=\"${payload.id}\"/>\n",
+            "      <property name=\"p5\" expression=\"${toUppr(payload.id)}\"/>\n",
             "      <call-template target=\"greet\"><with-param name=\"nmae\" value=\"x\"/></call-template>\n",
             "      <call-template target=\"missing\"/>\n",
             "      <payloadFactory media-type=\"json\"><format>{\"a\": $1}</format><args><arg expression=\"count(//a, //b)\"/></args></payloadFactory>\n",
@@ -54,11 +54,7 @@ fn bad_expressions_are_check_errors_with_positions() {
         (7, 15, "invalid JSONPath `$.items[`"),
         (8, 37, "invalid regex `([a-z`: unclosed character class"),
         (9, 27, "get-property() takes quoted literal arguments"),
-        (
-            10,
-            27,
-            "Synapse expressions (`${...}`) are not supported by Axon",
-        ),
+        (10, 27, "Synapse expression: unknown function `toUppr()`"),
         (11, 37, "template `greet` has no parameter `nmae`"),
         (11, 7, "template `greet` needs parameter `name`"),
         (12, 22, "template `missing` is not defined"),
@@ -151,6 +147,46 @@ fn mediator_misconfigurations_are_load_errors() {
         (
             r#"<header name="Bad Name" scope="transport" value="x"/>"#,
             "not a valid HTTP header name",
+        ),
+        (
+            r#"<variable name="v" value="x" type="OM"/>"#,
+            "unknown variable type `OM`",
+        ),
+        (
+            r#"<property name="p" expression="${payload.a"/>"#,
+            "a Synapse expression `${...}` must end with `}`",
+        ),
+        (
+            r#"<variable name="v"/>"#,
+            "exactly one of `value` and `expression`",
+        ),
+        (
+            r#"<variable name="v" value="seven" type="INTEGER"/>"#,
+            "is not an integer",
+        ),
+        (
+            r#"<variable name="v" expression="${vars.a +}"/>"#,
+            "Synapse expression: unexpected end",
+        ),
+        (
+            r#"<payloadFactory media-type="json"><format>{"a": ${nope(1)}}</format><args/></payloadFactory>"#,
+            "unknown function `nope()`",
+        ),
+        (
+            r#"<payloadFactory media-type="json"><format>{"a": ${payload.a</format><args/></payloadFactory>"#,
+            "has no closing `}`",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><source type="custom"/></call>"#,
+            "<source> needs an expression",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><target type="property"/></call>"#,
+            "<target> needs a property name",
+        ),
+        (
+            r#"<call><endpoint><address uri="http://127.0.0.1:9/"/></endpoint><target type="registry">x</target></call>"#,
+            "<target> type `registry` (expected body, property, variable)",
         ),
         (
             r#"<payloadFactory><format><a>$2</a></format><args><arg value="x"/></args></payloadFactory>"#,
