@@ -44,10 +44,7 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, CompileError> {
     if !source.starts_with('$') {
         return Err(CompileError::JsonPathNotRooted(source));
     }
-    let parsed = JsonPath::parse(&source).map_err(|error| CompileError::JsonPathSyntax {
-        path: source.clone(),
-        reason: syntax_reason(&source, &error),
-    })?;
+    let parsed = parse_path(&source)?;
     let indefinite = is_indefinite(&source);
     Ok(JsonExpr {
         source,
@@ -55,6 +52,24 @@ pub(crate) fn compile(path: &str) -> Result<JsonExpr, CompileError> {
         length,
         indefinite,
     })
+}
+
+/// Parses a JSONPath. serde_json_path 0.7 panics on some malformed paths (an unfinished
+/// `\\u` escape in a quoted name: "we do not use streaming parsers"), found by fuzzing; the
+/// panic becomes the path's syntax error, never a dead `check`, start-up or reload.
+fn parse_path(source: &str) -> Result<JsonPath, CompileError> {
+    let parsed = std::panic::catch_unwind(|| JsonPath::parse(source));
+    match parsed {
+        Ok(Ok(path)) => Ok(path),
+        Ok(Err(error)) => Err(CompileError::JsonPathSyntax {
+            path: source.to_owned(),
+            reason: syntax_reason(source, &error),
+        }),
+        Err(_) => Err(CompileError::JsonPathSyntax {
+            path: source.to_owned(),
+            reason: "the JSONPath parser could not read it (an unfinished escape?)".to_owned(),
+        }),
+    }
 }
 
 /// What is wrong with a JSONPath, in words: where (the character, 1-based, and itself) and
@@ -160,6 +175,17 @@ mod tests {
 
     fn eval(path: &str, doc: &Json) -> Option<Json> {
         compile(path).unwrap().evaluate(doc)
+    }
+
+    #[test]
+    fn a_path_the_parser_panics_on_is_a_syntax_error() {
+        // Found by fuzzing: serde_json_path panics on an unfinished `\u` escape.
+        for path in [r#"$["w]ird key\u"#, r#"$['a\u'"#, r#"$["\u12"#] {
+            match compile(path) {
+                Err(CompileError::JsonPathSyntax { .. }) => {}
+                other => panic!("{path}: {other:?}"),
+            }
+        }
     }
 
     #[test]
