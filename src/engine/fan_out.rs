@@ -254,29 +254,53 @@ impl Runtime {
         first.attempts = std::mem::take(&mut msg.attempts);
         first.attempts.append(&mut gather.attempts);
         let merged = aggregate.merge(&mut first, parts);
+        if continue_parent {
+            let frames = merged.map(|()| aggregate.on_complete().map(|b| self.push(next, b)));
+            msg.attempts = self.complete_beside(env, ex, first, frames, branch).await;
+            return Forked::Continue;
+        }
         *msg = first;
         if let Err(error) = merged {
             return Forked::End(fault(&next, Failure::Mediation(error)));
         }
         match aggregate.on_complete() {
-            Some(Branch::Inline(list)) => push_branch(&mut next, list),
-            Some(Branch::Sequence(seq)) => push_sequence(&mut next, self, *seq),
-            None => return Forked::End(FlowEnd::Drop),
+            Some(b) => Forked::Replace(self.push(next, b)),
+            None => Forked::End(FlowEnd::Drop),
         }
-        if !continue_parent {
-            return Forked::Replace(next);
+    }
+
+    /// `frames` with a branch on top.
+    fn push<'c>(&'c self, mut frames: Vec<Frame<'c>>, branch: &'c Branch) -> Vec<Frame<'c>> {
+        match branch {
+            Branch::Inline(list) => push_branch(&mut frames, list),
+            Branch::Sequence(seq) => push_sequence(&mut frames, self, *seq),
         }
-        // The parent goes on: the merged message runs its onComplete on its own, and its
-        // outcome is not the client's (the parent's is).
-        let merged = std::mem::replace(msg, msg.branch(Body::Empty));
-        let start = Start::Frames {
-            frames: next,
-            call: None,
+        frames
+    }
+
+    /// `continueParent`: the merged message runs its `onComplete` (`frames`) on its own
+    /// while the parent goes on with its own message; the merged outcome is not the
+    /// client's (the parent's is), only its endpoint tries are, returned for the trace.
+    async fn complete_beside<'c>(
+        &'c self,
+        env: &Env<'c>,
+        ex: &Exchange,
+        merged: MessageContext,
+        frames: Result<Option<Vec<Frame<'c>>>, MediationError>,
+        branch: bool,
+    ) -> Vec<Attempt> {
+        let frames = match frames {
+            Ok(Some(frames)) => frames,
+            Ok(None) => return merged.attempts,
+            Err(error) => {
+                tracing::warn!(message_id = %merged.id, %error, "The aggregate could not merge beside a parent that continues; onComplete did not run");
+                return merged.attempts;
+            }
         };
+        let start = Start::Frames { frames, call: None };
         let driven = Box::pin(self.drive(env, ex, start, merged, branch)).await;
-        msg.attempts = driven_message(driven).attempts;
-        tracing::debug!(message_id = %msg.id, "onComplete ran beside a parent that continues; its result is not sent");
-        Forked::Continue
+        tracing::debug!("onComplete ran beside a parent that continues; its result is not sent");
+        driven_message(driven).attempts
     }
 }
 

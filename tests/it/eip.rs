@@ -525,3 +525,32 @@ async fn a_fan_out_that_collects_nothing_by_the_deadline_fails_and_lists_its_bra
         "{trace}"
     );
 }
+
+/// `continueParent="true"` with an aggregate: the merged message runs `onComplete` beside
+/// the parent, and the parent goes on with its own message, not a copy of the merged one.
+#[actix_rt::test]
+async fn continue_parent_keeps_the_parents_message_while_on_complete_runs_beside_it() {
+    let backend = echo("application/json").await;
+    let audit = echo("application/json").await;
+    let post = |u: String| {
+        format!("<call><endpoint><http method=\"POST\" uri-template=\"{u}\"/></endpoint></call>")
+    };
+    let api = format!(
+        "<api {NS} name=\"P\" context=\"/p\"><resource methods=\"POST\"><inSequence>\
+         <clone continueParent=\"true\"><target><sequence>{}</sequence></target></clone>\
+         <aggregate><onComplete expression=\"json-eval($)\">{}</onComplete></aggregate>\
+         <respond/></inSequence></resource></api>",
+        post(backend.url("/notify")),
+        post(audit.url("/audit")),
+    );
+    let axon = TestAxon::start(&[("apis/p.xml", &api)]).await;
+    let reply = post_json(&axon, "/p", "{\"event\":1}").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"event": 1}),
+        "the parent's own body"
+    );
+    assert_eq!(audit.hits(), 1, "onComplete ran once");
+    assert_eq!(audit.last().body, b"[{\"event\":1}]");
+}
