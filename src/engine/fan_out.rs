@@ -248,7 +248,7 @@ impl Runtime {
             aggregate,
             mut first,
             parts,
-            frames: mut next,
+            frames: next,
         } = bucket;
         first.id = msg.id.clone();
         first.attempts = std::mem::take(&mut msg.attempts);
