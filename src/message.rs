@@ -669,4 +669,25 @@ mod tests {
                 .any(|w| last(&w[1]).abs_diff(last(&w[0])) > 1)
         );
     }
+    #[test]
+    fn a_branch_copies_properties_and_variables_but_no_slots_tries_or_id() {
+        let uri = Uri::from_static("/a");
+        let mut parent =
+            MessageContext::request(Method::POST, uri, "http", HeaderMap::new(), Body::Empty);
+        parent.set("p", "1".to_owned());
+        parent.set_variable("v", Value::Str("2".into()));
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().expect("a free permit");
+        parent.slots.push(permit);
+        let branch = parent.branch(Body::Full(bytes::Bytes::from_static(b"x")));
+        assert!(matches!(branch.get("p"), Some(Value::Str(v)) if v == "1"));
+        assert!(matches!(branch.variable("v"), Some(Value::Str(v)) if v == "2"));
+        assert!(
+            branch.slots.is_empty(),
+            "the parent keeps its throttle slots"
+        );
+        assert!(branch.attempts.is_empty());
+        assert_ne!(branch.id, parent.id);
+        assert_eq!(permits.available_permits(), 0);
+    }
 }

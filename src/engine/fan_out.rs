@@ -48,10 +48,8 @@ pub(super) enum Forked<'c> {
 /// What a fan-out has gathered so far.
 struct Gather<'c> {
     id: &'c str,
-    n: usize,
-    /// Which branches ended (arrived, replied or failed).
-    done: Vec<bool>,
-    started: usize,
+    /// When it stops waiting.
+    state: Completion,
     bucket: Option<Bucket<'c>>,
     /// The first branch's response, and the first branch's failure.
     reply: Option<Reply>,
@@ -61,9 +59,6 @@ struct Gather<'c> {
     failed: usize,
     /// The branches' endpoint tries, under `id[i]`.
     attempts: Vec<Attempt>,
-    /// When the aggregate's timeout ends.
-    timer: Option<Instant>,
-    complete: bool,
     /// The deadline passed before anything was collected.
     timed_out: bool,
     /// In place: the body each branch ended with, by index.
@@ -78,6 +73,31 @@ struct Bucket<'c> {
     parts: Vec<Part>,
     /// Where the last collected branch goes on.
     frames: Vec<Frame<'c>>,
+}
+
+/// When a fan-out stops waiting for its branches: a plain state machine fed the
+/// branches' ends and the time (never reading a clock), so that its rules are tested
+/// without a runtime.
+#[derive(Debug)]
+struct Completion {
+    n: usize,
+    /// Which branches ended (arrived, replied or failed).
+    done: Vec<bool>,
+    started: usize,
+    /// The message's deadline.
+    deadline: Instant,
+    /// When the aggregate's timeout ends (from the first collected message).
+    timer: Option<Instant>,
+    /// The aggregate's count is reached.
+    complete: bool,
+}
+
+/// An aggregate's `completeCondition`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Condition {
+    timeout: Option<std::time::Duration>,
+    min: Option<usize>,
+    max: Option<usize>,
 }
 
 type Running<'a, 'c> = FuturesUnordered<LocalBoxFuture<'a, (usize, Driven<'c>)>>;
@@ -108,7 +128,8 @@ impl Runtime {
             in_place,
         } = fork;
         let n = branches.len();
-        let mut gather = Gather::new(id, n);
+        let deadline = Instant::now() + self.limits.global_timeout;
+        let mut gather = Gather::new(id, Completion::new(n, deadline));
         if in_place.is_some() {
             gather.items = Some(vec![None; n]);
         }
@@ -117,7 +138,6 @@ impl Runtime {
         } else {
             self.limits.max_branches.max(1)
         };
-        let deadline = Instant::now() + self.limits.global_timeout;
         // In place, an item's response never goes on to the out-sequence.
         let item_ex = Exchange {
             out_seq: None,
@@ -127,28 +147,27 @@ impl Runtime {
         let mut pending = branches.into_iter().enumerate();
         let mut running: Running<'_, 'c> = FuturesUnordered::new();
         loop {
-            while running.len() < limit && !gather.complete {
+            while running.len() < limit && !gather.state.complete {
                 let Some((i, b)) = pending.next() else { break };
                 // In place, an item runs its target only.
                 let on = if in_place.is_some() { &[] } else { frames };
                 let (start, m) = self.branch_start(on, id, (i, n), b, msg, &parent_body);
-                gather.started += 1;
+                gather.state.started += 1;
                 running.push(Box::pin(async move {
                     (i, self.drive(env, ex, start, m, true).await)
                 }));
             }
-            if gather.complete || running.is_empty() {
+            if gather.state.complete || running.is_empty() {
                 break;
             }
-            let wake = gather.timer.map_or(deadline, |t| t.min(deadline));
-            match tokio::time::timeout_at(wake, running.next()).await {
+            match tokio::time::timeout_at(gather.state.wake(), running.next()).await {
                 Ok(Some((i, driven))) => gather.add(self, i, driven).await,
                 Ok(None) => break,
                 Err(_) => break,
             }
         }
         drop(running);
-        let timed_out = Instant::now() >= deadline && gather.done.iter().any(|d| !d);
+        let timed_out = gather.state.deadline_passed(Instant::now());
         gather.finish(msg, timed_out);
         if let Some(reassemble) = in_place {
             return gather.put_back(reassemble, msg, frames);
@@ -229,55 +248,75 @@ impl Runtime {
             aggregate,
             mut first,
             parts,
-            frames: mut next,
+            frames: next,
         } = bucket;
         first.id = msg.id.clone();
         first.attempts = std::mem::take(&mut msg.attempts);
         first.attempts.append(&mut gather.attempts);
         let merged = aggregate.merge(&mut first, parts);
+        if continue_parent {
+            let frames = merged.map(|()| aggregate.on_complete().map(|b| self.push(next, b)));
+            msg.attempts = self.complete_beside(env, ex, first, frames, branch).await;
+            return Forked::Continue;
+        }
         *msg = first;
         if let Err(error) = merged {
             return Forked::End(fault(&next, Failure::Mediation(error)));
         }
         match aggregate.on_complete() {
-            Some(Branch::Inline(list)) => push_branch(&mut next, list),
-            Some(Branch::Sequence(seq)) => push_sequence(&mut next, self, *seq),
-            None => return Forked::End(FlowEnd::Drop),
+            Some(b) => Forked::Replace(self.push(next, b)),
+            None => Forked::End(FlowEnd::Drop),
         }
-        if !continue_parent {
-            return Forked::Replace(next);
+    }
+
+    /// `frames` with a branch on top.
+    fn push<'c>(&'c self, mut frames: Vec<Frame<'c>>, branch: &'c Branch) -> Vec<Frame<'c>> {
+        match branch {
+            Branch::Inline(list) => push_branch(&mut frames, list),
+            Branch::Sequence(seq) => push_sequence(&mut frames, self, *seq),
         }
-        // The parent goes on: the merged message runs its onComplete on its own, and its
-        // outcome is not the client's (the parent's is).
-        let merged = std::mem::replace(msg, msg.branch(Body::Empty));
-        let start = Start::Frames {
-            frames: next,
-            call: None,
+        frames
+    }
+
+    /// `continueParent`: the merged message runs its `onComplete` (`frames`) on its own
+    /// while the parent goes on with its own message; the merged outcome is not the
+    /// client's (the parent's is), only its endpoint tries are, returned for the trace.
+    async fn complete_beside<'c>(
+        &'c self,
+        env: &Env<'c>,
+        ex: &Exchange,
+        merged: MessageContext,
+        frames: Result<Option<Vec<Frame<'c>>>, MediationError>,
+        branch: bool,
+    ) -> Vec<Attempt> {
+        let frames = match frames {
+            Ok(Some(frames)) => frames,
+            Ok(None) => return merged.attempts,
+            Err(error) => {
+                tracing::warn!(message_id = %merged.id, %error, "The aggregate could not merge beside a parent that continues; onComplete did not run");
+                return merged.attempts;
+            }
         };
+        let start = Start::Frames { frames, call: None };
         let driven = Box::pin(self.drive(env, ex, start, merged, branch)).await;
-        msg.attempts = driven_message(driven).attempts;
-        tracing::debug!(message_id = %msg.id, "onComplete ran beside a parent that continues; its result is not sent");
-        Forked::Continue
+        tracing::debug!("onComplete ran beside a parent that continues; its result is not sent");
+        driven_message(driven).attempts
     }
 }
 
 // === impl Gather ===
 
 impl<'c> Gather<'c> {
-    fn new(id: &'c str, n: usize) -> Self {
+    fn new(id: &'c str, state: Completion) -> Self {
         Gather {
             id,
-            n,
-            done: vec![false; n],
-            started: 0,
+            state,
             bucket: None,
             reply: None,
             fault: None,
             dropped: 0,
             failed: 0,
             attempts: Vec::new(),
-            timer: None,
-            complete: false,
             timed_out: false,
             items: None,
         }
@@ -290,9 +329,7 @@ impl<'c> Gather<'c> {
 
     /// Takes in how branch `i` ended.
     async fn add(&mut self, rt: &Runtime, i: usize, driven: Driven<'c>) {
-        if let Some(d) = self.done.get_mut(i) {
-            *d = true;
-        }
+        self.state.ended(i);
         match driven {
             Driven::Arrived {
                 aggregate,
@@ -399,7 +436,6 @@ impl<'c> Gather<'c> {
                 b.parts.len()
             }
             None => {
-                self.timer = aggregate.timeout.map(|t| Instant::now() + t);
                 self.bucket = Some(Bucket {
                     aggregate,
                     first: msg,
@@ -409,35 +445,35 @@ impl<'c> Gather<'c> {
                 1
             }
         };
-        self.complete = aggregate.max.is_some_and(|m| count >= m)
-            || aggregate.min.is_some_and(|m| count >= m)
-            || count >= self.n;
+        let condition = Condition {
+            timeout: aggregate.timeout,
+            min: aggregate.min,
+            max: aggregate.max,
+        };
+        self.state.collected(count, condition, Instant::now());
     }
 
     /// Lists the branches still running as late (their results are dropped) and logs
     /// what the fan-out gathered.
     fn finish(&mut self, msg: &MessageContext, deadline_passed: bool) {
-        let mut late = 0;
-        for (i, done) in self.done.iter().enumerate().take(self.started) {
-            if !done {
-                late += 1;
-                self.attempts.push(Attempt {
-                    endpoint: format!("{}[{i}]", self.label()).into(),
-                    outcome: AttemptOutcome::Skipped("late"),
-                    via: None,
-                });
-            }
+        let late = self.state.late();
+        for i in &late {
+            self.attempts.push(Attempt {
+                endpoint: format!("{}[{i}]", self.label()).into(),
+                outcome: AttemptOutcome::Skipped("late"),
+                via: None,
+            });
         }
         self.timed_out = deadline_passed && self.bucket.is_none();
         tracing::info!(
             message_id = %msg.id,
             fan_out = self.label(),
-            branches = self.n,
+            branches = self.state.n,
             collected = self.bucket.as_ref().map_or(0, |b| b.parts.len()),
             failed = self.failed,
             dropped = self.dropped,
-            late,
-            not_started = self.n - self.started,
+            late = late.len(),
+            not_started = self.state.n - self.state.started,
             "Fan-out gathered"
         );
     }
@@ -465,6 +501,57 @@ impl<'c> Gather<'c> {
     }
 }
 
+// === impl Completion ===
+
+impl Completion {
+    fn new(n: usize, deadline: Instant) -> Self {
+        Completion {
+            n,
+            done: vec![false; n],
+            started: 0,
+            deadline,
+            timer: None,
+            complete: false,
+        }
+    }
+
+    /// Branch `i` ended (arrived, replied or failed).
+    fn ended(&mut self, i: usize) {
+        if let Some(d) = self.done.get_mut(i) {
+            *d = true;
+        }
+    }
+
+    /// The aggregate collected its `count`th message at `now`: the first starts its
+    /// timeout; the count completes it at `max`, at `min`, or when every branch came.
+    fn collected(&mut self, count: usize, condition: Condition, now: Instant) {
+        if count == 1 {
+            self.timer = condition.timeout.map(|t| now + t);
+        }
+        self.complete = condition.max.is_some_and(|m| count >= m)
+            || condition.min.is_some_and(|m| count >= m)
+            || count >= self.n;
+    }
+
+    /// When waiting ends at the latest: the aggregate's timeout or the message's deadline.
+    fn wake(&self) -> Instant {
+        self.timer.map_or(self.deadline, |t| t.min(self.deadline))
+    }
+
+    /// True when the message's deadline passed at `now` with a branch not ended.
+    fn deadline_passed(&self, now: Instant) -> bool {
+        now >= self.deadline && self.done.iter().any(|d| !d)
+    }
+
+    /// The branches started and not ended: late, their results dropped.
+    fn late(&self) -> Vec<usize> {
+        let started = self.done.iter().take(self.started);
+        (started.enumerate())
+            .filter_map(|(i, done)| (!done).then_some(i))
+            .collect()
+    }
+}
+
 /// The message a reply carries.
 fn reply_message(reply: &mut Reply) -> &mut MessageContext {
     match reply {
@@ -477,5 +564,94 @@ fn driven_message(driven: Driven<'_>) -> MessageContext {
     match driven {
         Driven::Reply(Reply::Message(m) | Reply::Accepted(m) | Reply::Fault(_, m)) => m,
         Driven::Arrived { msg, .. } => msg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::{Completion, Condition};
+
+    const DEADLINE: Duration = Duration::from_secs(60);
+
+    fn at(t0: Instant, secs: u64) -> Instant {
+        t0 + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_count_completes_at_min_or_max_and_never_before() {
+        let t0 = Instant::now();
+        let min = Condition {
+            min: Some(2),
+            ..Condition::default()
+        };
+        let mut c = Completion::new(3, t0 + DEADLINE);
+        c.collected(1, min, t0);
+        assert!(!c.complete);
+        c.collected(2, min, t0);
+        assert!(c.complete);
+        let max = Condition {
+            max: Some(1),
+            ..Condition::default()
+        };
+        let mut c = Completion::new(3, t0 + DEADLINE);
+        c.collected(1, max, t0);
+        assert!(c.complete);
+    }
+
+    #[test]
+    fn without_a_count_every_branch_must_arrive() {
+        let t0 = Instant::now();
+        let mut c = Completion::new(3, t0 + DEADLINE);
+        for count in 1..=2 {
+            c.collected(count, Condition::default(), t0);
+            assert!(!c.complete, "complete after {count} of 3");
+        }
+        c.collected(3, Condition::default(), t0);
+        assert!(c.complete);
+    }
+
+    #[test]
+    fn the_timeout_runs_from_the_first_collected_and_never_past_the_deadline() {
+        let t0 = Instant::now();
+        let five = Condition {
+            timeout: Some(Duration::from_secs(5)),
+            ..Condition::default()
+        };
+        let mut c = Completion::new(3, t0 + DEADLINE);
+        assert_eq!(c.wake(), t0 + DEADLINE, "nothing collected: the deadline");
+        c.collected(1, five, at(t0, 10));
+        assert_eq!(c.wake(), at(t0, 15));
+        c.collected(2, five, at(t0, 12));
+        assert_eq!(c.wake(), at(t0, 15), "a later arrival does not restart it");
+        let long = Condition {
+            timeout: Some(Duration::from_secs(100)),
+            ..Condition::default()
+        };
+        let mut c = Completion::new(3, t0 + DEADLINE);
+        c.collected(1, long, at(t0, 10));
+        assert_eq!(c.wake(), t0 + DEADLINE);
+    }
+
+    #[test]
+    fn late_branches_are_those_started_and_not_ended() {
+        let t0 = Instant::now();
+        let mut c = Completion::new(4, t0 + DEADLINE);
+        c.started = 3;
+        c.ended(1);
+        assert_eq!(c.late(), vec![0, 2], "the fourth never started");
+        assert!(!c.deadline_passed(at(t0, 59)));
+        assert!(c.deadline_passed(t0 + DEADLINE));
+        for i in [0, 2, 3] {
+            c.ended(i);
+        }
+        assert!(c.late().is_empty());
+        assert!(
+            !c.deadline_passed(t0 + DEADLINE),
+            "every branch ended in time"
+        );
     }
 }

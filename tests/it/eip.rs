@@ -493,3 +493,64 @@ async fn a_failed_branch_runs_its_own_fault_handling_and_the_aggregate_completes
     assert_eq!(reply.json(), serde_json::json!([{"n": 1}]));
     assert_eq!(audit.hits(), 1, "the failed branch's onError ran once");
 }
+
+/// The fan-out's deadline (`--global-timeout-ms` from the fork) ends branches that outlive
+/// it, whatever their endpoints' own timeouts: with nothing collected, the client gets a
+/// mediation error and the branches are listed as late, never a hung request.
+#[actix_rt::test]
+async fn a_fan_out_that_collects_nothing_by_the_deadline_fails_and_lists_its_branches_late() {
+    let slow = Backend::start(|_| slow("{}", Duration::from_secs(30))).await;
+    let call = format!(
+        "<call><endpoint><http method=\"GET\" uri-template=\"{}\">\
+         <timeout><duration>60000</duration></timeout></http></endpoint></call>",
+        slow.url("/s")
+    );
+    let api = format!(
+        "<api {NS} name=\"C\" context=\"/c\"><resource methods=\"GET\"><inSequence>\
+         <clone id=\"fan\"><target><sequence>{call}</sequence></target>\
+         <target><sequence>{call}</sequence></target></clone>\
+         <aggregate id=\"fan\"><onComplete expression=\"json-eval($)\"><respond/></onComplete></aggregate>\
+         </inSequence></resource></api>"
+    );
+    let limits = axon::base::limits::Limits {
+        global_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let axon = TestAxon::start_with(&[("apis/c.xml", &api)], limits).await;
+    let reply = axon.get("/c").await;
+    assert_eq!(reply.status, 500, "{}", reply.text());
+    let trace = reply.header("x-axon-trace").unwrap_or_default();
+    assert!(
+        trace.contains("fan[0]=skipped:late") && trace.contains("fan[1]=skipped:late"),
+        "{trace}"
+    );
+}
+
+/// `continueParent="true"` with an aggregate: the merged message runs `onComplete` beside
+/// the parent, and the parent goes on with its own message, not a copy of the merged one.
+#[actix_rt::test]
+async fn continue_parent_keeps_the_parents_message_while_on_complete_runs_beside_it() {
+    let backend = echo("application/json").await;
+    let audit = echo("application/json").await;
+    let post = |u: String| {
+        format!("<call><endpoint><http method=\"POST\" uri-template=\"{u}\"/></endpoint></call>")
+    };
+    let api = format!(
+        "<api {NS} name=\"P\" context=\"/p\"><resource methods=\"POST\"><inSequence>\
+         <clone continueParent=\"true\"><target><sequence>{}</sequence></target></clone>\
+         <aggregate><onComplete expression=\"json-eval($)\">{}</onComplete></aggregate>\
+         <respond/></inSequence></resource></api>",
+        post(backend.url("/notify")),
+        post(audit.url("/audit")),
+    );
+    let axon = TestAxon::start(&[("apis/p.xml", &api)]).await;
+    let reply = post_json(&axon, "/p", "{\"event\":1}").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({"event": 1}),
+        "the parent's own body"
+    );
+    assert_eq!(audit.hits(), 1, "onComplete ran once");
+    assert_eq!(audit.last().body, b"[{\"event\":1}]");
+}
