@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -35,19 +35,23 @@ struct Entries {
 
 #[derive(Debug)]
 struct Entry {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+    response: Arc<Response>,
     written: Instant,
     used: u64,
+}
+
+/// A stored response: shared, so that a hit takes it out of the lock with one count.
+#[derive(Debug)]
+pub(super) struct Response {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 /// A stored response, as a hit hands it out.
 #[derive(Debug)]
 pub(super) struct Stored {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
+    pub(super) response: Arc<Response>,
     pub(super) age: Duration,
 }
 
@@ -77,27 +81,25 @@ impl Store {
     }
 
     /// The fresh entry for `hash` (counted as a hit), or `None` (a miss).
-    pub(super) fn find(&self, hash: &[u8; 20]) -> Option<Stored> {
-        let hash = super::hex(hash);
+    pub(super) fn find(&self, hash: &str) -> Option<Stored> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = entries
             .by_hash
-            .get(&hash)
+            .get(hash)
             .map(|entry| now.duration_since(entry.written) < self.settings.timeout);
         let found = match fresh {
-            Some(true) => entries.touch(&hash).map(|entry| Stored {
-                status: entry.status,
-                headers: entry.headers.clone(),
-                body: entry.body.clone(),
+            Some(true) => entries.touch(hash).map(|entry| Stored {
+                response: Arc::clone(&entry.response),
                 age: now.duration_since(entry.written),
             }),
             Some(false) => {
-                entries.remove(&hash);
+                entries.remove(hash);
                 None
             }
             None => None,
         };
+        drop(entries);
         let (counter, result) = match found {
             Some(_) => (&self.hits, "hit"),
             None => (&self.misses, "miss"),
@@ -123,9 +125,11 @@ impl Store {
         let used = entries.tick;
         entries.by_use.insert(used, hash.to_owned());
         let entry = Entry {
-            status,
-            headers,
-            body,
+            response: Arc::new(Response {
+                status,
+                headers,
+                body,
+            }),
             written: Instant::now(),
             used,
         };
