@@ -202,10 +202,18 @@ async fn hashed_headers_response_codes_and_the_age_header_follow_the_settings() 
     let first = get("one", "a").await;
     assert_eq!(first.header("age"), None, "a miss is the backend's answer");
     let second = get("two", "a").await;
-    assert_eq!(second.text(), first.text(), "User-Agent is excluded from the hash");
+    assert_eq!(
+        second.text(),
+        first.text(),
+        "User-Agent is excluded from the hash"
+    );
     let age: u64 = second.header("age").expect("Age").parse().expect("seconds");
     assert!(age < 60, "Age {age}");
-    assert_ne!(get("one", "b").await.text(), first.text(), "X-Tenant is hashed");
+    assert_ne!(
+        get("one", "b").await.text(),
+        first.text(),
+        "X-Tenant is hashed"
+    );
     assert_eq!(backend.hits(), 2);
     // 500 is not in responseCodes (2xx): never stored
     assert_eq!(axon.get("/c/fail").await.status, 500);

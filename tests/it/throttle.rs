@@ -264,6 +264,9 @@ async fn a_denied_domain_and_a_prohibit_period_answer_429_with_their_own_wait() 
     let (status, retry) = get_from(&axon, ONE, "").await;
     assert_eq!(status, 429, "`other` is shared by its callers");
     let retry: u64 = retry.expect("Retry-After").parse().expect("seconds");
-    assert!((1..=2).contains(&retry), "within the prohibit period: {retry}");
+    assert!(
+        (1..=2).contains(&retry),
+        "within the prohibit period: {retry}"
+    );
     assert_eq!(backend.hits(), 1);
 }
