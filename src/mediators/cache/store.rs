@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::Settings;
+use crate::base::metrics::CacheCounters;
 
 #[derive(Debug)]
 pub(super) struct Store {
@@ -23,6 +24,8 @@ pub(super) struct Store {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
+    /// The same counts in the process's metrics (`axon_cache_total`, by `id`).
+    metrics: CacheCounters,
 }
 
 #[derive(Debug, Default)]
@@ -69,8 +72,10 @@ pub(crate) struct Stats {
 
 impl Store {
     pub(super) fn new(key: String, id: Option<String>, settings: Settings) -> Store {
+        let metrics = crate::base::metrics::global().cache(id.as_deref().unwrap_or_default());
         Store {
             key,
+            metrics,
             id,
             settings,
             entries: Mutex::default(),
@@ -100,12 +105,12 @@ impl Store {
             None => None,
         };
         drop(entries);
-        let (counter, result) = match found {
-            Some(_) => (&self.hits, "hit"),
-            None => (&self.misses, "miss"),
+        let (counter, metric) = match found {
+            Some(_) => (&self.hits, &self.metrics.hit),
+            None => (&self.misses, &self.metrics.miss),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.record(result);
+        metric.inc();
         found
     }
 
@@ -119,7 +124,7 @@ impl Store {
             };
             entries.by_hash.remove(&oldest);
             self.evictions.fetch_add(1, Ordering::Relaxed);
-            self.record("eviction");
+            self.metrics.eviction.inc();
         }
         entries.tick += 1;
         let used = entries.tick;
@@ -134,12 +139,6 @@ impl Store {
             used,
         };
         entries.by_hash.insert(hash.to_owned(), entry);
-    }
-
-    /// Counts `result` in the process's metrics (`axon_cache_total`).
-    fn record(&self, result: &'static str) {
-        let name = self.id.as_deref().unwrap_or_default();
-        crate::base::metrics::global().cache(name, result);
     }
 
     pub(super) fn stats(&self) -> Stats {
