@@ -118,6 +118,14 @@ struct CacheLabels {
     result: &'static str,
 }
 
+/// One `cache` mediator's series of `axon_cache_total`.
+#[derive(Debug, Clone)]
+pub(crate) struct CacheCounters {
+    pub(crate) hit: Counter,
+    pub(crate) miss: Counter,
+    pub(crate) eviction: Counter,
+}
+
 /// The families recorded while Axon runs.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -327,13 +335,21 @@ impl Metrics {
         self.probes.get_or_create(&labels).inc();
     }
 
-    /// The `cache` mediator `cache` had a `hit`, a `miss` or an `eviction`.
-    pub(crate) fn cache(&self, cache: &str, result: &'static str) {
-        let labels = CacheLabels {
-            cache: cache.to_owned(),
-            result,
+    /// The counters of the `cache` mediator `cache`, taken once when its store is made so
+    /// that a lookup counts with one atomic add.
+    pub(crate) fn cache(&self, cache: &str) -> CacheCounters {
+        let counter = |result| {
+            let labels = CacheLabels {
+                cache: cache.to_owned(),
+                result,
+            };
+            self.cache.get_or_create(&labels).clone()
         };
-        self.cache.get_or_create(&labels).inc();
+        CacheCounters {
+            hit: counter("hit"),
+            miss: counter("miss"),
+            eviction: counter("eviction"),
+        }
     }
 
     /// A reload succeeded or was rejected.

@@ -384,11 +384,11 @@ impl Mediator for Cache {
             Err(PayloadError::NeedBody) => return Ok(Step::NeedBody),
             Err(_) => return Ok(Step::Continue),
         };
-        let digest = digest(msg, &store.settings, &body);
+        let digest = hex(&digest(msg, &store.settings, &body));
         match store.find(&digest) {
             Some(hit) => Ok(self.answer(msg, hit, store.settings.age)),
             None => {
-                msg.set(REQUEST_HASH, hex(&digest));
+                msg.set(REQUEST_HASH, digest);
                 msg.set(STORE_KEY, store.key.clone());
                 Ok(Step::Continue)
             }
@@ -417,14 +417,15 @@ impl Mediator for Cache {
 impl Cache {
     /// Turns the request into the stored response and answers it (or runs `onCacheHit`).
     fn answer<'c>(&'c self, msg: &mut MessageContext, hit: Stored, age: bool) -> Step<'c> {
-        let mut headers = hit.headers;
+        let mut headers = hit.response.headers.clone();
         if age {
             headers.insert(
                 HeaderName::from_static("age"),
                 HeaderValue::from(hit.age.as_secs()),
             );
         }
-        msg.become_response(hit.status, headers, Body::Full(hit.body));
+        let body = Body::Full(hit.response.body.clone());
+        msg.become_response(hit.response.status, headers, body);
         match &self.on_hit {
             Some(list) => Step::Mediators(list),
             None => Step::Respond,
@@ -514,6 +515,12 @@ fn digest(msg: &MessageContext, settings: &Settings, body: &[u8]) -> [u8; 20] {
     sha.finalize().into()
 }
 
+/// The digest in lower-case hex (MI's `requestHash`), without a formatter per byte.
 fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    digest
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
 }

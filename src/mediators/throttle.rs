@@ -50,7 +50,8 @@ struct State {
 struct Limiter {
     gcra: DefaultDirectRateLimiter,
     prohibit: Option<Duration>,
-    /// While set and in the future, every request of the entry is rejected.
+    /// While set and in the future, every request of the entry is rejected (locked only
+    /// by an entry with a `prohibit` period).
     prohibited_until: Mutex<Option<Instant>>,
 }
 
@@ -238,6 +239,13 @@ impl State {
 
 impl Limiter {
     fn admit(&self) -> Result<(), Rejected> {
+        let Some(prohibit) = self.prohibit else {
+            // The GCRA alone decides: no lock on the way (it is one atomic update).
+            return self.gcra.check().map_err(|not_until| {
+                let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+                Rejected(Some(not_until.wait_time_from(now)))
+            });
+        };
         let now = Instant::now();
         let mut until = self
             .prohibited_until
@@ -251,17 +259,9 @@ impl Limiter {
         }
         match self.gcra.check() {
             Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = match self.prohibit {
-                    Some(prohibit) => {
-                        *until = Some(now + prohibit);
-                        prohibit
-                    }
-                    None => not_until.wait_time_from(governor::clock::Clock::now(
-                        &governor::clock::DefaultClock::default(),
-                    )),
-                };
-                Err(Rejected(Some(wait)))
+            Err(_) => {
+                *until = Some(now + prohibit);
+                Err(Rejected(Some(prohibit)))
             }
         }
     }

@@ -28,7 +28,8 @@ fn api(attrs: &str, protocol: &str, max_size: &str, backend: &Backend) -> String
     )
 }
 
-/// A backend that answers each request with its path, body and a running number.
+/// A backend that answers each request with its path, body and a running number (a path
+/// with `big` gets 100 bytes, one with `fail` a 500).
 async fn echo() -> Backend {
     let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     Backend::start(move |seen| {
@@ -37,6 +38,9 @@ async fn echo() -> Backend {
         let mut canned = Canned::ok(&body);
         if seen.uri.contains("big") {
             canned.body = vec![b'x'; 100];
+        }
+        if seen.uri.contains("fail") {
+            canned.status = 500;
         }
         canned
     })
@@ -183,6 +187,38 @@ async fn on_cache_hit_runs_on_the_stored_response() {
     assert_eq!(second.header("x-cached").as_deref(), Some("yes"));
     assert_eq!(second.text(), first.text());
     assert_eq!(backend.hits(), 1);
+}
+
+#[actix_rt::test]
+async fn hashed_headers_response_codes_and_the_age_header_follow_the_settings() {
+    let backend = echo().await;
+    let age = "<includeAgeHeader>true</includeAgeHeader>";
+    let config = api("", age, "10", &backend).replace(r#"id="c""#, r#"id="settings""#);
+    let axon = TestAxon::start(&[("apis/c.xml", &config)]).await;
+    let get = async |agent: &str, tenant: &str| {
+        let headers = [("User-Agent", agent), ("X-Tenant", tenant)];
+        axon.request("GET", "/c/h", None, &headers).await
+    };
+    let first = get("one", "a").await;
+    assert_eq!(first.header("age"), None, "a miss is the backend's answer");
+    let second = get("two", "a").await;
+    assert_eq!(
+        second.text(),
+        first.text(),
+        "User-Agent is excluded from the hash"
+    );
+    let age: u64 = second.header("age").expect("Age").parse().expect("seconds");
+    assert!(age < 60, "Age {age}");
+    assert_ne!(
+        get("one", "b").await.text(),
+        first.text(),
+        "X-Tenant is hashed"
+    );
+    assert_eq!(backend.hits(), 2);
+    // 500 is not in responseCodes (2xx): never stored
+    assert_eq!(axon.get("/c/fail").await.status, 500);
+    assert_eq!(axon.get("/c/fail").await.status, 500);
+    assert_eq!(backend.hits(), 4);
 }
 
 #[actix_rt::test]

@@ -242,3 +242,31 @@ async fn a_reload_keeps_the_counts_while_the_policy_stays_the_same() {
         "a new policy counts afresh"
     );
 }
+
+#[actix_rt::test]
+async fn a_denied_domain_and_a_prohibit_period_answer_429_with_their_own_wait() {
+    let backend = Backend::named("b").await;
+    let policy = r#"<wsp:Policy><throttle:ID throttle:type="DOMAIN">blocked.example</throttle:ID><wsp:Policy><throttle:Deny/></wsp:Policy></wsp:Policy>
+        <wsp:Policy><throttle:ID throttle:type="IP">other</throttle:ID><wsp:Policy><throttle:Control><wsp:Policy>
+          <throttle:MaximumCount>1</throttle:MaximumCount><throttle:UnitTime>600000</throttle:UnitTime>
+          <throttle:ProhibitTimePeriod>2000</throttle:ProhibitTimePeriod>
+        </wsp:Policy></throttle:Control></wsp:Policy></wsp:Policy>"#;
+    let config = api(policy, "", &backend).replace("id=\"limit\"", "id=\"prohibit\"");
+    let axon = TestAxon::start(&[("apis/t.xml", &config)]).await;
+
+    let denied = get_from(&axon, ONE, "X-Forwarded-Host: Blocked.Example\r\n").await;
+    assert_eq!(denied, (429, None), "a denied caller is not told to wait");
+    assert_eq!(get_from(&axon, TWO, "").await, (200, None));
+    // over the rate: kept out for the prohibit period (2 s), not until the limiter's
+    // next refill (10 minutes)
+    let (status, retry) = get_from(&axon, TWO, "").await;
+    assert_eq!((status, retry.as_deref()), (429, Some("2")));
+    let (status, retry) = get_from(&axon, ONE, "").await;
+    assert_eq!(status, 429, "`other` is shared by its callers");
+    let retry: u64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert!(
+        (1..=2).contains(&retry),
+        "within the prohibit period: {retry}"
+    );
+    assert_eq!(backend.hits(), 1);
+}

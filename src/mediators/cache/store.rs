@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::Settings;
+use crate::base::metrics::CacheCounters;
 
 #[derive(Debug)]
 pub(super) struct Store {
@@ -23,6 +24,8 @@ pub(super) struct Store {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
+    /// The same counts in the process's metrics (`axon_cache_total`, by `id`).
+    metrics: CacheCounters,
 }
 
 #[derive(Debug, Default)]
@@ -35,19 +38,23 @@ struct Entries {
 
 #[derive(Debug)]
 struct Entry {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+    response: Arc<Response>,
     written: Instant,
     used: u64,
+}
+
+/// A stored response: shared, so that a hit takes it out of the lock with one count.
+#[derive(Debug)]
+pub(super) struct Response {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 /// A stored response, as a hit hands it out.
 #[derive(Debug)]
 pub(super) struct Stored {
-    pub(super) status: StatusCode,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
+    pub(super) response: Arc<Response>,
     pub(super) age: Duration,
 }
 
@@ -65,8 +72,10 @@ pub(crate) struct Stats {
 
 impl Store {
     pub(super) fn new(key: String, id: Option<String>, settings: Settings) -> Store {
+        let metrics = crate::base::metrics::global().cache(id.as_deref().unwrap_or_default());
         Store {
             key,
+            metrics,
             id,
             settings,
             entries: Mutex::default(),
@@ -77,33 +86,31 @@ impl Store {
     }
 
     /// The fresh entry for `hash` (counted as a hit), or `None` (a miss).
-    pub(super) fn find(&self, hash: &[u8; 20]) -> Option<Stored> {
-        let hash = super::hex(hash);
+    pub(super) fn find(&self, hash: &str) -> Option<Stored> {
         let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let fresh = entries
             .by_hash
-            .get(&hash)
+            .get(hash)
             .map(|entry| now.duration_since(entry.written) < self.settings.timeout);
         let found = match fresh {
-            Some(true) => entries.touch(&hash).map(|entry| Stored {
-                status: entry.status,
-                headers: entry.headers.clone(),
-                body: entry.body.clone(),
+            Some(true) => entries.touch(hash).map(|entry| Stored {
+                response: Arc::clone(&entry.response),
                 age: now.duration_since(entry.written),
             }),
             Some(false) => {
-                entries.remove(&hash);
+                entries.remove(hash);
                 None
             }
             None => None,
         };
-        let (counter, result) = match found {
-            Some(_) => (&self.hits, "hit"),
-            None => (&self.misses, "miss"),
+        drop(entries);
+        let (counter, metric) = match found {
+            Some(_) => (&self.hits, &self.metrics.hit),
+            None => (&self.misses, &self.metrics.miss),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        self.record(result);
+        metric.inc();
         found
     }
 
@@ -117,25 +124,21 @@ impl Store {
             };
             entries.by_hash.remove(&oldest);
             self.evictions.fetch_add(1, Ordering::Relaxed);
-            self.record("eviction");
+            self.metrics.eviction.inc();
         }
         entries.tick += 1;
         let used = entries.tick;
         entries.by_use.insert(used, hash.to_owned());
         let entry = Entry {
-            status,
-            headers,
-            body,
+            response: Arc::new(Response {
+                status,
+                headers,
+                body,
+            }),
             written: Instant::now(),
             used,
         };
         entries.by_hash.insert(hash.to_owned(), entry);
-    }
-
-    /// Counts `result` in the process's metrics (`axon_cache_total`).
-    fn record(&self, result: &'static str) {
-        let name = self.id.as_deref().unwrap_or_default();
-        crate::base::metrics::global().cache(name, result);
     }
 
     pub(super) fn stats(&self) -> Stats {
