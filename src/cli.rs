@@ -280,20 +280,16 @@ pub struct TlsArgs {
     pub(crate) backend_cert: Option<crate::base::tls::CertFiles>,
 }
 
-/// How backends are trusted (`--backend-ca`, `--backend-cert`), kept for the life of the
-/// process; the public roots when neither is given.
-fn backend_tls(args: &ServeArgs) -> anyhow::Result<&'static crate::base::tls::BackendTls> {
-    use crate::base::tls::{BackendTls, PUBLIC_ROOTS};
+/// How backends are trusted (`--backend-ca`, `--backend-cert`), for every generation of
+/// the server; the public roots when neither is given.
+fn backend_tls(args: &ServeArgs) -> anyhow::Result<std::sync::Arc<crate::base::tls::BackendTls>> {
     let tls = &args.tls;
-    if tls.backend_ca.is_none() && tls.backend_cert.is_none() {
-        return Ok(&PUBLIC_ROOTS);
-    }
-    let loaded = BackendTls::load(
+    let loaded = crate::base::tls::BackendTls::load(
         tls.backend_ca.as_deref(),
         tls.backend_ca_only,
         tls.backend_cert.as_ref(),
     )?;
-    Ok(Box::leak(Box::new(loaded)))
+    Ok(std::sync::Arc::new(loaded))
 }
 
 /// One `--tls-cert CERT,KEY`.
@@ -618,7 +614,7 @@ fn limits(args: &ServeArgs) -> Limits {
             max_memory: args.max_xml_memory,
         },
         allow_to: allow_to(args),
-        backend_tls: &crate::base::tls::PUBLIC_ROOTS,
+        backend_tls: std::sync::Arc::default(),
         trace: trace_policy(&args.ops),
         max_branches: usize::try_from(args.max_branches_in_flight).unwrap_or(64),
     }
@@ -629,7 +625,7 @@ fn trace_policy(ops: &OpsArgs) -> crate::base::limits::TracePolicy {
     let debug_header = ops
         .trace_debug_header
         .as_deref()
-        .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()));
+        .map(|name| name.trim().to_ascii_lowercase().into());
     crate::base::limits::TracePolicy {
         all: ops.trace_header == TraceTo::All,
         loopback: ops.trace_header == TraceTo::Loopback,
@@ -730,7 +726,7 @@ mod tests {
         };
         let policy = super::trace_policy(&args.ops);
         assert!(!policy.loopback && !policy.all);
-        assert_eq!(policy.debug_header, Some("x-debug"));
+        assert_eq!(policy.debug_header.as_deref(), Some("x-debug"));
     }
 
     #[test]

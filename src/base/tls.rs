@@ -403,7 +403,9 @@ pub(crate) fn subject(der: &[u8]) -> Option<String> {
 
 /// How Axon trusts TLS backends and authenticates to them, for every HTTP and gRPC leaf
 /// (a gRPC leaf's own `caCertificate` replaces the trust, not the client certificate).
-#[derive(Debug)]
+/// The default is the public roots and no client certificate (what awc and the gRPC
+/// leaves use without any `--backend-*` option).
+#[derive(Debug, Default)]
 pub struct BackendTls {
     /// CA certificates trusted besides the public (web PKI) roots, or instead of them.
     ca: Vec<CertificateDer<'static>>,
@@ -412,14 +414,6 @@ pub struct BackendTls {
     /// The certificate chain and key presented to a backend that asks for one (mTLS).
     client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
 }
-
-/// The public roots and no client certificate (what awc and the gRPC leaves use without
-/// any `--backend-*` option).
-pub static PUBLIC_ROOTS: BackendTls = BackendTls {
-    ca: Vec::new(),
-    ca_only: false,
-    client: None,
-};
 
 impl BackendTls {
     /// Reads the CA bundle `ca` (trusted besides the public roots, or alone when

@@ -212,7 +212,7 @@ async fn the_trace_header_goes_only_to_requests_with_the_debug_header_when_loopb
         trace: TracePolicy {
             all: false,
             loopback: false,
-            debug_header: Some("x-debug-trace"),
+            debug_header: Some("x-debug-trace".into()),
         },
         ..Limits::default()
     };
