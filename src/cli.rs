@@ -499,14 +499,17 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
         ));
     }
     let tls = match (&ops.management_tls_cert, &ops.management_tls_key) {
-        (Some(cert), Some(key)) => {
-            let config = crate::base::tls::server_config(cert, key, &[b"http/1.1"])
-                .map_err(|error| format!("management TLS: {error:#}"))?;
-            match &ops.management_client_ca {
-                Some(ca) => Some(with_client_ca(&config, ca)?),
-                None => Some(config),
-            }
-        }
+        (Some(cert), Some(key)) => Some(crate::base::tls::ServerTls {
+            certs: vec![crate::base::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }],
+            client_auth: match &ops.management_client_ca {
+                Some(ca) => crate::base::tls::ClientAuth::Required(ca.clone()),
+                None => crate::base::tls::ClientAuth::None,
+            },
+            min_version: crate::base::tls::MinVersion::default(),
+        }),
         _ => None,
     };
     let access = ManagementAccess {
@@ -514,40 +517,10 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
         write_token,
         tls,
     };
-    // The tokens' own rules (length, read differs from write), checked before binding.
+    // The tokens' own rules (length, read differs from write) and the TLS files, checked
+    // before binding.
     access.access(&[])?;
     Ok(access)
-}
-
-/// `config` (its certificate and ALPN) requiring client certificates signed by the CAs in
-/// the PEM bundle `ca`.
-fn with_client_ca(
-    config: &rustls::ServerConfig,
-    ca: &Path,
-) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let unreadable = |error: &dyn std::fmt::Display| {
-        format!("cannot read the client CA bundle {}: {error}", ca.display())
-    };
-    let certs = CertificateDer::pem_file_iter(ca)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| unreadable(&error))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert).map_err(|error| unreadable(&error))?;
-    }
-    if roots.is_empty() {
-        return Err(unreadable(&"it holds no certificate"));
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
-        .build()
-        .map_err(|error| unreadable(&error))?;
-    let mut with_ca = rustls::ServerConfig::builder()
-        .with_client_cert_verifier(verifier)
-        .with_cert_resolver(config.cert_resolver.clone());
-    with_ca.alpn_protocols = config.alpn_protocols.clone();
-    Ok(std::sync::Arc::new(with_ca))
 }
 
 /// A token from `file` (its content without the final line break), else from the

@@ -320,11 +320,27 @@ impl Certificates {
     /// # Errors
     /// When a file cannot be read, or a certificate and its key do not match.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let set = read_set(&self.files)?;
-        let verifier = self.clients.as_ref().map(|c| c.read()).transpose()?;
-        self.current.store(Arc::new(set));
-        if let (Some(clients), Some(verifier)) = (&self.clients, verifier) {
-            clients.current.store(Arc::new(verifier));
+        Certificates::reload_all(&[self])
+    }
+
+    /// Reads every set in `sets` again, then swaps them all; on any error none changes
+    /// (the traffic and management listeners reload together).
+    ///
+    /// # Errors
+    /// As [`Certificates::reload`], for the first set that fails.
+    pub fn reload_all(sets: &[&Certificates]) -> anyhow::Result<()> {
+        let read = sets
+            .iter()
+            .map(|set| {
+                let verifier = set.clients.as_ref().map(|c| c.read()).transpose()?;
+                Ok((read_set(&set.files)?, verifier))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (set, (named, verifier)) in sets.iter().zip(read) {
+            set.current.store(Arc::new(named));
+            if let (Some(clients), Some(verifier)) = (&set.clients, verifier) {
+                clients.current.store(Arc::new(verifier));
+            }
         }
         Ok(())
     }
