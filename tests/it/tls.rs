@@ -173,6 +173,21 @@ async fn https_serves_http1_and_http2_by_alpn_and_picks_the_certificate_by_sni()
         // No client certificate: the property is not set.
         assert_eq!(reply.2, "subject=");
     }
+    // A connection a client keeps open counts on the https front's gauge.
+    let held = https_client(&ca, false, None);
+    get(&held, &url).await.expect("HTTPS");
+    let mut scrape = crate::support::client()
+        .get(axon.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    let metrics = scrape.body().await.expect("metrics");
+    let open = String::from_utf8_lossy(&metrics)
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"axon_front_open_connections{front="https"} "#))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(open.is_some_and(|n| n >= 1), "https gauge: {open:?}");
+    drop(held);
     let addr = axon.https_addr();
     assert_eq!(
         served_certificate(&ca, addr, "a.test").await,
