@@ -106,6 +106,16 @@ async fn a_management_api_beyond_loopback_needs_a_token_and_separates_read_from_
     assert!(body.contains("write token"), "{body}");
     assert_eq!(call(m, true, "/config/reload", None).await.0, 401);
     assert_eq!(call(m, true, "/config/reload", Some(WRITE)).await.0, 200);
+    // Each refusal is logged with the client's address, never a Rust Debug form.
+    eventually(Duration::from_secs(10), "the refusal logged", || {
+        let logged = axon
+            .output()
+            .lines()
+            .any(|l| l.contains("Management request refused") && l.contains("peer=127.0.0.1:"));
+        async move { logged }
+    })
+    .await;
+    assert!(!axon.output().contains("Some("), "{}", axon.output());
 }
 
 /// SIGTERM lands while clients send: `/health/ready` turns 503 at once, a connection made
