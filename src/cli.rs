@@ -280,20 +280,16 @@ pub struct TlsArgs {
     pub(crate) backend_cert: Option<crate::base::tls::CertFiles>,
 }
 
-/// How backends are trusted (`--backend-ca`, `--backend-cert`), kept for the life of the
-/// process; the public roots when neither is given.
-fn backend_tls(args: &ServeArgs) -> anyhow::Result<&'static crate::base::tls::BackendTls> {
-    use crate::base::tls::{BackendTls, PUBLIC_ROOTS};
+/// How backends are trusted (`--backend-ca`, `--backend-cert`), for every generation of
+/// the server; the public roots when neither is given.
+fn backend_tls(args: &ServeArgs) -> anyhow::Result<std::sync::Arc<crate::base::tls::BackendTls>> {
     let tls = &args.tls;
-    if tls.backend_ca.is_none() && tls.backend_cert.is_none() {
-        return Ok(&PUBLIC_ROOTS);
-    }
-    let loaded = BackendTls::load(
+    let loaded = crate::base::tls::BackendTls::load(
         tls.backend_ca.as_deref(),
         tls.backend_ca_only,
         tls.backend_cert.as_ref(),
     )?;
-    Ok(Box::leak(Box::new(loaded)))
+    Ok(std::sync::Arc::new(loaded))
 }
 
 /// One `--tls-cert CERT,KEY`.
@@ -503,14 +499,17 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
         ));
     }
     let tls = match (&ops.management_tls_cert, &ops.management_tls_key) {
-        (Some(cert), Some(key)) => {
-            let config = crate::base::tls::server_config(cert, key, &[b"http/1.1"])
-                .map_err(|error| format!("management TLS: {error:#}"))?;
-            match &ops.management_client_ca {
-                Some(ca) => Some(with_client_ca(&config, ca)?),
-                None => Some(config),
-            }
-        }
+        (Some(cert), Some(key)) => Some(crate::base::tls::ServerTls {
+            certs: vec![crate::base::tls::CertFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }],
+            client_auth: match &ops.management_client_ca {
+                Some(ca) => crate::base::tls::ClientAuth::Required(ca.clone()),
+                None => crate::base::tls::ClientAuth::None,
+            },
+            min_version: crate::base::tls::MinVersion::default(),
+        }),
         _ => None,
     };
     let access = ManagementAccess {
@@ -518,40 +517,10 @@ fn management_access(ops: &OpsArgs, bind: IpAddr) -> Result<ManagementAccess, St
         write_token,
         tls,
     };
-    // The tokens' own rules (length, read differs from write), checked before binding.
+    // The tokens' own rules (length, read differs from write) and the TLS files, checked
+    // before binding.
     access.access(&[])?;
     Ok(access)
-}
-
-/// `config` (its certificate and ALPN) requiring client certificates signed by the CAs in
-/// the PEM bundle `ca`.
-fn with_client_ca(
-    config: &rustls::ServerConfig,
-    ca: &Path,
-) -> Result<std::sync::Arc<rustls::ServerConfig>, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let unreadable = |error: &dyn std::fmt::Display| {
-        format!("cannot read the client CA bundle {}: {error}", ca.display())
-    };
-    let certs = CertificateDer::pem_file_iter(ca)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|error| unreadable(&error))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certs {
-        roots.add(cert).map_err(|error| unreadable(&error))?;
-    }
-    if roots.is_empty() {
-        return Err(unreadable(&"it holds no certificate"));
-    }
-    let verifier = rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
-        .build()
-        .map_err(|error| unreadable(&error))?;
-    let mut with_ca = rustls::ServerConfig::builder()
-        .with_client_cert_verifier(verifier)
-        .with_cert_resolver(config.cert_resolver.clone());
-    with_ca.alpn_protocols = config.alpn_protocols.clone();
-    Ok(std::sync::Arc::new(with_ca))
 }
 
 /// A token from `file` (its content without the final line break), else from the
@@ -618,7 +587,7 @@ fn limits(args: &ServeArgs) -> Limits {
             max_memory: args.max_xml_memory,
         },
         allow_to: allow_to(args),
-        backend_tls: &crate::base::tls::PUBLIC_ROOTS,
+        backend_tls: std::sync::Arc::default(),
         trace: trace_policy(&args.ops),
         max_branches: usize::try_from(args.max_branches_in_flight).unwrap_or(64),
     }
@@ -629,7 +598,7 @@ fn trace_policy(ops: &OpsArgs) -> crate::base::limits::TracePolicy {
     let debug_header = ops
         .trace_debug_header
         .as_deref()
-        .map(|name| &*Box::leak(name.trim().to_ascii_lowercase().into_boxed_str()));
+        .map(|name| name.trim().to_ascii_lowercase().into());
     crate::base::limits::TracePolicy {
         all: ops.trace_header == TraceTo::All,
         loopback: ops.trace_header == TraceTo::Loopback,
@@ -730,7 +699,7 @@ mod tests {
         };
         let policy = super::trace_policy(&args.ops);
         assert!(!policy.loopback && !policy.all);
-        assert_eq!(policy.debug_header, Some("x-debug"));
+        assert_eq!(policy.debug_header.as_deref(), Some("x-debug"));
     }
 
     #[test]

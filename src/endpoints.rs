@@ -93,7 +93,7 @@ impl Endpoints {
         previous: Option<&Endpoints>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
-        tls: &'static crate::base::tls::BackendTls,
+        tls: &Arc<crate::base::tls::BackendTls>,
     ) -> Endpoints {
         let mut nodes = Vec::with_capacity(config.endpoints.len());
         for (_, ep) in config.endpoints() {
@@ -145,7 +145,7 @@ impl Endpoints {
         previous: Option<&Endpoints>,
         arbiter: &ArbiterHandle,
         readiness: &Readiness,
-        tls: &'static crate::base::tls::BackendTls,
+        tls: &Arc<crate::base::tls::BackendTls>,
     ) -> Endpoints {
         let kept = previous.and_then(|p| p.implicit.as_deref()).cloned();
         self.implicit = Some(Box::new(kept.unwrap_or_else(|| {
@@ -357,7 +357,7 @@ fn start_leaf(
     spec: &LeafSpec,
     arbiter: &ArbiterHandle,
     readiness: &Readiness,
-    tls: &'static crate::base::tls::BackendTls,
+    tls: &Arc<crate::base::tls::BackendTls>,
 ) -> Leaf {
     let health = Arc::new(Health::new());
     let (kind, address) = match &spec.target {

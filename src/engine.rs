@@ -322,9 +322,9 @@ impl Runtime {
         let Mediation { config, steps } = mediation;
         let config = Arc::new(config);
         let old = previous.map(|p| &p.endpoints);
-        let mut endpoints = Endpoints::build(&config, old, arbiter, readiness, limits.backend_tls);
+        let mut endpoints = Endpoints::build(&config, old, arbiter, readiness, &limits.backend_tls);
         if !limits.allow_to.is_empty() {
-            endpoints = endpoints.with_implicit(old, arbiter, readiness, limits.backend_tls);
+            endpoints = endpoints.with_implicit(old, arbiter, readiness, &limits.backend_tls);
         }
         let router = dispatch::Router::new(&config);
         let apis = lifecycle::ApiStates::build(&config, previous.map(|p| &p.apis));

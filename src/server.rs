@@ -53,8 +53,8 @@ pub struct ManagementAccess {
     pub read_token: Option<String>,
     /// The token that may read and change (switches, lifecycles, reload).
     pub write_token: Option<String>,
-    /// TLS on the management port.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS on the management port, its certificate read again on each reload.
+    pub tls: Option<crate::base::tls::ServerTls>,
 }
 
 impl std::fmt::Debug for ManagementAccess {
@@ -69,16 +69,33 @@ impl std::fmt::Debug for ManagementAccess {
 }
 
 impl ManagementAccess {
-    /// The management API's guard from these and `hosts`.
+    /// The management API's guard from these and `hosts`, with the certificates of its
+    /// TLS (which reloads read again).
     ///
     /// # Errors
-    /// A token that is too short, or the same token for reading and writing.
-    pub(crate) fn access(&self, hosts: &[String]) -> Result<admin::Access, String> {
-        Ok(admin::Access {
+    /// A token that is too short, the same token for reading and writing, or a TLS file
+    /// that cannot be used.
+    pub(crate) fn access(
+        &self,
+        hosts: &[String],
+    ) -> Result<(admin::Access, Option<Arc<crate::base::tls::Certificates>>), String> {
+        let tls = match &self.tls {
+            Some(tls) => {
+                let (mut config, certificates) = tls
+                    .config()
+                    .map_err(|error| format!("management TLS: {error:#}"))?;
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Some((Arc::new(config), certificates))
+            }
+            None => None,
+        };
+        let (tls, certificates) = tls.unzip();
+        let access = admin::Access {
             hosts: admin::guard::AllowedHosts::new(hosts),
             tokens: admin::auth::Tokens::new(self.read_token.clone(), self.write_token.clone())?,
-            tls: self.tls.clone(),
-        })
+            tls,
+        };
+        Ok((access, certificates))
     }
 }
 
@@ -137,11 +154,11 @@ fn guard_management(
     Ok(Arc::new((*list).clone().without_port(port)))
 }
 
-/// The HTTPS listener's server configuration; its certificates are handed to `shared`,
-/// which reads them again on each reload.
+/// The HTTPS listener's server configuration; its certificates join `reloaded`, which
+/// each reload reads again.
 fn https_front(
-    shared: &Shared,
     https: Option<(TcpListener, crate::base::tls::ServerTls)>,
+    reloaded: &mut Vec<Arc<crate::base::tls::Certificates>>,
 ) -> io::Result<Option<(TcpListener, rustls::ServerConfig)>> {
     let Some((listener, tls)) = https else {
         return Ok(None);
@@ -149,7 +166,7 @@ fn https_front(
     let (config, certificates) = tls
         .config()
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, format!("{error:#}")))?;
-    shared.set_certificates(certificates);
+    reloaded.push(certificates);
     Ok(Some((listener, config)))
 }
 
@@ -191,12 +208,15 @@ impl Server {
             Some((listener, _)) => Some(listener.local_addr()?),
             None => None,
         };
-        let https = https_front(&shared, options.https)?;
+        let mut reloaded = Vec::new();
+        let https = https_front(options.https, &mut reloaded)?;
         let http = front::http::serve(shared.clone(), options.http, https, workers, port_cap)?;
-        let access = options
+        let (access, management_certificates) = options
             .management_access
             .access(&options.management_hosts)
             .map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
+        reloaded.extend(management_certificates);
+        shared.set_certificates(reloaded);
         let management = admin::serve(shared.clone(), options.management, access)?;
         let grpc = match options.grpc {
             Some(listener) => Some(front::grpc::serve(

@@ -164,7 +164,7 @@ pub(crate) async fn check(
             tracing::warn!(
                 method = %req.method(),
                 path = %req.path(),
-                peer = ?req.peer_addr(),
+                peer = req.peer_addr().map(tracing::field::display),
                 status = response.status().as_u16(),
                 "Management request refused: no valid token"
             );

@@ -96,7 +96,7 @@ pub(crate) async fn check(
         Some(why) => {
             tracing::warn!(
                 path = %req.path(),
-                peer = ?req.peer_addr(),
+                peer = req.peer_addr().map(tracing::field::display),
                 reason = %why,
                 "Management request refused"
             );

@@ -65,8 +65,9 @@ pub struct Limits {
     /// by every generation of one server.
     pub allow_to: std::sync::Arc<super::allow_to::AllowTo>,
     /// How TLS backends are trusted and what client certificate they are shown
-    /// (`--backend-ca`, `--backend-cert`; default: the public roots). Set once per server.
-    pub backend_tls: &'static super::tls::BackendTls,
+    /// (`--backend-ca`, `--backend-cert`; default: the public roots), shared by every
+    /// generation of one server.
+    pub backend_tls: std::sync::Arc<super::tls::BackendTls>,
     /// Who gets the `X-Axon-Trace` header (`--trace-header`, `--trace-debug-header`).
     pub trace: TracePolicy,
     /// Branches of one fan-out (`clone`, `iterate`) that run at once, per message.
@@ -99,7 +100,7 @@ impl Default for Limits {
             grpc_backend_stream_window: 256 * 1024,
             xml: XmlLimits::default(),
             allow_to: std::sync::Arc::default(),
-            backend_tls: &super::tls::PUBLIC_ROOTS,
+            backend_tls: std::sync::Arc::default(),
             trace: TracePolicy::default(),
             max_branches: 64,
         }
@@ -108,14 +109,14 @@ impl Default for Limits {
 
 /// Who gets the `X-Axon-Trace` header: it names internal endpoints, so by default only clients on a
 /// loopback address, and requests carrying the configured debug header.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TracePolicy {
     /// Every client gets it.
     pub all: bool,
     /// Clients on a loopback address get it.
     pub loopback: bool,
     /// A request header whose presence turns it on for that request.
-    pub debug_header: Option<&'static str>,
+    pub debug_header: Option<std::sync::Arc<str>>,
 }
 
 impl Default for TracePolicy {
@@ -138,7 +139,7 @@ impl TracePolicy {
     ) -> bool {
         self.all
             || (self.loopback && peer.is_some_and(|ip| ip.to_canonical().is_loopback()))
-            || self.debug_header.is_some_and(has_header)
+            || self.debug_header.as_deref().is_some_and(has_header)
     }
 }
 
@@ -224,7 +225,7 @@ mod tests {
         let remote = Some("10.0.0.7".parse().unwrap());
         let none = |_: &str| false;
         let policy = TracePolicy {
-            debug_header: Some("x-debug"),
+            debug_header: Some("x-debug".into()),
             ..TracePolicy::default()
         };
         assert!(policy.allows(local, none));

@@ -320,11 +320,27 @@ impl Certificates {
     /// # Errors
     /// When a file cannot be read, or a certificate and its key do not match.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let set = read_set(&self.files)?;
-        let verifier = self.clients.as_ref().map(|c| c.read()).transpose()?;
-        self.current.store(Arc::new(set));
-        if let (Some(clients), Some(verifier)) = (&self.clients, verifier) {
-            clients.current.store(Arc::new(verifier));
+        Certificates::reload_all(&[self])
+    }
+
+    /// Reads every set in `sets` again, then swaps them all; on any error none changes
+    /// (the traffic and management listeners reload together).
+    ///
+    /// # Errors
+    /// As [`Certificates::reload`], for the first set that fails.
+    pub fn reload_all(sets: &[&Certificates]) -> anyhow::Result<()> {
+        let read = sets
+            .iter()
+            .map(|set| {
+                let verifier = set.clients.as_ref().map(|c| c.read()).transpose()?;
+                Ok((read_set(&set.files)?, verifier))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (set, (named, verifier)) in sets.iter().zip(read) {
+            set.current.store(Arc::new(named));
+            if let (Some(clients), Some(verifier)) = (&set.clients, verifier) {
+                clients.current.store(Arc::new(verifier));
+            }
         }
         Ok(())
     }
@@ -403,7 +419,9 @@ pub(crate) fn subject(der: &[u8]) -> Option<String> {
 
 /// How Axon trusts TLS backends and authenticates to them, for every HTTP and gRPC leaf
 /// (a gRPC leaf's own `caCertificate` replaces the trust, not the client certificate).
-#[derive(Debug)]
+/// The default is the public roots and no client certificate (what awc and the gRPC
+/// leaves use without any `--backend-*` option).
+#[derive(Debug, Default)]
 pub struct BackendTls {
     /// CA certificates trusted besides the public (web PKI) roots, or instead of them.
     ca: Vec<CertificateDer<'static>>,
@@ -412,14 +430,6 @@ pub struct BackendTls {
     /// The certificate chain and key presented to a backend that asks for one (mTLS).
     client: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
 }
-
-/// The public roots and no client certificate (what awc and the gRPC leaves use without
-/// any `--backend-*` option).
-pub static PUBLIC_ROOTS: BackendTls = BackendTls {
-    ca: Vec::new(),
-    ca_only: false,
-    client: None,
-};
 
 impl BackendTls {
     /// Reads the CA bundle `ca` (trusted besides the public roots, or alone when

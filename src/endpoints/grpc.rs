@@ -314,7 +314,7 @@ async fn exchange(
     let (mut body, mut tap) = RequestTap::wrap(body, call_deadline);
     let mut tries = Tries::default();
     loop {
-        let stream = match pool::stream(spec, limits, wait_until).await {
+        let stream = match pool::stream(spec, &limits, wait_until).await {
             Ok(stream) => stream,
             Err(why) => {
                 let failure = match why {
@@ -527,7 +527,7 @@ pub(crate) async fn check_health(
     service: &str,
     timeout: Duration,
     endpoint: &Arc<str>,
-    tls: &'static crate::base::tls::BackendTls,
+    tls: &Arc<crate::base::tls::BackendTls>,
 ) -> Result<(), EndpointError> {
     let address = format!(
         "{}{}",
@@ -556,7 +556,7 @@ pub(crate) async fn check_health(
     let probe = async {
         let deadline = Instant::now() + timeout;
         let limits = PoolLimits {
-            tls,
+            tls: tls.clone(),
             ..PoolLimits::from(&Limits::default())
         };
         let (response, _tap, _lease) = exchange(spec, limits, head, body, (deadline, None))

@@ -4,6 +4,7 @@
 //! keep-alive connections. Bodies are streamed in both directions unless a mediator has
 //! already read them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpMessage as _;
@@ -30,29 +31,26 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 thread_local! {
     static CLIENT: awc::Client =
-        build_client(&crate::base::tls::PUBLIC_ROOTS, &LeafTls::default());
-    /// Clients for other TLS settings: the server's (by their address: each set lives as
-    /// long as the process) with a leaf's own; one per distinct pair.
-    static TRUSTING: std::cell::RefCell<Vec<(usize, LeafTls, awc::Client)>> =
+        build_client(&BackendTls::default(), &LeafTls::default());
+    /// Clients for other TLS settings: the server's (by identity: the entry keeps the set
+    /// alive, so its address is not reused) with a leaf's own; one per distinct pair.
+    static TRUSTING: std::cell::RefCell<Vec<(Arc<BackendTls>, LeafTls, awc::Client)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Runs `f` with this thread's client for backends trusted as the server's `tls` and the
 /// leaf's own `leaf` settings say.
-fn with_client<R>(
-    tls: &'static BackendTls,
-    leaf: &LeafTls,
-    f: impl FnOnce(&awc::Client) -> R,
-) -> R {
+fn with_client<R>(tls: &Arc<BackendTls>, leaf: &LeafTls, f: impl FnOnce(&awc::Client) -> R) -> R {
     if tls.is_public() && leaf.is_default() {
         return CLIENT.with(f);
     }
-    let key = std::ptr::from_ref(tls) as usize;
     TRUSTING.with(|clients| {
         let mut clients = clients.borrow_mut();
-        let found = clients.iter().position(|(k, l, _)| *k == key && l == leaf);
+        let found = clients
+            .iter()
+            .position(|(t, l, _)| Arc::ptr_eq(t, tls) && l == leaf);
         let at = found.unwrap_or_else(|| {
-            clients.push((key, leaf.clone(), build_client(tls, leaf)));
+            clients.push((tls.clone(), leaf.clone(), build_client(tls, leaf)));
             clients.len() - 1
         });
         f(&clients[at].2)
@@ -198,7 +196,7 @@ pub(crate) async fn probe(
     url: &str,
     timeout: Duration,
     endpoint: &std::sync::Arc<str>,
-    tls: &'static BackendTls,
+    tls: &Arc<BackendTls>,
     leaf: &LeafTls,
 ) -> Result<(), EndpointError> {
     let request = with_client(tls, leaf, |c| c.get(url))
@@ -268,7 +266,7 @@ pub(crate) async fn send_via(
         .clone()
         .unwrap_or_else(|| method_for(leaf, msg));
 
-    let mut req = with_client(limits.backend_tls, &leaf.spec.tls, |c| {
+    let mut req = with_client(&limits.backend_tls, &leaf.spec.tls, |c| {
         c.request(method.clone(), uri)
     })
     .no_decompress();

@@ -34,8 +34,9 @@ pub(crate) struct Shared {
     registry: Addr<Registry>,
     /// The front actors, told of each generation switch.
     fronts: OnceLock<Vec<Front>>,
-    /// The HTTPS listener's certificates, read again by each reload.
-    certificates: OnceLock<Arc<crate::base::tls::Certificates>>,
+    /// The certificates of the HTTPS listener and of the management API's TLS, read
+    /// again together by each reload.
+    certificates: OnceLock<Vec<Arc<crate::base::tls::Certificates>>>,
 }
 
 /// A front actor as the generation sees it: told of switches, asked for its report.
@@ -163,18 +164,20 @@ impl Shared {
         self.drain_ended.subscribe()
     }
 
-    /// Sets the HTTPS certificates each reload reads again (once, when the fronts started).
-    pub(crate) fn set_certificates(&self, certificates: Arc<crate::base::tls::Certificates>) {
+    /// Sets the certificates each reload reads again (once, when the fronts started).
+    pub(crate) fn set_certificates(&self, certificates: Vec<Arc<crate::base::tls::Certificates>>) {
         self.certificates.get_or_init(|| certificates);
     }
 
-    /// Reads the HTTPS certificates again (a reload's first step once the folder loaded):
+    /// Reads the certificates again (a reload's first step once the folder loaded):
     /// handshakes from now on get the new ones; open connections keep theirs.
     fn reload_certificates(&self) -> Result<(), Diagnostics> {
         let Some(certificates) = self.certificates.get() else {
             return Ok(());
         };
-        certificates.reload().map_err(|error| {
+        let sets: Vec<&crate::base::tls::Certificates> =
+            certificates.iter().map(|c| &**c).collect();
+        crate::base::tls::Certificates::reload_all(&sets).map_err(|error| {
             let mut d = Diagnostics::default();
             d.error(
                 &crate::config::Loc::file_start(Arc::from("<tls>")),

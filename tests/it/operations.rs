@@ -106,6 +106,16 @@ async fn a_management_api_beyond_loopback_needs_a_token_and_separates_read_from_
     assert!(body.contains("write token"), "{body}");
     assert_eq!(call(m, true, "/config/reload", None).await.0, 401);
     assert_eq!(call(m, true, "/config/reload", Some(WRITE)).await.0, 200);
+    // Each refusal is logged with the client's address, never a Rust Debug form.
+    eventually(Duration::from_secs(10), "the refusal logged", || {
+        let logged = axon
+            .output()
+            .lines()
+            .any(|l| l.contains("Management request refused") && l.contains("peer=127.0.0.1:"));
+        async move { logged }
+    })
+    .await;
+    assert!(!axon.output().contains("Some("), "{}", axon.output());
 }
 
 /// SIGTERM lands while clients send: `/health/ready` turns 503 at once, a connection made
@@ -212,7 +222,7 @@ async fn the_trace_header_goes_only_to_requests_with_the_debug_header_when_loopb
         trace: TracePolicy {
             all: false,
             loopback: false,
-            debug_header: Some("x-debug-trace"),
+            debug_header: Some("x-debug-trace".into()),
         },
         ..Limits::default()
     };
@@ -315,8 +325,20 @@ async fn a_grpc_call_still_running_when_the_drain_ends_is_answered_unavailable()
     drop(dir);
 }
 
+/// An HTTPS client of the management API trusting only `cert`, on a fresh connection.
+fn trusting(cert: &rcgen::CertifiedKey<rcgen::KeyPair>) -> awc::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    awc::Client::builder()
+        .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
+        .finish()
+}
+
 /// TLS on the management port: served over HTTPS with the configured certificate, the
-/// token still required.
+/// token still required; a reload reads the certificate again, as the traffic port's.
 #[actix_rt::test]
 async fn the_management_api_can_be_served_over_tls() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
@@ -337,14 +359,7 @@ async fn the_management_api_can_be_served_over_tls() {
         ],
         &[("AXON_MANAGEMENT_TOKEN", WRITE)],
     );
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let c = awc::Client::builder()
-        .connector(awc::Connector::new().rustls_0_23(Arc::new(config)))
-        .finish();
+    let c = trusting(&cert);
     let port = axon.management.rsplit_once(':').expect("port").1;
     let url = format!("https://localhost:{port}/health/actors");
     let refused = c.get(&url).send().await.expect("an HTTPS answer");
@@ -362,6 +377,29 @@ async fn the_management_api_can_be_served_over_tls() {
         .send()
         .await;
     assert!(plain.map_or(true, |r| r.status() != 200));
+
+    let next = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+    crate::support::write(dir.path(), "cert.pem", &next.cert.pem());
+    crate::support::write(dir.path(), "key.pem", &next.signing_key.serialize_pem());
+    let reload = format!("https://localhost:{port}/config/reload");
+    let reloaded = trusting(&cert)
+        .post(&reload)
+        .insert_header(("Authorization", format!("Bearer {WRITE}")))
+        .send()
+        .await
+        .expect("reload answered");
+    assert_eq!(reloaded.status(), 200);
+    let renewed = trusting(&next)
+        .get(&url)
+        .insert_header(("Authorization", format!("Bearer {WRITE}")))
+        .send()
+        .await
+        .expect("the new certificate is served");
+    assert_eq!(renewed.status(), 200);
+    assert!(
+        trusting(&cert).get(&url).send().await.is_err(),
+        "the old certificate is still served"
+    );
 }
 
 /// mTLS on the management port: beyond loopback without a token when client certificates

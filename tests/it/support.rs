@@ -379,21 +379,29 @@ impl Drop for Child {
     }
 }
 
-/// `axon serve` (the built binary) on the folder `mediation`, every port chosen by the
-/// system, logging at `level` to a piped standard error; `configure` adds to the command.
+/// `axon serve` (the built binary) with its traffic and management ports chosen by the
+/// system, logging at `level` to a piped standard error.
+pub fn axon_serve_command(level: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("axon"));
+    command
+        .args(["serve", "--http-port", "0", "--management-port", "0"])
+        .env("AXON_LOG", level)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// `axon serve` on the folder `mediation`, every port chosen by the system, logging at
+/// `level` to a piped standard error; `configure` adds to the command.
 pub fn axon_serve(
     mediation: &Path,
     level: &str,
     configure: impl FnOnce(&mut std::process::Command),
 ) -> Child {
-    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("axon"));
+    let mut command = axon_serve_command(level);
     command
-        .args(["serve", "--http-port", "0", "--management-port", "0"])
         .args(["--grpc-port", "0", "--mediation"])
-        .arg(mediation)
-        .env("AXON_LOG", level)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
+        .arg(mediation);
     configure(&mut command);
     Child(command.spawn().expect("spawn axon"))
 }

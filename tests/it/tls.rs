@@ -173,6 +173,21 @@ async fn https_serves_http1_and_http2_by_alpn_and_picks_the_certificate_by_sni()
         // No client certificate: the property is not set.
         assert_eq!(reply.2, "subject=");
     }
+    // A connection a client keeps open counts on the https front's gauge.
+    let held = https_client(&ca, false, None);
+    get(&held, &url).await.expect("HTTPS");
+    let mut scrape = crate::support::client()
+        .get(axon.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    let metrics = scrape.body().await.expect("metrics");
+    let open = String::from_utf8_lossy(&metrics)
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"axon_front_open_connections{front="https"} "#))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(open.is_some_and(|n| n >= 1), "https gauge: {open:?}");
+    drop(held);
     let addr = axon.https_addr();
     assert_eq!(
         served_certificate(&ca, addr, "a.test").await,
@@ -353,7 +368,7 @@ async fn tls_backend(server: &Issued, client_ca: Option<&Path>) -> u16 {
     port
 }
 
-async fn axon_to(port: u16, backend_tls: &'static BackendTls) -> TestAxon {
+async fn axon_to(port: u16, backend_tls: Arc<BackendTls>) -> TestAxon {
     let api = r#"<api xmlns="http://ws.apache.org/ns/synapse" name="Front" context="/front">
         <resource methods="GET"><inSequence><send><endpoint key="Sec"/></send></inSequence></resource></api>"#;
     let endpoint = format!(
@@ -370,11 +385,9 @@ async fn axon_to(port: u16, backend_tls: &'static BackendTls) -> TestAxon {
     .await
 }
 
-fn backend_tls(ca: Option<&Path>, client: Option<&CertFiles>) -> &'static BackendTls {
+fn backend_tls(ca: Option<&Path>, client: Option<&CertFiles>) -> Arc<BackendTls> {
     axon::base::tls::install_crypto_provider();
-    Box::leak(Box::new(
-        BackendTls::load(ca, false, client).expect("backend TLS"),
-    ))
+    Arc::new(BackendTls::load(ca, false, client).expect("backend TLS"))
 }
 
 #[actix_rt::test]
@@ -387,7 +400,7 @@ async fn a_backend_of_a_private_ca_is_reached_with_the_bundle_and_refused_withou
 
     // The public roots do not vouch for it: the handshake fails before anything is sent,
     // which is a connection failure (502, 101503) like any other.
-    let public = axon_to(port, &axon::base::tls::PUBLIC_ROOTS).await;
+    let public = axon_to(port, Arc::default()).await;
     let reply = public.get("/front").await;
     assert_eq!(reply.status, 502, "{}", reply.text());
     assert_eq!(reply.header("x-axon-error-code").as_deref(), Some("101503"));
@@ -464,6 +477,7 @@ async fn grpc_leaves_use_the_server_wide_ca_and_the_host_name_opt_out() {
     let axon_with = |opt_out: &'static str| {
         let endpoint =
             grpc_endpoint("Echo", &uri, "").replace("<grpc ", &format!("<grpc {opt_out}"));
+        let trust = trust.clone();
         async move {
             let limits = Limits {
                 backend_tls: trust,

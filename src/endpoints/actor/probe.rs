@@ -179,7 +179,7 @@ pub(crate) struct Probe {
     check: HealthCheckSpec,
     grpc: Option<GrpcSpec>,
     /// How the backend's TLS is trusted (`--backend-ca`, `--backend-cert`).
-    tls: &'static crate::base::tls::BackendTls,
+    tls: Arc<crate::base::tls::BackendTls>,
     /// The leaf's own TLS settings.
     leaf_tls: crate::config::LeafTls,
 }
@@ -195,7 +195,7 @@ impl Probe {
     pub(crate) fn new(
         spec: &crate::config::LeafSpec,
         check: HealthCheckSpec,
-        tls: &'static crate::base::tls::BackendTls,
+        tls: &Arc<crate::base::tls::BackendTls>,
     ) -> Self {
         let target = &spec.target;
         let grpc = match target {
@@ -205,7 +205,7 @@ impl Probe {
         Probe {
             check,
             grpc,
-            tls,
+            tls: tls.clone(),
             leaf_tls: spec.tls.clone(),
         }
     }
@@ -214,10 +214,10 @@ impl Probe {
     async fn once(&self, name: &Arc<str>) -> Result<(), EndpointError> {
         match (&self.check.target, &self.grpc) {
             (ProbeTarget::Grpc { service }, Some(spec)) => {
-                grpc::check_health(spec, service, self.check.timeout, name, self.tls).await
+                grpc::check_health(spec, service, self.check.timeout, name, &self.tls).await
             }
             (ProbeTarget::Http(url), _) => {
-                http::probe(url, self.check.timeout, name, self.tls, &self.leaf_tls).await
+                http::probe(url, self.check.timeout, name, &self.tls, &self.leaf_tls).await
             }
             (ProbeTarget::Grpc { .. }, None) => Err(EndpointError::new(
                 ErrorKind::InvalidAddress,

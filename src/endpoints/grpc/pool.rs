@@ -50,7 +50,7 @@ const MAX_WINDOW: u32 = 0x7fff_ffff;
 const LIMIT_UNKNOWN: usize = usize::MAX - 1;
 
 /// How many connections and streams a worker may use towards one backend.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct PoolLimits {
     /// Connections per worker thread per backend.
     pub(crate) connections: usize,
@@ -60,7 +60,7 @@ pub(crate) struct PoolLimits {
     /// the call's client has read, and so the most one call buffers in Axon.
     pub(crate) window: u32,
     /// How the backend's TLS is trusted and what client certificate it is shown.
-    pub(crate) tls: &'static crate::base::tls::BackendTls,
+    pub(crate) tls: Arc<crate::base::tls::BackendTls>,
 }
 
 impl From<&crate::base::limits::Limits> for PoolLimits {
@@ -71,7 +71,7 @@ impl From<&crate::base::limits::Limits> for PoolLimits {
             window: limits
                 .grpc_backend_stream_window
                 .clamp(MIN_WINDOW, MAX_WINDOW),
-            tls: limits.backend_tls,
+            tls: limits.backend_tls.clone(),
         }
     }
 }
@@ -168,7 +168,7 @@ thread_local! {
 /// Why no stream could be had; nothing of the call was sent.
 pub(crate) async fn stream(
     spec: &GrpcSpec,
-    limits: PoolLimits,
+    limits: &PoolLimits,
     deadline: Instant,
 ) -> Result<Stream, NoStream> {
     loop {
@@ -189,7 +189,7 @@ pub(crate) async fn stream(
     }
 }
 
-fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
+fn pick(spec: &GrpcSpec, limits: &PoolLimits) -> Pick {
     POOL.with(|pool| {
         let mut pool = pool.borrow_mut();
         let backend = pool.entry(pool_key(spec)).or_default();
@@ -210,7 +210,7 @@ fn pick(spec: &GrpcSpec, limits: PoolLimits) -> Pick {
             return Pick::Connect(attempt.clone());
         }
         if backend.conns.len() < limits.connections {
-            let attempt = add_connection(spec.clone(), limits, backend.freed.clone())
+            let attempt = add_connection(spec.clone(), limits.clone(), backend.freed.clone())
                 .boxed_local()
                 .shared();
             backend.connecting = Some(attempt.clone());
@@ -241,7 +241,7 @@ async fn add_connection(
 }
 
 impl ConnState {
-    fn has_room(&self, limits: PoolLimits) -> bool {
+    fn has_room(&self, limits: &PoolLimits) -> bool {
         !self.refused.get()
             && !self.closed.get()
             && self.active.get() < limits.streams.min(self.max_send.get())
@@ -299,7 +299,7 @@ async fn connect(
             std::io::Error::new(std::io::ErrorKind::InvalidInput, error),
         ))
     })?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config(&spec, limits.tls));
+    let connector = tokio_rustls::TlsConnector::from(tls_config(&spec, &limits.tls));
     let tls = match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => return Err(Arc::new(ConnectError::Timeout(authority))),
         Ok(Err(error)) => return Err(Arc::new(ConnectError::Tls(authority, error))),
@@ -310,7 +310,7 @@ async fn connect(
 
 /// The connection's receive window: every stream it may carry can hold its whole window
 /// at once without taking any from the others.
-fn connection_window(limits: PoolLimits) -> u32 {
+fn connection_window(limits: &PoolLimits) -> u32 {
     u32::try_from(limits.streams)
         .unwrap_or(u32::MAX)
         .saturating_mul(limits.window)
@@ -347,7 +347,7 @@ where
         .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
         .initial_max_send_streams(limits.streams)
         .initial_stream_window_size(limits.window)
-        .initial_connection_window_size(connection_window(limits))
+        .initial_connection_window_size(connection_window(&limits))
         .handshake(TokioIo::new(io))
         .await
         .map_err(|error| Arc::new(ConnectError::Handshake(authority.to_owned(), error)))?;
@@ -409,7 +409,7 @@ fn pool_key(spec: &GrpcSpec) -> String {
 /// TLS to a gRPC backend, ALPN `h2`: the endpoint's own `caCertificate`, else `tls`'s
 /// trust (`--backend-ca`, else the web PKI roots, built once), with `tls`'s client
 /// certificate.
-fn tls_config(spec: &GrpcSpec, tls: &'static BackendTls) -> Arc<rustls::ClientConfig> {
+fn tls_config(spec: &GrpcSpec, tls: &BackendTls) -> Arc<rustls::ClientConfig> {
     static WEB_PKI: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     if spec.trusted.is_empty() && tls.is_public() && !spec.any_host {
         return WEB_PKI
@@ -427,21 +427,24 @@ mod tests {
     #[test]
     fn every_stream_a_connection_may_carry_has_its_whole_window() {
         let limits = |streams, window| PoolLimits {
-            tls: &crate::base::tls::PUBLIC_ROOTS,
+            tls: Arc::default(),
             connections: 1,
             streams,
             window,
         };
-        assert_eq!(connection_window(limits(100, 256 * 1024)), 25 * 1024 * 1024);
-        assert_eq!(connection_window(limits(1, MIN_WINDOW)), MIN_WINDOW);
         assert_eq!(
-            connection_window(limits(0, MIN_WINDOW)),
+            connection_window(&limits(100, 256 * 1024)),
+            25 * 1024 * 1024
+        );
+        assert_eq!(connection_window(&limits(1, MIN_WINDOW)), MIN_WINDOW);
+        assert_eq!(
+            connection_window(&limits(0, MIN_WINDOW)),
             MIN_WINDOW,
             "never below one stream's"
         );
         // HTTP/2 windows are at most 2^31 - 1.
         assert_eq!(
-            connection_window(limits(usize::MAX, MIN_WINDOW)),
+            connection_window(&limits(usize::MAX, MIN_WINDOW)),
             MAX_WINDOW
         );
         let default = PoolLimits::from(&crate::base::limits::Limits::default());

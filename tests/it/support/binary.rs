@@ -1,15 +1,16 @@
 //! The real `axon serve` binary in a child process, every port 0, for what only a process
 //! shows: its command line, its working directory, its signals.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::{Child, axon_serve_command, stderr_lines};
+
 /// A running `axon serve`, killed on drop so a failing test leaves no process behind.
 pub struct Binary {
-    pub child: std::process::Child,
+    pub child: Child,
     /// The traffic address, as a client on this machine reaches it.
     pub http: String,
     /// The management API's address.
@@ -27,22 +28,20 @@ impl Binary {
 
     /// As [`Binary::serve`], with environment variables.
     pub fn serve_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Binary {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("axon"))
-            .args(["serve", "--http-port", "0", "--management-port", "0"])
-            .args(args)
-            .current_dir(cwd)
-            .env("AXON_LOG", "info")
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn axon");
-        let stderr = child.stderr.take().expect("stderr");
+        let mut child = Child(
+            axon_serve_command("info")
+                .args(args)
+                .current_dir(cwd)
+                .envs(env.iter().copied())
+                .spawn()
+                .expect("spawn axon"),
+        );
+        let lines = stderr_lines(&mut child);
         let printed = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let log = printed.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in lines {
                 if line.contains("Axon is listening") {
                     tx.send(line.clone()).ok();
                 }
@@ -71,7 +70,7 @@ impl Binary {
     /// Sends SIGTERM, as an orchestrator stopping the pod does.
     pub fn terminate(&self) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &self.child.0.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -TERM failed");
@@ -81,7 +80,7 @@ impl Binary {
     pub async fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.child.0.try_wait().expect("try_wait") {
                 return status;
             }
             assert!(
@@ -91,14 +90,6 @@ impl Binary {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        // The child may have exited already; either way it is gone afterwards.
-        self.child.kill().ok();
-        self.child.wait().ok();
     }
 }
 
