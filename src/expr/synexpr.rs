@@ -20,6 +20,11 @@ pub(crate) const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SynExpr {
     root: Node,
+    /// What the tree reads, found once at load: `prepare` runs for every evaluation.
+    reads_json: bool,
+    reads_xml: bool,
+    /// The template parameters (`params.functionParams.x`) it reads.
+    func_params: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,8 +156,15 @@ impl SynExpr {
         if let Some(t) = parser.peek() {
             return Err(SynError::Syntax(format!("unexpected `{}`", t.text())));
         }
-        let compiled = SynExpr { root };
-        if compiled.reads_json() && compiled.reads_xml() {
+        let mut func_params = Vec::new();
+        root.collect_function_params(&mut func_params);
+        let compiled = SynExpr {
+            reads_json: root.any(&|n| matches!(n, Node::Path(Root::Payload, _))),
+            reads_xml: root.any(&|n| matches!(n, Node::XPath(x) if x.needs_payload())),
+            func_params,
+            root,
+        };
+        if compiled.reads_json && compiled.reads_xml {
             // The payload is parsed in one form at a time.
             return Err(SynError::Syntax(
                 "reads the payload both as JSON (payload, $) and by xpath(): use one".into(),
@@ -163,14 +175,12 @@ impl SynExpr {
 
     /// Whether evaluating reads the JSON payload.
     pub(crate) fn reads_json(&self) -> bool {
-        self.root
-            .any(&|n| matches!(n, Node::Path(Root::Payload, _)))
+        self.reads_json
     }
 
     /// Whether evaluating runs an XPath over the payload.
     pub(crate) fn reads_xml(&self) -> bool {
-        self.root
-            .any(&|n| matches!(n, Node::XPath(x) if x.needs_payload()))
+        self.reads_xml
     }
 
     /// Makes what the expression reads available (payload forms, template parameters).
@@ -178,17 +188,15 @@ impl SynExpr {
     /// # Errors
     /// As [`Expression::prepare`].
     pub(crate) fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
-        let mut params = Vec::new();
-        self.root.collect_function_params(&mut params);
-        for name in params {
-            msg.prepare_func_param(&name)?;
+        for name in &self.func_params {
+            msg.prepare_func_param(name)?;
         }
         // XPaths first: reading them parses XML, and a JSON read after reparses as JSON;
         // an expression that reads both is evaluated on the form loaded last.
-        if self.reads_xml() {
+        if self.reads_xml {
             msg.load_xml()?;
         }
-        if self.reads_json() {
+        if self.reads_json {
             msg.load_json()?;
         }
         Ok(())
