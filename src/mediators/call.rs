@@ -198,10 +198,12 @@ impl Mediator for Call {
         msg: &mut MessageContext,
         env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let endpoint = match &self.endpoint {
-            Some(target) => Some(eval!(target.endpoint(msg, env))),
-            None => None,
-        };
+        let endpoint = eval!(
+            self.endpoint
+                .as_ref()
+                .map(|t| t.endpoint(msg, env))
+                .transpose()
+        );
         Ok(Step::Call(endpoint))
     }
 
