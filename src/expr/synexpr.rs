@@ -495,10 +495,7 @@ fn call(f: Func, args: &[Json]) -> Result<Json, ExprError> {
             s(0).find(&s(1))
                 .map_or(-1, |b| s(0)[..b].chars().count() as i64),
         ),
-        "charAt" => s(0)
-            .chars()
-            .nth(n(1)? as usize)
-            .map_or(Json::Null, |c| Json::String(c.to_string())),
+        "charAt" => char_at(&s(0), n(1)?),
         "exists" => Json::Bool(!args[0].is_null()),
         "not" => Json::Bool(!truthy(&args[0])),
         "isNumber" => Json::Bool(args[0].is_number()),
@@ -531,6 +528,17 @@ fn replace(text: &str, from: &str, to: &str) -> Result<Json, ExprError> {
         )));
     }
     Ok(Json::String(text.replace(from, to)))
+}
+
+/// The character at `at` (from 0); none before the start (a negative `as usize` would
+/// read as 0) or past the end.
+fn char_at(text: &str, at: f64) -> Json {
+    if at < 0.0 {
+        return Json::Null;
+    }
+    text.chars()
+        .nth(at as usize)
+        .map_or(Json::Null, |c| Json::String(c.to_string()))
 }
 
 fn math(name: &str, x: f64, y: Option<f64>) -> Json {

@@ -73,6 +73,9 @@ fn functions_and_operators() {
         text("6")
     );
     assert_eq!(eval("sqrt(16)", &mut msg), text("4"));
+    assert_eq!(eval("charAt('abc', 1)", &mut msg), text("b"));
+    assert_eq!(eval("charAt('abc', -1)", &mut msg), Evaluated::Null);
+    assert_eq!(eval("charAt('abc', 3)", &mut msg), Evaluated::Null);
     assert_eq!(eval("integer('12') + 1", &mut msg), text("13"));
     assert_eq!(eval("'a' + 1", &mut msg), text("a1"));
     assert_eq!(eval("10 % 4 - 2 / 4", &mut msg), text("1.5"));
