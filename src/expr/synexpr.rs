@@ -178,6 +178,11 @@ impl SynExpr {
         self.reads_json
     }
 
+    /// Whether evaluating reads a template parameter (`params.functionParams.x`).
+    pub(crate) fn reads_func(&self) -> bool {
+        !self.func_params.is_empty()
+    }
+
     /// Whether evaluating runs an XPath over the payload.
     pub(crate) fn reads_xml(&self) -> bool {
         self.reads_xml
