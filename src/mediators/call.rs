@@ -251,6 +251,12 @@ impl Mediator for Prepare {
         }
     }
 
+    /// Keeping the message needs its bytes, not a parse: only a payload-reading source
+    /// expression is worth the hop off the worker for a large body.
+    fn reads_payload(&self) -> bool {
+        matches!(&self.source, Source::Custom(expr) if expr.needs_payload())
+    }
+
     fn mediate<'c>(
         &'c self,
         msg: &mut MessageContext,
