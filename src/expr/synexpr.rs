@@ -622,7 +622,7 @@ fn lex(text: &str) -> Result<Vec<Token>, SynError> {
             rest = &rest[end..];
         } else if c.is_alphabetic() || c == '_' {
             let end = rest
-                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '-'))
+                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
                 .unwrap_or(rest.len());
             tokens.push(Token::Ident(rest[..end].to_owned()));
             rest = &rest[end..];

@@ -32,6 +32,7 @@ fn payload_paths_vars_and_properties() {
     assert_eq!(eval("$.a.b[-1].c", &mut msg), text("y"));
     assert_eq!(eval("payload.a.b[0]['c']", &mut msg), text("x"));
     assert_eq!(eval("vars.v.f + 1", &mut msg), text("8"));
+    assert_eq!(eval("vars.v.f-1", &mut msg), text("6"));
     assert_eq!(eval("props.synapse.p", &mut msg), text("prop"));
     assert_eq!(eval("properties.axis2.HTTP_SC", &mut msg), text("201"));
     assert_eq!(eval("params.queryParams.q", &mut msg), text("qq"));
