@@ -133,10 +133,13 @@ impl Expression {
         }
     }
 
-    /// Whether evaluating reads a template parameter (`$func:`).
+    /// Whether evaluating reads a template parameter (`$func:`, `params.functionParams`).
     pub(crate) fn reads_func(&self) -> bool {
-        self.as_xpath()
-            .is_some_and(|x| x.func_reads().next().is_some())
+        match &self.kind {
+            ExprKind::XPath(x) => x.func_reads().next().is_some(),
+            ExprKind::Synapse(synapse) => synapse.reads_func(),
+            ExprKind::Json(_) => false,
+        }
     }
 
     pub(crate) fn as_xpath(&self) -> Option<&xpath::XPathExpr> {

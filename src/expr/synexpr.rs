@@ -20,6 +20,11 @@ pub(crate) const MAX_DEPTH: usize = 32;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SynExpr {
     root: Node,
+    /// What the tree reads, found once at load: `prepare` runs for every evaluation.
+    reads_json: bool,
+    reads_xml: bool,
+    /// The template parameters (`params.functionParams.x`) it reads.
+    func_params: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,8 +156,15 @@ impl SynExpr {
         if let Some(t) = parser.peek() {
             return Err(SynError::Syntax(format!("unexpected `{}`", t.text())));
         }
-        let compiled = SynExpr { root };
-        if compiled.reads_json() && compiled.reads_xml() {
+        let mut func_params = Vec::new();
+        root.collect_function_params(&mut func_params);
+        let compiled = SynExpr {
+            reads_json: root.any(&|n| matches!(n, Node::Path(Root::Payload, _))),
+            reads_xml: root.any(&|n| matches!(n, Node::XPath(x) if x.needs_payload())),
+            func_params,
+            root,
+        };
+        if compiled.reads_json && compiled.reads_xml {
             // The payload is parsed in one form at a time.
             return Err(SynError::Syntax(
                 "reads the payload both as JSON (payload, $) and by xpath(): use one".into(),
@@ -163,14 +175,17 @@ impl SynExpr {
 
     /// Whether evaluating reads the JSON payload.
     pub(crate) fn reads_json(&self) -> bool {
-        self.root
-            .any(&|n| matches!(n, Node::Path(Root::Payload, _)))
+        self.reads_json
+    }
+
+    /// Whether evaluating reads a template parameter (`params.functionParams.x`).
+    pub(crate) fn reads_func(&self) -> bool {
+        !self.func_params.is_empty()
     }
 
     /// Whether evaluating runs an XPath over the payload.
     pub(crate) fn reads_xml(&self) -> bool {
-        self.root
-            .any(&|n| matches!(n, Node::XPath(x) if x.needs_payload()))
+        self.reads_xml
     }
 
     /// Makes what the expression reads available (payload forms, template parameters).
@@ -178,17 +193,15 @@ impl SynExpr {
     /// # Errors
     /// As [`Expression::prepare`].
     pub(crate) fn prepare(&self, msg: &mut MessageContext) -> Result<(), ExprError> {
-        let mut params = Vec::new();
-        self.root.collect_function_params(&mut params);
-        for name in params {
-            msg.prepare_func_param(&name)?;
+        for name in &self.func_params {
+            msg.prepare_func_param(name)?;
         }
         // XPaths first: reading them parses XML, and a JSON read after reparses as JSON;
         // an expression that reads both is evaluated on the form loaded last.
-        if self.reads_xml() {
+        if self.reads_xml {
             msg.load_xml()?;
         }
-        if self.reads_json() {
+        if self.reads_json {
             msg.load_json()?;
         }
         Ok(())
@@ -487,10 +500,7 @@ fn call(f: Func, args: &[Json]) -> Result<Json, ExprError> {
             s(0).find(&s(1))
                 .map_or(-1, |b| s(0)[..b].chars().count() as i64),
         ),
-        "charAt" => s(0)
-            .chars()
-            .nth(n(1)? as usize)
-            .map_or(Json::Null, |c| Json::String(c.to_string())),
+        "charAt" => char_at(&s(0), n(1)?),
         "exists" => Json::Bool(!args[0].is_null()),
         "not" => Json::Bool(!truthy(&args[0])),
         "isNumber" => Json::Bool(args[0].is_number()),
@@ -523,6 +533,17 @@ fn replace(text: &str, from: &str, to: &str) -> Result<Json, ExprError> {
         )));
     }
     Ok(Json::String(text.replace(from, to)))
+}
+
+/// The character at `at` (from 0); none before the start (a negative `as usize` would
+/// read as 0) or past the end.
+fn char_at(text: &str, at: f64) -> Json {
+    if at < 0.0 {
+        return Json::Null;
+    }
+    text.chars()
+        .nth(at as usize)
+        .map_or(Json::Null, |c| Json::String(c.to_string()))
 }
 
 fn math(name: &str, x: f64, y: Option<f64>) -> Json {
@@ -601,7 +622,7 @@ fn lex(text: &str) -> Result<Vec<Token>, SynError> {
             rest = &rest[end..];
         } else if c.is_alphabetic() || c == '_' {
             let end = rest
-                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '-'))
+                .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
                 .unwrap_or(rest.len());
             tokens.push(Token::Ident(rest[..end].to_owned()));
             rest = &rest[end..];

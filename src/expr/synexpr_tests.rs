@@ -32,6 +32,7 @@ fn payload_paths_vars_and_properties() {
     assert_eq!(eval("$.a.b[-1].c", &mut msg), text("y"));
     assert_eq!(eval("payload.a.b[0]['c']", &mut msg), text("x"));
     assert_eq!(eval("vars.v.f + 1", &mut msg), text("8"));
+    assert_eq!(eval("vars.v.f-1", &mut msg), text("6"));
     assert_eq!(eval("props.synapse.p", &mut msg), text("prop"));
     assert_eq!(eval("properties.axis2.HTTP_SC", &mut msg), text("201"));
     assert_eq!(eval("params.queryParams.q", &mut msg), text("qq"));
@@ -73,6 +74,9 @@ fn functions_and_operators() {
         text("6")
     );
     assert_eq!(eval("sqrt(16)", &mut msg), text("4"));
+    assert_eq!(eval("charAt('abc', 1)", &mut msg), text("b"));
+    assert_eq!(eval("charAt('abc', -1)", &mut msg), Evaluated::Null);
+    assert_eq!(eval("charAt('abc', 3)", &mut msg), Evaluated::Null);
     assert_eq!(eval("integer('12') + 1", &mut msg), text("13"));
     assert_eq!(eval("'a' + 1", &mut msg), text("a1"));
     assert_eq!(eval("10 % 4 - 2 / 4", &mut msg), text("1.5"));

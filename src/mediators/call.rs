@@ -198,10 +198,12 @@ impl Mediator for Call {
         msg: &mut MessageContext,
         env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let endpoint = match &self.endpoint {
-            Some(target) => Some(eval!(target.endpoint(msg, env))),
-            None => None,
-        };
+        let endpoint = eval!(
+            self.endpoint
+                .as_ref()
+                .map(|t| t.endpoint(msg, env))
+                .transpose()
+        );
         Ok(Step::Call(endpoint))
     }
 
@@ -247,6 +249,12 @@ impl Mediator for Prepare {
             _ if self.keep => Some("call target"),
             _ => None,
         }
+    }
+
+    /// Keeping the message needs its bytes, not a parse: only a payload-reading source
+    /// expression is worth the hop off the worker for a large body.
+    fn reads_payload(&self) -> bool {
+        matches!(&self.source, Source::Custom(expr) if expr.needs_payload())
     }
 
     fn mediate<'c>(

@@ -16,7 +16,7 @@ use super::expressions::{self, Dynamic};
 use super::{Env, Mediator, Reference, Step};
 use crate::base::mediation::MediationError;
 use crate::config::{Ctx, Element, SeqId, TemplateConfig};
-use crate::expr::{Evaluated, Expression};
+use crate::expr::{Evaluated, ExprError, Expression};
 use crate::message::payload::PayloadError;
 use crate::message::{Deferred, DeferredParam, FuncParam, MessageContext, Value};
 
@@ -49,14 +49,13 @@ impl Deferred for DeferredExpr {
     }
 
     fn prepare(&self, msg: &mut MessageContext) -> Result<(), PayloadError> {
-        if !self.0.needs_payload() {
-            return Ok(());
-        }
-        if self.0.is_json() {
-            msg.load_json()
-        } else {
-            msg.load_xml()
-        }
+        // The expression knows the form it reads (a `${...}` may read JSON); it reads no
+        // template parameter (refused at load), so this never comes back here.
+        self.0.prepare(msg).map_err(|error| match error {
+            ExprError::NeedBody => PayloadError::NeedBody,
+            ExprError::Malformed(m) => PayloadError::Malformed(m),
+            other => PayloadError::Unsupported(other.to_string()),
+        })
     }
 }
 
@@ -83,7 +82,7 @@ fn param_value(attr: &crate::config::Attr, child: &Element, ctx: &mut Ctx<'_>) -
         Ok(expr) if expr.reads_func() => {
             ctx.error(
                 &attr.loc,
-                "`{{...}}` parameters cannot read `$func:` (the value is computed inside the template, where it would read itself)",
+                "`{{...}}` parameters cannot read `$func:` or `params.functionParams` (the value is computed inside the template, where it would read itself)",
             );
             None
         }

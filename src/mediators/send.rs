@@ -63,10 +63,12 @@ impl Mediator for Send {
         msg: &mut MessageContext,
         env: &Env<'c>,
     ) -> Result<Step<'c>, MediationError> {
-        let endpoint = match &self.endpoint {
-            Some(target) => Some(eval!(target.endpoint(msg, env))),
-            None => None,
-        };
+        let endpoint = eval!(
+            self.endpoint
+                .as_ref()
+                .map(|t| t.endpoint(msg, env))
+                .transpose()
+        );
         let receive = match &self.receive {
             Receive::None => None,
             Receive::Fixed(id) => Some(*id),

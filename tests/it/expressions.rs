@@ -25,6 +25,7 @@ fn bad_expressions_are_check_errors_with_positions() {
             "      <payloadFactory media-type=\"json\"><format>{\"a\": $1}</format><args><arg expression=\"count(//a, //b)\"/></args></payloadFactory>\n",
             "      <sequence key=\"{//kind[}\"/>\n",
             "      <call-template target=\"greet\"><with-param name=\"name\" value=\"{{$func:x}}\"/></call-template>\n",
+            "      <call-template target=\"greet\"><with-param name=\"name\" value=\"{{${params.functionParams.name}}}\"/></call-template>\n",
             "    </inSequence>\n",
             "  </resource>\n",
             "</api>\n",
@@ -61,6 +62,11 @@ fn bad_expressions_are_check_errors_with_positions() {
         (13, 78, "`count()` takes 1 argument(s), found 2"),
         (14, 17, "`key`: invalid XPath"),
         (15, 61, "`{{...}}` parameters cannot read `$func:`"),
+        (
+            16,
+            61,
+            "`{{...}}` parameters cannot read `$func:` or `params.functionParams`",
+        ),
     ] {
         let expected = format!("{file}:{line}:{col}: error: ");
         assert!(
