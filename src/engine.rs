@@ -129,12 +129,26 @@ enum FlowEnd<'c> {
 struct MediatorName<'m>(&'m dyn crate::mediators::Mediator);
 
 impl std::fmt::Display for MediatorName<'_> {
+    /// The Debug form's leading identifier, cut off as soon as it ends: the rest of the
+    /// mediator (its whole configuration) is never formatted.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown = format!("{:?}", self.0);
-        let end = shown
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(shown.len());
-        f.write_str(&shown[..end])
+        struct Leading<'a, 'f>(&'a mut std::fmt::Formatter<'f>);
+        impl std::fmt::Write for Leading<'_, '_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                let end = s
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(s.len());
+                self.0.write_str(&s[..end])?;
+                // An error stops the Debug formatting once the name has ended.
+                if end < s.len() {
+                    Err(std::fmt::Error)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+        // The early stop is the expected end, not a failure.
+        std::fmt::write(&mut Leading(f), format_args!("{:?}", self.0)).or(Ok(()))
     }
 }
 

@@ -2,7 +2,7 @@
 //! (when it is short and plain enough to log and forward), and the one access-log line per
 //! exchange with the fields the operator chose (`--access-log`).
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, HeaderName};
 
 use crate::base::limits::AccessLog;
 use crate::message::MessageId;
@@ -11,6 +11,10 @@ use crate::message::MessageId;
 /// to backends and back to the client.
 pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// [`REQUEST_ID_HEADER`] as a header name: looking a header up by `&str` parses the name
+/// and, for a custom one, allocates it on every request.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+
 /// The longest `X-Request-ID` taken as the message id.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -18,7 +22,7 @@ const MAX_REQUEST_ID: usize = 128;
 /// of letters, digits and `-._:/+=@~`, else a fresh one.
 pub(crate) fn message_id(headers: &HeaderMap) -> MessageId {
     headers
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|id| acceptable(id))
         .map_or_else(MessageId::next, MessageId::given)

@@ -22,6 +22,7 @@ use actix_web::{
 };
 use tokio::time::Instant;
 
+use super::access::REQUEST_ID;
 use super::limits::within_descriptors;
 use crate::base::lifecycle::Gate;
 use crate::config::SeqId;
@@ -43,12 +44,26 @@ const DRAIN_MARGIN_SECS: u64 = 5;
 /// The names of the headers set on every answer, checked once at compile time.
 const MESSAGE_ID: header::HeaderName = header::HeaderName::from_static(MESSAGE_ID_HEADER);
 const TRACE: header::HeaderName = header::HeaderName::from_static(TRACE_HEADER);
-const REQUEST_ID: header::HeaderName =
-    header::HeaderName::from_static(super::access::REQUEST_ID_HEADER);
+const ERROR_CODE: header::HeaderName = header::HeaderName::from_static(ERROR_CODE_HEADER);
 
-/// The exchange's id, for answers made before (or without) a message context.
+/// The exchange's id, for answers made before (or without) a message context, and the id
+/// as it is shown in headers (made once per exchange: it goes on every answer, and to the
+/// backends when the client named no request).
 #[derive(Debug, Clone)]
-struct ExchangeId(MessageId);
+struct ExchangeId {
+    id: MessageId,
+    shown: Option<HeaderValue>,
+}
+
+impl ExchangeId {
+    fn new(id: MessageId) -> ExchangeId {
+        let shown = match id.is_given() {
+            true => HeaderValue::from_str(&id.to_string()).ok(),
+            false => HeaderValue::from_bytes(&id.urn()).ok(),
+        };
+        ExchangeId { id, shown }
+    }
+}
 
 /// Marks a request for a DEPRECATED API (a request extension read by `finish`).
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +164,7 @@ async fn handle(
 ) -> HttpResponse {
     let started = Instant::now();
     let id = super::access::message_id(req.headers());
-    req.extensions_mut().insert(ExchangeId(id.clone()));
+    req.extensions_mut().insert(ExchangeId::new(id));
     let exchange = exchange(req.clone(), payload, &shared, started);
     // Boxed: the exchange's future is large, and the handler's future is moved twice by
     // actix-web before it is polled. Only a request with a body has a client side to watch
@@ -559,10 +574,8 @@ fn plain(status: StatusCode) -> HttpResponse {
 }
 
 /// Turns the engine's reply into a response, and returns the endpoints tried.
+/// The message id goes on in [`finish`] (the message's id is the exchange's).
 pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
-    let id = match &reply {
-        Reply::Message(msg) | Reply::Accepted(msg) | Reply::Fault(_, msg) => msg.id.clone(),
-    };
     // The rest of a stalled body will not be read: the connection cannot be reused (a SOAP
     // client's fault has another status, so the failure's status is looked at here).
     let stalled = matches!(&reply, Reply::Fault(f, _) if f.status == StatusCode::REQUEST_TIMEOUT);
@@ -572,39 +585,44 @@ pub(crate) fn into_response(reply: Reply) -> (HttpResponse, String) {
             .head_mut()
             .set_connection_type(ConnectionType::Close);
     }
-    set_message_id(&mut response, &id);
     (response, attempts)
 }
 
 /// The id of the exchange `req` belongs to (a fresh one outside [`handle`]).
 fn exchange_id(req: &HttpRequest) -> MessageId {
+    ids_of(req).id
+}
+
+/// The exchange `req` belongs to (a fresh id outside [`handle`]).
+fn ids_of(req: &HttpRequest) -> ExchangeId {
     req.extensions()
         .get::<ExchangeId>()
-        .map_or_else(MessageId::next, |exchange| exchange.0.clone())
+        .cloned()
+        .unwrap_or_else(|| ExchangeId::new(MessageId::next()))
 }
 
 /// The message id on an answer: `X-Axon-Message-Id`, and `X-Request-ID` echoed to a
 /// client that named its request (one header less on every other answer).
-fn set_message_id(response: &mut HttpResponse, id: &MessageId) {
-    if id.is_given() {
-        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
-            response.headers_mut().insert(REQUEST_ID, v.clone());
-            response.headers_mut().insert(MESSAGE_ID, v);
-        }
-    } else if let Ok(v) = HeaderValue::from_bytes(&id.urn()) {
-        response.headers_mut().insert(MESSAGE_ID, v);
+fn set_message_id(response: &mut HttpResponse, exchange: ExchangeId) {
+    let Some(v) = exchange.shown else {
+        return;
+    };
+    if exchange.id.is_given() {
+        response.headers_mut().insert(REQUEST_ID, v.clone());
     }
+    response.headers_mut().insert(MESSAGE_ID, v);
 }
 
 /// Gives `msg` the exchange's id, and names the request with it for the backends when the
 /// client did not (or named it with an id Axon did not take).
 pub(crate) fn correlate(req: &HttpRequest, msg: &mut MessageContext) {
-    msg.id = exchange_id(req);
-    if !msg.id.is_given()
-        && let Ok(v) = HeaderValue::from_bytes(&msg.id.urn())
+    let ExchangeId { id, shown } = ids_of(req);
+    if !id.is_given()
+        && let Some(v) = shown
     {
         msg.headers.insert(REQUEST_ID, v);
     }
+    msg.id = id;
 }
 
 fn reply_response(reply: Reply) -> (HttpResponse, String) {
@@ -785,7 +803,7 @@ pub(crate) fn finish(
             .insert(header::HeaderName::from_static(DEPRECATION_HEADER), v);
     }
     if !response.headers().contains_key(&MESSAGE_ID) {
-        set_message_id(&mut response, &exchange_id(req));
+        set_message_id(&mut response, ids_of(req));
     }
     // Shutting down: a keep-alive client moves to a new connection (which the load balancer
     // sends elsewhere) before the listener closes, instead of racing its close.
@@ -804,13 +822,6 @@ pub(crate) fn finish(
     {
         response.headers_mut().insert(TRACE, v);
     }
-    // Borrowed from the header: the id is formatted once per answer, and only copied when
-    // the log line is written.
-    let message_id = response
-        .headers()
-        .get(&MESSAGE_ID)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
     let exchange = measured(req, api, resource, &response, started);
     crate::base::metrics::record_exchange(&exchange);
     // The line's fields are gathered only when it will be written.
@@ -822,6 +833,15 @@ pub(crate) fn finish(
         .map_or(crate::base::limits::AccessLog::ALL, |s| {
             s.limits().access_log
         });
+    if fields.is_off() {
+        return response;
+    }
+    // Borrowed from the header: the id is formatted once per answer.
+    let message_id = response
+        .headers()
+        .get(&MESSAGE_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default();
     super::access::log(
         fields,
         &super::access::AccessLine {
@@ -837,7 +857,7 @@ pub(crate) fn finish(
             endpoint: endpoints,
             error_code: response
                 .headers()
-                .get(ERROR_CODE_HEADER)
+                .get(&ERROR_CODE)
                 .and_then(|v| v.to_str().ok()),
             message_id,
         },

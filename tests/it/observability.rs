@@ -29,8 +29,10 @@ fn files(live: &str, tag: &str) -> Vec<(&'static str, String)> {
         leaf("MxFoDead", &dead),
         leaf("MxFoLive", live)
     );
+    let proxy = format!(r#"<proxy name="MxProxy{tag}"><target endpoint="MxLive{tag}"/></proxy>"#);
     vec![
         ("api.xml", api),
+        ("proxy.xml", proxy),
         ("live.xml", leaf("MxLive", live)),
         ("dead.xml", leaf("MxDead", &dead)),
         ("fo.xml", group),
@@ -80,6 +82,9 @@ async fn metrics_count_requests_failures_transitions_and_failovers() {
     // Suspended now: refused without a try.
     assert_eq!(axon.get("/mx/dead").await.status, 503);
     assert_eq!(axon.get("/mx/fo").await.status, 200);
+    assert_eq!(axon.get("/services/MxProxy").await.status, 200);
+    // No API: counted without a label from the URL.
+    assert_eq!(axon.get("/mx-unrouted/a-client-path").await.status, 404);
 
     let (content_type, text) = scrape(&axon, None).await;
     assert!(
@@ -98,13 +103,14 @@ async fn metrics_count_requests_failures_transitions_and_failovers() {
     let histogram =
         r#"axon_request_duration_seconds_count{kind="api",api="MetricsApi",resource="/ok"}"#;
     assert_eq!(at(histogram), Some(3.0), "{text}");
+    // Three from `/mx/ok`, one from the proxy.
     assert_eq!(
         at(r#"axon_endpoint_tries_total{endpoint="MxLive"}"#),
-        Some(3.0),
+        Some(4.0),
         "{text}"
     );
     let outcome = r#"axon_endpoint_outcomes_total{endpoint="MxLive",outcome="response"}"#;
-    assert_eq!(at(outcome), Some(3.0), "{text}");
+    assert_eq!(at(outcome), Some(4.0), "{text}");
     let failed = r#"axon_endpoint_failures_total{endpoint="MxDead",code="101503"}"#;
     assert_eq!(at(failed), Some(1.0), "{text}");
     let transition =
@@ -128,7 +134,11 @@ async fn metrics_count_requests_failures_transitions_and_failovers() {
         at(r#"axon_front_open_connections{front="http"}"#).is_some(),
         "{text}"
     );
-    assert!(!text.contains("/mx/ok?"), "no per-URL label");
+    let proxied = r#"axon_requests_total{kind="proxy",api="MxProxy",resource="",class="2xx"}"#;
+    assert_eq!(at(proxied), Some(1.0), "{text}");
+    let unrouted = r#"axon_requests_total{kind="none",api="",resource="",class="4xx"}"#;
+    assert!(at(unrouted) >= Some(1.0), "{text}");
+    assert!(!text.contains("a-client-path"), "no per-URL label: {text}");
 
     // A rejected reload is counted and leaves the generation as it was.
     axon.write("broken.xml", "<api name=");
@@ -216,12 +226,18 @@ struct LoggingAxon {
 
 impl LoggingAxon {
     fn start(level: &str, api: &str) -> LoggingAxon {
+        LoggingAxon::start_with(level, api, &[])
+    }
+
+    /// [`LoggingAxon::start`] with more arguments to `axon serve`.
+    fn start_with(level: &str, api: &str, args: &[&str]) -> LoggingAxon {
         let dir = tempfile::tempdir().expect("tempdir");
         crate::support::write(&dir.path().join("med"), "api.xml", api);
         // Started in `dir`, on `med`: the folder as a user types it.
         let mut child = axon_serve(std::path::Path::new("med"), level, |command| {
             command
                 .current_dir(dir.path())
+                .args(args)
                 .env("AXON_LOG_FORMAT", "json");
         });
         let text = stderr_lines(&mut child);
@@ -271,11 +287,7 @@ impl LoggingAxon {
 #[actix_rt::test]
 async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
     let backend = Backend::named("json").await;
-    let api = format!(
-        r#"<api name="JsonApi" context="/json"><resource methods="GET" uri-template="/"><inSequence><log level="custom"><property name="seen" value="yes"/></log><send><endpoint name="JsonBackend"><address uri="{}"/></endpoint></send></inSequence></resource></api>"#,
-        backend.url("/")
-    );
-    let axon = LoggingAxon::start("info", &api);
+    let axon = LoggingAxon::start("info", &logged_api(&backend));
     let url = format!("http://{}/json/", axon.http);
     let c = crate::support::client();
     let response = c
@@ -306,6 +318,64 @@ async fn json_log_lines_carry_the_message_id_and_the_access_fields() {
     );
     assert!(line["latency_ms"].is_number(), "{line}");
     assert_eq!(line["level"], "INFO", "{line}");
+}
+
+/// An API at `/json/` whose `log` mediator writes `seen` before sending to `backend`.
+fn logged_api(backend: &Backend) -> String {
+    format!(
+        r#"<api name="JsonApi" context="/json"><resource methods="GET" uri-template="/"><inSequence><log level="custom"><property name="seen" value="yes"/></log><send><endpoint name="JsonBackend"><address uri="{}"/></endpoint></send></inSequence></resource></api>"#,
+        backend.url("/")
+    )
+}
+
+#[actix_rt::test]
+async fn access_log_writes_only_the_chosen_fields_or_no_line() {
+    let backend = Backend::named("fields").await;
+    let api = logged_api(&backend);
+    let axon = LoggingAxon::start_with("info", &api, &["--access-log", "status,path"]);
+    let get = || async {
+        let url = format!("http://{}/json/", axon.http);
+        let response = crate::support::client()
+            .get(url)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200);
+    };
+    get().await;
+    let line = axon.next("exchange", |l| l["message"] == "Exchange completed");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["path"], "/json/", "{line}");
+    for left_out in [
+        "message_id",
+        "client",
+        "method",
+        "api",
+        "latency_ms",
+        "endpoint",
+    ] {
+        assert!(line.get(left_out).is_none(), "{left_out} in {line}");
+    }
+
+    // `off`: the exchange leaves no line (the next request's `log` line comes first).
+    let axon = LoggingAxon::start_with("info", &api, &["--access-log", "off"]);
+    let get = || async {
+        let url = format!("http://{}/json/", axon.http);
+        let response = crate::support::client()
+            .get(url)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 200);
+    };
+    let seen = |l: &serde_json::Value| {
+        assert_ne!(l["message"], "Exchange completed", "no access line: {l}");
+        l["message"].as_str().is_some_and(|m| m.contains("seen"))
+    };
+    get().await;
+    axon.next("first log mediator", seen);
+    get().await;
+    axon.next("second log mediator", seen);
 }
 
 #[actix_rt::test]
